@@ -1,0 +1,221 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { ConfigError } from "./errors";
+
+/**
+ * The configuration file, validated once at start. Secrets are references (`env:NAME` locally,
+ * or `secretsmanager:<name or ARN>`), never literals.
+ */
+export const secretRef = z.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|secretsmanager:.+)$/, {
+  message: "must be a secret reference such as env:NAME or secretsmanager:<name>",
+});
+
+const secrets = z
+  .union([secretRef, z.array(secretRef).min(1)])
+  .transform((value) => (Array.isArray(value) ? value : [value]));
+
+const tolerance = z.number().int().positive().max(86_400).default(300);
+
+const sourceId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, { message: "must be 1-64 letters, digits, - or _" });
+
+/** Where to find a value in a request: a header, or a dotted JSON path into the payload. */
+const locator = z.union([
+  z.strictObject({ header: z.string().min(1).toLowerCase() }),
+  z.strictObject({ path: z.string().min(1) }),
+]);
+
+const githubSource = z.strictObject({
+  id: sourceId,
+  type: z.literal("github"),
+  secret: secrets,
+});
+
+const stripeSource = z.strictObject({
+  id: sourceId,
+  type: z.literal("stripe"),
+  secret: secrets,
+  toleranceSeconds: tolerance,
+});
+
+const standardWebhooksSource = z.strictObject({
+  id: sourceId,
+  type: z.literal("standard-webhooks"),
+  secret: secrets,
+  toleranceSeconds: tolerance,
+});
+
+const hmacSource = z.strictObject({
+  id: sourceId,
+  type: z.literal("hmac"),
+  secret: secrets,
+  /** Header carrying the signature, e.g. `x-signature`. */
+  header: z.string().min(1).toLowerCase(),
+  algorithm: z.enum(["sha256", "sha1"]).default("sha256"),
+  encoding: z.enum(["hex", "base64"]).default("hex"),
+  /** Text before the signature in the header, e.g. `sha256=`. */
+  prefix: z.string().default(""),
+  /** When set, the signed content is `<timestamp>.<raw body>` and the timestamp must be fresh. */
+  timestampHeader: z.string().min(1).toLowerCase().optional(),
+  toleranceSeconds: tolerance,
+  eventId: locator,
+  eventName: locator,
+});
+
+export const sourceSchema = z.discriminatedUnion("type", [
+  githubSource,
+  stripeSource,
+  standardWebhooksSource,
+  hmacSource,
+]);
+
+/** A Liquid template string. */
+const template = z.string().min(1);
+
+/** An event-name pattern: exact, or with `*` wildcards (`issues.*`, `*`). */
+const eventPattern = z.string().regex(/^[A-Za-z0-9_.*:-]+$/, {
+  message: "must be an event name or a pattern with * wildcards",
+});
+
+export const routeSchema = z.strictObject({
+  source: sourceId,
+  events: z.array(eventPattern).min(1),
+  /** Liquid expression, e.g. `payload.issue.user.login == 'octocat'`; the route matches when truthy. */
+  condition: z.string().min(1).optional(),
+  userId: template,
+  message: template,
+  /** ATTACH as JSON; every string inside is a Liquid template. */
+  attach: z.unknown().optional(),
+  /** KEYBOARD as JSON (link buttons only); every string inside is a Liquid template. */
+  keyboard: z.unknown().optional(),
+  urlPreview: z.boolean().optional(),
+});
+
+const oauthAuth = z.strictObject({
+  clientId: secretRef,
+  clientSecret: secretRef,
+  refreshToken: secretRef,
+  /** The portal's address, e.g. https://example.bitrix24.com */
+  portalUrl: z.url(),
+});
+
+export const bitrixSchema = z
+  .strictObject({
+    /** Incoming-webhook base URL, e.g. https://portal/rest/1/abc/. Unset locally: the simulator. */
+    webhookUrl: secretRef.optional(),
+    auth: oauthAuth.optional(),
+    openLineCode: z
+      .string()
+      .regex(/^[A-Za-z0-9]{32}$/, { message: "must be a 32-character open line code" }),
+    rateLimit: z
+      .strictObject({
+        perSecond: z.number().positive().max(100).default(2),
+        burst: z.number().int().positive().max(1000).default(50),
+      })
+      .prefault({}),
+    weeklyLimit: z.boolean().default(true),
+    /** How long one REST call may take before it counts as timed out. */
+    timeoutMs: z.number().int().min(100).max(60_000).default(8000),
+  })
+  .refine((b) => !(b.webhookUrl && b.auth), {
+    message: "set either webhookUrl or auth, not both",
+    path: ["auth"],
+  });
+
+export const configSchema = z
+  .strictObject({
+    bitrix: bitrixSchema,
+    sources: z.array(sourceSchema).min(1),
+    routes: z.array(routeSchema).default([]),
+    lookups: z
+      .record(z.string(), z.record(z.string(), z.union([z.string(), z.number()])))
+      .default({}),
+    limits: z
+      .strictObject({
+        maxBodyBytes: z
+          .number()
+          .int()
+          .positive()
+          .max(10 * 1024 * 1024)
+          .default(1024 * 1024),
+      })
+      .prefault({}),
+    delivery: z
+      .strictObject({
+        /** Receives of one queue message before it goes to the dead-letter queue. */
+        maxReceives: z.number().int().min(1).max(100).default(8),
+        /** How long a taken weekly slot stays pending before another attempt may take it. */
+        leaseSeconds: z.number().int().min(10).max(3600).default(120),
+      })
+      .prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    const ids = new Set<string>();
+    config.sources.forEach((source, index) => {
+      if (ids.has(source.id)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["sources", index, "id"],
+          message: `duplicate source id "${source.id}"`,
+        });
+      }
+      ids.add(source.id);
+    });
+    config.routes.forEach((route, index) => {
+      if (!ids.has(route.source)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["routes", index, "source"],
+          message: `no source with id "${route.source}"`,
+        });
+      }
+    });
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type SourceConfig = z.infer<typeof sourceSchema>;
+export type RouteConfig = z.infer<typeof routeSchema>;
+export type BitrixConfig = z.infer<typeof bitrixSchema>;
+
+/** `routes[0].userId` style path for error messages. */
+export const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>(
+    (text, key) =>
+      typeof key === "number" ? `${text}[${key}]` : text ? `${text}.${String(key)}` : String(key),
+    "",
+  );
+
+/**
+ * Validates a parsed config object. Throws a ConfigError naming every bad key, e.g.
+ * `hookline.config.json: routes[0].userId: expected string`.
+ */
+export function parseConfig(value: unknown, origin = "config"): Config {
+  const result = configSchema.safeParse(value);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map(
+    (issue) => `${formatPath(issue.path) || "(root)"}: ${issue.message}`,
+  );
+  throw new ConfigError(`${origin}: ${problems.join("; ")}`);
+}
+
+/** Reads and validates a config file. */
+export function loadConfigFile(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path} (set HOOKLINE_CONFIG to its path)`, {
+      cause: error,
+    });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${path}: not valid JSON (${(error as Error).message})`, {
+      cause: error,
+    });
+  }
+  return parseConfig(value, path);
+}

@@ -1,0 +1,30 @@
+/**
+ * Metric names and dimensions, shared by the code that emits them (embedded metric format) and
+ * the CDK alarms and dashboard that read them. Powertools adds the `service` dimension to each.
+ */
+export const METRICS_NAMESPACE = "Hookline";
+export const METRICS_SERVICE = "hookline";
+
+export const Metric = {
+  /** Count; dimensions Source, Status (HTTP status as text). */
+  WebhooksReceived: "WebhooksReceived",
+  /** Count; dimension Source. Missing, wrong or stale signatures. */
+  SignatureFailures: "SignatureFailures",
+  /** Count; dimension Outcome (sent, suppressed, limited, failed, unknown). */
+  Messages: "Messages",
+  /** Count; dimension Code (the Bitrix24 error code). */
+  BitrixErrors: "BitrixErrors",
+  /** Count; no dimension beyond service. CODE_ERROR, NOT_FOUND, auth errors: a person must act. */
+  BitrixConfigFaults: "BitrixConfigFaults",
+  /** Milliseconds from webhook receipt to the Bitrix24 answer of a sent message. */
+  DeliveryLatency: "DeliveryLatency",
+} as const;
+export type MetricName = (typeof Metric)[keyof typeof Metric];
+
+/** The seam the core counts through: Powertools metrics on Lambda, a recorder in tests. */
+export interface Metrics {
+  count(name: MetricName, dimensions?: Record<string, string>, value?: number): void;
+  milliseconds(name: MetricName, value: number, dimensions?: Record<string, string>): void;
+}
+
+export const noMetrics: Metrics = { count() {}, milliseconds() {} };
