@@ -1,0 +1,48 @@
+import { BadRequestError, InvalidSignatureError } from "../errors";
+import type { VerifiedEvent } from "./index";
+import { header, parseJsonObject, type RawRequest, requireHeader } from "./request";
+import { signedByAny } from "./signature";
+
+const SIGNATURE_PREFIX = "sha256=";
+
+/**
+ * GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>`. The id is
+ * `X-GitHub-Delivery` (stable across redeliveries); the name is `X-GitHub-Event` plus `.action`
+ * when the payload has one, e.g. `issues.closed` or `push`.
+ *
+ * node:crypto rather than `@octokit/webhooks-methods` `verify`: that takes the body as a string,
+ * so it would verify a decoded and re-encoded copy instead of the bytes as sent.
+ */
+export function verifyGithub(secrets: readonly string[], request: RawRequest): VerifiedEvent {
+  const signature = header(request, "x-hub-signature-256");
+  if (signature === undefined) {
+    throw new InvalidSignatureError("missing X-Hub-Signature-256 header");
+  }
+  if (!signature.startsWith(SIGNATURE_PREFIX)) {
+    throw new InvalidSignatureError('X-Hub-Signature-256 must start with "sha256="');
+  }
+  const content = { algorithm: "sha256", encoding: "hex", parts: [request.body] } as const;
+  if (!signedByAny(secrets, content, [signature.slice(SIGNATURE_PREFIX.length)])) {
+    throw new InvalidSignatureError("X-Hub-Signature-256 does not match any configured secret");
+  }
+
+  const id = requireHeader(request, "x-github-delivery");
+  const event = requireHeader(request, "x-github-event");
+  const payload = parseJsonObject(jsonText(request));
+  const name = typeof payload.action === "string" ? `${event}.${payload.action}` : event;
+  return { id, name, payload };
+}
+
+/** The JSON text of the body: as is, or the `payload` field of a form-encoded body. */
+function jsonText(request: RawRequest): string {
+  const text = request.body.toString("utf8");
+  if (!isFormEncoded(header(request, "content-type"))) return text;
+  const payload = new URLSearchParams(text).get("payload");
+  if (payload === null) throw new BadRequestError("form-encoded body has no payload field");
+  return payload;
+}
+
+function isFormEncoded(contentType: string | undefined): boolean {
+  const mediaType = contentType?.split(";", 1)[0]?.trim().toLowerCase();
+  return mediaType === "application/x-www-form-urlencoded";
+}

@@ -1,0 +1,67 @@
+import type { SourceConfig } from "../config";
+import { InvalidSignatureError } from "../errors";
+import type { VerifiedEvent } from "./index";
+import {
+  header,
+  parseJsonObject,
+  type RawRequest,
+  requireHeader,
+  requireStringField,
+} from "./request";
+import { assertFresh, signedByAny } from "./signature";
+
+export type StandardWebhooksSourceConfig = Extract<SourceConfig, { type: "standard-webhooks" }>;
+
+const SECRET_PREFIX = "whsec_";
+
+/**
+ * Standard Webhooks (Svix and others): `webhook-signature` holds space-separated `v1,<base64>`
+ * entries over `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded
+ * secret after `whsec_`. The id is `webhook-id`, the name the payload's `type`.
+ *
+ * node:crypto rather than the `standardwebhooks` package: that hashes in pure JavaScript and
+ * reads the clock itself with a fixed tolerance.
+ */
+export function verifyStandardWebhook(
+  source: StandardWebhooksSourceConfig,
+  secrets: readonly string[],
+  request: RawRequest,
+  now: Date,
+): VerifiedEvent {
+  const id = requireHeader(request, "webhook-id");
+  const timestamp = header(request, "webhook-timestamp");
+  const signatureHeader = header(request, "webhook-signature");
+  if (timestamp === undefined || signatureHeader === undefined) {
+    throw new InvalidSignatureError("missing webhook-timestamp or webhook-signature header");
+  }
+  assertFresh(timestamp, now, source.toleranceSeconds);
+  const content = {
+    algorithm: "sha256",
+    encoding: "base64",
+    parts: [`${id}.${timestamp}.`, request.body],
+  } as const;
+  if (!signedByAny(secrets.map(signingKey), content, v1Signatures(signatureHeader))) {
+    throw new InvalidSignatureError(
+      "webhook-signature has no v1 signature matching a configured secret",
+    );
+  }
+
+  const payload = parseJsonObject(request.body.toString("utf8"));
+  return { id, name: requireStringField(payload, "type"), payload };
+}
+
+/** The HMAC key: base64 after the optional `whsec_` prefix, as the reference libraries read it. */
+function signingKey(secret: string): Buffer {
+  const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
+  return Buffer.from(encoded, "base64");
+}
+
+/** The base64 parts of `v1,<base64>` entries; other versions (e.g. asymmetric `v1a`) are skipped. */
+function v1Signatures(value: string): string[] {
+  const signatures: string[] = [];
+  for (const entry of value.split(" ")) {
+    const [version, signature] = entry.split(",", 2);
+    if (version === "v1" && signature) signatures.push(signature);
+  }
+  return signatures;
+}
