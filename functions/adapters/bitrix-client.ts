@@ -1,0 +1,175 @@
+import { classifyBitrixAnswer } from "../core/bitrix-errors";
+import { ConfigError } from "../core/errors";
+import type { RenderedMessage } from "../core/job";
+import type { BitrixClient, SendResult } from "../core/ports";
+
+export interface BitrixWebhookClientOptions {
+  /** Incoming-webhook URL `https://<portal>/rest/<user_id>/<code>/`. A secret: never logged. */
+  webhookUrl: string;
+  /** Budget for one call, redirect included. */
+  timeoutMs: number;
+  /** Clock for `operating_reset_at`; defaults to `Date.now`. */
+  now?: () => number;
+}
+
+const METHOD = "imopenlines.network.message.add";
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * undici `error.cause.code`s raised before a byte of the request could reach the server:
+ * a retry cannot send twice. Anything else after connecting (ECONNRESET, "other side closed")
+ * may have landed.
+ */
+const NOT_SENT_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "ENETDOWN",
+  "EADDRNOTAVAIL",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "CERT_HAS_EXPIRED",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/**
+ * A {@link BitrixClient} over an incoming webhook. One call, no retries of its own: it returns
+ * a classified {@link SendResult} and never throws for HTTP or network failures. The webhook URL
+ * never appears in a result or an error.
+ *
+ * @example
+ * const bitrix = makeBitrixWebhookClient({ webhookUrl, timeoutMs: 8000 });
+ * const result = await bitrix.sendNetworkMessage(code, { userId: 2, message: "Hi" });
+ */
+export function makeBitrixWebhookClient(options: BitrixWebhookClientOptions): BitrixClient {
+  const endpoint = methodUrl(options.webhookUrl);
+  const now = options.now ?? Date.now;
+
+  return {
+    async sendNetworkMessage(openLineCode, message, signal) {
+      // Nothing went out yet, so this is a clean retry.
+      if (signal?.aborted) {
+        return { kind: "retry", code: "ABORTED", retryAfterMs: 0, overloaded: false };
+      }
+      const body = JSON.stringify(requestBody(openLineCode, message));
+      const timeout = AbortSignal.timeout(options.timeoutMs);
+      const combined = signal ? AbortSignal.any([timeout, signal]) : timeout;
+      try {
+        return await post(endpoint, body, combined, now);
+      } catch (error) {
+        return failure(error, timeout, signal);
+      }
+    },
+  };
+}
+
+/** The JSON body: param names as the docs spell them, absent optional fields left out. */
+export function requestBody(openLineCode: string, message: RenderedMessage) {
+  return {
+    CODE: openLineCode,
+    USER_ID: message.userId,
+    MESSAGE: message.message,
+    ...(message.attach !== undefined && { ATTACH: message.attach }),
+    ...(message.keyboard !== undefined && { KEYBOARD: message.keyboard }),
+    ...(message.urlPreview !== undefined && { URL_PREVIEW: message.urlPreview ? "Y" : "N" }),
+  };
+}
+
+async function post(url: URL, body: string, signal: AbortSignal, now: () => number) {
+  let target = url;
+  for (let hop = 0; ; hop++) {
+    const response = await fetch(target, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json" },
+      body,
+      signal,
+      // A moved portal answers 3xx; we repeat the POST ourselves (fetch would turn it into a GET).
+      redirect: "manual",
+    });
+    const location = response.headers.get("location");
+    if (hop === 0 && REDIRECT_STATUSES.has(response.status) && location) {
+      await response.body?.cancel();
+      const next = safeRedirect(target, location);
+      if (!next) return { kind: "config", code: "BAD_REDIRECT", status: response.status } as const;
+      target = next;
+      continue;
+    }
+    const text = await response.text();
+    return classifyBitrixAnswer(response.status, parseJson(text), now());
+  }
+}
+
+/** Follows only to http(s), and never from https down to http (the path carries the secret). */
+function safeRedirect(from: URL, location: string): URL | undefined {
+  let next: URL;
+  try {
+    next = new URL(location, from);
+  } catch {
+    return undefined;
+  }
+  if (next.protocol !== "https:" && next.protocol !== "http:") return undefined;
+  if (from.protocol === "https:" && next.protocol !== "https:") return undefined;
+  return next;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A thrown fetch: timeout or reset after sending is ambiguous; failing to connect is a retry. */
+function failure(error: unknown, timeout: AbortSignal, caller?: AbortSignal): SendResult {
+  if (timeout.aborted) return { kind: "ambiguous", code: "TIMEOUT" };
+  // The caller gave up (e.g. the Lambda is out of time) while the request may be in flight.
+  if (caller?.aborted) return { kind: "ambiguous", code: "ABORTED" };
+  const code = causeCode(error);
+  if (code && NOT_SENT_CODES.has(code)) {
+    return { kind: "retry", code: "NETWORK", retryAfterMs: 1000, overloaded: false };
+  }
+  return { kind: "ambiguous", code: "CONNECTION_LOST" };
+}
+
+/** `error.cause.code`, also inside an AggregateError (happy eyeballs tries several addresses). */
+function causeCode(error: unknown): string | undefined {
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (!cause || typeof cause !== "object") return undefined;
+  if ("code" in cause && typeof cause.code === "string") return cause.code;
+  if (cause instanceof AggregateError) {
+    for (const inner of cause.errors) {
+      if (inner && typeof inner === "object" && "code" in inner && typeof inner.code === "string") {
+        return inner.code;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** `<base>/imopenlines.network.message.add` from the webhook URL; fails fast without echoing it. */
+function methodUrl(webhookUrl: string): URL {
+  let url: URL;
+  try {
+    url = new URL(webhookUrl);
+  } catch {
+    throw new ConfigError("bitrix.webhookUrl is not a URL");
+  }
+  const path = url.pathname.endsWith("/") ? url.pathname : `${url.pathname}/`;
+  if (
+    (url.protocol !== "https:" && url.protocol !== "http:") ||
+    !/^\/rest\/\d+\/[^/]+\/$/.test(path) ||
+    url.search !== "" ||
+    url.hash !== ""
+  ) {
+    throw new ConfigError(
+      "bitrix.webhookUrl must look like https://<portal>/rest/<user_id>/<code>/",
+    );
+  }
+  return new URL(`${path}${METHOD}`, url);
+}

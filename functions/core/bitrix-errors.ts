@@ -1,0 +1,167 @@
+import { z } from "zod";
+import type { SendResult } from "./ports";
+
+/**
+ * How a Bitrix24 REST answer maps to a {@link SendResult}: the table of
+ * reference/bitrix24.md in one pure function. Codes only, never URLs or bodies.
+ */
+
+/**
+ * `time` block of the answer envelope; only `operating_reset_at` matters to us. Lenient on
+ * purpose: an odd `time` must never turn a successful send into an unreadable answer.
+ */
+const timeSchema = z
+  .looseObject({
+    /** Unix seconds when the method's operating-time window resets (429 OPERATION_TIME_LIMIT). */
+    operating_reset_at: z.coerce.number().optional().catch(undefined),
+  })
+  .optional()
+  .catch(undefined);
+
+export const bitrixSuccessSchema = z.looseObject({
+  result: z.unknown(),
+  time: timeSchema,
+});
+
+export const bitrixErrorSchema = z.looseObject({
+  error: z.string().min(1),
+  error_description: z.string().optional(),
+  time: timeSchema,
+});
+
+/** The answer envelope: `{result, time}` or `{error, error_description}`. Errors win if both. */
+export const bitrixAnswerSchema = z.union([bitrixErrorSchema, bitrixSuccessSchema]);
+type BitrixAnswer = z.infer<typeof bitrixSuccessSchema> | z.infer<typeof bitrixErrorSchema>;
+
+/**
+ * Codes that mean a person must fix the configuration (open line, webhook, scopes).
+ * Metrics and alarms count these as `BitrixConfigFaults`. Any 401/403 is a config fault too.
+ */
+export const BITRIX_CONFIG_FAULT_CODES: readonly string[] = [
+  "CODE",
+  "CODE_ERROR",
+  "NOT_FOUND",
+  "IMBOT_ERROR",
+  "expired_token",
+  "invalid_token",
+  "NO_AUTH_FOUND",
+  "ACCESS_DENIED",
+  "INVALID_CREDENTIALS",
+  "insufficient_scope",
+  "WRONG_AUTH_TYPE",
+  // The method does not exist on the portal: module missing or a wrong webhook URL.
+  "ERROR_METHOD_NOT_FOUND",
+];
+
+/** Codes that reject this message for good; validation should have caught them before queueing. */
+export const BITRIX_PERMANENT_CODES: readonly string[] = [
+  "USER_ID_EMPTY",
+  "MESSAGE_EMPTY",
+  "ATTACH_ERROR",
+  "ATTACH_OVERSIZE",
+  "KEYBOARD_ERROR",
+  "KEYBOARD_OVERSIZE",
+  "WRONG_REQUEST",
+];
+
+export const USER_MESSAGE_LIMIT = "USER_MESSAGE_LIMIT";
+const OVERLOAD_CODES = new Set(["QUERY_LIMIT_EXCEEDED", "OVERLOAD_LIMIT"]);
+const OPERATION_TIME_LIMIT = "OPERATION_TIME_LIMIT";
+
+/** First delay after a 503; the caller grows it per attempt (the JS SDK: ×1.5). */
+export const OVERLOAD_RETRY_MS = 1500;
+/** 429 OPERATION_TIME_LIMIT: never sooner than this... */
+export const OPERATION_LIMIT_MIN_RETRY_MS = 10_000;
+/** ...and never later than one operating window (10 minutes), whatever the answer claims. */
+export const OPERATION_LIMIT_MAX_RETRY_MS = 600_000;
+/** Other 5xx and unparseable error answers. */
+export const SERVER_ERROR_RETRY_MS = 1000;
+
+const configCodes = new Set(BITRIX_CONFIG_FAULT_CODES);
+const permanentCodes = new Set(BITRIX_PERMANENT_CODES);
+
+/** True when `code` is a configuration fault (for metrics and alarms). */
+export const isBitrixConfigFault = (code: string): boolean => configCodes.has(code);
+
+/**
+ * How long to wait after 429 OPERATION_TIME_LIMIT: until `operating_reset_at` (unix seconds),
+ * clamped to [10 s, 10 min]; 10 s when the answer does not say.
+ */
+export const operatingRetryAfterMs = (operatingResetAt: number | undefined, nowMs: number) => {
+  if (operatingResetAt === undefined || !Number.isFinite(operatingResetAt)) {
+    return OPERATION_LIMIT_MIN_RETRY_MS;
+  }
+  const untilReset = Math.ceil(operatingResetAt * 1000 - nowMs);
+  return Math.min(OPERATION_LIMIT_MAX_RETRY_MS, Math.max(OPERATION_LIMIT_MIN_RETRY_MS, untilReset));
+};
+
+/**
+ * Classifies one HTTP answer of `imopenlines.network.message.add`.
+ * `body` is the parsed JSON, or `undefined` when the body was not JSON.
+ *
+ * @example
+ * classifyBitrixAnswer(400, { error: "USER_MESSAGE_LIMIT" }, Date.now())
+ * // => { kind: "limited", code: "USER_MESSAGE_LIMIT" }
+ */
+export function classifyBitrixAnswer(httpStatus: number, body: unknown, nowMs: number): SendResult {
+  const is2xx = httpStatus >= 200 && httpStatus < 300;
+  const failed = bitrixErrorSchema.safeParse(body);
+  if (!failed.success) {
+    const ok = bitrixSuccessSchema.safeParse(body);
+    if (ok.success && is2xx && ok.data.result === true) return { kind: "sent" };
+    // A 2xx without `result: true`: the method may have run, so it is not a clean retry.
+    if (is2xx) return { kind: "ambiguous", code: ok.success ? "UNEXPECTED_RESULT" : "BAD_ANSWER" };
+    return byStatus(httpStatus, `HTTP_${httpStatus}`, nowMs, ok.success ? ok.data : undefined);
+  }
+
+  const answer = failed.data;
+  const code = answer.error;
+  if (code === USER_MESSAGE_LIMIT) return { kind: "limited", code };
+  if (configCodes.has(code)) return { kind: "config", code, status: httpStatus };
+  if (OVERLOAD_CODES.has(code)) {
+    return {
+      kind: "retry",
+      code,
+      status: httpStatus,
+      retryAfterMs: OVERLOAD_RETRY_MS,
+      overloaded: true,
+    };
+  }
+  if (code === OPERATION_TIME_LIMIT) return operatingLimit(httpStatus, answer, nowMs);
+  if (permanentCodes.has(code)) return { kind: "permanent", code, status: httpStatus };
+  return byStatus(httpStatus, code, nowMs, answer);
+}
+
+/** An error code we do not know: the HTTP status decides. */
+function byStatus(
+  status: number,
+  code: string,
+  nowMs: number,
+  answer: BitrixAnswer | undefined,
+): SendResult {
+  if (status === 401 || status === 403) return { kind: "config", code, status };
+  if (status === 429) return operatingLimit(status, answer, nowMs, code);
+  if (status === 408 || status >= 500) {
+    return { kind: "retry", code, status, retryAfterMs: SERVER_ERROR_RETRY_MS, overloaded: false };
+  }
+  // A redirect the client did not follow (a second one): the webhook URL must be updated.
+  if (status >= 300 && status < 400) return { kind: "config", code, status };
+  // 4xx, and a 2xx that carries an error envelope: rejected, a retry would not change it.
+  return { kind: "permanent", code, status };
+}
+
+function operatingLimit(
+  status: number,
+  answer: BitrixAnswer | undefined,
+  nowMs: number,
+  code = OPERATION_TIME_LIMIT,
+): SendResult {
+  const resetAt = answer?.time?.operating_reset_at;
+  return {
+    kind: "retry",
+    code,
+    status,
+    retryAfterMs: operatingRetryAfterMs(resetAt, nowMs),
+    overloaded: false,
+  };
+}

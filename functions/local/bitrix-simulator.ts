@@ -1,0 +1,457 @@
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { z } from "zod";
+
+/**
+ * A Bitrix24 portal on 127.0.0.1 that knows one method, `imopenlines.network.message.add`, and
+ * enforces what reference/bitrix24.md documents: the checks in the server's own order, the
+ * weekly limit, the leaky bucket, the 30 KB limits and the answer envelope. Faults can be
+ * queued to test timeouts and dropped connections. For the local run and the tests.
+ */
+
+export interface SimulatorOptions {
+  /** 0 (default): an ephemeral port. */
+  port?: number;
+  /** Open lines connected to this portal (32-character codes, as the real server requires). */
+  openLineCodes: string[];
+  /** The portal's leaky bucket; default burst 50, draining 2 per second. */
+  rateLimit?: { burst: number; perSecond: number };
+  /** One message per (CODE, USER_ID) per rolling 7 days; default true. False: an NFR portal. */
+  weeklyLimit?: boolean;
+  /** Millisecond clock, for tests. */
+  now?: () => number;
+  /** Called for every accepted message (the local run prints them). */
+  onMessage?: (m: ReceivedMessage) => void;
+}
+
+export interface ReceivedMessage {
+  code: string;
+  userId: number;
+  message: string;
+  attach?: unknown;
+  keyboard?: unknown;
+  urlPreview: string;
+  at: number;
+}
+
+export interface BitrixSimulator {
+  /** Incoming-webhook URL, e.g. http://127.0.0.1:PORT/rest/1/<random code>/. */
+  webhookUrl: string;
+  /** `http://127.0.0.1:PORT`, for the `/_simulator/` endpoints. */
+  origin: string;
+  /** Every accepted message, in order. */
+  messages: ReceivedMessage[];
+  stats: { requests: number; rejectedRateLimit: number; accepted: number };
+  /** Queues faults for the next REST requests, consumed one per request in order. */
+  inject(...faults: Fault[]): void;
+  close(): Promise<void>;
+}
+
+const faultSchema = z.union([
+  /** Answer this HTTP status without recording: `error` (default by status) or a raw `body`. */
+  z.strictObject({
+    status: z.number().int().min(200).max(599),
+    error: z.string().min(1).optional(),
+    body: z.string().optional(),
+  }),
+  /** Record the message if `land` (the usual checks apply), answer only after `hangMs`. */
+  z.strictObject({ hangMs: z.number().int().nonnegative().max(600_000), land: z.boolean() }),
+  /** Destroy the socket once the request is read (record first if `land`). */
+  z.strictObject({ dropConnection: z.literal(true), land: z.boolean() }),
+]);
+export type Fault = z.infer<typeof faultSchema>;
+
+const METHOD = "imopenlines.network.message.add";
+const MAX_BODY_BYTES = 1024 * 1024;
+const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
+const MAX_MESSAGE_CHARS = 20_000;
+/** "30 KB" of serialized JSON, as the method's page says. */
+const MAX_ATTACH_BYTES = 30 * 1024;
+const DEFAULT_ERROR_BY_STATUS: Record<number, string> = {
+  400: "WRONG_REQUEST",
+  401: "NO_AUTH_FOUND",
+  403: "ACCESS_DENIED",
+  429: "OPERATION_TIME_LIMIT",
+  503: "QUERY_LIMIT_EXCEEDED",
+};
+
+interface Answer {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * Starts the simulator on 127.0.0.1.
+ *
+ * @example
+ * const portal = await startBitrixSimulator({ openLineCodes: [code] });
+ * makeBitrixWebhookClient({ webhookUrl: portal.webhookUrl, timeoutMs: 1000 });
+ */
+export async function startBitrixSimulator(options: SimulatorOptions): Promise<BitrixSimulator> {
+  const now = options.now ?? Date.now;
+  const lines = new Set(options.openLineCodes);
+  const weeklyLimit = options.weeklyLimit ?? true;
+  const bucket = leakyBucket(options.rateLimit ?? { burst: 50, perSecond: 2 });
+  const webhookCode = randomBytes(8).toString("hex");
+  const lastSent = new Map<string, number>();
+  const faults: Fault[] = [];
+  const hangs = new Set<() => void>();
+  const messages: ReceivedMessage[] = [];
+  const stats = { requests: 0, rejectedRateLimit: 0, accepted: 0 };
+
+  /** The method itself, checks in the order of the server module's `networkMessageAdd`. */
+  function messageAdd(params: Record<string, unknown>, at: number): Answer {
+    const code = params.CODE;
+    if (typeof code !== "string" || [...code].length !== 32) {
+      return error(400, "CODE", "You entered an invalid code");
+    }
+    if (!lines.has(code)) return error(400, "NOT_FOUND", "Line not found");
+    const userId = positiveInt(params.USER_ID);
+    if (userId === undefined) return error(400, "USER_ID_EMPTY", "User ID can't be empty");
+    const slot = `${code}\u0000${userId}`;
+    const previous = lastSent.get(slot);
+    if (weeklyLimit && previous !== undefined && previous > at - WEEK_MS) {
+      return error(
+        400,
+        "USER_MESSAGE_LIMIT",
+        "You cant send more than one message per week to each user.",
+      );
+    }
+    const text = phpString(params.MESSAGE).trim();
+    if (text === "") return error(400, "MESSAGE_EMPTY", "Message can't be empty");
+
+    const attach = jsonParam(params.ATTACH);
+    if (attach !== undefined) {
+      if (!isObjectLike(attach)) return error(400, "ATTACH_ERROR", "Incorrect attach params");
+      if (jsonBytes(attach) > MAX_ATTACH_BYTES) {
+        return error(
+          400,
+          "ATTACH_OVERSIZE",
+          "You have exceeded the maximum allowable size of attach",
+        );
+      }
+    }
+    const keyboard = jsonParam(params.KEYBOARD);
+    if (keyboard !== undefined) {
+      if (!hasLinkButton(keyboard))
+        return error(400, "KEYBOARD_ERROR", "Incorrect keyboard params");
+      if (jsonBytes(keyboard) > MAX_ATTACH_BYTES) {
+        return error(
+          400,
+          "KEYBOARD_OVERSIZE",
+          "You have exceeded the maximum allowable size of keyboard",
+        );
+      }
+    }
+
+    const received: ReceivedMessage = {
+      code,
+      userId,
+      message: truncate(text),
+      ...(attach !== undefined && { attach }),
+      ...(keyboard !== undefined && { keyboard }),
+      urlPreview: params.URL_PREVIEW === "N" ? "N" : "Y",
+      at,
+    };
+    // The limit row is written only after a successful send, so failures use no quota.
+    lastSent.set(slot, at);
+    messages.push(received);
+    stats.accepted++;
+    try {
+      options.onMessage?.(received);
+    } catch {
+      // A printing hook must not turn an accepted message into a server error.
+    }
+    return { status: 200, body: { result: true, time: timeBlock(at, now()) } };
+  }
+
+  /** Auth, method, bucket, then the method: what one REST request gets as an answer. */
+  function rest(path: string, params: Record<string, unknown>): Answer {
+    const match = /^\/rest\/([^/]+)\/([^/]+)\/([^/]*)$/.exec(path);
+    if (match?.[1] !== "1" || match[2] !== webhookCode) {
+      return error(401, "NO_AUTH_FOUND", "Wrong authorization data");
+    }
+    const method = decodeURIComponent(match[3] ?? "")
+      .toLowerCase()
+      .replace(/\.json$/, "");
+    if (method !== METHOD) return error(404, "ERROR_METHOD_NOT_FOUND", "Method not found!");
+    const at = now();
+    if (!bucket.tryFill(at)) {
+      stats.rejectedRateLimit++;
+      return error(503, "QUERY_LIMIT_EXCEEDED", "Too many requests");
+    }
+    return messageAdd(params, at);
+  }
+
+  async function handleRest(req: IncomingMessage, res: ServerResponse, url: URL, raw: string) {
+    stats.requests++;
+    const fault = faults.shift();
+    if (fault && "status" in fault) {
+      const code = fault.error ?? DEFAULT_ERROR_BY_STATUS[fault.status] ?? "INTERNAL_SERVER_ERROR";
+      if (fault.body !== undefined) return sendRaw(res, fault.status, fault.body);
+      return send(res, error(fault.status, code, "Injected fault"));
+    }
+    const lands = !fault || fault.land;
+    let answer: Answer | undefined;
+    if (lands) {
+      const params = parseParams(req.headers["content-type"], raw, url.searchParams);
+      answer = params ? rest(url.pathname, params) : error(400, "INVALID_REQUEST", "Bad body");
+    }
+    if (fault && "dropConnection" in fault) {
+      req.socket.destroy();
+      return;
+    }
+    if (fault && "hangMs" in fault) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          hangs.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, fault.hangMs);
+        hangs.add(done);
+      });
+      // What a gateway says when the backend never answered: the message did not land.
+      if (!answer) return sendRaw(res, 504, "Gateway Timeout");
+    }
+    if (answer) send(res, answer);
+  }
+
+  function handleControl(req: IncomingMessage, res: ServerResponse, path: string, raw: string) {
+    if (req.method === "GET" && path === "/_simulator/messages") {
+      return send(res, { status: 200, body: messages });
+    }
+    if (req.method === "POST" && path === "/_simulator/faults") {
+      const parsed = z.array(faultSchema).safeParse(parseJson(raw));
+      if (!parsed.success)
+        return send(res, error(400, "BAD_FAULTS", z.prettifyError(parsed.error)));
+      faults.push(...parsed.data);
+      return send(res, { status: 200, body: { queued: faults.length } });
+    }
+    return send(res, error(404, "NOT_FOUND", "No such simulator endpoint"));
+  }
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    readBody(req)
+      .then((raw) => {
+        if (raw === undefined) {
+          res.setHeader("connection", "close");
+          return send(res, error(413, "REQUEST_TOO_LARGE", "Body over 1 MiB"));
+        }
+        if (url.pathname.startsWith("/_simulator/")) {
+          return handleControl(req, res, url.pathname, raw);
+        }
+        return handleRest(req, res, url, raw);
+      })
+      .catch(() => {
+        if (!res.headersSent && !res.destroyed) {
+          send(res, error(500, "INTERNAL_SERVER_ERROR", "Simulator failure"));
+        }
+      });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const origin = `http://127.0.0.1:${port}`;
+
+  return {
+    webhookUrl: `${origin}/rest/1/${webhookCode}/`,
+    origin,
+    messages,
+    stats,
+    inject: (...more) => {
+      faults.push(...z.array(faultSchema).parse(more));
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        for (const release of [...hangs]) release();
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * The portal's leaky bucket as a meter: it drains `perSecond` continuously (fractions count),
+ * every admitted request adds one unit, and a request arriving when it holds `burst` is refused
+ * without adding anything.
+ */
+function leakyBucket(limit: { burst: number; perSecond: number }) {
+  let level = 0;
+  let last: number | undefined;
+  return {
+    tryFill(at: number): boolean {
+      if (last !== undefined)
+        level = Math.max(0, level - (Math.max(0, at - last) / 1000) * limit.perSecond);
+      last = at;
+      if (level >= limit.burst) return false;
+      level += 1;
+      return true;
+    },
+  };
+}
+
+const error = (status: number, code: string, description: string): Answer => ({
+  status,
+  body: { error: code, error_description: description },
+});
+
+function send(res: ServerResponse, answer: Answer) {
+  if (res.destroyed) return;
+  res.writeHead(answer.status, { "content-type": "application/json; charset=utf-8" });
+  res.end(JSON.stringify(answer.body));
+}
+
+function sendRaw(res: ServerResponse, status: number, body: string) {
+  if (res.destroyed) return;
+  res.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
+  res.end(body);
+}
+
+/** The body as text, or `undefined` when it exceeds the cap (reading stops there). */
+function readBody(req: IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        req.pause();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+/**
+ * Request params as the REST server sees them: query and body merged, top-level names
+ * upper-cased (the server calls array_change_key_case). `undefined` when the body is unreadable.
+ */
+function parseParams(
+  contentType: string | undefined,
+  raw: string,
+  query: URLSearchParams,
+): Record<string, unknown> | undefined {
+  const merged: Record<string, unknown> = parseForm(query.toString());
+  let body: unknown = {};
+  if (contentType?.includes("application/json")) {
+    body = raw.trim() === "" ? {} : parseJson(raw);
+    if (!isRecord(body)) return undefined;
+  } else if (contentType?.includes("application/x-www-form-urlencoded")) {
+    body = parseForm(raw);
+  }
+  Object.assign(merged, body);
+  const params: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(merged)) params[key.toUpperCase()] = value;
+  return params;
+}
+
+/** PHP-style form decoding, minimal: `ATTACH[0][MESSAGE]=x` becomes nested objects. */
+function parseForm(raw: string): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [key, value] of new URLSearchParams(raw)) {
+    const head = /^[^[]+/.exec(key)?.[0] ?? key;
+    const path = [
+      head,
+      ...[...key.slice(head.length).matchAll(/\[([^\]]*)\]/g)].map((m) => m[1] ?? ""),
+    ];
+    if (path.some((segment) => segment === "__proto__" || segment === "constructor")) continue;
+    let node = out;
+    path.forEach((segment, index) => {
+      const name = segment === "" ? String(Object.keys(node).length) : segment;
+      if (index === path.length - 1) {
+        node[name] = value;
+        return;
+      }
+      const child = node[name];
+      if (isRecord(child)) {
+        node = child;
+        return;
+      }
+      const created: Record<string, unknown> = Object.create(null);
+      node[name] = created;
+      node = created;
+    });
+  }
+  return out;
+}
+
+function parseJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/** ATTACH/KEYBOARD: structures or JSON text; PHP's `empty()` values count as absent. */
+function jsonParam(value: unknown): unknown {
+  if (value === undefined || value === null || value === "" || value === "0" || value === false) {
+    return undefined;
+  }
+  const parsed = typeof value === "string" ? (parseJson(value) ?? value) : value;
+  if (isObjectLike(parsed) && Object.keys(parsed).length === 0) return undefined;
+  return parsed;
+}
+
+/** Only link buttons survive for this method; a keyboard with none is KEYBOARD_ERROR. */
+function hasLinkButton(keyboard: unknown): boolean {
+  const root = isRecord(keyboard) && "BUTTONS" in keyboard ? keyboard.BUTTONS : keyboard;
+  if (!isObjectLike(root)) return false;
+  return Object.values(root).some(
+    (button) => isRecord(button) && typeof button.LINK === "string" && button.LINK.trim() !== "",
+  );
+}
+
+function positiveInt(value: unknown): number | undefined {
+  const n =
+    typeof value === "number"
+      ? value
+      : typeof value === "string" && /^\s*\d+\s*$/.test(value)
+        ? Number(value)
+        : Number.NaN;
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+const phpString = (value: unknown): string =>
+  typeof value === "string" ? value : typeof value === "number" ? String(value) : "";
+
+function truncate(text: string): string {
+  const chars = [...text];
+  return chars.length > MAX_MESSAGE_CHARS
+    ? `${chars.slice(0, MAX_MESSAGE_CHARS).join("")} (...)`
+    : text;
+}
+
+const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+const isObjectLike = (value: unknown): value is object =>
+  typeof value === "object" && value !== null;
+
+/** The `time` block of a real answer; the operating window resets 10 minutes on. */
+function timeBlock(startMs: number, finishMs: number) {
+  const date = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "+00:00");
+  const duration = Math.max(0, finishMs - startMs) / 1000;
+  return {
+    start: startMs / 1000,
+    finish: finishMs / 1000,
+    duration,
+    processing: duration,
+    date_start: date(startMs),
+    date_finish: date(finishMs),
+    operating_reset_at: Math.floor(startMs / 1000) + 600,
+    operating: 0,
+  };
+}
