@@ -1,0 +1,142 @@
+import { Liquid, type Template as LiquidTemplate } from "liquidjs";
+import type { Config } from "./config";
+import { ConfigError } from "./errors";
+import { escapeBbCode } from "./escape";
+
+/** What every template sees: the parsed body and facts about the event. */
+export interface TemplateContext {
+  payload: unknown;
+  event: { source: string; name: string; id: string; receivedAt: string };
+}
+
+/** A template parsed once at start; `render` throws when LiquidJS does (the caller reports it). */
+export interface CompiledTemplate {
+  render(context: TemplateContext): string;
+}
+
+/** A route condition parsed once at start. */
+export interface CompiledCondition {
+  test(context: TemplateContext): boolean;
+}
+
+export interface TemplateEngine {
+  /** Parses `source`; a syntax error or unknown filter/lookup table is a ConfigError naming `key`. */
+  compile(source: string, key: string): CompiledTemplate;
+  /** Parses a Liquid expression such as `payload.action == 'closed'`. */
+  compileCondition(expression: string, key: string): CompiledCondition;
+}
+
+type Lookups = Config["lookups"];
+
+/** Tags that read template files from disk: no use for config strings, so they do not exist. */
+const FILE_TAGS = ["include", "render", "layout"] as const;
+/** LiquidJS counts characters and array items created during one render. */
+const MEMORY_LIMIT = 5_000_000;
+const RENDER_LIMIT_MS = 200;
+const LOOKUP_USE = /\|\s*lookup\s*:\s*(["'])(.*?)\1/g;
+
+/**
+ * The LiquidJS engine with hookline's rules:
+ * - every `{{ }}` / `echo` / `cycle` output goes through `escapeBbCode`, and `raw` is an ordinary
+ *   filter, so `| raw` cannot skip the escape;
+ * - unknown filters fail at start (`strictFilters`); missing variables render empty;
+ * - `date` reads ISO strings and unix seconds (numbers or digit strings, e.g. Stripe's `created`)
+ *   and prints UTC, by default as `2024-03-05 10:20 UTC`;
+ * - `lookup: 'table'` maps a value through the config's `lookups` (empty when absent);
+ * - `money: currency` formats minor units, e.g. `1234 | money: 'usd'` -> `$12.34`.
+ *
+ * @example createTemplateEngine({ users: { "42": 7 } }).compile("{{ payload.id | lookup: 'users' }}", "routes[0].userId")
+ */
+export function createTemplateEngine(lookups: Lookups): TemplateEngine {
+  const liquid = new Liquid({
+    outputEscape: escapeBbCode,
+    strictFilters: true,
+    ownPropertyOnly: true,
+    timezoneOffset: 0,
+    locale: "en-US",
+    dateFormat: "%Y-%m-%d %H:%M UTC",
+    // Payload values can size loops and ranges: `(1..payload.n)` with a huge n would otherwise
+    // abort the whole process. Over either limit, rendering throws and the route fails.
+    memoryLimit: MEMORY_LIMIT,
+    renderLimit: RENDER_LIMIT_MS,
+  });
+  for (const tag of FILE_TAGS) delete liquid.tags[tag];
+  liquid.registerFilter("raw", (value: unknown) => value);
+  liquid.registerFilter("lookup", (value: unknown, table: unknown) =>
+    lookup(lookups, value, table),
+  );
+  liquid.registerFilter("money", formatMoney);
+
+  const parse = (source: string, key: string): LiquidTemplate[] => {
+    checkLookupTables(source, key, lookups);
+    try {
+      return liquid.parse(source);
+    } catch (error) {
+      throw new ConfigError(`${key}: ${(error as Error).message}`, { cause: error });
+    }
+  };
+
+  return {
+    compile(source, key) {
+      const parsed = parse(source, key);
+      return { render: (context) => String(liquid.renderSync(parsed, context)) };
+    },
+    compileCondition(expression, key) {
+      const parsed = parse(`{% if ${expression} %}1{% endif %}`, key);
+      return { test: (context) => liquid.renderSync(parsed, context) === "1" };
+    },
+  };
+}
+
+function lookup(lookups: Lookups, value: unknown, table: unknown): string | number | undefined {
+  if (typeof table !== "string" || !Object.hasOwn(lookups, table)) return undefined;
+  const entries = lookups[table];
+  const key = String(value);
+  return entries && Object.hasOwn(entries, key) ? entries[key] : undefined;
+}
+
+/** A literal table name that the config does not define is a typo: fail at start. */
+function checkLookupTables(source: string, key: string, lookups: Lookups): void {
+  for (const [, , table = ""] of source.matchAll(LOOKUP_USE)) {
+    if (!Object.hasOwn(lookups, table)) {
+      const known = Object.keys(lookups).join(", ") || "none";
+      throw new ConfigError(`${key}: unknown lookup table "${table}" (defined: ${known})`);
+    }
+  }
+}
+
+const MAX_CACHED_CURRENCIES = 64;
+const currencyFormats = new Map<string, { format: Intl.NumberFormat; digits: number }>();
+
+function currencyFormat(currency: unknown) {
+  if (typeof currency !== "string" || !/^[A-Za-z]{3}$/.test(currency)) return undefined;
+  const code = currency.toUpperCase();
+  const cached = currencyFormats.get(code);
+  if (cached) return cached;
+  try {
+    const format = new Intl.NumberFormat("en-US", { style: "currency", currency: code });
+    const entry = { format, digits: format.resolvedOptions().maximumFractionDigits ?? 2 };
+    if (currencyFormats.size < MAX_CACHED_CURRENCIES) currencyFormats.set(code, entry);
+    return entry;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Formats an amount in minor units (cents) with the currency's own fraction digits; empty text
+ * for anything it cannot read, never an exception.
+ *
+ * @example formatMoney(1234, "usd") // "$12.34"; formatMoney(1234, "JPY") // "¥1,234"
+ */
+export function formatMoney(amount: unknown, currency: unknown): string {
+  const minor =
+    typeof amount === "number"
+      ? amount
+      : typeof amount === "string" && /^-?\d+$/.test(amount.trim())
+        ? Number(amount)
+        : Number.NaN;
+  const currencyInfo = currencyFormat(currency);
+  if (!Number.isFinite(minor) || !currencyInfo) return "";
+  return currencyInfo.format.format(minor / 10 ** currencyInfo.digits);
+}
