@@ -1,0 +1,155 @@
+import { createHash } from "node:crypto";
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  ResourceInUseException,
+  ResourceNotFoundException,
+  UpdateTimeToLiveCommand,
+} from "@aws-sdk/client-dynamodb";
+import { sleep } from "../../core/clock";
+
+/**
+ * hookline keeps everything in one table: partition key `pk` (string), no sort key, and a
+ * TTL attribute `expiresAt` (epoch seconds).
+ * Items: `RECEIPT#…`, `SLOT#…`, `RATE#…`, `OUTCOME#…`.
+ */
+export const TABLE_PARTITION_KEY = "pk";
+export const TABLE_TTL_ATTRIBUTE = "expiresAt";
+
+export type Item = Record<string, AttributeValue>;
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+export const daysMs = (days: number): number => days * DAY_MS;
+
+/** Epoch seconds for the TTL attribute, rounded up so an item never expires early. */
+export const ttlSeconds = (epochMs: number): AttributeValue => ({
+  N: String(Math.ceil(epochMs / 1000)),
+});
+
+export const num = (value: number): AttributeValue => ({ N: String(value) });
+export const str = (value: string): AttributeValue => ({ S: value });
+
+// DynamoDB keys are at most 2048 bytes; ids come from senders, so an absurdly long one is hashed.
+const MAX_ID_BYTES = 512;
+const safeId = (id: string): string =>
+  Buffer.byteLength(id, "utf8") <= MAX_ID_BYTES
+    ? id
+    : `sha256:${createHash("sha256").update(id, "utf8").digest("hex")}`;
+
+/** The partition keys of every item kind. */
+export const keys = {
+  receipt: (sourceId: string, eventId: string): Item =>
+    pk(`RECEIPT#${sourceId}#${safeId(eventId)}`),
+  slot: (portal: string, openLineCode: string, userId: number): Item =>
+    pk(`SLOT#${safeId(portal)}#${openLineCode}#${userId}`),
+  rate: (portal: string): Item => pk(`RATE#${safeId(portal)}`),
+  outcome: (jobId: string): Item => pk(`OUTCOME#${safeId(jobId)}`),
+};
+
+const pk = (value: string): Item => ({ [TABLE_PARTITION_KEY]: { S: value } });
+
+/** The exception when `error` is a failed condition, so adapters can turn it into an answer. */
+export const conditionFailed = (error: unknown): ConditionalCheckFailedException | undefined =>
+  error instanceof ConditionalCheckFailedException ? error : undefined;
+
+/**
+ * The item that made a conditional write fail: from `ReturnValuesOnConditionCheckFailure`, or,
+ * where the server does not return it (dynalite), from a consistent read. Only for classifying
+ * the answer, never for deciding a write. `undefined` when the item is gone by now.
+ */
+export async function itemThatFailed(
+  client: DynamoDBClient,
+  tableName: string,
+  key: Item,
+  error: ConditionalCheckFailedException,
+): Promise<Item | undefined> {
+  if (error.Item) return error.Item;
+  const { Item } = await client.send(
+    new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true }),
+  );
+  return Item;
+}
+
+/**
+ * Creates the table if it is missing (on-demand billing), waits until it is ACTIVE and turns TTL
+ * on. Safe to run from several processes at once. Used by `npm start` and the tests; the CDK stack
+ * owns the table in AWS.
+ *
+ * @example await ensureTable(new DynamoDBClient({}), "hookline");
+ */
+export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  if (!(await tableExists(client, tableName))) {
+    try {
+      await client.send(
+        new CreateTableCommand({
+          TableName: tableName,
+          BillingMode: "PAY_PER_REQUEST",
+          AttributeDefinitions: [{ AttributeName: TABLE_PARTITION_KEY, AttributeType: "S" }],
+          KeySchema: [{ AttributeName: TABLE_PARTITION_KEY, KeyType: "HASH" }],
+        }),
+      );
+    } catch (error) {
+      // Another process created it first.
+      if (!(error instanceof ResourceInUseException)) throw error;
+    }
+  }
+  await waitUntilActive(client, tableName);
+  await enableTtl(client, tableName);
+}
+
+async function tableExists(client: DynamoDBClient, tableName: string): Promise<boolean> {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: tableName }));
+    return true;
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return false;
+    throw error;
+  }
+}
+
+async function waitUntilActive(
+  client: DynamoDBClient,
+  tableName: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (Table?.TableStatus === "ACTIVE") return;
+    if (Date.now() > deadline) {
+      throw new Error(`table ${tableName} is still ${Table?.TableStatus} after ${timeoutMs} ms`);
+    }
+    await sleep(100);
+  }
+}
+
+async function enableTtl(client: DynamoDBClient, tableName: string): Promise<void> {
+  if (await ttlEnabled(client, tableName)) return;
+  try {
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: TABLE_TTL_ATTRIBUTE, Enabled: true },
+      }),
+    );
+  } catch (error) {
+    // dynalite has no TTL; expiry is compared with `now` in every condition anyway.
+    if ((error as { name?: unknown }).name === "UnknownOperationException") return;
+    // A concurrent ensureTable may have enabled it a moment ago.
+    if (await ttlEnabled(client, tableName)) return;
+    throw error;
+  }
+}
+
+async function ttlEnabled(client: DynamoDBClient, tableName: string): Promise<boolean> {
+  const { TimeToLiveDescription } = await client.send(
+    new DescribeTimeToLiveCommand({ TableName: tableName }),
+  );
+  const status = TimeToLiveDescription?.TimeToLiveStatus;
+  return status === "ENABLED" || status === "ENABLING";
+}
