@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+/**
+ * `npm start`: the whole bridge on one machine, on embedded defaults (see README "Quickstart").
+ * Flags: --port N (or PORT), --config PATH (or HOOKLINE_CONFIG).
+ */
+import { createHmac, randomUUID } from "node:crypto";
+import { parseArgs } from "node:util";
+import { readEnvironment } from "../functions/adapters/environment";
+import { makePowertoolsLog } from "../functions/adapters/telemetry";
+import { type Config, loadConfigFile } from "../functions/core/config";
+import { ConfigError } from "../functions/core/errors";
+import { startLocalBridge } from "../functions/local/bridge";
+import { DEVELOPMENT_SECRETS, envReferences } from "../functions/local/dev-secrets";
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      port: { type: "string" },
+      config: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log("usage: npm start -- [--port 3000] [--config hookline.config.json]");
+    return;
+  }
+  const env: Record<string, string | undefined> = { ...process.env };
+  if (values.config) env.HOOKLINE_CONFIG = values.config;
+  const environment = readEnvironment(env);
+  const port = Number(values.port ?? env.PORT ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new ConfigError(`PORT: "${port}" is not a port number`);
+
+  const config = loadConfigFile(environment.configPath);
+  for (const name of envReferences({ bitrix: config.bitrix, sources: config.sources })) {
+    const fallback = DEVELOPMENT_SECRETS[name];
+    if (env[name] === undefined && fallback !== undefined) {
+      env[name] = fallback;
+      console.warn(`hookline: ${name} is not set; using its development value (local run only)`);
+    }
+  }
+
+  const log = makePowertoolsLog();
+  const bridge = await startLocalBridge({
+    config,
+    port,
+    env,
+    tableName: environment.HOOKLINE_TABLE,
+    log,
+    simulator: {
+      onMessage: (message) =>
+        console.log(
+          `\n[Bitrix24 simulator] open line ${message.code} -> user ${message.userId}:\n  ${message.message.replaceAll("\n", "\n  ")}\n`,
+        ),
+    },
+  });
+
+  console.log(`hookline is listening on ${bridge.url}`);
+  console.log(`  config:    ${environment.configPath}`);
+  console.log(
+    `  DynamoDB:  ${env.AWS_ENDPOINT_URL_DYNAMODB ?? `embedded (dynalite) at ${bridge.dynamoEndpoint}`}, table ${environment.HOOKLINE_TABLE}`,
+  );
+  console.log(
+    `  Bitrix24:  ${bridge.simulator ? `built-in simulator at ${bridge.simulator.origin}` : "the configured portal"}`,
+  );
+  for (const source of config.sources)
+    console.log(`  webhook:   POST ${bridge.url}/webhooks/${source.id}  (${source.type})`);
+  const example = firstWebhookExample(config, env, bridge.url);
+  if (example)
+    console.log(
+      `\nSend a first signed test webhook (run it twice to see "duplicate"):\n\n${example}\n`,
+    );
+
+  const stop = async () => {
+    console.log("\nhookline: stopping");
+    await bridge.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+/** A ready-to-paste curl for the first GitHub source, signed with its secret. */
+function firstWebhookExample(
+  config: Config,
+  env: Record<string, string | undefined>,
+  url: string,
+): string | undefined {
+  const github = config.sources.find((source) => source.type === "github");
+  const secretRef = github?.secret[0];
+  const secret = secretRef?.startsWith("env:") ? env[secretRef.slice(4)] : undefined;
+  if (!github || !secret) return undefined;
+  const body = JSON.stringify({
+    action: "opened",
+    issue: {
+      title: "Hello from hookline",
+      user: { id: 21031067 },
+      html_url: "https://github.com/octo-org/hello/issues/1",
+    },
+    repository: { full_name: "octo-org/hello" },
+  });
+  const signature = createHmac("sha256", secret).update(body).digest("hex");
+  return [
+    `curl -i ${url}/webhooks/${github.id} \\`,
+    "  -H 'content-type: application/json' -H 'x-github-event: issues' \\",
+    `  -H 'x-github-delivery: ${randomUUID()}' \\`,
+    `  -H 'x-hub-signature-256: sha256=${signature}' \\`,
+    `  --data '${body}'`,
+  ].join("\n");
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    console.error(`hookline: configuration error: ${error.message}`);
+  } else {
+    console.error("hookline: could not start:", error);
+  }
+  process.exit(1);
+});

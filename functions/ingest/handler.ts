@@ -1,0 +1,17 @@
+import { awsWiring } from "../adapters/aws";
+import { makePowertoolsLog, makePowertoolsMetrics } from "../adapters/telemetry";
+import { ingestDeps } from "../adapters/wiring";
+import { createIngestHandler } from "./app";
+
+const log = makePowertoolsLog();
+const metrics = makePowertoolsMetrics();
+
+/** Lambda entry: POST /webhooks/{sourceId} and GET /health behind API Gateway HTTP API. */
+export const handler = createIngestHandler({
+  log,
+  metrics,
+  deps: async () => {
+    const { wiring, queue } = awsWiring(log, metrics);
+    return ingestDeps(wiring, queue);
+  },
+});

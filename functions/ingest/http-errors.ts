@@ -1,0 +1,49 @@
+import type { MiddlewareObj } from "@middy/core";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { HooklineError } from "../core/errors";
+import type { Log } from "../core/log";
+
+/** A JSON answer in the contract's shape. */
+export const jsonAnswer = (
+  statusCode: number,
+  body: Record<string, unknown>,
+): APIGatewayProxyStructuredResultV2 => ({
+  statusCode,
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify(body),
+});
+
+/**
+ * The one place errors become HTTP answers: a HooklineError answers its own status, with its
+ * message only when `expose` is set; anything else is a bare 500. Details go to the log, never
+ * to the sender (no stack, no payload, no secret).
+ */
+export function httpErrorResponder(
+  log: Log,
+): MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> {
+  return {
+    onError: async (request) => {
+      const error = request.error;
+      if (error instanceof HooklineError && error.expose) {
+        request.response = jsonAnswer(error.statusCode, {
+          error: error.code,
+          message: error.message,
+        });
+        return;
+      }
+      const known = error instanceof HooklineError;
+      log.error("request failed", {
+        errorName: error?.name,
+        errorMessage: error?.message,
+        cause: known && error.cause instanceof Error ? error.cause.message : undefined,
+        stack: error?.stack,
+      });
+      request.response = known
+        ? jsonAnswer(error.statusCode, {
+            error: error.code,
+            message: "temporarily unavailable, please retry",
+          })
+        : jsonAnswer(500, { error: "internal_error", message: "internal error" });
+    },
+  };
+}

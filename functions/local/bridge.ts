@@ -1,0 +1,138 @@
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { makeBitrixWebhookClient } from "../adapters/bitrix-client";
+import { startDynalite } from "../adapters/dynamo/dynalite-server";
+import { ensureTable } from "../adapters/dynamo/table";
+import { makeSecretResolver } from "../adapters/secrets";
+import { deliverDeps, ingestDeps, type Wiring } from "../adapters/wiring";
+import { type Clock, systemClock } from "../core/clock";
+import type { Config } from "../core/config";
+import { makeDeliver } from "../core/deliver";
+import type { Log } from "../core/log";
+import { type Metrics, noMetrics } from "../core/metrics";
+import { createDeliverHandler } from "../deliver/app";
+import { createIngestHandler } from "../ingest/app";
+import {
+  type BitrixSimulator,
+  type SimulatorOptions,
+  startBitrixSimulator,
+} from "./bitrix-simulator";
+import { fakeContext, startHttpServer } from "./http-server";
+import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
+
+export interface LocalBridgeOptions {
+  config: Config;
+  /** 0 picks a free port. */
+  port: number;
+  host?: string;
+  /** Where `env:` secret references and AWS_ENDPOINT_URL_DYNAMODB are read. */
+  env: Readonly<Record<string, string | undefined>>;
+  tableName: string;
+  log: Log;
+  metrics?: Metrics;
+  clock?: Clock;
+  /** Overrides for the built-in Bitrix24 simulator (used when the config names no webhook URL). */
+  simulator?: Partial<SimulatorOptions>;
+  queue?: Partial<MemoryQueueOptions>;
+  /** The deliver "Lambda" timeout: how long one batch may take. */
+  deliverTimeoutMs?: number;
+}
+
+export interface LocalBridge {
+  url: string;
+  queue: MemoryQueue;
+  simulator: BitrixSimulator | undefined;
+  dynamoEndpoint: string;
+  dynamo: DynamoDBClient;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole pipeline on one machine: HTTP server -> ingest handler -> in-process queue ->
+ * deliver handler -> Bitrix24 (or the simulator), over DynamoDB (or embedded dynalite). The
+ * handlers are the very ones the Lambdas run; only the queue and the servers are local.
+ */
+export async function startLocalBridge(options: LocalBridgeOptions): Promise<LocalBridge> {
+  const { config, env, log } = options;
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const closer of closers.reverse()) await closer().catch(() => {});
+  };
+  try {
+    let dynamoEndpoint = env.AWS_ENDPOINT_URL_DYNAMODB;
+    if (!dynamoEndpoint) {
+      const embedded = await startDynalite();
+      closers.push(embedded.close);
+      dynamoEndpoint = embedded.endpoint;
+    }
+    const dynamo = new DynamoDBClient({
+      endpoint: dynamoEndpoint,
+      region: env.AWS_REGION ?? "local",
+      credentials: {
+        accessKeyId: env.AWS_ACCESS_KEY_ID ?? "local",
+        secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "local",
+      },
+    });
+    closers.push(async () => dynamo.destroy());
+    await ensureTable(dynamo, options.tableName);
+
+    let simulator: BitrixSimulator | undefined;
+    if (!config.bitrix.webhookUrl) {
+      simulator = await startBitrixSimulator({
+        openLineCodes: [config.bitrix.openLineCode],
+        rateLimit: config.bitrix.rateLimit,
+        weeklyLimit: config.bitrix.weeklyLimit,
+        ...options.simulator,
+      });
+      closers.push(simulator.close);
+    }
+
+    const wiring: Wiring = {
+      config,
+      dynamo,
+      tableName: options.tableName,
+      resolveSecret: makeSecretResolver({ env }),
+      clock: options.clock ?? systemClock,
+      log,
+      metrics: options.metrics ?? noMetrics,
+    };
+    const deliverTimeoutMs = options.deliverTimeoutMs ?? 60_000;
+    const queue = new MemoryQueue({
+      maxReceives: config.delivery.maxReceives,
+      visibilityTimeoutMs: deliverTimeoutMs + 5_000,
+      batchSize: 5,
+      concurrency: 2,
+      ...options.queue,
+    });
+    closers.push(async () => queue.stop());
+
+    const ingestHandler = createIngestHandler({
+      log,
+      metrics: wiring.metrics,
+      deps: async () => ingestDeps(wiring, queue),
+    });
+    const simulated = simulator && {
+      client: makeBitrixWebhookClient({
+        webhookUrl: simulator.webhookUrl,
+        timeoutMs: config.bitrix.timeoutMs,
+      }),
+      portal: new URL(simulator.webhookUrl).host,
+    };
+    const deliver = makeDeliver(await deliverDeps(wiring, simulated));
+    const deliverHandler = createDeliverHandler({
+      log,
+      runtime: async () => ({ deliver, retries: queue }),
+    });
+    queue.start((event) => deliverHandler(event, fakeContext(deliverTimeoutMs)));
+
+    const server = await startHttpServer(
+      (event, context) => ingestHandler(event, context),
+      options.port,
+      options.host,
+    );
+    closers.push(server.close);
+    return { url: server.url, queue, simulator, dynamoEndpoint, dynamo, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

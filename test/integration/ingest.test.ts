@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
+import { makeDynamoReceiptStore } from "../../functions/adapters/dynamo/receipts";
+import { ensureTable } from "../../functions/adapters/dynamo/table";
+import { ServiceUnavailableError } from "../../functions/core/errors";
+import { makeIngest } from "../../functions/core/ingest";
+import type { DeliveryJob } from "../../functions/core/job";
+import { silentLog } from "../../functions/core/log";
+import { noMetrics } from "../../functions/core/metrics";
+import type { JobQueue } from "../../functions/core/ports";
+import { compileRoutes } from "../../functions/core/routes";
+import { TEST_SECRETS, testConfig } from "../support/bridge";
+import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
+import { standardWebhookRequest } from "../support/signers";
+
+describe("ingest when the queue fails", () => {
+  let dynamo: LocalDynamo;
+  const table = "hookline-ingest";
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+    await ensureTable(makeTestClient(dynamo.endpoint), table);
+  });
+  afterAll(() => dynamo?.close());
+
+  function ingestWith(queue: JobQueue) {
+    const client = makeTestClient(dynamo.endpoint);
+    const config = testConfig();
+    return makeIngest({
+      config,
+      secretsFor: async (source) =>
+        source.secret.map((ref) => TEST_SECRETS[ref.slice(4) as keyof typeof TEST_SECRETS]),
+      router: compileRoutes(config),
+      receipts: makeDynamoReceiptStore(client, table),
+      queue,
+      outcomes: makeDynamoOutcomeStore(client, table),
+      clock: { now: () => new Date() },
+      log: silentLog,
+      metrics: noMetrics,
+    });
+  }
+
+  it("answers 503 and forgets the receipt, so the sender's retry is accepted, not a duplicate", async () => {
+    const request = standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
+      type: "order.paid",
+      data: { bitrixUserId: 5 },
+    });
+    const webhook = { sourceId: "app", headers: request.headers, body: Buffer.from(request.body) };
+
+    const broken: JobQueue = { enqueue: async () => Promise.reject(new Error("queue down")) };
+    await expect(ingestWith(broken)(webhook)).rejects.toBeInstanceOf(ServiceUnavailableError);
+
+    const queued: DeliveryJob[] = [];
+    const working: JobQueue = { enqueue: async (jobs) => void queued.push(...jobs) };
+    const retried = await ingestWith(working)(webhook);
+    expect(retried).toMatchObject({ statusCode: 202, body: { status: "accepted", messages: 1 } });
+    expect(queued.map((job) => job.userId)).toEqual([5]);
+
+    const again = await ingestWith(working)(webhook);
+    expect(again).toMatchObject({ statusCode: 200, body: { status: "duplicate" } });
+  });
+
+  it("answers 503 when the receipt store cannot be reached", async () => {
+    const config = testConfig();
+    const unreachable = makeTestClient("http://127.0.0.1:9");
+    const ingest = makeIngest({
+      config,
+      secretsFor: async () => [TEST_SECRETS.APP_SECRET],
+      router: compileRoutes(config),
+      receipts: makeDynamoReceiptStore(unreachable, table),
+      queue: { enqueue: async () => {} },
+      outcomes: makeDynamoOutcomeStore(unreachable, table),
+      clock: { now: () => new Date() },
+      log: silentLog,
+      metrics: noMetrics,
+    });
+    const request = standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
+      type: "order.paid",
+      data: { bitrixUserId: 5 },
+    });
+    await expect(
+      ingest({ sourceId: "app", headers: request.headers, body: Buffer.from(request.body) }),
+    ).rejects.toBeInstanceOf(ServiceUnavailableError);
+  });
+});

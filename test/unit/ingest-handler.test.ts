@@ -1,0 +1,76 @@
+import type { APIGatewayProxyEventV2 } from "aws-lambda";
+import { describe, expect, it } from "vitest";
+import type { Log } from "../../functions/core/log";
+import type { Metrics } from "../../functions/core/metrics";
+import { createIngestHandler, HEALTH_ROUTE, WEBHOOK_ROUTE } from "../../functions/ingest/app";
+import { fakeContext } from "../../functions/local/http-server";
+
+const event = (routeKey: string, sourceId?: string): APIGatewayProxyEventV2 =>
+  ({
+    routeKey,
+    rawPath: "/",
+    headers: {},
+    ...(sourceId ? { pathParameters: { sourceId } } : {}),
+    body: "{}",
+    isBase64Encoded: false,
+  }) as unknown as APIGatewayProxyEventV2;
+
+function recorder() {
+  const logged: { message: string; attributes?: Record<string, unknown> }[] = [];
+  const counted: { name: string; dimensions?: Record<string, string> }[] = [];
+  const record = (message: string, attributes?: Record<string, unknown>) => {
+    logged.push({ message, ...(attributes ? { attributes } : {}) });
+  };
+  const log: Log = { debug: record, info: record, warn: record, error: record };
+  const metrics: Metrics = {
+    count: (name, dimensions) => void counted.push({ name, ...(dimensions ? { dimensions } : {}) }),
+    milliseconds: () => {},
+  };
+  return { log, metrics, logged, counted };
+}
+
+describe("the ingest handler", () => {
+  it("answers an unexpected failure with a bare 500 and keeps the detail in the log", async () => {
+    const { log, metrics, logged, counted } = recorder();
+    const handler = createIngestHandler({
+      log,
+      metrics,
+      deps: async () => {
+        throw new TypeError("secret value sk_live_abc leaked into an error");
+      },
+    });
+    const answer = await handler(event(WEBHOOK_ROUTE, "github"), fakeContext());
+    expect(answer.statusCode).toBe(500);
+    expect(JSON.parse(answer.body ?? "")).toEqual({
+      error: "internal_error",
+      message: "internal error",
+    });
+    expect(logged[0]?.attributes?.errorName).toBe("TypeError");
+    expect(counted).toEqual([
+      { name: "WebhooksReceived", dimensions: { Source: "unknown", Status: "500" } },
+    ]);
+  });
+
+  it("answers health checks without building any dependency", async () => {
+    const { log, metrics } = recorder();
+    const handler = createIngestHandler({
+      log,
+      metrics,
+      deps: () => Promise.reject(new Error("not needed")),
+    });
+    const answer = await handler(event(HEALTH_ROUTE), fakeContext());
+    expect(answer.statusCode).toBe(200);
+  });
+
+  it("answers an unknown route 404", async () => {
+    const { log, metrics } = recorder();
+    const handler = createIngestHandler({
+      log,
+      metrics,
+      deps: () => Promise.reject(new Error("not needed")),
+    });
+    const answer = await handler(event("GET /nope"), fakeContext());
+    expect(answer.statusCode).toBe(404);
+    expect(JSON.parse(answer.body ?? "").error).toBe("not_found");
+  });
+});
