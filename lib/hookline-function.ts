@@ -1,0 +1,104 @@
+import { type Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
+import { Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { Architecture, type CfnFunction, Runtime } from "aws-cdk-lib/aws-lambda";
+import { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
+import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import { Construct } from "constructs";
+import { METRICS_NAMESPACE, METRICS_SERVICE } from "../functions/core/metrics";
+import { hooklineBundlingOptions } from "./bundling";
+
+/** Where the bundled config lands in the function package (relative to the task root). */
+export const BUNDLED_CONFIG_FILE = "hookline.config.json";
+
+export interface HooklineFunctionProps {
+  /** The handler module, e.g. `functions/ingest/handler.ts`; it must `export const handler`. */
+  readonly entry: string;
+  readonly description: string;
+  readonly timeout: Duration;
+  readonly memorySize: number;
+  /** Absolute path of the validated config file, copied into the bundle as hookline.config.json. */
+  readonly configPath: string;
+  /** Directory holding package-lock.json (the esbuild working directory). */
+  readonly projectRoot: string;
+  readonly environment?: Record<string, string>;
+  /** @default one month */
+  readonly logRetention?: RetentionDays;
+}
+
+/**
+ * A hookline Lambda function with the house defaults: Node.js 22 on arm64, bundled by the local
+ * esbuild as minified ESM with source maps, the config file inside the bundle, Powertools
+ * settings, and its own log group with a retention (the role may write to that group only).
+ *
+ * @example
+ * const ingest = new HooklineFunction(this, "Ingest", {
+ *   entry: "functions/ingest/handler.ts", description: "…", timeout: Duration.seconds(8),
+ *   memorySize: 512, configPath, projectRoot,
+ * });
+ * table.grant(ingest.fn, "dynamodb:PutItem");
+ */
+export class HooklineFunction extends Construct {
+  readonly fn: NodejsFunction;
+  readonly logGroup: LogGroup;
+  readonly role: Role;
+
+  constructor(scope: Construct, id: string, props: HooklineFunctionProps) {
+    super(scope, id);
+
+    this.logGroup = new LogGroup(this, "Logs", {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // An own role instead of AWSLambdaBasicExecutionRole: log writes to this group only.
+    this.role = new Role(this, "Role", {
+      assumedBy: new ServicePrincipal("lambda.amazonaws.com"),
+      description: `hookline ${id} function`,
+    });
+    this.logGroup.grantWrite(this.role);
+
+    const configPath = props.configPath;
+    this.fn = new NodejsFunction(this, "Function", {
+      entry: props.entry,
+      handler: "handler",
+      projectRoot: props.projectRoot,
+      depsLockFilePath: `${props.projectRoot}/package-lock.json`,
+      description: props.description,
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      timeout: props.timeout,
+      memorySize: props.memorySize,
+      role: this.role,
+      logGroup: this.logGroup,
+      environment: {
+        HOOKLINE_CONFIG: BUNDLED_CONFIG_FILE,
+        POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        POWERTOOLS_LOG_LEVEL: "INFO",
+        NODE_OPTIONS: "--enable-source-maps",
+        ...props.environment,
+      },
+      bundling: {
+        ...hooklineBundlingOptions,
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (_inputDir: string, outputDir: string) => [
+            `cp ${shellQuote(configPath)} ${shellQuote(`${outputDir}/${BUNDLED_CONFIG_FILE}`)}`,
+          ],
+        },
+      },
+    });
+    // CDK makes every function DependsOn its role, which the Role GetAtt already implies.
+    (this.fn.node.defaultChild as CfnFunction).addMetadata("cfn-lint", {
+      config: { ignore_checks: ["W3005"] },
+    });
+    Validations.of(this.fn).acknowledge({
+      id: "AwsSolutions-L1",
+      reason:
+        "nodejs22.x is hookline's house runtime: the bundles target it (esbuild node22) and are tested for it; a runtime bump is a deliberate change with its own test run.",
+    });
+  }
+}
+
+const shellQuote = (value: string): string => `'${value.replaceAll("'", `'\\''`)}'`;

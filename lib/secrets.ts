@@ -1,0 +1,103 @@
+import { CfnOutput, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import { PolicyStatement } from "aws-cdk-lib/aws-iam";
+import type { IFunction } from "aws-cdk-lib/aws-lambda";
+import { type ISecret, Secret } from "aws-cdk-lib/aws-secretsmanager";
+import { Construct } from "constructs";
+import type { Config } from "../functions/core/config";
+
+/** The secret references the ingest function resolves: every source's signing secret(s). */
+export const ingestSecretRefs = (config: Config): string[] =>
+  unique(config.sources.flatMap((source) => source.secret));
+
+/** The secret references the deliver function resolves: the Bitrix24 webhook URL or OAuth app. */
+export const deliverSecretRefs = (config: Config): string[] => {
+  const { webhookUrl, auth } = config.bitrix;
+  return unique([
+    ...(webhookUrl ? [webhookUrl] : []),
+    ...(auth ? [auth.clientId, auth.clientSecret, auth.refreshToken] : []),
+  ]);
+};
+
+const unique = (values: string[]): string[] => [...new Set(values)];
+
+const ENV_PREFIX = "env:";
+const SECRETS_MANAGER_PREFIX = "secretsmanager:";
+/** A complete secret ARN ends with the 6-character suffix Secrets Manager appends to the name. */
+const COMPLETE_ARN = /^arn:[^:]+:secretsmanager:[^:]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/;
+
+export interface HooklineSecretsProps {
+  /** Every secret reference in the config (`env:NAME` or `secretsmanager:<name or ARN>`). */
+  readonly refs: readonly string[];
+}
+
+/**
+ * One Secrets Manager secret per `env:NAME` reference in the config (generated names, a random
+ * placeholder value the operator replaces), plus the existing secrets named by
+ * `secretsmanager:` references. `grantTo` wires a function to the secrets it uses.
+ *
+ * @example
+ * const secrets = new HooklineSecrets(this, "Secrets", { refs: [...ingestRefs, ...deliverRefs] });
+ * secrets.grantTo(ingest.fn, ingestRefs); // HOOKLINE_SECRETS + secretsmanager:GetSecretValue
+ */
+export class HooklineSecrets extends Construct {
+  /** The secrets created for `env:` references, by variable name. */
+  readonly byName = new Map<string, Secret>();
+  private readonly imported = new Map<string, ISecret>();
+
+  constructor(scope: Construct, id: string, props: HooklineSecretsProps) {
+    super(scope, id);
+    for (const ref of unique([...props.refs])) {
+      if (ref.startsWith(ENV_PREFIX)) {
+        const name = ref.slice(ENV_PREFIX.length);
+        const secret = new Secret(this, name, {
+          description: `hookline: the value of ${ref} in hookline.config.json (put the real value after the first deploy)`,
+          // The value was put by hand and may be needed again: keep it when the stack goes.
+          removalPolicy: RemovalPolicy.RETAIN,
+        });
+        Validations.of(secret).acknowledge({
+          id: "AwsSolutions-SMG4",
+          reason:
+            "A third-party value (a sender's webhook signing secret or a Bitrix24 webhook URL/OAuth credential) that only the issuing service can change; AWS cannot rotate it. Rotate it at the sender and put the new value.",
+        });
+        new CfnOutput(Stack.of(this), `Secret${name.replaceAll("_", "")}`, {
+          description: `Secrets Manager secret for ${ref}: aws secretsmanager put-secret-value --secret-id <this> --secret-string <value>`,
+          value: secret.secretArn,
+        });
+        this.byName.set(name, secret);
+      } else if (ref.startsWith(SECRETS_MANAGER_PREFIX)) {
+        const nameOrArn = ref.slice(SECRETS_MANAGER_PREFIX.length);
+        this.imported.set(ref, importSecret(this, `Imported${this.imported.size}`, nameOrArn));
+      }
+    }
+  }
+
+  /**
+   * Lets `fn` read the secrets behind `refs`: sets `HOOKLINE_SECRETS` (JSON: variable name →
+   * secret ARN, for the `env:` references) and grants `secretsmanager:GetSecretValue` on exactly
+   * those secrets. `secretsmanager:` references are resolved by the function directly.
+   */
+  grantTo(fn: IFunction & { addEnvironment(key: string, value: string): unknown }, refs: string[]) {
+    const arns: Record<string, string> = {};
+    const resources: string[] = [];
+    for (const ref of refs) {
+      const envName = ref.startsWith(ENV_PREFIX) ? ref.slice(ENV_PREFIX.length) : undefined;
+      const secret = envName ? this.byName.get(envName) : this.imported.get(ref);
+      if (!secret) throw new Error(`no secret for ${ref}: pass it in HooklineSecretsProps.refs`);
+      if (envName) arns[envName] = secret.secretArn;
+      // A secret imported by name has a partial ARN; the real one ends in a random 6-char suffix.
+      resources.push(secret.secretFullArn ?? `${secret.secretArn}-??????`);
+    }
+    fn.addEnvironment("HOOKLINE_SECRETS", Stack.of(this).toJsonString(arns));
+    if (resources.length === 0) return;
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources }),
+    );
+  }
+}
+
+function importSecret(scope: Construct, id: string, nameOrArn: string): ISecret {
+  if (!nameOrArn.startsWith("arn:")) return Secret.fromSecretNameV2(scope, id, nameOrArn);
+  return COMPLETE_ARN.test(nameOrArn)
+    ? Secret.fromSecretCompleteArn(scope, id, nameOrArn)
+    : Secret.fromSecretPartialArn(scope, id, nameOrArn);
+}
