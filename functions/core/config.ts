@@ -121,6 +121,12 @@ export const bitrixSchema = z
   .refine((b) => !(b.webhookUrl && b.auth), {
     message: "set either webhookUrl or auth, not both",
     path: ["auth"],
+  })
+  // The shape is reserved; failing here beats failing at the first delivery.
+  .refine((b) => b.auth === undefined, {
+    message:
+      "OAuth applications are not supported yet; use an incoming-webhook URL in bitrix.webhookUrl",
+    path: ["auth"],
   });
 
 export const configSchema = z

@@ -1,0 +1,164 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { readEnvironment } from "../../functions/adapters/environment";
+import { makeSecretResolver } from "../../functions/adapters/secrets";
+import { loadConfigFile, parseConfig } from "../../functions/core/config";
+import { ConfigError } from "../../functions/core/errors";
+import { compileRoutes } from "../../functions/core/routes";
+
+const CODE = "ab515f5d85a8b844d484f6ea75a2e494";
+const minimal = () => ({
+  bitrix: { openLineCode: CODE },
+  sources: [{ id: "github", type: "github", secret: "env:GITHUB_SECRET" }],
+});
+
+/** The ConfigError message for a config, or a failure if it was accepted. */
+function problemsOf(config: unknown): string {
+  try {
+    parseConfig(config, "test.json");
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error("config was accepted");
+}
+
+describe("config", () => {
+  it("fills the documented defaults", () => {
+    const config = parseConfig(minimal());
+    expect(config.bitrix).toMatchObject({
+      rateLimit: { perSecond: 2, burst: 50 },
+      weeklyLimit: true,
+      timeoutMs: 8000,
+    });
+    expect(config.limits.maxBodyBytes).toBe(1024 * 1024);
+    expect(config.delivery).toEqual({ maxReceives: 8, leaseSeconds: 120 });
+    expect(config.sources[0]?.secret).toEqual(["env:GITHUB_SECRET"]);
+    expect(config.routes).toEqual([]);
+  });
+
+  it.each([
+    [
+      "a short open line code",
+      { bitrix: { openLineCode: "abc" } },
+      "bitrix.openLineCode: must be a 32-character",
+    ],
+    [
+      "a literal secret",
+      { sources: [{ id: "g", type: "github", secret: "hunter2" }] },
+      "sources[0].secret: must be a secret reference",
+    ],
+    [
+      "an unknown source type",
+      { sources: [{ id: "g", type: "gitlab", secret: "env:X" }] },
+      "sources[0].type",
+    ],
+    ["an unknown key", { bitrix: { openLineCode: CODE, webhook: "env:X" } }, "bitrix"],
+    [
+      "a negative rate",
+      { bitrix: { openLineCode: CODE, rateLimit: { perSecond: -1 } } },
+      "bitrix.rateLimit.perSecond",
+    ],
+    [
+      "an hmac source without its signature header",
+      {
+        sources: [
+          {
+            id: "h",
+            type: "hmac",
+            secret: "env:X",
+            eventId: { path: "id" },
+            eventName: { path: "t" },
+          },
+        ],
+      },
+      "sources[0].header",
+    ],
+    ["OAuth (not supported yet)", { bitrix: { openLineCode: CODE, auth: {} } }, "bitrix.auth"],
+  ])("rejects %s, naming the key", (_name, override, expected) => {
+    const message = problemsOf({ ...minimal(), ...override });
+    expect(message).toContain("test.json: ");
+    expect(message).toContain(expected);
+    expect(message).not.toContain("hunter2");
+  });
+
+  it("rejects routes to unknown sources and duplicate source ids", () => {
+    const message = problemsOf({
+      ...minimal(),
+      sources: [...minimal().sources, { id: "github", type: "stripe", secret: "env:S" }],
+      routes: [{ source: "gitlab", events: ["push"], userId: "1", message: "hi" }],
+    });
+    expect(message).toContain('sources[1].id: duplicate source id "github"');
+    expect(message).toContain('routes[0].source: no source with id "gitlab"');
+  });
+
+  it("loads the shipped example config, and compiles its templates", () => {
+    const config = loadConfigFile(join(import.meta.dirname, "../../hookline.config.json"));
+    expect(config.sources.map((source) => source.type).sort()).toEqual([
+      "github",
+      "hmac",
+      "standard-webhooks",
+      "stripe",
+    ]);
+    expect(() => compileRoutes(config)).not.toThrow();
+  });
+
+  it("names the file when it is missing or not JSON", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookline-config-"));
+    const broken = join(dir, "broken.json");
+    writeFileSync(broken, "{ nope");
+    expect(() => loadConfigFile(join(dir, "missing.json"))).toThrow(
+      /cannot read config file .*missing\.json/,
+    );
+    expect(() => loadConfigFile(broken)).toThrow(/broken\.json: not valid JSON/);
+  });
+});
+
+describe("environment", () => {
+  it("defaults the table and config path", () => {
+    const env = readEnvironment({});
+    expect(env.HOOKLINE_TABLE).toBe("hookline");
+    expect(env.configPath).toMatch(/hookline\.config\.json$/);
+  });
+
+  it("resolves the config path against the Lambda task root", () => {
+    expect(readEnvironment({ LAMBDA_TASK_ROOT: "/var/task" }).configPath).toBe(
+      "/var/task/hookline.config.json",
+    );
+  });
+
+  it("names a bad variable", () => {
+    expect(() => readEnvironment({ HOOKLINE_SECRETS: "not json" })).toThrow(
+      /HOOKLINE_SECRETS: must be a JSON object/,
+    );
+    expect(() => readEnvironment({ HOOKLINE_QUEUE_URL: "nope" })).toThrow(/HOOKLINE_QUEUE_URL/);
+  });
+});
+
+describe("secret references", () => {
+  const fetched: string[] = [];
+  const fetchSecret = async (arn: string) => {
+    fetched.push(arn);
+    return `value of ${arn}`;
+  };
+
+  it("read env variables locally, and Secrets Manager where HOOKLINE_SECRETS maps them", async () => {
+    const resolve = makeSecretResolver({
+      env: { LOCAL: "local-value" },
+      secretArns: { MAPPED: "arn:mapped" },
+      fetchSecret,
+    });
+    expect(await resolve("env:LOCAL")).toBe("local-value");
+    expect(await resolve("env:MAPPED")).toBe("value of arn:mapped");
+    expect(await resolve("secretsmanager:shop-hmac")).toBe("value of shop-hmac");
+    expect(fetched).toEqual(["arn:mapped", "shop-hmac"]);
+  });
+
+  it("name a missing variable, never a value", async () => {
+    const resolve = makeSecretResolver({ env: { OTHER: "s3cr3t" } });
+    await expect(resolve("env:MISSING")).rejects.toThrow("environment variable MISSING is not set");
+    await expect(resolve("env:MISSING")).rejects.toBeInstanceOf(ConfigError);
+  });
+});
