@@ -24,7 +24,7 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
   return parseConfig({
     bitrix: {
       openLineCode: OPEN_LINE_CODE,
-      rateLimit: { perSecond: 20, burst: 10 },
+      rateLimit: { perSecond: 10, burst: 10 },
       timeoutMs: 300,
     },
     sources: [

@@ -1,0 +1,279 @@
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+  SQSBatchResponse,
+  SQSEvent,
+} from "aws-lambda";
+import { build } from "esbuild";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
+import { ensureTable } from "../../functions/adapters/dynamo/table";
+import { jobIdFor } from "../../functions/core/job";
+import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { fakeContext } from "../../functions/local/http-server";
+import { hooklineEsbuildOptions } from "../../lib/bundling";
+import { OPEN_LINE_CODE, TEST_SECRETS } from "../support/bridge";
+import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
+import { type FakeSqs, startFakeSqs, toSqsEvent } from "../support/fake-sqs";
+import { githubExamples, githubRequest, type SignedRequest } from "../support/signers";
+
+/**
+ * The real Lambda entries, bundled with the production esbuild settings and loaded by Node as
+ * Lambda loads them, invoked with API Gateway and SQS events against local servers. A bundling
+ * mistake (ESM output, a missing dependency, a CommonJS `require` in ESM) fails here.
+ */
+
+type IngestHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
+type DeliverHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+
+const FUNCTIONS = {
+  ingest: "functions/ingest/handler.ts",
+  deliver: "functions/deliver/handler.ts",
+};
+type FunctionName = keyof typeof FUNCTIONS;
+
+const TABLE = "hookline-bundle";
+const CONFIG_FILE = "hookline.config.json";
+/** The user `lookups.githubUsers` maps the example's sender (Codertocat, 21031067) to. */
+const GITHUB_USER = 7;
+
+/** testConfig()'s raw JSON, trimmed to GitHub, with the webhook URL as a secret reference. */
+const rawConfig = {
+  bitrix: {
+    webhookUrl: "env:BITRIX_WEBHOOK_URL",
+    openLineCode: OPEN_LINE_CODE,
+    rateLimit: { perSecond: 20, burst: 10 },
+    timeoutMs: 2000,
+  },
+  sources: [{ id: "github", type: "github", secret: "env:GITHUB_SECRET" }],
+  routes: [
+    {
+      source: "github",
+      events: ["issues.opened"],
+      userId: "{{ payload.sender.id | lookup: 'githubUsers' }}",
+      message: "Issue [b]{{ payload.issue.title }}[/b] opened by {{ payload.sender.login }}",
+      keyboard: [{ TEXT: "Open", LINK: "{{ payload.issue.html_url }}" }],
+    },
+  ],
+  lookups: { githubUsers: { "21031067": GITHUB_USER } },
+  limits: { maxBodyBytes: 64 * 1024 },
+  delivery: { maxReceives: 4, leaseSeconds: 10 },
+};
+
+/**
+ * Node's own `import()`, bypassing Vitest's module runner (which would transform a `.mjs` outside
+ * node_modules): the bundle must load exactly as Lambda loads it. Vitest hands `data:` modules to
+ * Node untouched, and their `import()` is Node's.
+ */
+const NATIVE_LOADER = "data:text/javascript,export default (url) => import(url);";
+
+async function nativeImport(file: string): Promise<Record<string, unknown>> {
+  const loader = (await import(/* @vite-ignore */ NATIVE_LOADER)) as {
+    default: (url: string) => Promise<Record<string, unknown>>;
+  };
+  return loader.default(pathToFileURL(file).href);
+}
+
+describe("the bundled Lambda handlers (production esbuild settings)", () => {
+  const savedEnv = { ...process.env };
+  let workDir: string;
+  let dynamo: LocalDynamo | undefined;
+  let simulator: BitrixSimulator | undefined;
+  let sqs: FakeSqs | undefined;
+  const bundles = {} as Record<FunctionName, string>;
+  let ingest: IngestHandler;
+  let deliver: DeliverHandler;
+
+  beforeAll(async () => {
+    workDir = await mkdtemp(join(tmpdir(), "hookline-bundle-"));
+    await Promise.all(
+      Object.entries(FUNCTIONS).map(async ([name, entry]) => {
+        const outfile = join(workDir, name, "index.mjs");
+        await build({
+          ...hooklineEsbuildOptions,
+          entryPoints: [entry],
+          outfile,
+          logLevel: "silent",
+        });
+        // What `NodejsFunction`'s command hooks put next to the bundle.
+        await writeFile(join(workDir, name, CONFIG_FILE), JSON.stringify(rawConfig, null, 2));
+        bundles[name as FunctionName] = outfile;
+      }),
+    );
+
+    [dynamo, simulator, sqs] = await Promise.all([
+      startDynalite(),
+      startBitrixSimulator({ openLineCodes: [OPEN_LINE_CODE] }),
+      startFakeSqs(),
+    ]);
+    await ensureTable(makeTestClient(dynamo.endpoint), TABLE);
+
+    for (const name of [
+      "AWS_PROFILE",
+      "AWS_SESSION_TOKEN",
+      "AWS_ENDPOINT_URL",
+      "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+      "HOOKLINE_SECRETS",
+    ]) {
+      delete process.env[name];
+    }
+    Object.assign(process.env, {
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: "local",
+      AWS_SECRET_ACCESS_KEY: "local",
+      // No shared config or credentials file of the machine may steer the clients.
+      AWS_CONFIG_FILE: join(workDir, "no-aws-config"),
+      AWS_SHARED_CREDENTIALS_FILE: join(workDir, "no-aws-credentials"),
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+      HOOKLINE_TABLE: TABLE,
+      HOOKLINE_QUEUE_URL: sqs.queueUrl("hookline"),
+      // Relative, resolved against LAMBDA_TASK_ROOT as on AWS (set per invocation below).
+      HOOKLINE_CONFIG: CONFIG_FILE,
+      POWERTOOLS_LOG_LEVEL: "ERROR",
+      POWERTOOLS_METRICS_DISABLED: "true",
+      BITRIX_WEBHOOK_URL: simulator.webhookUrl,
+      ...TEST_SECRETS,
+    });
+
+    ingest = handlerOf(await nativeImport(bundles.ingest)) as IngestHandler;
+    deliver = handlerOf(await nativeImport(bundles.deliver)) as DeliverHandler;
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const name of Object.keys(process.env)) {
+      if (!(name in savedEnv)) delete process.env[name];
+    }
+    Object.assign(process.env, savedEnv);
+    await Promise.allSettled([dynamo?.close(), simulator?.close(), sqs?.close()]);
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  /** Each function's config is the file bundled next to it, as in its Lambda task root. */
+  const inTaskRoot = <T>(name: FunctionName, invoke: () => Promise<T>): Promise<T> => {
+    process.env.LAMBDA_TASK_ROOT = dirname(bundles[name]);
+    return invoke();
+  };
+  const callIngest = (event: APIGatewayProxyEventV2) =>
+    inTaskRoot("ingest", () => ingest(event, fakeContext()));
+  const callDeliver = (event: SQSEvent) =>
+    inTaskRoot("deliver", () => deliver(event, fakeContext(30_000)));
+
+  it("answers GET /health", async () => {
+    const answer = await callIngest(apiGatewayEvent("GET", "/health"));
+    expect(answer.statusCode).toBe(200);
+    expect(JSON.parse(answer.body ?? "")).toEqual({ status: "ok" });
+  });
+
+  it("answers a bad signature with 401 and queues nothing", async () => {
+    const request = await githubRequest("wrong-secret", "issues", issueOpened());
+    const answer = await callIngest(webhookEvent("github", request));
+    expect(answer.statusCode).toBe(401);
+    expect(JSON.parse(answer.body ?? "")).toMatchObject({ error: "invalid_signature" });
+    expect(sqs?.messages).toHaveLength(0);
+  });
+
+  it("queues a signed GitHub webhook on SQS and delivers it to Bitrix24", async () => {
+    const request = await githubRequest(TEST_SECRETS.GITHUB_SECRET, "issues", issueOpened());
+    const delivery = request.headers["x-github-delivery"] as string;
+
+    const answer = await callIngest(webhookEvent("github", request));
+    expect(answer.statusCode).toBe(202);
+    expect(JSON.parse(answer.body ?? "")).toMatchObject({ status: "accepted", messages: 1 });
+    const queued = sqs?.messages ?? [];
+    expect(queued).toHaveLength(1);
+    const jobId = jobIdFor("github", delivery, 0);
+    expect(JSON.parse(queued[0]?.body ?? "")).toMatchObject({
+      jobId,
+      sourceId: "github",
+      userId: GITHUB_USER,
+    });
+
+    const event = toSqsEvent(queued, { receiveCount: 1 });
+    expect(await callDeliver(event)).toEqual({ batchItemFailures: [] });
+    const sent = simulator?.messages.filter((message) => message.userId === GITHUB_USER) ?? [];
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.message).toMatch(/^Issue \[b\].*\[\/b\] opened by Codertocat$/);
+    expect(sent[0]?.code).toBe(OPEN_LINE_CODE);
+    const outcomes = makeDynamoOutcomeStore(makeTestClient(dynamo?.endpoint ?? ""), TABLE);
+    expect((await outcomes.get(jobId))?.outcome).toBe("sent");
+
+    // SQS delivers at least once: a redelivery is settled without a second message.
+    expect(await callDeliver(toSqsEvent(queued, { receiveCount: 2 }))).toEqual({
+      batchItemFailures: [],
+    });
+    expect(simulator?.messages).toHaveLength(1);
+    expect(sqs?.visibilityChanges).toHaveLength(0);
+  });
+});
+
+function handlerOf(module: Record<string, unknown>): unknown {
+  expect(typeof module.handler).toBe("function");
+  return module.handler;
+}
+
+function issueOpened(): Record<string, unknown> {
+  const example = githubExamples("issues", "opened")[0];
+  if (!example) throw new Error("no issues.opened example in @octokit/webhooks-examples");
+  return example;
+}
+
+function webhookEvent(sourceId: string, request: SignedRequest): APIGatewayProxyEventV2 {
+  return apiGatewayEvent("POST", `/webhooks/${sourceId}`, {
+    sourceId,
+    headers: request.headers,
+    body: request.body,
+  });
+}
+
+/** An API Gateway HTTP API (payload 2.0) event as the hookline routes produce it. */
+function apiGatewayEvent(
+  method: "GET" | "POST",
+  path: string,
+  request: { sourceId?: string; headers?: Record<string, string>; body?: string } = {},
+): APIGatewayProxyEventV2 {
+  const routeKey = request.sourceId ? "POST /webhooks/{sourceId}" : `${method} ${path}`;
+  const headers: Record<string, string> = { "user-agent": "hookline-bundle-test" };
+  for (const [name, value] of Object.entries(request.headers ?? {})) {
+    headers[name.toLowerCase()] = value;
+  }
+  const now = new Date();
+  return {
+    version: "2.0",
+    routeKey,
+    rawPath: path,
+    rawQueryString: "",
+    headers,
+    ...(request.sourceId ? { pathParameters: { sourceId: request.sourceId } } : {}),
+    requestContext: {
+      accountId: "000000000000",
+      apiId: "bundle",
+      domainName: "bundle.execute-api.us-east-1.amazonaws.com",
+      domainPrefix: "bundle",
+      http: {
+        method,
+        path,
+        protocol: "HTTP/1.1",
+        sourceIp: "127.0.0.1",
+        userAgent: headers["user-agent"] ?? "",
+      },
+      requestId: randomUUID(),
+      routeKey,
+      stage: "$default",
+      time: now.toISOString(),
+      timeEpoch: now.getTime(),
+    },
+    ...(request.body === undefined
+      ? { isBase64Encoded: false }
+      : { body: Buffer.from(request.body).toString("base64"), isBase64Encoded: true }),
+  };
+}
