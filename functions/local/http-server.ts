@@ -65,24 +65,52 @@ async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
 
 function toEvent(request: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
   const url = new URL(request.url ?? "/", "http://local");
-  const method = request.method ?? "GET";
-  const webhook = /^\/webhooks\/([^/]+)\/?$/.exec(url.pathname);
-  const routeKey =
-    method === "POST" && webhook
-      ? WEBHOOK_ROUTE
-      : method === "GET" && url.pathname === "/health"
-        ? HEALTH_ROUTE
-        : "$default";
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(",") : value;
   }
+  return apiGatewayEvent({
+    method: request.method ?? "GET",
+    path: url.pathname,
+    query: url.search.slice(1),
+    headers,
+    body,
+    sourceIp: request.socket.remoteAddress ?? "",
+  });
+}
+
+export interface HttpRequestParts {
+  method: string;
+  path: string;
+  query?: string;
+  /** Header names in any case; API Gateway hands them over lower-cased. */
+  headers: Record<string, string>;
+  body?: Buffer;
+  sourceIp?: string;
+}
+
+/**
+ * The API Gateway HTTP API (payload v2) event for a request, with the route key the stack
+ * defines and the body base64-encoded, as the HTTP API hands it to the ingest Lambda.
+ */
+export function apiGatewayEvent(request: HttpRequestParts): APIGatewayProxyEventV2 {
+  const { method, path } = request;
+  const webhook = /^\/webhooks\/([^/]+)\/?$/.exec(path);
+  const routeKey =
+    method === "POST" && webhook
+      ? WEBHOOK_ROUTE
+      : method === "GET" && path === "/health"
+        ? HEALTH_ROUTE
+        : "$default";
+  const headers = Object.fromEntries(
+    Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), value]),
+  );
   const now = new Date();
   return {
     version: "2.0",
     routeKey,
-    rawPath: url.pathname,
-    rawQueryString: url.search.slice(1),
+    rawPath: path,
+    rawQueryString: request.query ?? "",
     headers,
     ...(webhook?.[1] ? { pathParameters: { sourceId: decodeURIComponent(webhook[1]) } } : {}),
     requestContext: {
@@ -92,9 +120,9 @@ function toEvent(request: IncomingMessage, body: Buffer): APIGatewayProxyEventV2
       domainPrefix: "localhost",
       http: {
         method,
-        path: url.pathname,
+        path,
         protocol: "HTTP/1.1",
-        sourceIp: request.socket.remoteAddress ?? "",
+        sourceIp: request.sourceIp ?? "127.0.0.1",
         userAgent: headers["user-agent"] ?? "",
       },
       requestId: randomUUID(),
@@ -103,8 +131,9 @@ function toEvent(request: IncomingMessage, body: Buffer): APIGatewayProxyEventV2
       time: now.toISOString(),
       timeEpoch: now.getTime(),
     },
-    body: body.toString("base64"),
-    isBase64Encoded: true,
+    ...(request.body === undefined
+      ? { isBase64Encoded: false }
+      : { body: request.body.toString("base64"), isBase64Encoded: true }),
   };
 }
 

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -16,9 +15,9 @@ import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes
 import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { jobIdFor } from "../../functions/core/job";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
-import { fakeContext } from "../../functions/local/http-server";
+import { apiGatewayEvent, fakeContext } from "../../functions/local/http-server";
 import { hooklineEsbuildOptions } from "../../lib/bundling";
-import { OPEN_LINE_CODE, TEST_SECRETS } from "../support/bridge";
+import { OPEN_LINE_CODE, TEST_SECRETS, testConfig } from "../support/bridge";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
 import { type FakeSqs, startFakeSqs, toSqsEvent } from "../support/fake-sqs";
 import { githubExamples, githubRequest, type SignedRequest } from "../support/signers";
@@ -46,28 +45,11 @@ const CONFIG_FILE = "hookline.config.json";
 /** The user `lookups.githubUsers` maps the example's sender (Codertocat, 21031067) to. */
 const GITHUB_USER = 7;
 
-/** testConfig()'s raw JSON, trimmed to GitHub, with the webhook URL as a secret reference. */
-const rawConfig = {
-  bitrix: {
-    webhookUrl: "env:BITRIX_WEBHOOK_URL",
-    openLineCode: OPEN_LINE_CODE,
-    rateLimit: { perSecond: 20, burst: 10 },
-    timeoutMs: 2000,
-  },
-  sources: [{ id: "github", type: "github", secret: "env:GITHUB_SECRET" }],
-  routes: [
-    {
-      source: "github",
-      events: ["issues.opened"],
-      userId: "{{ payload.sender.id | lookup: 'githubUsers' }}",
-      message: "Issue [b]{{ payload.issue.title }}[/b] opened by {{ payload.sender.login }}",
-      keyboard: [{ TEXT: "Open", LINK: "{{ payload.issue.html_url }}" }],
-    },
-  ],
-  lookups: { githubUsers: { "21031067": GITHUB_USER } },
-  limits: { maxBodyBytes: 64 * 1024 },
-  delivery: { maxReceives: 4, leaseSeconds: 10 },
-};
+/** The test config, with the Bitrix24 webhook URL as a secret reference as on AWS. */
+const baseConfig = testConfig();
+const rawConfig = testConfig({
+  bitrix: { ...baseConfig.bitrix, webhookUrl: "env:BITRIX_WEBHOOK_URL" },
+});
 
 /**
  * Node's own `import()`, bypassing Vitest's module runner (which would transform a `.mjs` outside
@@ -169,7 +151,9 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
     inTaskRoot("deliver", () => deliver(event, fakeContext(30_000)));
 
   it("answers GET /health", async () => {
-    const answer = await callIngest(apiGatewayEvent("GET", "/health"));
+    const answer = await callIngest(
+      apiGatewayEvent({ method: "GET", path: "/health", headers: {} }),
+    );
     expect(answer.statusCode).toBe(200);
     expect(JSON.parse(answer.body ?? "")).toEqual({ status: "ok" });
   });
@@ -228,52 +212,10 @@ function issueOpened(): Record<string, unknown> {
 }
 
 function webhookEvent(sourceId: string, request: SignedRequest): APIGatewayProxyEventV2 {
-  return apiGatewayEvent("POST", `/webhooks/${sourceId}`, {
-    sourceId,
+  return apiGatewayEvent({
+    method: "POST",
+    path: `/webhooks/${sourceId}`,
     headers: request.headers,
-    body: request.body,
+    body: Buffer.from(request.body),
   });
-}
-
-/** An API Gateway HTTP API (payload 2.0) event as the hookline routes produce it. */
-function apiGatewayEvent(
-  method: "GET" | "POST",
-  path: string,
-  request: { sourceId?: string; headers?: Record<string, string>; body?: string } = {},
-): APIGatewayProxyEventV2 {
-  const routeKey = request.sourceId ? "POST /webhooks/{sourceId}" : `${method} ${path}`;
-  const headers: Record<string, string> = { "user-agent": "hookline-bundle-test" };
-  for (const [name, value] of Object.entries(request.headers ?? {})) {
-    headers[name.toLowerCase()] = value;
-  }
-  const now = new Date();
-  return {
-    version: "2.0",
-    routeKey,
-    rawPath: path,
-    rawQueryString: "",
-    headers,
-    ...(request.sourceId ? { pathParameters: { sourceId: request.sourceId } } : {}),
-    requestContext: {
-      accountId: "000000000000",
-      apiId: "bundle",
-      domainName: "bundle.execute-api.us-east-1.amazonaws.com",
-      domainPrefix: "bundle",
-      http: {
-        method,
-        path,
-        protocol: "HTTP/1.1",
-        sourceIp: "127.0.0.1",
-        userAgent: headers["user-agent"] ?? "",
-      },
-      requestId: randomUUID(),
-      routeKey,
-      stage: "$default",
-      time: now.toISOString(),
-      timeEpoch: now.getTime(),
-    },
-    ...(request.body === undefined
-      ? { isBase64Encoded: false }
-      : { body: Buffer.from(request.body).toString("base64"), isBase64Encoded: true }),
-  };
 }
