@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * One rendered, validated message waiting in the queue. The queue body is this JSON; it is

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * A Bitrix24 portal on 127.0.0.1 that knows one method, `imopenlines.network.message.add`, and
