@@ -5,6 +5,7 @@ import type { IngestDeps } from "../core/ingest";
 import { makeIngest } from "../core/ingest";
 import type { Log } from "../core/log";
 import { Metric, type Metrics } from "../core/metrics";
+import { onceUntilFailure } from "../core/once";
 import { httpErrorResponder, jsonAnswer } from "./http-errors";
 
 export const WEBHOOK_ROUTE = "POST /webhooks/{sourceId}";
@@ -22,8 +23,12 @@ export interface IngestHandlerOptions {
  * It only composes: route, decode the raw body, run the use case, answer, count.
  */
 export function createIngestHandler({ log, metrics, deps }: IngestHandlerOptions) {
-  let ingest: ReturnType<typeof makeIngest> | undefined;
   let knownSources: ReadonlySet<string> = new Set();
+  const ready = onceUntilFailure(async () => {
+    const built = await deps();
+    knownSources = new Set(built.config.sources.map((source) => source.id));
+    return makeIngest(built);
+  });
 
   // Registered first, so on the way out it runs last, after errors became answers.
   const countWebhook = async (request: {
@@ -46,11 +51,7 @@ export function createIngestHandler({ log, metrics, deps }: IngestHandlerOptions
     .handler(async (event) => {
       if (event.routeKey === HEALTH_ROUTE) return jsonAnswer(200, { status: "ok" });
       if (event.routeKey !== WEBHOOK_ROUTE) throw new NotFoundError("no such route");
-      if (!ingest) {
-        const ready = await deps();
-        knownSources = new Set(ready.config.sources.map((source) => source.id));
-        ingest = makeIngest(ready);
-      }
+      const ingest = await ready();
       const answer = await ingest({
         sourceId: event.pathParameters?.sourceId ?? "",
         headers: event.headers,

@@ -57,11 +57,6 @@ export class MemoryQueue implements JobQueue, RetryScheduler {
     if (message) message.visibleAt = Date.now() + delayMs;
   }
 
-  /** Messages not yet deleted (visible or in flight). */
-  get depth(): number {
-    return this.messages.length;
-  }
-
   /** Starts feeding batches to the handler until `stop()`. */
   start(handler: BatchHandler): void {
     this.handler = handler;
