@@ -90,7 +90,37 @@ export const routeSchema = z.strictObject({
   /** KEYBOARD as JSON (link buttons only); every string inside is a Liquid template. */
   keyboard: z.unknown().optional(),
   urlPreview: z.boolean().optional(),
+  /**
+   * When the user's weekly slot is taken: `digest` (default) adds the event to the user's next
+   * weekly digest; `drop` records it as `suppressed`.
+   */
+  whenLimited: z.enum(["digest", "drop"]).default("digest"),
 });
+
+/** A duration as seconds, or text such as `24h`, `90m`, `3600s`, `2d`. */
+const duration = z.union([
+  z.number().int().positive(),
+  z
+    .string()
+    .regex(/^\d+(s|m|h|d)$/, { message: "must be seconds, or text such as 24h, 90m, 2d" })
+    .transform((text) => Number(text.slice(0, -1)) * DURATION_UNITS[text.slice(-1)]!),
+]);
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** The default digest: a bold count, then each pending event's own message, oldest first. */
+export const DEFAULT_DIGEST_MESSAGE =
+  "[b]{{ events.size }} updates[/b] since {{ since | date }}\n" +
+  "{% for e in events %}{{ e.message }}\n{% endfor %}" +
+  "{% if more > 0 %}…and {{ more }} more{% endif %}";
+
+export const digestSchema = z
+  .strictObject({
+    /** Liquid template over `events` (oldest first), `since` and `more`. */
+    message: template.default(DEFAULT_DIGEST_MESSAGE),
+    /** Events shown in full; the rest are counted in `more`. */
+    maxEvents: z.number().int().min(1).max(100).default(20),
+  })
+  .prefault({});
 
 const oauthAuth = z.strictObject({
   clientId: secretRef,
@@ -117,6 +147,10 @@ export const bitrixSchema = z
     weeklyLimit: z.boolean().default(true),
     /** How long one REST call may take before it counts as timed out. */
     timeoutMs: z.number().int().min(100).max(60_000).default(8000),
+    /** Bitrix24's window: one message per user per this many seconds. Change only for tests. */
+    weekSeconds: z.number().int().min(10).max(604_800).default(604_800),
+    /** Extra wait after our record says the week is over: Bitrix24's clock and ours differ. */
+    weekMarginSeconds: z.number().int().min(0).max(86_400).default(300),
   })
   .refine((b) => !(b.webhookUrl && b.auth), {
     message: "set either webhookUrl or auth, not both",
@@ -149,12 +183,15 @@ export const configSchema = z
       .prefault({}),
     delivery: z
       .strictObject({
-        /** Receives of one queue message before it goes to the dead-letter queue. */
-        maxReceives: z.number().int().min(1).max(100).default(8),
-        /** How long a taken weekly slot stays pending before another attempt may take it. */
+        /** How long a message is retried before it is recorded and moved to the dead-letter queue. */
+        retryFor: duration.default(86_400),
+        /** Longest wait between two attempts (exponential backoff with full jitter up to this). */
+        maxBackoffSeconds: z.number().int().min(1).max(43_200).default(900),
+        /** How long one attempt holds the weekly slot; no other attempt may send meanwhile. */
         leaseSeconds: z.number().int().min(10).max(3600).default(120),
       })
       .prefault({}),
+    digest: digestSchema,
   })
   .superRefine((config, ctx) => {
     const ids = new Set<string>();
@@ -168,6 +205,21 @@ export const configSchema = z
       }
       ids.add(source.id);
     });
+    const minLease = minimumLeaseSeconds(config.bitrix.timeoutMs);
+    if (config.delivery.leaseSeconds < minLease) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["delivery", "leaseSeconds"],
+        message: `must be at least ${minLease} s: one attempt is a Bitrix24 call of up to bitrix.timeoutMs (${config.bitrix.timeoutMs} ms), a rate-limit wait and the confirm`,
+      });
+    }
+    if (config.delivery.retryFor > MAX_RETRY_FOR_SECONDS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["delivery", "retryFor"],
+        message: `must be at most ${MAX_RETRY_FOR_SECONDS / 86_400} days (SQS keeps a message 14 days at most)`,
+      });
+    }
     config.routes.forEach((route, index) => {
       if (!ids.has(route.source)) {
         ctx.addIssue({
@@ -179,7 +231,18 @@ export const configSchema = z
     });
   });
 
+/** Time one attempt keeps for the rate-limit wait and for confirming, beyond the Bitrix24 call. */
+export const ATTEMPT_OVERHEAD_MS = { rateWait: 2_000, confirm: 3_000 } as const;
+
+/** The shortest lease that covers one whole attempt (call, rate-limit wait, confirm). */
+export const minimumLeaseSeconds = (timeoutMs: number): number =>
+  Math.ceil((timeoutMs + ATTEMPT_OVERHEAD_MS.rateWait + ATTEMPT_OVERHEAD_MS.confirm) / 1000);
+
+/** The retry window plus a day of queue retention must stay within SQS's 14 days. */
+export const MAX_RETRY_FOR_SECONDS = 13 * 86_400;
+
 export type Config = z.infer<typeof configSchema>;
+export type DigestConfig = z.infer<typeof digestSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
 export type RouteConfig = z.infer<typeof routeSchema>;
 export type BitrixConfig = z.infer<typeof bitrixSchema>;

@@ -21,6 +21,30 @@ import { sleep } from "../../core/clock";
 export const TABLE_PARTITION_KEY = "pk";
 export const TABLE_TTL_ATTRIBUTE = "expiresAt";
 
+/**
+ * The table's two sparse global secondary indexes. Only deferred events (waiting for a digest)
+ * carry their attributes, so both stay as small as the digest backlog.
+ * - `due`: every deferred event by the time its digest may go out; the sweeper queries
+ *   `dueShard = "due" AND dueAt <= now`.
+ * - `digest`: one user's deferred events, oldest first; the flush reads them consistently from
+ *   the table by key.
+ */
+export const TABLE_INDEXES = {
+  due: {
+    indexName: "due",
+    partitionKey: "dueShard",
+    sortKey: "dueAt",
+    /** The sweeper needs only which digest is due. */
+    include: ["digestKey"],
+  },
+  digest: {
+    indexName: "digest",
+    partitionKey: "digestKey",
+    sortKey: "receivedMs",
+    include: [] as string[],
+  },
+} as const;
+
 export type Item = Record<string, AttributeValue>;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
