@@ -1,6 +1,9 @@
 import { readFileSync } from "node:fs";
 import * as z from "zod";
 import { ConfigError } from "./errors";
+import { formatPath } from "./key-path";
+import { compileRoutes } from "./routes";
+import { createTemplateEngine } from "./template";
 
 /**
  * The configuration file, validated once at start. Secrets are references (`env:NAME` locally,
@@ -130,14 +133,22 @@ const oauthAuth = z.strictObject({
   portalUrl: z.url(),
 });
 
+const OPEN_LINE_CODE_HINT =
+  "the 32-character code of the open line that sends the messages, e.g. ab515f5d85a8b844d484f6ea75a2e494 (see README, Bitrix24 setup)";
+
 export const bitrixSchema = z
   .strictObject({
     /** Incoming-webhook base URL, e.g. https://portal/rest/1/abc/. Unset locally: the simulator. */
     webhookUrl: secretRef.optional(),
     auth: oauthAuth.optional(),
     openLineCode: z
-      .string()
-      .regex(/^[A-Za-z0-9]{32}$/, { message: "must be a 32-character open line code" }),
+      .string({
+        error: (issue) =>
+          issue.input === undefined
+            ? `required: ${OPEN_LINE_CODE_HINT}`
+            : `must be ${OPEN_LINE_CODE_HINT}`,
+      })
+      .regex(/^[A-Za-z0-9]{32}$/, { message: `must be ${OPEN_LINE_CODE_HINT}` }),
     rateLimit: z
       .strictObject({
         perSecond: z.number().positive().max(100).default(2),
@@ -247,25 +258,40 @@ export type SourceConfig = z.infer<typeof sourceSchema>;
 export type RouteConfig = z.infer<typeof routeSchema>;
 export type BitrixConfig = z.infer<typeof bitrixSchema>;
 
-/** `routes[0].userId` style path for error messages. */
-export const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
-  path.reduce<string>(
-    (text, key) =>
-      typeof key === "number" ? `${text}[${key}]` : text ? `${text}.${String(key)}` : String(key),
-    "",
-  );
+export { formatPath };
 
 /**
- * Validates a parsed config object. Throws a ConfigError naming every bad key, e.g.
- * `hookline.config.json: routes[0].userId: expected string`.
+ * Validates a parsed config object and compiles every template, condition and lookup in it (the
+ * digest's included), so a typo stops `npm start` and `cdk synth` instead of the first webhook.
+ * Throws a ConfigError naming every bad key, e.g. `hookline.config.json: routes[0].userId:
+ * expected string`, or `config: routes[1].message: undefined filter: mony`.
  */
 export function parseConfig(value: unknown, origin = "config"): Config {
-  const result = configSchema.safeParse(value);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map(
-    (issue) => `${formatPath(issue.path) || "(root)"}: ${issue.message}`,
-  );
-  throw new ConfigError(`${origin}: ${problems.join("; ")}`);
+  const result = configSchema.safeParse(value, { error: missingKey });
+  if (!result.success) {
+    const problems = result.error.issues.map(
+      (issue) => `${formatPath(issue.path) || "(root)"}: ${issue.message}`,
+    );
+    throw new ConfigError(`${origin}: ${problems.join("; ")}`);
+  }
+  compileTemplates(result.data, origin);
+  return result.data;
+}
+
+/** "required (string)" rather than zod's "Invalid input: expected string, received undefined". */
+const missingKey = (issue: z.core.$ZodRawIssue): string | undefined =>
+  issue.code === "invalid_type" && issue.input === undefined
+    ? `required (${issue.expected})`
+    : undefined;
+
+function compileTemplates(config: Config, origin: string): void {
+  try {
+    compileRoutes(config);
+    createTemplateEngine(config.lookups).compile(config.digest.message, "digest.message");
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError(`${origin}: ${error.message}`, { cause: error });
+  }
 }
 
 /** Reads and validates a config file. */

@@ -1,6 +1,6 @@
 import * as z from "zod";
-import { formatPath } from "./config";
 import type { RenderedMessage } from "./job";
+import { formatPath } from "./key-path";
 
 /** Bitrix24 cuts longer messages itself (with ` (...)`); we cut first, at a safe place. */
 export const MAX_MESSAGE_LENGTH = 20_000;

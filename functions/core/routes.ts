@@ -46,25 +46,31 @@ interface CompiledRoute {
 const MAX_REASON_LENGTH = 300;
 const MAX_SHOWN_USER_ID = 40;
 
+/** `parseConfig` compiles the routes to check them; the ingest wiring then reuses that work. */
+const compiled = new WeakMap<Config, Router>();
+
 /**
- * Compiles every template once at start; a syntax error throws ConfigError naming the key, e.g. `routes[2].message: ...`.
+ * Compiles every template once at start (once per config object); a syntax error throws
+ * ConfigError naming the key, e.g. `routes[2].message: ...`.
  *
  * @example
  * const router = compileRoutes(config);
  * if (router.hasCandidates("github", "issues.closed")) router.route(event);
  */
 export function compileRoutes(config: Config): Router {
+  const cached = compiled.get(config);
+  if (cached) return cached;
   const engine = createTemplateEngine(config.lookups);
   const bySource = new Map<string, CompiledRoute[]>();
   config.routes.forEach((route, index) => {
-    const compiled = compileRoute(route, index, engine);
-    bySource.set(route.source, [...(bySource.get(route.source) ?? []), compiled]);
+    const entry = compileRoute(route, index, engine);
+    bySource.set(route.source, [...(bySource.get(route.source) ?? []), entry]);
   });
 
   const matches = (route: CompiledRoute, eventName: string): boolean =>
     route.patterns.some((pattern) => pattern.test(eventName));
 
-  return {
+  const router: Router = {
     hasCandidates: (sourceId, eventName) =>
       (bySource.get(sourceId) ?? []).some((route) => matches(route, eventName)),
     route(event) {
@@ -84,6 +90,8 @@ export function compileRoutes(config: Config): Router {
       return matching.flatMap((route) => renderRoute(route, context));
     },
   };
+  compiled.set(config, router);
+  return router;
 }
 
 function compileRoute(route: RouteConfig, index: number, engine: TemplateEngine): CompiledRoute {

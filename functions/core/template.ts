@@ -1,4 +1,4 @@
-import { Liquid, type Template as LiquidTemplate } from "liquidjs";
+import { Liquid, type Template as LiquidTemplate, Tokenizer, TokenKind } from "liquidjs";
 import type { Config } from "./config";
 import { ConfigError } from "./errors";
 import { escapeBbCode } from "./escape";
@@ -82,10 +82,52 @@ export function createTemplateEngine(lookups: Lookups): TemplateEngine {
       return { render: (context) => String(liquid.renderSync(parsed, context)) };
     },
     compileCondition(expression, key) {
+      checkCondition(expression, key, liquid);
       const parsed = parse(`{% if ${expression} %}1{% endif %}`, key);
       return { test: (context) => liquid.renderSync(parsed, context) === "1" };
     },
   };
+}
+
+/**
+ * LiquidJS reads an `if` expression leniently: `payload.x >` or `a b` parse, and then never
+ * match. A condition must be values joined by operators (`not` before a value), optionally
+ * followed by filters, and nothing after it.
+ */
+function checkCondition(expression: string, key: string, liquid: Liquid): void {
+  const fail = (why: string): never => {
+    throw new ConfigError(`${key}: ${why} in condition "${expression}"`);
+  };
+  const tokenizer = new Tokenizer(expression, liquid.options.operators);
+  let expectValue = true;
+  let sawValue = false;
+  try {
+    for (const token of tokenizer.readExpressionTokens()) {
+      const text = token.getText().trim();
+      if (token.kind !== TokenKind.Operator) {
+        if (!expectValue) fail(`a value where an operator belongs ("${text}")`);
+        expectValue = false;
+        sawValue = true;
+      } else if (text === "not") {
+        if (!expectValue) fail('"not" where an operator belongs');
+      } else {
+        if (expectValue) fail(`"${text}" without a value before it`);
+        expectValue = true;
+      }
+    }
+    if (!sawValue) fail("no value");
+    if (expectValue) fail("an operator without a value after it");
+    tokenizer.skipBlank();
+    if (!tokenizer.end() && tokenizer.peek() !== "|") {
+      fail(`unexpected "${expression.slice(tokenizer.p)}"`);
+    }
+    tokenizer.readFilters();
+    tokenizer.skipBlank();
+    if (!tokenizer.end()) fail(`unexpected "${expression.slice(tokenizer.p)}"`);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    fail((error as Error).message);
+  }
 }
 
 function lookup(lookups: Lookups, value: unknown, table: unknown): string | number | undefined {

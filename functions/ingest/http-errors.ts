@@ -38,12 +38,14 @@ export function httpErrorResponder(
         cause: known && error.cause instanceof Error ? error.cause.message : undefined,
         stack: error?.stack,
       });
-      request.response = known
-        ? jsonAnswer(error.statusCode, {
-            error: error.code,
-            message: "temporarily unavailable, please retry",
-          })
-        : jsonAnswer(500, { error: "internal_error", message: "internal error" });
+      // A 500 is always `internal_error`: which fault it was (a ConfigError, say) is for the log.
+      request.response =
+        known && error.statusCode !== 500
+          ? jsonAnswer(error.statusCode, {
+              error: error.code,
+              message: "temporarily unavailable, please retry",
+            })
+          : jsonAnswer(500, { error: "internal_error", message: "internal error" });
     },
   };
 }

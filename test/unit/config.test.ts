@@ -43,7 +43,7 @@ describe("config", () => {
     [
       "a short open line code",
       { bitrix: { openLineCode: "abc" } },
-      "bitrix.openLineCode: must be a 32-character",
+      "bitrix.openLineCode: must be the 32-character code of the open line",
     ],
     [
       "a literal secret",
@@ -92,6 +92,87 @@ describe("config", () => {
     });
     expect(message).toContain('sources[1].id: duplicate source id "github"');
     expect(message).toContain('routes[0].source: no source with id "gitlab"');
+  });
+
+  it("says which key is missing and what it looks like", () => {
+    const message = problemsOf({ ...minimal(), bitrix: {} });
+    expect(message).toContain(
+      "bitrix.openLineCode: required: the 32-character code of the open line that sends the messages, e.g. ab515f5d85a8b844d484f6ea75a2e494",
+    );
+    expect(message).not.toContain("Invalid input");
+    expect(problemsOf({ sources: minimal().sources })).toContain("bitrix: required (object)");
+  });
+
+  const route = (fields: Record<string, unknown>) => ({
+    source: "github",
+    events: ["issues.opened"],
+    userId: "1",
+    message: "hi",
+    ...fields,
+  });
+
+  it.each([
+    [
+      "an unknown filter",
+      { routes: [route({}), route({ message: '{{ payload.amount | mony: "eur" }}' })] },
+      "routes[1].message: undefined filter: mony",
+    ],
+    [
+      "an unclosed {{",
+      { routes: [route({ userId: "{{ payload.sender.id" })] },
+      'routes[0].userId: output "{{ payload.sender.id" not closed',
+    ],
+    [
+      "an unknown lookup table",
+      { routes: [route({ userId: "{{ payload.sender.id | lookup: 'githubUser' }}" })] },
+      'routes[0].userId: unknown lookup table "githubUser"',
+    ],
+    [
+      "a condition with a syntax error",
+      { routes: [route({ condition: "payload.x > " })] },
+      "routes[0].condition: an operator without a value after it",
+    ],
+    [
+      "two values without an operator in a condition",
+      { routes: [route({ condition: "payload.action 'closed'" })] },
+      "routes[0].condition: a value where an operator belongs",
+    ],
+    [
+      "a template inside a keyboard",
+      { routes: [route({ keyboard: [{ TEXT: "Open", LINK: "{{ payload.url | nope }}" }] })] },
+      "routes[0].keyboard[0].LINK: undefined filter: nope",
+    ],
+    [
+      "the digest template",
+      { digest: { message: "{% for e in events %}{{ e.message | bogus }}{% endfor %}" } },
+      "digest.message: undefined filter: bogus",
+    ],
+  ])("compiles every template at load: rejects %s, naming the key", (_name, override, expected) => {
+    expect(problemsOf({ ...minimal(), ...override })).toContain(`test.json: ${expected}`);
+  });
+
+  it("accepts well-formed conditions", () => {
+    for (const condition of [
+      "payload.sender.login != 'dependabot[bot]'",
+      "payload.x >= 1 or not payload.y",
+      "payload.labels contains 'bug' and payload.issue.number > 10",
+      "payload.items | size",
+      "true",
+    ]) {
+      expect(() => parseConfig({ ...minimal(), routes: [route({ condition })] })).not.toThrow();
+    }
+  });
+
+  it("fails loading a file whose template is broken, as npm start and cdk synth do", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookline-config-"));
+    const file = join(dir, "typo.json");
+    writeFileSync(
+      file,
+      JSON.stringify({ ...minimal(), routes: [route({ message: "{{ payload.x | mony }}" })] }),
+    );
+    expect(() => loadConfigFile(file)).toThrow(
+      `${file}: routes[0].message: undefined filter: mony`,
+    );
   });
 
   it("loads the shipped example config, and compiles its templates", () => {

@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { describe, expect, it } from "vitest";
+import { ConfigError } from "../../functions/core/errors";
 import type { Log } from "../../functions/core/log";
 import type { Metrics } from "../../functions/core/metrics";
 import { createIngestHandler, HEALTH_ROUTE, WEBHOOK_ROUTE } from "../../functions/ingest/app";
@@ -49,6 +50,23 @@ describe("the ingest handler", () => {
     expect(counted).toEqual([
       { name: "WebhooksReceived", dimensions: { Source: "unknown", Status: "500" } },
     ]);
+  });
+
+  it("answers a configuration fault found at request time as internal_error, not config_error", async () => {
+    const { log, metrics } = recorder();
+    const handler = createIngestHandler({
+      log,
+      metrics,
+      deps: async () => {
+        throw new ConfigError("environment: HOOKLINE_QUEUE_URL is not set");
+      },
+    });
+    const answer = await handler(event(WEBHOOK_ROUTE, "github"), fakeContext());
+    expect(answer.statusCode).toBe(500);
+    expect(JSON.parse(answer.body ?? "")).toEqual({
+      error: "internal_error",
+      message: "internal error",
+    });
   });
 
   it("answers health checks without building any dependency", async () => {

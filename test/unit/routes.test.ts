@@ -264,52 +264,35 @@ describe("compileRoutes", () => {
   });
 });
 
-describe("compile errors name the key", () => {
+describe("compile errors name the key, at config load", () => {
   it.each([
-    [{ ...issueRoute, message: "{{ payload.x " }, /^routes\[0\]\.message: /],
+    [{ ...issueRoute, message: "{{ payload.x " }, /^config: routes\[0\]\.message: /],
     [
       { ...issueRoute, message: "{{ payload.x | nosuchfilter }}" },
-      /^routes\[0\]\.message: .*nosuchfilter/,
+      /^config: routes\[0\]\.message: .*nosuchfilter/,
     ],
     [
       { ...issueRoute, userId: "{{ payload.id | lookup: 'nope' }}" },
-      /^routes\[0\]\.userId: unknown lookup table "nope"/,
+      /^config: routes\[0\]\.userId: unknown lookup table "nope"/,
     ],
-    [{ ...issueRoute, condition: "(payload.x" }, /^routes\[0\]\.condition: /],
-    [{ ...issueRoute, attach: [{ MESSAGE: "{% if %}" }] }, /^routes\[0\]\.attach\[0\]\.MESSAGE: /],
+    [{ ...issueRoute, condition: "(payload.x" }, /^config: routes\[0\]\.condition: /],
+    [
+      { ...issueRoute, attach: [{ MESSAGE: "{% if %}" }] },
+      /^config: routes\[0\]\.attach\[0\]\.MESSAGE: /,
+    ],
     [
       { ...issueRoute, keyboard: { BUTTONS: [{ TEXT: "{{ x | bad }}" }] } },
-      /^routes\[0\]\.keyboard\.BUTTONS\[0\]\.TEXT: /,
+      /^config: routes\[0\]\.keyboard\.BUTTONS\[0\]\.TEXT: /,
     ],
-    [{ ...issueRoute, message: "{% include 'secrets.txt' %}" }, /^routes\[0\]\.message: .*include/],
+    [
+      { ...issueRoute, message: "{% include 'secrets.txt' %}" },
+      /^config: routes\[0\]\.message: .*include/,
+    ],
   ])("%#", (route, message) => {
-    const config = configWith([issueRoute, route]);
     const secondKey = (pattern: RegExp) =>
       new RegExp(pattern.source.replace("routes\\[0\\]", "routes\\[1\\]"));
-    expect(() => compileRoutes(config)).toThrow(ConfigError);
-    expect(() => compileRoutes(config)).toThrow(secondKey(message));
-    expect(() => compileRoutes(configWith([route]))).toThrow(message);
-  });
-});
-
-describe("cost per event", () => {
-  it("routes a GitHub-sized payload in well under a millisecond", () => {
-    const router = compileRoutes(
-      configWith([{ ...issueRoute, condition: "payload.issue.user.login == 'octocat'" }]),
-    );
-    const payload = {
-      action: "closed",
-      issue: {
-        title: "A title with [brackets] and >> quotes",
-        body: "lorem ipsum ".repeat(500),
-        user: { id: 583231, login: "octocat" },
-      },
-    };
-    for (let i = 0; i < 200; i++) router.route(event({ payload }));
-    const runs = 2000;
-    const started = performance.now();
-    for (let i = 0; i < runs; i++) router.route(event({ payload }));
-    const perEvent = (performance.now() - started) / runs;
-    expect(perEvent).toBeLessThan(1);
+    expect(() => configWith([issueRoute, route])).toThrow(ConfigError);
+    expect(() => configWith([issueRoute, route])).toThrow(secondKey(message));
+    expect(() => configWith([route])).toThrow(message);
   });
 });
