@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm start`: the whole bridge on one machine, on embedded defaults (see README "Quickstart").
- * Flags: --port N (or PORT), --config PATH (or HOOKLINE_CONFIG).
+ * Flags: --port N (or PORT), --config PATH (or HOOKLINE_CONFIG), --json-logs (Powertools JSON
+ * logs, as on Lambda, instead of one readable line per request).
  */
 import { createHmac, randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -10,18 +11,22 @@ import { makePowertoolsLog } from "../functions/adapters/telemetry";
 import { type Config, loadConfigFile } from "../functions/core/config";
 import { ConfigError } from "../functions/core/errors";
 import { startLocalBridge } from "../functions/local/bridge";
+import { makeConsoleLog } from "../functions/local/console-log";
 import { DEVELOPMENT_SECRETS, envReferences } from "../functions/local/dev-secrets";
+import { outcomeLine, requestLine } from "../functions/local/request-lines";
+import { styleFor } from "../functions/local/terminal-style";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       port: { type: "string" },
       config: { type: "string" },
+      "json-logs": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
-    console.log("usage: npm start -- [--port 3000] [--config hookline.config.json]");
+    console.log("usage: npm start -- [--port 3000] [--config hookline.config.json] [--json-logs]");
     return;
   }
   const env: Record<string, string | undefined> = { ...process.env };
@@ -40,7 +45,11 @@ async function main(): Promise<void> {
     }
   }
 
-  const log = makePowertoolsLog();
+  // The SDK warns that releases from 2027 on need Node 22; the Lambdas run 22, and locally
+  // the line would hide the request lines. Its own switch, read when a client is created.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  const style = styleFor(process.stdout);
+  const log = values["json-logs"] ? makePowertoolsLog() : makeConsoleLog(undefined, style);
   const bridge = await startLocalBridge({
     config,
     port,
@@ -54,6 +63,16 @@ async function main(): Promise<void> {
         ),
     },
   });
+
+  if (!values["json-logs"]) {
+    bridge.requestLog.subscribe((change) =>
+      console.log(
+        change.kind === "request"
+          ? requestLine(change.request, style)
+          : outcomeLine(change.request, change.outcome, style),
+      ),
+    );
+  }
 
   console.log(`hookline is listening on ${bridge.url}`);
   console.log(`  config:    ${environment.configPath}`);

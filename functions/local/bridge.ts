@@ -17,7 +17,10 @@ import {
   startBitrixSimulator,
 } from "./bitrix-simulator";
 import { fakeContext, startHttpServer } from "./http-server";
+import { type LocalPage, withLocalRoutes } from "./local-routes";
 import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
+import { RequestLog } from "./request-log";
+import { makeRequestRecorder, observeOutcomes } from "./request-recorder";
 
 export interface LocalBridgeOptions {
   config: Config;
@@ -35,6 +38,8 @@ export interface LocalBridgeOptions {
   queue?: Partial<MemoryQueueOptions>;
   /** The deliver "Lambda" timeout: how long one batch may take. */
   deliverTimeoutMs?: number;
+  /** Local-only pages served before the webhook routes (the inbox), given the running bridge. */
+  pages?: (bridge: Omit<LocalBridge, "close">) => readonly LocalPage[];
 }
 
 export interface LocalBridge {
@@ -43,6 +48,8 @@ export interface LocalBridge {
   simulator: BitrixSimulator | undefined;
   dynamoEndpoint: string;
   dynamo: DynamoDBClient;
+  /** Recent requests with their answers, then the outcomes of their messages. */
+  requestLog: RequestLog;
   close(): Promise<void>;
 }
 
@@ -105,10 +112,16 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
     });
     closers.push(async () => queue.stop());
 
+    const requestLog = new RequestLog();
+    const showOutcome = (outcome: Parameters<RequestLog["addOutcome"]>[0]) =>
+      requestLog.addOutcome(outcome);
     const ingestHandler = createIngestHandler({
       log,
       metrics: wiring.metrics,
-      deps: async () => ingestDeps(wiring, queue),
+      deps: async () => {
+        const deps = ingestDeps(wiring, queue);
+        return { ...deps, outcomes: observeOutcomes(deps.outcomes, showOutcome) };
+      },
     });
     const simulated = simulator && {
       client: makeBitrixWebhookClient({
@@ -117,20 +130,35 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       }),
       portal: new URL(simulator.webhookUrl).host,
     };
-    const deliver = makeDeliver(await deliverDeps(wiring, simulated));
+    const builtDeliverDeps = await deliverDeps(wiring, simulated);
+    const deliver = makeDeliver({
+      ...builtDeliverDeps,
+      outcomes: observeOutcomes(builtDeliverDeps.outcomes, showOutcome),
+    });
     const deliverHandler = createDeliverHandler({
       log,
       runtime: async () => ({ deliver, retries: queue }),
     });
     queue.start((event) => deliverHandler(event, fakeContext(deliverTimeoutMs)));
 
+    const record = makeRequestRecorder({
+      config,
+      requestLog,
+      secretsFor: (source) => Promise.all(source.secret.map(wiring.resolveSecret)),
+      clock: wiring.clock,
+    });
+    const running = { url: "", queue, simulator, dynamoEndpoint, dynamo, requestLog };
     const server = await startHttpServer(
-      (event, context) => ingestHandler(event, context),
+      withLocalRoutes((event, context) => ingestHandler(event, context), {
+        record,
+        pages: options.pages?.(running) ?? [],
+      }),
       options.port,
       options.host,
     );
     closers.push(server.close);
-    return { url: server.url, queue, simulator, dynamoEndpoint, dynamo, close };
+    running.url = server.url;
+    return { ...running, close };
   } catch (error) {
     await close();
     throw error;

@@ -1,0 +1,136 @@
+/**
+ * What the local run saw: the most recent webhook requests with their answers, and later the
+ * outcome of each message they queued. An in-memory ring buffer for the terminal and the inbox
+ * page (`/_inbox`); never part of the Lambdas, which log JSON instead.
+ */
+
+/** What happened to one queued message, as far as the local run has heard. */
+export interface LoggedOutcome {
+  jobId: string;
+  /** `sent`, `deferred`, `suppressed`, `failed`, `unknown`, ... as the outcome store records it. */
+  outcome: string;
+  reason: string;
+  userId?: number;
+  /** For `deferred`: when the digest holding it is due (ISO). */
+  dueAt?: string;
+  digestId?: string;
+  at: string;
+}
+
+export interface LoggedRequest {
+  /** Increases by one per request; the inbox uses it to see that something changed. */
+  seq: number;
+  at: string;
+  method: string;
+  path: string;
+  sourceId?: string;
+  /** The HTTP status of the answer. */
+  status: number;
+  /** The answer's `status` (`accepted`, `ignored`, ...) or `error` code, with its `message`. */
+  answer: { status?: string; error?: string; message?: string };
+  eventName?: string;
+  eventId?: string;
+  /** For `accepted`: messages queued and messages that failed to render. */
+  messages?: number;
+  failed?: number;
+  /** For `ignored`: the event names (or patterns) this source's routes listen to. */
+  expected?: string[];
+  outcomes: LoggedOutcome[];
+}
+
+/** The outcome fields the log needs; the outcome store's records have at least these. */
+export interface OutcomeLike {
+  jobId: string;
+  sourceId: string;
+  eventId: string;
+  outcome: string;
+  reason?: string;
+  userId?: number;
+  dueAt?: Date;
+  digestId?: string;
+  at: Date;
+}
+
+export type RequestLogChange =
+  | { kind: "request"; request: LoggedRequest }
+  | { kind: "outcome"; request: LoggedRequest | undefined; outcome: LoggedOutcome };
+
+export const DEFAULT_CAPACITY = 200;
+
+/**
+ * A ring buffer of recent requests. Outcomes are matched to the newest request that carried
+ * the same (source, event id); one per job, replaced as it moves on (`deferred` -> `sent`).
+ *
+ * @example
+ * const log = new RequestLog();
+ * log.subscribe((change) => console.log(change.kind));
+ * log.addRequest({ at, method: "POST", path: "/webhooks/github", status: 401, answer: { error: "invalid_signature" } });
+ */
+export class RequestLog {
+  private readonly entries: LoggedRequest[] = [];
+  private readonly listeners = new Set<(change: RequestLogChange) => void>();
+  private seq = 0;
+  /** Changes so far (requests and outcomes): a cheap "anything new?" for pollers. */
+  version = 0;
+
+  constructor(private readonly capacity = DEFAULT_CAPACITY) {}
+
+  addRequest(entry: Omit<LoggedRequest, "seq" | "outcomes">): LoggedRequest {
+    const request: LoggedRequest = { ...entry, seq: ++this.seq, outcomes: [] };
+    this.entries.push(request);
+    if (this.entries.length > this.capacity) this.entries.shift();
+    this.changed({ kind: "request", request });
+    return request;
+  }
+
+  addOutcome(record: OutcomeLike): LoggedOutcome {
+    const outcome: LoggedOutcome = {
+      jobId: record.jobId,
+      outcome: record.outcome,
+      reason: record.reason ?? "",
+      at: record.at.toISOString(),
+      ...(record.userId === undefined ? {} : { userId: record.userId }),
+      ...(record.dueAt === undefined ? {} : { dueAt: record.dueAt.toISOString() }),
+      ...(record.digestId === undefined ? {} : { digestId: record.digestId }),
+    };
+    const request = this.findEvent(record.sourceId, record.eventId);
+    if (request) {
+      const index = request.outcomes.findIndex((known) => known.jobId === outcome.jobId);
+      if (index >= 0) request.outcomes[index] = outcome;
+      else request.outcomes.push(outcome);
+    }
+    this.changed({ kind: "outcome", request, outcome });
+    return outcome;
+  }
+
+  /** Newest first. */
+  recent(limit = this.capacity): LoggedRequest[] {
+    return this.entries.slice(-limit).reverse();
+  }
+
+  /** Calls `listener` after every change; returns the unsubscribe function. */
+  subscribe(listener: (change: RequestLogChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private findEvent(sourceId: string, eventId: string): LoggedRequest | undefined {
+    for (let index = this.entries.length - 1; index >= 0; index--) {
+      const entry = this.entries[index];
+      if (entry && entry.sourceId === sourceId && entry.eventId === eventId && entry.status < 300)
+        return entry;
+    }
+    return undefined;
+  }
+
+  private changed(change: RequestLogChange): void {
+    this.version++;
+    for (const listener of this.listeners) {
+      try {
+        listener(change);
+      } catch {
+        // A broken listener (a closed terminal) must not break the request that fed the log.
+      }
+    }
+  }
+}

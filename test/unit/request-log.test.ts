@@ -1,0 +1,226 @@
+import { describe, expect, it } from "vitest";
+import { type Config, parseConfig } from "../../functions/core/config";
+import { apiGatewayEvent } from "../../functions/local/http-server";
+import { outcomeLine, requestLine, shown } from "../../functions/local/request-lines";
+import { RequestLog } from "../../functions/local/request-log";
+import { makeRequestRecorder, observeOutcomes } from "../../functions/local/request-recorder";
+import { styleFor } from "../../functions/local/terminal-style";
+import { githubRequest } from "../support/signers";
+
+const NOW = new Date("2026-11-25T09:01:02.000Z");
+const clock = { now: () => NOW };
+const SECRET = "request-log-secret";
+
+const config: Config = parseConfig({
+  bitrix: { openLineCode: "ab515f5d85a8b844d484f6ea75a2e494" },
+  sources: [{ id: "github", type: "github", secret: "env:GITHUB_SECRET" }],
+  routes: [
+    {
+      source: "github",
+      events: ["issues.opened", "pull_request.*"],
+      userId: "1",
+      message: "hello",
+    },
+  ],
+});
+
+function recorder(log: RequestLog) {
+  return makeRequestRecorder({ config, requestLog: log, secretsFor: async () => [SECRET], clock });
+}
+
+async function githubEvent(event: string, payload: object, delivery: string, secret = SECRET) {
+  const signed = await githubRequest(secret, event, payload, delivery);
+  return apiGatewayEvent({
+    method: "POST",
+    path: "/webhooks/github",
+    headers: signed.headers,
+    body: Buffer.from(signed.body),
+  });
+}
+
+function newest(log: RequestLog) {
+  const entry = log.recent(1)[0];
+  if (!entry) throw new Error("the log is empty");
+  return entry;
+}
+
+const answer = (statusCode: number, body: object) => ({ statusCode, body: JSON.stringify(body) });
+
+describe("the request log", () => {
+  it("keeps the newest entries up to its capacity, newest first", () => {
+    const log = new RequestLog(3);
+    for (let index = 0; index < 5; index++) {
+      log.addRequest({
+        at: NOW.toISOString(),
+        method: "POST",
+        path: `/webhooks/s${index}`,
+        status: 404,
+        answer: { error: "unknown_source" },
+      });
+    }
+    expect(log.recent().map((entry) => entry.path)).toEqual([
+      "/webhooks/s4",
+      "/webhooks/s3",
+      "/webhooks/s2",
+    ]);
+    expect(log.recent(1)[0]?.seq).toBe(5);
+  });
+
+  it("attaches outcomes to the accepted request of the same event, one per job, replaced as it moves on", () => {
+    const log = new RequestLog();
+    const changes: string[] = [];
+    log.subscribe((change) => changes.push(change.kind));
+    log.addRequest({
+      at: NOW.toISOString(),
+      method: "POST",
+      path: "/webhooks/github",
+      sourceId: "github",
+      status: 202,
+      answer: { status: "accepted" },
+      eventId: "d-1",
+    });
+    const base = { jobId: "github:d-1:0", sourceId: "github", eventId: "d-1", userId: 7 };
+    log.addOutcome({
+      ...base,
+      outcome: "deferred",
+      reason: "weekly slot taken",
+      dueAt: new Date("2026-12-02T09:06:00Z"),
+      at: NOW,
+    });
+    log.addOutcome({ ...base, outcome: "sent", reason: "sent", digestId: "dg-1", at: NOW });
+    const [entry] = log.recent();
+    expect(entry?.outcomes).toEqual([
+      {
+        jobId: "github:d-1:0",
+        outcome: "sent",
+        reason: "sent",
+        userId: 7,
+        digestId: "dg-1",
+        at: NOW.toISOString(),
+      },
+    ]);
+    expect(changes).toEqual(["request", "outcome", "outcome"]);
+    expect(log.version).toBe(3);
+  });
+
+  it("keeps working when a listener throws", () => {
+    const log = new RequestLog();
+    log.subscribe(() => {
+      throw new Error("terminal closed");
+    });
+    expect(() =>
+      log.addRequest({ at: "", method: "GET", path: "/", status: 404, answer: {} }),
+    ).not.toThrow();
+  });
+});
+
+describe("recording a request", () => {
+  it("names the verified event of an accepted request", async () => {
+    const log = new RequestLog();
+    const event = await githubEvent("issues", { action: "opened" }, "d-accepted");
+    await recorder(log)(
+      event,
+      answer(202, { status: "accepted", eventId: "d-accepted", messages: 1, failed: 0 }),
+    );
+    const entry = newest(log);
+    expect(entry).toMatchObject({
+      sourceId: "github",
+      status: 202,
+      answer: { status: "accepted" },
+      eventName: "issues.opened",
+      eventId: "d-accepted",
+      messages: 1,
+      failed: 0,
+    });
+    expect(requestLine(entry)).toBe(
+      "09:01:02 202 accepted  github issues.opened id d-accepted  1 message queued",
+    );
+  });
+
+  it("names the events the routes expect when a request is ignored", async () => {
+    const log = new RequestLog();
+    const event = await githubEvent("issues", { action: "closed" }, "d-ignored");
+    await recorder(log)(event, answer(200, { status: "ignored", eventId: "d-ignored" }));
+    const entry = newest(log);
+    expect(entry.expected).toEqual(["issues.opened", "pull_request.*"]);
+    expect(requestLine(entry)).toBe(
+      "09:01:02 200 ignored   github issues.closed id d-ignored  no route matches; routes expect issues.opened, pull_request.*",
+    );
+  });
+
+  it("shows the reason of a 401 and never names an event it could not verify", async () => {
+    const log = new RequestLog();
+    const event = await githubEvent("issues", { action: "opened" }, "d-forged", "wrong secret");
+    const reason = "X-Hub-Signature-256 does not match any configured secret";
+    await recorder(log)(event, answer(401, { error: "invalid_signature", message: reason }));
+    const entry = newest(log);
+    expect(entry.eventName).toBeUndefined();
+    expect(requestLine(entry)).toBe(`09:01:02 401 invalid_signature github  ${reason}`);
+  });
+
+  it("prints an outcome line with the user, the digest's due time and the reason", () => {
+    const line = outcomeLine(
+      {
+        seq: 1,
+        at: NOW.toISOString(),
+        method: "POST",
+        path: "/webhooks/github",
+        sourceId: "github",
+        status: 202,
+        answer: { status: "accepted" },
+        eventName: "issues.opened",
+        outcomes: [],
+      },
+      {
+        jobId: "github:d-1:0",
+        outcome: "deferred",
+        reason: "weekly slot taken",
+        userId: 7,
+        dueAt: "2026-12-02T09:06:00.000Z",
+        at: NOW.toISOString(),
+      },
+    );
+    expect(line).toBe(
+      "09:01:02   ↳ deferred  github issues.opened job github:d-1:0  user 7, digest due 2026-12-02 09:06 UTC, weekly slot taken",
+    );
+  });
+
+  it("keeps sender text from driving the terminal: control characters are replaced, long ids clipped", () => {
+    expect(shown("evil\u001b[2J\u0007name")).toBe("evil?[2J?name");
+    expect(shown("x".repeat(100))).toHaveLength(48);
+  });
+
+  it("colours only a terminal", () => {
+    expect(styleFor({ isTTY: false }, {}).green("sent")).toBe("sent");
+    expect(styleFor({ isTTY: true }, {}).green("sent")).toBe("\u001b[32msent\u001b[39m");
+    expect(styleFor({ isTTY: true }, { NO_COLOR: "1" }).green("sent")).toBe("sent");
+  });
+});
+
+describe("observing outcomes", () => {
+  it("tells the listener after the store recorded, and never fails the store's caller", async () => {
+    const recorded: unknown[] = [];
+    const store = {
+      record: async (outcome: unknown) => {
+        recorded.push(outcome);
+      },
+    };
+    const seen: string[] = [];
+    const observed = observeOutcomes(store, (outcome) => {
+      seen.push(outcome.outcome);
+      throw new Error("listener broke");
+    });
+    const outcome = {
+      jobId: "j",
+      sourceId: "s",
+      eventId: "e",
+      eventName: "n",
+      outcome: "sent" as const,
+      reason: "sent",
+      at: NOW,
+    };
+    await expect(observed.record(outcome)).resolves.toBeUndefined();
+    expect(recorded).toEqual([outcome]);
+    expect(seen).toEqual(["sent"]);
+  });
+});
