@@ -7,11 +7,14 @@
  * - `[` and `]` become the fullwidth look-alikes `［` (U+FF3B) and `］` (U+FF3D). Every BB-code
  *   needs an ASCII bracket, so no tag, mention, link or command (`[b]`, `[URL=...]`, `[user=1]`,
  *   `[br]`, `[send=...]`) can start or end inside a value, in any letter case or nesting.
+ * - `&` becomes the fullwidth `＆` (U+FF06), so no entity (`&#91;`, `&lbrack;`, `&amp;#x5B;`)
+ *   can start inside a value: decoding once or twice never yields markup from sender text.
  * - A `>` that starts the value or follows another `>` gets a zero-width space (U+200B) before
- *   it, so no `>>` quote can form, whether the value lands at the start of a line or after a
- *   newline inside it.
- * - Runs of four or more `-` are split by zero-width spaces into runs of three, so a value cannot
- *   open or close a `------` message quote.
+ *   it, and one that ends the value gets one after it, so no `>>` quote can form, inside a value,
+ *   after a newline in it, or where the value meets template text or another value.
+ * - Runs of four or more `-` are split by zero-width spaces into runs of three, and a `-` at
+ *   either end of the value is fenced off with one, so a value cannot open or close a `------`
+ *   message quote, alone or joined with its neighbours (`{{ a }}{{ b }}` with `---` and `---`).
  * - C0 and C1 control characters (except tab and newline; `\r` is dropped, so `\r\n` becomes
  *   `\n`), bidirectional override/isolate characters and lone surrogates are removed.
  *
@@ -23,17 +26,21 @@
 
 const FULLWIDTH_LEFT_BRACKET = "\uFF3B";
 const FULLWIDTH_RIGHT_BRACKET = "\uFF3D";
+const FULLWIDTH_AMPERSAND = "\uFF06";
 const ZERO_WIDTH_SPACE = "\u200B";
 
 /** Anything the escape would change; most values have none of these and return untouched. */
 const NEEDS_WORK =
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are the point
-  /[\u0000-\u0008\u000B-\u001F\u007F-\u009F[\]>\u202A-\u202E\u2066-\u2069\uD800-\uDFFF]|-{4}/;
+  /[\u0000-\u0008\u000B-\u001F\u007F-\u009F[\]&>\u202A-\u202E\u2066-\u2069\uD800-\uDFFF]|-{4}|^-|-$/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are the point
 const UNWANTED = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/g;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 const QUOTE_MARK = /(?<=^|>)>/g;
+const TRAILING_QUOTE_MARK = />$/;
 const DASH_RUN = /-{4,}/g;
+const LEADING_DASH = /^-/;
+const TRAILING_DASH = /-$/;
 
 /** Turns any template value into display text: nothing for null, JSON for objects. */
 export function toText(value: unknown): string {
@@ -66,6 +73,10 @@ export function escapeBbCode(value: unknown): string {
     .replace(LONE_SURROGATE, "")
     .replaceAll("[", FULLWIDTH_LEFT_BRACKET)
     .replaceAll("]", FULLWIDTH_RIGHT_BRACKET)
+    .replaceAll("&", FULLWIDTH_AMPERSAND)
     .replace(QUOTE_MARK, `${ZERO_WIDTH_SPACE}>`)
-    .replace(DASH_RUN, splitDashes);
+    .replace(TRAILING_QUOTE_MARK, `>${ZERO_WIDTH_SPACE}`)
+    .replace(DASH_RUN, splitDashes)
+    .replace(LEADING_DASH, `${ZERO_WIDTH_SPACE}-`)
+    .replace(TRAILING_DASH, `-${ZERO_WIDTH_SPACE}`);
 }

@@ -152,7 +152,8 @@ function renderRoute(route: CompiledRoute, context: TemplateContext): RouteResul
     if (route.condition && !route.condition.test(context)) return [];
 
     field = "userId";
-    const userIdText = route.userId.render(context).trim();
+    // The escape fences some characters with zero-width spaces; a user id is not message text.
+    const userIdText = route.userId.render(context).replaceAll("\u200B", "").trim();
     const userId = /^\d+$/.test(userIdText) ? Number(userIdText) : Number.NaN;
     if (!Number.isSafeInteger(userId) || userId <= 0) {
       const why = userIdText === "" ? "no user id found" : "not a positive integer";

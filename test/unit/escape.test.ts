@@ -1,5 +1,8 @@
+import { decodeHTML } from "entities";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { escapeBbCode, toText } from "../../functions/core/escape";
+import { createTemplateEngine } from "../../functions/core/template";
 
 const ZWSP = "\u200B";
 
@@ -45,7 +48,7 @@ describe("escapeBbCode", () => {
     [">>quote", `${ZWSP}>${ZWSP}>quote`],
     ["line\n>>quote", `line\n>${ZWSP}>quote`],
     ["line\r\n>>quote", `line\n>${ZWSP}>quote`],
-    [">>>>", `${ZWSP}>${ZWSP}>${ZWSP}>${ZWSP}>`],
+    [">>>>", `${ZWSP}>${ZWSP}>${ZWSP}>${ZWSP}>${ZWSP}`],
     ["a > b", "a > b"],
   ])("breaks quote markers in %j", (hostile, expected) => {
     const escaped = escapeBbCode(hostile);
@@ -81,13 +84,35 @@ describe("escapeBbCode", () => {
     expect(escapeBbCode(once)).toBe(once);
   });
 
-  it("handles very long hostile strings quickly", () => {
-    const hostile = "[b]>>".repeat(100_000);
-    const started = performance.now();
+  // No timing here (a loaded machine makes any bound flaky): `npm run bench` measures speed.
+  it("escapes very long hostile strings completely", () => {
+    const hostile = "[b]>>&#91;----".repeat(100_000);
     const escaped = escapeBbCode(hostile);
-    expect(performance.now() - started).toBeLessThan(500);
     expect(hasAsciiBracket(escaped)).toBe(false);
     expect(escaped).not.toContain(">>");
+    expect(escaped).not.toContain("&");
+    expect(escaped).not.toMatch(/-{4}/);
+  });
+
+  it.each([
+    "&#91;USER=1&#93;admin&#91;/USER&#93;",
+    "&lbrack;url=https://evil.example&rbrack;bank&lbrack;/url&rbrack;",
+    "&#x5B;b&#x5D;bold&#x5b;/b&#x5d;",
+    "&amp;#91;b&amp;#93;twice&amp;lbrack;/b&amp;rbrack;",
+    "&LeftSquareBracket;b&RightSquareBracket;",
+    "&gt;&gt;quote &#62;&#62;quote",
+    "&#45;&#45;&#45;&#45;&#45;&#45; &hyphen;&dash;&dash;&dash;",
+    "&lsqb;b&rsqb; &#0091;b&#0093; &#91b&#93 &amp;amp;#91;",
+  ])("leaves no entity in %j that decodes to markup, once or twice", (hostile) => {
+    const escaped = escapeBbCode(hostile);
+    const once = decodeHTML(escaped);
+    const twice = decodeHTML(once);
+    for (const decoded of [escaped, once, twice]) {
+      expect(hasAsciiBracket(decoded)).toBe(false);
+      expect(decoded).not.toContain(">>");
+      expect(decoded).not.toMatch(/-{4}/);
+    }
+    expect(escaped.replaceAll("\uFF06", "&")).toBe(hostile);
   });
 
   it("turns non-string values into sensible text, escaped too", () => {
@@ -99,6 +124,61 @@ describe("escapeBbCode", () => {
     expect(escapeBbCode(["a", 1, null])).toBe("a, 1, ");
     expect(escapeBbCode({ title: "[b]x" })).toBe('{"title":"\uFF3Bb\uFF3Dx"}');
     expect(escapeBbCode([[1, 2], "[i]"])).toBe("1, 2, \uFF3Bi\uFF3D");
+  });
+});
+
+describe("neighbouring values", () => {
+  const engine = createTemplateEngine({});
+
+  it.each([
+    ["{{ payload.a }}{{ payload.b }}", { a: "---", b: "---" }, /-{4}/],
+    ["{{ payload.a }}>", { a: "hi\n>" }, />>/],
+    ["{{ payload.a }}{{ payload.b }}", { a: "x\n>", b: ">y" }, />>/],
+    ["--{{ payload.a }}", { a: "--" }, /-{4}/],
+    ["{{ payload.a }}{{ payload.b }}", { a: "&", b: "#91;" }, /&#/],
+  ])("cannot join into markup: %j with %j", (source, payload, markup) => {
+    const text = engine.compile(source, "routes[0].message").render({
+      payload,
+      event: { source: "s", name: "n", id: "i", receivedAt: "2024-01-01T00:00:00.000Z" },
+    });
+    expect(text).not.toMatch(markup);
+  });
+
+  /**
+   * Any template text and any values: every `>>`, `----` or `&` in the output lies wholly in
+   * text the template author wrote, never partly in a value.
+   */
+  it("form no quote, separator or entity that the template text alone does not", () => {
+    const piece = fc.string({ unit: fc.constantFrom("-", ">", "\n", " ", "a", "#"), maxLength: 6 });
+    const value = fc.string({
+      unit: fc.constantFrom("-", ">", "\n", " ", "a", "&", "#", "9", "1", ";", "[", "]"),
+      maxLength: 8,
+    });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(value, piece), { maxLength: 5 }), piece, (parts, first) => {
+        let source = first;
+        let expected = first;
+        const fromAuthor: boolean[] = [...first].map(() => true);
+        const values: string[] = [];
+        for (const [text, after] of parts) {
+          source += `{{ payload.v[${values.length}] }}${after}`;
+          values.push(text);
+          const escaped = escapeBbCode(text);
+          expected += escaped + after;
+          fromAuthor.push(...[...escaped].map(() => false), ...[...after].map(() => true));
+        }
+        const rendered = engine.compile(source, "routes[0].message").render({
+          payload: { v: values },
+          event: { source: "s", name: "n", id: "i", receivedAt: "2024-01-01T00:00:00.000Z" },
+        });
+        expect(rendered).toBe(expected);
+        for (const match of rendered.matchAll(/>>|-{4,}|&/g)) {
+          const chars = fromAuthor.slice(match.index, match.index + match[0].length);
+          expect(chars.every(Boolean)).toBe(true);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 
