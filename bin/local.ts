@@ -12,7 +12,7 @@ import { type Config, loadConfigFile } from "../functions/core/config";
 import { ConfigError } from "../functions/core/errors";
 import { startLocalBridge } from "../functions/local/bridge";
 import { makeConsoleLog } from "../functions/local/console-log";
-import { DEVELOPMENT_SECRETS, envReferences } from "../functions/local/dev-secrets";
+import { localSecretEnvironment } from "../functions/local/dev-secrets";
 import { outcomeLine, requestLine } from "../functions/local/request-lines";
 import { styleFor } from "../functions/local/terminal-style";
 
@@ -37,13 +37,10 @@ async function main(): Promise<void> {
     throw new ConfigError(`PORT: "${port}" is not a port number`);
 
   const config = loadConfigFile(environment.configPath);
-  for (const name of envReferences({ bitrix: config.bitrix, sources: config.sources })) {
-    const fallback = DEVELOPMENT_SECRETS[name];
-    if (env[name] === undefined && fallback !== undefined) {
-      env[name] = fallback;
-      console.warn(`hookline: ${name} is not set; using its development value (local run only)`);
-    }
-  }
+  const secrets = localSecretEnvironment(config, env);
+  Object.assign(env, secrets.env);
+  for (const name of secrets.defaulted)
+    console.warn(`hookline: ${name} is not set; using its development value (local run only)`);
 
   // The SDK warns that releases from 2027 on need Node 22; the Lambdas run 22, and locally
   // the line would hide the request lines. Its own switch, read when a client is created.

@@ -21,3 +21,25 @@ export function envReferences(value: unknown): string[] {
   visit(value);
   return [...names];
 }
+
+/**
+ * The environment a local process (`npm start`, the `hookline` CLI) resolves `env:` secret
+ * references from: the given one, with development values for the example config's variables
+ * that are unset. `defaulted` names the variables that fell back, so the caller can say so.
+ * The server and the CLI share this, so the CLI signs with the very secret the server checks.
+ */
+export function localSecretEnvironment(
+  config: { bitrix: unknown; sources: unknown },
+  env: Readonly<Record<string, string | undefined>>,
+): { env: Record<string, string | undefined>; defaulted: string[] } {
+  const local: Record<string, string | undefined> = { ...env };
+  const defaulted: string[] = [];
+  for (const name of envReferences({ bitrix: config.bitrix, sources: config.sources })) {
+    const fallback = DEVELOPMENT_SECRETS[name];
+    if (local[name] === undefined && fallback !== undefined) {
+      local[name] = fallback;
+      defaulted.push(name);
+    }
+  }
+  return { env: local, defaulted };
+}
