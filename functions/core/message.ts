@@ -45,7 +45,34 @@ function lastWhitespaceBefore(text: string, end: number): number {
 }
 
 // ATTACH and KEYBOARD shapes, from Bitrix24's REST docs (chats/messages/attachments, keyboards).
-const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
+
+/**
+ * A link as Bitrix24 receives it: parsed with the WHATWG URL parser, http(s) only, with no
+ * whitespace, control character, backslash or user info anywhere (each lets another parser read a
+ * different host than ours: `https://evil.example\@good.example`), and sent as the parser's
+ * normalised `href`. A URL is not BB-code text, so the escape's look-alike `＆` and its
+ * zero-width fences are taken out first; the parser is the guard here.
+ */
+const httpUrl = z.string({ error: "must be an http(s) URL" }).transform((rendered, ctx) => {
+  const text = rendered.replaceAll("\uFF06", "&").replaceAll("\u200B", "");
+  const refuse = (why: string) => {
+    ctx.addIssue({ code: "custom", message: `must be an http(s) URL (${why})` });
+    return z.NEVER;
+  };
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are the point
+  if (/[\s\u0000-\u001F\u007F-\u009F]/.test(text))
+    return refuse("whitespace or a control character");
+  if (text.includes("\\")) return refuse("a backslash");
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return refuse("not a URL");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return refuse(url.protocol);
+  if (url.username || url.password) return refuse("user info before the host");
+  return url.href;
+});
 const hexColor = z
   .string()
   .regex(/^#([0-9a-f]{3}|[0-9a-f]{6})$/i, { error: "must be #RGB or #RRGGBB" });
@@ -60,11 +87,13 @@ const integer = z.union([
 /** One item or a non-empty list of them; errors keep the real path (`LINK.LINK`, `LINK[1].LINK`). */
 function oneOrMany<T extends z.ZodType>(item: T) {
   const many = z.array(item).min(1);
-  return z.unknown().superRefine((value, ctx) => {
+  return z.unknown().transform((value, ctx) => {
     const result = (Array.isArray(value) ? many : item).safeParse(value);
-    for (const issue of result.error?.issues ?? []) {
+    if (result.success) return result.data;
+    for (const issue of result.error.issues) {
       ctx.addIssue({ code: "custom", message: issue.message, path: issue.path });
     }
+    return z.NEVER;
   });
 }
 
@@ -160,38 +189,47 @@ const NON_LINK_KEYS = [
   "ACTION_VALUE",
 ];
 
-type Check = { ok: true } | { ok: false; reason: string };
-const OK: Check = { ok: true };
+/** A checked value, normalised (links as parsed `href`s), or why it was refused. */
+type Check = { ok: true; value: unknown } | { ok: false; reason: string };
 const fail = (reason: string): Check => ({ ok: false, reason });
 
 function checkSchema(schema: z.ZodType, value: unknown, field: string): Check {
   const result = schema.safeParse(value);
-  if (result.success) return OK;
+  if (result.success) return { ok: true, value: result.data };
   const issue = result.error.issues[0];
   const path = issue ? formatPath([field, ...issue.path]) : field;
   return fail(`${path}: ${issue?.message ?? "invalid"}`);
 }
 
-function checkSize(value: unknown, field: string): Check {
-  const bytes = Buffer.byteLength(JSON.stringify(value) ?? "", "utf8");
-  return bytes <= MAX_JSON_BYTES
-    ? OK
-    : fail(`${field} is ${bytes} bytes as JSON, over the ${MAX_JSON_BYTES}-byte limit`);
+/** Checks the size before the schema (cheap, bounds the work) and after (normalised links). */
+function checkSized(check: (value: unknown) => Check, value: unknown, field: string): Check {
+  const tooBig = (candidate: unknown): Check | undefined => {
+    const bytes = Buffer.byteLength(JSON.stringify(candidate) ?? "", "utf8");
+    return bytes <= MAX_JSON_BYTES
+      ? undefined
+      : fail(`${field} is ${bytes} bytes as JSON, over the ${MAX_JSON_BYTES}-byte limit`);
+  };
+  const before = tooBig(value);
+  if (before) return before;
+  const checked = check(value);
+  return (checked.ok && tooBig(checked.value)) || checked;
 }
 
 /** ATTACH: an array of blocks, or `{ ID?, COLOR?, COLOR_TOKEN?, BLOCKS: [...] }`. */
 export function checkAttach(attach: unknown): Check {
-  const size = checkSize(attach, "attach");
-  if (!size.ok) return size;
-  return Array.isArray(attach)
-    ? checkSchema(attachBlocks, attach, "attach")
-    : checkSchema(attachObject, attach, "attach");
+  return checkSized(
+    (value) => checkSchema(Array.isArray(value) ? attachBlocks : attachObject, value, "attach"),
+    attach,
+    "attach",
+  );
 }
 
 /** KEYBOARD: link buttons and `{ TYPE: "NEWLINE" }`, as an array or `{ BUTTONS: [...] }`. */
 export function checkKeyboard(keyboard: unknown): Check {
-  const size = checkSize(keyboard, "keyboard");
-  if (!size.ok) return size;
+  return checkSized(checkButtons, keyboard, "keyboard");
+}
+
+function checkButtons(keyboard: unknown): Check {
   const wrapped = !Array.isArray(keyboard);
   const buttons = wrapped ? buttonsOf(keyboard) : keyboard;
   const field = wrapped ? "keyboard.BUTTONS" : "keyboard";
@@ -202,6 +240,7 @@ export function checkKeyboard(keyboard: unknown): Check {
   }
 
   let links = 0;
+  const checked: unknown[] = [];
   for (const [index, button] of buttons.entries()) {
     const where = `${field}[${index}]`;
     const isNewline = isRecord(button) && button.TYPE === "NEWLINE";
@@ -211,9 +250,11 @@ export function checkKeyboard(keyboard: unknown): Check {
     }
     const check = checkSchema(isNewline ? newlineButton : linkButton, button, where);
     if (!check.ok) return check;
+    checked.push(check.value);
     if (!isNewline) links++;
   }
-  return links > 0 ? OK : fail("keyboard has no link button");
+  if (links === 0) return fail("keyboard has no link button");
+  return { ok: true, value: wrapped ? { BUTTONS: checked } : checked };
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
@@ -233,13 +274,16 @@ export function validateMessage(
     return { ok: false, reason: `userId must be a positive integer, got ${message.userId}` };
   }
   if (message.message.trim() === "") return { ok: false, reason: "message is empty" };
+  const valid: RenderedMessage = { ...message, message: truncateMessage(message.message) };
   if (message.attach !== undefined) {
     const check = checkAttach(message.attach);
     if (!check.ok) return check;
+    valid.attach = check.value;
   }
   if (message.keyboard !== undefined) {
     const check = checkKeyboard(message.keyboard);
     if (!check.ok) return check;
+    valid.keyboard = check.value;
   }
-  return { ok: true, message: { ...message, message: truncateMessage(message.message) } };
+  return { ok: true, message: valid };
 }

@@ -114,8 +114,8 @@ describe("ATTACH", () => {
   };
 
   it("accepts the documented full and short forms", () => {
-    expect(checkAttach(full)).toEqual({ ok: true });
-    expect(checkAttach(full.BLOCKS)).toEqual({ ok: true });
+    expect(checkAttach(full)).toMatchObject({ ok: true });
+    expect(checkAttach(full.BLOCKS)).toMatchObject({ ok: true });
   });
 
   it.each([
@@ -151,7 +151,7 @@ describe("ATTACH", () => {
 
   it("allows exactly 30 KB of JSON and rejects one byte more", () => {
     expect(JSON.stringify(attachOfSize(MAX_JSON_BYTES))).toHaveLength(MAX_JSON_BYTES);
-    expect(checkAttach(attachOfSize(MAX_JSON_BYTES))).toEqual({ ok: true });
+    expect(checkAttach(attachOfSize(MAX_JSON_BYTES))).toMatchObject({ ok: true });
     expect(checkAttach(attachOfSize(MAX_JSON_BYTES + 1))).toEqual({
       ok: false,
       reason: `attach is ${MAX_JSON_BYTES + 1} bytes as JSON, over the ${MAX_JSON_BYTES}-byte limit`,
@@ -174,8 +174,8 @@ describe("KEYBOARD", () => {
       { TYPE: "NEWLINE" },
       { ...link("b"), BG_COLOR_TOKEN: "secondary", WIDTH: 100, DISABLED: "N" },
     ];
-    expect(checkKeyboard(buttons)).toEqual({ ok: true });
-    expect(checkKeyboard({ BUTTONS: buttons })).toEqual({ ok: true });
+    expect(checkKeyboard(buttons)).toMatchObject({ ok: true });
+    expect(checkKeyboard({ BUTTONS: buttons })).toMatchObject({ ok: true });
     expect(validateMessage({ ...base, keyboard: buttons }).ok).toBe(true);
   });
 
@@ -199,10 +199,54 @@ describe("KEYBOARD", () => {
     expect(reasonOf({ ...base, keyboard })).toMatch(reason);
   });
 
+  it.each([
+    [" https://x.example", "whitespace"],
+    ["https://x.example\n", "whitespace"],
+    ["https://x.example/a b", "whitespace"],
+    ["https://x.example/\u0007", "control character"],
+    ["https://evil.example\\@good.example", "backslash"],
+    ["https://good.example@evil.example/", "user info"],
+    ["https://user:pass@x.example/", "user info"],
+    ["HTTPS://x.example:99999/", "not a URL"],
+    ["data:text/html,hi", "data:"],
+  ])("refuses the link %j (%s)", (url, why) => {
+    const reason = reasonOf({ ...base, keyboard: [{ TEXT: "Open", LINK: url }] });
+    expect(reason).toMatch(/^keyboard\[0\]\.LINK: must be an http\(s\) URL/);
+    expect(reason).toContain(why);
+    expect(reasonOf({ ...base, attach: [{ LINK: { LINK: url } }] })).toMatch(
+      /^attach\[0\]\.LINK\.LINK: must be an http\(s\) URL/,
+    );
+  });
+
+  it("sends each link as the URL parser's normalised href", () => {
+    const result = validateMessage({
+      ...base,
+      keyboard: { BUTTONS: [{ TEXT: "Open", LINK: "HTTPS://X.Example/a/../b?q=1" }] },
+      attach: [{ IMAGE: [{ LINK: "http://x.example", PREVIEW: "https://x.example/p.png" }] }],
+    });
+    expect(result.ok && result.message.keyboard).toEqual({
+      BUTTONS: [{ TEXT: "Open", LINK: "https://x.example/b?q=1" }],
+    });
+    expect(result.ok && result.message.attach).toEqual([
+      { IMAGE: [{ LINK: "http://x.example/", PREVIEW: "https://x.example/p.png" }] },
+    ]);
+  });
+
+  it("keeps a query's & and a trailing - that the escape had marked in a link", () => {
+    const escapedByTemplate = "https://x.example/a-?x=1\uFF06y=2-\u200B";
+    const result = validateMessage({
+      ...base,
+      keyboard: [{ TEXT: "Open", LINK: escapedByTemplate }],
+    });
+    expect(result.ok && result.message.keyboard).toEqual([
+      { TEXT: "Open", LINK: "https://x.example/a-?x=1&y=2-" },
+    ]);
+  });
+
   it("rejects a keyboard over 30 KB", () => {
     const buttons = Array.from({ length: 400 }, (_, index) => link(`${index}-${"x".repeat(60)}`));
     expect(Buffer.byteLength(JSON.stringify(buttons))).toBeGreaterThan(MAX_JSON_BYTES);
     expect(reasonOf({ ...base, keyboard: buttons })).toMatch(/^keyboard is \d+ bytes/);
-    expect(checkKeyboard(buttons.slice(0, 100))).toEqual({ ok: true });
+    expect(checkKeyboard(buttons.slice(0, 100))).toMatchObject({ ok: true });
   });
 });

@@ -244,9 +244,22 @@ describe("compileRoutes", () => {
       },
     ]);
 
+    const query = { issue: { ...payload.issue, html_url: "https://x.example/a?b=1&c=d-" } };
+    const [withQuery] = router.route(event({ payload: query }));
+    expect(withQuery?.ok && withQuery.message.keyboard).toEqual([
+      { TEXT: "Open", LINK: "https://x.example/a?b=1&c=d-" },
+    ]);
+
+    const userInfo = { issue: { ...payload.issue, html_url: "https://evil.example\\@x.example" } };
+    expect(router.route(event({ payload: userInfo }))[0]).toMatchObject({ ok: false });
+
     const evil = { issue: { ...payload.issue, html_url: "javascript:alert(1)" } };
     expect(router.route(event({ payload: evil }))).toEqual([
-      { routeIndex: 0, ok: false, reason: "keyboard[0].LINK: must be an http(s) URL" },
+      {
+        routeIndex: 0,
+        ok: false,
+        reason: "keyboard[0].LINK: must be an http(s) URL (javascript:)",
+      },
     ]);
   });
 
