@@ -6,27 +6,52 @@ import type { Log } from "../core/log";
 import type { Metrics } from "../core/metrics";
 import { readEnvironment, required } from "./environment";
 import { makeSecretResolver } from "./secrets";
-import { makeSqsQueue } from "./sqs-queue";
+import { makeSqsDeadLetters, makeSqsQueue } from "./sqs-queue";
 import type { Wiring } from "./wiring";
+
+/** How long one AWS request may take, and how often the SDK tries it, per function. */
+export interface AwsRequestBudget {
+  requestTimeoutMs: number;
+  maxAttempts: number;
+}
+
+/**
+ * Ingest must answer within its 8 s: a receipt put, an enqueue and, when the enqueue fails, the
+ * receipt's removal each take at most 2 × 1 s, so the rollback always runs before the Lambda's
+ * own timeout and no webhook is answered `duplicate` for a message that was never queued.
+ */
+export const INGEST_AWS_BUDGET: AwsRequestBudget = { requestTimeoutMs: 1000, maxAttempts: 2 };
+/** Deliver and the sweeper have time: the SDK's usual three tries, each bounded. */
+export const WORKER_AWS_BUDGET: AwsRequestBudget = { requestTimeoutMs: 3000, maxAttempts: 3 };
 
 /**
  * Builds what a Lambda needs from its environment: the bundled config, the DynamoDB table,
- * the SQS queue and the secrets mapped in HOOKLINE_SECRETS. Call once per cold start.
+ * the SQS queues and the secrets mapped in HOOKLINE_SECRETS. Call once per cold start.
  */
-export function awsWiring(log: Log, metrics: Metrics) {
+export function awsWiring(log: Log, metrics: Metrics, budget: AwsRequestBudget) {
   const env = readEnvironment();
+  const clientOptions = {
+    maxAttempts: budget.maxAttempts,
+    requestHandler: {
+      requestTimeout: budget.requestTimeoutMs,
+      connectionTimeout: Math.min(1000, budget.requestTimeoutMs),
+    },
+  };
   const wiring: Wiring = {
     config: loadConfigFile(env.configPath),
-    dynamo: new DynamoDBClient({}),
+    dynamo: new DynamoDBClient(clientOptions),
     tableName: env.HOOKLINE_TABLE,
     resolveSecret: makeSecretResolver({ env: process.env, secretArns: env.HOOKLINE_SECRETS ?? {} }),
     clock: systemClock,
     log,
     metrics,
   };
-  const queue = makeSqsQueue(
-    new SQSClient({}),
-    required(env.HOOKLINE_QUEUE_URL, "HOOKLINE_QUEUE_URL"),
-  );
-  return { wiring, queue };
+  const sqs = new SQSClient(clientOptions);
+  const queue = makeSqsQueue(sqs, required(env.HOOKLINE_QUEUE_URL, "HOOKLINE_QUEUE_URL"));
+  const deadLetters = () =>
+    makeSqsDeadLetters(
+      sqs,
+      required(env.HOOKLINE_DEAD_LETTER_QUEUE_URL, "HOOKLINE_DEAD_LETTER_QUEUE_URL"),
+    );
+  return { wiring, queue, deadLetters };
 }

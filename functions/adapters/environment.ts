@@ -19,6 +19,7 @@ const environmentSchema = z.object({
   HOOKLINE_TABLE: z.string().min(1).default("hookline"),
   HOOKLINE_CONFIG: z.string().min(1).default("hookline.config.json"),
   HOOKLINE_QUEUE_URL: z.url().optional(),
+  HOOKLINE_DEAD_LETTER_QUEUE_URL: z.url().optional(),
   HOOKLINE_SECRETS: secretArnMap.optional(),
   AWS_ENDPOINT_URL_DYNAMODB: z.url().optional(),
   LAMBDA_TASK_ROOT: z.string().optional(),

@@ -1,15 +1,11 @@
 import {
   ChangeMessageVisibilityCommand,
   SendMessageBatchCommand,
+  SendMessageCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import type { DeliveryJob } from "../core/job";
-import type { JobQueue } from "../core/ports";
-
-/** Puts a received message back for later: what a retry with backoff means on SQS. */
-export interface RetryScheduler {
-  retryLater(receiptHandle: string, delayMs: number): Promise<void>;
-}
+import type { QueueMessage } from "../core/job";
+import type { DeadLetters, JobQueue, RetryScheduler } from "../core/ports";
 
 const SQS_BATCH_SIZE = 10;
 /** SQS caps a message's visibility timeout at 12 hours. */
@@ -18,7 +14,7 @@ const MAX_VISIBILITY_SECONDS = 12 * 60 * 60;
 /** The delivery queue on SQS: batched sends that fail loudly if any entry failed. */
 export function makeSqsQueue(client: SQSClient, queueUrl: string): JobQueue & RetryScheduler {
   return {
-    async enqueue(jobs: readonly DeliveryJob[]) {
+    async enqueue(jobs: readonly QueueMessage[]) {
       for (let start = 0; start < jobs.length; start += SQS_BATCH_SIZE) {
         const batch = jobs.slice(start, start + SQS_BATCH_SIZE);
         const answer = await client.send(
@@ -44,6 +40,26 @@ export function makeSqsQueue(client: SQSClient, queueUrl: string): JobQueue & Re
           QueueUrl: queueUrl,
           ReceiptHandle: receiptHandle,
           VisibilityTimeout: Math.min(MAX_VISIBILITY_SECONDS, Math.ceil(delayMs / 1000)),
+        }),
+      );
+    },
+  };
+}
+
+/**
+ * The dead-letter queue as deliver uses it: a message whose retry window is over goes there
+ * after its outcome was recorded, with the reason as a message attribute.
+ */
+export function makeSqsDeadLetters(client: SQSClient, queueUrl: string): DeadLetters {
+  return {
+    async send(body, reason) {
+      await client.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: body,
+          MessageAttributes: {
+            reason: { DataType: "String", StringValue: reason.slice(0, 1000) || "unknown" },
+          },
         }),
       );
     },

@@ -2,12 +2,16 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { Clock } from "../core/clock";
 import type { Config } from "../core/config";
 import type { DeliverDeps } from "../core/deliver";
+import { deliveryTimings } from "../core/delivery-timings";
+import { makeDigestComposer } from "../core/digest";
 import { ConfigError } from "../core/errors";
 import type { IngestDeps } from "../core/ingest";
 import type { Log } from "../core/log";
 import type { Metrics } from "../core/metrics";
 import type { BitrixClient, JobQueue } from "../core/ports";
 import { compileRoutes } from "../core/routes";
+import type { SweepDeps } from "../core/sweep";
+import { createTemplateEngine } from "../core/template";
 import { makeBitrixWebhookClient } from "./bitrix-client";
 import { makeDynamoOutcomeStore } from "./dynamo/outcomes";
 import { makeDynamoRateLimiter } from "./dynamo/rate-limiter";
@@ -58,12 +62,13 @@ export async function deliverDeps(
 ): Promise<DeliverDeps> {
   const { config, dynamo, tableName, resolveSecret, clock, log, metrics } = wiring;
   const endpoint = bitrixEndpoint ?? (await webhookEndpoint(config, resolveSecret));
+  const timings = deliveryTimings(config);
   return {
     bitrix: config.bitrix,
     portal: endpoint.portal,
-    leaseMs: config.delivery.leaseSeconds * 1000,
-    maxReceives: config.delivery.maxReceives,
-    slots: makeDynamoSlotStore(dynamo, tableName),
+    timings,
+    slots: makeDynamoSlotStore(dynamo, tableName, timings),
+    composeDigest: makeDigestComposer(config.digest, createTemplateEngine(config.lookups)),
     limiter: makeDynamoRateLimiter(dynamo, tableName, {
       portal: endpoint.portal,
       perSecond: config.bitrix.rateLimit.perSecond,
@@ -74,6 +79,23 @@ export async function deliverDeps(
     clock,
     log,
     metrics,
+  };
+}
+
+/** The sweeper's dependencies: the due index, the slots' queued-flush marks, the queue. */
+export function sweepDeps(wiring: Wiring, queue: JobQueue): SweepDeps {
+  const { config, dynamo, tableName, clock, log, metrics } = wiring;
+  const timings = deliveryTimings(config);
+  return {
+    outcomes: makeDynamoOutcomeStore(dynamo, tableName),
+    slots: makeDynamoSlotStore(dynamo, tableName, timings),
+    queue,
+    clock,
+    log,
+    metrics,
+    // Long enough for a queued flush to be handed out and hold the slot, short enough that a
+    // flush lost to a crash is queued again soon.
+    flushQueuedMs: Math.min(timings.maxBackoffMs, 5 * 60_000) + timings.leaseMs,
   };
 }
 

@@ -1,16 +1,28 @@
+/** The first retry waits up to this long; each further one doubles the ceiling. */
+export const BASE_BACKOFF_MS = 1000;
+
 /**
- * Delay before the next attempt of a queue message: the answer's own hint, grown ×1.5 per earlier
- * receive (the Bitrix24 JS SDK's factor), capped, with ±20 % jitter so workers do not retry in step.
+ * Delay before the next attempt of a queue message: exponential backoff with full jitter
+ * (a random wait up to `min(cap, base × 2^(receive − 1))`), never shorter than the answer's own
+ * hint (e.g. 429's `operating_reset_at`), never longer than the cap.
+ *
+ * @example retryDelayMs(1500, 3, 900_000) // somewhere in [1500, 4000] ms
  */
 export function retryDelayMs(
   hintMs: number,
   receiveCount: number,
+  capMs: number,
   random: () => number = Math.random,
 ): number {
-  const grown = Math.max(hintMs, 1000) * 1.5 ** Math.max(0, receiveCount - 1);
-  const capped = Math.min(grown, MAX_RETRY_DELAY_MS);
-  return Math.round(capped * (0.8 + 0.4 * random()));
+  const ceiling = Math.min(capMs, BASE_BACKOFF_MS * 2 ** Math.max(0, receiveCount - 1));
+  return Math.round(Math.min(capMs, Math.max(hintMs, random() * ceiling)));
 }
 
-/** SQS allows up to 12 h of invisibility; 15 minutes keeps retries within a working session. */
-export const MAX_RETRY_DELAY_MS = 15 * 60 * 1000;
+/**
+ * How long the whole portal is held back after its `failures`-th failure in a row (no jitter:
+ * one shared clock for every worker), at least the answer's hint, at most the cap.
+ */
+export function portalBackoffMs(hintMs: number, failures: number, capMs: number): number {
+  const grown = BASE_BACKOFF_MS * 2 ** Math.max(0, failures);
+  return Math.min(capMs, Math.max(hintMs, grown));
+}

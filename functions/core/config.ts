@@ -160,6 +160,8 @@ export const bitrixSchema = z
     timeoutMs: z.number().int().min(100).max(60_000).default(8000),
     /** Bitrix24's window: one message per user per this many seconds. Change only for tests. */
     weekSeconds: z.number().int().min(10).max(604_800).default(604_800),
+    /** Bitrix24 finishes or drops a request within this time (its documented 60 s). */
+    requestLimitSeconds: z.number().int().min(1).max(120).default(60),
     /** Extra wait after our record says the week is over: Bitrix24's clock and ours differ. */
     weekMarginSeconds: z.number().int().min(0).max(86_400).default(300),
   })
@@ -216,12 +218,12 @@ export const configSchema = z
       }
       ids.add(source.id);
     });
-    const minLease = minimumLeaseSeconds(config.bitrix.timeoutMs);
+    const minLease = minimumLeaseSeconds(config.bitrix);
     if (config.delivery.leaseSeconds < minLease) {
       ctx.addIssue({
         code: "custom",
         path: ["delivery", "leaseSeconds"],
-        message: `must be at least ${minLease} s: one attempt is a Bitrix24 call of up to bitrix.timeoutMs (${config.bitrix.timeoutMs} ms), a rate-limit wait and the confirm`,
+        message: `must be at least ${minLease} s: one attempt is a rate-limit wait, a Bitrix24 request that may run until bitrix.requestLimitSeconds (${config.bitrix.requestLimitSeconds} s) or bitrix.timeoutMs (${config.bitrix.timeoutMs} ms), and the confirm`,
       });
     }
     if (config.delivery.retryFor > MAX_RETRY_FOR_SECONDS) {
@@ -245,9 +247,19 @@ export const configSchema = z
 /** Time one attempt keeps for the rate-limit wait and for confirming, beyond the Bitrix24 call. */
 export const ATTEMPT_OVERHEAD_MS = { rateWait: 2_000, confirm: 3_000 } as const;
 
-/** The shortest lease that covers one whole attempt (call, rate-limit wait, confirm). */
-export const minimumLeaseSeconds = (timeoutMs: number): number =>
-  Math.ceil((timeoutMs + ATTEMPT_OVERHEAD_MS.rateWait + ATTEMPT_OVERHEAD_MS.confirm) / 1000);
+/**
+ * The shortest lease that covers one whole attempt: a rate-limit wait, a request that runs until
+ * our timeout or Bitrix24's own limit, whichever is later, and the confirm.
+ */
+export const minimumLeaseSeconds = (
+  bitrix: Pick<BitrixConfig, "timeoutMs" | "requestLimitSeconds">,
+): number =>
+  Math.ceil(
+    (Math.max(bitrix.timeoutMs, bitrix.requestLimitSeconds * 1000) +
+      ATTEMPT_OVERHEAD_MS.rateWait +
+      ATTEMPT_OVERHEAD_MS.confirm) /
+      1000,
+  );
 
 /** The retry window plus a day of queue retention must stay within SQS's 14 days. */
 export const MAX_RETRY_FOR_SECONDS = 13 * 86_400;

@@ -1,216 +1,509 @@
-import { retryDelayMs } from "./backoff";
+import { randomUUID } from "node:crypto";
+import { portalBackoffMs, retryDelayMs } from "./backoff";
 import type { Clock } from "./clock";
 import { sleep as defaultSleep } from "./clock";
 import type { BitrixConfig } from "./config";
-import type { DeliveryJob } from "./job";
+import { ATTEMPT_OVERHEAD_MS } from "./config";
+import type { DeliveryTimings } from "./delivery-timings";
+import type { DigestComposer } from "./digest";
+import type { EventJob, QueueMessage, RenderedMessage } from "./job";
+import { type AnswerAction, onAnswer, whenBlocked } from "./ledger";
 import type { Log } from "./log";
 import { Metric, type Metrics } from "./metrics";
-import type { Outcome, OutcomeRecord } from "./outcome";
-import type {
-  BitrixClient,
-  OutcomeStore,
-  RateLimiter,
-  SendResult,
-  SlotKey,
-  SlotStore,
+import type { FinalOutcome, OutcomeRecord } from "./outcome";
+import {
+  type BitrixClient,
+  DIGEST_HOLDER,
+  type OutcomeStore,
+  type PendingEvent,
+  type RateLimiter,
+  type SlotAttempt,
+  type SlotKey,
+  type SlotStore,
 } from "./ports";
-
-/** How soon to look again at a slot another attempt holds (it grows per receive, see backoff). */
-const PENDING_RECHECK_MS = 5000;
 
 export interface DeliverDeps {
   bitrix: Pick<BitrixConfig, "openLineCode" | "weeklyLimit" | "timeoutMs">;
   /** Identifies the Bitrix24 portal in slot keys (its host). */
   portal: string;
-  leaseMs: number;
-  maxReceives: number;
+  timings: Pick<
+    DeliveryTimings,
+    "leaseMs" | "retryForMs" | "maxBackoffMs" | "weekMs" | "weekMarginMs" | "requestLandsWithinMs"
+  >;
   slots: SlotStore;
   limiter: RateLimiter;
   client: BitrixClient;
   outcomes: OutcomeStore;
+  composeDigest: DigestComposer;
   clock: Clock;
   log: Log;
   metrics: Metrics;
   sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
 }
 
 export interface DeliveryAttempt {
-  job: DeliveryJob;
+  message: QueueMessage;
   /** How many times the queue has handed out this message, this time included. */
   receiveCount: number;
+  /** Epoch ms when the queue got the message: its retry window starts there. */
+  queuedAt: number;
   /** Epoch ms by which this attempt must be finished (the Lambda's remaining time, less a margin). */
   deadline: number;
 }
 
 export type DeliveryResult =
-  | { status: "done"; outcome: Outcome }
-  /** Put the message back on the queue for `delayMs`; nothing was sent. */
-  | { status: "retry"; delayMs: number; reason: string };
+  | { status: "done" }
+  /** Put the message back on the queue for `delayMs`. */
+  | { status: "retry"; delayMs: number; reason: string }
+  /** The retry window is over and the outcome is recorded: move it to the dead-letter queue. */
+  | { status: "dead-letter"; reason: string };
+
+/** Whose outcome a send settles: one event alone, or the events of a digest. */
+interface Targets {
+  events: readonly PendingEvent[];
+  digestId?: string;
+  /** The event job whose queue message this is, when it is sent alone. */
+  alone?: EventJob;
+}
+
+/** Writes after a send that landed are retried this often before the error is thrown. */
+const SETTLE_WRITE_TRIES = 3;
 
 /**
- * The deliver use case: weekly slot, rate limit, one Bitrix24 call, outcome.
- * Never sends twice: the slot (weekly limit on) or the in-flight marker (off) guards every send.
+ * The deliver use case: the weekly ledger of DESIGN.md. An event takes its user's weekly slot and
+ * goes out at once, or joins the user's digest; a flush sends a due digest through the same
+ * guarded path. Every send holds a per-attempt lease, so no two requests for one user overlap,
+ * and Bitrix24's USER_MESSAGE_LIMIT is read against our own evidence of earlier attempts.
  *
  * @example
  *   const deliver = makeDeliver(deps);
- *   const result = await deliver({ job, receiveCount: 1, deadline: Date.now() + 20_000 });
+ *   const result = await deliver({ message: job, receiveCount: 1, queuedAt, deadline });
  */
 export function makeDeliver(deps: DeliverDeps) {
-  const { bitrix, slots, limiter, client, outcomes, clock, log, metrics } = deps;
+  const { bitrix, slots, limiter, client, outcomes, clock, log, metrics, timings } = deps;
   const sleep = deps.sleep ?? defaultSleep;
+  const random = deps.random ?? Math.random;
+  /** Jobs this process saw land, for a redelivery after a failed outcome write (no weekly limit). */
+  const landed = new Set<string>();
+  const slotKey = (userId: number): SlotKey => ({
+    portal: deps.portal,
+    openLineCode: bitrix.openLineCode,
+    userId,
+  });
 
-  return async function deliver({
-    job,
-    receiveCount,
-    deadline,
-  }: DeliveryAttempt): Promise<DeliveryResult> {
-    const key: SlotKey = {
-      portal: deps.portal,
-      openLineCode: bitrix.openLineCode,
-      userId: job.userId,
-    };
-    const finish = async (
-      outcome: Outcome,
-      reason: string,
-      extra: Partial<OutcomeRecord> = {},
-    ): Promise<DeliveryResult> => {
-      await outcomes.record({
-        jobId: job.jobId,
-        sourceId: job.sourceId,
-        eventId: job.eventId,
-        eventName: job.eventName,
-        userId: job.userId,
-        outcome,
-        reason,
-        at: clock.now(),
-        ...extra,
-      });
-      metrics.count(Metric.Messages, { Outcome: outcome });
-      const level = outcome === "failed" || outcome === "unknown" ? "error" : "info";
-      log[level]("message outcome", {
-        jobId: job.jobId,
-        eventId: job.eventId,
-        userId: job.userId,
-        outcome,
-        reason,
-        ...(extra.bitrixCode ? { bitrixCode: extra.bitrixCode } : {}),
-      });
-      return { status: "done", outcome };
-    };
-    const retry = async (hintMs: number, reason: string): Promise<DeliveryResult> => {
-      if (receiveCount >= deps.maxReceives) {
-        // Last receive: record why, then let the queue move the message to the dead-letter queue.
-        await finish("failed", `gave up after ${receiveCount} attempts: ${reason}`);
-      } else {
-        log.warn("delivery will be retried", { jobId: job.jobId, receiveCount, reason });
-      }
-      return { status: "retry", delayMs: retryDelayMs(hintMs, receiveCount), reason };
-    };
-
-    // 1. The guard: a weekly slot, or (no weekly limit) an in-flight marker for this job.
-    let ambiguousBefore = false;
-    let giveBack: () => Promise<void>;
-    if (bitrix.weeklyLimit) {
-      const claim = await slots.claim(key, job.jobId, clock.now(), deps.leaseMs);
-      if (claim.status === "sent") {
-        return claim.heldBy === job.jobId
-          ? finish("sent", "already sent by an earlier attempt")
-          : finish(
-              "suppressed",
-              `weekly slot used by ${claim.heldBy} at ${claim.sentAt.toISOString()}`,
-            );
-      }
-      if (claim.status === "pending") {
-        // A live holder finishes within seconds; the lease only matters if it crashed.
-        const leaseLeftMs = claim.leaseUntil.getTime() - clock.now().getTime();
-        return retry(
-          Math.min(leaseLeftMs, PENDING_RECHECK_MS),
-          "weekly slot held by another attempt",
-        );
-      }
-      ambiguousBefore = claim.ambiguous;
-      giveBack = () => slots.release(key, job.jobId);
-    } else {
-      const state = await outcomes.begin(job.jobId, clock.now());
-      if (state === "done")
-        return { status: "done", outcome: (await outcomes.get(job.jobId))?.outcome ?? "sent" };
-      if (state === "in-flight") {
-        return finish(
-          "unknown",
-          "an earlier attempt was interrupted mid-send; not retried without the weekly limit",
-        );
-      }
-      giveBack = () => outcomes.abandon(job.jobId);
-    }
-
-    // 2. The fleet-wide leaky bucket: wait for our turn, or come back later.
-    const now = clock.now();
-    const maxWaitMs = deadline - now.getTime() - bitrix.timeoutMs;
-    const turn = await limiter.reserve(now, Math.max(0, maxWaitMs));
-    if ("retryAfterMs" in turn) {
-      await giveBack();
-      return retry(
-        turn.retryAfterMs,
-        "rate limit: the bucket is booked beyond this attempt's time",
-      );
-    }
-    await sleep(turn.sendAt.getTime() - clock.now().getTime());
-
-    // 3. One call, then settle the guard by what Bitrix24 answered.
-    const result = await client.sendNetworkMessage(bitrix.openLineCode, job);
-    return settle(result);
-
-    async function settle(result: SendResult): Promise<DeliveryResult> {
-      switch (result.kind) {
-        case "sent": {
-          const sentAt = clock.now();
-          if (bitrix.weeklyLimit) await slots.confirm(key, job.jobId, sentAt);
-          metrics.milliseconds(
-            Metric.DeliveryLatency,
-            sentAt.getTime() - Date.parse(job.receivedAt),
-          );
-          return finish("sent", "sent");
-        }
-        case "limited":
-          // Bitrix24's own count is authoritative: the slot stays taken for the week.
-          if (bitrix.weeklyLimit) await slots.confirm(key, job.jobId, clock.now());
-          return ambiguousBefore
-            ? finish("sent", "an earlier unanswered attempt landed (USER_MESSAGE_LIMIT on retry)")
-            : finish("limited", "user already had a message from this open line this week", {
-                bitrixCode: result.code,
-              });
-        case "config":
-        case "permanent":
-          await giveBack();
-          countBitrixError(result.code, result.kind === "config");
-          return finish("failed", `Bitrix24 rejected the message: ${result.code}`, {
-            bitrixCode: result.code,
-          });
-        case "retry":
-          await giveBack();
-          countBitrixError(result.code, false);
-          if (result.overloaded) await limiter.penalize(clock.now(), result.retryAfterMs);
-          return retry(result.retryAfterMs, `Bitrix24 answered ${result.code}`);
-        case "ambiguous":
-          countBitrixError(result.code, false);
-          if (bitrix.weeklyLimit) {
-            // Safe to retry: if the first request landed, Bitrix24 answers USER_MESSAGE_LIMIT.
-            await slots.markAmbiguous(key, job.jobId, clock.now(), deps.leaseMs);
-            return retry(bitrix.timeoutMs, `no answer from Bitrix24 (${result.code})`);
-          }
-          return finish(
-            "unknown",
-            `no answer from Bitrix24 (${result.code}); may or may not have been sent`,
-            {
-              bitrixCode: result.code,
-            },
-          );
-      }
-    }
+  return async function deliver(attempt: DeliveryAttempt): Promise<DeliveryResult> {
+    const { message } = attempt;
+    if (message.kind === "flush") return flush(slotKey(message.userId), attempt);
+    return bitrix.weeklyLimit ? deliverEvent(message, attempt) : deliverUnguarded(message, attempt);
   };
+
+  async function deliverEvent(job: EventJob, ctx: DeliveryAttempt): Promise<DeliveryResult> {
+    const key = slotKey(job.userId);
+    const heldBack = portalHeldBack(ctx);
+    if (heldBack) return heldBack;
+
+    const claim = await slots.claim(key, { jobId: job.jobId }, clock.now(), timings.leaseMs);
+    if (claim.status !== "claimed") {
+      const action = whenBlocked(claim, job, clock.now());
+      switch (action.do) {
+        case "retry":
+          // Out of time while another copy holds the slot: that copy settles the message.
+          return retry(action.afterMs, action.reason, ctx, async () => done);
+        case "sent":
+          await finishAll({ events: [pendingOf(job)], ...digestIdOf(action) }, "sent", action.reason);
+          return done;
+        case "wait":
+          return done;
+        case "suppress":
+          await finishAll({ events: [pendingOf(job)] }, "suppressed", action.reason);
+          return done;
+        case "defer":
+          await defer(job, key, action.dueAt, action.reason);
+          return done;
+      }
+    }
+
+    // Older events never wait behind newer ones: a pending digest goes out now, with this one.
+    // Only a clean attempt may join: one with an unanswered predecessor must settle alone.
+    if (!claim.attempt.maybeSentAt) {
+      const pending = await outcomes.pending(key);
+      if (pending.length > 0) {
+        await slots.release(claim.attempt, clock.now());
+        await defer(job, key, clock.now(), "joins the user's pending digest");
+        return flush(key, ctx, job);
+      }
+    }
+    return sendGuarded(claim.attempt, job, { events: [pendingOf(job)], alone: job }, ctx);
+  }
+
+  /** Sends one user's pending events as a digest (`joining`: an event that just joined it). */
+  async function flush(
+    key: SlotKey,
+    ctx: DeliveryAttempt,
+    joining?: EventJob,
+  ): Promise<DeliveryResult> {
+    if (!joining) {
+      const heldBack = portalHeldBack(ctx);
+      if (heldBack) return heldBack;
+    }
+    let events = await outcomes.pending(key);
+    // The index behind `pending` is eventually consistent: the event that joined counts anyway.
+    if (joining && !events.some((event) => event.jobId === joining.jobId)) {
+      events = [...events, pendingOf(joining)];
+    }
+    if (events.length === 0) return done;
+
+    const digest = { id: `digest-${randomUUID()}`, jobIds: events.map((event) => event.jobId) };
+    const claim = await slots.claim(
+      key,
+      { jobId: DIGEST_HOLDER, digest },
+      clock.now(),
+      timings.leaseMs,
+    );
+    if (claim.status === "busy") return done; // a send in flight; the sweeper comes back
+    if (claim.status === "taken") {
+      // A digest that used the slot carried some of these: they went out with it.
+      const carried = claim.sentAt && claim.digest;
+      const sentWith = carried ? events.filter((e) => carried.jobIds.includes(e.jobId)) : [];
+      if (carried && sentWith.length > 0) {
+        await finishAll({ events: sentWith, digestId: carried.id }, "sent", `sent in digest ${carried.id}`);
+      }
+      const waiting = events.filter((event) => !sentWith.includes(event));
+      await outcomes.reschedule(
+        waiting.map((event) => event.jobId),
+        claim.freeAt,
+        `weekly slot taken (${claim.heldBy}) until ${claim.freeAt.toISOString()}`,
+      );
+      return done;
+    }
+
+    // A crashed digest resumes with the events it carried, not with newer ones.
+    const resumed = claim.attempt.holder.digest;
+    if (resumed && resumed.id !== digest.id) {
+      const carried = events.filter((event) => resumed.jobIds.includes(event.jobId));
+      if (carried.length > 0) {
+        return sendDigest(claim.attempt, carried, resumed.id, ctx);
+      }
+    }
+    return sendDigest(claim.attempt, events, digest.id, ctx);
+  }
+
+  function sendDigest(
+    attempt: SlotAttempt,
+    events: readonly PendingEvent[],
+    digestId: string,
+    ctx: DeliveryAttempt,
+  ): Promise<DeliveryResult> {
+    const composed = deps.composeDigest(events);
+    log.info("sending digest", {
+      digestId,
+      userId: attempt.key.userId,
+      events: events.length,
+      shown: composed.shown,
+      more: composed.more,
+    });
+    return sendGuarded(attempt, composed.message, { events, digestId }, ctx);
+  }
+
+  /** The rate limit, one Bitrix24 call, then the slot and the outcomes by what it answered. */
+  async function sendGuarded(
+    attempt: SlotAttempt,
+    message: RenderedMessage,
+    targets: Targets,
+    ctx: DeliveryAttempt,
+  ): Promise<DeliveryResult> {
+    const giveUp = () => giveUpGuarded(attempt, targets);
+    const turn = await reserveTurn(attempt.leaseUntil.getTime(), ctx);
+    if ("retryAfterMs" in turn) {
+      await slots.release(attempt, clock.now());
+      return retry(turn.retryAfterMs, "rate limit: the portal's bucket is booked", ctx, giveUp);
+    }
+
+    const sentAt = clock.now().getTime();
+    const result = await client.sendNetworkMessage(bitrix.openLineCode, message);
+    const now = clock.now();
+    const action: AnswerAction = onAnswer(result, attempt, now, timings);
+    switch (action.do) {
+      case "confirm":
+        await settleWrite(() => slots.confirm(attempt, action.sentAt));
+        await finishAll(targets, "sent", action.reason);
+        await afterSuccess(turn.failures);
+        return done;
+      case "limited":
+        countBitrixError(action.code, false);
+        await settleWrite(() => slots.block(attempt, action.until, action.giveUp ? 0 : action.tries));
+        if (action.giveUp) {
+          await finishAll(targets, "failed", action.reason, action.code);
+        } else if (targets.alone?.whenLimited === "drop") {
+          await finishAll(targets, "suppressed", action.reason, action.code);
+        } else if (targets.alone) {
+          await defer(targets.alone, attempt.key, action.until, action.reason);
+        } else {
+          await outcomes.reschedule(
+            targets.events.map((event) => event.jobId),
+            action.until,
+            action.reason,
+          );
+        }
+        return done;
+      case "fail":
+        countBitrixError(action.code, action.configFault);
+        await slots.release(attempt, now);
+        await finishAll(targets, action.outcome, action.reason, action.code);
+        return done;
+      case "retry":
+        countBitrixError(action.code, false);
+        if (action.holdPortal) {
+          await limiter.penalize(
+            now,
+            portalBackoffMs(action.hintMs, turn.failures, timings.maxBackoffMs),
+          );
+        }
+        await slots.release(attempt, now);
+        return retry(action.hintMs, action.reason, ctx, giveUp);
+      case "ambiguous": {
+        countBitrixError(action.code, false);
+        // Safe to retry: if it landed, Bitrix24 answers USER_MESSAGE_LIMIT and the slot knows why.
+        // The request may still land until Bitrix24 gives up on it; the lease covers that time.
+        const marked = await slots.markAmbiguous(
+          attempt,
+          new Date(Math.min(attempt.leaseUntil.getTime(), sentAt + timings.requestLandsWithinMs)),
+        );
+        const hintMs = marked.leaseUntil.getTime() - now.getTime();
+        return retry(hintMs, action.reason, ctx, () => giveUpGuarded(marked, targets));
+      }
+    }
+  }
+
+  /** No weekly limit (partner portals): an in-flight marker per attempt guards the send. */
+  async function deliverUnguarded(job: EventJob, ctx: DeliveryAttempt): Promise<DeliveryResult> {
+    const targets: Targets = { events: [pendingOf(job)], alone: job };
+    const heldBack = portalHeldBack(ctx);
+    if (heldBack) return heldBack;
+    const token = randomUUID();
+    const leaseUntil = clock.now().getTime() + timings.leaseMs;
+    const state = await outcomes.begin(job, token, clock.now(), timings.leaseMs);
+    if (state === "done") return done;
+    if (state === "busy") {
+      return retry(timings.leaseMs, "another copy of this message is in flight", ctx, async () => done);
+    }
+    if (state === "interrupted") {
+      return landed.has(job.jobId)
+        ? finishAll(targets, "sent", "sent (an earlier outcome write failed)").then(() => done)
+        : finishAll(
+            targets,
+            "unknown",
+            "an earlier attempt was interrupted mid-send; not retried without the weekly limit",
+          ).then(() => done);
+    }
+
+    const giveUp = () => giveUpAlone(job, undefined);
+    const turn = await reserveTurn(leaseUntil, ctx);
+    if ("retryAfterMs" in turn) {
+      await outcomes.abandon(job.jobId, token);
+      return retry(turn.retryAfterMs, "rate limit: the portal's bucket is booked", ctx, giveUp);
+    }
+    const result = await client.sendNetworkMessage(bitrix.openLineCode, job);
+    const now = clock.now();
+    switch (result.kind) {
+      case "sent":
+        landed.add(job.jobId);
+        await finishAll(targets, "sent", "sent");
+        await afterSuccess(turn.failures);
+        return done;
+      case "retry":
+        countBitrixError(result.code, false);
+        await limiter.penalize(
+          now,
+          portalBackoffMs(result.retryAfterMs, turn.failures, timings.maxBackoffMs),
+        );
+        await outcomes.abandon(job.jobId, token);
+        return retry(result.retryAfterMs, `Bitrix24 answered ${result.code}`, ctx, giveUp);
+      case "ambiguous":
+        countBitrixError(result.code, false);
+        await finishAll(
+          targets,
+          "unknown",
+          `no answer from Bitrix24 (${result.code}); may or may not have been sent`,
+          result.code,
+        );
+        return done;
+      default:
+        countBitrixError(result.code, result.kind === "config");
+        await finishAll(targets, "failed", `Bitrix24 rejected the message: ${result.code}`, result.code);
+        return done;
+    }
+  }
+
+  /**
+   * Waits for a turn in the portal's bucket, never past the Lambda's deadline and never so late
+   * that the request could still be running on Bitrix24's side when the lease ends: so a run-out
+   * lease means its request is over, and no two requests for one user ever overlap.
+   */
+  function reserveTurn(leaseUntil: number, ctx: DeliveryAttempt) {
+    const now = clock.now();
+    const callEnds =
+      Math.max(bitrix.timeoutMs, timings.requestLandsWithinMs) + ATTEMPT_OVERHEAD_MS.confirm;
+    const maxWaitMs = Math.min(ctx.deadline, leaseUntil) - now.getTime() - callEnds;
+    return limiter.reserve(now, Math.max(0, maxWaitMs)).then(async (turn) => {
+      if ("sendAt" in turn) await sleep(turn.sendAt.getTime() - clock.now().getTime());
+      return turn;
+    });
+  }
+
+  /** The portal is held back (it failed recently): come back later without touching the slot. */
+  function portalHeldBack(ctx: DeliveryAttempt): DeliveryResult | undefined {
+    const now = clock.now().getTime();
+    const waitMs = limiter.heldBackUntil() - now;
+    // Near the end of the window the message makes its last attempt instead.
+    if (waitMs <= bitrix.timeoutMs || now + waitMs >= ctx.queuedAt + timings.retryForMs) {
+      return undefined;
+    }
+    return { status: "retry", delayMs: waitMs + jitter(), reason: "the portal is held back" };
+  }
+
+  async function afterSuccess(failuresBefore: number): Promise<void> {
+    if (failuresBefore > 0) await limiter.recovered().catch(() => {});
+  }
+
+  /**
+   * Puts the message back with backoff, or, when the next try would fall outside the retry
+   * window, records the outcome and gives up.
+   */
+  async function retry(
+    hintMs: number,
+    reason: string,
+    ctx: DeliveryAttempt,
+    giveUp: () => Promise<DeliveryResult>,
+  ): Promise<DeliveryResult> {
+    const delayMs = retryDelayMs(hintMs, ctx.receiveCount, timings.maxBackoffMs, random);
+    if (clock.now().getTime() + delayMs > ctx.queuedAt + timings.retryForMs) {
+      log.warn("retry window over", { receiveCount: ctx.receiveCount, reason });
+      return giveUp();
+    }
+    log.info("delivery will be retried", { receiveCount: ctx.receiveCount, delayMs, reason });
+    return { status: "retry", delayMs, reason };
+  }
+
+  /** Out of time with the slot in hand: `unknown` if an attempt may have landed, else `failed`. */
+  async function giveUpGuarded(attempt: SlotAttempt, targets: Targets): Promise<DeliveryResult> {
+    if (!targets.alone) return done; // a digest's events stay deferred; the sweeper comes back
+    return giveUpAlone(targets.alone, attempt);
+  }
+
+  async function giveUpAlone(job: EventJob, attempt: SlotAttempt | undefined) {
+    const reason = "retry window over";
+    const [standing] = attempt?.maybeSentAt
+      ? await finishAll(
+          { events: [pendingOf(job)] },
+          "unknown",
+          `${reason}; an unanswered attempt may have landed`,
+        )
+      : await finishAll({ events: [pendingOf(job)] }, "failed", reason, undefined, true);
+    // Another copy may have settled it meanwhile: only a failure of ours is a dead letter.
+    if (standing?.outcome !== "failed" && standing?.outcome !== "unknown") return done;
+    return { status: "dead-letter" as const, reason: `${standing.outcome}: ${standing.reason}` };
+  }
+
+  async function defer(job: EventJob, key: SlotKey, dueAt: Date, reason: string) {
+    const standing = await outcomes.defer(job, key, dueAt, reason, clock.now());
+    if (standing.outcome !== "deferred") return; // final already: a redelivery
+    metrics.count(Metric.Messages, { Outcome: "deferred" });
+    log.info("message outcome", {
+      jobId: job.jobId,
+      userId: job.userId,
+      outcome: "deferred",
+      dueAt: dueAt.toISOString(),
+      reason,
+    });
+  }
+
+  /** Records a final outcome for every target; each one is written once. */
+  async function finishAll(
+    targets: Targets,
+    outcome: FinalOutcome,
+    reason: string,
+    bitrixCode?: string,
+    exhausted = false,
+  ): Promise<OutcomeRecord[]> {
+    const at = clock.now();
+    return Promise.all(
+      targets.events.map(async (event) => {
+        const record: OutcomeRecord = {
+          jobId: event.jobId,
+          sourceId: event.sourceId,
+          eventId: event.eventId,
+          eventName: event.eventName,
+          userId: event.message.userId,
+          outcome,
+          reason: targets.digestId && outcome === "sent" ? `sent in digest ${targets.digestId}` : reason,
+          at,
+          ...(bitrixCode && { bitrixCode }),
+          ...(targets.digestId && { digestId: targets.digestId }),
+          ...(exhausted && { exhausted }),
+        };
+        const standing = await settleWrite(() => outcomes.finish(record));
+        if (standing !== record) return standing; // an earlier final outcome stands
+        metrics.count(Metric.Messages, { Outcome: outcome });
+        if (outcome === "sent") {
+          metrics.milliseconds(Metric.DeliveryLatency, at.getTime() - Date.parse(event.receivedAt));
+        }
+        const level = outcome === "failed" || outcome === "unknown" ? "error" : "info";
+        log[level]("message outcome", {
+          jobId: event.jobId,
+          eventId: event.eventId,
+          userId: event.message.userId,
+          outcome,
+          reason: record.reason,
+          ...(bitrixCode && { bitrixCode }),
+        });
+        return standing;
+      }),
+    );
+  }
+
+  /** A write after a send that landed must not be lost to one passing fault. */
+  async function settleWrite<T>(write: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (error) {
+        if (attempt >= SETTLE_WRITE_TRIES) throw error;
+        await sleep(100 * 4 ** (attempt - 1));
+      }
+    }
+  }
 
   function countBitrixError(code: string, configFault: boolean): void {
     metrics.count(Metric.BitrixErrors, { Code: code });
     if (configFault) metrics.count(Metric.BitrixConfigFaults);
   }
+
+  function jitter(): number {
+    return Math.round(random() * 1000);
+  }
+}
+
+const done: DeliveryResult = { status: "done" };
+
+const digestIdOf = (action: { digestId?: string }) =>
+  action.digestId ? { digestId: action.digestId } : {};
+
+/** An event job as its digest sees it. */
+export function pendingOf(job: EventJob): PendingEvent {
+  return {
+    jobId: job.jobId,
+    sourceId: job.sourceId,
+    eventId: job.eventId,
+    eventName: job.eventName,
+    receivedAt: job.receivedAt,
+    message: {
+      userId: job.userId,
+      message: job.message,
+      ...(job.attach !== undefined && { attach: job.attach }),
+      ...(job.keyboard !== undefined && { keyboard: job.keyboard }),
+      ...(job.urlPreview !== undefined && { urlPreview: job.urlPreview }),
+    },
+  };
 }

@@ -14,6 +14,8 @@ export interface DeliveryTimings {
   /** Bitrix24's window and the margin we add to our own record of it. */
   weekMs: number;
   weekMarginMs: number;
+  /** Bitrix24 finishes or drops a request within this time (`bitrix.requestLimitSeconds`). */
+  requestLandsWithinMs: number;
   /** The deliver function's timeout: a batch's attempts run side by side, each within its lease. */
   deliverTimeoutSeconds: number;
   /** SQS guidance for Lambda event sources: six times the function timeout. */
@@ -59,6 +61,7 @@ export function deliveryTimings(config: Pick<Config, "bitrix" | "delivery">): De
     maxBackoffMs: maxBackoffSeconds * 1000,
     weekMs: config.bitrix.weekSeconds * 1000,
     weekMarginMs: config.bitrix.weekMarginSeconds * 1000,
+    requestLandsWithinMs: config.bitrix.requestLimitSeconds * 1000,
     deliverTimeoutSeconds,
     visibilityTimeoutSeconds,
     maxReceiveCount: SQS_MAX_RECEIVE_COUNT,

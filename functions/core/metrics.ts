@@ -10,12 +10,14 @@ export const Metric = {
   WebhooksReceived: "WebhooksReceived",
   /** Count; dimension Source. Missing, wrong or stale signatures. */
   SignatureFailures: "SignatureFailures",
-  /** Count; dimension Outcome (sent, suppressed, limited, failed, unknown). */
+  /** Count; dimension Outcome (sent, deferred, suppressed, failed, unknown). */
   Messages: "Messages",
   /** Count; dimension Code (the Bitrix24 error code). */
   BitrixErrors: "BitrixErrors",
   /** Count; no dimension beyond service. CODE_ERROR, NOT_FOUND, auth errors: a person must act. */
   BitrixConfigFaults: "BitrixConfigFaults",
+  /** Count; no dimension. Deferred events whose digest is due, seen by one sweep. */
+  DigestBacklog: "DigestBacklog",
   /** Milliseconds from webhook receipt to the Bitrix24 answer of a sent message. */
   DeliveryLatency: "DeliveryLatency",
 } as const;

@@ -1,6 +1,10 @@
-/** What finally happened to one message. */
-export const OUTCOMES = ["sent", "suppressed", "limited", "failed", "unknown"] as const;
+/**
+ * What happened to one message (one event and route). `deferred` is the only state on the way:
+ * the event waits in its user's weekly digest. Every other outcome is final and written once.
+ */
+export const OUTCOMES = ["deferred", "sent", "suppressed", "failed", "unknown"] as const;
 export type Outcome = (typeof OUTCOMES)[number];
+export type FinalOutcome = Exclude<Outcome, "deferred">;
 
 export interface OutcomeRecord {
   jobId: string;
@@ -8,10 +12,19 @@ export interface OutcomeRecord {
   eventId: string;
   eventName: string;
   outcome: Outcome;
-  /** Why, in a few words: `weekly slot used by <jobId>`, `bitrix CODE_ERROR`, `template: ...`. */
+  /** Why, in a few words: `sent`, `in digest …`, `Bitrix24 rejected the message: CODE_ERROR`. */
   reason: string;
   userId?: number;
   /** Bitrix24 error code, when there was one. */
   bitrixCode?: string;
+  /** The digest this event was sent in. */
+  digestId?: string;
+  /** When a deferred event's digest may go out. */
+  dueAt?: Date;
+  /**
+   * A `failed` outcome because the retry window ran out: the message is in the dead-letter
+   * queue, and a redrive may try it again (the one final outcome that may be replaced).
+   */
+  exhausted?: boolean;
   at: Date;
 }

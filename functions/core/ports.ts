@@ -1,4 +1,4 @@
-import type { DeliveryJob, RenderedMessage } from "./job";
+import type { EventJob, QueueMessage, RenderedMessage } from "./job";
 import type { OutcomeRecord } from "./outcome";
 
 /**
@@ -7,80 +7,200 @@ import type { OutcomeRecord } from "./outcome";
  * Adapters turn SDK exceptions into these answers; an unexpected failure is thrown as is.
  */
 
-/** Event receipts: one conditional put per (source, event id); a second put is a duplicate. */
+/**
+ * What makes two deliveries the same event, per source: its id, and for senders that do not sign
+ * their ids (GitHub, generic HMAC) the SHA-256 of the signed bytes. `byId` says whether the id is
+ * recorded too; without a hash it always is. See `receiptFor` in ingest.
+ */
+export interface Receipt {
+  sourceId: string;
+  eventId: string;
+  contentHash?: string;
+  byId: boolean;
+}
+
+/**
+ * Event receipts, kept at least 30 days: one conditional put per key (the content hash, then the
+ * id); the first key that exists already makes the event a duplicate and nothing more is written.
+ */
 export interface ReceiptStore {
-  /** Records the receipt, kept at least 30 days. `duplicate` when it exists already. */
-  record(sourceId: string, eventId: string, receivedAt: Date): Promise<"recorded" | "duplicate">;
+  /** Records the receipt. `duplicate` when its hash or its id was recorded before. */
+  record(receipt: Receipt, receivedAt: Date): Promise<"recorded" | "duplicate">;
   /** Removes a receipt written by this request, so the sender's retry is not a duplicate. */
-  remove(sourceId: string, eventId: string): Promise<void>;
+  remove(receipt: Receipt): Promise<void>;
 }
 
 /** The queue between ingest and deliver. */
 export interface JobQueue {
   /** Enqueues every job or throws; a partial failure throws too (the caller rolls back). */
-  enqueue(jobs: readonly DeliveryJob[]): Promise<void>;
+  enqueue(jobs: readonly QueueMessage[]): Promise<void>;
 }
 
-/** Identifies one weekly slot: one message per (portal, open line, user) per 7 days. */
+/** Puts a received message back for later: what a retry with backoff means on SQS. */
+export interface RetryScheduler {
+  retryLater(receiptHandle: string, delayMs: number): Promise<void>;
+}
+
+/** Identifies one weekly slot: one message per (portal, open line, user) per week. */
 export interface SlotKey {
   portal: string;
   openLineCode: string;
   userId: number;
 }
 
-export type ClaimResult =
-  /** The slot is ours. `ambiguous`: this same claim had a send of unknown fate before. */
-  | { status: "claimed"; ambiguous: boolean }
-  /** Another claim holds a pending lease that has not run out: try again after it. */
-  | { status: "pending"; heldBy: string; leaseUntil: Date }
-  /** The slot was used by a sent message within the week. `heldBy` may equal our claim id. */
-  | { status: "sent"; heldBy: string; sentAt: Date };
+/** Who holds a slot: an event job's id, or {@link DIGEST_HOLDER} for any digest of the user. */
+export interface SlotHolder {
+  jobId: string;
+  /** A digest send names its id and the events it carries, so a crashed send is resent as it was. */
+  digest?: DigestContents;
+}
 
+export interface DigestContents {
+  id: string;
+  jobIds: readonly string[];
+}
+
+/** Every digest send of one user holds the slot under this name: a flush resumes another's. */
+export const DIGEST_HOLDER = "digest";
+
+/** One attempt's hold on a slot: a lease under a token of its own. */
+export interface SlotAttempt {
+  key: SlotKey;
+  holder: SlotHolder;
+  token: string;
+  leaseUntil: Date;
+  /**
+   * Latest time an earlier attempt of this same holder may have landed (a timeout, a reset, a
+   * crash before confirm). Set, a USER_MESSAGE_LIMIT answer means that attempt landed.
+   */
+  maybeSentAt?: Date;
+  /** What the slot recorded before we took it: our own last send frees at this time. */
+  previousFreeAt?: Date;
+  /** How often Bitrix24 has answered USER_MESSAGE_LIMIT to us since this user's last send. */
+  limitedTries: number;
+}
+
+export type ClaimResult =
+  | { status: "claimed"; attempt: SlotAttempt }
+  /** A live lease of another attempt (maybe another copy of this same job) blocks the send. */
+  | { status: "busy"; heldBy: string; leaseUntil: Date }
+  /**
+   * Used this week, or possibly used by an attempt that never confirmed: free from `freeAt` on.
+   * `digest` names the events of the digest that used it, when a digest did.
+   */
+  | {
+      status: "taken";
+      heldBy: string;
+      freeAt: Date;
+      sentAt?: Date;
+      digest?: DigestContents;
+    };
+
+/**
+ * Weekly slots. Each change is one conditional write keyed on the attempt's token, never
+ * read-then-write; every expiry is compared with `now` inside the condition.
+ */
 export interface SlotStore {
   /**
-   * Takes the slot with one conditional write: free, expired, a pending lease that ran out,
-   * or our own earlier claim. Never read-then-write.
+   * Takes the slot: free, its week (plus margin) over, or our own holder's lease run out, which
+   * counts as ambiguous (`maybeSentAt`). A live lease blocks everyone, another copy of us too.
    */
-  claim(key: SlotKey, claimId: string, now: Date, leaseMs: number): Promise<ClaimResult>;
-  /** Marks the slot sent; it expires 7 days after `sentAt`. Conditional on our claim id. */
-  confirm(key: SlotKey, claimId: string, sentAt: Date): Promise<void>;
-  /** Gives the slot back after a send that surely did not land. Conditional delete on our claim id. */
-  release(key: SlotKey, claimId: string): Promise<void>;
-  /** Keeps our pending claim but notes a send of unknown fate, so a retry can interpret the answer. */
-  markAmbiguous(key: SlotKey, claimId: string, now: Date, leaseMs: number): Promise<void>;
+  claim(key: SlotKey, holder: SlotHolder, now: Date, leaseMs: number): Promise<ClaimResult>;
+  /** The message landed at `sentAt`: the slot is used until `sentAt` + week + margin. */
+  confirm(attempt: SlotAttempt, sentAt: Date): Promise<void>;
+  /** Surely not landed: free the slot. Earlier ambiguity stays as evidence and keeps it held. */
+  release(attempt: SlotAttempt, now: Date): Promise<void>;
+  /** The request went out without an answer: keep the slot and note when it may have landed. */
+  markAmbiguous(attempt: SlotAttempt, maybeSentAt: Date): Promise<SlotAttempt>;
+  /**
+   * USER_MESSAGE_LIMIT with nothing of ours in flight: the slot stays used until `until`;
+   * `limitedTries` counts such answers since the user's last send.
+   */
+  block(attempt: SlotAttempt, until: Date, limitedTries: number): Promise<void>;
+  /** The sweeper marks a flush as queued; `false` when one is queued already. */
+  markFlushQueued(key: SlotKey, now: Date, until: Date): Promise<boolean>;
 }
 
 /**
  * A leaky bucket shared by every deliver worker (GCRA over one store item), so the whole fleet
- * never sends faster than the portal's bucket drains.
+ * never sends faster than the portal's bucket drains. It doubles as the portal's circuit
+ * breaker: after a 5xx, 503 or 429 nobody sends until the portal's backoff has passed.
  */
 export interface RateLimiter {
   /**
-   * Reserves one request. `sendAt` is when the caller may send (now, or later within `maxWaitMs`);
-   * `retryAfterMs` when the bucket is booked further ahead than that (nothing was reserved).
+   * Reserves one request. `sendAt` is when the caller may send (now, or later within `maxWaitMs`),
+   * with the portal's count of failures in a row; `retryAfterMs` when the bucket is booked (or
+   * the portal held back) further ahead than that: nothing was reserved.
    */
-  reserve(now: Date, maxWaitMs: number): Promise<{ sendAt: Date } | { retryAfterMs: number }>;
-  /** Pushes the whole fleet back after Bitrix24 answered 503: nobody sends for `ms`. */
+  reserve(
+    now: Date,
+    maxWaitMs: number,
+  ): Promise<{ sendAt: Date; failures: number } | { retryAfterMs: number }>;
+  /** Holds the whole portal back for `ms` after a failed call and counts the failure. */
   penalize(now: Date, ms: number): Promise<void>;
+  /** A call succeeded after failures: the portal's failure count starts again. */
+  recovered(): Promise<void>;
+  /** Epoch ms until which this process knows the portal is held back (a hint, no I/O). */
+  heldBackUntil(): number;
 }
 
-/** Outcomes, one item per job, plus the in-flight marker used when the weekly limit is off. */
+/** A deferred event as its digest reads it: the rendered message and facts about the event. */
+export interface PendingEvent {
+  jobId: string;
+  sourceId: string;
+  eventId: string;
+  eventName: string;
+  receivedAt: string;
+  message: RenderedMessage;
+}
+
+/**
+ * Outcomes, one item per (event, route), written once per state: `deferred` (the event waits in
+ * its user's digest) may become final; a final outcome is never replaced, except an exhausted
+ * `failed` by a redrive. The same item carries the in-flight marker of unguarded sends.
+ */
 export interface OutcomeStore {
-  record(outcome: OutcomeRecord): Promise<void>;
-  /**
-   * Marks a job in flight before an unguarded send (weekly limit off). `in-flight`: an earlier
-   * attempt started and never finished (its fate is unknown); `done`: an outcome exists already.
-   */
-  begin(jobId: string, now: Date): Promise<"started" | "in-flight" | "done">;
-  /** Clears the in-flight marker after a send that surely did not land, so a retry may send. */
-  abandon(jobId: string): Promise<void>;
+  /** Writes a final outcome; returns the one that stands (an earlier final one wins). */
+  finish(record: OutcomeRecord): Promise<OutcomeRecord>;
+  /** The event joins its user's digest, due at `dueAt`. Returns the standing record. */
+  defer(
+    job: EventJob,
+    key: SlotKey,
+    dueAt: Date,
+    reason: string,
+    now: Date,
+  ): Promise<OutcomeRecord>;
+  /** Moves deferred events to a later (or earlier) due time. */
+  reschedule(jobIds: readonly string[], dueAt: Date, reason: string): Promise<void>;
+  /** A user's deferred events, oldest first, each read consistently. */
+  pending(key: SlotKey): Promise<PendingEvent[]>;
+  /** Users whose digest is due, with how many of their events are due. */
+  due(now: Date, limit: number): Promise<{ key: SlotKey; events: number }[]>;
   get(jobId: string): Promise<OutcomeRecord | undefined>;
+  /**
+   * Marks an unguarded send (no weekly limit) in flight under this attempt's token. `busy`:
+   * another attempt's marker is live; `interrupted`: one ran out unfinished (fate unknown);
+   * `done`: a final outcome exists.
+   */
+  begin(
+    job: EventJob,
+    token: string,
+    now: Date,
+    leaseMs: number,
+  ): Promise<"started" | "busy" | "interrupted" | "done">;
+  /** Clears this attempt's marker after a send that surely did not land. */
+  abandon(jobId: string, token: string): Promise<void>;
+}
+
+/** Where a message goes when its retry window is over, after its outcome was recorded. */
+export interface DeadLetters {
+  send(body: string, reason: string): Promise<void>;
 }
 
 /** How a Bitrix24 call ended, already classified by the client (see reference/bitrix24.md). */
 export type SendResult =
   | { kind: "sent" }
-  /** USER_MESSAGE_LIMIT: the user had a message this week. Keep the slot, never retry. */
+  /** USER_MESSAGE_LIMIT: the user had a message from this open line within Bitrix24's week. */
   | { kind: "limited"; code: string }
   /** CODE_ERROR, NOT_FOUND, auth errors: a person must fix the configuration. */
   | { kind: "config"; code: string; status: number }

@@ -18,7 +18,12 @@ export interface EventForRouting {
 }
 
 export type RouteResult =
-  | { routeIndex: number; ok: true; message: RenderedMessage }
+  | {
+      routeIndex: number;
+      ok: true;
+      message: RenderedMessage;
+      whenLimited: RouteConfig["whenLimited"];
+    }
   | { routeIndex: number; ok: false; reason: string };
 
 export interface Router {
@@ -40,6 +45,7 @@ interface CompiledRoute {
   attach: JsonTemplate | undefined;
   keyboard: JsonTemplate | undefined;
   urlPreview: boolean | undefined;
+  whenLimited: RouteConfig["whenLimited"];
 }
 
 /** Reasons are stored and logged: keep them short, never a payload dump. */
@@ -112,6 +118,7 @@ function compileRoute(route: RouteConfig, index: number, engine: TemplateEngine)
         ? undefined
         : compileJson(route.keyboard, `${key}.keyboard`, engine),
     urlPreview: route.urlPreview,
+    whenLimited: route.whenLimited,
   };
 }
 
@@ -172,7 +179,14 @@ function renderRoute(route: CompiledRoute, context: TemplateContext): RouteResul
 
     const valid = validateMessage(rendered);
     return valid.ok
-      ? [{ routeIndex: route.index, ok: true, message: valid.message }]
+      ? [
+          {
+            routeIndex: route.index,
+            ok: true,
+            message: valid.message,
+            whenLimited: route.whenLimited,
+          },
+        ]
       : failed(valid.reason);
   } catch (error) {
     return failed(`${field}: ${error instanceof Error ? error.message : String(error)}`);

@@ -11,8 +11,23 @@ export interface TemplateContext {
 
 /** A template parsed once at start; `render` throws when LiquidJS does (the caller reports it). */
 export interface CompiledTemplate {
-  render(context: TemplateContext): string;
+  /** Renders with a route's {@link TemplateContext}, or the digest's own context. */
+  render(context: object): string;
 }
+
+/**
+ * Text that is already BB-code made by hookline (an event's rendered, escaped message inside a
+ * digest): output as it is, never escaped twice. Sender text never becomes one.
+ */
+export class TrustedBbCode {
+  constructor(readonly text: string) {}
+  toString(): string {
+    return this.text;
+  }
+}
+
+const escapeOutput = (value: unknown): string =>
+  value instanceof TrustedBbCode ? value.text : escapeBbCode(value);
 
 /** A route condition parsed once at start. */
 export interface CompiledCondition {
@@ -49,7 +64,7 @@ const LOOKUP_USE = /\|\s*lookup\s*:\s*(["'])(.*?)\1/g;
  */
 export function createTemplateEngine(lookups: Lookups): TemplateEngine {
   const liquid = new Liquid({
-    outputEscape: escapeBbCode,
+    outputEscape: escapeOutput,
     strictFilters: true,
     ownPropertyOnly: true,
     timezoneOffset: 0,

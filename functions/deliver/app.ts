@@ -1,13 +1,14 @@
 import middy from "@middy/core";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import type { RetryScheduler } from "../adapters/sqs-queue";
 import type { DeliveryResult, makeDeliver } from "../core/deliver";
-import { deliveryJobSchema } from "../core/job";
+import { queueMessageSchema } from "../core/job";
 import type { Log } from "../core/log";
+import type { DeadLetters, RetryScheduler } from "../core/ports";
 
 export interface DeliverRuntime {
   deliver: ReturnType<typeof makeDeliver>;
   retries: RetryScheduler;
+  deadLetters: DeadLetters;
 }
 
 export interface DeliverHandlerOptions {
@@ -20,13 +21,14 @@ export interface DeliverHandlerOptions {
 const DEADLINE_MARGIN_MS = 3000;
 
 /**
- * The deliver Lambda for SQS (partial batch failures). Each record is one message; a record
- * that must be retried is put back with a backoff and reported as failed, so SQS redelivers it
- * and, after `maxReceives`, moves it to the dead-letter queue.
+ * The deliver Lambda for SQS (partial batch failures). Each record is one queue message: an
+ * event or a digest flush. A record to retry is put back with its backoff and reported failed,
+ * so SQS hands it out again; one whose retry window is over has its outcome recorded and is
+ * moved to the dead-letter queue here, not by SQS's receive count.
  */
 export function createDeliverHandler({ log, runtime }: DeliverHandlerOptions) {
   return middy<SQSEvent, SQSBatchResponse>().handler(async (event, context) => {
-    const { deliver, retries } = await runtime();
+    const { deliver, retries, deadLetters } = await runtime();
     const deadline = Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS;
 
     const settled = await Promise.all(
@@ -34,6 +36,14 @@ export function createDeliverHandler({ log, runtime }: DeliverHandlerOptions) {
         try {
           const result = await deliverRecord(record);
           if (result.status === "done") return undefined;
+          if (result.status === "dead-letter") {
+            await deadLetters.send(record.body, result.reason);
+            log.error("moved to the dead-letter queue", {
+              messageId: record.messageId,
+              reason: result.reason,
+            });
+            return undefined;
+          }
           await retries.retryLater(record.receiptHandle, result.delayMs).catch((error: unknown) => {
             // The queue's own visibility timeout still brings it back; only the backoff is lost.
             log.warn("could not set retry delay", {
@@ -58,15 +68,15 @@ export function createDeliverHandler({ log, runtime }: DeliverHandlerOptions) {
     };
 
     async function deliverRecord(record: SQSRecord): Promise<DeliveryResult> {
-      const parsed = deliveryJobSchema.safeParse(safeJson(record.body));
+      const parsed = queueMessageSchema.safeParse(safeJson(record.body));
       if (!parsed.success) {
-        // Not ours to fix by retrying; it ends in the dead-letter queue and its alarm.
-        log.error("malformed queue message", { messageId: record.messageId });
-        return { status: "retry", delayMs: 60_000, reason: "malformed queue message" };
+        // Not ours to fix by retrying: straight to the dead-letter queue and its alarm.
+        return { status: "dead-letter", reason: "malformed queue message" };
       }
       return deliver({
-        job: parsed.data,
+        message: parsed.data,
         receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1,
+        queuedAt: Number(record.attributes.SentTimestamp) || Date.now(),
         deadline,
       });
     }

@@ -1,4 +1,4 @@
-import { awsWiring } from "../adapters/aws";
+import { awsWiring, WORKER_AWS_BUDGET } from "../adapters/aws";
 import { makePowertoolsLog, makePowertoolsMetrics } from "../adapters/telemetry";
 import { deliverDeps } from "../adapters/wiring";
 import { makeDeliver } from "../core/deliver";
@@ -12,7 +12,11 @@ const metrics = makePowertoolsMetrics();
 export const handler = createDeliverHandler({
   log,
   runtime: onceUntilFailure(async () => {
-    const { wiring, queue } = awsWiring(log, metrics);
-    return { deliver: makeDeliver(await deliverDeps(wiring)), retries: queue };
+    const { wiring, queue, deadLetters } = awsWiring(log, metrics, WORKER_AWS_BUDGET);
+    return {
+      deliver: makeDeliver(await deliverDeps(wiring)),
+      retries: queue,
+      deadLetters: deadLetters(),
+    };
   }),
 });

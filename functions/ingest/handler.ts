@@ -1,4 +1,4 @@
-import { awsWiring } from "../adapters/aws";
+import { awsWiring, INGEST_AWS_BUDGET } from "../adapters/aws";
 import { makePowertoolsLog, makePowertoolsMetrics } from "../adapters/telemetry";
 import { ingestDeps } from "../adapters/wiring";
 import { createIngestHandler } from "./app";
@@ -11,7 +11,7 @@ export const handler = createIngestHandler({
   log,
   metrics,
   deps: async () => {
-    const { wiring, queue } = awsWiring(log, metrics);
+    const { wiring, queue } = awsWiring(log, metrics, INGEST_AWS_BUDGET);
     return ingestDeps(wiring, queue);
   },
 });

@@ -19,6 +19,8 @@ export interface SimulatorOptions {
   rateLimit?: { burst: number; perSecond: number };
   /** One message per (CODE, USER_ID) per rolling 7 days; default true. False: an NFR portal. */
   weeklyLimit?: boolean;
+  /** The weekly limit's window; default 7 days (shorter only for demos and tests). */
+  weekMs?: number;
   /** Millisecond clock, for tests. */
   now?: () => number;
   /** Called for every accepted message (the local run prints them). */
@@ -42,7 +44,15 @@ export interface BitrixSimulator {
   origin: string;
   /** Every accepted message, in order. */
   messages: ReceivedMessage[];
-  stats: { requests: number; rejectedRateLimit: number; accepted: number };
+  stats: {
+    requests: number;
+    rejectedRateLimit: number;
+    accepted: number;
+    /** Requests that arrived while another request for the same user was still being served. */
+    overlapping: number;
+  };
+  /** Another app of the portal messages the user: our next message this week meets the limit. */
+  messageFromAnotherApp(code: string, userId: number): void;
   /** Queues faults for the next REST requests, consumed one per request in order. */
   inject(...faults: Fault[]): void;
   close(): Promise<void>;
@@ -92,13 +102,15 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
   const now = options.now ?? Date.now;
   const lines = new Set(options.openLineCodes);
   const weeklyLimit = options.weeklyLimit ?? true;
+  const weekMs = options.weekMs ?? WEEK_MS;
+  const inFlight = new Map<string, number>();
   const bucket = leakyBucket(options.rateLimit ?? { burst: 50, perSecond: 2 });
   const webhookCode = randomBytes(8).toString("hex");
   const lastSent = new Map<string, number>();
   const faults: Fault[] = [];
   const hangs = new Set<() => void>();
   const messages: ReceivedMessage[] = [];
-  const stats = { requests: 0, rejectedRateLimit: 0, accepted: 0 };
+  const stats = { requests: 0, rejectedRateLimit: 0, accepted: 0, overlapping: 0 };
 
   /** The method itself, checks in the order of the server module's `networkMessageAdd`. */
   function messageAdd(params: Record<string, unknown>, at: number): Answer {
@@ -111,7 +123,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     if (userId === undefined) return error(400, "USER_ID_EMPTY", "User ID can't be empty");
     const slot = `${code}\u0000${userId}`;
     const previous = lastSent.get(slot);
-    if (weeklyLimit && previous !== undefined && previous > at - WEEK_MS) {
+    if (weeklyLimit && previous !== undefined && previous > at - weekMs) {
       return error(
         400,
         "USER_MESSAGE_LIMIT",
@@ -186,6 +198,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
 
   async function handleRest(req: IncomingMessage, res: ServerResponse, url: URL, raw: string) {
     stats.requests++;
+    trackOverlap(req, res, url, raw);
     const fault = faults.shift();
     if (fault && "status" in fault) {
       const code = fault.error ?? DEFAULT_ERROR_BY_STATUS[fault.status] ?? "INTERNAL_SERVER_ERROR";
@@ -216,6 +229,22 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
       if (!answer) return sendRaw(res, 504, "Gateway Timeout");
     }
     if (answer) send(res, answer);
+  }
+
+  /** Counts a request for a user whose previous request is still being served. */
+  function trackOverlap(req: IncomingMessage, res: ServerResponse, url: URL, raw: string) {
+    const params = parseParams(req.headers["content-type"], raw, url.searchParams);
+    const userId = positiveInt(params?.USER_ID);
+    if (userId === undefined) return;
+    const key = `${String(params?.CODE)}\u0000${userId}`;
+    const current = inFlight.get(key) ?? 0;
+    if (current > 0) stats.overlapping++;
+    inFlight.set(key, current + 1);
+    res.once("close", () => {
+      const left = (inFlight.get(key) ?? 1) - 1;
+      if (left > 0) inFlight.set(key, left);
+      else inFlight.delete(key);
+    });
   }
 
   function handleControl(req: IncomingMessage, res: ServerResponse, path: string, raw: string) {
@@ -264,6 +293,9 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     origin,
     messages,
     stats,
+    messageFromAnotherApp: (code, userId) => {
+      lastSent.set(`${code}\u0000${userId}`, now());
+    },
     inject: (...more) => {
       faults.push(...z.array(faultSchema).parse(more));
     },

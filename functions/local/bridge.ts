@@ -3,12 +3,14 @@ import { makeBitrixWebhookClient } from "../adapters/bitrix-client";
 import { startDynalite } from "../adapters/dynamo/dynalite-server";
 import { ensureTable } from "../adapters/dynamo/table";
 import { makeSecretResolver } from "../adapters/secrets";
-import { deliverDeps, ingestDeps, type Wiring } from "../adapters/wiring";
+import { deliverDeps, ingestDeps, sweepDeps, type Wiring } from "../adapters/wiring";
 import { type Clock, systemClock } from "../core/clock";
 import type { Config } from "../core/config";
 import { makeDeliver } from "../core/deliver";
+import { deliveryTimings } from "../core/delivery-timings";
 import type { Log } from "../core/log";
 import { type Metrics, noMetrics } from "../core/metrics";
+import { makeSweep } from "../core/sweep";
 import { createDeliverHandler } from "../deliver/app";
 import { createIngestHandler } from "../ingest/app";
 import {
@@ -38,6 +40,8 @@ export interface LocalBridgeOptions {
   queue?: Partial<MemoryQueueOptions>;
   /** The deliver "Lambda" timeout: how long one batch may take. */
   deliverTimeoutMs?: number;
+  /** How often the sweeper looks for due digests (default: every minute, faster for short weeks). */
+  sweepEveryMs?: number;
   /** Local-only pages served before the webhook routes (the inbox), given the running bridge. */
   pages?: (bridge: Omit<LocalBridge, "close">) => readonly LocalPage[];
 }
@@ -88,6 +92,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
         openLineCodes: [config.bitrix.openLineCode],
         rateLimit: config.bitrix.rateLimit,
         weeklyLimit: config.bitrix.weeklyLimit,
+        weekMs: config.bitrix.weekSeconds * 1000,
         ...options.simulator,
       });
       closers.push(simulator.close);
@@ -102,9 +107,10 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       log,
       metrics: options.metrics ?? noMetrics,
     };
-    const deliverTimeoutMs = options.deliverTimeoutMs ?? 60_000;
+    const timings = deliveryTimings(config);
+    const deliverTimeoutMs = options.deliverTimeoutMs ?? timings.deliverTimeoutSeconds * 1000;
     const queue = new MemoryQueue({
-      maxReceives: config.delivery.maxReceives,
+      maxReceives: timings.maxReceiveCount,
       visibilityTimeoutMs: deliverTimeoutMs + 5_000,
       batchSize: 5,
       concurrency: 2,
@@ -137,9 +143,17 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
     });
     const deliverHandler = createDeliverHandler({
       log,
-      runtime: async () => ({ deliver, retries: queue }),
+      runtime: async () => ({ deliver, retries: queue, deadLetters: queue }),
     });
     queue.start((event) => deliverHandler(event, fakeContext(deliverTimeoutMs)));
+
+    // The sweeper, as the schedule runs it on AWS: every minute, or faster for short test weeks.
+    const sweep = makeSweep(sweepDeps(wiring, queue));
+    const sweepEveryMs = options.sweepEveryMs ?? Math.min(60_000, config.bitrix.weekSeconds * 100);
+    const sweeper = setInterval(() => {
+      sweep().catch((error: unknown) => log.error("sweep failed", { error: String(error) }));
+    }, sweepEveryMs);
+    closers.push(async () => clearInterval(sweeper));
 
     const record = makeRequestRecorder({
       config,
@@ -155,6 +169,10 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       }),
       options.port,
       options.host,
+      {
+        maxBodyBytes: config.limits.maxBodyBytes,
+        sourceIds: new Set(config.sources.map((source) => source.id)),
+      },
     );
     closers.push(server.close);
     running.url = server.url;

@@ -1,19 +1,22 @@
 import { randomUUID } from "node:crypto";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import type { RetryScheduler } from "../adapters/sqs-queue";
-import type { DeliveryJob } from "../core/job";
-import type { JobQueue } from "../core/ports";
+import type { QueueMessage } from "../core/job";
+import type { DeadLetters, JobQueue, RetryScheduler } from "../core/ports";
 
 interface QueuedMessage {
   messageId: string;
   body: string;
   receiveCount: number;
+  /** Epoch ms the message was sent (or moved back from the dead letters): SQS's SentTimestamp. */
+  sentAt: number;
   visibleAt: number;
   receiptHandle?: string;
+  /** Why it was dead-lettered, when it was. */
+  reason?: string;
 }
 
 export interface MemoryQueueOptions {
-  /** Receives before a message moves to the dead-letter list, as SQS's redrive policy. */
+  /** Receives before SQS's redrive policy moves a message to the dead letters (a safety net). */
   maxReceives: number;
   /** How long a handed-out message stays invisible unless the consumer says otherwise. */
   visibilityTimeoutMs: number;
@@ -27,10 +30,11 @@ export type BatchHandler = (event: SQSEvent) => Promise<SQSBatchResponse | undef
 
 /**
  * An in-process stand-in for SQS with the same rules the deliver Lambda relies on: visibility
- * timeout, retries through partial batch failures, a delay set per message, and a dead-letter
- * list after `maxReceives` receives. Not durable: a local run's queue dies with the process.
+ * timeout, retries through partial batch failures, a delay set per message, `SentTimestamp`, a
+ * dead-letter list that deliver sends to (and SQS's own after `maxReceives` receives), and a
+ * redrive. Not durable: a local run's queue dies with the process.
  */
-export class MemoryQueue implements JobQueue, RetryScheduler {
+export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
   readonly deadLetters: QueuedMessage[] = [];
   private readonly messages: QueuedMessage[] = [];
   private inFlightBatches = 0;
@@ -39,17 +43,40 @@ export class MemoryQueue implements JobQueue, RetryScheduler {
 
   constructor(private readonly options: MemoryQueueOptions) {}
 
-  async enqueue(jobs: readonly DeliveryJob[]): Promise<void> {
-    const now = Date.now();
-    for (const job of jobs) {
-      this.messages.push({
-        messageId: randomUUID(),
-        body: JSON.stringify(job),
-        receiveCount: 0,
-        visibleAt: now,
-      });
-    }
+  async enqueue(jobs: readonly QueueMessage[]): Promise<void> {
+    for (const job of jobs) this.push(JSON.stringify(job));
     this.kick();
+  }
+
+  /** Deliver moves a message here after recording its outcome (the retry window is over). */
+  async send(body: string, reason: string): Promise<void> {
+    this.deadLetters.push({
+      messageId: randomUUID(),
+      body,
+      receiveCount: 0,
+      sentAt: Date.now(),
+      visibleAt: Date.now(),
+      reason,
+    });
+  }
+
+  /** Moves every dead letter back to the queue as a new message, as SQS's redrive does. */
+  redriveDeadLetters(): number {
+    const moved = this.deadLetters.splice(0);
+    for (const message of moved) this.push(message.body);
+    this.kick();
+    return moved.length;
+  }
+
+  private push(body: string): void {
+    const now = Date.now();
+    this.messages.push({
+      messageId: randomUUID(),
+      body,
+      receiveCount: 0,
+      sentAt: now,
+      visibleAt: now,
+    });
   }
 
   async retryLater(receiptHandle: string, delayMs: number): Promise<void> {
@@ -111,7 +138,7 @@ export class MemoryQueue implements JobQueue, RetryScheduler {
       if (message.visibleAt > now) continue;
       if (message.receiveCount >= this.options.maxReceives) {
         this.remove(message);
-        this.deadLetters.push(message);
+        this.deadLetters.push({ ...message, reason: "received too often" });
         continue;
       }
       message.receiveCount += 1;
@@ -156,7 +183,7 @@ function toRecord(message: QueuedMessage): SQSRecord {
     body: message.body,
     attributes: {
       ApproximateReceiveCount: String(message.receiveCount),
-      SentTimestamp: "0",
+      SentTimestamp: String(message.sentAt),
       SenderId: "local",
       ApproximateFirstReceiveTimestamp: "0",
     },

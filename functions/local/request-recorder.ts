@@ -75,19 +75,21 @@ export function expectedEvents(config: Config, sourceId: string): string[] {
  * An outcome store that also tells `listener` about every outcome it records, so the local
  * run can show outcomes next to the request that caused them.
  */
-export function observeOutcomes<T extends Pick<OutcomeStore, "record">>(
+export function observeOutcomes<T extends Pick<OutcomeStore, "finish" | "defer">>(
   store: T,
   listener: (outcome: OutcomeLike) => void,
 ): T {
-  const record: T["record"] = async (outcome) => {
-    await store.record(outcome);
+  const show = (standing: Awaited<ReturnType<OutcomeStore["finish"]>>) => {
     try {
-      listener(outcome as unknown as OutcomeLike);
+      listener(standing as unknown as OutcomeLike);
     } catch {
       // Showing an outcome must never fail recording it.
     }
+    return standing;
   };
-  return Object.assign(Object.create(store) as T, { record });
+  const finish: T["finish"] = async (outcome) => show(await store.finish(outcome));
+  const defer: T["defer"] = async (...args) => show(await store.defer(...args));
+  return Object.assign(Object.create(store) as T, { finish, defer });
 }
 
 function parseAnswer(body: string | undefined): Record<string, unknown> {

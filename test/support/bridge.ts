@@ -26,6 +26,7 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
       openLineCode: OPEN_LINE_CODE,
       rateLimit: { perSecond: 10, burst: 10 },
       timeoutMs: 300,
+      requestLimitSeconds: 2,
     },
     sources: [
       { id: "github", type: "github", secret: "env:GITHUB_SECRET" },
@@ -71,7 +72,7 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
     ],
     lookups: { githubUsers: { "21031067": 7 }, stripeCustomers: { cus_e2e: 8 } },
     limits: { maxBodyBytes: 64 * 1024 },
-    delivery: { maxReceives: 4, leaseSeconds: 10 },
+    delivery: { leaseSeconds: 10, retryFor: 60, maxBackoffSeconds: 2 },
     ...overrides,
   });
 }

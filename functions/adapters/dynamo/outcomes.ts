@@ -1,11 +1,14 @@
 import {
+  BatchGetItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
+import type { EventJob, RenderedMessage } from "../../core/job";
 import { OUTCOMES, type Outcome, type OutcomeRecord } from "../../core/outcome";
-import type { OutcomeStore } from "../../core/ports";
+import type { OutcomeStore, PendingEvent, SlotKey } from "../../core/ports";
 import {
   conditionFailed,
   daysMs,
@@ -14,43 +17,96 @@ import {
   keys,
   num,
   str,
+  TABLE_INDEXES,
   ttlSeconds,
 } from "./table";
 
 const OUTCOME_DAYS = 30;
-/** Re-begins when the blocking item changed before we could read it (abandoned, expired). */
-const MAX_BEGIN_ATTEMPTS = 3;
+/** DynamoDB's BatchGetItem takes at most 100 keys. */
+const BATCH_GET_KEYS = 100;
+/** One digest never reads more than this many pending events (far above `digest.maxEvents`). */
+const MAX_PENDING_READ = 500;
+/** The due index's one partition: at hookline's volumes one is plenty (1,000 writes/s). */
+const DUE_SHARD = "due";
 
-// `state` is a DynamoDB reserved word.
-const names = { "#state": "state" };
+// `outcome` is fine, `state` is not used here; `at` is not reserved either.
+const FINAL_OR_NEW =
+  "attribute_not_exists(outcome) OR outcome = :deferred OR exhausted = :true";
+
+/** `portal#openLine#user`: the digest index key, and how the sweeper names a due digest. */
+export const digestKeyOf = (key: SlotKey): string =>
+  `${key.portal}#${key.openLineCode}#${key.userId}`;
+
+function slotKeyOf(digestKey: string): SlotKey | undefined {
+  const match = /^(.*)#([^#]+)#(\d+)$/.exec(digestKey);
+  if (!match?.[1] || !match[2] || !match[3]) return undefined;
+  return { portal: match[1], openLineCode: match[2], userId: Number(match[3]) };
+}
 
 /**
- * Outcomes as `OUTCOME#<jobId>` items. The same item first carries the in-flight marker
- * (`state`: in-flight | abandoned) for unguarded sends; recording the outcome replaces it.
+ * Outcomes as `OUTCOME#<jobId>` items, written once per state with conditional writes:
+ * `deferred` → final, never final → another final (but an exhausted `failed`, which a redrive may
+ * retry). A deferred item is also the event's place in its user's digest: it carries the rendered
+ * message and the attributes of the sparse `due` and `digest` indexes; the final write drops them.
+ * The same item holds the in-flight marker of sends without a weekly limit.
  *
  * @example const outcomes = makeDynamoOutcomeStore(client, "hookline");
- * if ((await outcomes.begin(job.jobId, now)) !== "started") return;
+ * await outcomes.defer(job, slotKey, freeAt, "weekly slot used", now);
  */
 export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string): OutcomeStore {
-  async function tryBegin(
-    jobId: string,
-    now: Date,
-  ): Promise<"started" | "in-flight" | "done" | undefined> {
-    const key = keys.outcome(jobId);
+  async function read(jobId: string): Promise<OutcomeRecord | undefined> {
+    const { Item } = await client.send(
+      new GetItemCommand({ TableName: tableName, Key: keys.outcome(jobId), ConsistentRead: true }),
+    );
+    return Item?.outcome ? fromItem(Item) : undefined;
+  }
+
+  /** A conditional put of a state; on a failed condition, the record that stands instead. */
+  async function put(item: Item, record: OutcomeRecord): Promise<OutcomeRecord> {
+    const key = keys.outcome(record.jobId);
     try {
       await client.send(
         new PutItemCommand({
           TableName: tableName,
-          Item: {
-            ...key,
-            jobId: str(jobId),
-            state: str("in-flight"),
-            startedAt: str(now.toISOString()),
-            expiresAt: ttlSeconds(now.getTime() + daysMs(OUTCOME_DAYS)),
+          Item: { ...key, ...item },
+          ConditionExpression: FINAL_OR_NEW,
+          ExpressionAttributeValues: { ":deferred": str("deferred"), ":true": { BOOL: true } },
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+      );
+      return record;
+    } catch (error) {
+      const failed = conditionFailed(error);
+      if (!failed) throw error;
+      const old = await itemThatFailed(client, tableName, key, failed);
+      return old?.outcome ? fromItem(old) : put(item, record);
+    }
+  }
+
+  async function begin(
+    job: EventJob,
+    token: string,
+    now: Date,
+    leaseMs: number,
+  ): Promise<"started" | "busy" | "interrupted" | "done"> {
+    const key = keys.outcome(job.jobId);
+    const nowMs = now.getTime();
+    try {
+      await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: key,
+          UpdateExpression:
+            "SET attemptToken = :token, attemptUntil = :until, jobId = :jobId, expiresAt = :expiresAt",
+          ConditionExpression:
+            "(attribute_not_exists(outcome) OR exhausted = :true) AND attribute_not_exists(attemptToken)",
+          ExpressionAttributeValues: {
+            ":token": str(token),
+            ":until": num(nowMs + leaseMs),
+            ":jobId": str(job.jobId),
+            ":true": { BOOL: true },
+            ":expiresAt": ttlSeconds(nowMs + daysMs(OUTCOME_DAYS)),
           },
-          ConditionExpression: "attribute_not_exists(pk) OR #state = :abandoned",
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: { ":abandoned": str("abandoned") },
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
         }),
       );
@@ -59,84 +115,208 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
       const failed = conditionFailed(error);
       if (!failed) throw error;
       const old = await itemThatFailed(client, tableName, key, failed);
-      if (old?.outcome) return "done";
-      if (old?.state?.S === "in-flight") return "in-flight";
-      return undefined;
+      if (!old) return begin(job, token, now, leaseMs);
+      if (old.outcome && !old.exhausted?.BOOL) return "done";
+      return Number(old.attemptUntil?.N) > nowMs ? "busy" : "interrupted";
     }
   }
 
   return {
-    async record(outcome) {
-      await client.send(
-        new PutItemCommand({
-          TableName: tableName,
-          Item: {
-            ...keys.outcome(outcome.jobId),
-            ...toItem(outcome),
-            expiresAt: ttlSeconds(outcome.at.getTime() + daysMs(OUTCOME_DAYS)),
-          },
+    begin,
+
+    finish(record) {
+      return put(recordItem(record), record);
+    },
+
+    defer(job, slot, dueAt, reason, now) {
+      const record: OutcomeRecord = {
+        ...jobFacts(job),
+        outcome: "deferred",
+        reason,
+        dueAt,
+        at: now,
+      };
+      const item: Item = {
+        ...recordItem(record),
+        receivedAt: str(job.receivedAt),
+        receivedMs: num(Date.parse(job.receivedAt)),
+        digestKey: str(digestKeyOf(slot)),
+        dueShard: str(DUE_SHARD),
+        dueAt: num(dueAt.getTime()),
+        ...messageItem(job),
+      };
+      return put(item, record);
+    },
+
+    async reschedule(jobIds, dueAt, reason) {
+      await Promise.all(
+        jobIds.map(async (jobId) => {
+          try {
+            await client.send(
+              new UpdateItemCommand({
+                TableName: tableName,
+                Key: keys.outcome(jobId),
+                UpdateExpression: "SET dueAt = :dueAt, reason = :reason, expiresAt = :expiresAt",
+                ConditionExpression: "outcome = :deferred",
+                ExpressionAttributeValues: {
+                  ":dueAt": num(dueAt.getTime()),
+                  ":expiresAt": ttlSeconds(dueAt.getTime() + daysMs(OUTCOME_DAYS)),
+                  ":reason": str(reason),
+                  ":deferred": str("deferred"),
+                },
+              }),
+            );
+          } catch (error) {
+            // Final meanwhile (sent in a digest another worker finished): nothing to move.
+            if (!conditionFailed(error)) throw error;
+          }
         }),
       );
     },
 
-    async begin(jobId, now) {
-      for (let attempt = 1; attempt <= MAX_BEGIN_ATTEMPTS; attempt++) {
-        const answer = await tryBegin(jobId, now);
-        if (answer) return answer;
+    async pending(slot) {
+      const index = TABLE_INDEXES.digest;
+      const keysFound: Item[] = [];
+      let startKey: Item | undefined;
+      do {
+        const page = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: index.indexName,
+            KeyConditionExpression: `${index.partitionKey} = :digestKey`,
+            ExpressionAttributeValues: { ":digestKey": str(digestKeyOf(slot)) },
+            ExclusiveStartKey: startKey,
+            Limit: MAX_PENDING_READ,
+          }),
+        );
+        for (const item of page.Items ?? []) if (item.pk) keysFound.push({ pk: item.pk });
+        startKey = page.LastEvaluatedKey;
+      } while (startKey && keysFound.length < MAX_PENDING_READ);
+
+      // The index is eventually consistent: read each event from the table itself.
+      const items: Item[] = [];
+      for (let start = 0; start < keysFound.length; start += BATCH_GET_KEYS) {
+        let request: Item[] = keysFound.slice(start, start + BATCH_GET_KEYS);
+        while (request.length > 0) {
+          const answer = await client.send(
+            new BatchGetItemCommand({
+              RequestItems: { [tableName]: { Keys: request, ConsistentRead: true } },
+            }),
+          );
+          items.push(...(answer.Responses?.[tableName] ?? []));
+          request = answer.UnprocessedKeys?.[tableName]?.Keys ?? [];
+        }
       }
-      throw new Error(
-        `in-flight marker for ${jobId} kept racing after ${MAX_BEGIN_ATTEMPTS} attempts`,
-      );
+      return items
+        .filter((item) => item.outcome?.S === "deferred")
+        .map(pendingEvent)
+        .sort((a, b) => Date.parse(a.receivedAt) - Date.parse(b.receivedAt) || cmp(a.jobId, b.jobId));
     },
 
-    async abandon(jobId) {
+    async due(now, limit) {
+      const index = TABLE_INDEXES.due;
+      const counts = new Map<string, number>();
+      let seen = 0;
+      let startKey: Item | undefined;
+      do {
+        const page = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: index.indexName,
+            KeyConditionExpression: `${index.partitionKey} = :shard AND ${index.sortKey} <= :now`,
+            ExpressionAttributeValues: { ":shard": str(DUE_SHARD), ":now": num(now.getTime()) },
+            ExclusiveStartKey: startKey,
+            Limit: limit,
+          }),
+        );
+        for (const item of page.Items ?? []) {
+          const digestKey = item.digestKey?.S;
+          if (digestKey) counts.set(digestKey, (counts.get(digestKey) ?? 0) + 1);
+          seen++;
+        }
+        startKey = page.LastEvaluatedKey;
+      } while (startKey && seen < limit);
+      return [...counts].flatMap(([digestKey, events]) => {
+        const key = slotKeyOf(digestKey);
+        return key ? [{ key, events }] : [];
+      });
+    },
+
+    get: read,
+
+    async abandon(jobId, token) {
       try {
         await client.send(
           new UpdateItemCommand({
             TableName: tableName,
             Key: keys.outcome(jobId),
-            UpdateExpression: "SET #state = :abandoned",
-            ConditionExpression: "#state = :inFlight",
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: {
-              ":abandoned": str("abandoned"),
-              ":inFlight": str("in-flight"),
-            },
+            UpdateExpression: "REMOVE attemptToken, attemptUntil",
+            ConditionExpression: "attemptToken = :token",
+            ExpressionAttributeValues: { ":token": str(token) },
           }),
         );
       } catch (error) {
-        // Already abandoned, or an outcome was recorded: nothing to clear.
+        // Not ours any more (an outcome was recorded, or the marker was taken over).
         if (!conditionFailed(error)) throw error;
       }
-    },
-
-    async get(jobId) {
-      const { Item } = await client.send(
-        new GetItemCommand({
-          TableName: tableName,
-          Key: keys.outcome(jobId),
-          ConsistentRead: true,
-        }),
-      );
-      // An item with only the in-flight marker is not an outcome yet.
-      return Item?.outcome ? fromItem(Item) : undefined;
     },
   };
 }
 
-function toItem(outcome: OutcomeRecord): Item {
-  const item: Item = {
-    jobId: str(outcome.jobId),
-    sourceId: str(outcome.sourceId),
-    eventId: str(outcome.eventId),
-    eventName: str(outcome.eventName),
-    outcome: str(outcome.outcome),
-    reason: str(outcome.reason),
-    at: str(outcome.at.toISOString()),
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function jobFacts(job: EventJob) {
+  return {
+    jobId: job.jobId,
+    sourceId: job.sourceId,
+    eventId: job.eventId,
+    eventName: job.eventName,
+    userId: job.userId,
   };
-  if (outcome.userId !== undefined) item.userId = num(outcome.userId);
-  if (outcome.bitrixCode !== undefined) item.bitrixCode = str(outcome.bitrixCode);
+}
+
+function recordItem(record: OutcomeRecord): Item {
+  const item: Item = {
+    jobId: str(record.jobId),
+    sourceId: str(record.sourceId),
+    eventId: str(record.eventId),
+    eventName: str(record.eventName),
+    outcome: str(record.outcome),
+    reason: str(record.reason),
+    at: str(record.at.toISOString()),
+    expiresAt: ttlSeconds(Math.max(record.at.getTime(), record.dueAt?.getTime() ?? 0) + daysMs(OUTCOME_DAYS)),
+  };
+  if (record.userId !== undefined) item.userId = num(record.userId);
+  if (record.bitrixCode !== undefined) item.bitrixCode = str(record.bitrixCode);
+  if (record.digestId !== undefined) item.digestId = str(record.digestId);
+  if (record.exhausted) item.exhausted = { BOOL: true };
   return item;
+}
+
+function messageItem(message: RenderedMessage): Item {
+  const item: Item = { message: str(message.message) };
+  if (message.attach !== undefined) item.attach = str(JSON.stringify(message.attach));
+  if (message.keyboard !== undefined) item.keyboard = str(JSON.stringify(message.keyboard));
+  if (message.urlPreview !== undefined) item.urlPreview = { BOOL: message.urlPreview };
+  return item;
+}
+
+function pendingEvent(item: Item): PendingEvent {
+  const message: RenderedMessage = {
+    userId: Number(item.userId?.N),
+    message: text(item, "message"),
+  };
+  if (item.attach?.S !== undefined) message.attach = JSON.parse(item.attach.S);
+  if (item.keyboard?.S !== undefined) message.keyboard = JSON.parse(item.keyboard.S);
+  if (item.urlPreview?.BOOL !== undefined) message.urlPreview = item.urlPreview.BOOL;
+  return {
+    jobId: text(item, "jobId"),
+    sourceId: text(item, "sourceId"),
+    eventId: text(item, "eventId"),
+    eventName: text(item, "eventName"),
+    receivedAt: text(item, "receivedAt"),
+    message,
+  };
 }
 
 function fromItem(item: Item): OutcomeRecord {
@@ -151,6 +331,9 @@ function fromItem(item: Item): OutcomeRecord {
   };
   if (item.userId?.N !== undefined) record.userId = Number(item.userId.N);
   if (item.bitrixCode?.S !== undefined) record.bitrixCode = item.bitrixCode.S;
+  if (item.digestId?.S !== undefined) record.digestId = item.digestId.S;
+  if (item.dueAt?.N !== undefined) record.dueAt = new Date(Number(item.dueAt.N));
+  if (item.exhausted?.BOOL) record.exhausted = true;
   return record;
 }
 

@@ -39,26 +39,38 @@ export function makeDynamoRateLimiter(
   const tau = (burst - 1) * interval;
   const key = keys.rate(portal);
 
+  /** What this process last saw of the bucket: a hint that saves writes while the portal is down. */
+  let knownTat = Number.NEGATIVE_INFINITY;
+  const seeTat = (tat: number) => {
+    if (Number.isFinite(tat)) knownTat = Math.max(knownTat, tat);
+  };
+
   /** Idle bucket (no tat, or tat already past): the request goes now. */
-  async function takeIdle(nowMs: number): Promise<boolean> {
-    return conditional(
-      client.send(
+  async function takeIdle(nowMs: number): Promise<{ failures: number } | undefined> {
+    try {
+      const { Attributes } = await client.send(
         new UpdateItemCommand({
           TableName: tableName,
           Key: key,
           UpdateExpression: "SET tat = :next",
           ConditionExpression: "attribute_not_exists(tat) OR tat < :now",
           ExpressionAttributeValues: { ":now": num(nowMs), ":next": num(nowMs + interval) },
+          ReturnValues: "ALL_NEW",
         }),
-      ),
-    );
+      );
+      seeTat(nowMs + interval);
+      return { failures: Number(Attributes?.failures?.N ?? 0) };
+    } catch (error) {
+      if (conditionFailed(error)) return undefined;
+      throw error;
+    }
   }
 
   /** Busy bucket: queue behind the others, if the wait fits in `maxWaitMs`. */
   async function queueBehind(
     nowMs: number,
     maxWaitMs: number,
-  ): Promise<{ sendAt: Date } | { retryAfterMs: number } | undefined> {
+  ): Promise<{ sendAt: Date; failures: number } | { retryAfterMs: number } | undefined> {
     try {
       const { Attributes } = await client.send(
         new UpdateItemCommand({
@@ -71,17 +83,22 @@ export function makeDynamoRateLimiter(
             ":latest": num(nowMs + tau + maxWaitMs),
             ":interval": num(interval),
           },
-          ReturnValues: "UPDATED_NEW",
+          ReturnValues: "ALL_NEW",
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
         }),
       );
       // The old tat was newTat - I; the request conforms from old tat - tau on.
       const newTat = Number(Attributes?.tat?.N);
-      return { sendAt: new Date(Math.max(nowMs, newTat - interval - tau)) };
+      seeTat(newTat);
+      return {
+        sendAt: new Date(Math.max(nowMs, newTat - interval - tau)),
+        failures: Number(Attributes?.failures?.N ?? 0),
+      };
     } catch (error) {
       const failed = conditionFailed(error);
       if (!failed) throw error;
       const tat = readTat(await itemThatFailed(client, tableName, key, failed));
+      seeTat(tat);
       const retryAfterMs = tat - tau - maxWaitMs - nowMs;
       // Booked too far ahead: nothing reserved. Otherwise the bucket went idle meanwhile.
       return retryAfterMs > 0 ? { retryAfterMs } : undefined;
@@ -92,7 +109,8 @@ export function makeDynamoRateLimiter(
     async reserve(now, maxWaitMs) {
       const nowMs = now.getTime();
       for (let round = 0; round < MAX_ROUNDS; round++) {
-        if (await takeIdle(nowMs)) return { sendAt: new Date(nowMs) };
+        const idle = await takeIdle(nowMs);
+        if (idle) return { sendAt: new Date(nowMs), failures: idle.failures };
         const answer = await queueBehind(nowMs, Math.max(0, Math.floor(maxWaitMs)));
         if (answer) return answer;
       }
@@ -102,21 +120,45 @@ export function makeDynamoRateLimiter(
     async penalize(now, ms) {
       // With tat at now + tau + ms, the next request conforms at now + ms.
       const target = now.getTime() + tau + Math.max(0, Math.ceil(ms));
-      await conditional(
+      seeTat(target);
+      const counted = await conditional(
         client.send(
           new UpdateItemCommand({
             TableName: tableName,
             Key: key,
-            UpdateExpression: "SET tat = :target",
+            UpdateExpression: "SET tat = :target ADD failures :one",
             // Never moves tat backwards: a larger penalty or more bookings stand.
             ConditionExpression: "attribute_not_exists(tat) OR tat < :target",
-            ExpressionAttributeValues: { ":target": num(target) },
+            ExpressionAttributeValues: { ":target": num(target), ":one": num(1) },
           }),
         ),
       );
+      if (!counted) {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: key,
+            UpdateExpression: "ADD failures :one",
+            ExpressionAttributeValues: { ":one": num(1) },
+          }),
+        );
+      }
     },
+
+    async recovered() {
+      await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: key,
+          UpdateExpression: "REMOVE failures",
+        }),
+      );
+    },
+
+    heldBackUntil: () => knownTat - tau,
   };
 }
+
 
 /** `true` when the write happened, `false` when its condition failed; other errors propagate. */
 async function conditional(write: Promise<unknown>): Promise<boolean> {

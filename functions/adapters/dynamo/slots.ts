@@ -1,186 +1,351 @@
-import {
-  DeleteItemCommand,
-  type DynamoDBClient,
-  UpdateItemCommand,
-} from "@aws-sdk/client-dynamodb";
-import type { ClaimResult, SlotKey, SlotStore } from "../../core/ports";
-import {
-  conditionFailed,
-  daysMs,
-  type Item,
-  itemThatFailed,
-  keys,
-  num,
-  str,
-  ttlSeconds,
-} from "./table";
+import { randomUUID } from "node:crypto";
+import { type DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import type {
+  ClaimResult,
+  DigestContents,
+  SlotAttempt,
+  SlotHolder,
+  SlotKey,
+  SlotStore,
+} from "../../core/ports";
+import { conditionFailed, type Item, itemThatFailed, keys, num, str, ttlSeconds } from "./table";
 
-/** Bitrix24 allows one message per user per rolling 7 days from an open line. */
-const WEEK_MS = daysMs(7);
-/** A pending slot outlives its lease by a day: a late redelivery still finds its ambiguous mark. */
-const PENDING_TTL_MARGIN_MS = daysMs(1);
-/** Re-claims when the blocking item vanished before we could read it (released, expired). */
-const MAX_CLAIM_ATTEMPTS = 3;
+export interface SlotStoreOptions {
+  /** Bitrix24's window (`bitrix.weekSeconds`) and our margin on top of it, in ms. */
+  weekMs: number;
+  weekMarginMs: number;
+  /** How long ambiguity evidence must outlive its attempt: retry window + dead-letter retention. */
+  evidenceMs: number;
+}
+
+/** Re-claims when the blocking item changed before we could read it. */
+const MAX_CLAIM_ATTEMPTS = 4;
 
 // `state` is a DynamoDB reserved word.
 const names = { "#state": "state" };
+const PENDING = str("pending");
+const SENT = str("sent");
+/** The holder of a slot that Bitrix24 reported as used (USER_MESSAGE_LIMIT) by someone else. */
+const BITRIX24_RECORD = "bitrix24";
 
 /**
- * Weekly slots as `SLOT#<portal>#<openLineCode>#<userId>` items. States: `pending` (claimId,
- * leaseUntil in ms) and `sent` (claimId, sentAt in ms). `ambiguousFor` names the claim whose send
- * had an unknown fate, so only that claim hears about it when it takes the slot again.
+ * Weekly slots as `SLOT#<portal>#<openLineCode>#<userId>` items, the ledger's guard.
  *
- * Every expiry is compared with `now` in the condition itself: TTL deletes items days late.
+ * - `pending`: `holder` (the attempt's token), `holderJob`, `leaseUntil`. A live lease blocks
+ *   every other attempt, another copy of the same job included. When the lease runs out, only the
+ *   same holder may take it back, and that counts as ambiguous (the attempt may have landed).
+ *   `maybeSentAt` keeps that evidence across releases, lease expiry and redrives.
+ * - `sent`: `sentAt` and `freeAt` = sentAt + week + margin.
+ * - no `state`: free (the item may still carry `limitedTries` or a queued-flush mark).
  *
- * @example const slots = makeDynamoSlotStore(client, "hookline");
- * const taken = await slots.claim({ portal, openLineCode, userId }, job.jobId, now, 120_000);
+ * `freeAt` is kept on every state: for a pending slot it is the latest time its attempt could
+ * have landed plus a week and the margin, so another holder may take a slot that was abandoned.
+ *
+ * @example
+ * const slots = makeDynamoSlotStore(client, "hookline", { weekMs, weekMarginMs, evidenceMs });
+ * const claim = await slots.claim(key, { jobId: job.jobId }, now, 120_000);
  */
-export function makeDynamoSlotStore(client: DynamoDBClient, tableName: string): SlotStore {
+export function makeDynamoSlotStore(
+  client: DynamoDBClient,
+  tableName: string,
+  options: SlotStoreOptions,
+): SlotStore {
+  const { weekMs, weekMarginMs, evidenceMs } = options;
   const slotKey = (key: SlotKey): Item => keys.slot(key.portal, key.openLineCode, key.userId);
+  const freeAfter = (ms: number) => ms + weekMs + weekMarginMs;
+  /** A pending item lives until its evidence no longer matters. */
+  const pendingTtl = (leaseUntil: number) => ttlSeconds(freeAfter(leaseUntil) + evidenceMs);
 
-  /** One conditional write; `undefined` when it failed but nothing blocks the slot any more. */
-  async function tryClaim(
-    key: Item,
-    claimId: string,
-    now: Date,
+  /** A fresh claim: free, week over, or another holder's abandoned attempt past its week. */
+  async function claimFresh(
+    key: SlotKey,
+    holder: SlotHolder,
+    token: string,
+    now: number,
     leaseMs: number,
-  ): Promise<ClaimResult | undefined> {
-    const nowMs = now.getTime();
-    const leaseUntil = nowMs + leaseMs;
+  ): Promise<ClaimResult | { status: "reclaim"; old: Item } | undefined> {
+    const leaseUntil = now + leaseMs;
+    const digest = holder.digest;
     try {
-      const { Attributes } = await client.send(
+      const { Attributes: old } = await client.send(
         new UpdateItemCommand({
           TableName: tableName,
-          Key: key,
-          UpdateExpression:
-            "SET #state = :pending, claimId = :claimId, leaseUntil = :leaseUntil, " +
-            "expiresAt = :expiresAt REMOVE sentAt",
+          Key: slotKey(key),
+          UpdateExpression: [
+            "SET #state = :pending, holder = :token, holderJob = :job, leaseUntil = :leaseUntil,",
+            "freeAt = :freeAt, expiresAt = :expiresAt",
+            digest ? ", digestId = :digestId, digestJobs = :digestJobs" : "",
+            " REMOVE sentAt, maybeSentAt, settled",
+            digest ? "" : ", digestId, digestJobs",
+          ].join(" "),
           ConditionExpression: [
-            "attribute_not_exists(pk)",
-            "(#state = :sent AND sentAt <= :weekAgo)",
-            "(#state = :pending AND (leaseUntil <= :now OR claimId = :claimId))",
+            "attribute_not_exists(#state)",
+            "(freeAt <= :now AND (#state = :sent OR holderJob <> :job))",
           ].join(" OR "),
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: {
-            ":pending": str("pending"),
-            ":sent": str("sent"),
-            ":claimId": str(claimId),
-            ":now": num(nowMs),
-            ":weekAgo": num(nowMs - WEEK_MS),
+            ":pending": PENDING,
+            ":sent": SENT,
+            ":token": str(token),
+            ":job": str(holder.jobId),
+            ":now": num(now),
             ":leaseUntil": num(leaseUntil),
-            ":expiresAt": ttlSeconds(leaseUntil + PENDING_TTL_MARGIN_MS),
+            ":freeAt": num(freeAfter(leaseUntil)),
+            ":expiresAt": pendingTtl(leaseUntil),
+            ...(digest && {
+              ":digestId": str(digest.id),
+              ":digestJobs": { L: digest.jobIds.map(str) },
+            }),
           },
-          ReturnValues: "ALL_NEW",
+          ReturnValues: "ALL_OLD",
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
         }),
       );
-      return { status: "claimed", ambiguous: Attributes?.ambiguousFor?.S === claimId };
+      const previousFreeAt =
+        old?.state?.S === "sent" ? new Date(Number(old.freeAt?.N)) : undefined;
+      return {
+        status: "claimed",
+        attempt: {
+          key,
+          holder,
+          token,
+          leaseUntil: new Date(leaseUntil),
+          ...(previousFreeAt && { previousFreeAt }),
+          limitedTries: Number(old?.limitedTries?.N ?? 0),
+        },
+      };
     } catch (error) {
       const failed = conditionFailed(error);
       if (!failed) throw error;
-      const holder = await itemThatFailed(client, tableName, key, failed);
-      return holder && blockingClaim(holder, claimId, now);
+      const item = await itemThatFailed(client, tableName, slotKey(key), failed);
+      if (!item) return undefined;
+      return blocking(item, holder.jobId, now);
+    }
+  }
+
+  /** Our own holder's attempt ran out unconfirmed: take it back as ambiguous, as it stood. */
+  async function reclaimOwn(
+    key: SlotKey,
+    holder: SlotHolder,
+    token: string,
+    now: number,
+    leaseMs: number,
+    old: Item,
+  ): Promise<ClaimResult | undefined> {
+    const leaseUntil = now + leaseMs;
+    const oldLease = Number(old.leaseUntil?.N);
+    // A released attempt said when it may have landed; a crashed one may have landed by its lease.
+    const maybeSentAt = Math.max(
+      Number(old.maybeSentAt?.N ?? 0),
+      old.settled?.BOOL ? 0 : oldLease,
+    );
+    const digest = digestOf(old);
+    try {
+      await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: slotKey(key),
+          UpdateExpression:
+            "SET holder = :token, leaseUntil = :leaseUntil, maybeSentAt = :maybeSentAt, " +
+            "freeAt = :freeAt, expiresAt = :expiresAt REMOVE settled",
+          ConditionExpression: "#state = :pending AND holder = :oldToken AND leaseUntil <= :now",
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: {
+            ":pending": PENDING,
+            ":token": str(token),
+            ":oldToken": str(old.holder?.S ?? ""),
+            ":now": num(now),
+            ":leaseUntil": num(leaseUntil),
+            ":maybeSentAt": num(maybeSentAt),
+            ":freeAt": num(freeAfter(Math.max(leaseUntil, maybeSentAt))),
+            ":expiresAt": pendingTtl(leaseUntil),
+          },
+        }),
+      );
+    } catch (error) {
+      if (conditionFailed(error)) return undefined; // another copy was quicker: look again
+      throw error;
+    }
+    return {
+      status: "claimed",
+      attempt: {
+        key,
+        // A digest resumes with the events the crashed attempt carried, not with newer ones.
+        holder: digest ? { ...holder, digest } : holder,
+        token,
+        leaseUntil: new Date(leaseUntil),
+        maybeSentAt: new Date(maybeSentAt),
+        limitedTries: Number(old.limitedTries?.N ?? 0),
+      },
+    };
+  }
+
+  /** A write conditional on still holding the attempt's lease token. */
+  async function asHolder(
+    attempt: SlotAttempt,
+    update: string,
+    values: Item,
+    remove = "",
+  ): Promise<boolean> {
+    const expression = `${update}${remove ? ` REMOVE ${remove}` : ""}`;
+    try {
+      await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: slotKey(attempt.key),
+          UpdateExpression: expression,
+          ConditionExpression: "holder = :token",
+          ...(expression.includes("#state") && { ExpressionAttributeNames: names }),
+          ExpressionAttributeValues: { ":token": str(attempt.token), ...values },
+        }),
+      );
+      return true;
+    } catch (error) {
+      // Our lease ran out and another attempt of the same holder took it: theirs to settle now.
+      if (conditionFailed(error)) return false;
+      throw error;
     }
   }
 
   return {
-    async claim(key, claimId, now, leaseMs) {
-      for (let attempt = 1; attempt <= MAX_CLAIM_ATTEMPTS; attempt++) {
-        const result = await tryClaim(slotKey(key), claimId, now, leaseMs);
-        if (result) return result;
+    async claim(key, holder, now, leaseMs) {
+      const nowMs = now.getTime();
+      for (let round = 1; round <= MAX_CLAIM_ATTEMPTS; round++) {
+        const token = randomUUID();
+        const result = await claimFresh(key, holder, token, nowMs, leaseMs);
+        if (result?.status === "reclaim") {
+          const reclaimed = await reclaimOwn(key, holder, token, nowMs, leaseMs, result.old);
+          if (reclaimed) return reclaimed;
+        } else if (result) {
+          return result;
+        }
       }
       throw new Error(`weekly slot claim kept racing after ${MAX_CLAIM_ATTEMPTS} attempts`);
     },
 
-    async confirm(key, claimId, sentAt) {
+    async confirm(attempt, sentAt) {
       const sentMs = sentAt.getTime();
+      await asHolder(
+        attempt,
+        "SET #state = :sent, sentAt = :sentAt, freeAt = :freeAt, expiresAt = :expiresAt",
+        {
+          ":sent": SENT,
+          ":sentAt": num(sentMs),
+          ":freeAt": num(freeAfter(sentMs)),
+          ":expiresAt": ttlSeconds(freeAfter(sentMs) + weekMs),
+        },
+        "holder, leaseUntil, maybeSentAt, settled, limitedTries",
+      );
+    },
+
+    async release(attempt, now) {
+      if (attempt.maybeSentAt) {
+        // An earlier attempt may have landed: the slot stays ours, lease handed back at once.
+        const maybe = attempt.maybeSentAt.getTime();
+        await asHolder(
+          attempt,
+          "SET leaseUntil = :now, settled = :true, maybeSentAt = :maybe, freeAt = :freeAt",
+          {
+            ":now": num(now.getTime()),
+            ":true": { BOOL: true },
+            ":maybe": num(maybe),
+            ":freeAt": num(freeAfter(maybe)),
+          },
+        );
+        return;
+      }
+      // The counter of USER_MESSAGE_LIMIT answers and a queued-flush mark outlive the claim.
+      await asHolder(
+        attempt,
+        "SET freeAt = :zero",
+        { ":zero": num(0) },
+        "#state, holder, holderJob, leaseUntil, digestId, digestJobs",
+      );
+    },
+
+    async markAmbiguous(attempt, maybeSentAt) {
+      const maybe = Math.max(maybeSentAt.getTime(), attempt.maybeSentAt?.getTime() ?? 0);
+      const lease = attempt.leaseUntil.getTime();
+      await asHolder(attempt, "SET maybeSentAt = :maybe, freeAt = :freeAt", {
+        ":maybe": num(maybe),
+        ":freeAt": num(freeAfter(Math.max(lease, maybe))),
+      });
+      return { ...attempt, maybeSentAt: new Date(maybe) };
+    },
+
+    async block(attempt, until, limitedTries) {
+      const untilMs = until.getTime();
+      await asHolder(
+        attempt,
+        "SET #state = :sent, holderJob = :record, freeAt = :until, limitedTries = :tries, " +
+          "expiresAt = :expiresAt",
+        {
+          ":sent": SENT,
+          ":record": str(BITRIX24_RECORD),
+          ":until": num(untilMs),
+          ":tries": num(limitedTries),
+          ":expiresAt": ttlSeconds(untilMs + weekMs),
+        },
+        "holder, leaseUntil, maybeSentAt, settled, sentAt, digestId, digestJobs",
+      );
+    },
+
+    async markFlushQueued(key, now, until) {
       try {
         await client.send(
           new UpdateItemCommand({
             TableName: tableName,
             Key: slotKey(key),
-            UpdateExpression:
-              "SET #state = :sent, claimId = :claimId, sentAt = :sentAt, expiresAt = :expiresAt " +
-              "REMOVE leaseUntil, ambiguousFor",
-            // A free slot (the item expired or was released meanwhile) records our real send too.
-            ConditionExpression: "attribute_not_exists(pk) OR claimId = :claimId",
-            ExpressionAttributeNames: names,
+            UpdateExpression: "SET flushQueuedUntil = :until",
+            ConditionExpression:
+              "attribute_not_exists(flushQueuedUntil) OR flushQueuedUntil <= :now",
             ExpressionAttributeValues: {
-              ":sent": str("sent"),
-              ":claimId": str(claimId),
-              ":sentAt": num(sentMs),
-              ":expiresAt": ttlSeconds(sentMs + WEEK_MS),
+              ":until": num(until.getTime()),
+              ":now": num(now.getTime()),
             },
           }),
         );
+        return true;
       } catch (error) {
-        // Another claim took the slot after our lease ran out; Bitrix24 will limit its send.
-        if (!conditionFailed(error)) throw error;
-      }
-    },
-
-    async release(key, claimId) {
-      try {
-        await client.send(
-          new DeleteItemCommand({
-            TableName: tableName,
-            Key: slotKey(key),
-            ConditionExpression: "claimId = :claimId AND #state = :pending",
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: { ":claimId": str(claimId), ":pending": str("pending") },
-          }),
-        );
-      } catch (error) {
-        // Someone else holds the slot now: it is not ours to give back.
-        if (!conditionFailed(error)) throw error;
-      }
-    },
-
-    async markAmbiguous(key, claimId, now, leaseMs) {
-      const leaseUntil = now.getTime() + leaseMs;
-      try {
-        await client.send(
-          new UpdateItemCommand({
-            TableName: tableName,
-            Key: slotKey(key),
-            UpdateExpression:
-              "SET ambiguousFor = :claimId, leaseUntil = :leaseUntil, expiresAt = :expiresAt",
-            ConditionExpression: "claimId = :claimId AND #state = :pending",
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: {
-              ":claimId": str(claimId),
-              ":pending": str("pending"),
-              ":leaseUntil": num(leaseUntil),
-              ":expiresAt": ttlSeconds(leaseUntil + PENDING_TTL_MARGIN_MS),
-            },
-          }),
-        );
-      } catch (error) {
-        // Our lease ran out and another claim took over; its own send will meet the limit.
-        if (!conditionFailed(error)) throw error;
+        if (conditionFailed(error)) return false;
+        throw error;
       }
     },
   };
 }
 
 /**
- * Why a claim failed, from the item that blocked it. `undefined` when the item (read after the
- * failed write) would not block this claim any more, so the claim may be written again.
+ * Why a fresh claim failed, from the item that blocked it: our own run-out attempt to take back,
+ * a live lease, or a used week. `undefined` when the item no longer blocks (claim again).
  */
-function blockingClaim(item: Item, claimId: string, now: Date): ClaimResult | undefined {
+function blocking(
+  item: Item,
+  jobId: string,
+  now: number,
+): ClaimResult | { status: "reclaim"; old: Item } | undefined {
   const state = item.state?.S;
-  const heldBy = item.claimId?.S ?? "";
-  if (state === "sent") {
-    const sentAt = Number(item.sentAt?.N);
-    return sentAt > now.getTime() - WEEK_MS
-      ? { status: "sent", heldBy, sentAt: new Date(sentAt) }
-      : undefined;
-  }
+  const heldBy = item.holderJob?.S ?? "";
+  const freeAt = Number(item.freeAt?.N ?? 0);
   if (state === "pending") {
     const leaseUntil = Number(item.leaseUntil?.N);
-    return leaseUntil > now.getTime() && heldBy !== claimId
-      ? { status: "pending", heldBy, leaseUntil: new Date(leaseUntil) }
-      : undefined;
+    if (leaseUntil > now) return { status: "busy", heldBy, leaseUntil: new Date(leaseUntil) };
+    if (heldBy === jobId) return { status: "reclaim", old: item };
+  } else if (state !== "sent") {
+    return undefined;
   }
-  throw new Error(`weekly slot item has an unknown state: ${String(state)}`);
+  if (freeAt <= now) return undefined;
+  const digest = digestOf(item);
+  return {
+    status: "taken",
+    heldBy,
+    freeAt: new Date(freeAt),
+    ...(item.sentAt?.N && { sentAt: new Date(Number(item.sentAt.N)) }),
+    ...(digest && { digest }),
+  };
+}
+
+function digestOf(item: Item): DigestContents | undefined {
+  const id = item.digestId?.S;
+  if (!id) return undefined;
+  return { id, jobIds: (item.digestJobs?.L ?? []).flatMap((value) => value.S ?? []) };
 }

@@ -9,6 +9,7 @@ import {
   GetItemCommand,
   ResourceInUseException,
   ResourceNotFoundException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
 import { sleep } from "../../core/clock";
@@ -16,7 +17,7 @@ import { sleep } from "../../core/clock";
 /**
  * hookline keeps everything in one table: partition key `pk` (string), no sort key, and a
  * TTL attribute `expiresAt` (epoch seconds).
- * Items: `RECEIPT#…`, `SLOT#…`, `RATE#…`, `OUTCOME#…`.
+ * Items: `RECEIPT#…`, `SLOT#…`, `RATE#…`, `OUTCOME#…` (deferred outcomes are digest entries).
  */
 export const TABLE_PARTITION_KEY = "pk";
 export const TABLE_TTL_ATTRIBUTE = "expiresAt";
@@ -69,6 +70,8 @@ const safeId = (id: string): string =>
 export const keys = {
   receipt: (sourceId: string, eventId: string): Item =>
     pk(`RECEIPT#${sourceId}#${safeId(eventId)}`),
+  /** A receipt by the SHA-256 of the signed bytes (sources with unsigned ids). */
+  content: (sourceId: string, sha256: string): Item => pk(`CONTENT#${sourceId}#${sha256}`),
   slot: (portal: string, openLineCode: string, userId: number): Item =>
     pk(`SLOT#${safeId(portal)}#${openLineCode}#${userId}`),
   rate: (portal: string): Item => pk(`RATE#${safeId(portal)}`),
@@ -113,8 +116,12 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
         new CreateTableCommand({
           TableName: tableName,
           BillingMode: "PAY_PER_REQUEST",
-          AttributeDefinitions: [{ AttributeName: TABLE_PARTITION_KEY, AttributeType: "S" }],
+          AttributeDefinitions: [
+            { AttributeName: TABLE_PARTITION_KEY, AttributeType: "S" },
+            ...indexAttributes(Object.values(TABLE_INDEXES)),
+          ],
           KeySchema: [{ AttributeName: TABLE_PARTITION_KEY, KeyType: "HASH" }],
+          GlobalSecondaryIndexes: Object.values(TABLE_INDEXES).map(indexSpec),
         }),
       );
     } catch (error) {
@@ -123,7 +130,45 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
     }
   }
   await waitUntilActive(client, tableName);
+  await addMissingIndexes(client, tableName);
   await enableTtl(client, tableName);
+}
+
+type IndexDefinition = (typeof TABLE_INDEXES)[keyof typeof TABLE_INDEXES];
+
+const indexAttributes = (indexes: readonly IndexDefinition[]) =>
+  indexes.flatMap((index) => [
+    { AttributeName: index.partitionKey, AttributeType: "S" as const },
+    { AttributeName: index.sortKey, AttributeType: "N" as const },
+  ]);
+
+const indexSpec = (index: IndexDefinition) => ({
+  IndexName: index.indexName,
+  KeySchema: [
+    { AttributeName: index.partitionKey, KeyType: "HASH" as const },
+    { AttributeName: index.sortKey, KeyType: "RANGE" as const },
+  ],
+  Projection:
+    index.include.length > 0
+      ? { ProjectionType: "INCLUDE" as const, NonKeyAttributes: [...index.include] }
+      : { ProjectionType: "KEYS_ONLY" as const },
+});
+
+/** A table made by an older hookline lacks the ledger's indexes: add them, one at a time. */
+async function addMissingIndexes(client: DynamoDBClient, tableName: string): Promise<void> {
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  const present = new Set((Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName));
+  for (const index of Object.values(TABLE_INDEXES)) {
+    if (present.has(index.indexName)) continue;
+    await client.send(
+      new UpdateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: indexAttributes([index]),
+        GlobalSecondaryIndexUpdates: [{ Create: indexSpec(index) }],
+      }),
+    );
+    await waitUntilActive(client, tableName);
+  }
 }
 
 async function tableExists(client: DynamoDBClient, tableName: string): Promise<boolean> {
@@ -144,7 +189,10 @@ async function waitUntilActive(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    if (Table?.TableStatus === "ACTIVE") return;
+    const indexesActive = (Table?.GlobalSecondaryIndexes ?? []).every(
+      (index) => index.IndexStatus === undefined || index.IndexStatus === "ACTIVE",
+    );
+    if (Table?.TableStatus === "ACTIVE" && indexesActive) return;
     if (Date.now() > deadline) {
       throw new Error(`table ${tableName} is still ${Table?.TableStatus} after ${timeoutMs} ms`);
     }

@@ -1,0 +1,66 @@
+import type { DigestConfig } from "./config";
+import type { RenderedMessage } from "./job";
+import { MAX_MESSAGE_LENGTH, truncateMessage } from "./message";
+import type { PendingEvent } from "./ports";
+import { type TemplateEngine, TrustedBbCode } from "./template";
+
+/** One composed digest: the message, and how many of its events it shows in full. */
+export interface ComposedDigest {
+  message: RenderedMessage;
+  shown: number;
+  /** Events counted in "and N more" instead of shown. */
+  more: number;
+}
+
+export type DigestComposer = (events: readonly PendingEvent[]) => ComposedDigest;
+
+/**
+ * Builds the digest composer from the config's `digest` block: the template is compiled once, at
+ * start, like every route template.
+ *
+ * The digest shows the oldest `maxEvents` events in full and counts the rest in `more`; when the
+ * text would pass Bitrix24's 20,000 characters, it shows fewer. Each event's `message` is its
+ * own rendered message, escaped when it was rendered, so it goes in as it is; every other value
+ * (source, name, id) is escaped as usual. A digest of one event is that event's own message,
+ * ATTACH and KEYBOARD included.
+ *
+ * @example
+ * const compose = makeDigestComposer(config.digest, engine);
+ * const { message } = compose(pendingEvents);
+ */
+export function makeDigestComposer(digest: DigestConfig, engine: TemplateEngine): DigestComposer {
+  const template = engine.compile(digest.message, "digest.message");
+
+  const render = (events: readonly PendingEvent[], shown: number): string =>
+    template.render({
+      events: events.slice(0, shown).map((event) => ({
+        message: new TrustedBbCode(event.message.message),
+        source: event.sourceId,
+        name: event.eventName,
+        id: event.eventId,
+        receivedAt: event.receivedAt,
+      })),
+      since: events[0]?.receivedAt ?? "",
+      more: events.length - shown,
+    });
+
+  return (events) => {
+    const first = events[0];
+    if (!first) throw new RangeError("a digest needs at least one event");
+    if (events.length === 1) return { message: first.message, shown: 1, more: 0 };
+
+    let shown = Math.min(digest.maxEvents, events.length);
+    let text = render(events, shown);
+    // Fewer events in full until it fits; one event alone is cut at a safe place instead.
+    while (text.length > MAX_MESSAGE_LENGTH && shown > 1) {
+      shown = Math.max(1, Math.floor((shown * MAX_MESSAGE_LENGTH) / text.length));
+      text = render(events, shown);
+    }
+    const message = truncateMessage(text.trim());
+    return {
+      message: { userId: first.message.userId, message },
+      shown,
+      more: events.length - shown,
+    };
+  };
+}

@@ -1,0 +1,23 @@
+import middy from "@middy/core";
+import type { ScheduledEvent } from "aws-lambda";
+import type { Log } from "../core/log";
+import type { makeSweep } from "../core/sweep";
+
+export interface SweepHandlerOptions {
+  log: Log;
+  /** Built once per cold start. */
+  sweep: () => Promise<ReturnType<typeof makeSweep>>;
+}
+
+/**
+ * The sweeper Lambda, run every minute by a schedule: queues a flush for every user whose
+ * digest is due. A failure is thrown, so the invocation counts as an error and alarms; the next
+ * run a minute later picks up whatever this one missed.
+ */
+export function createSweepHandler({ log, sweep }: SweepHandlerOptions) {
+  return middy<ScheduledEvent, { dueEvents: number; flushes: number }>().handler(async () => {
+    const result = await (await sweep())();
+    log.debug("sweep done", result);
+    return result;
+  });
+}
