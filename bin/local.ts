@@ -14,6 +14,7 @@ import { startLocalBridge } from "../functions/local/bridge";
 import { makeConsoleLog } from "../functions/local/console-log";
 import { localSecretEnvironment } from "../functions/local/dev-secrets";
 import { outcomeLine, requestLine } from "../functions/local/request-lines";
+import { removeRunState, runStatePath, writeRunState } from "../functions/local/run-state";
 import { styleFor } from "../functions/local/terminal-style";
 
 async function main(): Promise<void> {
@@ -81,6 +82,19 @@ async function main(): Promise<void> {
   );
   for (const source of config.sources)
     console.log(`  webhook:   POST ${bridge.url}/webhooks/${source.id}  (${source.type})`);
+  // The hookline CLI reads this to find the local run (its URL and DynamoDB endpoint).
+  writeRunState(process.cwd(), {
+    pid: process.pid,
+    url: bridge.url,
+    dynamoEndpoint: bridge.dynamoEndpoint,
+    tableName: environment.HOOKLINE_TABLE,
+    config: environment.configPath,
+    startedAt: new Date().toISOString(),
+  });
+  process.once("exit", () => removeRunState(process.cwd()));
+  console.log(
+    `  CLI:       npx hookline send ${config.sources[0]?.id ?? "<source>"}  (finds this run through ${runStatePath(".")})`,
+  );
   const example = firstWebhookExample(config, env, bridge.url);
   if (example)
     console.log(

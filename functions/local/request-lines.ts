@@ -98,7 +98,16 @@ const plural = (count: number, word: string): string => `${count} ${word}${count
  * repaint the screen) become `?`, and long values are clipped.
  */
 export function shown(text: string, max = MAX_SHOWN): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: they are what is removed
-  const safe = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
+  const safe = text.replace(CONTROL_CHARACTERS, "?");
   return safe.length <= max ? safe : `${safe.slice(0, max - 1)}…`;
 }
+
+/** Multi-line sender text for a terminal: as `shown`, but line breaks stay and nothing is clipped. */
+export const printable = (text: string): string =>
+  text
+    .split("\n")
+    .map((line) => line.replace(CONTROL_CHARACTERS, "?"))
+    .join("\n");
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: they are what is replaced
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;

@@ -1,44 +1,21 @@
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import type { WebhookDefinition } from "@octokit/webhooks-examples";
-import { sign } from "@octokit/webhooks-methods";
-import { Webhook } from "standardwebhooks";
-import Stripe from "stripe";
+import { type SignedRequest, signGithub, signStandardWebhook, signStripe } from "../../cli/signing";
 
-/** A webhook request as a sender would make it: headers and the exact body bytes. */
-export interface SignedRequest {
-  headers: Record<string, string>;
-  body: string;
-}
-
-const examplesPath = createRequire(import.meta.url).resolve("@octokit/webhooks-examples");
-const definitions = JSON.parse(readFileSync(examplesPath, "utf8")) as WebhookDefinition[];
-
-/** Real GitHub payloads of one event, e.g. `githubExamples("issues", "opened")`. */
-export function githubExamples(event: string, action?: string): Record<string, unknown>[] {
-  const examples = (definitions.find((definition) => definition.name === event)?.examples ??
-    []) as Record<string, unknown>[];
-  return action ? examples.filter((example) => example.action === action) : examples;
-}
+export { githubExamples } from "../../cli/examples";
+/**
+ * Test fixtures signed with the senders' own tooling, through the one signing module the
+ * `hookline` CLI uses too (cli/signing.ts).
+ */
+export type { SignedRequest } from "../../cli/signing";
 
 /** Signed with GitHub's own helper, `@octokit/webhooks-methods`. */
-export async function githubRequest(
+export function githubRequest(
   secret: string,
   event: string,
   payload: unknown,
   delivery: string = randomUUID(),
 ): Promise<SignedRequest> {
-  const body = JSON.stringify(payload);
-  return {
-    headers: {
-      "content-type": "application/json",
-      "x-github-event": event,
-      "x-github-delivery": delivery,
-      "x-hub-signature-256": await sign(secret, body),
-    },
-    body,
-  };
+  return signGithub(secret, event, JSON.stringify(payload), delivery);
 }
 
 /** Signed with the `stripe` package's test header helper. */
@@ -47,9 +24,7 @@ export function stripeRequest(
   payload: unknown,
   timestamp = Math.floor(Date.now() / 1000),
 ): SignedRequest {
-  const body = JSON.stringify(payload);
-  const signature = Stripe.webhooks.generateTestHeaderString({ payload: body, secret, timestamp });
-  return { headers: { "content-type": "application/json", "stripe-signature": signature }, body };
+  return signStripe(secret, JSON.stringify(payload), timestamp);
 }
 
 /** Signed with the `standardwebhooks` package. */
@@ -59,17 +34,7 @@ export function standardWebhookRequest(
   id: string = `msg_${randomUUID()}`,
   at: Date = new Date(),
 ): SignedRequest {
-  const body = JSON.stringify(payload);
-  const signature = new Webhook(secret).sign(id, at, body);
-  return {
-    headers: {
-      "content-type": "application/json",
-      "webhook-id": id,
-      "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
-      "webhook-signature": signature,
-    },
-    body,
-  };
+  return signStandardWebhook(secret, JSON.stringify(payload), id, at);
 }
 
 /** A Stripe invoice.payment_failed event, trimmed to what routes read. */

@@ -1,0 +1,83 @@
+import type { Config } from "../../functions/core/config";
+import { compileRoutes } from "../../functions/core/routes";
+import type { Output } from "../output";
+
+/** A note about the config that does not stop it from loading, naming its key. */
+export interface ConfigWarning {
+  key: string;
+  message: string;
+}
+
+/**
+ * Finds config warnings beyond validation (event names a source never sends, with a "did you
+ * mean"); given by the caller so this command shows whatever the server warns about at start.
+ */
+export type ConfigWarner = (config: Config) => ConfigWarning[];
+
+export interface CheckReport {
+  ok: true;
+  config: string;
+  sources: { id: string; type: string; path: string }[];
+  routes: {
+    index: number;
+    source: string;
+    events: string[];
+    condition?: string;
+    whenLimited: string;
+  }[];
+  warnings: ConfigWarning[];
+}
+
+/**
+ * `hookline check`: the config is loaded (validated and every template compiled) by the
+ * caller exactly as start and synth load it; this lists what it defines and what looks wrong.
+ */
+export function checkConfig(
+  config: Config,
+  configPath: string,
+  warners: readonly ConfigWarner[] = [],
+): CheckReport {
+  compileRoutes(config);
+  return {
+    ok: true,
+    config: configPath,
+    sources: config.sources.map((source) => ({
+      id: source.id,
+      type: source.type,
+      path: `/webhooks/${source.id}`,
+    })),
+    routes: config.routes.map((route, index) => ({
+      index,
+      source: route.source,
+      events: route.events,
+      ...(route.condition === undefined ? {} : { condition: route.condition }),
+      whenLimited: route.whenLimited,
+    })),
+    warnings: warners.flatMap((warner) => warner(config)),
+  };
+}
+
+export function printCheck(report: CheckReport, output: Output): void {
+  const { style } = output;
+  output.line(`${style.green("✓")} ${report.config} is valid`);
+  output.line();
+  output.line(style.bold("Sources"));
+  output.table(
+    ["id", "type", "webhook path"],
+    report.sources.map((source) => [source.id, source.type, `POST ${source.path}`]),
+  );
+  output.line();
+  output.line(style.bold("Routes"));
+  output.table(
+    ["#", "source", "events", "condition", "when limited"],
+    report.routes.map((route) => [
+      String(route.index),
+      route.source,
+      route.events.join(", "),
+      route.condition ?? "",
+      route.whenLimited,
+    ]),
+  );
+  for (const warning of report.warnings) output.warn(`${warning.key}: ${warning.message}`);
+  if (report.warnings.length === 0) output.line(`\n${style.green("no warnings")}`);
+}

@@ -1,0 +1,115 @@
+import type { Config, SourceConfig } from "../../functions/core/config";
+import { compileRoutes, patternToRegExp } from "../../functions/core/routes";
+import type { TemplateContext } from "../../functions/core/template";
+import { printable } from "../../functions/local/request-lines";
+import type { Output } from "../output";
+import type { SampleEvent } from "../signing";
+import { type EmptyVariable, emptyVariables, routeTemplates } from "../template-variables";
+
+/** One route of the source, and what it made of the event. */
+export interface RenderedRoute {
+  index: number;
+  events: string[];
+  /** `rendered`, `failed` (with reason), `condition-false`, or `not-listening` (no pattern matches). */
+  result: "rendered" | "failed" | "condition-false" | "not-listening";
+  userId?: number;
+  message?: string;
+  attach?: unknown;
+  keyboard?: unknown;
+  reason?: string;
+  /** Variables the route's templates read that are missing or empty in this event. */
+  empty: EmptyVariable[];
+}
+
+export interface RenderReport {
+  source: string;
+  event: { name: string; id: string };
+  matched: number;
+  routes: RenderedRoute[];
+}
+
+/**
+ * `hookline render`: routing and rendering exactly as ingest does them (the same compiled
+ * routes), with nothing sent or stored; plus the template variables that rendered empty.
+ */
+export function renderEvent(
+  config: Config,
+  source: SourceConfig,
+  event: SampleEvent,
+  now: Date,
+): RenderReport {
+  const results = compileRoutes(config).route({
+    sourceId: source.id,
+    eventId: event.id,
+    eventName: event.name,
+    receivedAt: now,
+    payload: event.payload,
+  });
+  const context: TemplateContext = {
+    payload: event.payload,
+    event: { source: source.id, name: event.name, id: event.id, receivedAt: now.toISOString() },
+  };
+  const routes: RenderedRoute[] = [];
+  config.routes.forEach((route, index) => {
+    if (route.source !== source.id) return;
+    const base = { index, events: route.events };
+    if (!route.events.some((pattern) => patternToRegExp(pattern).test(event.name))) {
+      routes.push({ ...base, result: "not-listening", empty: [] });
+      return;
+    }
+    const result = results.find((candidate) => candidate.routeIndex === index);
+    const empty = emptyVariables(routeTemplates(route, index), context);
+    if (!result) routes.push({ ...base, result: "condition-false", empty });
+    else if (!result.ok) routes.push({ ...base, result: "failed", reason: result.reason, empty });
+    else
+      routes.push({
+        ...base,
+        result: "rendered",
+        userId: result.message.userId,
+        message: result.message.message,
+        ...(result.message.attach === undefined ? {} : { attach: result.message.attach }),
+        ...(result.message.keyboard === undefined ? {} : { keyboard: result.message.keyboard }),
+        empty,
+      });
+  });
+  return {
+    source: source.id,
+    event: { name: event.name, id: event.id },
+    matched: results.length,
+    routes,
+  };
+}
+
+export function printRender(report: RenderReport, output: Output): void {
+  const { style } = output;
+  output.line(
+    `${style.bold(report.source)} ${report.event.name}: ${report.matched} of ${report.routes.length} route(s) of this source matched`,
+  );
+  for (const route of report.routes) {
+    const head = `routes[${route.index}] (${route.events.join(", ")})`;
+    output.line();
+    switch (route.result) {
+      case "not-listening":
+        output.line(`${style.dim(head)}  does not listen to ${report.event.name}`);
+        continue;
+      case "condition-false":
+        output.line(`${head}  ${style.cyan("condition is false")}: no message`);
+        break;
+      case "failed":
+        output.line(`${head}  ${style.red("failed")}: ${route.reason}`);
+        break;
+      case "rendered":
+        output.line(`${head}  ${style.green("rendered")} for user ${route.userId}`);
+        output.line(indent(printable(route.message ?? "")));
+        if (route.attach !== undefined)
+          output.line(`  ATTACH ${indent(JSON.stringify(route.attach, null, 2)).trimStart()}`);
+        if (route.keyboard !== undefined)
+          output.line(`  KEYBOARD ${indent(JSON.stringify(route.keyboard, null, 2)).trimStart()}`);
+        break;
+    }
+    for (const empty of route.empty)
+      output.warn(`${empty.key}: ${empty.variable} rendered empty (missing in this payload)`);
+  }
+}
+
+const indent = (text: string): string => `  ${text.replaceAll("\n", "\n  ")}`;

@@ -1,0 +1,221 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { Command, CommanderError, Option } from "commander";
+import { ConfigError, HooklineError } from "../functions/core/errors";
+import { readRunState } from "../functions/local/run-state";
+import { type CheckReport, type ConfigWarner, checkConfig, printCheck } from "./commands/check";
+import { printRender, renderEvent } from "./commands/render";
+import { printSend, sendEvent } from "./commands/send";
+import { loadCliConfig, signingSecret, sourceById } from "./config";
+import { exampleNames, examplePayload } from "./examples";
+import { type Io, Output, processIo } from "./output";
+import { buildSample } from "./samples";
+
+/** Options every command takes. */
+interface CommonOptions {
+  config?: string;
+  json?: boolean;
+}
+
+export interface ProgramOptions {
+  /** Extra config checks for `check` (unknown event names with a "did you mean"). */
+  warners?: readonly ConfigWarner[];
+}
+
+/** A failure the user can fix, printed as one line (no stack) with exit code 1. */
+export class CliError extends Error {}
+
+/**
+ * The `hookline` command line. Each command is a small function over the same core code the
+ * server runs (config loading, routing, rendering, signing); this file only parses arguments
+ * and prints. `--json` on every command prints one JSON document for scripts.
+ */
+export function buildProgram(io: Io, options: ProgramOptions = {}): Command {
+  const program = new Command("hookline")
+    .description(
+      "Operator tools for hookline: check the config, render and send sample events, inspect the local run or a deployed stack.",
+    )
+    .showHelpAfterError()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    })
+    .exitOverride();
+
+  const common = (command: Command) =>
+    command
+      .option("--config <file>", "config file (default: HOOKLINE_CONFIG or hookline.config.json)")
+      .option("--json", "print one JSON document instead of text");
+
+  common(program.command("check"))
+    .description("validate the config as start and synth do; list sources, routes and warnings")
+    .action((flags: CommonOptions) => {
+      const output = new Output(io, flags.json === true);
+      const { config, path } = loadCliConfig(io.env, io.cwd, flags.config);
+      const report: CheckReport = checkConfig(config, path, options.warners ?? []);
+      output.document(report);
+      printCheck(report, output);
+    });
+
+  common(program.command("render"))
+    .description(
+      "route and render an event with no send: the messages, ATTACH, KEYBOARD, and empty variables",
+    )
+    .argument("<sourceId>", "a source id from the config")
+    .requiredOption("--event <name>", "the event name as routes see it, e.g. issues.opened")
+    .addOption(new Option("--payload <file>", "a JSON payload file").conflicts("example"))
+    .option(
+      "--example [name]",
+      "the sender's example payload (GitHub's documented examples, hookline's Stripe fixtures); default: --event",
+    )
+    .addHelpText(
+      "after",
+      "\nWithout --payload or --example: the example for --event when there is one, else a placeholder payload.",
+    )
+    .action(
+      (
+        sourceId: string,
+        flags: CommonOptions & { event: string; payload?: string; example?: string | true },
+      ) => {
+        const output = new Output(io, flags.json === true);
+        const { config } = loadCliConfig(io.env, io.cwd, flags.config);
+        const source = sourceById(config, sourceId);
+        let payload = flags.payload === undefined ? undefined : readPayload(io, flags.payload);
+        if (flags.example !== undefined) {
+          const name = flags.example === true ? flags.event : flags.example;
+          payload = examplePayload(source.type, name);
+          if (!payload) throw new CliError(noExample(source.type, name));
+        }
+        const event = {
+          ...buildSample(config, source, {
+            eventName: flags.event,
+            ...(payload ? { payload } : {}),
+          }),
+          ...(flags.example === undefined ? {} : { origin: "example" as const }),
+        };
+        const report = renderEvent(config, source, event, io.now());
+        output.document({ ...report, payload: event.origin });
+        printRender(report, output);
+        if (report.routes.some((route) => route.result === "failed")) throw new ExitCode(1);
+      },
+    );
+
+  common(program.command("send"))
+    .description(
+      "sign a sample event with the source's secret and post it to the local run or a URL",
+    )
+    .argument("<sourceId>", "a source id from the config")
+    .option("--event <name>", "the event name (default: the first one a route of the source names)")
+    .option(
+      "--payload <file>",
+      "a JSON payload file (default: the sender's example, else a placeholder)",
+    )
+    .option("--id <id>", "the event id (default: a fresh one, so each send is a new event)")
+    .option(
+      "--url <base>",
+      "the bridge's base URL (default: the running npm start, else http://127.0.0.1:3000)",
+    )
+    .action(
+      async (
+        sourceId: string,
+        flags: CommonOptions & { event?: string; payload?: string; id?: string; url?: string },
+      ) => {
+        const output = new Output(io, flags.json === true);
+        const { config } = loadCliConfig(io.env, io.cwd, flags.config);
+        const source = sourceById(config, sourceId);
+        const event = buildSample(config, source, {
+          ...(flags.event === undefined ? {} : { eventName: flags.event }),
+          ...(flags.payload === undefined ? {} : { payload: readPayload(io, flags.payload) }),
+          ...(flags.id === undefined ? {} : { id: flags.id }),
+        });
+        const baseUrl = flags.url ?? localUrl(io);
+        let report: Awaited<ReturnType<typeof sendEvent>>;
+        try {
+          report = await sendEvent({
+            config,
+            source,
+            secret: await signingSecret(config, source, io.env),
+            event,
+            baseUrl,
+            fetch: io.fetch,
+            now: io.now(),
+          });
+        } catch (error) {
+          if (error instanceof HooklineError) throw error;
+          throw new CliError(
+            `could not reach ${baseUrl} (${(error as Error).message}); is npm start running? Or pass --url`,
+          );
+        }
+        output.document(report);
+        printSend(report, output);
+        if (report.status >= 300) throw new ExitCode(1);
+      },
+    );
+
+  return program;
+}
+
+/** Ends a command with this exit code after it printed its result. */
+class ExitCode extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+/**
+ * Runs the CLI on `argv` (without node and script) and returns the exit code: 0, 1 for a
+ * failure the user can fix (printed as one line), 2 for bad usage.
+ *
+ * @example process.exitCode = await runCli(process.argv.slice(2));
+ */
+export async function runCli(
+  argv: readonly string[],
+  io: Io = processIo(),
+  options: ProgramOptions = {},
+): Promise<number> {
+  const json = argv.includes("--json");
+  try {
+    await buildProgram(io, options).parseAsync([...argv], { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof ExitCode) return error.code;
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    const output = new Output(io, json);
+    if (error instanceof CliError || error instanceof ConfigError) {
+      output.error(
+        error instanceof ConfigError ? `configuration: ${error.message}` : error.message,
+      );
+      return 1;
+    }
+    if (error instanceof HooklineError && error.expose) {
+      output.error(error.message);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+function readPayload(io: Io, file: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(resolve(io.cwd, file), "utf8"));
+  } catch (error) {
+    throw new CliError(`cannot read the payload file ${file}: ${(error as Error).message}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new CliError(`the payload file ${file} must hold a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+/** The running `npm start` (it leaves its URL in .hookline/local.json), else the default port. */
+function localUrl(io: Io): string {
+  return readRunState(io.cwd)?.url ?? `http://127.0.0.1:${io.env.PORT ?? 3000}`;
+}
+
+function noExample(type: string, name: string): string {
+  const names = exampleNames(type as Parameters<typeof exampleNames>[0]);
+  if (names.length === 0) return `${type} sources have no example payloads; pass --payload FILE`;
+  const prefix = name.split(".")[0] ?? name;
+  const close = names.filter((candidate) => candidate.startsWith(prefix)).slice(0, 8);
+  return `no example for ${name}; ${close.length > 0 ? `examples near it: ${close.join(", ")}` : `there are examples for ${names.slice(0, 8).join(", ")}, ...`}`;
+}

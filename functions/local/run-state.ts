@@ -1,0 +1,52 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * Where a running `npm start` says how to reach it, so the `hookline` CLI finds the local run
+ * by itself: `.hookline/local.json` in the directory it was started from (git-ignored).
+ */
+export interface LocalRunState {
+  pid: number;
+  /** The bridge's base URL, e.g. http://127.0.0.1:3000. */
+  url: string;
+  dynamoEndpoint: string;
+  tableName: string;
+  config: string;
+  startedAt: string;
+}
+
+export const runStatePath = (cwd: string): string => join(cwd, ".hookline", "local.json");
+
+export function writeRunState(cwd: string, state: LocalRunState): void {
+  mkdirSync(join(cwd, ".hookline"), { recursive: true });
+  writeFileSync(runStatePath(cwd), `${JSON.stringify(state, null, 2)}\n`);
+}
+
+/** Removes the file if it still describes this process (another run may have replaced it). */
+export function removeRunState(cwd: string, pid = process.pid): void {
+  if (readRunState(cwd, () => true)?.pid === pid) rmSync(runStatePath(cwd), { force: true });
+}
+
+/** The running local run, or undefined when none is (no file, or its process is gone). */
+export function readRunState(
+  cwd: string,
+  isAlive: (pid: number) => boolean = processIsAlive,
+): LocalRunState | undefined {
+  let state: LocalRunState;
+  try {
+    state = JSON.parse(readFileSync(runStatePath(cwd), "utf8")) as LocalRunState;
+  } catch {
+    return undefined;
+  }
+  return typeof state.pid === "number" && isAlive(state.pid) ? state : undefined;
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,196 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { Io } from "../../cli/output";
+import { runCli } from "../../cli/program";
+
+const NOW = new Date("2026-11-25T09:00:00Z");
+
+/** A working directory holding `config` as hookline.config.json. */
+function workspace(config: unknown): string {
+  const dir = mkdtempSync(join(tmpdir(), "hookline-cli-"));
+  writeFileSync(join(dir, "hookline.config.json"), JSON.stringify(config));
+  return dir;
+}
+
+function capture(cwd: string, options: { tty?: boolean; fetch?: typeof fetch } = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: Io = {
+    stdout: { write: (text: string) => out.push(text), isTTY: options.tty ?? false },
+    stderr: { write: (text: string) => err.push(text), isTTY: options.tty ?? false },
+    env: {},
+    cwd,
+    fetch:
+      options.fetch ??
+      (async () => {
+        throw new Error("no network in this test");
+      }),
+    now: () => NOW,
+  };
+  return { io, out: () => out.join(""), err: () => err.join("") };
+}
+
+const baseConfig = {
+  bitrix: { openLineCode: "ab515f5d85a8b844d484f6ea75a2e494" },
+  sources: [
+    { id: "github", type: "github", secret: "env:GITHUB_SECRET" },
+    { id: "stripe", type: "stripe", secret: "env:STRIPE_SECRET" },
+  ],
+  routes: [
+    {
+      source: "stripe",
+      events: ["invoice.payment_failed"],
+      userId: "{{ payload.data.object.customer | lookup: 'customers' }}",
+      message:
+        "[b]Payment failed[/b] for {{ payload.data.object.customer_emial }}: {{ payload.data.object.amount_due | money: payload.data.object.currency }}",
+      attach: [{ LINK: { NAME: "Invoice", LINK: "{{ payload.data.object.hosted_invoice_url }}" } }],
+    },
+    {
+      source: "github",
+      events: ["issues.*"],
+      condition: "payload.action == 'closed'",
+      userId: "{{ payload.issue.user.id | lookup: 'githubUsers' }}",
+      message: "closed: {{ payload.issue.title }}",
+    },
+  ],
+  lookups: { customers: { cus_local_demo: 5 }, githubUsers: { "21031067": 6 } },
+};
+
+describe("hookline check", () => {
+  it("lists sources with their webhook paths and routes with their events", async () => {
+    const run = capture(workspace(baseConfig));
+    expect(await runCli(["check"], run.io)).toBe(0);
+    expect(run.out()).toContain("hookline.config.json is valid");
+    expect(run.out()).toContain("github\tgithub\tPOST /webhooks/github");
+    expect(run.out()).toContain("1\tgithub\tissues.*\tpayload.action == 'closed'\tdigest");
+  });
+
+  it("prints one JSON document with --json", async () => {
+    const run = capture(workspace(baseConfig));
+    expect(await runCli(["check", "--json"], run.io)).toBe(0);
+    const report = JSON.parse(run.out());
+    expect(report.sources).toEqual([
+      { id: "github", type: "github", path: "/webhooks/github" },
+      { id: "stripe", type: "stripe", path: "/webhooks/stripe" },
+    ]);
+    expect(report.routes[0]).toMatchObject({ index: 0, source: "stripe" });
+  });
+
+  it("fails with the config's own error, naming the key", async () => {
+    const broken = {
+      ...baseConfig,
+      routes: [{ ...baseConfig.routes[0], message: "{{ payload.x | mony: 'eur' }}" }],
+    };
+    const run = capture(workspace(broken));
+    expect(await runCli(["check"], run.io)).toBe(1);
+    expect(run.err()).toMatch(/^error: configuration: .*routes\[0\]\.message: .*mony/);
+  });
+
+  it("aligns tables and colours only on a terminal", async () => {
+    const run = capture(workspace(baseConfig), { tty: true });
+    expect(await runCli(["check"], run.io)).toBe(0);
+    expect(run.out()).toContain("\u001b[1mid      type    webhook path\u001b[22m");
+    const plain = capture(workspace(baseConfig));
+    await runCli(["check"], plain.io);
+    expect(plain.out()).not.toContain("\u001b[");
+  });
+});
+
+describe("hookline render", () => {
+  it("renders the Stripe example with ATTACH and warns about a variable that rendered empty", async () => {
+    const run = capture(workspace(baseConfig));
+    expect(
+      await runCli(["render", "stripe", "--event", "invoice.payment_failed", "--example"], run.io),
+    ).toBe(0);
+    expect(run.out()).toContain("routes[0] (invoice.payment_failed)  rendered for user 5");
+    expect(run.out()).toContain("[b]Payment failed[/b] for : $20.00");
+    expect(run.out()).toContain('"NAME": "Invoice"');
+    expect(run.err()).toContain(
+      "routes[0].message: payload.data.object.customer_emial rendered empty",
+    );
+  });
+
+  it("says when a route listens but its condition is false, in JSON too", async () => {
+    const run = capture(workspace(baseConfig));
+    expect(
+      await runCli(["render", "github", "--event", "issues.opened", "--example", "--json"], run.io),
+    ).toBe(0);
+    const report = JSON.parse(run.out());
+    expect(report).toMatchObject({
+      source: "github",
+      event: { name: "issues.opened" },
+      matched: 0,
+      payload: "example",
+      routes: [{ index: 1, result: "condition-false" }],
+    });
+  });
+
+  it("renders a payload file, and exits 1 when a route fails to render", async () => {
+    const dir = workspace(baseConfig);
+    writeFileSync(
+      join(dir, "event.json"),
+      JSON.stringify({ data: { object: { customer: "cus_unknown" } } }),
+    );
+    const run = capture(dir);
+    expect(
+      await runCli(
+        ["render", "stripe", "--event", "invoice.payment_failed", "--payload", "event.json"],
+        run.io,
+      ),
+    ).toBe(1);
+    expect(run.out()).toContain('failed: userId rendered as "" (no user id found)');
+  });
+
+  it("lists nearby examples when there is none for the name", async () => {
+    const run = capture(workspace(baseConfig));
+    expect(
+      await runCli(
+        ["render", "stripe", "--event", "invoice.paid", "--example", "invoice.pay"],
+        run.io,
+      ),
+    ).toBe(1);
+    expect(run.err()).toContain(
+      "no example for invoice.pay; examples near it: invoice.payment_failed",
+    );
+  });
+
+  it("names the sources there are for an unknown one", async () => {
+    const run = capture(workspace(baseConfig));
+    expect(await runCli(["render", "gitlab", "--event", "push"], run.io)).toBe(1);
+    expect(run.err()).toContain('no source "gitlab" in the config (sources: github, stripe)');
+  });
+});
+
+describe("hookline send", () => {
+  it("signs with the source's secret from the environment and prints the answer", async () => {
+    const requests: { url: string; headers: Record<string, string> }[] = [];
+    const run = capture(workspace(baseConfig), {
+      fetch: async (url, init) => {
+        requests.push({ url: String(url), headers: init?.headers as Record<string, string> });
+        return new Response(JSON.stringify({ status: "accepted", messages: 1 }), { status: 202 });
+      },
+    });
+    const io = { ...run.io, env: { STRIPE_SECRET: "whsec_from_env" } };
+    expect(await runCli(["send", "stripe", "--url", "http://bridge.test/"], io)).toBe(0);
+    expect(requests[0]?.url).toBe("http://bridge.test/webhooks/stripe");
+    expect(requests[0]?.headers["stripe-signature"]).toMatch(/^t=\d+,v1=[0-9a-f]{64}/);
+    expect(run.out()).toContain('202 {"status":"accepted","messages":1}');
+  });
+
+  it("exits 1 and names the variable when the secret is not set", async () => {
+    const run = capture(workspace(baseConfig));
+    expect(await runCli(["send", "stripe", "--url", "http://bridge.test"], run.io)).toBe(1);
+    expect(run.err()).toContain("STRIPE_SECRET is not set");
+  });
+
+  it("says how to reach the bridge when nothing answers", async () => {
+    const run = capture(workspace(baseConfig));
+    const io = { ...run.io, env: { GITHUB_SECRET: "s" } };
+    expect(await runCli(["send", "github"], io)).toBe(1);
+    expect(run.err()).toContain(
+      "could not reach http://127.0.0.1:3000 (no network in this test); is npm start running? Or pass --url",
+    );
+  });
+});
