@@ -40,14 +40,14 @@ function memoryPorts() {
   const jobMap = new Map<string, DeliveryJob>();
   const outcomeMap = new Map<string, OutcomeRecord>();
   const receipts: ReceiptStore = {
-    async record(sourceId, eventId, receivedAt) {
-      const key = `${sourceId}#${eventId}`;
+    async record(receipt, receivedAt) {
+      const key = `${receipt.sourceId}#${receipt.contentHash ?? receipt.eventId}`;
       if (receiptMap.has(key)) return "duplicate";
       receiptMap.set(key, receivedAt);
       return "recorded";
     },
-    async remove(sourceId, eventId) {
-      receiptMap.delete(`${sourceId}#${eventId}`);
+    async remove(receipt) {
+      receiptMap.delete(`${receipt.sourceId}#${receipt.contentHash ?? receipt.eventId}`);
     },
   };
   const queue: JobQueue = {

@@ -1,17 +1,18 @@
 import type { Clock } from "./clock";
 import type { Config, SourceConfig } from "./config";
 import {
+  BadRequestError,
   InvalidSignatureError,
   PayloadTooLargeError,
   ServiceUnavailableError,
   UnknownSourceError,
 } from "./errors";
-import { type DeliveryJob, jobIdFor } from "./job";
+import { type EventJob, jobIdFor } from "./job";
 import type { Log } from "./log";
 import { Metric, type Metrics } from "./metrics";
-import type { JobQueue, OutcomeStore, ReceiptStore } from "./ports";
+import type { JobQueue, OutcomeStore, Receipt, ReceiptStore } from "./ports";
 import type { Router } from "./routes";
-import { verifyEvent } from "./sources/index";
+import { type VerifiedEvent, verifyEvent } from "./sources/index";
 import type { RawRequest } from "./sources/request";
 
 export interface IngestDeps {
@@ -59,7 +60,7 @@ export function makeIngest(deps: IngestDeps) {
 
     const receivedAt = clock.now();
     const secrets = await deps.secretsFor(source);
-    let event: Awaited<ReturnType<typeof verifyEvent>>;
+    let event: VerifiedEvent;
     try {
       event = await verifyEvent(source, secrets, request, receivedAt);
     } catch (error) {
@@ -68,6 +69,7 @@ export function makeIngest(deps: IngestDeps) {
       throw error;
     }
 
+    assertBounded(event);
     const results = router.route({
       sourceId: source.id,
       eventId: event.id,
@@ -78,34 +80,43 @@ export function makeIngest(deps: IngestDeps) {
     if (results.length === 0)
       return { statusCode: 200, body: { status: "ignored", eventId: event.id } };
 
-    const receipt = await guardStore(() => receipts.record(source.id, event.id, receivedAt));
-    if (receipt === "duplicate")
+    const receipt = receiptFor(source, event);
+    const recorded = await guardStore(() => receipts.record(receipt, receivedAt));
+    if (recorded === "duplicate")
       return { statusCode: 200, body: { status: "duplicate", eventId: event.id } };
 
-    const jobs: DeliveryJob[] = [];
+    const jobs: EventJob[] = [];
     const failures: { jobId: string; reason: string }[] = [];
     for (const result of results) {
       const jobId = jobIdFor(source.id, event.id, result.routeIndex);
       if (result.ok) {
         jobs.push({
-          v: 1,
+          v: 2,
+          kind: "event",
           jobId,
           sourceId: source.id,
           eventId: event.id,
           eventName: event.name,
           receivedAt: receivedAt.toISOString(),
           ...result.message,
+          whenLimited: result.whenLimited,
         });
       } else {
         failures.push({ jobId, reason: result.reason });
       }
+    }
+    // A job over the queue's size limit could never be sent: it fails like a message over a limit.
+    for (const job of jobs.filter((candidate) => jobBytes(candidate) > MAX_JOB_BYTES)) {
+      jobs.splice(jobs.indexOf(job), 1);
+      const reason = `job is ${jobBytes(job)} bytes, over the queue's limit of ${MAX_JOB_BYTES}`;
+      failures.push({ jobId: job.jobId, reason });
     }
 
     try {
       // Render failures are final (a retry could not fix them): recorded, counted, answered 2xx.
       await Promise.all(
         failures.map(({ jobId, reason }) =>
-          outcomes.record({
+          outcomes.finish({
             jobId,
             sourceId: source.id,
             eventId: event.id,
@@ -119,10 +130,10 @@ export function makeIngest(deps: IngestDeps) {
       if (jobs.length > 0) await queue.enqueue(jobs);
     } catch (error) {
       // Nothing may be lost: forget the receipt so the sender's retry is processed afresh.
-      await receipts.remove(source.id, event.id).catch((removeError: unknown) => {
+      await receipts.remove(receipt).catch((removeError: unknown) => {
         log.error("could not remove receipt after a failed enqueue", {
           sourceId: source.id,
-          eventId: event.id,
+          eventId: clipForLog(event.id),
           error: String(removeError),
         });
       });
@@ -130,13 +141,18 @@ export function makeIngest(deps: IngestDeps) {
     }
 
     for (const failure of failures) {
-      log.warn("message not rendered", { sourceId: source.id, eventId: event.id, ...failure });
+      log.warn("message not rendered", {
+        sourceId: source.id,
+        eventId: clipForLog(event.id),
+        ...failure,
+        jobId: clipForLog(failure.jobId),
+      });
       metrics.count(Metric.Messages, { Outcome: "failed" });
     }
     log.info("webhook accepted", {
       sourceId: source.id,
-      eventId: event.id,
-      eventName: event.name,
+      eventId: clipForLog(event.id),
+      eventName: clipForLog(event.name),
       messages: jobs.length,
       failed: failures.length,
     });
@@ -150,6 +166,42 @@ export function makeIngest(deps: IngestDeps) {
       },
     };
   };
+}
+
+/** Event ids and names become keys, job fields and log lines: longer ones are refused (400). */
+export const MAX_EVENT_ID_LENGTH = 256;
+export const MAX_EVENT_NAME_LENGTH = 256;
+/** SQS refuses messages over 256 KiB; a job stays below, with room for the queue's attributes. */
+export const MAX_JOB_BYTES = 250 * 1024;
+const LOG_ID_LENGTH = 80;
+
+function assertBounded(event: VerifiedEvent): void {
+  if (event.id.length > MAX_EVENT_ID_LENGTH) {
+    throw new BadRequestError(`event id longer than ${MAX_EVENT_ID_LENGTH} characters`);
+  }
+  if (event.name.length > MAX_EVENT_NAME_LENGTH) {
+    throw new BadRequestError(`event name longer than ${MAX_EVENT_NAME_LENGTH} characters`);
+  }
+}
+
+const jobBytes = (job: EventJob): number => Buffer.byteLength(JSON.stringify(job), "utf8");
+
+/** Sender-controlled text in a log line: short enough to read, never the whole value. */
+export const clipForLog = (text: string): string =>
+  text.length <= LOG_ID_LENGTH ? text : `${text.slice(0, LOG_ID_LENGTH - 1)}…`;
+
+/**
+ * What deduplicates this event. Ids that the signature covers (Stripe, Standard Webhooks) are
+ * enough. GitHub's and generic HMAC ids and names come in unsigned headers, so the hash of the
+ * signed bytes is recorded instead: a captured body replayed under a new delivery id, or
+ * relabelled as another event, is a duplicate. A timestamped HMAC sender re-signs each retry, so
+ * there the id is recorded as well.
+ */
+export function receiptFor(source: SourceConfig, event: VerifiedEvent): Receipt {
+  const receipt = { sourceId: source.id, eventId: event.id };
+  if (event.contentHash === undefined) return { ...receipt, byId: true };
+  const resigned = source.type === "hmac" && source.timestampHeader !== undefined;
+  return { ...receipt, contentHash: event.contentHash, byId: resigned };
 }
 
 /** A store that cannot be reached is our fault: 503, so the sender retries. */

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
@@ -18,52 +18,149 @@ const API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
 /** Ingest's Lambda timeout, as far as the fake context is concerned. */
 const LOCAL_TIMEOUT_MS = 10_000;
 
+export interface HttpServerOptions {
+  /** Bodies over this many bytes answer 413: by `content-length` before reading, else mid-way. */
+  maxBodyBytes?: number;
+  /** Webhook source ids; for any other id the body is not read (the handler answers 404). */
+  sourceIds?: ReadonlySet<string>;
+  /** Time for the request line and headers (and the limit for a silent connection). */
+  headersTimeoutMs?: number;
+  /** Time for a whole request, body included. */
+  requestTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open. */
+  keepAliveTimeoutMs?: number;
+}
+
+/** Sane limits for a server that anyone on the network may reach. */
+const DEFAULTS = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+} as const;
+
+/** The server could not listen, e.g. because the port is taken (`code` is `EADDRINUSE`). */
+export class ListenError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    options: { cause: unknown },
+  ) {
+    super(message, options);
+    this.name = "ListenError";
+  }
+}
+
+const json = (statusCode: number, body: Record<string, unknown>) => ({
+  statusCode,
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify(body),
+});
+const TOO_LARGE = json(413, { error: "payload_too_large", message: "request entity too large" });
+const BAD_PATH = json(400, { error: "bad_request", message: "malformed path" });
+
 /**
  * Serves the ingest handler locally: each HTTP request becomes an API Gateway v2 event with the
- * raw body base64-encoded, exactly as the HTTP API hands it to the Lambda.
+ * raw body base64-encoded, exactly as the HTTP API hands it to the Lambda. Slow or silent
+ * clients are cut off, and an oversized body or one for an unknown source is never buffered.
  */
-export async function startHttpServer(handler: HttpHandler, port: number, host = "127.0.0.1") {
-  const server: Server = createServer(async (request, response) => {
-    try {
-      const body = await readBody(request);
-      if (body === undefined) {
-        response.writeHead(413, { "content-type": "application/json" });
-        response.end(
-          JSON.stringify({ error: "payload_too_large", message: "request entity too large" }),
-        );
-        return;
+export async function startHttpServer(
+  handler: HttpHandler,
+  port: number,
+  host = "127.0.0.1",
+  options: HttpServerOptions = {},
+) {
+  const limits = { ...DEFAULTS, ...options };
+  const maxBodyBytes = Math.min(options.maxBodyBytes ?? Infinity, API_GATEWAY_MAX_BODY_BYTES);
+  const server: Server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often the timeouts above are enforced (Node's default is every 30 s).
+      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+    },
+    async (request, response) => {
+      const send = (answer: APIGatewayProxyStructuredResultV2, close = false) => {
+        response.writeHead(answer.statusCode ?? 200, {
+          ...(answer.headers as Record<string, string> | undefined),
+          ...(close ? { connection: "close" } : {}),
+        });
+        response.end(answer.body ?? "");
+        // Whatever the client still sends is not read: the connection goes with the answer.
+        // The socket is gone already when the client hung up.
+        const socket: Socket | null = request.socket;
+        if (close) response.once("finish", () => socket?.destroy());
+      };
+      try {
+        const target = parseTarget(request);
+        if (!target) return send(BAD_PATH, !request.complete);
+        const unknownSource =
+          target.sourceId !== undefined && options.sourceIds?.has(target.sourceId) === false;
+        const declared = Number(request.headers["content-length"] ?? 0);
+        if (!unknownSource && declared > maxBodyBytes) return send(TOO_LARGE, true);
+
+        const body = unknownSource ? Buffer.alloc(0) : await readBody(request, maxBodyBytes);
+        if (body === undefined) return send(TOO_LARGE, true);
+        const answer = await handler(toEvent(request, target.path, body), fakeContext());
+        send(answer, !request.complete);
+      } catch {
+        send(json(500, { error: "internal_error", message: "internal error" }), true);
       }
-      const answer = await handler(toEvent(request, body), fakeContext());
-      response.writeHead(
-        answer.statusCode ?? 200,
-        answer.headers as Record<string, string> | undefined,
-      );
-      response.end(answer.body ?? "");
-    } catch {
-      response.writeHead(500, { "content-type": "application/json" });
-      response.end(JSON.stringify({ error: "internal_error", message: "internal error" }));
-    }
+    },
+  );
+  server.timeout = limits.requestTimeoutMs;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error: NodeJS.ErrnoException) =>
+      reject(
+        new ListenError(
+          error.code === "EADDRINUSE"
+            ? `port ${port} on ${host} is already in use (stop the other process, or choose another with --port or PORT)`
+            : `cannot listen on ${host}:${port}: ${error.message}`,
+          error.code,
+          { cause: error },
+        ),
+      ),
+    );
+    server.listen(port, host, resolve);
   });
-  await new Promise<void>((resolve) => server.listen(port, host, resolve));
   const address = server.address() as AddressInfo;
   return {
     url: `http://${host}:${address.port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
-async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
+/** The path, and for a webhook its source id; undefined when the path's %-encoding is broken. */
+function parseTarget(request: IncomingMessage): { path: string; sourceId?: string } | undefined {
+  const path = new URL(request.url ?? "/", "http://local").pathname;
+  try {
+    decodeURIComponent(path);
+  } catch {
+    return undefined;
+  }
+  const webhook = WEBHOOK_PATH.exec(path);
+  return webhook?.[1] && request.method === "POST"
+    ? { path, sourceId: decodeURIComponent(webhook[1]) }
+    : { path };
+}
+
+/** Reads at most `limit` bytes; undefined (and reading stops) as soon as the body is longer. */
+async function readBody(request: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
-    if (size > API_GATEWAY_MAX_BODY_BYTES) return undefined;
+    if (size > limit) return undefined;
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
 }
 
-function toEvent(request: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
+function toEvent(request: IncomingMessage, path: string, body: Buffer): APIGatewayProxyEventV2 {
   const url = new URL(request.url ?? "/", "http://local");
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
@@ -71,13 +168,15 @@ function toEvent(request: IncomingMessage, body: Buffer): APIGatewayProxyEventV2
   }
   return apiGatewayEvent({
     method: request.method ?? "GET",
-    path: url.pathname,
+    path,
     query: url.search.slice(1),
     headers,
     body,
     sourceIp: request.socket.remoteAddress ?? "",
   });
 }
+
+const WEBHOOK_PATH = /^\/webhooks\/([^/]+)\/?$/;
 
 export interface HttpRequestParts {
   method: string;
@@ -95,7 +194,7 @@ export interface HttpRequestParts {
  */
 export function apiGatewayEvent(request: HttpRequestParts): APIGatewayProxyEventV2 {
   const { method, path } = request;
-  const webhook = /^\/webhooks\/([^/]+)\/?$/.exec(path);
+  const webhook = WEBHOOK_PATH.exec(path);
   const routeKey =
     method === "POST" && webhook
       ? WEBHOOK_ROUTE

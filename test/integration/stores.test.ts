@@ -1,12 +1,16 @@
-import { type DynamoDBClient, ResourceNotFoundException } from "@aws-sdk/client-dynamodb";
+import {
+  type DynamoDBClient,
+  GetItemCommand,
+  ResourceNotFoundException,
+} from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
 import { makeDynamoReceiptStore } from "../../functions/adapters/dynamo/receipts";
 import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
+import { ensureTable, keys } from "../../functions/adapters/dynamo/table";
 import type { OutcomeRecord } from "../../functions/core/outcome";
-import type { ClaimResult, SlotKey } from "../../functions/core/ports";
+import type { ClaimResult, Receipt, SlotKey } from "../../functions/core/ports";
 import {
   type LocalDynamo,
   makeTestClient,
@@ -226,18 +230,23 @@ describe.each([
 
   describe("receipts", () => {
     const receipts = () => makeDynamoReceiptStore(client, TABLE);
+    const byId = (sourceId: string, eventId: string): Receipt => ({
+      sourceId,
+      eventId,
+      byId: true,
+    });
 
     it("records an event once", async () => {
       const eventId = fresh("evt");
-      expect(await receipts().record("github", eventId, T0)).toBe("recorded");
-      expect(await receipts().record("github", eventId, at(SECOND))).toBe("duplicate");
-      expect(await receipts().record("stripe", eventId, at(SECOND))).toBe("recorded");
+      expect(await receipts().record(byId("github", eventId), T0)).toBe("recorded");
+      expect(await receipts().record(byId("github", eventId), at(SECOND))).toBe("duplicate");
+      expect(await receipts().record(byId("stripe", eventId), at(SECOND))).toBe("recorded");
     });
 
     it("records exactly one of 20 concurrent puts", async () => {
       const eventId = fresh("evt");
       const results = await Promise.all(
-        Array.from({ length: 20 }, () => receipts().record("github", eventId, T0)),
+        Array.from({ length: 20 }, () => receipts().record(byId("github", eventId), T0)),
       );
       expect(results.filter((r) => r === "recorded")).toHaveLength(1);
       expect(results.filter((r) => r === "duplicate")).toHaveLength(19);
@@ -245,26 +254,74 @@ describe.each([
 
     it("records again after remove", async () => {
       const eventId = fresh("evt");
-      await receipts().record("github", eventId, T0);
-      await receipts().remove("github", eventId);
-      expect(await receipts().record("github", eventId, T0)).toBe("recorded");
+      await receipts().record(byId("github", eventId), T0);
+      await receipts().remove(byId("github", eventId));
+      expect(await receipts().record(byId("github", eventId), T0)).toBe("recorded");
     });
 
     it("treats a receipt past its 30 days as gone, even before TTL deletes it", async () => {
-      const eventId = fresh("evt");
-      await receipts().record("github", eventId, T0);
-      expect(await receipts().record("github", eventId, at(29 * DAY))).toBe("duplicate");
-      expect(await receipts().record("github", eventId, at(30 * DAY + 2 * SECOND))).toBe(
-        "recorded",
-      );
-      expect(await receipts().record("github", eventId, at(31 * DAY))).toBe("duplicate");
+      const receipt = byId("github", fresh("evt"));
+      await receipts().record(receipt, T0);
+      expect(await receipts().record(receipt, at(29 * DAY))).toBe("duplicate");
+      expect(await receipts().record(receipt, at(30 * DAY + 2 * SECOND))).toBe("recorded");
+      expect(await receipts().record(receipt, at(31 * DAY))).toBe("duplicate");
     });
 
     it("keeps absurdly long event ids apart", async () => {
       const prefix = fresh("x").repeat(2000);
-      expect(await receipts().record("hmac", `${prefix}a`, T0)).toBe("recorded");
-      expect(await receipts().record("hmac", `${prefix}b`, T0)).toBe("recorded");
-      expect(await receipts().record("hmac", `${prefix}a`, T0)).toBe("duplicate");
+      expect(await receipts().record(byId("hmac", `${prefix}a`), T0)).toBe("recorded");
+      expect(await receipts().record(byId("hmac", `${prefix}b`), T0)).toBe("recorded");
+      expect(await receipts().record(byId("hmac", `${prefix}a`), T0)).toBe("duplicate");
+    });
+
+    it("deduplicates on the content hash whatever the id, in one write per webhook", async () => {
+      const contentHash = fresh("sha");
+      const replay = (eventId: string): Receipt => ({
+        sourceId: "github",
+        eventId,
+        contentHash,
+        byId: false,
+      });
+      const first = fresh("delivery");
+      expect(await receipts().record(replay(first), T0)).toBe("recorded");
+      expect(await receipts().record(replay(fresh("delivery")), at(SECOND))).toBe("duplicate");
+      // Only the hash was written: no receipt item for the (unsigned) id.
+      const byIdItem = await client.send(
+        new GetItemCommand({ TableName: TABLE, Key: keys.receipt("github", first) }),
+      );
+      expect(byIdItem.Item).toBeUndefined();
+      expect(await receipts().record(replay("x"), at(30 * DAY + 2 * SECOND))).toBe("recorded");
+    });
+
+    it("with byId, a re-signed retry (new hash, same id) is a duplicate too", async () => {
+      const eventId = fresh("evt");
+      const signed = (contentHash: string): Receipt => ({
+        sourceId: "shop",
+        eventId,
+        contentHash,
+        byId: true,
+      });
+      expect(await receipts().record(signed(fresh("sha")), T0)).toBe("recorded");
+      expect(await receipts().record(signed(fresh("sha")), at(SECOND))).toBe("duplicate");
+      const replayed = fresh("sha");
+      expect(await receipts().record({ ...signed(replayed), eventId: fresh("evt") }, T0)).toBe(
+        "recorded",
+      );
+      expect(await receipts().record({ ...signed(replayed), eventId: fresh("evt") }, T0)).toBe(
+        "duplicate",
+      );
+    });
+
+    it("removes both keys, so the sender's retry is recorded afresh", async () => {
+      const receipt: Receipt = {
+        sourceId: "shop",
+        eventId: fresh("evt"),
+        contentHash: fresh("sha"),
+        byId: true,
+      };
+      await receipts().record(receipt, T0);
+      await receipts().remove(receipt);
+      expect(await receipts().record(receipt, T0)).toBe("recorded");
     });
   });
 

@@ -1,14 +1,15 @@
 import { BadRequestError, InvalidSignatureError } from "../errors";
 import type { VerifiedEvent } from "./index";
 import { header, parseJsonObject, type RawRequest, requireHeader } from "./request";
-import { signedByAny } from "./signature";
+import { contentHash, signedByAny } from "./signature";
 
 const SIGNATURE_PREFIX = "sha256=";
 
 /**
  * GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>`. The id is
  * `X-GitHub-Delivery` (stable across redeliveries); the name is `X-GitHub-Event` plus `.action`
- * when the payload has one, e.g. `issues.closed` or `push`.
+ * when the payload has one, e.g. `issues.closed` or `push`. Neither header is signed, so the
+ * event also carries the hash of the signed body (`contentHash`) for deduplication.
  *
  * node:crypto rather than `@octokit/webhooks-methods` `verify`: that takes the body as a string,
  * so it would verify a decoded and re-encoded copy instead of the bytes as sent.
@@ -30,7 +31,8 @@ export function verifyGithub(secrets: readonly string[], request: RawRequest): V
   const event = requireHeader(request, "x-github-event");
   const payload = parseJsonObject(jsonText(request));
   const name = typeof payload.action === "string" ? `${event}.${payload.action}` : event;
-  return { id, name, payload };
+  // Neither the delivery id nor the event header is signed: the body is the event's identity.
+  return { id, name, payload, contentHash: contentHash(content) };
 }
 
 /** The JSON text of the body: as is, or the `payload` field of a form-encoded body. */

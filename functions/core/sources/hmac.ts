@@ -2,7 +2,7 @@ import type { SourceConfig } from "../config";
 import { BadRequestError, InvalidSignatureError } from "../errors";
 import type { VerifiedEvent } from "./index";
 import { header, parseJsonObject, type RawRequest, valueAtPath } from "./request";
-import { assertFresh, signedByAny } from "./signature";
+import { assertFresh, contentHash, signedByAny } from "./signature";
 
 export type HmacSourceConfig = Extract<SourceConfig, { type: "hmac" }>;
 type Locator = HmacSourceConfig["eventId"];
@@ -43,6 +43,8 @@ export function verifyHmac(
     id: locate(source.eventId, "event id", request, payload),
     name: locate(source.eventName, "event name", request, payload),
     payload,
+    // Id and name may come from unsigned headers: the signed bytes identify the event too.
+    contentHash: contentHash(content),
   };
 }
 

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { InvalidSignatureError } from "../errors";
 
 export type HmacAlgorithm = "sha256" | "sha1";
@@ -31,6 +31,13 @@ export function signedByAny(
     if (received.some((signature) => equalInConstantTime(expected, signature))) return true;
   }
   return false;
+}
+
+/** SHA-256 (hex) of what was signed, part by part as the HMAC saw it. */
+export function contentHash(content: SignedContent): string {
+  const hash = createHash("sha256");
+  for (const part of content.parts) hash.update(part);
+  return hash.digest("hex");
 }
 
 /** `timingSafeEqual` that answers false, instead of throwing, on a length mismatch. */

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { WebhookDefinition } from "@octokit/webhooks-examples";
@@ -108,6 +109,8 @@ describe("github signature", () => {
   });
 });
 
+const sha256 = (body: Buffer | string) => createHash("sha256").update(body).digest("hex");
+
 describe("github events", () => {
   it.each(["issues", "pull_request"])(
     "names real %s payloads <event>.<action> and keeps the payload",
@@ -121,6 +124,7 @@ describe("github events", () => {
           id: "abc-1",
           name: `${event}.${(example as { action: string }).action}`,
           payload: example,
+          contentHash: sha256(request.body),
         });
       }
     },
@@ -149,6 +153,7 @@ describe("github events", () => {
       id: "72d3162e-cc78-11e3-81ab-4c9367dc0958",
       name: "issues.opened",
       payload: example,
+      contentHash: sha256(request.body),
     });
   });
 

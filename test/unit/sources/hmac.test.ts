@@ -1,4 +1,4 @@
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { sourceSchema } from "../../../functions/core/config";
 import { BadRequestError, InvalidSignatureError } from "../../../functions/core/errors";
@@ -76,6 +76,7 @@ describe("generic hmac", () => {
       id: "90210",
       name: "order.shipped",
       payload,
+      contentHash: createHash("sha256").update(body).digest("hex"),
     });
   });
 
@@ -85,6 +86,10 @@ describe("generic hmac", () => {
       id: "delivery-123",
       name: "order.shipped",
       payload,
+      // The timestamp is signed too, so it is part of what identifies the event.
+      contentHash: createHash("sha256")
+        .update(`${nowSeconds - 30}.${body}`)
+        .digest("hex"),
     });
   });
 

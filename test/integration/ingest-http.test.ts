@@ -1,0 +1,237 @@
+import { createHmac, randomUUID } from "node:crypto";
+import { connect } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startHttpServer } from "../../functions/local/http-server";
+import {
+  INGEST_SECRETS,
+  type IngestServer,
+  post,
+  startIngestServer,
+} from "../support/ingest-server";
+import { githubRequest, stripeRequest } from "../support/signers";
+
+const hmacHeaders = (body: string, headers: Record<string, string>, timestamp?: number) => {
+  const signed = timestamp === undefined ? body : `${timestamp}.${body}`;
+  const signature = createHmac("sha256", INGEST_SECRETS.SHOP_SECRET).update(signed).digest("hex");
+  return {
+    "content-type": "application/json",
+    ...headers,
+    ...(timestamp === undefined
+      ? { "x-shop-signature": `sha256=${signature}` }
+      : { "x-shop-signature": signature, "x-shop-timestamp": String(timestamp) }),
+  };
+};
+
+/** Writes raw bytes on a fresh connection; resolves with the status line and whether it closed. */
+function rawExchange(
+  url: string,
+  head: string,
+  options: { body?: Buffer; waitMs?: number } = {},
+): Promise<{ statusLine: string | undefined; closed: boolean; afterMs: number }> {
+  const { port, hostname } = new URL(url);
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname);
+    let received = "";
+    let closed = false;
+    const finish = () => {
+      clearTimeout(timer);
+      resolve({
+        statusLine: received.split("\r\n")[0] || undefined,
+        closed,
+        afterMs: Date.now() - started,
+      });
+      socket.destroy();
+    };
+    const timer = setTimeout(finish, options.waitMs ?? 5_000);
+    socket.on("data", (chunk) => {
+      received += chunk.toString("latin1");
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      closed = true;
+      finish();
+    });
+    socket.write(head);
+    if (options.body) socket.write(options.body);
+  });
+}
+
+describe("ingest over HTTP: replays, sizes and malformed requests", () => {
+  let server: IngestServer;
+  beforeAll(async () => {
+    server = await startIngestServer();
+  });
+  afterAll(() => server?.close());
+
+  describe("replays of a captured signed body (item 7)", () => {
+    it("GitHub: the same body under a new delivery id, or relabelled, is a duplicate", async () => {
+      const payload = { action: "opened", userId: 41, text: `hello ${randomUUID()}` };
+      const original = await githubRequest(INGEST_SECRETS.GITHUB_SECRET, "pull_request", payload);
+      expect((await post(server, "/webhooks/github", original.headers, original.body)).status).toBe(
+        202,
+      );
+      const before = server.queued.length;
+
+      const replayed = { ...original.headers, "x-github-delivery": randomUUID() };
+      const relabelled = { ...replayed, "x-github-event": "issues" };
+      for (const headers of [replayed, relabelled, replayed]) {
+        const answer = await post(server, "/webhooks/github", headers, original.body);
+        expect(answer).toMatchObject({ status: 200, body: { status: "duplicate" } });
+      }
+      expect(server.queued.length).toBe(before);
+    });
+
+    it("GitHub: a sender's redelivery (same id, same body) is still a duplicate", async () => {
+      const request = await githubRequest(INGEST_SECRETS.GITHUB_SECRET, "push", {
+        userId: 42,
+        text: randomUUID(),
+      });
+      expect((await post(server, "/webhooks/github", request.headers, request.body)).status).toBe(
+        202,
+      );
+      const again = await post(server, "/webhooks/github", request.headers, request.body);
+      expect(again).toMatchObject({ status: 200, body: { status: "duplicate" } });
+    });
+
+    it("HMAC with a header id: the same body under a new id is a duplicate", async () => {
+      const body = JSON.stringify({ userId: 43, text: randomUUID() });
+      const headers = (id: string) =>
+        hmacHeaders(body, { "x-shop-event-id": id, "x-shop-event": "order.paid" });
+      expect((await post(server, "/webhooks/shop", headers("e-1"), body)).status).toBe(202);
+      const replay = await post(server, "/webhooks/shop", headers(randomUUID()), body);
+      expect(replay).toMatchObject({ status: 200, body: { status: "duplicate" } });
+    });
+
+    it("HMAC with a signed timestamp: a replay under a new id and a re-signed retry are duplicates", async () => {
+      const body = JSON.stringify({ event: "order.paid", userId: 44, text: randomUUID() });
+      const now = Math.floor(Date.now() / 1000);
+      const id = randomUUID();
+      const first = hmacHeaders(body, { "x-shop-event-id": id }, now);
+      expect((await post(server, "/webhooks/timed", first, body)).status).toBe(202);
+
+      const replay = { ...first, "x-shop-event-id": randomUUID() };
+      const retry = hmacHeaders(body, { "x-shop-event-id": id }, now + 1);
+      for (const headers of [replay, retry]) {
+        const answer = await post(server, "/webhooks/timed", headers, body);
+        expect(answer).toMatchObject({ status: 200, body: { status: "duplicate" } });
+      }
+    });
+  });
+
+  describe("sizes (item 8)", () => {
+    const stripeEvent = (id: string) => ({
+      id,
+      type: "invoice.payment_failed",
+      data: { object: { metadata: { userId: 45 } } },
+    });
+
+    it("answers 400 to a signed event id over 256 characters, and writes nothing", async () => {
+      const before = await server.itemCount();
+      for (const id of [`evt_${"x".repeat(253)}`, `evt_${"x".repeat(450 * 1024)}`]) {
+        const request = stripeRequest(INGEST_SECRETS.STRIPE_SECRET, stripeEvent(id));
+        const answer = await post(server, "/webhooks/stripe", request.headers, request.body);
+        expect(answer).toMatchObject({ status: 400, body: { error: "bad_request" } });
+      }
+      expect(await server.itemCount()).toBe(before);
+    });
+
+    it("accepts an id of exactly 256 characters", async () => {
+      const request = stripeRequest(
+        INGEST_SECRETS.STRIPE_SECRET,
+        stripeEvent(`evt_${randomUUID()}`.padEnd(256, "x")),
+      );
+      expect((await post(server, "/webhooks/stripe", request.headers, request.body)).status).toBe(
+        202,
+      );
+    });
+
+    it("answers 413 by content-length before the body is sent", async () => {
+      const url = new URL(server.url);
+      const { statusLine } = await rawExchange(
+        server.url,
+        `POST /webhooks/stripe HTTP/1.1\r\nHost: ${url.host}\r\ncontent-type: application/json\r\ncontent-length: ${5 * 1024 * 1024}\r\n\r\n`,
+      );
+      expect(statusLine).toBe("HTTP/1.1 413 Payload Too Large");
+    });
+
+    it("stops reading a body without content-length once it passes the limit", async () => {
+      const url = new URL(server.url);
+      const chunk = Buffer.alloc(1024 * 1024 + 1, "a");
+      const { statusLine, closed } = await rawExchange(
+        server.url,
+        `POST /webhooks/stripe HTTP/1.1\r\nHost: ${url.host}\r\ntransfer-encoding: chunked\r\n\r\n`,
+        // One chunk over the limit, and the body never ends: only a server that stops reading answers.
+        { body: Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk]) },
+      );
+      expect(statusLine).toBe("HTTP/1.1 413 Payload Too Large");
+      expect(closed).toBe(true);
+    });
+
+    it("does not read the body for an unknown source", async () => {
+      const url = new URL(server.url);
+      const { statusLine } = await rawExchange(
+        server.url,
+        `POST /webhooks/nope HTTP/1.1\r\nHost: ${url.host}\r\ncontent-length: ${512 * 1024}\r\n\r\n`,
+      );
+      expect(statusLine).toBe("HTTP/1.1 404 Not Found");
+    });
+  });
+
+  describe("malformed paths (item 9)", () => {
+    it.each(["/webhooks/%", "/webhooks/%E0%A4%A", "/webhooks/github%zz", "/%"])(
+      "answers POST %s with 400",
+      async (path) => {
+        const answer = await post(server, path, { "content-type": "application/json" }, "{}");
+        expect(answer).toMatchObject({ status: 400, body: { error: "bad_request" } });
+      },
+    );
+  });
+});
+
+describe("the local HTTP server's timeouts (item 10)", () => {
+  it("closes a silent connection after the headers timeout", async () => {
+    const server = await startHttpServer(
+      async () => ({ statusCode: 200, body: "{}" }),
+      0,
+      "127.0.0.1",
+      { headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 300 },
+    );
+    try {
+      const silent = await rawExchange(server.url, "", { waitMs: 5_000 });
+      expect(silent.closed).toBe(true);
+      const slowHeaders = await rawExchange(
+        server.url,
+        "POST /webhooks/x HTTP/1.1\r\nHost: x\r\n",
+        {
+          waitMs: 5_000,
+        },
+      );
+      expect(slowHeaders.closed).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("uses finite timeouts by default", async () => {
+    const server = await startHttpServer(async () => ({ statusCode: 200, body: "{}" }), 0);
+    try {
+      const silent = await rawExchange(server.url, "", { waitMs: 20_000 });
+      expect(silent.closed).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("says in one line that the port is taken", async () => {
+    const first = await startHttpServer(async () => ({ statusCode: 200 }), 0);
+    const port = Number(new URL(first.url).port);
+    try {
+      await expect(startHttpServer(async () => ({ statusCode: 200 }), port)).rejects.toThrow(
+        `port ${port} on 127.0.0.1 is already in use`,
+      );
+    } finally {
+      await first.close();
+    }
+  });
+});
