@@ -2,17 +2,19 @@
 /**
  * `npm start`: the whole bridge on one machine, on embedded defaults (see README "Quickstart").
  * Flags: --port N (or PORT), --config PATH (or HOOKLINE_CONFIG), --json-logs (Powertools JSON
- * logs, as on Lambda, instead of one readable line per request).
+ * logs, as on Lambda, instead of one readable line per request), --dev (development secrets for
+ * unset variables with any config; the shipped example config always gets them).
  */
 import { createHmac, randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { readEnvironment } from "../functions/adapters/environment";
 import { makePowertoolsLog } from "../functions/adapters/telemetry";
-import { type Config, loadConfigFile } from "../functions/core/config";
+import { type Config, loadConfigFile, WEEK_SECONDS } from "../functions/core/config";
 import { ConfigError } from "../functions/core/errors";
 import { startLocalBridge } from "../functions/local/bridge";
 import { makeConsoleLog } from "../functions/local/console-log";
-import { localSecretEnvironment } from "../functions/local/dev-secrets";
+import { localSecretEnvironment, usesDevelopmentSecrets } from "../functions/local/dev-secrets";
+import { ListenError } from "../functions/local/http-server";
 import { outcomeLine, requestLine } from "../functions/local/request-lines";
 import { removeRunState, runStatePath, writeRunState } from "../functions/local/run-state";
 import { styleFor } from "../functions/local/terminal-style";
@@ -23,11 +25,14 @@ async function main(): Promise<void> {
       port: { type: "string" },
       config: { type: "string" },
       "json-logs": { type: "boolean" },
+      dev: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
-    console.log("usage: npm start -- [--port 3000] [--config hookline.config.json] [--json-logs]");
+    console.log(
+      "usage: npm start -- [--port 3000] [--config hookline.config.json] [--json-logs] [--dev]",
+    );
     return;
   }
   const env: Record<string, string | undefined> = { ...process.env };
@@ -38,10 +43,28 @@ async function main(): Promise<void> {
     throw new ConfigError(`PORT: "${port}" is not a port number`);
 
   const config = loadConfigFile(environment.configPath);
-  const secrets = localSecretEnvironment(config, env);
+  if (config.bitrix.weekSeconds !== WEEK_SECONDS) {
+    console.warn(
+      `hookline: bitrix.weekSeconds is ${config.bitrix.weekSeconds}, not Bitrix24's ${WEEK_SECONDS}: for simulators and tests only`,
+    );
+  }
+  const secrets = localSecretEnvironment(
+    config,
+    env,
+    usesDevelopmentSecrets(environment.configPath, values.dev),
+  );
+  if (secrets.missing.length > 0) {
+    throw new ConfigError(
+      `${secrets.missing.join(", ")} not set: the config's env: references need a value (or run with --dev for development values where hookline has one)`,
+    );
+  }
   Object.assign(env, secrets.env);
-  for (const name of secrets.defaulted)
-    console.warn(`hookline: ${name} is not set; using its development value (local run only)`);
+  if (secrets.defaulted.length > 0) {
+    console.warn(
+      "hookline: unset secrets use their public development values (local run only); sign test requests with:",
+    );
+    for (const name of secrets.defaulted) console.warn(`  ${name}=${secrets.env[name]}`);
+  }
 
   // The SDK warns that releases from 2027 on need Node 22; the Lambdas run 22, and locally
   // the line would hide the request lines. Its own switch, read when a client is created.
@@ -101,13 +124,20 @@ async function main(): Promise<void> {
       `\nSend a first signed test webhook (run it twice to see "duplicate"):\n\n${example}\n`,
     );
 
+  // SIGTERM (kill, a process manager) stops as cleanly as Ctrl-C; a second signal, or a close
+  // that hangs, ends the process anyway.
+  let stopping = false;
   const stop = async () => {
+    if (stopping) process.exit(1);
+    stopping = true;
     console.log("\nhookline: stopping");
+    setTimeout(() => process.exit(1), STOP_TIMEOUT_MS).unref();
     await bridge.close();
     process.exit(0);
   };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  process.on("SIGHUP", stop);
 }
 
 /** A ready-to-paste curl for the first GitHub source, signed with its secret. */
@@ -139,9 +169,13 @@ function firstWebhookExample(
   ].join("\n");
 }
 
+const STOP_TIMEOUT_MS = 5_000;
+
 main().catch((error: unknown) => {
   if (error instanceof ConfigError) {
     console.error(`hookline: configuration error: ${error.message}`);
+  } else if (error instanceof ListenError) {
+    console.error(`hookline: ${error.message}`);
   } else {
     console.error("hookline: could not start:", error);
   }

@@ -100,6 +100,9 @@ export const routeSchema = z.strictObject({
   whenLimited: z.enum(["digest", "drop"]).default("digest"),
 });
 
+/** Bitrix24's week, in seconds: one message per user per this long. */
+export const WEEK_SECONDS = 604_800;
+
 /** A duration as seconds, or text such as `24h`, `90m`, `3600s`, `2d`. */
 const duration = z.union([
   z.number().int().positive(),
@@ -159,7 +162,7 @@ export const bitrixSchema = z
     /** How long one REST call may take before it counts as timed out. */
     timeoutMs: z.number().int().min(100).max(60_000).default(8000),
     /** Bitrix24's window: one message per user per this many seconds. Change only for tests. */
-    weekSeconds: z.number().int().min(10).max(604_800).default(604_800),
+    weekSeconds: z.number().int().min(10).max(WEEK_SECONDS).default(WEEK_SECONDS),
     /** Bitrix24 finishes or drops a request within this time (its documented 60 s). */
     requestLimitSeconds: z.number().int().min(1).max(120).default(60),
     /** Extra wait after our record says the week is over: Bitrix24's clock and ours differ. */

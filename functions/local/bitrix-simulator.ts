@@ -53,6 +53,8 @@ export interface BitrixSimulator {
   };
   /** Another app of the portal messages the user: our next message this week meets the limit. */
   messageFromAnotherApp(code: string, userId: number): void;
+  /** Every REST request answers 500 until `ms` from now: an outage of the whole portal. */
+  outage(ms: number): void;
   /** Queues faults for the next REST requests, consumed one per request in order. */
   inject(...faults: Fault[]): void;
   close(): Promise<void>;
@@ -104,6 +106,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
   const weeklyLimit = options.weeklyLimit ?? true;
   const weekMs = options.weekMs ?? WEEK_MS;
   const inFlight = new Map<string, number>();
+  let outageUntil = 0;
   const bucket = leakyBucket(options.rateLimit ?? { burst: 50, perSecond: 2 });
   const webhookCode = randomBytes(8).toString("hex");
   const lastSent = new Map<string, number>();
@@ -199,6 +202,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
   async function handleRest(req: IncomingMessage, res: ServerResponse, url: URL, raw: string) {
     stats.requests++;
     trackOverlap(req, res, url, raw);
+    if (now() < outageUntil) return send(res, error(500, "INTERNAL_SERVER_ERROR", "Portal down"));
     const fault = faults.shift();
     if (fault && "status" in fault) {
       const code = fault.error ?? DEFAULT_ERROR_BY_STATUS[fault.status] ?? "INTERNAL_SERVER_ERROR";
@@ -251,6 +255,20 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     if (req.method === "GET" && path === "/_simulator/messages") {
       return send(res, { status: 200, body: messages });
     }
+    if (req.method === "POST" && path === "/_simulator/outage") {
+      const parsed = z.strictObject({ ms: z.number().int().min(0).max(3_600_000) }).safeParse(parseJson(raw));
+      if (!parsed.success) return send(res, error(400, "BAD_OUTAGE", z.prettifyError(parsed.error)));
+      outageUntil = now() + parsed.data.ms;
+      return send(res, { status: 200, body: { until: new Date(outageUntil).toISOString() } });
+    }
+    if (req.method === "POST" && path === "/_simulator/another-app") {
+      const parsed = z
+        .strictObject({ code: z.string().length(32), userId: z.number().int().positive() })
+        .safeParse(parseJson(raw));
+      if (!parsed.success) return send(res, error(400, "BAD_MESSAGE", z.prettifyError(parsed.error)));
+      lastSent.set(`${parsed.data.code}\u0000${parsed.data.userId}`, now());
+      return send(res, { status: 200, body: { recorded: true } });
+    }
     if (req.method === "POST" && path === "/_simulator/faults") {
       const parsed = z.array(faultSchema).safeParse(parseJson(raw));
       if (!parsed.success)
@@ -293,6 +311,9 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     origin,
     messages,
     stats,
+    outage: (ms) => {
+      outageUntil = now() + ms;
+    },
     messageFromAnotherApp: (code, userId) => {
       lastSent.set(`${code}\u0000${userId}`, now());
     },

@@ -1,0 +1,225 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
+import { sleep } from "../../functions/core/clock";
+import { jobIdFor } from "../../functions/core/job";
+import type { OutcomeRecord } from "../../functions/core/outcome";
+import {
+  OPEN_LINE_CODE,
+  postWebhook,
+  startTestBridge,
+  TEST_SECRETS,
+  testConfig,
+} from "../support/bridge";
+import { standardWebhookRequest } from "../support/signers";
+
+/**
+ * The weekly ledger end to end through the local bridge (the code `npm start` runs): HTTP,
+ * ingest, the in-process queue, deliver, the sweeper and the Bitrix24 simulator, with a week of
+ * ten seconds so a whole digest cycle fits in a test.
+ */
+
+type Bridge = Awaited<ReturnType<typeof startTestBridge>>;
+const APP_ROUTE = 2;
+const WEEK_SECONDS = 10;
+
+let nextUser = 5000;
+const freshUser = () => nextUser++;
+
+const order = (userId: number, note: string) =>
+  standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
+    type: "order.paid",
+    data: { orderId: randomUUID().slice(0, 8), bitrixUserId: userId, note },
+  });
+
+const jobOf = (request: { headers: Record<string, string> }) =>
+  jobIdFor("app", request.headers["webhook-id"] as string, APP_ROUTE);
+
+function shortWeekConfig() {
+  const base = testConfig();
+  return testConfig({
+    bitrix: { ...base.bitrix, weekSeconds: WEEK_SECONDS, weekMarginSeconds: 1 },
+    digest: { maxEvents: 20 },
+  });
+}
+
+async function until<T>(read: () => Promise<T> | T, done: (value: T) => boolean, ms: number) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await sleep(200);
+  }
+}
+
+describe("the weekly ledger through the local bridge", () => {
+  let bridge: Bridge;
+  let records: (jobId: string) => Promise<OutcomeRecord | undefined>;
+  beforeAll(async () => {
+    bridge = await startTestBridge(shortWeekConfig(), { sweepEveryMs: 250 });
+    const store = makeDynamoOutcomeStore(bridge.dynamo, "hookline-e2e");
+    records = (jobId) => store.get(jobId);
+  });
+  afterAll(() => bridge?.close());
+  afterEach(() => expect(bridge.simulator?.stats.overlapping).toBe(0));
+
+  const sentTo = (userId: number) =>
+    bridge.simulator?.messages.filter((message) => message.userId === userId) ?? [];
+
+  it("sends the first event at once, defers the rest, and sends them as one digest when the week frees", async () => {
+    const userId = freshUser();
+    const first = order(userId, "first-order");
+    expect((await postWebhook(bridge, "app", first)).status).toBe(202);
+    await until(() => sentTo(userId).length, (n) => n === 1, 5_000);
+
+    const later = [order(userId, "second-order"), order(userId, "third-order")];
+    for (const request of later) expect((await postWebhook(bridge, "app", request)).status).toBe(202);
+    await bridge.queue.idle();
+    const deferred = await Promise.all(later.map((request) => records(jobOf(request))));
+    expect(deferred.map((record) => record?.outcome)).toEqual(["deferred", "deferred"]);
+    const due = deferred[0]?.dueAt?.getTime() ?? 0;
+    expect(due).toBeGreaterThan(Date.now());
+    expect(sentTo(userId)).toHaveLength(1);
+
+    // The week (10 s) plus the margin (1 s) passes; the sweeper queues the flush.
+    const messages = await until(() => sentTo(userId), (m) => m.length === 2, 20_000);
+    expect(messages).toHaveLength(2);
+    const digest = messages[1]?.message ?? "";
+    expect(digest).toContain("[b]2 updates[/b]");
+    expect(digest).toMatch(/second-order[\s\S]*third-order/);
+    expect(messages[1]?.at ?? 0).toBeGreaterThanOrEqual(due);
+
+    const final = await Promise.all(later.map((request) => records(jobOf(request))));
+    expect(final.map((record) => record?.outcome)).toEqual(["sent", "sent"]);
+    expect(final[0]?.digestId).toBeDefined();
+    expect(final[0]?.digestId).toBe(final[1]?.digestId);
+    expect((await records(jobOf(first)))?.outcome).toBe("sent");
+  }, 40_000);
+
+  it("defers an event when another app already messaged the user (USER_MESSAGE_LIMIT), then delivers it", async () => {
+    const userId = freshUser();
+    bridge.simulator?.messageFromAnotherApp(OPEN_LINE_CODE, userId);
+    const request = order(userId, "after-another-app");
+    expect((await postWebhook(bridge, "app", request)).status).toBe(202);
+    await bridge.queue.idle();
+
+    const deferred = await records(jobOf(request));
+    expect(deferred?.outcome).toBe("deferred");
+    expect(deferred?.reason).toContain("USER_MESSAGE_LIMIT");
+    expect(sentTo(userId)).toHaveLength(0);
+
+    // Tried again every weekSeconds / 7 until Bitrix24's week for the other app's message is over.
+    const messages = await until(() => sentTo(userId), (m) => m.length === 1, 25_000);
+    expect(messages.map((message) => message.message)).toEqual([
+      expect.stringContaining("after-another-app"),
+    ]);
+    expect((await records(jobOf(request)))?.outcome).toBe("sent");
+  }, 40_000);
+
+  it("sends a digest of one event as that event's own message", async () => {
+    const userId = freshUser();
+    const first = order(userId, "alpha");
+    await postWebhook(bridge, "app", first);
+    await until(() => sentTo(userId).length, (n) => n === 1, 5_000);
+    const second = order(userId, "beta");
+    await postWebhook(bridge, "app", second);
+    await bridge.queue.idle();
+    expect((await records(jobOf(second)))?.outcome).toBe("deferred");
+
+    const messages = await until(() => sentTo(userId), (m) => m.length === 2, 20_000);
+    expect(messages[1]?.message).toContain("beta");
+    // A digest of one event is that event's own message.
+    expect(messages[1]?.message).not.toContain("updates");
+  }, 40_000);
+});
+
+describe("an event for a user whose digest is due", () => {
+  let bridge: Bridge;
+  beforeAll(async () => {
+    // No sweeper here: the event itself must find the due digest.
+    bridge = await startTestBridge(shortWeekConfig(), { sweepEveryMs: 3_600_000 });
+  });
+  afterAll(() => bridge?.close());
+
+  it("joins it, and the digest goes out at once with the older event first", async () => {
+    const userId = freshUser();
+    await postWebhook(bridge, "app", order(userId, "alpha"));
+    await bridge.queue.idle();
+    const beta = order(userId, "beta");
+    await postWebhook(bridge, "app", beta);
+    await bridge.queue.idle();
+    expect(await bridge.outcome(jobOf(beta))).toBe("deferred");
+
+    await sleep((WEEK_SECONDS + 1.5) * 1000);
+    const gamma = order(userId, "gamma");
+    await postWebhook(bridge, "app", gamma);
+    await bridge.queue.idle();
+
+    const messages = bridge.simulator?.messages.filter((m) => m.userId === userId) ?? [];
+    expect(messages).toHaveLength(2);
+    expect(messages[1]?.message).toMatch(/2 updates[\s\S]*beta[\s\S]*gamma/);
+    expect(await bridge.outcome(jobOf(beta))).toBe("sent");
+    expect(await bridge.outcome(jobOf(gamma))).toBe("sent");
+  }, 40_000);
+});
+
+describe("a route with whenLimited: drop", () => {
+  let bridge: Bridge;
+  beforeAll(async () => {
+    const base = shortWeekConfig();
+    bridge = await startTestBridge(
+      testConfig({
+        ...base,
+        routes: base.routes.map((route) =>
+          route.source === "app" ? { ...route, whenLimited: "drop" } : route,
+        ),
+      }),
+    );
+  });
+  afterAll(() => bridge?.close());
+
+  it("records the second event of the week as suppressed, and never sends it", async () => {
+    const userId = freshUser();
+    const first = order(userId, "kept");
+    await postWebhook(bridge, "app", first);
+    await bridge.queue.idle();
+    const second = order(userId, "dropped");
+    await postWebhook(bridge, "app", second);
+    await bridge.queue.idle();
+    expect(await bridge.outcome(jobOf(first))).toBe("sent");
+    expect(await bridge.outcome(jobOf(second))).toBe("suppressed");
+    expect(bridge.simulator?.messages.filter((m) => m.userId === userId)).toHaveLength(1);
+  });
+});
+
+describe("retries bounded by time", () => {
+  let bridge: Bridge;
+  beforeAll(async () => {
+    const base = testConfig();
+    bridge = await startTestBridge(
+      testConfig({ delivery: { ...base.delivery, retryFor: 6, maxBackoffSeconds: 1 } }),
+    );
+  });
+  afterAll(() => bridge?.close());
+
+  it("record the message as failed when the window is over, then move it to the dead-letter queue", async () => {
+    const userId = freshUser();
+    bridge.simulator?.outage(60_000);
+    const request = order(userId, "never");
+    expect((await postWebhook(bridge, "app", request)).status).toBe(202);
+    await until(() => bridge.queue.deadLetters.length, (n) => n === 1, 20_000);
+    await bridge.queue.idle();
+
+    expect(bridge.queue.deadLetters).toHaveLength(1);
+    expect(bridge.queue.deadLetters[0]?.reason).toContain("retry window over");
+    expect(await bridge.outcome(jobOf(request))).toBe("failed");
+    expect(bridge.simulator?.messages.filter((m) => m.userId === userId)).toHaveLength(0);
+
+    // After the cause is fixed, a redrive delivers it: an exhausted failure may be retried.
+    bridge.simulator?.outage(0);
+    expect(bridge.queue.redriveDeadLetters()).toBe(1);
+    await bridge.queue.idle();
+    expect(await bridge.outcome(jobOf(request))).toBe("sent");
+    expect(bridge.simulator?.messages.filter((m) => m.userId === userId)).toHaveLength(1);
+  }, 40_000);
+});
