@@ -1,3 +1,5 @@
+import { resolve } from "node:path";
+
 /**
  * Development values for the example config's secret references, used by `npm start` only when
  * the variable is unset, so the quickstart needs no setup. Never used on AWS.
@@ -22,24 +24,38 @@ export function envReferences(value: unknown): string[] {
   return [...names];
 }
 
+/** The example config shipped at the repository root, for which development values are used. */
+export const EXAMPLE_CONFIG_PATH = resolve(import.meta.dirname, "../../hookline.config.json");
+
+/**
+ * Whether a local run may fall back to development values: only for the shipped example config,
+ * or when asked explicitly (`npm start -- --dev`). Any other config must have its variables set.
+ */
+export const usesDevelopmentSecrets = (configPath: string, dev = false): boolean =>
+  dev || resolve(configPath) === EXAMPLE_CONFIG_PATH;
+
 /**
  * The environment a local process (`npm start`, the `hookline` CLI) resolves `env:` secret
  * references from: the given one, with development values for the example config's variables
- * that are unset. `defaulted` names the variables that fell back, so the caller can say so.
+ * that are unset when `development` is on (see `usesDevelopmentSecrets`). `defaulted` names the
+ * variables that fell back, so the caller can say so; `missing` the ones still unset.
  * The server and the CLI share this, so the CLI signs with the very secret the server checks.
  */
 export function localSecretEnvironment(
   config: { bitrix: unknown; sources: unknown },
   env: Readonly<Record<string, string | undefined>>,
-): { env: Record<string, string | undefined>; defaulted: string[] } {
+  development = true,
+): { env: Record<string, string | undefined>; defaulted: string[]; missing: string[] } {
   const local: Record<string, string | undefined> = { ...env };
   const defaulted: string[] = [];
+  const missing: string[] = [];
   for (const name of envReferences({ bitrix: config.bitrix, sources: config.sources })) {
-    const fallback = DEVELOPMENT_SECRETS[name];
+    const fallback = development ? DEVELOPMENT_SECRETS[name] : undefined;
+    if (local[name] === undefined && fallback === undefined) missing.push(name);
     if (local[name] === undefined && fallback !== undefined) {
       local[name] = fallback;
       defaulted.push(name);
     }
   }
-  return { env: local, defaulted };
+  return { env: local, defaulted, missing };
 }

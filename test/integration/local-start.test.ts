@@ -1,0 +1,160 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const ROOT = join(import.meta.dirname, "../..");
+const EXAMPLE = join(ROOT, "hookline.config.json");
+
+/** `npm start -- ...args` as a user runs it; resolves once it listens, or when it exits. */
+function npmStart(args: string[], env: Record<string, string> = {}) {
+  const child = spawn("npm", ["start", "--", "--port", "0", ...args], {
+    cwd: ROOT,
+    env: { ...withoutSecrets(process.env), ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr?.on("data", (chunk) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  const listening = new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (/listening on http/.test(stdout)) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 50);
+    void exited.then((code) => {
+      clearInterval(timer);
+      reject(new Error(`exited with ${code}: ${stderr}`));
+    });
+  });
+  listening.catch(() => {});
+  return { child, exited, listening, output: () => ({ stdout, stderr }) };
+}
+
+/** The example config's variable names, unset, so its development values are what it uses. */
+function withoutSecrets(env: NodeJS.ProcessEnv): Record<string, string> {
+  const names = ["GITHUB_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET", "APP_WEBHOOK_SECRET"];
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      (entry): entry is [string, string] =>
+        entry[1] !== undefined && !names.includes(entry[0]) && entry[0] !== "PORT",
+    ),
+  );
+}
+
+/** Every process below `pid`, found through `ps`. */
+function descendants(pid: number): number[] {
+  const table = execFileSync("ps", ["-e", "-o", "pid=,ppid="], { encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/).map(Number) as [number, number]);
+  const found: number[] = [];
+  const visit = (parent: number) => {
+    for (const [child, ppid] of table) {
+      if (ppid === parent) {
+        found.push(child);
+        visit(child);
+      }
+    }
+  };
+  visit(pid);
+  return found;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function waitUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return check();
+}
+
+/** SIGTERM, so the run cleans up after itself; SIGKILL for whatever is left after 5 s. */
+async function stopAll(run: { child: ChildProcess }, pids: number[]): Promise<void> {
+  const all = [run.child.pid ?? 0, ...pids].filter((pid) => pid > 0);
+  if (run.child.pid && alive(run.child.pid)) process.kill(run.child.pid, "SIGTERM");
+  await waitUntil(() => all.every((pid) => !alive(pid)), 5_000);
+  for (const pid of all) if (alive(pid)) process.kill(pid, "SIGKILL");
+}
+
+describe("npm start", () => {
+  it("stops every process it started on SIGTERM to npm (item 15)", async () => {
+    const run = npmStart([]);
+    await run.listening;
+    const pid = run.child.pid ?? 0;
+    const children = descendants(pid);
+    expect(children.length).toBeGreaterThan(0);
+    try {
+      process.kill(pid, "SIGTERM");
+      expect(await waitUntil(() => children.every((child) => !alive(child)), 10_000)).toBe(true);
+    } finally {
+      await stopAll(run, children);
+    }
+  });
+
+  it("prints the development secrets it uses for the example config (item 11)", async () => {
+    const run = npmStart(["--config", EXAMPLE]);
+    try {
+      await run.listening;
+      expect(run.output().stderr).toContain("GITHUB_WEBHOOK_SECRET=dev-github-secret");
+    } finally {
+      await stopAll(run, descendants(run.child.pid ?? 0));
+    }
+  });
+
+  it("does not fall back to development secrets for another config (item 11)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookline-start-"));
+    const config = join(dir, "mine.json");
+    writeFileSync(config, readFileSync(EXAMPLE));
+    const run = npmStart(["--config", config]);
+    expect(await run.exited).toBe(1);
+    const { stderr } = run.output();
+    expect(stderr).toContain("GITHUB_WEBHOOK_SECRET");
+    expect(stderr).toContain("not set");
+    expect(stderr).not.toContain("dev-github-secret");
+
+    const withDev = npmStart(["--config", config, "--dev"]);
+    try {
+      await withDev.listening;
+    } finally {
+      await stopAll(withDev, descendants(withDev.child.pid ?? 0));
+    }
+  });
+
+  it("says in one line that the port is taken (item 13)", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const run = npmStart(["--port", String(port)]);
+      expect(await run.exited).toBe(1);
+      const lines = run.output().stderr.trim().split("\n");
+      expect(lines.at(-1)).toBe(
+        `hookline: port ${port} on 127.0.0.1 is already in use (stop the other process, or choose another with --port or PORT)`,
+      );
+      expect(run.output().stderr).not.toContain("EADDRINUSE");
+      expect(run.output().stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      taken.close();
+    }
+  });
+});
