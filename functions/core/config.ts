@@ -113,9 +113,9 @@ const duration = z.union([
 ]);
 const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
-/** The default digest: a bold count, then each pending event's own message, oldest first. */
+/** The default digest: a bold count of all its events, then each shown event's own message. */
 export const DEFAULT_DIGEST_MESSAGE =
-  "[b]{{ events.size }} updates[/b] since {{ since | date }}\n" +
+  "[b]{{ events.size | plus: more }} updates[/b] since {{ since | date }}\n" +
   "{% for e in events %}{{ e.message }}\n{% endfor %}" +
   "{% if more > 0 %}…and {{ more }} more{% endif %}";
 

@@ -111,7 +111,11 @@ export function makeDeliver(deps: DeliverDeps) {
           // Out of time while another copy holds the slot: that copy settles the message.
           return retry(action.afterMs, action.reason, ctx, async () => done);
         case "sent":
-          await finishAll({ events: [pendingOf(job)], ...digestIdOf(action) }, "sent", action.reason);
+          await finishAll(
+            { events: [pendingOf(job)], ...digestIdOf(action) },
+            "sent",
+            action.reason,
+          );
           return done;
         case "wait":
           return done;
@@ -167,7 +171,11 @@ export function makeDeliver(deps: DeliverDeps) {
       const carried = claim.sentAt && claim.digest;
       const sentWith = carried ? events.filter((e) => carried.jobIds.includes(e.jobId)) : [];
       if (carried && sentWith.length > 0) {
-        await finishAll({ events: sentWith, digestId: carried.id }, "sent", `sent in digest ${carried.id}`);
+        await finishAll(
+          { events: sentWith, digestId: carried.id },
+          "sent",
+          `sent in digest ${carried.id}`,
+        );
       }
       const waiting = events.filter((event) => !sentWith.includes(event));
       await outcomes.reschedule(
@@ -232,7 +240,9 @@ export function makeDeliver(deps: DeliverDeps) {
         return done;
       case "limited":
         countBitrixError(action.code, false);
-        await settleWrite(() => slots.block(attempt, action.until, action.giveUp ? 0 : action.tries));
+        await settleWrite(() =>
+          slots.block(attempt, action.until, action.giveUp ? 0 : action.tries),
+        );
         if (action.giveUp) {
           await finishAll(targets, "failed", action.reason, action.code);
         } else if (targets.alone?.whenLimited === "drop") {
@@ -286,7 +296,12 @@ export function makeDeliver(deps: DeliverDeps) {
     const state = await outcomes.begin(job, token, clock.now(), timings.leaseMs);
     if (state === "done") return done;
     if (state === "busy") {
-      return retry(timings.leaseMs, "another copy of this message is in flight", ctx, async () => done);
+      return retry(
+        timings.leaseMs,
+        "another copy of this message is in flight",
+        ctx,
+        async () => done,
+      );
     }
     if (state === "interrupted") {
       return landed.has(job.jobId)
@@ -331,7 +346,12 @@ export function makeDeliver(deps: DeliverDeps) {
         return done;
       default:
         countBitrixError(result.code, result.kind === "config");
-        await finishAll(targets, "failed", `Bitrix24 rejected the message: ${result.code}`, result.code);
+        await finishAll(
+          targets,
+          "failed",
+          `Bitrix24 rejected the message: ${result.code}`,
+          result.code,
+        );
         return done;
     }
   }
@@ -437,7 +457,8 @@ export function makeDeliver(deps: DeliverDeps) {
           eventName: event.eventName,
           userId: event.message.userId,
           outcome,
-          reason: targets.digestId && outcome === "sent" ? `sent in digest ${targets.digestId}` : reason,
+          reason:
+            targets.digestId && outcome === "sent" ? `sent in digest ${targets.digestId}` : reason,
           at,
           ...(bitrixCode && { bitrixCode }),
           ...(targets.digestId && { digestId: targets.digestId }),

@@ -66,10 +66,7 @@ export function deliveryTimings(config: Pick<Config, "bitrix" | "delivery">): De
     visibilityTimeoutSeconds,
     maxReceiveCount: SQS_MAX_RECEIVE_COUNT,
     queueRetentionSeconds,
-    queueAgeAlarmSeconds: Math.min(
-      Math.floor(retryFor / 2),
-      Math.max(3600, 4 * maxBackoffSeconds),
-    ),
+    queueAgeAlarmSeconds: Math.min(Math.floor(retryFor / 2), Math.max(3600, 4 * maxBackoffSeconds)),
     deadLetterRetentionSeconds: SQS_MAX_RETENTION_SECONDS,
     evidenceMs: (retryFor + SQS_MAX_RETENTION_SECONDS) * 1000,
   };

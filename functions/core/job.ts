@@ -44,12 +44,14 @@ export const flushJobSchema = z.strictObject({
 export const queueMessageSchema = z.union([
   eventJobSchema,
   flushJobSchema,
-  eventJobV1.transform(({ v: _v, ...job }): EventJob => ({
-    v: 2,
-    kind: "event",
-    ...job,
-    whenLimited: "digest",
-  })),
+  eventJobV1.transform(
+    ({ v: _v, ...job }): EventJob => ({
+      v: 2,
+      kind: "event",
+      ...job,
+      whenLimited: "digest",
+    }),
+  ),
 ]);
 
 export type EventJob = z.infer<typeof eventJobSchema>;

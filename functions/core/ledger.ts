@@ -138,7 +138,11 @@ export function onAnswer(
         reason: `Bitrix24 answered ${result.code}`,
       };
     case "ambiguous":
-      return { do: "ambiguous", code: result.code, reason: `no answer from Bitrix24 (${result.code})` };
+      return {
+        do: "ambiguous",
+        code: result.code,
+        reason: `no answer from Bitrix24 (${result.code})`,
+      };
   }
 }
 

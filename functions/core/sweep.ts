@@ -41,7 +41,8 @@ export function makeSweep(deps: SweepDeps) {
       }
     }
     if (jobs.length > 0) await queue.enqueue(jobs);
-    if (due.length > 0) log.info("digests due", { dueEvents, users: due.length, queued: jobs.length });
+    if (due.length > 0)
+      log.info("digests due", { dueEvents, users: due.length, queued: jobs.length });
     return { dueEvents, flushes: jobs.length };
   };
 }

@@ -1,4 +1,4 @@
-import middy from "@middy/core";
+import middy, { type MiddlewareObj } from "@middy/core";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { DeliveryResult, makeDeliver } from "../core/deliver";
 import { queueMessageSchema } from "../core/job";
@@ -15,6 +15,8 @@ export interface DeliverHandlerOptions {
   log: Log;
   /** Built once per cold start (config, Bitrix24 secret, clients). */
   runtime: () => Promise<DeliverRuntime>;
+  /** Outermost middleware: the Lambda context on every log line (`lambdaLogContext` on AWS). */
+  logContext?: MiddlewareObj;
 }
 
 /** Time kept back from the Lambda's remaining time, to settle the slot and answer the batch. */
@@ -26,8 +28,9 @@ const DEADLINE_MARGIN_MS = 3000;
  * so SQS hands it out again; one whose retry window is over has its outcome recorded and is
  * moved to the dead-letter queue here, not by SQS's receive count.
  */
-export function createDeliverHandler({ log, runtime }: DeliverHandlerOptions) {
-  return middy<SQSEvent, SQSBatchResponse>().handler(async (event, context) => {
+export function createDeliverHandler({ log, runtime, logContext }: DeliverHandlerOptions) {
+  const chain = middy<SQSEvent, SQSBatchResponse>().use(logContext ? [logContext] : []);
+  return chain.handler(async (event, context) => {
     const { deliver, retries, deadLetters } = await runtime();
     const deadline = Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS;
 

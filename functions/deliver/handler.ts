@@ -1,5 +1,5 @@
 import { awsWiring, WORKER_AWS_BUDGET } from "../adapters/aws";
-import { makePowertoolsLog, makePowertoolsMetrics } from "../adapters/telemetry";
+import { lambdaLogContext, makePowertoolsLog, makePowertoolsMetrics } from "../adapters/telemetry";
 import { deliverDeps } from "../adapters/wiring";
 import { makeDeliver } from "../core/deliver";
 import { onceUntilFailure } from "../core/once";
@@ -11,6 +11,7 @@ const metrics = makePowertoolsMetrics();
 /** Lambda entry: SQS event source with partial batch failures. */
 export const handler = createDeliverHandler({
   log,
+  logContext: lambdaLogContext(log),
   runtime: onceUntilFailure(async () => {
     const { wiring, queue, deadLetters } = awsWiring(log, metrics, WORKER_AWS_BUDGET);
     return {

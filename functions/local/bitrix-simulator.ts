@@ -256,8 +256,11 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
       return send(res, { status: 200, body: messages });
     }
     if (req.method === "POST" && path === "/_simulator/outage") {
-      const parsed = z.strictObject({ ms: z.number().int().min(0).max(3_600_000) }).safeParse(parseJson(raw));
-      if (!parsed.success) return send(res, error(400, "BAD_OUTAGE", z.prettifyError(parsed.error)));
+      const parsed = z
+        .strictObject({ ms: z.number().int().min(0).max(3_600_000) })
+        .safeParse(parseJson(raw));
+      if (!parsed.success)
+        return send(res, error(400, "BAD_OUTAGE", z.prettifyError(parsed.error)));
       outageUntil = now() + parsed.data.ms;
       return send(res, { status: 200, body: { until: new Date(outageUntil).toISOString() } });
     }
@@ -265,7 +268,8 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
       const parsed = z
         .strictObject({ code: z.string().length(32), userId: z.number().int().positive() })
         .safeParse(parseJson(raw));
-      if (!parsed.success) return send(res, error(400, "BAD_MESSAGE", z.prettifyError(parsed.error)));
+      if (!parsed.success)
+        return send(res, error(400, "BAD_MESSAGE", z.prettifyError(parsed.error)));
       lastSent.set(`${parsed.data.code}\u0000${parsed.data.userId}`, now());
       return send(res, { status: 200, body: { recorded: true } });
     }

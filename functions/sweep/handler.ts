@@ -1,5 +1,5 @@
 import { awsWiring, WORKER_AWS_BUDGET } from "../adapters/aws";
-import { makePowertoolsLog, makePowertoolsMetrics } from "../adapters/telemetry";
+import { lambdaLogContext, makePowertoolsLog, makePowertoolsMetrics } from "../adapters/telemetry";
 import { sweepDeps } from "../adapters/wiring";
 import { onceUntilFailure } from "../core/once";
 import { makeSweep } from "../core/sweep";
@@ -11,6 +11,7 @@ const metrics = makePowertoolsMetrics();
 /** Lambda entry: a schedule every minute. */
 export const handler = createSweepHandler({
   log,
+  logContext: lambdaLogContext(log),
   sweep: onceUntilFailure(async () => {
     const { wiring, queue } = awsWiring(log, metrics, WORKER_AWS_BUDGET);
     return makeSweep(sweepDeps(wiring, queue));

@@ -70,10 +70,15 @@ describe("the weekly ledger through the local bridge", () => {
     const userId = freshUser();
     const first = order(userId, "first-order");
     expect((await postWebhook(bridge, "app", first)).status).toBe(202);
-    await until(() => sentTo(userId).length, (n) => n === 1, 5_000);
+    await until(
+      () => sentTo(userId).length,
+      (n) => n === 1,
+      5_000,
+    );
 
     const later = [order(userId, "second-order"), order(userId, "third-order")];
-    for (const request of later) expect((await postWebhook(bridge, "app", request)).status).toBe(202);
+    for (const request of later)
+      expect((await postWebhook(bridge, "app", request)).status).toBe(202);
     await bridge.queue.idle();
     const deferred = await Promise.all(later.map((request) => records(jobOf(request))));
     expect(deferred.map((record) => record?.outcome)).toEqual(["deferred", "deferred"]);
@@ -82,7 +87,11 @@ describe("the weekly ledger through the local bridge", () => {
     expect(sentTo(userId)).toHaveLength(1);
 
     // The week (10 s) plus the margin (1 s) passes; the sweeper queues the flush.
-    const messages = await until(() => sentTo(userId), (m) => m.length === 2, 20_000);
+    const messages = await until(
+      () => sentTo(userId),
+      (m) => m.length === 2,
+      20_000,
+    );
     expect(messages).toHaveLength(2);
     const digest = messages[1]?.message ?? "";
     expect(digest).toContain("[b]2 updates[/b]");
@@ -109,7 +118,11 @@ describe("the weekly ledger through the local bridge", () => {
     expect(sentTo(userId)).toHaveLength(0);
 
     // Tried again every weekSeconds / 7 until Bitrix24's week for the other app's message is over.
-    const messages = await until(() => sentTo(userId), (m) => m.length === 1, 25_000);
+    const messages = await until(
+      () => sentTo(userId),
+      (m) => m.length === 1,
+      25_000,
+    );
     expect(messages.map((message) => message.message)).toEqual([
       expect.stringContaining("after-another-app"),
     ]);
@@ -120,13 +133,21 @@ describe("the weekly ledger through the local bridge", () => {
     const userId = freshUser();
     const first = order(userId, "alpha");
     await postWebhook(bridge, "app", first);
-    await until(() => sentTo(userId).length, (n) => n === 1, 5_000);
+    await until(
+      () => sentTo(userId).length,
+      (n) => n === 1,
+      5_000,
+    );
     const second = order(userId, "beta");
     await postWebhook(bridge, "app", second);
     await bridge.queue.idle();
     expect((await records(jobOf(second)))?.outcome).toBe("deferred");
 
-    const messages = await until(() => sentTo(userId), (m) => m.length === 2, 20_000);
+    const messages = await until(
+      () => sentTo(userId),
+      (m) => m.length === 2,
+      20_000,
+    );
     expect(messages[1]?.message).toContain("beta");
     // A digest of one event is that event's own message.
     expect(messages[1]?.message).not.toContain("updates");
@@ -207,7 +228,11 @@ describe("retries bounded by time", () => {
     bridge.simulator?.outage(60_000);
     const request = order(userId, "never");
     expect((await postWebhook(bridge, "app", request)).status).toBe(202);
-    await until(() => bridge.queue.deadLetters.length, (n) => n === 1, 20_000);
+    await until(
+      () => bridge.queue.deadLetters.length,
+      (n) => n === 1,
+      20_000,
+    );
     await bridge.queue.idle();
 
     expect(bridge.queue.deadLetters).toHaveLength(1);

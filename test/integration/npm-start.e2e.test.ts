@@ -48,11 +48,15 @@ describe("npm start: the weekly digest cycle with a ten-second week", () => {
       lookups: {},
     };
     writeFileSync(join(dir, "hookline.config.json"), JSON.stringify(config));
-    child = spawn(process.execPath, ["--import", TSX_LOADER, join(ROOT, "bin/local.ts"), "--port", "0"], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? "", APP_SECRET: SECRET },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    child = spawn(
+      process.execPath,
+      ["--import", TSX_LOADER, join(ROOT, "bin/local.ts"), "--port", "0"],
+      {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? "", APP_SECRET: SECRET },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     child.stdout?.on("data", (chunk: Buffer) => {
       output += chunk.toString();
     });

@@ -30,8 +30,7 @@ const MAX_PENDING_READ = 500;
 const DUE_SHARD = "due";
 
 // `outcome` is fine, `state` is not used here; `at` is not reserved either.
-const FINAL_OR_NEW =
-  "attribute_not_exists(outcome) OR outcome = :deferred OR exhausted = :true";
+const FINAL_OR_NEW = "attribute_not_exists(outcome) OR outcome = :deferred OR exhausted = :true";
 
 /** `portal#openLine#user`: the digest index key, and how the sweeper names a due digest. */
 export const digestKeyOf = (key: SlotKey): string =>
@@ -210,7 +209,9 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
       return items
         .filter((item) => item.outcome?.S === "deferred")
         .map(pendingEvent)
-        .sort((a, b) => Date.parse(a.receivedAt) - Date.parse(b.receivedAt) || cmp(a.jobId, b.jobId));
+        .sort(
+          (a, b) => Date.parse(a.receivedAt) - Date.parse(b.receivedAt) || cmp(a.jobId, b.jobId),
+        );
     },
 
     async due(now, limit) {
@@ -284,7 +285,9 @@ function recordItem(record: OutcomeRecord): Item {
     outcome: str(record.outcome),
     reason: str(record.reason),
     at: str(record.at.toISOString()),
-    expiresAt: ttlSeconds(Math.max(record.at.getTime(), record.dueAt?.getTime() ?? 0) + daysMs(OUTCOME_DAYS)),
+    expiresAt: ttlSeconds(
+      Math.max(record.at.getTime(), record.dueAt?.getTime() ?? 0) + daysMs(OUTCOME_DAYS),
+    ),
   };
   if (record.userId !== undefined) item.userId = num(record.userId);
   if (record.bitrixCode !== undefined) item.bitrixCode = str(record.bitrixCode);

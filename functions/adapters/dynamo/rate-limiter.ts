@@ -159,7 +159,6 @@ export function makeDynamoRateLimiter(
   };
 }
 
-
 /** `true` when the write happened, `false` when its condition failed; other errors propagate. */
 async function conditional(write: Promise<unknown>): Promise<boolean> {
   try {

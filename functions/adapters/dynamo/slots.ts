@@ -101,8 +101,7 @@ export function makeDynamoSlotStore(
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
         }),
       );
-      const previousFreeAt =
-        old?.state?.S === "sent" ? new Date(Number(old.freeAt?.N)) : undefined;
+      const previousFreeAt = old?.state?.S === "sent" ? new Date(Number(old.freeAt?.N)) : undefined;
       return {
         status: "claimed",
         attempt: {
@@ -135,10 +134,7 @@ export function makeDynamoSlotStore(
     const leaseUntil = now + leaseMs;
     const oldLease = Number(old.leaseUntil?.N);
     // A released attempt said when it may have landed; a crashed one may have landed by its lease.
-    const maybeSentAt = Math.max(
-      Number(old.maybeSentAt?.N ?? 0),
-      old.settled?.BOOL ? 0 : oldLease,
-    );
+    const maybeSentAt = Math.max(Number(old.maybeSentAt?.N ?? 0), old.settled?.BOOL ? 0 : oldLease);
     const digest = digestOf(old);
     try {
       await client.send(
