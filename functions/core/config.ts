@@ -109,9 +109,9 @@ const duration = z.union([
   z
     .string()
     .regex(/^\d+(s|m|h|d)$/, { message: "must be seconds, or text such as 24h, 90m, 2d" })
-    .transform((text) => Number(text.slice(0, -1)) * DURATION_UNITS[text.slice(-1)]!),
+    .transform((text) => Number(text.slice(0, -1)) * (DURATION_UNITS[text.slice(-1)] ?? 1)),
 ]);
-const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+const DURATION_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
 /** The default digest: a bold count of all its events, then each shown event's own message. */
 export const DEFAULT_DIGEST_MESSAGE =
