@@ -7,6 +7,7 @@ import { measureColdStart } from "./cold-start";
 import { measureDelivery } from "./delivery";
 import { benchPayloads } from "./fixtures";
 import { measureIngestCpu } from "./ingest-cpu";
+import { measureLedgerWrites } from "./ledger-writes";
 import { formatTable, kib, micros, millis, type Row, ratioText } from "./stats";
 
 const INGEST_BUDGET = 3;
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const { nearIssueFigure, median } = benchPayloads();
 
-  say("1/3 ingest CPU per webhook (I/O faked in process)...");
+  say("1/4 ingest CPU per webhook (I/O faked in process)...");
   for (const sample of [nearIssueFigure, median]) {
     const result = await measureIngestCpu(sample, {
       warmupIterations: 3_000,
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
     });
   }
 
-  say("2/3 cold start (bundling, then fresh node processes)...");
+  say("2/4 cold start (bundling, then fresh node processes)...");
   const cold = await measureColdStart(nearIssueFigure, 15);
   const startRatio = cold.fromStart.ingest / cold.fromStart.clientOnly;
   const importRatio = cold.fromImport.ingest / cold.fromImport.clientOnly;
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
     },
   );
 
-  say("3/3 delivery throughput (local bridge, Bitrix24 simulator)...");
+  say("3/4 delivery throughput (local bridge, Bitrix24 simulator)...");
   const delivery = await measureDelivery({ webhooks: 110, perSecond: 10, burst: 10 });
   const throughputRatio = delivery.steadyRate / delivery.perSecond;
   rows.push({
@@ -76,6 +77,36 @@ async function main(): Promise<void> {
       delivery.rejected === 0 &&
       delivery.delivered === delivery.webhooks,
   });
+
+  say("4/4 DynamoDB writes per message (counting client, real use cases on dynalite)...");
+  const writes = await measureLedgerWrites([1, 5, 20]);
+  const digestConstant = Math.max(...writes.digest.map((d) => d.sweep + d.flush - d.events));
+  const writeRows: [string, number, string, boolean][] = [
+    ["writes: message sent on its own (deliver)", writes.sentAlone, "<= 4", writes.sentAlone <= 4],
+    ["writes: deferred event (deliver)", writes.deferred, "<= 2", writes.deferred <= 2],
+    [
+      "writes: duplicate webhook (ingest)",
+      writes.duplicateWebhook,
+      "= 1",
+      writes.duplicateWebhook === 1,
+    ],
+    [
+      `writes: digest of k events (k = ${writes.digest.map((d) => d.events).join(", ")}), beyond 1 per event`,
+      digestConstant,
+      "O(1)",
+      writes.digest.every((d) => d.sweep + d.flush - d.events === digestConstant),
+    ],
+  ];
+  for (const [measure, count, budget, within] of writeRows) {
+    rows.push({
+      measure,
+      hookline: String(count),
+      reference: "",
+      ratio: Number.NaN,
+      budget,
+      within,
+    });
+  }
 
   say("");
   say(formatTable(rows));
