@@ -11,6 +11,7 @@ import { readEnvironment } from "../functions/adapters/environment";
 import { makePowertoolsLog } from "../functions/adapters/telemetry";
 import { type Config, loadConfigFile, WEEK_SECONDS } from "../functions/core/config";
 import { ConfigError } from "../functions/core/errors";
+import { unknownEventWarnings } from "../functions/core/event-names";
 import { startLocalBridge } from "../functions/local/bridge";
 import { makeConsoleLog } from "../functions/local/console-log";
 import { localSecretEnvironment, usesDevelopmentSecrets } from "../functions/local/dev-secrets";
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
     throw new ConfigError(`PORT: "${port}" is not a port number`);
 
   const config = loadConfigFile(environment.configPath);
+  for (const warning of unknownEventWarnings(config)) console.warn(`hookline: warning: ${warning}`);
   if (config.bitrix.weekSeconds !== WEEK_SECONDS) {
     console.warn(
       `hookline: bitrix.weekSeconds is ${config.bitrix.weekSeconds}, not Bitrix24's ${WEEK_SECONDS}: for simulators and tests only`,

@@ -140,6 +140,30 @@ describe("npm start", () => {
     }
   });
 
+  it("warns about route event names the sender never sends (item 2)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookline-start-"));
+    const config = join(dir, "typo.json");
+    const example = JSON.parse(readFileSync(EXAMPLE, "utf8")) as { routes: { events: string[] }[] };
+    const stripeRoute = example.routes.findIndex((route) =>
+      route.events.includes("invoice.payment_failed"),
+    );
+    expect(stripeRoute).toBeGreaterThanOrEqual(0);
+    example.routes[stripeRoute] = {
+      ...example.routes[stripeRoute],
+      events: ["invoice.payment_faild"],
+    };
+    writeFileSync(config, JSON.stringify(example));
+    const run = npmStart(["--config", config, "--dev"]);
+    try {
+      await run.listening;
+      expect(run.output().stderr).toContain(
+        `hookline: warning: routes[${stripeRoute}].events[0]: stripe sends no "invoice.payment_faild" event; did you mean "invoice.payment_failed"?`,
+      );
+    } finally {
+      await stopAll(run, descendants(run.child.pid ?? 0));
+    }
+  });
+
   it("says in one line that the port is taken (item 13)", async () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
