@@ -16,6 +16,7 @@ import { startLocalBridge } from "../functions/local/bridge";
 import { makeConsoleLog } from "../functions/local/console-log";
 import { localSecretEnvironment, usesDevelopmentSecrets } from "../functions/local/dev-secrets";
 import { ListenError } from "../functions/local/http-server";
+import { makeInbox } from "../functions/local/inbox/index";
 import { outcomeLine, requestLine } from "../functions/local/request-lines";
 import { removeRunState, runStatePath, writeRunState } from "../functions/local/run-state";
 import { styleFor } from "../functions/local/terminal-style";
@@ -79,6 +80,10 @@ async function main(): Promise<void> {
     env,
     tableName: environment.HOOKLINE_TABLE,
     log,
+    // The inbox page, local only: the Lambdas never serve it.
+    pages: (running) => [
+      makeInbox({ config, env, tableName: environment.HOOKLINE_TABLE, bridge: running }),
+    ],
     simulator: {
       onMessage: (message) =>
         console.log(
@@ -98,6 +103,7 @@ async function main(): Promise<void> {
   }
 
   console.log(`hookline is listening on ${bridge.url}`);
+  console.log(`  inbox:     ${bridge.url}/_inbox  (requests, outcomes, digests, messages)`);
   console.log(`  config:    ${environment.configPath}`);
   console.log(
     `  DynamoDB:  ${env.AWS_ENDPOINT_URL_DYNAMODB ?? `embedded (dynalite) at ${bridge.dynamoEndpoint}`}, table ${environment.HOOKLINE_TABLE}`,

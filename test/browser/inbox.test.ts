@@ -1,0 +1,196 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { examplePayload } from "../../cli/examples";
+import { makeInbox } from "../../functions/local/inbox/index";
+import { postWebhook, startTestBridge, TEST_SECRETS, testConfig } from "../support/bridge";
+import {
+  githubExamples,
+  githubRequest,
+  standardWebhookRequest,
+  stripeRequest,
+} from "../support/signers";
+
+/** Debian's Chromium (`apt-get install chromium`, which .ci/run does); never a downloaded build. */
+const CHROMIUM = process.env.HOOKLINE_CHROMIUM ?? "/usr/bin/chromium";
+const found = existsSync(CHROMIUM);
+if (!found) {
+  console.warn(
+    `SKIPPED: the inbox browser test needs Chromium at ${CHROMIUM} (apt-get install chromium, or set HOOKLINE_CHROMIUM)`,
+  );
+}
+
+const ARTIFACTS = join(process.cwd(), "test-artifacts");
+const TABLE = "hookline-inbox";
+
+const config = testConfig({
+  routes: [
+    {
+      source: "github",
+      events: ["issues.opened"],
+      userId: "{{ payload.sender.id | lookup: 'githubUsers' }}",
+      message:
+        "Issue [b]{{ payload.issue.title }}[/b] opened by {{ payload.sender.login }} on [url=https://github.com]GitHub[/url]",
+      keyboard: [{ TEXT: "Open the issue", LINK: "{{ payload.issue.html_url }}" }],
+    },
+    {
+      source: "stripe",
+      events: ["invoice.*"],
+      userId: "{{ payload.data.object.customer | lookup: 'stripeCustomers' }}",
+      message:
+        "Payment of {{ payload.data.object.amount_due | money: payload.data.object.currency }} failed",
+      attach: [
+        { MESSAGE: "Invoice [b]{{ payload.data.object.number }}[/b]" },
+        {
+          LINK: {
+            NAME: "Open the invoice",
+            LINK: "{{ payload.data.object.hosted_invoice_url }}",
+          },
+        },
+      ],
+    },
+    {
+      source: "app",
+      events: ["order.*"],
+      userId: "{{ payload.data.bitrixUserId }}",
+      message: "Order {{ payload.data.orderId }} is {{ payload.data.status }}",
+    },
+    {
+      source: "shop",
+      events: ["*"],
+      userId: "{{ payload.userId }}",
+      message: "{{ payload.text }}",
+    },
+  ],
+  lookups: { githubUsers: { "21031067": 7 }, stripeCustomers: { cus_local_demo: 8 } },
+});
+
+describe.skipIf(!found)("the inbox in Chromium", () => {
+  let bridge: Awaited<ReturnType<typeof startTestBridge>>;
+  let context: BrowserContext;
+  let page: Page;
+  const profile = mkdtempSync(join(tmpdir(), "hookline-chromium-"));
+
+  beforeAll(async () => {
+    bridge = await startTestBridge(config, {
+      tableName: TABLE,
+      pages: (running) => [
+        makeInbox({ config, env: TEST_SECRETS, tableName: TABLE, bridge: running }),
+      ],
+    });
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    await bridge?.close();
+    rmSync(profile, { recursive: true, force: true });
+  });
+
+  it("shows messages as Bitrix24 draws them, outcomes, a deferred event's due time and a 401's reason", async () => {
+    const issue = githubExamples("issues", "opened")[0] as { issue: Record<string, unknown> };
+    const hostileTitle = 'Spelling error <img src=x onerror="document.title=1">';
+    const github = await githubRequest(TEST_SECRETS.GITHUB_SECRET, "issues", {
+      ...issue,
+      issue: { ...issue.issue, title: hostileTitle },
+    });
+    expect((await postWebhook(bridge, "github", github)).status).toBe(202);
+    const invoice = examplePayload("stripe", "invoice.payment_failed");
+    expect(
+      (await postWebhook(bridge, "stripe", stripeRequest(TEST_SECRETS.STRIPE_SECRET, invoice)))
+        .status,
+    ).toBe(202);
+    const order = (orderId: string) => ({
+      type: "order.paid",
+      data: { orderId, status: "paid", bitrixUserId: 9 },
+    });
+    expect(
+      (
+        await postWebhook(
+          bridge,
+          "app",
+          standardWebhookRequest(TEST_SECRETS.APP_SECRET, order("A-1")),
+        )
+      ).status,
+    ).toBe(202);
+    await bridge.queue.idle();
+    expect(
+      (
+        await postWebhook(
+          bridge,
+          "app",
+          standardWebhookRequest(TEST_SECRETS.APP_SECRET, order("A-2")),
+        )
+      ).status,
+    ).toBe(202);
+    const forged = await githubRequest("not the secret", "issues", { action: "opened" });
+    expect((await postWebhook(bridge, "github", forged)).status).toBe(401);
+    await bridge.queue.idle();
+
+    await page.goto(`${bridge.url}/_inbox`);
+
+    // A bold title, escaped: the hostile markup is text, not an element.
+    const title = page.locator(".bx-message strong", { hasText: "Spelling error" });
+    // (The escape may fence a value's edge with an invisible character: hence "contain".)
+    await expect.poll(() => title.first().textContent()).toContain(hostileTitle);
+    expect(await page.locator('img[src="x"]').count()).toBe(0);
+    expect(await page.title()).toBe("hookline inbox");
+    // Links: a [url] in the text and a KEYBOARD button.
+    expect(await page.locator("a.bx-link", { hasText: "GitHub" }).getAttribute("href")).toBe(
+      "https://github.com/",
+    );
+    expect(
+      await page.locator("a.bx-button", { hasText: "Open the issue" }).getAttribute("href"),
+    ).toBe("https://github.com/Codertocat/Hello-World/issues/1");
+    // An ATTACH block: its message with BB-codes and its link.
+    const attach = page.locator(".bx-attach");
+    expect(await attach.locator(".bx-attach-message strong").textContent()).toBe("A1B2C3D4-0007");
+    expect(await attach.locator(".bx-attach-link a").textContent()).toBe("Open the invoice");
+    // The second order for user 9 waits in a digest, with its due time.
+    const digest = page.locator('.digest[data-user="9"]');
+    expect(await digest.locator(".due").textContent()).toMatch(
+      /^due \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/,
+    );
+    expect(await page.locator(".outcome", { hasText: "deferred" }).first().textContent()).toMatch(
+      /deferred user 9 digest due \d{4}-\d{2}-\d{2}/,
+    );
+    expect(await page.locator(".outcome", { hasText: "sent" }).count()).toBeGreaterThanOrEqual(3);
+    // The 401 with its reason.
+    const rejected = page.locator("tr.request", { hasText: "401 invalid_signature" });
+    expect(await rejected.locator(".reason").textContent()).toBe(
+      "X-Hub-Signature-256 does not match any configured secret",
+    );
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, "inbox.png"), fullPage: true });
+  });
+
+  it("updates live, and its send-sample button goes through the same code as hookline send", async () => {
+    await page.goto(`${bridge.url}/_inbox`);
+    const before = await page.locator("tr.request").count();
+    await page.locator('button[data-source="shop"]').click();
+    await expect.poll(() => page.locator("#send-result").textContent()).toMatch(/^shop .*: 202 /);
+    await expect.poll(() => page.locator("tr.request").count(), { timeout: 5000 }).toBe(before + 1);
+    expect(await page.locator("tr.request").first().textContent()).toContain("202 accepted");
+  });
+
+  it("refuses a send that does not come from the page", async () => {
+    const response = await fetch(`${bridge.url}/_inbox/send/shop`, { method: "POST" });
+    expect(response.status).toBe(403);
+  });
+});
