@@ -2,8 +2,15 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, HooklineError } from "../functions/core/errors";
+import { closest } from "../functions/core/event-names";
 import { readRunState } from "../functions/local/run-state";
-import { type CheckReport, type ConfigWarner, checkConfig, printCheck } from "./commands/check";
+import {
+  type CheckReport,
+  type ConfigWarner,
+  checkConfig,
+  printCheck,
+  unknownEventNames,
+} from "./commands/check";
 import { printRender, renderEvent } from "./commands/render";
 import { printSend, sendEvent } from "./commands/send";
 import { loadCliConfig, signingSecret, sourceById } from "./config";
@@ -18,7 +25,7 @@ interface CommonOptions {
 }
 
 export interface ProgramOptions {
-  /** Extra config checks for `check` (unknown event names with a "did you mean"). */
+  /** Config checks for `check`; default: event names the senders never send, with a "did you mean". */
   warners?: readonly ConfigWarner[];
 }
 
@@ -52,7 +59,7 @@ export function buildProgram(io: Io, options: ProgramOptions = {}): Command {
     .action((flags: CommonOptions) => {
       const output = new Output(io, flags.json === true);
       const { config, path } = loadCliConfig(io.env, io.cwd, flags.config);
-      const report: CheckReport = checkConfig(config, path, options.warners ?? []);
+      const report: CheckReport = checkConfig(config, path, options.warners ?? [unknownEventNames]);
       output.document(report);
       printCheck(report, output);
     });
@@ -215,7 +222,9 @@ function localUrl(io: Io): string {
 function noExample(type: string, name: string): string {
   const names = exampleNames(type as Parameters<typeof exampleNames>[0]);
   if (names.length === 0) return `${type} sources have no example payloads; pass --payload FILE`;
+  const suggestion = closest(name, names);
+  if (suggestion) return `no example for ${name}; did you mean ${suggestion}?`;
   const prefix = name.split(".")[0] ?? name;
-  const close = names.filter((candidate) => candidate.startsWith(prefix)).slice(0, 8);
-  return `no example for ${name}; ${close.length > 0 ? `examples near it: ${close.join(", ")}` : `there are examples for ${names.slice(0, 8).join(", ")}, ...`}`;
+  const near = names.filter((candidate) => candidate.startsWith(prefix)).slice(0, 8);
+  return `no example for ${name}; ${near.length > 0 ? `examples near it: ${near.join(", ")}` : `there are examples for ${names.slice(0, 8).join(", ")}, ...`}`;
 }

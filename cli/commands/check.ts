@@ -1,4 +1,5 @@
 import type { Config } from "../../functions/core/config";
+import { unknownEventWarnings } from "../../functions/core/event-names";
 import { compileRoutes } from "../../functions/core/routes";
 import type { Output } from "../output";
 
@@ -56,6 +57,15 @@ export function checkConfig(
     warnings: warners.flatMap((warner) => warner(config)),
   };
 }
+
+/** Route event names the source type never sends, with a "did you mean" (the same check as start). */
+export const unknownEventNames: ConfigWarner = (config) =>
+  unknownEventWarnings(config).map((line) => {
+    const colon = line.indexOf(": ");
+    return colon < 0
+      ? { key: "routes", message: line }
+      : { key: line.slice(0, colon), message: line.slice(colon + 2) };
+  });
 
 export function printCheck(report: CheckReport, output: Output): void {
   const { style } = output;

@@ -98,6 +98,29 @@ describe("hookline check", () => {
   });
 });
 
+describe("hookline check warnings", () => {
+  it("warns about an event name the sender never sends, with a did-you-mean, in text and JSON", async () => {
+    const typo = {
+      ...baseConfig,
+      routes: [{ ...baseConfig.routes[0], events: ["invoice.payment_faild"] }],
+    };
+    const run = capture(workspace(typo));
+    expect(await runCli(["check"], run.io)).toBe(0);
+    expect(run.err()).toContain(
+      'warning: routes[0].events[0]: stripe sends no "invoice.payment_faild" event; did you mean "invoice.payment_failed"?',
+    );
+    const json = capture(workspace(typo));
+    await runCli(["check", "--json"], json.io);
+    expect(JSON.parse(json.out()).warnings).toEqual([
+      {
+        key: "routes[0].events[0]",
+        message:
+          'stripe sends no "invoice.payment_faild" event; did you mean "invoice.payment_failed"?',
+      },
+    ]);
+  });
+});
+
 describe("hookline render", () => {
   it("renders the Stripe example with ATTACH and warns about a variable that rendered empty", async () => {
     const run = capture(workspace(baseConfig));
@@ -147,12 +170,25 @@ describe("hookline render", () => {
     const run = capture(workspace(baseConfig));
     expect(
       await runCli(
-        ["render", "stripe", "--event", "invoice.paid", "--example", "invoice.pay"],
+        ["render", "stripe", "--event", "invoice.paid", "--example", "invoice.voided"],
         run.io,
       ),
     ).toBe(1);
     expect(run.err()).toContain(
-      "no example for invoice.pay; examples near it: invoice.payment_failed",
+      "no example for invoice.voided; examples near it: invoice.payment_failed, invoice.paid",
+    );
+  });
+
+  it("suggests the example a typo meant", async () => {
+    const run = capture(workspace(baseConfig));
+    expect(
+      await runCli(
+        ["render", "stripe", "--event", "x", "--example", "invoice.payment_faild"],
+        run.io,
+      ),
+    ).toBe(1);
+    expect(run.err()).toContain(
+      "no example for invoice.payment_faild; did you mean invoice.payment_failed?",
     );
   });
 
