@@ -266,12 +266,11 @@ describe("Bitrix24 client against the simulator", () => {
     it("a hang past the timeout is ambiguous, and the message did land", async () => {
       const message = msg();
       sim.inject({ hangMs: HANG_MS, land: true });
-      const started = Date.now();
+      // TIMEOUT itself shows the client gave up first: after the hang the simulator answers 200.
       await expect(bitrix.sendNetworkMessage(LINE, message)).resolves.toEqual({
         kind: "ambiguous",
         code: "TIMEOUT",
       });
-      expect(Date.now() - started).toBeLessThan(HANG_MS);
       expect(sim.messages.at(-1)).toMatchObject({ userId: message.userId });
     });
 
