@@ -366,7 +366,9 @@ export function makeDeliver(deps: DeliverDeps) {
     const callEnds =
       Math.max(bitrix.timeoutMs, timings.requestLandsWithinMs) + ATTEMPT_OVERHEAD_MS.confirm;
     const maxWaitMs = Math.min(ctx.deadline, leaseUntil) - now.getTime() - callEnds;
-    return limiter.reserve(now, Math.max(0, maxWaitMs)).then(async (turn) => {
+    // Not even the call itself fits any more (a slow store, the deadline near): not now.
+    if (maxWaitMs < 0) return Promise.resolve({ retryAfterMs: 0 });
+    return limiter.reserve(now, maxWaitMs).then(async (turn) => {
       if ("sendAt" in turn) await sleep(turn.sendAt.getTime() - clock.now().getTime());
       return turn;
     });

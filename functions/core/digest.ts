@@ -1,4 +1,4 @@
-import type { DigestConfig } from "./config";
+import { DEFAULT_DIGEST_MESSAGE, type DigestConfig } from "./config";
 import type { RenderedMessage } from "./job";
 import { MAX_MESSAGE_LENGTH, truncateMessage } from "./message";
 import type { PendingEvent } from "./ports";
@@ -30,19 +30,21 @@ export type DigestComposer = (events: readonly PendingEvent[]) => ComposedDigest
  */
 export function makeDigestComposer(digest: DigestConfig, engine: TemplateEngine): DigestComposer {
   const template = engine.compile(digest.message, "digest.message");
+  // A template that fails at render time (its limits, an odd value) must not hold events back.
+  const fallback =
+    digest.message === DEFAULT_DIGEST_MESSAGE
+      ? undefined
+      : engine.compile(DEFAULT_DIGEST_MESSAGE, "digest.message (default)");
 
-  const render = (events: readonly PendingEvent[], shown: number): string =>
-    template.render({
-      events: events.slice(0, shown).map((event) => ({
-        message: new TrustedBbCode(event.message.message),
-        source: event.sourceId,
-        name: event.eventName,
-        id: event.eventId,
-        receivedAt: event.receivedAt,
-      })),
-      since: events[0]?.receivedAt ?? "",
-      more: events.length - shown,
-    });
+  const render = (events: readonly PendingEvent[], shown: number): string => {
+    const context = digestContext(events, shown);
+    try {
+      return template.render(context);
+    } catch (error) {
+      if (!fallback) throw error;
+      return fallback.render(context);
+    }
+  };
 
   return (events) => {
     const first = events[0];
@@ -62,5 +64,20 @@ export function makeDigestComposer(digest: DigestConfig, engine: TemplateEngine)
       shown,
       more: events.length - shown,
     };
+  };
+}
+
+/** What a digest template sees; each event's message is trusted BB-code, not escaped again. */
+function digestContext(events: readonly PendingEvent[], shown: number) {
+  return {
+    events: events.slice(0, shown).map((event) => ({
+      message: new TrustedBbCode(event.message.message),
+      source: event.sourceId,
+      name: event.eventName,
+      id: event.eventId,
+      receivedAt: event.receivedAt,
+    })),
+    since: events[0]?.receivedAt ?? "",
+    more: events.length - shown,
   };
 }

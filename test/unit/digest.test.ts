@@ -81,4 +81,13 @@ describe("the weekly digest", () => {
     });
     expect(compose([only])).toEqual({ message: only.message, shown: 1, more: 0 });
   });
+
+  it("falls back to the default template when the configured one fails while rendering", () => {
+    const compose = makeDigestComposer(
+      { message: "{% for i in (1..100000000) %}{{ i }}{% endfor %}", maxEvents: 20 },
+      engine,
+    );
+    const { message } = compose([event(1, "one"), event(2, "two")]);
+    expect(message.message).toMatch(/^\[b\]2 updates\[\/b\][\s\S]*one\ntwo$/);
+  });
 });

@@ -101,7 +101,9 @@ export function makeDynamoSlotStore(
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
         }),
       );
-      const previousFreeAt = old?.state?.S === "sent" ? new Date(Number(old.freeAt?.N)) : undefined;
+      // Our own last send (not a block after another app's message) frees at a time we know.
+      const ownSend = old?.state?.S === "sent" && old.holderJob?.S !== BITRIX24_RECORD;
+      const previousFreeAt = ownSend ? new Date(Number(old.freeAt?.N)) : undefined;
       return {
         status: "claimed",
         attempt: {
@@ -292,12 +294,15 @@ export function makeDynamoSlotStore(
           new UpdateItemCommand({
             TableName: tableName,
             Key: slotKey(key),
-            UpdateExpression: "SET flushQueuedUntil = :until",
+            // A slot item made by this mark alone still expires.
+            UpdateExpression:
+              "SET flushQueuedUntil = :until, expiresAt = if_not_exists(expiresAt, :expiresAt)",
             ConditionExpression:
               "attribute_not_exists(flushQueuedUntil) OR flushQueuedUntil <= :now",
             ExpressionAttributeValues: {
               ":until": num(until.getTime()),
               ":now": num(now.getTime()),
+              ":expiresAt": ttlSeconds(freeAfter(until.getTime())),
             },
           }),
         );
