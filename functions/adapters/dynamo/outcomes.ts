@@ -28,6 +28,8 @@ const BATCH_GET_KEYS = 100;
 const MAX_PENDING_READ = 500;
 /** The due index's one partition: at hookline's volumes one is plenty (1,000 writes/s). */
 const DUE_SHARD = "due";
+/** The events index's one partition, like the due index's. */
+export const EVENTS_SHARD = "events";
 
 // `outcome` is fine, `state` is not used here; `at` is not reserved either.
 const FINAL_OR_NEW = "attribute_not_exists(outcome) OR outcome = :deferred OR exhausted = :true";
@@ -285,6 +287,9 @@ function recordItem(record: OutcomeRecord): Item {
     outcome: str(record.outcome),
     reason: str(record.reason),
     at: str(record.at.toISOString()),
+    // The `events` index: every outcome by the time of its latest state (`hookline events`).
+    eventsShard: str(EVENTS_SHARD),
+    atMs: num(record.at.getTime()),
     expiresAt: ttlSeconds(
       Math.max(record.at.getTime(), record.dueAt?.getTime() ?? 0) + daysMs(OUTCOME_DAYS),
     ),
@@ -322,7 +327,8 @@ function pendingEvent(item: Item): PendingEvent {
   };
 }
 
-function fromItem(item: Item): OutcomeRecord {
+/** An outcome item (from the table or the `events` index) as a record. */
+export function fromItem(item: Item): OutcomeRecord {
   const record: OutcomeRecord = {
     jobId: text(item, "jobId"),
     sourceId: text(item, "sourceId"),

@@ -23,8 +23,9 @@ export const TABLE_PARTITION_KEY = "pk";
 export const TABLE_TTL_ATTRIBUTE = "expiresAt";
 
 /**
- * The table's two sparse global secondary indexes. Only deferred events (waiting for a digest)
- * carry their attributes, so both stay as small as the digest backlog.
+ * The table's sparse global secondary indexes. Only deferred events (waiting for a digest)
+ * carry the attributes of `due` and `digest`, so both stay as small as the digest backlog; only
+ * outcome items carry those of `events`.
  * - `due`: every deferred event by the time its digest may go out; the sweeper queries
  *   `dueShard = "due" AND dueAt <= now`.
  * - `digest`: one user's deferred events, oldest first; the flush reads them consistently from
@@ -43,6 +44,31 @@ export const TABLE_INDEXES = {
     partitionKey: "digestKey",
     sortKey: "receivedMs",
     include: [] as string[],
+  },
+  /**
+   * Every outcome item (no other kind) by the time of its latest state, for `hookline events`:
+   * `eventsShard = "events" AND atMs >= since`, newest first. The outcome's own fields are
+   * projected (not the rendered message), so a listing needs no read of the table.
+   */
+  events: {
+    indexName: "events",
+    partitionKey: "eventsShard",
+    sortKey: "atMs",
+    include: [
+      "jobId",
+      "sourceId",
+      "eventId",
+      "eventName",
+      "outcome",
+      "reason",
+      "at",
+      "userId",
+      "bitrixCode",
+      "digestId",
+      "digestKey",
+      "dueAt",
+      "exhausted",
+    ],
   },
 } as const;
 
