@@ -53,6 +53,8 @@ export interface BitrixSimulator {
   };
   /** Another app of the portal messages the user: our next message this week meets the limit. */
   messageFromAnotherApp(code: string, userId: number): void;
+  /** Forgets the user's week, as if it had passed (`hookline slot --reset` on the local run). */
+  forgetUser(code: string, userId: number): void;
   /** Every REST request answers 500 until `ms` from now: an outage of the whole portal. */
   outage(ms: number): void;
   /** Queues faults for the next REST requests, consumed one per request in order. */
@@ -320,6 +322,9 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     },
     messageFromAnotherApp: (code, userId) => {
       lastSent.set(`${code}\u0000${userId}`, now());
+    },
+    forgetUser: (code, userId) => {
+      lastSent.delete(`${code}\u0000${userId}`);
     },
     inject: (...more) => {
       faults.push(...z.array(faultSchema).parse(more));
