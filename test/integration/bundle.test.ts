@@ -19,7 +19,7 @@ import { apiGatewayEvent, fakeContext } from "../../functions/local/http-server"
 import { hooklineEsbuildOptions } from "../../lib/bundling";
 import { OPEN_LINE_CODE, TEST_SECRETS, testConfig } from "../support/bridge";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
-import { type FakeSqs, startFakeSqs, toSqsEvent } from "../support/fake-sqs";
+import { type FakeSqs, type FakeSqsMessage, startFakeSqs, toSqsEvent } from "../support/fake-sqs";
 import { githubExamples, githubRequest, type SignedRequest } from "../support/signers";
 
 /**
@@ -33,10 +33,15 @@ type IngestHandler = (
   context: Context,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 type DeliverHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+type SweepHandler = (
+  event: Record<string, unknown>,
+  context: Context,
+) => Promise<{ dueEvents: number; flushes: number }>;
 
 const FUNCTIONS = {
   ingest: "functions/ingest/handler.ts",
   deliver: "functions/deliver/handler.ts",
+  sweep: "functions/sweep/handler.ts",
 };
 type FunctionName = keyof typeof FUNCTIONS;
 
@@ -74,6 +79,7 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
   const bundles = {} as Record<FunctionName, string>;
   let ingest: IngestHandler;
   let deliver: DeliverHandler;
+  let sweep: SweepHandler;
 
   beforeAll(async () => {
     workDir = await mkdtemp(join(tmpdir(), "hookline-bundle-"));
@@ -119,6 +125,7 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
       AWS_ENDPOINT_URL_SQS: sqs.endpoint,
       HOOKLINE_TABLE: TABLE,
       HOOKLINE_QUEUE_URL: sqs.queueUrl("hookline"),
+      HOOKLINE_DEAD_LETTER_QUEUE_URL: sqs.queueUrl("hookline-dead-letters"),
       // Relative, resolved against LAMBDA_TASK_ROOT as on AWS (set per invocation below).
       HOOKLINE_CONFIG: CONFIG_FILE,
       POWERTOOLS_LOG_LEVEL: "ERROR",
@@ -129,6 +136,7 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
 
     ingest = handlerOf(await nativeImport(bundles.ingest)) as IngestHandler;
     deliver = handlerOf(await nativeImport(bundles.deliver)) as DeliverHandler;
+    sweep = handlerOf(await nativeImport(bundles.sweep)) as SweepHandler;
   }, 60_000);
 
   afterAll(async () => {
@@ -197,6 +205,26 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
     });
     expect(simulator?.messages).toHaveLength(1);
     expect(sqs?.visibilityChanges).toHaveLength(0);
+  });
+
+  it("moves a malformed queue message to the dead-letter queue itself", async () => {
+    const before = sqs?.messages.length ?? 0;
+    const malformed = toSqsEvent(
+      [{ ...(sqs?.messages[0] as FakeSqsMessage), messageId: "m-1", body: "{not json" }],
+      { receiveCount: 1 },
+    );
+    expect(await callDeliver(malformed)).toEqual({ batchItemFailures: [] });
+    const moved = sqs?.messages.slice(before) ?? [];
+    expect(moved.map((message) => [message.queueUrl, message.body])).toEqual([
+      [sqs?.queueUrl("hookline-dead-letters"), "{not json"],
+    ]);
+  });
+
+  it("runs the sweeper: nothing due, nothing queued", async () => {
+    const before = sqs?.messages.length ?? 0;
+    const result = await inTaskRoot("sweep", () => sweep({}, fakeContext()));
+    expect(result).toEqual({ dueEvents: 0, flushes: 0 });
+    expect(sqs?.messages).toHaveLength(before);
   });
 });
 

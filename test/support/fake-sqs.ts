@@ -92,6 +92,19 @@ export async function startFakeSqs(): Promise<FakeSqs> {
       });
       return { Successful: successful, Failed: [] };
     },
+    SendMessage(input) {
+      const body = requireString(input.MessageBody, "MessageBody");
+      const message: FakeSqsMessage = {
+        queueUrl: requireString(input.QueueUrl, "QueueUrl"),
+        messageId: randomUUID(),
+        receiptHandle: `receipt-${randomUUID()}`,
+        body,
+        md5OfBody: md5(body),
+        sentAt: Date.now(),
+      };
+      messages.push(message);
+      return { MessageId: message.messageId, MD5OfMessageBody: message.md5OfBody };
+    },
     ChangeMessageVisibility(input) {
       const visibilityTimeout = input.VisibilityTimeout;
       if (typeof visibilityTimeout !== "number") {

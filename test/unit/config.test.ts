@@ -34,7 +34,13 @@ describe("config", () => {
       timeoutMs: 8000,
     });
     expect(config.limits.maxBodyBytes).toBe(1024 * 1024);
-    expect(config.delivery).toEqual({ maxReceives: 8, leaseSeconds: 120 });
+    expect(config.delivery).toEqual({
+      retryFor: 86_400,
+      maxBackoffSeconds: 900,
+      leaseSeconds: 120,
+    });
+    expect(config.digest).toMatchObject({ maxEvents: 20 });
+    expect(config.routes.every((route) => route.whenLimited === "digest")).toBe(true);
     expect(config.sources[0]?.secret).toEqual(["env:GITHUB_SECRET"]);
     expect(config.routes).toEqual([]);
   });

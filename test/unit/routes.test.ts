@@ -59,6 +59,7 @@ describe("compileRoutes", () => {
     expect(result).toEqual({
       routeIndex: 0,
       ok: true,
+      whenLimited: "digest",
       message: {
         userId: 2,
         message:
@@ -129,6 +130,7 @@ describe("compileRoutes", () => {
     expect(result).toEqual({
       routeIndex: 0,
       ok: true,
+      whenLimited: "digest",
       message: { userId: 15, message: "Payment of $12.34 failed on 2023-11-14" },
     });
   });
@@ -227,6 +229,7 @@ describe("compileRoutes", () => {
       {
         routeIndex: 0,
         ok: true,
+        whenLimited: "digest",
         message: {
           userId: 2,
           message: "Your issue [b]\uFF3Bi\uFF3Dt[/b] was closed.",
