@@ -1,6 +1,13 @@
 import { type Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import { Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
-import { Architecture, type CfnFunction, Runtime } from "aws-cdk-lib/aws-lambda";
+import {
+  ApplicationLogLevel,
+  Architecture,
+  type CfnFunction,
+  LoggingFormat,
+  Runtime,
+  SystemLogLevel,
+} from "aws-cdk-lib/aws-lambda";
 import { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
@@ -23,12 +30,17 @@ export interface HooklineFunctionProps {
   readonly environment?: Record<string, string>;
   /** @default one month */
   readonly logRetention?: RetentionDays;
+  /** The lowest level of hookline's own log lines that is kept. @default INFO */
+  readonly logLevel?: ApplicationLogLevel | undefined;
 }
 
 /**
  * A hookline Lambda function with the house defaults: Node.js 22 on arm64, bundled by the local
  * esbuild as minified ESM with source maps, the config file inside the bundle, Powertools
  * settings, and its own log group with a retention (the role may write to that group only).
+ *
+ * Logs are Lambda's JSON format: hookline's lines at `logLevel` (INFO), Lambda's own platform
+ * lines at WARN only, so no START/END/REPORT line is written (and paid for) per invocation.
  *
  * @example
  * const ingest = new HooklineFunction(this, "Ingest", {
@@ -70,11 +82,14 @@ export class HooklineFunction extends Construct {
       memorySize: props.memorySize,
       role: this.role,
       logGroup: this.logGroup,
+      loggingFormat: LoggingFormat.JSON,
+      // Powertools reads this level (AWS_LAMBDA_LOG_LEVEL), so it is set in one place.
+      applicationLogLevelV2: props.logLevel ?? ApplicationLogLevel.INFO,
+      systemLogLevelV2: SystemLogLevel.WARN,
       environment: {
         HOOKLINE_CONFIG: BUNDLED_CONFIG_FILE,
         POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-        POWERTOOLS_LOG_LEVEL: "INFO",
         NODE_OPTIONS: "--enable-source-maps",
         ...props.environment,
       },

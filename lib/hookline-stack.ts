@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
-  Annotations,
+  type CfnElement,
   CfnOutput,
   Duration,
   RemovalPolicy,
@@ -10,15 +10,30 @@ import {
   Validations,
 } from "aws-cdk-lib";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
-import { HttpApi, HttpMethod, LogGroupLogDestination } from "aws-cdk-lib/aws-apigatewayv2";
+import {
+  HttpApi,
+  HttpMethod,
+  type HttpStage,
+  LogGroupLogDestination,
+} from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
-import { AttributeType, BillingMode, Table } from "aws-cdk-lib/aws-dynamodb";
+import { AttributeType, BillingMode, ProjectionType, Table } from "aws-cdk-lib/aws-dynamodb";
+import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import type { ApplicationLogLevel } from "aws-cdk-lib/aws-lambda";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
-import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import { LogGroup, LogGroupClass, RetentionDays } from "aws-cdk-lib/aws-logs";
+import { Schedule, ScheduleExpression } from "aws-cdk-lib/aws-scheduler";
+import { LambdaInvoke } from "aws-cdk-lib/aws-scheduler-targets";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
-import { TABLE_PARTITION_KEY, TABLE_TTL_ATTRIBUTE } from "../functions/adapters/dynamo/table";
+import {
+  TABLE_INDEXES,
+  TABLE_PARTITION_KEY,
+  TABLE_TTL_ATTRIBUTE,
+} from "../functions/adapters/dynamo/table";
 import { type Config, loadConfigFile } from "../functions/core/config";
+import { type DeliveryTimings, deliveryTimings } from "../functions/core/delivery-timings";
+import { ConfigError } from "../functions/core/errors";
 import { HooklineFunction } from "./hookline-function";
 import { HooklineMonitoring } from "./monitoring";
 import { deliverSecretRefs, HooklineSecrets, ingestSecretRefs } from "./secrets";
@@ -26,30 +41,42 @@ import { deliverSecretRefs, HooklineSecrets, ingestSecretRefs } from "./secrets"
 /** The repository root: package-lock.json and the handler entries live there. */
 export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-/** HTTP API default-route throttle; far above webhook traffic, low enough to cap a flood's cost. */
+/**
+ * HTTP API default-route throttle unless context `apiRateLimit` / `apiBurstLimit` say otherwise:
+ * far above webhook traffic (10 M webhooks a month average 4/s), low enough to cap a flood's
+ * cost. GitHub does not retry a 429, so the ApiNearThrottle alarm warns before it bites.
+ */
 export const API_THROTTLE = { rateLimit: 50, burstLimit: 100 } as const;
+export type ApiThrottle = { readonly rateLimit: number; readonly burstLimit: number };
 
 /** Ingest answers within the senders' ~10 s deadline (GitHub 10 s, Stripe similar), with margin. */
 export const INGEST_TIMEOUT = Duration.seconds(8);
 
+/**
+ * Memory sizes. Ingest is CPU-bound (signature, parse, render: ~50 µs of a full core per webhook,
+ * `npm run bench`): Lambda bills CPU-bound work alike at any size below a full core, so 256 MB buys
+ * a 4× shorter cold start than 128 MB for the same money. Deliver and sweep mostly wait on
+ * Bitrix24 and DynamoDB, so they get the least memory that holds the bundle with room to spare
+ * (node with the bundled handler: ~80 MB resident before the first event).
+ */
+export const MEMORY_MB = { ingest: 256, deliver: 192, sweep: 192 } as const;
+
 /** Records per deliver invocation: small, so one slow Bitrix24 call delays few others. */
 export const DELIVER_BATCH_SIZE = 5;
 
+/**
+ * How long the event source gathers records before it invokes deliver. At webhook rates (a few
+ * messages a second at most) this turns one invocation and one delete per message into one per
+ * batch, and a batch's messages go to Bitrix24 side by side; a message waits at most this long more.
+ */
+export const DELIVER_BATCHING_WINDOW = Duration.seconds(20);
+
+/** The sweeper looks for due digests this often; a digest goes out at most this late. */
+export const SWEEP_RATE = Duration.minutes(1);
+export const SWEEP_TIMEOUT = Duration.seconds(60);
+
 /** SQS event-source mappings allow 2 concurrent invocations at the least. */
 const MIN_EVENT_SOURCE_CONCURRENCY = 2;
-
-/**
- * Deliver's timeout. A batch's records run side by side but queue behind the shared rate limiter,
- * so budget for them one after another: a Bitrix24 call of up to `bitrix.timeoutMs` each, plus
- * 30 s for cold start, slot writes and backoff bookkeeping; at least 60 s.
- */
-export const deliverTimeout = (config: Config): Duration =>
-  Duration.seconds(
-    Math.min(
-      900,
-      Math.max(60, Math.ceil((DELIVER_BATCH_SIZE * config.bitrix.timeoutMs) / 1000) + 30),
-    ),
-  );
 
 /**
  * Concurrent deliver invocations: enough workers to use the portal's rate (a call takes a few
@@ -61,148 +88,269 @@ export const deliverConcurrency = (config: Config): number =>
   Math.max(MIN_EVENT_SOURCE_CONCURRENCY, Math.ceil(config.bitrix.rateLimit.perSecond));
 
 export interface HooklineStackProps extends StackProps {
-  /** The config file: validated here (a broken config fails synth) and bundled into both functions. */
+  /** The config file: validated here (a broken config fails synth) and bundled into the functions. */
   readonly configPath: string;
   /** Subscribed to the alarm topic when given (context `alarmEmail`). */
   readonly alarmEmail?: string | undefined;
+  /**
+   * Synthesize although the config names no Bitrix24 target (context `allowNoTarget=true`): a dry
+   * run only, since deliver then has nowhere to send. Without it such a config fails synth.
+   */
+  readonly allowNoTarget?: boolean | undefined;
+  /**
+   * The CloudWatch dashboard (context `dashboard=true`): $3 a month beyond an account's first
+   * three. The alarms, which reach someone, do not depend on it. @default false
+   */
+  readonly dashboard?: boolean | undefined;
+  /**
+   * HTTP API access logs, one line per request (context `accessLogs`). Ingest's own logs and
+   * metrics already record every webhook it sees, and the API's free metrics count 4xx, 5xx and
+   * throttling; turn these on to see requests that never reached ingest, with caller IPs.
+   * @default false
+   */
+  readonly accessLogs?: boolean | undefined;
+  /** The HTTP API stage throttle (context `apiRateLimit`, `apiBurstLimit`). */
+  readonly apiThrottle?: ApiThrottle | undefined;
+  /**
+   * Customer-managed KMS keys that encrypt secrets named by `secretsmanager:` references
+   * (context `secretsKmsKeyArns`, comma-separated): the functions get kms:Decrypt on them,
+   * through Secrets Manager only.
+   */
+  readonly secretsKmsKeyArns?: readonly string[] | undefined;
+  /** Lowest level of hookline's log lines kept (context `logLevel`). @default INFO */
+  readonly logLevel?: ApplicationLogLevel | undefined;
 }
 
 /**
- * hookline on AWS: HTTP API → ingest → SQS (with a dead-letter queue) → deliver → Bitrix24,
- * one DynamoDB table, Secrets Manager for the config's secret references, alarms and a dashboard.
+ * hookline on AWS: HTTP API → ingest → SQS (with a dead-letter queue) → deliver → Bitrix24, a
+ * sweeper every minute for due digests, one DynamoDB table, Secrets Manager for the config's
+ * secret references, alarms and a dashboard.
  */
 export class HooklineStack extends Stack {
   readonly config: Config;
+  readonly timings: DeliveryTimings;
   readonly table: Table;
   readonly queue: Queue;
   readonly deadLetterQueue: Queue;
   readonly api: HttpApi;
+  readonly stage: HttpStage;
   readonly ingest: HooklineFunction;
   readonly deliver: HooklineFunction;
+  readonly sweep: HooklineFunction;
+  readonly sweepSchedule: Schedule;
   readonly monitoring: HooklineMonitoring;
   readonly secrets: HooklineSecrets;
-  readonly accessLogs: LogGroup;
+  readonly accessLogs: LogGroup | undefined;
+  readonly apiThrottle: ApiThrottle;
 
   constructor(scope: Construct, id: string, props: HooklineStackProps) {
     super(scope, id, props);
     const configPath = resolve(props.configPath);
     this.config = loadConfigFile(configPath);
     const config = this.config;
-    if (!config.bitrix.webhookUrl && !config.bitrix.auth) {
-      Annotations.of(this).addWarningV2(
-        "hookline:noBitrix24Target",
-        `${props.configPath} sets neither bitrix.webhookUrl nor bitrix.auth: deliver has no portal to send to on AWS.`,
+    if (!config.bitrix.webhookUrl && !config.bitrix.auth && !props.allowNoTarget) {
+      throw new ConfigError(
+        `${props.configPath}: bitrix.webhookUrl: required on AWS (e.g. "env:BITRIX_WEBHOOK_URL"), or deliver has no portal to send to; for a dry run, synth with -c allowNoTarget=true`,
       );
     }
+    this.timings = deliveryTimings(config);
+    const timings = this.timings;
+    this.apiThrottle = props.apiThrottle ?? API_THROTTLE;
 
     this.table = new Table(this, "Table", {
       partitionKey: { name: TABLE_PARTITION_KEY, type: AttributeType.STRING },
       billingMode: BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: TABLE_TTL_ATTRIBUTE,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-
-    const deliverTimeoutSeconds = deliverTimeout(config).toSeconds();
+    // Sparse: only deferred events carry these attributes, so both stay as small as the backlog.
+    const { due, digest } = TABLE_INDEXES;
+    this.table.addGlobalSecondaryIndex({
+      indexName: due.indexName,
+      partitionKey: { name: due.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: due.sortKey, type: AttributeType.NUMBER },
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...due.include],
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: digest.indexName,
+      partitionKey: { name: digest.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: digest.sortKey, type: AttributeType.NUMBER },
+      projectionType: ProjectionType.KEYS_ONLY,
+    });
+    // Every outcome by time, for `hookline events` (outcome fields only, not the message).
+    const { events } = TABLE_INDEXES;
+    this.table.addGlobalSecondaryIndex({
+      indexName: events.indexName,
+      partitionKey: { name: events.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: events.sortKey, type: AttributeType.NUMBER },
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...events.include],
+    });
 
     this.deadLetterQueue = new Queue(this, "DeadLetterQueue", {
-      retentionPeriod: Duration.days(14),
+      retentionPeriod: Duration.seconds(timings.deadLetterRetentionSeconds),
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
     });
     this.queue = new Queue(this, "DeliveryQueue", {
-      // AWS guidance for Lambda event sources: at least six times the function timeout.
-      visibilityTimeout: Duration.seconds(6 * deliverTimeoutSeconds),
-      retentionPeriod: Duration.days(4),
+      visibilityTimeout: Duration.seconds(timings.visibilityTimeoutSeconds),
+      retentionPeriod: Duration.seconds(timings.queueRetentionSeconds),
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      deadLetterQueue: {
-        queue: this.deadLetterQueue,
-        maxReceiveCount: config.delivery.maxReceives,
-      },
+      // Deliver gives up by time and moves the message itself, its outcome recorded first; this
+      // receive count is only the net for a message that crashes its handler every time.
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: timings.maxReceiveCount },
     });
 
     const ingestRefs = ingestSecretRefs(config);
     const deliverRefs = deliverSecretRefs(config);
-    this.secrets = new HooklineSecrets(this, "Secrets", { refs: [...ingestRefs, ...deliverRefs] });
+    this.secrets = new HooklineSecrets(this, "Secrets", {
+      refs: [...ingestRefs, ...deliverRefs],
+      kmsKeyArns: props.secretsKmsKeyArns,
+    });
 
     const common = {
       configPath,
       projectRoot: PROJECT_ROOT,
+      logLevel: props.logLevel,
       environment: {
         HOOKLINE_TABLE: this.table.tableName,
         HOOKLINE_QUEUE_URL: this.queue.queueUrl,
       },
     };
+    const tableArn = this.table.tableArn;
+    const onTable = (...actions: string[]) =>
+      new PolicyStatement({ actions: actions.map((a) => `dynamodb:${a}`), resources: [tableArn] });
+    const queryIndex = (indexName: string) =>
+      new PolicyStatement({
+        actions: ["dynamodb:Query"],
+        resources: [`${tableArn}/index/${indexName}`],
+      });
 
     this.ingest = new HooklineFunction(this, "Ingest", {
       ...common,
       entry: resolve(PROJECT_ROOT, "functions/ingest/handler.ts"),
       description: "hookline: verifies webhooks and queues the messages they ask for",
       timeout: INGEST_TIMEOUT,
-      memorySize: 512,
+      memorySize: MEMORY_MB.ingest,
     });
-    // Receipts (conditional put; deleted again when queueing fails) and outcome records.
-    this.table.grant(this.ingest.fn, "dynamodb:PutItem", "dynamodb:DeleteItem");
+    // Receipts (conditional put; deleted again when queueing fails), outcomes of failed renders.
+    this.ingest.fn.addToRolePolicy(onTable("PutItem", "UpdateItem", "DeleteItem"));
     this.queue.grant(this.ingest.fn, "sqs:SendMessage");
     this.secrets.grantTo(this.ingest.fn, ingestRefs);
 
     this.deliver = new HooklineFunction(this, "Deliver", {
       ...common,
       entry: resolve(PROJECT_ROOT, "functions/deliver/handler.ts"),
-      description: "hookline: sends queued messages to Bitrix24 under the weekly and rate limits",
-      timeout: Duration.seconds(deliverTimeoutSeconds),
-      memorySize: 512,
+      description:
+        "hookline: sends queued messages and digests to Bitrix24 under the weekly and rate limits",
+      timeout: Duration.seconds(timings.deliverTimeoutSeconds),
+      memorySize: MEMORY_MB.deliver,
     });
-    // Weekly slots (claim, confirm, release), the shared rate limiter, outcome records.
-    this.table.grant(
-      this.deliver.fn,
-      "dynamodb:GetItem",
-      "dynamodb:PutItem",
-      "dynamodb:UpdateItem",
-      "dynamodb:DeleteItem",
+    this.deliver.fn.addEnvironment("HOOKLINE_DEAD_LETTER_QUEUE_URL", this.deadLetterQueue.queueUrl);
+    // Slots, the shared rate limiter, outcomes and digests (a flush reads its events by key).
+    this.deliver.fn.addToRolePolicy(
+      onTable("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem"),
     );
-    // Backoff: a failed record's visibility is extended before it is reported as failed.
+    this.deliver.fn.addToRolePolicy(queryIndex(digest.indexName));
+    // Backoff: a record's visibility is set before it is reported as failed.
     this.queue.grant(this.deliver.fn, "sqs:ChangeMessageVisibility");
+    // An exhausted retry window: the outcome is recorded, then deliver moves the message itself.
+    this.deadLetterQueue.grant(this.deliver.fn, "sqs:SendMessage");
     this.deliver.fn.addEventSource(
       new SqsEventSource(this.queue, {
         batchSize: DELIVER_BATCH_SIZE,
+        maxBatchingWindow: DELIVER_BATCHING_WINDOW,
         reportBatchItemFailures: true,
         maxConcurrency: deliverConcurrency(config),
       }),
     );
     this.secrets.grantTo(this.deliver.fn, deliverRefs);
 
-    this.accessLogs = new LogGroup(this, "ApiAccessLogs", {
-      retention: RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.RETAIN,
+    this.sweep = new HooklineFunction(this, "Sweep", {
+      ...common,
+      entry: resolve(PROJECT_ROOT, "functions/sweep/handler.ts"),
+      description: "hookline: queues one flush job per user whose weekly digest is due",
+      timeout: SWEEP_TIMEOUT,
+      memorySize: MEMORY_MB.sweep,
     });
+    this.sweep.fn.addToRolePolicy(queryIndex(due.indexName));
+    // Marks a flush as queued on the slot item, so the next sweep does not queue it again.
+    this.sweep.fn.addToRolePolicy(onTable("UpdateItem"));
+    this.queue.grant(this.sweep.fn, "sqs:SendMessage");
+    // A missed minute is made up by the next one: no retries that could pile up behind it.
+    this.sweep.fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: SWEEP_RATE });
+    // EventBridge Scheduler rather than a scheduled rule: its own retry policy and event age
+    // (none and one minute here), a role scoped to this one function, and an operator can pause
+    // it (aws scheduler update-schedule --state DISABLED) without touching the stack's resources.
+    const scheduleRole = new Role(this, "SweepScheduleRole", {
+      assumedBy: new ServicePrincipal("scheduler.amazonaws.com", {
+        conditions: { StringEquals: { "aws:SourceAccount": this.account } },
+      }),
+      description: "hookline: lets the sweep schedule invoke the sweep function",
+    });
+    this.sweepSchedule = new Schedule(this, "SweepSchedule", {
+      description: "hookline: look for due weekly digests",
+      schedule: ScheduleExpression.rate(SWEEP_RATE),
+      target: new LambdaInvoke(this.sweep.fn, {
+        role: scheduleRole,
+        retryAttempts: 0,
+        maxEventAge: SWEEP_RATE,
+      }),
+    });
+    const sweepId = this.getLogicalId(this.sweep.fn.node.defaultChild as CfnElement);
+    Validations.of(scheduleRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${sweepId}.Arn>:*]`,
+      reason:
+        "The schedule may invoke the sweep function only; CDK's grantInvoke adds that function's own versions and aliases (<function ARN>:*), nothing else.",
+    });
+
     this.api = new HttpApi(this, "Api", {
       description: "hookline webhooks",
       createDefaultStage: false,
     });
-    this.api.addStage("DefaultStage", {
+    if (props.accessLogs) {
+      this.accessLogs = new LogGroup(this, "ApiAccessLogs", {
+        retention: RetentionDays.ONE_MONTH,
+        // Read with Logs Insights only: half the ingestion price of the standard class.
+        logGroupClass: LogGroupClass.INFREQUENT_ACCESS,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+    }
+    this.stage = this.api.addStage("DefaultStage", {
       stageName: "$default",
       autoDeploy: true,
-      throttle: API_THROTTLE,
-      accessLogSettings: {
-        destination: new LogGroupLogDestination(this.accessLogs),
-        format: AccessLogFormat.custom(
-          JSON.stringify({
-            requestId: "$context.requestId",
-            ip: "$context.identity.sourceIp",
-            requestTime: "$context.requestTime",
-            routeKey: "$context.routeKey",
-            path: "$context.path",
-            status: "$context.status",
-            responseLength: "$context.responseLength",
-            latencyMs: "$context.responseLatency",
-            integrationStatus: "$context.integration.status",
-            integrationError: "$context.integrationErrorMessage",
-          }),
-        ),
-      },
+      throttle: this.apiThrottle,
+      ...(this.accessLogs && {
+        accessLogSettings: {
+          destination: new LogGroupLogDestination(this.accessLogs),
+          format: AccessLogFormat.custom(
+            JSON.stringify({
+              requestId: "$context.requestId",
+              ip: "$context.identity.sourceIp",
+              requestTime: "$context.requestTime",
+              routeKey: "$context.routeKey",
+              path: "$context.path",
+              status: "$context.status",
+              responseLength: "$context.responseLength",
+              latencyMs: "$context.responseLatency",
+              integrationStatus: "$context.integration.status",
+              integrationError: "$context.integrationErrorMessage",
+            }),
+          ),
+        },
+      }),
     });
+    if (!this.accessLogs) {
+      Validations.of(this.stage).acknowledge({
+        id: "AwsSolutions-APIG1",
+        reason:
+          "Access logs are optional (context accessLogs=true): ingest logs and counts every webhook it receives, by source, and the API's own metrics count requests, 4xx (throttling included) and 5xx; a line per request would be a tenth of the monthly bill at 10 M webhooks.",
+      });
+    }
     const integration = new HttpLambdaIntegration("Ingest", this.ingest.fn);
     const routes = [
       ...this.api.addRoutes({
@@ -222,16 +370,26 @@ export class HooklineStack extends Stack {
 
     this.monitoring = new HooklineMonitoring(this, "Monitoring", {
       api: this.api,
+      apiThrottle: this.apiThrottle,
       ingest: this.ingest.fn,
       deliver: this.deliver.fn,
+      sweep: this.sweep.fn,
       queue: this.queue,
       deadLetterQueue: this.deadLetterQueue,
+      table: this.table,
+      queueAgeAlarmSeconds: timings.queueAgeAlarmSeconds,
       sourceIds: config.sources.map((source) => source.id),
+      weeklyLimit: config.bitrix.weeklyLimit,
       alarmEmail: props.alarmEmail,
+      dashboard: props.dashboard ?? false,
     });
 
+    this.outputs();
+  }
+
+  private outputs() {
     const outputIds = new Set<string>();
-    config.sources.forEach((source, index) => {
+    this.config.sources.forEach((source, index) => {
       let outputId = `WebhookUrl${source.id.replace(/[^A-Za-z0-9]/g, "")}`;
       if (outputIds.has(outputId)) outputId = `${outputId}${index}`;
       outputIds.add(outputId);
@@ -240,14 +398,34 @@ export class HooklineStack extends Stack {
         value: `${this.api.apiEndpoint}/webhooks/${source.id}`,
       });
     });
-    new CfnOutput(this, "DashboardUrl", {
-      description: "CloudWatch dashboard",
-      value: this.monitoring.dashboardUrl,
+    new CfnOutput(this, "HealthUrl", {
+      description: "GET answers 200 when the API and ingest are up",
+      value: `${this.api.apiEndpoint}/health`,
     });
+    if (this.monitoring.dashboard) {
+      new CfnOutput(this, "DashboardUrl", {
+        description: "CloudWatch dashboard",
+        value: this.monitoring.dashboardUrl,
+      });
+    }
     new CfnOutput(this, "AlarmTopicArn", {
       description: "SNS topic every alarm notifies; subscribe more endpoints to it",
       value: this.monitoring.topic.topicArn,
     });
+    new CfnOutput(this, "DeliverFunctionName", {
+      description:
+        "aws lambda update-function-configuration --function-name <this> --description ... starts fresh instances (new secret values)",
+      value: this.deliver.fn.functionName,
+    });
+    const logGroups: Array<[string, LogGroup | undefined]> = [
+      ["IngestLogGroup", this.ingest.logGroup],
+      ["DeliverLogGroup", this.deliver.logGroup],
+      ["SweepLogGroup", this.sweep.logGroup],
+      ["ApiAccessLogGroup", this.accessLogs],
+    ];
+    for (const [outputId, logGroup] of logGroups) {
+      if (logGroup) new CfnOutput(this, outputId, { value: logGroup.logGroupName });
+    }
     new CfnOutput(this, "TableName", { value: this.table.tableName });
     new CfnOutput(this, "DeadLetterQueueUrl", { value: this.deadLetterQueue.queueUrl });
     new CfnOutput(this, "DeadLetterQueueArn", { value: this.deadLetterQueue.queueArn });

@@ -1,4 +1,4 @@
-import { Duration, Stack, Validations } from "aws-cdk-lib";
+import { ArnFormat, Duration, Stack, Validations } from "aws-cdk-lib";
 import type { HttpApi } from "aws-cdk-lib/aws-apigatewayv2";
 import {
   Alarm,
@@ -13,6 +13,8 @@ import {
   TreatMissingData,
 } from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
+import type { Table } from "aws-cdk-lib/aws-dynamodb";
+import { PolicyStatement, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import { Topic } from "aws-cdk-lib/aws-sns";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
@@ -25,55 +27,105 @@ import {
 } from "../functions/core/metrics";
 import { OUTCOMES } from "../functions/core/outcome";
 
-/** Alarm thresholds; the README ("Alarms and what to do when they fire") explains each and what to do when it fires. */
+/**
+ * Alarm thresholds; the README ("Alarms and what to do when they fire") explains each and what to
+ * do when it fires. Rates are percent of the period's requests or invocations; below
+ * `RATE_FLOOR` of them a rate counts errors against the floor instead, so one blip at low traffic
+ * does not page and a total failure at low traffic still does.
+ */
 export const ALARM_THRESHOLDS = {
-  /** Messages in the dead-letter queue. */
+  /** Messages waiting in the dead-letter queue (stays in alarm until it is drained). */
   deadLetterMessages: 1,
-  /** Deliver invocations that failed as a whole (crash, timeout) in 5 minutes. */
-  deliverErrors: 1,
-  /** HTTP API 5xx answers in 5 minutes (ours only: store or queue unavailable, a bug). */
-  ingest5xx: 1,
+  /** Messages that arrived in the dead-letter queue in one minute (fires again on each new one). */
+  deadLetterArrivals: 1,
+  /** Deliver invocations that failed as a whole (crash, timeout), % of invocations in 5 minutes. */
+  deliverErrorRate: 5,
+  /** Ingest invocations that crashed or timed out, % of invocations in 5 minutes. */
+  ingestErrorRate: 5,
+  /** HTTP API 5xx answers, % of requests in 5 minutes (ours only: store or queue down, a bug). */
+  api5xxRate: 5,
+  /** HTTP API 4xx answers (bad or unsigned requests, unknown sources, 429 throttling), %. */
+  api4xxRate: 10,
+  /** Requests per second over one minute, as a share of the stage's throttle rate. */
+  apiNearThrottle: 0.8,
+  /** DynamoDB read and write throttle events in 5 minutes (the SDK retries them, at a cost in time). */
+  dynamoThrottles: 10,
+  /** Failed sweeper runs in 5 minutes (one run a minute): due digests are not going out. */
+  sweepErrors: 3,
   /** Rejected signatures from one source in 5 minutes: a wrong secret or someone probing. */
   signatureFailures: 10,
   /** Bitrix24 CODE_ERROR, NOT_FOUND or auth errors in 5 minutes. */
   bitrixConfigFaults: 1,
   /** Messages whose send was ambiguous (weekly limit off) in 5 minutes. */
   unknownOutcomes: 1,
-  /** Age of the oldest queued message, seconds: Bitrix24 down or throttling us for 30 minutes. */
-  queueAgeSeconds: 1800,
 } as const;
 
+/** Requests or invocations in 5 minutes below which a rate alarm counts against this floor. */
+export const RATE_FLOOR = 100;
+
 const PERIOD = Duration.minutes(5);
+const MINUTE = Duration.minutes(1);
 
 export interface HooklineMonitoringProps {
   readonly api: HttpApi;
+  readonly apiThrottle: { readonly rateLimit: number };
   readonly ingest: IFunction;
   readonly deliver: IFunction;
+  readonly sweep: IFunction;
   readonly queue: IQueue;
   readonly deadLetterQueue: IQueue;
+  readonly table: Table;
+  /** `deliveryTimings(config).queueAgeAlarmSeconds`: follows from the retry window. */
+  readonly queueAgeAlarmSeconds: number;
   /** Source ids from the config: one signature-failure alarm and graph line each. */
   readonly sourceIds: readonly string[];
+  /** `bitrix.weeklyLimit`: the UnknownOutcomes alarm exists only without it (partner portals). */
+  readonly weeklyLimit: boolean;
   /** Subscribed to the alarm topic when given. */
   readonly alarmEmail?: string | undefined;
+  /** The CloudWatch dashboard ($3 a month). */
+  readonly dashboard: boolean;
 }
 
 /**
- * The alarms (each notifying one SNS topic, on alarm and on recovery) and a dashboard with the
- * same figures: queue and dead-letter queue, both functions, the HTTP API and hookline's own
+ * The alarms (each notifying one SNS topic, on alarm and on recovery) and, optionally, a dashboard
+ * with the same figures: queues, functions, the HTTP API, the table and hookline's own
  * embedded-metric-format metrics (namespace Hookline, dimension service=hookline).
  */
 export class HooklineMonitoring extends Construct {
   readonly topic: Topic;
-  readonly dashboard: Dashboard;
+  readonly dashboard: Dashboard | undefined;
   readonly alarms: Alarm[] = [];
 
   constructor(scope: Construct, id: string, props: HooklineMonitoringProps) {
     super(scope, id);
+    const stack = Stack.of(this);
 
     this.topic = new Topic(this, "AlarmTopic", {
       displayName: "hookline alarms",
       enforceSSL: true,
     });
+    // enforceSSL gives the topic a policy, and a topic policy replaces SNS's default one: without
+    // this Allow, CloudWatch may not publish and no alarm would ever reach anyone.
+    this.topic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: "AllowCloudWatchAlarms",
+        principals: [new ServicePrincipal("cloudwatch.amazonaws.com")],
+        actions: ["sns:Publish"],
+        resources: [this.topic.topicArn],
+        conditions: {
+          StringEquals: { "aws:SourceAccount": stack.account },
+          ArnLike: {
+            "aws:SourceArn": stack.formatArn({
+              service: "cloudwatch",
+              resource: "alarm",
+              resourceName: "*",
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    );
     Validations.of(this.topic).acknowledge({
       id: "AwsSolutions-SNS2",
       reason:
@@ -89,34 +141,106 @@ export class HooklineMonitoring extends Construct {
         statistic,
         period: PERIOD,
       });
+    const sum = { period: PERIOD, statistic: "Sum" } as const;
 
     const deadLetterVisible = props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-      period: Duration.minutes(1),
+      period: MINUTE,
       statistic: "Maximum",
     });
     const oldestAge = props.queue.metricApproximateAgeOfOldestMessage({
       period: PERIOD,
       statistic: "Maximum",
     });
-    const deliverErrors = props.deliver.metricErrors({ period: PERIOD, statistic: "Sum" });
-    const api5xx = props.api.metricServerError({ period: PERIOD, statistic: "Sum" });
+    const apiRequests = props.api.metricCount(sum);
+    const api4xx = props.api.metricClientError(sum);
+    const api5xx = props.api.metricServerError(sum);
+    const tableThrottles = ["ReadThrottleEvents", "WriteThrottleEvents"].map((name) =>
+      props.table.metric(name, sum),
+    );
     const signatureFailures = props.sourceIds.map((source) => ({
       source,
       metric: custom(MetricName.SignatureFailures, { Source: source }),
     }));
     const configFaults = custom(MetricName.BitrixConfigFaults);
-    const messages = OUTCOMES.map((outcome) => custom(MetricName.Messages, { Outcome: outcome }));
-    const unknown = custom(MetricName.Messages, { Outcome: "unknown" });
+    const messages = OUTCOMES.map((outcome) => ({
+      outcome,
+      metric: custom(MetricName.Messages, { Outcome: outcome }),
+    }));
 
     this.alarm("DeadLetterQueueNotEmpty", deadLetterVisible, ALARM_THRESHOLDS.deadLetterMessages, {
       description:
-        "Messages gave up after the configured receives and wait in the dead-letter queue.",
+        "Messages wait in the dead-letter queue: their retry window ran out (outcome recorded) or they crashed deliver every time.",
     });
-    this.alarm("DeliverErrors", deliverErrors, ALARM_THRESHOLDS.deliverErrors, {
-      description: "The deliver function failed as a whole (crash or timeout), not one message.",
+    this.alarm(
+      "DeadLetterArrivals",
+      new MathExpression({
+        // Deliver moves a message itself (SendMessage); SQS's own redrive shows only as growth.
+        expression: "FILL(sent, 0) + IF(DIFF(visible) > 0, DIFF(visible), 0)",
+        usingMetrics: {
+          sent: props.deadLetterQueue.metricNumberOfMessagesSent({
+            period: MINUTE,
+            statistic: "Sum",
+          }),
+          visible: deadLetterVisible,
+        },
+        period: MINUTE,
+        label: "new dead letters",
+      }),
+      ALARM_THRESHOLDS.deadLetterArrivals,
+      {
+        description:
+          "More messages reached the dead-letter queue (notifies on each new arrival, also while DeadLetterQueueNotEmpty is in alarm).",
+      },
+    );
+    this.alarm(
+      "DeliverErrorRate",
+      rate(props.deliver.metricErrors(sum), props.deliver.metricInvocations(sum), "deliver errors"),
+      ALARM_THRESHOLDS.deliverErrorRate,
+      { description: "Deliver invocations fail as a whole (crash or timeout), not one message." },
+    );
+    this.alarm(
+      "IngestErrorRate",
+      rate(props.ingest.metricErrors(sum), props.ingest.metricInvocations(sum), "ingest errors"),
+      ALARM_THRESHOLDS.ingestErrorRate,
+      { description: "The ingest function crashes or times out; senders get 5xx." },
+    );
+    this.alarm("Ingest5xxRate", rate(api5xx, apiRequests, "5xx"), ALARM_THRESHOLDS.api5xxRate, {
+      description: "The webhook endpoint answers 5xx: table or queue unavailable, or a bug.",
     });
-    this.alarm("Ingest5xx", api5xx, ALARM_THRESHOLDS.ingest5xx, {
-      description: "The webhook endpoint answered 5xx: table or queue unavailable, or a bug.",
+    this.alarm("Api4xxRate", rate(api4xx, apiRequests, "4xx"), ALARM_THRESHOLDS.api4xxRate, {
+      description:
+        "Many webhooks are refused (400/401/404/413, or 429 from the throttle, which GitHub does not retry).",
+    });
+    this.alarm(
+      "ApiNearThrottle",
+      new MathExpression({
+        expression: "requests / PERIOD(requests)",
+        usingMetrics: { requests: props.api.metricCount({ period: MINUTE, statistic: "Sum" }) },
+        period: MINUTE,
+        label: "requests per second",
+      }),
+      ALARM_THRESHOLDS.apiNearThrottle * props.apiThrottle.rateLimit,
+      {
+        description: `Webhooks arrive at over ${ALARM_THRESHOLDS.apiNearThrottle * 100} % of the API throttle (${props.apiThrottle.rateLimit}/s); above it senders get 429.`,
+      },
+    );
+    this.alarm(
+      "DynamoDbThrottles",
+      new MathExpression({
+        expression: "FILL(reads, 0) + FILL(writes, 0)",
+        usingMetrics: { reads: tableThrottles[0] as IMetric, writes: tableThrottles[1] as IMetric },
+        period: PERIOD,
+        label: "throttle events",
+      }),
+      ALARM_THRESHOLDS.dynamoThrottles,
+      { description: "DynamoDB throttles the table; every step slows down and may time out." },
+    );
+    this.alarm("QueueAgeHigh", oldestAge, props.queueAgeAlarmSeconds, {
+      description:
+        "The oldest queued message waits too long: Bitrix24 down, slow or throttling, or deliver keeps failing.",
+    });
+    this.alarm("SweepErrors", props.sweep.metricErrors(sum), ALARM_THRESHOLDS.sweepErrors, {
+      description: "The digest sweeper fails most runs: due digests are not queued.",
     });
     for (const { source, metric } of signatureFailures) {
       this.alarm(`SignatureFailures-${source}`, metric, ALARM_THRESHOLDS.signatureFailures, {
@@ -126,14 +250,16 @@ export class HooklineMonitoring extends Construct {
     this.alarm("BitrixConfigFaults", configFaults, ALARM_THRESHOLDS.bitrixConfigFaults, {
       description: "Bitrix24 rejected the configuration (CODE_ERROR, NOT_FOUND, auth): act now.",
     });
-    this.alarm("UnknownOutcomes", unknown, ALARM_THRESHOLDS.unknownOutcomes, {
-      description: "A send timed out after the request went out (weekly limit off): check by hand.",
-    });
-    this.alarm("QueueAgeHigh", oldestAge, ALARM_THRESHOLDS.queueAgeSeconds, {
-      description: "The oldest queued message waits too long: Bitrix24 down, slow or throttling.",
-      evaluationPeriods: 2,
-    });
+    // With the weekly limit on, an ambiguous send is settled by Bitrix24's own answer on the
+    // retry (USER_MESSAGE_LIMIT means it landed), so `unknown` cannot happen there.
+    if (!props.weeklyLimit) {
+      this.alarm("UnknownOutcomes", custom(MetricName.Messages, { Outcome: "unknown" }), 1, {
+        description:
+          "A send timed out after the request went out (weekly limit off): check by hand.",
+      });
+    }
 
+    if (!props.dashboard) return;
     const search = (metricName: string, dimensions: string[], label: string) =>
       new MathExpression({
         expression: `SEARCH('{${METRICS_NAMESPACE},${["service", ...dimensions].join(",")}} MetricName="${metricName}" service="${METRICS_SERVICE}"', 'Sum', ${PERIOD.toSeconds()})`,
@@ -144,33 +270,34 @@ export class HooklineMonitoring extends Construct {
     const graph = (title: string, left: IMetric[], width = 8) =>
       new GraphWidget({ title, left, width, height: 6 });
 
-    this.dashboard = new Dashboard(this, "Dashboard", {
-      defaultInterval: Duration.hours(24),
-    });
+    this.dashboard = new Dashboard(this, "Dashboard", { defaultInterval: Duration.hours(24) });
     this.dashboard.addWidgets(
       new AlarmStatusWidget({ title: "Alarms", alarms: this.alarms, width: 24, height: 3 }),
     );
     this.dashboard.addWidgets(
-      graph("Webhooks by source and status", [
-        search(MetricName.WebhooksReceived, ["Source", "Status"], ""),
-      ]),
+      graph("Webhooks by source", [search(MetricName.WebhooksReceived, ["Source"], "")]),
       graph(
         "Signature failures by source",
         signatureFailures.map(({ source, metric }) => metric.with({ label: source })),
       ),
       graph("HTTP API", [
-        props.api.metricCount({ period: PERIOD, statistic: "Sum", label: "requests" }),
-        props.api.metricClientError({ period: PERIOD, statistic: "Sum", label: "4xx" }),
+        apiRequests.with({ label: "requests" }),
+        api4xx.with({ label: "4xx (429 included)" }),
         api5xx.with({ label: "5xx" }),
       ]),
     );
     this.dashboard.addWidgets(
       graph(
         "Messages by outcome",
-        messages.map((metric, index) => metric.with({ label: OUTCOMES[index] ?? "" })),
+        messages.map(({ outcome, metric }) => metric.with({ label: outcome })),
       ),
-      graph("Bitrix24 errors by code", [search(MetricName.BitrixErrors, ["Code"], "")]),
-      graph("Bitrix24 configuration faults", [configFaults.with({ label: "config faults" })]),
+      graph("Digest backlog (due events per sweep)", [
+        custom(MetricName.DigestBacklog, {}, "Maximum").with({ label: "due events" }),
+      ]),
+      graph("Bitrix24 errors by code, configuration faults", [
+        search(MetricName.BitrixErrors, ["Code"], ""),
+        configFaults.with({ label: "config faults" }),
+      ]),
     );
     this.dashboard.addWidgets(
       graph(
@@ -195,17 +322,37 @@ export class HooklineMonitoring extends Construct {
       }),
     );
     this.dashboard.addWidgets(
-      ...[
-        ["Ingest", props.ingest],
-        ["Deliver", props.deliver],
-      ].flatMap(([name, fn]) => functionWidgets(name as string, fn as IFunction)),
+      graph(
+        "DynamoDB capacity used",
+        [
+          props.table.metricConsumedWriteCapacityUnits({ ...sum, label: "write units" }),
+          props.table.metricConsumedReadCapacityUnits({ ...sum, label: "read units" }),
+        ],
+        12,
+      ),
+      graph(
+        "DynamoDB throttles",
+        tableThrottles.map((metric, index) =>
+          metric.with({ label: index === 0 ? "read throttle events" : "write throttle events" }),
+        ),
+        12,
+      ),
+    );
+    this.dashboard.addWidgets(
+      ...(
+        [
+          ["Ingest", props.ingest],
+          ["Deliver", props.deliver],
+          ["Sweep", props.sweep],
+        ] as const
+      ).flatMap(([name, fn]) => functionWidgets(name, fn)),
     );
   }
 
   /** The console link of the dashboard. */
   get dashboardUrl(): string {
     const region = Stack.of(this).region;
-    return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards:name=${this.dashboard.dashboardName}`;
+    return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards:name=${this.dashboard?.dashboardName}`;
   }
 
   private alarm(
@@ -228,6 +375,19 @@ export class HooklineMonitoring extends Construct {
   }
 }
 
+/**
+ * `errors` as a percentage of `total`; below RATE_FLOOR of them, as a percentage of the floor.
+ * Missing data (no traffic) stays missing, which the alarms treat as not breaching.
+ */
+function rate(errors: IMetric, total: IMetric, label: string): MathExpression {
+  return new MathExpression({
+    expression: `100 * FILL(errors, 0) / IF(total > ${RATE_FLOOR}, total, ${RATE_FLOOR})`,
+    usingMetrics: { errors, total },
+    period: PERIOD,
+    label: `${label} (%)`,
+  });
+}
+
 function functionWidgets(name: string, fn: IFunction): GraphWidget[] {
   const period = PERIOD;
   return [
@@ -238,7 +398,7 @@ function functionWidgets(name: string, fn: IFunction): GraphWidget[] {
         fn.metricErrors({ period, label: "errors" }),
         fn.metricThrottles({ period, label: "throttles" }),
       ],
-      width: 6,
+      width: 4,
       height: 6,
     }),
     new GraphWidget({
@@ -247,7 +407,7 @@ function functionWidgets(name: string, fn: IFunction): GraphWidget[] {
         fn.metricDuration({ period, statistic: "p50", label: "p50" }),
         fn.metricDuration({ period, statistic: "Maximum", label: "max" }),
       ],
-      width: 6,
+      width: 4,
       height: 6,
     }),
   ];

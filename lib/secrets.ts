@@ -1,7 +1,7 @@
-import { CfnOutput, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import { ArnFormat, CfnOutput, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
-import { type ISecret, Secret } from "aws-cdk-lib/aws-secretsmanager";
+import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import type { Config } from "../functions/core/config";
 
@@ -22,12 +22,15 @@ const unique = (values: string[]): string[] => [...new Set(values)];
 
 const ENV_PREFIX = "env:";
 const SECRETS_MANAGER_PREFIX = "secretsmanager:";
-/** A complete secret ARN ends with the 6-character suffix Secrets Manager appends to the name. */
-const COMPLETE_ARN = /^arn:[^:]+:secretsmanager:[^:]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/;
 
 export interface HooklineSecretsProps {
   /** Every secret reference in the config (`env:NAME` or `secretsmanager:<name or ARN>`). */
   readonly refs: readonly string[];
+  /**
+   * Customer-managed KMS keys of secrets named by `secretsmanager:` references. Functions that read
+   * such a secret get kms:Decrypt on these keys, used through Secrets Manager only.
+   */
+  readonly kmsKeyArns?: readonly string[] | undefined;
 }
 
 /**
@@ -42,10 +45,13 @@ export interface HooklineSecretsProps {
 export class HooklineSecrets extends Construct {
   /** The secrets created for `env:` references, by variable name. */
   readonly byName = new Map<string, Secret>();
-  private readonly imported = new Map<string, ISecret>();
+  /** IAM resources of each `secretsmanager:` reference. */
+  private readonly imported = new Map<string, string[]>();
+  private readonly kmsKeyArns: readonly string[];
 
   constructor(scope: Construct, id: string, props: HooklineSecretsProps) {
     super(scope, id);
+    this.kmsKeyArns = props.kmsKeyArns ?? [];
     for (const ref of unique([...props.refs])) {
       if (ref.startsWith(ENV_PREFIX)) {
         const name = ref.slice(ENV_PREFIX.length);
@@ -65,8 +71,10 @@ export class HooklineSecrets extends Construct {
         });
         this.byName.set(name, secret);
       } else if (ref.startsWith(SECRETS_MANAGER_PREFIX)) {
-        const nameOrArn = ref.slice(SECRETS_MANAGER_PREFIX.length);
-        this.imported.set(ref, importSecret(this, `Imported${this.imported.size}`, nameOrArn));
+        this.imported.set(
+          ref,
+          importedSecretResources(this, ref.slice(SECRETS_MANAGER_PREFIX.length)),
+        );
       }
     }
   }
@@ -74,30 +82,62 @@ export class HooklineSecrets extends Construct {
   /**
    * Lets `fn` read the secrets behind `refs`: sets `HOOKLINE_SECRETS` (JSON: variable name →
    * secret ARN, for the `env:` references) and grants `secretsmanager:GetSecretValue` on exactly
-   * those secrets. `secretsmanager:` references are resolved by the function directly.
+   * those secrets (and kms:Decrypt on `kmsKeyArns` when one is imported). `secretsmanager:`
+   * references are resolved by the function directly.
    */
   grantTo(fn: IFunction & { addEnvironment(key: string, value: string): unknown }, refs: string[]) {
     const arns: Record<string, string> = {};
     const resources: string[] = [];
+    let importsAny = false;
     for (const ref of refs) {
       const envName = ref.startsWith(ENV_PREFIX) ? ref.slice(ENV_PREFIX.length) : undefined;
-      const secret = envName ? this.byName.get(envName) : this.imported.get(ref);
-      if (!secret) throw new Error(`no secret for ${ref}: pass it in HooklineSecretsProps.refs`);
-      if (envName) arns[envName] = secret.secretArn;
-      // A secret imported by name has a partial ARN; the real one ends in a random 6-char suffix.
-      resources.push(secret.secretFullArn ?? `${secret.secretArn}-??????`);
+      const created = envName ? this.byName.get(envName) : undefined;
+      const imported = envName ? undefined : this.imported.get(ref);
+      if (envName && created) {
+        arns[envName] = created.secretArn;
+        resources.push(created.secretArn);
+      } else if (imported) {
+        importsAny = true;
+        resources.push(...imported);
+      } else {
+        throw new Error(`no secret for ${ref}: pass it in HooklineSecretsProps.refs`);
+      }
     }
     fn.addEnvironment("HOOKLINE_SECRETS", Stack.of(this).toJsonString(arns));
     if (resources.length === 0) return;
     fn.addToRolePolicy(
       new PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources }),
     );
+    if (importsAny && this.kmsKeyArns.length > 0) {
+      fn.addToRolePolicy(
+        new PolicyStatement({
+          actions: ["kms:Decrypt"],
+          resources: [...this.kmsKeyArns],
+          conditions: {
+            StringEquals: {
+              "kms:ViaService": `secretsmanager.${Stack.of(this).region}.${Stack.of(this).urlSuffix}`,
+            },
+          },
+        }),
+      );
+    }
   }
 }
 
-function importSecret(scope: Construct, id: string, nameOrArn: string): ISecret {
-  if (!nameOrArn.startsWith("arn:")) return Secret.fromSecretNameV2(scope, id, nameOrArn);
-  return COMPLETE_ARN.test(nameOrArn)
-    ? Secret.fromSecretCompleteArn(scope, id, nameOrArn)
-    : Secret.fromSecretPartialArn(scope, id, nameOrArn);
+/**
+ * The IAM resources that cover a secret named by `secretsmanager:<name or ARN>`. Secrets Manager
+ * appends `-` and 6 random characters to a secret's name to make its ARN, and nothing tells an
+ * ARN with that suffix from one without (`…:secret:prod-bitrix` may be the secret `prod` or a
+ * partial ARN of `prod-bitrix`), so an ARN is granted both as given and with any suffix.
+ */
+function importedSecretResources(scope: Construct, nameOrArn: string): string[] {
+  if (nameOrArn.startsWith("arn:")) return [nameOrArn, `${nameOrArn}-??????`];
+  return [
+    Stack.of(scope).formatArn({
+      service: "secretsmanager",
+      resource: "secret",
+      resourceName: `${nameOrArn}-??????`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    }),
+  ];
 }

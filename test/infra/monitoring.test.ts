@@ -1,13 +1,20 @@
+import { readFileSync } from "node:fs";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { HooklineStack } from "../../lib/hookline-stack";
-import { ALARM_THRESHOLDS } from "../../lib/monitoring";
-import { buildStack, references } from "./synth";
+import { deliveryTimings } from "../../functions/core/delivery-timings";
+import { OUTCOMES } from "../../functions/core/outcome";
+import { API_THROTTLE, type HooklineStack } from "../../lib/hookline-stack";
+import { ALARM_THRESHOLDS, RATE_FLOOR } from "../../lib/monitoring";
+import { buildStack, FIXTURE_CONFIG, references, writeConfig } from "./synth";
 
 let stack: HooklineStack;
 let template: Template;
 let ref: ReturnType<typeof references>["ref"];
 let attribute: (construct: Parameters<typeof ref>[0], name: string) => unknown;
+type AlarmProps = Record<string, unknown> & {
+  Metrics?: Array<{ Id: string; Expression?: string; MetricStat?: Record<string, unknown> }>;
+};
+let alarms: Record<string, AlarmProps>;
 
 beforeAll(() => {
   stack = buildStack({ alarmEmail: "ops@example.com" });
@@ -15,27 +22,57 @@ beforeAll(() => {
   const refs = references(stack);
   ref = refs.ref;
   attribute = (construct, name) => ({ "Fn::GetAtt": [refs.id(construct), name] });
+  alarms = Object.fromEntries(
+    stack.monitoring.alarms.map((alarm) => [
+      alarm.node.id,
+      template.toJSON().Resources[refs.id(alarm)].Properties as AlarmProps,
+    ]),
+  );
 });
 
 const service = { Name: "service", Value: "hookline" };
 
+/** The metric stats of a metric-math alarm, by the id the expression uses. */
+const inputsOf = (alarm: AlarmProps | undefined) =>
+  Object.fromEntries(
+    (alarm?.Metrics ?? []).flatMap((m) => (m.MetricStat ? [[m.Id, m.MetricStat]] : [])),
+  );
+const expressionOf = (alarm: AlarmProps | undefined) =>
+  alarm?.Metrics?.find((m) => m.Expression)?.Expression;
+
 describe("alarms", () => {
   it("notify the topic on alarm and on recovery, and stay quiet without data", () => {
-    const alarms = Object.values(template.findResources("AWS::CloudWatch::Alarm"));
-    // 6 stack-wide alarms plus one signature-failure alarm per configured source (3).
-    expect(alarms).toHaveLength(9);
-    for (const alarm of alarms) {
-      expect(alarm.Properties).toMatchObject({
+    expect(Object.keys(alarms).sort()).toEqual(
+      [
+        "ApiNearThrottle",
+        "Api4xxRate",
+        "BitrixConfigFaults",
+        "DeadLetterArrivals",
+        "DeadLetterQueueNotEmpty",
+        "DeliverErrorRate",
+        "DynamoDbThrottles",
+        "Ingest5xxRate",
+        "IngestErrorRate",
+        "QueueAgeHigh",
+        "SignatureFailures-github",
+        "SignatureFailures-shop-orders",
+        "SignatureFailures-stripe",
+        "SweepErrors",
+      ].sort(),
+    );
+    for (const alarm of Object.values(alarms)) {
+      expect(alarm).toMatchObject({
         AlarmActions: [ref(stack.monitoring.topic)],
         OKActions: [ref(stack.monitoring.topic)],
         ComparisonOperator: "GreaterThanOrEqualToThreshold",
         TreatMissingData: "notBreaching",
+        AlarmDescription: expect.stringContaining("README"),
       });
     }
   });
 
-  it("fires when the dead-letter queue holds a message", () => {
-    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+  it("fires while the dead-letter queue holds a message", () => {
+    expect(alarms.DeadLetterQueueNotEmpty).toMatchObject({
       Namespace: "AWS/SQS",
       MetricName: "ApproximateNumberOfMessagesVisible",
       Dimensions: [{ Name: "QueueName", Value: attribute(stack.deadLetterQueue, "QueueName") }],
@@ -44,39 +81,106 @@ describe("alarms", () => {
     });
   });
 
-  it("fires when the oldest queued message is too old", () => {
-    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+  it("fires again on each new dead letter, also while the queue is already in alarm", () => {
+    const alarm = alarms.DeadLetterArrivals;
+    expect(expressionOf(alarm)).toBe("FILL(sent, 0) + IF(DIFF(visible) > 0, DIFF(visible), 0)");
+    const queue = [{ Name: "QueueName", Value: attribute(stack.deadLetterQueue, "QueueName") }];
+    expect(inputsOf(alarm)).toEqual({
+      sent: {
+        Metric: { Namespace: "AWS/SQS", MetricName: "NumberOfMessagesSent", Dimensions: queue },
+        Period: 60,
+        Stat: "Sum",
+      },
+      visible: {
+        Metric: {
+          Namespace: "AWS/SQS",
+          MetricName: "ApproximateNumberOfMessagesVisible",
+          Dimensions: queue,
+        },
+        Period: 60,
+        Stat: "Maximum",
+      },
+    });
+    expect(alarm?.Threshold).toBe(ALARM_THRESHOLDS.deadLetterArrivals);
+  });
+
+  it.each([
+    ["DeliverErrorRate", "AWS/Lambda", "Errors", "Invocations", () => ref(stack.deliver.fn)],
+    ["IngestErrorRate", "AWS/Lambda", "Errors", "Invocations", () => ref(stack.ingest.fn)],
+    ["Ingest5xxRate", "AWS/ApiGateway", "5xx", "Count", () => ref(stack.api)],
+    ["Api4xxRate", "AWS/ApiGateway", "4xx", "Count", () => ref(stack.api)],
+  ] as const)(
+    "%s is a rate over requests, so a single blip at volume does not page",
+    (name, namespace, errors, total, dimension) => {
+      const alarm = alarms[name];
+      expect(expressionOf(alarm)).toBe(
+        `100 * FILL(errors, 0) / IF(total > ${RATE_FLOOR}, total, ${RATE_FLOOR})`,
+      );
+      const inputs = inputsOf(alarm) as Record<string, { Metric: Record<string, unknown> }>;
+      expect(inputs.errors?.Metric).toMatchObject({ Namespace: namespace, MetricName: errors });
+      expect(inputs.total?.Metric).toMatchObject({ Namespace: namespace, MetricName: total });
+      expect(JSON.stringify(inputs)).toContain(JSON.stringify(dimension()));
+      const thresholds = {
+        DeliverErrorRate: ALARM_THRESHOLDS.deliverErrorRate,
+        IngestErrorRate: ALARM_THRESHOLDS.ingestErrorRate,
+        Ingest5xxRate: ALARM_THRESHOLDS.api5xxRate,
+        Api4xxRate: ALARM_THRESHOLDS.api4xxRate,
+      };
+      expect(alarm?.Threshold).toBe(thresholds[name]);
+    },
+  );
+
+  it("warns before the API throttle refuses webhooks with 429", () => {
+    const alarm = alarms.ApiNearThrottle;
+    expect(expressionOf(alarm)).toBe("requests / PERIOD(requests)");
+    expect(inputsOf(alarm).requests).toMatchObject({
+      Metric: { Namespace: "AWS/ApiGateway", MetricName: "Count" },
+      Period: 60,
+      Stat: "Sum",
+    });
+    expect(alarm?.Threshold).toBe(ALARM_THRESHOLDS.apiNearThrottle * API_THROTTLE.rateLimit);
+    const custom = buildStack({ apiThrottle: { rateLimit: 10, burstLimit: 20 } });
+    Template.fromStack(custom).hasResourceProperties("AWS::CloudWatch::Alarm", {
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: "requests / PERIOD(requests)" })]),
+      Threshold: ALARM_THRESHOLDS.apiNearThrottle * 10,
+    });
+  });
+
+  it("fires on DynamoDB read and write throttling", () => {
+    const alarm = alarms.DynamoDbThrottles;
+    expect(expressionOf(alarm)).toBe("FILL(reads, 0) + FILL(writes, 0)");
+    const table = [{ Name: "TableName", Value: ref(stack.table) }];
+    expect(inputsOf(alarm)).toMatchObject({
+      reads: { Metric: { MetricName: "ReadThrottleEvents", Dimensions: table }, Stat: "Sum" },
+      writes: { Metric: { MetricName: "WriteThrottleEvents", Dimensions: table }, Stat: "Sum" },
+    });
+    expect(alarm?.Threshold).toBe(ALARM_THRESHOLDS.dynamoThrottles);
+  });
+
+  it("fires when the oldest queued message is older than the retry window allows for", () => {
+    expect(alarms.QueueAgeHigh).toMatchObject({
       Namespace: "AWS/SQS",
       MetricName: "ApproximateAgeOfOldestMessage",
       Dimensions: [{ Name: "QueueName", Value: attribute(stack.queue, "QueueName") }],
-      Threshold: ALARM_THRESHOLDS.queueAgeSeconds,
+      Threshold: deliveryTimings(stack.config).queueAgeAlarmSeconds,
     });
   });
 
-  it("fires on deliver function errors", () => {
-    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+  it("fires when the sweeper fails most of its runs", () => {
+    expect(alarms.SweepErrors).toMatchObject({
       Namespace: "AWS/Lambda",
       MetricName: "Errors",
-      Dimensions: [{ Name: "FunctionName", Value: ref(stack.deliver.fn) }],
+      Dimensions: [{ Name: "FunctionName", Value: ref(stack.sweep.fn) }],
       Statistic: "Sum",
-      Threshold: ALARM_THRESHOLDS.deliverErrors,
-    });
-  });
-
-  it("fires on 5xx answers of the HTTP API", () => {
-    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
-      Namespace: "AWS/ApiGateway",
-      MetricName: "5xx",
-      Dimensions: [{ Name: "ApiId", Value: ref(stack.api) }],
-      Statistic: "Sum",
-      Threshold: ALARM_THRESHOLDS.ingest5xx,
+      Period: 300,
+      Threshold: ALARM_THRESHOLDS.sweepErrors,
     });
   });
 
   it.each(["github", "stripe", "shop-orders"])(
     "fires on a spike of signature failures from %s",
     (source) => {
-      template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      expect(alarms[`SignatureFailures-${source}`]).toMatchObject({
         Namespace: "Hookline",
         MetricName: "SignatureFailures",
         Dimensions: [{ Name: "Source", Value: source }, service],
@@ -88,7 +192,7 @@ describe("alarms", () => {
   );
 
   it("fires on a Bitrix24 configuration fault", () => {
-    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+    expect(alarms.BitrixConfigFaults).toMatchObject({
       Namespace: "Hookline",
       MetricName: "BitrixConfigFaults",
       Dimensions: [service],
@@ -97,8 +201,13 @@ describe("alarms", () => {
     });
   });
 
-  it("fires on an unknown outcome", () => {
-    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+  it("fires on an unknown outcome only for partner portals (weeklyLimit: false), where one can happen", () => {
+    expect(alarms).not.toHaveProperty("UnknownOutcomes");
+    const raw = JSON.parse(readFileSync(FIXTURE_CONFIG, "utf8")) as { bitrix: object };
+    const partner = buildStack({
+      configPath: writeConfig({ ...raw, bitrix: { ...raw.bitrix, weeklyLimit: false } }),
+    });
+    Template.fromStack(partner).hasResourceProperties("AWS::CloudWatch::Alarm", {
       Namespace: "Hookline",
       MetricName: "Messages",
       Dimensions: [{ Name: "Outcome", Value: "unknown" }, service],
@@ -109,17 +218,47 @@ describe("alarms", () => {
 });
 
 describe("alarm topic", () => {
-  it("is TLS-only and subscribes the alarmEmail context value", () => {
+  it("lets CloudWatch alarms of this account publish, over TLS only", () => {
     template.hasResourceProperties("AWS::SNS::TopicPolicy", {
+      Topics: [ref(stack.monitoring.topic)],
       PolicyDocument: {
         Statement: [
           Match.objectLike({
             Effect: "Deny",
             Condition: { Bool: { "aws:SecureTransport": "false" } },
           }),
+          {
+            Sid: "AllowCloudWatchAlarms",
+            Effect: "Allow",
+            Principal: { Service: "cloudwatch.amazonaws.com" },
+            Action: "sns:Publish",
+            Resource: ref(stack.monitoring.topic),
+            Condition: {
+              StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } },
+              ArnLike: {
+                "aws:SourceArn": {
+                  "Fn::Join": [
+                    "",
+                    [
+                      "arn:",
+                      { Ref: "AWS::Partition" },
+                      ":cloudwatch:",
+                      { Ref: "AWS::Region" },
+                      ":",
+                      { Ref: "AWS::AccountId" },
+                      ":alarm:*",
+                    ],
+                  ],
+                },
+              },
+            },
+          },
         ],
       },
     });
+  });
+
+  it("subscribes the alarmEmail context value", () => {
     template.hasResourceProperties("AWS::SNS::Subscription", {
       Protocol: "email",
       Endpoint: "ops@example.com",
@@ -133,53 +272,41 @@ describe("alarm topic", () => {
 });
 
 describe("dashboard", () => {
-  it("shows the alarms and every figure they watch", () => {
+  it("is there only when asked for (context dashboard=true)", () => {
+    template.resourceCountIs("AWS::CloudWatch::Dashboard", 0);
+    expect(template.findOutputs("DashboardUrl")).toEqual({});
+  });
+
+  it("shows the alarms and every figure they watch, the table and the digest backlog", () => {
+    const withDashboard = buildStack({ dashboard: true });
+    const dashboardTemplate = Template.fromStack(withDashboard);
     const body = JSON.stringify(
-      Object.values(template.findResources("AWS::CloudWatch::Dashboard"))[0]?.Properties,
+      Object.values(dashboardTemplate.findResources("AWS::CloudWatch::Dashboard"))[0]?.Properties,
     );
     for (const figure of [
       "alarm",
       "WebhooksReceived",
       "SignatureFailures",
       "Messages",
-      "unknown",
+      ...OUTCOMES,
+      "DigestBacklog",
       "BitrixErrors",
       "BitrixConfigFaults",
       "DeliveryLatency",
       "ApproximateAgeOfOldestMessage",
       "ApproximateNumberOfMessagesVisible",
+      "ConsumedWriteCapacityUnits",
+      "ReadThrottleEvents",
+      "WriteThrottleEvents",
+      "4xx",
       "5xx",
       "Errors",
     ]) {
       expect(body).toContain(figure);
     }
-  });
-});
-
-describe("outputs", () => {
-  it("prints the webhook URL of every configured source", () => {
-    for (const [key, source] of [
-      ["WebhookUrlgithub", "github"],
-      ["WebhookUrlstripe", "stripe"],
-      ["WebhookUrlshoporders", "shop-orders"],
-    ] as const) {
-      template.hasOutput(key, {
-        Value: {
-          "Fn::Join": ["", [attribute(stack.api, "ApiEndpoint"), `/webhooks/${source}`]],
-        },
-      });
-    }
-  });
-
-  it("prints the dashboard link, the alarm topic and the secrets to fill in", () => {
-    template.hasOutput("DashboardUrl", {
+    expect(body).not.toContain("limited");
+    dashboardTemplate.hasOutput("DashboardUrl", {
       Value: { "Fn::Join": ["", Match.arrayWith([Match.stringLikeRegexp("#dashboards:name=")])] },
     });
-    template.hasOutput("AlarmTopicArn", { Value: ref(stack.monitoring.topic) });
-    for (const name of ["GITHUB_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET", "BITRIX_WEBHOOK_URL"]) {
-      const secret = stack.secrets.byName.get(name);
-      expect(secret).toBeDefined();
-      if (secret) template.hasOutput(`Secret${name.replaceAll("_", "")}`, { Value: ref(secret) });
-    }
   });
 });

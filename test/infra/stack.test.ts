@@ -1,18 +1,22 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { App } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
+import { CURRENTLY_RECOMMENDED_FLAGS } from "aws-cdk-lib/cx-api";
 import { beforeAll, describe, expect, it } from "vitest";
+import { TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
 import { type Config, parseConfig } from "../../functions/core/config";
+import { deliveryTimings } from "../../functions/core/delivery-timings";
 import {
   API_THROTTLE,
   DELIVER_BATCH_SIZE,
+  DELIVER_BATCHING_WINDOW,
   deliverConcurrency,
-  deliverTimeout,
   HooklineStack,
   INGEST_TIMEOUT,
+  MEMORY_MB,
+  SWEEP_TIMEOUT,
 } from "../../lib/hookline-stack";
-import { buildStack, FIXTURE_CONFIG, references } from "./synth";
+import { buildStack, CDK_CONTEXT, FIXTURE_CONFIG, references, testApp, writeConfig } from "./synth";
 
 let stack: HooklineStack;
 let template: Template;
@@ -35,6 +39,8 @@ const secret = (name: string) => {
   if (!created) throw new Error(`no secret ${name}`);
   return created;
 };
+const propertiesOf = (construct: Parameters<typeof id>[0]) =>
+  resources[id(construct)]?.Properties ?? {};
 
 describe("HTTP API", () => {
   it("routes POST /webhooks/{sourceId} and GET /health to the ingest function", () => {
@@ -53,7 +59,7 @@ describe("HTTP API", () => {
     });
   });
 
-  it("throttles the default stage and writes access logs to a log group with retention", () => {
+  it("throttles the default stage, and writes no access logs unless asked", () => {
     template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
       StageName: "$default",
       AutoDeploy: true,
@@ -61,26 +67,45 @@ describe("HTTP API", () => {
         ThrottlingRateLimit: API_THROTTLE.rateLimit,
         ThrottlingBurstLimit: API_THROTTLE.burstLimit,
       },
+      AccessLogSettings: Match.absent(),
+    });
+    expect(stack.accessLogs).toBeUndefined();
+  });
+
+  it("takes the throttle from the props (context apiRateLimit, apiBurstLimit)", () => {
+    const throttled = buildStack({ apiThrottle: { rateLimit: 7, burstLimit: 9 } });
+    Template.fromStack(throttled).hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+      DefaultRouteSettings: { ThrottlingRateLimit: 7, ThrottlingBurstLimit: 9 },
+    });
+  });
+
+  it("writes access logs, on request, to an infrequent-access log group kept 30 days", () => {
+    const logged = buildStack({ accessLogs: true });
+    const refs = references(logged);
+    const accessLogs = logged.accessLogs;
+    if (!accessLogs) throw new Error("no access log group");
+    const logTemplate = Template.fromStack(logged);
+    logTemplate.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
       AccessLogSettings: {
-        DestinationArn: arn(stack.accessLogs),
+        DestinationArn: refs.arn(accessLogs),
         Format: Match.stringLikeRegexp("\\$context\\.requestId"),
       },
     });
-    template.hasResource("AWS::Logs::LogGroup", {
-      Properties: { RetentionInDays: 30 },
+    logTemplate.hasResource("AWS::Logs::LogGroup", {
+      Properties: { RetentionInDays: 30, LogGroupClass: "INFREQUENT_ACCESS" },
       DeletionPolicy: "Retain",
     });
-    expect(resources[id(stack.accessLogs)]?.Properties?.RetentionInDays).toBe(30);
   });
 });
 
 describe("functions", () => {
   it.each([
-    ["ingest", () => INGEST_TIMEOUT.toSeconds()],
-    ["deliver", () => deliverTimeout(config).toSeconds()],
+    ["ingest", () => INGEST_TIMEOUT.toSeconds(), MEMORY_MB.ingest],
+    ["deliver", () => deliveryTimings(config).deliverTimeoutSeconds, MEMORY_MB.deliver],
+    ["sweep", () => SWEEP_TIMEOUT.toSeconds(), MEMORY_MB.sweep],
   ] as const)(
-    "%s runs Node.js 22 on arm64 with its own log group and the runtime contract",
-    (name, timeout) => {
+    "%s runs Node.js 22 on arm64 with its own log group, JSON logs and the runtime contract",
+    (name, timeout, memory) => {
       const fn = stack[name];
       template.hasResourceProperties("AWS::Lambda::Function", {
         FunctionName: Match.absent(),
@@ -88,35 +113,60 @@ describe("functions", () => {
         Runtime: "nodejs22.x",
         Architectures: ["arm64"],
         Timeout: timeout(),
-        MemorySize: 512,
+        MemorySize: memory,
         Role: arn(fn.role),
-        LoggingConfig: { LogGroup: ref(fn.logGroup) },
+        // No START/END/REPORT line per invocation: Lambda's own lines at WARN only.
+        LoggingConfig: {
+          LogGroup: ref(fn.logGroup),
+          LogFormat: "JSON",
+          ApplicationLogLevel: "INFO",
+          SystemLogLevel: "WARN",
+        },
         Environment: {
-          Variables: {
+          Variables: Match.objectLike({
             HOOKLINE_TABLE: ref(stack.table),
             HOOKLINE_QUEUE_URL: ref(stack.queue),
             HOOKLINE_CONFIG: "hookline.config.json",
-            HOOKLINE_SECRETS: Match.anyValue(),
             POWERTOOLS_SERVICE_NAME: "hookline",
             POWERTOOLS_METRICS_NAMESPACE: "Hookline",
-            POWERTOOLS_LOG_LEVEL: "INFO",
             NODE_OPTIONS: "--enable-source-maps",
-          },
+          }),
         },
       });
-      expect(resources[id(fn.logGroup)]?.Properties?.RetentionInDays).toBe(30);
+      expect(propertiesOf(fn.logGroup).RetentionInDays).toBe(30);
+      // Powertools reads the level Lambda sets (AWS_LAMBDA_LOG_LEVEL): one place for it.
+      const variables = (propertiesOf(fn.fn).Environment as { Variables: object }).Variables;
+      expect(variables).not.toHaveProperty("POWERTOOLS_LOG_LEVEL");
     },
   );
+
+  it("sets hookline's log level from the props (context logLevel)", async () => {
+    const { ApplicationLogLevel } = await import("aws-cdk-lib/aws-lambda");
+    const quiet = Template.fromStack(buildStack({ logLevel: ApplicationLogLevel.WARN }));
+    quiet.allResourcesProperties("AWS::Lambda::Function", {
+      LoggingConfig: Match.objectLike({ ApplicationLogLevel: "WARN", SystemLogLevel: "WARN" }),
+    });
+  });
 
   it("keeps ingest inside the senders' 10 s deadline", () => {
     expect(INGEST_TIMEOUT.toSeconds()).toBeLessThanOrEqual(8);
   });
 
-  it("gives deliver time for a batch of rate-limited Bitrix24 calls of bitrix.timeoutMs each", () => {
-    const seconds = deliverTimeout(config).toSeconds();
-    expect(seconds).toBeGreaterThanOrEqual((DELIVER_BATCH_SIZE * config.bitrix.timeoutMs) / 1000);
-    expect(seconds).toBeGreaterThanOrEqual(60);
-    expect(deliverTimeout(fixtureWith({ timeoutMs: 60_000 })).toSeconds()).toBe(5 * 60 + 30);
+  it("gives deliver the dead-letter queue, and sweep only the table and the queue", () => {
+    const variables = (fn: HooklineStack["ingest"]) =>
+      (propertiesOf(fn.fn).Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(variables(stack.deliver).HOOKLINE_DEAD_LETTER_QUEUE_URL).toEqual(
+      ref(stack.deadLetterQueue),
+    );
+    expect(variables(stack.ingest)).not.toHaveProperty("HOOKLINE_DEAD_LETTER_QUEUE_URL");
+    expect(Object.keys(variables(stack.sweep)).sort()).toEqual([
+      "HOOKLINE_CONFIG",
+      "HOOKLINE_QUEUE_URL",
+      "HOOKLINE_TABLE",
+      "NODE_OPTIONS",
+      "POWERTOOLS_METRICS_NAMESPACE",
+      "POWERTOOLS_SERVICE_NAME",
+    ]);
   });
 
   it("maps each function's env: references to secret ARNs in HOOKLINE_SECRETS, nothing more", () => {
@@ -130,38 +180,110 @@ describe("functions", () => {
   });
 });
 
+describe("delivery timings: queue, function and alarm agree with deliveryTimings(config)", () => {
+  it("reads the fixture's retry window (12 h, backoff up to 600 s)", () => {
+    expect(config.delivery).toMatchObject({ retryFor: 43_200, maxBackoffSeconds: 600 });
+  });
+
+  it.each([
+    ["the fixture", undefined],
+    ["the defaults", fixtureRaw({}, {})],
+    ["a short window and a long lease", fixtureRaw({}, { retryFor: "2h", leaseSeconds: 300 })],
+    ["the longest window", fixtureRaw({}, { retryFor: "13d" })],
+  ])("with %s", (_name, raw) => {
+    const built = raw ? buildStack({ configPath: writeConfig(raw) }) : stack;
+    const timings = deliveryTimings(built.config);
+    const refs = references(built);
+    const builtResources = Template.fromStack(built).toJSON().Resources as typeof resources;
+    const props = (construct: Parameters<typeof refs.id>[0]) =>
+      builtResources[refs.id(construct)]?.Properties ?? {};
+    expect(props(built.queue)).toMatchObject({
+      MessageRetentionPeriod: timings.queueRetentionSeconds,
+      VisibilityTimeout: timings.visibilityTimeoutSeconds,
+      RedrivePolicy: { maxReceiveCount: timings.maxReceiveCount },
+    });
+    expect(props(built.deadLetterQueue).MessageRetentionPeriod).toBe(
+      timings.deadLetterRetentionSeconds,
+    );
+    expect(props(built.deliver.fn).Timeout).toBe(timings.deliverTimeoutSeconds);
+    const queueAge = Object.values(builtResources).find(
+      (r) =>
+        r.Type === "AWS::CloudWatch::Alarm" &&
+        r.Properties?.MetricName === "ApproximateAgeOfOldestMessage",
+    );
+    expect(queueAge?.Properties?.Threshold).toBe(timings.queueAgeAlarmSeconds);
+    // The queue keeps a message through the whole window; SQS's own visibility rule holds.
+    expect(timings.queueRetentionSeconds).toBeGreaterThanOrEqual(
+      Math.min(14 * 86_400, built.config.delivery.retryFor),
+    );
+    expect(timings.visibilityTimeoutSeconds).toBeGreaterThanOrEqual(
+      6 * timings.deliverTimeoutSeconds,
+    );
+    expect(timings.queueAgeAlarmSeconds).toBeLessThan(built.config.delivery.retryFor);
+  });
+});
+
 describe("table", () => {
-  it("is on-demand with key pk, TTL expiresAt, point-in-time recovery, retained on delete", () => {
+  it("is on-demand with key pk, TTL expiresAt, PITR, deletion protection, retained on delete", () => {
     template.hasResource("AWS::DynamoDB::Table", {
-      Properties: {
+      Properties: Match.objectLike({
         TableName: Match.absent(),
         KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
         BillingMode: "PAY_PER_REQUEST",
         TimeToLiveSpecification: { AttributeName: "expiresAt", Enabled: true },
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
-      },
+        DeletionProtectionEnabled: true,
+      }),
       DeletionPolicy: "Retain",
       UpdateReplacePolicy: "Retain",
+    });
+  });
+
+  it("has the sparse indexes of TABLE_INDEXES: due (INCLUDE digestKey), digest (KEYS_ONLY), events (INCLUDE outcome fields)", () => {
+    const { due, digest, events } = TABLE_INDEXES;
+    template.hasResourceProperties("AWS::DynamoDB::Table", {
+      AttributeDefinitions: Match.arrayWith([
+        { AttributeName: "pk", AttributeType: "S" },
+        { AttributeName: due.partitionKey, AttributeType: "S" },
+        { AttributeName: due.sortKey, AttributeType: "N" },
+        { AttributeName: digest.partitionKey, AttributeType: "S" },
+        { AttributeName: digest.sortKey, AttributeType: "N" },
+        { AttributeName: events.partitionKey, AttributeType: "S" },
+        { AttributeName: events.sortKey, AttributeType: "N" },
+      ]),
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: due.indexName,
+          KeySchema: [
+            { AttributeName: due.partitionKey, KeyType: "HASH" },
+            { AttributeName: due.sortKey, KeyType: "RANGE" },
+          ],
+          Projection: { ProjectionType: "INCLUDE", NonKeyAttributes: [...due.include] },
+        },
+        {
+          IndexName: digest.indexName,
+          KeySchema: [
+            { AttributeName: digest.partitionKey, KeyType: "HASH" },
+            { AttributeName: digest.sortKey, KeyType: "RANGE" },
+          ],
+          Projection: { ProjectionType: "KEYS_ONLY" },
+        },
+        {
+          IndexName: events.indexName,
+          KeySchema: [
+            { AttributeName: events.partitionKey, KeyType: "HASH" },
+            { AttributeName: events.sortKey, KeyType: "RANGE" },
+          ],
+          Projection: { ProjectionType: "INCLUDE", NonKeyAttributes: [...events.include] },
+        },
+      ],
     });
   });
 });
 
 describe("queues", () => {
-  it("dead-letters a message after config.delivery.maxReceives receives", () => {
-    template.hasResourceProperties("AWS::SQS::Queue", {
-      RedrivePolicy: {
-        deadLetterTargetArn: arn(stack.deadLetterQueue),
-        maxReceiveCount: config.delivery.maxReceives,
-      },
-      SqsManagedSseEnabled: true,
-      VisibilityTimeout: 6 * deliverTimeout(config).toSeconds(),
-    });
-    expect(config.delivery.maxReceives).toBe(6);
-  });
-
-  it("keeps dead letters 14 days, encrypted", () => {
-    expect(resources[id(stack.deadLetterQueue)]?.Properties).toEqual({
+  it("keeps dead letters as long as SQS allows, encrypted", () => {
+    expect(propertiesOf(stack.deadLetterQueue)).toEqual({
       MessageRetentionPeriod: 14 * 24 * 3600,
       SqsManagedSseEnabled: true,
     });
@@ -183,16 +305,60 @@ describe("queues", () => {
     }
   });
 
-  it("feeds deliver small batches with partial failures and bounded concurrency", () => {
+  it("feeds deliver small gathered batches with partial failures and bounded concurrency", () => {
     template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
       EventSourceArn: arn(stack.queue),
       FunctionName: ref(stack.deliver.fn),
       BatchSize: DELIVER_BATCH_SIZE,
+      MaximumBatchingWindowInSeconds: DELIVER_BATCHING_WINDOW.toSeconds(),
       FunctionResponseTypes: ["ReportBatchItemFailures"],
       ScalingConfig: { MaximumConcurrency: 2 },
     });
     const enterprise = fixtureWith({ rateLimit: { perSecond: 5, burst: 250 } });
     expect(deliverConcurrency(enterprise)).toBe(5);
+  });
+});
+
+describe("sweeper", () => {
+  it("runs every minute from an EventBridge Scheduler schedule, with no retries piling up", () => {
+    template.hasResourceProperties("AWS::Scheduler::Schedule", {
+      ScheduleExpression: "rate(1 minute)",
+      State: "ENABLED",
+      FlexibleTimeWindow: { Mode: "OFF" },
+      Target: {
+        Arn: arn(stack.sweep.fn),
+        RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 },
+        RoleArn: Match.anyValue(),
+      },
+    });
+    template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+      FunctionName: ref(stack.sweep.fn),
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
+  });
+
+  it("invokes through a role that only the scheduler of this account may assume", () => {
+    const [schedule] = Object.values(template.findResources("AWS::Scheduler::Schedule"));
+    const roleArn = schedule?.Properties?.Target?.RoleArn as { "Fn::GetAtt": [string, string] };
+    const roleId = roleArn["Fn::GetAtt"][0];
+    expect(resources[roleId]?.Properties?.AssumeRolePolicyDocument).toEqual({
+      Statement: [
+        {
+          Action: "sts:AssumeRole",
+          Effect: "Allow",
+          Principal: { Service: "scheduler.amazonaws.com" },
+          Condition: { StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } } },
+        },
+      ],
+      Version: "2012-10-17",
+    });
+    expect(statementsOfRole(roleId)).toEqual([
+      {
+        Action: "lambda:InvokeFunction",
+        Resource: [arn(stack.sweep.fn), { "Fn::Join": ["", [arn(stack.sweep.fn), ":*"]] }],
+      },
+    ]);
   });
 });
 
@@ -206,22 +372,66 @@ describe("secrets", () => {
       expect(secret.Properties).not.toHaveProperty("SecretString");
     }
   });
+
+  it("grants an imported ARN both as given and with a name suffix, since neither can be told apart", () => {
+    // `prod-bitrix` may be the secret `prod` (suffix -bitrix) or a partial ARN of `prod-bitrix`.
+    const partial = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:prod-bitrix";
+    const imported = buildStack({
+      configPath: writeConfig(fixtureRaw({ webhookUrl: `secretsmanager:${partial}` })),
+    });
+    const statements = statementsOfRole(references(imported).id(imported.deliver.role), imported);
+    expect(statements).toContainEqual({
+      Action: "secretsmanager:GetSecretValue",
+      Resource: [partial, `${partial}-??????`],
+    });
+  });
+
+  it("lets a function decrypt imported secrets with the named KMS keys, through Secrets Manager only", () => {
+    const key = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const withKey = buildStack({ secretsKmsKeyArns: [key] });
+    const refs = references(withKey);
+    const kms = {
+      Action: "kms:Decrypt",
+      Resource: key,
+      Condition: {
+        StringEquals: {
+          "kms:ViaService": {
+            "Fn::Join": [
+              "",
+              ["secretsmanager.", { Ref: "AWS::Region" }, ".", { Ref: "AWS::URLSuffix" }],
+            ],
+          },
+        },
+      },
+    };
+    // Ingest reads two imported secrets; deliver reads only the one the stack created.
+    expect(statementsOfRole(refs.id(withKey.ingest.role), withKey)).toContainEqual(kms);
+    expect(JSON.stringify(statementsOfRole(refs.id(withKey.deliver.role), withKey))).not.toContain(
+      "kms:",
+    );
+  });
 });
 
 describe("least privilege", () => {
+  const table = () => arn(stack.table);
+  const index = (name: string) => ({ "Fn::Join": ["", [table(), `/index/${name}`]] });
+
   it("lets ingest write receipts and outcomes, send to the queue and read its own secrets", () => {
     expect(statementsOf(stack.ingest)).toEqual([
       {
         Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
         Resource: arn(stack.ingest.logGroup),
       },
-      { Action: ["dynamodb:PutItem", "dynamodb:DeleteItem"], Resource: [arn(stack.table)] },
+      {
+        Action: ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+        Resource: table(),
+      },
       { Action: "sqs:SendMessage", Resource: arn(stack.queue) },
       {
         Action: "secretsmanager:GetSecretValue",
         Resource: [
-          ref(secret("GITHUB_WEBHOOK_SECRET")),
-          ref(secret("STRIPE_WEBHOOK_SECRET")),
+          "arn:aws:secretsmanager:eu-central-1:123456789012:secret:shop-hmac-AbCdEf",
+          "arn:aws:secretsmanager:eu-central-1:123456789012:secret:shop-hmac-AbCdEf-??????",
           {
             "Fn::Join": [
               "",
@@ -236,13 +446,14 @@ describe("least privilege", () => {
               ],
             ],
           },
-          "arn:aws:secretsmanager:eu-central-1:123456789012:secret:shop-hmac-AbCdEf",
+          ref(secret("GITHUB_WEBHOOK_SECRET")),
+          ref(secret("STRIPE_WEBHOOK_SECRET")),
         ],
       },
     ]);
   });
 
-  it("lets deliver use slots and the limiter, consume the queue and read the Bitrix24 secret", () => {
+  it("lets deliver use slots, limiter, outcomes and digests, consume the queue, dead-letter and read the Bitrix24 secret", () => {
     expect(statementsOf(stack.deliver)).toEqual([
       {
         Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -250,52 +461,120 @@ describe("least privilege", () => {
       },
       {
         Action: [
+          "dynamodb:BatchGetItem",
+          "dynamodb:DeleteItem",
           "dynamodb:GetItem",
           "dynamodb:PutItem",
           "dynamodb:UpdateItem",
-          "dynamodb:DeleteItem",
         ],
-        Resource: [arn(stack.table)],
+        Resource: table(),
       },
-      { Action: "sqs:ChangeMessageVisibility", Resource: arn(stack.queue) },
+      { Action: "dynamodb:Query", Resource: index("digest") },
       {
         Action: [
-          "sqs:ReceiveMessage",
           "sqs:ChangeMessageVisibility",
-          "sqs:GetQueueUrl",
           "sqs:DeleteMessage",
           "sqs:GetQueueAttributes",
+          "sqs:GetQueueUrl",
+          "sqs:ReceiveMessage",
         ],
         Resource: arn(stack.queue),
       },
+      { Action: "sqs:SendMessage", Resource: arn(stack.deadLetterQueue) },
       { Action: "secretsmanager:GetSecretValue", Resource: ref(secret("BITRIX_WEBHOOK_URL")) },
+    ]);
+  });
+
+  it("lets sweep query the due index, mark a flush on the slot and queue it", () => {
+    expect(statementsOf(stack.sweep)).toEqual([
+      {
+        Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        Resource: arn(stack.sweep.logGroup),
+      },
+      { Action: "dynamodb:Query", Resource: index("due") },
+      { Action: "dynamodb:UpdateItem", Resource: table() },
+      { Action: "sqs:SendMessage", Resource: arn(stack.queue) },
     ]);
   });
 
   it("uses no managed policies and no wildcard resources", () => {
     template.allResourcesProperties("AWS::IAM::Role", { ManagedPolicyArns: Match.absent() });
-    expect(JSON.stringify(template.findResources("AWS::IAM::Policy"))).not.toMatch(
-      /"Resource":"\*"/,
-    );
+    const policies = JSON.stringify(template.findResources("AWS::IAM::Policy"));
+    expect(policies).not.toMatch(/"Resource":"\*"/);
+    expect(policies).not.toContain("/index/*");
   });
 });
 
 describe("config", () => {
   it("fails synth on a broken config, naming the bad key", () => {
-    const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
     const configPath = resolve(import.meta.dirname, "fixtures/broken.config.json");
-    expect(() => new HooklineStack(app, "Broken", { configPath })).toThrow(
+    expect(() => new HooklineStack(testApp(), "Broken", { configPath })).toThrow(
       /broken\.config\.json: routes\[0\]\.source: no source with id "gitlab"/,
     );
   });
+
+  it("fails synth without a Bitrix24 target, unless allowNoTarget is given for a dry run", () => {
+    const configPath = writeConfig(fixtureRaw({ webhookUrl: undefined }));
+    expect(() => buildStack({ configPath })).toThrow(
+      /bitrix\.webhookUrl: required on AWS .* -c allowNoTarget=true/,
+    );
+    const dryRun = buildStack({ configPath, allowNoTarget: true });
+    expect(dryRun.secrets.byName.has("BITRIX_WEBHOOK_URL")).toBe(false);
+  });
 });
 
-/** The Allow statements of the policy attached to the function's role, without the Effect. */
-function statementsOf(fn: HooklineStack["ingest"]): unknown[] {
-  const policies = Object.values(resources).filter(
+describe("outputs", () => {
+  it("prints the webhook URL of every configured source and the health URL", () => {
+    for (const [key, source] of [
+      ["WebhookUrlgithub", "github"],
+      ["WebhookUrlstripe", "stripe"],
+      ["WebhookUrlshoporders", "shop-orders"],
+    ] as const) {
+      template.hasOutput(key, {
+        Value: { "Fn::Join": ["", [attribute(stack.api, "ApiEndpoint"), `/webhooks/${source}`]] },
+      });
+    }
+    template.hasOutput("HealthUrl", {
+      Value: { "Fn::Join": ["", [attribute(stack.api, "ApiEndpoint"), "/health"]] },
+    });
+  });
+
+  it("prints the deliver function's name, the log groups, the table and the dead-letter queue", () => {
+    template.hasOutput("DeliverFunctionName", { Value: ref(stack.deliver.fn) });
+    template.hasOutput("IngestLogGroup", { Value: ref(stack.ingest.logGroup) });
+    template.hasOutput("DeliverLogGroup", { Value: ref(stack.deliver.logGroup) });
+    template.hasOutput("SweepLogGroup", { Value: ref(stack.sweep.logGroup) });
+    template.hasOutput("TableName", { Value: ref(stack.table) });
+    template.hasOutput("DeadLetterQueueUrl", { Value: ref(stack.deadLetterQueue) });
+    template.hasOutput("DeadLetterQueueArn", { Value: arn(stack.deadLetterQueue) });
+    expect(template.findOutputs("ApiAccessLogGroup")).toEqual({});
+  });
+
+  it("prints the alarm topic and the secrets to fill in", () => {
+    template.hasOutput("AlarmTopicArn", { Value: ref(stack.monitoring.topic) });
+    for (const name of ["GITHUB_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET", "BITRIX_WEBHOOK_URL"]) {
+      template.hasOutput(`Secret${name.replaceAll("_", "")}`, { Value: ref(secret(name)) });
+    }
+  });
+});
+
+describe("cdk.json", () => {
+  it("sets every feature flag a new CDK app gets, so synth configures all of them", () => {
+    expect(CDK_CONTEXT).toMatchObject(CURRENTLY_RECOMMENDED_FLAGS);
+  });
+});
+
+const attribute = (construct: Parameters<typeof id>[0], name: string) => ({
+  "Fn::GetAtt": [id(construct), name],
+});
+
+/** The Allow statements of the policies attached to a role, without the Effect. */
+function statementsOfRole(roleId: string, of: HooklineStack = stack): unknown[] {
+  const all = Template.fromStack(of).toJSON().Resources as typeof resources;
+  const policies = Object.values(all).filter(
     (resource) =>
       resource.Type === "AWS::IAM::Policy" &&
-      JSON.stringify(resource.Properties?.Roles) === JSON.stringify([ref(fn.role)]),
+      JSON.stringify(resource.Properties?.Roles) === JSON.stringify([{ Ref: roleId }]),
   );
   expect(policies).toHaveLength(1);
   const document = policies[0]?.Properties?.PolicyDocument as {
@@ -307,11 +586,11 @@ function statementsOf(fn: HooklineStack["ingest"]): unknown[] {
   });
 }
 
+const statementsOf = (fn: HooklineStack["ingest"]) => statementsOfRole(id(fn.role));
+
 /** HOOKLINE_SECRETS of a function, with each `Ref` shown as `<logicalId>`. */
 function secretMap(fn: HooklineStack["ingest"]): Record<string, string> {
-  const environment = resources[id(fn.fn)]?.Properties?.Environment as {
-    Variables: Record<string, unknown>;
-  };
+  const environment = propertiesOf(fn.fn).Environment as { Variables: Record<string, unknown> };
   const join = (environment.Variables.HOOKLINE_SECRETS as { "Fn::Join": [string, unknown[]] })[
     "Fn::Join"
   ];
@@ -321,8 +600,17 @@ function secretMap(fn: HooklineStack["ingest"]): Record<string, string> {
   return JSON.parse(text) as Record<string, string>;
 }
 
-/** The fixture config as written (before parsing), with the bitrix block overridden. */
-function fixtureWith(bitrix: Record<string, unknown>): Config {
-  const raw = JSON.parse(readFileSync(FIXTURE_CONFIG, "utf8")) as { bitrix: object };
-  return parseConfig({ ...raw, bitrix: { ...raw.bitrix, ...bitrix } });
+type RawConfig = { bitrix: Record<string, unknown>; delivery?: Record<string, unknown> };
+
+/** The fixture config as written, with the bitrix block and, if given, the delivery block replaced. */
+function fixtureRaw(
+  bitrix: Record<string, unknown>,
+  delivery?: Record<string, unknown>,
+): RawConfig {
+  const raw = JSON.parse(readFileSync(FIXTURE_CONFIG, "utf8")) as RawConfig;
+  return { ...raw, bitrix: { ...raw.bitrix, ...bitrix }, ...(delivery && { delivery }) };
 }
+
+/** The parsed fixture config with overrides (for functions of the config). */
+const fixtureWith = (bitrix: Record<string, unknown>, delivery?: Record<string, unknown>): Config =>
+  parseConfig(fixtureRaw(bitrix, delivery));

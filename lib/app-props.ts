@@ -1,0 +1,63 @@
+import type { App } from "aws-cdk-lib";
+import { ApplicationLogLevel } from "aws-cdk-lib/aws-lambda";
+import { ConfigError } from "../functions/core/errors";
+import { API_THROTTLE, type HooklineStackProps } from "./hookline-stack";
+
+/**
+ * The stack's props from the app's context (`-c key=value`, or cdk.json), shared by `cdk synth`
+ * (bin/app.ts) and `npm run cost`, so both see the same stack.
+ *
+ * | context | prop |
+ * |---|---|
+ * | `config` | config file path (default `hookline.config.json`) |
+ * | `alarmEmail` | subscribed to the alarm topic |
+ * | `allowNoTarget` | `true`: synth without a Bitrix24 target (a dry run) |
+ * | `dashboard` | `false`: no CloudWatch dashboard |
+ * | `accessLogs` | `true`: HTTP API access logs |
+ * | `apiRateLimit`, `apiBurstLimit` | the HTTP API throttle |
+ * | `secretsKmsKeyArns` | comma-separated KMS keys of imported secrets |
+ * | `logLevel` | hookline's lowest log level kept (`INFO`, `WARN`, `DEBUG`, …) |
+ *
+ * @example
+ * new HooklineStack(app, "Hookline", stackPropsFromContext(app));
+ */
+export function stackPropsFromContext(app: App): HooklineStackProps {
+  const context = (key: string): unknown => app.node.tryGetContext(key);
+  const flag = (key: string): boolean | undefined => {
+    const value = context(key);
+    return value === undefined ? undefined : value === true || value === "true";
+  };
+  const positive = (key: string, fallback: number): number => {
+    const value = context(key);
+    if (value === undefined) return fallback;
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed) || parsed <= 0) {
+      throw new ConfigError(`-c ${key}: must be a positive number`);
+    }
+    return parsed;
+  };
+  const levels = Object.values(ApplicationLogLevel);
+  const level = context("logLevel");
+  const logLevel =
+    level === undefined ? undefined : levels.find((l) => l === String(level).toUpperCase());
+  if (level !== undefined && !logLevel) {
+    throw new ConfigError(`-c logLevel: one of ${levels.join(", ")}`);
+  }
+  return {
+    configPath: String(context("config") ?? "hookline.config.json"),
+    alarmEmail: context("alarmEmail") as string | undefined,
+    allowNoTarget: flag("allowNoTarget"),
+    dashboard: flag("dashboard"),
+    accessLogs: flag("accessLogs"),
+    apiThrottle: {
+      rateLimit: positive("apiRateLimit", API_THROTTLE.rateLimit),
+      burstLimit: positive("apiBurstLimit", API_THROTTLE.burstLimit),
+    },
+    secretsKmsKeyArns: String(context("secretsKmsKeyArns") ?? "")
+      .split(",")
+      .map((arn) => arn.trim())
+      .filter(Boolean),
+    logLevel,
+    description: "hookline: signed webhooks to Bitrix24 open-line messages",
+  };
+}
