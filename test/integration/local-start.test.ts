@@ -6,6 +6,11 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const ROOT = join(import.meta.dirname, "../..");
+
+interface ExampleConfig {
+  bitrix: { openLineCode?: string };
+  routes: Record<string, unknown>[];
+}
 const EXAMPLE = join(ROOT, "hookline.config.json");
 
 /** `npm start -- ...args` as a user runs it; resolves once it listens, or when it exits. */
@@ -162,6 +167,39 @@ describe("npm start", () => {
     } finally {
       await stopAll(run, descendants(run.child.pid ?? 0));
     }
+  });
+
+  it.each([
+    [
+      "an unknown filter (item 1)",
+      (config: ExampleConfig) => {
+        config.routes[1] = { ...config.routes[1], message: '{{ payload.x | mony: "eur" }}' };
+      },
+      "routes[1].message: undefined filter: mony",
+    ],
+    [
+      "a condition with a syntax error (item 1)",
+      (config: ExampleConfig) => {
+        config.routes[0] = { ...config.routes[0], condition: "payload.x > " };
+      },
+      "routes[0].condition: an operator without a value after it",
+    ],
+    [
+      "a missing open line code (item 3)",
+      (config: ExampleConfig) => {
+        delete config.bitrix.openLineCode;
+      },
+      "bitrix.openLineCode: required: the 32-character code of the open line",
+    ],
+  ])("refuses to start with %s, naming the key", async (_name, breakIt, expected) => {
+    const dir = mkdtempSync(join(tmpdir(), "hookline-start-"));
+    const config = join(dir, "broken.json");
+    const example = JSON.parse(readFileSync(EXAMPLE, "utf8")) as ExampleConfig;
+    breakIt(example);
+    writeFileSync(config, JSON.stringify(example));
+    const run = npmStart(["--config", config, "--dev"]);
+    expect(await run.exited).toBe(1);
+    expect(run.output().stderr).toContain(`hookline: configuration error: ${config}: ${expected}`);
   });
 
   it("says in one line that the port is taken (item 13)", async () => {
