@@ -1,5 +1,7 @@
 import { Logger } from "@aws-lambda-powertools/logger";
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit, Metrics as PowertoolsMetrics } from "@aws-lambda-powertools/metrics";
+import type { MiddlewareObj } from "@middy/core";
 import type { Log } from "../core/log";
 import { METRICS_NAMESPACE, METRICS_SERVICE, type Metrics } from "../core/metrics";
 
@@ -19,6 +21,18 @@ export function makePowertoolsLog(logger = new Logger({ serviceName: METRICS_SER
     error: write("error"),
   };
 }
+
+/**
+ * Middy middleware that adds the Lambda context to every log line of an invocation: the request
+ * id (`function_request_id`), `cold_start`, the function's name, ARN and memory. Handlers take it
+ * as their outermost middleware (`logContext`), so the lines of every other middleware carry it.
+ *
+ * @example
+ * const log = makePowertoolsLog();
+ * export const handler = createDeliverHandler({ log, logContext: lambdaLogContext(log), runtime });
+ */
+export const lambdaLogContext = (log: { logger: Logger }): MiddlewareObj =>
+  injectLambdaContext(log.logger, { resetKeys: true });
 
 /**
  * Custom metrics in CloudWatch embedded metric format. Each data point is flushed on its own

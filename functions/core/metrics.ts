@@ -6,7 +6,7 @@ export const METRICS_NAMESPACE = "Hookline";
 export const METRICS_SERVICE = "hookline";
 
 export const Metric = {
-  /** Count; dimensions Source, Status (HTTP status as text). */
+  /** Count; dimension Source (a configured id, or `unknown`). One series per source. */
   WebhooksReceived: "WebhooksReceived",
   /** Count; dimension Source. Missing, wrong or stale signatures. */
   SignatureFailures: "SignatureFailures",

@@ -1,5 +1,5 @@
 import { awsWiring, INGEST_AWS_BUDGET } from "../adapters/aws";
-import { makePowertoolsLog, makePowertoolsMetrics } from "../adapters/telemetry";
+import { lambdaLogContext, makePowertoolsLog, makePowertoolsMetrics } from "../adapters/telemetry";
 import { ingestDeps } from "../adapters/wiring";
 import { createIngestHandler } from "./app";
 
@@ -9,6 +9,7 @@ const metrics = makePowertoolsMetrics();
 /** Lambda entry: POST /webhooks/{sourceId} and GET /health behind API Gateway HTTP API. */
 export const handler = createIngestHandler({
   log,
+  logContext: lambdaLogContext(log),
   metrics,
   deps: async () => {
     const { wiring, queue } = awsWiring(log, metrics, INGEST_AWS_BUDGET);

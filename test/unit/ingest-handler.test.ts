@@ -48,7 +48,7 @@ describe("the ingest handler", () => {
     });
     expect(logged[0]?.attributes?.errorName).toBe("TypeError");
     expect(counted).toEqual([
-      { name: "WebhooksReceived", dimensions: { Source: "unknown", Status: "500" } },
+      { name: "WebhooksReceived", dimensions: { Source: "unknown" } },
     ]);
   });
 

@@ -1,0 +1,77 @@
+import middy from "@middy/core";
+import type { Context } from "aws-lambda";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { lambdaLogContext, makePowertoolsLog } from "../../functions/adapters/telemetry";
+
+// What Lambda passes an on-demand instance: its context and AWS_LAMBDA_INITIALIZATION_TYPE.
+const context = (awsRequestId: string) =>
+  ({
+    awsRequestId,
+    functionName: "Hookline-DeliverFunction",
+    functionVersion: "$LATEST",
+    invokedFunctionArn:
+      "arn:aws:lambda:eu-central-1:123456789012:function:Hookline-DeliverFunction",
+    memoryLimitInMB: "192",
+    getRemainingTimeInMillis: () => 10_000,
+  }) as unknown as Context;
+
+let lines: Array<Record<string, unknown>>;
+
+beforeEach(() => {
+  vi.stubEnv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand");
+  vi.stubEnv("POWERTOOLS_DEV", "");
+  lines = [];
+  // Powertools writes its JSON lines itself (its own Console), as on Lambda: errors to stderr.
+  const capture = (chunk: unknown) => {
+    lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+    return true;
+  };
+  vi.spyOn(process.stdout, "write").mockImplementation(capture);
+  vi.spyOn(process.stderr, "write").mockImplementation(capture);
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.unstubAllEnvs();
+});
+
+describe("lambdaLogContext", () => {
+  it("puts the request id and the cold-start flag on every line of an invocation", async () => {
+    const log = makePowertoolsLog();
+    const handler = middy()
+      .use(lambdaLogContext(log))
+      .handler(async () => {
+        log.info("message outcome", { outcome: "sent" });
+      });
+
+    await handler({}, context("request-1"));
+    await handler({}, context("request-2"));
+
+    expect(lines).toEqual([
+      expect.objectContaining({
+        message: "message outcome",
+        outcome: "sent",
+        function_request_id: "request-1",
+        cold_start: true,
+        function_name: "Hookline-DeliverFunction",
+        function_memory_size: "192",
+      }),
+      expect.objectContaining({ function_request_id: "request-2", cold_start: false }),
+    ]);
+  });
+
+  it("keeps the context on lines written after the handler failed (the error responder's)", async () => {
+    const log = makePowertoolsLog();
+    const handler = middy()
+      .use(lambdaLogContext(log))
+      .use({ onError: async () => log.error("request failed") })
+      .handler(async () => {
+        throw new Error("boom");
+      });
+
+    await expect(handler({}, context("request-3"))).rejects.toThrow("boom");
+    expect(lines).toEqual([
+      expect.objectContaining({ message: "request failed", function_request_id: "request-3" }),
+    ]);
+  });
+});
