@@ -8,6 +8,8 @@ import type { QueueMessage } from "../core/job";
 import type { DeadLetters, JobQueue, RetryScheduler } from "../core/ports";
 
 const SQS_BATCH_SIZE = 10;
+/** SQS refuses a batch whose bodies add up to more than 256 KiB, though each one fits. */
+const SQS_BATCH_BYTES = 256 * 1024;
 /** SQS caps a message's visibility timeout at 12 hours. */
 const MAX_VISIBILITY_SECONDS = 12 * 60 * 60;
 
@@ -15,15 +17,11 @@ const MAX_VISIBILITY_SECONDS = 12 * 60 * 60;
 export function makeSqsQueue(client: SQSClient, queueUrl: string): JobQueue & RetryScheduler {
   return {
     async enqueue(jobs: readonly QueueMessage[]) {
-      for (let start = 0; start < jobs.length; start += SQS_BATCH_SIZE) {
-        const batch = jobs.slice(start, start + SQS_BATCH_SIZE);
+      for (const batch of batches(jobs.map((job) => JSON.stringify(job)))) {
         const answer = await client.send(
           new SendMessageBatchCommand({
             QueueUrl: queueUrl,
-            Entries: batch.map((job, index) => ({
-              Id: String(index),
-              MessageBody: JSON.stringify(job),
-            })),
+            Entries: batch.map((body, index) => ({ Id: String(index), MessageBody: body })),
           }),
         );
         if (answer.Failed && answer.Failed.length > 0) {
@@ -64,4 +62,26 @@ export function makeSqsDeadLetters(client: SQSClient, queueUrl: string): DeadLet
       );
     },
   };
+}
+
+/** Splits bodies into batches SQS takes: at most 10 entries and 256 KiB of bodies each. */
+export function batches(bodies: readonly string[]): string[][] {
+  const result: string[][] = [];
+  let current: string[] = [];
+  let bytes = 0;
+  for (const body of bodies) {
+    const size = Buffer.byteLength(body, "utf8");
+    if (
+      current.length > 0 &&
+      (current.length >= SQS_BATCH_SIZE || bytes + size > SQS_BATCH_BYTES)
+    ) {
+      result.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(body);
+    bytes += size;
+  }
+  if (current.length > 0) result.push(current);
+  return result;
 }
