@@ -17,6 +17,7 @@ import { makeConsoleLog } from "../functions/local/console-log";
 import { localSecretEnvironment, usesDevelopmentSecrets } from "../functions/local/dev-secrets";
 import { ListenError } from "../functions/local/http-server";
 import { makeInbox } from "../functions/local/inbox/index";
+import { makeLocalAdmin } from "../functions/local/local-admin";
 import { outcomeLine, requestLine } from "../functions/local/request-lines";
 import { removeRunState, runStatePath, writeRunState } from "../functions/local/run-state";
 import { styleFor } from "../functions/local/terminal-style";
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
     // The inbox page, local only: the Lambdas never serve it.
     pages: (running) => [
       makeInbox({ config, env, tableName: environment.HOOKLINE_TABLE, bridge: running }),
+      makeLocalAdmin({ config, bridge: running }),
     ],
     simulator: {
       onMessage: (message) =>
@@ -119,6 +121,7 @@ async function main(): Promise<void> {
     url: bridge.url,
     dynamoEndpoint: bridge.dynamoEndpoint,
     tableName: environment.HOOKLINE_TABLE,
+    ...(bridge.simulator ? { portal: new URL(bridge.simulator.webhookUrl).host } : {}),
     config: environment.configPath,
     startedAt: new Date().toISOString(),
   });

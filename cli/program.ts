@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError, HooklineError } from "../functions/core/errors";
 import { closest } from "../functions/core/event-names";
+import { OUTCOMES } from "../functions/core/outcome";
 import { readRunState } from "../functions/local/run-state";
 import {
   type CheckReport,
@@ -11,12 +12,18 @@ import {
   printCheck,
   unknownEventNames,
 } from "./commands/check";
+import { listDigests, printDigests } from "./commands/digests";
+import { listEvents, parseSince, printEvents } from "./commands/events";
 import { printRender, renderEvent } from "./commands/render";
+import { printReplay, replay, type SqsSender } from "./commands/replay";
 import { printSend, sendEvent } from "./commands/send";
+import { printSlot, readSlot, resetSlot } from "./commands/slot";
 import { loadCliConfig, signingSecret, sourceById } from "./config";
+import { CliError, ExitCode } from "./errors";
 import { exampleNames, examplePayload } from "./examples";
 import { type Io, Output, processIo } from "./output";
 import { buildSample } from "./samples";
+import { callLocal, resolveTarget, type StackOutputsReader } from "./target";
 
 /** Options every command takes. */
 interface CommonOptions {
@@ -27,10 +34,12 @@ interface CommonOptions {
 export interface ProgramOptions {
   /** Config checks for `check`; default: event names the senders never send, with a "did you mean". */
   warners?: readonly ConfigWarner[];
+  /** Reads a stack's outputs (default: CloudFormation); tests pass a fake. */
+  readOutputs?: StackOutputsReader;
+  /** The SQS client for a stack's replay (default: the SDK's); tests pass a fake. */
+  sqs?: SqsSender;
+  sleep?: (ms: number) => Promise<void>;
 }
-
-/** A failure the user can fix, printed as one line (no stack) with exit code 1. */
-export class CliError extends Error {}
 
 /**
  * The `hookline` command line. Each command is a small function over the same core code the
@@ -159,14 +168,152 @@ export function buildProgram(io: Io, options: ProgramOptions = {}): Command {
       },
     );
 
+  const targeted = (command: Command) =>
+    common(command)
+      .option(
+        "--stack <name>",
+        "a deployed stack (its CloudFormation outputs), instead of the local run",
+      )
+      .option("--region <region>", "the stack's region (default: AWS_REGION)");
+  const target = (flags: TargetFlags) =>
+    resolveTarget(
+      io,
+      {
+        ...(flags.stack === undefined ? {} : { stack: flags.stack }),
+        ...(flags.region === undefined ? {} : { region: flags.region }),
+      },
+      options.readOutputs,
+    );
+
+  targeted(program.command("events"))
+    .description("recent events, newest first, with each message's outcome and reason")
+    .option("--source <id>", "only this source")
+    .option("--user <id>", "only messages to this Bitrix24 user", positiveInteger)
+    .option("--outcome <outcome>", `only this outcome (${OUTCOMES.join(", ")})`)
+    .option("--since <age>", "how far back, e.g. 15m, 1h, 2d", "24h")
+    .option("--limit <n>", "at most this many events", positiveInteger, 50)
+    .action(
+      async (
+        flags: TargetFlags & {
+          source?: string;
+          user?: number;
+          outcome?: string;
+          since: string;
+          limit: number;
+        },
+      ) => {
+        const output = new Output(io, flags.json === true);
+        const sinceMs = parseSince(flags.since);
+        if (sinceMs === undefined)
+          throw new CliError(`--since ${flags.since}: use a number and s, m, h or d, e.g. 1h`);
+        if (flags.outcome !== undefined && !(OUTCOMES as readonly string[]).includes(flags.outcome))
+          throw new CliError(`--outcome ${flags.outcome}: one of ${OUTCOMES.join(", ")}`);
+        const where = await target(flags);
+        const events = await listEvents(where.dynamo, where.tableName, {
+          ...(flags.source === undefined ? {} : { source: flags.source }),
+          ...(flags.user === undefined ? {} : { userId: flags.user }),
+          ...(flags.outcome === undefined ? {} : { outcome: flags.outcome }),
+          since: new Date(io.now().getTime() - sinceMs),
+          limit: flags.limit,
+        });
+        where.dynamo.destroy();
+        output.document({ target: where.label, events });
+        printEvents(events, output, where.label);
+      },
+    );
+
+  targeted(program.command("digests"))
+    .description("pending digests: their events and when each is due")
+    .option("--user <id>", "only this Bitrix24 user", positiveInteger)
+    .action(async (flags: TargetFlags & { user?: number }) => {
+      const output = new Output(io, flags.json === true);
+      const where = await target(flags);
+      const digests = await listDigests(where, io.now(), flags.user);
+      where.dynamo.destroy();
+      output.document({ target: where.label, digests });
+      printDigests(digests, output, where.label);
+    });
+
+  targeted(program.command("slot"))
+    .description(
+      "a user's weekly slot; on the local run, --reset clears it to try a template again",
+    )
+    .argument("<userId>", "the Bitrix24 user id", positiveInteger)
+    .option("--reset", "clear the slot (local run only), and the simulator's week for the user")
+    .option(
+      "--portal <host>",
+      "the portal's host as slots name it (default: the local simulator's)",
+    )
+    .action(async (userId: number, flags: TargetFlags & { reset?: boolean; portal?: string }) => {
+      const output = new Output(io, flags.json === true);
+      const { config } = loadCliConfig(io.env, io.cwd, flags.config);
+      const where = await target(flags);
+      const portal = flags.portal ?? where.portal;
+      if (!portal)
+        throw new CliError(
+          "which portal? pass --portal <host> (the host of bitrix.webhookUrl, e.g. example.bitrix24.com)",
+        );
+      const key = { portal, openLineCode: config.bitrix.openLineCode, userId };
+      const report = await readSlot(where, key);
+      if (flags.reset) {
+        report.reset = await resetSlot(
+          where,
+          key,
+          async () =>
+            Boolean(
+              (await callLocal(io, where, "POST", `/_local/simulator/forget?user=${userId}`))
+                .forgotten,
+            ),
+          io.now(),
+        );
+      }
+      where.dynamo.destroy();
+      output.document({ target: where.label, ...report });
+      printSlot(report, output, io.now());
+    });
+
+  targeted(program.command("replay"))
+    .description("send dead letters, or one event's, through the ledger again")
+    .option("--dead-letters", "every dead letter")
+    .option("--event <source:id>", "one event's dead letters (local run)")
+    .action(async (flags: TargetFlags & { deadLetters?: boolean; event?: string }) => {
+      const output = new Output(io, flags.json === true);
+      if (Boolean(flags.deadLetters) === (flags.event !== undefined))
+        throw new CliError("say what to replay: --dead-letters or --event <source>:<id>");
+      if (flags.event !== undefined && !/^[^:]+:.+$/.test(flags.event))
+        throw new CliError(`--event ${flags.event}: write it as <source>:<event id>`);
+      const where = await target(flags);
+      const report = await replay(
+        where,
+        flags.event === undefined ? "dead-letters" : { event: flags.event },
+        {
+          callLocal: (path) => callLocal(io, where, "POST", path),
+          ...(options.sqs ? { sqs: options.sqs } : {}),
+          ...(options.sleep ? { sleep: options.sleep } : {}),
+          progress: (moved, toMove) =>
+            output.line(
+              output.style.dim(`  moved ${moved}${toMove === undefined ? "" : ` of ${toMove}`}`),
+            ),
+        },
+      );
+      where.dynamo.destroy();
+      output.document(report);
+      printReplay(report, output);
+    });
+
   return program;
 }
 
-/** Ends a command with this exit code after it printed its result. */
-class ExitCode extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
+interface TargetFlags extends CommonOptions {
+  stack?: string;
+  region?: string;
+}
+
+function positiveInteger(text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value <= 0)
+    throw new InvalidArgumentError("must be a positive integer");
+  return value;
 }
 
 /**

@@ -28,8 +28,24 @@ export function buildSample(
   const id = options.id ?? freshId(source.type);
   if (options.payload) return { payload: options.payload, name, id, origin: "file" };
   const example = examplePayload(source.type, name);
-  if (example) return { payload: example, name, id, origin: "example" };
-  return { payload: placeholderPayload(config, source.id, name), name, id, origin: "placeholder" };
+  if (example) return { payload: unique(source, example, id), name, id, origin: "example" };
+  const placeholder = placeholderPayload(config, source.id, name);
+  return { payload: unique(source, placeholder, id), name, id, origin: "placeholder" };
+}
+
+/**
+ * Where the event id is not signed (GitHub's delivery header, an HMAC source's id header),
+ * hookline also deduplicates on the signed bytes: a sample carries its id in the body too, so
+ * sending the same example twice is two events, as a fresh id promises.
+ */
+function unique(
+  source: SourceConfig,
+  payload: Record<string, unknown>,
+  id: string,
+): Record<string, unknown> {
+  const unsignedId =
+    source.type === "github" || (source.type === "hmac" && "header" in source.eventId);
+  return unsignedId ? { ...payload, hookline_sample: id } : payload;
 }
 
 /**

@@ -1,0 +1,38 @@
+import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
+import { timeText } from "../../functions/local/inbox/html";
+import type { Output } from "../output";
+import { type PendingDigest, pendingDigests } from "../pending-digests";
+import type { Target } from "../target";
+
+/** `hookline digests`: pending digests, their events, and when each is due. */
+export function listDigests(target: Target, now: Date, userId?: number): Promise<PendingDigest[]> {
+  const outcomes = makeDynamoOutcomeStore(target.dynamo, target.tableName);
+  return pendingDigests(outcomes, now, userId === undefined ? {} : { userId });
+}
+
+export function printDigests(
+  digests: readonly PendingDigest[],
+  output: Output,
+  label: string,
+): void {
+  const { style } = output;
+  if (digests.length === 0) {
+    output.line(`no pending digests in ${label}`);
+    return;
+  }
+  for (const digest of digests) {
+    output.line(
+      `${style.bold(`user ${digest.userId}`)}  ${digest.events.length} event(s), due ${style.cyan(digest.dueAt ? timeText(digest.dueAt) : "unknown")}  ${style.dim(`(open line ${digest.openLineCode} on ${digest.portal})`)}`,
+    );
+    output.table(
+      ["received", "source", "event", "id"],
+      digest.events.map((event) => [
+        timeText(event.receivedAt),
+        event.sourceId,
+        event.eventName,
+        event.eventId,
+      ]),
+    );
+    output.line();
+  }
+}

@@ -1,0 +1,152 @@
+import { type AttributeValue, type DynamoDBClient, QueryCommand } from "@aws-sdk/client-dynamodb";
+import { EVENTS_SHARD, fromItem } from "../../functions/adapters/dynamo/outcomes";
+import { TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
+import type { OutcomeRecord } from "../../functions/core/outcome";
+import { timeText } from "../../functions/local/inbox/html";
+import type { Output } from "../output";
+
+export interface EventFilter {
+  source?: string;
+  userId?: number;
+  outcome?: string;
+  /** Only outcomes written at or after this time. */
+  since: Date;
+  /** At most this many events. */
+  limit: number;
+}
+
+/** One event and the outcome of each of its messages (one per matching route). */
+export interface EventListing {
+  sourceId: string;
+  eventId: string;
+  eventName: string;
+  /** The latest change of any of its messages (ISO). */
+  at: string;
+  messages: {
+    jobId: string;
+    outcome: string;
+    reason: string;
+    userId?: number;
+    /** For `deferred`: when its digest is due (ISO). */
+    dueAt?: string;
+    digestId?: string;
+    bitrixCode?: string;
+  }[];
+}
+
+/** Items read per page; a page is filtered after it is read, so a little more than `limit`. */
+const PAGE = 100;
+
+/**
+ * `hookline events`: the `events` index (every outcome by the time of its latest state),
+ * newest first, grouped by event. Filters apply to the outcomes; an event is listed when one
+ * of its messages passes. Reads at most a few pages: never a scan of the table.
+ */
+export async function listEvents(
+  dynamo: DynamoDBClient,
+  tableName: string,
+  filter: EventFilter,
+): Promise<EventListing[]> {
+  const index = TABLE_INDEXES.events;
+  const conditions: string[] = [];
+  const values: Record<string, AttributeValue> = {
+    ":shard": { S: EVENTS_SHARD },
+    ":since": { N: String(filter.since.getTime()) },
+  };
+  if (filter.source !== undefined) {
+    conditions.push("sourceId = :source");
+    values[":source"] = { S: filter.source };
+  }
+  if (filter.userId !== undefined) {
+    conditions.push("userId = :user");
+    values[":user"] = { N: String(filter.userId) };
+  }
+  if (filter.outcome !== undefined) {
+    conditions.push("outcome = :outcome");
+    values[":outcome"] = { S: filter.outcome };
+  }
+
+  const events = new Map<string, EventListing>();
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await dynamo.send(
+      new QueryCommand({
+        TableName: tableName,
+        IndexName: index.indexName,
+        KeyConditionExpression: `${index.partitionKey} = :shard AND ${index.sortKey} >= :since`,
+        ...(conditions.length > 0 ? { FilterExpression: conditions.join(" AND ") } : {}),
+        ExpressionAttributeValues: values,
+        ScanIndexForward: false,
+        Limit: PAGE,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      const record = fromItem(item);
+      const key = `${record.sourceId}\u0000${record.eventId}`;
+      let event = events.get(key);
+      if (!event) {
+        if (events.size >= filter.limit) continue;
+        event = {
+          sourceId: record.sourceId,
+          eventId: record.eventId,
+          eventName: record.eventName,
+          at: record.at.toISOString(),
+          messages: [],
+        };
+        events.set(key, event);
+      }
+      event.messages.push(messageOf(record));
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey && events.size < filter.limit);
+  for (const event of events.values())
+    event.messages.sort((a, b) => a.jobId.localeCompare(b.jobId));
+  return [...events.values()];
+}
+
+function messageOf(record: OutcomeRecord): EventListing["messages"][number] {
+  return {
+    jobId: record.jobId,
+    outcome: record.outcome,
+    reason: record.reason,
+    ...(record.userId === undefined ? {} : { userId: record.userId }),
+    ...(record.dueAt === undefined ? {} : { dueAt: record.dueAt.toISOString() }),
+    ...(record.digestId === undefined ? {} : { digestId: record.digestId }),
+    ...(record.bitrixCode === undefined ? {} : { bitrixCode: record.bitrixCode }),
+  };
+}
+
+/** `90s`, `15m`, `1h`, `2d` -> milliseconds. */
+export function parseSince(text: string): number | undefined {
+  const match = /^(\d+)(s|m|h|d)$/.exec(text.trim());
+  if (!match) return undefined;
+  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    match[2] as "s" | "m" | "h" | "d"
+  ];
+  return Number(match[1]) * unit;
+}
+
+export function printEvents(events: readonly EventListing[], output: Output, label: string): void {
+  const { style } = output;
+  if (events.length === 0) {
+    output.line(`no events in ${label} for these filters`);
+    return;
+  }
+  output.table(
+    ["time", "source", "event", "id", "message", "outcome", "user", "reason"],
+    events.flatMap((event) =>
+      event.messages.map((message, index) => [
+        index === 0 ? timeText(event.at) : "",
+        index === 0 ? event.sourceId : "",
+        index === 0 ? event.eventName : "",
+        index === 0 ? event.eventId : "",
+        message.jobId.slice(message.jobId.lastIndexOf(":") + 1),
+        message.outcome,
+        message.userId === undefined ? "" : String(message.userId),
+        message.dueAt ? `digest due ${timeText(message.dueAt)}` : message.reason,
+      ]),
+    ),
+  );
+  output.line(style.dim(`${events.length} event(s) from ${label}, newest first`));
+}

@@ -1,0 +1,136 @@
+import { type AttributeValue, DeleteItemCommand, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
+import { keys } from "../../functions/adapters/dynamo/table";
+import { timeText } from "../../functions/local/inbox/html";
+import { CliError } from "../errors";
+import type { Output } from "../output";
+import type { Target } from "../target";
+
+/** A user's weekly slot as the ledger keeps it (see functions/adapters/dynamo/slots.ts). */
+export interface SlotReport {
+  portal: string;
+  openLineCode: string;
+  userId: number;
+  /** `free` (no item, or no state), `pending` (an attempt holds a lease) or `sent`. */
+  state: "free" | "pending" | "sent";
+  sentAt?: string;
+  /** When the next message may go (ISO): the week after `sentAt`, plus the margin. */
+  freeAt?: string;
+  leaseUntil?: string;
+  holderJob?: string;
+  /** An attempt whose fate is unknown may have landed then (ambiguity evidence). */
+  maybeSentAt?: string;
+  limitedTries?: number;
+  digestId?: string;
+  /** With --reset: what was cleared. */
+  reset?: { slot: boolean; simulator: boolean; digestEvents: number };
+}
+
+export interface SlotKeyParts {
+  portal: string;
+  openLineCode: string;
+  userId: number;
+}
+
+/** Reads the slot item with a consistent read. */
+export async function readSlot(target: Target, key: SlotKeyParts): Promise<SlotReport> {
+  const { Item } = await target.dynamo.send(
+    new GetItemCommand({
+      TableName: target.tableName,
+      Key: keys.slot(key.portal, key.openLineCode, key.userId),
+      ConsistentRead: true,
+    }),
+  );
+  return slotReport(key, Item);
+}
+
+/**
+ * Clears a user's slot on the local run: the slot item, and the simulator's record of the
+ * user's week, so the next event is sent at once (to try a template again). Never on a stack:
+ * the real portal keeps its own week, and clearing our record would only make us meet its
+ * USER_MESSAGE_LIMIT.
+ */
+export async function resetSlot(
+  target: Target,
+  key: SlotKeyParts,
+  forgetInSimulator: () => Promise<boolean>,
+  now: Date,
+): Promise<NonNullable<SlotReport["reset"]>> {
+  if (target.kind !== "local")
+    throw new CliError("--reset works on the local run only: a real portal keeps its own week");
+  const { Attributes } = await target.dynamo.send(
+    new DeleteItemCommand({
+      TableName: target.tableName,
+      Key: keys.slot(key.portal, key.openLineCode, key.userId),
+      ReturnValues: "ALL_OLD",
+    }),
+  );
+  const simulator = await forgetInSimulator();
+  // The user's pending digest need not wait for a week that is gone: the sweeper sends it now.
+  const outcomes = makeDynamoOutcomeStore(target.dynamo, target.tableName);
+  const pending = await outcomes.pending(key);
+  if (pending.length > 0)
+    await outcomes.reschedule(
+      pending.map((event) => event.jobId),
+      now,
+      "slot reset with hookline slot --reset",
+    );
+  return { slot: Attributes !== undefined, simulator, digestEvents: pending.length };
+}
+
+export function slotReport(
+  key: SlotKeyParts,
+  item: Record<string, AttributeValue> | undefined,
+): SlotReport {
+  const time = (name: string) => {
+    const value = item?.[name]?.N;
+    return value === undefined || Number(value) <= 0
+      ? undefined
+      : new Date(Number(value)).toISOString();
+  };
+  const state = item?.state?.S;
+  const report: SlotReport = {
+    ...key,
+    state: state === "pending" || state === "sent" ? state : "free",
+  };
+  const fields: [keyof SlotReport, string | undefined][] = [
+    ["sentAt", time("sentAt")],
+    ["freeAt", time("freeAt")],
+    ["leaseUntil", state === "pending" ? time("leaseUntil") : undefined],
+    ["holderJob", item?.holderJob?.S],
+    ["maybeSentAt", time("maybeSentAt")],
+    ["digestId", item?.digestId?.S],
+  ];
+  for (const [name, value] of fields)
+    if (value !== undefined) Object.assign(report, { [name]: value });
+  if (item?.limitedTries?.N !== undefined) report.limitedTries = Number(item.limitedTries.N);
+  return report;
+}
+
+export function printSlot(report: SlotReport, output: Output, now: Date): void {
+  const { style } = output;
+  if (report.reset) {
+    output.line(
+      `${style.green("reset")} user ${report.userId}: slot ${report.reset.slot ? "cleared" : "was already free"}${report.reset.simulator ? ", simulator's week forgotten" : ""}${report.reset.digestEvents > 0 ? `, pending digest of ${report.reset.digestEvents} event(s) due now` : ""}`,
+    );
+    return;
+  }
+  const free = report.freeAt === undefined || Date.parse(report.freeAt) <= now.getTime();
+  const headline =
+    report.state === "sent"
+      ? `${style.yellow("used")}: sent ${timeText(report.sentAt ?? "")}`
+      : report.state === "pending"
+        ? `${style.cyan("pending")}: an attempt holds it until ${timeText(report.leaseUntil ?? "")}`
+        : style.green("free");
+  output.line(
+    `user ${report.userId} on ${report.portal}, open line ${report.openLineCode}: ${headline}`,
+  );
+  if (report.freeAt && !free)
+    output.line(`  next message possible from ${timeText(report.freeAt)}`);
+  if (report.holderJob) output.line(`  by ${report.holderJob}`);
+  if (report.digestId) output.line(`  digest ${report.digestId}`);
+  if (report.maybeSentAt)
+    output.line(`  an unanswered attempt may have landed at ${timeText(report.maybeSentAt)}`);
+  if (report.limitedTries)
+    output.line(`  USER_MESSAGE_LIMIT answers so far: ${report.limitedTries}`);
+}

@@ -1,0 +1,127 @@
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { readRunState } from "../functions/local/run-state";
+import { CliError } from "./errors";
+import type { Io } from "./output";
+
+/**
+ * What the inspecting commands (`events`, `digests`, `slot`, `replay`) work against: the local
+ * run, found through the state file `npm start` leaves, or a deployed stack, found through its
+ * CloudFormation outputs. Both are read with the same AWS SDK code; only the endpoint differs.
+ */
+export interface Target {
+  kind: "local" | "stack";
+  /** For messages: `the local run at http://…` or `stack hookline-prod`. */
+  label: string;
+  dynamo: DynamoDBClient;
+  tableName: string;
+  /** The local run's base URL (its `/_local/` endpoints). */
+  localUrl?: string;
+  /** The Bitrix24 portal's host as the slots name it (the local simulator's, when known). */
+  portal?: string;
+  /** The deployed dead-letter queue (replay). */
+  deadLetterQueueArn?: string;
+  region?: string;
+}
+
+/** A stack's outputs by key (`TableName`, `DeadLetterQueueArn`, ...). */
+export type StackOutputsReader = (
+  stackName: string,
+  region?: string,
+) => Promise<Record<string, string>>;
+
+export interface TargetOptions {
+  stack?: string;
+  region?: string;
+}
+
+/**
+ * The target of a command: `--stack NAME` (the user's usual AWS credentials and region), else
+ * the running local run.
+ */
+export async function resolveTarget(
+  io: Io,
+  options: TargetOptions,
+  readOutputs: StackOutputsReader = cloudFormationOutputs,
+): Promise<Target> {
+  if (options.stack) {
+    const region = options.region ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION;
+    let outputs: Record<string, string>;
+    try {
+      outputs = await readOutputs(options.stack, region);
+    } catch (error) {
+      throw new CliError(`cannot read stack ${options.stack}: ${(error as Error).message}`);
+    }
+    const tableName = outputs.TableName;
+    if (!tableName)
+      throw new CliError(`stack ${options.stack} has no TableName output: is it a hookline stack?`);
+    const deadLetterQueueArn = outputs.DeadLetterQueueArn;
+    const stackRegion = region ?? deadLetterQueueArn?.split(":")[3];
+    return {
+      kind: "stack",
+      label: `stack ${options.stack}`,
+      dynamo: new DynamoDBClient(stackRegion ? { region: stackRegion } : {}),
+      tableName,
+      ...(deadLetterQueueArn ? { deadLetterQueueArn } : {}),
+      ...(stackRegion ? { region: stackRegion } : {}),
+    };
+  }
+  const state = readRunState(io.cwd);
+  if (!state) {
+    throw new CliError(
+      "no local run found (npm start leaves .hookline/local.json in its directory); start it, or pass --stack NAME",
+    );
+  }
+  return {
+    kind: "local",
+    label: `the local run at ${state.url}`,
+    dynamo: new DynamoDBClient({
+      endpoint: state.dynamoEndpoint,
+      region: "local",
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    }),
+    tableName: state.tableName,
+    localUrl: state.url,
+    ...(state.portal ? { portal: state.portal } : {}),
+  };
+}
+
+/** The CloudFormation outputs of a stack, with the SDK's default credentials. */
+export const cloudFormationOutputs: StackOutputsReader = async (stackName, region) => {
+  const { CloudFormationClient, DescribeStacksCommand } = await import(
+    "@aws-sdk/client-cloudformation"
+  );
+  const client = new CloudFormationClient(region ? { region } : {});
+  try {
+    const { Stacks } = await client.send(new DescribeStacksCommand({ StackName: stackName }));
+    const outputs: Record<string, string> = {};
+    for (const output of Stacks?.[0]?.Outputs ?? [])
+      if (output.OutputKey && output.OutputValue) outputs[output.OutputKey] = output.OutputValue;
+    return outputs;
+  } finally {
+    client.destroy();
+  }
+};
+
+/** Calls one of the local run's `/_local/` endpoints. */
+export async function callLocal(
+  io: Io,
+  target: Target,
+  method: "GET" | "POST",
+  path: string,
+): Promise<Record<string, unknown>> {
+  if (!target.localUrl) throw new CliError(`${target.label} has no local endpoints`);
+  let response: Response;
+  try {
+    response = await io.fetch(`${target.localUrl}${path}`, {
+      method,
+      headers: { "x-hookline-cli": "1" },
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (error) {
+    throw new CliError(`cannot reach ${target.label}: ${(error as Error).message}`);
+  }
+  const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+  if (!response.ok)
+    throw new CliError(`${target.label} answered ${response.status}: ${JSON.stringify(body)}`);
+  return body;
+}

@@ -1,0 +1,156 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ListMessageMoveTasksCommand, StartMessageMoveTaskCommand } from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SqsSender } from "../../cli/commands/replay";
+import type { Io } from "../../cli/output";
+import { runCli } from "../../cli/program";
+import type { StackOutputsReader } from "../../cli/target";
+import {
+  OPEN_LINE_CODE,
+  postWebhook,
+  startTestBridge,
+  TEST_SECRETS,
+  testConfig,
+} from "../support/bridge";
+import { standardWebhookRequest } from "../support/signers";
+
+const TABLE = "hookline-cli-stack";
+const DLQ_ARN = "arn:aws:sqs:eu-west-1:123456789012:hookline-DeadLetterQueue";
+
+/**
+ * `--stack NAME` reads the stack's CloudFormation outputs (a small fake here) and then talks to
+ * DynamoDB with the SDK's usual configuration, pointed at a local endpoint through the SDK's
+ * own AWS_ENDPOINT_URL_DYNAMODB; SQS's move task is a small fake too.
+ */
+describe("hookline against a deployed stack (--stack)", () => {
+  let bridge: Awaited<ReturnType<typeof startTestBridge>>;
+  let cwd: string;
+  const saved = { ...process.env };
+  const stacksAsked: string[] = [];
+  const readOutputs: StackOutputsReader = async (stackName) => {
+    stacksAsked.push(stackName);
+    if (stackName !== "hookline-prod") throw new Error(`Stack with id ${stackName} does not exist`);
+    return {
+      TableName: TABLE,
+      DeadLetterQueueArn: DLQ_ARN,
+      WebhookUrlapp: "https://x/webhooks/app",
+    };
+  };
+
+  beforeAll(async () => {
+    bridge = await startTestBridge(testConfig(), { tableName: TABLE });
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_DYNAMODB: bridge.dynamoEndpoint,
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+    });
+    cwd = mkdtempSync(join(tmpdir(), "hookline-cli-stack-"));
+    writeFileSync(
+      join(cwd, "hookline.config.json"),
+      JSON.stringify({
+        bitrix: { openLineCode: OPEN_LINE_CODE },
+        sources: [{ id: "app", type: "standard-webhooks", secret: "env:APP_SECRET" }],
+      }),
+    );
+    const order = { type: "order.paid", data: { orderId: "S-1", bitrixUserId: 51, note: "x" } };
+    const request = standardWebhookRequest(TEST_SECRETS.APP_SECRET, order, "msg_stack");
+    expect((await postWebhook(bridge, "app", request)).status).toBe(202);
+    await bridge.queue.idle();
+  });
+  afterAll(async () => {
+    process.env = saved;
+    await bridge?.close();
+  });
+
+  async function cli(argv: string[], sqs?: SqsSender) {
+    const out: string[] = [];
+    const io: Io = {
+      stdout: { write: (text: string) => out.push(text) },
+      stderr: { write: (text: string) => out.push(text) },
+      env: { AWS_REGION: "eu-west-1" },
+      cwd,
+      fetch,
+      now: () => new Date(),
+    };
+    const code = await runCli(argv, io, {
+      readOutputs,
+      ...(sqs ? { sqs } : {}),
+      sleep: async () => {},
+    });
+    return { code, text: out.join("") };
+  }
+
+  it("events and slot read the stack's table, named by its outputs", async () => {
+    const events = await cli(["events", "--stack", "hookline-prod", "--json"]);
+    expect(events.code).toBe(0);
+    expect(JSON.parse(events.text)).toMatchObject({
+      target: "stack hookline-prod",
+      events: [{ eventId: "msg_stack", messages: [{ outcome: "sent", userId: 51 }] }],
+    });
+    const portal = new URL(bridge.simulator?.webhookUrl ?? "http://none").host;
+    const slot = await cli([
+      "slot",
+      "51",
+      "--stack",
+      "hookline-prod",
+      "--portal",
+      portal,
+      "--json",
+    ]);
+    expect(JSON.parse(slot.text)).toMatchObject({ state: "sent", holderJob: "app:msg_stack:2" });
+    expect(stacksAsked.every((name) => name === "hookline-prod")).toBe(true);
+  });
+
+  it("replay --dead-letters starts an SQS move task from the dead-letter queue and shows its progress", async () => {
+    const sent: unknown[] = [];
+    const answers = [
+      {
+        Results: [
+          {
+            Status: "RUNNING",
+            ApproximateNumberOfMessagesMoved: 1,
+            ApproximateNumberOfMessagesToMove: 3,
+          },
+        ],
+      },
+      {
+        Results: [
+          {
+            Status: "COMPLETED",
+            ApproximateNumberOfMessagesMoved: 3,
+            ApproximateNumberOfMessagesToMove: 3,
+          },
+        ],
+      },
+    ];
+    const sqs: SqsSender = {
+      async send(command) {
+        sent.push(command.input);
+        if (command instanceof StartMessageMoveTaskCommand) return { TaskHandle: "task-1" };
+        if (command instanceof ListMessageMoveTasksCommand) return answers.shift();
+        throw new Error("unexpected command");
+      },
+    };
+    const { code, text } = await cli(["replay", "--dead-letters", "--stack", "hookline-prod"], sqs);
+    expect(code).toBe(0);
+    expect(sent[0]).toEqual({ SourceArn: DLQ_ARN });
+    expect(text).toContain("moved 1 of 3");
+    expect(text).toContain(
+      "replayed 3 dead letters from stack hookline-prod (move task COMPLETED)",
+    );
+  });
+
+  it("refuses what only the local run can do, and names a missing stack", async () => {
+    expect(
+      (await cli(["slot", "51", "--reset", "--stack", "hookline-prod", "--portal", "p"])).text,
+    ).toContain("--reset works on the local run only");
+    expect((await cli(["replay", "--event", "app:x", "--stack", "hookline-prod"])).text).toContain(
+      "replay --event works on the local run",
+    );
+    const missing = await cli(["digests", "--stack", "nope"]);
+    expect(missing.code).toBe(1);
+    expect(missing.text).toContain("Stack with id nope does not exist");
+  });
+});
