@@ -12,7 +12,6 @@ export interface BitrixWebhookClientOptions {
   now?: () => number;
 }
 
-const METHOD = "imopenlines.network.message.add";
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 /**
@@ -52,21 +51,40 @@ export function makeBitrixWebhookClient(options: BitrixWebhookClientOptions): Bi
 
   return {
     async sendNetworkMessage(openLineCode, message, signal) {
-      // Nothing went out yet, so this is a clean retry.
-      if (signal?.aborted) {
-        return { kind: "retry", code: "ABORTED", retryAfterMs: 0, overloaded: false };
-      }
-      const body = JSON.stringify(requestBody(openLineCode, message));
-      const timeout = AbortSignal.timeout(options.timeoutMs);
-      const combined = signal ? AbortSignal.any([timeout, signal]) : timeout;
-      try {
-        return await post(endpoint, body, combined, now);
-      } catch (error) {
-        return failure(error, timeout, signal);
-      }
+      return callMethod(endpoint, requestBody(openLineCode, message), {
+        timeoutMs: options.timeoutMs,
+        now,
+        ...(signal && { signal }),
+      });
     },
   };
 }
+
+/**
+ * One POST of a REST method with a JSON body, classified: never throws for HTTP or network
+ * failures. Shared by the webhook and the OAuth clients (which adds `auth` to the body).
+ */
+export async function callMethod(
+  endpoint: URL,
+  params: object,
+  options: { timeoutMs: number; now: () => number; signal?: AbortSignal },
+): Promise<SendResult> {
+  const { signal } = options;
+  // Nothing went out yet, so this is a clean retry.
+  if (signal?.aborted) {
+    return { kind: "retry", code: "ABORTED", retryAfterMs: 0, overloaded: false };
+  }
+  const body = JSON.stringify(params);
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const combined = signal ? AbortSignal.any([timeout, signal]) : timeout;
+  try {
+    return await post(endpoint, body, combined, options.now);
+  } catch (error) {
+    return failure(error, timeout, signal);
+  }
+}
+
+export const NETWORK_MESSAGE_ADD = "imopenlines.network.message.add";
 
 /** The JSON body: param names as the docs spell them, absent optional fields left out. */
 export function requestBody(openLineCode: string, message: RenderedMessage) {
@@ -171,5 +189,5 @@ function methodUrl(webhookUrl: string): URL {
       "bitrix.webhookUrl must look like https://<portal>/rest/<user_id>/<code>/",
     );
   }
-  return new URL(`${path}${METHOD}`, url);
+  return new URL(`${path}${NETWORK_MESSAGE_ADD}`, url);
 }

@@ -263,7 +263,7 @@ export function makeDeliver(deps: DeliverDeps) {
         await finishAll(targets, action.outcome, action.reason, action.code);
         return done;
       case "retry":
-        countBitrixError(action.code, false);
+        countBitrixError(action.code, action.configFault);
         if (action.holdPortal) {
           await limiter.penalize(
             now,
@@ -328,7 +328,7 @@ export function makeDeliver(deps: DeliverDeps) {
         await afterSuccess(turn.failures);
         return done;
       case "retry":
-        countBitrixError(result.code, false);
+        countBitrixError(result.code, result.configFault === true);
         await limiter.penalize(
           now,
           portalBackoffMs(result.retryAfterMs, turn.failures, timings.maxBackoffMs),

@@ -81,7 +81,15 @@ export type AnswerAction =
   /** Rejected for good. `unknown` when an earlier attempt may have landed. */
   | { do: "fail"; outcome: FinalOutcome; reason: string; code: string; configFault: boolean }
   /** Did not land: give the slot back, hold the portal back if it is overloaded, retry. */
-  | { do: "retry"; hintMs: number; holdPortal: boolean; reason: string; code: string }
+  | {
+      do: "retry";
+      hintMs: number;
+      holdPortal: boolean;
+      /** Tokens refused: a person must act, the message stays queued meanwhile. */
+      configFault: boolean;
+      reason: string;
+      code: string;
+    }
   /** Went out without an answer: keep the slot with the evidence, retry. */
   | { do: "ambiguous"; reason: string; code: string };
 
@@ -134,6 +142,7 @@ export function onAnswer(
         hintMs: result.retryAfterMs,
         // Any sign of a struggling portal holds every worker back, not only this message.
         holdPortal: result.code !== "ABORTED",
+        configFault: result.configFault === true,
         code: result.code,
         reason: `Bitrix24 answered ${result.code}`,
       };

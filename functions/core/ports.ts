@@ -207,7 +207,17 @@ export type SendResult =
   /** Rejected for good (validation, WRONG_REQUEST). */
   | { kind: "permanent"; code: string; status: number }
   /** Did not land (5xx, 503, 429, network error before sending): may retry after `retryAfterMs`. */
-  | { kind: "retry"; code: string; status?: number; retryAfterMs: number; overloaded: boolean }
+  | {
+      kind: "retry";
+      code: string;
+      status?: number;
+      retryAfterMs: number;
+      overloaded: boolean;
+      /**
+       * A person must act (OAuth tokens refused), but the message stays queued: alarm, retry.
+       */
+      configFault?: boolean;
+    }
   /** The request went out but no answer came back: it may or may not have landed. */
   | { kind: "ambiguous"; code: string };
 
@@ -218,4 +228,56 @@ export interface BitrixClient {
     message: RenderedMessage,
     signal?: AbortSignal,
   ): Promise<SendResult>;
+}
+
+/** One portal's OAuth tokens as stored: the rotated refresh token and the access token together. */
+export interface StoredTokens {
+  accessToken: string;
+  /** Epoch ms when the access token runs out. */
+  accessExpiresAt: number;
+  refreshToken: string;
+  /** Grows by one with every refresh: what a worker waits to see change. */
+  version: number;
+  /** Epoch ms of the last successful refresh (or of the seed). */
+  refreshedAt: number;
+  /** A refresh in progress: its holder and until when it may hold it. */
+  refreshing?: { holder: string; until: number };
+  /** Why the last refresh failed, while it keeps failing (e.g. `invalid_grant`). */
+  lastError?: string;
+  /** Epoch ms since refreshing has been failing. */
+  failingSince?: number;
+}
+
+/**
+ * OAuth tokens per portal, one item each. A refresh is taken by one worker at a time with a
+ * conditional write on the version; the new access token and the rotated refresh token are
+ * stored in one conditional write by that worker only.
+ */
+export interface TokenStore {
+  read(portal: string): Promise<StoredTokens | undefined>;
+  /** Writes the first refresh token (from the config's secret) unless tokens exist already. */
+  seed(portal: string, refreshToken: string, now: Date): Promise<void>;
+  /** Takes the right to refresh `version`; `false` when another worker holds it or it moved on. */
+  takeRefresh(
+    portal: string,
+    version: number,
+    holder: string,
+    now: Date,
+    leaseMs: number,
+  ): Promise<boolean>;
+  /** Stores both new tokens, bumps the version, ends the refresh: only for its holder. */
+  commitRefresh(
+    portal: string,
+    holder: string,
+    tokens: { accessToken: string; refreshToken: string; accessExpiresAt: number },
+    now: Date,
+  ): Promise<boolean>;
+  /** Ends a failed refresh, noting why, so the next worker may try again (or alarm). */
+  failRefresh(portal: string, holder: string, error: string, now: Date): Promise<void>;
+  /** Replaces the tokens outright: the operator's recovery (`hookline oauth`). */
+  replace(
+    portal: string,
+    tokens: { accessToken?: string; refreshToken: string; accessExpiresAt?: number },
+    now: Date,
+  ): Promise<void>;
 }

@@ -2,6 +2,11 @@ import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as z from "zod";
+import {
+  makeSimulatorOAuth,
+  type SimulatorOAuth,
+  type SimulatorOAuthOptions,
+} from "./simulator-oauth";
 
 /**
  * A Bitrix24 portal on 127.0.0.1 that knows one method, `imopenlines.network.message.add`, and
@@ -21,6 +26,11 @@ export interface SimulatorOptions {
   weeklyLimit?: boolean;
   /** The weekly limit's window; default 7 days (shorter only for demos and tests). */
   weekMs?: number;
+  /**
+   * Also an OAuth app's portal: `POST /rest/<method>` with `auth=<access token>`, and its OAuth
+   * server at `GET /oauth/token/`.
+   */
+  oauth?: SimulatorOAuthOptions;
   /** Millisecond clock, for tests. */
   now?: () => number;
   /** Called for every accepted message (the local run prints them). */
@@ -40,8 +50,10 @@ export interface ReceivedMessage {
 export interface BitrixSimulator {
   /** Incoming-webhook URL, e.g. http://127.0.0.1:PORT/rest/1/<random code>/. */
   webhookUrl: string;
-  /** `http://127.0.0.1:PORT`, for the `/_simulator/` endpoints. */
+  /** `http://127.0.0.1:PORT`, for the `/_simulator/` endpoints; the portal URL for OAuth. */
   origin: string;
+  /** The portal's OAuth server, when it has one. */
+  oauth: SimulatorOAuth | undefined;
   /** Every accepted message, in order. */
   messages: ReceivedMessage[];
   stats: {
@@ -108,6 +120,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
   const weeklyLimit = options.weeklyLimit ?? true;
   const weekMs = options.weekMs ?? WEEK_MS;
   const inFlight = new Map<string, number>();
+  const oauth = options.oauth ? makeSimulatorOAuth(options.oauth, now) : undefined;
   let outageUntil = 0;
   const bucket = leakyBucket(options.rateLimit ?? { burst: 50, perSecond: 2 });
   const webhookCode = randomBytes(8).toString("hex");
@@ -185,11 +198,25 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
 
   /** Auth, method, bucket, then the method: what one REST request gets as an answer. */
   function rest(path: string, params: Record<string, unknown>): Answer {
-    const match = /^\/rest\/([^/]+)\/([^/]+)\/([^/]*)$/.exec(path);
-    if (match?.[1] !== "1" || match[2] !== webhookCode) {
+    const webhook = /^\/rest\/([^/]+)\/([^/]+)\/([^/]*)$/.exec(path);
+    const app = /^\/rest\/([^/]+)$/.exec(path);
+    let methodName: string | undefined;
+    if (webhook?.[1] === "1" && webhook[2] === webhookCode) {
+      methodName = webhook[3];
+    } else if (app && oauth) {
+      const check = oauth.check(params.AUTH);
+      if (check !== "valid") {
+        return error(
+          401,
+          check,
+          check === "expired_token" ? "The access token provided has expired." : "Invalid token",
+        );
+      }
+      methodName = app[1];
+    } else {
       return error(401, "NO_AUTH_FOUND", "Wrong authorization data");
     }
-    const method = decodeURIComponent(match[3] ?? "")
+    const method = decodeURIComponent(methodName ?? "")
       .toLowerCase()
       .replace(/\.json$/, "");
     if (method !== METHOD) return error(404, "ERROR_METHOD_NOT_FOUND", "Method not found!");
@@ -293,6 +320,9 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
           res.setHeader("connection", "close");
           return send(res, error(413, "REQUEST_TOO_LARGE", "Body over 1 MiB"));
         }
+        if (oauth && url.pathname === "/oauth/token/") {
+          return send(res, oauth.token(url.searchParams));
+        }
         if (url.pathname.startsWith("/_simulator/")) {
           return handleControl(req, res, url.pathname, raw);
         }
@@ -315,6 +345,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
   return {
     webhookUrl: `${origin}/rest/1/${webhookCode}/`,
     origin,
+    oauth,
     messages,
     stats,
     outage: (ms) => {

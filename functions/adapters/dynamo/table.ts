@@ -17,7 +17,8 @@ import { sleep } from "../../core/clock";
 /**
  * hookline keeps everything in one table: partition key `pk` (string), no sort key, and a
  * TTL attribute `expiresAt` (epoch seconds).
- * Items: `RECEIPT#…`, `SLOT#…`, `RATE#…`, `OUTCOME#…` (deferred outcomes are digest entries).
+ * Items: `RECEIPT#…`, `SLOT#…`, `RATE#…`, `OUTCOME#…` (deferred outcomes are digest entries),
+ * `TOKEN#…` (a portal's OAuth tokens).
  */
 export const TABLE_PARTITION_KEY = "pk";
 export const TABLE_TTL_ATTRIBUTE = "expiresAt";
@@ -102,6 +103,7 @@ export const keys = {
     pk(`SLOT#${safeId(portal)}#${openLineCode}#${userId}`),
   rate: (portal: string): Item => pk(`RATE#${safeId(portal)}`),
   outcome: (jobId: string): Item => pk(`OUTCOME#${safeId(jobId)}`),
+  token: (portal: string): Item => pk(`TOKEN#${safeId(portal)}`),
 };
 
 const pk = (value: string): Item => ({ [TABLE_PARTITION_KEY]: { S: value } });

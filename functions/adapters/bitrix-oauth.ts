@@ -1,0 +1,159 @@
+import { ConfigError } from "../core/errors";
+import { OAuthUnavailableError, type RefreshAnswer, type TokenProvider } from "../core/oauth";
+import type { BitrixClient, SendResult } from "../core/ports";
+import { callMethod, NETWORK_MESSAGE_ADD, requestBody } from "./bitrix-client";
+
+/** Bitrix24's own OAuth server, unless a portal's config names another. */
+export const DEFAULT_OAUTH_SERVER = "https://oauth.bitrix.info";
+
+/** An OAuth application's credentials (resolved secrets: never logged). */
+export interface OAuthApp {
+  server: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+const OAUTH_TIMEOUT_MS = 10_000;
+/** The token answer's lifetime when it states none: Bitrix24's access tokens live an hour. */
+const DEFAULT_EXPIRES_IN_SECONDS = 3600;
+/** Answers that mean the refresh token (or code) is dead: only a person can fix that. */
+const FATAL_GRANT_ERRORS = new Set([
+  "invalid_grant",
+  "invalid_client",
+  "unauthorized_client",
+  "expired_token",
+]);
+/** After tokens were refused, how soon the message is tried again (the breaker holds the portal). */
+const TOKEN_FAULT_RETRY_MS = 60_000;
+
+/**
+ * `GET <server>/oauth/token/?grant_type=refresh_token&…`: the new access token and the rotated
+ * refresh token, or why not.
+ */
+export function refreshWithBitrix(app: OAuthApp, refreshToken: string): Promise<RefreshAnswer> {
+  return tokenRequest(app, { grant_type: "refresh_token", refresh_token: refreshToken });
+}
+
+/** Exchanges an authorization code (the app's first install) for the first tokens. */
+export function exchangeAuthorizationCode(app: OAuthApp, code: string): Promise<RefreshAnswer> {
+  return tokenRequest(app, { grant_type: "authorization_code", code });
+}
+
+async function tokenRequest(app: OAuthApp, grant: Record<string, string>): Promise<RefreshAnswer> {
+  const url = new URL("/oauth/token/", app.server);
+  for (const [name, value] of Object.entries({
+    ...grant,
+    client_id: app.clientId,
+    client_secret: app.clientSecret,
+  })) {
+    url.searchParams.set(name, value);
+  }
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      headers: { accept: "application/json" },
+      signal: AbortSignal.timeout(OAUTH_TIMEOUT_MS),
+    });
+  } catch {
+    return { ok: false, fatal: false, error: "OAUTH_UNREACHABLE" };
+  }
+  const body = (await response.json().catch(() => undefined)) as
+    | Record<string, unknown>
+    | undefined;
+  const error = typeof body?.error === "string" ? body.error : undefined;
+  if (error) return { ok: false, fatal: FATAL_GRANT_ERRORS.has(error), error };
+  const accessToken = body?.access_token;
+  const refreshToken = body?.refresh_token;
+  if (!response.ok || typeof accessToken !== "string" || typeof refreshToken !== "string") {
+    return { ok: false, fatal: false, error: `OAUTH_HTTP_${response.status}` };
+  }
+  return { ok: true, accessToken, refreshToken, expiresInSeconds: expiresIn(body) };
+}
+
+/** `expires_in` (seconds), else `expires` (unix seconds), else an hour. */
+function expiresIn(body: Record<string, unknown> | undefined): number {
+  const inSeconds = Number(body?.expires_in);
+  if (Number.isFinite(inSeconds) && inSeconds > 0) return inSeconds;
+  const at = Number(body?.expires);
+  if (Number.isFinite(at) && at > 0) return Math.max(1, at - Math.floor(Date.now() / 1000));
+  return DEFAULT_EXPIRES_IN_SECONDS;
+}
+
+export interface BitrixOAuthClientOptions {
+  /** The portal's address, e.g. `https://example.bitrix24.com`. */
+  portalUrl: string;
+  tokens: TokenProvider;
+  timeoutMs: number;
+  now?: () => number;
+}
+
+/**
+ * A {@link BitrixClient} for a portal where hookline is an OAuth app: `POST <portal>/rest/<method>`
+ * with `auth=<access token>`. A 401 `expired_token` (or `invalid_token`, `NO_AUTH_FOUND`) refreshes
+ * once and repeats the call once
+ * (a 401 means the call did nothing, so the repeat cannot send twice). A second 401, or tokens
+ * the OAuth server refuses, is a configuration fault that keeps the message queued.
+ *
+ * @example
+ * const bitrix = makeBitrixOAuthClient({ portalUrl, tokens, timeoutMs: 8000 });
+ */
+export function makeBitrixOAuthClient(options: BitrixOAuthClientOptions): BitrixClient {
+  const endpoint = methodUrl(options.portalUrl);
+  const now = options.now ?? Date.now;
+
+  return {
+    async sendNetworkMessage(openLineCode, message, signal) {
+      const params = requestBody(openLineCode, message);
+      const call = (auth: string) =>
+        callMethod(
+          endpoint,
+          { ...params, auth },
+          {
+            timeoutMs: options.timeoutMs,
+            now,
+            ...(signal && { signal }),
+          },
+        );
+      try {
+        const token = await options.tokens.accessToken();
+        const first = await call(token);
+        if (!isExpired(first)) return first;
+        const second = await call(await options.tokens.afterExpired(token));
+        // Refused again with a fresh token: a configuration fault, the message stays queued.
+        if (second.kind === "config" && second.status === 401) return tokenFault(second.code);
+        return second;
+      } catch (error) {
+        if (error instanceof OAuthUnavailableError) return tokenFault(error.code);
+        throw error;
+      }
+    },
+  };
+}
+
+/** 401 answers after which Bitrix24's docs say: refresh once, repeat the call. */
+const REFRESH_CODES = new Set(["expired_token", "invalid_token", "NO_AUTH_FOUND"]);
+
+const isExpired = (result: SendResult): boolean =>
+  result.kind === "config" && REFRESH_CODES.has(result.code);
+
+/** Tokens refused: a person must act, and the message waits in the queue meanwhile. */
+const tokenFault = (code: string): SendResult => ({
+  kind: "retry",
+  code,
+  retryAfterMs: TOKEN_FAULT_RETRY_MS,
+  overloaded: false,
+  configFault: true,
+});
+
+function methodUrl(portalUrl: string): URL {
+  let url: URL;
+  try {
+    url = new URL(portalUrl);
+  } catch {
+    throw new ConfigError(`portal url ${JSON.stringify(portalUrl)} is not a URL`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new ConfigError(`portal url ${JSON.stringify(portalUrl)} must be http(s)`);
+  }
+  return new URL(`/rest/${NETWORK_MESSAGE_ADD}`, url);
+}
