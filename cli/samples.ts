@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Config, SourceConfig } from "../functions/core/config";
 import { patternToRegExp } from "../functions/core/routes";
-import { exampleNames, examplePayload } from "./examples";
+import { exampleNames, examplePayload, splitGithubName } from "./examples";
 import { type SampleEvent, withValueAtPath } from "./signing";
 import { routeTemplates, type VariablePath, variablesOf } from "./template-variables";
 
@@ -29,7 +29,10 @@ export function buildSample(
   if (options.payload) return { payload: options.payload, name, id, origin: "file" };
   const example = examplePayload(source.type, name);
   if (example) return { payload: unique(source, example, id), name, id, origin: "example" };
-  const placeholder = placeholderPayload(config, source.id, name);
+  let placeholder = placeholderPayload(config, source.id, name);
+  // GitHub names an event by its header and the payload's `action`: keep the two in step.
+  const [, action] = splitGithubName(name);
+  if (source.type === "github" && action !== undefined) placeholder = { ...placeholder, action };
   return { payload: unique(source, placeholder, id), name, id, origin: "placeholder" };
 }
 

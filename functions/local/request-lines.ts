@@ -78,9 +78,10 @@ export function outcomeLine(
   const details: string[] = [];
   if (outcome.userId !== undefined) details.push(`user ${outcome.userId}`);
   if (outcome.dueAt !== undefined) details.push(`digest due ${whenText(outcome.dueAt)}`);
-  if (outcome.digestId !== undefined) details.push(`in digest ${shown(outcome.digestId)}`);
-  if (outcome.reason && outcome.reason !== outcome.outcome)
-    details.push(shown(outcome.reason, 300));
+  const reason = outcome.reason !== outcome.outcome ? outcome.reason : "";
+  if (outcome.digestId !== undefined && !reason.includes(outcome.digestId))
+    details.push(`in digest ${shown(outcome.digestId)}`);
+  if (reason) details.push(shown(reason, 300));
   return `${parts.join(" ")}  ${details.join(", ")}`.trimEnd();
 }
 

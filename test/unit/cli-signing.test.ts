@@ -182,6 +182,20 @@ describe("sample events", () => {
     });
   });
 
+  it("keep GitHub's action in step with the event name when there is no example", () => {
+    const sample = buildSample(config, source("github"), { eventName: "issues.transferred_away" });
+    expect(sample).toMatchObject({
+      origin: "placeholder",
+      payload: { action: "transferred_away" },
+    });
+  });
+
+  it("carry their id in the body where the id header is not signed, so two sends are two events", () => {
+    const first = buildSample(config, source("github"));
+    expect(first.payload.hookline_sample).toBe(first.id);
+    expect(buildSample(config, source("stripe")).payload.hookline_sample).toBeUndefined();
+  });
+
   it("keep a payload file as it is", () => {
     const payload = { anything: true };
     expect(buildSample(config, source("shop"), { payload, eventName: "x", id: "7" })).toEqual({

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type Config, parseConfig } from "../../functions/core/config";
+import type { OutcomeRecord } from "../../functions/core/outcome";
+import type { OutcomeStore } from "../../functions/core/ports";
 import { apiGatewayEvent } from "../../functions/local/http-server";
 import { outcomeLine, requestLine, shown } from "../../functions/local/request-lines";
 import { RequestLog } from "../../functions/local/request-log";
@@ -198,29 +200,33 @@ describe("recording a request", () => {
 });
 
 describe("observing outcomes", () => {
-  it("tells the listener after the store recorded, and never fails the store's caller", async () => {
-    const recorded: unknown[] = [];
+  const record = (outcome: OutcomeRecord["outcome"], reason: string): OutcomeRecord => ({
+    jobId: "j",
+    sourceId: "s",
+    eventId: "e",
+    eventName: "n",
+    outcome,
+    reason,
+    at: NOW,
+  });
+
+  it("tells the listener the outcome that stands, and never fails the store's caller", async () => {
+    const earlier = record("sent", "sent");
     const store = {
-      record: async (outcome: unknown) => {
-        recorded.push(outcome);
-      },
+      // An earlier final outcome wins, as in the DynamoDB store.
+      finish: async (_outcome: OutcomeRecord) => earlier,
+      defer: async (..._args: Parameters<OutcomeStore["defer"]>) =>
+        record("deferred", "weekly slot used"),
     };
     const seen: string[] = [];
     const observed = observeOutcomes(store, (outcome) => {
       seen.push(outcome.outcome);
       throw new Error("listener broke");
     });
-    const outcome = {
-      jobId: "j",
-      sourceId: "s",
-      eventId: "e",
-      eventName: "n",
-      outcome: "sent" as const,
-      reason: "sent",
-      at: NOW,
-    };
-    await expect(observed.record(outcome)).resolves.toBeUndefined();
-    expect(recorded).toEqual([outcome]);
-    expect(seen).toEqual(["sent"]);
+    await expect(observed.finish(record("failed", "late"))).resolves.toBe(earlier);
+    const job = {} as Parameters<OutcomeStore["defer"]>[0];
+    const key = { portal: "p", openLineCode: "c", userId: 1 };
+    await observed.defer(job, key, NOW, "weekly slot used", NOW);
+    expect(seen).toEqual(["sent", "deferred"]);
   });
 });
