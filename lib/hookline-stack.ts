@@ -19,7 +19,7 @@ import {
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import { AttributeType, BillingMode, ProjectionType, Table } from "aws-cdk-lib/aws-dynamodb";
 import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
-import type { ApplicationLogLevel } from "aws-cdk-lib/aws-lambda";
+import { ApplicationLogLevel } from "aws-cdk-lib/aws-lambda";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import { LogGroup, LogGroupClass, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Schedule, ScheduleExpression } from "aws-cdk-lib/aws-scheduler";
@@ -60,6 +60,14 @@ export const INGEST_TIMEOUT = Duration.seconds(8);
  * (node with the bundled handler: ~80 MB resident before the first event).
  */
 export const MEMORY_MB = { ingest: 256, deliver: 192, sweep: 192 } as const;
+
+/**
+ * hookline's log level on AWS. Every outcome is a DynamoDB record (30 days, `hookline events`),
+ * so INFO lines ("webhook accepted", "message outcome") would repeat them at about $1 a month per
+ * 2 M messages; warnings and errors, each with its request id, are what an operator reads.
+ * `-c logLevel=INFO` brings the INFO lines back.
+ */
+export const DEFAULT_LOG_LEVEL = ApplicationLogLevel.WARN;
 
 /** Records per deliver invocation: small, so one slow Bitrix24 call delays few others. */
 export const DELIVER_BATCH_SIZE = 5;
@@ -117,7 +125,7 @@ export interface HooklineStackProps extends StackProps {
    * through Secrets Manager only.
    */
   readonly secretsKmsKeyArns?: readonly string[] | undefined;
-  /** Lowest level of hookline's log lines kept (context `logLevel`). @default INFO */
+  /** Lowest level of hookline's log lines kept (context `logLevel`). @default DEFAULT_LOG_LEVEL */
   readonly logLevel?: ApplicationLogLevel | undefined;
 }
 
@@ -215,7 +223,7 @@ export class HooklineStack extends Stack {
     const common = {
       configPath,
       projectRoot: PROJECT_ROOT,
-      logLevel: props.logLevel,
+      logLevel: props.logLevel ?? DEFAULT_LOG_LEVEL,
       environment: {
         HOOKLINE_TABLE: this.table.tableName,
         HOOKLINE_QUEUE_URL: this.queue.queueUrl,

@@ -56,7 +56,7 @@ export const ALARM_THRESHOLDS = {
   signatureFailures: 10,
   /** Bitrix24 CODE_ERROR, NOT_FOUND or auth errors in 5 minutes. */
   bitrixConfigFaults: 1,
-  /** Messages whose send was ambiguous (weekly limit off) in 5 minutes. */
+  /** Messages that may or may not have reached their user, in 5 minutes. */
   unknownOutcomes: 1,
 } as const;
 
@@ -79,7 +79,7 @@ export interface HooklineMonitoringProps {
   readonly queueAgeAlarmSeconds: number;
   /** Source ids from the config: one signature-failure alarm and graph line each. */
   readonly sourceIds: readonly string[];
-  /** `bitrix.weeklyLimit`: the UnknownOutcomes alarm exists only without it (partner portals). */
+  /** `bitrix.weeklyLimit`: words the UnknownOutcomes alarm's description. */
   readonly weeklyLimit: boolean;
   /** Subscribed to the alarm topic when given. */
   readonly alarmEmail?: string | undefined;
@@ -250,14 +250,19 @@ export class HooklineMonitoring extends Construct {
     this.alarm("BitrixConfigFaults", configFaults, ALARM_THRESHOLDS.bitrixConfigFaults, {
       description: "Bitrix24 rejected the configuration (CODE_ERROR, NOT_FOUND, auth): act now.",
     });
-    // With the weekly limit on, an ambiguous send is settled by Bitrix24's own answer on the
-    // retry (USER_MESSAGE_LIMIT means it landed), so `unknown` cannot happen there.
-    if (!props.weeklyLimit) {
-      this.alarm("UnknownOutcomes", custom(MetricName.Messages, { Outcome: "unknown" }), 1, {
-        description:
-          "A send timed out after the request went out (weekly limit off): check by hand.",
-      });
-    }
+    // Without the weekly limit (partner portals) every unanswered send is `unknown`. With it,
+    // Bitrix24's answer to the retry settles an unanswered send, unless the retry window runs
+    // out (or Bitrix24 rejects the retry) first: rarer, and still a person's job.
+    this.alarm(
+      "UnknownOutcomes",
+      custom(MetricName.Messages, { Outcome: "unknown" }),
+      ALARM_THRESHOLDS.unknownOutcomes,
+      {
+        description: props.weeklyLimit
+          ? "A message may or may not have reached its user (an unanswered send, then the retry window ran out): check by hand."
+          : "A send went unanswered after the request went out (weekly limit off): check by hand.",
+      },
+    );
 
     if (!props.dashboard) return;
     const search = (metricName: string, dimensions: string[], label: string) =>

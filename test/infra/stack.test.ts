@@ -8,6 +8,7 @@ import { type Config, parseConfig } from "../../functions/core/config";
 import { deliveryTimings } from "../../functions/core/delivery-timings";
 import {
   API_THROTTLE,
+  DEFAULT_LOG_LEVEL,
   DELIVER_BATCH_SIZE,
   DELIVER_BATCHING_WINDOW,
   deliverConcurrency,
@@ -119,7 +120,7 @@ describe("functions", () => {
         LoggingConfig: {
           LogGroup: ref(fn.logGroup),
           LogFormat: "JSON",
-          ApplicationLogLevel: "INFO",
+          ApplicationLogLevel: DEFAULT_LOG_LEVEL,
           SystemLogLevel: "WARN",
         },
         Environment: {
@@ -140,11 +141,12 @@ describe("functions", () => {
     },
   );
 
-  it("sets hookline's log level from the props (context logLevel)", async () => {
+  it("keeps warnings and errors by default, and INFO lines when asked (context logLevel)", async () => {
+    expect(DEFAULT_LOG_LEVEL).toBe("WARN");
     const { ApplicationLogLevel } = await import("aws-cdk-lib/aws-lambda");
-    const quiet = Template.fromStack(buildStack({ logLevel: ApplicationLogLevel.WARN }));
-    quiet.allResourcesProperties("AWS::Lambda::Function", {
-      LoggingConfig: Match.objectLike({ ApplicationLogLevel: "WARN", SystemLogLevel: "WARN" }),
+    const verbose = Template.fromStack(buildStack({ logLevel: ApplicationLogLevel.INFO }));
+    verbose.allResourcesProperties("AWS::Lambda::Function", {
+      LoggingConfig: Match.objectLike({ ApplicationLogLevel: "INFO", SystemLogLevel: "WARN" }),
     });
   });
 

@@ -1,0 +1,509 @@
+/**
+ * hookline's monthly AWS bill, from a synthesized template and a workload. The template gives
+ * what the stack really has (memory sizes, log settings, batching, alarms, secrets, dashboard,
+ * access logs, indexes); `PRICES` and `ASSUMPTIONS` give the rest, each stated once.
+ *
+ * @example
+ * const facts = stackFacts(template);
+ * const bill = monthlyCost(facts, DEFAULT_WORKLOAD);
+ * console.log(bill.total);
+ */
+
+/** List prices, us-east-1, on-demand, arm64, standard classes; no free tier of any kind. */
+export const PRICES = {
+  httpApiPerMillion: 1.0,
+  lambdaRequestsPerMillion: 0.2,
+  lambdaArmPerGbSecond: 0.0000133334,
+  sqsPerMillion: 0.4,
+  dynamoWritePerMillion: 0.625,
+  dynamoReadPerMillion: 0.125,
+  dynamoStoragePerGbMonth: 0.25,
+  dynamoPitrPerGbMonth: 0.2,
+  secretPerMonth: 0.4,
+  secretsApiPer10k: 0.05,
+  logsIngestPerGb: 0.5,
+  logsIngestInfrequentPerGb: 0.25,
+  logsStoragePerGbMonth: 0.03,
+  metricPerMonth: 0.3,
+  alarmMetricPerMonth: 0.1,
+  dashboardPerMonth: 3.0,
+  schedulerPerMillion: 1.0,
+  dataOutPerGb: 0.09,
+} as const;
+
+/**
+ * AWS's always-free monthly allowances (not the 12-month trial), which an account of hookline's
+ * own gets in full: an account shared with other workloads, or a member of an organization other
+ * than the one that gets them, may have used them up already.
+ */
+export const ALWAYS_FREE = {
+  lambdaRequests: 1_000_000,
+  lambdaGbSeconds: 400_000,
+  sqsRequests: 1_000_000,
+  metrics: 10,
+  alarmMetrics: 10,
+  logsGb: 5,
+  dashboards: 3,
+  dataOutGb: 100,
+  schedulerInvocations: 14_000_000,
+  dynamoStorageGb: 25,
+} as const;
+
+/**
+ * What the template cannot say, measured or stated. Log line sizes were measured from
+ * Powertools' own output with hookline's fields and the Lambda context (`npm run cost` prints
+ * them); CPU per event is `npm run bench`'s figure with room for the handler around it.
+ */
+export const ASSUMPTIONS = {
+  /** Lambda bills CPU at this memory as one full core; below it CPU time stretches in proportion. */
+  fullCoreMb: 1769,
+  ingestCpuMs: 0.3,
+  /** Receipt PutItem and SendMessage, one after the other. */
+  ingestRoutedIoMs: 25,
+  deliverCpuMs: 2,
+  /** The weekly-slot claim, the rate-limiter turn, the confirm and the outcome, one after another. */
+  deliverIoMs: 40,
+  sweepIoMs: 20,
+  sweepCpuMs: 5,
+  /** The event source's long-polling pollers (5 at the least) and their 20 s polls. */
+  sqsPollers: 5,
+  sqsLongPollSeconds: 20,
+  /** DynamoDB write units per item kind, each item under 1 KB (a message up to ~600 characters). */
+  writes: { receipt: 1, sentAlone: 4, deferred: 2, digestPerEvent: 1, digestFixed: 4 },
+  /** Bytes a log event is billed: the line, plus CloudWatch's 26 bytes per event. */
+  logEventOverhead: 26,
+  emfLineBytes: 250,
+  infoLineBytes: 530,
+  /** START, END and REPORT in Lambda's JSON format. */
+  platformLinesBytes: 750,
+  accessLogLineBytes: 330,
+  /** Logs are kept 30 days; CloudWatch stores them compressed, about 6:1 for JSON. */
+  logCompression: 6,
+  /** Item sizes (with DynamoDB's 100-byte overhead) and how long each is kept. */
+  receiptBytes: 250,
+  outcomeBytes: 600,
+  keptDays: 30,
+  /** Warm ingest instances; each reads each signing secret every 5 minutes (Powertools cache). */
+  ingestWarmInstances: 2,
+  secretCacheMinutes: 5,
+  /** Share of hours a metric that only counts faults has data (CloudWatch prorates by hour). */
+  faultMetricHourShare: 0.1,
+  /** Bytes out to the internet: one Bitrix24 request, one HTTP answer to a sender. */
+  bitrixRequestBytes: 1500,
+  apiAnswerBytes: 300,
+} as const;
+
+/** Indexes only deferred events enter; any other index is taken to hold every outcome. */
+const DIGEST_INDEXES: readonly string[] = ["due", "digest"];
+
+const SECONDS_PER_MONTH = 30 * 24 * 3600;
+const MINUTES_PER_MONTH = SECONDS_PER_MONTH / 60;
+const GB = 1024 ** 3;
+
+export interface Workload {
+  /** Webhooks received per month. */
+  webhooks: number;
+  /** Share of webhooks that match a route (one message each). */
+  routed: number;
+  /** Share of routed messages whose user's weekly slot is taken: they wait for a digest. */
+  deferred: number;
+  /** One Bitrix24 call, milliseconds. */
+  bitrixLatencyMs: number;
+  /** Deferred events per digest. */
+  eventsPerDigest: number;
+}
+
+export const DEFAULT_WORKLOAD: Workload = {
+  webhooks: 10_000_000,
+  routed: 0.2,
+  deferred: 0,
+  bitrixLatencyMs: 450,
+  eventsPerDigest: 5,
+};
+
+export type FunctionName = "ingest" | "deliver" | "sweep";
+
+export interface FunctionFacts {
+  memoryMb: number;
+  /** Lambda's own START/END/REPORT lines are written (text format, or system level INFO/DEBUG). */
+  platformLines: boolean;
+  /** hookline's INFO lines are kept (application level INFO, DEBUG or TRACE). */
+  infoLines: boolean;
+}
+
+export interface StackFacts {
+  functions: Record<FunctionName, FunctionFacts>;
+  batchSize: number;
+  batchingWindowSeconds: number;
+  sweepsPerMonth: number;
+  secrets: number;
+  sources: number;
+  alarms: number;
+  alarmMetrics: number;
+  dashboards: number;
+  /** The HTTP API's access log group class, when access logs are on. */
+  accessLogs: "STANDARD" | "INFREQUENT_ACCESS" | undefined;
+  /** The table's global secondary indexes, by name. */
+  indexes: string[];
+  pointInTimeRecovery: boolean;
+  /**
+   * Steady metric series beyond hookline's own dimensions (0 for the code as it is); the levers
+   * use it to price a status dimension on WebhooksReceived.
+   */
+  extraSteadySeries?: number;
+}
+
+type Resource = { Type: string; Properties?: Record<string, unknown> };
+export interface CfnTemplate {
+  Resources: Record<string, Resource>;
+  Outputs?: Record<string, unknown>;
+}
+
+/** Reads what costs money out of a synthesized hookline template. */
+export function stackFacts(template: CfnTemplate): StackFacts {
+  const resources = Object.entries(template.Resources);
+  const ofType = (type: string) => resources.filter(([, r]) => r.Type === type);
+  const fn = (prefix: string): FunctionFacts => {
+    const found = ofType("AWS::Lambda::Function").find(([id]) => id.startsWith(prefix));
+    if (!found) throw new Error(`template has no ${prefix} function`);
+    const props = found[1].Properties ?? {};
+    const logging = (props.LoggingConfig ?? {}) as Record<string, string | undefined>;
+    const json = logging.LogFormat === "JSON";
+    const quiet = (level: string | undefined, kept: string[]) => !kept.includes(level ?? "INFO");
+    return {
+      memoryMb: Number(props.MemorySize ?? 128),
+      platformLines: !json || !quiet(logging.SystemLogLevel, ["INFO", "DEBUG"]),
+      infoLines: !json || !quiet(logging.ApplicationLogLevel, ["INFO", "DEBUG", "TRACE"]),
+    };
+  };
+  const mapping = ofType("AWS::Lambda::EventSourceMapping")[0]?.[1].Properties ?? {};
+  const schedule = ofType("AWS::Scheduler::Schedule")[0]?.[1].Properties?.ScheduleExpression;
+  const alarms = ofType("AWS::CloudWatch::Alarm").map(([, r]) => r.Properties ?? {});
+  const stage = ofType("AWS::ApiGatewayV2::Stage")[0]?.[1].Properties ?? {};
+  const accessLogGroup = stage.AccessLogSettings
+    ? ofType("AWS::Logs::LogGroup").find(([id]) => id.startsWith("ApiAccessLogs"))?.[1]
+    : undefined;
+  const table = ofType("AWS::DynamoDB::Table")[0]?.[1].Properties ?? {};
+  return {
+    functions: { ingest: fn("Ingest"), deliver: fn("Deliver"), sweep: fn("Sweep") },
+    batchSize: Number(mapping.BatchSize ?? 10),
+    batchingWindowSeconds: Number(mapping.MaximumBatchingWindowInSeconds ?? 0),
+    sweepsPerMonth: schedule ? MINUTES_PER_MONTH / rateMinutes(String(schedule)) : 0,
+    secrets: ofType("AWS::SecretsManager::Secret").length,
+    sources: Object.keys(template.Outputs ?? {}).filter((key) => key.startsWith("WebhookUrl"))
+      .length,
+    alarms: alarms.length,
+    alarmMetrics: alarms.reduce(
+      (sum, alarm) =>
+        sum +
+        (Array.isArray(alarm.Metrics)
+          ? (alarm.Metrics as Array<Record<string, unknown>>).filter((m) => m.MetricStat).length
+          : 1),
+      0,
+    ),
+    dashboards: ofType("AWS::CloudWatch::Dashboard").length,
+    accessLogs: accessLogGroup
+      ? accessLogGroup.Properties?.LogGroupClass === "INFREQUENT_ACCESS"
+        ? "INFREQUENT_ACCESS"
+        : "STANDARD"
+      : undefined,
+    indexes: ((table.GlobalSecondaryIndexes ?? []) as Array<{ IndexName: string }>).map(
+      (index) => index.IndexName,
+    ),
+    pointInTimeRecovery: Boolean(
+      (table.PointInTimeRecoverySpecification as { PointInTimeRecoveryEnabled?: boolean })
+        ?.PointInTimeRecoveryEnabled,
+    ),
+  };
+}
+
+function rateMinutes(expression: string): number {
+  const match = /^rate\((\d+) (minute|minutes|hour|hours)\)$/.exec(expression);
+  if (!match) throw new Error(`cannot read schedule ${expression}`);
+  return Number(match[1]) * (match[2]?.startsWith("hour") ? 60 : 1);
+}
+
+export interface LineItem {
+  item: string;
+  /** What was counted, in words: `10.0 M requests`. */
+  basis: string;
+  dollars: number;
+}
+
+export interface Bill {
+  items: LineItem[];
+  /** At list price. */
+  total: number;
+  /** What `ALWAYS_FREE` takes off the total in an account of hookline's own. */
+  alwaysFreeCredit: number;
+  /** Figures in between, for the report and the tests. */
+  figures: {
+    messages: number;
+    deliverBatches: number;
+    batchFill: number;
+    dynamoWrites: number;
+    logGb: number;
+    metricSeries: number;
+  };
+}
+
+/** The monthly bill of `workload` on the stack `facts` describe. */
+export function monthlyCost(facts: StackFacts, workload: Workload): Bill {
+  const a = ASSUMPTIONS;
+  const p = PRICES;
+  const items: LineItem[] = [];
+  const add = (item: string, basis: string, dollars: number) =>
+    items.push({ item, basis, dollars });
+
+  const routed = workload.webhooks * workload.routed;
+  const ignored = workload.webhooks - routed;
+  const deferred = routed * workload.deferred;
+  const sentAlone = routed - deferred;
+  const digests = deferred / workload.eventsPerDigest;
+  // Queue messages: one job per routed message, one flush job per digest.
+  const messages = routed + digests;
+
+  // 1. HTTP API.
+  add(
+    "API Gateway HTTP API",
+    `${millions(workload.webhooks)} requests`,
+    perMillion(workload.webhooks, p.httpApiPerMillion),
+  );
+
+  // 2. Ingest: CPU-bound below a full core, so its time stretches as memory shrinks.
+  const ingest = facts.functions.ingest;
+  const ingestCpu = cpuMs(a.ingestCpuMs, ingest.memoryMb);
+  const ingestSeconds =
+    (ignored * Math.ceil(ingestCpu) + routed * Math.ceil(ingestCpu + a.ingestRoutedIoMs)) / 1000;
+  add(
+    "Lambda ingest",
+    `${millions(workload.webhooks)} invocations, ${ingest.memoryMb} MB`,
+    perMillion(workload.webhooks, p.lambdaRequestsPerMillion) +
+      gbSeconds(ingestSeconds, ingest.memoryMb),
+  );
+
+  // 3. Deliver: the event source gathers a batch; its records go to Bitrix24 side by side.
+  const deliver = facts.functions.deliver;
+  const arrivalsPerSecond = messages / SECONDS_PER_MONTH;
+  const batchFill = Math.min(
+    facts.batchSize,
+    1 + (arrivalsPerSecond * facts.batchingWindowSeconds) / a.sqsPollers,
+  );
+  const batches = messages / batchFill;
+  // A batch waits for Bitrix24 unless every record in it is a deferral.
+  const callShare = messages > 0 ? (sentAlone + digests) / messages : 0;
+  const waitsForBitrix = 1 - (1 - callShare) ** batchFill;
+  const batchMs =
+    waitsForBitrix * workload.bitrixLatencyMs +
+    a.deliverIoMs +
+    batchFill * cpuMs(a.deliverCpuMs, deliver.memoryMb);
+  add(
+    "Lambda deliver",
+    `${millions(batches)} invocations of ${batchFill.toFixed(1)} messages, ${Math.round(batchMs)} ms, ${deliver.memoryMb} MB`,
+    perMillion(batches, p.lambdaRequestsPerMillion) +
+      gbSeconds((batches * Math.ceil(batchMs)) / 1000, deliver.memoryMb),
+  );
+
+  // 4. Sweep and its schedule.
+  const sweep = facts.functions.sweep;
+  const sweepMs = Math.ceil(a.sweepIoMs + cpuMs(a.sweepCpuMs, sweep.memoryMb));
+  add(
+    "Lambda sweep + EventBridge Scheduler",
+    `${thousands(facts.sweepsPerMonth)} runs, ${sweep.memoryMb} MB`,
+    perMillion(facts.sweepsPerMonth, p.lambdaRequestsPerMillion + p.schedulerPerMillion) +
+      gbSeconds((facts.sweepsPerMonth * sweepMs) / 1000, sweep.memoryMb),
+  );
+
+  // 5. SQS: a send per job, a receive per job (at webhook rates each poll returns as soon as one
+  // message is there), a batch delete per invocation, and the idle pollers' long polls.
+  const idlePolls = (a.sqsPollers * SECONDS_PER_MONTH) / a.sqsLongPollSeconds;
+  const sqsRequests = messages + messages + batches + idlePolls;
+  add("SQS", `${millions(sqsRequests)} requests`, perMillion(sqsRequests, p.sqsPerMillion));
+
+  // 6. DynamoDB. Every write of an item an index holds is also a write to that index: a
+  // deferred event enters the digest indexes (`due`, `digest`) and leaves them when its digest
+  // goes out; every state of an outcome (deferred, then final) is written to `events`.
+  const w = a.writes;
+  const outcomeStates = sentAlone + deferred * 2;
+  const indexWrites = facts.indexes.reduce(
+    (sum, name) => sum + (DIGEST_INDEXES.includes(name) ? deferred * 2 : outcomeStates),
+    0,
+  );
+  const dynamoWrites =
+    routed * w.receipt +
+    sentAlone * w.sentAlone +
+    deferred * (w.deferred + w.digestPerEvent) +
+    digests * w.digestFixed +
+    indexWrites;
+  // A flush reads its events by key (eventually consistent: half a unit each).
+  const dynamoReads = deferred * 0.5 + facts.sweepsPerMonth * 0.5;
+  const storedGb =
+    ((routed * (a.receiptBytes + a.outcomeBytes)) / GB) * Math.min(1, a.keptDays / 30);
+  add(
+    "DynamoDB",
+    `${millions(dynamoWrites)} writes (${millions(indexWrites)} to indexes), ${storedGb.toFixed(1)} GB${facts.pointInTimeRecovery ? " + PITR" : ""}`,
+    perMillion(dynamoWrites, p.dynamoWritePerMillion) +
+      perMillion(dynamoReads, p.dynamoReadPerMillion) +
+      storedGb *
+        (p.dynamoStoragePerGbMonth + (facts.pointInTimeRecovery ? p.dynamoPitrPerGbMonth : 0)),
+  );
+
+  // 7. Secrets Manager.
+  const secretReads =
+    a.ingestWarmInstances * (MINUTES_PER_MONTH / a.secretCacheMinutes) * facts.sources;
+  add(
+    "Secrets Manager",
+    `${facts.secrets} secrets, ${thousands(secretReads)} reads`,
+    facts.secrets * p.secretPerMonth + (secretReads / 10_000) * p.secretsApiPer10k,
+  );
+
+  // 8. CloudWatch Logs: Lambda's platform lines, hookline's INFO lines, metrics (EMF) lines.
+  const line = (bytes: number) => bytes + a.logEventOverhead;
+  const invocations = { ingest: workload.webhooks, deliver: batches, sweep: facts.sweepsPerMonth };
+  let lambdaLogBytes = 0;
+  for (const name of ["ingest", "deliver", "sweep"] as const) {
+    if (facts.functions[name].platformLines) {
+      lambdaLogBytes += invocations[name] * line(a.platformLinesBytes);
+    }
+  }
+  if (ingest.infoLines) lambdaLogBytes += routed * line(a.infoLineBytes);
+  if (deliver.infoLines) lambdaLogBytes += (routed + digests) * line(a.infoLineBytes);
+  // EMF: one line per webhook (WebhooksReceived), per outcome (Messages), per sent message or
+  // digest (DeliveryLatency), per sweep (DigestBacklog).
+  const emfLines = workload.webhooks + routed + sentAlone + digests + facts.sweepsPerMonth;
+  lambdaLogBytes += emfLines * line(a.emfLineBytes);
+  const accessLogBytes = facts.accessLogs ? workload.webhooks * line(a.accessLogLineBytes) : 0;
+  const logGb = (lambdaLogBytes + accessLogBytes) / GB;
+  add(
+    "CloudWatch Logs",
+    `${(lambdaLogBytes / GB).toFixed(1)} GB${facts.accessLogs ? ` + ${(accessLogBytes / GB).toFixed(1)} GB access logs` : ""}`,
+    (lambdaLogBytes / GB) * p.logsIngestPerGb +
+      (accessLogBytes / GB) *
+        (facts.accessLogs === "INFREQUENT_ACCESS"
+          ? p.logsIngestInfrequentPerGb
+          : p.logsIngestPerGb) +
+      (logGb / a.logCompression) * p.logsStoragePerGbMonth,
+  );
+
+  // 9. Custom metrics: one per dimension combination, prorated by the hour.
+  const steadySeries =
+    (facts.extraSteadySeries ?? 0) +
+    facts.sources + // WebhooksReceived by Source
+    (sentAlone > 0 ? 1 : 0) + // Messages sent
+    (deferred > 0 ? 1 : 0) + // Messages deferred
+    1 + // DeliveryLatency
+    (facts.sweepsPerMonth > 0 ? 1 : 0); // DigestBacklog
+  // Signature failures by source, failed/suppressed/unknown outcomes, Bitrix24 errors (about 4
+  // codes) and configuration faults: there only in the hours they happen.
+  const faultSeries = facts.sources + 3 + 4 + 1;
+  const metricSeries = steadySeries + faultSeries * a.faultMetricHourShare;
+  add(
+    "CloudWatch metrics",
+    `${steadySeries} steady series + ${faultSeries} fault series`,
+    metricSeries * p.metricPerMonth,
+  );
+
+  // 10. Alarms and the dashboard.
+  add(
+    "CloudWatch alarms",
+    `${facts.alarms} alarms on ${facts.alarmMetrics} metrics`,
+    facts.alarmMetrics * p.alarmMetricPerMonth,
+  );
+  add("CloudWatch dashboard", `${facts.dashboards}`, facts.dashboards * p.dashboardPerMonth);
+
+  // 11. Data out to the internet: Bitrix24 requests and the senders' answers.
+  const outGb =
+    ((sentAlone + digests) * a.bitrixRequestBytes + workload.webhooks * a.apiAnswerBytes) / GB;
+  add("Data transfer out", `${outGb.toFixed(1)} GB`, outGb * p.dataOutPerGb);
+
+  const total = items.reduce((sum, entry) => sum + entry.dollars, 0);
+  const f = ALWAYS_FREE;
+  const upTo = (used: number, free: number) => Math.min(used, free);
+  const lambdaRequests = workload.webhooks + batches + facts.sweepsPerMonth;
+  const lambdaGbSeconds =
+    ingestSeconds * (ingest.memoryMb / 1024) +
+    ((batches * Math.ceil(batchMs)) / 1000) * (deliver.memoryMb / 1024) +
+    ((facts.sweepsPerMonth * sweepMs) / 1000) * (sweep.memoryMb / 1024);
+  const alwaysFreeCredit =
+    perMillion(upTo(lambdaRequests, f.lambdaRequests), p.lambdaRequestsPerMillion) +
+    upTo(lambdaGbSeconds, f.lambdaGbSeconds) * p.lambdaArmPerGbSecond +
+    perMillion(upTo(facts.sweepsPerMonth, f.schedulerInvocations), p.schedulerPerMillion) +
+    perMillion(upTo(sqsRequests, f.sqsRequests), p.sqsPerMillion) +
+    upTo(storedGb, f.dynamoStorageGb) * p.dynamoStoragePerGbMonth +
+    upTo(lambdaLogBytes / GB, f.logsGb) * p.logsIngestPerGb +
+    upTo(metricSeries, f.metrics) * p.metricPerMonth +
+    upTo(facts.alarmMetrics, f.alarmMetrics) * p.alarmMetricPerMonth +
+    upTo(facts.dashboards, f.dashboards) * p.dashboardPerMonth +
+    upTo(outGb, f.dataOutGb) * p.dataOutPerGb;
+  return {
+    items,
+    total,
+    alwaysFreeCredit,
+    figures: { messages, deliverBatches: batches, batchFill, dynamoWrites, logGb, metricSeries },
+  };
+}
+
+const cpuMs = (msAtFullCore: number, memoryMb: number) =>
+  msAtFullCore * Math.max(1, ASSUMPTIONS.fullCoreMb / memoryMb);
+const gbSeconds = (seconds: number, memoryMb: number) =>
+  seconds * (memoryMb / 1024) * PRICES.lambdaArmPerGbSecond;
+const perMillion = (count: number, price: number) => (count / 1_000_000) * price;
+const millions = (count: number) => `${(count / 1_000_000).toFixed(2)} M`;
+const thousands = (count: number) => `${Math.round(count / 1000)} k`;
+
+/**
+ * The cost levers hookline's stack pulls, each with a way to undo it on the facts, so
+ * `npm run cost -- --levers` can show what each one saves.
+ */
+export const LEVERS: ReadonlyArray<{ lever: string; undo: (facts: StackFacts) => StackFacts }> = [
+  {
+    lever: "memory 256/192/192 MB (was 512 MB each)",
+    undo: (facts) => ({
+      ...facts,
+      functions: mapFunctions(facts, (fn) => ({ ...fn, memoryMb: 512 })),
+    }),
+  },
+  {
+    lever: "JSON logs, Lambda's own lines at WARN (no START/END/REPORT)",
+    undo: (facts) => ({
+      ...facts,
+      functions: mapFunctions(facts, (fn) => ({ ...fn, platformLines: true })),
+    }),
+  },
+  {
+    lever: "deliver batching window (was none)",
+    undo: (facts) => ({ ...facts, batchingWindowSeconds: 0 }),
+  },
+  {
+    lever: "WebhooksReceived by source only (was source x status)",
+    // The statuses every source answers all month: 202 accepted and 200 ignored/duplicate.
+    undo: (facts) => ({
+      ...facts,
+      extraSteadySeries: (facts.extraSteadySeries ?? 0) + facts.sources,
+    }),
+  },
+  {
+    lever: "hookline's INFO lines off on AWS (context logLevel=INFO)",
+    undo: (facts) => ({
+      ...facts,
+      functions: mapFunctions(facts, (fn) => ({ ...fn, infoLines: true })),
+    }),
+  },
+  {
+    lever: "dashboard optional (context dashboard=true)",
+    undo: (facts) => ({ ...facts, dashboards: Math.max(1, facts.dashboards) }),
+  },
+  {
+    lever: "API access logs optional (context accessLogs=true)",
+    undo: (facts) => ({ ...facts, accessLogs: facts.accessLogs ?? "STANDARD" }),
+  },
+];
+
+const mapFunctions = (
+  facts: StackFacts,
+  change: (fn: FunctionFacts) => FunctionFacts,
+): Record<FunctionName, FunctionFacts> => ({
+  ingest: change(facts.functions.ingest),
+  deliver: change(facts.functions.deliver),
+  sweep: change(facts.functions.sweep),
+});
