@@ -131,10 +131,12 @@ export function buildProgram(io: Io, options: ProgramOptions = {}): Command {
       "--url <base>",
       "the bridge's base URL (default: the running npm start, else http://127.0.0.1:3000)",
     )
+    .option("--stack <name>", "post to a deployed stack's API (its HealthUrl output)")
+    .option("--region <region>", "the stack's region (default: AWS_REGION)")
     .action(
       async (
         sourceId: string,
-        flags: CommonOptions & { event?: string; payload?: string; id?: string; url?: string },
+        flags: TargetFlags & { event?: string; payload?: string; id?: string; url?: string },
       ) => {
         const output = new Output(io, flags.json === true);
         const { config } = loadCliConfig(io.env, io.cwd, flags.config);
@@ -144,7 +146,7 @@ export function buildProgram(io: Io, options: ProgramOptions = {}): Command {
           ...(flags.payload === undefined ? {} : { payload: readPayload(io, flags.payload) }),
           ...(flags.id === undefined ? {} : { id: flags.id }),
         });
-        const baseUrl = flags.url ?? localUrl(io);
+        const baseUrl = flags.url ?? (flags.stack ? await stackApiUrl(flags) : localUrl(io));
         let report: Awaited<ReturnType<typeof sendEvent>>;
         try {
           report = await sendEvent({
@@ -168,6 +170,12 @@ export function buildProgram(io: Io, options: ProgramOptions = {}): Command {
       },
     );
 
+  const stackApiUrl = async (flags: TargetFlags): Promise<string> => {
+    const where = await target(flags);
+    where.dynamo.destroy();
+    if (!where.apiUrl) throw new CliError(`${where.label} has no HealthUrl output to find its API`);
+    return where.apiUrl;
+  };
   const targeted = (command: Command) =>
     common(command)
       .option(

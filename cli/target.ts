@@ -20,6 +20,8 @@ export interface Target {
   portal?: string;
   /** The deployed dead-letter queue (replay). */
   deadLetterQueueArn?: string;
+  /** The deployed HTTP API's base URL (send). */
+  apiUrl?: string;
   region?: string;
 }
 
@@ -55,6 +57,7 @@ export async function resolveTarget(
     if (!tableName)
       throw new CliError(`stack ${options.stack} has no TableName output: is it a hookline stack?`);
     const deadLetterQueueArn = outputs.DeadLetterQueueArn;
+    const apiUrl = outputs.HealthUrl?.replace(/\/health$/, "");
     const stackRegion = region ?? deadLetterQueueArn?.split(":")[3];
     return {
       kind: "stack",
@@ -62,6 +65,7 @@ export async function resolveTarget(
       dynamo: new DynamoDBClient(stackRegion ? { region: stackRegion } : {}),
       tableName,
       ...(deadLetterQueueArn ? { deadLetterQueueArn } : {}),
+      ...(apiUrl ? { apiUrl } : {}),
       ...(stackRegion ? { region: stackRegion } : {}),
     };
   }

@@ -33,6 +33,7 @@ describe("hookline against a deployed stack (--stack)", () => {
     stacksAsked.push(stackName);
     if (stackName !== "hookline-prod") throw new Error(`Stack with id ${stackName} does not exist`);
     return {
+      HealthUrl: `${bridge.url}/health`,
       TableName: TABLE,
       DeadLetterQueueArn: DLQ_ARN,
       WebhookUrlapp: "https://x/webhooks/app",
@@ -69,7 +70,7 @@ describe("hookline against a deployed stack (--stack)", () => {
     const io: Io = {
       stdout: { write: (text: string) => out.push(text) },
       stderr: { write: (text: string) => out.push(text) },
-      env: { AWS_REGION: "eu-west-1" },
+      env: { AWS_REGION: "eu-west-1", APP_SECRET: TEST_SECRETS.APP_SECRET },
       cwd,
       fetch,
       now: () => new Date(),
@@ -101,6 +102,20 @@ describe("hookline against a deployed stack (--stack)", () => {
     ]);
     expect(JSON.parse(slot.text)).toMatchObject({ state: "sent", holderJob: "app:msg_stack:2" });
     expect(stacksAsked.every((name) => name === "hookline-prod")).toBe(true);
+  });
+
+  it("send posts a signed sample to the stack's API, found through its HealthUrl output", async () => {
+    const { code, text } = await cli([
+      "send",
+      "app",
+      "--event",
+      "order.paid",
+      "--stack",
+      "hookline-prod",
+      "--json",
+    ]);
+    expect(code).toBe(0);
+    expect(JSON.parse(text)).toMatchObject({ url: `${bridge.url}/webhooks/app`, status: 202 });
   });
 
   it("replay --dead-letters starts an SQS move task from the dead-letter queue and shows its progress", async () => {
