@@ -7,9 +7,9 @@
  *   npm run cost -- --context dashboard=false --context accessLogs=true
  *
  * Without --template the stack is synthesized in process (no bundling, no AWS access) from the
- * config and cdk.json, as `cdk synth` does. A config without a Bitrix24 target gets
- * `bitrix.webhookUrl: "env:BITRIX_WEBHOOK_URL"`, since a deployed stack needs one (and pays
- * for its secret).
+ * config and cdk.json, as `cdk synth` does. A portal without a Bitrix24 target gets a webhook
+ * URL reference (`bitrix.webhookUrl: "env:BITRIX_WEBHOOK_URL"`), since a deployed stack needs
+ * one (and pays for its secret).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -42,13 +42,25 @@ export function synthesizeTemplate(context: Record<string, string> = {}): CfnTem
   });
   const props = stackPropsFromContext(app);
   const configPath = resolve(PROJECT_ROOT, props.configPath);
-  const raw = JSON.parse(readFileSync(configPath, "utf8")) as { bitrix?: Record<string, unknown> };
+  type Portal = { id?: string; webhookUrl?: unknown; oauth?: unknown; auth?: unknown };
+  const raw = JSON.parse(readFileSync(configPath, "utf8")) as {
+    bitrix?: Portal;
+    portals?: Portal[];
+  };
   const dir = mkdtempSync(join(tmpdir(), "hookline-cost-"));
   try {
+    // A deployment needs a target for every portal (and pays for its secret).
     let path = configPath;
-    if (raw.bitrix && !raw.bitrix.webhookUrl && !raw.bitrix.auth) {
+    const untargeted = [...(raw.bitrix ? [raw.bitrix] : []), ...(raw.portals ?? [])].filter(
+      (portal) => !portal.webhookUrl && !portal.oauth && !portal.auth,
+    );
+    if (untargeted.length > 0) {
+      for (const portal of untargeted) {
+        portal.webhookUrl = portal.id
+          ? `env:BITRIX_${portal.id.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_URL`
+          : "env:BITRIX_WEBHOOK_URL";
+      }
       path = join(dir, "hookline.config.json");
-      raw.bitrix.webhookUrl = "env:BITRIX_WEBHOOK_URL";
       writeFileSync(path, JSON.stringify(raw));
     }
     const stack = new HooklineStack(app, "Hookline", { ...props, configPath: path });
