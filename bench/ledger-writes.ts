@@ -5,6 +5,7 @@ import { ensureTable } from "../functions/adapters/dynamo/table";
 import { makeSecretResolver } from "../functions/adapters/secrets";
 import { deliverDeps, ingestDeps, sweepDeps, type Wiring } from "../functions/adapters/wiring";
 import type { Clock } from "../functions/core/clock";
+import type { PortalConfig } from "../functions/core/config";
 import { makeDeliver } from "../functions/core/deliver";
 import { makeIngest } from "../functions/core/ingest";
 import type { QueueMessage } from "../functions/core/job";
@@ -82,7 +83,7 @@ export async function measureLedgerWrites(digestSizes = [1, 5, 20]): Promise<Led
     const bitrix: BitrixClient = { sendNetworkMessage: async () => ({ kind: "sent" }) };
     const ingest = makeIngest(ingestDeps(wiring, queue));
     const deliver = makeDeliver({
-      ...(await deliverDeps(wiring, { client: bitrix, portal: "bench.bitrix24.test" })),
+      ...(await deliverDeps(wiring, config.portals[0] as PortalConfig, bitrix)),
       sleep: async () => {},
     });
     const sweep = makeSweep(sweepDeps(wiring, queue));

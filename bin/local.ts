@@ -47,9 +47,10 @@ async function main(): Promise<void> {
 
   const config = loadConfigFile(environment.configPath);
   for (const warning of unknownEventWarnings(config)) console.warn(`hookline: warning: ${warning}`);
-  if (config.bitrix.weekSeconds !== WEEK_SECONDS) {
+  for (const portal of config.portals) {
+    if (portal.weekSeconds === WEEK_SECONDS) continue;
     console.warn(
-      `hookline: bitrix.weekSeconds is ${config.bitrix.weekSeconds}, not Bitrix24's ${WEEK_SECONDS}: for simulators and tests only`,
+      `hookline: portal ${portal.id}: weekSeconds is ${portal.weekSeconds}, not Bitrix24's ${WEEK_SECONDS}: for simulators and tests only`,
     );
   }
   const secrets = localSecretEnvironment(
@@ -111,7 +112,12 @@ async function main(): Promise<void> {
     `  DynamoDB:  ${env.AWS_ENDPOINT_URL_DYNAMODB ?? `embedded (dynalite) at ${bridge.dynamoEndpoint}`}, table ${environment.HOOKLINE_TABLE}`,
   );
   console.log(
-    `  Bitrix24:  ${bridge.simulator ? `built-in simulator at ${bridge.simulator.origin}` : "the configured portal"}`,
+    `  Bitrix24:  ${config.portals
+      .map((portal) => {
+        const simulator = bridge.simulators.get(portal.id);
+        return `${portal.id}: ${simulator ? `built-in simulator at ${simulator.origin}` : "the configured portal"}`;
+      })
+      .join("; ")}`,
   );
   for (const source of config.sources)
     console.log(`  webhook:   POST ${bridge.url}/webhooks/${source.id}  (${source.type})`);
@@ -121,7 +127,6 @@ async function main(): Promise<void> {
     url: bridge.url,
     dynamoEndpoint: bridge.dynamoEndpoint,
     tableName: environment.HOOKLINE_TABLE,
-    ...(bridge.simulator ? { portal: new URL(bridge.simulator.webhookUrl).host } : {}),
     config: environment.configPath,
     startedAt: new Date().toISOString(),
   });

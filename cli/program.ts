@@ -4,6 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { ConfigError, HooklineError } from "../functions/core/errors";
 import { closest } from "../functions/core/event-names";
 import { OUTCOMES } from "../functions/core/outcome";
+import { resolveTarget as routeTarget } from "../functions/core/portals";
 import { readRunState } from "../functions/local/run-state";
 import {
   type CheckReport,
@@ -248,37 +249,43 @@ export function buildProgram(io: Io, options: ProgramOptions = {}): Command {
     )
     .argument("<userId>", "the Bitrix24 user id", positiveInteger)
     .option("--reset", "clear the slot (local run only), and the simulator's week for the user")
-    .option(
-      "--portal <host>",
-      "the portal's host as slots name it (default: the local simulator's)",
-    )
-    .action(async (userId: number, flags: TargetFlags & { reset?: boolean; portal?: string }) => {
-      const output = new Output(io, flags.json === true);
-      const { config } = loadCliConfig(io.env, io.cwd, flags.config);
-      const where = await target(flags);
-      const portal = flags.portal ?? where.portal;
-      if (!portal)
-        throw new CliError(
-          "which portal? pass --portal <host> (the host of bitrix.webhookUrl, e.g. example.bitrix24.com)",
-        );
-      const key = { portal, openLineCode: config.bitrix.openLineCode, userId };
-      const report = await readSlot(where, key);
-      if (flags.reset) {
-        report.reset = await resetSlot(
-          where,
-          key,
-          async () =>
-            Boolean(
-              (await callLocal(io, where, "POST", `/_local/simulator/forget?user=${userId}`))
-                .forgotten,
-            ),
-          io.now(),
-        );
-      }
-      where.dynamo.destroy();
-      output.document({ target: where.label, ...report });
-      printSlot(report, output, io.now());
-    });
+    .option("--portal <id>", "the portal (default: the config's first)")
+    .option("--line <name>", "the open line (default: the portal's first)")
+    .action(
+      async (
+        userId: number,
+        flags: TargetFlags & { reset?: boolean; portal?: string; line?: string },
+      ) => {
+        const output = new Output(io, flags.json === true);
+        const { config } = loadCliConfig(io.env, io.cwd, flags.config);
+        const where = await target(flags);
+        const resolved = routeTarget(config.portals, {
+          portal: flags.portal,
+          openLine: flags.line,
+        });
+        if ("problem" in resolved)
+          throw new CliError(
+            `--${resolved.key === "portal" ? "portal" : "line"}: ${resolved.problem}`,
+          );
+        const key = { portal: resolved.portal, openLineCode: resolved.openLineCode, userId };
+        const report = await readSlot(where, key);
+        if (flags.reset) {
+          report.reset = await resetSlot(
+            where,
+            key,
+            async () =>
+              Boolean(
+                (await callLocal(io, where, "POST", `/_local/simulator/forget?user=${userId}`))
+                  .forgotten,
+              ),
+            io.now(),
+          );
+        }
+        where.dynamo.destroy();
+        output.document({ target: where.label, ...report });
+        printSlot(report, output, io.now());
+      },
+    );
 
   targeted(program.command("replay"))
     .description("send dead letters, or one event's, through the ledger again")

@@ -1,22 +1,28 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { Clock } from "../core/clock";
-import type { Config } from "../core/config";
-import type { DeliverDeps } from "../core/deliver";
-import { deliveryTimings } from "../core/delivery-timings";
+import type { Config, PortalConfig } from "../core/config";
+import { type DeliverDeps, makeDeliver } from "../core/deliver";
+import { deliveryTimings, portalWindow } from "../core/delivery-timings";
 import { makeDigestComposer } from "../core/digest";
 import { ConfigError } from "../core/errors";
 import type { IngestDeps } from "../core/ingest";
 import type { Log } from "../core/log";
 import type { Metrics } from "../core/metrics";
-import type { BitrixClient, JobQueue } from "../core/ports";
+import { makeTokenProvider, type TokenProvider } from "../core/oauth";
+import { onceUntilFailure } from "../core/once";
+import { type Deliver, routeToPortals } from "../core/portal-router";
+import { DEFAULT_PORTAL_ID, defaultLineCode } from "../core/portals";
+import type { BitrixClient, JobQueue, OutcomeStore } from "../core/ports";
 import { compileRoutes } from "../core/routes";
 import type { SweepDeps } from "../core/sweep";
 import { createTemplateEngine } from "../core/template";
 import { makeBitrixWebhookClient } from "./bitrix-client";
+import { makeBitrixOAuthClient, refreshWithBitrix } from "./bitrix-oauth";
 import { makeDynamoOutcomeStore } from "./dynamo/outcomes";
 import { makeDynamoRateLimiter } from "./dynamo/rate-limiter";
 import { makeDynamoReceiptStore } from "./dynamo/receipts";
 import { makeDynamoSlotStore } from "./dynamo/slots";
+import { makeDynamoTokenStore } from "./dynamo/tokens";
 
 /**
  * Requests of the portal's bucket hookline never uses. Sending exactly at the limit overflows a
@@ -34,6 +40,10 @@ export interface Wiring {
   clock: Clock;
   log: Log;
   metrics: Metrics;
+  /** OAuth servers to use instead of the config's (the local run's simulated portals). */
+  oauthServers?: ReadonlyMap<string, string>;
+  /** Wraps every outcome store deliver uses (the local run shows outcomes as they happen). */
+  observeOutcomes?: <T extends OutcomeStore>(outcomes: T) => T;
 }
 
 /** The ingest use case's dependencies over DynamoDB and the given queue. */
@@ -53,42 +63,79 @@ export function ingestDeps(wiring: Wiring, queue: JobQueue): IngestDeps {
 }
 
 /**
- * The deliver use case's dependencies. The Bitrix24 client comes from the config's webhook URL
- * (a secret) unless one is given (the local simulator).
+ * One portal's deliver dependencies. Its Bitrix24 client comes from the portal's webhook URL or
+ * OAuth app (secrets) unless one is given (the local simulator).
  */
 export async function deliverDeps(
   wiring: Wiring,
-  bitrixEndpoint?: { client: BitrixClient; portal: string },
+  portal: PortalConfig,
+  client?: BitrixClient,
 ): Promise<DeliverDeps> {
-  const { config, dynamo, tableName, resolveSecret, clock, log, metrics } = wiring;
-  const endpoint = bitrixEndpoint ?? (await webhookEndpoint(config, resolveSecret));
-  const timings = deliveryTimings(config);
+  const { config, dynamo, tableName, clock, log, metrics } = wiring;
+  const window = portalWindow(portal);
+  const timings = { ...deliveryTimings(config), ...window };
   return {
-    bitrix: config.bitrix,
-    portal: endpoint.portal,
+    bitrix: {
+      openLineCode: defaultLineCode(portal),
+      weeklyLimit: portal.weeklyLimit,
+      timeoutMs: portal.timeoutMs,
+    },
+    portal: portal.id,
     timings,
-    slots: makeDynamoSlotStore(dynamo, tableName, timings),
+    slots: makeDynamoSlotStore(dynamo, tableName, { ...window, evidenceMs: timings.evidenceMs }),
     composeDigest: makeDigestComposer(config.digest, createTemplateEngine(config.lookups)),
     limiter: makeDynamoRateLimiter(dynamo, tableName, {
-      portal: endpoint.portal,
-      perSecond: config.bitrix.rateLimit.perSecond,
-      burst: Math.max(1, config.bitrix.rateLimit.burst - BUCKET_RESERVE),
+      portal: portal.id,
+      perSecond: portal.rateLimit.perSecond,
+      burst: Math.max(1, portal.rateLimit.burst - BUCKET_RESERVE),
     }),
-    client: endpoint.client,
-    outcomes: makeDynamoOutcomeStore(dynamo, tableName),
+    client: client ?? (await portalClient(wiring, portal)),
+    outcomes: observed(wiring, makeDynamoOutcomeStore(dynamo, tableName)),
     clock,
     log,
     metrics,
   };
 }
 
+/**
+ * Deliver for every portal of the config: each portal is built on first use (its secrets read
+ * then), so one portal's broken secret never stops the others. `clients` replaces the Bitrix24
+ * client of some portals (the local simulators).
+ */
+export function portalsDeliver(
+  wiring: Wiring,
+  clients: ReadonlyMap<string, BitrixClient> = new Map(),
+): Deliver {
+  const deliverers = new Map(
+    wiring.config.portals.map((portal) => [
+      portal.id,
+      onceUntilFailure(async () =>
+        makeDeliver(await deliverDeps(wiring, portal, clients.get(portal.id))),
+      ),
+    ]),
+  );
+  return routeToPortals({
+    portals: deliverers,
+    outcomes: observed(wiring, makeDynamoOutcomeStore(wiring.dynamo, wiring.tableName)),
+    clock: wiring.clock,
+  });
+}
+
+const observed = (wiring: Wiring, outcomes: OutcomeStore): OutcomeStore =>
+  wiring.observeOutcomes ? wiring.observeOutcomes(outcomes) : outcomes;
+
 /** The sweeper's dependencies: the due index, the slots' queued-flush marks, the queue. */
 export function sweepDeps(wiring: Wiring, queue: JobQueue): SweepDeps {
   const { config, dynamo, tableName, clock, log, metrics } = wiring;
   const timings = deliveryTimings(config);
+  const longestWeek = Math.max(...config.portals.map((portal) => portalWindow(portal).weekMs));
   return {
     outcomes: makeDynamoOutcomeStore(dynamo, tableName),
-    slots: makeDynamoSlotStore(dynamo, tableName, timings),
+    slots: makeDynamoSlotStore(dynamo, tableName, {
+      weekMs: longestWeek,
+      weekMarginMs: 0,
+      evidenceMs: timings.evidenceMs,
+    }),
     queue,
     clock,
     log,
@@ -96,29 +143,68 @@ export function sweepDeps(wiring: Wiring, queue: JobQueue): SweepDeps {
     // Long enough for a queued flush to be handed out and hold the slot, short enough that a
     // flush lost to a crash is queued again soon.
     flushQueuedMs: Math.min(timings.maxBackoffMs, 5 * 60_000) + timings.leaseMs,
+    keepAlive: config.portals.flatMap((portal) =>
+      portal.oauth
+        ? [
+            {
+              portal: portal.id,
+              maxAgeMs: portal.oauth.keepAliveDays * 86_400_000,
+              tokens: () => tokenProvider(wiring, portal),
+            },
+          ]
+        : [],
+    ),
   };
 }
 
-async function webhookEndpoint(
-  config: Config,
-  resolveSecret: (ref: string) => Promise<string>,
-): Promise<{ client: BitrixClient; portal: string }> {
-  if (!config.bitrix.webhookUrl) {
-    throw new ConfigError(
-      "bitrix.webhookUrl: required to deliver (OAuth via bitrix.auth is not supported yet)",
-    );
+/** The portal's own Bitrix24 client: its incoming webhook, or its OAuth app. */
+async function portalClient(wiring: Wiring, portal: PortalConfig): Promise<BitrixClient> {
+  const where = portalKey(wiring.config, portal);
+  if (portal.webhookUrl) {
+    const webhookUrl = await wiring.resolveSecret(portal.webhookUrl);
+    try {
+      return makeBitrixWebhookClient({ webhookUrl, timeoutMs: portal.timeoutMs });
+    } catch (error) {
+      throw new ConfigError(
+        `${where}.webhookUrl: the value of ${portal.webhookUrl} ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
   }
-  const webhookUrl = await resolveSecret(config.bitrix.webhookUrl);
-  let portal: string;
-  try {
-    portal = new URL(webhookUrl).host;
-  } catch {
-    throw new ConfigError(
-      `bitrix.webhookUrl: the value of ${config.bitrix.webhookUrl} is not a URL`,
-    );
+  if (portal.oauth && portal.url) {
+    return makeBitrixOAuthClient({
+      portalUrl: portal.url,
+      tokens: await tokenProvider(wiring, portal),
+      timeoutMs: portal.timeoutMs,
+    });
   }
-  return {
-    client: makeBitrixWebhookClient({ webhookUrl, timeoutMs: config.bitrix.timeoutMs }),
-    portal,
+  throw new ConfigError(
+    `${where}: a webhookUrl, or an oauth block with the portal's url, is required to deliver`,
+  );
+}
+
+/** One portal's OAuth tokens, shared through the table with every other worker. */
+export async function tokenProvider(wiring: Wiring, portal: PortalConfig): Promise<TokenProvider> {
+  const oauth = portal.oauth;
+  if (!oauth) throw new ConfigError(`${portalKey(wiring.config, portal)}: not an OAuth portal`);
+  const app = {
+    server: wiring.oauthServers?.get(portal.id) ?? oauth.server,
+    clientId: await wiring.resolveSecret(oauth.clientId),
+    clientSecret: await wiring.resolveSecret(oauth.clientSecret),
   };
+  return makeTokenProvider({
+    portal: portal.id,
+    store: makeDynamoTokenStore(wiring.dynamo, wiring.tableName),
+    initialRefreshToken: () => wiring.resolveSecret(oauth.refreshToken),
+    refresh: (refreshToken) => refreshWithBitrix(app, refreshToken),
+    clock: wiring.clock,
+  });
+}
+
+/** `portals[1]`, or `bitrix` for the single block of older configs: for error messages. */
+function portalKey(config: Config, portal: PortalConfig): string {
+  const index = config.portals.indexOf(portal);
+  return portal.id === DEFAULT_PORTAL_ID && config.portals.length === 1
+    ? "bitrix"
+    : `portals[${index}]`;
 }

@@ -2,6 +2,19 @@ import { readFileSync } from "node:fs";
 import * as z from "zod";
 import { ConfigError } from "./errors";
 import { formatPath } from "./key-path";
+import {
+  bitrixSchema,
+  normalisePortals,
+  openLineCode,
+  type PortalConfig,
+  portalId,
+  portalSchema,
+  type RouteTarget,
+  resolveTarget,
+} from "./portals";
+
+export { WEEK_SECONDS } from "./portals";
+
 import { compileRoutes } from "./routes";
 import { createTemplateEngine } from "./template";
 
@@ -98,10 +111,16 @@ export const routeSchema = z.strictObject({
    * weekly digest; `drop` records it as `suppressed`.
    */
   whenLimited: z.enum(["digest", "drop"]).default("digest"),
+  /** Which portal and open line send it; either may be left out when there is one choice. */
+  to: z
+    .strictObject({
+      portal: portalId.optional(),
+      openLine: portalId.optional(),
+      /** Filled in from the portal's lines when the config is read; a value given is ignored. */
+      openLineCode: openLineCode.optional(),
+    })
+    .optional(),
 });
-
-/** Bitrix24's week, in seconds: one message per user per this long. */
-export const WEEK_SECONDS = 604_800;
 
 /** A duration as seconds, or text such as `24h`, `90m`, `3600s`, `2d`. */
 const duration = z.union([
@@ -128,60 +147,11 @@ export const digestSchema = z
   })
   .prefault({});
 
-const oauthAuth = z.strictObject({
-  clientId: secretRef,
-  clientSecret: secretRef,
-  refreshToken: secretRef,
-  /** The portal's address, e.g. https://example.bitrix24.com */
-  portalUrl: z.url(),
-});
-
-const OPEN_LINE_CODE_HINT =
-  "the 32-character code of the open line that sends the messages, e.g. ab515f5d85a8b844d484f6ea75a2e494 (see README, Bitrix24 setup)";
-
-export const bitrixSchema = z
-  .strictObject({
-    /** Incoming-webhook base URL, e.g. https://portal/rest/1/abc/. Unset locally: the simulator. */
-    webhookUrl: secretRef.optional(),
-    auth: oauthAuth.optional(),
-    openLineCode: z
-      .string({
-        error: (issue) =>
-          issue.input === undefined
-            ? `required: ${OPEN_LINE_CODE_HINT}`
-            : `must be ${OPEN_LINE_CODE_HINT}`,
-      })
-      .regex(/^[A-Za-z0-9]{32}$/, { message: `must be ${OPEN_LINE_CODE_HINT}` }),
-    rateLimit: z
-      .strictObject({
-        perSecond: z.number().positive().max(100).default(2),
-        burst: z.number().int().positive().max(1000).default(50),
-      })
-      .prefault({}),
-    weeklyLimit: z.boolean().default(true),
-    /** How long one REST call may take before it counts as timed out. */
-    timeoutMs: z.number().int().min(100).max(60_000).default(8000),
-    /** Bitrix24's window: one message per user per this many seconds. Change only for tests. */
-    weekSeconds: z.number().int().min(10).max(WEEK_SECONDS).default(WEEK_SECONDS),
-    /** Bitrix24 finishes or drops a request within this time (its documented 60 s). */
-    requestLimitSeconds: z.number().int().min(1).max(120).default(60),
-    /** Extra wait after our record says the week is over: Bitrix24's clock and ours differ. */
-    weekMarginSeconds: z.number().int().min(0).max(86_400).default(300),
-  })
-  .refine((b) => !(b.webhookUrl && b.auth), {
-    message: "set either webhookUrl or auth, not both",
-    path: ["auth"],
-  })
-  // The shape is reserved; failing here beats failing at the first delivery.
-  .refine((b) => b.auth === undefined, {
-    message:
-      "OAuth applications are not supported yet; use an incoming-webhook URL in bitrix.webhookUrl",
-    path: ["auth"],
-  });
-
 export const configSchema = z
   .strictObject({
-    bitrix: bitrixSchema,
+    /** One portal with one open line (the shape of older configs); or `portals`. */
+    bitrix: bitrixSchema.optional(),
+    portals: z.array(portalSchema).min(1).optional(),
     sources: z.array(sourceSchema).min(1),
     routes: z.array(routeSchema).default([]),
     lookups: z
@@ -221,14 +191,36 @@ export const configSchema = z
       }
       ids.add(source.id);
     });
-    const minLease = minimumLeaseSeconds(config.bitrix);
-    if (config.delivery.leaseSeconds < minLease) {
+    if (Boolean(config.bitrix) === Boolean(config.portals)) {
       ctx.addIssue({
         code: "custom",
-        path: ["delivery", "leaseSeconds"],
-        message: `must be at least ${minLease} s: one attempt is a rate-limit wait, a Bitrix24 request that may run until bitrix.requestLimitSeconds (${config.bitrix.requestLimitSeconds} s) or bitrix.timeoutMs (${config.bitrix.timeoutMs} ms), and the confirm`,
+        path: [config.bitrix ? "portals" : "bitrix"],
+        message: config.bitrix
+          ? "set either bitrix (one portal) or portals, not both"
+          : "required: a bitrix block (one portal) or a portals list",
       });
     }
+    const portals = normalisePortals(config);
+    const portalIds = new Set<string>();
+    portals.forEach((portal, index) => {
+      if (portalIds.has(portal.id)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["portals", index, "id"],
+          message: `duplicate portal id "${portal.id}"`,
+        });
+      }
+      portalIds.add(portal.id);
+      const minLease = minimumLeaseSeconds(portal);
+      if (config.delivery.leaseSeconds < minLease) {
+        const where = config.portals ? `portals[${index}]` : "bitrix";
+        ctx.addIssue({
+          code: "custom",
+          path: ["delivery", "leaseSeconds"],
+          message: `must be at least ${minLease} s: one attempt is a rate-limit wait, a Bitrix24 request that may run until ${where}.requestLimitSeconds (${portal.requestLimitSeconds} s) or ${where}.timeoutMs (${portal.timeoutMs} ms), and the confirm`,
+        });
+      }
+    });
     if (config.delivery.retryFor > MAX_RETRY_FOR_SECONDS) {
       ctx.addIssue({
         code: "custom",
@@ -244,7 +236,28 @@ export const configSchema = z
           message: `no source with id "${route.source}"`,
         });
       }
+      if (portals.length === 0) return;
+      const target = resolveTarget(portals, route.to);
+      if ("problem" in target) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["routes", index, "to", target.key],
+          message: target.problem,
+        });
+      }
     });
+  })
+  // Everything else sees one shape: the portals list, and every route's resolved target.
+  .transform(({ bitrix, portals, routes, ...rest }) => {
+    const normalised = normalisePortals({ bitrix, portals });
+    return {
+      ...rest,
+      portals: normalised,
+      routes: routes.map(({ to, ...route }) => ({
+        ...route,
+        to: resolveTarget(normalised, to) as RouteTarget,
+      })),
+    };
   });
 
 /** Time one attempt keeps for the rate-limit wait and for confirming, beyond the Bitrix24 call. */
@@ -255,10 +268,10 @@ export const ATTEMPT_OVERHEAD_MS = { rateWait: 2_000, confirm: 3_000 } as const;
  * our timeout or Bitrix24's own limit, whichever is later, and the confirm.
  */
 export const minimumLeaseSeconds = (
-  bitrix: Pick<BitrixConfig, "timeoutMs" | "requestLimitSeconds">,
+  portal: Pick<PortalConfig, "timeoutMs" | "requestLimitSeconds">,
 ): number =>
   Math.ceil(
-    (Math.max(bitrix.timeoutMs, bitrix.requestLimitSeconds * 1000) +
+    (Math.max(portal.timeoutMs, portal.requestLimitSeconds * 1000) +
       ATTEMPT_OVERHEAD_MS.rateWait +
       ATTEMPT_OVERHEAD_MS.confirm) /
       1000,
@@ -270,8 +283,8 @@ export const MAX_RETRY_FOR_SECONDS = 13 * 86_400;
 export type Config = z.infer<typeof configSchema>;
 export type DigestConfig = z.infer<typeof digestSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
-export type RouteConfig = z.infer<typeof routeSchema>;
-export type BitrixConfig = z.infer<typeof bitrixSchema>;
+export type RouteConfig = Config["routes"][number];
+export type { PortalConfig, RouteTarget };
 
 export { formatPath };
 

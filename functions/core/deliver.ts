@@ -2,9 +2,8 @@ import { randomUUID } from "node:crypto";
 import { portalBackoffMs, retryDelayMs } from "./backoff";
 import type { Clock } from "./clock";
 import { sleep as defaultSleep } from "./clock";
-import type { BitrixConfig } from "./config";
 import { ATTEMPT_OVERHEAD_MS } from "./config";
-import type { DeliveryTimings } from "./delivery-timings";
+import type { DeliveryTimings, PortalWindow } from "./delivery-timings";
 import type { DigestComposer } from "./digest";
 import type { EventJob, QueueMessage, RenderedMessage } from "./job";
 import { type AnswerAction, onAnswer, whenBlocked } from "./ledger";
@@ -23,13 +22,11 @@ import {
 } from "./ports";
 
 export interface DeliverDeps {
-  bitrix: Pick<BitrixConfig, "openLineCode" | "weeklyLimit" | "timeoutMs">;
-  /** Identifies the Bitrix24 portal in slot keys (its host). */
+  /** The portal's settings; `openLineCode` is its default line (for jobs that name none). */
+  bitrix: { openLineCode: string; weeklyLimit: boolean; timeoutMs: number };
+  /** Identifies the Bitrix24 portal in slot keys and its rate limiter (its config id). */
   portal: string;
-  timings: Pick<
-    DeliveryTimings,
-    "leaseMs" | "retryForMs" | "maxBackoffMs" | "weekMs" | "weekMarginMs" | "requestLandsWithinMs"
-  >;
+  timings: Pick<DeliveryTimings, "leaseMs" | "retryForMs" | "maxBackoffMs"> & PortalWindow;
   slots: SlotStore;
   limiter: RateLimiter;
   client: BitrixClient;
@@ -86,20 +83,20 @@ export function makeDeliver(deps: DeliverDeps) {
   const random = deps.random ?? Math.random;
   /** Jobs this process saw land, for a redelivery after a failed outcome write (no weekly limit). */
   const landed = new Set<string>();
-  const slotKey = (userId: number): SlotKey => ({
+  const slotKey = (message: { userId: number; openLineCode?: string | undefined }): SlotKey => ({
     portal: deps.portal,
-    openLineCode: bitrix.openLineCode,
-    userId,
+    openLineCode: message.openLineCode ?? bitrix.openLineCode,
+    userId: message.userId,
   });
 
   return async function deliver(attempt: DeliveryAttempt): Promise<DeliveryResult> {
     const { message } = attempt;
-    if (message.kind === "flush") return flush(slotKey(message.userId), attempt);
+    if (message.kind === "flush") return flush(slotKey(message), attempt);
     return bitrix.weeklyLimit ? deliverEvent(message, attempt) : deliverUnguarded(message, attempt);
   };
 
   async function deliverEvent(job: EventJob, ctx: DeliveryAttempt): Promise<DeliveryResult> {
-    const key = slotKey(job.userId);
+    const key = slotKey(job);
     const heldBack = portalHeldBack(ctx);
     if (heldBack) return heldBack;
 
@@ -229,7 +226,7 @@ export function makeDeliver(deps: DeliverDeps) {
     }
 
     const sentAt = clock.now().getTime();
-    const result = await client.sendNetworkMessage(bitrix.openLineCode, message);
+    const result = await client.sendNetworkMessage(attempt.key.openLineCode, message);
     const now = clock.now();
     const action: AnswerAction = onAnswer(result, attempt, now, timings);
     switch (action.do) {
@@ -319,7 +316,7 @@ export function makeDeliver(deps: DeliverDeps) {
       await outcomes.abandon(job.jobId, token);
       return retry(turn.retryAfterMs, "rate limit: the portal's bucket is booked", ctx, giveUp);
     }
-    const result = await client.sendNetworkMessage(bitrix.openLineCode, job);
+    const result = await client.sendNetworkMessage(slotKey(job).openLineCode, job);
     const now = clock.now();
     switch (result.kind) {
       case "sent":

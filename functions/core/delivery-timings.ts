@@ -1,4 +1,4 @@
-import type { Config } from "./config";
+import type { Config, PortalConfig } from "./config";
 
 /**
  * Every delivery time that follows from the config, in one place: the deliver use case, the
@@ -11,11 +11,6 @@ export interface DeliveryTimings {
   retryForMs: number;
   /** Cap of the exponential backoff between two attempts. */
   maxBackoffMs: number;
-  /** Bitrix24's window and the margin we add to our own record of it. */
-  weekMs: number;
-  weekMarginMs: number;
-  /** Bitrix24 finishes or drops a request within this time (`bitrix.requestLimitSeconds`). */
-  requestLandsWithinMs: number;
   /** The deliver function's timeout: a batch's attempts run side by side, each within its lease. */
   deliverTimeoutSeconds: number;
   /** SQS guidance for Lambda event sources: six times the function timeout. */
@@ -44,7 +39,7 @@ const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
 /** Cold start, slot and outcome writes around the attempts of one batch. */
 const DELIVER_OVERHEAD_SECONDS = 30;
 
-export function deliveryTimings(config: Pick<Config, "bitrix" | "delivery">): DeliveryTimings {
+export function deliveryTimings(config: Pick<Config, "delivery">): DeliveryTimings {
   const { leaseSeconds, retryFor, maxBackoffSeconds } = config.delivery;
   const deliverTimeoutSeconds = Math.min(
     LAMBDA_MAX_TIMEOUT_SECONDS,
@@ -59,9 +54,6 @@ export function deliveryTimings(config: Pick<Config, "bitrix" | "delivery">): De
     leaseMs: leaseSeconds * 1000,
     retryForMs: retryFor * 1000,
     maxBackoffMs: maxBackoffSeconds * 1000,
-    weekMs: config.bitrix.weekSeconds * 1000,
-    weekMarginMs: config.bitrix.weekMarginSeconds * 1000,
-    requestLandsWithinMs: config.bitrix.requestLimitSeconds * 1000,
     deliverTimeoutSeconds,
     visibilityTimeoutSeconds,
     maxReceiveCount: SQS_MAX_RECEIVE_COUNT,
@@ -71,3 +63,17 @@ export function deliveryTimings(config: Pick<Config, "bitrix" | "delivery">): De
     evidenceMs: (retryFor + SQS_MAX_RETENTION_SECONDS) * 1000,
   };
 }
+
+/** One portal's clock facts: Bitrix24's week there, our margin on it, its request limit. */
+export interface PortalWindow {
+  weekMs: number;
+  weekMarginMs: number;
+  /** Bitrix24 finishes or drops a request within this time (`requestLimitSeconds`). */
+  requestLandsWithinMs: number;
+}
+
+export const portalWindow = (portal: PortalConfig): PortalWindow => ({
+  weekMs: portal.weekSeconds * 1000,
+  weekMarginMs: portal.weekMarginSeconds * 1000,
+  requestLandsWithinMs: portal.requestLimitSeconds * 1000,
+});

@@ -91,7 +91,7 @@ export function makeIngest(deps: IngestDeps) {
       const jobId = jobIdFor(source.id, event.id, result.routeIndex);
       if (result.ok) {
         jobs.push({
-          v: 2,
+          v: 3,
           kind: "event",
           jobId,
           sourceId: source.id,
@@ -100,6 +100,8 @@ export function makeIngest(deps: IngestDeps) {
           receivedAt: receivedAt.toISOString(),
           ...result.message,
           whenLimited: result.whenLimited,
+          portal: result.target.portal,
+          openLineCode: result.target.openLineCode,
         });
       } else {
         failures.push({ jobId, reason: result.reason });

@@ -24,38 +24,57 @@ const eventFields = {
   ...renderedFields,
 };
 
-const eventJobV1 = z.strictObject({ v: z.literal(1), ...eventFields });
+/** Where a job goes: a portal (its config id) and the code of one of its open lines. */
+const target = {
+  portal: z.string().min(1),
+  openLineCode: z.string().min(1),
+};
+const whenLimited = z.enum(["digest", "drop"]);
 
+/** Version 3: an event for one user, with the portal and open line that send it. */
 export const eventJobSchema = z.strictObject({
-  v: z.literal(2),
+  v: z.literal(3),
   kind: z.literal("event"),
   ...eventFields,
   /** The route's `whenLimited`: join the user's digest, or record `suppressed`. */
-  whenLimited: z.enum(["digest", "drop"]),
+  whenLimited,
+  ...target,
 });
 
 /** The sweeper's request to send one user's due digest. Idempotent: state lives in the table. */
 export const flushJobSchema = z.strictObject({
-  v: z.literal(2),
+  v: z.literal(3),
   kind: z.literal("flush"),
   userId: z.number().int().positive(),
+  ...target,
 });
 
-export const queueMessageSchema = z.union([
-  eventJobSchema,
-  flushJobSchema,
-  eventJobV1.transform(
-    ({ v: _v, ...job }): EventJob => ({
-      v: 2,
-      kind: "event",
-      ...job,
-      whenLimited: "digest",
-    }),
-  ),
-]);
+/** Jobs queued before a deploy: no portal named, so they go to the first portal's first line. */
+const legacyJobs = [
+  z
+    .strictObject({ v: z.literal(1), ...eventFields })
+    .transform(
+      ({ v: _v, ...job }): EventJob => ({ v: 3, kind: "event", ...job, whenLimited: "digest" }),
+    ),
+  z
+    .strictObject({ v: z.literal(2), kind: z.literal("event"), ...eventFields, whenLimited })
+    .transform(({ v: _v, ...job }): EventJob => ({ ...job, v: 3 })),
+  z
+    .strictObject({
+      v: z.literal(2),
+      kind: z.literal("flush"),
+      userId: z.number().int().positive(),
+    })
+    .transform(({ v: _v, ...job }): FlushJob => ({ ...job, v: 3 })),
+] as const;
 
-export type EventJob = z.infer<typeof eventJobSchema>;
-export type FlushJob = z.infer<typeof flushJobSchema>;
+export const queueMessageSchema = z.union([eventJobSchema, flushJobSchema, ...legacyJobs]);
+
+/** A job as deliver reads it; `portal` and `openLineCode` are absent only in legacy jobs. */
+export type EventJob = Omit<z.infer<typeof eventJobSchema>, "portal" | "openLineCode"> &
+  Partial<Pick<z.infer<typeof eventJobSchema>, "portal" | "openLineCode">>;
+export type FlushJob = Omit<z.infer<typeof flushJobSchema>, "portal" | "openLineCode"> &
+  Partial<Pick<z.infer<typeof flushJobSchema>, "portal" | "openLineCode">>;
 export type QueueMessage = EventJob | FlushJob;
 
 /** The message part of a job: what Bitrix24 receives. */

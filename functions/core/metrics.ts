@@ -16,6 +16,8 @@ export const Metric = {
   BitrixErrors: "BitrixErrors",
   /** Count; no dimension beyond service. CODE_ERROR, NOT_FOUND, auth errors: a person must act. */
   BitrixConfigFaults: "BitrixConfigFaults",
+  /** Count; dimension Portal. A keep-alive refresh of an OAuth portal's tokens failed. */
+  OAuthRefreshFailures: "OAuthRefreshFailures",
   /** Count; no dimension. Deferred events whose digest is due, seen by one sweep. */
   DigestBacklog: "DigestBacklog",
   /** Milliseconds from webhook receipt to the Bitrix24 answer of a sent message. */

@@ -1,4 +1,4 @@
-import type { Config, RouteConfig } from "./config";
+import type { Config, RouteConfig, RouteTarget } from "./config";
 import type { RenderedMessage } from "./job";
 import { validateMessage } from "./message";
 import {
@@ -23,6 +23,8 @@ export type RouteResult =
       ok: true;
       message: RenderedMessage;
       whenLimited: RouteConfig["whenLimited"];
+      /** The portal and open line that send it. */
+      target: RouteTarget;
     }
   | { routeIndex: number; ok: false; reason: string };
 
@@ -46,6 +48,7 @@ interface CompiledRoute {
   keyboard: JsonTemplate | undefined;
   urlPreview: boolean | undefined;
   whenLimited: RouteConfig["whenLimited"];
+  target: RouteTarget;
 }
 
 /** Reasons are stored and logged: keep them short, never a payload dump. */
@@ -119,6 +122,7 @@ function compileRoute(route: RouteConfig, index: number, engine: TemplateEngine)
         : compileJson(route.keyboard, `${key}.keyboard`, engine),
     urlPreview: route.urlPreview,
     whenLimited: route.whenLimited,
+    target: route.to,
   };
 }
 
@@ -185,6 +189,7 @@ function renderRoute(route: CompiledRoute, context: TemplateContext): RouteResul
             ok: true,
             message: valid.message,
             whenLimited: route.whenLimited,
+            target: route.target,
           },
         ]
       : failed(valid.reason);

@@ -1,7 +1,6 @@
 import { awsWiring, WORKER_AWS_BUDGET } from "../adapters/aws";
 import { lambdaLogContext, makePowertoolsLog, makePowertoolsMetrics } from "../adapters/telemetry";
-import { deliverDeps } from "../adapters/wiring";
-import { makeDeliver } from "../core/deliver";
+import { portalsDeliver } from "../adapters/wiring";
 import { onceUntilFailure } from "../core/once";
 import { createDeliverHandler } from "./app";
 
@@ -15,7 +14,8 @@ export const handler = createDeliverHandler({
   runtime: onceUntilFailure(async () => {
     const { wiring, queue, deadLetters } = awsWiring(log, metrics, WORKER_AWS_BUDGET);
     return {
-      deliver: makeDeliver(await deliverDeps(wiring)),
+      // Each portal is built on its first message: its secrets are read then.
+      deliver: portalsDeliver(wiring),
       retries: queue,
       deadLetters: deadLetters(),
     };

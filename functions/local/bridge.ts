@@ -1,15 +1,22 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { makeBitrixWebhookClient } from "../adapters/bitrix-client";
+import { makeBitrixOAuthClient } from "../adapters/bitrix-oauth";
 import { startDynalite } from "../adapters/dynamo/dynalite-server";
 import { ensureTable } from "../adapters/dynamo/table";
 import { makeSecretResolver } from "../adapters/secrets";
-import { deliverDeps, ingestDeps, sweepDeps, type Wiring } from "../adapters/wiring";
+import {
+  ingestDeps,
+  portalsDeliver,
+  sweepDeps,
+  tokenProvider,
+  type Wiring,
+} from "../adapters/wiring";
 import { type Clock, systemClock } from "../core/clock";
 import type { Config } from "../core/config";
-import { makeDeliver } from "../core/deliver";
 import { deliveryTimings } from "../core/delivery-timings";
 import type { Log } from "../core/log";
 import { type Metrics, noMetrics } from "../core/metrics";
+import type { BitrixClient } from "../core/ports";
 import { makeSweep } from "../core/sweep";
 import { createDeliverHandler } from "../deliver/app";
 import { createIngestHandler } from "../ingest/app";
@@ -42,6 +49,8 @@ export interface LocalBridgeOptions {
   deliverTimeoutMs?: number;
   /** How often the sweeper looks for due digests (default: every minute, faster for short weeks). */
   sweepEveryMs?: number;
+  /** Lifetime of the access tokens simulated OAuth portals issue (default an hour, as Bitrix24). */
+  oauthTokenTtlMs?: number;
   /** Local-only pages served before the webhook routes (the inbox), given the running bridge. */
   pages?: (bridge: Omit<LocalBridge, "close">) => readonly LocalPage[];
 }
@@ -49,7 +58,10 @@ export interface LocalBridgeOptions {
 export interface LocalBridge {
   url: string;
   queue: MemoryQueue;
+  /** The first portal's simulator, when it is simulated. */
   simulator: BitrixSimulator | undefined;
+  /** Every simulated portal's simulator, by portal id. */
+  simulators: ReadonlyMap<string, BitrixSimulator>;
   dynamoEndpoint: string;
   dynamo: DynamoDBClient;
   /** Recent requests with their answers, then the outcomes of their messages. */
@@ -86,26 +98,43 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
     closers.push(async () => dynamo.destroy());
     await ensureTable(dynamo, options.tableName);
 
-    let simulator: BitrixSimulator | undefined;
-    if (!config.bitrix.webhookUrl) {
-      simulator = await startBitrixSimulator({
-        openLineCodes: [config.bitrix.openLineCode],
-        rateLimit: config.bitrix.rateLimit,
-        weeklyLimit: config.bitrix.weeklyLimit,
-        weekMs: config.bitrix.weekSeconds * 1000,
+    const requestLog = new RequestLog();
+    const showOutcome = (outcome: Parameters<RequestLog["addOutcome"]>[0]) =>
+      requestLog.addOutcome(outcome);
+    const resolveSecret = makeSecretResolver({ env });
+    // Every portal with no real Bitrix24 behind it gets a simulator of its own: its own bucket,
+    // weekly ledger and, for an OAuth app, OAuth server.
+    const simulators = new Map<string, BitrixSimulator>();
+    for (const portal of config.portals) {
+      if (portal.webhookUrl || (portal.oauth && portal.url)) continue;
+      const oauth = portal.oauth && {
+        clientId: await resolveSecret(portal.oauth.clientId),
+        clientSecret: await resolveSecret(portal.oauth.clientSecret),
+        refreshToken: await resolveSecret(portal.oauth.refreshToken),
+        ...(options.oauthTokenTtlMs !== undefined && { accessTokenTtlMs: options.oauthTokenTtlMs }),
+      };
+      const simulator = await startBitrixSimulator({
+        openLineCodes: Object.values(portal.openLines),
+        rateLimit: portal.rateLimit,
+        weeklyLimit: portal.weeklyLimit,
+        weekMs: portal.weekSeconds * 1000,
+        ...(oauth && { oauth }),
         ...options.simulator,
       });
       closers.push(simulator.close);
+      simulators.set(portal.id, simulator);
     }
 
     const wiring: Wiring = {
       config,
       dynamo,
       tableName: options.tableName,
-      resolveSecret: makeSecretResolver({ env }),
+      resolveSecret,
       clock: options.clock ?? systemClock,
       log,
       metrics: options.metrics ?? noMetrics,
+      oauthServers: new Map([...simulators].map(([id, simulator]) => [id, simulator.origin])),
+      observeOutcomes: (outcomes) => observeOutcomes(outcomes, showOutcome),
     };
     const timings = deliveryTimings(config);
     const deliverTimeoutMs = options.deliverTimeoutMs ?? timings.deliverTimeoutSeconds * 1000;
@@ -118,9 +147,6 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
     });
     closers.push(async () => queue.stop());
 
-    const requestLog = new RequestLog();
-    const showOutcome = (outcome: Parameters<RequestLog["addOutcome"]>[0]) =>
-      requestLog.addOutcome(outcome);
     const ingestHandler = createIngestHandler({
       log,
       metrics: wiring.metrics,
@@ -129,18 +155,25 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
         return { ...deps, outcomes: observeOutcomes(deps.outcomes, showOutcome) };
       },
     });
-    const simulated = simulator && {
-      client: makeBitrixWebhookClient({
-        webhookUrl: simulator.webhookUrl,
-        timeoutMs: config.bitrix.timeoutMs,
-      }),
-      portal: new URL(simulator.webhookUrl).host,
-    };
-    const builtDeliverDeps = await deliverDeps(wiring, simulated);
-    const deliver = makeDeliver({
-      ...builtDeliverDeps,
-      outcomes: observeOutcomes(builtDeliverDeps.outcomes, showOutcome),
-    });
+    const clients = new Map<string, BitrixClient>();
+    for (const portal of config.portals) {
+      const simulator = simulators.get(portal.id);
+      if (!simulator) continue;
+      clients.set(
+        portal.id,
+        portal.oauth
+          ? makeBitrixOAuthClient({
+              portalUrl: simulator.origin,
+              tokens: await tokenProvider(wiring, portal),
+              timeoutMs: portal.timeoutMs,
+            })
+          : makeBitrixWebhookClient({
+              webhookUrl: simulator.webhookUrl,
+              timeoutMs: portal.timeoutMs,
+            }),
+      );
+    }
+    const deliver = portalsDeliver(wiring, clients);
     const deliverHandler = createDeliverHandler({
       log,
       runtime: async () => ({ deliver, retries: queue, deadLetters: queue }),
@@ -149,7 +182,8 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
 
     // The sweeper, as the schedule runs it on AWS: every minute, or faster for short test weeks.
     const sweep = makeSweep(sweepDeps(wiring, queue));
-    const sweepEveryMs = options.sweepEveryMs ?? Math.min(60_000, config.bitrix.weekSeconds * 100);
+    const shortestWeek = Math.min(...config.portals.map((portal) => portal.weekSeconds));
+    const sweepEveryMs = options.sweepEveryMs ?? Math.min(60_000, shortestWeek * 100);
     const sweeper = setInterval(() => {
       sweep().catch((error: unknown) => log.error("sweep failed", { error: String(error) }));
     }, sweepEveryMs);
@@ -161,7 +195,8 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       secretsFor: (source) => Promise.all(source.secret.map(wiring.resolveSecret)),
       clock: wiring.clock,
     });
-    const running = { url: "", queue, simulator, dynamoEndpoint, dynamo, requestLog };
+    const simulator = [...simulators.values()][0];
+    const running = { url: "", queue, simulator, simulators, dynamoEndpoint, dynamo, requestLog };
     const server = await startHttpServer(
       withLocalRoutes((event, context) => ingestHandler(event, context), {
         record,

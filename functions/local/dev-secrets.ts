@@ -42,14 +42,14 @@ export const usesDevelopmentSecrets = (configPath: string, dev = false): boolean
  * The server and the CLI share this, so the CLI signs with the very secret the server checks.
  */
 export function localSecretEnvironment(
-  config: { bitrix: unknown; sources: unknown },
+  config: { portals: unknown; sources: unknown },
   env: Readonly<Record<string, string | undefined>>,
   development = true,
 ): { env: Record<string, string | undefined>; defaulted: string[]; missing: string[] } {
   const local: Record<string, string | undefined> = { ...env };
   const defaulted: string[] = [];
   const missing: string[] = [];
-  for (const name of envReferences({ bitrix: config.bitrix, sources: config.sources })) {
+  for (const name of envReferences({ portals: config.portals, sources: config.sources })) {
     const fallback = development ? DEVELOPMENT_SECRETS[name] : undefined;
     if (local[name] === undefined && fallback === undefined) missing.push(name);
     if (local[name] === undefined && fallback !== undefined) {

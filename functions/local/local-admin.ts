@@ -46,8 +46,12 @@ export function makeLocalAdmin(options: {
       const userId = Number(query.get("user"));
       if (!Number.isSafeInteger(userId) || userId <= 0)
         return json(400, { error: "user must be a positive integer" });
-      if (!bridge.simulator) return json(200, { forgotten: false, simulator: false });
-      bridge.simulator.forgetUser(config.bitrix.openLineCode, userId);
+      if (bridge.simulators.size === 0) return json(200, { forgotten: false, simulator: false });
+      for (const portal of config.portals) {
+        for (const code of Object.values(portal.openLines)) {
+          bridge.simulators.get(portal.id)?.forgetUser(code, userId);
+        }
+      }
       return json(200, { forgotten: true, simulator: true });
     }
     return json(404, { error: "not_found", message: "no such local endpoint" });

@@ -50,10 +50,8 @@ const CONFIG_FILE = "hookline.config.json";
 /** The user `lookups.githubUsers` maps the example's sender (Codertocat, 21031067) to. */
 const GITHUB_USER = 7;
 
-/** The test config, with the Bitrix24 webhook URL as a secret reference as on AWS. */
-const baseConfig = testConfig();
 const rawConfig = testConfig({
-  bitrix: { ...baseConfig.bitrix, webhookUrl: "env:BITRIX_WEBHOOK_URL" },
+  bitrix: { webhookUrl: "env:BITRIX_WEBHOOK_URL" },
 });
 
 /**

@@ -317,8 +317,7 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
 describe("the local bridge without the weekly limit (partner portal)", () => {
   let bridge: Bridge;
   beforeAll(async () => {
-    const base = testConfig();
-    bridge = await startTestBridge(testConfig({ bitrix: { ...base.bitrix, weeklyLimit: false } }));
+    bridge = await startTestBridge(testConfig({ bitrix: { weeklyLimit: false } }));
   });
   afterAll(() => bridge?.close());
 

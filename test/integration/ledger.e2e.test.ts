@@ -36,9 +36,8 @@ const jobOf = (request: { headers: Record<string, string> }) =>
   jobIdFor("app", request.headers["webhook-id"] as string, APP_ROUTE);
 
 function shortWeekConfig() {
-  const base = testConfig();
   return testConfig({
-    bitrix: { ...base.bitrix, weekSeconds: WEEK_SECONDS, weekMarginSeconds: 1 },
+    bitrix: { weekSeconds: WEEK_SECONDS, weekMarginSeconds: 1 },
     digest: { maxEvents: 20 },
   });
 }

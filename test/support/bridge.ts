@@ -19,15 +19,29 @@ export const TEST_SECRETS = {
   SHOP_SECRET: "shop-e2e-secret",
 };
 
-/** A config exercising every source type; `overrides` replace top-level sections. */
+/** The test portal's settings: fast, small bucket, short request limit. */
+export const TEST_PORTAL = {
+  rateLimit: { perSecond: 10, burst: 10 },
+  timeoutMs: 300,
+  requestLimitSeconds: 2,
+};
+
+/**
+ * A config exercising every source type; `overrides` replace top-level sections, except
+ * `bitrix`, whose keys are merged into the test portal's (and `portals`, which replaces it).
+ */
 export function testConfig(overrides: Record<string, unknown> = {}): Config {
+  const { bitrix, portals, ...rest } = overrides;
   return parseConfig({
-    bitrix: {
-      openLineCode: OPEN_LINE_CODE,
-      rateLimit: { perSecond: 10, burst: 10 },
-      timeoutMs: 300,
-      requestLimitSeconds: 2,
-    },
+    ...(portals
+      ? { portals }
+      : {
+          bitrix: {
+            openLineCode: OPEN_LINE_CODE,
+            ...TEST_PORTAL,
+            ...(bitrix as Record<string, unknown> | undefined),
+          },
+        }),
     sources: [
       { id: "github", type: "github", secret: "env:GITHUB_SECRET" },
       { id: "stripe", type: "stripe", secret: "env:STRIPE_SECRET" },
@@ -73,7 +87,7 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
     lookups: { githubUsers: { "21031067": 7 }, stripeCustomers: { cus_e2e: 8 } },
     limits: { maxBodyBytes: 64 * 1024 },
     delivery: { leaseSeconds: 10, retryFor: 60, maxBackoffSeconds: 2 },
-    ...overrides,
+    ...rest,
   });
 }
 

@@ -28,11 +28,19 @@ function problemsOf(config: unknown): string {
 describe("config", () => {
   it("fills the documented defaults", () => {
     const config = parseConfig(minimal());
-    expect(config.bitrix).toMatchObject({
-      rateLimit: { perSecond: 2, burst: 50 },
-      weeklyLimit: true,
-      timeoutMs: 8000,
-    });
+    // The single bitrix block is one portal, "default", with one open line, "default".
+    expect(config.portals).toEqual([
+      expect.objectContaining({
+        id: "default",
+        openLines: { default: expect.stringMatching(/^[A-Za-z0-9]{32}$/) },
+        rateLimit: { perSecond: 2, burst: 50 },
+        weeklyLimit: true,
+        timeoutMs: 8000,
+        weekSeconds: 604_800,
+        weekMarginSeconds: 300,
+        requestLimitSeconds: 60,
+      }),
+    ]);
     expect(config.limits.maxBodyBytes).toBe(1024 * 1024);
     expect(config.delivery).toEqual({
       retryFor: 86_400,
@@ -106,7 +114,9 @@ describe("config", () => {
       "bitrix.openLineCode: required: the 32-character code of the open line that sends the messages, e.g. ab515f5d85a8b844d484f6ea75a2e494",
     );
     expect(message).not.toContain("Invalid input");
-    expect(problemsOf({ sources: minimal().sources })).toContain("bitrix: required (object)");
+    expect(problemsOf({ sources: minimal().sources })).toContain(
+      "bitrix: required: a bitrix block (one portal) or a portals list",
+    );
   });
 
   const route = (fields: Record<string, unknown>) => ({

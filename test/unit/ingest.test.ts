@@ -85,6 +85,8 @@ function ingestWith(route: Router["route"]) {
   return { stripe, queued, finished, logged, receipts };
 }
 
+const TARGET = { portal: "default", openLine: "default", openLineCode: "x".repeat(32) };
+
 describe("ingest limits", () => {
   it("fails a job that would not fit in an SQS message instead of queueing it", async () => {
     const { stripe, queued, finished } = ingestWith(() => [
@@ -92,9 +94,16 @@ describe("ingest limits", () => {
         routeIndex: 0,
         ok: true,
         whenLimited: "digest",
+        target: TARGET,
         message: { userId: 7, message: "hi", attach: [{ MESSAGE: "x".repeat(MAX_JOB_BYTES) }] },
       },
-      { routeIndex: 1, ok: true, whenLimited: "digest", message: { userId: 7, message: "small" } },
+      {
+        routeIndex: 1,
+        ok: true,
+        whenLimited: "digest",
+        target: TARGET,
+        message: { userId: 7, message: "small" },
+      },
     ]);
     const answer = await stripe("evt_big");
     expect(answer).toEqual({

@@ -49,6 +49,9 @@ describe("patternToRegExp", () => {
   });
 });
 
+/** The single bitrix block's portal and line. */
+const DEFAULT_TARGET = expect.objectContaining({ portal: "default", openLine: "default" });
+
 describe("compileRoutes", () => {
   it("renders a matching route with escaped payload text", () => {
     const router = compileRoutes(configWith([issueRoute]));
@@ -60,6 +63,7 @@ describe("compileRoutes", () => {
       routeIndex: 0,
       ok: true,
       whenLimited: "digest",
+      target: DEFAULT_TARGET,
       message: {
         userId: 2,
         message:
@@ -131,6 +135,7 @@ describe("compileRoutes", () => {
       routeIndex: 0,
       ok: true,
       whenLimited: "digest",
+      target: DEFAULT_TARGET,
       message: { userId: 15, message: "Payment of $12.34 failed on 2023-11-14" },
     });
   });
@@ -230,6 +235,7 @@ describe("compileRoutes", () => {
         routeIndex: 0,
         ok: true,
         whenLimited: "digest",
+        target: DEFAULT_TARGET,
         message: {
           userId: 2,
           message: "Your issue [b]\uFF3Bi\uFF3Dt[/b] was closed.",
