@@ -15,6 +15,7 @@ import {
 } from "./commands/check";
 import { listDigests, printDigests } from "./commands/digests";
 import { listEvents, parseSince, printEvents } from "./commands/events";
+import { authorizePortal, printOAuth } from "./commands/oauth";
 import { printRender, renderEvent } from "./commands/render";
 import { printReplay, replay, type SqsSender } from "./commands/replay";
 import { printSend, sendEvent } from "./commands/send";
@@ -315,6 +316,35 @@ export function buildProgram(io: Io, options: ProgramOptions = {}): Command {
       output.document(report);
       printReplay(report, output);
     });
+
+  targeted(program.command("oauth"))
+    .description(
+      "give an OAuth portal its tokens: exchange an authorization code from the app's install, or store a refresh token",
+    )
+    .argument("<portal>", "the portal's id in the config")
+    .option("--code <code>", "the authorization code Bitrix24 handed the app's install")
+    .option("--refresh-token <token>", "a refresh token to store instead")
+    .action(
+      async (portal: string, flags: TargetFlags & { code?: string; refreshToken?: string }) => {
+        const output = new Output(io, flags.json === true);
+        const { config } = loadCliConfig(io.env, io.cwd, flags.config);
+        const where = await target(flags);
+        const report = await authorizePortal(
+          where,
+          config,
+          portal,
+          {
+            ...(flags.code !== undefined && { code: flags.code }),
+            ...(flags.refreshToken !== undefined && { refreshToken: flags.refreshToken }),
+          },
+          io.env,
+          io.now(),
+        );
+        where.dynamo.destroy();
+        output.document(report);
+        printOAuth(report, output, where.label);
+      },
+    );
 
   return program;
 }

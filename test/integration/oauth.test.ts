@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { authorizePortal } from "../../cli/commands/oauth";
+import type { Target } from "../../cli/target";
 import {
   exchangeAuthorizationCode,
   makeBitrixOAuthClient,
@@ -8,6 +10,7 @@ import {
 import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { makeDynamoTokenStore } from "../../functions/adapters/dynamo/tokens";
 import { type Clock, sleep } from "../../functions/core/clock";
+import { parseConfig } from "../../functions/core/config";
 import { makeTokenProvider } from "../../functions/core/oauth";
 import type { TokenStore } from "../../functions/core/ports";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
@@ -160,5 +163,54 @@ describe("an OAuth portal", () => {
       clock.now(),
     );
     expect(await next.sendNetworkMessage(LINE, message(7004 + unique))).toEqual({ kind: "sent" });
+  });
+
+  it("hookline oauth <portal> --code stores the first tokens, and hookline sends with them", async () => {
+    const config = parseConfig({
+      portals: [
+        {
+          id: "eu",
+          url: portal.origin,
+          oauth: {
+            clientId: "env:EU_ID",
+            clientSecret: "env:EU_SECRET",
+            refreshToken: "env:EU_REFRESH",
+            server: portal.origin,
+          },
+          openLines: { billing: LINE },
+        },
+      ],
+      sources: [{ id: "gh", type: "github", secret: "env:GH" }],
+    });
+    const where: Target = {
+      kind: "local",
+      label: "the test table",
+      dynamo: makeTestClient(dynamo.endpoint),
+      tableName: TABLE,
+    };
+    const env = { EU_ID: CREDENTIALS.clientId, EU_SECRET: CREDENTIALS.clientSecret };
+    const report = await authorizePortal(
+      where,
+      config,
+      "eu",
+      { code: portal.oauth?.authorizationCode() ?? "" },
+      env,
+      new Date(),
+    );
+    expect(report).toMatchObject({ portal: "eu", stored: "authorization-code" });
+    expect(JSON.stringify(report)).not.toContain(portal.oauth?.currentRefreshToken() ?? "?");
+    expect((await store.read("eu"))?.refreshToken).toBe(portal.oauth?.currentRefreshToken());
+
+    const refreshes = portal.oauth?.stats.refreshes ?? 0;
+    expect(await worker("eu").sendNetworkMessage(LINE, message(9100))).toEqual({ kind: "sent" });
+    // The stored access token was used as it was: no refresh needed.
+    expect(portal.oauth?.stats.refreshes).toBe(refreshes);
+
+    await expect(
+      authorizePortal(where, config, "eu", { code: "used-or-wrong" }, env, new Date()),
+    ).rejects.toThrow(/refused the code \(invalid_grant\)/);
+    await expect(
+      authorizePortal(where, config, "us", { code: "x" }, env, new Date()),
+    ).rejects.toThrow(/no OAuth portal "us" in the config \(OAuth portals: eu\)/);
   });
 });
