@@ -9,9 +9,8 @@ import { sleep } from "../../functions/core/clock";
 import { standardWebhookRequest } from "../support/signers";
 
 /**
- * The weekly digest cycle, black box, through the real `npm start` entry (bin/local.ts) in its
- * own process: a config with a ten-second week, signed webhooks over HTTP, and what the built-in
- * simulator received, read from its own HTTP endpoint.
+ * Black box, through the real `npm start` entry (bin/local.ts) in its own process: signed
+ * webhooks over HTTP, and what the built-in simulators received, read from their own endpoints.
  */
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -20,95 +19,171 @@ const SECRET = `whsec_${Buffer.from("npm-start-e2e").toString("base64")}`;
 
 interface SimulatorMessage {
   userId: number;
+  code: string;
   message: string;
 }
 
-describe("npm start: the weekly digest cycle with a ten-second week", () => {
-  let child: ChildProcess;
-  let dir: string;
-  let url: string;
-  let simulator: string;
-  let output = "";
+/** A running `npm start` on a config of its own, in a directory of its own. */
+class NpmStart {
+  output = "";
+  url = "";
+  /** Simulator origins by portal id, as start-up prints them. */
+  simulators = new Map<string, string>();
+  private child: ChildProcess | undefined;
+  private dir = "";
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "hookline-start-"));
-    const base = JSON.parse(readFileSync(join(ROOT, "hookline.config.json"), "utf8"));
-    const config = {
-      ...base,
-      bitrix: { ...base.bitrix, weekSeconds: 10, weekMarginSeconds: 1 },
-      sources: [{ id: "app", type: "standard-webhooks", secret: "env:APP_SECRET" }],
-      routes: [
-        {
-          source: "app",
-          events: ["order.*"],
-          userId: "{{ payload.data.bitrixUserId }}",
-          message: "[b]Orders[/b]: order {{ payload.data.orderId }} is {{ payload.data.status }}.",
-        },
-      ],
-      lookups: {},
-    };
-    writeFileSync(join(dir, "hookline.config.json"), JSON.stringify(config));
-    child = spawn(
+  async start(config: unknown, env: Record<string, string>): Promise<void> {
+    this.dir = mkdtempSync(join(tmpdir(), "hookline-start-"));
+    writeFileSync(join(this.dir, "hookline.config.json"), JSON.stringify(config));
+    const child = spawn(
       process.execPath,
       ["--import", TSX_LOADER, join(ROOT, "bin/local.ts"), "--port", "0"],
       {
-        cwd: dir,
-        env: { PATH: process.env.PATH ?? "", APP_SECRET: SECRET },
+        cwd: this.dir,
+        env: { PATH: process.env.PATH ?? "", ...env },
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    for (let waited = 0; waited < 30_000 && !/listening on/.test(output); waited += 100) {
+    this.child = child;
+    const keep = (chunk: Buffer) => {
+      this.output += chunk.toString();
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    for (let waited = 0; waited < 30_000 && !/listening on/.test(this.output); waited += 100) {
       await sleep(100);
     }
-    url = /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? "";
-    simulator = /built-in simulator at (http:\/\/\S+)/.exec(output)?.[1] ?? "";
-    if (!url || !simulator) throw new Error(`npm start did not come up:\n${output}`);
-  }, 60_000);
+    await sleep(200); // the lines after "listening on"
+    this.url = /listening on (http:\/\/\S+)/.exec(this.output)?.[1] ?? "";
+    for (const match of this.output.matchAll(
+      /([\w-]+): built-in simulator at (http:\/\/[^\s;]+)/g,
+    )) {
+      if (match[1] && match[2]) this.simulators.set(match[1], match[2]);
+    }
+    if (!this.url || this.simulators.size === 0) {
+      throw new Error(`npm start did not come up:\n${this.output}`);
+    }
+  }
 
-  afterAll(async () => {
+  async stop(): Promise<void> {
+    const child = this.child;
     if (child && child.exitCode === null) {
       const exited = new Promise((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");
       await exited;
     }
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+  }
 
-  const post = async (status: string) => {
+  async post(type: string, userId: number, status: string): Promise<number> {
     const request = standardWebhookRequest(SECRET, {
-      type: "order.updated",
-      data: { orderId: randomUUID().slice(0, 8), bitrixUserId: 42, status },
+      type,
+      data: { orderId: randomUUID().slice(0, 8), bitrixUserId: userId, status },
     });
-    const answer = await fetch(`${url}/webhooks/app`, {
+    const answer = await fetch(`${this.url}/webhooks/app`, {
       method: "POST",
       headers: request.headers,
       body: request.body,
     });
     return answer.status;
-  };
-  const received = async (): Promise<SimulatorMessage[]> =>
-    (await (await fetch(`${simulator}/_simulator/messages`)).json()) as SimulatorMessage[];
+  }
+
+  async received(portal: string): Promise<SimulatorMessage[]> {
+    const origin = this.simulators.get(portal);
+    if (!origin) throw new Error(`no simulator for portal ${portal}`);
+    return (await (await fetch(`${origin}/_simulator/messages`)).json()) as SimulatorMessage[];
+  }
+
+  /** What a portal's simulator received, once it holds `count` messages (or 30 s passed). */
+  async waitFor(portal: string, count: number): Promise<SimulatorMessage[]> {
+    let messages = await this.received(portal);
+    for (let waited = 0; waited < 30_000 && messages.length < count; waited += 250) {
+      await sleep(250);
+      messages = await this.received(portal);
+    }
+    return messages;
+  }
+}
+
+const appRoute = (events: string[], to?: Record<string, string>) => ({
+  source: "app",
+  events,
+  userId: "{{ payload.data.bitrixUserId }}",
+  message: "[b]Orders[/b]: order {{ payload.data.orderId }} is {{ payload.data.status }}.",
+  ...(to && { to }),
+});
+const appSource = [{ id: "app", type: "standard-webhooks", secret: "env:APP_SECRET" }];
+
+describe("npm start: the weekly digest cycle with a ten-second week", () => {
+  const run = new NpmStart();
+  beforeAll(async () => {
+    const base = JSON.parse(readFileSync(join(ROOT, "hookline.config.json"), "utf8"));
+    await run.start(
+      {
+        ...base,
+        bitrix: { ...base.bitrix, weekSeconds: 10, weekMarginSeconds: 1 },
+        sources: appSource,
+        routes: [appRoute(["order.*"])],
+        lookups: {},
+      },
+      { APP_SECRET: SECRET },
+    );
+  }, 60_000);
+  afterAll(() => run.stop());
 
   it("sends the first event, then the next two as one digest once the week has passed", async () => {
-    expect(await post("paid")).toBe(202);
-    expect(await post("packed")).toBe(202);
-    expect(await post("shipped")).toBe(202);
+    expect(await run.post("order.updated", 42, "paid")).toBe(202);
+    expect(await run.post("order.updated", 42, "packed")).toBe(202);
+    expect(await run.post("order.updated", 42, "shipped")).toBe(202);
 
-    let messages = await received();
-    for (let waited = 0; waited < 30_000 && messages.length < 2; waited += 250) {
-      await sleep(250);
-      messages = await received();
-    }
+    const messages = await run.waitFor("default", 2);
     expect(messages.map((message) => message.userId)).toEqual([42, 42]);
     expect(messages[0]?.message).toContain("paid");
     expect(messages[1]?.message).toMatch(/2 updates[\s\S]*packed[\s\S]*shipped/);
     // It warned that a week this short is for simulators and tests only.
-    expect(output).toMatch(/weekSeconds/);
+    expect(run.output).toMatch(/weekSeconds is 10/);
+  }, 60_000);
+});
+
+describe("npm start: two portals, one of them an OAuth app", () => {
+  const SUPPORT = "ab515f5d85a8b844d484f6ea75a2e494";
+  const BILLING = "fedcba9876543210fedcba9876543210";
+  const run = new NpmStart();
+  beforeAll(async () => {
+    await run.start(
+      {
+        portals: [
+          { id: "main", openLines: { support: SUPPORT } },
+          {
+            id: "eu",
+            oauth: {
+              clientId: "env:EU_ID",
+              clientSecret: "env:EU_SECRET",
+              refreshToken: "env:EU_REFRESH",
+            },
+            openLines: { billing: BILLING },
+            rateLimit: { perSecond: 5, burst: 250 },
+          },
+        ],
+        sources: appSource,
+        routes: [
+          appRoute(["order.support"], { portal: "main" }),
+          appRoute(["order.billing"], { portal: "eu" }),
+        ],
+      },
+      { APP_SECRET: SECRET, EU_ID: "eu.app", EU_SECRET: "eu-secret", EU_REFRESH: "eu-refresh" },
+    );
+  }, 60_000);
+  afterAll(() => run.stop());
+
+  it("delivers each route through its own portal, the OAuth one with tokens it refreshed itself", async () => {
+    expect(await run.post("order.support", 7, "opened")).toBe(202);
+    expect(await run.post("order.billing", 7, "invoiced")).toBe(202);
+    const main = await run.waitFor("main", 1);
+    const eu = await run.waitFor("eu", 1);
+    expect(main.map((m) => [m.userId, m.code])).toEqual([[7, SUPPORT]]);
+    expect(eu.map((m) => [m.userId, m.code])).toEqual([[7, BILLING]]);
+    // One user, two portals: two weekly slots, so neither message waits for a digest.
+    expect(eu[0]?.message).toContain("invoiced");
   }, 60_000);
 });
