@@ -34,9 +34,10 @@ import {
 import { type Config, loadConfigFile } from "../functions/core/config";
 import { type DeliveryTimings, deliveryTimings } from "../functions/core/delivery-timings";
 import { ConfigError } from "../functions/core/errors";
+import { DEFAULT_PORTAL_ID } from "../functions/core/portals";
 import { HooklineFunction } from "./hookline-function";
 import { HooklineMonitoring } from "./monitoring";
-import { deliverSecretRefs, HooklineSecrets, ingestSecretRefs } from "./secrets";
+import { deliverSecretRefs, HooklineSecrets, ingestSecretRefs, oauthSecretRefs } from "./secrets";
 
 /** The repository root: package-lock.json and the handler entries live there. */
 export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -87,13 +88,33 @@ export const SWEEP_TIMEOUT = Duration.seconds(60);
 const MIN_EVENT_SOURCE_CONCURRENCY = 2;
 
 /**
- * Concurrent deliver invocations: enough workers to use the portal's rate (a call takes a few
- * hundred ms, so one sequential worker makes about 2 calls/s), never more than the rate needs.
- * The DynamoDB rate limiter, shared by all workers, keeps the sum under the leaky bucket;
- * bounding concurrency keeps workers from spinning on the limiter.
+ * Concurrent deliver invocations: enough workers to use the portals' rates together (a call takes
+ * a few hundred ms, so one sequential worker makes about 2 calls/s), never more than they need.
+ * Each portal's DynamoDB rate limiter, shared by all workers, keeps that portal under its leaky
+ * bucket; bounding concurrency keeps workers from spinning on the limiters.
  */
-export const deliverConcurrency = (config: Config): number =>
-  Math.max(MIN_EVENT_SOURCE_CONCURRENCY, Math.ceil(config.bitrix.rateLimit.perSecond));
+export const deliverConcurrency = (config: Pick<Config, "portals">): number =>
+  Math.max(
+    MIN_EVENT_SOURCE_CONCURRENCY,
+    Math.ceil(config.portals.reduce((sum, portal) => sum + portal.rateLimit.perSecond, 0)),
+  );
+
+/**
+ * The config keys of portals with nowhere to send: no incoming-webhook URL, and no OAuth app
+ * with the portal's address (locally such portals are simulated). A config's single `bitrix`
+ * block is the portal `default`.
+ */
+export const portalsWithoutTarget = (config: Pick<Config, "portals">): string[] =>
+  config.portals.flatMap((portal, index) => {
+    if (portal.webhookUrl || (portal.oauth && portal.url)) return [];
+    if (config.portals.length === 1 && portal.id === DEFAULT_PORTAL_ID)
+      return ["bitrix.webhookUrl"];
+    return [
+      portal.oauth
+        ? `portals[${index}] ("${portal.id}").url: the portal's address, for its OAuth app`
+        : `portals[${index}] ("${portal.id}"): webhookUrl or oauth`,
+    ];
+  });
 
 export interface HooklineStackProps extends StackProps {
   /** The config file: validated here (a broken config fails synth) and bundled into the functions. */
@@ -156,9 +177,10 @@ export class HooklineStack extends Stack {
     const configPath = resolve(props.configPath);
     this.config = loadConfigFile(configPath);
     const config = this.config;
-    if (!config.bitrix.webhookUrl && !config.bitrix.auth && !props.allowNoTarget) {
+    const untargeted = portalsWithoutTarget(config);
+    if (untargeted.length > 0 && !props.allowNoTarget) {
       throw new ConfigError(
-        `${props.configPath}: bitrix.webhookUrl: required on AWS (e.g. "env:BITRIX_WEBHOOK_URL"), or deliver has no portal to send to; for a dry run, synth with -c allowNoTarget=true`,
+        `${props.configPath}: ${untargeted.join("; ")}: required on AWS (e.g. "env:BITRIX_WEBHOOK_URL"), or deliver has no portal to send to; for a dry run, synth with -c allowNoTarget=true`,
       );
     }
     this.timings = deliveryTimings(config);
@@ -286,8 +308,15 @@ export class HooklineStack extends Stack {
       memorySize: MEMORY_MB.sweep,
     });
     this.sweep.fn.addToRolePolicy(queryIndex(due.indexName));
-    // Marks a flush as queued on the slot item, so the next sweep does not queue it again.
-    this.sweep.fn.addToRolePolicy(onTable("UpdateItem"));
+    const oauthRefs = oauthSecretRefs(config);
+    if (oauthRefs.length === 0) {
+      // Marks a flush as queued on the slot item, so the next sweep does not queue it again.
+      this.sweep.fn.addToRolePolicy(onTable("UpdateItem"));
+    } else {
+      // Also keeps OAuth apps' tokens alive: reads, refreshes and stores each portal's tokens.
+      this.sweep.fn.addToRolePolicy(onTable("GetItem", "PutItem", "UpdateItem"));
+      this.secrets.grantTo(this.sweep.fn, oauthRefs);
+    }
     this.queue.grant(this.sweep.fn, "sqs:SendMessage");
     // A missed minute is made up by the next one: no retries that could pile up behind it.
     this.sweep.fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: SWEEP_RATE });
@@ -387,7 +416,8 @@ export class HooklineStack extends Stack {
       table: this.table,
       queueAgeAlarmSeconds: timings.queueAgeAlarmSeconds,
       sourceIds: config.sources.map((source) => source.id),
-      weeklyLimit: config.bitrix.weeklyLimit,
+      weeklyLimit: config.portals.every((portal) => portal.weeklyLimit),
+      oauthPortals: config.portals.filter((portal) => portal.oauth).map((portal) => portal.id),
       alarmEmail: props.alarmEmail,
       dashboard: props.dashboard ?? false,
     });
