@@ -1,0 +1,193 @@
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
+import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
+import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
+import { type Config, parseConfig } from "../../functions/core/config";
+import type { DeliverDeps } from "../../functions/core/deliver";
+import {
+  type DeliveryTimings,
+  deliveryTimings,
+  type PortalWindow,
+  portalWindow,
+} from "../../functions/core/delivery-timings";
+import { makeDigestComposer } from "../../functions/core/digest";
+import type { EventJob } from "../../functions/core/job";
+import { silentLog } from "../../functions/core/log";
+import { noMetrics } from "../../functions/core/metrics";
+import { defaultLineCode, type PortalConfig } from "../../functions/core/portals";
+import type { BitrixClient, SendResult } from "../../functions/core/ports";
+import { createTemplateEngine } from "../../functions/core/template";
+
+/**
+ * Shared pieces for the ledger's tests (deliver, regressions, the property test): a config with
+ * short but valid timings, a settable clock, event jobs and the deliver dependencies over the
+ * real DynamoDB stores.
+ */
+
+export const LINE = "ab515f5d85a8b844d484f6ea75a2e494";
+export const SECOND = 1000;
+
+export interface LedgerConfigOptions {
+  weeklyLimit?: boolean;
+  weekSeconds?: number;
+  weekMarginSeconds?: number;
+  timeoutMs?: number;
+  requestLimitSeconds?: number;
+  leaseSeconds?: number;
+  retryFor?: number;
+  maxBackoffSeconds?: number;
+  maxEvents?: number;
+}
+
+/** A config that passes the real validation (lease covers an attempt, and so on). */
+export function ledgerConfig(options: LedgerConfigOptions = {}): Config {
+  return parseConfig({
+    bitrix: {
+      openLineCode: LINE,
+      weeklyLimit: options.weeklyLimit ?? true,
+      timeoutMs: options.timeoutMs ?? 3000,
+      requestLimitSeconds: options.requestLimitSeconds ?? 5,
+      weekSeconds: options.weekSeconds ?? 3600,
+      weekMarginSeconds: options.weekMarginSeconds ?? 5,
+    },
+    sources: [{ id: "app", type: "github", secret: "env:APP_SECRET" }],
+    delivery: {
+      leaseSeconds: options.leaseSeconds ?? 12,
+      retryFor: options.retryFor ?? 600,
+      maxBackoffSeconds: options.maxBackoffSeconds ?? 60,
+    },
+    digest: { maxEvents: options.maxEvents ?? 20 },
+  });
+}
+
+/** A clock the test moves by hand. */
+export class FakeClock {
+  constructor(public ms: number) {}
+  now = (): Date => new Date(this.ms);
+  advance(ms: number): void {
+    this.ms += Math.max(0, ms);
+  }
+  set(ms: number): void {
+    this.ms = ms;
+  }
+}
+
+export function eventJob(
+  fields: Partial<EventJob> & { userId: number; jobId: string; receivedAt: string },
+): EventJob {
+  return {
+    v: 3,
+    kind: "event",
+    sourceId: "app",
+    eventId: fields.jobId,
+    eventName: "order.paid",
+    message: `message of ${fields.jobId}`,
+    whenLimited: "digest",
+    ...fields,
+  };
+}
+
+export interface StoreDepsOptions {
+  config: Config;
+  db: DynamoDBClient;
+  table: string;
+  portal: string;
+  client: BitrixClient;
+  clock: { now(): Date };
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  rate?: { perSecond: number; burst: number };
+}
+
+/** The deliver use case's dependencies over the real DynamoDB stores. */
+export function storeDeps(
+  options: StoreDepsOptions,
+): DeliverDeps & { timings: DeliveryTimings & PortalWindow } {
+  const { config, db, table, portal } = options;
+  const timings = ledgerTimings(config);
+  return {
+    bitrix: portalSettings(config),
+    portal,
+    timings,
+    slots: makeDynamoSlotStore(db, table, timings),
+    limiter: makeDynamoRateLimiter(db, table, {
+      portal,
+      ...(options.rate ?? { perSecond: 100, burst: 100 }),
+    }),
+    client: options.client,
+    outcomes: makeDynamoOutcomeStore(db, table),
+    composeDigest: makeDigestComposer(config.digest, createTemplateEngine(config.lookups)),
+    clock: options.clock,
+    log: silentLog,
+    metrics: noMetrics,
+    sleep: options.sleep ?? (async () => {}),
+    random: options.random ?? (() => 0.5),
+  };
+}
+
+/** A Bitrix24 client that answers from a script (then `sent`) and keeps every message it got. */
+export function scriptedBitrix(
+  ...answers: (SendResult | ((text: string) => SendResult | Promise<SendResult>))[]
+): BitrixClient & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    async sendNetworkMessage(_code, message) {
+      const answer = answers[calls.length] ?? { kind: "sent" };
+      calls.push(message.message);
+      return typeof answer === "function" ? answer(message.message) : answer;
+    },
+  };
+}
+
+export const answers = {
+  sent: { kind: "sent" } as SendResult,
+  limited: { kind: "limited", code: "USER_MESSAGE_LIMIT" } as SendResult,
+  timeout: { kind: "ambiguous", code: "TIMEOUT" } as SendResult,
+  reset: { kind: "ambiguous", code: "CONNECTION_LOST" } as SendResult,
+  http500: {
+    kind: "retry",
+    code: "HTTP_500",
+    status: 500,
+    retryAfterMs: 1000,
+    overloaded: false,
+  } as SendResult,
+  overloaded: {
+    kind: "retry",
+    code: "QUERY_LIMIT_EXCEEDED",
+    status: 503,
+    retryAfterMs: 1500,
+    overloaded: true,
+  } as SendResult,
+  operating: {
+    kind: "retry",
+    code: "OPERATION_TIME_LIMIT",
+    status: 429,
+    retryAfterMs: 10_000,
+    overloaded: false,
+  } as SendResult,
+  config: { kind: "config", code: "NOT_FOUND", status: 400 } as SendResult,
+};
+
+/** The config's one portal (these fixtures use single-portal configs). */
+export function onlyPortal(config: Config): PortalConfig {
+  const [portal] = config.portals;
+  if (!portal) throw new Error("the fixture config has no portal");
+  return portal;
+}
+
+/** Every timing the ledger reads, for the config's one portal. */
+export const ledgerTimings = (config: Config): DeliveryTimings & PortalWindow => ({
+  ...deliveryTimings(config),
+  ...portalWindow(onlyPortal(config)),
+});
+
+/** The portal settings deliver takes, for the config's one portal. */
+export function portalSettings(config: Config): DeliverDeps["bitrix"] {
+  const portal = onlyPortal(config);
+  return {
+    openLineCode: defaultLineCode(portal),
+    weeklyLimit: portal.weeklyLimit,
+    timeoutMs: portal.timeoutMs,
+  };
+}

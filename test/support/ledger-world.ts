@@ -1,0 +1,971 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import {
+  DeleteTableCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
+import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
+import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
+import { ensureTable, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
+import { classifyBitrixAnswer } from "../../functions/core/bitrix-errors";
+import type { Config } from "../../functions/core/config";
+import { type DeliveryResult, makeDeliver } from "../../functions/core/deliver";
+import type { DeliveryTimings, PortalWindow } from "../../functions/core/delivery-timings";
+import { makeDigestComposer } from "../../functions/core/digest";
+import type { EventJob, QueueMessage, RenderedMessage } from "../../functions/core/job";
+import { silentLog } from "../../functions/core/log";
+import { noMetrics } from "../../functions/core/metrics";
+import type { BitrixClient, SendResult } from "../../functions/core/ports";
+import { makeSweep } from "../../functions/core/sweep";
+import { createTemplateEngine } from "../../functions/core/template";
+import { LINE, ledgerTimings, onlyPortal, portalSettings } from "./ledger-fixtures";
+
+/**
+ * A deterministic world for the ledger's model-based test: 2–3 deliver workers (each its own
+ * `makeDeliver`, rate limiter and DynamoDB client) over one real table, an SQS-like queue with
+ * visibility timeouts, the real sweeper, and a fake Bitrix24 with its own clock, its weekly limit
+ * and its check-then-write race. Every DynamoDB request, Bitrix24 call and sleep of an attempt is
+ * a gate; a seeded scheduler (a list of choices from fast-check) picks which gate opens next,
+ * crashes attempts between any two steps, makes DynamoDB requests slow or fail, and moves the
+ * shared fake clock. Runs are sequential: one gate at a time, so a run replays exactly.
+ */
+
+export type BitrixScript =
+  /** Lands and answers at once (or USER_MESSAGE_LIMIT, when the week is used). */
+  | "ok"
+  /** Lands, but the answer never comes: the client times out. */
+  | "timeout-landed"
+  /** Does not land; the client times out. */
+  | "timeout-lost"
+  /** The client times out; the request lands later, before Bitrix24's own request limit. */
+  | "timeout-lands-late"
+  /** The connection drops after the request went out; it landed, or not. */
+  | "reset-landed"
+  | "reset-lost"
+  | "http500"
+  | "http503"
+  | "http429";
+
+export interface WorldEvent {
+  /** Index of the user (1-based user id). */
+  user: number;
+  /** When ingest queues it, ms after the start. */
+  at: number;
+  drop: boolean;
+  /** Queue messages for it: 2 models ingest queueing it twice (a rolled-back receipt, an SDK retry). */
+  copies: number;
+}
+
+export interface Scenario {
+  weeklyLimit: boolean;
+  workers: number;
+  users: number;
+  events: WorldEvent[];
+  /** Bitrix24's clock minus ours. */
+  bitrixOffsetMs: number;
+  /** Another app of the portal messages a user: our next message that week meets the limit. */
+  otherApp: { user: number; at: number }[];
+  /** Answers of the fake Bitrix24, one per request in order; `ok` after these. */
+  script: BitrixScript[];
+  /** Which ready step runs next, one choice per step; 0 once used up. */
+  schedule: number[];
+  /** Fault and latency decisions, one per decision point; 0 (no fault) once used up. */
+  faults: number[];
+  /** Steps of the chaotic phase before the world is left to settle without faults. */
+  chaosSteps: number;
+  rate: { perSecond: number; burst: number };
+}
+
+export interface WorldOptions {
+  client: DynamoDBClient;
+  config: Config;
+  /** Per-mille chances of each fault at a decision point. */
+  chances?: Partial<typeof DEFAULT_CHANCES>;
+  trace?: boolean;
+}
+
+export const DEFAULT_CHANCES = {
+  /** An attempt stops before a step (its Lambda died). */
+  crash: 25,
+  /** A DynamoDB request takes 1–9 s (the SDK's timeouts and retries allow that much). */
+  slow: 30,
+  /** An outcome write throws before it is applied. */
+  outcomeFault: 60,
+  /** An outcome write is applied, then throws (the answer was lost). */
+  outcomeFaultAfter: 20,
+  /** A slot write throws before it is applied. */
+  slotFault: 20,
+  /** The queue hands a message out again while it is in flight (at-least-once delivery). */
+  duplicate: 30,
+  /** A worker's process is replaced (cold start: fresh limiter hint, fresh in-memory state). */
+  coldStart: 30,
+};
+
+export class InjectedFault extends Error {
+  constructor(what: string) {
+    super(`injected fault: ${what}`);
+    this.name = "InjectedFault";
+  }
+}
+
+export interface Violation {
+  invariant: string;
+  detail: string;
+}
+
+interface QueueEntry {
+  id: number;
+  body: QueueMessage;
+  queuedAt: number;
+  visibleAt: number;
+  receiveCount: number;
+  deleted: boolean;
+  inFlight: Set<Attempt>;
+  deadLettered?: string;
+}
+
+interface Attempt {
+  id: number;
+  worker: Worker;
+  entry: QueueEntry;
+  receivedAt: number;
+  killAt: number;
+  state: "running" | "crashed" | "ended";
+}
+
+interface Op {
+  id: number;
+  attempt: Attempt;
+  kind: "dynamo" | "bitrix" | "timer";
+  label: string;
+  /** Timers only: ready from this time on. */
+  readyAt?: number;
+  release(): Promise<void>;
+}
+
+interface Worker {
+  index: number;
+  generation: number;
+  deliver: ReturnType<typeof makeDeliver>;
+}
+
+interface BitrixRequest {
+  id: number;
+  user: number;
+  text: string;
+  events: readonly string[];
+  start: number;
+  /** In flight until then (for an answer we never got: start + Bitrix24's request limit). */
+  end: number;
+  script: BitrixScript;
+  checkAt?: number;
+  landAt?: number;
+  /** What the server did: landed, refused for the week, or nothing (yet). */
+  verdict?: "landed" | "limited";
+  ambiguous: boolean;
+}
+
+const SWEEP_EVERY_MS = 60_000;
+const MAX_STEPS = 6000;
+
+export class LedgerWorld {
+  readonly als = new AsyncLocalStorage<Attempt>();
+  readonly timings: DeliveryTimings & PortalWindow;
+  readonly table: string;
+  readonly portal: string;
+  readonly t0 = Date.parse("2030-01-07T09:00:00.000Z");
+  now: number;
+  private readonly chances: typeof DEFAULT_CHANCES;
+  private schedulePos = 0;
+  private faultPos = 0;
+  private nextId = 1;
+  private ops: Op[] = [];
+  private queue: QueueEntry[] = [];
+  private arrivals: { at: number; run: () => void }[] = [];
+  private attempts: Attempt[] = [];
+  private workers: Worker[] = [];
+  private nextSweepAt: number;
+  private scriptPos = 0;
+  private chaos = true;
+  private steps = 0;
+  readonly violations: Violation[] = [];
+  readonly trace: string[] = [];
+  readonly unexpectedErrors: string[] = [];
+  /** The outcome of each job as read after every write to it. */
+  readonly history = new Map<string, { outcome: string; exhausted: boolean; at: number }[]>();
+  /** Every digest text composed, with the events it carried (shown or counted in "more"). */
+  private readonly composed = new Map<string, string[]>();
+  readonly requests: BitrixRequest[] = [];
+  /** Rows of Bitrix24's weekly limit per user: when a message landed (Bitrix24's clock). */
+  private readonly rows = new Map<number, { at: number; ours: boolean; request?: number }[]>();
+  readonly deadLetters: { entry: number; reason: string }[] = [];
+  readonly jobs: EventJob[] = [];
+  /** What happened, for the test's summary. */
+  readonly counts = { crashes: 0, faults: 0, slow: 0, duplicates: 0, sweeps: 0, steps: 0 };
+  readonly finals = new Map<string, string>();
+
+  constructor(
+    readonly scenario: Scenario,
+    private readonly options: WorldOptions,
+    runId: number,
+  ) {
+    this.timings = ledgerTimings(options.config);
+    this.table = `ledger-${runId}`;
+    this.portal = `portal-${runId}.example`;
+    this.now = this.t0;
+    this.nextSweepAt = this.t0 + SWEEP_EVERY_MS;
+    this.chances = { ...DEFAULT_CHANCES, ...options.chances };
+  }
+
+  // ---------------------------------------------------------------- choices
+
+  private pick(n: number): number {
+    const choice = this.scenario.schedule[this.schedulePos++] ?? 0;
+    return n <= 1 ? 0 : choice % n;
+  }
+
+  /** A fault decision: true with `perMille` chance, never once the choices are used up. */
+  private fault(perMille: number): boolean {
+    if (!this.chaos) return false;
+    const choice = this.scenario.faults[this.faultPos++];
+    if (choice === undefined) return false;
+    return choice % 1000 < perMille;
+  }
+
+  private faultValue(n: number): number {
+    const choice = this.scenario.faults[this.faultPos++] ?? 0;
+    return choice % n;
+  }
+
+  private log(line: string): void {
+    if (this.options.trace) this.trace.push(`${this.now - this.t0}ms ${line}`);
+  }
+
+  // ---------------------------------------------------------------- set-up
+
+  async setUp(): Promise<void> {
+    await ensureTable(this.options.client, this.table);
+    for (let i = 0; i < this.scenario.workers; i++) this.workers.push(this.makeWorker(i, 0));
+    this.scenario.events.forEach((event, index) => {
+      const job: EventJob = {
+        v: 3,
+        kind: "event",
+        portal: this.portal,
+        openLineCode: LINE,
+        jobId: `app:ev${index}:0`,
+        sourceId: "app",
+        eventId: `ev${index}`,
+        eventName: "order.paid",
+        receivedAt: new Date(this.t0 + event.at).toISOString(),
+        userId: event.user,
+        message: `event #${index};`,
+        whenLimited: event.drop ? "drop" : "digest",
+      };
+      this.jobs.push(job);
+      for (let copy = 0; copy < event.copies; copy++) {
+        this.arrivals.push({
+          at: this.t0 + event.at + copy * 150,
+          run: () => this.enqueue(job),
+        });
+      }
+    });
+    for (const other of this.scenario.otherApp) {
+      this.arrivals.push({
+        at: this.t0 + other.at,
+        run: () => {
+          if (!this.chaos) return;
+          this.log(`another app messages user ${other.user}`);
+          this.rowsOf(other.user).push({ at: this.bitrixNow(), ours: false });
+        },
+      });
+    }
+    this.arrivals.sort((a, b) => a.at - b.at);
+  }
+
+  async tearDown(): Promise<void> {
+    await this.options.client
+      .send(new DeleteTableCommand({ TableName: this.table }))
+      .catch(() => {});
+  }
+
+  private makeWorker(index: number, generation: number): Worker {
+    const real = this.options.client;
+    const gated = {
+      send: (command: unknown) => this.dynamoGate(command, real),
+    } as unknown as DynamoDBClient;
+    const { config } = this.options;
+    const engine = createTemplateEngine(config.lookups);
+    const compose = makeDigestComposer(config.digest, engine);
+    let seed = (index + 1) * 7919 + generation * 104_729;
+    const deliver = makeDeliver({
+      bitrix: portalSettings(config),
+      portal: this.portal,
+      timings: this.timings,
+      slots: makeDynamoSlotStore(gated, this.table, this.timings),
+      limiter: makeDynamoRateLimiter(gated, this.table, {
+        portal: this.portal,
+        ...this.scenario.rate,
+      }),
+      client: this.bitrixClient(),
+      outcomes: makeDynamoOutcomeStore(gated, this.table),
+      composeDigest: (events) => {
+        const composed = compose(events);
+        this.composed.set(
+          composed.message.message,
+          events.map((event) => event.jobId),
+        );
+        return composed;
+      },
+      clock: { now: () => new Date(this.now) },
+      log: silentLog,
+      metrics: noMetrics,
+      sleep: (ms) => this.sleep(ms),
+      random: () => {
+        seed = (seed * 48_271) % 2_147_483_647;
+        return seed / 2_147_483_647;
+      },
+    });
+    return { index, generation, deliver };
+  }
+
+  // ---------------------------------------------------------------- gates
+
+  private gate<T>(
+    kind: Op["kind"],
+    label: string,
+    run: (
+      resolve: (value: T) => void,
+      reject: (error: unknown) => void,
+      attempt: Attempt,
+    ) => Promise<void>,
+    readyAt?: number,
+  ): Promise<T> {
+    const attempt = this.als.getStore();
+    if (!attempt) throw new Error(`a ${kind} step outside an attempt: ${label}`);
+    return new Promise<T>((resolve, reject) => {
+      const op: Op = {
+        id: this.nextId++,
+        attempt,
+        kind,
+        label,
+        ...(readyAt !== undefined && { readyAt }),
+        release: () => run(resolve, reject, attempt),
+      };
+      this.ops.push(op);
+    });
+  }
+
+  private dynamoGate(command: unknown, real: DynamoDBClient): Promise<unknown> {
+    const { name, pk, write } = describeCommand(command);
+    const label = `${name} ${pk}`;
+    return this.gate<unknown>("dynamo", label, async (resolve, reject) => {
+      const isOutcome = pk.startsWith("OUTCOME#");
+      const isSlot = pk.startsWith("SLOT#");
+      if (write && isOutcome && this.fault(this.chances.outcomeFault)) {
+        this.log(`  fault before ${label}`);
+        this.counts.faults++;
+        reject(new InjectedFault(`before ${label}`));
+        return;
+      }
+      if (write && isSlot && this.fault(this.chances.slotFault)) {
+        this.log(`  fault before ${label}`);
+        this.counts.faults++;
+        reject(new InjectedFault(`before ${label}`));
+        return;
+      }
+      let result: unknown;
+      let failure: unknown;
+      let failed = false;
+      try {
+        result = await real.send(command as never);
+      } catch (error) {
+        failed = true;
+        failure = error;
+      }
+      if (this.fault(this.chances.slow)) {
+        this.advance(1000 + this.faultValue(8000));
+        this.log(`  slow ${label}`);
+        this.counts.slow++;
+      } else {
+        this.advance(1 + this.faultValue(30));
+      }
+      if (write && isOutcome) await this.recordOutcome(pk);
+      if (failed) {
+        reject(failure);
+      } else if (write && isOutcome && this.fault(this.chances.outcomeFaultAfter)) {
+        this.log(`  fault after ${label}`);
+        this.counts.faults++;
+        reject(new InjectedFault(`after ${label}`));
+      } else {
+        resolve(result);
+      }
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return this.gate<void>("timer", `sleep ${ms}`, async (resolve) => resolve(), this.now + ms);
+  }
+
+  private bitrixClient(): BitrixClient {
+    return {
+      sendNetworkMessage: (_code: string, message: RenderedMessage) =>
+        this.gate<SendResult>(
+          "bitrix",
+          `bitrix user ${message.userId}`,
+          async (resolve, _, attempt) => {
+            const request = this.startRequest(message);
+            const answerAt = this.answerTime(request);
+            this.ops.push({
+              id: this.nextId++,
+              attempt,
+              kind: "timer",
+              label: `bitrix answer #${request.id}`,
+              readyAt: answerAt,
+              release: async () => resolve(this.answerOf(request)),
+            });
+          },
+        ),
+    };
+  }
+
+  // ---------------------------------------------------------------- fake Bitrix24
+
+  private bitrixNow(): number {
+    return this.now + this.scenario.bitrixOffsetMs;
+  }
+
+  private rowsOf(user: number) {
+    let rows = this.rows.get(user);
+    if (!rows) {
+      rows = [];
+      this.rows.set(user, rows);
+    }
+    return rows;
+  }
+
+  private eventsIn(text: string): string[] {
+    const known = this.composed.get(text);
+    if (known) return known;
+    return [...text.matchAll(/event #(\d+);/g)].map((match) => `app:ev${match[1]}:0`);
+  }
+
+  private startRequest(message: RenderedMessage): BitrixRequest {
+    const { requestLandsWithinMs } = this.timings;
+    const timeoutMs = onlyPortal(this.options.config).timeoutMs;
+    const script: BitrixScript = this.chaos
+      ? (this.scenario.script[this.scriptPos++] ?? "ok")
+      : "ok";
+    const start = this.now;
+    const quick = 20 + this.faultValue(600);
+    const request: BitrixRequest = {
+      id: this.requests.length + 1,
+      user: message.userId,
+      text: message.message,
+      events: this.eventsIn(message.message),
+      start,
+      end: start + quick,
+      script,
+      ambiguous: false,
+    };
+    // Bitrix24 checks the week, then writes its row only after the send: a request that lands
+    // checks at `checkAt` and writes at `landAt`.
+    switch (script) {
+      case "ok":
+      case "timeout-landed":
+      case "reset-landed":
+        request.checkAt = start + Math.floor(quick / 3);
+        request.landAt = start + quick;
+        break;
+      case "timeout-lands-late": {
+        const landAt = start + timeoutMs + this.faultValue(requestLandsWithinMs - timeoutMs);
+        request.checkAt = landAt - 5;
+        request.landAt = landAt;
+        break;
+      }
+      default:
+        break;
+    }
+    if (script.startsWith("timeout") || script.startsWith("reset")) {
+      request.ambiguous = true;
+      request.end = start + requestLandsWithinMs;
+    }
+    // Invariant (b): no two requests for one user in flight at once (weekly limit on).
+    for (const other of this.requests) {
+      if (other.user !== request.user || other.end <= start) continue;
+      if (this.scenario.weeklyLimit || other.events.some((e) => request.events.includes(e))) {
+        this.violate(
+          "b: two requests for one user in flight at once",
+          `request #${request.id} (${request.events}) at ${start - this.t0} while #${other.id} (${other.events}, ${other.script}) runs ${other.start - this.t0}..${other.end - this.t0}`,
+        );
+      }
+    }
+    this.requests.push(request);
+    this.log(`bitrix #${request.id} ${script} user ${request.user} [${request.events}]`);
+    return request;
+  }
+
+  private answerTime(request: BitrixRequest): number {
+    const timeoutMs = onlyPortal(this.options.config).timeoutMs;
+    if (request.script.startsWith("timeout")) return request.start + timeoutMs;
+    if (request.script.startsWith("reset")) return request.start + 10;
+    return request.end;
+  }
+
+  /** Applies every check and landing up to now, in time order. */
+  private settleBitrix(until: number): void {
+    // A row counts from its landing on (`row.at <= atB`), so two requests whose checks both come
+    // before either lands both pass: the race that makes overlapping requests dangerous.
+    const due = this.requests
+      .flatMap((request) =>
+        request.checkAt !== undefined && request.checkAt <= until && !request.verdict
+          ? [{ at: request.checkAt, request }]
+          : [],
+      )
+      .sort((a, b) => a.at - b.at);
+    for (const { at, request } of due) {
+      const weekMs = this.timings.weekMs;
+      const atB = at + this.scenario.bitrixOffsetMs;
+      const rows = this.rowsOf(request.user);
+      const blocked =
+        this.scenario.weeklyLimit && rows.some((row) => row.at <= atB && row.at > atB - weekMs);
+      if (blocked) {
+        request.verdict = "limited";
+        continue;
+      }
+      request.verdict = "landed";
+      const landB = (request.landAt ?? at) + this.scenario.bitrixOffsetMs;
+      // Invariant (a): at most one of our messages per user per week window.
+      if (this.scenario.weeklyLimit) {
+        for (const row of rows) {
+          if (row.ours && Math.abs(row.at - landB) < weekMs) {
+            this.violate(
+              "a: two messages for one user within a week",
+              `request #${request.id} landed ${landB - this.t0} and #${row.request} landed ${row.at - this.t0}`,
+            );
+          }
+        }
+      }
+      rows.push({ at: landB, ours: true, request: request.id });
+      this.log(`bitrix #${request.id} landed for user ${request.user} [${request.events}]`);
+    }
+  }
+
+  private answerOf(request: BitrixRequest): SendResult {
+    this.settleBitrix(this.now);
+    const nowMs = this.bitrixNow();
+    switch (request.script) {
+      case "ok":
+        return request.verdict === "limited"
+          ? { kind: "limited", code: "USER_MESSAGE_LIMIT" }
+          : { kind: "sent" };
+      case "timeout-landed":
+      case "timeout-lost":
+      case "timeout-lands-late":
+        return { kind: "ambiguous", code: "TIMEOUT" };
+      case "reset-landed":
+      case "reset-lost":
+        return { kind: "ambiguous", code: "CONNECTION_LOST" };
+      case "http500":
+        return classifyBitrixAnswer(500, undefined, nowMs);
+      case "http503":
+        return classifyBitrixAnswer(503, { error: "QUERY_LIMIT_EXCEEDED" }, nowMs);
+      case "http429":
+        return classifyBitrixAnswer(429, { error: "OPERATION_TIME_LIMIT" }, nowMs);
+    }
+  }
+
+  // ---------------------------------------------------------------- outcomes
+
+  private async recordOutcome(pk: string): Promise<void> {
+    const { Item } = await this.options.client.send(
+      new GetItemCommand({ TableName: this.table, Key: { pk: { S: pk } }, ConsistentRead: true }),
+    );
+    const outcome = Item?.outcome?.S;
+    if (!outcome) return;
+    const jobId = pk.slice("OUTCOME#".length);
+    const history = this.history.get(jobId) ?? [];
+    const exhausted = Item?.exhausted?.BOOL === true;
+    const last = history.at(-1);
+    if (!last || last.outcome !== outcome || last.exhausted !== exhausted) {
+      history.push({ outcome, exhausted, at: this.now });
+      this.log(`  outcome ${jobId} = ${outcome}${exhausted ? " (exhausted)" : ""}`);
+    }
+    this.history.set(jobId, history);
+    // Invariant (c): once final, an outcome never changes (but an exhausted `failed`, which the
+    // design lets a later copy or a redrive replace).
+    const firstFinal = history.find((entry) => entry.outcome !== "deferred");
+    if (firstFinal && !firstFinal.exhausted) {
+      const changed = history
+        .slice(history.indexOf(firstFinal))
+        .find((entry) => entry.outcome !== firstFinal.outcome);
+      if (changed) {
+        this.violate(
+          "c: a final outcome changed",
+          `${jobId}: ${history.map((entry) => entry.outcome).join(" -> ")}`,
+        );
+      }
+    }
+  }
+
+  private violate(invariant: string, detail: string): void {
+    if (this.violations.some((v) => v.invariant === invariant && v.detail === detail)) return;
+    this.violations.push({ invariant, detail });
+    this.log(`VIOLATION ${invariant}: ${detail}`);
+  }
+
+  // ---------------------------------------------------------------- queue
+
+  private enqueue(body: QueueMessage): void {
+    const entry: QueueEntry = {
+      id: this.nextId++,
+      body,
+      queuedAt: this.now,
+      visibleAt: this.now,
+      receiveCount: 0,
+      deleted: false,
+      inFlight: new Set(),
+    };
+    this.queue.push(entry);
+    this.log(`queued #${entry.id} ${describeMessage(body)}`);
+  }
+
+  private receive(entry: QueueEntry, worker: Worker): void {
+    entry.receiveCount++;
+    entry.visibleAt = this.now + this.timings.visibilityTimeoutSeconds * 1000;
+    const attempt: Attempt = {
+      id: this.nextId++,
+      worker,
+      entry,
+      receivedAt: this.now,
+      killAt: this.now + this.timings.deliverTimeoutSeconds * 1000,
+      state: "running",
+    };
+    entry.inFlight.add(attempt);
+    this.attempts.push(attempt);
+    this.log(
+      `receive #${entry.id} (${describeMessage(entry.body)}) x${entry.receiveCount} on worker ${worker.index}.${worker.generation} as attempt ${attempt.id}`,
+    );
+    const ctx = {
+      message: entry.body,
+      receiveCount: entry.receiveCount,
+      queuedAt: entry.queuedAt,
+      // The handler keeps 3 s of the Lambda's time back.
+      deadline: attempt.killAt - 3000,
+    };
+    this.als
+      .run(attempt, () => worker.deliver(ctx))
+      .then(
+        (result) => this.finishAttempt(attempt, result),
+        (error: unknown) => this.failAttempt(attempt, error),
+      );
+  }
+
+  private finishAttempt(attempt: Attempt, result: DeliveryResult): void {
+    if (attempt.state !== "running") return;
+    attempt.state = "ended";
+    const { entry } = attempt;
+    entry.inFlight.delete(attempt);
+    this.log(`attempt ${attempt.id} (#${entry.id}) -> ${JSON.stringify(result)}`);
+    if (entry.deleted) return;
+    switch (result.status) {
+      case "done":
+        entry.deleted = true;
+        break;
+      case "dead-letter":
+        entry.deleted = true;
+        entry.deadLettered = result.reason;
+        this.deadLetters.push({ entry: entry.id, reason: result.reason });
+        break;
+      case "retry":
+        entry.visibleAt = this.now + Math.max(0, result.delayMs);
+        break;
+    }
+  }
+
+  private failAttempt(attempt: Attempt, error: unknown): void {
+    if (attempt.state !== "running") return;
+    attempt.state = "ended";
+    attempt.entry.inFlight.delete(attempt);
+    if (!(error instanceof InjectedFault)) {
+      const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      this.unexpectedErrors.push(text);
+    }
+    // A failed batch item comes back when its visibility timeout (set at receive) runs out.
+    this.log(`attempt ${attempt.id} threw: ${String(error)}`);
+  }
+
+  private crash(attempt: Attempt, why: string): void {
+    if (attempt.state !== "running") return;
+    attempt.state = "crashed";
+    this.counts.crashes++;
+    attempt.entry.inFlight.delete(attempt);
+    this.ops = this.ops.filter((op) => op.attempt !== attempt);
+    this.log(`attempt ${attempt.id} crashed (${why})`);
+  }
+
+  // ---------------------------------------------------------------- time
+
+  private advance(ms: number): void {
+    this.setNow(this.now + ms);
+  }
+
+  private setNow(ms: number): void {
+    if (ms <= this.now) return;
+    this.now = ms;
+    this.settleBitrix(this.now);
+  }
+
+  private fireArrivals(): void {
+    while (this.arrivals[0] && this.arrivals[0].at <= this.now) {
+      this.arrivals.shift()?.run();
+    }
+  }
+
+  private killOverdue(): void {
+    for (const attempt of this.attempts) {
+      if (attempt.state === "running" && attempt.killAt <= this.now) {
+        this.crash(attempt, "Lambda timeout");
+      }
+    }
+  }
+
+  private readyOps(): Op[] {
+    return this.ops.filter((op) => op.readyAt === undefined || op.readyAt <= this.now);
+  }
+
+  private visibleEntries(): QueueEntry[] {
+    return this.queue.filter(
+      (entry) => !entry.deleted && entry.visibleAt <= this.now && entry.inFlight.size === 0,
+    );
+  }
+
+  private retentionMs(): number {
+    return this.timings.queueRetentionSeconds * 1000;
+  }
+
+  private dropExpired(): void {
+    for (const entry of this.queue) {
+      if (!entry.deleted && this.now > entry.queuedAt + this.retentionMs()) {
+        entry.deleted = true;
+        this.violate("queue retention", `message #${entry.id} outlived the queue's retention`);
+      }
+    }
+  }
+
+  /** The next time something happens by itself: a timer, a visible message, an arrival. */
+  private nextWake(): number | undefined {
+    const times = [
+      ...this.ops.flatMap((op) => (op.readyAt !== undefined ? [op.readyAt] : [])),
+      ...this.queue.filter((entry) => !entry.deleted).map((entry) => entry.visibleAt),
+      ...this.arrivals.map((arrival) => arrival.at),
+      ...this.attempts.filter((a) => a.state === "running").map((a) => a.killAt),
+    ].filter((time) => time > this.now);
+    return times.length > 0 ? Math.min(...times) : undefined;
+  }
+
+  private async earliestDue(): Promise<number | undefined> {
+    const index = TABLE_INDEXES.due;
+    const { Items } = await this.options.client.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: index.indexName,
+        KeyConditionExpression: `${index.partitionKey} = :shard`,
+        ExpressionAttributeValues: { ":shard": { S: "due" } },
+        Limit: 1,
+      }),
+    );
+    const dueAt = Items?.[0]?.dueAt?.N;
+    return dueAt === undefined ? undefined : Number(dueAt);
+  }
+
+  private async sweep(): Promise<void> {
+    const sweeper = makeSweep({
+      outcomes: makeDynamoOutcomeStore(this.options.client, this.table),
+      slots: makeDynamoSlotStore(this.options.client, this.table, this.timings),
+      queue: {
+        enqueue: async (jobs) => {
+          for (const job of jobs) this.enqueue(job);
+        },
+      },
+      clock: { now: () => new Date(this.now) },
+      log: silentLog,
+      metrics: noMetrics,
+      flushQueuedMs: Math.min(this.timings.maxBackoffMs, 5 * 60_000) + this.timings.leaseMs,
+    });
+    const { dueEvents, flushes } = await sweeper();
+    this.counts.sweeps++;
+    if (dueEvents > 0) this.log(`sweep: ${dueEvents} due, ${flushes} flushes queued`);
+    this.nextSweepAt = this.now + SWEEP_EVERY_MS;
+  }
+
+  // ---------------------------------------------------------------- the run
+
+  async run(): Promise<void> {
+    const horizon = this.t0 + 12 * this.timings.weekMs;
+    for (;;) {
+      this.counts.steps = this.steps + 1;
+      if (++this.steps > MAX_STEPS) {
+        this.violate("c: no quiescence", `still busy after ${MAX_STEPS} steps`);
+        return;
+      }
+      if (this.chaos && this.steps > this.scenario.chaosSteps && this.arrivals.length === 0) {
+        this.chaos = false;
+        this.log("--- no more faults: the world settles");
+      }
+      this.fireArrivals();
+      this.killOverdue();
+      this.dropExpired();
+
+      const ready = this.readyOps();
+      const visible = this.visibleEntries();
+      const sweepDue = this.now >= this.nextSweepAt;
+      const choices = ready.length + visible.length + (sweepDue ? 1 : 0);
+      if (choices === 0) {
+        const wake = this.nextWake();
+        // The sweeper runs every minute; between wakes it matters only once a digest is due.
+        const due = await this.earliestDue();
+        let sweepAt: number | undefined;
+        if (due !== undefined) {
+          sweepAt = this.nextSweepAt;
+          if (due > sweepAt)
+            sweepAt += Math.ceil((due - sweepAt) / SWEEP_EVERY_MS) * SWEEP_EVERY_MS;
+        }
+        const target = Math.min(
+          wake ?? Number.POSITIVE_INFINITY,
+          sweepAt ?? Number.POSITIVE_INFINITY,
+        );
+        if (!Number.isFinite(target)) return; // quiescent
+        if (target > horizon) {
+          this.violate("c: no quiescence", `still waiting at ${target - this.t0} ms`);
+          return;
+        }
+        if (sweepAt !== undefined && sweepAt <= target) this.nextSweepAt = sweepAt;
+        this.setNow(target);
+        continue;
+      }
+      const choice = this.chaos ? this.pick(choices) : 0;
+      if (choice < ready.length) {
+        const op = ready[choice] as Op;
+        await this.step(op);
+      } else if (choice < ready.length + visible.length) {
+        const entry = visible[choice - ready.length] as QueueEntry;
+        this.receive(entry, this.chooseWorker());
+        await settle();
+        this.maybeDuplicate(entry);
+      } else {
+        await this.sweep();
+      }
+    }
+  }
+
+  private chooseWorker(): Worker {
+    const index = this.chaos ? this.faultValue(this.workers.length) : 0;
+    let worker = this.workers[index] as Worker;
+    if (this.fault(this.chances.coldStart)) {
+      worker = this.makeWorker(index, worker.generation + 1);
+      this.workers[index] = worker;
+      this.log(`worker ${index} starts cold (generation ${worker.generation})`);
+    }
+    return worker;
+  }
+
+  private maybeDuplicate(entry: QueueEntry): void {
+    if (entry.deleted || !this.fault(this.chances.duplicate)) return;
+    this.log(`queue hands #${entry.id} out again while in flight`);
+    this.counts.duplicates++;
+    // Another receive of the same message: same SentTimestamp, one more receive.
+    this.receive(entry, this.chooseWorker());
+  }
+
+  private async step(op: Op): Promise<void> {
+    this.ops = this.ops.filter((other) => other !== op);
+    if (op.attempt.state !== "running") return;
+    if (op.kind !== "timer" && this.fault(this.chances.crash)) {
+      this.crash(op.attempt, `before ${op.label}`);
+      return;
+    }
+    this.log(`attempt ${op.attempt.id}: ${op.label}`);
+    await op.release();
+    await settle();
+  }
+
+  // ---------------------------------------------------------------- verdict
+
+  /** Invariants over the final state: (c) one final outcome each, (d) labels, (e) no twice. */
+  async check(): Promise<void> {
+    this.settleBitrix(Number.POSITIVE_INFINITY);
+    const outcomes = makeDynamoOutcomeStore(this.options.client, this.table);
+    for (const job of this.jobs) {
+      const record = await outcomes.get(job.jobId);
+      const landedIn = this.requests.filter(
+        (request) => request.verdict === "landed" && request.events.includes(job.jobId),
+      );
+      const shownIn = landedIn.filter((request) => request.text.includes(job.message));
+      const mayHaveLanded = this.requests.some(
+        (request) => request.ambiguous && request.events.includes(job.jobId),
+      );
+      this.finals.set(
+        job.jobId,
+        `${record?.outcome ?? "none"}${record?.digestId ? " in digest" : ""}`,
+      );
+      const what = `${job.jobId} (user ${job.userId}${job.whenLimited === "drop" ? ", drop" : ""})`;
+      if (!record || record.outcome === "deferred") {
+        this.violate(
+          "c: every event ends in a final outcome",
+          `${what} ends ${record ? `deferred (due ${(record.dueAt?.getTime() ?? 0) - this.t0})` : "with no outcome"}`,
+        );
+        continue;
+      }
+      if (record.outcome === "sent" && landedIn.length === 0 && !mayHaveLanded) {
+        this.violate("d: sent only if it landed", `${what} is sent: ${record.reason}`);
+      }
+      if ((record.outcome === "failed" || record.outcome === "suppressed") && landedIn.length > 0) {
+        this.violate(
+          `d: ${record.outcome} only if it did not land`,
+          `${what} landed in request #${landedIn.map((r) => r.id)}: ${record.reason}`,
+        );
+      }
+      if (landedIn.length > 1 || shownIn.length > 1) {
+        this.violate(
+          "e: delivered at most once",
+          `${what} is in accepted requests #${landedIn.map((r) => r.id).join(", #")}`,
+        );
+      }
+    }
+  }
+
+  describe(): string {
+    return [
+      `scenario: ${JSON.stringify({ ...this.scenario, schedule: undefined, faults: undefined })}`,
+      ...this.violations.map((v) => `VIOLATION ${v.invariant}: ${v.detail}`),
+      ...this.unexpectedErrors.map((e) => `unexpected error: ${e}`),
+      ...this.trace.slice(-400),
+    ].join("\n");
+  }
+}
+
+/** Lets an attempt run on until it waits at its next gate (or ends). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+function describeCommand(command: unknown): { name: string; pk: string; write: boolean } {
+  const name = (command as { constructor: { name: string } }).constructor.name.replace(
+    /Command$/,
+    "",
+  );
+  const input = (command as { input?: Record<string, unknown> }).input ?? {};
+  const key = (input.Key ?? input.Item) as { pk?: { S?: string } } | undefined;
+  const pk = key?.pk?.S ?? (input.IndexName ? `index ${String(input.IndexName)}` : "");
+  const write = command instanceof PutItemCommand || command instanceof UpdateItemCommand;
+  return { name, pk, write };
+}
+
+function describeMessage(message: QueueMessage): string {
+  return message.kind === "flush" ? `flush user ${message.userId}` : message.jobId;
+}
