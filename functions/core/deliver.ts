@@ -105,8 +105,12 @@ export function makeDeliver(deps: DeliverDeps) {
       const action = whenBlocked(claim, job, clock.now());
       switch (action.do) {
         case "retry":
-          // Out of time while another copy holds the slot: that copy settles the message.
-          return retry(action.afterMs, action.reason, ctx, async () => done);
+          return retry(
+            action.afterMs,
+            action.reason,
+            ctx,
+            afterLease(action.afterMs, action.reason),
+          );
         case "sent":
           await finishAll(
             { events: [pendingOf(job)], ...digestIdOf(action) },
@@ -293,12 +297,8 @@ export function makeDeliver(deps: DeliverDeps) {
     const state = await outcomes.begin(job, token, clock.now(), timings.leaseMs);
     if (state === "done") return done;
     if (state === "busy") {
-      return retry(
-        timings.leaseMs,
-        "another copy of this message is in flight",
-        ctx,
-        async () => done,
-      );
+      const reason = "another copy of this message is in flight";
+      return retry(timings.leaseMs, reason, ctx, afterLease(timings.leaseMs, reason));
     }
     if (state === "interrupted") {
       return landed.has(job.jobId)
@@ -498,6 +498,17 @@ export function makeDeliver(deps: DeliverDeps) {
   function countBitrixError(code: string, configFault: boolean): void {
     metrics.count(Metric.BitrixErrors, { Code: code });
     if (configFault) metrics.count(Metric.BitrixConfigFaults);
+  }
+
+  /**
+   * Out of time while another attempt holds the lease: come back once after it anyway, never
+   * settle here without an outcome. The holder may be this very queue message, handed out twice
+   * (SQS delivers at least once) and crashed; deleting the message would lose the event. The wait
+   * is bounded by the lease; after it the slot is settled or ours to reclaim, and the retry window
+   * decides as usual.
+   */
+  function afterLease(afterMs: number, reason: string): () => Promise<DeliveryResult> {
+    return async () => ({ status: "retry", delayMs: Math.max(0, afterMs) + jitter(), reason });
   }
 
   function jitter(): number {

@@ -161,7 +161,8 @@ describe("the weekly ledger (model-based, dynalite)", () => {
           `${stats.requests} Bitrix24 requests, ${stats.landed} landed, ${stats.ambiguous} unanswered, ${stats.digests} digests, ${stats.deadLetters} dead letters; ` +
           JSON.stringify(totals),
       );
-      expect(run).toBeGreaterThanOrEqual(NUM_RUNS);
+      // A replay (FC_PATH) runs the one world it names.
+      expect(run).toBeGreaterThanOrEqual(PATH ? 1 : NUM_RUNS);
     },
     Math.max(600_000, NUM_RUNS * 2000),
   );
