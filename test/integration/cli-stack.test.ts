@@ -90,16 +90,8 @@ describe("hookline against a deployed stack (--stack)", () => {
       target: "stack hookline-prod",
       events: [{ eventId: "msg_stack", messages: [{ outcome: "sent", userId: 51 }] }],
     });
-    const portal = new URL(bridge.simulator?.webhookUrl ?? "http://none").host;
-    const slot = await cli([
-      "slot",
-      "51",
-      "--stack",
-      "hookline-prod",
-      "--portal",
-      portal,
-      "--json",
-    ]);
+    // The config's only portal (id `default`), as the deployed stack's slots name it.
+    const slot = await cli(["slot", "51", "--stack", "hookline-prod", "--json"]);
     expect(JSON.parse(slot.text)).toMatchObject({ state: "sent", holderJob: "app:msg_stack:2" });
     expect(stacksAsked.every((name) => name === "hookline-prod")).toBe(true);
   });
@@ -158,9 +150,9 @@ describe("hookline against a deployed stack (--stack)", () => {
   });
 
   it("refuses what only the local run can do, and names a missing stack", async () => {
-    expect(
-      (await cli(["slot", "51", "--reset", "--stack", "hookline-prod", "--portal", "p"])).text,
-    ).toContain("--reset works on the local run only");
+    expect((await cli(["slot", "51", "--reset", "--stack", "hookline-prod"])).text).toContain(
+      "--reset works on the local run only",
+    );
     expect((await cli(["replay", "--event", "app:x", "--stack", "hookline-prod"])).text).toContain(
       "replay --event works on the local run",
     );
