@@ -230,7 +230,11 @@ export function makeDeliver(deps: DeliverDeps) {
     }
 
     const sentAt = clock.now().getTime();
-    const result = await client.sendNetworkMessage(attempt.key.openLineCode, message);
+    const result = await client.sendNetworkMessage(
+      attempt.key.openLineCode,
+      message,
+      untilLeaseEnds(attempt.leaseUntil.getTime()),
+    );
     const now = clock.now();
     const action: AnswerAction = onAnswer(result, attempt, now, timings);
     switch (action.do) {
@@ -316,7 +320,11 @@ export function makeDeliver(deps: DeliverDeps) {
       await outcomes.abandon(job.jobId, token);
       return retry(turn.retryAfterMs, "rate limit: the portal's bucket is booked", ctx, giveUp);
     }
-    const result = await client.sendNetworkMessage(slotKey(job).openLineCode, job);
+    const result = await client.sendNetworkMessage(
+      slotKey(job).openLineCode,
+      job,
+      untilLeaseEnds(leaseUntil),
+    );
     const now = clock.now();
     switch (result.kind) {
       case "sent":
@@ -369,6 +377,15 @@ export function makeDeliver(deps: DeliverDeps) {
       if ("sendAt" in turn) await sleep(turn.sendAt.getTime() - clock.now().getTime());
       return turn;
     });
+  }
+
+  /**
+   * No request may start once the lease is nearly over (an OAuth refresh can take a while, and a
+   * repeated call must not outlive the lease): the client gives up cleanly before sending.
+   */
+  function untilLeaseEnds(leaseUntil: number): AbortSignal {
+    const leftMs = leaseUntil - clock.now().getTime() - ATTEMPT_OVERHEAD_MS.confirm;
+    return AbortSignal.timeout(Math.max(0, leftMs));
   }
 
   /** The portal is held back (it failed recently): come back later without touching the slot. */
