@@ -16,8 +16,6 @@ export interface Target {
   tableName: string;
   /** The local run's base URL (its `/_local/` endpoints). */
   localUrl?: string;
-  /** The Bitrix24 portal's host as the slots name it (the local simulator's, when known). */
-  portal?: string;
   /** The deployed dead-letter queue (replay). */
   deadLetterQueueArn?: string;
   /** The deployed HTTP API's base URL (send). */
@@ -85,7 +83,6 @@ export async function resolveTarget(
     }),
     tableName: state.tableName,
     localUrl: state.url,
-    ...(state.portal ? { portal: state.portal } : {}),
   };
 }
 

@@ -11,8 +11,6 @@ export interface LocalRunState {
   url: string;
   dynamoEndpoint: string;
   tableName: string;
-  /** The Bitrix24 portal's host as weekly slots name it (the simulator's, when it runs). */
-  portal?: string;
   config: string;
   startedAt: string;
 }

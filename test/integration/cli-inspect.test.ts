@@ -56,7 +56,6 @@ describe("hookline events, digests, slot and replay on the local run", () => {
         url: bridge.url,
         dynamoEndpoint: bridge.dynamoEndpoint,
         tableName: TABLE,
-        portal: new URL(bridge.simulator?.webhookUrl ?? "http://none").host,
       }),
     );
     // Two orders for user 31: the first is sent, the second waits in the user's digest.
