@@ -58,6 +58,8 @@ export const ALARM_THRESHOLDS = {
   bitrixConfigFaults: 1,
   /** Messages that may or may not have reached their user, in 5 minutes. */
   unknownOutcomes: 1,
+  /** Failed keep-alive refreshes of one OAuth portal's tokens in 5 minutes. */
+  oauthRefreshFailures: 1,
 } as const;
 
 /** Requests or invocations in 5 minutes below which a rate alarm counts against this floor. */
@@ -79,8 +81,10 @@ export interface HooklineMonitoringProps {
   readonly queueAgeAlarmSeconds: number;
   /** Source ids from the config: one signature-failure alarm and graph line each. */
   readonly sourceIds: readonly string[];
-  /** `bitrix.weeklyLimit`: words the UnknownOutcomes alarm's description. */
+  /** Every portal has the weekly limit: words the UnknownOutcomes alarm's description. */
   readonly weeklyLimit: boolean;
+  /** Ids of the portals that are OAuth apps: one token keep-alive alarm each. */
+  readonly oauthPortals?: readonly string[] | undefined;
   /** Subscribed to the alarm topic when given. */
   readonly alarmEmail?: string | undefined;
   /** The CloudWatch dashboard ($3 a month). */
@@ -260,9 +264,20 @@ export class HooklineMonitoring extends Construct {
       {
         description: props.weeklyLimit
           ? "A message may or may not have reached its user (an unanswered send, then the retry window ran out): check by hand."
-          : "A send went unanswered after the request went out (weekly limit off): check by hand.",
+          : "A send went unanswered after the request went out (a portal without the weekly limit), or a retry window ran out after one: check by hand.",
       },
     );
+    // An OAuth app's refresh token lapses after 180 days unused: a failed keep-alive must be seen.
+    for (const portal of props.oauthPortals ?? []) {
+      this.alarm(
+        `OAuthRefreshFailures-${portal}`,
+        custom(MetricName.OAuthRefreshFailures, { Portal: portal }),
+        ALARM_THRESHOLDS.oauthRefreshFailures,
+        {
+          description: `Refreshing the OAuth tokens of portal "${portal}" failed: re-authorize the app before its refresh token lapses.`,
+        },
+      );
+    }
 
     if (!props.dashboard) return;
     const search = (metricName: string, dimensions: string[], label: string) =>

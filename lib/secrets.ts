@@ -6,17 +6,25 @@ import { Construct } from "constructs";
 import type { Config } from "../functions/core/config";
 
 /** The secret references the ingest function resolves: every source's signing secret(s). */
-export const ingestSecretRefs = (config: Config): string[] =>
+export const ingestSecretRefs = (config: Pick<Config, "sources">): string[] =>
   unique(config.sources.flatMap((source) => source.secret));
 
-/** The secret references the deliver function resolves: the Bitrix24 webhook URL or OAuth app. */
-export const deliverSecretRefs = (config: Config): string[] => {
-  const { webhookUrl, auth } = config.bitrix;
-  return unique([
-    ...(webhookUrl ? [webhookUrl] : []),
-    ...(auth ? [auth.clientId, auth.clientSecret, auth.refreshToken] : []),
-  ]);
-};
+/** The secret references the deliver function resolves: each portal's webhook URL or OAuth app. */
+export const deliverSecretRefs = (config: Pick<Config, "portals">): string[] =>
+  unique(
+    config.portals.flatMap(({ webhookUrl, oauth }) => [
+      ...(webhookUrl ? [webhookUrl] : []),
+      ...(oauth ? [oauth.clientId, oauth.clientSecret, oauth.refreshToken] : []),
+    ]),
+  );
+
+/** The secret references of the OAuth apps, which the sweeper refreshes to keep their tokens alive. */
+export const oauthSecretRefs = (config: Pick<Config, "portals">): string[] =>
+  unique(
+    config.portals.flatMap(({ oauth }) =>
+      oauth ? [oauth.clientId, oauth.clientSecret, oauth.refreshToken] : [],
+    ),
+  );
 
 const unique = (values: string[]): string[] => [...new Set(values)];
 

@@ -219,7 +219,7 @@ describe("alarms", () => {
     Template.fromStack(partner).hasResourceProperties("AWS::CloudWatch::Alarm", {
       MetricName: "Messages",
       Dimensions: [{ Name: "Outcome", Value: "unknown" }, service],
-      AlarmDescription: Match.stringLikeRegexp("weekly limit off"),
+      AlarmDescription: Match.stringLikeRegexp("without the weekly limit"),
     });
   });
 });

@@ -507,6 +507,97 @@ describe("least privilege", () => {
   });
 });
 
+describe("several portals", () => {
+  const portals = (extra: Record<string, unknown> = {}) => {
+    const { bitrix: _bitrix, ...raw } = fixtureRaw({});
+    return {
+      ...raw,
+      portals: [
+        {
+          id: "main",
+          webhookUrl: "env:BITRIX_MAIN_URL",
+          openLines: { support: "ab515f5d85a8b844d484f6ea75a2e494" },
+          rateLimit: { perSecond: 2, burst: 50 },
+        },
+        {
+          id: "eu",
+          url: "https://eu-example.bitrix24.com",
+          oauth: {
+            clientId: "env:EU_ID",
+            clientSecret: "env:EU_SECRET",
+            refreshToken: "env:EU_REFRESH",
+          },
+          openLines: { billing: "0123456789abcdef0123456789abcdef" },
+          rateLimit: { perSecond: 5, burst: 250 },
+          ...extra,
+        },
+      ],
+      routes: [],
+    };
+  };
+
+  it("gives deliver every portal's secrets and workers for their rates together", () => {
+    const built = buildStack({ configPath: writeConfig(portals()) });
+    const names = ["BITRIX_MAIN_URL", "EU_ID", "EU_SECRET", "EU_REFRESH"];
+    for (const name of names) expect(built.secrets.byName.has(name)).toBe(true);
+    const refs = references(built);
+    const variables = (
+      Template.fromStack(built).toJSON().Resources[refs.id(built.deliver.fn)].Properties
+        .Environment as { Variables: { HOOKLINE_SECRETS: { "Fn::Join": [string, unknown[]] } } }
+    ).Variables.HOOKLINE_SECRETS["Fn::Join"][1].filter((part) => typeof part === "string");
+    expect(variables.join("")).toMatch(/BITRIX_MAIN_URL.*EU_ID.*EU_SECRET.*EU_REFRESH/);
+    expect(deliverConcurrency(built.config)).toBe(7);
+    Template.fromStack(built).hasResourceProperties("AWS::Lambda::EventSourceMapping", {
+      ScalingConfig: { MaximumConcurrency: 7 },
+    });
+  });
+
+  it("lets the sweeper keep OAuth tokens alive: the token items and the OAuth app's secrets", () => {
+    const built = buildStack({ configPath: writeConfig(portals()) });
+    const refs = references(built);
+    const statements = statementsOfRole(refs.id(built.sweep.role), built);
+    expect(statements).toContainEqual({
+      Action: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+      Resource: refs.arn(built.table),
+    });
+    const secrets = statements.find(
+      (s) => (s as { Action: string }).Action === "secretsmanager:GetSecretValue",
+    ) as { Resource: unknown[] };
+    const oauthSecrets = ["EU_ID", "EU_SECRET", "EU_REFRESH"].map((name) => {
+      const secret = built.secrets.byName.get(name);
+      if (!secret) throw new Error(name);
+      return refs.ref(secret);
+    });
+    expect(secrets.Resource).toHaveLength(3);
+    expect(secrets.Resource).toEqual(expect.arrayContaining(oauthSecrets));
+  });
+
+  it("names each portal without a target when synth stops", () => {
+    const raw = portals();
+    const [main] = raw.portals;
+    if (main) delete (main as { webhookUrl?: string }).webhookUrl;
+    expect(() => buildStack({ configPath: writeConfig(raw) })).toThrow(
+      /portals\[0\] \("main"\): webhookUrl or oauth: required on AWS/,
+    );
+  });
+
+  it("alarms when an OAuth portal's token keep-alive fails", () => {
+    const built = buildStack({ configPath: writeConfig(portals()) });
+    Template.fromStack(built).hasResourceProperties("AWS::CloudWatch::Alarm", {
+      Namespace: "Hookline",
+      MetricName: "OAuthRefreshFailures",
+      Dimensions: [
+        { Name: "Portal", Value: "eu" },
+        { Name: "service", Value: "hookline" },
+      ],
+      Threshold: 1,
+    });
+    expect(built.monitoring.alarms.map((alarm) => alarm.node.id)).not.toContain(
+      "OAuthRefreshFailures-main",
+    );
+  });
+});
+
 describe("config", () => {
   it("fails synth on a broken config, naming the bad key", () => {
     const configPath = resolve(import.meta.dirname, "fixtures/broken.config.json");
