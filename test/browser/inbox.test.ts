@@ -24,6 +24,8 @@ if (!found) {
 
 const ARTIFACTS = join(process.cwd(), "test-artifacts");
 const TABLE = "hookline-inbox";
+/** The page polls once a second; a loaded CI machine may take a few rounds. */
+const PATIENCE = { timeout: 15_000, interval: 100 };
 
 const config = testConfig({
   routes: [
@@ -147,7 +149,7 @@ describe.skipIf(!found)("the inbox in Chromium", () => {
     // A bold title, escaped: the hostile markup is text, not an element.
     const title = page.locator(".bx-message strong", { hasText: "Spelling error" });
     // (The escape may fence a value's edge with an invisible character: hence "contain".)
-    await expect.poll(() => title.first().textContent()).toContain(hostileTitle);
+    await expect.poll(() => title.first().textContent(), PATIENCE).toContain(hostileTitle);
     expect(await page.locator('img[src="x"]').count()).toBe(0);
     expect(await page.title()).toBe("hookline inbox");
     // Links: a [url] in the text and a KEYBOARD button.
@@ -184,8 +186,10 @@ describe.skipIf(!found)("the inbox in Chromium", () => {
     await page.goto(`${bridge.url}/_inbox`);
     const before = await page.locator("tr.request").count();
     await page.locator('button[data-source="shop"]').click();
-    await expect.poll(() => page.locator("#send-result").textContent()).toMatch(/^shop .*: 202 /);
-    await expect.poll(() => page.locator("tr.request").count(), { timeout: 5000 }).toBe(before + 1);
+    await expect
+      .poll(() => page.locator("#send-result").textContent(), PATIENCE)
+      .toMatch(/^shop .*: 202 /);
+    await expect.poll(() => page.locator("tr.request").count(), PATIENCE).toBe(before + 1);
     expect(await page.locator("tr.request").first().textContent()).toContain("202 accepted");
   });
 
