@@ -1,16 +1,34 @@
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { type BuildOptions, build } from "esbuild";
-import { hooklineEsbuildOptions } from "../lib/bundling";
-import { githubRequest } from "../test/support/signers";
+import type { SQSEvent } from "aws-lambda";
+import { startDynalite } from "../functions/adapters/dynamo/dynalite-server";
+import { ensureTable } from "../functions/adapters/dynamo/table";
+import { makeSecretResolver } from "../functions/adapters/secrets";
+import { systemClock } from "../functions/core/clock";
+import { parseConfig } from "../functions/core/config";
+import { makeIngest } from "../functions/core/ingest";
+import type { EventJob } from "../functions/core/job";
+import { silentLog } from "../functions/core/log";
+import { noMetrics } from "../functions/core/metrics";
+import type { OutcomeRecord } from "../functions/core/outcome";
+import type { OutcomeStore } from "../functions/core/ports";
+import { compileRoutes } from "../functions/core/routes";
+import { startBitrixSimulator } from "../functions/local/bitrix-simulator";
+import { bundleFunction } from "../lib/bundling";
+import { BUNDLED_CONFIG_FILE, FUNCTION_ENVIRONMENT } from "../lib/hookline-function";
+import { makeTestClient } from "../test/support/dynamo-servers";
+import { startFakeSqs, toSqsEvent } from "../test/support/fake-sqs";
 import {
   benchConfigInput,
   GITHUB_SECRET,
   GITHUB_SECRET_ENV,
   type GithubPayload,
+  githubHeaders,
+  OPEN_LINE_CODE,
   senderId,
 } from "./fixtures";
 import { median } from "./stats";
@@ -18,64 +36,296 @@ import { median } from "./stats";
 const run = promisify(execFile);
 const PROJECT_ROOT = resolve(import.meta.dirname, "..");
 const MARK = "@@hookline-bench ";
+const TABLE = "hookline-bench";
 
-export type BundleName = "ingest" | "clientOnly" | "empty";
+/** min, median and max of a sample. */
+export interface Spread {
+  min: number;
+  median: number;
+  max: number;
+}
+
+export interface PairedResult {
+  /** ms from process start to the first answer. */
+  hookline: Spread;
+  baseline: Spread;
+  /** hookline / baseline of each interleaved pair. */
+  ratio: Spread;
+  pairs: number;
+  /** What the first answer was (checked on every run). */
+  answer: string;
+  /** Bytes of the function's files (code and maps) and how many code files there are. */
+  bytes: { hookline: number; baseline: number };
+  files: { hookline: number; baseline: number };
+}
 
 export interface ColdStartResult {
-  /** Median ms from process start to the end (import, and the first event for ingest). */
-  fromStart: Record<BundleName, number>;
-  /** Median ms from just before the import to the end: node's own bootstrap left out. */
-  fromImport: Record<BundleName, number>;
-  /** Diagnostic: median ms of the ingest bundle's import alone (the rest is the first event). */
-  ingestImportOnly: number;
-  /** Diagnostic: median ms from process start when node runs without --enable-source-maps. */
-  withoutSourceMaps: Record<"ingest" | "clientOnly", number>;
-  /** Bundle sizes in bytes (index.mjs, without its .map). */
-  bytes: Record<BundleName, number>;
-  runs: number;
-  /** What the ingest bundle answered its first event. */
-  firstAnswer: string;
+  ingest: PairedResult;
+  deliver: PairedResult;
+  /** The environment every run gets (values of secrets left out). */
+  environment: string[];
 }
 
 /**
- * A child process that imports one bundle and, if it exports a handler, serves it one event.
- * It prints the time since process start (performance.now()) and since just before the import.
+ * A child process that imports one function's `index.mjs` and hands it one event, as Lambda's
+ * runtime does; it prints the time since process start (`performance.now()`) at the answer.
  */
 const RUNNER = `import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-const event = process.argv[3] ? JSON.parse(readFileSync(process.argv[3], "utf8")) : undefined;
+const event = JSON.parse(readFileSync(process.argv[3], "utf8"));
 const context = {
   callbackWaitsForEmptyEventLoop: true, functionName: "hookline-bench", functionVersion: "$LATEST",
   invokedFunctionArn: "arn:aws:lambda:us-east-1:000000000000:function:hookline-bench",
   memoryLimitInMB: "512", awsRequestId: "00000000-0000-4000-8000-000000000000",
-  logGroupName: "bench", logStreamName: "bench", getRemainingTimeInMillis: () => 10000,
+  logGroupName: "bench", logStreamName: "bench", getRemainingTimeInMillis: () => 900000,
   done() {}, fail() {}, succeed() {},
 };
-const beforeImport = performance.now();
 const mod = await import(pathToFileURL(process.argv[2]).href);
-const imported = performance.now() - beforeImport;
-let answer = "";
-if (event && typeof mod.handler === "function") {
-  const result = await mod.handler(event, context);
-  answer = result.statusCode + " " + result.body;
-}
+const result = await mod.handler(event, context);
 const end = performance.now();
-process.stdout.write("\\n${MARK}" + JSON.stringify({ end, fromImport: end - beforeImport, imported, answer }) + "\\n");
+process.stdout.write("\\n${MARK}" + JSON.stringify({ end, answer: JSON.stringify(result) }) + "\\n");
+process.exit(0);
 `;
 
-async function bundle(
-  outdir: string,
-  entry: Pick<BuildOptions, "entryPoints" | "stdin">,
-): Promise<string> {
-  await mkdir(outdir, { recursive: true });
-  const outfile = join(outdir, "index.mjs");
-  await build({ ...hooklineEsbuildOptions, ...entry, outfile, logLevel: "error" });
-  return outfile;
+const spread = (values: readonly number[]): Spread => ({
+  min: Math.min(...values),
+  median: median(values),
+  max: Math.max(...values),
+});
+
+async function directoryBytes(dir: string): Promise<{ bytes: number; files: number }> {
+  let bytes = 0;
+  let files = 0;
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    bytes += (await stat(join(entry.parentPath, entry.name))).size;
+    if (entry.name.endsWith(".mjs")) files++;
+  }
+  return { bytes, files };
 }
 
-const stdinModule = (contents: string, sourcefile: string): Pick<BuildOptions, "stdin"> => ({
-  stdin: { contents, resolveDir: PROJECT_ROOT, loader: "js", sourcefile },
-});
+/**
+ * P2: cold start of the real ingest and deliver bundles against a bundle that only imports
+ * `@aws-sdk/client-dynamodb` and sends one PutItem (plus, for deliver, one POST to the
+ * simulator), each run a fresh node process with a clean environment, the two sides interleaved.
+ * DynamoDB is dynalite, SQS a local fake, Bitrix24 the simulator, all on 127.0.0.1 in this
+ * process.
+ */
+export async function measureColdStart(
+  sample: GithubPayload,
+  pairs: number,
+): Promise<ColdStartResult> {
+  const dir = await mkdtemp(join(tmpdir(), "hookline-cold-"));
+  const [dynamo, sqs, portal] = await Promise.all([
+    startDynalite(),
+    startFakeSqs(),
+    startBitrixSimulator({
+      openLineCodes: [OPEN_LINE_CODE],
+      rateLimit: { burst: 1000, perSecond: 100 },
+    }),
+  ]);
+  try {
+    const dynamoClient = makeTestClient(dynamo.endpoint);
+    await ensureTable(dynamoClient, TABLE);
+    dynamoClient.destroy();
+
+    const configInput = benchConfigInput([senderId(sample)]);
+    const functions = {
+      ingest: join(PROJECT_ROOT, "functions/ingest/handler.ts"),
+      deliver: join(PROJECT_ROOT, "functions/deliver/handler.ts"),
+      putOnly: join(PROJECT_ROOT, "bench/baselines/dynamodb-put.ts"),
+      putAndPost: join(PROJECT_ROOT, "bench/baselines/dynamodb-put-post.ts"),
+    };
+    const roots = {} as Record<keyof typeof functions, string>;
+    for (const [name, entry] of Object.entries(functions) as [keyof typeof functions, string][]) {
+      roots[name] = join(dir, name);
+      bundleFunction(entry, roots[name]);
+      // What the construct puts next to the bundle.
+      await writeFile(join(roots[name], BUNDLED_CONFIG_FILE), JSON.stringify(configInput));
+    }
+    const runner = join(dir, "runner.mjs");
+    await writeFile(runner, RUNNER);
+
+    // Lambda's own variables, the function's (as lib/hookline-function.ts and the stack set
+    // them), and the bench's: endpoints of the local fakes and the secrets as env values.
+    const lambda = (name: string, root: string): Record<string, string> => ({
+      PATH: "/usr/local/bin:/usr/bin:/bin",
+      LANG: "en_US.UTF-8",
+      TZ: ":UTC",
+      AWS_REGION: "us-east-1",
+      AWS_DEFAULT_REGION: "us-east-1",
+      AWS_EXECUTION_ENV: "AWS_Lambda_nodejs22.x",
+      AWS_LAMBDA_FUNCTION_NAME: `hookline-${name}`,
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: "512",
+      AWS_LAMBDA_FUNCTION_VERSION: "$LATEST",
+      AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand",
+      AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/hookline-${name}`,
+      AWS_LAMBDA_LOG_STREAM_NAME: "bench",
+      AWS_LAMBDA_LOG_FORMAT: "JSON",
+      AWS_LAMBDA_LOG_LEVEL: "INFO",
+      AWS_ACCESS_KEY_ID: "AKIDBENCH",
+      AWS_SECRET_ACCESS_KEY: "bench-secret",
+      AWS_SESSION_TOKEN: "bench-session",
+      LAMBDA_TASK_ROOT: root,
+      LAMBDA_RUNTIME_DIR: "/var/runtime",
+      _HANDLER: "index.handler",
+      ...FUNCTION_ENVIRONMENT,
+      HOOKLINE_TABLE: TABLE,
+      HOOKLINE_QUEUE_URL: sqs.queueUrl("hookline"),
+      HOOKLINE_DEAD_LETTER_QUEUE_URL: sqs.queueUrl("hookline-dead-letters"),
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+      AWS_CONFIG_FILE: join(dir, "no-aws-config"),
+      AWS_SHARED_CREDENTIALS_FILE: join(dir, "no-aws-credentials"),
+      [GITHUB_SECRET_ENV]: GITHUB_SECRET,
+      BITRIX_WEBHOOK_URL: portal.webhookUrl,
+    });
+
+    const invoke = async (name: keyof typeof functions, event: unknown) => {
+      const eventFile = join(dir, `event-${randomUUID()}.json`);
+      await writeFile(eventFile, JSON.stringify(event));
+      const { stdout } = await run(
+        process.execPath,
+        [runner, join(roots[name], "index.mjs"), eventFile],
+        {
+          env: lambda(name, roots[name]),
+          cwd: roots[name],
+        },
+      );
+      const line = stdout.split("\n").find((text) => text.startsWith(MARK));
+      if (!line) throw new Error(`cold start: no timing from ${name}:\n${stdout}`);
+      if (process.env.BENCH_DEBUG) process.stderr.write(stdout);
+      return JSON.parse(line.slice(MARK.length)) as { end: number; answer: string };
+    };
+
+    // A job exactly as ingest makes it (this code, this config), for deliver's events.
+    const template = await jobFor(configInput, sample);
+    let runs = 0;
+    const events = {
+      ingest: async () => {
+        // A body of its own per run, else the receipt makes every run after the first a duplicate.
+        const body = JSON.stringify({ ...sample.payload, hookline_bench_run: randomUUID() });
+        const headers = await githubHeaders({ event: sample.event, body }, randomUUID());
+        return webhookEvent("github", headers, body);
+      },
+      deliver: async (): Promise<SQSEvent> => {
+        runs++;
+        // A user of its own per run: the weekly slot of the previous run's user is taken.
+        const job = { ...template, jobId: `${template.jobId}-${runs}`, userId: 100_000 + runs };
+        const body = JSON.stringify(job);
+        const message = {
+          queueUrl: sqs.queueUrl("hookline"),
+          messageId: randomUUID(),
+          receiptHandle: randomUUID(),
+          body,
+          md5OfBody: "",
+          sentAt: Date.now(),
+        };
+        return toSqsEvent([message], { receiveCount: 1 });
+      },
+      putOnly: async () => ({ runId: randomUUID() }),
+      putAndPost: async () => {
+        runs++;
+        return { runId: randomUUID(), userId: 200_000 + runs, code: OPEN_LINE_CODE };
+      },
+    };
+
+    const checks = {
+      ingest: (answer: string) => answer.includes('\\"status\\":\\"accepted\\"'),
+      deliver: (answer: string) => answer === '{"batchItemFailures":[]}',
+      putOnly: (answer: string) => answer.includes('"statusCode":200'),
+      putAndPost: (answer: string) => answer.includes('"statusCode":200'),
+    };
+
+    const paired = async (
+      hookline: "ingest" | "deliver",
+      baseline: "putOnly" | "putAndPost",
+      verify: () => void,
+    ): Promise<PairedResult> => {
+      const times = { hookline: [] as number[], baseline: [] as number[] };
+      const ratios: number[] = [];
+      let answer = "";
+      const once = async (name: keyof typeof functions) => {
+        const result = await invoke(name, await events[name]());
+        if (!checks[name](result.answer)) {
+          throw new Error(`cold start: ${name} answered ${result.answer}`);
+        }
+        if (name === hookline) answer = result.answer;
+        return result.end;
+      };
+      // One untimed pair warms the file cache and the fakes.
+      await once(hookline);
+      await once(baseline);
+      for (let pair = 0; pair < pairs; pair++) {
+        // Alternate which side goes first, so neither always follows the other.
+        const first = pair % 2 === 0 ? hookline : baseline;
+        const a = await once(first);
+        const b = await once(first === hookline ? baseline : hookline);
+        const [h, r] = first === hookline ? [a, b] : [b, a];
+        times.hookline.push(h);
+        times.baseline.push(r);
+        ratios.push(h / r);
+      }
+      verify();
+      const [hooklineSize, baselineSize] = await Promise.all([
+        directoryBytes(roots[hookline]),
+        directoryBytes(roots[baseline]),
+      ]);
+      return {
+        hookline: spread(times.hookline),
+        baseline: spread(times.baseline),
+        ratio: spread(ratios),
+        pairs,
+        answer,
+        bytes: { hookline: hooklineSize.bytes, baseline: baselineSize.bytes },
+        files: { hookline: hooklineSize.files, baseline: baselineSize.files },
+      };
+    };
+
+    const queuedBefore = sqs.messages.length;
+    const ingest = await paired("ingest", "putOnly", () => {
+      // Every ingest run (the warm-up too) queued its one message.
+      if (sqs.messages.length - queuedBefore !== pairs + 1) {
+        throw new Error(`cold start: ${sqs.messages.length - queuedBefore} messages queued`);
+      }
+    });
+    const sentBefore = portal.messages.length;
+    const deliver = await paired("deliver", "putAndPost", () => {
+      // Each deliver and each reference run posted one message to the simulator.
+      if (portal.messages.length - sentBefore !== 2 * (pairs + 1)) {
+        throw new Error(`cold start: ${portal.messages.length - sentBefore} messages sent`);
+      }
+    });
+    const environment = Object.keys(lambda("ingest", roots.ingest)).sort();
+    return { ingest, deliver, environment };
+  } finally {
+    await Promise.allSettled([dynamo.close(), sqs.close(), portal.close()]);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The job this config's route makes of `sample`, through the real ingest use case. */
+async function jobFor(configInput: object, sample: GithubPayload): Promise<EventJob> {
+  const config = parseConfig(configInput, "bench config");
+  const queued: EventJob[] = [];
+  const resolveSecret = makeSecretResolver({ env: { [GITHUB_SECRET_ENV]: GITHUB_SECRET } });
+  const ingest = makeIngest({
+    config,
+    secretsFor: (source) => Promise.all(source.secret.map(resolveSecret)),
+    router: compileRoutes(config),
+    receipts: { record: async () => "recorded", remove: async () => {} },
+    queue: { enqueue: async (jobs) => void queued.push(...(jobs as EventJob[])) },
+    outcomes: { finish: async (record: OutcomeRecord) => record } as unknown as OutcomeStore,
+    clock: systemClock,
+    log: silentLog,
+    metrics: noMetrics,
+  });
+  const headers = await githubHeaders(sample, randomUUID());
+  await ingest({ sourceId: "github", headers, body: Buffer.from(sample.body) });
+  const [job] = queued;
+  if (!job) throw new Error(`cold start: the bench route queued nothing for ${sample.event}`);
+  return job;
+}
 
 /** An API Gateway HTTP API (payload v2) event for POST /webhooks/{sourceId}. */
 function webhookEvent(sourceId: string, headers: Record<string, string>, body: string) {
@@ -109,141 +359,4 @@ function webhookEvent(sourceId: string, headers: Record<string, string>, body: s
     body,
     isBase64Encoded: false,
   };
-}
-
-/**
- * Cold start of the ingest bundle (import + first webhook, which builds config, clients and
- * router), against a bundle that only creates a DynamoDB client and an empty bundle, all built
- * with the Lambdas' esbuild options and run in fresh node processes, interleaved.
- */
-export async function measureColdStart(
-  sample: GithubPayload,
-  runs: number,
-): Promise<ColdStartResult> {
-  const dir = await mkdtemp(join(tmpdir(), "hookline-bench-"));
-  try {
-    const bundles: Record<BundleName, string> = {
-      ingest: await bundle(join(dir, "ingest"), {
-        entryPoints: [join(PROJECT_ROOT, "functions/ingest/handler.ts")],
-      }),
-      clientOnly: await bundle(
-        join(dir, "client-only"),
-        stdinModule(
-          'import { DynamoDBClient } from "@aws-sdk/client-dynamodb";\nexport const client = new DynamoDBClient({});\n',
-          "client-only.js",
-        ),
-      ),
-      empty: await bundle(join(dir, "empty"), stdinModule("export {};\n", "empty.js")),
-    };
-    const bytes = {} as Record<BundleName, number>;
-    for (const [name, file] of Object.entries(bundles) as [BundleName, string][]) {
-      bytes[name] = (await stat(file)).size;
-    }
-
-    // A verified webhook that matches no route: 200 ignored, with no DynamoDB or SQS call, yet
-    // the first event still loads the config, creates both AWS clients and compiles the routes.
-    const configPath = join(dir, "hookline.config.json");
-    const routedEvents = ["issues.*", "pull_request.*"];
-    if (routedEvents.some((pattern) => pattern.startsWith(`${sample.event}.`))) {
-      throw new Error(`cold start: pick a payload outside ${routedEvents.join(", ")}`);
-    }
-    await writeFile(
-      configPath,
-      JSON.stringify(benchConfigInput(routedEvents, [senderId(sample)]), null, 2),
-    );
-    const signed = await githubRequest(GITHUB_SECRET, sample.event, sample.payload);
-    const eventPath = join(dir, "event.json");
-    await writeFile(eventPath, JSON.stringify(webhookEvent("github", signed.headers, signed.body)));
-    const runner = join(dir, "runner.mjs");
-    await writeFile(runner, RUNNER);
-
-    // What the Lambda sets (lib/hookline-function.ts) plus dummy AWS settings. Any AWS call would
-    // hit a closed local port and fail at once; the ignored event makes none.
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? "",
-      HOME: dir,
-      NODE_OPTIONS: "--enable-source-maps",
-      HOOKLINE_CONFIG: configPath,
-      HOOKLINE_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/000000000000/hookline-bench",
-      HOOKLINE_TABLE: "hookline-bench",
-      POWERTOOLS_SERVICE_NAME: "hookline",
-      POWERTOOLS_METRICS_NAMESPACE: "Hookline",
-      POWERTOOLS_LOG_LEVEL: "INFO",
-      AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: "AKIDBENCHMARK",
-      AWS_SECRET_ACCESS_KEY: "bench-secret-access-key",
-      AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9",
-      AWS_ENDPOINT_URL_SQS: "http://127.0.0.1:9",
-      AWS_MAX_ATTEMPTS: "1",
-      [GITHUB_SECRET_ENV]: GITHUB_SECRET,
-    };
-
-    let firstAnswer = "";
-    const spawnOnce = async (name: BundleName, sourceMaps = true) => {
-      const args = [runner, bundles[name], ...(name === "ingest" ? [eventPath] : [])];
-      const childEnv = sourceMaps ? env : { ...env, NODE_OPTIONS: "" };
-      const { stdout } = await run(process.execPath, args, { env: childEnv, cwd: dir });
-      const line = stdout.split("\n").find((text) => text.startsWith(MARK));
-      if (!line) throw new Error(`cold start: no timing from the ${name} bundle:\n${stdout}`);
-      const result = JSON.parse(line.slice(MARK.length)) as {
-        end: number;
-        fromImport: number;
-        imported: number;
-        answer: string;
-      };
-      if (name === "ingest") {
-        if (!result.answer.startsWith("200 ") || !result.answer.includes('"ignored"')) {
-          throw new Error(`cold start: the ingest bundle answered ${result.answer}`);
-        }
-        firstAnswer = result.answer;
-      }
-      return result;
-    };
-
-    // The Lambda runs with --enable-source-maps; the two last variants, without, are a
-    // diagnostic only (how much of the difference is reading the larger source map).
-    const variants: [BundleName, boolean][] = [
-      ["ingest", true],
-      ["clientOnly", true],
-      ["empty", true],
-      ["ingest", false],
-      ["clientOnly", false],
-    ];
-    const fromStart: Record<BundleName, number[]> = { ingest: [], clientOnly: [], empty: [] };
-    const fromImport: Record<BundleName, number[]> = { ingest: [], clientOnly: [], empty: [] };
-    const noMaps: Record<"ingest" | "clientOnly", number[]> = { ingest: [], clientOnly: [] };
-    const ingestImportOnly: number[] = [];
-    // One untimed round warms the file cache; then each round runs every variant, the order
-    // rotating from round to round.
-    for (const [name, sourceMaps] of variants) await spawnOnce(name, sourceMaps);
-    for (let round = 0; round < runs; round++) {
-      for (let k = 0; k < variants.length; k++) {
-        const [name, sourceMaps] = variants[(round + k) % variants.length] as [BundleName, boolean];
-        const result = await spawnOnce(name, sourceMaps);
-        if (!sourceMaps) {
-          if (name !== "empty") noMaps[name].push(result.end);
-          continue;
-        }
-        fromStart[name].push(result.end);
-        fromImport[name].push(result.fromImport);
-        if (name === "ingest") ingestImportOnly.push(result.imported);
-      }
-    }
-    const medians = (samples: Record<BundleName, number[]>) => ({
-      ingest: median(samples.ingest),
-      clientOnly: median(samples.clientOnly),
-      empty: median(samples.empty),
-    });
-    return {
-      fromStart: medians(fromStart),
-      fromImport: medians(fromImport),
-      ingestImportOnly: median(ingestImportOnly),
-      withoutSourceMaps: { ingest: median(noMaps.ingest), clientOnly: median(noMaps.clientOnly) },
-      bytes,
-      runs,
-      firstAnswer,
-    };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 }

@@ -2,85 +2,93 @@ import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { makeSecretResolver } from "../functions/adapters/secrets";
 import { systemClock } from "../functions/core/clock";
 import { makeIngest, type WebhookRequest } from "../functions/core/ingest";
-import type { DeliveryJob } from "../functions/core/job";
 import { silentLog } from "../functions/core/log";
 import { noMetrics } from "../functions/core/metrics";
-import type { OutcomeRecord } from "../functions/core/outcome";
 import type { JobQueue, OutcomeStore, ReceiptStore } from "../functions/core/ports";
 import { compileRoutes } from "../functions/core/routes";
-import { githubRequest } from "../test/support/signers";
 import {
   benchConfig,
   eventName,
   GITHUB_SECRET,
   GITHUB_SECRET_ENV,
   type GithubPayload,
+  githubHeaders,
   senderId,
 } from "./fixtures";
 import { median } from "./stats";
 
 export interface IngestCpuOptions {
-  warmupIterations: number;
+  /** Untimed calls of each side before a payload's batches. */
+  warmup: number;
   batches: number;
   batchSize: number;
 }
 
-export interface IngestCpuResult {
-  payload: string;
+export interface PayloadCpu {
+  name: string;
   bodyBytes: number;
   /** Median nanoseconds per webhook over the batches. */
   ingestNs: number;
-  baselineNs: number;
-  iterations: number;
-}
-
-/** In-memory ports that do nothing but a Map set (and the has() a receipt needs). */
-function memoryPorts() {
-  const receiptMap = new Map<string, Date>();
-  const jobMap = new Map<string, DeliveryJob>();
-  const outcomeMap = new Map<string, OutcomeRecord>();
-  const receipts: ReceiptStore = {
-    async record(receipt, receivedAt) {
-      const key = `${receipt.sourceId}#${receipt.contentHash ?? receipt.eventId}`;
-      if (receiptMap.has(key)) return "duplicate";
-      receiptMap.set(key, receivedAt);
-      return "recorded";
-    },
-    async remove(receipt) {
-      receiptMap.delete(`${receipt.sourceId}#${receipt.contentHash ?? receipt.eventId}`);
-    },
-  };
-  const queue: JobQueue = {
-    async enqueue(jobs) {
-      for (const job of jobs) jobMap.set(job.jobId, job);
-    },
-  };
-  const outcomes: OutcomeStore = {
-    async record(outcome) {
-      outcomeMap.set(outcome.jobId, outcome);
-    },
-    async begin() {
-      return "started";
-    },
-    async abandon() {},
-    async get(jobId) {
-      return outcomeMap.get(jobId);
-    },
-  };
-  return { receipts, queue, outcomes, jobs: jobMap };
+  floorNs: number;
+  ratio: number;
+  /** What ingest answered: `queued` (202, one message) or `failed` (202, the route failed). */
+  path: "queued" | "failed";
 }
 
 /**
- * Ingest use case CPU per webhook, I/O faked in process, against the least any receiver must do:
- * HMAC-SHA256 of the body, a constant-time compare and JSON.parse. Baseline and ingest batches
- * alternate, so machine noise hits both; each figure is the median batch.
+ * In-memory ports: each write is a Map set, so the timed work is ingest's own. The receipt store
+ * never answers `duplicate` (the bench sends the same body many times).
+ */
+function memoryPorts() {
+  const receipts = new Map<string, Date>();
+  const jobs = new Map<string, unknown>();
+  const outcomes = new Map<string, unknown>();
+  const receiptStore: ReceiptStore = {
+    async record(receipt, receivedAt) {
+      receipts.set(receipt.eventId, receivedAt);
+      return "recorded";
+    },
+    async remove(receipt) {
+      receipts.delete(receipt.eventId);
+    },
+  };
+  const queue: JobQueue = {
+    async enqueue(queued) {
+      for (const job of queued) jobs.set("jobId" in job ? job.jobId : "flush", job);
+    },
+  };
+  const unused = async (): Promise<never> => {
+    throw new Error("not used by ingest");
+  };
+  const outcomeStore: OutcomeStore = {
+    async finish(record) {
+      outcomes.set(record.jobId, record);
+      return record;
+    },
+    defer: unused,
+    reschedule: unused,
+    pending: unused,
+    due: unused,
+    get: unused,
+    begin: unused,
+    abandon: unused,
+  };
+  return { receipts: receiptStore, queue, outcomes: outcomeStore, clear: () => jobs.clear() };
+}
+
+/**
+ * P1: ingest CPU per webhook for every payload, I/O faked in process, against the least any
+ * receiver must do with the same body: HMAC-SHA256, a constant-time compare and JSON.parse.
+ * One config routes every event (`*`) through a realistic route, so each webhook takes the whole
+ * 202 path. Per payload, batches of the two sides alternate (so noise hits both) and each figure
+ * is the median batch.
  */
 export async function measureIngestCpu(
-  sample: GithubPayload,
+  payloads: readonly GithubPayload[],
   options: IngestCpuOptions,
-): Promise<IngestCpuResult> {
-  const name = eventName(sample);
-  const config = benchConfig([name], [senderId(sample)]);
+  onProgress?: (done: number) => void,
+): Promise<PayloadCpu[]> {
+  const config = benchConfig(payloads.map(senderId).filter((id) => id !== undefined));
   const ports = memoryPorts();
   // The same secretsFor as functions/adapters/wiring.ts, over the real env resolver.
   const resolveSecret = makeSecretResolver({ env: { [GITHUB_SECRET_ENV]: GITHUB_SECRET } });
@@ -94,72 +102,112 @@ export async function measureIngestCpu(
     metrics: noMetrics,
   });
 
-  // GitHub signs the body only, so one signature serves every delivery id.
-  const signed = await githubRequest(GITHUB_SECRET, sample.event, sample.payload, "template");
-  const body = Buffer.from(signed.body, "utf8");
-  const total = options.warmupIterations + options.batches * options.batchSize;
-  // Fresh delivery ids (else the receipt fake answers duplicate), made before any timing.
-  const requests: WebhookRequest[] = Array.from({ length: total }, () => ({
-    sourceId: "github",
-    headers: { ...signed.headers, "x-github-delivery": randomUUID() },
-    body,
-  }));
+  const prepared = await Promise.all(
+    payloads.map(async (sample) => {
+      const headers = await githubHeaders(sample, "template");
+      return { sample, headers, body: Buffer.from(sample.body, "utf8") };
+    }),
+  );
 
-  const first = await ingest(requests[0] as WebhookRequest);
-  if (first.statusCode !== 202 || first.body.status !== "accepted" || first.body.messages !== 1) {
-    throw new Error(`ingest bench: expected 202 with one message, got ${JSON.stringify(first)}`);
-  }
+  // Fresh delivery ids, made before any timing (the id is not signed).
+  const requestsFor = (item: (typeof prepared)[number], count: number): WebhookRequest[] =>
+    Array.from({ length: count }, () => ({
+      sourceId: "github",
+      headers: { ...item.headers, "x-github-delivery": randomUUID() },
+      body: item.body,
+    }));
 
-  const expected = createHmac("sha256", GITHUB_SECRET).update(body).digest();
-  let sink = 0;
-  const baselineOnce = () => {
-    const digest = createHmac("sha256", GITHUB_SECRET).update(body).digest();
-    if (!timingSafeEqual(digest, expected)) throw new Error("baseline digest mismatch");
-    const parsed = JSON.parse(body.toString("utf8")) as { sender?: unknown };
-    if (parsed.sender !== undefined) sink++;
-  };
-
-  let next = 1;
-  const ingestBatch = async (count: number): Promise<bigint> => {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < count; i++) {
-      const answer = await ingest(requests[next++] as WebhookRequest);
+  const runIngest = async (requests: readonly WebhookRequest[]): Promise<number> => {
+    const start = process.cpuUsage();
+    for (const request of requests) {
+      const answer = await ingest(request);
       if (answer.statusCode !== 202) throw new Error(`ingest bench: got ${answer.statusCode}`);
     }
-    return process.hrtime.bigint() - start;
-  };
-  const baselineBatch = (count: number): bigint => {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < count; i++) baselineOnce();
-    return process.hrtime.bigint() - start;
+    const elapsed = cpuNs(start) / requests.length;
+    ports.clear();
+    return elapsed;
   };
 
-  // Warm-up: let both reach optimized code before anything is timed.
-  const warm = options.warmupIterations - 1;
-  baselineBatch(warm);
-  await ingestBatch(warm);
-
-  const ingestNs: number[] = [];
-  const baselineNs: number[] = [];
-  for (let batch = 0; batch < options.batches; batch++) {
-    // Alternate which goes first, so neither always runs right after a GC of the other's garbage.
-    if (batch % 2 === 0) {
-      baselineNs.push(Number(baselineBatch(options.batchSize)) / options.batchSize);
-      ingestNs.push(Number(await ingestBatch(options.batchSize)) / options.batchSize);
-    } else {
-      ingestNs.push(Number(await ingestBatch(options.batchSize)) / options.batchSize);
-      baselineNs.push(Number(baselineBatch(options.batchSize)) / options.batchSize);
+  // Warm-up over a spread of payloads, so the first payload measured is not also the JIT's.
+  for (let round = 0; round < 4; round++) {
+    for (let i = 0; i < prepared.length; i += 7) {
+      await runIngest(requestsFor(prepared[i] as (typeof prepared)[number], 10));
     }
   }
-  if (sink === 0 || ports.jobs.size !== next) {
-    throw new Error(`ingest bench: ${ports.jobs.size} jobs queued for ${next} webhooks`);
-  }
 
-  return {
-    payload: `${name} ${(body.length / 1024).toFixed(1)} KiB`,
-    bodyBytes: body.length,
-    ingestNs: median(ingestNs),
-    baselineNs: median(baselineNs),
-    iterations: options.batches * options.batchSize,
-  };
+  const results: PayloadCpu[] = [];
+  let sink = 0;
+  for (const item of prepared) {
+    const { body } = item;
+    const expected = createHmac("sha256", GITHUB_SECRET).update(body).digest();
+    const floorBatch = (count: number): number => {
+      const start = process.cpuUsage();
+      for (let i = 0; i < count; i++) {
+        const digest = createHmac("sha256", GITHUB_SECRET).update(body).digest();
+        if (!timingSafeEqual(digest, expected)) throw new Error("floor: digest mismatch");
+        const parsed = JSON.parse(body.toString("utf8")) as { action?: unknown };
+        if (parsed.action !== undefined) sink++;
+      }
+      return cpuNs(start) / count;
+    };
+
+    const first = await ingest(requestsFor(item, 1)[0] as WebhookRequest);
+    if (first.statusCode !== 202 || first.body.status !== "accepted") {
+      throw new Error(`ingest bench: ${eventName(item.sample)} answered ${JSON.stringify(first)}`);
+    }
+    const path = first.body.messages === 1 ? "queued" : "failed";
+
+    floorBatch(options.warmup);
+    await runIngest(requestsFor(item, options.warmup));
+    const ingestNs: number[] = [];
+    const floorNs: number[] = [];
+    for (let batch = 0; batch < options.batches; batch++) {
+      const requests = requestsFor(item, options.batchSize);
+      // Alternate which goes first, so neither always runs right after the other's garbage.
+      if (batch % 2 === 0) {
+        floorNs.push(floorBatch(options.batchSize));
+        ingestNs.push(await runIngest(requests));
+      } else {
+        ingestNs.push(await runIngest(requests));
+        floorNs.push(floorBatch(options.batchSize));
+      }
+    }
+    const ingestMedian = median(ingestNs);
+    const floorMedian = median(floorNs);
+    results.push({
+      name: eventName(item.sample),
+      bodyBytes: body.length,
+      ingestNs: ingestMedian,
+      floorNs: floorMedian,
+      ratio: ingestMedian / floorMedian,
+      path,
+    });
+    onProgress?.(results.length);
+  }
+  if (sink === 0) throw new Error("ingest bench: the floor parsed nothing");
+  return results;
 }
+
+/**
+ * CPU time (user + system) of this process since `start`, in nanoseconds: unlike wall time, it
+ * does not count the time other processes on the machine held the CPU.
+ */
+function cpuNs(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) * 1000;
+}
+
+/** Rows of the P1 table: payloads at these ranks by size (0 = smallest, 1 = largest). */
+export const P1_QUANTILES = [
+  ["smallest", 0],
+  ["p10", 0.1],
+  ["p25", 0.25],
+  ["median", 0.5],
+  ["p75", 0.75],
+  ["p90", 0.9],
+  ["largest", 1],
+] as const;
+
+/** The payload at quantile `q` of a list sorted by size (the lower middle for an even count). */
+export const atQuantile = <T>(sorted: readonly T[], q: number): T =>
+  sorted[Math.round(q * (sorted.length - 1))] as T;

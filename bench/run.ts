@@ -1,131 +1,234 @@
 /**
  * hookline's performance figures, each a ratio to a reference measured side by side in the same
  * run (see bench/README.md). A report, not a test: it exits 0 unless something crashed.
+ *
+ * `npm run bench` runs everything; `npm run bench -- p1` (or p2, delivery, writes) one part.
  */
-import { cpus } from "node:os";
-import { measureColdStart } from "./cold-start";
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { bundleFunction } from "../lib/bundling";
+import { measureColdStart, type PairedResult, type Spread } from "./cold-start";
 import { measureDelivery } from "./delivery";
-import { benchPayloads } from "./fixtures";
-import { measureIngestCpu } from "./ingest-cpu";
+import { allGithubPayloads, githubExamplesFile } from "./fixtures";
+import { atQuantile, type IngestCpuOptions, P1_QUANTILES, type PayloadCpu } from "./ingest-cpu";
 import { measureLedgerWrites } from "./ledger-writes";
 import { formatTable, kib, micros, millis, type Row, ratioText } from "./stats";
 
-const INGEST_BUDGET = 3;
+/** P1: ingest CPU per webhook over the floor, at the median payload and the smallest. */
+const P1_MEDIAN_BUDGET = 2;
+const P1_SMALLEST_BUDGET = 5;
+/** P2: median ratio of interleaved cold starts. */
 const COLD_START_BUDGET = 1.25;
+const COLD_START_PAIRS = 25;
 const THROUGHPUT_BUDGET = 0.95;
+const P1_OPTIONS: IngestCpuOptions = { warmup: 60, batches: 13, batchSize: 30 };
 
+const PROJECT_ROOT = resolve(import.meta.dirname, "..");
+const run = promisify(execFile);
 const say = (text: string) => process.stdout.write(`${text}\n`);
+
+/**
+ * P1 in a fresh process: the worker is bundled with the Lambdas' settings (the timed code is the
+ * code Lambda runs, with no tsx in between) and run with a clean environment.
+ */
+async function measureP1(): Promise<PayloadCpu[]> {
+  const dir = await mkdtemp(join(tmpdir(), "hookline-p1-"));
+  try {
+    bundleFunction(join(PROJECT_ROOT, "bench/ingest-cpu-worker.ts"), dir);
+    const { stdout } = await run(
+      process.execPath,
+      [join(dir, "index.mjs"), githubExamplesFile(), JSON.stringify(P1_OPTIONS)],
+      { env: { PATH: process.env.PATH ?? "" }, maxBuffer: 16 * 1024 * 1024 },
+    );
+    return JSON.parse(stdout.trim().split("\n").pop() ?? "[]") as PayloadCpu[];
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function p1Report(results: readonly PayloadCpu[], rows: Row[]): string[] {
+  const sorted = [...results].sort((a, b) => a.bodyBytes - b.bodyBytes);
+  const lines = [
+    "| payload (rank by size) | event | bytes | ingest | floor | ratio |",
+    "|---|---|---|---|---|---|",
+  ];
+  for (const [label, q] of P1_QUANTILES) {
+    const r = atQuantile(sorted, q);
+    lines.push(
+      `| ${label} | ${r.name} | ${r.bodyBytes} | ${micros(r.ingestNs)} | ${micros(r.floorNs)} | ${ratioText(r.ratio)} |`,
+    );
+  }
+  lines.push(
+    "",
+    "| size | payloads | ratio min | ratio median | ratio max |",
+    "|---|---|---|---|---|",
+  );
+  const bands: [string, number, number][] = [
+    ["< 2 KiB", 0, 2048],
+    ["2-4 KiB", 2048, 4096],
+    ["4-8 KiB", 4096, 8192],
+    ["8-16 KiB", 8192, 16384],
+    [">= 16 KiB", 16384, Number.POSITIVE_INFINITY],
+  ];
+  for (const [label, from, to] of bands) {
+    const ratios = sorted
+      .filter((r) => r.bodyBytes >= from && r.bodyBytes < to)
+      .map((r) => r.ratio)
+      .sort((a, b) => a - b);
+    if (ratios.length === 0) continue;
+    const mid = ratios[Math.floor((ratios.length - 1) / 2)] ?? Number.NaN;
+    lines.push(
+      `| ${label} | ${ratios.length} | ${ratioText(ratios[0] ?? Number.NaN)} | ${ratioText(mid)} | ${ratioText(ratios.at(-1) ?? Number.NaN)} |`,
+    );
+  }
+  const failed = sorted.filter((r) => r.path === "failed").map((r) => r.name);
+  if (failed.length > 0) {
+    lines.push(
+      "",
+      `${failed.length} payloads have no sender, so the route fails (202, recorded as failed): ${[...new Set(failed)].join(", ")}`,
+    );
+  }
+
+  for (const [label, q, budget] of [
+    ["median", 0.5, P1_MEDIAN_BUDGET],
+    ["smallest", 0, P1_SMALLEST_BUDGET],
+  ] as const) {
+    const r = atQuantile(sorted, q);
+    rows.push({
+      measure: `P1 ingest CPU/webhook, ${label} payload (${r.name}, ${r.bodyBytes} B)`,
+      hookline: micros(r.ingestNs),
+      reference: `${micros(r.floorNs)} (HMAC+compare+parse)`,
+      ratio: r.ratio,
+      budget: `<= ${budget.toFixed(2)}x`,
+      within: r.ratio <= budget,
+    });
+  }
+  return lines;
+}
+
+const spreadText = (s: Spread, unit: (n: number) => string): string =>
+  `${unit(s.min)} / ${unit(s.median)} / ${unit(s.max)}`;
+
+function p2Rows(name: string, reference: string, result: PairedResult, rows: Row[]): string[] {
+  rows.push({
+    measure: `P2 cold start, ${name} (median of ${result.pairs} pairs)`,
+    hookline: millis(result.hookline.median),
+    reference: `${millis(result.baseline.median)} (${reference})`,
+    ratio: result.ratio.median,
+    budget: `<= ${COLD_START_BUDGET.toFixed(2)}x`,
+    within: result.ratio.median <= COLD_START_BUDGET,
+  });
+  return [
+    `| ${name} | ${spreadText(result.hookline, millis)} | ${spreadText(result.baseline, millis)} | ${spreadText(result.ratio, ratioText)} | ${kib(result.bytes.hookline)} in ${result.files.hookline} files / ${kib(result.bytes.baseline)} |`,
+  ];
+}
 
 async function main(): Promise<void> {
   const started = performance.now();
+  const only = process.argv[2];
+  const wants = (part: string) => only === undefined || only === part;
   say(`hookline bench: node ${process.version}, ${cpus().length} CPUs`);
   const rows: Row[] = [];
-  const { nearIssueFigure, median } = benchPayloads();
+  const sections: string[] = [];
 
-  say("1/4 ingest CPU per webhook (I/O faked in process)...");
-  for (const sample of [nearIssueFigure, median]) {
-    const result = await measureIngestCpu(sample, {
-      warmupIterations: 3_000,
-      batches: 21,
-      batchSize: 250,
-    });
-    const ratio = result.ingestNs / result.baselineNs;
-    rows.push({
-      measure: `ingest CPU/webhook, ${result.payload}`,
-      hookline: micros(result.ingestNs),
-      reference: `${micros(result.baselineNs)} (HMAC+compare+parse)`,
-      ratio,
-      budget: `<= ${INGEST_BUDGET.toFixed(2)}x`,
-      within: ratio <= INGEST_BUDGET,
-    });
+  if (wants("p1")) {
+    say("P1 ingest CPU per webhook, 329 payloads (bundled worker, fresh process)...");
+    sections.push("P1 by payload size:", "", ...p1Report(await measureP1(), rows), "");
   }
 
-  say("2/4 cold start (bundling, then fresh node processes)...");
-  const cold = await measureColdStart(nearIssueFigure, 15);
-  const startRatio = cold.fromStart.ingest / cold.fromStart.clientOnly;
-  const importRatio = cold.fromImport.ingest / cold.fromImport.clientOnly;
-  rows.push(
-    {
-      measure: "cold start: process start -> first answer",
-      hookline: millis(cold.fromStart.ingest),
-      reference: `${millis(cold.fromStart.clientOnly)} (client-dynamodb only)`,
-      ratio: startRatio,
-      budget: `<= ${COLD_START_BUDGET.toFixed(2)}x`,
-      within: startRatio <= COLD_START_BUDGET,
-    },
-    {
-      measure: "cold start: import -> first answer",
-      hookline: millis(cold.fromImport.ingest),
-      reference: `${millis(cold.fromImport.clientOnly)} (client-dynamodb only)`,
-      ratio: importRatio,
-      budget: `<= ${COLD_START_BUDGET.toFixed(2)}x`,
-      within: importRatio <= COLD_START_BUDGET,
-    },
-  );
+  if (wants("p2")) {
+    say(`P2 cold start (bundling, then ${COLD_START_PAIRS} interleaved pairs per function)...`);
+    const sample = allGithubPayloads().find((p) => p.event === "push");
+    if (!sample) throw new Error("no push example in @octokit/webhooks-examples");
+    const cold = await measureColdStart(sample, COLD_START_PAIRS);
+    sections.push(
+      "P2 cold start, process start to first answer (min / median / max):",
+      "",
+      "| function | hookline | reference | ratio per pair | code size hookline / reference |",
+      "|---|---|---|---|---|",
+      ...p2Rows(
+        "ingest, first webhook (receipt + enqueue)",
+        "client-dynamodb PutItem",
+        cold.ingest,
+        rows,
+      ),
+      ...p2Rows(
+        "deliver, first message (slot, limiter, POST, outcome)",
+        "PutItem + POST",
+        cold.deliver,
+        rows,
+      ),
+      "",
+      `environment of every run: ${cold.environment.join(" ")}`,
+      "",
+    );
+  }
 
-  say("3/4 delivery throughput (local bridge, Bitrix24 simulator)...");
-  const delivery = await measureDelivery({ webhooks: 110, perSecond: 10, burst: 10 });
-  const throughputRatio = delivery.steadyRate / delivery.perSecond;
-  rows.push({
-    measure: `delivery rate after burst, ${delivery.delivered} msgs, ${delivery.rejected} x 503`,
-    hookline: `${delivery.steadyRate.toFixed(3)}/s`,
-    reference: `${delivery.perSecond}/s (configured perSecond)`,
-    ratio: throughputRatio,
-    budget: `>= ${THROUGHPUT_BUDGET.toFixed(2)}x, 0 x 503`,
-    within:
-      throughputRatio >= THROUGHPUT_BUDGET &&
-      delivery.rejected === 0 &&
-      delivery.delivered === delivery.webhooks,
-  });
-
-  say("4/4 DynamoDB writes per message (counting client, real use cases on dynalite)...");
-  const writes = await measureLedgerWrites([1, 5, 20]);
-  const digestConstant = Math.max(...writes.digest.map((d) => d.sweep + d.flush - d.events));
-  const writeRows: [string, number, string, boolean][] = [
-    ["writes: message sent on its own (deliver)", writes.sentAlone, "<= 4", writes.sentAlone <= 4],
-    ["writes: deferred event (deliver)", writes.deferred, "<= 2", writes.deferred <= 2],
-    [
-      "writes: duplicate webhook (ingest)",
-      writes.duplicateWebhook,
-      "= 1",
-      writes.duplicateWebhook === 1,
-    ],
-    [
-      `writes: digest of k events (k = ${writes.digest.map((d) => d.events).join(", ")}), beyond 1 per event`,
-      digestConstant,
-      "O(1)",
-      writes.digest.every((d) => d.sweep + d.flush - d.events === digestConstant),
-    ],
-  ];
-  for (const [measure, count, budget, within] of writeRows) {
+  if (wants("delivery")) {
+    say("delivery throughput (local bridge, Bitrix24 simulator)...");
+    const delivery = await measureDelivery({ webhooks: 110, perSecond: 10, burst: 10 });
+    const throughputRatio = delivery.steadyRate / delivery.perSecond;
     rows.push({
-      measure,
-      hookline: String(count),
-      reference: "",
-      ratio: Number.NaN,
-      budget,
-      within,
+      measure: `delivery rate after burst, ${delivery.delivered} msgs, ${delivery.rejected} x 503`,
+      hookline: `${delivery.steadyRate.toFixed(3)}/s`,
+      reference: `${delivery.perSecond}/s (configured perSecond)`,
+      ratio: throughputRatio,
+      budget: `>= ${THROUGHPUT_BUDGET.toFixed(2)}x, 0 x 503`,
+      within:
+        throughputRatio >= THROUGHPUT_BUDGET &&
+        delivery.rejected === 0 &&
+        delivery.delivered === delivery.webhooks,
     });
+    sections.push(
+      `delivery: ${delivery.webhooks} webhooks posted in ${delivery.postSeconds.toFixed(2)} s, ${delivery.delivered} delivered over ${delivery.spanSeconds.toFixed(2)} s, steady rate over the last ${delivery.steadyMessages} (sent after the last post and the burst of ${delivery.effectiveBurst} = burst - BUCKET_RESERVE), ${delivery.deadLetters} dead letters`,
+      "",
+    );
+  }
+
+  if (wants("writes")) {
+    say("DynamoDB writes per message (counting client, real use cases on dynalite)...");
+    const writes = await measureLedgerWrites([1, 5, 20]);
+    const digestConstant = Math.max(...writes.digest.map((d) => d.sweep + d.flush - d.events));
+    const writeRows: [string, number, string, boolean][] = [
+      [
+        "writes: message sent on its own (deliver)",
+        writes.sentAlone,
+        "<= 4",
+        writes.sentAlone <= 4,
+      ],
+      ["writes: deferred event (deliver)", writes.deferred, "<= 2", writes.deferred <= 2],
+      [
+        "writes: duplicate webhook (ingest)",
+        writes.duplicateWebhook,
+        "= 1",
+        writes.duplicateWebhook === 1,
+      ],
+      [
+        `writes: digest of k events (k = ${writes.digest.map((d) => d.events).join(", ")}), beyond 1 per event`,
+        digestConstant,
+        "O(1)",
+        writes.digest.every((d) => d.sweep + d.flush - d.events === digestConstant),
+      ],
+    ];
+    for (const [measure, count, budget, within] of writeRows) {
+      rows.push({
+        measure,
+        hookline: String(count),
+        reference: "",
+        ratio: Number.NaN,
+        budget,
+        within,
+      });
+    }
   }
 
   say("");
   say(formatTable(rows));
   say("");
-  say(
-    `bundle sizes (index.mjs): ingest ${kib(cold.bytes.ingest)}, client-dynamodb only ${kib(cold.bytes.clientOnly)}, empty ${kib(cold.bytes.empty)}`,
-  );
-  say(
-    `cold start medians of ${cold.runs} runs each: empty bundle ${millis(cold.fromStart.empty)} from process start (${millis(cold.fromImport.empty)} import); first answer ${cold.firstAnswer}`,
-  );
-  say(
-    `ingest cold start split: import ${millis(cold.ingestImportOnly)}, first event ${millis(cold.fromImport.ingest - cold.ingestImportOnly)} (config, clients, routes, answer)`,
-  );
-  say(
-    `cold start without --enable-source-maps (diagnostic; the Lambda sets it): ingest ${millis(cold.withoutSourceMaps.ingest)}, client-dynamodb only ${millis(cold.withoutSourceMaps.clientOnly)}, ratio ${ratioText(cold.withoutSourceMaps.ingest / cold.withoutSourceMaps.clientOnly)}`,
-  );
-  say(
-    `delivery: ${delivery.webhooks} webhooks posted in ${delivery.postSeconds.toFixed(2)} s, ${delivery.delivered} delivered over ${delivery.spanSeconds.toFixed(2)} s, steady rate over the last ${delivery.steadyMessages} (sent after the last post and the burst of ${delivery.effectiveBurst} = burst - BUCKET_RESERVE), ${delivery.deadLetters} dead letters`,
-  );
+  for (const line of sections) say(line);
   say(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 

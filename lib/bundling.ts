@@ -1,5 +1,6 @@
+import { join } from "node:path";
 import { type BundlingOptions, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
-import type { BuildOptions } from "esbuild";
+import { type BuildOptions, buildSync } from "esbuild";
 
 /** Node.js major version of the Lambda runtime; esbuild targets the same. */
 export const NODE_MAJOR = 22;
@@ -45,3 +46,18 @@ export const hooklineBundlingOptions = {
   externalModules: [...hooklineEsbuildOptions.external],
   forceDockerBundling: false,
 } satisfies BundlingOptions;
+
+/**
+ * Bundles one handler into `outdir` as the Lambda receives it (`index.mjs`, which exports
+ * `handler`), with the house settings. The bench and the bundle tests use it too.
+ *
+ * @example bundleFunction("functions/ingest/handler.ts", "out/ingest");
+ */
+export function bundleFunction(entry: string, outdir: string): void {
+  buildSync({
+    ...hooklineEsbuildOptions,
+    entryPoints: [entry],
+    outfile: join(outdir, "index.mjs"),
+    logLevel: "error",
+  });
+}

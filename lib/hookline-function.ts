@@ -17,6 +17,14 @@ import { hooklineBundlingOptions } from "./bundling";
 /** Where the bundled config lands in the function package (relative to the task root). */
 export const BUNDLED_CONFIG_FILE = "hookline.config.json";
 
+/** The environment every hookline function gets from this construct (the stack adds its own). */
+export const FUNCTION_ENVIRONMENT: Readonly<Record<string, string>> = {
+  HOOKLINE_CONFIG: BUNDLED_CONFIG_FILE,
+  POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
+  POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+  NODE_OPTIONS: "--enable-source-maps",
+};
+
 export interface HooklineFunctionProps {
   /** The handler module, e.g. `functions/ingest/handler.ts`; it must `export const handler`. */
   readonly entry: string;
@@ -86,13 +94,7 @@ export class HooklineFunction extends Construct {
       // Powertools reads this level (AWS_LAMBDA_LOG_LEVEL), so it is set in one place.
       applicationLogLevelV2: props.logLevel ?? ApplicationLogLevel.INFO,
       systemLogLevelV2: SystemLogLevel.WARN,
-      environment: {
-        HOOKLINE_CONFIG: BUNDLED_CONFIG_FILE,
-        POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
-        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-        NODE_OPTIONS: "--enable-source-maps",
-        ...props.environment,
-      },
+      environment: { ...FUNCTION_ENVIRONMENT, ...props.environment },
       bundling: {
         ...hooklineBundlingOptions,
         commandHooks: {
