@@ -1,6 +1,21 @@
-import * as z from "zod";
 import type { RenderedMessage } from "./job";
 import { formatPath } from "./key-path";
+import {
+  accept,
+  arrayOf,
+  literal,
+  matching,
+  nonEmptyText,
+  oneOf,
+  oneOrMany,
+  optional,
+  refine,
+  reject,
+  type Shape,
+  strictObject,
+  string,
+  trimmedText,
+} from "./shapes";
 
 /** Bitrix24 cuts longer messages itself (with ` (...)`); we cut first, at a safe place. */
 export const MAX_MESSAGE_LENGTH = 20_000;
@@ -44,7 +59,10 @@ function lastWhitespaceBefore(text: string, end: number): number {
   return -1;
 }
 
-// ATTACH and KEYBOARD shapes, from Bitrix24's REST docs (chats/messages/attachments, keyboards).
+// ATTACH and KEYBOARD shapes, from Bitrix24's REST docs (chats/messages/attachments, keyboards),
+// as plain checks built once (functions/core/shapes.ts): no schema library runs per message.
+
+const URL_ERROR = "must be an http(s) URL";
 
 /**
  * A link as Bitrix24 receives it: parsed with the WHATWG URL parser, http(s) only, with no
@@ -53,12 +71,10 @@ function lastWhitespaceBefore(text: string, end: number): number {
  * normalised `href`. A URL is not BB-code text, so the escape's look-alike `＆` and its
  * zero-width fences are taken out first; the parser is the guard here.
  */
-const httpUrl = z.string({ error: "must be an http(s) URL" }).transform((rendered, ctx) => {
+const httpUrl: Shape = (rendered) => {
+  if (typeof rendered !== "string") return reject(URL_ERROR);
   const text = rendered.replaceAll("\uFF06", "&").replaceAll("\u200B", "");
-  const refuse = (why: string) => {
-    ctx.addIssue({ code: "custom", message: `must be an http(s) URL (${why})` });
-    return z.NEVER;
-  };
+  const refuse = (why: string) => reject(`${URL_ERROR} (${why})`);
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are the point
   if (/[\s\u0000-\u001F\u007F-\u009F]/.test(text))
     return refuse("whitespace or a control character");
@@ -71,113 +87,103 @@ const httpUrl = z.string({ error: "must be an http(s) URL" }).transform((rendere
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return refuse(url.protocol);
   if (url.username || url.password) return refuse("user info before the host");
-  return url.href;
-});
-const hexColor = z
-  .string()
-  .regex(/^#([0-9a-f]{3}|[0-9a-f]{6})$/i, { error: "must be #RGB or #RRGGBB" });
-const colorToken = z.enum(["primary", "secondary", "alert", "base"]);
+  return accept(url.href);
+};
+const hexColor = matching(/^#([0-9a-f]{3}|[0-9a-f]{6})$/i, "must be #RGB or #RRGGBB");
+const colorToken = oneOf(["primary", "secondary", "alert", "base"]);
 /** Rendered leaves are strings; PHP reads "200" as 200, so digit strings count as integers. */
-const wholeNumber = { error: "must be a whole number" };
-const integer = z.union([
-  z.number(wholeNumber).int(wholeNumber).nonnegative(wholeNumber),
-  z.string(wholeNumber).regex(/^\d+$/, wholeNumber),
-]);
+const WHOLE_NUMBER = "must be a whole number";
+const integer: Shape = (value) => {
+  if (typeof value === "number") {
+    if (!Number.isInteger(value)) return reject("Invalid input");
+    return value >= 0 && Number.isSafeInteger(value) ? accept(value) : reject(WHOLE_NUMBER);
+  }
+  if (typeof value === "string") return /^\d+$/.test(value) ? accept(value) : reject(WHOLE_NUMBER);
+  return reject("Invalid input");
+};
+const text = string();
 
-/** One item or a non-empty list of them; errors keep the real path (`LINK.LINK`, `LINK[1].LINK`). */
-function oneOrMany<T extends z.ZodType>(item: T) {
-  const many = z.array(item).min(1);
-  return z.unknown().transform((value, ctx) => {
-    const result = (Array.isArray(value) ? many : item).safeParse(value);
-    if (result.success) return result.data;
-    for (const issue of result.error.issues) {
-      ctx.addIssue({ code: "custom", message: issue.message, path: issue.path });
-    }
-    return z.NEVER;
-  });
-}
-
-const linkItem = z.strictObject({
+const linkItem = strictObject({
   LINK: httpUrl,
-  NAME: z.string().optional(),
-  DESC: z.string().optional(),
-  PREVIEW: httpUrl.optional(),
-  WIDTH: integer.optional(),
-  HEIGHT: integer.optional(),
-  USER_ID: integer.optional(),
-  CHAT_ID: integer.optional(),
-  NETWORK_ID: z.string().optional(),
+  NAME: optional(text),
+  DESC: optional(text),
+  PREVIEW: optional(httpUrl),
+  WIDTH: optional(integer),
+  HEIGHT: optional(integer),
+  USER_ID: optional(integer),
+  CHAT_ID: optional(integer),
+  NETWORK_ID: optional(text),
 });
-const imageItem = z.strictObject({
+const imageItem = strictObject({
   LINK: httpUrl,
-  NAME: z.string().optional(),
-  PREVIEW: httpUrl.optional(),
-  WIDTH: integer.optional(),
-  HEIGHT: integer.optional(),
+  NAME: optional(text),
+  PREVIEW: optional(httpUrl),
+  WIDTH: optional(integer),
+  HEIGHT: optional(integer),
 });
-const fileItem = z.strictObject({
+const fileItem = strictObject({
   LINK: httpUrl,
-  NAME: z.string().optional(),
-  SIZE: integer.optional(),
+  NAME: optional(text),
+  SIZE: optional(integer),
 });
-const gridItem = z.strictObject({
-  DISPLAY: z.enum(["BLOCK", "LINE", "ROW", "TABLE"]),
-  NAME: z.string().optional(),
-  VALUE: z.string().optional(),
-  WIDTH: integer.optional(),
-  HEIGHT: integer.optional(),
-  COLOR_TOKEN: colorToken.optional(),
-  COLOR: hexColor.optional(),
-  LINK: httpUrl.optional(),
-  USER_ID: integer.optional(),
-  CHAT_ID: integer.optional(),
+const gridItem = strictObject({
+  DISPLAY: oneOf(["BLOCK", "LINE", "ROW", "TABLE"]),
+  NAME: optional(text),
+  VALUE: optional(text),
+  WIDTH: optional(integer),
+  HEIGHT: optional(integer),
+  COLOR_TOKEN: optional(colorToken),
+  COLOR: optional(hexColor),
+  LINK: optional(httpUrl),
+  USER_ID: optional(integer),
+  CHAT_ID: optional(integer),
 });
-const userItem = z.strictObject({
-  NAME: z.string().min(1),
-  AVATAR: httpUrl.optional(),
-  LINK: httpUrl.optional(),
-  USER_ID: integer.optional(),
-  CHAT_ID: integer.optional(),
-  BOT_ID: integer.optional(),
-  NETWORK_ID: z.string().optional(),
-  AVATAR_TYPE: z.enum(["USER", "CHAT", "BOT"]).optional(),
+const userItem = strictObject({
+  NAME: nonEmptyText,
+  AVATAR: optional(httpUrl),
+  LINK: optional(httpUrl),
+  USER_ID: optional(integer),
+  CHAT_ID: optional(integer),
+  BOT_ID: optional(integer),
+  NETWORK_ID: optional(text),
+  AVATAR_TYPE: optional(oneOf(["USER", "CHAT", "BOT"])),
 });
 
 /** One block holds exactly one kind. `HTML` descriptions are left out on purpose: no escape. */
-const attachBlock = z
-  .strictObject({
-    MESSAGE: z.string().optional(),
-    LINK: oneOrMany(linkItem).optional(),
-    IMAGE: oneOrMany(imageItem).optional(),
-    FILE: oneOrMany(fileItem).optional(),
-    DELIMITER: z.strictObject({ SIZE: integer.optional(), COLOR: hexColor.optional() }).optional(),
-    GRID: oneOrMany(gridItem).optional(),
-    USER: oneOrMany(userItem).optional(),
-  })
-  .refine((block) => Object.keys(block).length === 1, {
-    error: "a block needs exactly one of MESSAGE, LINK, IMAGE, FILE, DELIMITER, GRID, USER",
-  });
+const attachBlock = refine(
+  strictObject({
+    MESSAGE: optional(text),
+    LINK: optional(oneOrMany(linkItem)),
+    IMAGE: optional(oneOrMany(imageItem)),
+    FILE: optional(oneOrMany(fileItem)),
+    DELIMITER: optional(strictObject({ SIZE: optional(integer), COLOR: optional(hexColor) })),
+    GRID: optional(oneOrMany(gridItem)),
+    USER: optional(oneOrMany(userItem)),
+  }),
+  (block) => Object.keys(block as object).length === 1,
+  "a block needs exactly one of MESSAGE, LINK, IMAGE, FILE, DELIMITER, GRID, USER",
+);
 
-const attachBlocks = z.array(attachBlock).min(1);
-const attachObject = z.strictObject({
-  ID: integer.optional(),
-  COLOR: hexColor.optional(),
-  COLOR_TOKEN: colorToken.optional(),
+const attachBlocks = arrayOf(attachBlock, 1);
+const attachObject = strictObject({
+  ID: optional(integer),
+  COLOR: optional(hexColor),
+  COLOR_TOKEN: optional(colorToken),
   BLOCKS: attachBlocks,
 });
 
-const yesNo = z.enum(["Y", "N"]);
-const newlineButton = z.strictObject({ TYPE: z.literal("NEWLINE") });
-const linkButton = z.strictObject({
-  TEXT: z.string().trim().min(1),
+const yesNo = oneOf(["Y", "N"]);
+const newlineButton = strictObject({ TYPE: literal("NEWLINE") });
+const linkButton = strictObject({
+  TEXT: trimmedText,
   LINK: httpUrl,
-  BG_COLOR: hexColor.optional(),
-  BG_COLOR_TOKEN: colorToken.optional(),
-  TEXT_COLOR: hexColor.optional(),
-  DISPLAY: z.enum(["LINE", "BLOCK"]).optional(),
-  BLOCK: yesNo.optional(),
-  DISABLED: yesNo.optional(),
-  WIDTH: integer.optional(),
+  BG_COLOR: optional(hexColor),
+  BG_COLOR_TOKEN: optional(colorToken),
+  TEXT_COLOR: optional(hexColor),
+  DISPLAY: optional(oneOf(["LINE", "BLOCK"])),
+  BLOCK: optional(yesNo),
+  DISABLED: optional(yesNo),
+  WIDTH: optional(integer),
 });
 /** Keys of buttons that talk to a bot or an app: this method only keeps link buttons. */
 const NON_LINK_KEYS = [
@@ -193,17 +199,19 @@ const NON_LINK_KEYS = [
 type Check = { ok: true; value: unknown } | { ok: false; reason: string };
 const fail = (reason: string): Check => ({ ok: false, reason });
 
-function checkSchema(schema: z.ZodType, value: unknown, field: string): Check {
-  const result = schema.safeParse(value);
-  if (result.success) return { ok: true, value: result.data };
-  const issue = result.error.issues[0];
-  const path = issue ? formatPath([field, ...issue.path]) : field;
-  return fail(`${path}: ${issue?.message ?? "invalid"}`);
+function checkShape(shape: Shape, value: unknown, field: string): Check {
+  const checked = shape(value);
+  if (checked.ok) return checked;
+  return fail(`${formatPath([field, ...checked.path])}: ${checked.message}`);
 }
 
-/** Checks the size before the schema (cheap, bounds the work) and after (normalised links). */
+/**
+ * Checks the size before the shape (bounds the work) and after (normalised links). The exact
+ * JSON is only made when a cheap upper bound of its UTF-8 size is over the limit.
+ */
 function checkSized(check: (value: unknown) => Check, value: unknown, field: string): Check {
   const tooBig = (candidate: unknown): Check | undefined => {
+    if (jsonBytesAtMost(candidate) <= MAX_JSON_BYTES) return undefined;
     const bytes = Buffer.byteLength(JSON.stringify(candidate) ?? "", "utf8");
     return bytes <= MAX_JSON_BYTES
       ? undefined
@@ -215,10 +223,46 @@ function checkSized(check: (value: unknown) => Check, value: unknown, field: str
   return (checked.ok && tooBig(checked.value)) || checked;
 }
 
+/** Longest JSON text of a number (`-1.2345678901234567e+308`). */
+const MAX_NUMBER_CHARS = 24;
+/**
+ * An upper bound of `Buffer.byteLength(JSON.stringify(value))`: each UTF-16 unit of a string is
+ * at most 6 bytes as JSON (`\u001f`, or a lone surrogate), anything else its longest form.
+ * Infinity for what JSON.stringify would not write as plain data (the exact check decides).
+ */
+export function jsonBytesAtMost(value: unknown): number {
+  switch (typeof value) {
+    case "string":
+      return 2 + 6 * value.length;
+    case "number":
+      return MAX_NUMBER_CHARS;
+    case "boolean":
+      return 5;
+    case "undefined":
+      return 9; // "null" in an array; an absent key costs less than this bound
+    case "object": {
+      if (value === null) return 4;
+      if (typeof (value as { toJSON?: unknown }).toJSON === "function")
+        return Number.POSITIVE_INFINITY;
+      let bytes = 2;
+      if (Array.isArray(value)) {
+        for (const item of value) bytes += jsonBytesAtMost(item) + 1;
+        return bytes;
+      }
+      for (const key of Object.keys(value)) {
+        bytes += 2 + 6 * key.length + 2 + jsonBytesAtMost((value as Record<string, unknown>)[key]);
+      }
+      return bytes;
+    }
+    default:
+      return Number.POSITIVE_INFINITY;
+  }
+}
+
 /** ATTACH: an array of blocks, or `{ ID?, COLOR?, COLOR_TOKEN?, BLOCKS: [...] }`. */
 export function checkAttach(attach: unknown): Check {
   return checkSized(
-    (value) => checkSchema(Array.isArray(value) ? attachBlocks : attachObject, value, "attach"),
+    (value) => checkShape(Array.isArray(value) ? attachBlocks : attachObject, value, "attach"),
     attach,
     "attach",
   );
@@ -248,7 +292,7 @@ function checkButtons(keyboard: unknown): Check {
       const nonLink = NON_LINK_KEYS.find((key) => Object.hasOwn(button, key));
       if (nonLink) return fail(`${where}: only link buttons are allowed here (found ${nonLink})`);
     }
-    const check = checkSchema(isNewline ? newlineButton : linkButton, button, where);
+    const check = checkShape(isNewline ? newlineButton : linkButton, button, where);
     if (!check.ok) return check;
     checked.push(check.value);
     if (!isNewline) links++;

@@ -2,6 +2,7 @@ import { Liquid, type Template as LiquidTemplate, Tokenizer, TokenKind } from "l
 import type { Config } from "./config";
 import { ConfigError } from "./errors";
 import { escapeBbCode } from "./escape";
+import { compileInterpolation, type Filter } from "./interpolation";
 
 /** What every template sees: the parsed body and facts about the event. */
 export interface TemplateContext {
@@ -62,7 +63,12 @@ const LOOKUP_USE = /\|\s*lookup\s*:\s*(["'])(.*?)\1/g;
  *
  * @example createTemplateEngine({ users: { "42": 7 } }).compile("{{ payload.id | lookup: 'users' }}", "routes[0].userId")
  */
-export function createTemplateEngine(lookups: Lookups): TemplateEngine {
+export function createTemplateEngine(
+  lookups: Lookups,
+  options: { interpolation?: boolean } = {},
+): TemplateEngine {
+  // `interpolation: false` renders every template with LiquidJS (tests compare both ways).
+  const interpolation = options.interpolation ?? true;
   const liquid = new Liquid({
     outputEscape: escapeOutput,
     strictFilters: true,
@@ -76,11 +82,8 @@ export function createTemplateEngine(lookups: Lookups): TemplateEngine {
     renderLimit: RENDER_LIMIT_MS,
   });
   for (const tag of FILE_TAGS) delete liquid.tags[tag];
-  liquid.registerFilter("raw", (value: unknown) => value);
-  liquid.registerFilter("lookup", (value: unknown, table: unknown) =>
-    lookup(lookups, value, table),
-  );
-  liquid.registerFilter("money", formatMoney);
+  const filters = hooklineFilters(lookups);
+  for (const [name, filter] of Object.entries(filters)) liquid.registerFilter(name, filter);
 
   const parse = (source: string, key: string): LiquidTemplate[] => {
     checkLookupTables(source, key, lookups);
@@ -94,7 +97,12 @@ export function createTemplateEngine(lookups: Lookups): TemplateEngine {
   return {
     compile(source, key) {
       const parsed = parse(source, key);
-      return { render: (context) => String(liquid.renderSync(parsed, context)) };
+      // Most templates only interpolate values: rendered directly, without LiquidJS's machinery.
+      return (
+        (interpolation ? compileInterpolation(source, filters, escapeOutput) : undefined) ?? {
+          render: (context) => String(liquid.renderSync(parsed, context)),
+        }
+      );
     },
     compileCondition(expression, key) {
       checkCondition(expression, key, liquid);
@@ -145,11 +153,29 @@ function checkCondition(expression: string, key: string, liquid: Liquid): void {
   }
 }
 
+/** hookline's own filters: `raw` is an ordinary filter here, so it cannot skip the escape. */
+function hooklineFilters(lookups: Lookups): Record<string, Filter> {
+  return {
+    raw: (value) => value,
+    lookup: (value, table) => lookup(lookups, value, table),
+    money: formatMoney,
+  };
+}
+
 function lookup(lookups: Lookups, value: unknown, table: unknown): string | number | undefined {
   if (typeof table !== "string" || !Object.hasOwn(lookups, table)) return undefined;
   const entries = lookups[table];
-  const key = String(value);
-  return entries && Object.hasOwn(entries, key) ? entries[key] : undefined;
+  const key = textKey(value);
+  return entries && key !== undefined && Object.hasOwn(entries, key) ? entries[key] : undefined;
+}
+
+/** `String(value)`, or undefined for a payload object whose `toString` is not a function. */
+function textKey(value: unknown): string | undefined {
+  try {
+    return String(value);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A literal table name that the config does not define is a typo: fail at start. */
