@@ -1,0 +1,522 @@
+import { type DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
+import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
+import { ensureTable, keys } from "../../functions/adapters/dynamo/table";
+import { type Config, parseConfig } from "../../functions/core/config";
+import { type DeliveryResult, makeDeliver } from "../../functions/core/deliver";
+import type { EventJob, FlushJob, QueueMessage } from "../../functions/core/job";
+import type { OutcomeRecord } from "../../functions/core/outcome";
+import type { OutcomeStore, RateLimiter, SendResult, SlotStore } from "../../functions/core/ports";
+import {
+  type LocalDynamo,
+  makeTestClient,
+  startDynalite,
+  startDynamoDbLocal,
+} from "../support/dynamo-servers";
+import {
+  answers,
+  eventJob,
+  FakeClock,
+  LINE,
+  ledgerConfig,
+  SECOND,
+  scriptedBitrix,
+  storeDeps,
+} from "../support/ledger-fixtures";
+
+/**
+ * One regression per case of issue 6 (B1–B9, and the two suspected ones), each replaying the
+ * scenario the review reproduced against the real stores and asserting the ledger's answer now.
+ * Timings (ledgerConfig): a week of 3600 s, margin 5 s, timeout 3 s, request limit 5 s, lease
+ * 12 s, retry window 600 s.
+ */
+
+const TABLE = "hookline-ledger-regressions";
+const T0 = Date.parse("2030-01-07T09:00:00.000Z");
+const done: DeliveryResult = { status: "done" };
+
+/** Throws from the named store methods for their next `times` calls: a write that failed. */
+function failing<T extends object>(store: T, plan: Partial<Record<keyof T, number>>): T {
+  const left = new Map(Object.entries(plan) as [string, number][]);
+  return new Proxy(store, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver);
+      if (typeof value !== "function" || typeof name !== "string") return value;
+      return (...args: unknown[]) => {
+        const remaining = left.get(name) ?? 0;
+        if (remaining > 0) {
+          left.set(name, remaining - 1);
+          return Promise.reject(new Error(`${name} failed (injected)`));
+        }
+        return value.apply(target, args);
+      };
+    },
+  });
+}
+
+describe.each([
+  ["dynalite", startDynalite],
+  ["DynamoDB Local", startDynamoDbLocal],
+])("the weekly ledger's regressions (issue 6) on %s", (_server, start) => {
+  let server: LocalDynamo | undefined;
+  let db: DynamoDBClient;
+  let unique = 0;
+
+  beforeAll(async () => {
+    server = await start();
+    db = makeTestClient(server.endpoint);
+    await ensureTable(db, TABLE);
+  });
+
+  afterAll(async () => {
+    db?.destroy();
+    await server?.close();
+  });
+
+  interface WorldOptions {
+    config?: Config;
+    script?: Parameters<typeof scriptedBitrix>;
+    slots?: (slots: SlotStore) => SlotStore;
+    outcomes?: (outcomes: OutcomeStore) => OutcomeStore;
+    limiter?: (limiter: RateLimiter) => RateLimiter;
+    rate?: { perSecond: number; burst: number };
+  }
+
+  /** One portal of its own (fresh slot keys and bucket), a fake clock, a scripted Bitrix24. */
+  function world(options: WorldOptions = {}) {
+    const portal = `portal-${++unique}.example`;
+    const config = options.config ?? ledgerConfig();
+    const clock = new FakeClock(T0);
+    const bitrix = scriptedBitrix(...(options.script ?? []));
+    const base = storeDeps({
+      config,
+      db,
+      table: TABLE,
+      portal,
+      client: bitrix,
+      clock,
+      // Waits pass on the fake clock.
+      sleep: async (ms) => clock.advance(ms),
+      ...(options.rate && { rate: options.rate }),
+    });
+    const deps = {
+      ...base,
+      slots: options.slots ? options.slots(base.slots) : base.slots,
+      outcomes: options.outcomes ? options.outcomes(base.outcomes) : base.outcomes,
+      limiter: options.limiter ? options.limiter(base.limiter) : base.limiter,
+    };
+    const { timings } = base;
+    const deliver = makeDeliver(deps);
+    const read = makeDynamoOutcomeStore(db, TABLE);
+    return {
+      portal,
+      clock,
+      bitrix,
+      timings,
+      deps,
+      slots: base.slots,
+      key: (userId = 1) => ({ portal, openLineCode: LINE, userId }),
+      job: (name: string, userId = 1, over: Partial<EventJob> = {}): EventJob =>
+        eventJob({
+          jobId: `${portal}:${name}:0`,
+          userId,
+          receivedAt: new Date(clock.ms).toISOString(),
+          portal,
+          openLineCode: LINE,
+          message: `${name} for user ${userId}`,
+          ...over,
+        }),
+      flush: (userId = 1): FlushJob => ({
+        v: 3,
+        kind: "flush",
+        userId,
+        portal,
+        openLineCode: LINE,
+      }),
+      /** One receive of a queue message; `queuedAt` is when the queue got it (its window). */
+      attempt: (message: QueueMessage, receiveCount = 1, queuedAt = clock.ms) =>
+        deliver({
+          message,
+          receiveCount,
+          queuedAt,
+          deadline: clock.ms + (timings.deliverTimeoutSeconds - 3) * SECOND,
+        }),
+      deliver,
+      outcome: async (job: EventJob): Promise<OutcomeRecord | undefined> => read.get(job.jobId),
+    };
+  }
+
+  const delayOf = (result: DeliveryResult): number => {
+    if (result.status !== "retry")
+      throw new Error(`expected a retry, got ${JSON.stringify(result)}`);
+    return result.delayMs;
+  };
+
+  it("B1: a send that landed, then a failed confirm: the redelivery reads USER_MESSAGE_LIMIT as proof and records sent", async () => {
+    const w = world({
+      script: [answers.sent, answers.limited],
+      // Every try of the confirm fails (the write after the send, as in a crash).
+      slots: (slots) => failing(slots, { confirm: 3 }),
+    });
+    const job = w.job("b1");
+    await expect(w.attempt(job)).rejects.toThrow(/confirm failed/);
+    expect(w.bitrix.calls).toHaveLength(1);
+
+    // Our own unconfirmed attempt still holds the slot: another event waits, nothing is sent.
+    const other = w.job("b1-other");
+    expect(await w.attempt(other)).toEqual(done);
+    expect((await w.outcome(other))?.outcome).toBe("deferred");
+
+    // The redelivery, after the lease, takes our attempt back as ambiguous.
+    w.clock.advance(w.timings.leaseMs);
+    expect(await w.attempt(job, 2)).toEqual(done);
+    expect(w.bitrix.calls).toHaveLength(2);
+    const record = await w.outcome(job);
+    expect(record?.outcome).toBe("sent");
+    expect(record?.reason).toMatch(/earlier unanswered attempt landed/);
+  });
+
+  it("B2: after USER_MESSAGE_LIMIT a redelivery never reads the blocked slot as its own send", async () => {
+    const w = world({
+      // Another app messaged the user this week.
+      script: [answers.limited, answers.sent],
+      // The deferral's write fails once: the message is delivered again.
+      outcomes: (outcomes) => failing(outcomes, { defer: 1 }),
+    });
+    const job = w.job("b2");
+    const firstTry = w.clock.ms;
+    await expect(w.attempt(job)).rejects.toThrow(/defer failed/);
+
+    w.clock.advance(SECOND);
+    expect(await w.attempt(job, 2)).toEqual(done);
+    expect(w.bitrix.calls).toHaveLength(1);
+    const deferred = await w.outcome(job);
+    expect(deferred?.outcome).toBe("deferred");
+    // Tried again a day (a seventh of the week) after Bitrix24's answer, not re-sent meanwhile.
+    expect(deferred?.dueAt?.getTime()).toBe(firstTry + Math.ceil(w.timings.weekMs / 7));
+
+    w.clock.set(deferred?.dueAt?.getTime() ?? 0);
+    expect(await w.attempt(w.flush())).toEqual(done);
+    expect(w.bitrix.calls).toHaveLength(2);
+    expect((await w.outcome(job))?.outcome).toBe("sent");
+  });
+
+  it("B3: a send that landed but timed out, then a 503: the evidence survives the release, the job ends sent", async () => {
+    const w = world({ script: [answers.timeout, answers.overloaded, answers.limited] });
+    const job = w.job("b3");
+    expect((await w.attempt(job)).status).toBe("retry");
+
+    w.clock.advance(w.timings.leaseMs);
+    const afterOverload = await w.attempt(job, 2);
+    expect(afterOverload.status).toBe("retry");
+
+    // The slot still counts the unanswered send: another event waits instead of going out.
+    const other = w.job("b3-other");
+    expect(await w.attempt(other)).toEqual(done);
+    expect((await w.outcome(other))?.outcome).toBe("deferred");
+    expect(w.bitrix.calls).toHaveLength(2);
+
+    w.clock.advance(Math.max(delayOf(afterOverload), w.timings.maxBackoffMs));
+    expect(await w.attempt(job, 3)).toEqual(done);
+    expect(w.bitrix.calls).toHaveLength(3);
+    const record = await w.outcome(job);
+    expect(record?.outcome).toBe("sent");
+    expect(record?.reason).toMatch(/earlier unanswered attempt landed/);
+  });
+
+  it("B4: an unanswered send when the retry window runs out is recorded unknown, not failed", async () => {
+    const w = world({ script: [answers.timeout] });
+    const job = w.job("b4");
+    // Queued almost a whole window ago: the next try would fall outside it.
+    const queuedAt = w.clock.ms - w.timings.retryForMs + 5 * SECOND;
+    const result = await w.attempt(job, 7, queuedAt);
+    expect(result).toMatchObject({ status: "dead-letter" });
+    expect(result.status === "dead-letter" && result.reason).toMatch(/^unknown/);
+    expect((await w.outcome(job))?.outcome).toBe("unknown");
+  });
+
+  it("B4: an unanswered send, then a 5xx on the last try, is unknown too", async () => {
+    const w = world({ script: [answers.timeout, answers.http500] });
+    const job = w.job("b4-5xx");
+    const queuedAt = w.clock.ms;
+    expect((await w.attempt(job, 1, queuedAt)).status).toBe("retry");
+    w.clock.set(queuedAt + w.timings.retryForMs - SECOND);
+    const result = await w.attempt(job, 9, queuedAt);
+    expect(result).toMatchObject({ status: "dead-letter" });
+    expect((await w.outcome(job))?.outcome).toBe("unknown");
+    expect(w.bitrix.calls).toHaveLength(2);
+  });
+
+  it("B5: a second copy of a job never calls Bitrix24 while the first copy's lease is live", async () => {
+    let answer: (result: SendResult) => void = () => {};
+    const inFlight = new Promise<SendResult>((resolve) => {
+      answer = resolve;
+    });
+    const w = world({ script: [() => inFlight] });
+    const job = w.job("b5");
+    const first = w.attempt(job);
+    await until(() => w.bitrix.calls.length === 1);
+
+    // The copy (an SQS duplicate, a re-sent batch, a rolled-back receipt) comes back after the lease.
+    const copy = await w.attempt(job);
+    expect(copy.status).toBe("retry");
+    expect(delayOf(copy)).toBeGreaterThanOrEqual(w.timings.leaseMs - SECOND);
+    expect(w.bitrix.calls).toHaveLength(1);
+
+    answer(answers.sent);
+    expect(await first).toEqual(done);
+    w.clock.advance(delayOf(copy));
+    expect(await w.attempt(job, 2)).toEqual(done);
+    expect(w.bitrix.calls).toHaveLength(1);
+    expect((await w.outcome(job))?.outcome).toBe("sent");
+  });
+
+  it("B5: a copy out of its window while another receive holds the lease comes back after it, never ends without an outcome", async () => {
+    const w = world({ script: [answers.sent] });
+    const job = w.job("b5-window");
+    const queuedAt = w.clock.ms - w.timings.retryForMs + SECOND;
+    // The queue handed the message out twice; one receive took the lease and died before sending.
+    const taken = await w.slots.claim(
+      w.key(),
+      { jobId: job.jobId },
+      w.clock.now(),
+      w.timings.leaseMs,
+    );
+    expect(taken.status).toBe("claimed");
+
+    // The other receive is out of its window: it used to end here, deleting the only message.
+    const copy = await w.attempt(job, 2, queuedAt);
+    expect(copy.status).toBe("retry");
+    expect(delayOf(copy)).toBeGreaterThanOrEqual(w.timings.leaseMs - SECOND);
+    expect(w.bitrix.calls).toHaveLength(0);
+
+    w.clock.advance(delayOf(copy));
+    expect(await w.attempt(job, 3, queuedAt)).toEqual(done);
+    expect(w.bitrix.calls).toHaveLength(1);
+    expect((await w.outcome(job))?.outcome).toBe("sent");
+  });
+
+  it("B6: a send just before Bitrix24's week ends (recorded by a worker whose clock was behind) defers by the margin, not another week", async () => {
+    const w = world();
+    const marginMs = w.timings.weekMarginMs;
+    // The worker that sent first ran 2 s more behind than the margin allows for.
+    const skew = marginMs + 2 * SECOND;
+    let lastRow: number | undefined;
+    const portal = (): SendResult => {
+      if (lastRow !== undefined && lastRow > w.clock.ms - w.timings.weekMs) return answers.limited;
+      lastRow = w.clock.ms;
+      return answers.sent;
+    };
+    const client = scriptedBitrix(portal, portal, portal, portal);
+    const behind = makeDeliver({
+      ...w.deps,
+      client,
+      clock: { now: () => new Date(w.clock.ms - skew) },
+    });
+    const deliver = makeDeliver({ ...w.deps, client });
+    const attempt = (message: QueueMessage, on = deliver) =>
+      on({ message, receiveCount: 1, queuedAt: w.clock.ms, deadline: w.clock.ms + 50_000 });
+
+    const first = w.job("b6-first");
+    expect(await attempt(first, behind)).toEqual(done);
+    const recordedSentAt = w.clock.ms - skew;
+    w.clock.advance(SECOND);
+    const second = w.job("b6-second");
+    expect(await attempt(second)).toEqual(done);
+    const freeAt = recordedSentAt + w.timings.weekMs + marginMs;
+    expect((await w.outcome(second))?.dueAt?.getTime()).toBe(freeAt);
+
+    // Our record says the week is over, Bitrix24's row not quite: USER_MESSAGE_LIMIT.
+    w.clock.set(freeAt);
+    expect(await attempt(w.flush())).toEqual(done);
+    expect(client.calls).toHaveLength(2);
+    const retried = await w.outcome(second);
+    expect(retried?.outcome).toBe("deferred");
+    // Tried again a margin later (our own record, the clocks differ), not a day or a week later.
+    expect(retried?.dueAt?.getTime()).toBeLessThanOrEqual(freeAt + marginMs);
+
+    w.clock.set(retried?.dueAt?.getTime() ?? 0);
+    expect(await attempt(w.flush())).toEqual(done);
+    expect(client.calls).toHaveLength(3);
+    expect((await w.outcome(second))?.outcome).toBe("sent");
+  });
+
+  it("B7: a one-minute outage (every call 500) loses nothing and holds the portal back instead of burning retries", async () => {
+    const outageMs = 60 * SECOND;
+    const w = world({ rate: { perSecond: 2, burst: 5 } });
+    const outageEnds = w.clock.ms + outageMs;
+    let callsInOutage = 0;
+    const portal = (): SendResult => {
+      if (w.clock.ms < outageEnds) {
+        callsInOutage++;
+        return answers.http500;
+      }
+      return answers.sent;
+    };
+    w.deps.client = scriptedBitrix(...Array.from({ length: 100 }, () => portal));
+    const deliver = makeDeliver(w.deps);
+
+    const jobs = [1, 2, 3, 4].map((user) => w.job(`b7-${user}`, user));
+    const queue = jobs.map((job) => ({
+      message: job as QueueMessage,
+      visibleAt: w.clock.ms,
+      queuedAt: w.clock.ms,
+      receives: 0,
+    }));
+    const results: DeliveryResult[] = [];
+    for (let round = 0; round < 200 && queue.length > 0; round++) {
+      queue.sort((a, b) => a.visibleAt - b.visibleAt);
+      const next = queue[0];
+      if (!next) break;
+      w.clock.set(Math.max(w.clock.ms, next.visibleAt));
+      next.receives++;
+      const result = await deliver({
+        message: next.message,
+        receiveCount: next.receives,
+        queuedAt: next.queuedAt,
+        deadline: w.clock.ms + 50_000,
+      });
+      if (result.status === "retry") {
+        next.visibleAt = w.clock.ms + result.delayMs;
+      } else {
+        results.push(result);
+        queue.shift();
+      }
+    }
+    expect(results).toEqual(jobs.map(() => done));
+    for (const job of jobs) expect((await w.outcome(job))?.outcome).toBe("sent");
+    // Without the breaker each message burned a retry per backoff step; now the portal is probed.
+    expect(callsInOutage).toBeLessThanOrEqual(8);
+  });
+
+  it("B8: the config rejects a lease shorter than one attempt", () => {
+    const config = (leaseSeconds: number, timeoutMs: number, requestLimitSeconds: number) =>
+      parseConfig({
+        bitrix: { openLineCode: LINE, timeoutMs, requestLimitSeconds },
+        sources: [{ id: "app", type: "github", secret: "env:APP_SECRET" }],
+        delivery: { leaseSeconds },
+      });
+    expect(() => config(10, 8000, 60)).toThrow(/delivery\.leaseSeconds: must be at least 65 s/);
+    expect(() => config(64, 60_000, 60)).toThrow(/must be at least 65 s/);
+    expect(config(65, 60_000, 60).delivery.leaseSeconds).toBe(65);
+  });
+
+  it("B8: the rate-limit wait never outlives the lease: no send that could still run when it ends", async () => {
+    const w = world({ rate: { perSecond: 1, burst: 1 } });
+    const { leaseMs, requestLandsWithinMs } = w.timings;
+    const callEnds = Math.max(3000, requestLandsWithinMs) + 3000;
+    // The bucket is booked until just past the last moment a send still fits in the lease.
+    const bucket = makeDynamoRateLimiter(db, TABLE, { portal: w.portal, perSecond: 1, burst: 1 });
+    await bucket.penalize(w.clock.now(), leaseMs - callEnds + SECOND);
+    const job = w.job("b8");
+    const result = await w.attempt(job);
+    expect(result.status).toBe("retry");
+    expect(w.bitrix.calls).toHaveLength(0);
+    // Nothing held meanwhile: another event for the user could take the slot at once.
+    const claim = await w.slots.claim(w.key(), { jobId: "someone" }, w.clock.now(), leaseMs);
+    expect(claim.status).toBe("claimed");
+
+    // Booked until just before that moment: it waits, and the call still ends within the lease.
+    const fits = world({ rate: { perSecond: 1, burst: 1 } });
+    const started: number[] = [];
+    fits.deps.client = scriptedBitrix(() => {
+      started.push(fits.clock.ms);
+      return answers.sent;
+    });
+    const leaseFrom = fits.clock.ms;
+    await makeDynamoRateLimiter(db, TABLE, {
+      portal: fits.portal,
+      perSecond: 1,
+      burst: 1,
+    }).penalize(fits.clock.now(), leaseMs - callEnds - SECOND);
+    const deliver = makeDeliver(fits.deps);
+    const sent = await deliver({
+      message: fits.job("b8-fits"),
+      receiveCount: 1,
+      queuedAt: fits.clock.ms,
+      deadline: fits.clock.ms + 50_000,
+    });
+    expect(sent).toEqual(done);
+    expect(started).toHaveLength(1);
+    expect((started[0] ?? 0) + requestLandsWithinMs).toBeLessThanOrEqual(leaseFrom + leaseMs);
+    expect(started[0]).toBeGreaterThan(leaseFrom);
+  });
+
+  it("B8: a claim that took most of the lease (a slow store) gives the slot back without sending", async () => {
+    let w: ReturnType<typeof world> | undefined;
+    w = world({
+      slots: (slots) => ({
+        ...slots,
+        claim: async (...args) => {
+          const claim = await slots.claim(...args);
+          // The store answered late: only a few seconds of the lease are left.
+          w?.clock.advance(9 * SECOND);
+          return claim;
+        },
+      }),
+    });
+    const job = w.job("b8-slow");
+    expect((await w.attempt(job)).status).toBe("retry");
+    expect(w.bitrix.calls).toHaveLength(0);
+    const claim = await w.slots.claim(w.key(), { jobId: "someone" }, w.clock.now(), 1000);
+    expect(claim.status).toBe("claimed");
+  });
+
+  it("B9: without the weekly limit, a send that landed and a failed outcome write end sent, not unknown", async () => {
+    const w = world({
+      config: ledgerConfig({ weeklyLimit: false }),
+      outcomes: (outcomes) => failing(outcomes, { finish: 3 }),
+    });
+    const job = w.job("b9");
+    await expect(w.attempt(job)).rejects.toThrow(/finish failed/);
+    expect(w.bitrix.calls).toHaveLength(1);
+
+    w.clock.advance(w.timings.leaseMs + SECOND);
+    expect(await w.attempt(job, 2)).toEqual(done);
+    expect(w.bitrix.calls).toHaveLength(1);
+    expect((await w.outcome(job))?.outcome).toBe("sent");
+  });
+
+  it("suspected: a failed outcome write on the last try leaves no dead letter without an outcome", async () => {
+    const w = world({
+      script: [answers.http500, answers.http500],
+      outcomes: (outcomes) => failing(outcomes, { finish: 3 }),
+    });
+    const job = w.job("s1");
+    const queuedAt = w.clock.ms - w.timings.retryForMs + SECOND;
+    // The window is over and the failure cannot be recorded: not a dead letter yet.
+    await expect(w.attempt(job, 12, queuedAt)).rejects.toThrow(/finish failed/);
+    expect(await w.outcome(job)).toBeUndefined();
+
+    w.clock.advance(w.timings.visibilityTimeoutSeconds * SECOND);
+    const result = await w.attempt(job, 13, queuedAt);
+    expect(result).toMatchObject({ status: "dead-letter" });
+    expect((await w.outcome(job))?.outcome).toBe("failed");
+  });
+
+  it("suspected: ambiguity evidence outlives the retry window and the dead-letter retention", async () => {
+    const w = world({ script: [answers.timeout] });
+    const job = w.job("s2");
+    expect((await w.attempt(job)).status).toBe("retry");
+    const { Item } = await db.send(
+      new GetItemCommand({
+        TableName: TABLE,
+        Key: keys.slot(w.portal, LINE, 1),
+        ConsistentRead: true,
+      }),
+    );
+    expect(Item?.maybeSentAt?.N).toBeDefined();
+    const expiresAtMs = Number(Item?.expiresAt?.N) * 1000;
+    const fourteenDays = 14 * 86_400 * SECOND;
+    expect(expiresAtMs).toBeGreaterThanOrEqual(w.clock.ms + w.timings.retryForMs + fourteenDays);
+  });
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition() && Date.now() < deadline) {
+    await new Promise<void>((resolve) => setTimeout(resolve, 5));
+  }
+  if (!condition()) throw new Error("condition never held");
+}
