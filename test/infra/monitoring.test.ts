@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
 import { deliveryTimings } from "../../functions/core/delivery-timings";
 import { OUTCOMES } from "../../functions/core/outcome";
-import { API_THROTTLE, type HooklineStack } from "../../lib/hookline-stack";
+import { API_THROTTLE, type HooklineStack, PROJECT_ROOT } from "../../lib/hookline-stack";
 import { ALARM_THRESHOLDS, RATE_FLOOR } from "../../lib/monitoring";
 import { buildStack, FIXTURE_CONFIG, references, writeConfig } from "./synth";
 
@@ -315,5 +316,55 @@ describe("dashboard", () => {
     dashboardTemplate.hasOutput("DashboardUrl", {
       Value: { "Fn::Join": ["", Match.arrayWith([Match.stringLikeRegexp("#dashboards:name=")])] },
     });
+  });
+});
+
+describe("README", () => {
+  const readme = readFileSync(resolve(PROJECT_ROOT, "README.md"), "utf8");
+  const section = (title: string) => {
+    const start = readme.indexOf(`## ${title}`);
+    return readme.slice(start, readme.indexOf("\n## ", start + 1));
+  };
+
+  it("explains every alarm the stack creates, and what to do when it fires", () => {
+    const alarmsSection = section("Alarms and what to do when they fire");
+    const oauth = buildStack({
+      configPath: writeConfig({
+        ...JSON.parse(readFileSync(FIXTURE_CONFIG, "utf8")),
+        bitrix: undefined,
+        portals: [
+          {
+            id: "eu",
+            url: "https://eu-example.bitrix24.com",
+            oauth: { clientId: "env:ID", clientSecret: "env:SECRET", refreshToken: "env:RT" },
+            openLines: { billing: "ab515f5d85a8b844d484f6ea75a2e494" },
+          },
+        ],
+        routes: [],
+      }),
+    });
+    const names = new Set(
+      [...stack.monitoring.alarms, ...oauth.monitoring.alarms].map((alarm) =>
+        alarm.node.id
+          .replace(/^SignatureFailures-.*/, "SignatureFailures-&lt;source&gt;")
+          .replace(/^OAuthRefreshFailures-.*/, "OAuthRefreshFailures-&lt;portal&gt;"),
+      ),
+    );
+    for (const name of names) expect(alarmsSection).toContain(`\n| ${name} |`);
+    const rows = alarmsSection.match(/^\| [A-Za-z0-9&;-]+ \|/gm) ?? [];
+    expect(rows.length - 1).toBe(names.size); // less the header row
+  });
+
+  it("names every output the stack prints", () => {
+    const deploy = section("Deploy to AWS");
+    const outputs = Object.keys(
+      Template.fromStack(buildStack({ dashboard: true, accessLogs: true })).findOutputs("*"),
+    );
+    for (const output of outputs) {
+      const documented = output
+        .replace(/^WebhookUrl.*/, "WebhookUrl<source>")
+        .replace(/^Secret[A-Z0-9]+$/, "Secret<NAME>");
+      expect(deploy).toContain(`\`${documented}\``);
+    }
   });
 });
