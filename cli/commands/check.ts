@@ -1,19 +1,17 @@
+import type { Command } from "commander";
 import type { Config } from "../../functions/core/config";
 import { unknownEventWarnings } from "../../functions/core/event-names";
 import { compileRoutes } from "../../functions/core/routes";
+import {
+  type CliContext,
+  type CommonFlags,
+  type ConfigWarner,
+  type ConfigWarning,
+  configFor,
+  outputFor,
+  withCommonFlags,
+} from "../context";
 import type { Output } from "../output";
-
-/** A note about the config that does not stop it from loading, naming its key. */
-export interface ConfigWarning {
-  key: string;
-  message: string;
-}
-
-/**
- * Finds config warnings beyond validation (event names a source never sends, with a "did you
- * mean"); given by the caller so this command shows whatever the server warns about at start.
- */
-export type ConfigWarner = (config: Config) => ConfigWarning[];
 
 export interface CheckReport {
   ok: true;
@@ -90,4 +88,16 @@ export function printCheck(report: CheckReport, output: Output): void {
   );
   for (const warning of report.warnings) output.warn(`${warning.key}: ${warning.message}`);
   if (report.warnings.length === 0) output.line(`\n${style.green("no warnings")}`);
+}
+
+export function registerCheck(program: Command, ctx: CliContext): void {
+  withCommonFlags(program.command("check"))
+    .description("validate the config as start and synth do; list sources, routes and warnings")
+    .action((flags: CommonFlags) => {
+      const output = outputFor(ctx, flags);
+      const { config, path } = configFor(ctx, flags);
+      const report = checkConfig(config, path, ctx.options.warners ?? [unknownEventNames]);
+      output.document(report);
+      printCheck(report, output);
+    });
 }

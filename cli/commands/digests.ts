@@ -1,5 +1,14 @@
+import type { Command } from "commander";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { timeText } from "../../functions/local/inbox/html";
+import {
+  type CliContext,
+  outputFor,
+  positiveInteger,
+  type TargetFlags,
+  targetFor,
+  withTargetFlags,
+} from "../context";
 import type { Output } from "../output";
 import { type PendingDigest, pendingDigests } from "../pending-digests";
 import type { Target } from "../target";
@@ -35,4 +44,18 @@ export function printDigests(
     );
     output.line();
   }
+}
+
+export function registerDigests(program: Command, ctx: CliContext): void {
+  withTargetFlags(program.command("digests"))
+    .description("pending digests: their events and when each is due")
+    .option("--user <id>", "only this Bitrix24 user", positiveInteger)
+    .action(async (flags: TargetFlags & { user?: number }) => {
+      const output = outputFor(ctx, flags);
+      const where = await targetFor(ctx, flags);
+      const digests = await listDigests(where, ctx.io.now(), flags.user);
+      where.dynamo.destroy();
+      output.document({ target: where.label, digests });
+      printDigests(digests, output, where.label);
+    });
 }

@@ -1,8 +1,18 @@
 import { type AttributeValue, type DynamoDBClient, QueryCommand } from "@aws-sdk/client-dynamodb";
+import type { Command } from "commander";
 import { EVENTS_SHARD, fromItem } from "../../functions/adapters/dynamo/outcomes";
 import { TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
-import type { OutcomeRecord } from "../../functions/core/outcome";
+import { OUTCOMES, type OutcomeRecord } from "../../functions/core/outcome";
 import { timeText } from "../../functions/local/inbox/html";
+import {
+  type CliContext,
+  outputFor,
+  positiveInteger,
+  type TargetFlags,
+  targetFor,
+  withTargetFlags,
+} from "../context";
+import { CliError } from "../errors";
 import type { Output } from "../output";
 
 export interface EventFilter {
@@ -149,4 +159,43 @@ export function printEvents(events: readonly EventListing[], output: Output, lab
     ),
   );
   output.line(style.dim(`${events.length} event(s) from ${label}, newest first`));
+}
+
+export function registerEvents(program: Command, ctx: CliContext): void {
+  withTargetFlags(program.command("events"))
+    .description("recent events, newest first, with each message's outcome and reason")
+    .option("--source <id>", "only this source")
+    .option("--user <id>", "only messages to this Bitrix24 user", positiveInteger)
+    .option("--outcome <outcome>", `only this outcome (${OUTCOMES.join(", ")})`)
+    .option("--since <age>", "how far back, e.g. 15m, 1h, 2d", "24h")
+    .option("--limit <n>", "at most this many events", positiveInteger, 50)
+    .action(
+      async (
+        flags: TargetFlags & {
+          source?: string;
+          user?: number;
+          outcome?: string;
+          since: string;
+          limit: number;
+        },
+      ) => {
+        const output = outputFor(ctx, flags);
+        const sinceMs = parseSince(flags.since);
+        if (sinceMs === undefined)
+          throw new CliError(`--since ${flags.since}: use a number and s, m, h or d, e.g. 1h`);
+        if (flags.outcome !== undefined && !(OUTCOMES as readonly string[]).includes(flags.outcome))
+          throw new CliError(`--outcome ${flags.outcome}: one of ${OUTCOMES.join(", ")}`);
+        const where = await targetFor(ctx, flags);
+        const events = await listEvents(where.dynamo, where.tableName, {
+          ...(flags.source === undefined ? {} : { source: flags.source }),
+          ...(flags.user === undefined ? {} : { userId: flags.user }),
+          ...(flags.outcome === undefined ? {} : { outcome: flags.outcome }),
+          since: new Date(ctx.io.now().getTime() - sinceMs),
+          limit: flags.limit,
+        });
+        where.dynamo.destroy();
+        output.document({ target: where.label, events });
+        printEvents(events, output, where.label);
+      },
+    );
 }

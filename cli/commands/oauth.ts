@@ -1,3 +1,4 @@
+import type { Command } from "commander";
 import {
   DEFAULT_OAUTH_SERVER,
   exchangeAuthorizationCode,
@@ -6,6 +7,14 @@ import {
 import { makeDynamoTokenStore } from "../../functions/adapters/dynamo/tokens";
 import { makeSecretResolver } from "../../functions/adapters/secrets";
 import type { Config, PortalConfig } from "../../functions/core/config";
+import {
+  type CliContext,
+  configFor,
+  outputFor,
+  type TargetFlags,
+  targetFor,
+  withTargetFlags,
+} from "../context";
 import { CliError } from "../errors";
 import type { Output } from "../output";
 import type { Target } from "../target";
@@ -98,4 +107,35 @@ async function oauthApp(
       `${(error as Error).message} (export the app's client id and secret in the environment as the config names them)`,
     );
   }
+}
+
+export function registerOAuth(program: Command, ctx: CliContext): void {
+  withTargetFlags(program.command("oauth"))
+    .description(
+      "give an OAuth portal its tokens: exchange an authorization code from the app's install, or store a refresh token",
+    )
+    .argument("<portal>", "the portal's id in the config")
+    .option("--code <code>", "the authorization code Bitrix24 handed the app's install")
+    .option("--refresh-token <token>", "a refresh token to store instead")
+    .action(
+      async (portal: string, flags: TargetFlags & { code?: string; refreshToken?: string }) => {
+        const output = outputFor(ctx, flags);
+        const { config } = configFor(ctx, flags);
+        const where = await targetFor(ctx, flags);
+        const report = await authorizePortal(
+          where,
+          config,
+          portal,
+          {
+            ...(flags.code !== undefined && { code: flags.code }),
+            ...(flags.refreshToken !== undefined && { refreshToken: flags.refreshToken }),
+          },
+          ctx.io.env,
+          ctx.io.now(),
+        );
+        where.dynamo.destroy();
+        output.document(report);
+        printOAuth(report, output, where.label);
+      },
+    );
 }

@@ -1,8 +1,22 @@
+import { type Command, Option } from "commander";
 import type { Config, SourceConfig } from "../../functions/core/config";
+import { closest } from "../../functions/core/event-names";
 import { compileRoutes, patternToRegExp } from "../../functions/core/routes";
 import type { TemplateContext } from "../../functions/core/template";
 import { printable } from "../../functions/local/request-lines";
+import { sourceById } from "../config";
+import {
+  type CliContext,
+  type CommonFlags,
+  configFor,
+  outputFor,
+  readPayload,
+  withCommonFlags,
+} from "../context";
+import { CliError, ExitCode } from "../errors";
+import { exampleNames, examplePayload } from "../examples";
 import type { Output } from "../output";
+import { buildSample } from "../samples";
 import type { SampleEvent } from "../signing";
 import { type EmptyVariable, emptyVariables, routeTemplates } from "../template-variables";
 
@@ -113,3 +127,59 @@ export function printRender(report: RenderReport, output: Output): void {
 }
 
 const indent = (text: string): string => `  ${text.replaceAll("\n", "\n  ")}`;
+
+export function registerRender(program: Command, ctx: CliContext): void {
+  withCommonFlags(program.command("render"))
+    .description(
+      "route and render an event with no send: the messages, ATTACH, KEYBOARD, and empty variables",
+    )
+    .argument("<sourceId>", "a source id from the config")
+    .requiredOption("--event <name>", "the event name as routes see it, e.g. issues.opened")
+    .addOption(new Option("--payload <file>", "a JSON payload file").conflicts("example"))
+    .option(
+      "--example [name]",
+      "the sender's example payload (GitHub's documented examples, hookline's Stripe fixtures); default: --event",
+    )
+    .addHelpText(
+      "after",
+      "\nWithout --payload or --example: the example for --event when there is one, else a placeholder payload.",
+    )
+    .action(
+      (
+        sourceId: string,
+        flags: CommonFlags & { event: string; payload?: string; example?: string | true },
+      ) => {
+        const output = outputFor(ctx, flags);
+        const { config } = configFor(ctx, flags);
+        const source = sourceById(config, sourceId);
+        let payload = flags.payload === undefined ? undefined : readPayload(ctx.io, flags.payload);
+        if (flags.example !== undefined) {
+          const name = flags.example === true ? flags.event : flags.example;
+          payload = examplePayload(source.type, name);
+          if (!payload) throw new CliError(noExample(source.type, name));
+        }
+        const event = {
+          ...buildSample(config, source, {
+            eventName: flags.event,
+            ...(payload ? { payload } : {}),
+          }),
+          ...(flags.example === undefined ? {} : { origin: "example" as const }),
+        };
+        const report = renderEvent(config, source, event, ctx.io.now());
+        output.document({ ...report, payload: event.origin });
+        printRender(report, output);
+        if (report.routes.some((route) => route.result === "failed")) throw new ExitCode(1);
+      },
+    );
+}
+
+/** Why there is no example, with the name a typo meant or the names near it. */
+function noExample(type: SourceConfig["type"], name: string): string {
+  const names = exampleNames(type);
+  if (names.length === 0) return `${type} sources have no example payloads; pass --payload FILE`;
+  const suggestion = closest(name, names);
+  if (suggestion) return `no example for ${name}; did you mean ${suggestion}?`;
+  const prefix = name.split(".")[0] ?? name;
+  const near = names.filter((candidate) => candidate.startsWith(prefix)).slice(0, 8);
+  return `no example for ${name}; ${near.length > 0 ? `examples near it: ${near.join(", ")}` : `there are examples for ${names.slice(0, 8).join(", ")}, ...`}`;
+}

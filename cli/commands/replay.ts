@@ -3,9 +3,18 @@ import {
   SQSClient,
   StartMessageMoveTaskCommand,
 } from "@aws-sdk/client-sqs";
+import type { Command } from "commander";
+import {
+  type CliContext,
+  outputFor,
+  type SqsSender,
+  type TargetFlags,
+  targetFor,
+  withTargetFlags,
+} from "../context";
 import { CliError } from "../errors";
 import type { Output } from "../output";
-import type { Target } from "../target";
+import { callLocal, type Target } from "../target";
 
 export interface ReplayReport {
   target: string;
@@ -14,11 +23,6 @@ export interface ReplayReport {
   moved: number;
   /** A stack's move task: its handle and final status. */
   task?: { handle: string; status: string; toMove?: number };
-}
-
-/** The SQS calls replay makes; tests pass a small fake. */
-export interface SqsSender {
-  send(command: StartMessageMoveTaskCommand | ListMessageMoveTasksCommand): Promise<unknown>;
 }
 
 export interface ReplayDeps {
@@ -107,4 +111,35 @@ export function printReplay(report: ReplayReport, output: Output): void {
     output.line(
       "  nothing to replay: the event has no dead letter (an unknown outcome keeps no message; send the webhook again)",
     );
+}
+
+export function registerReplay(program: Command, ctx: CliContext): void {
+  withTargetFlags(program.command("replay"))
+    .description("send dead letters, or one event's, through the ledger again")
+    .option("--dead-letters", "every dead letter")
+    .option("--event <source:id>", "one event's dead letters (local run)")
+    .action(async (flags: TargetFlags & { deadLetters?: boolean; event?: string }) => {
+      const output = outputFor(ctx, flags);
+      if (Boolean(flags.deadLetters) === (flags.event !== undefined))
+        throw new CliError("say what to replay: --dead-letters or --event <source>:<id>");
+      if (flags.event !== undefined && !/^[^:]+:.+$/.test(flags.event))
+        throw new CliError(`--event ${flags.event}: write it as <source>:<event id>`);
+      const where = await targetFor(ctx, flags);
+      const report = await replay(
+        where,
+        flags.event === undefined ? "dead-letters" : { event: flags.event },
+        {
+          callLocal: (path) => callLocal(ctx.io, where, "POST", path),
+          ...(ctx.options.sqs ? { sqs: ctx.options.sqs } : {}),
+          ...(ctx.options.sleep ? { sleep: ctx.options.sleep } : {}),
+          progress: (moved, toMove) =>
+            output.line(
+              output.style.dim(`  moved ${moved}${toMove === undefined ? "" : ` of ${toMove}`}`),
+            ),
+        },
+      );
+      where.dynamo.destroy();
+      output.document(report);
+      printReplay(report, output);
+    });
 }

@@ -1,6 +1,20 @@
+import type { Command } from "commander";
 import type { Config, SourceConfig } from "../../functions/core/config";
-import type { Output } from "../output";
-import type { PayloadOrigin } from "../samples";
+import { HooklineError } from "../../functions/core/errors";
+import { readRunState } from "../../functions/local/run-state";
+import { signingSecret, sourceById } from "../config";
+import {
+  type CliContext,
+  configFor,
+  outputFor,
+  readPayload,
+  type TargetFlags,
+  targetFor,
+  withCommonFlags,
+} from "../context";
+import { CliError, ExitCode } from "../errors";
+import type { Io, Output } from "../output";
+import { buildSample, type PayloadOrigin } from "../samples";
 import { type SampleEvent, signEvent } from "../signing";
 
 export interface SendReport {
@@ -69,4 +83,74 @@ export function printSend(report: SendReport, output: Output): void {
   output.line(
     `${colour(String(report.status))} ${typeof report.answer === "string" ? report.answer : JSON.stringify(report.answer)}`,
   );
+}
+
+export function registerSend(program: Command, ctx: CliContext): void {
+  withCommonFlags(program.command("send"))
+    .description(
+      "sign a sample event with the source's secret and post it to the local run or a URL",
+    )
+    .argument("<sourceId>", "a source id from the config")
+    .option("--event <name>", "the event name (default: the first one a route of the source names)")
+    .option(
+      "--payload <file>",
+      "a JSON payload file (default: the sender's example, else a placeholder)",
+    )
+    .option("--id <id>", "the event id (default: a fresh one, so each send is a new event)")
+    .option(
+      "--url <base>",
+      "the bridge's base URL (default: the running npm start, else http://127.0.0.1:3000)",
+    )
+    .option("--stack <name>", "post to a deployed stack's API (its HealthUrl output)")
+    .option("--region <region>", "the stack's region (default: AWS_REGION)")
+    .action(
+      async (
+        sourceId: string,
+        flags: TargetFlags & { event?: string; payload?: string; id?: string; url?: string },
+      ) => {
+        const output = outputFor(ctx, flags);
+        const { config } = configFor(ctx, flags);
+        const source = sourceById(config, sourceId);
+        const event = buildSample(config, source, {
+          ...(flags.event === undefined ? {} : { eventName: flags.event }),
+          ...(flags.payload === undefined ? {} : { payload: readPayload(ctx.io, flags.payload) }),
+          ...(flags.id === undefined ? {} : { id: flags.id }),
+        });
+        const baseUrl =
+          flags.url ?? (flags.stack ? await stackApiUrl(ctx, flags) : localUrl(ctx.io));
+        let report: SendReport;
+        try {
+          report = await sendEvent({
+            config,
+            source,
+            secret: await signingSecret(config, source, ctx.io.env),
+            event,
+            baseUrl,
+            fetch: ctx.io.fetch,
+            now: ctx.io.now(),
+          });
+        } catch (error) {
+          if (error instanceof HooklineError) throw error;
+          throw new CliError(
+            `could not reach ${baseUrl} (${(error as Error).message}); is npm start running? Or pass --url`,
+          );
+        }
+        output.document(report);
+        printSend(report, output);
+        if (report.status >= 300) throw new ExitCode(1);
+      },
+    );
+}
+
+/** The running `npm start` (it leaves its URL in .hookline/local.json), else the default port. */
+function localUrl(io: Io): string {
+  return readRunState(io.cwd)?.url ?? `http://127.0.0.1:${io.env.PORT ?? 3000}`;
+}
+
+/** A deployed stack's API, from its HealthUrl output. */
+async function stackApiUrl(ctx: CliContext, flags: TargetFlags): Promise<string> {
+  const where = await targetFor(ctx, flags);
+  where.dynamo.destroy();
+  if (!where.apiUrl) throw new CliError(`${where.label} has no HealthUrl output to find its API`);
+  return where.apiUrl;
 }

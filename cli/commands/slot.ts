@@ -1,10 +1,21 @@
 import { type AttributeValue, DeleteItemCommand, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import type { Command } from "commander";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { keys } from "../../functions/adapters/dynamo/table";
+import { resolveTarget as routeTarget } from "../../functions/core/portals";
 import { timeText } from "../../functions/local/inbox/html";
+import {
+  type CliContext,
+  configFor,
+  outputFor,
+  positiveInteger,
+  type TargetFlags,
+  targetFor,
+  withTargetFlags,
+} from "../context";
 import { CliError } from "../errors";
 import type { Output } from "../output";
-import type { Target } from "../target";
+import { callLocal, type Target } from "../target";
 
 /** A user's weekly slot as the ledger keeps it (see functions/adapters/dynamo/slots.ts). */
 export interface SlotReport {
@@ -133,4 +144,47 @@ export function printSlot(report: SlotReport, output: Output, now: Date): void {
     output.line(`  an unanswered attempt may have landed at ${timeText(report.maybeSentAt)}`);
   if (report.limitedTries)
     output.line(`  USER_MESSAGE_LIMIT answers so far: ${report.limitedTries}`);
+}
+
+export function registerSlot(program: Command, ctx: CliContext): void {
+  withTargetFlags(program.command("slot"))
+    .description(
+      "a user's weekly slot; on the local run, --reset clears it to try a template again",
+    )
+    .argument("<userId>", "the Bitrix24 user id", positiveInteger)
+    .option("--reset", "clear the slot (local run only), and the simulator's week for the user")
+    .option("--portal <id>", "the portal (default: the config's first)")
+    .option("--line <name>", "the open line (default: the portal's first)")
+    .action(
+      async (
+        userId: number,
+        flags: TargetFlags & { reset?: boolean; portal?: string; line?: string },
+      ) => {
+        const output = outputFor(ctx, flags);
+        const { config } = configFor(ctx, flags);
+        const resolved = routeTarget(config.portals, {
+          portal: flags.portal,
+          openLine: flags.line,
+        });
+        if ("problem" in resolved)
+          throw new CliError(
+            `--${resolved.key === "portal" ? "portal" : "line"}: ${resolved.problem}`,
+          );
+        const where = await targetFor(ctx, flags);
+        const key = { portal: resolved.portal, openLineCode: resolved.openLineCode, userId };
+        const report = await readSlot(where, key);
+        if (flags.reset) {
+          const forget = `/_local/simulator/forget?user=${userId}`;
+          report.reset = await resetSlot(
+            where,
+            key,
+            async () => Boolean((await callLocal(ctx.io, where, "POST", forget)).forgotten),
+            ctx.io.now(),
+          );
+        }
+        where.dynamo.destroy();
+        output.document({ target: where.label, ...report });
+        printSlot(report, output, ctx.io.now());
+      },
+    );
 }

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ListMessageMoveTasksCommand, StartMessageMoveTaskCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SqsSender } from "../../cli/commands/replay";
+import type { SqsSender } from "../../cli/context";
 import type { Io } from "../../cli/output";
 import { runCli } from "../../cli/program";
 import type { StackOutputsReader } from "../../cli/target";
