@@ -8,7 +8,7 @@ import { makeDynamoOutcomeStore } from "../../adapters/dynamo/outcomes";
 import type { Config } from "../../core/config";
 import type { LocalBridge } from "../bridge";
 import type { LocalPage } from "../local-routes";
-import { type InboxState, renderPage, renderSections } from "./page";
+import { type InboxState, type PortalMessage, renderPage, renderSections } from "./page";
 
 export interface InboxOptions {
   config: Config;
@@ -45,7 +45,7 @@ export function makeInbox(options: InboxOptions): LocalPage {
       sources: config.sources.map((source) => ({ id: source.id, type: source.type })),
       requests: bridge.requestLog.recent(),
       digests,
-      messages: bridge.simulator?.messages.slice().reverse(),
+      messages: simulatedMessages(bridge),
     };
   }
 
@@ -86,6 +86,19 @@ export function makeInbox(options: InboxOptions): LocalPage {
       return json(500, { error: (error as Error).message });
     }
   }
+}
+
+/** Every simulated portal's messages, newest first; undefined when no portal is simulated. */
+function simulatedMessages(bridge: InboxOptions["bridge"]): PortalMessage[] | undefined {
+  if (bridge.simulators.size === 0) return undefined;
+  return [...bridge.simulators]
+    .flatMap(([portal, simulator]) =>
+      simulator.messages
+        .slice()
+        .reverse()
+        .map((message) => ({ ...message, portal })),
+    )
+    .sort((a, b) => b.at - a.at);
 }
 
 /** The page's own script and style only (nonce); images from http(s); nothing else loads. */

@@ -10,8 +10,8 @@ export interface InboxState {
   sources: { id: string; type: string }[];
   requests: readonly LoggedRequest[];
   digests: readonly PendingDigest[];
-  /** Messages the simulator received; undefined when a real portal is configured. */
-  messages: readonly ReceivedMessage[] | undefined;
+  /** Messages the simulated portals received, newest first; undefined when none is simulated. */
+  messages: readonly PortalMessage[] | undefined;
 }
 
 /** The live part of the page: requests, pending digests, messages. Re-rendered on every poll. */
@@ -24,7 +24,7 @@ export function renderSections(state: InboxState): string {
       "messages",
       state.messages?.length ?? 0,
       state.messages === undefined
-        ? '<p class="empty">A real Bitrix24 portal is configured: its messages are in the portal.</p>'
+        ? '<p class="empty">Real Bitrix24 portals are configured: their messages are in the portals.</p>'
         : renderMessages(state.messages),
     ),
   ].join("");
@@ -93,13 +93,18 @@ function renderDigests(digests: readonly PendingDigest[]): string {
     .join("");
 }
 
-function renderMessages(messages: readonly ReceivedMessage[]): string {
+/** A message a simulated portal received, and which portal (by config id). */
+export interface PortalMessage extends ReceivedMessage {
+  portal: string;
+}
+
+function renderMessages(messages: readonly PortalMessage[]): string {
   if (messages.length === 0)
     return '<p class="empty">The simulator has received no message yet.</p>';
   return messages
     .map(
       (message) => `<article class="message" data-user="${message.userId}">
-<header>open line → <strong>user ${message.userId}</strong> <span class="time">${escapeHtml(timeText(new Date(message.at).toISOString()))}</span></header>
+<header>${escapeHtml(message.portal)}, open line ${escapeHtml(message.code.slice(0, 8))}… → <strong>user ${message.userId}</strong> <span class="time">${escapeHtml(timeText(new Date(message.at).toISOString()))}</span></header>
 <div class="bx-message">${renderBbCode(message.message)}</div>
 ${message.attach === undefined ? "" : renderAttach(message.attach)}
 ${message.keyboard === undefined ? "" : renderKeyboard(message.keyboard)}
