@@ -9,8 +9,16 @@ import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limi
 import { makeDynamoReceiptStore } from "../../functions/adapters/dynamo/receipts";
 import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
 import { ensureTable, keys } from "../../functions/adapters/dynamo/table";
+import type { EventJob } from "../../functions/core/job";
 import type { OutcomeRecord } from "../../functions/core/outcome";
-import type { ClaimResult, Receipt, SlotKey } from "../../functions/core/ports";
+import {
+  type ClaimResult,
+  DIGEST_HOLDER,
+  type Receipt,
+  type SlotAttempt,
+  type SlotHolder,
+  type SlotKey,
+} from "../../functions/core/ports";
 import {
   type LocalDynamo,
   makeTestClient,
@@ -24,6 +32,9 @@ const SECOND = 1000;
 const DAY = 24 * 60 * 60 * SECOND;
 const WEEK = 7 * DAY;
 const LEASE = 60 * SECOND;
+const MARGIN = 300 * SECOND;
+/** How long ambiguity evidence is kept: a retry window and the dead-letter retention. */
+const EVIDENCE = 15 * DAY;
 const LINE = "0123456789abcdef0123456789ABCDEF";
 
 const at = (ms: number): Date => new Date(T0.getTime() + ms);
@@ -67,143 +78,201 @@ describe.each([
   });
 
   describe("weekly slots", () => {
-    const slots = () => makeDynamoSlotStore(client, TABLE);
+    const slots = () =>
+      makeDynamoSlotStore(client, TABLE, {
+        weekMs: WEEK,
+        weekMarginMs: MARGIN,
+        evidenceMs: EVIDENCE,
+      });
+    const job = (jobId: string): SlotHolder => ({ jobId });
+    /** Claims and expects the slot. */
+    const take = async (key: SlotKey, holder: SlotHolder, now: Date): Promise<SlotAttempt> => {
+      const result = await slots().claim(key, holder, now, LEASE);
+      if (result.status !== "claimed")
+        throw new Error(`expected a claim, got ${JSON.stringify(result)}`);
+      return result.attempt;
+    };
+    const freeAfter = (sentAt: Date) => new Date(sentAt.getTime() + WEEK + MARGIN);
 
-    it("lets exactly one of 50 concurrent claims win; the rest see the winner", async () => {
+    it("lets exactly one of 50 concurrent claims win; the rest see its live lease", async () => {
       const key = freshSlot();
-      const claimIds = Array.from({ length: 50 }, (_, i) => `job-${i}`);
-      const results = await Promise.all(claimIds.map((id) => slots().claim(key, id, T0, LEASE)));
-
-      const winners = claimIds.filter((_, i) => results[i]?.status === "claimed");
+      const holders = Array.from({ length: 50 }, (_, i) => `job-${i}`);
+      const results = await Promise.all(
+        holders.map((id) => slots().claim(key, job(id), T0, LEASE)),
+      );
+      const winners = results.flatMap((result) =>
+        result.status === "claimed" ? [result.attempt.holder.jobId] : [],
+      );
       expect(winners).toHaveLength(1);
-      expect(results.filter((r) => r.status === "pending")).toHaveLength(49);
-      for (const [i, result] of results.entries()) {
-        if (claimIds[i] === winners[0]) continue;
-        expect(result).toEqual({ status: "pending", heldBy: winners[0], leaseUntil: at(LEASE) });
+      for (const result of results) {
+        if (result.status === "claimed") continue;
+        expect(result).toEqual({ status: "busy", heldBy: winners[0], leaseUntil: at(LEASE) });
       }
     });
 
-    it("hands a crashed claim to another claim once its lease ran out, not before", async () => {
+    it("blocks another copy of the same job while the lease is live", async () => {
       const key = freshSlot();
-      expect(await slots().claim(key, "crashed", T0, LEASE)).toEqual(claimed(false));
-
-      expect(await slots().claim(key, "retry", at(LEASE - 1), LEASE)).toEqual({
-        status: "pending",
-        heldBy: "crashed",
+      const first = await take(key, job("job"), T0);
+      expect(first).toMatchObject({
+        key,
+        holder: job("job"),
+        leaseUntil: at(LEASE),
+        limitedTries: 0,
+      });
+      expect(first.maybeSentAt).toBeUndefined();
+      expect(await slots().claim(key, job("job"), at(LEASE - 1), LEASE)).toEqual({
+        status: "busy",
+        heldBy: "job",
         leaseUntil: at(LEASE),
       });
-      expect(await slots().claim(key, "retry", at(LEASE), LEASE)).toEqual(claimed(false));
-      // The crashed attempt comes back late and finds the slot taken.
-      expect(await slots().claim(key, "crashed", at(LEASE + 1), LEASE)).toEqual({
-        status: "pending",
-        heldBy: "retry",
-        leaseUntil: at(2 * LEASE),
-      });
     });
 
-    it("keeps a sent slot for 7 days after sentAt", async () => {
+    it("takes back our own run-out lease as ambiguous: it may have landed by the lease's end", async () => {
       const key = freshSlot();
-      await slots().claim(key, "first", T0, LEASE);
+      const crashed = await take(key, job("job"), T0);
+      const again = await take(key, job("job"), at(LEASE));
+      expect(again.token).not.toBe(crashed.token);
+      expect(again.maybeSentAt).toEqual(at(LEASE));
+      expect(again.leaseUntil).toEqual(at(2 * LEASE));
+    });
+
+    it("keeps another holder out of a crashed attempt's slot until its week could be over", async () => {
+      const key = freshSlot();
+      await take(key, job("crashed"), T0);
+      expect(await slots().claim(key, job("other"), at(LEASE + SECOND), LEASE)).toEqual({
+        status: "taken",
+        heldBy: "crashed",
+        freeAt: freeAfter(at(LEASE)),
+      });
+      const next = await take(key, job("other"), freeAfter(at(LEASE)));
+      expect(next.maybeSentAt).toBeUndefined();
+    });
+
+    it("keeps a confirmed slot until sentAt + week + margin, and says when it was sent", async () => {
+      const key = freshSlot();
+      const attempt = await take(key, job("first"), T0);
       const sentAt = at(5 * SECOND);
-      await slots().confirm(key, "first", sentAt);
+      await slots().confirm(attempt, sentAt);
 
-      const used: ClaimResult = { status: "sent", heldBy: "first", sentAt };
-      expect(await slots().claim(key, "second", at(10 * LEASE), LEASE)).toEqual(used);
+      const used: ClaimResult = {
+        status: "taken",
+        heldBy: "first",
+        freeAt: freeAfter(sentAt),
+        sentAt,
+      };
+      expect(await slots().claim(key, job("second"), at(10 * LEASE), LEASE)).toEqual(used);
+      expect(await slots().claim(key, job("first"), at(10 * LEASE), LEASE)).toEqual(used);
       expect(
-        await slots().claim(key, "second", new Date(sentAt.getTime() + WEEK - 1), LEASE),
+        await slots().claim(key, job("second"), new Date(freeAfter(sentAt).getTime() - 1), LEASE),
       ).toEqual(used);
-      expect(
-        await slots().claim(key, "second", new Date(sentAt.getTime() + WEEK + 1), LEASE),
-      ).toEqual(claimed(false));
+      const next = await take(key, job("second"), freeAfter(sentAt));
+      // Our own last send: a USER_MESSAGE_LIMIT now would mean the clocks differ.
+      expect(next.previousFreeAt).toEqual(freeAfter(sentAt));
     });
 
-    it("answers sent, not claimed, to the claim that already sent", async () => {
+    it("frees the slot on release, for the holding attempt's token only", async () => {
       const key = freshSlot();
-      await slots().claim(key, "job", T0, LEASE);
-      await slots().confirm(key, "job", at(SECOND));
-      expect(await slots().claim(key, "job", at(2 * SECOND), LEASE)).toEqual({
-        status: "sent",
-        heldBy: "job",
-        sentAt: at(SECOND),
-      });
-    });
-
-    it("gives the slot back on release by its owner only", async () => {
-      const key = freshSlot();
-      await slots().claim(key, "owner", T0, LEASE);
-
-      await slots().release(key, "stranger");
-      expect(await slots().claim(key, "next", at(SECOND), LEASE)).toMatchObject({
-        status: "pending",
+      const attempt = await take(key, job("owner"), T0);
+      await slots().release({ ...attempt, token: "stale-token" }, at(SECOND));
+      expect(await slots().claim(key, job("next"), at(SECOND), LEASE)).toMatchObject({
+        status: "busy",
         heldBy: "owner",
       });
-
-      await slots().release(key, "owner");
-      expect(await slots().claim(key, "next", at(SECOND), LEASE)).toEqual(claimed(false));
+      await slots().release(attempt, at(SECOND));
+      await take(key, job("next"), at(SECOND));
     });
 
-    it("does not release a sent slot", async () => {
+    it("keeps ambiguity evidence through a release and the lease's end", async () => {
       const key = freshSlot();
-      await slots().claim(key, "owner", T0, LEASE);
-      await slots().confirm(key, "owner", at(SECOND));
-      await slots().release(key, "owner");
-      expect(await slots().claim(key, "next", at(2 * SECOND), LEASE)).toMatchObject({
-        status: "sent",
-        heldBy: "owner",
-      });
-    });
-
-    it("lets a claim re-take its own pending slot, ambiguous once marked", async () => {
-      const key = freshSlot();
-      await slots().claim(key, "job", T0, LEASE);
-      expect(await slots().claim(key, "job", at(SECOND), LEASE)).toEqual(claimed(false));
-
-      await slots().markAmbiguous(key, "job", at(2 * SECOND), LEASE);
-      expect(await slots().claim(key, "other", at(LEASE + SECOND), LEASE)).toEqual({
-        status: "pending",
+      const attempt = await take(key, job("job"), T0);
+      const marked = await slots().markAmbiguous(attempt, at(2 * SECOND));
+      expect(marked.maybeSentAt).toEqual(at(2 * SECOND));
+      // A 503 after the unanswered send: the slot is handed back, the evidence is not.
+      await slots().release(marked, at(3 * SECOND));
+      expect(await slots().claim(key, job("other"), at(4 * SECOND), LEASE)).toEqual({
+        status: "taken",
         heldBy: "job",
-        leaseUntil: at(2 * SECOND + LEASE),
+        freeAt: freeAfter(at(2 * SECOND)),
       });
-      expect(await slots().claim(key, "job", at(3 * SECOND), LEASE)).toEqual(claimed(true));
+      const again = await take(key, job("job"), at(5 * SECOND));
+      expect(again.maybeSentAt).toEqual(at(2 * SECOND));
     });
 
-    it("tells only the claim whose send was ambiguous", async () => {
+    it("keeps the evidence of a crashed attempt (by its lease) and of a marked one, the later", async () => {
       const key = freshSlot();
-      await slots().claim(key, "job", T0, LEASE);
-      await slots().markAmbiguous(key, "job", T0, LEASE);
-      expect(await slots().claim(key, "other", at(LEASE), LEASE)).toEqual(claimed(false));
-      await slots().markAmbiguous(key, "job", at(LEASE), LEASE); // lost the slot: no effect
-      expect(await slots().claim(key, "other", at(LEASE + 1), LEASE)).toEqual(claimed(false));
+      const attempt = await take(key, job("job"), T0);
+      await slots().markAmbiguous(attempt, at(2 * SECOND));
+      // Crashed without a release: it may have landed up to its lease's end.
+      const again = await take(key, job("job"), at(LEASE));
+      expect(again.maybeSentAt).toEqual(at(LEASE));
     });
 
-    it("clears the ambiguous mark on confirm", async () => {
+    it("ignores the writes of an attempt whose lease another attempt took over", async () => {
       const key = freshSlot();
-      await slots().claim(key, "job", T0, LEASE);
-      await slots().markAmbiguous(key, "job", T0, LEASE);
-      await slots().confirm(key, "job", at(SECOND));
-      expect(await slots().claim(key, "job", at(SECOND + WEEK), LEASE)).toEqual(claimed(false));
-    });
-
-    it("ignores a confirm from a claim that lost the slot", async () => {
-      const key = freshSlot();
-      await slots().claim(key, "holder", T0, LEASE);
-      await slots().confirm(key, "late", at(SECOND));
-      expect(await slots().claim(key, "third", at(2 * SECOND), LEASE)).toMatchObject({
-        status: "pending",
-        heldBy: "holder",
-      });
-    });
-
-    it("records a confirmed send even when the slot was freed meanwhile", async () => {
-      const key = freshSlot();
-      await slots().claim(key, "job", T0, LEASE);
-      await slots().release(key, "job");
-      await slots().confirm(key, "job", at(SECOND));
-      expect(await slots().claim(key, "other", at(2 * SECOND), LEASE)).toEqual({
-        status: "sent",
+      const stale = await take(key, job("job"), T0);
+      const current = await take(key, job("job"), at(LEASE));
+      await slots().confirm(stale, at(LEASE + SECOND));
+      await slots().release(stale, at(LEASE + SECOND));
+      expect(await slots().claim(key, job("other"), at(LEASE + 2 * SECOND), LEASE)).toEqual({
+        status: "busy",
         heldBy: "job",
-        sentAt: at(SECOND),
+        leaseUntil: current.leaseUntil,
       });
+    });
+
+    it("resumes a crashed digest with the events it carried, and names them once it is sent", async () => {
+      const key = freshSlot();
+      const carried = { id: "digest-1", jobIds: ["a", "b"] };
+      await take(key, { jobId: DIGEST_HOLDER, digest: carried }, T0);
+      const resumed = await take(
+        key,
+        { jobId: DIGEST_HOLDER, digest: { id: "digest-2", jobIds: ["a", "b", "c"] } },
+        at(LEASE),
+      );
+      expect(resumed.holder.digest).toEqual(carried);
+      expect(resumed.maybeSentAt).toEqual(at(LEASE));
+      await slots().confirm(resumed, at(LEASE + SECOND));
+      expect(await slots().claim(key, job("c"), at(LEASE + 2 * SECOND), LEASE)).toEqual({
+        status: "taken",
+        heldBy: DIGEST_HOLDER,
+        freeAt: freeAfter(at(LEASE + SECOND)),
+        sentAt: at(LEASE + SECOND),
+        digest: carried,
+      });
+    });
+
+    it("blocks a slot under Bitrix24's record after USER_MESSAGE_LIMIT: not our own send", async () => {
+      const key = freshSlot();
+      const attempt = await take(key, job("job"), T0);
+      await slots().block(attempt, at(DAY), 3);
+      const blocked = await slots().claim(key, job("job"), at(SECOND), LEASE);
+      expect(blocked).toMatchObject({ status: "taken", freeAt: at(DAY) });
+      expect(blocked.status === "taken" && blocked.heldBy).not.toBe("job");
+      expect(blocked.status === "taken" && blocked.sentAt).toBeUndefined();
+      const next = await take(key, job("other"), at(DAY));
+      expect(next.limitedTries).toBe(3);
+      expect(next.previousFreeAt).toBeUndefined();
+    });
+
+    it("clears the evidence and the tries on confirm", async () => {
+      const key = freshSlot();
+      const attempt = await take(key, job("job"), T0);
+      await slots().block(attempt, at(SECOND), 2);
+      const next = await take(key, job("job"), at(SECOND));
+      const marked = await slots().markAmbiguous(next, at(2 * SECOND));
+      await slots().confirm(marked, at(3 * SECOND));
+      const later = await take(key, job("other"), freeAfter(at(3 * SECOND)));
+      expect(later.limitedTries).toBe(0);
+      expect(later.maybeSentAt).toBeUndefined();
+    });
+
+    it("marks a queued flush once, until the mark runs out", async () => {
+      const key = freshSlot();
+      expect(await slots().markFlushQueued(key, T0, at(LEASE))).toBe(true);
+      expect(await slots().markFlushQueued(key, at(SECOND), at(LEASE + SECOND))).toBe(false);
+      expect(await slots().markFlushQueued(key, at(LEASE), at(2 * LEASE))).toBe(true);
+      // The mark alone does not take the slot.
+      await take(key, job("job"), at(LEASE));
     });
 
     it("keeps users, portals and open lines apart", async () => {
@@ -215,14 +284,18 @@ describe.each([
         { ...base, openLineCode: "f".repeat(32) },
       ];
       const results = await Promise.all(
-        keys.map((key, i) => slots().claim(key, `job-${i}`, T0, LEASE)),
+        keys.map((key, i) => slots().claim(key, job(`job-${i}`), T0, LEASE)),
       );
-      expect(results).toEqual(keys.map(() => claimed(false)));
+      expect(results.map((result) => result.status)).toEqual(keys.map(() => "claimed"));
     });
 
     it("lets other failures through unchanged", async () => {
-      const missing = makeDynamoSlotStore(client, "no-such-table");
-      await expect(missing.claim(freshSlot(), "job", T0, LEASE)).rejects.toBeInstanceOf(
+      const missing = makeDynamoSlotStore(client, "no-such-table", {
+        weekMs: WEEK,
+        weekMarginMs: MARGIN,
+        evidenceMs: EVIDENCE,
+      });
+      await expect(missing.claim(freshSlot(), job("job"), T0, LEASE)).rejects.toBeInstanceOf(
         ResourceNotFoundException,
       );
     });
@@ -327,57 +400,165 @@ describe.each([
 
   describe("outcomes", () => {
     const outcomes = () => makeDynamoOutcomeStore(client, TABLE);
-    const outcomeFor = (jobId: string): OutcomeRecord => ({
+    const eventFor = (jobId: string, over: Partial<EventJob> = {}): EventJob => ({
+      v: 3,
+      kind: "event",
       jobId,
       sourceId: "github",
-      eventId: "delivery-1",
+      eventId: `delivery-${jobId}`,
       eventName: "issues.opened",
-      outcome: "limited",
-      reason: "bitrix USER_MESSAGE_LIMIT",
+      receivedAt: T0.toISOString(),
       userId: 42,
-      bitrixCode: "USER_MESSAGE_LIMIT",
+      message: `message of ${jobId}`,
+      whenLimited: "digest",
+      ...over,
+    });
+    const finalFor = (jobId: string, over: Partial<OutcomeRecord> = {}): OutcomeRecord => ({
+      jobId,
+      sourceId: "github",
+      eventId: `delivery-${jobId}`,
+      eventName: "issues.opened",
+      outcome: "sent",
+      reason: "sent",
+      userId: 42,
       at: at(SECOND),
+      ...over,
     });
 
-    it("marks a job in flight once", async () => {
+    it("writes a final outcome once: a later, different one does not replace it", async () => {
       const jobId = fresh("job");
-      expect(await outcomes().begin(jobId, T0)).toBe("started");
-      expect(await outcomes().begin(jobId, at(SECOND))).toBe("in-flight");
+      const sent = finalFor(jobId);
+      expect(await outcomes().finish(sent)).toEqual(sent);
+      const failed = finalFor(jobId, { outcome: "failed", reason: "no", at: at(2 * SECOND) });
+      expect(await outcomes().finish(failed)).toEqual(sent);
+      expect(await outcomes().get(jobId)).toEqual(sent);
+    });
+
+    it("lets exactly one of concurrent final writes stand", async () => {
+      const jobId = fresh("job");
+      const writes = (["sent", "failed", "unknown", "suppressed"] as const).map((outcome) =>
+        finalFor(jobId, { outcome, reason: outcome }),
+      );
+      const standing = await Promise.all(writes.map((record) => outcomes().finish(record)));
+      const stored = await outcomes().get(jobId);
+      expect(new Set(standing.map((record) => record.outcome))).toEqual(new Set([stored?.outcome]));
+    });
+
+    it("moves a deferred event to a final outcome, never back", async () => {
+      const jobId = fresh("job");
+      const key = freshSlot();
+      const deferred = await outcomes().defer(eventFor(jobId), key, at(DAY), "slot taken", T0);
+      expect(deferred).toMatchObject({ outcome: "deferred", dueAt: at(DAY), reason: "slot taken" });
+      await outcomes().finish(finalFor(jobId));
+      const again = await outcomes().defer(eventFor(jobId), key, at(2 * DAY), "again", at(SECOND));
+      expect(again.outcome).toBe("sent");
+      expect((await outcomes().get(jobId))?.outcome).toBe("sent");
+    });
+
+    it("lets a redrive replace an exhausted failed outcome", async () => {
+      const jobId = fresh("job");
+      await outcomes().finish(finalFor(jobId, { outcome: "failed", exhausted: true }));
+      const sent = finalFor(jobId, { at: at(DAY) });
+      expect(await outcomes().finish(sent)).toEqual(sent);
+    });
+
+    it("lists a user's deferred events oldest first, with their messages, until they are final", async () => {
+      const key = freshSlot();
+      const [a, b, c] = [fresh("job"), fresh("job"), fresh("job")];
+      const attach = [{ MESSAGE: "attached" }];
+      await outcomes().defer(
+        eventFor(b, { receivedAt: at(2 * SECOND).toISOString(), attach }),
+        key,
+        at(DAY),
+        "taken",
+        T0,
+      );
+      await outcomes().defer(
+        eventFor(a, { receivedAt: at(SECOND).toISOString() }),
+        key,
+        at(DAY),
+        "taken",
+        T0,
+      );
+      await outcomes().defer(
+        eventFor(c, { receivedAt: at(3 * SECOND).toISOString(), urlPreview: false }),
+        key,
+        at(DAY),
+        "taken",
+        T0,
+      );
+      const pending = await outcomes().pending(key);
+      expect(pending.map((event) => event.jobId)).toEqual([a, b, c]);
+      expect(pending[1]?.message).toEqual({ userId: 42, message: `message of ${b}`, attach });
+      expect(pending[2]?.message.urlPreview).toBe(false);
+      expect(pending[0]).toMatchObject({ sourceId: "github", eventName: "issues.opened" });
+
+      await outcomes().finish(finalFor(b, { digestId: "digest-1" }));
+      expect((await outcomes().pending(key)).map((event) => event.jobId)).toEqual([a, c]);
+      expect(await outcomes().pending(freshSlot())).toEqual([]);
+    });
+
+    it("finds the users whose digest is due, and moves events with reschedule", async () => {
+      const key = freshSlot();
+      const [a, b] = [fresh("job"), fresh("job")];
+      await outcomes().defer(eventFor(a), key, at(DAY), "taken", T0);
+      await outcomes().defer(eventFor(b), key, at(2 * DAY), "taken", T0);
+      const dueFor = async (now: Date) =>
+        (await outcomes().due(now, 1000)).filter((digest) => digest.key.userId === key.userId);
+      expect(await dueFor(at(DAY - 1))).toEqual([]);
+      expect(await dueFor(at(DAY))).toEqual([{ key, events: 1 }]);
+      expect(await dueFor(at(2 * DAY))).toEqual([{ key, events: 2 }]);
+
+      await outcomes().reschedule([a, b], at(3 * DAY), "week used");
+      expect(await dueFor(at(2 * DAY))).toEqual([]);
+      expect((await outcomes().get(a))?.dueAt).toEqual(at(3 * DAY));
+      // A final event is not moved back into the digest, and leaves the due index.
+      await outcomes().finish(finalFor(b));
+      await outcomes().reschedule([b], at(DAY), "late");
+      expect((await outcomes().get(b))?.outcome).toBe("sent");
+      expect(await dueFor(at(3 * DAY))).toEqual([{ key, events: 1 }]);
+    });
+
+    it("marks an unguarded send in flight per attempt: busy while live, interrupted after, done once final", async () => {
+      const jobId = fresh("job");
+      const job = eventFor(jobId);
+      expect(await outcomes().begin(job, "token-1", T0, LEASE)).toBe("started");
+      expect(await outcomes().begin(job, "token-2", at(LEASE - 1), LEASE)).toBe("busy");
+      expect(await outcomes().begin(job, "token-2", at(LEASE), LEASE)).toBe("interrupted");
+      await outcomes().abandon(jobId, "token-2"); // not its marker: no effect
+      expect(await outcomes().begin(job, "token-3", at(LEASE), LEASE)).toBe("interrupted");
+      await outcomes().abandon(jobId, "token-1");
+      expect(await outcomes().begin(job, "token-4", at(LEASE), LEASE)).toBe("started");
       expect(await outcomes().get(jobId)).toBeUndefined();
+
+      await outcomes().finish(finalFor(jobId));
+      expect(await outcomes().begin(job, "token-5", at(3 * LEASE), LEASE)).toBe("done");
     });
 
     it("starts exactly one of concurrent begins", async () => {
-      const jobId = fresh("job");
+      const job = eventFor(fresh("job"));
       const results = await Promise.all(
-        Array.from({ length: 10 }, () => outcomes().begin(jobId, T0)),
+        Array.from({ length: 10 }, (_, i) => outcomes().begin(job, `token-${i}`, T0, LEASE)),
       );
       expect(results.filter((r) => r === "started")).toHaveLength(1);
-      expect(results.filter((r) => r === "in-flight")).toHaveLength(9);
-    });
-
-    it("starts again after abandon", async () => {
-      const jobId = fresh("job");
-      await outcomes().begin(jobId, T0);
-      await outcomes().abandon(jobId);
-      expect(await outcomes().begin(jobId, at(SECOND))).toBe("started");
-      expect(await outcomes().begin(jobId, at(SECOND))).toBe("in-flight");
-    });
-
-    it("answers done once an outcome is recorded, and abandon keeps it", async () => {
-      const jobId = fresh("job");
-      await outcomes().begin(jobId, T0);
-      await outcomes().record(outcomeFor(jobId));
-      await outcomes().abandon(jobId);
-      expect(await outcomes().begin(jobId, at(2 * SECOND))).toBe("done");
-      expect(await outcomes().get(jobId)).toEqual(outcomeFor(jobId));
+      expect(results.filter((r) => r === "busy")).toHaveLength(9);
     });
 
     it("returns what was recorded, optional fields included or not", async () => {
       const jobId = fresh("job");
-      const { userId: _userId, bitrixCode: _bitrixCode, ...bare } = outcomeFor(jobId);
-      const suppressed: OutcomeRecord = { ...bare, outcome: "suppressed", reason: "no route" };
-      await outcomes().record(suppressed);
+      const { userId: _userId, ...bare } = finalFor(jobId);
+      const suppressed: OutcomeRecord = { ...bare, outcome: "suppressed", reason: "drop route" };
+      await outcomes().finish(suppressed);
       expect(await outcomes().get(jobId)).toEqual(suppressed);
+
+      const full = finalFor(fresh("job"), {
+        outcome: "failed",
+        bitrixCode: "NOT_FOUND",
+        digestId: "digest-9",
+        exhausted: true,
+      });
+      await outcomes().finish(full);
+      expect(await outcomes().get(full.jobId)).toEqual(full);
       expect(await outcomes().get(fresh("never"))).toBeUndefined();
     });
   });
@@ -503,13 +684,41 @@ describe.each([
       }
     });
 
+    it("counts the portal's failures in a row, and starts again after recovered", async () => {
+      const portal = fresh("portal");
+      const bucket = limiter(portal, 10, 3);
+      expect(await bucket.reserve(T0, 0)).toEqual({ sendAt: T0, failures: 0 });
+      await bucket.penalize(T0, SECOND);
+      await bucket.penalize(T0, SECOND);
+      expect(await bucket.reserve(at(SECOND), 0)).toEqual({ sendAt: at(SECOND), failures: 2 });
+      await bucket.recovered();
+      expect(await bucket.reserve(at(2 * SECOND), 0)).toEqual({
+        sendAt: at(2 * SECOND),
+        failures: 0,
+      });
+    });
+
+    it("knows, without I/O, how long the portal is held back, once it has seen the hold", async () => {
+      const portal = fresh("portal");
+      const other = makeTestClient(endpoint);
+      try {
+        const bucket = limiter(portal, 10, 3);
+        expect(bucket.heldBackUntil()).toBe(Number.NEGATIVE_INFINITY);
+        await bucket.penalize(T0, 5 * SECOND);
+        expect(bucket.heldBackUntil()).toBe(at(5 * SECOND).getTime());
+        // Another process learns of the hold from its first refused reservation.
+        const elsewhere = limiter(portal, 10, 3, other);
+        expect(elsewhere.heldBackUntil()).toBe(Number.NEGATIVE_INFINITY);
+        expect(await elsewhere.reserve(T0, 0)).toEqual({ retryAfterMs: 5 * SECOND });
+        expect(elsewhere.heldBackUntil()).toBe(at(5 * SECOND).getTime());
+      } finally {
+        other.destroy();
+      }
+    });
+
     it("rejects a bucket that cannot drain", () => {
       expect(() => limiter("p", 0, 5)).toThrow(RangeError);
       expect(() => limiter("p", 2, 0)).toThrow(RangeError);
     });
   });
 });
-
-function claimed(ambiguous: boolean): ClaimResult {
-  return { status: "claimed", ambiguous };
-}
