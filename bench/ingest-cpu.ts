@@ -73,7 +73,10 @@ function memoryPorts() {
     begin: unused,
     abandon: unused,
   };
-  return { receipts: receiptStore, queue, outcomes: outcomeStore, clear: () => jobs.clear() };
+  const clear = () => {
+    for (const map of [receipts, jobs, outcomes]) map.clear();
+  };
+  return { receipts: receiptStore, queue, outcomes: outcomeStore, clear };
 }
 
 /**

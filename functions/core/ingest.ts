@@ -9,6 +9,7 @@ import {
 } from "./errors";
 import { type EventJob, jobIdFor } from "./job";
 import type { Log } from "./log";
+import { jsonBytesAtMost } from "./message";
 import { Metric, type Metrics } from "./metrics";
 import type { JobQueue, OutcomeStore, Receipt, ReceiptStore } from "./ports";
 import type { Router } from "./routes";
@@ -108,7 +109,10 @@ export function makeIngest(deps: IngestDeps) {
       }
     }
     // A job over the queue's size limit could never be sent: it fails like a message over a limit.
-    for (const job of jobs.filter((candidate) => jobBytes(candidate) > MAX_JOB_BYTES)) {
+    // The exact size is only computed when a cheap upper bound is over the limit.
+    const tooBig = (job: EventJob) =>
+      jsonBytesAtMost(job) > MAX_JOB_BYTES && jobBytes(job) > MAX_JOB_BYTES;
+    for (const job of jobs.filter(tooBig)) {
       jobs.splice(jobs.indexOf(job), 1);
       const reason = `job is ${jobBytes(job)} bytes, over the queue's limit of ${MAX_JOB_BYTES}`;
       failures.push({ jobId: job.jobId, reason });

@@ -45,6 +45,7 @@ function jsonText(request: RawRequest): string {
 }
 
 function isFormEncoded(contentType: string | undefined): boolean {
+  if (contentType === undefined || contentType === "application/json") return false;
   const mediaType = contentType?.split(";", 1)[0]?.trim().toLowerCase();
   return mediaType === "application/x-www-form-urlencoded";
 }
