@@ -47,9 +47,7 @@ describe("the ingest handler", () => {
       message: "internal error",
     });
     expect(logged[0]?.attributes?.errorName).toBe("TypeError");
-    expect(counted).toEqual([
-      { name: "WebhooksReceived", dimensions: { Source: "unknown" } },
-    ]);
+    expect(counted).toEqual([{ name: "WebhooksReceived", dimensions: { Source: "unknown" } }]);
   });
 
   it("answers a configuration fault found at request time as internal_error, not config_error", async () => {
