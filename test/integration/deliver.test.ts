@@ -1,198 +1,379 @@
-import { randomUUID } from "node:crypto";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
-import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
 import { ensureTable } from "../../functions/adapters/dynamo/table";
-import { type DeliverDeps, makeDeliver } from "../../functions/core/deliver";
-import type { DeliveryJob } from "../../functions/core/job";
-import { silentLog } from "../../functions/core/log";
+import type { Config } from "../../functions/core/config";
+import { type DeliveryResult, makeDeliver } from "../../functions/core/deliver";
+import type { EventJob, FlushJob, QueueMessage } from "../../functions/core/job";
+import { MAX_LIMITED_TRIES } from "../../functions/core/ledger";
 import type { Metrics } from "../../functions/core/metrics";
-import type { BitrixClient, SendResult } from "../../functions/core/ports";
+import type { SendResult } from "../../functions/core/ports";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
+import {
+  answers,
+  eventJob,
+  FakeClock,
+  LINE,
+  ledgerConfig,
+  SECOND,
+  scriptedBitrix,
+  storeDeps,
+} from "../support/ledger-fixtures";
 
-const CODE = "ab515f5d85a8b844d484f6ea75a2e494";
+/**
+ * The deliver use case (the weekly ledger of DESIGN.md) against the real stores on dynalite, with
+ * a scripted Bitrix24 and a fake clock: what each answer does to the slot, the digest and the
+ * outcome. The faults of issue 6 are in ledger-regressions.test.ts, the random interleavings in
+ * test/property.
+ */
+
 const TABLE = "hookline-deliver";
-
-/** A Bitrix24 client that answers from a script and remembers what it was asked. */
-function scriptedClient(...answers: SendResult[]): BitrixClient & { calls: number } {
-  const client = {
-    calls: 0,
-    async sendNetworkMessage(): Promise<SendResult> {
-      const answer = answers[client.calls] ?? { kind: "sent" };
-      client.calls += 1;
-      return answer;
-    },
-  };
-  return client;
-}
-
-let nextUser = 1;
-const job = (userId = nextUser++): DeliveryJob => ({
-  v: 1,
-  jobId: `app:${randomUUID()}:0`,
-  sourceId: "app",
-  eventId: randomUUID(),
-  eventName: "order.paid",
-  receivedAt: new Date().toISOString(),
-  userId,
-  message: "hello",
-});
+const T0 = Date.parse("2030-01-07T09:00:00.000Z");
+const done: DeliveryResult = { status: "done" };
 
 describe("deliver, against real stores", () => {
   let dynamo: LocalDynamo;
-  const counted: string[] = [];
-  const metrics: Metrics = {
-    count: (name, dimensions) =>
-      void counted.push([name, ...Object.values(dimensions ?? {})].join(":")),
-    milliseconds: () => {},
-  };
+  let db: DynamoDBClient;
+  let unique = 0;
 
   beforeAll(async () => {
     dynamo = await startDynalite();
-    await ensureTable(makeTestClient(dynamo.endpoint), TABLE);
+    db = makeTestClient(dynamo.endpoint);
+    await ensureTable(db, TABLE);
   });
-  afterAll(() => dynamo?.close());
+  afterAll(async () => {
+    db?.destroy();
+    await dynamo?.close();
+  });
 
-  function setup(client: BitrixClient, overrides: Partial<DeliverDeps> = {}) {
-    const db = makeTestClient(dynamo.endpoint);
-    const outcomes = makeDynamoOutcomeStore(db, TABLE);
-    const portal = `portal-${randomUUID()}`;
-    const deps: DeliverDeps = {
-      bitrix: { openLineCode: CODE, weeklyLimit: true, timeoutMs: 1000 },
-      portal,
-      leaseMs: 60_000,
-      maxReceives: 5,
-      slots: makeDynamoSlotStore(db, TABLE),
-      limiter: makeDynamoRateLimiter(db, TABLE, { portal, perSecond: 100, burst: 100 }),
-      client,
-      outcomes,
-      clock: { now: () => new Date() },
-      log: silentLog,
-      metrics,
-      ...overrides,
+  function setup(
+    script: Parameters<typeof scriptedBitrix> = [],
+    options: { config?: Config; rate?: { perSecond: number; burst: number } } = {},
+  ) {
+    const portal = `portal-${++unique}.example`;
+    const clock = new FakeClock(T0);
+    const bitrix = scriptedBitrix(...script);
+    const counted: string[] = [];
+    const metrics: Metrics = {
+      count: (name, dimensions) =>
+        void counted.push([name, ...Object.values(dimensions ?? {})].join(":")),
+      milliseconds: () => {},
     };
-    const attempt = (message: DeliveryJob, receiveCount = 1) =>
-      makeDeliver(deps)({ job: message, receiveCount, deadline: Date.now() + 20_000 });
+    const deps = {
+      ...storeDeps({
+        config: options.config ?? ledgerConfig({ maxEvents: 2 }),
+        db,
+        table: TABLE,
+        portal,
+        client: bitrix,
+        clock,
+        sleep: async (ms: number) => clock.advance(ms),
+        ...(options.rate && { rate: options.rate }),
+      }),
+      metrics,
+    };
+    const deliver = makeDeliver(deps);
+    const outcomes = makeDynamoOutcomeStore(db, TABLE);
+    const { timings } = deps;
     return {
-      attempt,
-      outcomes,
+      portal,
+      clock,
+      bitrix,
+      counted,
+      timings,
       slots: deps.slots,
-      key: (userId: number) => ({ portal, openLineCode: CODE, userId }),
+      key: (userId = 1) => ({ portal, openLineCode: LINE, userId }),
+      job: (name: string, userId = 1, over: Partial<EventJob> = {}): EventJob =>
+        eventJob({
+          jobId: `${portal}:${name}:0`,
+          userId,
+          receivedAt: new Date(clock.ms).toISOString(),
+          portal,
+          openLineCode: LINE,
+          message: `[b]${name}[/b] for user ${userId}`,
+          ...over,
+        }),
+      flush: (userId = 1): FlushJob => ({
+        v: 3,
+        kind: "flush",
+        userId,
+        portal,
+        openLineCode: LINE,
+      }),
+      attempt: (message: QueueMessage, receiveCount = 1, queuedAt = clock.ms) =>
+        deliver({
+          message,
+          receiveCount,
+          queuedAt,
+          deadline: clock.ms + (timings.deliverTimeoutSeconds - 3) * SECOND,
+        }),
+      outcome: (job: EventJob) => outcomes.get(job.jobId),
     };
   }
 
-  it("sends, confirms the slot, and suppresses the next message for that user", async () => {
-    const client = scriptedClient({ kind: "sent" });
-    const { attempt, outcomes } = setup(client);
-    const first = job();
-    const second = job(first.userId);
-    expect(await attempt(first)).toEqual({ status: "done", outcome: "sent" });
-    expect(await attempt(second)).toEqual({ status: "done", outcome: "suppressed" });
-    expect(client.calls).toBe(1);
-    expect((await outcomes.get(second.jobId))?.reason).toContain(first.jobId);
-  });
+  it("sends, confirms the slot, and defers the user's next event to when the week frees", async () => {
+    const t = setup([answers.sent]);
+    const first = t.job("first");
+    expect(await t.attempt(first)).toEqual(done);
+    const sentAt = t.clock.ms;
+    expect((await t.outcome(first))?.outcome).toBe("sent");
 
-  it("treats a redelivery of a sent job as sent, without calling Bitrix24 again", async () => {
-    const client = scriptedClient({ kind: "sent" });
-    const { attempt } = setup(client);
-    const message = job();
-    await attempt(message);
-    expect(await attempt(message, 2)).toEqual({ status: "done", outcome: "sent" });
-    expect(client.calls).toBe(1);
-  });
-
-  it("keeps the slot on USER_MESSAGE_LIMIT and records limited", async () => {
-    const client = scriptedClient({ kind: "limited", code: "USER_MESSAGE_LIMIT" });
-    const { attempt, slots, key } = setup(client);
-    const message = job();
-    expect(await attempt(message)).toEqual({ status: "done", outcome: "limited" });
-    const claim = await slots.claim(key(message.userId), "someone-else", new Date(), 60_000);
-    expect(claim.status).toBe("sent");
-  });
-
-  it("gives the slot back and alarms on a configuration fault", async () => {
-    const client = scriptedClient({ kind: "config", code: "CODE_ERROR", status: 400 });
-    const { attempt, slots, key, outcomes } = setup(client);
-    const message = job();
-    expect(await attempt(message)).toEqual({ status: "done", outcome: "failed" });
-    expect((await outcomes.get(message.jobId))?.bitrixCode).toBe("CODE_ERROR");
-    expect(counted).toContain("BitrixConfigFaults");
-    const claim = await slots.claim(key(message.userId), "next", new Date(), 60_000);
-    expect(claim).toEqual({ status: "claimed", ambiguous: false });
-  });
-
-  it("gives the slot back and retries with growing delay on 503, then sends", async () => {
-    const client = scriptedClient({
-      kind: "retry",
-      code: "QUERY_LIMIT_EXCEEDED",
-      status: 503,
-      retryAfterMs: 1500,
-      overloaded: true,
+    t.clock.advance(SECOND);
+    const second = t.job("second");
+    expect(await t.attempt(second)).toEqual(done);
+    expect(t.bitrix.calls).toEqual(["[b]first[/b] for user 1"]);
+    expect(await t.outcome(second)).toMatchObject({
+      outcome: "deferred",
+      dueAt: new Date(sentAt + t.timings.weekMs + t.timings.weekMarginMs),
     });
-    const { attempt } = setup(client);
-    const message = job();
-    const first = await attempt(message, 1);
-    expect(first).toMatchObject({ status: "retry" });
-    expect(first.status === "retry" && first.delayMs).toBeGreaterThanOrEqual(1200);
-    expect(await attempt(message, 2)).toEqual({ status: "done", outcome: "sent" });
+    expect(t.counted).toEqual(["Messages:sent", "Messages:deferred"]);
   });
 
-  it("after an unanswered send, retries and counts USER_MESSAGE_LIMIT as proof it landed", async () => {
-    const client = scriptedClient(
-      { kind: "ambiguous", code: "TIMEOUT" },
-      { kind: "limited", code: "USER_MESSAGE_LIMIT" },
-    );
-    const { attempt, outcomes, slots, key } = setup(client);
-    const message = job();
-    expect(await attempt(message, 1)).toMatchObject({ status: "retry" });
-    // Nobody else may take the slot meanwhile: the unanswered send may have landed.
-    expect((await slots.claim(key(message.userId), "intruder", new Date(), 60_000)).status).toBe(
-      "pending",
-    );
-    expect(await attempt(message, 2)).toEqual({ status: "done", outcome: "sent" });
-    expect((await outcomes.get(message.jobId))?.reason).toMatch(
-      /earlier unanswered attempt landed/,
-    );
+  it("records a redelivered sent job as sent without calling Bitrix24 again", async () => {
+    const t = setup([answers.sent]);
+    const job = t.job("job");
+    await t.attempt(job);
+    t.clock.advance(t.timings.leaseMs);
+    expect(await t.attempt(job, 2)).toEqual(done);
+    expect(t.bitrix.calls).toHaveLength(1);
+    expect((await t.outcome(job))?.outcome).toBe("sent");
   });
 
-  it("without the weekly limit, records an unanswered send as unknown and never repeats it", async () => {
-    const client = scriptedClient({ kind: "ambiguous", code: "TIMEOUT" });
-    const { attempt } = setup(client, {
-      bitrix: { openLineCode: CODE, weeklyLimit: false, timeoutMs: 1000 },
+  it("suppresses an event of a drop route when the week is used, and never sends it", async () => {
+    const t = setup([answers.sent]);
+    await t.attempt(t.job("first"));
+    const dropped = t.job("dropped", 1, { whenLimited: "drop" });
+    expect(await t.attempt(dropped)).toEqual(done);
+    expect(await t.outcome(dropped)).toMatchObject({ outcome: "suppressed" });
+    expect(t.bitrix.calls).toHaveLength(1);
+  });
+
+  it("sends a due digest as one message, oldest first, and records each event sent in it", async () => {
+    const t = setup([answers.sent, answers.sent]);
+    await t.attempt(t.job("first"));
+    const waiting = ["a", "b", "c"].map((name) => {
+      t.clock.advance(SECOND);
+      return t.job(name);
     });
-    const message = job();
-    expect(await attempt(message, 1)).toEqual({ status: "done", outcome: "unknown" });
-    expect(await attempt(message, 2)).toEqual({ status: "done", outcome: "unknown" });
-    expect(client.calls).toBe(1);
+    for (const job of waiting) expect(await t.attempt(job)).toEqual(done);
+    const dueAt = (await t.outcome(waiting[0] as EventJob))?.dueAt?.getTime() ?? 0;
+
+    t.clock.set(dueAt);
+    expect(await t.attempt(t.flush())).toEqual(done);
+    expect(t.bitrix.calls).toHaveLength(2);
+    const digest = t.bitrix.calls[1] ?? "";
+    // maxEvents 2: the two oldest in full, the third counted.
+    expect(digest).toMatch(/\[b\]3 updates\[\/b\]/);
+    expect(digest.indexOf("[b]a[/b]")).toBeLessThan(digest.indexOf("[b]b[/b]"));
+    expect(digest).not.toContain("[b]c[/b]");
+    expect(digest).toMatch(/and 1 more/);
+    const records = await Promise.all(waiting.map((job) => t.outcome(job)));
+    expect(records.map((record) => record?.outcome)).toEqual(["sent", "sent", "sent"]);
+    expect(new Set(records.map((record) => record?.digestId)).size).toBe(1);
+    expect(records[0]?.digestId).toMatch(/^digest-/);
+
+    // The digest used the week: a flush now finds nothing to send.
+    expect(await t.attempt(t.flush())).toEqual(done);
+    expect(t.bitrix.calls).toHaveLength(2);
   });
 
-  it("records failed on the last receive and still hands the message to the dead-letter queue", async () => {
-    const client = scriptedClient({
-      kind: "retry",
-      code: "HTTP_500",
-      status: 500,
-      retryAfterMs: 1000,
-      overloaded: false,
+  it("sends a digest of one event as that event's own message", async () => {
+    const t = setup([answers.sent, answers.sent]);
+    await t.attempt(t.job("first"));
+    const attach = [{ MESSAGE: "details" }];
+    const only = t.job("only", 1, {
+      attach,
+      keyboard: [{ TEXT: "Open", LINK: "https://x.example" }],
     });
-    const { attempt, outcomes } = setup(client);
-    const message = job();
-    expect(await attempt(message, 5)).toMatchObject({ status: "retry" });
-    expect((await outcomes.get(message.jobId))?.outcome).toBe("failed");
+    await t.attempt(only);
+    t.clock.set((await t.outcome(only))?.dueAt?.getTime() ?? 0);
+    const seen: unknown[] = [];
+    const deliver = makeDeliver({
+      ...storeDeps({
+        config: ledgerConfig(),
+        db,
+        table: TABLE,
+        portal: t.portal,
+        clock: t.clock,
+        client: {
+          async sendNetworkMessage(_code, message) {
+            seen.push(message);
+            return answers.sent;
+          },
+        },
+      }),
+    });
+    expect(
+      await deliver({
+        message: t.flush(),
+        receiveCount: 1,
+        queuedAt: t.clock.ms,
+        deadline: t.clock.ms + 50_000,
+      }),
+    ).toEqual(done);
+    expect(seen).toEqual([
+      {
+        userId: 1,
+        message: "[b]only[/b] for user 1",
+        attach,
+        keyboard: [{ TEXT: "Open", LINK: "https://x.example" }],
+      },
+    ]);
   });
 
-  it("comes back later, holding nothing, when the bucket is booked beyond its deadline", async () => {
-    const client = scriptedClient();
-    const db = makeTestClient(dynamo.endpoint);
-    const portal = `portal-${randomUUID()}`;
-    const limiter = makeDynamoRateLimiter(db, TABLE, { portal, perSecond: 1, burst: 1 });
-    await limiter.penalize(new Date(), 60_000);
-    const { attempt, slots, key } = setup(client, { portal, limiter });
-    const message = job();
-    expect(await attempt(message)).toMatchObject({ status: "retry" });
-    expect(client.calls).toBe(0);
-    expect((await slots.claim(key(message.userId), "next", new Date(), 60_000)).status).toBe(
-      "claimed",
+  it("lets an event join the user's pending digest when the slot is free: the older event goes first", async () => {
+    const t = setup([answers.limited, answers.sent]);
+    const older = t.job("older");
+    // Another app used the week: the older event waits a day.
+    expect(await t.attempt(older)).toEqual(done);
+    expect((await t.outcome(older))?.outcome).toBe("deferred");
+    const dueAt = (await t.outcome(older))?.dueAt?.getTime() ?? 0;
+
+    t.clock.set(dueAt + SECOND);
+    const newer = t.job("newer");
+    expect(await t.attempt(newer)).toEqual(done);
+    expect(t.bitrix.calls).toHaveLength(2);
+    const digest = t.bitrix.calls[1] ?? "";
+    expect(digest.indexOf("[b]older[/b]")).toBeGreaterThan(-1);
+    expect(digest.indexOf("[b]older[/b]")).toBeLessThan(digest.indexOf("[b]newer[/b]"));
+    expect((await t.outcome(older))?.outcome).toBe("sent");
+    expect((await t.outcome(newer))?.outcome).toBe("sent");
+  });
+
+  it("defers a day on USER_MESSAGE_LIMIT, and fails after the last of its tries", async () => {
+    const limitedAlways = Array.from({ length: MAX_LIMITED_TRIES }, () => answers.limited);
+    const t = setup(limitedAlways);
+    const job = t.job("job");
+    const day = Math.ceil(t.timings.weekMs / 7);
+    expect(await t.attempt(job)).toEqual(done);
+    for (let tries = 1; tries < MAX_LIMITED_TRIES; tries++) {
+      const record = await t.outcome(job);
+      expect(record?.outcome).toBe("deferred");
+      expect(record?.dueAt?.getTime()).toBe(t.clock.ms + day);
+      t.clock.advance(day);
+      expect(await t.attempt(t.flush())).toEqual(done);
+    }
+    expect(await t.outcome(job)).toMatchObject({
+      outcome: "failed",
+      bitrixCode: "USER_MESSAGE_LIMIT",
+    });
+    expect(t.bitrix.calls).toHaveLength(MAX_LIMITED_TRIES);
+  });
+
+  it("fails on a configuration fault, alarms, and gives the slot back", async () => {
+    const t = setup([answers.config]);
+    const job = t.job("job");
+    expect(await t.attempt(job)).toEqual(done);
+    expect(await t.outcome(job)).toMatchObject({ outcome: "failed", bitrixCode: "NOT_FOUND" });
+    expect(t.counted).toContain("BitrixConfigFaults");
+    const claim = await t.slots.claim(t.key(), { jobId: "next" }, t.clock.now(), t.timings.leaseMs);
+    expect(claim.status).toBe("claimed");
+  });
+
+  it("on 503 gives the slot back, holds the whole portal back, and retries after the hint", async () => {
+    const calledAt: number[] = [];
+    const sentNow = () => {
+      calledAt.push(t.clock.ms);
+      return answers.sent;
+    };
+    const t = setup([answers.overloaded, sentNow, sentNow]);
+    const job = t.job("job");
+    const failedAt = t.clock.ms;
+    const first = await t.attempt(job);
+    expect(first.status).toBe("retry");
+    expect(first.status === "retry" && first.delayMs).toBeGreaterThanOrEqual(1500);
+    // Another user's message waits out the portal's hold before it calls...
+    const other = t.job("other", 2);
+    expect(await t.attempt(other)).toEqual(done);
+    expect(calledAt[0]).toBeGreaterThanOrEqual(failedAt + 1500);
+    // ...and the first one goes out after its delay.
+    t.clock.advance(first.status === "retry" ? first.delayMs : 0);
+    expect(await t.attempt(job, 2)).toEqual(done);
+    expect(t.bitrix.calls).toHaveLength(3);
+    expect((await t.outcome(job))?.outcome).toBe("sent");
+  });
+
+  it("after an unanswered send keeps the slot, retries after the lease, and reads USER_MESSAGE_LIMIT as landed", async () => {
+    const t = setup([answers.timeout, answers.limited]);
+    const job = t.job("job");
+    const first = await t.attempt(job);
+    expect(first.status).toBe("retry");
+    expect(first.status === "retry" && first.delayMs).toBeGreaterThanOrEqual(
+      t.timings.leaseMs - SECOND,
     );
+    const intruder = await t.slots.claim(t.key(), { jobId: "intruder" }, t.clock.now(), 1000);
+    expect(intruder.status).toBe("busy");
+
+    t.clock.advance(t.timings.leaseMs);
+    expect(await t.attempt(job, 2)).toEqual(done);
+    expect(await t.outcome(job)).toMatchObject({
+      outcome: "sent",
+      reason: expect.stringMatching(/earlier unanswered attempt landed/),
+    });
+  });
+
+  it("records failed, exhausted, when the retry window runs out on 5xx, then hands it to the dead-letter queue", async () => {
+    const t = setup([answers.http500]);
+    const job = t.job("job");
+    const queuedAt = t.clock.ms - t.timings.retryForMs + SECOND;
+    const result = await t.attempt(job, 30, queuedAt);
+    expect(result).toMatchObject({ status: "dead-letter" });
+    expect(await t.outcome(job)).toMatchObject({ outcome: "failed", exhausted: true });
+  });
+
+  it("comes back later, holding nothing, when the bucket is booked beyond the lease", async () => {
+    const t = setup([], { rate: { perSecond: 1, burst: 1 } });
+    await makeDynamoRateLimiter(db, TABLE, { portal: t.portal, perSecond: 1, burst: 1 }).penalize(
+      t.clock.now(),
+      60 * SECOND,
+    );
+    const job = t.job("job");
+    expect((await t.attempt(job)).status).toBe("retry");
+    expect(t.bitrix.calls).toHaveLength(0);
+    const claim = await t.slots.claim(t.key(), { jobId: "next" }, t.clock.now(), 1000);
+    expect(claim.status).toBe("claimed");
+  });
+
+  describe("without the weekly limit (partner portals)", () => {
+    const config = () => ledgerConfig({ weeklyLimit: false });
+
+    it("sends every event, several a week", async () => {
+      const t = setup([answers.sent, answers.sent], { config: config() });
+      const [a, b] = [t.job("a"), t.job("b")];
+      expect(await t.attempt(a)).toEqual(done);
+      expect(await t.attempt(b)).toEqual(done);
+      expect(t.bitrix.calls).toHaveLength(2);
+      expect((await t.outcome(b))?.outcome).toBe("sent");
+    });
+
+    it("records an unanswered send as unknown and never repeats it", async () => {
+      const t = setup([answers.timeout], { config: config() });
+      const job = t.job("job");
+      expect(await t.attempt(job, 1)).toEqual(done);
+      expect((await t.outcome(job))?.outcome).toBe("unknown");
+      t.clock.advance(t.timings.leaseMs);
+      expect(await t.attempt(job, 2)).toEqual(done);
+      expect(t.bitrix.calls).toHaveLength(1);
+    });
+
+    it("sends a copy once: the other copy comes back after the attempt's lease", async () => {
+      let answer: (result: SendResult) => void = () => {};
+      const inFlight = new Promise<SendResult>((resolve) => {
+        answer = resolve;
+      });
+      const t = setup([() => inFlight], { config: config() });
+      const job = t.job("job");
+      const first = t.attempt(job);
+      for (let i = 0; i < 2000 && t.bitrix.calls.length === 0; i++) {
+        await new Promise<void>((resolve) => setTimeout(resolve, 1));
+      }
+      expect((await t.attempt(job)).status).toBe("retry");
+      answer(answers.sent);
+      expect(await first).toEqual(done);
+      t.clock.advance(t.timings.leaseMs);
+      expect(await t.attempt(job, 2)).toEqual(done);
+      expect(t.bitrix.calls).toHaveLength(1);
+    });
   });
 });
