@@ -83,6 +83,8 @@ export const ASSUMPTIONS = {
   /** Item sizes (with DynamoDB's 100-byte overhead) and how long each is kept. */
   receiptBytes: 250,
   outcomeBytes: 600,
+  /** An outcome's projection in an index that holds every outcome (the `events` index). */
+  indexEntryBytes: 350,
   keptDays: 30,
   /** Warm ingest instances; each reads each signing secret every 5 minutes (Powertools cache). */
   ingestWarmInstances: 2,
@@ -338,15 +340,20 @@ export function monthlyCost(facts: StackFacts, workload: Workload): Bill {
     indexWrites;
   // A flush reads its events by key (eventually consistent: half a unit each).
   const dynamoReads = deferred * 0.5 + facts.sweepsPerMonth * 0.5;
-  const storedGb =
-    ((routed * (a.receiptBytes + a.outcomeBytes)) / GB) * Math.min(1, a.keptDays / 30);
+  // Receipts and outcomes are kept `keptDays`; an index that holds every outcome stores its
+  // projection too (point-in-time recovery covers the table, not its global indexes).
+  const kept = Math.min(1, a.keptDays / 30);
+  const tableGb = ((routed * (a.receiptBytes + a.outcomeBytes)) / GB) * kept;
+  const outcomeIndexes = facts.indexes.filter((name) => !DIGEST_INDEXES.includes(name)).length;
+  const indexGb = ((routed * outcomeIndexes * a.indexEntryBytes) / GB) * kept;
+  const storedGb = tableGb + indexGb;
   add(
     "DynamoDB",
     `${millions(dynamoWrites)} writes (${millions(indexWrites)} to indexes), ${storedGb.toFixed(1)} GB${facts.pointInTimeRecovery ? " + PITR" : ""}`,
     perMillion(dynamoWrites, p.dynamoWritePerMillion) +
       perMillion(dynamoReads, p.dynamoReadPerMillion) +
-      storedGb *
-        (p.dynamoStoragePerGbMonth + (facts.pointInTimeRecovery ? p.dynamoPitrPerGbMonth : 0)),
+      storedGb * p.dynamoStoragePerGbMonth +
+      (facts.pointInTimeRecovery ? tableGb * p.dynamoPitrPerGbMonth : 0),
   );
 
   // 7. Secrets Manager.
