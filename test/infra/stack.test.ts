@@ -15,6 +15,7 @@ import {
   HooklineStack,
   INGEST_TIMEOUT,
   MEMORY_MB,
+  PROJECT_ROOT,
   SWEEP_TIMEOUT,
 } from "../../lib/hookline-stack";
 import { buildStack, CDK_CONTEXT, FIXTURE_CONFIG, references, testApp, writeConfig } from "./synth";
@@ -222,6 +223,28 @@ describe("delivery timings: queue, function and alarm agree with deliveryTimings
       6 * timings.deliverTimeoutSeconds,
     );
     expect(timings.queueAgeAlarmSeconds).toBeLessThan(built.config.delivery.retryFor);
+  });
+});
+
+describe("README's retry window table", () => {
+  it("shows what deliveryTimings makes of the defaults", () => {
+    const readme = readFileSync(resolve(PROJECT_ROOT, "README.md"), "utf8");
+    const timings = deliveryTimings(fixtureWith({}, {}));
+    const hours = (seconds: number) => {
+      const whole = Math.floor(seconds / 3600);
+      const minutes = Math.round((seconds % 3600) / 60);
+      return minutes ? `${whole} h ${minutes} min` : `${whole} h`;
+    };
+    for (const row of [
+      `| deliver timeout | ${timings.deliverTimeoutSeconds} s |`,
+      `| visibility timeout | ${timings.visibilityTimeoutSeconds} s |`,
+      `| queue retention | ${hours(timings.queueRetentionSeconds)} |`,
+      `| SQS receive limit | ${timings.maxReceiveCount} |`,
+      `| QueueAgeHigh threshold | ${hours(timings.queueAgeAlarmSeconds)} |`,
+      `| dead-letter retention | ${timings.deadLetterRetentionSeconds / 86_400} days |`,
+    ]) {
+      expect(readme).toContain(row);
+    }
   });
 });
 
