@@ -120,6 +120,7 @@ describe("the weekly ledger (model-based, dynalite)", () => {
     "keeps its promises under interleavings, duplicates, crashes, skew and store faults",
     async () => {
       let run = 0;
+      let failures = 0;
       const started = Date.now();
       const stats = { requests: 0, landed: 0, ambiguous: 0, deadLetters: 0, digests: 0 };
       const totals: Record<string, number> = {};
@@ -151,8 +152,11 @@ describe("the weekly ledger (model-based, dynalite)", () => {
           for (const [name, value] of Object.entries(world.counts)) add(name, value);
           for (const outcome of world.finals.values()) add(outcome);
           if (world.violations.length > 0 || world.unexpectedErrors.length > 0) {
+            // The first failure is shown at once: shrinking it may take a while.
+            if (failures++ === 0) console.error(`first failing world:\n${world.describe()}`);
             throw new Error(world.describe());
           }
+          if (run % 50 === 0) console.info(`ledger property: ${run} worlds...`);
         }),
         { seed: SEED, ...(PATH && { path: PATH }), numRuns: NUM_RUNS, endOnFailure: !!PATH },
       );

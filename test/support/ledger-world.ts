@@ -135,6 +135,8 @@ interface Attempt {
   receivedAt: number;
   killAt: number;
   state: "running" | "crashed" | "ended";
+  /** Events whose slot this attempt claimed (as their job, or as a digest carrying them). */
+  carried: Set<string>;
 }
 
 interface Op {
@@ -205,8 +207,20 @@ export class LedgerWorld {
   readonly deadLetters: { entry: number; reason: string }[] = [];
   readonly jobs: EventJob[] = [];
   /** What happened, for the test's summary. */
-  readonly counts = { crashes: 0, faults: 0, slow: 0, duplicates: 0, sweeps: 0, steps: 0 };
+  readonly counts = {
+    crashes: 0,
+    faults: 0,
+    slow: 0,
+    duplicates: 0,
+    sweeps: 0,
+    steps: 0,
+    /** `sent` without landing: allowed after an ambiguity, counted to keep it visible. */
+    sentNotLanded: 0,
+    sentOnCrashEvidence: 0,
+  };
   readonly finals = new Map<string, string>();
+  /** Events of attempts that stopped while holding their slot (see `unsettled`). */
+  readonly crashEvidence = new Set<string>();
 
   constructor(
     readonly scenario: Scenario,
@@ -362,9 +376,10 @@ export class LedgerWorld {
   private dynamoGate(command: unknown, real: DynamoDBClient): Promise<unknown> {
     const { name, pk, write } = describeCommand(command);
     const label = `${name} ${pk}`;
-    return this.gate<unknown>("dynamo", label, async (resolve, reject) => {
+    return this.gate<unknown>("dynamo", label, async (resolve, reject, attempt) => {
       const isOutcome = pk.startsWith("OUTCOME#");
       const isSlot = pk.startsWith("SLOT#");
+      if (isSlot && command instanceof UpdateItemCommand) noteHolder(command, attempt.carried);
       if (write && isOutcome && this.fault(this.chances.outcomeFault)) {
         this.log(`  fault before ${label}`);
         this.counts.faults++;
@@ -644,6 +659,7 @@ export class LedgerWorld {
       receivedAt: this.now,
       killAt: this.now + this.timings.deliverTimeoutSeconds * 1000,
       state: "running",
+      carried: new Set(),
     };
     entry.inFlight.add(attempt);
     this.attempts.push(attempt);
@@ -690,6 +706,7 @@ export class LedgerWorld {
   private failAttempt(attempt: Attempt, error: unknown): void {
     if (attempt.state !== "running") return;
     attempt.state = "ended";
+    this.unsettled(attempt);
     attempt.entry.inFlight.delete(attempt);
     if (!(error instanceof InjectedFault)) {
       const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -703,9 +720,19 @@ export class LedgerWorld {
     if (attempt.state !== "running") return;
     attempt.state = "crashed";
     this.counts.crashes++;
+    this.unsettled(attempt);
     attempt.entry.inFlight.delete(attempt);
     this.ops = this.ops.filter((op) => op.attempt !== attempt);
     this.log(`attempt ${attempt.id} crashed (${why})`);
+  }
+
+  /**
+   * An attempt that held a slot stopped unsettled: the ledger takes its attempt back as ambiguous
+   * (DESIGN.md: a reclaim of our own crashed, unconfirmed attempt counts as ambiguous), so its
+   * events may be recorded `sent` on a later USER_MESSAGE_LIMIT, landed or not.
+   */
+  private unsettled(attempt: Attempt): void {
+    for (const jobId of attempt.carried) this.crashEvidence.add(jobId);
   }
 
   // ---------------------------------------------------------------- time
@@ -906,9 +933,15 @@ export class LedgerWorld {
         (request) => request.verdict === "landed" && request.events.includes(job.jobId),
       );
       const shownIn = landedIn.filter((request) => request.text.includes(job.message));
-      const mayHaveLanded = this.requests.some(
+      // Unanswered by Bitrix24, or an attempt carrying it stopped unsettled (see `unsettled`).
+      const unanswered = this.requests.some(
         (request) => request.ambiguous && request.events.includes(job.jobId),
       );
+      const mayHaveLanded = unanswered || this.crashEvidence.has(job.jobId);
+      if (record?.outcome === "sent" && landedIn.length === 0) {
+        this.counts.sentNotLanded++;
+        if (!unanswered) this.counts.sentOnCrashEvidence++;
+      }
       this.finals.set(
         job.jobId,
         `${record?.outcome ?? "none"}${record?.digestId ? " in digest" : ""}`,
@@ -964,6 +997,14 @@ function describeCommand(command: unknown): { name: string; pk: string; write: b
   const pk = key?.pk?.S ?? (input.IndexName ? `index ${String(input.IndexName)}` : "");
   const write = command instanceof PutItemCommand || command instanceof UpdateItemCommand;
   return { name, pk, write };
+}
+
+/** The holder a slot claim names: its job, and the events of a digest. */
+function noteHolder(command: UpdateItemCommand, carried: Set<string>): void {
+  const values = command.input.ExpressionAttributeValues ?? {};
+  const job = values[":job"]?.S;
+  if (job && job !== "digest") carried.add(job);
+  for (const value of values[":digestJobs"]?.L ?? []) if (value.S) carried.add(value.S);
 }
 
 function describeMessage(message: QueueMessage): string {
