@@ -4,7 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Config } from "../../functions/core/config";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
 import { ledgerConfig } from "../support/ledger-fixtures";
-import { type BitrixScript, LedgerWorld, type Scenario } from "../support/ledger-world";
+import {
+  type BitrixScript,
+  type DEFAULT_CHANCES,
+  LedgerWorld,
+  type Scenario,
+} from "../support/ledger-world";
 
 /**
  * The weekly ledger's promises (DESIGN.md, issue 6), checked over random worlds: 2–3 deliver
@@ -26,6 +31,8 @@ import { type BitrixScript, LedgerWorld, type Scenario } from "../support/ledger
 const NUM_RUNS = Number(process.env.FC_NUM_RUNS ?? 120);
 const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : Date.now() % 2_147_483_647;
 const PATH = process.env.FC_PATH;
+/** Per-mille fault chances over the defaults, e.g. LEDGER_CHANCES='{"slow":250}'. */
+const CHANCES: Partial<typeof DEFAULT_CHANCES> = JSON.parse(process.env.LEDGER_CHANCES ?? "{}");
 
 const SCRIPTS: BitrixScript[] = [
   "timeout-landed",
@@ -128,13 +135,14 @@ describe("the weekly ledger (model-based, dynalite)", () => {
         totals[name] = (totals[name] ?? 0) + value;
       };
       console.info(
-        `ledger property: seed=${SEED}${PATH ? ` path=${PATH}` : ""} numRuns=${NUM_RUNS} (replay with FC_SEED/FC_PATH)`,
+        `ledger property: seed=${SEED}${PATH ? ` path=${PATH}` : ""} numRuns=${NUM_RUNS}` +
+          `${process.env.LEDGER_CHANCES ? ` chances=${process.env.LEDGER_CHANCES}` : ""} (replay with FC_SEED/FC_PATH)`,
       );
       await fc.assert(
         fc.asyncProperty(scenarioArb, async (scenario) => {
           const world = new LedgerWorld(
             scenario,
-            { client, config: configFor(scenario.weeklyLimit), trace: true },
+            { client, config: configFor(scenario.weeklyLimit), trace: true, chances: CHANCES },
             ++run,
           );
           await world.setUp();
