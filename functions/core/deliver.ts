@@ -374,8 +374,13 @@ export function makeDeliver(deps: DeliverDeps) {
     // Not even the call itself fits any more (a slow store, the deadline near): not now.
     if (maxWaitMs < 0) return Promise.resolve({ retryAfterMs: 0 });
     return limiter.reserve(now, maxWaitMs).then(async (turn) => {
-      if ("sendAt" in turn) await sleep(turn.sendAt.getTime() - clock.now().getTime());
-      return turn;
+      if (!("sendAt" in turn)) return turn;
+      await sleep(turn.sendAt.getTime() - clock.now().getTime());
+      // The same bound again after the wait: a reservation the store answered late (its SDK
+      // retries) can leave too little of the lease, and a request still running when the lease
+      // ends could overlap the next attempt's. Not now, then; the reservation is lost.
+      const latestStart = Math.min(ctx.deadline, leaseUntil) - callEnds;
+      return clock.now().getTime() > latestStart ? { retryAfterMs: 0 } : turn;
     });
   }
 

@@ -463,6 +463,40 @@ describe.each([
     expect(claim.status).toBe("claimed");
   });
 
+  it("B8: a reservation the store answered late never sends a request that could outlive the lease", async () => {
+    let w: ReturnType<typeof world> | undefined;
+    const started: number[] = [];
+    w = world({
+      script: [
+        () => {
+          started.push(w?.clock.ms ?? 0);
+          return answers.sent;
+        },
+      ],
+      limiter: (limiter) => ({
+        ...limiter,
+        reserve: async (now, maxWaitMs) => {
+          const turn = await limiter.reserve(now, maxWaitMs);
+          // Two SDK tries of 3 s and a backoff: the answer comes 9 s later.
+          w?.clock.advance(9 * SECOND);
+          return turn;
+        },
+      }),
+    });
+    const leaseUntil = w.clock.ms + w.timings.leaseMs;
+    const job = w.job("b8-slow-reserve");
+    const result = await w.attempt(job);
+    for (const start of started) {
+      expect(start + w.timings.requestLandsWithinMs).toBeLessThanOrEqual(leaseUntil);
+    }
+    if (started.length === 0) {
+      expect(result.status).toBe("retry");
+      // Nothing held: the slot was given back.
+      const claim = await w.slots.claim(w.key(), { jobId: "someone" }, w.clock.now(), 1000);
+      expect(claim.status).toBe("claimed");
+    }
+  });
+
   it("B9: without the weekly limit, a send that landed and a failed outcome write end sent, not unknown", async () => {
     const w = world({
       config: ledgerConfig({ weeklyLimit: false }),
