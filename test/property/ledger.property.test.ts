@@ -74,6 +74,8 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
       { minLength: 1, maxLength: 6 },
     ),
     bitrixOffsetMs: fc.integer({ min: -4000, max: 4000 }),
+    workerSkewMs: fc.array(fc.integer({ min: -800, max: 800 }), { minLength: 3, maxLength: 3 }),
+    marginSeconds: fc.constantFrom(5, 1, 0),
     otherApp: fc.array(
       fc.record({ user: fc.integer({ min: 1, max: 3 }), at: fc.integer({ min: 0, max: 200_000 }) }),
       { maxLength: 2 },
@@ -90,7 +92,8 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
       { perSecond: 5, burst: 10 },
     ),
   })
-  .map(({ users, ...scenario }) => ({
+  .map(({ users, marginSeconds, ...scenario }) => ({
+    marginSeconds,
     ...scenario,
     users,
     events: scenario.events.map((event) => ({ ...event, user: ((event.user - 1) % users) + 1 })),
@@ -103,12 +106,17 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
 describe("the weekly ledger (model-based, dynalite)", () => {
   let server: LocalDynamo | undefined;
   let client: DynamoDBClient;
-  const configs = new Map<boolean, Config>();
-  const configFor = (weeklyLimit: boolean): Config => {
-    let config = configs.get(weeklyLimit);
+  const configs = new Map<string, Config>();
+  const configFor = (scenario: Scenario): Config => {
+    const key = `${scenario.weeklyLimit}:${scenario.marginSeconds}`;
+    let config = configs.get(key);
     if (!config) {
-      config = ledgerConfig({ weeklyLimit, maxEvents: 2 });
-      configs.set(weeklyLimit, config);
+      config = ledgerConfig({
+        weeklyLimit: scenario.weeklyLimit,
+        weekMarginSeconds: scenario.marginSeconds,
+        maxEvents: 2,
+      });
+      configs.set(key, config);
     }
     return config;
   };
@@ -142,7 +150,7 @@ describe("the weekly ledger (model-based, dynalite)", () => {
         fc.asyncProperty(scenarioArb, async (scenario) => {
           const world = new LedgerWorld(
             scenario,
-            { client, config: configFor(scenario.weeklyLimit), trace: true, chances: CHANCES },
+            { client, config: configFor(scenario), trace: true, chances: CHANCES },
             ++run,
           );
           await world.setUp();

@@ -67,6 +67,13 @@ export interface Scenario {
   events: WorldEvent[];
   /** Bitrix24's clock minus ours. */
   bitrixOffsetMs: number;
+  /**
+   * Each worker's clock minus the true time (a few hundred ms: NTP-synced Lambdas). What one
+   * worker records (sentAt, leases) another reads: the reason for `weekMarginSeconds`.
+   */
+  workerSkewMs: number[];
+  /** `weekMarginSeconds` of the world's config (the test builds the config from it). */
+  marginSeconds: number;
   /** Another app of the portal messages a user: our next message that week meets the limit. */
   otherApp: { user: number; at: number }[];
   /** Answers of the fake Bitrix24, one per request in order; `ok` after these. */
@@ -334,7 +341,7 @@ export class LedgerWorld {
         );
         return composed;
       },
-      clock: { now: () => new Date(this.now) },
+      clock: { now: () => new Date(this.now + (this.scenario.workerSkewMs[index] ?? 0)) },
       log: silentLog,
       metrics: noMetrics,
       sleep: (ms) => this.sleep(ms),
