@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import type { SQSEvent } from "aws-lambda";
+import { buildSync } from "esbuild";
 import { startDynalite } from "../functions/adapters/dynamo/dynalite-server";
 import { ensureTable } from "../functions/adapters/dynamo/table";
 import { makeSecretResolver } from "../functions/adapters/secrets";
@@ -18,7 +19,7 @@ import type { OutcomeRecord } from "../functions/core/outcome";
 import type { OutcomeStore } from "../functions/core/ports";
 import { compileRoutes } from "../functions/core/routes";
 import { startBitrixSimulator } from "../functions/local/bitrix-simulator";
-import { bundleFunction } from "../lib/bundling";
+import { bundleFunction, ESM_REQUIRE_BANNER, NODE_MAJOR } from "../lib/bundling";
 import { BUNDLED_CONFIG_FILE, FUNCTION_ENVIRONMENT } from "../lib/hookline-function";
 import { makeTestClient } from "../test/support/dynamo-servers";
 import { startFakeSqs, toSqsEvent } from "../test/support/fake-sqs";
@@ -45,18 +46,31 @@ export interface Spread {
   max: number;
 }
 
-export interface PairedResult {
-  /** ms from process start to the first answer. */
-  hookline: Spread;
-  baseline: Spread;
-  /** hookline / baseline of each interleaved pair. */
-  ratio: Spread;
-  pairs: number;
-  /** What the first answer was (checked on every run). */
-  answer: string;
+/** One side's figures over the runs: ms from process start to the answer, and CPU ms. */
+export interface SideFigures {
+  time: Spread;
+  cpu: Spread;
   /** Bytes of the function's files (code and maps) and how many code files there are. */
-  bytes: { hookline: number; baseline: number };
-  files: { hookline: number; baseline: number };
+  bytes: number;
+  files: number;
+}
+
+/** hookline against one reference: the ratio of each round's runs. */
+export interface Comparison {
+  reference: SideFigures;
+  ratio: Spread;
+  cpuRatio: Spread;
+}
+
+export interface PairedResult {
+  hookline: SideFigures;
+  /** The issue's reference: an ordinary single-file bundle, no NODE_OPTIONS. The budget's. */
+  standard: Comparison;
+  /** The same reference built and run with hookline's own settings (splitting, source maps). */
+  house: Comparison;
+  rounds: number;
+  /** What hookline's function answered (checked on every run). */
+  answer: string;
 }
 
 export interface ColdStartResult {
@@ -83,7 +97,9 @@ const context = {
 const mod = await import(pathToFileURL(process.argv[2]).href);
 const result = await mod.handler(event, context);
 const end = performance.now();
-process.stdout.write("\\n${MARK}" + JSON.stringify({ end, answer: JSON.stringify(result) }) + "\\n");
+const cpu = process.cpuUsage();
+const cpuMs = (cpu.user + cpu.system) / 1000;
+process.stdout.write("\\n${MARK}" + JSON.stringify({ end, cpuMs, answer: JSON.stringify(result) }) + "\\n");
 process.exit(0);
 `;
 
@@ -113,7 +129,7 @@ async function directoryBytes(dir: string): Promise<{ bytes: number; files: numb
  */
 export async function measureColdStart(
   sample: GithubPayload,
-  pairs: number,
+  rounds: number,
 ): Promise<ColdStartResult> {
   const dir = await mkdtemp(join(tmpdir(), "hookline-cold-"));
   const [dynamo, sqs, portal] = await Promise.all([
@@ -130,25 +146,37 @@ export async function measureColdStart(
     dynamoClient.destroy();
 
     const configInput = benchConfigInput([senderId(sample)]);
-    const functions = {
-      ingest: join(PROJECT_ROOT, "functions/ingest/handler.ts"),
-      deliver: join(PROJECT_ROOT, "functions/deliver/handler.ts"),
-      putOnly: join(PROJECT_ROOT, "bench/baselines/dynamodb-put.ts"),
-      putAndPost: join(PROJECT_ROOT, "bench/baselines/dynamodb-put-post.ts"),
+    // hookline's functions and the house-built references: bundled as the stack bundles them.
+    const house = {
+      ingest: "functions/ingest/handler.ts",
+      deliver: "functions/deliver/handler.ts",
+      putOnlyHouse: "bench/baselines/dynamodb-put.ts",
+      putAndPostHouse: "bench/baselines/dynamodb-put-post.ts",
     };
-    const roots = {} as Record<keyof typeof functions, string>;
-    for (const [name, entry] of Object.entries(functions) as [keyof typeof functions, string][]) {
+    // The issue's references: bundled the ordinary way.
+    const standard = {
+      putOnly: "bench/baselines/dynamodb-put.ts",
+      putAndPost: "bench/baselines/dynamodb-put-post.ts",
+    };
+    type Name = keyof typeof house | keyof typeof standard;
+    const roots = {} as Record<Name, string>;
+    for (const [name, entry] of Object.entries(house) as [Name, string][]) {
       roots[name] = join(dir, name);
-      bundleFunction(entry, roots[name]);
+      bundleFunction(join(PROJECT_ROOT, entry), roots[name]);
       // What the construct puts next to the bundle.
       await writeFile(join(roots[name], BUNDLED_CONFIG_FILE), JSON.stringify(configInput));
+    }
+    for (const [name, entry] of Object.entries(standard) as [Name, string][]) {
+      roots[name] = join(dir, name);
+      bundleStandard(join(PROJECT_ROOT, entry), roots[name]);
     }
     const runner = join(dir, "runner.mjs");
     await writeFile(runner, RUNNER);
 
     // Lambda's own variables, the function's (as lib/hookline-function.ts and the stack set
-    // them), and the bench's: endpoints of the local fakes and the secrets as env values.
-    const lambda = (name: string, root: string): Record<string, string> => ({
+    // them; an ordinary function has no NODE_OPTIONS), and the bench's: endpoints of the local
+    // fakes and the secrets as env values.
+    const lambda = (name: Name): Record<string, string> => ({
       PATH: "/usr/local/bin:/usr/bin:/bin",
       LANG: "en_US.UTF-8",
       TZ: ":UTC",
@@ -166,10 +194,10 @@ export async function measureColdStart(
       AWS_ACCESS_KEY_ID: "AKIDBENCH",
       AWS_SECRET_ACCESS_KEY: "bench-secret",
       AWS_SESSION_TOKEN: "bench-session",
-      LAMBDA_TASK_ROOT: root,
+      LAMBDA_TASK_ROOT: roots[name],
       LAMBDA_RUNTIME_DIR: "/var/runtime",
       _HANDLER: "index.handler",
-      ...FUNCTION_ENVIRONMENT,
+      ...(name in house ? FUNCTION_ENVIRONMENT : {}),
       HOOKLINE_TABLE: TABLE,
       HOOKLINE_QUEUE_URL: sqs.queueUrl("hookline"),
       HOOKLINE_DEAD_LETTER_QUEUE_URL: sqs.queueUrl("hookline-dead-letters"),
@@ -181,27 +209,32 @@ export async function measureColdStart(
       BITRIX_WEBHOOK_URL: portal.webhookUrl,
     });
 
-    const invoke = async (name: keyof typeof functions, event: unknown) => {
+    const invoke = async (name: Name, event: unknown) => {
       const eventFile = join(dir, `event-${randomUUID()}.json`);
       await writeFile(eventFile, JSON.stringify(event));
       const { stdout } = await run(
         process.execPath,
-        [runner, join(roots[name], "index.mjs"), eventFile],
-        {
-          env: lambda(name, roots[name]),
-          cwd: roots[name],
-        },
+        [
+          ...(process.env.BENCH_NODE_ARGS?.split(" ") ?? []).filter(Boolean),
+          runner,
+          join(roots[name], "index.mjs"),
+          eventFile,
+        ],
+        { env: lambda(name), cwd: roots[name] },
       );
       const line = stdout.split("\n").find((text) => text.startsWith(MARK));
       if (!line) throw new Error(`cold start: no timing from ${name}:\n${stdout}`);
-      if (process.env.BENCH_DEBUG) process.stderr.write(stdout);
-      return JSON.parse(line.slice(MARK.length)) as { end: number; answer: string };
+      return JSON.parse(line.slice(MARK.length)) as { end: number; cpuMs: number; answer: string };
     };
 
     // A job exactly as ingest makes it (this code, this config), for deliver's events.
     const template = await jobFor(configInput, sample);
     let runs = 0;
-    const events = {
+    const postEvent = () => {
+      runs++;
+      return { runId: randomUUID(), userId: 200_000 + runs, code: OPEN_LINE_CODE };
+    };
+    const events: Record<Name, () => Promise<unknown>> = {
       ingest: async () => {
         // A body of its own per run, else the receipt makes every run after the first a duplicate.
         const body = JSON.stringify({ ...sample.payload, hookline_bench_run: randomUUID() });
@@ -212,96 +245,133 @@ export async function measureColdStart(
         runs++;
         // A user of its own per run: the weekly slot of the previous run's user is taken.
         const job = { ...template, jobId: `${template.jobId}-${runs}`, userId: 100_000 + runs };
-        const body = JSON.stringify(job);
         const message = {
           queueUrl: sqs.queueUrl("hookline"),
           messageId: randomUUID(),
           receiptHandle: randomUUID(),
-          body,
+          body: JSON.stringify(job),
           md5OfBody: "",
           sentAt: Date.now(),
         };
         return toSqsEvent([message], { receiveCount: 1 });
       },
       putOnly: async () => ({ runId: randomUUID() }),
-      putAndPost: async () => {
-        runs++;
-        return { runId: randomUUID(), userId: 200_000 + runs, code: OPEN_LINE_CODE };
-      },
+      putOnlyHouse: async () => ({ runId: randomUUID() }),
+      putAndPost: async () => postEvent(),
+      putAndPostHouse: async () => postEvent(),
+    };
+    const ok = (answer: string) => answer.includes('"statusCode":200');
+    const checks: Record<Name, (answer: string) => boolean> = {
+      ingest: (answer) => answer.includes('\\"status\\":\\"accepted\\"'),
+      deliver: (answer) => answer === '{"batchItemFailures":[]}',
+      putOnly: ok,
+      putOnlyHouse: ok,
+      putAndPost: ok,
+      putAndPostHouse: ok,
     };
 
-    const checks = {
-      ingest: (answer: string) => answer.includes('\\"status\\":\\"accepted\\"'),
-      deliver: (answer: string) => answer === '{"batchItemFailures":[]}',
-      putOnly: (answer: string) => answer.includes('"statusCode":200'),
-      putAndPost: (answer: string) => answer.includes('"statusCode":200'),
-    };
-
-    const paired = async (
+    const compare = async (
       hookline: "ingest" | "deliver",
-      baseline: "putOnly" | "putAndPost",
+      references: { standard: Name; house: Name },
       verify: () => void,
     ): Promise<PairedResult> => {
-      const times = { hookline: [] as number[], baseline: [] as number[] };
-      const ratios: number[] = [];
+      const names = [hookline, references.standard, references.house];
+      const time = new Map<Name, number[]>(names.map((name) => [name, []]));
+      const cpu = new Map<Name, number[]>(names.map((name) => [name, []]));
+      const ratios = { standard: [] as number[], house: [] as number[] };
+      const cpuRatios = { standard: [] as number[], house: [] as number[] };
       let answer = "";
-      const once = async (name: keyof typeof functions) => {
+      const once = async (name: Name) => {
         const result = await invoke(name, await events[name]());
         if (!checks[name](result.answer)) {
           throw new Error(`cold start: ${name} answered ${result.answer}`);
         }
         if (name === hookline) answer = result.answer;
-        return result.end;
+        return result;
       };
-      // One untimed pair warms the file cache and the fakes.
-      await once(hookline);
-      await once(baseline);
-      for (let pair = 0; pair < pairs; pair++) {
-        // Alternate which side goes first, so neither always follows the other.
-        const first = pair % 2 === 0 ? hookline : baseline;
-        const a = await once(first);
-        const b = await once(first === hookline ? baseline : hookline);
-        const [h, r] = first === hookline ? [a, b] : [b, a];
-        times.hookline.push(h);
-        times.baseline.push(r);
-        ratios.push(h / r);
+      // One untimed round warms the file cache and the fakes.
+      for (const name of names) await once(name);
+      for (let round = 0; round < rounds; round++) {
+        // The order rotates from round to round, so no side always follows another.
+        const results = new Map<Name, { end: number; cpuMs: number }>();
+        for (let k = 0; k < names.length; k++) {
+          const name = names[(round + k) % names.length] as Name;
+          results.set(name, await once(name));
+        }
+        const h = results.get(hookline) as { end: number; cpuMs: number };
+        for (const kind of ["standard", "house"] as const) {
+          const r = results.get(references[kind]) as { end: number; cpuMs: number };
+          ratios[kind].push(h.end / r.end);
+          cpuRatios[kind].push(h.cpuMs / r.cpuMs);
+        }
+        for (const [name, result] of results) {
+          time.get(name)?.push(result.end);
+          cpu.get(name)?.push(result.cpuMs);
+        }
       }
       verify();
-      const [hooklineSize, baselineSize] = await Promise.all([
-        directoryBytes(roots[hookline]),
-        directoryBytes(roots[baseline]),
-      ]);
+      const figures = async (name: Name): Promise<SideFigures> => ({
+        time: spread(time.get(name) ?? []),
+        cpu: spread(cpu.get(name) ?? []),
+        ...(await directoryBytes(roots[name])),
+      });
+      const comparison = async (kind: "standard" | "house"): Promise<Comparison> => ({
+        reference: await figures(references[kind]),
+        ratio: spread(ratios[kind]),
+        cpuRatio: spread(cpuRatios[kind]),
+      });
       return {
-        hookline: spread(times.hookline),
-        baseline: spread(times.baseline),
-        ratio: spread(ratios),
-        pairs,
+        hookline: await figures(hookline),
+        standard: await comparison("standard"),
+        house: await comparison("house"),
+        rounds,
         answer,
-        bytes: { hookline: hooklineSize.bytes, baseline: baselineSize.bytes },
-        files: { hookline: hooklineSize.files, baseline: baselineSize.files },
       };
     };
 
     const queuedBefore = sqs.messages.length;
-    const ingest = await paired("ingest", "putOnly", () => {
+    const ingest = await compare("ingest", { standard: "putOnly", house: "putOnlyHouse" }, () => {
       // Every ingest run (the warm-up too) queued its one message.
-      if (sqs.messages.length - queuedBefore !== pairs + 1) {
+      if (sqs.messages.length - queuedBefore !== rounds + 1) {
         throw new Error(`cold start: ${sqs.messages.length - queuedBefore} messages queued`);
       }
     });
     const sentBefore = portal.messages.length;
-    const deliver = await paired("deliver", "putAndPost", () => {
-      // Each deliver and each reference run posted one message to the simulator.
-      if (portal.messages.length - sentBefore !== 2 * (pairs + 1)) {
-        throw new Error(`cold start: ${portal.messages.length - sentBefore} messages sent`);
-      }
-    });
-    const environment = Object.keys(lambda("ingest", roots.ingest)).sort();
+    const deliver = await compare(
+      "deliver",
+      { standard: "putAndPost", house: "putAndPostHouse" },
+      () => {
+        // Each deliver and each reference run posted one message to the simulator.
+        if (portal.messages.length - sentBefore !== 3 * (rounds + 1)) {
+          throw new Error(`cold start: ${portal.messages.length - sentBefore} messages sent`);
+        }
+      },
+    );
+    const environment = Object.keys(lambda("ingest")).sort();
     return { ingest, deliver, environment };
   } finally {
     await Promise.allSettled([dynamo.close(), sqs.close(), portal.close()]);
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The issue's reference built the ordinary way: one esbuild file (ESM, minified, for node 22),
+ * no source map, no code splitting.
+ */
+function bundleStandard(entry: string, outdir: string): void {
+  buildSync({
+    entryPoints: [entry],
+    outfile: join(outdir, "index.mjs"),
+    bundle: true,
+    platform: "node",
+    target: `node${NODE_MAJOR}`,
+    format: "esm",
+    mainFields: ["module", "main"],
+    banner: { js: ESM_REQUIRE_BANNER },
+    minify: true,
+    logLevel: "error",
+  });
 }
 
 /** The job this config's route makes of `sample`, through the real ingest use case. */

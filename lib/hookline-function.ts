@@ -1,18 +1,21 @@
-import { type Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
+import { copyFileSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { AssetHashType, DockerImage, type Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import { Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import {
   ApplicationLogLevel,
   Architecture,
   type CfnFunction,
+  Code,
+  Function as LambdaFunction,
   LoggingFormat,
   Runtime,
   SystemLogLevel,
 } from "aws-cdk-lib/aws-lambda";
-import { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import { METRICS_NAMESPACE, METRICS_SERVICE } from "../functions/core/metrics";
-import { hooklineBundlingOptions } from "./bundling";
+import { bundleFunction } from "./bundling";
 
 /** Where the bundled config lands in the function package (relative to the task root). */
 export const BUNDLED_CONFIG_FILE = "hookline.config.json";
@@ -58,7 +61,7 @@ export interface HooklineFunctionProps {
  * table.grant(ingest.fn, "dynamodb:PutItem");
  */
 export class HooklineFunction extends Construct {
-  readonly fn: NodejsFunction;
+  readonly fn: LambdaFunction;
   readonly logGroup: LogGroup;
   readonly role: Role;
 
@@ -77,12 +80,9 @@ export class HooklineFunction extends Construct {
     });
     this.logGroup.grantWrite(this.role);
 
-    const configPath = props.configPath;
-    this.fn = new NodejsFunction(this, "Function", {
-      entry: props.entry,
-      handler: "handler",
-      projectRoot: props.projectRoot,
-      depsLockFilePath: `${props.projectRoot}/package-lock.json`,
+    this.fn = new LambdaFunction(this, "Function", {
+      code: functionCode(props.projectRoot, props.entry, props.configPath),
+      handler: "index.handler",
       description: props.description,
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
@@ -95,16 +95,6 @@ export class HooklineFunction extends Construct {
       applicationLogLevelV2: props.logLevel ?? ApplicationLogLevel.INFO,
       systemLogLevelV2: SystemLogLevel.WARN,
       environment: { ...FUNCTION_ENVIRONMENT, ...props.environment },
-      bundling: {
-        ...hooklineBundlingOptions,
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (_inputDir: string, outputDir: string) => [
-            `cp ${shellQuote(configPath)} ${shellQuote(`${outputDir}/${BUNDLED_CONFIG_FILE}`)}`,
-          ],
-        },
-      },
     });
     // CDK makes every function DependsOn its role, which the Role GetAtt already implies.
     (this.fn.node.defaultChild as CfnFunction).addMetadata("cfn-lint", {
@@ -118,4 +108,29 @@ export class HooklineFunction extends Construct {
   }
 }
 
-const shellQuote = (value: string): string => `'${value.replaceAll("'", `'\\''`)}'`;
+/**
+ * The function's code: bundled by the local esbuild (`bundleFunction`: ESM, code splitting,
+ * source maps), the config file beside it. `NodejsFunction` cannot split code (it bundles to one
+ * `--outfile`), hence this asset. The bundle runs in-process, never in Docker: the image is
+ * only named because CDK requires one, and a failing build fails synth. Skipped, like any
+ * bundling, for stacks that `cdk` does not bundle (`aws:cdk:bundling-stacks`).
+ */
+function functionCode(projectRoot: string, entry: string, configPath: string): Code {
+  return Code.fromAsset(projectRoot, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      image: DockerImage.fromRegistry("public.ecr.aws/sam/build-nodejs22.x"),
+      // What the bundling does, named: CDK caches a bundled asset by its bundling options and
+      // cannot see inside `tryBundle`, so without the entry here every function of a stack
+      // would get the first one's bundle (test/infra/function-code.test.ts).
+      command: ["bundleFunction", relative(projectRoot, resolve(projectRoot, entry))],
+      local: {
+        tryBundle(outputDir) {
+          bundleFunction(resolve(projectRoot, entry), outputDir);
+          copyFileSync(configPath, join(outputDir, BUNDLED_CONFIG_FILE));
+          return true;
+        },
+      },
+    },
+  });
+}

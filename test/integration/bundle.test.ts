@@ -9,14 +9,13 @@ import type {
   SQSBatchResponse,
   SQSEvent,
 } from "aws-lambda";
-import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { jobIdFor } from "../../functions/core/job";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
 import { apiGatewayEvent, fakeContext } from "../../functions/local/http-server";
-import { hooklineEsbuildOptions } from "../../lib/bundling";
+import { bundleFunction } from "../../lib/bundling";
 import { OPEN_LINE_CODE, TEST_SECRETS, testConfig } from "../support/bridge";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
 import { type FakeSqs, type FakeSqsMessage, startFakeSqs, toSqsEvent } from "../support/fake-sqs";
@@ -83,16 +82,10 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
     workDir = await mkdtemp(join(tmpdir(), "hookline-bundle-"));
     await Promise.all(
       Object.entries(FUNCTIONS).map(async ([name, entry]) => {
-        const outfile = join(workDir, name, "index.mjs");
-        await build({
-          ...hooklineEsbuildOptions,
-          entryPoints: [entry],
-          outfile,
-          logLevel: "silent",
-        });
-        // What `NodejsFunction`'s command hooks put next to the bundle.
+        bundleFunction(entry, join(workDir, name));
+        // What the construct puts next to the bundle.
         await writeFile(join(workDir, name, CONFIG_FILE), JSON.stringify(rawConfig, null, 2));
-        bundles[name as FunctionName] = outfile;
+        bundles[name as FunctionName] = join(workDir, name, "index.mjs");
       }),
     );
 

@@ -1,0 +1,63 @@
+import { join } from "node:path";
+import { build, type Metafile } from "esbuild";
+import { describe, expect, it } from "vitest";
+import { hooklineEsbuildOptions } from "../../lib/bundling";
+
+const ROOT = join(import.meta.dirname, "../..");
+
+/**
+ * The source files a function loads before its first event: those of `index.mjs` and of every
+ * chunk it imports statically. Chunks behind an `import()` load only when that code runs.
+ */
+async function loadedAtStart(handler: string): Promise<string[]> {
+  const result = await build({
+    ...hooklineEsbuildOptions,
+    entryPoints: { index: join(ROOT, handler) },
+    outdir: join(ROOT, "cdk.out", "bundle-contents-test"),
+    write: false,
+    metafile: true,
+    minify: false,
+    sourcemap: false,
+    logLevel: "silent",
+  });
+  const outputs: Metafile["outputs"] = result.metafile.outputs;
+  // Every `import()` target is an entry point of its own: find the handler's.
+  const entry = Object.keys(outputs).find((file) => outputs[file]?.entryPoint === handler);
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const imported of outputs[file]?.imports ?? []) {
+      if (imported.kind === "import-statement" && !imported.external) visit(imported.path);
+    }
+  };
+  if (entry) visit(entry);
+  return [...seen].flatMap((file) => Object.keys(outputs[file]?.inputs ?? {}));
+}
+
+describe("what a function loads before its first event", () => {
+  it("ingest: no Bitrix24 client, no Secrets Manager client", async () => {
+    const inputs = await loadedAtStart("functions/ingest/handler.ts");
+    expect(inputs.some((input) => input.includes("functions/core/ingest.ts"))).toBe(true);
+    for (const unwanted of [
+      "functions/adapters/bitrix-client.ts",
+      "functions/adapters/bitrix-oauth.ts",
+      "functions/core/deliver.ts",
+      "@aws-sdk/client-secrets-manager",
+      "@aws-lambda-powertools/parameters",
+    ]) {
+      expect(inputs.filter((input) => input.includes(unwanted))).toEqual([]);
+    }
+  });
+
+  it("deliver: no Secrets Manager client until a secret is read", async () => {
+    const inputs = await loadedAtStart("functions/deliver/handler.ts");
+    expect(inputs.some((input) => input.includes("functions/core/deliver.ts"))).toBe(true);
+    for (const unwanted of [
+      "@aws-sdk/client-secrets-manager",
+      "@aws-lambda-powertools/parameters",
+    ]) {
+      expect(inputs.filter((input) => input.includes(unwanted))).toEqual([]);
+    }
+  });
+});
