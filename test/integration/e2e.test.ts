@@ -291,7 +291,7 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
     bridge.simulator?.inject(
       { status: 500 },
       { status: 503, error: "QUERY_LIMIT_EXCEEDED" },
-      { hangMs: 900, land: true },
+      { hangMs: 2500, land: true },
       { dropConnection: true, land: false },
       { dropConnection: true, land: true },
       { status: 502 },
@@ -323,7 +323,7 @@ describe("the local bridge without the weekly limit (partner portal)", () => {
 
   it("sends every message, and records an unanswered send as unknown instead of retrying it", async () => {
     const userId = freshUser();
-    bridge.simulator?.inject({ hangMs: 900, land: true });
+    bridge.simulator?.inject({ hangMs: 2500, land: true });
     const first = standardWebhookRequest(TEST_SECRETS.APP_SECRET, orderEvent(userId, "first"));
     expect((await postWebhook(bridge, "app", first)).status).toBe(202);
     await bridge.queue.idle();

@@ -22,7 +22,8 @@ export const TEST_SECRETS = {
 /** The test portal's settings: fast, small bucket, short request limit. */
 export const TEST_PORTAL = {
   rateLimit: { perSecond: 10, burst: 10 },
-  timeoutMs: 300,
+  // Generous for a loaded CI machine; the fault tests hang longer than this.
+  timeoutMs: 1000,
   requestLimitSeconds: 2,
 };
 
