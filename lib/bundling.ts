@@ -21,9 +21,9 @@ export const ESM_REQUIRE_BANNER =
  * - code splitting: every `import()` becomes a chunk of its own that node reads only when it is
  *   first called (the SDK's other credential providers, the Secrets Manager client, a portal's
  *   OAuth client), so a function compiles only what its first event runs;
- * - source maps without the sources (`sourcesContent: false`): node reads a function's maps at
- *   load (`--enable-source-maps`); stack traces need only the mappings, and the sources are in
- *   the repository.
+ * - source maps without the sources (`sourcesContent: false`): a stack needs only the mappings
+ *   (the sources are in the repository), and they are read only when an error's stack is logged
+ *   (`sourceMappedStack`), not by node at every start (`--enable-source-maps` is not set).
  */
 export const hooklineEsbuildOptions = {
   bundle: true,

@@ -20,12 +20,15 @@ import { bundleFunction } from "./bundling";
 /** Where the bundled config lands in the function package (relative to the task root). */
 export const BUNDLED_CONFIG_FILE = "hookline.config.json";
 
-/** The environment every hookline function gets from this construct (the stack adds its own). */
+/**
+ * The environment every hookline function gets from this construct (the stack adds its own).
+ * No `--enable-source-maps`: node would read and decode every loaded file's map on every cold
+ * start; the one stack hookline logs is mapped when it is logged (`sourceMappedStack`).
+ */
 export const FUNCTION_ENVIRONMENT: Readonly<Record<string, string>> = {
   HOOKLINE_CONFIG: BUNDLED_CONFIG_FILE,
   POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
   POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-  NODE_OPTIONS: "--enable-source-maps",
 };
 
 export interface HooklineFunctionProps {

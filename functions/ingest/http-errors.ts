@@ -1,5 +1,6 @@
 import type { MiddlewareObj } from "@middy/core";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { sourceMappedStack } from "../adapters/stack-trace";
 import { HooklineError } from "../core/errors";
 import type { Log } from "../core/log";
 
@@ -36,7 +37,7 @@ export function httpErrorResponder(
         errorName: error?.name,
         errorMessage: error?.message,
         cause: known && error.cause instanceof Error ? error.cause.message : undefined,
-        stack: error?.stack,
+        stack: sourceMappedStack(error?.stack),
       });
       // A 500 is always `internal_error`: which fault it was (a ConfigError, say) is for the log.
       request.response =
