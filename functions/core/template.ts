@@ -65,10 +65,78 @@ const LOOKUP_USE = /\|\s*lookup\s*:\s*(["'])(.*?)\1/g;
  */
 export function createTemplateEngine(
   lookups: Lookups,
-  options: { interpolation?: boolean } = {},
+  options: TemplateEngineOptions = {},
 ): TemplateEngine {
-  // `interpolation: false` renders every template with LiquidJS (tests compare both ways).
   const interpolation = options.interpolation ?? true;
+  const filters = hooklineFilters(lookups);
+  // Made on first use: a Lambda whose checked templates only interpolate never needs it.
+  let instance: Liquid | undefined;
+  const liquid = (): Liquid => {
+    instance ??= makeLiquid(filters);
+    return instance;
+  };
+
+  const parse = (source: string, key: string): LiquidTemplate[] => {
+    checkLookupTables(source, key, lookups);
+    try {
+      return liquid().parse(source);
+    } catch (error) {
+      throw new ConfigError(`${key}: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  const renderer = (parsed: LiquidTemplate[]): CompiledTemplate => ({
+    render: (context) => String(liquid().renderSync(parsed, context)),
+  });
+
+  return {
+    compile(source, key) {
+      // Most templates only interpolate values: rendered directly, without LiquidJS's machinery.
+      const plain = interpolation ? compileInterpolation(source, filters, escapeOutput) : undefined;
+      if (options.checked) return plain ?? lazily(() => renderer(parse(source, key)));
+      const parsed = parse(source, key);
+      return plain ?? renderer(parsed);
+    },
+    compileCondition(expression, key) {
+      const build = (): CompiledCondition => {
+        checkCondition(expression, key, liquid());
+        const parsed = parse(`{% if ${expression} %}1{% endif %}`, key);
+        return { test: (context) => liquid().renderSync(parsed, context) === "1" };
+      };
+      if (!options.checked) return build();
+      let condition: CompiledCondition | undefined;
+      return {
+        test: (context) => {
+          condition ??= build();
+          return condition.test(context);
+        },
+      };
+    },
+  };
+}
+
+export interface TemplateEngineOptions {
+  /** `false`: every template renders with LiquidJS (tests compare both ways). Default true. */
+  interpolation?: boolean;
+  /**
+   * The templates were compiled and checked before, by `parseConfig` at `cdk synth`: a plain
+   * interpolation is not parsed by LiquidJS at all, anything else on its first use. Errors a
+   * check would have caught are then not reported at start.
+   */
+  checked?: boolean;
+}
+
+/** A template compiled on its first render. */
+function lazily(compile: () => CompiledTemplate): CompiledTemplate {
+  let template: CompiledTemplate | undefined;
+  return {
+    render: (context) => {
+      template ??= compile();
+      return template.render(context);
+    },
+  };
+}
+
+function makeLiquid(filters: Record<string, Filter>): Liquid {
   const liquid = new Liquid({
     outputEscape: escapeOutput,
     strictFilters: true,
@@ -82,34 +150,8 @@ export function createTemplateEngine(
     renderLimit: RENDER_LIMIT_MS,
   });
   for (const tag of FILE_TAGS) delete liquid.tags[tag];
-  const filters = hooklineFilters(lookups);
   for (const [name, filter] of Object.entries(filters)) liquid.registerFilter(name, filter);
-
-  const parse = (source: string, key: string): LiquidTemplate[] => {
-    checkLookupTables(source, key, lookups);
-    try {
-      return liquid.parse(source);
-    } catch (error) {
-      throw new ConfigError(`${key}: ${(error as Error).message}`, { cause: error });
-    }
-  };
-
-  return {
-    compile(source, key) {
-      const parsed = parse(source, key);
-      // Most templates only interpolate values: rendered directly, without LiquidJS's machinery.
-      return (
-        (interpolation ? compileInterpolation(source, filters, escapeOutput) : undefined) ?? {
-          render: (context) => String(liquid.renderSync(parsed, context)),
-        }
-      );
-    },
-    compileCondition(expression, key) {
-      checkCondition(expression, key, liquid);
-      const parsed = parse(`{% if ${expression} %}1{% endif %}`, key);
-      return { test: (context) => liquid.renderSync(parsed, context) === "1" };
-    },
-  };
+  return liquid;
 }
 
 /**

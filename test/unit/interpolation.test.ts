@@ -1,5 +1,6 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { Liquid } from "liquidjs";
+import { describe, expect, it, vi } from "vitest";
 import { escapeBbCode } from "../../functions/core/escape";
 import { compileInterpolation } from "../../functions/core/interpolation";
 import {
@@ -125,5 +126,29 @@ describe("plain interpolation renders what LiquidJS renders", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("a checked engine (templates checked at synth)", () => {
+  it("never hands plain templates to LiquidJS, and parses the others on first use", () => {
+    const expected = liquid.compile("[b]{{ payload.title }}[/b]", "m").render(context);
+    const parse = vi.spyOn(Liquid.prototype, "parse");
+    try {
+      const checked = createTemplateEngine(lookups, { checked: true });
+      const plain = checked.compile("[b]{{ payload.title }}[/b]", "routes[0].message");
+      const loop = checked.compile("{% for l in payload.labels %}{{ l }};{% endfor %}", "m");
+      const condition = checked.compileCondition("payload.yes and payload.n == 0", "c");
+      expect(parse).not.toHaveBeenCalled();
+      expect(plain.render(context)).toBe(expected);
+      expect(parse).not.toHaveBeenCalled();
+      expect(loop.render(context)).toBe('bug;［ui］;{"name":"x"};');
+      expect(condition.test(context)).toBe(true);
+      expect(parse).toHaveBeenCalledTimes(2);
+      loop.render(context);
+      condition.test(context);
+      expect(parse).toHaveBeenCalledTimes(2);
+    } finally {
+      parse.mockRestore();
+    }
   });
 });
