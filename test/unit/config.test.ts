@@ -7,23 +7,13 @@ import { makeSecretResolver } from "../../functions/adapters/secrets";
 import { loadConfigFile, parseConfig } from "../../functions/core/config";
 import { ConfigError } from "../../functions/core/errors";
 import { compileRoutes } from "../../functions/core/routes";
+import { problemsOf } from "../support/config-problems";
 
 const CODE = "ab515f5d85a8b844d484f6ea75a2e494";
 const minimal = () => ({
   bitrix: { openLineCode: CODE },
   sources: [{ id: "github", type: "github", secret: "env:GITHUB_SECRET" }],
 });
-
-/** The ConfigError message for a config, or a failure if it was accepted. */
-function problemsOf(config: unknown): string {
-  try {
-    parseConfig(config, "test.json");
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error("config was accepted");
-}
 
 describe("config", () => {
   it("fills the documented defaults", () => {

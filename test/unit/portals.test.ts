@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../functions/core/config";
-import { ConfigError } from "../../functions/core/errors";
+import { problemsOf } from "../support/config-problems";
 
 const SUPPORT = "ab515f5d85a8b844d484f6ea75a2e494";
 const SALES = "0123456789abcdef0123456789abcdef";
@@ -29,16 +29,6 @@ const twoPortals = [
     rateLimit: { perSecond: 5, burst: 250 },
   },
 ];
-
-function problemsOf(config: unknown): string {
-  try {
-    parseConfig(config, "test.json");
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error("config was accepted");
-}
 
 describe("several portals and open lines", () => {
   it("reads a portals list with a webhook portal and an OAuth portal", () => {
