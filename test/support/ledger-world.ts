@@ -100,6 +100,8 @@ export const DEFAULT_CHANCES = {
   crash: 25,
   /** A DynamoDB request takes 1–9 s (the SDK's timeouts and retries allow that much). */
   slow: 30,
+  /** A rate-limiter write takes 6–9 s: the reservation comes back late, just before the send. */
+  slowReserve: 40,
   /** An outcome write throws before it is applied. */
   outcomeFault: 60,
   /** An outcome write is applied, then throws (the answer was lost). */
@@ -142,8 +144,6 @@ interface Attempt {
   receivedAt: number;
   killAt: number;
   state: "running" | "crashed" | "ended";
-  /** Events whose slot this attempt claimed (as their job, or as a digest carrying them). */
-  carried: Set<string>;
 }
 
 interface Op {
@@ -223,11 +223,17 @@ export class LedgerWorld {
     steps: 0,
     /** `sent` without landing: allowed after an ambiguity, counted to keep it visible. */
     sentNotLanded: 0,
-    sentOnCrashEvidence: 0,
+    sentOnReclaimEvidence: 0,
+    /** An exhausted `failed` replaced by a later copy (the design allows it, as for a redrive). */
+    exhaustedReplaced: 0,
   };
   readonly finals = new Map<string, string>();
-  /** Events of attempts that stopped while holding their slot (see `unsettled`). */
-  readonly crashEvidence = new Set<string>();
+  /**
+   * Events of an attempt the ledger took back when its lease ran out unconfirmed (crashed, or
+   * slow): DESIGN.md counts that reclaim as ambiguous, so a later USER_MESSAGE_LIMIT reads as
+   * sent, landed or not.
+   */
+  readonly reclaimEvidence = new Set<string>();
 
   constructor(
     readonly scenario: Scenario,
@@ -383,10 +389,10 @@ export class LedgerWorld {
   private dynamoGate(command: unknown, real: DynamoDBClient): Promise<unknown> {
     const { name, pk, write } = describeCommand(command);
     const label = `${name} ${pk}`;
-    return this.gate<unknown>("dynamo", label, async (resolve, reject, attempt) => {
+    return this.gate<unknown>("dynamo", label, async (resolve, reject) => {
       const isOutcome = pk.startsWith("OUTCOME#");
       const isSlot = pk.startsWith("SLOT#");
-      if (isSlot && command instanceof UpdateItemCommand) noteHolder(command, attempt.carried);
+      const reclaimed = isReclaim(command) ? await this.holderEvents(pk) : [];
       if (write && isOutcome && this.fault(this.chances.outcomeFault)) {
         this.log(`  fault before ${label}`);
         this.counts.faults++;
@@ -404,11 +410,16 @@ export class LedgerWorld {
       let failed = false;
       try {
         result = await real.send(command as never);
+        for (const jobId of reclaimed) this.reclaimEvidence.add(jobId);
       } catch (error) {
         failed = true;
         failure = error;
       }
-      if (this.fault(this.chances.slow)) {
+      if (pk.startsWith("RATE#") && this.fault(this.chances.slowReserve)) {
+        this.advance(6000 + this.faultValue(3000));
+        this.log(`  slow ${label}`);
+        this.counts.slow++;
+      } else if (this.fault(this.chances.slow)) {
         this.advance(1000 + this.faultValue(8000));
         this.log(`  slow ${label}`);
         this.counts.slow++;
@@ -618,14 +629,14 @@ export class LedgerWorld {
       this.log(`  outcome ${jobId} = ${outcome}${exhausted ? " (exhausted)" : ""}`);
     }
     this.history.set(jobId, history);
-    // Invariant (c): once final, an outcome never changes (but an exhausted `failed`, which the
-    // design lets a later copy or a redrive replace).
-    const firstFinal = history.find((entry) => entry.outcome !== "deferred");
-    if (firstFinal && !firstFinal.exhausted) {
-      const changed = history
-        .slice(history.indexOf(firstFinal))
-        .find((entry) => entry.outcome !== firstFinal.outcome);
-      if (changed) {
+    // Invariant (c): a final outcome never changes; but an exhausted `failed`, which the design
+    // lets a later copy or a redrive replace (counted apart).
+    const pushed = history.at(-1);
+    const before = history.at(-2);
+    if (pushed !== last && before && before.outcome !== "deferred") {
+      if (before.exhausted) {
+        this.counts.exhaustedReplaced++;
+      } else {
         this.violate(
           "c: a final outcome changed",
           `${jobId}: ${history.map((entry) => entry.outcome).join(" -> ")}`,
@@ -666,7 +677,6 @@ export class LedgerWorld {
       receivedAt: this.now,
       killAt: this.now + this.timings.deliverTimeoutSeconds * 1000,
       state: "running",
-      carried: new Set(),
     };
     entry.inFlight.add(attempt);
     this.attempts.push(attempt);
@@ -695,6 +705,14 @@ export class LedgerWorld {
     entry.inFlight.delete(attempt);
     this.log(`attempt ${attempt.id} (#${entry.id}) -> ${JSON.stringify(result)}`);
     if (entry.deleted) return;
+    // The process dies after deliver returned, before the queue heard of it (the delete, the new
+    // visibility or the dead-letter send is lost): the message comes back after its visibility
+    // timeout, and deliver meets its own finished work.
+    if (this.fault(this.chances.crash)) {
+      this.counts.crashes++;
+      this.log(`attempt ${attempt.id} died before the queue heard its result`);
+      return;
+    }
     switch (result.status) {
       case "done":
         entry.deleted = true;
@@ -713,7 +731,6 @@ export class LedgerWorld {
   private failAttempt(attempt: Attempt, error: unknown): void {
     if (attempt.state !== "running") return;
     attempt.state = "ended";
-    this.unsettled(attempt);
     attempt.entry.inFlight.delete(attempt);
     if (!(error instanceof InjectedFault)) {
       const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -727,19 +744,21 @@ export class LedgerWorld {
     if (attempt.state !== "running") return;
     attempt.state = "crashed";
     this.counts.crashes++;
-    this.unsettled(attempt);
     attempt.entry.inFlight.delete(attempt);
     this.ops = this.ops.filter((op) => op.attempt !== attempt);
     this.log(`attempt ${attempt.id} crashed (${why})`);
   }
 
-  /**
-   * An attempt that held a slot stopped unsettled: the ledger takes its attempt back as ambiguous
-   * (DESIGN.md: a reclaim of our own crashed, unconfirmed attempt counts as ambiguous), so its
-   * events may be recorded `sent` on a later USER_MESSAGE_LIMIT, landed or not.
-   */
-  private unsettled(attempt: Attempt): void {
-    for (const jobId of attempt.carried) this.crashEvidence.add(jobId);
+  /** The events the slot's current holder carries: its job, or its digest's events. */
+  private async holderEvents(pk: string): Promise<string[]> {
+    const { Item } = await this.options.client.send(
+      new GetItemCommand({ TableName: this.table, Key: { pk: { S: pk } }, ConsistentRead: true }),
+    );
+    const job = Item?.holderJob?.S;
+    return [
+      ...(job && job !== "digest" ? [job] : []),
+      ...(Item?.digestJobs?.L ?? []).flatMap((value) => (value.S ? [value.S] : [])),
+    ];
   }
 
   // ---------------------------------------------------------------- time
@@ -940,14 +959,14 @@ export class LedgerWorld {
         (request) => request.verdict === "landed" && request.events.includes(job.jobId),
       );
       const shownIn = landedIn.filter((request) => request.text.includes(job.message));
-      // Unanswered by Bitrix24, or an attempt carrying it stopped unsettled (see `unsettled`).
+      // Unanswered by Bitrix24, or in an attempt the ledger reclaimed as ambiguous.
       const unanswered = this.requests.some(
         (request) => request.ambiguous && request.events.includes(job.jobId),
       );
-      const mayHaveLanded = unanswered || this.crashEvidence.has(job.jobId);
+      const mayHaveLanded = unanswered || this.reclaimEvidence.has(job.jobId);
       if (record?.outcome === "sent" && landedIn.length === 0) {
         this.counts.sentNotLanded++;
-        if (!unanswered) this.counts.sentOnCrashEvidence++;
+        if (!unanswered) this.counts.sentOnReclaimEvidence++;
       }
       this.finals.set(
         job.jobId,
@@ -1006,12 +1025,12 @@ function describeCommand(command: unknown): { name: string; pk: string; write: b
   return { name, pk, write };
 }
 
-/** The holder a slot claim names: its job, and the events of a digest. */
-function noteHolder(command: UpdateItemCommand, carried: Set<string>): void {
-  const values = command.input.ExpressionAttributeValues ?? {};
-  const job = values[":job"]?.S;
-  if (job && job !== "digest") carried.add(job);
-  for (const value of values[":digestJobs"]?.L ?? []) if (value.S) carried.add(value.S);
+/** The slot store's reclaim of its own holder's run-out attempt (conditional on the old token). */
+function isReclaim(command: unknown): boolean {
+  return (
+    command instanceof UpdateItemCommand &&
+    command.input.ExpressionAttributeValues?.[":oldToken"] !== undefined
+  );
 }
 
 function describeMessage(message: QueueMessage): string {
