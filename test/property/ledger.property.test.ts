@@ -28,7 +28,7 @@ import {
  * Longer: FC_NUM_RUNS=3000 npx vitest run test/property
  */
 
-const NUM_RUNS = Number(process.env.FC_NUM_RUNS ?? 120);
+const NUM_RUNS = Number(process.env.FC_NUM_RUNS ?? 250);
 /**
  * CI's budget: no new world starts after this long (a failure found by then is reported,
  * shrunk as far as time allowed). Unset with FC_NUM_RUNS, so a long local run does all its worlds.
