@@ -1,51 +1,94 @@
 import { resolve } from "node:path";
-import * as z from "zod";
-import { formatPath } from "../core/config";
 import { ConfigError } from "../core/errors";
 
-const secretArnMap = z
-  .string()
-  .transform((text, ctx) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      ctx.addIssue({ code: "custom", message: "must be a JSON object" });
-      return z.NEVER;
-    }
-  })
-  .pipe(z.record(z.string(), z.string()));
+/** hookline's environment, read and checked once; `configPath` is where the config file is. */
+export interface Environment {
+  HOOKLINE_TABLE: string;
+  HOOKLINE_CONFIG: string;
+  HOOKLINE_QUEUE_URL?: string;
+  HOOKLINE_DEAD_LETTER_QUEUE_URL?: string;
+  /** `env:` names backed by Secrets Manager on AWS: NAME -> secret ARN. */
+  HOOKLINE_SECRETS?: Record<string, string>;
+  AWS_ENDPOINT_URL_DYNAMODB?: string;
+  LAMBDA_TASK_ROOT?: string;
+  configPath: string;
+}
 
-const environmentSchema = z.object({
-  HOOKLINE_TABLE: z.string().min(1).default("hookline"),
-  HOOKLINE_CONFIG: z.string().min(1).default("hookline.config.json"),
-  HOOKLINE_QUEUE_URL: z.url().optional(),
-  HOOKLINE_DEAD_LETTER_QUEUE_URL: z.url().optional(),
-  HOOKLINE_SECRETS: secretArnMap.optional(),
-  AWS_ENDPOINT_URL_DYNAMODB: z.url().optional(),
-  LAMBDA_TASK_ROOT: z.string().optional(),
-});
-
-export type Environment = z.infer<typeof environmentSchema> & { configPath: string };
+type Env = Readonly<Record<string, string | undefined>>;
 
 /**
- * Reads and validates hookline's environment once; a bad variable is a ConfigError naming it.
- * The config path is relative to the Lambda task root on AWS (the bundled file), else to cwd.
+ * Reads and checks hookline's environment once; a bad variable is a ConfigError naming it.
+ * Plain checks, no schema library: this runs on every Lambda cold start.
+ * The config path is relative to the Lambda task root on AWS, else to cwd.
  */
-export function readEnvironment(
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): Environment {
-  const result = environmentSchema.safeParse(env);
-  if (!result.success) {
-    const problems = result.error.issues.map(
-      (issue) => `${formatPath(issue.path)}: ${issue.message}`,
-    );
-    throw new ConfigError(`environment: ${problems.join("; ")}`);
-  }
-  const parsed = result.data;
-  return {
-    ...parsed,
-    configPath: resolve(parsed.LAMBDA_TASK_ROOT ?? process.cwd(), parsed.HOOKLINE_CONFIG),
+export function readEnvironment(env: Env = process.env): Environment {
+  const problems: string[] = [];
+  const text = (name: string, fallback: string): string => {
+    const value = env[name];
+    if (value === undefined) return fallback;
+    if (value === "") problems.push(`${name}: must not be empty`);
+    return value;
   };
+  const url = (name: string): string | undefined => {
+    const value = env[name];
+    if (value !== undefined && !isUrl(value)) problems.push(`${name}: must be a URL`);
+    return value;
+  };
+  const table = text("HOOKLINE_TABLE", "hookline");
+  const configFile = text("HOOKLINE_CONFIG", "hookline.config.json");
+  const optional = {
+    HOOKLINE_QUEUE_URL: url("HOOKLINE_QUEUE_URL"),
+    HOOKLINE_DEAD_LETTER_QUEUE_URL: url("HOOKLINE_DEAD_LETTER_QUEUE_URL"),
+    AWS_ENDPOINT_URL_DYNAMODB: url("AWS_ENDPOINT_URL_DYNAMODB"),
+    LAMBDA_TASK_ROOT: env.LAMBDA_TASK_ROOT,
+  };
+  const secrets = secretArnMap(env.HOOKLINE_SECRETS, problems);
+  if (problems.length > 0) throw new ConfigError(`environment: ${problems.join("; ")}`);
+
+  const environment: Environment = {
+    HOOKLINE_TABLE: table,
+    HOOKLINE_CONFIG: configFile,
+    configPath: resolve(optional.LAMBDA_TASK_ROOT ?? process.cwd(), configFile),
+  };
+  for (const [key, value] of Object.entries(optional) as [keyof typeof optional, string][]) {
+    if (value !== undefined) environment[key] = value;
+  }
+  if (secrets) environment.HOOKLINE_SECRETS = secrets;
+  return environment;
+}
+
+function isUrl(text: string): boolean {
+  try {
+    new URL(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** HOOKLINE_SECRETS: a JSON object of names to secret ARNs. */
+function secretArnMap(
+  text: string | undefined,
+  problems: string[],
+): Record<string, string> | undefined {
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    problems.push("HOOKLINE_SECRETS: must be a JSON object");
+    return undefined;
+  }
+  if (
+    typeof value !== "object" ||
+    value === null ||
+    Array.isArray(value) ||
+    !Object.values(value).every((arn) => typeof arn === "string")
+  ) {
+    problems.push("HOOKLINE_SECRETS: must be a JSON object of names to secret ARNs");
+    return undefined;
+  }
+  return value as Record<string, string>;
 }
 
 /** Reads a variable the caller cannot run without. */

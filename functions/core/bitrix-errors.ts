@@ -1,4 +1,3 @@
-import * as z from "zod";
 import type { SendResult } from "./ports";
 
 /**
@@ -6,32 +5,45 @@ import type { SendResult } from "./ports";
  * reference/bitrix24.md in one pure function. Codes only, never URLs or bodies.
  */
 
+/** The answer envelope as far as we read it: `{result, time}` or `{error, error_description}`. */
+interface BitrixAnswer {
+  result?: unknown;
+  error?: string;
+  error_description?: string;
+  /** Only `operating_reset_at` matters to us: unix seconds when the method's window resets. */
+  time?: { operating_reset_at?: number };
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
 /**
- * `time` block of the answer envelope; only `operating_reset_at` matters to us. Lenient on
- * purpose: an odd `time` must never turn a successful send into an unreadable answer.
+ * The `time` block, read leniently on purpose: an odd `time` must never turn a successful send
+ * into an unreadable answer. `operating_reset_at` may come as a number or a numeric string.
+ * Plain checks, no schema library: deliver reads an answer on its cold start.
  */
-const timeSchema = z
-  .looseObject({
-    /** Unix seconds when the method's operating-time window resets (429 OPERATION_TIME_LIMIT). */
-    operating_reset_at: z.coerce.number().optional().catch(undefined),
-  })
-  .optional()
-  .catch(undefined);
+function readTime(value: unknown): BitrixAnswer["time"] {
+  if (!isRecord(value)) return undefined;
+  const raw = value.operating_reset_at;
+  const resetAt = raw === undefined ? Number.NaN : Number(raw);
+  return Number.isFinite(resetAt) ? { operating_reset_at: resetAt } : {};
+}
 
-export const bitrixSuccessSchema = z.looseObject({
-  result: z.unknown(),
-  time: timeSchema,
-});
+/** An error envelope (`error` a non-empty string), or undefined. Errors win if both. */
+function errorAnswer(body: unknown): (BitrixAnswer & { error: string }) | undefined {
+  if (!isRecord(body) || typeof body.error !== "string" || body.error === "") return undefined;
+  const description = body.error_description;
+  if (description !== undefined && typeof description !== "string") return undefined;
+  const time = readTime(body.time);
+  return { ...body, error: body.error, ...(time ? { time } : {}) };
+}
 
-export const bitrixErrorSchema = z.looseObject({
-  error: z.string().min(1),
-  error_description: z.string().optional(),
-  time: timeSchema,
-});
-
-/** The answer envelope: `{result, time}` or `{error, error_description}`. Errors win if both. */
-export const bitrixAnswerSchema = z.union([bitrixErrorSchema, bitrixSuccessSchema]);
-type BitrixAnswer = z.infer<typeof bitrixSuccessSchema> | z.infer<typeof bitrixErrorSchema>;
+/** Any other JSON object with a `result` is a success envelope (the result decides). */
+function successAnswer(body: unknown): BitrixAnswer | undefined {
+  if (!isRecord(body) || !Object.hasOwn(body, "result")) return undefined;
+  const time = readTime(body.time);
+  return { ...body, ...(time ? { time } : {}) };
+}
 
 /**
  * Codes that mean a person must fix the configuration (open line, webhook, scopes).
@@ -105,16 +117,15 @@ export const operatingRetryAfterMs = (operatingResetAt: number | undefined, nowM
  */
 export function classifyBitrixAnswer(httpStatus: number, body: unknown, nowMs: number): SendResult {
   const is2xx = httpStatus >= 200 && httpStatus < 300;
-  const failed = bitrixErrorSchema.safeParse(body);
-  if (!failed.success) {
-    const ok = bitrixSuccessSchema.safeParse(body);
-    if (ok.success && is2xx && ok.data.result === true) return { kind: "sent" };
+  const answer = errorAnswer(body);
+  if (!answer) {
+    const ok = successAnswer(body);
+    if (ok && is2xx && ok.result === true) return { kind: "sent" };
     // A 2xx without `result: true`: the method may have run, so it is not a clean retry.
-    if (is2xx) return { kind: "ambiguous", code: ok.success ? "UNEXPECTED_RESULT" : "BAD_ANSWER" };
-    return byStatus(httpStatus, `HTTP_${httpStatus}`, nowMs, ok.success ? ok.data : undefined);
+    if (is2xx) return { kind: "ambiguous", code: ok ? "UNEXPECTED_RESULT" : "BAD_ANSWER" };
+    return byStatus(httpStatus, `HTTP_${httpStatus}`, nowMs, ok);
   }
 
-  const answer = failed.data;
   const code = answer.error;
   if (code === USER_MESSAGE_LIMIT) return { kind: "limited", code };
   if (configCodes.has(code)) return { kind: "config", code, status: httpStatus };

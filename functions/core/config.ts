@@ -1,5 +1,10 @@
 import { readFileSync } from "node:fs";
 import * as z from "zod";
+import {
+  DEFAULT_DIGEST_MESSAGE,
+  MAX_RETRY_FOR_SECONDS,
+  minimumLeaseSeconds,
+} from "./config-defaults";
 import { ConfigError } from "./errors";
 import { formatPath } from "./key-path";
 import {
@@ -132,12 +137,6 @@ const duration = z.union([
 ]);
 const DURATION_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
-/** The default digest: a bold count of all its events, then each shown event's own message. */
-export const DEFAULT_DIGEST_MESSAGE =
-  "[b]{{ events.size | plus: more }} updates[/b] since {{ since | date }}\n" +
-  "{% for e in events %}{{ e.message }}\n{% endfor %}" +
-  "{% if more > 0 %}…and {{ more }} more{% endif %}";
-
 export const digestSchema = z
   .strictObject({
     /** Liquid template over `events` (oldest first), `since` and `more`. */
@@ -260,25 +259,13 @@ export const configSchema = z
     };
   });
 
-/** Time one attempt keeps for the rate-limit wait and for confirming, beyond the Bitrix24 call. */
-export const ATTEMPT_OVERHEAD_MS = { rateWait: 2_000, confirm: 3_000 } as const;
-
-/**
- * The shortest lease that covers one whole attempt: a rate-limit wait, a request that runs until
- * our timeout or Bitrix24's own limit, whichever is later, and the confirm.
- */
-export const minimumLeaseSeconds = (
-  portal: Pick<PortalConfig, "timeoutMs" | "requestLimitSeconds">,
-): number =>
-  Math.ceil(
-    (Math.max(portal.timeoutMs, portal.requestLimitSeconds * 1000) +
-      ATTEMPT_OVERHEAD_MS.rateWait +
-      ATTEMPT_OVERHEAD_MS.confirm) /
-      1000,
-  );
-
-/** The retry window plus a day of queue retention must stay within SQS's 14 days. */
-export const MAX_RETRY_FOR_SECONDS = 13 * 86_400;
+// The values the Lambdas need at run time live apart, so they load no schema library.
+export {
+  ATTEMPT_OVERHEAD_MS,
+  DEFAULT_DIGEST_MESSAGE,
+  MAX_RETRY_FOR_SECONDS,
+  minimumLeaseSeconds,
+} from "./config-defaults";
 
 export type Config = z.infer<typeof configSchema>;
 export type DigestConfig = z.infer<typeof digestSchema>;

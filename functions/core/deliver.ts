@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { portalBackoffMs, retryDelayMs } from "./backoff";
 import type { Clock } from "./clock";
 import { sleep as defaultSleep } from "./clock";
-import { ATTEMPT_OVERHEAD_MS } from "./config";
+import { ATTEMPT_OVERHEAD_MS } from "./config-defaults";
 import type { DeliveryTimings, PortalWindow } from "./delivery-timings";
 import type { DigestComposer } from "./digest";
 import type { EventJob, QueueMessage, RenderedMessage } from "./job";

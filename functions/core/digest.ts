@@ -1,4 +1,5 @@
-import { DEFAULT_DIGEST_MESSAGE, type DigestConfig } from "./config";
+import type { DigestConfig } from "./config";
+import { DEFAULT_DIGEST_MESSAGE } from "./config-defaults";
 import type { RenderedMessage } from "./job";
 import { MAX_MESSAGE_LENGTH, truncateMessage } from "./message";
 import type { PendingEvent } from "./ports";

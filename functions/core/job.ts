@@ -1,87 +1,157 @@
-import * as z from "zod";
+import {
+  accept,
+  literal,
+  oneOf,
+  optional,
+  reject,
+  type Shape,
+  strictObject,
+  string,
+} from "./shapes";
 
 /**
- * What travels on the delivery queue. The body is JSON, parsed with these schemas on the deliver
- * side, so a malformed message fails loudly. Version 1 (an event without `kind`) is still read:
- * jobs queued before a deploy keep their meaning.
+ * What travels on the delivery queue. The body is JSON, read with `queueMessageSchema` on the
+ * deliver side, so a malformed message fails loudly. Versions 1 (an event without `kind`) and 2
+ * (no portal) are still read: jobs queued before a deploy keep their meaning. Plain checks
+ * (functions/core/shapes.ts), no schema library: they run on every deliver cold start.
  */
-const renderedFields = {
-  userId: z.number().int().positive(),
-  message: z.string().min(1),
-  attach: z.unknown().optional(),
-  keyboard: z.unknown().optional(),
-  urlPreview: z.boolean().optional(),
-};
-
-const eventFields = {
-  /** `<sourceId>:<eventId>:<route index>`: stable across redeliveries of the queue message. */
-  jobId: z.string().min(1),
-  sourceId: z.string().min(1),
-  eventId: z.string().min(1),
-  eventName: z.string(),
-  /** ISO time the webhook was received: ordering in digests, delivery latency. */
-  receivedAt: z.iso.datetime(),
-  ...renderedFields,
-};
-
-/** Where a job goes: a portal (its config id) and the code of one of its open lines. */
-const target = {
-  portal: z.string().min(1),
-  openLineCode: z.string().min(1),
-};
-const whenLimited = z.enum(["digest", "drop"]);
-
-/** Version 3: an event for one user, with the portal and open line that send it. */
-export const eventJobSchema = z.strictObject({
-  v: z.literal(3),
-  kind: z.literal("event"),
-  ...eventFields,
-  /** The route's `whenLimited`: join the user's digest, or record `suppressed`. */
-  whenLimited,
-  ...target,
-});
-
-/** The sweeper's request to send one user's due digest. Idempotent: state lives in the table. */
-export const flushJobSchema = z.strictObject({
-  v: z.literal(3),
-  kind: z.literal("flush"),
-  userId: z.number().int().positive(),
-  ...target,
-});
-
-/** Jobs queued before a deploy: no portal named, so they go to the first portal's first line. */
-const legacyJobs = [
-  z
-    .strictObject({ v: z.literal(1), ...eventFields })
-    .transform(
-      ({ v: _v, ...job }): EventJob => ({ v: 3, kind: "event", ...job, whenLimited: "digest" }),
-    ),
-  z
-    .strictObject({ v: z.literal(2), kind: z.literal("event"), ...eventFields, whenLimited })
-    .transform(({ v: _v, ...job }): EventJob => ({ ...job, v: 3 })),
-  z
-    .strictObject({
-      v: z.literal(2),
-      kind: z.literal("flush"),
-      userId: z.number().int().positive(),
-    })
-    .transform(({ v: _v, ...job }): FlushJob => ({ ...job, v: 3 })),
-] as const;
-
-export const queueMessageSchema = z.union([eventJobSchema, flushJobSchema, ...legacyJobs]);
-
-/** A job as deliver reads it; `portal` and `openLineCode` are absent only in legacy jobs. */
-export type EventJob = Omit<z.infer<typeof eventJobSchema>, "portal" | "openLineCode"> &
-  Partial<Pick<z.infer<typeof eventJobSchema>, "portal" | "openLineCode">>;
-export type FlushJob = Omit<z.infer<typeof flushJobSchema>, "portal" | "openLineCode"> &
-  Partial<Pick<z.infer<typeof flushJobSchema>, "portal" | "openLineCode">>;
-export type QueueMessage = EventJob | FlushJob;
 
 /** The message part of a job: what Bitrix24 receives. */
-export type RenderedMessage = Pick<
-  EventJob,
-  "userId" | "message" | "attach" | "keyboard" | "urlPreview"
->;
+export interface RenderedMessage {
+  userId: number;
+  message: string;
+  attach?: unknown;
+  keyboard?: unknown;
+  urlPreview?: boolean | undefined;
+}
+
+/** Version 3: an event for one user, with the portal and open line that send it. */
+export interface EventJob extends RenderedMessage {
+  v: 3;
+  kind: "event";
+  /** `<sourceId>:<eventId>:<route index>`: stable across redeliveries of the queue message. */
+  jobId: string;
+  sourceId: string;
+  eventId: string;
+  eventName: string;
+  /** ISO time the webhook was received: ordering in digests, delivery latency. */
+  receivedAt: string;
+  /** The route's `whenLimited`: join the user's digest, or record `suppressed`. */
+  whenLimited: "digest" | "drop";
+  /** The portal's config id; absent only in legacy jobs (they go to the first portal). */
+  portal?: string;
+  /** One of the portal's open lines; absent only in legacy jobs (its first line). */
+  openLineCode?: string;
+}
+
+/** The sweeper's request to send one user's due digest. Idempotent: state lives in the table. */
+export interface FlushJob {
+  v: 3;
+  kind: "flush";
+  userId: number;
+  portal?: string;
+  openLineCode?: string;
+}
+
+export type QueueMessage = EventJob | FlushJob;
+
+const positiveInteger: Shape = (value) =>
+  typeof value === "number" && Number.isSafeInteger(value) && value > 0
+    ? accept(value)
+    : reject("must be a positive integer");
+const nonEmpty: Shape = (value) =>
+  typeof value === "string" && value.length > 0 ? accept(value) : reject("must not be empty");
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+/** An ISO 8601 time in UTC with seconds, as `Date.toISOString` writes it, and a real date. */
+const isoTime: Shape = (value) => {
+  if (typeof value !== "string" || !ISO_TIME.test(value)) {
+    return reject("must be an ISO time in UTC");
+  }
+  const time = Date.parse(value);
+  // Date.parse rolls 2030-02-31 over into March: the day must survive the round trip.
+  return !Number.isNaN(time) && new Date(time).toISOString().slice(0, 10) === value.slice(0, 10)
+    ? accept(value)
+    : reject("must be an ISO time in UTC");
+};
+const anything: Shape = accept;
+const boolean: Shape = (value) =>
+  typeof value === "boolean" ? accept(value) : reject("must be a boolean");
+
+const renderedFields = {
+  userId: positiveInteger,
+  message: nonEmpty,
+  attach: optional(anything),
+  keyboard: optional(anything),
+  urlPreview: optional(boolean),
+};
+const eventFields = {
+  jobId: nonEmpty,
+  sourceId: nonEmpty,
+  eventId: nonEmpty,
+  eventName: string(),
+  receivedAt: isoTime,
+  ...renderedFields,
+};
+const target = { portal: nonEmpty, openLineCode: nonEmpty };
+const whenLimited = oneOf(["digest", "drop"]);
+
+/** Each version a job may come in, and how it reads as version 3. */
+const VERSIONS: { shape: Shape; read: (job: Record<string, unknown>) => QueueMessage }[] = [
+  {
+    shape: strictObject({
+      v: literal(3),
+      kind: literal("event"),
+      ...eventFields,
+      whenLimited,
+      ...target,
+    }),
+    read: (job) => job as unknown as EventJob,
+  },
+  {
+    shape: strictObject({
+      v: literal(3),
+      kind: literal("flush"),
+      userId: positiveInteger,
+      ...target,
+    }),
+    read: (job) => job as unknown as FlushJob,
+  },
+  {
+    shape: strictObject({ v: literal(1), ...eventFields }),
+    read: ({ v: _v, ...job }) =>
+      ({ v: 3, kind: "event", ...job, whenLimited: "digest" }) as EventJob,
+  },
+  {
+    shape: strictObject({ v: literal(2), kind: literal("event"), ...eventFields, whenLimited }),
+    read: ({ v: _v, ...job }) => ({ ...job, v: 3 }) as EventJob,
+  },
+  {
+    shape: strictObject({ v: literal(2), kind: literal("flush"), userId: positiveInteger }),
+    read: ({ v: _v, ...job }) => ({ ...job, v: 3 }) as FlushJob,
+  },
+];
+
+/**
+ * Reads a queue message (parsed JSON) as a version 3 job, or answers that it is none.
+ *
+ * @example queueMessageSchema.safeParse(JSON.parse(record.body)) // { success: true, data: job }
+ */
+export const queueMessageSchema = {
+  safeParse(value: unknown): { success: true; data: QueueMessage } | { success: false } {
+    for (const { shape, read } of VERSIONS) {
+      const checked = shape(value);
+      if (checked.ok) {
+        return { success: true, data: read(checked.value as Record<string, unknown>) };
+      }
+    }
+    return { success: false };
+  },
+  parse(value: unknown): QueueMessage {
+    const result = queueMessageSchema.safeParse(value);
+    if (!result.success) throw new TypeError("not a hookline queue message");
+    return result.data;
+  },
+};
 
 export const jobIdFor = (sourceId: string, eventId: string, routeIndex: number): string =>
   `${sourceId}:${eventId}:${routeIndex}`;

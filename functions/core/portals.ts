@@ -1,20 +1,25 @@
 import * as z from "zod";
+import {
+  DEFAULT_LINE_NAME,
+  DEFAULT_OAUTH_SERVER,
+  DEFAULT_PORTAL_ID,
+  WEEK_SECONDS,
+} from "./portal-defaults";
+
+// The values the Lambdas need at run time live apart, so they load no schema library.
+export {
+  DEFAULT_LINE_NAME,
+  DEFAULT_OAUTH_SERVER,
+  DEFAULT_PORTAL_ID,
+  defaultLineCode,
+  WEEK_SECONDS,
+} from "./portal-defaults";
 
 /**
  * Bitrix24 portals in the config: the `portals` list, or the single `bitrix` block of older
  * configs, which is one portal (`default`) with one open line (`default`). After parsing, every
  * part of hookline sees only the normalised list.
  */
-
-/** Bitrix24's week, in seconds: one message per user per this long. */
-export const WEEK_SECONDS = 604_800;
-
-/** Bitrix24's own OAuth server, unless a portal names another. */
-export const DEFAULT_OAUTH_SERVER = "https://oauth.bitrix.info";
-
-/** The id and line name the single `bitrix` block stands for. */
-export const DEFAULT_PORTAL_ID = "default";
-export const DEFAULT_LINE_NAME = "default";
 
 const secretRefPattern = /^(env:[A-Za-z_][A-Za-z0-9_]*|secretsmanager:.+)$/;
 const secretRef = z.string().regex(secretRefPattern, {
@@ -183,11 +188,4 @@ export function resolveTarget(
     };
   }
   return { portal: portal.id, openLine, openLineCode: code };
-}
-
-/** The portal's first open line: where jobs queued before portals existed go. */
-export function defaultLineCode(portal: PortalConfig): string {
-  const first = Object.values(portal.openLines)[0];
-  if (first === undefined) throw new RangeError(`portal ${portal.id} has no open line`);
-  return first;
 }

@@ -80,9 +80,11 @@ export function oneOf(values: readonly string[]): Shape {
 }
 
 export const literal =
-  (text: string): Shape =>
+  (expectedValue: string | number): Shape =>
   (value) =>
-    value === text ? accept(value) : reject(`Invalid input: expected "${text}"`);
+    value === expectedValue
+      ? accept(value)
+      : reject(`Invalid input: expected ${JSON.stringify(expectedValue)}`);
 
 export const optional = (shape: Shape): Optional => ({ optional: shape });
 
