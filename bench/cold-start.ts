@@ -20,7 +20,7 @@ import type { OutcomeStore } from "../functions/core/ports";
 import { compileRoutes } from "../functions/core/routes";
 import { startBitrixSimulator } from "../functions/local/bitrix-simulator";
 import { bundleFunction, ESM_REQUIRE_BANNER, NODE_MAJOR } from "../lib/bundling";
-import { BUNDLED_CONFIG_FILE, FUNCTION_ENVIRONMENT } from "../lib/hookline-function";
+import { FUNCTION_ENVIRONMENT } from "../lib/hookline-function";
 import { makeTestClient } from "../test/support/dynamo-servers";
 import { startFakeSqs, toSqsEvent } from "../test/support/fake-sqs";
 import {
@@ -160,11 +160,11 @@ export async function measureColdStart(
     };
     type Name = keyof typeof house | keyof typeof standard;
     const roots = {} as Record<Name, string>;
+    // As the construct bundles: the config checked here, carried in the code.
+    const config = parseConfig(configInput, "bench config");
     for (const [name, entry] of Object.entries(house) as [Name, string][]) {
       roots[name] = join(dir, name);
-      bundleFunction(join(PROJECT_ROOT, entry), roots[name]);
-      // What the construct puts next to the bundle.
-      await writeFile(join(roots[name], BUNDLED_CONFIG_FILE), JSON.stringify(configInput));
+      bundleFunction(join(PROJECT_ROOT, entry), roots[name], { config });
     }
     for (const [name, entry] of Object.entries(standard) as [Name, string][]) {
       roots[name] = join(dir, name);

@@ -122,7 +122,8 @@ function p2Rows(name: string, reference: string, result: PairedResult, rows: Row
     budget: `<= ${COLD_START_BUDGET.toFixed(2)}x`,
     within: standard.ratio.median <= COLD_START_BUDGET,
   });
-  const size = (side: SideFigures) => `${kib(side.bytes)}, ${side.files} files`;
+  const size = (side: SideFigures) =>
+    `${kib(side.bytes)}, ${side.files} file${side.files === 1 ? "" : "s"} of code`;
   return [
     `| ${name} | time | ${spreadText(hookline.time, millis)} | ${spreadText(standard.reference.time, millis)} | ${spreadText(standard.ratio, ratioText)} | ${spreadText(house.reference.time, millis)} | ${spreadText(house.ratio, ratioText)} |`,
     `| | CPU | ${spreadText(hookline.cpu, millis)} | ${spreadText(standard.reference.cpu, millis)} | ${spreadText(standard.cpuRatio, ratioText)} | ${spreadText(house.reference.cpu, millis)} | ${spreadText(house.cpuRatio, ratioText)} |`,

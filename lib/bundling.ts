@@ -1,4 +1,6 @@
 import { type BuildOptions, buildSync } from "esbuild";
+import { BUNDLED_CONFIG_NAME } from "../functions/adapters/bundled-config";
+import type { Config } from "../functions/core/config";
 
 /** Node.js major version of the Lambda runtime; esbuild targets the same. */
 export const NODE_MAJOR = 22;
@@ -43,16 +45,24 @@ export const hooklineEsbuildOptions = {
 
 /**
  * Bundles one handler into `outdir` as the Lambda receives it: `index.mjs` (which exports
- * `handler`), its chunks and their source maps. The construct, the bench and the bundle tests
- * all bundle through here.
+ * `handler`), its chunks and their source maps. With `config` (a config `loadConfigFile`
+ * validated), the bundle carries it as a plain object (`bundledConfig()`). The construct, the
+ * bench and the bundle tests all bundle through here.
  *
- * @example bundleFunction("functions/ingest/handler.ts", "out/ingest");
+ * @example bundleFunction("functions/ingest/handler.ts", "out/ingest", { config: loadConfigFile(path) });
  */
-export function bundleFunction(entry: string, outdir: string): void {
+export function bundleFunction(
+  entry: string,
+  outdir: string,
+  options: { config?: Config } = {},
+): void {
   buildSync({
     ...hooklineEsbuildOptions,
     entryPoints: { index: entry },
     outdir,
+    ...(options.config && {
+      define: { [BUNDLED_CONFIG_NAME]: JSON.stringify(options.config) },
+    }),
     logLevel: "error",
   });
 }

@@ -1,5 +1,4 @@
-import { copyFileSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
+import { relative, resolve } from "node:path";
 import { AssetHashType, DockerImage, type Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import { Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import {
@@ -14,11 +13,9 @@ import {
 } from "aws-cdk-lib/aws-lambda";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
+import { loadConfigFile } from "../functions/core/config";
 import { METRICS_NAMESPACE, METRICS_SERVICE } from "../functions/core/metrics";
 import { bundleFunction } from "./bundling";
-
-/** Where the bundled config lands in the function package (relative to the task root). */
-export const BUNDLED_CONFIG_FILE = "hookline.config.json";
 
 /**
  * The environment every hookline function gets from this construct (the stack adds its own).
@@ -26,7 +23,6 @@ export const BUNDLED_CONFIG_FILE = "hookline.config.json";
  * start; the one stack hookline logs is mapped when it is logged (`sourceMappedStack`).
  */
 export const FUNCTION_ENVIRONMENT: Readonly<Record<string, string>> = {
-  HOOKLINE_CONFIG: BUNDLED_CONFIG_FILE,
   POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
   POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
 };
@@ -37,7 +33,7 @@ export interface HooklineFunctionProps {
   readonly description: string;
   readonly timeout: Duration;
   readonly memorySize: number;
-  /** Absolute path of the validated config file, copied into the bundle as hookline.config.json. */
+  /** Absolute path of the config file: checked at synth and carried in the code. */
   readonly configPath: string;
   /** Directory holding package-lock.json (the esbuild working directory). */
   readonly projectRoot: string;
@@ -50,7 +46,7 @@ export interface HooklineFunctionProps {
 
 /**
  * A hookline Lambda function with the house defaults: Node.js 22 on arm64, bundled by the local
- * esbuild as minified ESM with source maps, the config file inside the bundle, Powertools
+ * esbuild as minified ESM with source maps, the checked config in the code, Powertools
  * settings, and its own log group with a retention (the role may write to that group only).
  *
  * Logs are Lambda's JSON format: hookline's lines at `logLevel` (INFO), Lambda's own platform
@@ -113,7 +109,7 @@ export class HooklineFunction extends Construct {
 
 /**
  * The function's code: bundled by the local esbuild (`bundleFunction`: ESM, code splitting,
- * source maps), the config file beside it. `NodejsFunction` cannot split code (it bundles to one
+ * source maps), with the config checked at synth in the code. `NodejsFunction` cannot split code (it bundles to one
  * `--outfile`), hence this asset. The bundle runs in-process, never in Docker: the image is
  * only named because CDK requires one, and a failing build fails synth. Skipped, like any
  * bundling, for stacks that `cdk` does not bundle (`aws:cdk:bundling-stacks`).
@@ -129,8 +125,9 @@ function functionCode(projectRoot: string, entry: string, configPath: string): C
       command: ["bundleFunction", relative(projectRoot, resolve(projectRoot, entry))],
       local: {
         tryBundle(outputDir) {
-          bundleFunction(resolve(projectRoot, entry), outputDir);
-          copyFileSync(configPath, join(outputDir, BUNDLED_CONFIG_FILE));
+          // Checked here, at synth: the Lambda reads the result as a plain object.
+          const config = loadConfigFile(configPath);
+          bundleFunction(resolve(projectRoot, entry), outputDir, { config });
           return true;
         },
       },

@@ -1,9 +1,9 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { systemClock } from "../core/clock";
-import { loadConfigFile } from "../core/config";
 import type { Log } from "../core/log";
 import type { Metrics } from "../core/metrics";
+import { bundledConfig } from "./bundled-config";
 import { readEnvironment, required } from "./environment";
 import { makeSecretResolver } from "./secrets";
 import { makeSqsDeadLetters, makeSqsQueue } from "./sqs-queue";
@@ -28,8 +28,12 @@ export const WORKER_AWS_BUDGET: AwsRequestBudget = { requestTimeoutMs: 3000, max
  * Builds what a Lambda needs from its environment: the bundled config, the DynamoDB table,
  * the SQS queues and the secrets mapped in HOOKLINE_SECRETS. Call once per cold start.
  */
-export function awsWiring(log: Log, metrics: Metrics, budget: AwsRequestBudget) {
+export async function awsWiring(log: Log, metrics: Metrics, budget: AwsRequestBudget) {
   const env = readEnvironment();
+  // The config checked at synth and carried by the bundle; a bundle without one (built by hand)
+  // reads and checks HOOKLINE_CONFIG, and only then loads the schemas.
+  const checked = bundledConfig();
+  const config = checked ?? (await import("../core/config")).loadConfigFile(env.configPath);
   const clientOptions = {
     maxAttempts: budget.maxAttempts,
     requestHandler: {
@@ -38,7 +42,8 @@ export function awsWiring(log: Log, metrics: Metrics, budget: AwsRequestBudget) 
     },
   };
   const wiring: Wiring = {
-    config: loadConfigFile(env.configPath),
+    config,
+    checked: checked !== undefined,
     dynamo: new DynamoDBClient(clientOptions),
     tableName: env.HOOKLINE_TABLE,
     resolveSecret: makeSecretResolver({ env: process.env, secretArns: env.HOOKLINE_SECRETS ?? {} }),

@@ -10,8 +10,8 @@ import type { Log } from "../core/log";
 import type { Metrics } from "../core/metrics";
 import { makeTokenProvider, type TokenProvider } from "../core/oauth";
 import { onceUntilFailure } from "../core/once";
+import { DEFAULT_PORTAL_ID, defaultLineCode } from "../core/portal-defaults";
 import { type Deliver, routeToPortals } from "../core/portal-router";
-import { DEFAULT_PORTAL_ID, defaultLineCode } from "../core/portals";
 import type { BitrixClient, JobQueue, OutcomeStore } from "../core/ports";
 import { compileRoutes } from "../core/routes";
 import type { SweepDeps } from "../core/sweep";
@@ -40,6 +40,11 @@ export interface Wiring {
   clock: Clock;
   log: Log;
   metrics: Metrics;
+  /**
+   * The config was checked at build time (`cdk synth`, the Lambdas): templates are then compiled
+   * on first use, plain interpolation without LiquidJS.
+   */
+  checked?: boolean;
   /** OAuth servers to use instead of the config's (the local run's simulated portals). */
   oauthServers?: ReadonlyMap<string, string>;
   /** Wraps every outcome store deliver uses (the local run shows outcomes as they happen). */
@@ -52,7 +57,7 @@ export function ingestDeps(wiring: Wiring, queue: JobQueue): IngestDeps {
   return {
     config,
     secretsFor: (source) => Promise.all(source.secret.map(resolveSecret)),
-    router: compileRoutes(config),
+    router: compileRoutes(config, { checked: wiring.checked ?? false }),
     receipts: makeDynamoReceiptStore(dynamo, tableName),
     queue,
     outcomes: makeDynamoOutcomeStore(dynamo, tableName),
@@ -83,7 +88,10 @@ export async function deliverDeps(
     portal: portal.id,
     timings,
     slots: makeDynamoSlotStore(dynamo, tableName, { ...window, evidenceMs: timings.evidenceMs }),
-    composeDigest: makeDigestComposer(config.digest, createTemplateEngine(config.lookups)),
+    composeDigest: makeDigestComposer(
+      config.digest,
+      createTemplateEngine(config.lookups, { checked: wiring.checked ?? false }),
+    ),
     limiter: makeDynamoRateLimiter(dynamo, tableName, {
       portal: portal.id,
       perSecond: portal.rateLimit.perSecond,

@@ -66,10 +66,11 @@ const compiled = new WeakMap<Config, Router>();
  * const router = compileRoutes(config);
  * if (router.hasCandidates("github", "issues.closed")) router.route(event);
  */
-export function compileRoutes(config: Config): Router {
+export function compileRoutes(config: Config, options: { checked?: boolean } = {}): Router {
   const cached = compiled.get(config);
   if (cached) return cached;
-  const engine = createTemplateEngine(config.lookups);
+  // A config checked at build time: templates compile on first use (see TemplateEngineOptions).
+  const engine = createTemplateEngine(config.lookups, { checked: options.checked ?? false });
   const bySource = new Map<string, CompiledRoute[]>();
   config.routes.forEach((route, index) => {
     const entry = compileRoute(route, index, engine);

@@ -12,7 +12,7 @@ export const handler = createDeliverHandler({
   log,
   logContext: lambdaLogContext(log),
   runtime: onceUntilFailure(async () => {
-    const { wiring, queue, deadLetters } = awsWiring(log, metrics, WORKER_AWS_BUDGET);
+    const { wiring, queue, deadLetters } = await awsWiring(log, metrics, WORKER_AWS_BUDGET);
     return {
       // Each portal is built on its first message: its secrets are read then.
       deliver: portalsDeliver(wiring),

@@ -12,7 +12,7 @@ export const handler = createIngestHandler({
   logContext: lambdaLogContext(log),
   metrics,
   deps: async () => {
-    const { wiring, queue } = awsWiring(log, metrics, INGEST_AWS_BUDGET);
+    const { wiring, queue } = await awsWiring(log, metrics, INGEST_AWS_BUDGET);
     return ingestDeps(wiring, queue);
   },
 });

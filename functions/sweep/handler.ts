@@ -13,7 +13,7 @@ export const handler = createSweepHandler({
   log,
   logContext: lambdaLogContext(log),
   sweep: onceUntilFailure(async () => {
-    const { wiring, queue } = awsWiring(log, metrics, WORKER_AWS_BUDGET);
+    const { wiring, queue } = await awsWiring(log, metrics, WORKER_AWS_BUDGET);
     return makeSweep(sweepDeps(wiring, queue));
   }),
 });

@@ -5,6 +5,7 @@ import { pathToFileURL } from "node:url";
 import { App, type CfnElement, Duration, Stack } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfigFile } from "../../functions/core/config";
 import { HooklineFunction } from "../../lib/hookline-function";
 import { PROJECT_ROOT } from "../../lib/hookline-stack";
 import { FIXTURE_CONFIG } from "./synth";
@@ -51,17 +52,19 @@ describe("HooklineFunction code", () => {
     const answers = await Promise.all(
       [assets.First, assets.Second].map(async (dir) => {
         const module = (await import(pathToFileURL(join(String(dir), "index.mjs")).href)) as {
-          handler: () => Promise<{ statusCode: number }>;
+          handler: () => Promise<{ statusCode: number; config?: unknown }>;
         };
-        return (await module.handler()).statusCode;
+        return module.handler();
       }),
     );
-    expect(answers).toEqual([200, 201]);
+    expect(answers.map((answer) => answer.statusCode)).toEqual([200, 201]);
+    // The config checked at synth, carried in the code as a plain object.
+    expect(answers[1]?.config).toEqual(loadConfigFile(FIXTURE_CONFIG));
   });
 
-  it("is an index.mjs with its source map and the config beside it", () => {
-    expect(readdirSync(String(assets.First)).sort()).toEqual(
-      expect.arrayContaining(["hookline.config.json", "index.mjs", "index.mjs.map"]),
-    );
+  it("is an index.mjs with its source map, and no config file beside it", () => {
+    const files = readdirSync(String(assets.First));
+    expect(files).toEqual(expect.arrayContaining(["index.mjs", "index.mjs.map"]));
+    expect(files).not.toContain("hookline.config.json");
   });
 });

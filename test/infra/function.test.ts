@@ -6,7 +6,7 @@ import { App, Duration, Stack } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ESM_REQUIRE_BANNER } from "../../lib/bundling";
-import { BUNDLED_CONFIG_FILE, HooklineFunction } from "../../lib/hookline-function";
+import { HooklineFunction } from "../../lib/hookline-function";
 import { PROJECT_ROOT } from "../../lib/hookline-stack";
 import { FIXTURE_CONFIG } from "./synth";
 
@@ -42,10 +42,9 @@ describe("HooklineFunction bundling", () => {
     expect(existsSync(join(assetDir, "index.mjs.map"))).toBe(true);
   });
 
-  it("puts the validated config next to the handler as hookline.config.json", () => {
-    expect(readFileSync(join(assetDir, BUNDLED_CONFIG_FILE), "utf8")).toBe(
-      readFileSync(FIXTURE_CONFIG, "utf8"),
-    );
+  it("ships no config file: the config checked at synth is in the code", () => {
+    // function-code.test.ts reads it back from a bundle.
+    expect(existsSync(join(assetDir, "hookline.config.json"))).toBe(false);
   });
 
   it("produces a module Node can load and call", async () => {

@@ -128,7 +128,6 @@ describe("functions", () => {
           Variables: Match.objectLike({
             HOOKLINE_TABLE: ref(stack.table),
             HOOKLINE_QUEUE_URL: ref(stack.queue),
-            HOOKLINE_CONFIG: "hookline.config.json",
             POWERTOOLS_SERVICE_NAME: "hookline",
             POWERTOOLS_METRICS_NAMESPACE: "Hookline",
           }),
@@ -164,7 +163,6 @@ describe("functions", () => {
     );
     expect(variables(stack.ingest)).not.toHaveProperty("HOOKLINE_DEAD_LETTER_QUEUE_URL");
     expect(Object.keys(variables(stack.sweep)).sort()).toEqual([
-      "HOOKLINE_CONFIG",
       "HOOKLINE_QUEUE_URL",
       "HOOKLINE_TABLE",
       "POWERTOOLS_METRICS_NAMESPACE",

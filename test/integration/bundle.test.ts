@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -82,9 +82,8 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
     workDir = await mkdtemp(join(tmpdir(), "hookline-bundle-"));
     await Promise.all(
       Object.entries(FUNCTIONS).map(async ([name, entry]) => {
-        bundleFunction(entry, join(workDir, name));
-        // What the construct puts next to the bundle.
-        await writeFile(join(workDir, name, CONFIG_FILE), JSON.stringify(rawConfig, null, 2));
+        // As the construct bundles: the checked config carried in the code.
+        bundleFunction(entry, join(workDir, name), { config: rawConfig });
         bundles[name as FunctionName] = join(workDir, name, "index.mjs");
       }),
     );

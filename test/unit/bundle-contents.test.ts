@@ -36,7 +36,7 @@ async function loadedAtStart(handler: string): Promise<string[]> {
 }
 
 describe("what a function loads before its first event", () => {
-  it("ingest: no Bitrix24 client, no Secrets Manager client", async () => {
+  it("ingest: no Bitrix24 client, no Secrets Manager client, no zod", async () => {
     const inputs = await loadedAtStart("functions/ingest/handler.ts");
     expect(inputs.some((input) => input.includes("functions/core/ingest.ts"))).toBe(true);
     for (const unwanted of [
@@ -45,19 +45,27 @@ describe("what a function loads before its first event", () => {
       "functions/core/deliver.ts",
       "@aws-sdk/client-secrets-manager",
       "@aws-lambda-powertools/parameters",
+      "node_modules/zod/",
     ]) {
       expect(inputs.filter((input) => input.includes(unwanted))).toEqual([]);
     }
   });
 
-  it("deliver: no Secrets Manager client until a secret is read", async () => {
+  it("deliver: no Secrets Manager client until a secret is read, no zod", async () => {
     const inputs = await loadedAtStart("functions/deliver/handler.ts");
     expect(inputs.some((input) => input.includes("functions/core/deliver.ts"))).toBe(true);
     for (const unwanted of [
       "@aws-sdk/client-secrets-manager",
       "@aws-lambda-powertools/parameters",
+      "node_modules/zod/",
     ]) {
       expect(inputs.filter((input) => input.includes(unwanted))).toEqual([]);
     }
+  });
+
+  it("sweep: no zod", async () => {
+    const inputs = await loadedAtStart("functions/sweep/handler.ts");
+    expect(inputs.some((input) => input.includes("functions/core/sweep.ts"))).toBe(true);
+    expect(inputs.filter((input) => input.includes("node_modules/zod/"))).toEqual([]);
   });
 });
