@@ -4,7 +4,7 @@ import { makeDynamoReceiptStore } from "../../functions/adapters/dynamo/receipts
 import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { ServiceUnavailableError } from "../../functions/core/errors";
 import { makeIngest } from "../../functions/core/ingest";
-import type { DeliveryJob } from "../../functions/core/job";
+import type { QueueMessage } from "../../functions/core/job";
 import { silentLog } from "../../functions/core/log";
 import { noMetrics } from "../../functions/core/metrics";
 import type { JobQueue } from "../../functions/core/ports";
@@ -49,7 +49,7 @@ describe("ingest when the queue fails", () => {
     const broken: JobQueue = { enqueue: async () => Promise.reject(new Error("queue down")) };
     await expect(ingestWith(broken)(webhook)).rejects.toBeInstanceOf(ServiceUnavailableError);
 
-    const queued: DeliveryJob[] = [];
+    const queued: QueueMessage[] = [];
     const working: JobQueue = { enqueue: async (jobs) => void queued.push(...jobs) };
     const retried = await ingestWith(working)(webhook);
     expect(retried).toMatchObject({ statusCode: 202, body: { status: "accepted", messages: 1 } });

@@ -73,7 +73,12 @@ describe("the portal router", () => {
       ["main", deliverer("main")],
       ["eu", deliverer("eu")],
     ]),
-    outcomes: { finish: async (record) => (recorded.push(record), record) },
+    outcomes: {
+      finish: async (record) => {
+        recorded.push(record);
+        return record;
+      },
+    },
     clock: { now: () => new Date(0) },
   });
 
