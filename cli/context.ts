@@ -1,6 +1,12 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import type { ListMessageMoveTasksCommand, StartMessageMoveTaskCommand } from "@aws-sdk/client-sqs";
+import type {
+  DeleteMessageCommand,
+  ListMessageMoveTasksCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  StartMessageMoveTaskCommand,
+} from "@aws-sdk/client-sqs";
 import { type Command, InvalidArgumentError } from "commander";
 import type { Config } from "../functions/core/config";
 import { loadCliConfig } from "./config";
@@ -28,7 +34,14 @@ export type ConfigWarner = (config: Config) => ConfigWarning[];
 
 /** The SQS calls `replay` makes against a stack; tests pass a small fake. */
 export interface SqsSender {
-  send(command: StartMessageMoveTaskCommand | ListMessageMoveTasksCommand): Promise<unknown>;
+  send(
+    command:
+      | StartMessageMoveTaskCommand
+      | ListMessageMoveTasksCommand
+      | ReceiveMessageCommand
+      | SendMessageCommand
+      | DeleteMessageCommand,
+  ): Promise<unknown>;
 }
 
 export interface ProgramOptions {

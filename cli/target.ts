@@ -18,6 +18,9 @@ export interface Target {
   localUrl?: string;
   /** The deployed dead-letter queue (replay). */
   deadLetterQueueArn?: string;
+  deadLetterQueueUrl?: string;
+  /** The deployed delivery queue (replay of one event). */
+  deliveryQueueUrl?: string;
   /** The deployed HTTP API's base URL (send). */
   apiUrl?: string;
   region?: string;
@@ -63,6 +66,8 @@ export async function resolveTarget(
       dynamo: new DynamoDBClient(stackRegion ? { region: stackRegion } : {}),
       tableName,
       ...(deadLetterQueueArn ? { deadLetterQueueArn } : {}),
+      ...(outputs.DeadLetterQueueUrl ? { deadLetterQueueUrl: outputs.DeadLetterQueueUrl } : {}),
+      ...(outputs.DeliveryQueueUrl ? { deliveryQueueUrl: outputs.DeliveryQueueUrl } : {}),
       ...(apiUrl ? { apiUrl } : {}),
       ...(stackRegion ? { region: stackRegion } : {}),
     };

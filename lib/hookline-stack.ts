@@ -466,6 +466,11 @@ export class HooklineStack extends Stack {
     }
     new CfnOutput(this, "TableName", { value: this.table.tableName });
     new CfnOutput(this, "DeadLetterQueueUrl", { value: this.deadLetterQueue.queueUrl });
+    new CfnOutput(this, "DeliveryQueueUrl", {
+      description:
+        "The delivery queue (hookline replay --event puts one event's dead letters back here)",
+      value: this.queue.queueUrl,
+    });
     new CfnOutput(this, "DeadLetterQueueArn", { value: this.deadLetterQueue.queueArn });
   }
 }

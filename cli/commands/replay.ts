@@ -1,5 +1,8 @@
 import {
+  DeleteMessageCommand,
   ListMessageMoveTasksCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
   SQSClient,
   StartMessageMoveTaskCommand,
 } from "@aws-sdk/client-sqs";
@@ -44,7 +47,7 @@ const MAX_POLLS = 300;
  * exhausted `failed` outcome may be replaced).
  * - local: the in-process dead-letter queue, all of it or one event's (`--event source:id`);
  * - stack: SQS `StartMessageMoveTask` from the dead-letter queue back to its source queue,
- *   watched until it completes.
+ *   watched until it completes; or one event's messages, found by scanning the dead letters.
  */
 export async function replay(
   target: Target,
@@ -56,14 +59,10 @@ export async function replay(
     const answer = await deps.callLocal(`/_local/dead-letters/replay${query}`);
     return { target: target.label, scope, moved: Number(answer.moved ?? 0) };
   }
-  if (scope !== "dead-letters") {
-    throw new CliError(
-      "replay --event works on the local run; on a stack, replay --dead-letters moves every dead letter back",
-    );
-  }
+  const sqs = deps.sqs ?? new SQSClient(target.region ? { region: target.region } : {});
+  if (scope !== "dead-letters") return replayEvent(target, scope.event, sqs, deps);
   if (!target.deadLetterQueueArn)
     throw new CliError(`${target.label} has no DeadLetterQueueArn output`);
-  const sqs = deps.sqs ?? new SQSClient(target.region ? { region: target.region } : {});
   const sleep = deps.sleep ?? ((ms: number) => new Promise((resolve) => setTimeout(resolve, ms)));
   const started = (await sqs.send(
     new StartMessageMoveTaskCommand({ SourceArn: target.deadLetterQueueArn }),
@@ -99,6 +98,71 @@ export async function replay(
     await sleep(POLL_MS);
   }
   throw new CliError(`the move task ${handle} is still running; see the SQS console`);
+}
+
+/** Receives of the dead-letter queue one replay makes at most (10 messages each). */
+const MAX_RECEIVES = 100;
+/** How long the messages of other events stay hidden from this scan before SQS shows them again. */
+const SCAN_VISIBILITY_SECONDS = 30;
+
+/**
+ * One event's dead letters on a stack: scans the dead-letter queue, sends each message of that
+ * event (its job id starts with `<source>:<event id>:`) back to the delivery queue as it was, and
+ * deletes it from the dead letters only then. Other messages stay where they are; they only
+ * reappear a little later.
+ */
+async function replayEvent(
+  target: Target,
+  event: string,
+  sqs: SqsSender,
+  deps: ReplayDeps,
+): Promise<ReplayReport> {
+  const { deadLetterQueueUrl, deliveryQueueUrl } = target;
+  if (!deadLetterQueueUrl || !deliveryQueueUrl) {
+    throw new CliError(
+      `${target.label} lacks the DeadLetterQueueUrl or DeliveryQueueUrl output: deploy the current stack`,
+    );
+  }
+  const prefix = `${event}:`;
+  const seen = new Set<string>();
+  let moved = 0;
+  for (let receive = 0; receive < MAX_RECEIVES; receive++) {
+    const answer = (await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: deadLetterQueueUrl,
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: SCAN_VISIBILITY_SECONDS,
+        WaitTimeSeconds: 1,
+      }),
+    )) as { Messages?: { MessageId?: string; ReceiptHandle?: string; Body?: string }[] };
+    const messages = (answer.Messages ?? []).filter((m) => !seen.has(m.MessageId ?? ""));
+    if (messages.length === 0) break;
+    for (const message of messages) {
+      seen.add(message.MessageId ?? "");
+      if (!jobIdOf(message.Body).startsWith(prefix)) continue;
+      await sqs.send(
+        new SendMessageCommand({ QueueUrl: deliveryQueueUrl, MessageBody: message.Body }),
+      );
+      await sqs.send(
+        new DeleteMessageCommand({
+          QueueUrl: deadLetterQueueUrl,
+          ReceiptHandle: message.ReceiptHandle,
+        }),
+      );
+      moved++;
+      deps.progress?.(moved, undefined);
+    }
+  }
+  return { target: target.label, scope: { event }, moved };
+}
+
+function jobIdOf(body: string | undefined): string {
+  try {
+    const job = JSON.parse(body ?? "") as { jobId?: unknown };
+    return typeof job.jobId === "string" ? job.jobId : "";
+  } catch {
+    return "";
+  }
 }
 
 export function printReplay(report: ReplayReport, output: Output): void {

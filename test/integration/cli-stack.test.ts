@@ -1,7 +1,13 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ListMessageMoveTasksCommand, StartMessageMoveTaskCommand } from "@aws-sdk/client-sqs";
+import {
+  DeleteMessageCommand,
+  ListMessageMoveTasksCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  StartMessageMoveTaskCommand,
+} from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SqsSender } from "../../cli/context";
 import type { Io } from "../../cli/output";
@@ -18,6 +24,8 @@ import { standardWebhookRequest } from "../support/signers";
 
 const TABLE = "hookline-cli-stack";
 const DLQ_ARN = "arn:aws:sqs:eu-west-1:123456789012:hookline-DeadLetterQueue";
+const DLQ_URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/hookline-DeadLetterQueue";
+const QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/hookline-DeliveryQueue";
 
 /**
  * `--stack NAME` reads the stack's CloudFormation outputs (a small fake here) and then talks to
@@ -36,6 +44,8 @@ describe("hookline against a deployed stack (--stack)", () => {
       HealthUrl: `${bridge.url}/health`,
       TableName: TABLE,
       DeadLetterQueueArn: DLQ_ARN,
+      DeadLetterQueueUrl: DLQ_URL,
+      DeliveryQueueUrl: QUEUE_URL,
       WebhookUrlapp: "https://x/webhooks/app",
     };
   };
@@ -149,12 +159,51 @@ describe("hookline against a deployed stack (--stack)", () => {
     );
   });
 
+  it("replay --event moves only that event's dead letters back to the delivery queue", async () => {
+    const job = (jobId: string) => JSON.stringify({ v: 3, kind: "event", jobId });
+    // The dead letters: two of app:e-1 (two routes), one of another event.
+    const deadLetters = [
+      { MessageId: "m1", ReceiptHandle: "r1", Body: job("app:e-1:0") },
+      { MessageId: "m2", ReceiptHandle: "r2", Body: job("app:e-10:0") },
+      { MessageId: "m3", ReceiptHandle: "r3", Body: job("app:e-1:1") },
+    ];
+    const sentTo: [string | undefined, string | undefined][] = [];
+    const deleted: (string | undefined)[] = [];
+    let receives = 0;
+    const sqs: SqsSender = {
+      async send(command) {
+        if (command instanceof ReceiveMessageCommand) {
+          receives++;
+          return { Messages: receives === 1 ? deadLetters.slice(0, 2) : deadLetters.slice(2) };
+        }
+        if (command instanceof SendMessageCommand) {
+          sentTo.push([command.input.QueueUrl, command.input.MessageBody]);
+          return {};
+        }
+        if (command instanceof DeleteMessageCommand) {
+          expect(sentTo).toHaveLength(deleted.length + 1); // sent back before it is deleted
+          deleted.push(command.input.ReceiptHandle);
+          return {};
+        }
+        throw new Error("unexpected command");
+      },
+    };
+    const { code, text } = await cli(
+      ["replay", "--event", "app:e-1", "--stack", "hookline-prod", "--json"],
+      sqs,
+    );
+    expect(code).toBe(0);
+    expect(JSON.parse(text)).toMatchObject({ moved: 2, scope: { event: "app:e-1" } });
+    expect(sentTo).toEqual([
+      [QUEUE_URL, job("app:e-1:0")],
+      [QUEUE_URL, job("app:e-1:1")],
+    ]);
+    expect(deleted).toEqual(["r1", "r3"]);
+  });
+
   it("refuses what only the local run can do, and names a missing stack", async () => {
     expect((await cli(["slot", "51", "--reset", "--stack", "hookline-prod"])).text).toContain(
       "--reset works on the local run only",
-    );
-    expect((await cli(["replay", "--event", "app:x", "--stack", "hookline-prod"])).text).toContain(
-      "replay --event works on the local run",
     );
     const missing = await cli(["digests", "--stack", "nope"]);
     expect(missing.code).toBe(1);
