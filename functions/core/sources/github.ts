@@ -1,4 +1,5 @@
 import { BadRequestError, InvalidSignatureError } from "../errors";
+import { payloadFitsEvent } from "./github-events";
 import type { VerifiedEvent } from "./index";
 import { header, parseJsonObject, type RawRequest, requireHeader } from "./request";
 import { contentHash, signedByAny } from "./signature";
@@ -30,6 +31,10 @@ export function verifyGithub(secrets: readonly string[], request: RawRequest): V
   const id = requireHeader(request, "x-github-delivery");
   const event = requireHeader(request, "x-github-event");
   const payload = parseJsonObject(jsonText(request));
+  // The event header is unsigned: the signed body must be what it names (docs/security.md).
+  if (!payloadFitsEvent(event, payload)) {
+    throw new BadRequestError(`body is not a "${event}" event: X-GitHub-Event does not match it`);
+  }
   const name = typeof payload.action === "string" ? `${event}.${payload.action}` : event;
   // Neither the delivery id nor the event header is signed: the body is the event's identity.
   return { id, name, payload, contentHash: contentHash(content) };

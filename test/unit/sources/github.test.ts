@@ -64,7 +64,8 @@ describe("github signature", () => {
   });
 
   it("accepts any of several secrets (rotation)", async () => {
-    const request = await githubRequest("push", JSON.stringify({ ref: "refs/heads/main" }));
+    const [push] = examplesOf("push");
+    const request = await githubRequest("push", JSON.stringify(push));
     await expect(verify256(request, [OLD_SECRET, SECRET])).resolves.toMatchObject({
       name: "push",
     });
