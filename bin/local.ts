@@ -126,6 +126,7 @@ async function main(): Promise<void> {
     pid: process.pid,
     url: bridge.url,
     dynamoEndpoint: bridge.dynamoEndpoint,
+    dynamoCredentials: bridge.dynamoCredentials,
     tableName: environment.HOOKLINE_TABLE,
     config: environment.configPath,
     startedAt: new Date().toISOString(),

@@ -84,7 +84,7 @@ export async function resolveTarget(
     dynamo: new DynamoDBClient({
       endpoint: state.dynamoEndpoint,
       region: "local",
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+      credentials: state.dynamoCredentials ?? { accessKeyId: "local", secretAccessKey: "local" },
     }),
     tableName: state.tableName,
     localUrl: state.url,

@@ -63,6 +63,8 @@ export interface LocalBridge {
   /** Every simulated portal's simulator, by portal id. */
   simulators: ReadonlyMap<string, BitrixSimulator>;
   dynamoEndpoint: string;
+  /** What a client signs with: the embedded server's per-run credentials, or the environment's. */
+  dynamoCredentials: { accessKeyId: string; secretAccessKey: string };
   dynamo: DynamoDBClient;
   /** Recent requests with their answers, then the outcomes of their messages. */
   requestLog: RequestLog;
@@ -82,18 +84,21 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
   };
   try {
     let dynamoEndpoint = env.AWS_ENDPOINT_URL_DYNAMODB;
+    let dynamoCredentials = {
+      accessKeyId: env.AWS_ACCESS_KEY_ID ?? "local",
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "local",
+    };
     if (!dynamoEndpoint) {
+      // Answers only clients that sign with its per-run credentials (docs/security.md).
       const embedded = await startDynalite();
       closers.push(embedded.close);
       dynamoEndpoint = embedded.endpoint;
+      dynamoCredentials = embedded.credentials;
     }
     const dynamo = new DynamoDBClient({
       endpoint: dynamoEndpoint,
       region: env.AWS_REGION ?? "local",
-      credentials: {
-        accessKeyId: env.AWS_ACCESS_KEY_ID ?? "local",
-        secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "local",
-      },
+      credentials: dynamoCredentials,
     });
     closers.push(async () => dynamo.destroy());
     await ensureTable(dynamo, options.tableName);
@@ -196,7 +201,16 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       clock: wiring.clock,
     });
     const simulator = [...simulators.values()][0];
-    const running = { url: "", queue, simulator, simulators, dynamoEndpoint, dynamo, requestLog };
+    const running = {
+      url: "",
+      queue,
+      simulator,
+      simulators,
+      dynamoEndpoint,
+      dynamoCredentials,
+      dynamo,
+      requestLog,
+    };
     const server = await startHttpServer(
       withLocalRoutes((event, context) => ingestHandler(event, context), {
         record,

@@ -10,6 +10,8 @@ export interface LocalRunState {
   /** The bridge's base URL, e.g. http://127.0.0.1:3000. */
   url: string;
   dynamoEndpoint: string;
+  /** The embedded DynamoDB's per-run credentials (absent: the CLI signs with `local`). */
+  dynamoCredentials?: { accessKeyId: string; secretAccessKey: string };
   tableName: string;
   config: string;
   startedAt: string;
@@ -19,7 +21,8 @@ export const runStatePath = (cwd: string): string => join(cwd, ".hookline", "loc
 
 export function writeRunState(cwd: string, state: LocalRunState): void {
   mkdirSync(join(cwd, ".hookline"), { recursive: true });
-  writeFileSync(runStatePath(cwd), `${JSON.stringify(state, null, 2)}\n`);
+  // It holds the run's credentials: readable by its owner only.
+  writeFileSync(runStatePath(cwd), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
 }
 
 /** Removes the file if it still describes this process (another run may have replaced it). */
