@@ -125,6 +125,7 @@ async function main(): Promise<void> {
   writeRunState(process.cwd(), {
     pid: process.pid,
     url: bridge.url,
+    token: bridge.token,
     dynamoEndpoint: bridge.dynamoEndpoint,
     dynamoCredentials: bridge.dynamoCredentials,
     tableName: environment.HOOKLINE_TABLE,

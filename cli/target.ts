@@ -1,5 +1,5 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { readRunState } from "../functions/local/run-state";
+import { readRunState, TOKEN_HEADER } from "../functions/local/run-state";
 import { CliError } from "./errors";
 import type { Io } from "./output";
 
@@ -16,6 +16,8 @@ export interface Target {
   tableName: string;
   /** The local run's base URL (its `/_local/` endpoints). */
   localUrl?: string;
+  /** The local run's token, which its `/_local/` endpoints require. */
+  localToken?: string;
   /** The deployed dead-letter queue (replay). */
   deadLetterQueueArn?: string;
   deadLetterQueueUrl?: string;
@@ -88,6 +90,7 @@ export async function resolveTarget(
     }),
     tableName: state.tableName,
     localUrl: state.url,
+    ...(state.token ? { localToken: state.token } : {}),
   };
 }
 
@@ -120,7 +123,7 @@ export async function callLocal(
   try {
     response = await io.fetch(`${target.localUrl}${path}`, {
       method,
-      headers: { "x-hookline-cli": "1" },
+      headers: target.localToken ? { [TOKEN_HEADER]: target.localToken } : {},
       signal: AbortSignal.timeout(10_000),
     });
   } catch (error) {

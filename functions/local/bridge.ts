@@ -30,6 +30,7 @@ import { type LocalPage, withLocalRoutes } from "./local-routes";
 import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
 import { RequestLog } from "./request-log";
 import { makeRequestRecorder, observeOutcomes } from "./request-recorder";
+import { newRunToken } from "./run-state";
 
 export interface LocalBridgeOptions {
   config: Config;
@@ -51,6 +52,8 @@ export interface LocalBridgeOptions {
   sweepEveryMs?: number;
   /** Lifetime of the access tokens simulated OAuth portals issue (default an hour, as Bitrix24). */
   oauthTokenTtlMs?: number;
+  /** The run's secret for state-changing local endpoints (default: a fresh one). */
+  token?: string;
   /** Local-only pages served before the webhook routes (the inbox), given the running bridge. */
   pages?: (bridge: Omit<LocalBridge, "close">) => readonly LocalPage[];
 }
@@ -66,6 +69,8 @@ export interface LocalBridge {
   /** What a client signs with: the embedded server's per-run credentials, or the environment's. */
   dynamoCredentials: { accessKeyId: string; secretAccessKey: string };
   dynamo: DynamoDBClient;
+  /** The run's secret: the inbox page, the run file and the simulator's controls know it. */
+  token: string;
   /** Recent requests with their answers, then the outcomes of their messages. */
   requestLog: RequestLog;
   close(): Promise<void>;
@@ -78,6 +83,7 @@ export interface LocalBridge {
  */
 export async function startLocalBridge(options: LocalBridgeOptions): Promise<LocalBridge> {
   const { config, env, log } = options;
+  const token = options.token ?? newRunToken();
   const closers: (() => Promise<void>)[] = [];
   const close = async () => {
     for (const closer of closers.reverse()) await closer().catch(() => {});
@@ -124,6 +130,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
         weeklyLimit: portal.weeklyLimit,
         weekMs: portal.weekSeconds * 1000,
         ...(oauth && { oauth }),
+        controlToken: token,
         ...options.simulator,
       });
       closers.push(simulator.close);
@@ -209,6 +216,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       dynamoEndpoint,
       dynamoCredentials,
       dynamo,
+      token,
       requestLog,
     };
     const server = await startHttpServer(

@@ -57,6 +57,21 @@ const json = (statusCode: number, body: Record<string, unknown>) => ({
 });
 const TOO_LARGE = json(413, { error: "payload_too_large", message: "request entity too large" });
 const BAD_PATH = json(400, { error: "bad_request", message: "malformed path" });
+const OTHER_HOST = json(403, {
+  error: "forbidden",
+  message: "the local run answers only requests to 127.0.0.1, localhost or [::1] on its own port",
+});
+
+/**
+ * Whether a `Host` header names this machine's loopback on `port`. A page that rebinds its own
+ * name to 127.0.0.1 still sends its own name here, so it is refused (docs/security.md).
+ */
+export function isLoopbackHost(host: string | undefined, port: number): boolean {
+  const value = host?.toLowerCase();
+  return (
+    value === `127.0.0.1:${port}` || value === `localhost:${port}` || value === `[::1]:${port}`
+  );
+}
 
 /**
  * Serves the ingest handler locally: each HTTP request becomes an API Gateway v2 event with the
@@ -92,6 +107,7 @@ export async function startHttpServer(
         if (close) response.once("finish", () => socket?.destroy());
       };
       try {
+        if (!isLoopbackHost(request.headers.host, listeningPort)) return send(OTHER_HOST, true);
         const target = parseTarget(request);
         if (!target) return send(BAD_PATH, !request.complete);
         const unknownSource =
@@ -109,6 +125,7 @@ export async function startHttpServer(
     },
   );
   server.timeout = limits.requestTimeoutMs;
+  let listeningPort = -1;
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) =>
       reject(
@@ -124,6 +141,7 @@ export async function startHttpServer(
     server.listen(port, host, resolve);
   });
   const address = server.address() as AddressInfo;
+  listeningPort = address.port;
   return {
     url: `http://${host}:${address.port}`,
     close: () =>

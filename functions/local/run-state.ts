@@ -1,3 +1,4 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -9,6 +10,8 @@ export interface LocalRunState {
   pid: number;
   /** The bridge's base URL, e.g. http://127.0.0.1:3000. */
   url: string;
+  /** The run's secret: state-changing local endpoints need it (docs/security.md). */
+  token?: string;
   dynamoEndpoint: string;
   /** The embedded DynamoDB's per-run credentials (absent: the CLI signs with `local`). */
   dynamoCredentials?: { accessKeyId: string; secretAccessKey: string };
@@ -52,4 +55,25 @@ function processIsAlive(pid: number): boolean {
     // EPERM: it exists but belongs to someone else.
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/**
+ * The header that carries the run's token. A page of another site cannot read the token (it is
+ * only in the run file and the inbox page), so it cannot send samples, replay or forget.
+ */
+export const TOKEN_HEADER = "x-hookline-token";
+
+/** A fresh per-run secret. */
+export const newRunToken = (): string => randomBytes(24).toString("base64url");
+
+/** Whether `headers` (lower-cased names) carry `token`; compared in constant time. */
+export function hasRunToken(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  token: string,
+): boolean {
+  const given = headers[TOKEN_HEADER];
+  if (typeof given !== "string") return false;
+  const actual = Buffer.from(given);
+  const expected = Buffer.from(token);
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
 }

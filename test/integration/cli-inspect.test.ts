@@ -56,6 +56,7 @@ describe("hookline events, digests, slot and replay on the local run", () => {
         url: bridge.url,
         dynamoEndpoint: bridge.dynamoEndpoint,
         dynamoCredentials: bridge.dynamoCredentials,
+        token: bridge.token,
         tableName: TABLE,
       }),
     );
