@@ -11,6 +11,7 @@ import { hasRunToken, TOKEN_HEADER } from "./run-state";
  * `/_local/` by the local server only (never the Lambdas); each request must carry the run's
  * token (`x-hookline-token`), which the CLI reads from the run file and no other site can know.
  *
+ * - `GET  /_local/run`: this process's id, so the CLI can check the run file names it.
  * - `GET  /_local/dead-letters`: the dead letters (event, reason).
  * - `POST /_local/dead-letters/replay[?event=<source>:<id>]`: back to the queue, all or one event's.
  * - `POST /_local/simulator/forget?user=<id>`: the simulated portal forgets the user's week.
@@ -30,6 +31,7 @@ export function makeLocalAdmin(options: {
     const method = event.requestContext.http.method;
     const query = new URLSearchParams(event.rawQueryString);
 
+    if (method === "GET" && path === "/_local/run") return json(200, { pid: process.pid });
     if (method === "GET" && path === "/_local/dead-letters") {
       return json(200, {
         deadLetters: bridge.queue.deadLetters.map((letter) => ({
