@@ -117,7 +117,7 @@ export async function startHttpServer(
 
         const body = unknownSource ? Buffer.alloc(0) : await readBody(request, maxBodyBytes);
         if (body === undefined) return send(TOO_LARGE, true);
-        const answer = await handler(toEvent(request, target.path, body), fakeContext());
+        const answer = await handler(toEvent(request, target, body), fakeContext());
         send(answer, !request.complete);
       } catch {
         send(json(500, { error: "internal_error", message: "internal error" }), true);
@@ -152,18 +152,30 @@ export async function startHttpServer(
   };
 }
 
-/** The path, and for a webhook its source id; undefined when the path's %-encoding is broken. */
-function parseTarget(request: IncomingMessage): { path: string; sourceId?: string } | undefined {
-  const path = new URL(request.url ?? "/", "http://local").pathname;
+interface Target {
+  path: string;
+  query: string;
+  sourceId?: string;
+}
+
+/**
+ * The path and query, and for a webhook its source id; undefined (a 400) when the request target
+ * is no URL at all (`http://[`, `//[`) or its path's %-encoding is broken.
+ */
+function parseTarget(request: IncomingMessage): Target | undefined {
+  let url: URL;
   try {
-    decodeURIComponent(path);
+    url = new URL(request.url ?? "/", "http://local");
+    decodeURIComponent(url.pathname);
   } catch {
     return undefined;
   }
+  const path = url.pathname;
+  const query = url.search.slice(1);
   const webhook = WEBHOOK_PATH.exec(path);
   return webhook?.[1] && request.method === "POST"
-    ? { path, sourceId: decodeURIComponent(webhook[1]) }
-    : { path };
+    ? { path, query, sourceId: decodeURIComponent(webhook[1]) }
+    : { path, query };
 }
 
 /** Reads at most `limit` bytes; undefined (and reading stops) as soon as the body is longer. */
@@ -178,16 +190,15 @@ async function readBody(request: IncomingMessage, limit: number): Promise<Buffer
   return Buffer.concat(chunks);
 }
 
-function toEvent(request: IncomingMessage, path: string, body: Buffer): APIGatewayProxyEventV2 {
-  const url = new URL(request.url ?? "/", "http://local");
+function toEvent(request: IncomingMessage, target: Target, body: Buffer): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(",") : value;
   }
   return apiGatewayEvent({
     method: request.method ?? "GET",
-    path,
-    query: url.search.slice(1),
+    path: target.path,
+    query: target.query,
     headers,
     body,
     sourceIp: request.socket.remoteAddress ?? "",
