@@ -86,8 +86,8 @@ describe("the objects each GitHub event carries", () => {
         if (payloadFitsEvent(other, payload)) accepted += 1;
       }
     }
-    // Measured: 15,800 relabellings, 131 accepted (events with no object of their own, e.g. `label`
-    // on an `issues.labeled` body, or `team` and `team_add`, which carry the same objects).
+    // Measured: 329 examples, 16,484 relabellings, 50 accepted (0.3 %): events whose objects
+    // another event carries too, e.g. `label` on an `issues.labeled` body, `team` and `team_add`.
     expect(accepted / relabelled).toBeLessThan(0.01);
   });
 });
