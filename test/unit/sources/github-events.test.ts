@@ -16,10 +16,7 @@ const examples = definitions.flatMap((definition) =>
 );
 
 /** GitHub's webhook schemas as `@octokit/webhooks-types` declares them (read by this test only). */
-const schema = readFileSync(
-  resolve("@octokit/webhooks-types/schema.d.ts").replace(/index\.js$|\.js$/, ".d.ts"),
-  "utf8",
-);
+const schema = readFileSync(resolve("@octokit/webhooks-types/schema.d.ts"), "utf8");
 const payloadTypes = new Map(
   [
     ...(/export interface EventPayloadMap \{([\s\S]*?)\n\}/
