@@ -133,7 +133,8 @@ export async function measureColdStart(
 ): Promise<ColdStartResult> {
   const dir = await mkdtemp(join(tmpdir(), "hookline-cold-"));
   const [dynamo, sqs, portal] = await Promise.all([
-    startDynalite(),
+    // The credentials the functions sign with below (the server checks the access key id).
+    startDynalite({ credentials: { accessKeyId: "AKIDBENCH", secretAccessKey: "bench-secret" } }),
     startFakeSqs(),
     startBitrixSimulator({
       openLineCodes: [OPEN_LINE_CODE],
@@ -141,7 +142,7 @@ export async function measureColdStart(
     }),
   ]);
   try {
-    const dynamoClient = makeTestClient(dynamo.endpoint);
+    const dynamoClient = makeTestClient(dynamo.endpoint, dynamo.credentials);
     await ensureTable(dynamoClient, TABLE);
     dynamoClient.destroy();
 

@@ -47,7 +47,7 @@ export async function measureLedgerWrites(digestSizes = [1, 5, 20]): Promise<Led
   const client = new DynamoDBClient({
     endpoint: dynamo.endpoint,
     region: "local",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    credentials: dynamo.credentials,
   });
   let writes = 0;
   client.middlewareStack.add(

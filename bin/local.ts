@@ -125,7 +125,9 @@ async function main(): Promise<void> {
   writeRunState(process.cwd(), {
     pid: process.pid,
     url: bridge.url,
+    token: bridge.token,
     dynamoEndpoint: bridge.dynamoEndpoint,
+    dynamoCredentials: bridge.dynamoCredentials,
     tableName: environment.HOOKLINE_TABLE,
     config: environment.configPath,
     startedAt: new Date().toISOString(),
@@ -134,7 +136,7 @@ async function main(): Promise<void> {
   console.log(
     `  CLI:       npx hookline send ${config.sources[0]?.id ?? "<source>"}  (finds this run through ${runStatePath(".")})`,
   );
-  const example = firstWebhookExample(config, env, bridge.url);
+  const example = firstWebhookExample(config, env, bridge.url, secrets.defaulted);
   if (example)
     console.log(
       `\nSend a first signed test webhook (run it twice to see "duplicate"):\n\n${example}\n`,
@@ -156,15 +158,21 @@ async function main(): Promise<void> {
   process.on("SIGHUP", stop);
 }
 
-/** A ready-to-paste curl for the first GitHub source, signed with its secret. */
+/**
+ * A ready-to-paste curl for the first GitHub source, signed with its secret, only when that
+ * secret is the public development value: a real secret's signature is never printed (anyone
+ * who sees the terminal could replay it; `npx hookline send` signs without showing it).
+ */
 function firstWebhookExample(
   config: Config,
   env: Record<string, string | undefined>,
   url: string,
+  defaulted: readonly string[],
 ): string | undefined {
   const github = config.sources.find((source) => source.type === "github");
   const secretRef = github?.secret[0];
-  const secret = secretRef?.startsWith("env:") ? env[secretRef.slice(4)] : undefined;
+  const name = secretRef?.startsWith("env:") ? secretRef.slice(4) : undefined;
+  const secret = name !== undefined && defaulted.includes(name) ? env[name] : undefined;
   if (!github || !secret) return undefined;
   const body = JSON.stringify({
     action: "opened",

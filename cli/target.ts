@@ -1,5 +1,10 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { readRunState } from "../functions/local/run-state";
+import {
+  type LocalRunState,
+  readRunState,
+  runStatePath,
+  TOKEN_HEADER,
+} from "../functions/local/run-state";
 import { CliError } from "./errors";
 import type { Io } from "./output";
 
@@ -16,6 +21,8 @@ export interface Target {
   tableName: string;
   /** The local run's base URL (its `/_local/` endpoints). */
   localUrl?: string;
+  /** The local run's token, which its `/_local/` endpoints require. */
+  localToken?: string;
   /** The deployed dead-letter queue (replay). */
   deadLetterQueueArn?: string;
   deadLetterQueueUrl?: string;
@@ -72,7 +79,7 @@ export async function resolveTarget(
       ...(stackRegion ? { region: stackRegion } : {}),
     };
   }
-  const state = readRunState(io.cwd);
+  const state = await verifiedLocalRun(io);
   if (!state) {
     throw new CliError(
       "no local run found (npm start leaves .hookline/local.json in its directory); start it, or pass --stack NAME",
@@ -84,11 +91,64 @@ export async function resolveTarget(
     dynamo: new DynamoDBClient({
       endpoint: state.dynamoEndpoint,
       region: "local",
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+      credentials: state.dynamoCredentials ?? { accessKeyId: "local", secretAccessKey: "local" },
     }),
     tableName: state.tableName,
     localUrl: state.url,
+    ...(state.token ? { localToken: state.token } : {}),
   };
+}
+
+/**
+ * The local run described by `.hookline/local.json`, once the file is shown to be true, else
+ * undefined when there is none. A file planted in a repository could otherwise make `hookline
+ * send` sign with real secrets and post anywhere (docs/security.md): its URLs must be loopback,
+ * and the server there must know its token and be the process it names. A file that fails is a
+ * CliError, never silently followed.
+ */
+export async function verifiedLocalRun(io: Io): Promise<LocalRunState | undefined> {
+  const state = readRunState(io.cwd);
+  if (!state) return undefined;
+  const refuse = (why: string) =>
+    new CliError(
+      `${runStatePath(".")} ${why}: not followed (remove it if no npm start of yours runs here)`,
+    );
+  if (!isLoopbackUrl(state.url) || !isLoopbackUrl(state.dynamoEndpoint))
+    throw refuse("points off this machine");
+  if (typeof state.token !== "string" || state.token === "") throw refuse("has no run token");
+  let pid: unknown;
+  try {
+    const response = await io.fetch(`${state.url}/_local/run`, {
+      headers: { [TOKEN_HEADER]: state.token },
+      signal: AbortSignal.timeout(5_000),
+    });
+    pid = response.ok ? ((await response.json()) as { pid?: unknown }).pid : undefined;
+  } catch {
+    pid = undefined;
+  }
+  if (pid !== state.pid) throw refuse(`does not match a local run at ${state.url}`);
+  return state;
+}
+
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+/** `http://` to this machine's loopback, with no user info or path: a base URL of a local run. */
+function isLoopbackUrl(value: unknown): boolean {
+  if (typeof value !== "string") return false;
+  try {
+    const url = new URL(value);
+    return (
+      url.protocol === "http:" &&
+      LOOPBACK_HOSTS.has(url.hostname) &&
+      url.username === "" &&
+      url.password === "" &&
+      (url.pathname === "/" || url.pathname === "") &&
+      url.search === "" &&
+      url.hash === ""
+    );
+  } catch {
+    return false;
+  }
 }
 
 /** The CloudFormation outputs of a stack, with the SDK's default credentials. */
@@ -120,7 +180,7 @@ export async function callLocal(
   try {
     response = await io.fetch(`${target.localUrl}${path}`, {
       method,
-      headers: { "x-hookline-cli": "1" },
+      headers: target.localToken ? { [TOKEN_HEADER]: target.localToken } : {},
       signal: AbortSignal.timeout(10_000),
     });
   } catch (error) {

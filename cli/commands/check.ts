@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { Config } from "../../functions/core/config";
 import { unknownEventWarnings } from "../../functions/core/event-names";
 import { compileRoutes } from "../../functions/core/routes";
+import { unsignedEventNameWarnings } from "../../functions/core/sources/hmac";
 import {
   type CliContext,
   type CommonFlags,
@@ -65,6 +66,10 @@ export const unknownEventNames: ConfigWarner = (config) =>
       : { key: line.slice(0, colon), message: line.slice(colon + 2) };
   });
 
+/** HMAC sources that name events from an unsigned header with no signed timestamp (docs/security.md). */
+export const unsignedEventNames: ConfigWarner = (config) =>
+  unsignedEventNameWarnings(config.sources);
+
 export function printCheck(report: CheckReport, output: Output): void {
   const { style } = output;
   output.line(`${style.green("✓")} ${report.config} is valid`);
@@ -96,7 +101,11 @@ export function registerCheck(program: Command, ctx: CliContext): void {
     .action((flags: CommonFlags) => {
       const output = outputFor(ctx, flags);
       const { config, path } = configFor(ctx, flags);
-      const report = checkConfig(config, path, ctx.options.warners ?? [unknownEventNames]);
+      const report = checkConfig(
+        config,
+        path,
+        ctx.options.warners ?? [unknownEventNames, unsignedEventNames],
+      );
       output.document(report);
       printCheck(report, output);
     });

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import type { Config, SourceConfig } from "../../functions/core/config";
 import { HooklineError } from "../../functions/core/errors";
-import { readRunState } from "../../functions/local/run-state";
 import { signingSecret, sourceById } from "../config";
 import {
   type CliContext,
@@ -16,6 +15,7 @@ import { CliError, ExitCode } from "../errors";
 import type { Io, Output } from "../output";
 import { buildSample, type PayloadOrigin } from "../samples";
 import { type SampleEvent, signEvent } from "../signing";
+import { verifiedLocalRun } from "../target";
 
 export interface SendReport {
   url: string;
@@ -117,7 +117,7 @@ export function registerSend(program: Command, ctx: CliContext): void {
           ...(flags.id === undefined ? {} : { id: flags.id }),
         });
         const baseUrl =
-          flags.url ?? (flags.stack ? await stackApiUrl(ctx, flags) : localUrl(ctx.io));
+          flags.url ?? (flags.stack ? await stackApiUrl(ctx, flags) : await localUrl(ctx.io));
         let report: SendReport;
         try {
           report = await sendEvent({
@@ -142,9 +142,12 @@ export function registerSend(program: Command, ctx: CliContext): void {
     );
 }
 
-/** The running `npm start` (it leaves its URL in .hookline/local.json), else the default port. */
-function localUrl(io: Io): string {
-  return readRunState(io.cwd)?.url ?? `http://127.0.0.1:${io.env.PORT ?? 3000}`;
+/**
+ * The running `npm start` (it leaves its URL in .hookline/local.json, followed only once
+ * verified), else the default port.
+ */
+async function localUrl(io: Io): Promise<string> {
+  return (await verifiedLocalRun(io))?.url ?? `http://127.0.0.1:${io.env.PORT ?? 3000}`;
 }
 
 /** A deployed stack's API, from its HealthUrl output. */

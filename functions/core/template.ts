@@ -3,6 +3,7 @@ import type { Config } from "./config";
 import { ConfigError } from "./errors";
 import { escapeBbCode } from "./escape";
 import { compileInterpolation, type Filter } from "./interpolation";
+import { encodeUrlComponent, encodeValuesInUrls, URL_COMPONENT_FILTER } from "./url-template";
 
 /** What every template sees: the parsed body and facts about the event. */
 export interface TemplateContext {
@@ -59,7 +60,9 @@ const LOOKUP_USE = /\|\s*lookup\s*:\s*(["'])(.*?)\1/g;
  * - `date` reads ISO strings and unix seconds (numbers or digit strings, e.g. Stripe's `created`)
  *   and prints UTC, by default as `2024-03-05 10:20 UTC`;
  * - `lookup: 'table'` maps a value through the config's `lookups` (empty when absent);
- * - `money: currency` formats minor units, e.g. `1234 | money: 'usd'` -> `$12.34`.
+ * - `money: currency` formats minor units, e.g. `1234 | money: 'usd'` -> `$12.34`;
+ * - a value inside the author's URL is percent-encoded (`url_component`), and one before the URL's
+ *   host ends is a config error.
  *
  * @example createTemplateEngine({ users: { "42": 7 } }).compile("{{ payload.id | lookup: 'users' }}", "routes[0].userId")
  */
@@ -89,7 +92,9 @@ export function createTemplateEngine(
   });
 
   return {
-    compile(source, key) {
+    compile(authored, key) {
+      // Values inside the author's URLs are percent-encoded (functions/core/url-template.ts).
+      const source = encodeValuesInUrls(authored, key);
       // Most templates only interpolate values: rendered directly, without LiquidJS's machinery.
       const plain = interpolation ? compileInterpolation(source, filters, escapeOutput) : undefined;
       if (options.checked) return plain ?? lazily(() => renderer(parse(source, key)));
@@ -201,6 +206,7 @@ function hooklineFilters(lookups: Lookups): Record<string, Filter> {
     raw: (value) => value,
     lookup: (value, table) => lookup(lookups, value, table),
     money: formatMoney,
+    [URL_COMPONENT_FILTER]: encodeUrlComponent,
   };
 }
 

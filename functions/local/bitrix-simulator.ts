@@ -2,6 +2,8 @@ import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as z from "zod";
+import { isLoopbackHost } from "./http-server";
+import { hasRunToken } from "./run-state";
 import {
   makeSimulatorOAuth,
   type SimulatorOAuth,
@@ -35,6 +37,11 @@ export interface SimulatorOptions {
   now?: () => number;
   /** Called for every accepted message (the local run prints them). */
   onMessage?: (m: ReceivedMessage) => void;
+  /**
+   * The local run's token: when set, the `POST /_simulator/` controls require it (the
+   * `x-hookline-token` header), so no web page can trigger an outage or faults.
+   */
+  controlToken?: string;
 }
 
 export interface ReceivedMessage {
@@ -281,6 +288,13 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
   }
 
   function handleControl(req: IncomingMessage, res: ServerResponse, path: string, raw: string) {
+    if (
+      req.method !== "GET" &&
+      options.controlToken &&
+      !hasRunToken(req.headers, options.controlToken)
+    ) {
+      return send(res, error(403, "FORBIDDEN", "Simulator controls need the run's token"));
+    }
     if (req.method === "GET" && path === "/_simulator/messages") {
       return send(res, { status: 200, body: messages });
     }
@@ -312,8 +326,14 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     return send(res, error(404, "NOT_FOUND", "No such simulator endpoint"));
   }
 
+  let listeningPort = -1;
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    // As the local server: a page that rebinds its name to 127.0.0.1 is refused (docs/security.md).
+    if (!isLoopbackHost(req.headers.host, listeningPort)) {
+      res.setHeader("connection", "close");
+      return send(res, error(403, "FORBIDDEN", "Only 127.0.0.1, localhost or [::1] on this port"));
+    }
     readBody(req)
       .then((raw) => {
         if (raw === undefined) {
@@ -340,6 +360,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  listeningPort = port;
   const origin = `http://127.0.0.1:${port}`;
 
   return {

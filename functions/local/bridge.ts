@@ -30,6 +30,7 @@ import { type LocalPage, withLocalRoutes } from "./local-routes";
 import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
 import { RequestLog } from "./request-log";
 import { makeRequestRecorder, observeOutcomes } from "./request-recorder";
+import { newRunToken } from "./run-state";
 
 export interface LocalBridgeOptions {
   config: Config;
@@ -51,6 +52,8 @@ export interface LocalBridgeOptions {
   sweepEveryMs?: number;
   /** Lifetime of the access tokens simulated OAuth portals issue (default an hour, as Bitrix24). */
   oauthTokenTtlMs?: number;
+  /** The run's secret for state-changing local endpoints (default: a fresh one). */
+  token?: string;
   /** Local-only pages served before the webhook routes (the inbox), given the running bridge. */
   pages?: (bridge: Omit<LocalBridge, "close">) => readonly LocalPage[];
 }
@@ -63,7 +66,11 @@ export interface LocalBridge {
   /** Every simulated portal's simulator, by portal id. */
   simulators: ReadonlyMap<string, BitrixSimulator>;
   dynamoEndpoint: string;
+  /** What a client signs with: the embedded server's per-run credentials, or the environment's. */
+  dynamoCredentials: { accessKeyId: string; secretAccessKey: string };
   dynamo: DynamoDBClient;
+  /** The run's secret: the inbox page, the run file and the simulator's controls know it. */
+  token: string;
   /** Recent requests with their answers, then the outcomes of their messages. */
   requestLog: RequestLog;
   close(): Promise<void>;
@@ -76,24 +83,28 @@ export interface LocalBridge {
  */
 export async function startLocalBridge(options: LocalBridgeOptions): Promise<LocalBridge> {
   const { config, env, log } = options;
+  const token = options.token ?? newRunToken();
   const closers: (() => Promise<void>)[] = [];
   const close = async () => {
     for (const closer of closers.reverse()) await closer().catch(() => {});
   };
   try {
     let dynamoEndpoint = env.AWS_ENDPOINT_URL_DYNAMODB;
+    let dynamoCredentials = {
+      accessKeyId: env.AWS_ACCESS_KEY_ID ?? "local",
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "local",
+    };
     if (!dynamoEndpoint) {
+      // Answers only clients that sign with its per-run credentials (docs/security.md).
       const embedded = await startDynalite();
       closers.push(embedded.close);
       dynamoEndpoint = embedded.endpoint;
+      dynamoCredentials = embedded.credentials;
     }
     const dynamo = new DynamoDBClient({
       endpoint: dynamoEndpoint,
       region: env.AWS_REGION ?? "local",
-      credentials: {
-        accessKeyId: env.AWS_ACCESS_KEY_ID ?? "local",
-        secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "local",
-      },
+      credentials: dynamoCredentials,
     });
     closers.push(async () => dynamo.destroy());
     await ensureTable(dynamo, options.tableName);
@@ -119,6 +130,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
         weeklyLimit: portal.weeklyLimit,
         weekMs: portal.weekSeconds * 1000,
         ...(oauth && { oauth }),
+        controlToken: token,
         ...options.simulator,
       });
       closers.push(simulator.close);
@@ -196,7 +208,17 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       clock: wiring.clock,
     });
     const simulator = [...simulators.values()][0];
-    const running = { url: "", queue, simulator, simulators, dynamoEndpoint, dynamo, requestLog };
+    const running = {
+      url: "",
+      queue,
+      simulator,
+      simulators,
+      dynamoEndpoint,
+      dynamoCredentials,
+      dynamo,
+      token,
+      requestLog,
+    };
     const server = await startHttpServer(
       withLocalRoutes((event, context) => ingestHandler(event, context), {
         record,

@@ -57,6 +57,21 @@ const json = (statusCode: number, body: Record<string, unknown>) => ({
 });
 const TOO_LARGE = json(413, { error: "payload_too_large", message: "request entity too large" });
 const BAD_PATH = json(400, { error: "bad_request", message: "malformed path" });
+const OTHER_HOST = json(403, {
+  error: "forbidden",
+  message: "the local run answers only requests to 127.0.0.1, localhost or [::1] on its own port",
+});
+
+/**
+ * Whether a `Host` header names this machine's loopback on `port`. A page that rebinds its own
+ * name to 127.0.0.1 still sends its own name here, so it is refused (docs/security.md).
+ */
+export function isLoopbackHost(host: string | undefined, port: number): boolean {
+  const value = host?.toLowerCase();
+  return (
+    value === `127.0.0.1:${port}` || value === `localhost:${port}` || value === `[::1]:${port}`
+  );
+}
 
 /**
  * Serves the ingest handler locally: each HTTP request becomes an API Gateway v2 event with the
@@ -92,6 +107,7 @@ export async function startHttpServer(
         if (close) response.once("finish", () => socket?.destroy());
       };
       try {
+        if (!isLoopbackHost(request.headers.host, listeningPort)) return send(OTHER_HOST, true);
         const target = parseTarget(request);
         if (!target) return send(BAD_PATH, !request.complete);
         const unknownSource =
@@ -101,7 +117,7 @@ export async function startHttpServer(
 
         const body = unknownSource ? Buffer.alloc(0) : await readBody(request, maxBodyBytes);
         if (body === undefined) return send(TOO_LARGE, true);
-        const answer = await handler(toEvent(request, target.path, body), fakeContext());
+        const answer = await handler(toEvent(request, target, body), fakeContext());
         send(answer, !request.complete);
       } catch {
         send(json(500, { error: "internal_error", message: "internal error" }), true);
@@ -109,6 +125,7 @@ export async function startHttpServer(
     },
   );
   server.timeout = limits.requestTimeoutMs;
+  let listeningPort = -1;
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) =>
       reject(
@@ -124,6 +141,7 @@ export async function startHttpServer(
     server.listen(port, host, resolve);
   });
   const address = server.address() as AddressInfo;
+  listeningPort = address.port;
   return {
     url: `http://${host}:${address.port}`,
     close: () =>
@@ -134,18 +152,30 @@ export async function startHttpServer(
   };
 }
 
-/** The path, and for a webhook its source id; undefined when the path's %-encoding is broken. */
-function parseTarget(request: IncomingMessage): { path: string; sourceId?: string } | undefined {
-  const path = new URL(request.url ?? "/", "http://local").pathname;
+interface Target {
+  path: string;
+  query: string;
+  sourceId?: string;
+}
+
+/**
+ * The path and query, and for a webhook its source id; undefined (a 400) when the request target
+ * is no URL at all (`http://[`, `//[`) or its path's %-encoding is broken.
+ */
+function parseTarget(request: IncomingMessage): Target | undefined {
+  let url: URL;
   try {
-    decodeURIComponent(path);
+    url = new URL(request.url ?? "/", "http://local");
+    decodeURIComponent(url.pathname);
   } catch {
     return undefined;
   }
+  const path = url.pathname;
+  const query = url.search.slice(1);
   const webhook = WEBHOOK_PATH.exec(path);
   return webhook?.[1] && request.method === "POST"
-    ? { path, sourceId: decodeURIComponent(webhook[1]) }
-    : { path };
+    ? { path, query, sourceId: decodeURIComponent(webhook[1]) }
+    : { path, query };
 }
 
 /** Reads at most `limit` bytes; undefined (and reading stops) as soon as the body is longer. */
@@ -160,16 +190,15 @@ async function readBody(request: IncomingMessage, limit: number): Promise<Buffer
   return Buffer.concat(chunks);
 }
 
-function toEvent(request: IncomingMessage, path: string, body: Buffer): APIGatewayProxyEventV2 {
-  const url = new URL(request.url ?? "/", "http://local");
+function toEvent(request: IncomingMessage, target: Target, body: Buffer): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(",") : value;
   }
   return apiGatewayEvent({
     method: request.method ?? "GET",
-    path,
-    query: url.search.slice(1),
+    path: target.path,
+    query: target.query,
     headers,
     body,
     sourceIp: request.socket.remoteAddress ?? "",

@@ -3,19 +3,19 @@ import type { Config } from "../core/config";
 import type { QueueMessage } from "../core/job";
 import type { LocalBridge } from "./bridge";
 import type { LocalPage } from "./local-routes";
+import { hasRunToken, TOKEN_HEADER } from "./run-state";
 
 /**
  * What the `hookline` CLI asks of the local run that only the running process holds: its
  * in-process dead-letter queue and the simulator's memory of each user's week. Served under
- * `/_local/` by the local server only (never the Lambdas); each request must carry the
- * `x-hookline-cli` header, which a cross-site form cannot send.
+ * `/_local/` by the local server only (never the Lambdas); each request must carry the run's
+ * token (`x-hookline-token`), which the CLI reads from the run file and no other site can know.
  *
+ * - `GET  /_local/run`: this process's id, so the CLI can check the run file names it.
  * - `GET  /_local/dead-letters`: the dead letters (event, reason).
  * - `POST /_local/dead-letters/replay[?event=<source>:<id>]`: back to the queue, all or one event's.
  * - `POST /_local/simulator/forget?user=<id>`: the simulated portal forgets the user's week.
  */
-export const CLI_HEADER = "x-hookline-cli";
-
 export function makeLocalAdmin(options: {
   config: Config;
   bridge: Omit<LocalBridge, "close">;
@@ -24,11 +24,14 @@ export function makeLocalAdmin(options: {
   return async (event) => {
     const path = event.rawPath;
     if (!path.startsWith("/_local/")) return undefined;
-    if (event.headers[CLI_HEADER] !== "1")
-      return json(403, { error: `the hookline CLI sends the ${CLI_HEADER} header` });
+    if (!hasRunToken(event.headers, bridge.token))
+      return json(403, {
+        error: `the hookline CLI sends the run's token (${TOKEN_HEADER} header)`,
+      });
     const method = event.requestContext.http.method;
     const query = new URLSearchParams(event.rawQueryString);
 
+    if (method === "GET" && path === "/_local/run") return json(200, { pid: process.pid });
     if (method === "GET" && path === "/_local/dead-letters") {
       return json(200, {
         deadLetters: bridge.queue.deadLetters.map((letter) => ({

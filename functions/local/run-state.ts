@@ -1,3 +1,4 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -9,7 +10,11 @@ export interface LocalRunState {
   pid: number;
   /** The bridge's base URL, e.g. http://127.0.0.1:3000. */
   url: string;
+  /** The run's secret: state-changing local endpoints need it (docs/security.md). */
+  token?: string;
   dynamoEndpoint: string;
+  /** The embedded DynamoDB's per-run credentials (absent: the CLI signs with `local`). */
+  dynamoCredentials?: { accessKeyId: string; secretAccessKey: string };
   tableName: string;
   config: string;
   startedAt: string;
@@ -19,7 +24,8 @@ export const runStatePath = (cwd: string): string => join(cwd, ".hookline", "loc
 
 export function writeRunState(cwd: string, state: LocalRunState): void {
   mkdirSync(join(cwd, ".hookline"), { recursive: true });
-  writeFileSync(runStatePath(cwd), `${JSON.stringify(state, null, 2)}\n`);
+  // It holds the run's credentials: readable by its owner only.
+  writeFileSync(runStatePath(cwd), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
 }
 
 /** Removes the file if it still describes this process (another run may have replaced it). */
@@ -49,4 +55,25 @@ function processIsAlive(pid: number): boolean {
     // EPERM: it exists but belongs to someone else.
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/**
+ * The header that carries the run's token. A page of another site cannot read the token (it is
+ * only in the run file and the inbox page), so it cannot send samples, replay or forget.
+ */
+export const TOKEN_HEADER = "x-hookline-token";
+
+/** A fresh per-run secret. */
+export const newRunToken = (): string => randomBytes(24).toString("base64url");
+
+/** Whether `headers` (lower-cased names) carry `token`; compared in constant time. */
+export function hasRunToken(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  token: string,
+): boolean {
+  const given = headers[TOKEN_HEADER];
+  if (typeof given !== "string") return false;
+  const actual = Buffer.from(given);
+  const expected = Buffer.from(token);
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
 }

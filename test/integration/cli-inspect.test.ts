@@ -55,6 +55,8 @@ describe("hookline events, digests, slot and replay on the local run", () => {
         pid: process.pid,
         url: bridge.url,
         dynamoEndpoint: bridge.dynamoEndpoint,
+        dynamoCredentials: bridge.dynamoCredentials,
+        token: bridge.token,
         tableName: TABLE,
       }),
     );

@@ -7,6 +7,7 @@ import { signingSecret, sourceById } from "../../cli/config";
 import type { Io } from "../../cli/output";
 import { runCli } from "../../cli/program";
 import { buildSample } from "../../cli/samples";
+import { makeLocalAdmin } from "../../functions/local/local-admin";
 import { runStatePath } from "../../functions/local/run-state";
 import { startTestBridge, TEST_SECRETS, testConfig } from "../support/bridge";
 
@@ -19,7 +20,10 @@ describe("hookline send against the local bridge", () => {
   });
   let bridge: Bridge;
   beforeAll(async () => {
-    bridge = await startTestBridge(config);
+    // As npm start serves it: the CLI's endpoints, which prove the run file true.
+    bridge = await startTestBridge(config, {
+      pages: (running) => [makeLocalAdmin({ config, bridge: running })],
+    });
   });
   afterAll(() => bridge?.close());
 
@@ -68,7 +72,12 @@ describe("hookline send against the local bridge", () => {
     mkdirSync(join(cwd, ".hookline"));
     writeFileSync(
       runStatePath(cwd),
-      JSON.stringify({ pid: process.pid, url: bridge.url, dynamoEndpoint: bridge.dynamoEndpoint }),
+      JSON.stringify({
+        pid: process.pid,
+        url: bridge.url,
+        token: bridge.token,
+        dynamoEndpoint: bridge.dynamoEndpoint,
+      }),
     );
     const out: string[] = [];
     const io: Io = {
@@ -95,5 +104,88 @@ describe("hookline send against the local bridge", () => {
     expect(bridge.simulator?.messages.find((message) => message.userId === 41)?.message).toBe(
       "hello from the CLI",
     );
+  });
+
+  describe("a planted .hookline/local.json", () => {
+    const shopConfig = {
+      bitrix: { openLineCode: "ab515f5d85a8b844d484f6ea75a2e494" },
+      sources: [
+        {
+          id: "shop",
+          type: "hmac",
+          secret: "env:SHOP_SECRET",
+          header: "x-shop-signature",
+          eventId: { path: "id" },
+          eventName: { path: "event" },
+        },
+      ],
+    };
+    /** `hookline send shop` in a directory holding `state` as its run file; every fetch seen. */
+    async function sendWith(state: Record<string, unknown>) {
+      const cwd = mkdtempSync(join(tmpdir(), "hookline-cli-planted-"));
+      writeFileSync(join(cwd, "hookline.config.json"), JSON.stringify(shopConfig));
+      mkdirSync(join(cwd, ".hookline"));
+      writeFileSync(runStatePath(cwd), JSON.stringify(state));
+      const fetched: { url: string; headers: Record<string, string> }[] = [];
+      const out: string[] = [];
+      const io: Io = {
+        stdout: { write: (text: string) => out.push(text) },
+        stderr: { write: (text: string) => out.push(text) },
+        env: { SHOP_SECRET: "the real shop secret" },
+        cwd,
+        fetch: async (input, init) => {
+          fetched.push({
+            url: String(input),
+            headers: Object.fromEntries(new Headers(init?.headers).entries()),
+          });
+          return fetch(input, init);
+        },
+        now: () => new Date(),
+      };
+      const payload = join(cwd, "order.json");
+      writeFileSync(payload, JSON.stringify({ id: "o-1", userId: 41, text: "x" }));
+      const code = await runCli(
+        ["send", "shop", "--event", "order.paid", "--payload", payload],
+        io,
+      );
+      return { code, fetched, text: out.join("") };
+    }
+    const signed = (fetched: { headers: Record<string, string> }[]) =>
+      fetched.filter((request) => request.headers["x-shop-signature"] !== undefined);
+
+    it("is not followed to a URL off this machine: nothing is signed or sent", async () => {
+      const run = await sendWith({
+        pid: process.pid,
+        url: "http://192.0.2.7:3000",
+        token: "planted",
+        dynamoEndpoint: "http://127.0.0.1:1",
+      });
+      expect(run.code).not.toBe(0);
+      expect(run.fetched).toEqual([]);
+      expect(run.text).toMatch(/local\.json.*not followed/);
+    });
+
+    it("is not followed to a loopback server that does not know the run's token", async () => {
+      const run = await sendWith({
+        pid: process.pid,
+        url: bridge.url,
+        token: "a token the run never issued",
+        dynamoEndpoint: bridge.dynamoEndpoint,
+      });
+      expect(run.code).not.toBe(0);
+      expect(signed(run.fetched)).toEqual([]);
+      expect(run.text).toMatch(/not followed/);
+    });
+
+    it("is not followed when it names a process that is not the server's", async () => {
+      const run = await sendWith({
+        pid: 1,
+        url: bridge.url,
+        token: bridge.token,
+        dynamoEndpoint: bridge.dynamoEndpoint,
+      });
+      expect(run.code).not.toBe(0);
+      expect(signed(run.fetched)).toEqual([]);
+    });
   });
 });

@@ -54,8 +54,8 @@ describe("hookline against a deployed stack (--stack)", () => {
     bridge = await startTestBridge(testConfig(), { tableName: TABLE });
     Object.assign(process.env, {
       AWS_ENDPOINT_URL_DYNAMODB: bridge.dynamoEndpoint,
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
+      AWS_ACCESS_KEY_ID: bridge.dynamoCredentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: bridge.dynamoCredentials.secretAccessKey,
     });
     cwd = mkdtempSync(join(tmpdir(), "hookline-cli-stack-"));
     writeFileSync(

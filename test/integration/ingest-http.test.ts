@@ -5,10 +5,11 @@ import { startHttpServer } from "../../functions/local/http-server";
 import {
   INGEST_SECRETS,
   type IngestServer,
+  ingestTestConfig,
   post,
   startIngestServer,
 } from "../support/ingest-server";
-import { githubRequest, stripeRequest } from "../support/signers";
+import { githubExamples, githubRequest, stripeRequest } from "../support/signers";
 
 const hmacHeaders = (body: string, headers: Record<string, string>, timestamp?: number) => {
   const signed = timestamp === undefined ? body : `${timestamp}.${body}`;
@@ -66,7 +67,13 @@ describe("ingest over HTTP: replays, sizes and malformed requests", () => {
 
   describe("replays of a captured signed body (item 7)", () => {
     it("GitHub: the same body under a new delivery id, or relabelled, is a duplicate", async () => {
-      const payload = { action: "opened", userId: 41, text: `hello ${randomUUID()}` };
+      const payload = {
+        action: "opened",
+        number: 1,
+        pull_request: {},
+        userId: 41,
+        text: `hello ${randomUUID()}`,
+      };
       const original = await githubRequest(INGEST_SECRETS.GITHUB_SECRET, "pull_request", payload);
       expect((await post(server, "/webhooks/github", original.headers, original.body)).status).toBe(
         202,
@@ -74,16 +81,40 @@ describe("ingest over HTTP: replays, sizes and malformed requests", () => {
       const before = server.queued.length;
 
       const replayed = { ...original.headers, "x-github-delivery": randomUUID() };
-      const relabelled = { ...replayed, "x-github-event": "issues" };
+      // Relabelled as another event that the body could also be (no object of its own).
+      const relabelled = { ...replayed, "x-github-event": "watch" };
       for (const headers of [replayed, relabelled, replayed]) {
         const answer = await post(server, "/webhooks/github", headers, original.body);
         expect(answer).toMatchObject({ status: 200, body: { status: "duplicate" } });
       }
+      const asIssues = { ...replayed, "x-github-event": "issues" };
+      expect((await post(server, "/webhooks/github", asIssues, original.body)).status).toBe(400);
       expect(server.queued.length).toBe(before);
+    });
+
+    it("GitHub: an ignored delivery relabelled as a routed event is refused, with no write", async () => {
+      const route = { source: "github", events: ["issues.*"], userId: "7", message: "hi" };
+      const ignoring = await startIngestServer(ingestTestConfig({ routes: [route] }));
+      try {
+        const [push] = githubExamples("push");
+        const original = await githubRequest(INGEST_SECRETS.GITHUB_SECRET, "push", push);
+        const ignored = await post(ignoring, "/webhooks/github", original.headers, original.body);
+        expect(ignored).toMatchObject({ status: 200, body: { status: "ignored" } });
+        const relabelled = { ...original.headers, "x-github-event": "issues" };
+        const answer = await post(ignoring, "/webhooks/github", relabelled, original.body);
+        expect(answer.status).toBe(400);
+        expect(ignoring.queued).toEqual([]);
+        expect(await ignoring.itemCount()).toBe(0);
+      } finally {
+        await ignoring.close();
+      }
     });
 
     it("GitHub: a sender's redelivery (same id, same body) is still a duplicate", async () => {
       const request = await githubRequest(INGEST_SECRETS.GITHUB_SECRET, "push", {
+        ref: "refs/heads/main",
+        commits: [],
+        pusher: {},
         userId: 42,
         text: randomUUID(),
       });

@@ -21,6 +21,7 @@ async function signedRequest(source: string, userId: number): Promise<SignedRequ
     case "github":
       return githubRequest(INGEST_SECRETS.GITHUB_SECRET, "issues", {
         action: "opened",
+        issue: {},
         userId,
         text,
       });

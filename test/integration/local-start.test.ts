@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { sign } from "@octokit/webhooks-methods";
 import { describe, expect, it } from "vitest";
 
 const ROOT = join(import.meta.dirname, "../..");
@@ -123,6 +124,27 @@ describe("npm start", () => {
       expect(run.output().stderr).toContain("GITHUB_WEBHOOK_SECRET=dev-github-secret");
     } finally {
       await stopAll(run, descendants(run.child.pid ?? 0));
+    }
+  });
+
+  it("prints a signed start-up curl only for the development secret, never a real one", async () => {
+    const real = npmStart([], { GITHUB_WEBHOOK_SECRET: "a-real-github-secret" });
+    try {
+      await real.listening;
+      expect(real.output().stdout).toContain("webhook:   POST");
+      expect(real.output().stdout).not.toContain("x-hub-signature-256");
+    } finally {
+      await stopAll(real, descendants(real.child.pid ?? 0));
+    }
+    const development = npmStart([]);
+    try {
+      await development.listening;
+      const stdout = development.output().stdout;
+      const body = /--data '([^']+)'/.exec(stdout)?.[1] ?? "";
+      const signature = /x-hub-signature-256: (sha256=[0-9a-f]+)/.exec(stdout)?.[1];
+      expect(signature).toBe(await sign("dev-github-secret", body));
+    } finally {
+      await stopAll(development, descendants(development.child.pid ?? 0));
     }
   });
 

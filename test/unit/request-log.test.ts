@@ -119,7 +119,7 @@ describe("the request log", () => {
 describe("recording a request", () => {
   it("names the verified event of an accepted request", async () => {
     const log = new RequestLog();
-    const event = await githubEvent("issues", { action: "opened" }, "d-accepted");
+    const event = await githubEvent("issues", { action: "opened", issue: {} }, "d-accepted");
     await recorder(log)(
       event,
       answer(202, { status: "accepted", eventId: "d-accepted", messages: 1, failed: 0 }),
@@ -141,7 +141,7 @@ describe("recording a request", () => {
 
   it("names the events the routes expect when a request is ignored", async () => {
     const log = new RequestLog();
-    const event = await githubEvent("issues", { action: "closed" }, "d-ignored");
+    const event = await githubEvent("issues", { action: "closed", issue: {} }, "d-ignored");
     await recorder(log)(event, answer(200, { status: "ignored", eventId: "d-ignored" }));
     const entry = newest(log);
     expect(entry.expected).toEqual(["issues.opened", "pull_request.*"]);
@@ -152,7 +152,12 @@ describe("recording a request", () => {
 
   it("shows the reason of a 401 and never names an event it could not verify", async () => {
     const log = new RequestLog();
-    const event = await githubEvent("issues", { action: "opened" }, "d-forged", "wrong secret");
+    const event = await githubEvent(
+      "issues",
+      { action: "opened", issue: {} },
+      "d-forged",
+      "wrong secret",
+    );
     const reason = "X-Hub-Signature-256 does not match any configured secret";
     await recorder(log)(event, answer(401, { error: "invalid_signature", message: reason }));
     const entry = newest(log);

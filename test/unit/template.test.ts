@@ -73,6 +73,47 @@ describe("escaping in templates", () => {
   });
 });
 
+describe("values inside an author's URL", () => {
+  const hostile = "a b/../@evil.example?x=1&y=[2]#top";
+  const encoded = "a%20b%2F..%2F%40evil.example%3Fx%3D1%26y%3D%5B2%5D%23top";
+
+  it.each([
+    ["https://x.example/{{ payload.path }}", `https://x.example/${encoded}`],
+    ["https://x.example/issues?q={{ payload.path }}", `https://x.example/issues?q=${encoded}`],
+    [
+      "[url=https://x.example/{{ payload.path }}]open[/url] {{ payload.path }}",
+      `[url=https://x.example/${encoded}]open[/url] `,
+    ],
+    [
+      "{% if payload.path %}https://x.example/{{ payload.path }}{% endif %}",
+      `https://x.example/${encoded}`,
+    ],
+  ])("percent-encodes each value as a URL component: %s", (source, expected) => {
+    const rendered = render(source, { path: hostile });
+    expect(rendered.startsWith(expected)).toBe(true);
+    const url = /https:\/\/[^\]\s]*/.exec(rendered)?.[0] ?? "";
+    expect(new URL(url).host).toBe("x.example");
+  });
+
+  it("leaves a value that is the whole URL, and text outside URLs, as it was", () => {
+    expect(render("{{ payload.url }}", { url: "https://github.com/o/r/issues/1" })).toBe(
+      "https://github.com/o/r/issues/1",
+    );
+    expect(render("see https://x.example/ and {{ payload.path }}", { path: "a/b" })).toBe(
+      "see https://x.example/ and a/b",
+    );
+  });
+
+  it.each([
+    "https://{{ payload.tenant }}.example.com/",
+    "https://x.example{{ payload.path }}",
+    "http://x.example:{{ payload.port }}/",
+  ])("refuses a value before the host ends: %s", (source) => {
+    expect(() => engine.compile(source, "routes[0].attach")).toThrow(ConfigError);
+    expect(() => engine.compile(source, "routes[0].attach")).toThrow(/before the host ends/);
+  });
+});
+
 describe("compile errors", () => {
   it("names the key and fails on syntax errors and unknown filters", () => {
     expect(() => engine.compile("{{ payload.x ", "routes[3].userId")).toThrow(

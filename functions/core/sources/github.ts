@@ -1,4 +1,5 @@
 import { BadRequestError, InvalidSignatureError } from "../errors";
+import { payloadFitsEvent } from "./github-events";
 import type { VerifiedEvent } from "./index";
 import { header, parseJsonObject, type RawRequest, requireHeader } from "./request";
 import { contentHash, signedByAny } from "./signature";
@@ -30,22 +31,44 @@ export function verifyGithub(secrets: readonly string[], request: RawRequest): V
   const id = requireHeader(request, "x-github-delivery");
   const event = requireHeader(request, "x-github-event");
   const payload = parseJsonObject(jsonText(request));
+  // The event header is unsigned: the signed body must be what it names (docs/security.md).
+  if (!payloadFitsEvent(event, payload)) {
+    throw new BadRequestError(`body is not a "${event}" event: X-GitHub-Event does not match it`);
+  }
   const name = typeof payload.action === "string" ? `${event}.${payload.action}` : event;
   // Neither the delivery id nor the event header is signed: the body is the event's identity.
   return { id, name, payload, contentHash: contentHash(content) };
 }
 
-/** The JSON text of the body: as is, or the `payload` field of a form-encoded body. */
+const FORM_PREFIX = "payload=";
+
+/**
+ * The JSON text of the body, with its encoding decided by the signed bytes, never by the unsigned
+ * `Content-Type` header: a body that starts with `payload=` is GitHub's form encoding (one field),
+ * anything else is JSON. A header that says otherwise is a 400, so a signed JSON body holding
+ * `&payload=...&` in a comment cannot be replayed as a form (docs/security.md).
+ */
 function jsonText(request: RawRequest): string {
   const text = request.body.toString("utf8");
-  if (!isFormEncoded(header(request, "content-type"))) return text;
-  const payload = new URLSearchParams(text).get("payload");
-  if (payload === null) throw new BadRequestError("form-encoded body has no payload field");
+  const isForm = text.startsWith(FORM_PREFIX);
+  const declared = mediaType(header(request, "content-type"));
+  if (declared !== undefined && declared !== (isForm ? FORM : JSON_TYPE)) {
+    throw new BadRequestError(
+      `body is ${isForm ? "form-encoded" : "not form-encoded"}: does not match its Content-Type`,
+    );
+  }
+  if (!isForm) return text;
+  const fields = [...new URLSearchParams(text)];
+  const [[, payload] = []] = fields;
+  if (fields.length !== 1 || payload === undefined) {
+    throw new BadRequestError("form-encoded body must hold one payload field");
+  }
   return payload;
 }
 
-function isFormEncoded(contentType: string | undefined): boolean {
-  if (contentType === undefined || contentType === "application/json") return false;
-  const mediaType = contentType?.split(";", 1)[0]?.trim().toLowerCase();
-  return mediaType === "application/x-www-form-urlencoded";
+const FORM = "application/x-www-form-urlencoded";
+const JSON_TYPE = "application/json";
+
+function mediaType(contentType: string | undefined): string | undefined {
+  return contentType?.split(";", 1)[0]?.trim().toLowerCase();
 }

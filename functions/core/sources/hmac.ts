@@ -65,3 +65,27 @@ function locate(
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
   throw new BadRequestError(`body has no string or number ${what} at "${locator.path}"`);
 }
+
+/**
+ * A warning per HMAC source that takes its event name from a header while its signature covers
+ * no timestamp: the header is unsigned, so anyone holding one signed body can replay it under
+ * another event name at any time, and an `ignored` delivery records nothing to stop that
+ * (docs/security.md). For `hookline check`; pure.
+ */
+export function unsignedEventNameWarnings(
+  sources: readonly SourceConfig[],
+): { key: string; message: string }[] {
+  return sources.flatMap((source, index) =>
+    source.type === "hmac" && "header" in source.eventName && source.timestampHeader === undefined
+      ? [
+          {
+            key: `sources[${index}].eventName`,
+            message:
+              `"${source.id}" reads its event name from the ${source.eventName.header} header, which is unsigned: ` +
+              "anyone holding one signed body can relabel it as another event. Prefer a JSON path in the body " +
+              "(eventName.path), or have the sender sign a timestamp (timestampHeader).",
+          },
+        ]
+      : [],
+  );
+}

@@ -8,6 +8,7 @@ import { makeDynamoOutcomeStore } from "../../adapters/dynamo/outcomes";
 import type { Config } from "../../core/config";
 import type { LocalBridge } from "../bridge";
 import type { LocalPage } from "../local-routes";
+import { hasRunToken } from "../run-state";
 import { type InboxState, type PortalMessage, renderPage, renderSections } from "./page";
 
 export interface InboxOptions {
@@ -55,13 +56,13 @@ export function makeInbox(options: InboxOptions): LocalPage {
     const method = event.requestContext.http.method;
     if (method === "GET" && (path === "/_inbox" || path === "/_inbox/")) {
       const nonce = randomBytes(16).toString("base64");
-      return html(renderPage(await state(), nonce), nonce);
+      return html(renderPage(await state(), nonce, bridge.token), nonce);
     }
     if (method === "GET" && path === "/_inbox/sections") return html(renderSections(await state()));
     if (method === "GET" && path === "/_inbox/state.json") return json(200, await state());
     const send = SEND_PATH.exec(path);
     if (method === "POST" && send?.[1]) {
-      if (event.headers[PAGE_HEADER] !== "1")
+      if (event.headers[PAGE_HEADER] !== "1" || !hasRunToken(event.headers, bridge.token))
         return json(403, { error: `send samples from the inbox page (${PAGE_HEADER} header)` });
       return sendSample(decodeURIComponent(send[1]));
     }

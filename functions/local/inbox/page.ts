@@ -114,7 +114,7 @@ ${message.keyboard === undefined ? "" : renderKeyboard(message.keyboard)}
 }
 
 /** The whole page: the sections above, "send sample" buttons, and a small polling script. */
-export function renderPage(state: InboxState, nonce: string): string {
+export function renderPage(state: InboxState, nonce: string, token: string): string {
   const buttons = state.sources
     .map(
       (source) =>
@@ -126,6 +126,7 @@ export function renderPage(state: InboxState, nonce: string): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="hookline-token" content="${escapeHtml(token)}">
 <title>hookline inbox</title>
 <style nonce="${nonce}">${STYLE}</style>
 </head>
@@ -141,7 +142,8 @@ export function renderPage(state: InboxState, nonce: string): string {
 const SCRIPT = `
 const live = document.getElementById("live");
 const result = document.getElementById("send-result");
-const headers = { "x-hookline-inbox": "1" };
+const token = document.querySelector('meta[name="hookline-token"]').content;
+const headers = { "x-hookline-inbox": "1", "x-hookline-token": token };
 let shown = live.innerHTML;
 async function refresh() {
   try {

@@ -64,7 +64,8 @@ describe("github signature", () => {
   });
 
   it("accepts any of several secrets (rotation)", async () => {
-    const request = await githubRequest("push", JSON.stringify({ ref: "refs/heads/main" }));
+    const [push] = examplesOf("push");
+    const request = await githubRequest("push", JSON.stringify(push));
     await expect(verify256(request, [OLD_SECRET, SECRET])).resolves.toMatchObject({
       name: "push",
     });
@@ -157,11 +158,49 @@ describe("github events", () => {
     });
   });
 
-  it("rejects a form-encoded body without payload= as a bad request", async () => {
-    const request = await githubRequest("issues", "other=1", {
-      contentType: "application/x-www-form-urlencoded",
+  it("decides the encoding from the signed bytes: a JSON body relabelled as a form is refused", async () => {
+    // Anyone can write `&payload=<url-encoded JSON>&` into a comment on a public repository;
+    // GitHub then signs a JSON delivery that holds it. Replayed as a form, the old code read the
+    // planted payload instead of the event GitHub sent.
+    const [real] = examplesOf("issue_comment");
+    expect(real).toBeDefined();
+    const planted = { action: "opened", issue: { title: "planted", user: { id: 1 } } };
+    const comment = `see &payload=${encodeURIComponent(JSON.stringify(planted))}&`;
+    const example = structuredClone(real) as { comment: { body: string } };
+    example.comment.body = comment;
+    const json = await githubRequest("issue_comment", JSON.stringify(example));
+    await expect(verify256(json)).resolves.toMatchObject({ payload: example });
+
+    const replayed = {
+      ...json,
+      headers: { ...json.headers, "content-type": "application/x-www-form-urlencoded" },
+    };
+    await expect(verify256(replayed)).rejects.toThrow(BadRequestError);
+  });
+
+  it("refuses a form body sent as JSON, and JSON sent under another media type", async () => {
+    const [example] = examplesOf("push");
+    const form = `payload=${encodeURIComponent(JSON.stringify(example))}`;
+    await expect(verify256(await githubRequest("push", form))).rejects.toThrow(
+      /does not match its Content-Type/,
+    );
+    const json = await githubRequest("push", JSON.stringify(example), {
+      contentType: "text/plain",
     });
-    await expect(verify256(request)).rejects.toThrow(/no payload field/);
+    await expect(verify256(json)).rejects.toThrow(/does not match its Content-Type/);
+    const noType = await githubRequest("push", JSON.stringify(example));
+    delete noType.headers["content-type"];
+    await expect(verify256(noType)).resolves.toMatchObject({ name: "push" });
+  });
+
+  it("rejects a form-encoded body without exactly one payload field as a bad request", async () => {
+    const contentType = "application/x-www-form-urlencoded";
+    const other = await githubRequest("issues", "other=1", { contentType });
+    await expect(verify256(other)).rejects.toThrow(/does not match its Content-Type/);
+    const twoFields = await githubRequest("issues", "payload=%7B%7D&payload=%7B%7D", {
+      contentType,
+    });
+    await expect(verify256(twoFields)).rejects.toThrow(/one payload field/);
   });
 
   it("rejects malformed JSON or a non-object after a valid signature as a bad request", async () => {

@@ -21,6 +21,8 @@ const body = JSON.stringify({
   id: "evt_1",
   type: "thing.happened",
   action: "opened",
+  number: 1,
+  pull_request: {},
   ref: marker,
 });
 

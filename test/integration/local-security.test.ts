@@ -1,0 +1,103 @@
+import { request as httpRequest } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeInbox } from "../../functions/local/inbox/index";
+import { makeLocalAdmin } from "../../functions/local/local-admin";
+import { startTestBridge, TEST_SECRETS, testConfig } from "../support/bridge";
+
+type Bridge = Awaited<ReturnType<typeof startTestBridge>>;
+
+/** One request with any Host header (fetch would set its own). */
+function call(
+  url: string,
+  options: { method?: string; host?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: string }> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: `${target.pathname}${target.search}`,
+        method: options.method ?? "GET",
+        headers: { host: options.host ?? target.host, ...options.headers },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () =>
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
+        );
+      },
+    );
+    request.on("error", reject);
+    request.end();
+  });
+}
+
+describe("the local run refuses other sites and rebinding pages", () => {
+  const config = testConfig();
+  let bridge: Bridge;
+  beforeAll(async () => {
+    bridge = await startTestBridge(config, {
+      pages: (running) => [
+        makeInbox({ config, env: TEST_SECRETS, tableName: "hookline-e2e", bridge: running }),
+        makeLocalAdmin({ config, bridge: running }),
+      ],
+    });
+  });
+  afterAll(() => bridge?.close());
+
+  it("answers only Host 127.0.0.1, localhost or [::1] with its own port", async () => {
+    const { port } = new URL(bridge.url);
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]) {
+      expect((await call(`${bridge.url}/_inbox/state.json`, { host })).status).toBe(200);
+    }
+    for (const host of [`evil.example:${port}`, "127.0.0.1", `localhost:${Number(port) + 1}`]) {
+      const answer = await call(`${bridge.url}/_inbox/state.json`, { host });
+      expect(answer.status).toBe(403);
+      expect(answer.body).not.toContain('"requests"');
+    }
+  });
+
+  it("gives the inbox page the run's token; sending a sample needs it", async () => {
+    const page = await call(`${bridge.url}/_inbox`);
+    const token = /<meta name="hookline-token" content="([^"]+)">/.exec(page.body)?.[1];
+    expect(token).toBe(bridge.token);
+    const sendPath = `${bridge.url}/_inbox/send/github`;
+    const withoutToken = await call(sendPath, {
+      method: "POST",
+      headers: { "x-hookline-inbox": "1" },
+    });
+    expect(withoutToken.status).toBe(403);
+    const wrongToken = await call(sendPath, {
+      method: "POST",
+      headers: { "x-hookline-inbox": "1", "x-hookline-token": `${token}x` },
+    });
+    expect(wrongToken.status).toBe(403);
+    const sent = await call(sendPath, {
+      method: "POST",
+      headers: { "x-hookline-inbox": "1", "x-hookline-token": token ?? "" },
+    });
+    expect(sent.status).toBe(200);
+  });
+
+  it("the CLI's endpoints (replay, forget) need the token", async () => {
+    const forget = `${bridge.url}/_local/simulator/forget?user=5`;
+    const cliHeader = { "x-hookline-cli": "1" };
+    expect((await call(forget, { method: "POST", headers: cliHeader })).status).toBe(403);
+    const replay = `${bridge.url}/_local/dead-letters/replay`;
+    expect((await call(replay, { method: "POST", headers: cliHeader })).status).toBe(403);
+    const withToken = { ...cliHeader, "x-hookline-token": bridge.token };
+    expect((await call(forget, { method: "POST", headers: withToken })).status).toBe(200);
+  });
+
+  it("the simulator's controls need the token, and its own Host", async () => {
+    const origin = bridge.simulator?.origin ?? "";
+    const outage = `${origin}/_simulator/outage`;
+    expect((await call(outage, { method: "POST" })).status).toBe(403);
+    const { port } = new URL(origin);
+    const rebound = await call(`${origin}/_simulator/messages`, { host: `evil.example:${port}` });
+    expect(rebound.status).toBe(403);
+    expect((await call(`${origin}/_simulator/messages`)).status).toBe(200);
+  });
+});
