@@ -251,7 +251,7 @@ export interface StoredTokens {
 /**
  * OAuth tokens per portal, one item each. A refresh is taken by one worker at a time with a
  * conditional write on the version; the new access token and the rotated refresh token are
- * stored in one conditional write by that worker only.
+ * stored in one write conditioned on that version (the fence), never on the lease.
  */
 export interface TokenStore {
   read(portal: string): Promise<StoredTokens | undefined>;
@@ -265,10 +265,14 @@ export interface TokenStore {
     now: Date,
     leaseMs: number,
   ): Promise<boolean>;
-  /** Stores both new tokens, bumps the version, ends the refresh: only for its holder. */
+  /**
+   * Stores both new tokens, bumps the version, ends the refresh, if the version is still
+   * `version` (the one whose refresh token was spent), whoever holds the lease now: the fence.
+   * `false` when it moved on.
+   */
   commitRefresh(
     portal: string,
-    holder: string,
+    version: number,
     tokens: { accessToken: string; refreshToken: string; accessExpiresAt: number },
     now: Date,
   ): Promise<boolean>;

@@ -11,7 +11,11 @@ import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { makeDynamoTokenStore } from "../../functions/adapters/dynamo/tokens";
 import { type Clock, sleep } from "../../functions/core/clock";
 import { parseConfig } from "../../functions/core/config";
-import { makeTokenProvider } from "../../functions/core/oauth";
+import {
+  makeTokenProvider,
+  REFRESH_LEASE_MS,
+  type RefreshAnswer,
+} from "../../functions/core/oauth";
 import type { TokenStore } from "../../functions/core/ports";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
@@ -60,14 +64,22 @@ describe("an OAuth portal", () => {
   });
 
   /** One worker (a Lambda container): its own provider and client over the shared store. */
-  const worker = (portalId: string, options: { store?: TokenStore; clock?: Clock } = {}) => {
+  const worker = (
+    portalId: string,
+    options: {
+      store?: TokenStore;
+      clock?: Clock;
+      refresh?: (refreshToken: string) => Promise<RefreshAnswer>;
+      sleep?: (ms: number) => Promise<void>;
+    } = {},
+  ) => {
     const tokens = makeTokenProvider({
       portal: portalId,
       store: options.store ?? store,
       initialRefreshToken: async () => portal.oauth?.currentRefreshToken() ?? "",
-      refresh: (refreshToken) => refreshWithBitrix(app, refreshToken),
+      refresh: options.refresh ?? ((refreshToken) => refreshWithBitrix(app, refreshToken)),
       clock: options.clock ?? { now: () => new Date() },
-      sleep: (ms) => sleep(Math.min(ms, 50)),
+      sleep: options.sleep ?? ((ms) => sleep(Math.min(ms, 50))),
     });
     return makeBitrixOAuthClient({ portalUrl: portal.origin, tokens, timeoutMs: 5000 });
   };
@@ -135,10 +147,14 @@ describe("an OAuth portal", () => {
 
     now += 2 * TTL_MS; // past the lifetime the token answer stated (whole seconds)
     crash = true;
-    await expect(dying.sendNetworkMessage(LINE, message(7001 + unique))).rejects.toThrow(/crashed/);
+    expect(await dying.sendNetworkMessage(LINE, message(7001 + unique))).toMatchObject({
+      kind: "retry",
+      code: "TOKEN_STORE_UNAVAILABLE",
+    });
 
-    // Another worker, once the crashed refresh's lease ran out, spends the old refresh token.
-    now += 31_000;
+    // Another worker, once the crashed refresh's lease ran out (longer than any worker lives),
+    // spends the old refresh token.
+    now += REFRESH_LEASE_MS + 1000;
     const next = worker(portalId, { clock });
     const refused = await next.sendNetworkMessage(LINE, message(7002 + unique));
     expect(refused).toMatchObject({ kind: "retry", code: "invalid_grant", configFault: true });
@@ -163,6 +179,128 @@ describe("an OAuth portal", () => {
       clock.now(),
     );
     expect(await next.sendNetworkMessage(LINE, message(7004 + unique))).toEqual({ kind: "sent" });
+  });
+
+  /**
+   * A worker whose refresh is held up after the OAuth server answered (its process paused, a slow
+   * network): the server has already rotated the refresh token, the worker has not stored it yet.
+   */
+  const slowHolder = (portalId: string, clock: Clock) => {
+    let slow = false;
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let answered = () => {};
+    const rotated = new Promise<void>((resolve) => {
+      answered = resolve;
+    });
+    const client = worker(portalId, {
+      clock,
+      refresh: async (refreshToken) => {
+        const answer = await refreshWithBitrix(app, refreshToken);
+        if (slow) {
+          answered();
+          await released;
+        }
+        return answer;
+      },
+    });
+    return {
+      client,
+      /** From now on a refresh stops after the server's answer until `release`. */
+      slowDown: () => {
+        slow = true;
+      },
+      rotated,
+      release,
+    };
+  };
+
+  it("a refresh slower than 30 s is not taken over: the other worker waits for the holder's tokens and never spends the rotated refresh token", async () => {
+    const portalId = `portal-${++unique}`;
+    let now = Date.now();
+    const clock: Clock = { now: () => new Date(now) };
+    const holder = slowHolder(portalId, clock);
+    expect(await holder.client.sendNetworkMessage(LINE, message(11_000 + unique))).toEqual({
+      kind: "sent",
+    });
+
+    now += 2 * TTL_MS; // the access token runs out
+    holder.slowDown();
+    const holding = holder.client.sendNetworkMessage(LINE, message(11_100 + unique));
+    await holder.rotated;
+    now += 31_000; // the holder is slower than the old 30 s lease
+    const refusedBefore = portal.oauth?.stats.refused ?? 0;
+    const other = worker(portalId, {
+      clock,
+      // The other worker waits: time passes and the holder gets on with its commit.
+      sleep: async (ms) => {
+        now += ms;
+        holder.release();
+        await holding;
+      },
+    });
+    const waited = await other.sendNetworkMessage(LINE, message(11_200 + unique));
+    holder.release();
+
+    expect(await holding).toEqual({ kind: "sent" });
+    expect(waited).toEqual({ kind: "sent" });
+    expect(portal.oauth?.stats.refused).toBe(refusedBefore);
+    const stored = await store.read(portalId);
+    expect(stored?.refreshToken).toBe(portal.oauth?.currentRefreshToken());
+    expect(stored?.lastError).toBeUndefined();
+  });
+
+  it("a holder's rotated tokens are stored even after its lease ran out and a taker was refused with invalid_grant", async () => {
+    const portalId = `portal-${++unique}`;
+    let now = Date.now();
+    const clock: Clock = { now: () => new Date(now) };
+    const holder = slowHolder(portalId, clock);
+    expect(await holder.client.sendNetworkMessage(LINE, message(12_000 + unique))).toEqual({
+      kind: "sent",
+    });
+
+    now += 2 * TTL_MS;
+    holder.slowDown();
+    const holding = holder.client.sendNetworkMessage(LINE, message(12_100 + unique));
+    await holder.rotated;
+    now += 3_600_000; // paused for an hour: past any lease, the holder counts as gone
+    const taker = worker(portalId, { clock });
+    // The taker may spend the old refresh token only now, and the server refuses it.
+    expect(await taker.sendNetworkMessage(LINE, message(12_200 + unique))).toMatchObject({
+      kind: "retry",
+      code: "invalid_grant",
+    });
+
+    holder.release();
+    // The holder's commit is kept: the only live refresh token is not thrown away.
+    expect(await holding).toEqual({ kind: "sent" });
+    const stored = await store.read(portalId);
+    expect(stored?.refreshToken).toBe(portal.oauth?.currentRefreshToken());
+    expect(stored?.lastError).toBeUndefined();
+    expect(await taker.sendNetworkMessage(LINE, message(12_300 + unique))).toEqual({
+      kind: "sent",
+    });
+  });
+
+  it("a token-store read error is a retryable answer: nothing sent, no refresh held", async () => {
+    const portalId = `portal-${++unique}`;
+    const sent = portal.messages.length;
+    const failing: TokenStore = {
+      ...store,
+      read: async () => {
+        throw Object.assign(new Error("socket hang up"), { name: "TimeoutError" });
+      },
+    };
+    const result = await worker(portalId, { store: failing }).sendNetworkMessage(
+      LINE,
+      message(13_000 + unique),
+    );
+    expect(result).toMatchObject({ kind: "retry", code: "TOKEN_STORE_UNAVAILABLE" });
+    expect(result).not.toHaveProperty("configFault", true);
+    expect(portal.messages.length).toBe(sent);
+    expect(await store.read(portalId)).toBeUndefined();
   });
 
   it("hookline oauth <portal> --code stores the first tokens, and hookline sends with them", async () => {
