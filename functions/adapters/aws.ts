@@ -25,6 +25,23 @@ export const INGEST_AWS_BUDGET: AwsRequestBudget = { requestTimeoutMs: 1000, max
 export const WORKER_AWS_BUDGET: AwsRequestBudget = { requestTimeoutMs: 3000, maxAttempts: 3 };
 
 /**
+ * The DynamoDB and SQS clients' options for a budget: options of the SDK's own Node.js handler
+ * (no module more on the cold path). `throwOnRequestTimeout` makes the request timeout abort the
+ * request: without it the installed @smithy/node-http-handler only logs a warning and waits on,
+ * past the Lambda's own timeout (test/integration/aws-timeouts.test.ts).
+ */
+export function awsClientOptions(budget: AwsRequestBudget) {
+  return {
+    maxAttempts: budget.maxAttempts,
+    requestHandler: {
+      requestTimeout: budget.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+      connectionTimeout: Math.min(1000, budget.requestTimeoutMs),
+    },
+  };
+}
+
+/**
  * Builds what a Lambda needs from its environment: the bundled config, the DynamoDB table,
  * the SQS queues and the secrets mapped in HOOKLINE_SECRETS. Call once per cold start.
  */
@@ -34,13 +51,7 @@ export async function awsWiring(log: Log, metrics: Metrics, budget: AwsRequestBu
   // reads and checks HOOKLINE_CONFIG, and only then loads the schemas.
   const checked = bundledConfig();
   const config = checked ?? (await import("../core/config")).loadConfigFile(env.configPath);
-  const clientOptions = {
-    maxAttempts: budget.maxAttempts,
-    requestHandler: {
-      requestTimeout: budget.requestTimeoutMs,
-      connectionTimeout: Math.min(1000, budget.requestTimeoutMs),
-    },
-  };
+  const clientOptions = awsClientOptions(budget);
   const wiring: Wiring = {
     config,
     checked: checked !== undefined,
