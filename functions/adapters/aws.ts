@@ -16,9 +16,10 @@ export interface AwsRequestBudget {
 }
 
 /**
- * Ingest must answer within its 8 s: a receipt put, an enqueue and, when the enqueue fails, the
- * receipt's removal each take at most 2 × 1 s, so the rollback always runs before the Lambda's
- * own timeout and no webhook is answered `duplicate` for a message that was never queued.
+ * Ingest must answer within its 8 s: a receipt put, an enqueue, then the receipt marked queued
+ * (or, when the enqueue failed, removed) each take at most 2 × 1 s, so ingest ends before the
+ * Lambda's own timeout. Should it die anyway, its receipt stays pending, which is never answered
+ * `duplicate` (docs/ingest-receipts.md).
  */
 export const INGEST_AWS_BUDGET: AwsRequestBudget = { requestTimeoutMs: 1000, maxAttempts: 2 };
 /** Deliver and the sweeper have time: the SDK's usual three tries, each bounded. */

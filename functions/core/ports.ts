@@ -23,9 +23,21 @@ export interface Receipt {
  * Event receipts, kept at least 30 days: one conditional put per key (the content hash, then the
  * id); the first key that exists already makes the event a duplicate and nothing more is written.
  */
+/**
+ * What recording a receipt found: `recorded` (ours now, pending until {@link ReceiptStore.queued}),
+ * `duplicate` (its hash or id was queued before), `pending` (another attempt recorded it moments
+ * ago and may still be enqueuing: the sender should retry later).
+ */
+export type ReceiptState = "recorded" | "duplicate" | "pending";
+
 export interface ReceiptStore {
-  /** Records the receipt. `duplicate` when its hash or its id was recorded before. */
-  record(receipt: Receipt, receivedAt: Date): Promise<"recorded" | "duplicate">;
+  /**
+   * Records the receipt as pending. A receipt left pending by an attempt that died before its
+   * enqueue finished is taken over (`recorded`): only a queued receipt makes a duplicate.
+   */
+  record(receipt: Receipt, receivedAt: Date): Promise<ReceiptState>;
+  /** The event's messages are queued: from now on the webhook is a duplicate. */
+  queued(receipt: Receipt): Promise<void>;
   /** Removes a receipt written by this request, so the sender's retry is not a duplicate. */
   remove(receipt: Receipt): Promise<void>;
 }

@@ -22,7 +22,7 @@ describe("ingest when the queue fails", () => {
   });
   afterAll(() => dynamo?.close());
 
-  function ingestWith(queue: JobQueue) {
+  function ingestWith(queue: JobQueue, clock = { now: () => new Date() }) {
     const client = makeTestClient(dynamo.endpoint);
     const config = testConfig();
     return makeIngest({
@@ -33,7 +33,7 @@ describe("ingest when the queue fails", () => {
       receipts: makeDynamoReceiptStore(client, table),
       queue,
       outcomes: makeDynamoOutcomeStore(client, table),
-      clock: { now: () => new Date() },
+      clock,
       log: silentLog,
       metrics: noMetrics,
     });
@@ -57,6 +57,51 @@ describe("ingest when the queue fails", () => {
 
     const again = await ingestWith(working)(webhook);
     expect(again).toMatchObject({ statusCode: 200, body: { status: "duplicate" } });
+  });
+
+  it("an event whose enqueue never finished (the Lambda died while SQS hung) is queued by the sender's retry, not answered duplicate", async () => {
+    const request = standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
+      type: "order.paid",
+      data: { bitrixUserId: 6 },
+    });
+    const webhook = { sourceId: "app", headers: request.headers, body: Buffer.from(request.body) };
+    let now = Date.now();
+    const clock = { now: () => new Date(now) };
+
+    // The first attempt writes its receipt, then SQS hangs and the Lambda is killed: its
+    // enqueue never returns, nothing runs after it.
+    let enqueueStarted = () => {};
+    const started = new Promise<void>((resolve) => {
+      enqueueStarted = resolve;
+    });
+    const hanging: JobQueue = {
+      enqueue: () => {
+        enqueueStarted();
+        return new Promise<void>(() => {});
+      },
+    };
+    void ingestWith(hanging, clock)(webhook);
+    await started;
+
+    const queued: QueueMessage[] = [];
+    const working: JobQueue = { enqueue: async (jobs) => void queued.push(...jobs) };
+    // A retry while the first attempt may still be running: try again later, not `duplicate`.
+    now += 1000;
+    await expect(ingestWith(working, clock)(webhook)).rejects.toBeInstanceOf(
+      ServiceUnavailableError,
+    );
+    expect(queued).toEqual([]);
+
+    // The sender's retry a minute later (the first attempt is long dead) queues the event.
+    now += 60_000;
+    const retried = await ingestWith(working, clock)(webhook);
+    expect(retried).toMatchObject({ statusCode: 202, body: { status: "accepted", messages: 1 } });
+    expect(queued.map((job) => job.userId)).toEqual([6]);
+
+    now += 60_000;
+    const again = await ingestWith(working, clock)(webhook);
+    expect(again).toMatchObject({ statusCode: 200, body: { status: "duplicate" } });
+    expect(queued).toHaveLength(1);
   });
 
   it("answers 503 when the receipt store cannot be reached", async () => {
