@@ -117,7 +117,11 @@ export function makeTokenProvider(deps: TokenProviderDeps): TokenProvider {
       if (seen?.lastError && !seen.refreshing) {
         throw new OAuthUnavailableError(seen.lastError, seen.lastError === "invalid_grant");
       }
-      if (now.getTime() > deadline) throw new OAuthUnavailableError(REFRESH_WAIT, false);
+      // A holder this slow is stalled or dead: its lease runs for minutes, so don't wait it out.
+      const takenAt = (seen?.refreshing?.until ?? Number.POSITIVE_INFINITY) - REFRESH_LEASE_MS;
+      if (now.getTime() > deadline || now.getTime() - takenAt > MAX_WAIT_MS) {
+        throw new OAuthUnavailableError(REFRESH_WAIT, false);
+      }
       await sleep(POLL_MS);
     }
   }
