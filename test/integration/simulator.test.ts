@@ -183,6 +183,40 @@ describe("the simulator as Bitrix24 answers in 2026", () => {
     });
   });
 
+  describe("the OAuth server", () => {
+    const refresh = async (refreshToken: string) => {
+      const url = new URL("/oauth/token/", sim.origin);
+      for (const [name, value] of Object.entries({
+        grant_type: "refresh_token",
+        client_id: "app",
+        client_secret: "secret",
+        refresh_token: refreshToken,
+      })) {
+        url.searchParams.set(name, value);
+      }
+      const res = await fetch(url);
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+
+    it("rotates the refresh token on every refresh and refuses a spent one with invalid_grant", async () => {
+      const initial = sim.oauth?.currentRefreshToken() ?? "";
+      const first = await refresh(initial);
+      expect(first.status).toBe(200);
+      const rotated = String(first.body.refresh_token);
+      expect(typeof first.body.access_token).toBe("string");
+
+      const spent = await refresh(initial);
+      expect(spent).toEqual({
+        status: 400,
+        body: { error: "invalid_grant", error_description: "Invalid refresh token" },
+      });
+      const second = await refresh(rotated);
+      expect(second.status).toBe(200);
+      // The one before is spent now too.
+      expect((await refresh(rotated)).body.error).toBe("invalid_grant");
+    });
+  });
+
   describe("OVERLOAD_LIMIT", () => {
     it("a portal blocked by Bitrix24 support answers 503 OVERLOAD_LIMIT until lifted, running nothing", async () => {
       const userId = fresh();
