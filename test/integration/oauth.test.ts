@@ -317,6 +317,56 @@ describe("an OAuth portal", () => {
     });
   });
 
+  it("rotated tokens whose store write failed are kept by their worker and stored before its next call", async () => {
+    const portalId = `portal-${++unique}`;
+    let now = shifted();
+    const clock: Clock = { now: () => new Date(now) };
+    let failWrites = false;
+    const flaky: TokenStore = {
+      ...store,
+      commitRefresh: async (...args) => {
+        if (failWrites)
+          throw Object.assign(new Error("throttled"), { name: "ThrottlingException" });
+        return store.commitRefresh(...args);
+      },
+    };
+    const client = worker(portalId, { store: flaky, clock });
+    expect(await client.sendNetworkMessage(LINE, message(14_000 + unique))).toEqual({
+      kind: "sent",
+    });
+
+    now += 2 * TTL_MS;
+    failWrites = true;
+    const sentBefore = portal.messages.length;
+    expect(await client.sendNetworkMessage(LINE, message(14_100 + unique))).toMatchObject({
+      kind: "retry",
+      code: "TOKEN_STORE_UNAVAILABLE",
+    });
+    expect(portal.messages.length).toBe(sentBefore);
+    // Meanwhile nobody else spends the refresh token this worker already spent: others wait
+    // (their time passes while they poll) and give up for now.
+    const refusedBefore = portal.oauth?.stats.refused ?? 0;
+    const other = worker(portalId, {
+      clock,
+      sleep: async (ms) => {
+        now += ms;
+      },
+    });
+    expect(await other.sendNetworkMessage(LINE, message(14_200 + unique))).toMatchObject({
+      kind: "retry",
+      code: "REFRESH_WAIT",
+    });
+
+    failWrites = false;
+    const refreshes = portal.oauth?.stats.refreshes ?? 0;
+    expect(await client.sendNetworkMessage(LINE, message(14_300 + unique))).toEqual({
+      kind: "sent",
+    });
+    expect(portal.oauth?.stats.refreshes).toBe(refreshes);
+    expect(portal.oauth?.stats.refused).toBe(refusedBefore);
+    expect((await store.read(portalId))?.refreshToken).toBe(portal.oauth?.currentRefreshToken());
+  });
+
   it("a token-store read error is a retryable answer: nothing sent, no refresh held", async () => {
     const portalId = `portal-${++unique}`;
     const sent = portal.messages.length;
