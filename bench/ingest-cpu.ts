@@ -48,6 +48,7 @@ function memoryPorts() {
       receipts.set(receipt.eventId, receivedAt);
       return "recorded";
     },
+    async queued() {},
     async remove(receipt) {
       receipts.delete(receipt.eventId);
     },

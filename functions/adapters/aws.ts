@@ -16,13 +16,31 @@ export interface AwsRequestBudget {
 }
 
 /**
- * Ingest must answer within its 8 s: a receipt put, an enqueue and, when the enqueue fails, the
- * receipt's removal each take at most 2 × 1 s, so the rollback always runs before the Lambda's
- * own timeout and no webhook is answered `duplicate` for a message that was never queued.
+ * Ingest must answer within its 8 s: a receipt put, an enqueue, then the receipt marked queued
+ * (or, when the enqueue failed, removed) each take at most 2 × 1 s, so ingest ends before the
+ * Lambda's own timeout. Should it die anyway, its receipt stays pending, which is never answered
+ * `duplicate` (docs/ingest-receipts.md).
  */
 export const INGEST_AWS_BUDGET: AwsRequestBudget = { requestTimeoutMs: 1000, maxAttempts: 2 };
 /** Deliver and the sweeper have time: the SDK's usual three tries, each bounded. */
 export const WORKER_AWS_BUDGET: AwsRequestBudget = { requestTimeoutMs: 3000, maxAttempts: 3 };
+
+/**
+ * The DynamoDB and SQS clients' options for a budget: options of the SDK's own Node.js handler
+ * (no module more on the cold path). `throwOnRequestTimeout` makes the request timeout abort the
+ * request: without it the installed @smithy/node-http-handler only logs a warning and waits on,
+ * past the Lambda's own timeout (test/integration/aws-timeouts.test.ts).
+ */
+export function awsClientOptions(budget: AwsRequestBudget) {
+  return {
+    maxAttempts: budget.maxAttempts,
+    requestHandler: {
+      requestTimeout: budget.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+      connectionTimeout: Math.min(1000, budget.requestTimeoutMs),
+    },
+  };
+}
 
 /**
  * Builds what a Lambda needs from its environment: the bundled config, the DynamoDB table,
@@ -34,13 +52,7 @@ export async function awsWiring(log: Log, metrics: Metrics, budget: AwsRequestBu
   // reads and checks HOOKLINE_CONFIG, and only then loads the schemas.
   const checked = bundledConfig();
   const config = checked ?? (await import("../core/config")).loadConfigFile(env.configPath);
-  const clientOptions = {
-    maxAttempts: budget.maxAttempts,
-    requestHandler: {
-      requestTimeout: budget.requestTimeoutMs,
-      connectionTimeout: Math.min(1000, budget.requestTimeoutMs),
-    },
-  };
+  const clientOptions = awsClientOptions(budget);
   const wiring: Wiring = {
     config,
     checked: checked !== undefined,

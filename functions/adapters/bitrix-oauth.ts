@@ -1,5 +1,11 @@
 import { ConfigError } from "../core/errors";
-import { OAuthUnavailableError, type RefreshAnswer, type TokenProvider } from "../core/oauth";
+import {
+  OAuthUnavailableError,
+  REFRESH_WAIT,
+  type RefreshAnswer,
+  TOKEN_STORE_UNAVAILABLE,
+  type TokenProvider,
+} from "../core/oauth";
 import type { BitrixClient, SendResult } from "../core/ports";
 import { callMethod, NETWORK_MESSAGE_ADD, requestBody } from "./bitrix-client";
 
@@ -123,7 +129,11 @@ export function makeBitrixOAuthClient(options: BitrixOAuthClientOptions): Bitrix
         if (second.kind === "config" && second.status === 401) return tokenFault(second.code);
         return second;
       } catch (error) {
-        if (error instanceof OAuthUnavailableError) return tokenFault(error.code);
+        if (error instanceof OAuthUnavailableError) {
+          return error.fatal || !TRANSIENT_TOKEN_FAULTS.has(error.code)
+            ? tokenFault(error.code)
+            : tokensNotYet(error.code);
+        }
         throw error;
       }
     },
@@ -135,6 +145,19 @@ const REFRESH_CODES = new Set(["expired_token", "invalid_token", "NO_AUTH_FOUND"
 
 const isExpired = (result: SendResult): boolean =>
   result.kind === "config" && REFRESH_CODES.has(result.code);
+
+/** The token store failed, or another worker's refresh is still running: no person needed. */
+const TRANSIENT_TOKEN_FAULTS = new Set([TOKEN_STORE_UNAVAILABLE, REFRESH_WAIT]);
+/** How soon a message is tried again when its tokens could not be had for a passing reason. */
+const TOKEN_WAIT_RETRY_MS = 10_000;
+
+/** No token to call with, for a passing reason: nothing was sent, try again soon. */
+const tokensNotYet = (code: string): SendResult => ({
+  kind: "retry",
+  code,
+  retryAfterMs: TOKEN_WAIT_RETRY_MS,
+  overloaded: false,
+});
 
 /** Tokens refused: a person must act, and the message waits in the queue meanwhile. */
 const tokenFault = (code: string): SendResult => ({

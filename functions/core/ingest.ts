@@ -85,6 +85,8 @@ export function makeIngest(deps: IngestDeps) {
     const recorded = await guardStore(() => receipts.record(receipt, receivedAt));
     if (recorded === "duplicate")
       return { statusCode: 200, body: { status: "duplicate", eventId: event.id } };
+    // Another attempt of this event is enqueuing right now: not a duplicate until it has queued.
+    if (recorded === "pending") throw new ServiceUnavailableError("event being received, retry");
 
     const jobs: EventJob[] = [];
     const failures: { jobId: string; reason: string }[] = [];
@@ -145,6 +147,15 @@ export function makeIngest(deps: IngestDeps) {
       });
       throw new ServiceUnavailableError("could not enqueue messages", { cause: error });
     }
+    // Queued: only now is the sender's retry a duplicate. If this write fails the receipt stays
+    // pending and a retry after the pending window queues a copy, which deliver settles once.
+    await receipts.queued(receipt).catch((queuedError: unknown) => {
+      log.warn("could not mark receipt queued", {
+        sourceId: source.id,
+        eventId: clipForLog(event.id),
+        error: String(queuedError),
+      });
+    });
 
     for (const failure of failures) {
       log.warn("message not rendered", {

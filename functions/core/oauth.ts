@@ -16,11 +16,17 @@ export class OAuthUnavailableError extends Error {
   constructor(
     readonly code: string,
     readonly fatal: boolean,
+    options?: { cause: unknown },
   ) {
-    super(`OAuth tokens unavailable: ${code}`);
+    super(`OAuth tokens unavailable: ${code}`, options);
     this.name = "OAuthUnavailableError";
   }
 }
+
+/** The token store failed (a read, a write): nothing was sent, try again later. */
+export const TOKEN_STORE_UNAVAILABLE = "TOKEN_STORE_UNAVAILABLE";
+/** Another worker's refresh did not end within the wait: try again later. */
+export const REFRESH_WAIT = "REFRESH_WAIT";
 
 export interface TokenProviderDeps {
   portal: string;
@@ -34,8 +40,12 @@ export interface TokenProviderDeps {
 
 /** An access token this close to its end is refreshed before use. */
 const EXPIRY_MARGIN_MS = 60_000;
-/** How long one worker may hold the refresh before another may take it over. */
-const REFRESH_LEASE_MS = 30_000;
+/**
+ * How long one worker holds the refresh before another may take it over: longer than any worker
+ * runs (a Lambda runs at most 900 s). A holder may have spent the refresh token, so a lease that
+ * runs out must mean its holder is gone, never that it is slow (docs/oauth-refresh.md).
+ */
+export const REFRESH_LEASE_MS = 15 * 60_000;
 /** How long a worker waits for another's refresh before it gives up for this call. */
 const MAX_WAIT_MS = 20_000;
 const POLL_MS = 200;
@@ -50,20 +60,28 @@ export interface TokenProvider {
 }
 
 /**
- * One portal's OAuth tokens, shared by every worker through the store. Refreshes are serialised:
- * a worker takes the refresh with a conditional write on the version, calls the OAuth server,
- * and stores the rotated refresh token and the new access token in one conditional write; the
- * others wait for the version to move and use the new token. They never refresh in parallel, so
- * no worker spends a refresh token another has already rotated.
+ * One portal's OAuth tokens, shared by every worker through the store. Refreshes are serialised
+ * and fenced by the version (docs/oauth-refresh.md):
+ * - a worker takes the refresh of version `v` with a conditional write (a lease longer than any
+ *   worker lives), re-reads that it still holds `v`, and only then spends `v`'s refresh token;
+ * - it stores the rotated refresh token and the new access token in one write conditioned on the
+ *   version still being `v`, not on its lease: a slow holder's result is always kept, since the
+ *   OAuth server rotates a refresh token once and nobody else can have stored a newer one;
+ * - the others wait for the version to move and use the new token; they never spend a refresh
+ *   token a live worker may have spent;
+ * - a rotated pair whose store write failed stays in memory and is written before anything else.
+ * Every store failure surfaces as a retryable {@link OAuthUnavailableError} (`TOKEN_STORE_UNAVAILABLE`).
  *
  * @example
  * const tokens = makeTokenProvider({ portal: "eu", store, initialRefreshToken, refresh, clock });
  * const token = await tokens.accessToken();
  */
 export function makeTokenProvider(deps: TokenProviderDeps): TokenProvider {
-  const { portal, store, clock } = deps;
+  const { portal, clock } = deps;
+  const store = guarded(deps.store);
   const sleep = deps.sleep ?? defaultSleep;
-  const holder = randomUUID();
+  /** A rotated pair the OAuth server gave us whose store write failed: the only live copy. */
+  let unsaved: { version: number; tokens: NewTokens } | undefined;
 
   /** Usable for a call now: a tenth of its lifetime (at most a minute) is kept as margin. */
   const usable = (tokens: StoredTokens): boolean => {
@@ -73,6 +91,10 @@ export function makeTokenProvider(deps: TokenProviderDeps): TokenProvider {
   };
 
   async function current(): Promise<StoredTokens> {
+    if (unsaved) {
+      await store.commitRefresh(portal, unsaved.version, unsaved.tokens, clock.now());
+      unsaved = undefined;
+    }
     const stored = await store.read(portal);
     if (stored) return stored;
     await store.seed(portal, await deps.initialRefreshToken(), clock.now());
@@ -86,22 +108,32 @@ export function makeTokenProvider(deps: TokenProviderDeps): TokenProvider {
     const deadline = clock.now().getTime() + MAX_WAIT_MS;
     for (;;) {
       const now = clock.now();
+      const holder = randomUUID();
       if (await store.takeRefresh(portal, version, holder, now, REFRESH_LEASE_MS)) {
-        return refreshAsHolder();
+        return refreshAsHolder(version, holder);
       }
       const seen = await store.read(portal);
       if (seen && seen.version > version) return seen;
       if (seen?.lastError && !seen.refreshing) {
         throw new OAuthUnavailableError(seen.lastError, seen.lastError === "invalid_grant");
       }
-      if (now.getTime() > deadline) throw new OAuthUnavailableError("REFRESH_WAIT", false);
+      // A holder this slow is stalled or dead: its lease runs for minutes, so don't wait it out.
+      const takenAt = (seen?.refreshing?.until ?? Number.POSITIVE_INFINITY) - REFRESH_LEASE_MS;
+      if (now.getTime() > deadline || now.getTime() - takenAt > MAX_WAIT_MS) {
+        throw new OAuthUnavailableError(REFRESH_WAIT, false);
+      }
       await sleep(POLL_MS);
     }
   }
 
-  async function refreshAsHolder(): Promise<StoredTokens> {
+  async function refreshAsHolder(version: number, holder: string): Promise<StoredTokens> {
     const before = await store.read(portal);
     if (!before) throw new Error(`OAuth tokens of portal ${portal} vanished during a refresh`);
+    // The fence: spend `version`'s refresh token only while this take still holds it.
+    if (before.version !== version || before.refreshing?.holder !== holder) {
+      if (before.version > version) return before;
+      throw new OAuthUnavailableError(REFRESH_WAIT, false);
+    }
     let answer: RefreshAnswer;
     try {
       answer = await deps.refresh(before.refreshToken);
@@ -111,21 +143,23 @@ export function makeTokenProvider(deps: TokenProviderDeps): TokenProvider {
     const now = clock.now();
     if (!answer.ok) {
       await store.failRefresh(portal, holder, answer.error, now);
+      // Refused because another worker's refresh of the same token got there first: use theirs.
+      const after = await store.read(portal);
+      if (after && after.version > version) return after;
       throw new OAuthUnavailableError(answer.error, answer.fatal);
     }
-    const committed = await store.commitRefresh(
-      portal,
-      holder,
-      {
-        accessToken: answer.accessToken,
-        refreshToken: answer.refreshToken,
-        accessExpiresAt: now.getTime() + answer.expiresInSeconds * 1000,
-      },
-      now,
-    );
-    // Our lease ran out and another worker took over: the rotated token is lost. Only a person
-    // can recover (see README, "OAuth app"); say so rather than use a token nobody stored.
-    if (!committed) throw new OAuthUnavailableError("REFRESH_LOST", true);
+    const tokens: NewTokens = {
+      accessToken: answer.accessToken,
+      refreshToken: answer.refreshToken,
+      accessExpiresAt: now.getTime() + answer.expiresInSeconds * 1000,
+    };
+    try {
+      // Kept even when our lease ran out: the refresh token we spent is dead, ours is the live one.
+      await store.commitRefresh(portal, version, tokens, now);
+    } catch (error) {
+      unsaved = { version, tokens };
+      throw error;
+    }
     const after = await store.read(portal);
     if (!after) throw new Error(`OAuth tokens of portal ${portal} vanished after a refresh`);
     return after;
@@ -153,5 +187,34 @@ export function makeTokenProvider(deps: TokenProviderDeps): TokenProvider {
       await refreshFrom(tokens.version);
       return "refreshed";
     },
+  };
+}
+
+type NewTokens = { accessToken: string; refreshToken: string; accessExpiresAt: number };
+
+/** The store with every failure turned into a retryable {@link OAuthUnavailableError}. */
+function guarded(store: TokenStore): TokenStore {
+  const guard =
+    <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await call(...args);
+      } catch (error) {
+        throw new OAuthUnavailableError(TOKEN_STORE_UNAVAILABLE, false, { cause: error });
+      }
+    };
+  return {
+    read: guard((portal) => store.read(portal)),
+    seed: guard((portal, refreshToken, now) => store.seed(portal, refreshToken, now)),
+    takeRefresh: guard((portal, version, holder, now, leaseMs) =>
+      store.takeRefresh(portal, version, holder, now, leaseMs),
+    ),
+    commitRefresh: guard((portal, version, tokens, now) =>
+      store.commitRefresh(portal, version, tokens, now),
+    ),
+    failRefresh: guard((portal, holder, error, now) =>
+      store.failRefresh(portal, holder, error, now),
+    ),
+    replace: guard((portal, tokens, now) => store.replace(portal, tokens, now)),
   };
 }

@@ -23,9 +23,21 @@ export interface Receipt {
  * Event receipts, kept at least 30 days: one conditional put per key (the content hash, then the
  * id); the first key that exists already makes the event a duplicate and nothing more is written.
  */
+/**
+ * What recording a receipt found: `recorded` (ours now, pending until {@link ReceiptStore.queued}),
+ * `duplicate` (its hash or id was queued before), `pending` (another attempt recorded it moments
+ * ago and may still be enqueuing: the sender should retry later).
+ */
+export type ReceiptState = "recorded" | "duplicate" | "pending";
+
 export interface ReceiptStore {
-  /** Records the receipt. `duplicate` when its hash or its id was recorded before. */
-  record(receipt: Receipt, receivedAt: Date): Promise<"recorded" | "duplicate">;
+  /**
+   * Records the receipt as pending. A receipt left pending by an attempt that died before its
+   * enqueue finished is taken over (`recorded`): only a queued receipt makes a duplicate.
+   */
+  record(receipt: Receipt, receivedAt: Date): Promise<ReceiptState>;
+  /** The event's messages are queued: from now on the webhook is a duplicate. */
+  queued(receipt: Receipt): Promise<void>;
   /** Removes a receipt written by this request, so the sender's retry is not a duplicate. */
   remove(receipt: Receipt): Promise<void>;
 }
@@ -251,7 +263,7 @@ export interface StoredTokens {
 /**
  * OAuth tokens per portal, one item each. A refresh is taken by one worker at a time with a
  * conditional write on the version; the new access token and the rotated refresh token are
- * stored in one conditional write by that worker only.
+ * stored in one write conditioned on that version (the fence), never on the lease.
  */
 export interface TokenStore {
   read(portal: string): Promise<StoredTokens | undefined>;
@@ -265,10 +277,14 @@ export interface TokenStore {
     now: Date,
     leaseMs: number,
   ): Promise<boolean>;
-  /** Stores both new tokens, bumps the version, ends the refresh: only for its holder. */
+  /**
+   * Stores both new tokens, bumps the version, ends the refresh, if the version is still
+   * `version` (the one whose refresh token was spent), whoever holds the lease now: the fence.
+   * `false` when it moved on.
+   */
   commitRefresh(
     portal: string,
-    holder: string,
+    version: number,
     tokens: { accessToken: string; refreshToken: string; accessExpiresAt: number },
     now: Date,
   ): Promise<boolean>;

@@ -9,6 +9,16 @@ import {
   type SimulatorOAuth,
   type SimulatorOAuthOptions,
 } from "./simulator-oauth";
+import {
+  isSessionAuth,
+  type PortalTraits,
+  type PortalTraitsChange,
+  portalTraitsSchema,
+  ranThenGatewayFault,
+  sendFailsFault,
+  sendGatewayPage,
+  wrongCodeError,
+} from "./simulator-portal";
 
 /**
  * A Bitrix24 portal on 127.0.0.1 that knows one method, `imopenlines.network.message.add`, and
@@ -33,6 +43,10 @@ export interface SimulatorOptions {
    * server at `GET /oauth/token/`.
    */
   oauth?: SimulatorOAuthOptions;
+  /** The imbot module is installed (default true); without it: `IMBOT_ERROR`. */
+  imbot?: boolean;
+  /** A portal from before 2026-03: a wrong code answers `CODE_ERROR` (default false: `CODE`). */
+  olderErrorCodes?: boolean;
   /** Millisecond clock, for tests. */
   now?: () => number;
   /** Called for every accepted message (the local run prints them). */
@@ -78,6 +92,8 @@ export interface BitrixSimulator {
   outage(ms: number): void;
   /** Queues faults for the next REST requests, consumed one per request in order. */
   inject(...faults: Fault[]): void;
+  /** Changes what the portal is like: imbot installed, older error codes, blocked by support. */
+  portal(change: PortalTraitsChange): PortalTraits;
   close(): Promise<void>;
 }
 
@@ -92,6 +108,8 @@ const faultSchema = z.union([
   z.strictObject({ hangMs: z.number().int().nonnegative().max(600_000), land: z.boolean() }),
   /** Destroy the socket once the request is read (record first if `land`). */
   z.strictObject({ dropConnection: z.literal(true), land: z.boolean() }),
+  ranThenGatewayFault,
+  sendFailsFault,
 ]);
 export type Fault = z.infer<typeof faultSchema>;
 
@@ -136,13 +154,19 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
   const hangs = new Set<() => void>();
   const messages: ReceivedMessage[] = [];
   const stats = { requests: 0, rejectedRateLimit: 0, accepted: 0, overlapping: 0 };
+  const traits: PortalTraits = {
+    imbot: options.imbot ?? true,
+    olderErrorCodes: options.olderErrorCodes ?? false,
+    overloaded: false,
+  };
 
   /** The method itself, checks in the order of the server module's `networkMessageAdd`. */
-  function messageAdd(params: Record<string, unknown>, at: number): Answer {
+  function messageAdd(params: Record<string, unknown>, at: number, sendFails = false): Answer {
     const code = params.CODE;
     if (typeof code !== "string" || [...code].length !== 32) {
-      return error(400, "CODE", "You entered an invalid code");
+      return error(400, wrongCodeError(traits), "You entered an invalid code");
     }
+    if (!traits.imbot) return error(400, "IMBOT_ERROR", "Module imbot is not installed");
     if (!lines.has(code)) return error(400, "NOT_FOUND", "Line not found");
     const userId = positiveInt(params.USER_ID);
     if (userId === undefined) return error(400, "USER_ID_EMPTY", "User ID can't be empty");
@@ -171,16 +195,11 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     }
     const keyboard = jsonParam(params.KEYBOARD);
     if (keyboard !== undefined) {
+      // No size check: KEYBOARD_OVERSIZE belongs to the imbot methods, not this one.
       if (!hasLinkButton(keyboard))
         return error(400, "KEYBOARD_ERROR", "Incorrect keyboard params");
-      if (jsonBytes(keyboard) > MAX_ATTACH_BYTES) {
-        return error(
-          400,
-          "KEYBOARD_OVERSIZE",
-          "You have exceeded the maximum allowable size of keyboard",
-        );
-      }
     }
+    if (sendFails) return error(400, "WRONG_REQUEST", "Message was not added");
 
     const received: ReceivedMessage = {
       code,
@@ -204,12 +223,14 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
   }
 
   /** Auth, method, bucket, then the method: what one REST request gets as an answer. */
-  function rest(path: string, params: Record<string, unknown>): Answer {
+  function rest(path: string, params: Record<string, unknown>, sendFails = false): Answer {
     const webhook = /^\/rest\/([^/]+)\/([^/]+)\/([^/]*)$/.exec(path);
     const app = /^\/rest\/([^/]+)$/.exec(path);
     let methodName: string | undefined;
     if (webhook?.[1] === "1" && webhook[2] === webhookCode) {
       methodName = webhook[3];
+    } else if (app && isSessionAuth(params)) {
+      return error(403, "WRONG_AUTH_TYPE", "Current authorization type is denied for this method");
     } else if (app && oauth) {
       const check = oauth.check(params.AUTH);
       if (check !== "valid") {
@@ -232,14 +253,25 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
       stats.rejectedRateLimit++;
       return error(503, "QUERY_LIMIT_EXCEEDED", "Too many requests");
     }
-    return messageAdd(params, at);
+    return messageAdd(params, at, sendFails);
   }
 
   async function handleRest(req: IncomingMessage, res: ServerResponse, url: URL, raw: string) {
     stats.requests++;
     trackOverlap(req, res, url, raw);
     if (now() < outageUntil) return send(res, error(500, "INTERNAL_SERVER_ERROR", "Portal down"));
+    if (traits.overloaded) {
+      return send(res, error(503, "OVERLOAD_LIMIT", "REST API is blocked due to overload."));
+    }
     const fault = faults.shift();
+    if (fault && ("ran" in fault || "sendFails" in fault)) {
+      const params = parseParams(req.headers["content-type"], raw, url.searchParams);
+      const answer = params
+        ? rest(url.pathname, params, "sendFails" in fault)
+        : error(400, "INVALID_REQUEST", "Bad body");
+      if ("ran" in fault) return sendGatewayPage(res, fault.status, fault.body);
+      return send(res, answer);
+    }
     if (fault && "status" in fault) {
       const code = fault.error ?? DEFAULT_ERROR_BY_STATUS[fault.status] ?? "INTERNAL_SERVER_ERROR";
       if (fault.body !== undefined) return sendRaw(res, fault.status, fault.body);
@@ -295,6 +327,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     ) {
       return send(res, error(403, "FORBIDDEN", "Simulator controls need the run's token"));
     }
+    if (req.method === "POST" && path === "/_simulator/portal") return portalControl(res, raw);
     if (req.method === "GET" && path === "/_simulator/messages") {
       return send(res, { status: 200, body: messages });
     }
@@ -324,6 +357,20 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
       return send(res, { status: 200, body: { queued: faults.length } });
     }
     return send(res, error(404, "NOT_FOUND", "No such simulator endpoint"));
+  }
+
+  /** `POST /_simulator/portal` `{imbot?, olderErrorCodes?, overloaded?}`: see {@link PortalTraits}. */
+  function portalControl(res: ServerResponse, raw: string) {
+    const parsed = portalTraitsSchema.safeParse(parseJson(raw));
+    if (!parsed.success) return send(res, error(400, "BAD_PORTAL", z.prettifyError(parsed.error)));
+    return send(res, { status: 200, body: changePortal(parsed.data) });
+  }
+
+  function changePortal(change: PortalTraitsChange): PortalTraits {
+    for (const [name, value] of Object.entries(change)) {
+      if (value !== undefined) traits[name as keyof PortalTraits] = value;
+    }
+    return { ...traits };
   }
 
   let listeningPort = -1;
@@ -381,6 +428,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     inject: (...more) => {
       faults.push(...z.array(faultSchema).parse(more));
     },
+    portal: changePortal,
     close: () =>
       new Promise<void>((resolve, reject) => {
         for (const release of [...hangs]) release();

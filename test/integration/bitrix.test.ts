@@ -122,12 +122,6 @@ describe("Bitrix24 client against the simulator", () => {
       msg({ keyboard: [{ TEXT: "Run", COMMAND: "run" }] }),
       { kind: "permanent", code: "KEYBOARD_ERROR", status: 400 },
     ],
-    [
-      "keyboard over 30 KB",
-      LINE,
-      msg({ keyboard: [{ TEXT: "x".repeat(31 * 1024), LINK: "https://example.com" }] }),
-      { kind: "permanent", code: "KEYBOARD_OVERSIZE", status: 400 },
-    ],
   ])("rejects: %s", async (_name, code, message, expected) => {
     const before = sim.messages.length;
     await expect(bitrix.sendNetworkMessage(code, message)).resolves.toEqual(expected);

@@ -11,7 +11,11 @@ import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { makeDynamoTokenStore } from "../../functions/adapters/dynamo/tokens";
 import { type Clock, sleep } from "../../functions/core/clock";
 import { parseConfig } from "../../functions/core/config";
-import { makeTokenProvider } from "../../functions/core/oauth";
+import {
+  makeTokenProvider,
+  REFRESH_LEASE_MS,
+  type RefreshAnswer,
+} from "../../functions/core/oauth";
 import type { TokenStore } from "../../functions/core/ports";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
@@ -23,7 +27,11 @@ import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dyna
 
 const LINE = "0123456789abcdef0123456789abcdef";
 const TABLE = "hookline-oauth";
-const TTL_MS = 1500;
+/** An hour, as Bitrix24's: tokens run out because the tests move the clocks, never by waiting. */
+const TTL_MS = 3_600_000;
+/** How far the portal's clock and the workers' shared clock are ahead of the real one. */
+let skew = 0;
+const shifted = () => Date.now() + skew;
 const CREDENTIALS = {
   clientId: "local.app.1",
   clientSecret: "app-secret",
@@ -44,6 +52,7 @@ describe("an OAuth portal", () => {
         openLineCodes: [LINE],
         rateLimit: { burst: 200, perSecond: 50 },
         oauth: { ...CREDENTIALS, accessTokenTtlMs: TTL_MS },
+        now: shifted,
       }),
     ]);
     const client = makeTestClient(dynamo.endpoint);
@@ -60,14 +69,22 @@ describe("an OAuth portal", () => {
   });
 
   /** One worker (a Lambda container): its own provider and client over the shared store. */
-  const worker = (portalId: string, options: { store?: TokenStore; clock?: Clock } = {}) => {
+  const worker = (
+    portalId: string,
+    options: {
+      store?: TokenStore;
+      clock?: Clock;
+      refresh?: (refreshToken: string) => Promise<RefreshAnswer>;
+      sleep?: (ms: number) => Promise<void>;
+    } = {},
+  ) => {
     const tokens = makeTokenProvider({
       portal: portalId,
       store: options.store ?? store,
       initialRefreshToken: async () => portal.oauth?.currentRefreshToken() ?? "",
-      refresh: (refreshToken) => refreshWithBitrix(app, refreshToken),
-      clock: options.clock ?? { now: () => new Date() },
-      sleep: (ms) => sleep(Math.min(ms, 50)),
+      refresh: options.refresh ?? ((refreshToken) => refreshWithBitrix(app, refreshToken)),
+      clock: options.clock ?? { now: () => new Date(shifted()) },
+      sleep: options.sleep ?? ((ms) => sleep(Math.min(ms, 50))),
     });
     return makeBitrixOAuthClient({ portalUrl: portal.origin, tokens, timeoutMs: 5000 });
   };
@@ -84,7 +101,7 @@ describe("an OAuth portal", () => {
     });
     expect(portal.oauth?.stats.refreshes).toBe(refreshesBefore + 1);
 
-    await sleep(TTL_MS + 200); // the access token runs out
+    skew += TTL_MS + 1000; // the access token runs out, for the portal and the workers alike
     const results = await Promise.all(
       workers.map((client, index) =>
         client.sendNetworkMessage(LINE, message(1000 + unique * 100 + index + 1)),
@@ -108,9 +125,9 @@ describe("an OAuth portal", () => {
       {
         accessToken: "revoked-access-token",
         refreshToken: stored?.refreshToken ?? "",
-        accessExpiresAt: Date.now() + 3_600_000,
+        accessExpiresAt: shifted() + 3_600_000,
       },
-      new Date(),
+      new Date(shifted()),
     );
     const before = portal.oauth?.stats.refreshes ?? 0;
     expect(await client.sendNetworkMessage(LINE, message(5100 + unique))).toEqual({ kind: "sent" });
@@ -119,7 +136,7 @@ describe("an OAuth portal", () => {
 
   it("after a refresh that crashed once Bitrix24 had rotated the token: a configuration fault that keeps the message queued, then recovery with a new authorization", async () => {
     const portalId = `portal-${++unique}`;
-    let now = Date.now();
+    let now = shifted();
     const clock: Clock = { now: () => new Date(now) };
     let crash = false;
     // The store write after the OAuth server's answer never happens: the process died there.
@@ -135,10 +152,14 @@ describe("an OAuth portal", () => {
 
     now += 2 * TTL_MS; // past the lifetime the token answer stated (whole seconds)
     crash = true;
-    await expect(dying.sendNetworkMessage(LINE, message(7001 + unique))).rejects.toThrow(/crashed/);
+    expect(await dying.sendNetworkMessage(LINE, message(7001 + unique))).toMatchObject({
+      kind: "retry",
+      code: "TOKEN_STORE_UNAVAILABLE",
+    });
 
-    // Another worker, once the crashed refresh's lease ran out, spends the old refresh token.
-    now += 31_000;
+    // Another worker, once the crashed refresh's lease ran out (longer than any worker lives),
+    // spends the old refresh token.
+    now += REFRESH_LEASE_MS + 1000;
     const next = worker(portalId, { clock });
     const refused = await next.sendNetworkMessage(LINE, message(7002 + unique));
     expect(refused).toMatchObject({ kind: "retry", code: "invalid_grant", configFault: true });
@@ -163,6 +184,206 @@ describe("an OAuth portal", () => {
       clock.now(),
     );
     expect(await next.sendNetworkMessage(LINE, message(7004 + unique))).toEqual({ kind: "sent" });
+  });
+
+  /**
+   * A worker whose refresh is held up after the OAuth server answered (its process paused, a slow
+   * network): the server has already rotated the refresh token, the worker has not stored it yet.
+   */
+  const slowHolder = (portalId: string, clock: Clock) => {
+    let slow = false;
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let answered = () => {};
+    const rotated = new Promise<void>((resolve) => {
+      answered = resolve;
+    });
+    const client = worker(portalId, {
+      clock,
+      refresh: async (refreshToken) => {
+        const answer = await refreshWithBitrix(app, refreshToken);
+        if (slow) {
+          answered();
+          await released;
+        }
+        return answer;
+      },
+    });
+    return {
+      client,
+      /** From now on a refresh stops after the server's answer until `release`. */
+      slowDown: () => {
+        slow = true;
+      },
+      rotated,
+      release,
+    };
+  };
+
+  it("a refresh slower than 30 s is not taken over: the other worker never spends the rotated refresh token, and uses the holder's tokens once stored", async () => {
+    const portalId = `portal-${++unique}`;
+    let now = shifted();
+    const clock: Clock = { now: () => new Date(now) };
+    const holder = slowHolder(portalId, clock);
+    expect(await holder.client.sendNetworkMessage(LINE, message(11_000 + unique))).toEqual({
+      kind: "sent",
+    });
+
+    now += 2 * TTL_MS; // the access token runs out
+    holder.slowDown();
+    const holding = holder.client.sendNetworkMessage(LINE, message(11_100 + unique));
+    await holder.rotated;
+    now += 31_000; // the holder is slower than the old 30 s lease
+    const refusedBefore = portal.oauth?.stats.refused ?? 0;
+    const refreshesBefore = portal.oauth?.stats.refreshes ?? 0;
+    const sentBefore = portal.messages.length;
+    const other = worker(portalId, { clock });
+    // Not a configuration fault and nothing sent: the message is simply tried again later.
+    const meanwhile = await other.sendNetworkMessage(LINE, message(11_200 + unique));
+    expect(meanwhile).toMatchObject({ kind: "retry", code: "REFRESH_WAIT" });
+    expect(meanwhile).not.toHaveProperty("configFault", true);
+    holder.release();
+
+    expect(await holding).toEqual({ kind: "sent" });
+    expect(portal.messages.length).toBe(sentBefore + 1);
+    expect(await other.sendNetworkMessage(LINE, message(11_300 + unique))).toEqual({
+      kind: "sent",
+    });
+    expect(portal.oauth?.stats.refused).toBe(refusedBefore);
+    expect(portal.oauth?.stats.refreshes).toBe(refreshesBefore);
+    const stored = await store.read(portalId);
+    expect(stored?.refreshToken).toBe(portal.oauth?.currentRefreshToken());
+    expect(stored?.lastError).toBeUndefined();
+  });
+
+  it("a worker that finds a refresh under way waits for it and uses its tokens", async () => {
+    const portalId = `portal-${++unique}`;
+    let now = shifted();
+    const clock: Clock = { now: () => new Date(now) };
+    const holder = slowHolder(portalId, clock);
+    await holder.client.sendNetworkMessage(LINE, message(11_500 + unique));
+    now += 2 * TTL_MS;
+    holder.slowDown();
+    const holding = holder.client.sendNetworkMessage(LINE, message(11_600 + unique));
+    await holder.rotated;
+    const refreshesBefore = portal.oauth?.stats.refreshes ?? 0;
+    const other = worker(portalId, {
+      clock,
+      // While the other worker waits, time passes and the holder stores its tokens.
+      sleep: async (ms) => {
+        now += ms;
+        holder.release();
+        await holding;
+      },
+    });
+    expect(await other.sendNetworkMessage(LINE, message(11_700 + unique))).toEqual({
+      kind: "sent",
+    });
+    expect(await holding).toEqual({ kind: "sent" });
+    expect(portal.oauth?.stats.refreshes).toBe(refreshesBefore);
+  });
+
+  it("a holder's rotated tokens are stored even after its lease ran out and a taker was refused with invalid_grant", async () => {
+    const portalId = `portal-${++unique}`;
+    let now = shifted();
+    const clock: Clock = { now: () => new Date(now) };
+    const holder = slowHolder(portalId, clock);
+    expect(await holder.client.sendNetworkMessage(LINE, message(12_000 + unique))).toEqual({
+      kind: "sent",
+    });
+
+    now += 2 * TTL_MS;
+    holder.slowDown();
+    const holding = holder.client.sendNetworkMessage(LINE, message(12_100 + unique));
+    await holder.rotated;
+    now += 3_600_000; // paused for an hour: past any lease, the holder counts as gone
+    const taker = worker(portalId, { clock });
+    // The taker may spend the old refresh token only now, and the server refuses it.
+    expect(await taker.sendNetworkMessage(LINE, message(12_200 + unique))).toMatchObject({
+      kind: "retry",
+      code: "invalid_grant",
+    });
+
+    holder.release();
+    // The holder's commit is kept: the only live refresh token is not thrown away.
+    expect(await holding).toEqual({ kind: "sent" });
+    const stored = await store.read(portalId);
+    expect(stored?.refreshToken).toBe(portal.oauth?.currentRefreshToken());
+    expect(stored?.lastError).toBeUndefined();
+    expect(await taker.sendNetworkMessage(LINE, message(12_300 + unique))).toEqual({
+      kind: "sent",
+    });
+  });
+
+  it("rotated tokens whose store write failed are kept by their worker and stored before its next call", async () => {
+    const portalId = `portal-${++unique}`;
+    let now = shifted();
+    const clock: Clock = { now: () => new Date(now) };
+    let failWrites = false;
+    const flaky: TokenStore = {
+      ...store,
+      commitRefresh: async (...args) => {
+        if (failWrites)
+          throw Object.assign(new Error("throttled"), { name: "ThrottlingException" });
+        return store.commitRefresh(...args);
+      },
+    };
+    const client = worker(portalId, { store: flaky, clock });
+    expect(await client.sendNetworkMessage(LINE, message(14_000 + unique))).toEqual({
+      kind: "sent",
+    });
+
+    now += 2 * TTL_MS;
+    failWrites = true;
+    const sentBefore = portal.messages.length;
+    expect(await client.sendNetworkMessage(LINE, message(14_100 + unique))).toMatchObject({
+      kind: "retry",
+      code: "TOKEN_STORE_UNAVAILABLE",
+    });
+    expect(portal.messages.length).toBe(sentBefore);
+    // Meanwhile nobody else spends the refresh token this worker already spent: others wait
+    // (their time passes while they poll) and give up for now.
+    const refusedBefore = portal.oauth?.stats.refused ?? 0;
+    const other = worker(portalId, {
+      clock,
+      sleep: async (ms) => {
+        now += ms;
+      },
+    });
+    expect(await other.sendNetworkMessage(LINE, message(14_200 + unique))).toMatchObject({
+      kind: "retry",
+      code: "REFRESH_WAIT",
+    });
+
+    failWrites = false;
+    const refreshes = portal.oauth?.stats.refreshes ?? 0;
+    expect(await client.sendNetworkMessage(LINE, message(14_300 + unique))).toEqual({
+      kind: "sent",
+    });
+    expect(portal.oauth?.stats.refreshes).toBe(refreshes);
+    expect(portal.oauth?.stats.refused).toBe(refusedBefore);
+    expect((await store.read(portalId))?.refreshToken).toBe(portal.oauth?.currentRefreshToken());
+  });
+
+  it("a token-store read error is a retryable answer: nothing sent, no refresh held", async () => {
+    const portalId = `portal-${++unique}`;
+    const sent = portal.messages.length;
+    const failing: TokenStore = {
+      ...store,
+      read: async () => {
+        throw Object.assign(new Error("socket hang up"), { name: "TimeoutError" });
+      },
+    };
+    const result = await worker(portalId, { store: failing }).sendNetworkMessage(
+      LINE,
+      message(13_000 + unique),
+    );
+    expect(result).toMatchObject({ kind: "retry", code: "TOKEN_STORE_UNAVAILABLE" });
+    expect(result).not.toHaveProperty("configFault", true);
+    expect(portal.messages.length).toBe(sent);
+    expect(await store.read(portalId)).toBeUndefined();
   });
 
   it("hookline oauth <portal> --code stores the first tokens, and hookline sends with them", async () => {
@@ -195,7 +416,7 @@ describe("an OAuth portal", () => {
       "eu",
       { code: portal.oauth?.authorizationCode() ?? "" },
       env,
-      new Date(),
+      new Date(shifted()),
     );
     expect(report).toMatchObject({ portal: "eu", stored: "authorization-code" });
     expect(JSON.stringify(report)).not.toContain(portal.oauth?.currentRefreshToken() ?? "?");
@@ -207,10 +428,10 @@ describe("an OAuth portal", () => {
     expect(portal.oauth?.stats.refreshes).toBe(refreshes);
 
     await expect(
-      authorizePortal(where, config, "eu", { code: "used-or-wrong" }, env, new Date()),
+      authorizePortal(where, config, "eu", { code: "used-or-wrong" }, env, new Date(shifted())),
     ).rejects.toThrow(/refused the code \(invalid_grant\)/);
     await expect(
-      authorizePortal(where, config, "us", { code: "x" }, env, new Date()),
+      authorizePortal(where, config, "us", { code: "x" }, env, new Date(shifted())),
     ).rejects.toThrow(/no OAuth portal "us" in the config \(OAuth portals: eu\)/);
   });
 });

@@ -6,7 +6,10 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
-import { makeDynamoReceiptStore } from "../../functions/adapters/dynamo/receipts";
+import {
+  makeDynamoReceiptStore,
+  RECEIPT_PENDING_MS,
+} from "../../functions/adapters/dynamo/receipts";
 import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
 import { ensureTable, keys } from "../../functions/adapters/dynamo/table";
 import type { EventJob } from "../../functions/core/job";
@@ -303,6 +306,12 @@ describe.each([
 
   describe("receipts", () => {
     const receipts = () => makeDynamoReceiptStore(client, TABLE);
+    /** One ingest attempt that gets to the end: recorded, then queued. */
+    const receive = async (receipt: Receipt, when: Date) => {
+      const state = await receipts().record(receipt, when);
+      if (state === "recorded") await receipts().queued(receipt);
+      return state;
+    };
     const byId = (sourceId: string, eventId: string): Receipt => ({
       sourceId,
       eventId,
@@ -311,43 +320,77 @@ describe.each([
 
     it("records an event once", async () => {
       const eventId = fresh("evt");
-      expect(await receipts().record(byId("github", eventId), T0)).toBe("recorded");
-      expect(await receipts().record(byId("github", eventId), at(SECOND))).toBe("duplicate");
-      expect(await receipts().record(byId("stripe", eventId), at(SECOND))).toBe("recorded");
+      expect(await receive(byId("github", eventId), T0)).toBe("recorded");
+      expect(await receive(byId("github", eventId), at(SECOND))).toBe("duplicate");
+      expect(await receive(byId("stripe", eventId), at(SECOND))).toBe("recorded");
     });
 
-    it("records exactly one of 20 concurrent puts", async () => {
+    it("records exactly one of 20 concurrent puts; the others are told to come back later", async () => {
       const eventId = fresh("evt");
       const results = await Promise.all(
         Array.from({ length: 20 }, () => receipts().record(byId("github", eventId), T0)),
       );
       expect(results.filter((r) => r === "recorded")).toHaveLength(1);
-      expect(results.filter((r) => r === "duplicate")).toHaveLength(19);
+      expect(results.filter((r) => r === "pending")).toHaveLength(19);
+    });
+
+    it("a pending receipt is not a duplicate: a retry waits, then takes it over once its attempt must be dead", async () => {
+      const receipt = byId("github", fresh("evt"));
+      expect(await receipts().record(receipt, T0)).toBe("recorded");
+      expect(await receipts().record(receipt, at(RECEIPT_PENDING_MS - SECOND))).toBe("pending");
+      expect(await receipts().record(receipt, at(RECEIPT_PENDING_MS))).toBe("recorded");
+      // Taken over: the pending window starts again for the new attempt.
+      expect(await receipts().record(receipt, at(RECEIPT_PENDING_MS + SECOND))).toBe("pending");
+      await receipts().queued(receipt);
+      expect(await receipts().record(receipt, at(10 * RECEIPT_PENDING_MS))).toBe("duplicate");
+    });
+
+    it("a put the SDK sends again after it had applied is still this attempt's", async () => {
+      const receipt = byId("github", fresh("evt"));
+      // The first answer is lost after the put applied; the SDK sends the same put again.
+      const resending = makeTestClient(endpoint);
+      resending.middlewareStack.add(
+        (next) => async (args) => {
+          await next(args);
+          return next(args);
+        },
+        { step: "build", name: "sendAppliedPutAgain" },
+      );
+      expect(await makeDynamoReceiptStore(resending, TABLE).record(receipt, T0)).toBe("recorded");
+      expect(await receipts().record(receipt, at(SECOND))).toBe("pending");
+    });
+
+    it("marking queued never brings back a removed receipt", async () => {
+      const receipt = byId("github", fresh("evt"));
+      await receipts().record(receipt, T0);
+      await receipts().remove(receipt);
+      await receipts().queued(receipt);
+      expect(await receipts().record(receipt, T0)).toBe("recorded");
     });
 
     it("records again after remove", async () => {
       const eventId = fresh("evt");
-      await receipts().record(byId("github", eventId), T0);
+      await receive(byId("github", eventId), T0);
       await receipts().remove(byId("github", eventId));
-      expect(await receipts().record(byId("github", eventId), T0)).toBe("recorded");
+      expect(await receive(byId("github", eventId), T0)).toBe("recorded");
     });
 
     it("treats a receipt past its 30 days as gone, even before TTL deletes it", async () => {
       const receipt = byId("github", fresh("evt"));
-      await receipts().record(receipt, T0);
-      expect(await receipts().record(receipt, at(29 * DAY))).toBe("duplicate");
-      expect(await receipts().record(receipt, at(30 * DAY + 2 * SECOND))).toBe("recorded");
-      expect(await receipts().record(receipt, at(31 * DAY))).toBe("duplicate");
+      await receive(receipt, T0);
+      expect(await receive(receipt, at(29 * DAY))).toBe("duplicate");
+      expect(await receive(receipt, at(30 * DAY + 2 * SECOND))).toBe("recorded");
+      expect(await receive(receipt, at(31 * DAY))).toBe("duplicate");
     });
 
     it("keeps absurdly long event ids apart", async () => {
       const prefix = fresh("x").repeat(2000);
-      expect(await receipts().record(byId("hmac", `${prefix}a`), T0)).toBe("recorded");
-      expect(await receipts().record(byId("hmac", `${prefix}b`), T0)).toBe("recorded");
-      expect(await receipts().record(byId("hmac", `${prefix}a`), T0)).toBe("duplicate");
+      expect(await receive(byId("hmac", `${prefix}a`), T0)).toBe("recorded");
+      expect(await receive(byId("hmac", `${prefix}b`), T0)).toBe("recorded");
+      expect(await receive(byId("hmac", `${prefix}a`), T0)).toBe("duplicate");
     });
 
-    it("deduplicates on the content hash whatever the id, in one write per webhook", async () => {
+    it("deduplicates on the content hash whatever the id, with one item per webhook", async () => {
       const contentHash = fresh("sha");
       const replay = (eventId: string): Receipt => ({
         sourceId: "github",
@@ -356,14 +399,14 @@ describe.each([
         byId: false,
       });
       const first = fresh("delivery");
-      expect(await receipts().record(replay(first), T0)).toBe("recorded");
-      expect(await receipts().record(replay(fresh("delivery")), at(SECOND))).toBe("duplicate");
+      expect(await receive(replay(first), T0)).toBe("recorded");
+      expect(await receive(replay(fresh("delivery")), at(SECOND))).toBe("duplicate");
       // Only the hash was written: no receipt item for the (unsigned) id.
       const byIdItem = await client.send(
         new GetItemCommand({ TableName: TABLE, Key: keys.receipt("github", first) }),
       );
       expect(byIdItem.Item).toBeUndefined();
-      expect(await receipts().record(replay("x"), at(30 * DAY + 2 * SECOND))).toBe("recorded");
+      expect(await receive(replay("x"), at(30 * DAY + 2 * SECOND))).toBe("recorded");
     });
 
     it("with byId, a re-signed retry (new hash, same id) is a duplicate too", async () => {
@@ -374,15 +417,11 @@ describe.each([
         contentHash,
         byId: true,
       });
-      expect(await receipts().record(signed(fresh("sha")), T0)).toBe("recorded");
-      expect(await receipts().record(signed(fresh("sha")), at(SECOND))).toBe("duplicate");
+      expect(await receive(signed(fresh("sha")), T0)).toBe("recorded");
+      expect(await receive(signed(fresh("sha")), at(SECOND))).toBe("duplicate");
       const replayed = fresh("sha");
-      expect(await receipts().record({ ...signed(replayed), eventId: fresh("evt") }, T0)).toBe(
-        "recorded",
-      );
-      expect(await receipts().record({ ...signed(replayed), eventId: fresh("evt") }, T0)).toBe(
-        "duplicate",
-      );
+      expect(await receive({ ...signed(replayed), eventId: fresh("evt") }, T0)).toBe("recorded");
+      expect(await receive({ ...signed(replayed), eventId: fresh("evt") }, T0)).toBe("duplicate");
     });
 
     it("removes both keys, so the sender's retry is recorded afresh", async () => {
@@ -392,9 +431,9 @@ describe.each([
         contentHash: fresh("sha"),
         byId: true,
       };
-      await receipts().record(receipt, T0);
+      await receive(receipt, T0);
       await receipts().remove(receipt);
-      expect(await receipts().record(receipt, T0)).toBe("recorded");
+      expect(await receive(receipt, T0)).toBe("recorded");
     });
   });
 

@@ -36,6 +36,12 @@ export interface FakeSqs {
   visibilityChanges: VisibilityChange[];
   /** The operations called, in order (e.g. `SendMessageBatch`). */
   calls: string[];
+  /**
+   * The next `count` requests (default 1) get no answer: the connection stays open, silent,
+   * until `close`. With `apply`, the operation runs first (the messages are stored), as when
+   * SQS took the batch and its answer was lost.
+   */
+  hang(options?: { count?: number; apply?: boolean }): void;
   close(): Promise<void>;
 }
 
@@ -119,9 +125,29 @@ export async function startFakeSqs(): Promise<FakeSqs> {
     },
   };
 
+  const hangs: { apply: boolean }[] = [];
+  const held = new Set<ServerResponse>();
+
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const target = String(request.headers["x-amz-target"] ?? "");
     const text = await readBody(request);
+    const hang = hangs.shift();
+    if (hang) {
+      if (hang.apply) answer(request, response, target, text, () => {});
+      held.add(response);
+      response.once("close", () => held.delete(response));
+      return;
+    }
+    answer(request, response, target, text, send);
+  }
+
+  function answer(
+    request: IncomingMessage,
+    response: ServerResponse,
+    target: string,
+    text: string,
+    reply: typeof send,
+  ): void {
     try {
       if (request.method !== "POST" || !target.startsWith(TARGET_PREFIX)) {
         throw new SqsFault(
@@ -149,13 +175,13 @@ export async function startFakeSqs(): Promise<FakeSqs> {
         throw invalidParameter("the body is not JSON");
       }
       if (typeof input !== "object" || input === null) throw invalidParameter("not an object");
-      send(response, 200, operation(input as Record<string, unknown>));
+      reply(response, 200, operation(input as Record<string, unknown>));
     } catch (error) {
       const fault =
         error instanceof SqsFault
           ? error
           : new SqsFault(500, "InternalError", "InternalError", String(error));
-      send(
+      reply(
         response,
         fault.status,
         { __type: `com.amazonaws.sqs#${fault.code}`, message: fault.message },
@@ -185,8 +211,12 @@ export async function startFakeSqs(): Promise<FakeSqs> {
     messages,
     visibilityChanges,
     calls,
+    hang: ({ count = 1, apply = false } = {}) => {
+      for (let i = 0; i < count; i++) hangs.push({ apply });
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
+        for (const response of held) response.destroy();
         server.close((error) => (error ? reject(error) : resolve()));
         // Keep-alive sockets from SDK clients would otherwise hold the close open.
         server.closeAllConnections();

@@ -62,6 +62,7 @@ function ingestWith(route: Router["route"]) {
         receipts.push(receipt);
         return "recorded";
       },
+      queued: async () => {},
       remove: async () => {},
     },
     queue: { enqueue: async (jobs) => void queued.push(...jobs) },

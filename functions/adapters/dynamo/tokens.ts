@@ -72,7 +72,7 @@ export function makeDynamoTokenStore(client: DynamoDBClient, tableName: string):
       );
     },
 
-    commitRefresh(portal, holder, tokens, now) {
+    commitRefresh(portal, version, tokens, now) {
       return conditional(
         new UpdateItemCommand({
           TableName: tableName,
@@ -83,14 +83,16 @@ export function makeDynamoTokenStore(client: DynamoDBClient, tableName: string):
             "SET accessToken = :access, refreshToken = :refresh, accessExpiresAt = :expires, " +
             "refreshedAt = :now, version = version + :one " +
             "REMOVE refreshHolder, refreshUntil, lastError, failingSince",
-          ConditionExpression: "refreshHolder = :holder",
+          // Fenced by the version whose refresh token was spent, not by the lease: a slow
+          // holder's rotated token is the only live one and is always kept.
+          ConditionExpression: "version = :version",
           ExpressionAttributeValues: {
             ":access": str(tokens.accessToken),
             ":refresh": str(tokens.refreshToken),
             ":expires": num(tokens.accessExpiresAt),
             ":now": num(now.getTime()),
             ":one": num(1),
-            ":holder": str(holder),
+            ":version": num(version),
           },
         }),
       );
