@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,11 +13,16 @@ interface ExampleConfig {
 }
 const EXAMPLE = join(ROOT, "hookline.config.json");
 
-/** `npm start -- ...args` as a user runs it; resolves once it listens, or when it exits. */
+/**
+ * `npm start -- ...args` as a user runs it, in the repository, with a state directory of its own
+ * (so the user's own run's .hookline/local.json stays theirs); resolves once it listens, or when
+ * it exits.
+ */
 function npmStart(args: string[], env: Record<string, string> = {}) {
+  const stateDir = mkdtempSync(join(tmpdir(), "hookline-state-"));
   const child = spawn("npm", ["start", "--", "--port", "0", ...args], {
     cwd: ROOT,
-    env: { ...withoutSecrets(process.env), ...env },
+    env: { ...withoutSecrets(process.env), HOOKLINE_STATE_DIR: stateDir, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
@@ -42,8 +47,14 @@ function npmStart(args: string[], env: Record<string, string> = {}) {
     });
   });
   listening.catch(() => {});
-  return { child, exited, listening, output: () => ({ stdout, stderr }) };
+  return { child, exited, listening, stateDir, output: () => ({ stdout, stderr }) };
 }
+
+/** The repository's own state file, as the user's `npm start` left it (or undefined). */
+const usersRunState = (): string | undefined => {
+  const path = join(ROOT, ".hookline", "local.json");
+  return existsSync(path) ? readFileSync(path, "utf8") : undefined;
+};
 
 /** The example config's variable names, unset, so its development values are what it uses. */
 function withoutSecrets(env: NodeJS.ProcessEnv): Record<string, string> {
@@ -114,6 +125,25 @@ describe("npm start", () => {
     } finally {
       await stopAll(run, children);
     }
+  });
+
+  it("leaves the user's .hookline/local.json alone and keeps its state in HOOKLINE_STATE_DIR", async () => {
+    const before = usersRunState();
+    const run = npmStart([]);
+    try {
+      await run.listening;
+      // It writes the file just after "listening on".
+      expect(await waitUntil(() => existsSync(join(run.stateDir, "local.json")), 60_000)).toBe(
+        true,
+      );
+      const state = JSON.parse(readFileSync(join(run.stateDir, "local.json"), "utf8"));
+      expect(state.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(usersRunState()).toBe(before);
+    } finally {
+      await stopAll(run, descendants(run.child.pid ?? 0));
+    }
+    expect(existsSync(join(run.stateDir, "local.json"))).toBe(false);
+    expect(usersRunState()).toBe(before);
   });
 
   it("prints the development secrets it uses for the example config (item 11)", async () => {
