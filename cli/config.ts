@@ -21,7 +21,10 @@ export function loadCliConfig(
     ...(configFlag === undefined ? {} : { HOOKLINE_CONFIG: configFlag }),
   });
   const path = resolve(cwd, environment.HOOKLINE_CONFIG);
-  return { config: loadConfigFile(path), path };
+  return {
+    config: loadConfigFile(path, configFlag === undefined ? "HOOKLINE_CONFIG" : "--config"),
+    path,
+  };
 }
 
 /** A source by id, or a ConfigError that lists the ids there are. */

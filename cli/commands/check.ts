@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { Config } from "../../functions/core/config";
+import { type Config, testWeeks } from "../../functions/core/config";
 import { unknownEventWarnings } from "../../functions/core/event-names";
 import { compileRoutes } from "../../functions/core/routes";
 import {
@@ -65,6 +65,9 @@ export const unknownEventNames: ConfigWarner = (config) =>
       : { key: line.slice(0, colon), message: line.slice(colon + 2) };
   });
 
+/** A week other than Bitrix24's (the same check as start; synth refuses it). */
+export const testWeekWarnings: ConfigWarner = (config) => testWeeks(config);
+
 export function printCheck(report: CheckReport, output: Output): void {
   const { style } = output;
   output.line(`${style.green("✓")} ${report.config} is valid`);
@@ -96,7 +99,11 @@ export function registerCheck(program: Command, ctx: CliContext): void {
     .action((flags: CommonFlags) => {
       const output = outputFor(ctx, flags);
       const { config, path } = configFor(ctx, flags);
-      const report = checkConfig(config, path, ctx.options.warners ?? [unknownEventNames]);
+      const report = checkConfig(
+        config,
+        path,
+        ctx.options.warners ?? [unknownEventNames, testWeekWarnings],
+      );
       output.document(report);
       printCheck(report, output);
     });

@@ -175,6 +175,32 @@ describe("npm start", () => {
     }
   });
 
+  it("names the --config file it cannot read, and does not advise HOOKLINE_CONFIG then", async () => {
+    const missing = join(mkdtempSync(join(tmpdir(), "hookline-start-")), "missing.json");
+    const run = npmStart(["--config", missing]);
+    expect(await run.exited).toBe(1);
+    const { stderr } = run.output();
+    expect(stderr).toContain(
+      `cannot read config file ${missing} (no such file; check the --config path)`,
+    );
+    expect(stderr).not.toContain("HOOKLINE_CONFIG");
+  });
+
+  it("does not suggest --dev for a missing secret when --dev was given", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookline-start-"));
+    const config = join(dir, "own-secret.json");
+    const example = JSON.parse(readFileSync(EXAMPLE, "utf8")) as { sources: { secret: string }[] };
+    const [first] = example.sources;
+    if (first) first.secret = "env:MY_OWN_WEBHOOK_SECRET_XYZ";
+    writeFileSync(config, JSON.stringify(example));
+    const run = npmStart(["--config", config, "--dev"]);
+    expect(await run.exited).toBe(1);
+    const { stderr } = run.output();
+    expect(stderr).toContain("MY_OWN_WEBHOOK_SECRET_XYZ not set");
+    expect(stderr).toContain("hookline has no development value for it: set it");
+    expect(stderr).not.toContain("--dev");
+  });
+
   it("warns about route event names the sender never sends (item 2)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "hookline-start-"));
     const config = join(dir, "typo.json");
