@@ -23,7 +23,8 @@ import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dyna
 
 const LINE = "0123456789abcdef0123456789abcdef";
 const TABLE = "hookline-oauth";
-const TTL_MS = 1500;
+/** Long enough that no token runs out during a test on a loaded machine; tests move time instead. */
+const TTL_MS = 60_000;
 const CREDENTIALS = {
   clientId: "local.app.1",
   clientSecret: "app-secret",
@@ -36,6 +37,9 @@ describe("an OAuth portal", () => {
   let app: OAuthApp;
   let store: TokenStore;
   let unique = 0;
+  /** How far the OAuth server's clock (and the workers' default clock) is ahead of the real one. */
+  let aheadMs = 0;
+  const shiftedNow = () => Date.now() + aheadMs;
 
   beforeAll(async () => {
     [dynamo, portal] = await Promise.all([
@@ -44,6 +48,7 @@ describe("an OAuth portal", () => {
         openLineCodes: [LINE],
         rateLimit: { burst: 200, perSecond: 50 },
         oauth: { ...CREDENTIALS, accessTokenTtlMs: TTL_MS },
+        now: shiftedNow,
       }),
     ]);
     const client = makeTestClient(dynamo.endpoint);
@@ -66,7 +71,7 @@ describe("an OAuth portal", () => {
       store: options.store ?? store,
       initialRefreshToken: async () => portal.oauth?.currentRefreshToken() ?? "",
       refresh: (refreshToken) => refreshWithBitrix(app, refreshToken),
-      clock: options.clock ?? { now: () => new Date() },
+      clock: options.clock ?? { now: () => new Date(shiftedNow()) },
       sleep: (ms) => sleep(Math.min(ms, 50)),
     });
     return makeBitrixOAuthClient({ portalUrl: portal.origin, tokens, timeoutMs: 5000 });
@@ -84,7 +89,7 @@ describe("an OAuth portal", () => {
     });
     expect(portal.oauth?.stats.refreshes).toBe(refreshesBefore + 1);
 
-    await sleep(TTL_MS + 200); // the access token runs out
+    aheadMs += TTL_MS + 1_000; // the access token runs out: time moves, no sleep
     const results = await Promise.all(
       workers.map((client, index) =>
         client.sendNetworkMessage(LINE, message(1000 + unique * 100 + index + 1)),
@@ -195,7 +200,7 @@ describe("an OAuth portal", () => {
       "eu",
       { code: portal.oauth?.authorizationCode() ?? "" },
       env,
-      new Date(),
+      new Date(shiftedNow()),
     );
     expect(report).toMatchObject({ portal: "eu", stored: "authorization-code" });
     expect(JSON.stringify(report)).not.toContain(portal.oauth?.currentRefreshToken() ?? "?");
