@@ -30,6 +30,7 @@ import { type LocalPage, withLocalRoutes } from "./local-routes";
 import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
 import { RequestLog } from "./request-log";
 import { makeRequestRecorder, observeOutcomes } from "./request-recorder";
+import { checkSecretsReadable } from "./secret-check";
 
 export interface LocalBridgeOptions {
   config: Config;
@@ -106,6 +107,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
     const showOutcome = (outcome: Parameters<RequestLog["addOutcome"]>[0]) =>
       requestLog.addOutcome(outcome);
     const resolveSecret = makeSecretResolver({ env });
+    await checkSecretsReadable(config, resolveSecret);
     // Every portal with no real Bitrix24 behind it gets a simulator of its own: its own bucket,
     // weekly ledger and, for an OAuth app, OAuth server.
     const simulators = new Map<string, BitrixSimulator>();

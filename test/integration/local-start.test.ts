@@ -201,6 +201,46 @@ describe("npm start", () => {
     expect(stderr).not.toContain("--dev");
   });
 
+  it("checks secretsmanager: references at start and names the one it cannot read", async () => {
+    const unreachable = createServer();
+    await new Promise<void>((resolve) => unreachable.listen(0, "127.0.0.1", resolve));
+    const port = (unreachable.address() as { port: number }).port;
+    await new Promise<void>((resolve) => unreachable.close(() => resolve()));
+    const dir = mkdtempSync(join(tmpdir(), "hookline-start-"));
+    const config = join(dir, "aws-secret.json");
+    const example = JSON.parse(readFileSync(EXAMPLE, "utf8")) as {
+      sources: { id: string; secret: string | string[] }[];
+    };
+    const stripe = example.sources.findIndex((source) => source.id === "stripe");
+    const stripeSource = example.sources[stripe];
+    if (stripeSource)
+      stripeSource.secret = ["env:STRIPE_WEBHOOK_SECRET", "secretsmanager:stripe-previous"];
+    writeFileSync(config, JSON.stringify(example));
+    const run = npmStart(["--config", config, "--dev"], {
+      AWS_REGION: "eu-central-1",
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+      AWS_MAX_ATTEMPTS: "1",
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${port}`,
+    });
+    const started = await run.listening.then(
+      () => "listening",
+      () => "exited",
+    );
+    try {
+      expect(started).toBe("exited");
+      expect(await run.exited).toBe(1);
+      const { stderr } = run.output();
+      expect(stderr).toContain(
+        `hookline: configuration error: sources[${stripe}].secret[1]: secretsmanager:stripe-previous cannot be read (`,
+      );
+      expect(stderr).toContain("sign in to AWS, or use an env: reference for the local run");
+      expect(stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await stopAll(run, descendants(run.child.pid ?? 0));
+    }
+  });
+
   it("warns about route event names the sender never sends (item 2)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "hookline-start-"));
     const config = join(dir, "typo.json");

@@ -98,6 +98,22 @@ describe("hookline check", () => {
   });
 });
 
+describe("hookline send with a secret it cannot read", () => {
+  it("says which secret it cannot read to sign with, not that npm start may be down", async () => {
+    const config = {
+      ...baseConfig,
+      sources: [{ id: "shop", type: "github", secret: "secretsmanager:shop-signing" }],
+      routes: [],
+    };
+    const run = capture(workspace(config));
+    expect(await runCli(["send", "shop", "--url", "http://127.0.0.1:9"], run.io)).toBe(1);
+    expect(run.err()).toContain(
+      "cannot sign for shop: secretsmanager:shop-signing cannot be read here (",
+    );
+    expect(run.err()).not.toContain("is npm start running");
+  });
+});
+
 describe("hookline check warnings", () => {
   it("warns about a test week, naming the portal and what synth does with it", async () => {
     const run = capture(
