@@ -29,7 +29,7 @@ export interface OAuthReport {
 
 /**
  * `hookline oauth <portal>`: gives an OAuth portal its first tokens, or new ones after they were
- * lost (see README, "OAuth app"). With `--code`, exchanges an authorization code from the app's
+ * lost (see docs/oauth.md). With `--code`, exchanges an authorization code from the app's
  * install for tokens; with `--refresh-token`, stores that refresh token. Either way the tokens go
  * into the table the running hookline reads (the local run's, or the stack's with `--stack`), in
  * one write that also ends any failing state. Tokens are never printed.
