@@ -9,7 +9,7 @@ import { createHmac, randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { readEnvironment } from "../functions/adapters/environment";
 import { makePowertoolsLog } from "../functions/adapters/telemetry";
-import { type Config, loadConfigFile, WEEK_SECONDS } from "../functions/core/config";
+import { type Config, loadConfigFile, testWeeks } from "../functions/core/config";
 import { ConfigError } from "../functions/core/errors";
 import { unknownEventWarnings } from "../functions/core/event-names";
 import { startLocalBridge } from "../functions/local/bridge";
@@ -45,14 +45,13 @@ async function main(): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
     throw new ConfigError(`PORT: "${port}" is not a port number`);
 
-  const config = loadConfigFile(environment.configPath);
+  const config = loadConfigFile(
+    environment.configPath,
+    values.config ? "--config" : "HOOKLINE_CONFIG",
+  );
   for (const warning of unknownEventWarnings(config)) console.warn(`hookline: warning: ${warning}`);
-  for (const portal of config.portals) {
-    if (portal.weekSeconds === WEEK_SECONDS) continue;
-    console.warn(
-      `hookline: portal ${portal.id}: weekSeconds is ${portal.weekSeconds}, not Bitrix24's ${WEEK_SECONDS}: for simulators and tests only`,
-    );
-  }
+  for (const { key, message } of testWeeks(config))
+    console.warn(`hookline: warning: ${key}: ${message}`);
   const secrets = localSecretEnvironment(
     config,
     env,
@@ -60,7 +59,9 @@ async function main(): Promise<void> {
   );
   if (secrets.missing.length > 0) {
     throw new ConfigError(
-      `${secrets.missing.join(", ")} not set: the config's env: references need a value (or run with --dev for development values where hookline has one)`,
+      values.dev
+        ? `${secrets.missing.join(", ")} not set: hookline has no development value for it: set it in the environment`
+        : `${secrets.missing.join(", ")} not set: the config's env: references need a value (or run with --dev for development values where hookline has one)`,
     );
   }
   Object.assign(env, secrets.env);

@@ -3,6 +3,7 @@ import { readEnvironment } from "../functions/adapters/environment";
 import { makeSecretResolver } from "../functions/adapters/secrets";
 import { type Config, loadConfigFile, type SourceConfig } from "../functions/core/config";
 import { ConfigError } from "../functions/core/errors";
+import { closest } from "../functions/core/event-names";
 import { localSecretEnvironment } from "../functions/local/dev-secrets";
 
 /**
@@ -21,17 +22,24 @@ export function loadCliConfig(
     ...(configFlag === undefined ? {} : { HOOKLINE_CONFIG: configFlag }),
   });
   const path = resolve(cwd, environment.HOOKLINE_CONFIG);
-  return { config: loadConfigFile(path), path };
+  return {
+    config: loadConfigFile(path, configFlag === undefined ? "HOOKLINE_CONFIG" : "--config"),
+    path,
+  };
 }
 
-/** A source by id, or a ConfigError that lists the ids there are. */
+/** A source by id, or a ConfigError that lists the ids there are (see `unknownSource`). */
 export function sourceById(config: Config, sourceId: string): SourceConfig {
   const source = config.sources.find((candidate) => candidate.id === sourceId);
-  if (!source) {
-    const known = config.sources.map((candidate) => candidate.id).join(", ");
-    throw new ConfigError(`no source "${sourceId}" in the config (sources: ${known})`);
-  }
+  if (!source) throw new ConfigError(unknownSource(config, sourceId));
   return source;
+}
+
+/** Says that `sourceId` is none of the config's sources, listing them, with a "did you mean". */
+export function unknownSource(config: Config, sourceId: string): string {
+  const ids = config.sources.map((candidate) => candidate.id);
+  const nearest = closest(sourceId, ids);
+  return `no source "${sourceId}" in the config (sources: ${ids.join(", ")})${nearest ? `; did you mean "${nearest}"?` : ""}`;
 }
 
 /**

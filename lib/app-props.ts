@@ -12,6 +12,7 @@ import { API_THROTTLE, type HooklineStackProps } from "./hookline-stack";
  * | `config` | config file path (default `hookline.config.json`) |
  * | `alarmEmail` | subscribed to the alarm topic |
  * | `allowNoTarget` | `true`: synth without a Bitrix24 target (a dry run) |
+ * | `allowTestWeek` | `true`: synth a config whose weekSeconds is not Bitrix24's (a test stack) |
  * | `dashboard` | `false`: no CloudWatch dashboard |
  * | `accessLogs` | `true`: HTTP API access logs |
  * | `apiRateLimit`, `apiBurstLimit` | the HTTP API throttle |
@@ -47,6 +48,7 @@ export function stackPropsFromContext(app: App): HooklineStackProps {
     configPath: String(context("config") ?? "hookline.config.json"),
     alarmEmail: context("alarmEmail") as string | undefined,
     allowNoTarget: flag("allowNoTarget"),
+    allowTestWeek: flag("allowTestWeek"),
     dashboard: flag("dashboard"),
     accessLogs: flag("accessLogs"),
     apiThrottle: {

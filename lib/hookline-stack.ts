@@ -31,7 +31,7 @@ import {
   TABLE_PARTITION_KEY,
   TABLE_TTL_ATTRIBUTE,
 } from "../functions/adapters/dynamo/table";
-import { type Config, loadConfigFile } from "../functions/core/config";
+import { type Config, loadConfigFile, testWeeks } from "../functions/core/config";
 import { type DeliveryTimings, deliveryTimings } from "../functions/core/delivery-timings";
 import { ConfigError } from "../functions/core/errors";
 import { DEFAULT_PORTAL_ID } from "../functions/core/portals";
@@ -127,6 +127,11 @@ export interface HooklineStackProps extends StackProps {
    */
   readonly allowNoTarget?: boolean | undefined;
   /**
+   * Synthesize a config whose weekSeconds is not Bitrix24's (context `allowTestWeek=true`): for a
+   * test stack against a simulator only. Without it such a config fails synth.
+   */
+  readonly allowTestWeek?: boolean | undefined;
+  /**
    * The CloudWatch dashboard (context `dashboard=true`): $3 a month beyond an account's first
    * three. The alarms, which reach someone, do not depend on it. @default false
    */
@@ -181,6 +186,12 @@ export class HooklineStack extends Stack {
     if (untargeted.length > 0 && !props.allowNoTarget) {
       throw new ConfigError(
         `${props.configPath}: ${untargeted.join("; ")}: required on AWS (e.g. "env:BITRIX_WEBHOOK_URL"), or deliver has no portal to send to; for a dry run, synth with -c allowNoTarget=true`,
+      );
+    }
+    const testWeeksFound = testWeeks(config);
+    if (testWeeksFound.length > 0 && !props.allowTestWeek) {
+      throw new ConfigError(
+        `${props.configPath}: ${testWeeksFound.map((week) => `${week.key}: ${week.message}`).join("; ")} (Bitrix24's week is 604800 s; remove weekSeconds)`,
       );
     }
     this.timings = deliveryTimings(config);

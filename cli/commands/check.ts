@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { Config } from "../../functions/core/config";
+import { type Config, testWeeks } from "../../functions/core/config";
 import { unknownEventWarnings } from "../../functions/core/event-names";
 import { compileRoutes } from "../../functions/core/routes";
 import { unsignedEventNameWarnings } from "../../functions/core/sources/hmac";
@@ -69,6 +69,8 @@ export const unknownEventNames: ConfigWarner = (config) =>
 /** HMAC sources that name events from an unsigned header with no signed timestamp (docs/security.md). */
 export const unsignedEventNames: ConfigWarner = (config) =>
   unsignedEventNameWarnings(config.sources);
+/** A week other than Bitrix24's (the same check as start; synth refuses it). */
+export const testWeekWarnings: ConfigWarner = (config) => testWeeks(config);
 
 export function printCheck(report: CheckReport, output: Output): void {
   const { style } = output;
@@ -104,7 +106,7 @@ export function registerCheck(program: Command, ctx: CliContext): void {
       const report = checkConfig(
         config,
         path,
-        ctx.options.warners ?? [unknownEventNames, unsignedEventNames],
+        ctx.options.warners ?? [unknownEventNames, unsignedEventNames, testWeekWarnings],
       );
       output.document(report);
       printCheck(report, output);

@@ -2,10 +2,14 @@ import { type AttributeValue, type DynamoDBClient, QueryCommand } from "@aws-sdk
 import type { Command } from "commander";
 import { EVENTS_SHARD, fromItem } from "../../functions/adapters/dynamo/outcomes";
 import { TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
+import type { Config } from "../../functions/core/config";
+import { ConfigError } from "../../functions/core/errors";
 import { OUTCOMES, type OutcomeRecord } from "../../functions/core/outcome";
 import { timeText } from "../../functions/local/inbox/html";
+import { unknownSource } from "../config";
 import {
   type CliContext,
+  configFor,
   outputFor,
   positiveInteger,
   type TargetFlags,
@@ -185,6 +189,7 @@ export function registerEvents(program: Command, ctx: CliContext): void {
           throw new CliError(`--since ${flags.since}: use a number and s, m, h or d, e.g. 1h`);
         if (flags.outcome !== undefined && !(OUTCOMES as readonly string[]).includes(flags.outcome))
           throw new CliError(`--outcome ${flags.outcome}: one of ${OUTCOMES.join(", ")}`);
+        if (flags.source !== undefined) checkSourceId(ctx, flags, flags.source);
         const where = await targetFor(ctx, flags);
         const events = await listEvents(where.dynamo, where.tableName, {
           ...(flags.source === undefined ? {} : { source: flags.source }),
@@ -198,4 +203,21 @@ export function registerEvents(program: Command, ctx: CliContext): void {
         printEvents(events, output, where.label);
       },
     );
+}
+
+/**
+ * An unknown `--source` is an error with a "did you mean", not an empty listing. Checked against
+ * the config (`--config`, else as start reads it); without a readable default config (e.g. only
+ * `--stack` in another directory) the listing goes ahead unchecked.
+ */
+function checkSourceId(ctx: CliContext, flags: TargetFlags, sourceId: string): void {
+  let config: Config;
+  try {
+    ({ config } = configFor(ctx, flags));
+  } catch (error) {
+    if (flags.config === undefined && error instanceof ConfigError) return;
+    throw error;
+  }
+  if (!config.sources.some((source) => source.id === sourceId))
+    throw new CliError(`--source ${sourceId}: ${unknownSource(config, sourceId)}`);
 }

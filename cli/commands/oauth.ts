@@ -29,7 +29,7 @@ export interface OAuthReport {
 
 /**
  * `hookline oauth <portal>`: gives an OAuth portal its first tokens, or new ones after they were
- * lost (see README, "OAuth app"). With `--code`, exchanges an authorization code from the app's
+ * lost (see docs/oauth.md). With `--code`, exchanges an authorization code from the app's
  * install for tokens; with `--refresh-token`, stores that refresh token. Either way the tokens go
  * into the table the running hookline reads (the local run's, or the stack's with `--stack`), in
  * one write that also ends any failing state. Tokens are never printed.
@@ -50,12 +50,9 @@ export async function authorizePortal(
   }
   if (!grant.code)
     throw new CliError("say what to store: --code <authorization code> or --refresh-token <token>");
-  const answer = await exchangeAuthorizationCode(await oauthApp(portal, env), grant.code);
-  if (!answer.ok) {
-    throw new CliError(
-      `the OAuth server refused the code (${answer.error}); codes are valid for a short time and once: install the app again for a new one`,
-    );
-  }
+  const app = await oauthApp(portal, env);
+  const answer = await exchangeAuthorizationCode(app, grant.code);
+  if (!answer.ok) throw new CliError(exchangeFailure(app.server, answer.error, answer.fatal));
   const accessExpiresAt = now.getTime() + answer.expiresInSeconds * 1000;
   await store.replace(
     portal.id,
@@ -67,6 +64,15 @@ export async function authorizePortal(
     stored: "authorization-code",
     accessExpiresAt: new Date(accessExpiresAt).toISOString(),
   };
+}
+
+/** Why the exchange failed, and what to do: only the OAuth server's own refusal spends the code. */
+function exchangeFailure(server: string, error: string, fatal: boolean): string {
+  if (error === "OAUTH_UNREACHABLE")
+    return `the OAuth server ${server} could not be reached; the code was not used: check the portal's oauth.server and the network, then run this again while the code is valid`;
+  if (!fatal && error.startsWith("OAUTH_HTTP_"))
+    return `the OAuth server ${server} answered HTTP ${error.slice("OAUTH_HTTP_".length)} without tokens; run this again while the code is valid, or install the app again for a new code`;
+  return `the OAuth server refused the code (${error}); codes are valid for a short time and once: install the app again for a new one`;
 }
 
 export function printOAuth(report: OAuthReport, output: Output, target: string): void {

@@ -118,12 +118,13 @@ export function registerSend(program: Command, ctx: CliContext): void {
         });
         const baseUrl =
           flags.url ?? (flags.stack ? await stackApiUrl(ctx, flags) : await localUrl(ctx.io));
+        const secret = await readSigningSecret(config, source, ctx.io.env);
         let report: SendReport;
         try {
           report = await sendEvent({
             config,
             source,
-            secret: await signingSecret(config, source, ctx.io.env),
+            secret,
             event,
             baseUrl,
             fetch: ctx.io.fetch,
@@ -140,6 +141,22 @@ export function registerSend(program: Command, ctx: CliContext): void {
         if (report.status >= 300) throw new ExitCode(1);
       },
     );
+}
+
+/** The source's signing secret; one that cannot be read here is named, before anything is sent. */
+async function readSigningSecret(
+  config: Config,
+  source: SourceConfig,
+  env: Io["env"],
+): Promise<string> {
+  try {
+    return await signingSecret(config, source, env);
+  } catch (error) {
+    if (error instanceof HooklineError) throw error;
+    throw new CliError(
+      `cannot sign for ${source.id}: ${source.secret[0]} cannot be read here (${(error as Error).message}); sign in to AWS, or give the source an env: secret for local tests`,
+    );
+  }
 }
 
 /**

@@ -7,6 +7,7 @@ import {
 } from "./config-defaults";
 import { ConfigError } from "./errors";
 import { formatPath } from "./key-path";
+import { DEFAULT_PORTAL_ID, WEEK_SECONDS } from "./portal-defaults";
 import {
   bitrixSchema,
   normalisePortals,
@@ -19,6 +20,27 @@ import {
 } from "./portals";
 
 export { WEEK_SECONDS } from "./portals";
+
+/**
+ * Portals whose week is not Bitrix24's 604800 s: a test week, for simulators and tests only (on a
+ * real portal it would send a second message in Bitrix24's week). `npm start` and `hookline check`
+ * warn about it; `cdk synth` refuses it unless `-c allowTestWeek=true`.
+ */
+export function testWeeks(config: Pick<Config, "portals">): { key: string; message: string }[] {
+  return config.portals.flatMap((portal, index) =>
+    portal.weekSeconds === WEEK_SECONDS
+      ? []
+      : [
+          {
+            key:
+              portal.id === DEFAULT_PORTAL_ID && config.portals.length === 1
+                ? "bitrix.weekSeconds"
+                : `portals[${index}] ("${portal.id}").weekSeconds`,
+            message: `${portal.weekSeconds}, not Bitrix24's ${WEEK_SECONDS}: for simulators and tests only; cdk synth refuses it unless -c allowTestWeek=true`,
+          },
+        ],
+  );
+}
 
 import { compileRoutes } from "./routes";
 import { createTemplateEngine } from "./template";
@@ -309,15 +331,25 @@ function compileTemplates(config: Config, origin: string): void {
   }
 }
 
-/** Reads and validates a config file. */
-export function loadConfigFile(path: string): Config {
+/**
+ * Reads and validates a config file. `named` says where the path came from, so an unreadable
+ * file's message points at what the user set: "--config" (a flag), else HOOKLINE_CONFIG.
+ */
+export function loadConfigFile(
+  path: string,
+  named: "--config" | "HOOKLINE_CONFIG" = "HOOKLINE_CONFIG",
+): Config {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    throw new ConfigError(`cannot read config file ${path} (set HOOKLINE_CONFIG to its path)`, {
-      cause: error,
-    });
+    const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
+    const fix =
+      named === "--config" ? "check the --config path" : "set HOOKLINE_CONFIG to its path";
+    throw new ConfigError(
+      `cannot read config file ${path} (${missing ? "no such file; " : ""}${fix})`,
+      { cause: error },
+    );
   }
   let value: unknown;
   try {

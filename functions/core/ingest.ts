@@ -7,6 +7,7 @@ import {
   ServiceUnavailableError,
   UnknownSourceError,
 } from "./errors";
+import { ignoredReason } from "./ignored";
 import { type EventJob, jobIdFor } from "./job";
 import type { Log } from "./log";
 import { jsonBytesAtMost } from "./message";
@@ -38,7 +39,9 @@ export type IngestAnswer =
       statusCode: 202;
       body: { status: "accepted"; eventId: string; messages: number; failed: number };
     }
-  | { statusCode: 200; body: { status: "duplicate" | "ignored"; eventId: string } };
+  | { statusCode: 200; body: { status: "duplicate"; eventId: string } }
+  /** `message`: why no route took it (see `ignoredReason`). */
+  | { statusCode: 200; body: { status: "ignored"; eventId: string; message: string } };
 
 /**
  * The ingest use case: verify, route and render, record the receipt, enqueue.
@@ -78,8 +81,10 @@ export function makeIngest(deps: IngestDeps) {
       receivedAt,
       payload: event.payload,
     });
-    if (results.length === 0)
-      return { statusCode: 200, body: { status: "ignored", eventId: event.id } };
+    if (results.length === 0) {
+      const message = ignoredReason(config, source.id, event.name);
+      return { statusCode: 200, body: { status: "ignored", eventId: event.id, message } };
+    }
 
     const receipt = receiptFor(source, event);
     const recorded = await guardStore(() => receipts.record(receipt, receivedAt));

@@ -49,7 +49,12 @@ type Lookups = Config["lookups"];
 const FILE_TAGS = ["include", "render", "layout"] as const;
 /** LiquidJS counts characters and array items created during one render. */
 const MEMORY_LIMIT = 5_000_000;
-const RENDER_LIMIT_MS = 200;
+/**
+ * A wall-clock bound against runaway templates (loops the memory limit does not catch), not a
+ * performance target: on a loaded machine an ordinary render (the first `money`, which warms
+ * Intl) took over 200 ms and failed its route, so the bound leaves ample room.
+ */
+const RENDER_LIMIT_MS = 1_000;
 const LOOKUP_USE = /\|\s*lookup\s*:\s*(["'])(.*?)\1/g;
 
 /**

@@ -31,6 +31,7 @@ import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
 import { RequestLog } from "./request-log";
 import { makeRequestRecorder, observeOutcomes } from "./request-recorder";
 import { newRunToken } from "./run-state";
+import { checkSecretsReadable } from "./secret-check";
 
 export interface LocalBridgeOptions {
   config: Config;
@@ -85,6 +86,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
   const { config, env, log } = options;
   const token = options.token ?? newRunToken();
   const closers: (() => Promise<void>)[] = [];
+  const inFlight = new InFlight();
   const close = async () => {
     for (const closer of closers.reverse()) await closer().catch(() => {});
   };
@@ -107,12 +109,16 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       credentials: dynamoCredentials,
     });
     closers.push(async () => dynamo.destroy());
+    // Runs before the client and the server above stop, after intake has stopped (closers run in
+    // reverse): the work still running finishes first, so no write reaches a closed database.
+    closers.push(() => inFlight.settled(CLOSE_WAIT_MS));
     await ensureTable(dynamo, options.tableName);
 
     const requestLog = new RequestLog();
     const showOutcome = (outcome: Parameters<RequestLog["addOutcome"]>[0]) =>
       requestLog.addOutcome(outcome);
     const resolveSecret = makeSecretResolver({ env });
+    await checkSecretsReadable(config, resolveSecret);
     // Every portal with no real Bitrix24 behind it gets a simulator of its own: its own bucket,
     // weekly ledger and, for an OAuth app, OAuth server.
     const simulators = new Map<string, BitrixSimulator>();
@@ -190,14 +196,16 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       log,
       runtime: async () => ({ deliver, retries: queue, deadLetters: queue }),
     });
-    queue.start((event) => deliverHandler(event, fakeContext(deliverTimeoutMs)));
+    queue.start((event) => inFlight.track(deliverHandler(event, fakeContext(deliverTimeoutMs))));
 
     // The sweeper, as the schedule runs it on AWS: every minute, or faster for short test weeks.
     const sweep = makeSweep(sweepDeps(wiring, queue));
     const shortestWeek = Math.min(...config.portals.map((portal) => portal.weekSeconds));
     const sweepEveryMs = options.sweepEveryMs ?? Math.min(60_000, shortestWeek * 100);
     const sweeper = setInterval(() => {
-      sweep().catch((error: unknown) => log.error("sweep failed", { error: String(error) }));
+      inFlight
+        .track(sweep())
+        .catch((error: unknown) => log.error("sweep failed", { error: String(error) }));
     }, sweepEveryMs);
     closers.push(async () => clearInterval(sweeper));
 
@@ -220,7 +228,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       requestLog,
     };
     const server = await startHttpServer(
-      withLocalRoutes((event, context) => ingestHandler(event, context), {
+      withLocalRoutes((event, context) => inFlight.track(ingestHandler(event, context)), {
         record,
         pages: options.pages?.(running) ?? [],
       }),
@@ -237,5 +245,30 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
   } catch (error) {
     await close();
     throw error;
+  }
+}
+
+/** How long closing waits for running work (a deliver batch is bounded by its own timeout). */
+const CLOSE_WAIT_MS = 30_000;
+
+/** Work under way (ingest requests, deliver batches, sweeps), so closing can wait for it. */
+class InFlight {
+  private readonly running = new Set<Promise<unknown>>();
+
+  track<T>(work: Promise<T>): Promise<T> {
+    this.running.add(work);
+    const done = () => this.running.delete(work);
+    work.then(done, done);
+    return work;
+  }
+
+  /** Resolves once everything running now has settled, or after `boundMs`. */
+  async settled(boundMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, boundMs);
+    });
+    await Promise.race([Promise.allSettled([...this.running]), bound]);
+    clearTimeout(timer);
   }
 }

@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { referencesIn } from "./secret-check";
 
 /**
  * Development values for the example config's secret references, used by `npm start` only when
@@ -14,14 +15,10 @@ export const DEVELOPMENT_SECRETS: Readonly<Record<string, string>> = {
 
 /** The `env:NAME` references a config uses, in order of appearance. */
 export function envReferences(value: unknown): string[] {
-  const names = new Set<string>();
-  const visit = (node: unknown): void => {
-    if (typeof node === "string" && node.startsWith("env:")) names.add(node.slice(4));
-    else if (Array.isArray(node)) node.forEach(visit);
-    else if (node && typeof node === "object") Object.values(node).forEach(visit);
-  };
-  visit(value);
-  return [...names];
+  const names = referencesIn(value, "")
+    .filter(({ ref }) => ref.startsWith("env:"))
+    .map(({ ref }) => ref.slice(4));
+  return [...new Set(names)];
 }
 
 /** The example config shipped at the repository root, for which development values are used. */

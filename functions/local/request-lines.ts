@@ -45,6 +45,8 @@ function detailOf(request: LoggedRequest): string {
     case "duplicate":
       return "already accepted (the sender's retry): nothing queued";
     case "ignored": {
+      // Ingest's own reason (a route whose condition was false, or what the routes expect).
+      if (request.answer.message !== undefined) return shown(request.answer.message, 300);
       const expected = request.expected ?? [];
       return expected.length === 0
         ? "no route for this source"

@@ -1,10 +1,12 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 
 /**
  * Where a running `npm start` says how to reach it, so the `hookline` CLI finds the local run
- * by itself: `.hookline/local.json` in the directory it was started from (git-ignored).
+ * by itself: `.hookline/local.json` in the directory it was started from (git-ignored), or
+ * `local.json` in HOOKLINE_STATE_DIR when that is set (the test suite sets it, so a test's run never
+ * replaces or removes the file of the user's own `npm start`).
  */
 export interface LocalRunState {
   pid: number;
@@ -20,10 +22,16 @@ export interface LocalRunState {
   startedAt: string;
 }
 
-export const runStatePath = (cwd: string): string => join(cwd, ".hookline", "local.json");
+export const runStatePath = (
+  cwd: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string =>
+  env.HOOKLINE_STATE_DIR
+    ? join(resolve(cwd, env.HOOKLINE_STATE_DIR), "local.json")
+    : join(cwd, ".hookline", "local.json");
 
 export function writeRunState(cwd: string, state: LocalRunState): void {
-  mkdirSync(join(cwd, ".hookline"), { recursive: true });
+  mkdirSync(dirname(runStatePath(cwd)), { recursive: true });
   // It holds the run's credentials: readable by its owner only.
   writeFileSync(runStatePath(cwd), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
 }

@@ -224,9 +224,9 @@ describe("delivery timings: queue, function and alarm agree with deliveryTimings
   });
 });
 
-describe("README's retry window table", () => {
+describe("the deploy guide's retry window table", () => {
   it("shows what deliveryTimings makes of the defaults", () => {
-    const readme = readFileSync(resolve(PROJECT_ROOT, "README.md"), "utf8");
+    const readme = readFileSync(resolve(PROJECT_ROOT, "docs/deploy.md"), "utf8");
     const timings = deliveryTimings(fixtureWith({}, {}));
     const hours = (seconds: number) => {
       const whole = Math.floor(seconds / 3600);

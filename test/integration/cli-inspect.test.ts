@@ -114,6 +114,18 @@ describe("hookline events, digests, slot and replay on the local run", () => {
     expect(text.text).toMatch(/order\.paid\tmsg_second\t2\tdeferred\t31\tdigest due \d{4}-/);
   });
 
+  it("events: an unknown --source is an error that names the sources and suggests the nearest", async () => {
+    const typo = await cli("events", "--source", "apq");
+    expect(typo.code).toBe(1);
+    expect(typo.text).toContain(
+      'error: --source apq: no source "apq" in the config (sources: app); did you mean "app"?',
+    );
+    const unknown = await cli("events", "--source", "zzzzzzz");
+    expect(unknown.code).toBe(1);
+    expect(unknown.text).toContain('no source "zzzzzzz" in the config (sources: app)');
+    expect(unknown.text).not.toContain("did you mean");
+  });
+
   it("digests: the user's pending digest and when it is due", async () => {
     const { code, json } = await cli("digests", "--user", "31", "--json");
     expect(code).toBe(0);

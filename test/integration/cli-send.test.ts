@@ -8,6 +8,7 @@ import type { Io } from "../../cli/output";
 import { runCli } from "../../cli/program";
 import { buildSample } from "../../cli/samples";
 import { makeLocalAdmin } from "../../functions/local/local-admin";
+import { requestLine } from "../../functions/local/request-lines";
 import { runStatePath } from "../../functions/local/run-state";
 import { startTestBridge, TEST_SECRETS, testConfig } from "../support/bridge";
 
@@ -187,5 +188,68 @@ describe("hookline send against the local bridge", () => {
       expect(run.code).not.toBe(0);
       expect(signed(run.fetched)).toEqual([]);
     });
+  });
+});
+
+describe("hookline send of an event no route takes", () => {
+  const base = testConfig();
+  const config = testConfig({
+    routes: [
+      ...base.routes,
+      {
+        source: "github",
+        events: ["pull_request.*"],
+        condition: "payload.action == 'opened'",
+        userId: "7",
+        message: "PR opened",
+      },
+    ],
+  });
+  let bridge: Bridge;
+  beforeAll(async () => {
+    bridge = await startTestBridge(config);
+  });
+  afterAll(() => bridge?.close());
+
+  const send = async (eventName: string) => {
+    const source = sourceById(config, "github");
+    return sendEvent({
+      config,
+      source,
+      secret: await signingSecret(config, source, TEST_SECRETS),
+      event: buildSample(config, source, { eventName }),
+      baseUrl: bridge.url,
+      fetch,
+      now: new Date(),
+    });
+  };
+  const lastLine = () => {
+    const [latest] = bridge.requestLog.recent(1);
+    return latest ? requestLine(latest) : "";
+  };
+
+  it("says which route matched the event but had a false condition, in the answer and the terminal line", async () => {
+    const report = await send("pull_request.closed");
+    expect(report).toMatchObject({
+      status: 200,
+      answer: {
+        status: "ignored",
+        message: "route 4 matches the event but its condition is false",
+      },
+    });
+    expect(lastLine()).toMatch(
+      /200 ignored {3}github pull_request\.closed id \S+ {2}route 4 matches the event but its condition is false$/,
+    );
+  });
+
+  it("names the events the source's routes expect when none matches", async () => {
+    const report = await send("star.created");
+    expect(report.answer).toMatchObject({
+      status: "ignored",
+      message: "no route matches star.created; routes expect issues.opened, pull_request.*",
+    });
+    expect(lastLine()).toContain(
+      "no route matches star.created; routes expect issues.opened, pull_request.*",
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,11 +14,16 @@ interface ExampleConfig {
 }
 const EXAMPLE = join(ROOT, "hookline.config.json");
 
-/** `npm start -- ...args` as a user runs it; resolves once it listens, or when it exits. */
+/**
+ * `npm start -- ...args` as a user runs it, in the repository, with a state directory of its own
+ * (so the user's own run's .hookline/local.json stays theirs); resolves once it listens, or when
+ * it exits.
+ */
 function npmStart(args: string[], env: Record<string, string> = {}) {
+  const stateDir = mkdtempSync(join(tmpdir(), "hookline-state-"));
   const child = spawn("npm", ["start", "--", "--port", "0", ...args], {
     cwd: ROOT,
-    env: { ...withoutSecrets(process.env), ...env },
+    env: { ...withoutSecrets(process.env), HOOKLINE_STATE_DIR: stateDir, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
@@ -43,8 +48,14 @@ function npmStart(args: string[], env: Record<string, string> = {}) {
     });
   });
   listening.catch(() => {});
-  return { child, exited, listening, output: () => ({ stdout, stderr }) };
+  return { child, exited, listening, stateDir, output: () => ({ stdout, stderr }) };
 }
+
+/** The repository's own state file, as the user's `npm start` left it (or undefined). */
+const usersRunState = (): string | undefined => {
+  const path = join(ROOT, ".hookline", "local.json");
+  return existsSync(path) ? readFileSync(path, "utf8") : undefined;
+};
 
 /** The example config's variable names, unset, so its development values are what it uses. */
 function withoutSecrets(env: NodeJS.ProcessEnv): Record<string, string> {
@@ -117,6 +128,25 @@ describe("npm start", () => {
     }
   });
 
+  it("leaves the user's .hookline/local.json alone and keeps its state in HOOKLINE_STATE_DIR", async () => {
+    const before = usersRunState();
+    const run = npmStart([]);
+    try {
+      await run.listening;
+      // It writes the file just after "listening on".
+      expect(await waitUntil(() => existsSync(join(run.stateDir, "local.json")), 60_000)).toBe(
+        true,
+      );
+      const state = JSON.parse(readFileSync(join(run.stateDir, "local.json"), "utf8"));
+      expect(state.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(usersRunState()).toBe(before);
+    } finally {
+      await stopAll(run, descendants(run.child.pid ?? 0));
+    }
+    expect(existsSync(join(run.stateDir, "local.json"))).toBe(false);
+    expect(usersRunState()).toBe(before);
+  });
+
   it("prints the development secrets it uses for the example config (item 11)", async () => {
     const run = npmStart(["--config", EXAMPLE]);
     try {
@@ -164,6 +194,72 @@ describe("npm start", () => {
       await withDev.listening;
     } finally {
       await stopAll(withDev, descendants(withDev.child.pid ?? 0));
+    }
+  });
+
+  it("names the --config file it cannot read, and does not advise HOOKLINE_CONFIG then", async () => {
+    const missing = join(mkdtempSync(join(tmpdir(), "hookline-start-")), "missing.json");
+    const run = npmStart(["--config", missing]);
+    expect(await run.exited).toBe(1);
+    const { stderr } = run.output();
+    expect(stderr).toContain(
+      `cannot read config file ${missing} (no such file; check the --config path)`,
+    );
+    expect(stderr).not.toContain("HOOKLINE_CONFIG");
+  });
+
+  it("does not suggest --dev for a missing secret when --dev was given", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hookline-start-"));
+    const config = join(dir, "own-secret.json");
+    const example = JSON.parse(readFileSync(EXAMPLE, "utf8")) as { sources: { secret: string }[] };
+    const [first] = example.sources;
+    if (first) first.secret = "env:MY_OWN_WEBHOOK_SECRET_XYZ";
+    writeFileSync(config, JSON.stringify(example));
+    const run = npmStart(["--config", config, "--dev"]);
+    expect(await run.exited).toBe(1);
+    const { stderr } = run.output();
+    expect(stderr).toContain("MY_OWN_WEBHOOK_SECRET_XYZ not set");
+    expect(stderr).toContain("hookline has no development value for it: set it");
+    expect(stderr).not.toContain("--dev");
+  });
+
+  it("checks secretsmanager: references at start and names the one it cannot read", async () => {
+    const unreachable = createServer();
+    await new Promise<void>((resolve) => unreachable.listen(0, "127.0.0.1", resolve));
+    const port = (unreachable.address() as { port: number }).port;
+    await new Promise<void>((resolve) => unreachable.close(() => resolve()));
+    const dir = mkdtempSync(join(tmpdir(), "hookline-start-"));
+    const config = join(dir, "aws-secret.json");
+    const example = JSON.parse(readFileSync(EXAMPLE, "utf8")) as {
+      sources: { id: string; secret: string | string[] }[];
+    };
+    const stripe = example.sources.findIndex((source) => source.id === "stripe");
+    const stripeSource = example.sources[stripe];
+    if (stripeSource)
+      stripeSource.secret = ["env:STRIPE_WEBHOOK_SECRET", "secretsmanager:stripe-previous"];
+    writeFileSync(config, JSON.stringify(example));
+    const run = npmStart(["--config", config, "--dev"], {
+      AWS_REGION: "eu-central-1",
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+      AWS_MAX_ATTEMPTS: "1",
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${port}`,
+    });
+    const started = await run.listening.then(
+      () => "listening",
+      () => "exited",
+    );
+    try {
+      expect(started).toBe("exited");
+      expect(await run.exited).toBe(1);
+      const { stderr } = run.output();
+      expect(stderr).toContain(
+        `hookline: configuration error: sources[${stripe}].secret[1]: secretsmanager:stripe-previous cannot be read (`,
+      );
+      expect(stderr).toContain("sign in to AWS, or use an env: reference for the local run");
+      expect(stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await stopAll(run, descendants(run.child.pid ?? 0));
     }
   });
 

@@ -24,14 +24,33 @@ export function makeTestClient(
   return new DynamoDBClient({ endpoint, region: "local", credentials, maxAttempts: 2 });
 }
 
-const STARTUP_TIMEOUT_MS = 30_000;
-const KILL_GRACE_MS = 2_000;
+/**
+ * How long one JVM may take to answer. Generous: on a busy two-core machine the JVM's start-up
+ * alone has taken over 30 s. A start that still misses it is tried once more, on a fresh port.
+ */
+const STARTUP_TIMEOUT_MS = 90_000;
+const STARTUP_ATTEMPTS = 2;
+const KILL_GRACE_MS = 5_000;
 
 /**
  * Starts Amazon's DynamoDB Local (Java, in memory) on a free port and waits until it answers.
- * `close` stops the JVM: SIGTERM, then SIGKILL if it lingers.
+ * A start that fails or stays silent is retried once on a fresh port (the first one may have been
+ * taken in between, or the machine was too busy). `close` stops the JVM: SIGTERM, then SIGKILL
+ * if it lingers. Close the server's clients first.
  */
 export async function startDynamoDbLocal(): Promise<LocalDynamo> {
+  const failures: unknown[] = [];
+  for (let attempt = 1; attempt <= STARTUP_ATTEMPTS; attempt++) {
+    try {
+      return await startDynamoDbLocalOnce();
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  throw new AggregateError(failures, `DynamoDB Local did not start in ${STARTUP_ATTEMPTS} tries`);
+}
+
+async function startDynamoDbLocalOnce(): Promise<LocalDynamo> {
   const port = await freePort();
   const child = spawn({ port });
   const output: string[] = [];
@@ -59,6 +78,7 @@ export async function startDynamoDbLocal(): Promise<LocalDynamo> {
   return { endpoint, credentials: TEST_CREDENTIALS, close };
 }
 
+/** Polls until the server answers, the JVM exits, or STARTUP_TIMEOUT_MS pass. */
 async function waitUntilAnswering(endpoint: string, child: ChildProcess): Promise<void> {
   const client = new DynamoDBClient({
     endpoint,
@@ -66,16 +86,21 @@ async function waitUntilAnswering(endpoint: string, child: ChildProcess): Promis
     credentials: { accessKeyId: "local", secretAccessKey: "local" },
     maxAttempts: 1,
   });
+  const exited = new Promise<never>((_, reject) =>
+    child.once("exit", (code, signal) => reject(new Error(`java exited (${code ?? signal})`))),
+  );
+  exited.catch(() => {});
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   try {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`java exited with ${child.exitCode}`);
       try {
-        await client.send(new ListTablesCommand({}));
+        await Promise.race([client.send(new ListTablesCommand({})), exited]);
         return;
       } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await sleep(100);
+        if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline)
+          throw error;
+        await Promise.race([sleep(250), exited]);
       }
     }
   } finally {

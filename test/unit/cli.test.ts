@@ -98,7 +98,43 @@ describe("hookline check", () => {
   });
 });
 
+describe("hookline send with a secret it cannot read", () => {
+  it("says which secret it cannot read to sign with, not that npm start may be down", async () => {
+    const config = {
+      ...baseConfig,
+      sources: [{ id: "shop", type: "github", secret: "secretsmanager:shop-signing" }],
+      routes: [],
+    };
+    const run = capture(workspace(config));
+    expect(await runCli(["send", "shop", "--url", "http://127.0.0.1:9"], run.io)).toBe(1);
+    expect(run.err()).toContain(
+      "cannot sign for shop: secretsmanager:shop-signing cannot be read here (",
+    );
+    expect(run.err()).not.toContain("is npm start running");
+  });
+});
+
 describe("hookline check warnings", () => {
+  it("warns about a test week, naming the portal and what synth does with it", async () => {
+    const run = capture(
+      workspace({ ...baseConfig, bitrix: { ...baseConfig.bitrix, weekSeconds: 60 } }),
+    );
+    expect(await runCli(["check"], run.io)).toBe(0);
+    expect(run.err()).toContain(
+      "warning: bitrix.weekSeconds: 60, not Bitrix24's 604800: for simulators and tests only; cdk synth refuses it unless -c allowTestWeek=true",
+    );
+    const weekly = capture(workspace(baseConfig));
+    await runCli(["check"], weekly.io);
+    expect(weekly.err()).not.toContain("weekSeconds");
+  });
+
+  it("names a --config file it cannot read, and does not advise HOOKLINE_CONFIG then", async () => {
+    const run = capture(workspace(baseConfig));
+    expect(await runCli(["check", "--config", "nowhere.json"], run.io)).toBe(1);
+    expect(run.err()).toContain("nowhere.json (no such file; check the --config path)");
+    expect(run.err()).not.toContain("HOOKLINE_CONFIG");
+  });
+
   it("warns about an event name the sender never sends, with a did-you-mean, in text and JSON", async () => {
     const typo = {
       ...baseConfig,
