@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 
 /**
@@ -31,9 +31,13 @@ export const runStatePath = (
     : join(cwd, ".hookline", "local.json");
 
 export function writeRunState(cwd: string, state: LocalRunState): void {
-  mkdirSync(dirname(runStatePath(cwd)), { recursive: true });
-  // It holds the run's credentials: readable by its owner only.
-  writeFileSync(runStatePath(cwd), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  const path = runStatePath(cwd);
+  mkdirSync(dirname(path), { recursive: true });
+  // It holds the run's credentials: readable by its owner only. Written aside, then renamed, so
+  // a reader never sees a half-written file.
+  const aside = `${path}.${process.pid}.tmp`;
+  writeFileSync(aside, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  renameSync(aside, path);
 }
 
 /** Removes the file if it still describes this process (another run may have replaced it). */

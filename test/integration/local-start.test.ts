@@ -16,8 +16,9 @@ const EXAMPLE = join(ROOT, "hookline.config.json");
 
 /**
  * `npm start -- ...args` as a user runs it, in the repository, with a state directory of its own
- * (so the user's own run's .hookline/local.json stays theirs); resolves once it listens, or when
- * it exits.
+ * (so the user's own run's .hookline/local.json stays theirs); `listening` resolves once its
+ * start-up summary is printed to its last line (the CLI line, written after the run file), or
+ * rejects when it exits. A pipe may carry the summary in several chunks.
  */
 function npmStart(args: string[], env: Record<string, string> = {}) {
   const stateDir = mkdtempSync(join(tmpdir(), "hookline-state-"));
@@ -37,7 +38,7 @@ function npmStart(args: string[], env: Record<string, string> = {}) {
   const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
   const listening = new Promise<void>((resolve, reject) => {
     const timer = setInterval(() => {
-      if (/listening on http/.test(stdout)) {
+      if (/^ {2}CLI: /m.test(stdout)) {
         clearInterval(timer);
         resolve();
       }
@@ -169,6 +170,10 @@ describe("npm start", () => {
     const development = npmStart([]);
     try {
       await development.listening;
+      // The example follows the summary, perhaps in a later chunk.
+      expect(
+        await waitUntil(() => /x-hub-signature-256: /.test(development.output().stdout), 60_000),
+      ).toBe(true);
       const stdout = development.output().stdout;
       const body = /--data '([^']+)'/.exec(stdout)?.[1] ?? "";
       const signature = /x-hub-signature-256: (sha256=[0-9a-f]+)/.exec(stdout)?.[1];
