@@ -21,6 +21,8 @@ export const PRICES = {
   dynamoPitrPerGbMonth: 0.2,
   secretPerMonth: 0.4,
   secretsApiPer10k: 0.05,
+  /** Standard parameters and standard throughput (40 reads/s a region): no charge. */
+  parameterStandardPerMonth: 0,
   logsIngestPerGb: 0.5,
   logsIngestInfrequentPerGb: 0.25,
   logsStoragePerGbMonth: 0.03,
@@ -139,7 +141,10 @@ export interface StackFacts {
   batchSize: number;
   batchingWindowSeconds: number;
   sweepsPerMonth: number;
+  /** Secrets Manager secrets the stack creates. */
   secrets: number;
+  /** `env:` secrets that are Parameter Store SecureStrings under one prefix. */
+  secretParameters: number;
   sources: number;
   alarms: number;
   alarmMetrics: number;
@@ -160,6 +165,8 @@ type Resource = { Type: string; Properties?: Record<string, unknown> };
 export interface CfnTemplate {
   Resources: Record<string, Resource>;
   Outputs?: Record<string, unknown>;
+  /** `Hookline`: counts the stack writes (TEMPLATE_METADATA_KEY in lib/hookline-stack.ts). */
+  Metadata?: Record<string, unknown>;
 }
 
 /** Reads what costs money out of a synthesized hookline template. */
@@ -187,14 +194,20 @@ export function stackFacts(template: CfnTemplate): StackFacts {
     ? ofType("AWS::Logs::LogGroup").find(([id]) => id.startsWith("ApiAccessLogs"))?.[1]
     : undefined;
   const table = ofType("AWS::DynamoDB::Table")[0]?.[1].Properties ?? {};
+  const counts = (template.Metadata?.Hookline ?? {}) as {
+    sources?: number;
+    secretParameters?: number;
+  };
   return {
     functions: { ingest: fn("Ingest"), deliver: fn("Deliver"), sweep: fn("Sweep") },
     batchSize: Number(mapping.BatchSize ?? 10),
     batchingWindowSeconds: Number(mapping.MaximumBatchingWindowInSeconds ?? 0),
     sweepsPerMonth: schedule ? MINUTES_PER_MONTH / rateMinutes(String(schedule)) : 0,
     secrets: ofType("AWS::SecretsManager::Secret").length,
-    sources: Object.keys(template.Outputs ?? {}).filter((key) => key.startsWith("WebhookUrl"))
-      .length,
+    secretParameters: counts.secretParameters ?? 0,
+    sources:
+      counts.sources ??
+      Object.keys(template.Outputs ?? {}).filter((key) => /^WebhookUrl(?!Base$)/.test(key)).length,
     alarms: alarms.length,
     alarmMetrics: alarms.reduce(
       (sum, alarm) =>
@@ -356,13 +369,19 @@ export function monthlyCost(facts: StackFacts, workload: Workload): Bill {
       (facts.pointInTimeRecovery ? tableGb * p.dynamoPitrPerGbMonth : 0),
   );
 
-  // 7. Secrets Manager.
+  // 7. Secrets: ingest reads each signing secret every few minutes per warm instance; deliver
+  // reads a portal's once per instance. Parameter Store standard charges for neither.
   const secretReads =
     a.ingestWarmInstances * (MINUTES_PER_MONTH / a.secretCacheMinutes) * facts.sources;
+  const onParameters = facts.secretParameters > 0;
   add(
-    "Secrets Manager",
-    `${facts.secrets} secrets, ${thousands(secretReads)} reads`,
-    facts.secrets * p.secretPerMonth + (secretReads / 10_000) * p.secretsApiPer10k,
+    onParameters ? "Parameter Store (secrets)" : "Secrets Manager",
+    onParameters
+      ? `${facts.secretParameters} SecureStrings, standard tier, ${thousands(secretReads)} reads`
+      : `${facts.secrets} secrets, ${thousands(secretReads)} reads`,
+    facts.secrets * p.secretPerMonth +
+      (onParameters ? 0 : (secretReads / 10_000) * p.secretsApiPer10k) +
+      facts.secretParameters * p.parameterStandardPerMonth,
   );
 
   // 8. CloudWatch Logs: Lambda's platform lines, hookline's INFO lines, metrics (EMF) lines.

@@ -31,8 +31,10 @@ describe("npm run cost", () => {
       batchSize: 5,
       batchingWindowSeconds: 20,
       sweepsPerMonth: 43_200,
-      // Four sources' signing secrets and the Bitrix24 webhook URL a deployment needs.
-      secrets: 5,
+      // Four sources' signing secrets and the Bitrix24 webhook URL a deployment needs: SecureString
+      // parameters under the stack's prefix, no Secrets Manager secret.
+      secrets: 0,
+      secretParameters: 5,
       sources: 4,
       alarms: 16,
       alarmMetrics: 22,
