@@ -294,7 +294,6 @@ describe("dashboard", () => {
     );
     for (const figure of [
       "alarm",
-      "WebhooksReceived",
       "SignatureFailures",
       "Messages",
       ...OUTCOMES,
