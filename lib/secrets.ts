@@ -92,11 +92,6 @@ export class HooklineSecrets extends Construct {
     }
   }
 
-  /** The parameter behind `env:NAME`. */
-  parameterName(name: string): string {
-    return `${this.prefix}${name}`;
-  }
-
   /**
    * Lets `fn` read the secrets behind `refs`: for `env:` references `HOOKLINE_SECRET_PREFIX` and
    * `ssm:GetParameter` on the prefix (one statement, whatever the count); for `secretsmanager:`
