@@ -9,7 +9,7 @@ import { type IngestCpuOptions, measureIngestCpu } from "./ingest-cpu";
 
 const [indexFile = "", optionsJson = "{}"] = process.argv.slice(2);
 const options = JSON.parse(optionsJson) as IngestCpuOptions;
-const results = await measureIngestCpu(allGithubPayloads(indexFile), options, (done) => {
-  if (done % 50 === 0) process.stderr.write(`  ${done} payloads\n`);
+const results = await measureIngestCpu(allGithubPayloads(indexFile), options, (round) => {
+  process.stderr.write(`  round ${round} of ${options.batches}\n`);
 });
 process.stdout.write(`${JSON.stringify(results)}\n`);

@@ -85,12 +85,13 @@ function memoryPorts() {
  * receiver must do with the same body: HMAC-SHA256, a constant-time compare and JSON.parse.
  * One config routes every event (`*`) through a realistic route, so each webhook takes the whole
  * 202 path. Per payload, batches of the two sides alternate (so noise hits both) and each figure
- * is the median batch.
+ * is the median batch; the batches of all payloads are interleaved, round by round, in shuffled
+ * orders. `onProgress` is called after each round.
  */
 export async function measureIngestCpu(
   payloads: readonly GithubPayload[],
   options: IngestCpuOptions,
-  onProgress?: (done: number) => void,
+  onProgress?: (rounds: number) => void,
 ): Promise<PayloadCpu[]> {
   const config = benchConfig(payloads.map(senderId).filter((id) => id !== undefined));
   const ports = memoryPorts();
@@ -139,9 +140,8 @@ export async function measureIngestCpu(
     }
   }
 
-  const results: PayloadCpu[] = [];
   let sink = 0;
-  for (const item of prepared) {
+  const measured = prepared.map((item) => {
     const { body } = item;
     const expected = createHmac("sha256", GITHUB_SECRET).update(body).digest();
     const floorBatch = (count: number): number => {
@@ -154,42 +154,76 @@ export async function measureIngestCpu(
       }
       return cpuNs(start) / count;
     };
+    return { item, floorBatch, ingestNs: [] as number[], floorNs: [] as number[], path: "" };
+  });
 
-    const first = await ingest(requestsFor(item, 1)[0] as WebhookRequest);
+  for (const entry of measured) {
+    const first = await ingest(requestsFor(entry.item, 1)[0] as WebhookRequest);
     if (first.statusCode !== 202 || first.body.status !== "accepted") {
-      throw new Error(`ingest bench: ${eventName(item.sample)} answered ${JSON.stringify(first)}`);
+      throw new Error(
+        `ingest bench: ${eventName(entry.item.sample)} answered ${JSON.stringify(first)}`,
+      );
     }
-    const path = first.body.messages === 1 ? "queued" : "failed";
+    entry.path = first.body.messages === 1 ? "queued" : "failed";
+    entry.floorBatch(options.warmup);
+    await runIngest(requestsFor(entry.item, options.warmup));
+  }
 
-    floorBatch(options.warmup);
-    await runIngest(requestsFor(item, options.warmup));
-    const ingestNs: number[] = [];
-    const floorNs: number[] = [];
-    for (let batch = 0; batch < options.batches; batch++) {
-      const requests = requestsFor(item, options.batchSize);
+  // Batches interleaved across payloads: each round visits every payload once, in an order of
+  // its own, so no payload is always measured first after the warm-up or next to the same
+  // neighbours (the smallest payload measured first read high).
+  const random = seeded(0x5eed);
+  for (let batch = 0; batch < options.batches; batch++) {
+    for (const entry of shuffled(measured, random)) {
+      const requests = requestsFor(entry.item, options.batchSize);
       // Alternate which goes first, so neither always runs right after the other's garbage.
       if (batch % 2 === 0) {
-        floorNs.push(floorBatch(options.batchSize));
-        ingestNs.push(await runIngest(requests));
+        entry.floorNs.push(entry.floorBatch(options.batchSize));
+        entry.ingestNs.push(await runIngest(requests));
       } else {
-        ingestNs.push(await runIngest(requests));
-        floorNs.push(floorBatch(options.batchSize));
+        entry.ingestNs.push(await runIngest(requests));
+        entry.floorNs.push(entry.floorBatch(options.batchSize));
       }
     }
-    const ingestMedian = median(ingestNs);
-    const floorMedian = median(floorNs);
-    results.push({
-      name: eventName(item.sample),
-      bodyBytes: body.length,
+    onProgress?.(batch + 1);
+  }
+
+  const results: PayloadCpu[] = measured.map((entry) => {
+    const ingestMedian = median(entry.ingestNs);
+    const floorMedian = median(entry.floorNs);
+    return {
+      name: eventName(entry.item.sample),
+      bodyBytes: entry.item.body.length,
       ingestNs: ingestMedian,
       floorNs: floorMedian,
       ratio: ingestMedian / floorMedian,
-      path,
-    });
-    onProgress?.(results.length);
-  }
+      path: entry.path as PayloadCpu["path"],
+    };
+  });
   if (sink === 0) throw new Error("ingest bench: the floor parsed nothing");
   return results;
+}
+
+/** A small deterministic generator (mulberry32), so every run visits payloads in the same orders. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A shuffled copy (Fisher-Yates). */
+function shuffled<T>(items: readonly T[], random: () => number): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j] as T, copy[i] as T];
+  }
+  return copy;
 }
 
 /**

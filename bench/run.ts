@@ -2,7 +2,8 @@
  * hookline's performance figures, each a ratio to a reference measured side by side in the same
  * run (see bench/README.md). A report, not a test: it exits 0 unless something crashed.
  *
- * `npm run bench` runs everything; `npm run bench -- p1` (or p2, delivery, writes) one part.
+ * `npm run bench` runs everything; `npm run bench -- p1` (or p2, delivery, writes, routing) one
+ * part.
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -15,6 +16,7 @@ import { measureDelivery } from "./delivery";
 import { allGithubPayloads, githubExamplesFile } from "./fixtures";
 import { atQuantile, type IngestCpuOptions, P1_QUANTILES, type PayloadCpu } from "./ingest-cpu";
 import { measureLedgerWrites } from "./ledger-writes";
+import { measureRouting } from "./routing";
 import { formatTable, kib, micros, millis, type Row, ratioText } from "./stats";
 
 /** P1: ingest CPU per webhook over the floor, at the median payload and the smallest. */
@@ -24,6 +26,8 @@ const P1_SMALLEST_BUDGET = 5;
 const COLD_START_BUDGET = 1.25;
 const COLD_START_ROUNDS = 25;
 const THROUGHPUT_BUDGET = 0.95;
+/** Routing at 1,000 routes of one source keyed by tenant, against checking every condition. */
+const ROUTING_BUDGET = 0.01;
 const P1_OPTIONS: IngestCpuOptions = { warmup: 60, batches: 13, batchSize: 30 };
 
 const PROJECT_ROOT = resolve(import.meta.dirname, "..");
@@ -228,6 +232,24 @@ async function main(): Promise<void> {
         within,
       });
     }
+  }
+
+  if (wants("routing")) {
+    say("routing at 1,000 routes (interleaved rounds)...");
+    const routing = measureRouting();
+    const ratio = routing.keyed.median / routing.scanned.median;
+    rows.push({
+      measure: `routing, ${routing.routes} routes of one source keyed by tenant (median)`,
+      hookline: micros(routing.keyed.median * 1000),
+      reference: `${micros(routing.scanned.median * 1000)} (every condition checked)`,
+      ratio,
+      budget: `<= ${ROUTING_BUDGET.toFixed(2)}x`,
+      within: ratio <= ROUTING_BUDGET,
+    });
+    sections.push(
+      `routing per webhook at ${routing.routes} routes, min / median: keyed by tenant ${routing.keyed.min.toFixed(1)} / ${routing.keyed.median.toFixed(1)} µs; every condition checked ${routing.scanned.min.toFixed(0)} / ${routing.scanned.median.toFixed(0)} µs; one source per portal ${routing.bySource.min.toFixed(1)} / ${routing.bySource.median.toFixed(1)} µs`,
+      "",
+    );
   }
 
   say("");

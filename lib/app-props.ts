@@ -1,7 +1,7 @@
 import type { App } from "aws-cdk-lib";
 import { ApplicationLogLevel } from "aws-cdk-lib/aws-lambda";
 import { ConfigError } from "../functions/core/errors";
-import { API_THROTTLE, type HooklineStackProps } from "./hookline-stack";
+import type { HooklineStackProps } from "./hookline-stack";
 
 /**
  * The stack's props from the app's context (`-c key=value`, or cdk.json), shared by `cdk synth`
@@ -15,7 +15,8 @@ import { API_THROTTLE, type HooklineStackProps } from "./hookline-stack";
  * | `allowTestWeek` | `true`: synth a config whose weekSeconds is not Bitrix24's (a test stack) |
  * | `dashboard` | `false`: no CloudWatch dashboard |
  * | `accessLogs` | `true`: HTTP API access logs |
- * | `apiRateLimit`, `apiBurstLimit` | the HTTP API throttle |
+ * | `apiRateLimit`, `apiBurstLimit` | the HTTP API throttle (default: from the config) |
+ * | `accountConcurrency` | the account's Lambda concurrency quota, if raised (default 1,000) |
  * | `secretsKmsKeyArns` | comma-separated KMS keys of imported secrets |
  * | `logLevel` | hookline's lowest log level kept (`INFO`, `WARN`, `DEBUG`, …) |
  *
@@ -28,9 +29,9 @@ export function stackPropsFromContext(app: App): HooklineStackProps {
     const value = context(key);
     return value === undefined ? undefined : value === true || value === "true";
   };
-  const positive = (key: string, fallback: number): number => {
+  const positive = (key: string): number | undefined => {
     const value = context(key);
-    if (value === undefined) return fallback;
+    if (value === undefined) return undefined;
     const parsed = Number(value);
     if (!Number.isFinite(parsed) || parsed <= 0) {
       throw new ConfigError(`-c ${key}: must be a positive number`);
@@ -51,10 +52,11 @@ export function stackPropsFromContext(app: App): HooklineStackProps {
     allowTestWeek: flag("allowTestWeek"),
     dashboard: flag("dashboard"),
     accessLogs: flag("accessLogs"),
-    apiThrottle: {
-      rateLimit: positive("apiRateLimit", API_THROTTLE.rateLimit),
-      burstLimit: positive("apiBurstLimit", API_THROTTLE.burstLimit),
-    },
+    apiThrottle: definedOnly({
+      rateLimit: positive("apiRateLimit"),
+      burstLimit: positive("apiBurstLimit"),
+    }),
+    accountConcurrency: positive("accountConcurrency"),
     secretsKmsKeyArns: String(context("secretsKmsKeyArns") ?? "")
       .split(",")
       .map((arn) => arn.trim())
@@ -63,3 +65,7 @@ export function stackPropsFromContext(app: App): HooklineStackProps {
     description: "hookline: signed webhooks to Bitrix24 open-line messages",
   };
 }
+
+/** The object without its undefined values (a partial throttle override). */
+const definedOnly = <T extends object>(value: { [K in keyof T]: T[K] | undefined }): Partial<T> =>
+  Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;

@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { type BuildOptions, buildSync } from "esbuild";
 import { BUNDLED_CONFIG_NAME } from "../functions/adapters/bundled-config";
 import type { Config } from "../functions/core/config";
@@ -44,10 +45,20 @@ export const hooklineEsbuildOptions = {
 } as const satisfies BuildOptions;
 
 /**
+ * Where a bundle with a checked config finds `liquidjs`: a module that loads the library when a
+ * template first needs it (functions/adapters/liquid-on-demand.ts). A checked config compiles its
+ * templates on first use, so nothing needs LiquidJS while the function starts.
+ */
+export const LIQUID_ON_DEMAND = fileURLToPath(
+  new URL("../functions/adapters/liquid-on-demand.ts", import.meta.url),
+);
+
+/**
  * Bundles one handler into `outdir` as the Lambda receives it: `index.mjs` (which exports
  * `handler`), its chunks and their source maps. With `config` (a config `loadConfigFile`
- * validated), the bundle carries it as a plain object (`bundledConfig()`). The construct, the
- * bench and the bundle tests all bundle through here.
+ * validated), the bundle carries it as a plain object (`bundledConfig()`) and loads LiquidJS on
+ * demand (`LIQUID_ON_DEMAND`). The construct, the bench and the bundle tests all bundle through
+ * here.
  *
  * @example bundleFunction("functions/ingest/handler.ts", "out/ingest", { config: loadConfigFile(path) });
  */
@@ -62,6 +73,7 @@ export function bundleFunction(
     outdir,
     ...(options.config && {
       define: { [BUNDLED_CONFIG_NAME]: JSON.stringify(options.config) },
+      alias: { liquidjs: LIQUID_ON_DEMAND },
     }),
     logLevel: "error",
   });

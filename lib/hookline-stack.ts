@@ -35,6 +35,12 @@ import { type Config, loadConfigFile, testWeeks } from "../functions/core/config
 import { type DeliveryTimings, deliveryTimings } from "../functions/core/delivery-timings";
 import { ConfigError } from "../functions/core/errors";
 import { DEFAULT_PORTAL_ID } from "../functions/core/portals";
+import {
+  ACCOUNT_CONCURRENCY,
+  type ApiThrottle,
+  defaultApiThrottle,
+  deliverConcurrency,
+} from "./capacity";
 import { HooklineFunction } from "./hookline-function";
 import { HooklineMonitoring } from "./monitoring";
 import { deliverSecretRefs, HooklineSecrets, ingestSecretRefs, oauthSecretRefs } from "./secrets";
@@ -43,12 +49,14 @@ import { deliverSecretRefs, HooklineSecrets, ingestSecretRefs, oauthSecretRefs }
 export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /**
- * HTTP API default-route throttle unless context `apiRateLimit` / `apiBurstLimit` say otherwise:
- * far above webhook traffic (10 M webhooks a month average 4/s), low enough to cap a flood's
- * cost. GitHub does not retry a 429, so the ApiNearThrottle alarm warns before it bites.
+ * Sources that each get a `WebhookUrl<source>` output; beyond it only `WebhookUrlBase`, so the
+ * stack stays under CloudFormation's 200 outputs
+ * (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html).
  */
-export const API_THROTTLE = { rateLimit: 50, burstLimit: 100 } as const;
-export type ApiThrottle = { readonly rateLimit: number; readonly burstLimit: number };
+export const MAX_SOURCE_OUTPUTS = 50;
+
+/** The template's Metadata key for hookline's counts: `{ sources, portals, secretParameters }`. */
+export const TEMPLATE_METADATA_KEY = "Hookline";
 
 /** Ingest answers within the senders' ~10 s deadline (GitHub 10 s, Stripe similar), with margin. */
 export const INGEST_TIMEOUT = Duration.seconds(8);
@@ -83,21 +91,6 @@ export const DELIVER_BATCHING_WINDOW = Duration.seconds(20);
 /** The sweeper looks for due digests this often; a digest goes out at most this late. */
 export const SWEEP_RATE = Duration.minutes(1);
 export const SWEEP_TIMEOUT = Duration.seconds(60);
-
-/** SQS event-source mappings allow 2 concurrent invocations at the least. */
-const MIN_EVENT_SOURCE_CONCURRENCY = 2;
-
-/**
- * Concurrent deliver invocations: enough workers to use the portals' rates together (a call takes
- * a few hundred ms, so one sequential worker makes about 2 calls/s), never more than they need.
- * Each portal's DynamoDB rate limiter, shared by all workers, keeps that portal under its leaky
- * bucket; bounding concurrency keeps workers from spinning on the limiters.
- */
-export const deliverConcurrency = (config: Pick<Config, "portals">): number =>
-  Math.max(
-    MIN_EVENT_SOURCE_CONCURRENCY,
-    Math.ceil(config.portals.reduce((sum, portal) => sum + portal.rateLimit.perSecond, 0)),
-  );
 
 /**
  * The config keys of portals with nowhere to send: no incoming-webhook URL, and no OAuth app
@@ -143,8 +136,16 @@ export interface HooklineStackProps extends StackProps {
    * @default false
    */
   readonly accessLogs?: boolean | undefined;
-  /** The HTTP API stage throttle (context `apiRateLimit`, `apiBurstLimit`). */
-  readonly apiThrottle?: ApiThrottle | undefined;
+  /**
+   * The HTTP API's default-route throttle (context `apiRateLimit`, `apiBurstLimit`); what is not
+   * given comes from the config (`defaultApiThrottle`).
+   */
+  readonly apiThrottle?: Partial<ApiThrottle> | undefined;
+  /**
+   * The account's Lambda concurrency quota in the stack's region (context `accountConcurrency`),
+   * shared by ingest and deliver (`deliverConcurrency`). @default ACCOUNT_CONCURRENCY (1,000)
+   */
+  readonly accountConcurrency?: number | undefined;
   /**
    * Customer-managed KMS keys that encrypt secrets named by `secretsmanager:` references
    * (context `secretsKmsKeyArns`, comma-separated): the functions get kms:Decrypt on them,
@@ -196,7 +197,7 @@ export class HooklineStack extends Stack {
     }
     this.timings = deliveryTimings(config);
     const timings = this.timings;
-    this.apiThrottle = props.apiThrottle ?? API_THROTTLE;
+    this.apiThrottle = { ...defaultApiThrottle(config), ...props.apiThrottle };
 
     this.table = new Table(this, "Table", {
       partitionKey: { name: TABLE_PARTITION_KEY, type: AttributeType.STRING },
@@ -306,7 +307,11 @@ export class HooklineStack extends Stack {
         batchSize: DELIVER_BATCH_SIZE,
         maxBatchingWindow: DELIVER_BATCHING_WINDOW,
         reportBatchItemFailures: true,
-        maxConcurrency: deliverConcurrency(config),
+        maxConcurrency: deliverConcurrency(
+          config,
+          this.apiThrottle,
+          props.accountConcurrency ?? ACCOUNT_CONCURRENCY,
+        ),
       }),
     );
     this.secrets.grantTo(this.deliver.fn, deliverRefs);
@@ -434,19 +439,36 @@ export class HooklineStack extends Stack {
     });
 
     this.outputs();
+    // What a template reader (npm run cost) cannot count otherwise: the outputs per source stop
+    // at MAX_SOURCE_OUTPUTS, and parameters are not resources.
+    this.templateOptions.metadata = {
+      ...this.templateOptions.metadata,
+      [TEMPLATE_METADATA_KEY]: {
+        sources: config.sources.length,
+        portals: config.portals.length,
+        secretParameters: this.secrets.parameterNames.length,
+      },
+    };
   }
 
   private outputs() {
-    const outputIds = new Set<string>();
-    this.config.sources.forEach((source, index) => {
-      let outputId = `WebhookUrl${source.id.replace(/[^A-Za-z0-9]/g, "")}`;
-      if (outputIds.has(outputId)) outputId = `${outputId}${index}`;
-      outputIds.add(outputId);
-      new CfnOutput(this, outputId, {
-        description: `Webhook URL for source "${source.id}" (${source.type}): give it to the sender`,
-        value: `${this.api.apiEndpoint}/webhooks/${source.id}`,
-      });
+    new CfnOutput(this, "WebhookUrlBase", {
+      description: "Each source's webhook URL is this followed by the source's id",
+      value: `${this.api.apiEndpoint}/webhooks/`,
     });
+    // One output per source while they are few: CloudFormation allows 200 outputs a stack.
+    if (this.config.sources.length <= MAX_SOURCE_OUTPUTS) {
+      const outputIds = new Set<string>();
+      this.config.sources.forEach((source, index) => {
+        let outputId = `WebhookUrl${source.id.replace(/[^A-Za-z0-9]/g, "")}`;
+        if (outputIds.has(outputId)) outputId = `${outputId}${index}`;
+        outputIds.add(outputId);
+        new CfnOutput(this, outputId, {
+          description: `Webhook URL for source "${source.id}" (${source.type}): give it to the sender`,
+          value: `${this.api.apiEndpoint}/webhooks/${source.id}`,
+        });
+      });
+    }
     new CfnOutput(this, "HealthUrl", {
       description: "GET answers 200 when the API and ingest are up",
       value: `${this.api.apiEndpoint}/health`,

@@ -1,7 +1,6 @@
-import { ArnFormat, CfnOutput, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import { ArnFormat, CfnOutput, Stack, Validations } from "aws-cdk-lib";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
-import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import type { Config } from "../functions/core/config";
 
@@ -31,6 +30,12 @@ const unique = (values: string[]): string[] => [...new Set(values)];
 const ENV_PREFIX = "env:";
 const SECRETS_MANAGER_PREFIX = "secretsmanager:";
 
+/**
+ * Where a stack's `env:NAME` values live on AWS: the Parameter Store SecureString parameters
+ * `/hookline/<stack name>/NAME` (docs/scale.md: one prefix, one grant, however many portals).
+ */
+export const secretParameterPrefix = (stackName: string): string => `/hookline/${stackName}/`;
+
 export interface HooklineSecretsProps {
   /** Every secret reference in the config (`env:NAME` or `secretsmanager:<name or ARN>`). */
   readonly refs: readonly string[];
@@ -42,17 +47,23 @@ export interface HooklineSecretsProps {
 }
 
 /**
- * One Secrets Manager secret per `env:NAME` reference in the config (generated names, a random
- * placeholder value the operator replaces), plus the existing secrets named by
- * `secretsmanager:` references. `grantTo` wires a function to the secrets it uses.
+ * The config's secrets on AWS. Every `env:NAME` reference is the Parameter Store SecureString
+ * `<prefix>NAME` (the operator puts it; CloudFormation cannot create a SecureString, and no value
+ * belongs in a template), read through one IAM grant on the prefix and one environment variable
+ * (`HOOKLINE_SECRET_PREFIX`), so a function's policy, its environment and the stack's outputs stay
+ * the same size at 1,000 portals as at one. Standard parameters cost nothing (up to 10,000 a
+ * region, 4 KB each); Secrets Manager would cost $0.40 a month per secret. `secretsmanager:`
+ * references name existing secrets, each granted on its own.
  *
  * @example
  * const secrets = new HooklineSecrets(this, "Secrets", { refs: [...ingestRefs, ...deliverRefs] });
- * secrets.grantTo(ingest.fn, ingestRefs); // HOOKLINE_SECRETS + secretsmanager:GetSecretValue
+ * secrets.grantTo(ingest.fn, ingestRefs); // HOOKLINE_SECRET_PREFIX + ssm:GetParameter on the prefix
  */
 export class HooklineSecrets extends Construct {
-  /** The secrets created for `env:` references, by variable name. */
-  readonly byName = new Map<string, Secret>();
+  /** The parameter path every `env:NAME` value is put under: `/hookline/<stack name>/`. */
+  readonly prefix: string;
+  /** The `env:` names, in config order: the parameters to put. */
+  readonly parameterNames: readonly string[];
   /** IAM resources of each `secretsmanager:` reference. */
   private readonly imported = new Map<string, string[]>();
   private readonly kmsKeyArns: readonly string[];
@@ -60,63 +71,70 @@ export class HooklineSecrets extends Construct {
   constructor(scope: Construct, id: string, props: HooklineSecretsProps) {
     super(scope, id);
     this.kmsKeyArns = props.kmsKeyArns ?? [];
-    for (const ref of unique([...props.refs])) {
-      if (ref.startsWith(ENV_PREFIX)) {
-        const name = ref.slice(ENV_PREFIX.length);
-        const secret = new Secret(this, name, {
-          description: `hookline: the value of ${ref} in hookline.config.json (put the real value after the first deploy)`,
-          // The value was put by hand and may be needed again: keep it when the stack goes.
-          removalPolicy: RemovalPolicy.RETAIN,
-        });
-        Validations.of(secret).acknowledge({
-          id: "AwsSolutions-SMG4",
-          reason:
-            "A third-party value (a sender's webhook signing secret or a Bitrix24 webhook URL/OAuth credential) that only the issuing service can change; AWS cannot rotate it. Rotate it at the sender and put the new value.",
-        });
-        new CfnOutput(Stack.of(this), `Secret${name.replaceAll("_", "")}`, {
-          description: `Secrets Manager secret for ${ref}: aws secretsmanager put-secret-value --secret-id <this> --secret-string <value>`,
-          value: secret.secretArn,
-        });
-        this.byName.set(name, secret);
-      } else if (ref.startsWith(SECRETS_MANAGER_PREFIX)) {
+    this.prefix = secretParameterPrefix(Stack.of(this).stackName);
+    const refs = unique([...props.refs]);
+    this.parameterNames = refs
+      .filter((ref) => ref.startsWith(ENV_PREFIX))
+      .map((ref) => ref.slice(ENV_PREFIX.length));
+    for (const ref of refs) {
+      if (ref.startsWith(SECRETS_MANAGER_PREFIX)) {
         this.imported.set(
           ref,
           importedSecretResources(this, ref.slice(SECRETS_MANAGER_PREFIX.length)),
         );
       }
     }
+    if (this.parameterNames.length > 0) {
+      new CfnOutput(Stack.of(this), "SecretParameterPrefix", {
+        description: `Put each env:NAME of the config (${this.parameterNames.length}): aws ssm put-parameter --type SecureString --name <this>NAME --value <value>`,
+        value: this.prefix,
+      });
+    }
   }
 
   /**
-   * Lets `fn` read the secrets behind `refs`: sets `HOOKLINE_SECRETS` (JSON: variable name →
-   * secret ARN, for the `env:` references) and grants `secretsmanager:GetSecretValue` on exactly
-   * those secrets (and kms:Decrypt on `kmsKeyArns` when one is imported). `secretsmanager:`
-   * references are resolved by the function directly.
+   * Lets `fn` read the secrets behind `refs`: for `env:` references `HOOKLINE_SECRET_PREFIX` and
+   * `ssm:GetParameter` on the prefix (one statement, whatever the count); for `secretsmanager:`
+   * references `secretsmanager:GetSecretValue` on exactly those secrets (and kms:Decrypt on
+   * `kmsKeyArns`).
    */
   grantTo(fn: IFunction & { addEnvironment(key: string, value: string): unknown }, refs: string[]) {
-    const arns: Record<string, string> = {};
-    const resources: string[] = [];
-    let importsAny = false;
+    const imported: string[] = [];
+    let parameters = false;
     for (const ref of refs) {
-      const envName = ref.startsWith(ENV_PREFIX) ? ref.slice(ENV_PREFIX.length) : undefined;
-      const created = envName ? this.byName.get(envName) : undefined;
-      const imported = envName ? undefined : this.imported.get(ref);
-      if (envName && created) {
-        arns[envName] = created.secretArn;
-        resources.push(created.secretArn);
-      } else if (imported) {
-        importsAny = true;
-        resources.push(...imported);
-      } else {
-        throw new Error(`no secret for ${ref}: pass it in HooklineSecretsProps.refs`);
+      if (ref.startsWith(ENV_PREFIX)) {
+        parameters = true;
+        continue;
       }
+      const resources = this.imported.get(ref);
+      if (!resources) throw new Error(`no secret for ${ref}: pass it in HooklineSecretsProps.refs`);
+      imported.push(...resources);
     }
-    fn.addEnvironment("HOOKLINE_SECRETS", Stack.of(this).toJsonString(arns));
-    if (resources.length === 0) return;
+    if (parameters) {
+      fn.addEnvironment("HOOKLINE_SECRET_PREFIX", this.prefix);
+      const stack = Stack.of(this);
+      const underPrefix = stack.formatArn({
+        service: "ssm",
+        resource: "parameter",
+        resourceName: `${this.prefix.slice(1)}*`,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      });
+      // SecureStrings under the AWS managed key aws/ssm: its key policy lets the account's
+      // principals decrypt through Parameter Store, so no kms:Decrypt grant is needed.
+      fn.addToRolePolicy(
+        new PolicyStatement({ actions: ["ssm:GetParameter"], resources: [underPrefix] }),
+      );
+      Validations.of(fn.role ?? fn).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/${this.prefix.slice(1)}*]`,
+        reason:
+          "The stack's own secret parameters, one prefix for all (docs/scale.md): a policy naming each would pass IAM's size limit at a few hundred portals. Read-only, this stack's prefix only.",
+      });
+    }
+    if (imported.length === 0) return;
     fn.addToRolePolicy(
-      new PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources }),
+      new PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources: imported }),
     );
-    if (importsAny && this.kmsKeyArns.length > 0) {
+    if (this.kmsKeyArns.length > 0) {
       fn.addToRolePolicy(
         new PolicyStatement({
           actions: ["kms:Decrypt"],

@@ -21,6 +21,10 @@ export const PRICES = {
   dynamoPitrPerGbMonth: 0.2,
   secretPerMonth: 0.4,
   secretsApiPer10k: 0.05,
+  /** Standard parameters and standard throughput (40 reads/s a region): no charge. */
+  parameterStandardPerMonth: 0,
+  /** A SecureString read decrypts with KMS (the AWS managed key: no monthly fee, requests billed). */
+  kmsRequestsPer10k: 0.03,
   logsIngestPerGb: 0.5,
   logsIngestInfrequentPerGb: 0.25,
   logsStoragePerGbMonth: 0.03,
@@ -47,6 +51,7 @@ export const ALWAYS_FREE = {
   dataOutGb: 100,
   schedulerInvocations: 14_000_000,
   dynamoStorageGb: 25,
+  kmsRequests: 20_000,
 } as const;
 
 /**
@@ -139,7 +144,10 @@ export interface StackFacts {
   batchSize: number;
   batchingWindowSeconds: number;
   sweepsPerMonth: number;
+  /** Secrets Manager secrets the stack creates. */
   secrets: number;
+  /** `env:` secrets that are Parameter Store SecureStrings under one prefix. */
+  secretParameters: number;
   sources: number;
   alarms: number;
   alarmMetrics: number;
@@ -151,15 +159,19 @@ export interface StackFacts {
   pointInTimeRecovery: boolean;
   /**
    * Steady metric series beyond hookline's own dimensions (0 for the code as it is); the levers
-   * use it to price a status dimension on WebhooksReceived.
+   * use it to price the metrics the code no longer writes.
    */
   extraSteadySeries?: number;
+  /** Metric (EMF) lines per webhook (0 for the code as it is: the API counts webhooks). */
+  emfLinesPerWebhook?: number;
 }
 
 type Resource = { Type: string; Properties?: Record<string, unknown> };
 export interface CfnTemplate {
   Resources: Record<string, Resource>;
   Outputs?: Record<string, unknown>;
+  /** `Hookline`: counts the stack writes (TEMPLATE_METADATA_KEY in lib/hookline-stack.ts). */
+  Metadata?: Record<string, unknown>;
 }
 
 /** Reads what costs money out of a synthesized hookline template. */
@@ -187,14 +199,20 @@ export function stackFacts(template: CfnTemplate): StackFacts {
     ? ofType("AWS::Logs::LogGroup").find(([id]) => id.startsWith("ApiAccessLogs"))?.[1]
     : undefined;
   const table = ofType("AWS::DynamoDB::Table")[0]?.[1].Properties ?? {};
+  const counts = (template.Metadata?.Hookline ?? {}) as {
+    sources?: number;
+    secretParameters?: number;
+  };
   return {
     functions: { ingest: fn("Ingest"), deliver: fn("Deliver"), sweep: fn("Sweep") },
     batchSize: Number(mapping.BatchSize ?? 10),
     batchingWindowSeconds: Number(mapping.MaximumBatchingWindowInSeconds ?? 0),
     sweepsPerMonth: schedule ? MINUTES_PER_MONTH / rateMinutes(String(schedule)) : 0,
     secrets: ofType("AWS::SecretsManager::Secret").length,
-    sources: Object.keys(template.Outputs ?? {}).filter((key) => key.startsWith("WebhookUrl"))
-      .length,
+    secretParameters: counts.secretParameters ?? 0,
+    sources:
+      counts.sources ??
+      Object.keys(template.Outputs ?? {}).filter((key) => /^WebhookUrl(?!Base$)/.test(key)).length,
     alarms: alarms.length,
     alarmMetrics: alarms.reduce(
       (sum, alarm) =>
@@ -356,13 +374,20 @@ export function monthlyCost(facts: StackFacts, workload: Workload): Bill {
       (facts.pointInTimeRecovery ? tableGb * p.dynamoPitrPerGbMonth : 0),
   );
 
-  // 7. Secrets Manager.
+  // 7. Secrets: ingest reads each signing secret every few minutes per warm instance; deliver
+  // reads a portal's once per instance. Parameter Store standard charges nothing for either;
+  // each SecureString read is a KMS decrypt.
   const secretReads =
     a.ingestWarmInstances * (MINUTES_PER_MONTH / a.secretCacheMinutes) * facts.sources;
+  const onParameters = facts.secretParameters > 0;
   add(
-    "Secrets Manager",
-    `${facts.secrets} secrets, ${thousands(secretReads)} reads`,
-    facts.secrets * p.secretPerMonth + (secretReads / 10_000) * p.secretsApiPer10k,
+    onParameters ? "Parameter Store (secrets)" : "Secrets Manager",
+    onParameters
+      ? `${facts.secretParameters} SecureStrings, standard tier, ${thousands(secretReads)} reads (KMS)`
+      : `${facts.secrets} secrets, ${thousands(secretReads)} reads`,
+    facts.secrets * p.secretPerMonth +
+      (secretReads / 10_000) * (onParameters ? p.kmsRequestsPer10k : p.secretsApiPer10k) +
+      facts.secretParameters * p.parameterStandardPerMonth,
   );
 
   // 8. CloudWatch Logs: Lambda's platform lines, hookline's INFO lines, metrics (EMF) lines.
@@ -376,9 +401,14 @@ export function monthlyCost(facts: StackFacts, workload: Workload): Bill {
   }
   if (ingest.infoLines) lambdaLogBytes += routed * line(a.infoLineBytes);
   if (deliver.infoLines) lambdaLogBytes += (routed + digests) * line(a.infoLineBytes);
-  // EMF: one line per webhook (WebhooksReceived), per outcome (Messages), per sent message or
-  // digest (DeliveryLatency), per sweep (DigestBacklog).
-  const emfLines = workload.webhooks + routed + sentAlone + digests + facts.sweepsPerMonth;
+  // EMF: one line per outcome (Messages), per sent message or digest (DeliveryLatency), per sweep
+  // (DigestBacklog); none per webhook (the HTTP API's own Count metric counts them, free).
+  const emfLines =
+    workload.webhooks * (facts.emfLinesPerWebhook ?? 0) +
+    routed +
+    sentAlone +
+    digests +
+    facts.sweepsPerMonth;
   lambdaLogBytes += emfLines * line(a.emfLineBytes);
   const accessLogBytes = facts.accessLogs ? workload.webhooks * line(a.accessLogLineBytes) : 0;
   const logGb = (lambdaLogBytes + accessLogBytes) / GB;
@@ -396,7 +426,6 @@ export function monthlyCost(facts: StackFacts, workload: Workload): Bill {
   // 9. Custom metrics: one per dimension combination, prorated by the hour.
   const steadySeries =
     (facts.extraSteadySeries ?? 0) +
-    facts.sources + // WebhooksReceived by Source
     (sentAlone > 0 ? 1 : 0) + // Messages sent
     (deferred > 0 ? 1 : 0) + // Messages deferred
     1 + // DeliveryLatency
@@ -442,7 +471,8 @@ export function monthlyCost(facts: StackFacts, workload: Workload): Bill {
     upTo(metricSeries, f.metrics) * p.metricPerMonth +
     upTo(facts.alarmMetrics, f.alarmMetrics) * p.alarmMetricPerMonth +
     upTo(facts.dashboards, f.dashboards) * p.dashboardPerMonth +
-    upTo(outGb, f.dataOutGb) * p.dataOutPerGb;
+    upTo(outGb, f.dataOutGb) * p.dataOutPerGb +
+    (onParameters ? (upTo(secretReads, f.kmsRequests) / 10_000) * p.kmsRequestsPer10k : 0);
   return {
     items,
     total,
@@ -483,11 +513,19 @@ export const LEVERS: ReadonlyArray<{ lever: string; undo: (facts: StackFacts) =>
     undo: (facts) => ({ ...facts, batchingWindowSeconds: 0 }),
   },
   {
-    lever: "WebhooksReceived by source only (was source x status)",
-    // The statuses every source answers all month: 202 accepted and 200 ignored/duplicate.
+    lever: "no metric line per webhook (was WebhooksReceived by source)",
     undo: (facts) => ({
       ...facts,
+      emfLinesPerWebhook: (facts.emfLinesPerWebhook ?? 0) + 1,
       extraSteadySeries: (facts.extraSteadySeries ?? 0) + facts.sources,
+    }),
+  },
+  {
+    lever: "secrets in Parameter Store (was a Secrets Manager secret each)",
+    undo: (facts) => ({
+      ...facts,
+      secrets: facts.secrets + facts.secretParameters,
+      secretParameters: 0,
     }),
   },
   {

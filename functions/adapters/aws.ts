@@ -44,7 +44,7 @@ export function awsClientOptions(budget: AwsRequestBudget) {
 
 /**
  * Builds what a Lambda needs from its environment: the bundled config, the DynamoDB table,
- * the SQS queues and the secrets mapped in HOOKLINE_SECRETS. Call once per cold start.
+ * the SQS queues and the secrets under HOOKLINE_SECRET_PREFIX. Call once per cold start.
  */
 export async function awsWiring(log: Log, metrics: Metrics, budget: AwsRequestBudget) {
   const env = readEnvironment();
@@ -58,7 +58,10 @@ export async function awsWiring(log: Log, metrics: Metrics, budget: AwsRequestBu
     checked: checked !== undefined,
     dynamo: new DynamoDBClient(clientOptions),
     tableName: env.HOOKLINE_TABLE,
-    resolveSecret: makeSecretResolver({ env: process.env, secretArns: env.HOOKLINE_SECRETS ?? {} }),
+    resolveSecret: makeSecretResolver({
+      env: process.env,
+      parameterPrefix: env.HOOKLINE_SECRET_PREFIX,
+    }),
     clock: systemClock,
     log,
     metrics,

@@ -7,8 +7,8 @@ export interface Environment {
   HOOKLINE_CONFIG: string;
   HOOKLINE_QUEUE_URL?: string;
   HOOKLINE_DEAD_LETTER_QUEUE_URL?: string;
-  /** `env:` names backed by Secrets Manager on AWS: NAME -> secret ARN. */
-  HOOKLINE_SECRETS?: Record<string, string>;
+  /** On AWS: `env:NAME` is the Parameter Store SecureString `<this>NAME` (`/hookline/<stack>/`). */
+  HOOKLINE_SECRET_PREFIX?: string;
   AWS_ENDPOINT_URL_DYNAMODB?: string;
   LAMBDA_TASK_ROOT?: string;
   configPath: string;
@@ -42,7 +42,10 @@ export function readEnvironment(env: Env = process.env): Environment {
     AWS_ENDPOINT_URL_DYNAMODB: url("AWS_ENDPOINT_URL_DYNAMODB"),
     LAMBDA_TASK_ROOT: env.LAMBDA_TASK_ROOT,
   };
-  const secrets = secretArnMap(env.HOOKLINE_SECRETS, problems);
+  const prefix = env.HOOKLINE_SECRET_PREFIX;
+  if (prefix !== undefined && !/^\/[A-Za-z0-9_.\-/]*\/$/.test(prefix)) {
+    problems.push("HOOKLINE_SECRET_PREFIX: must be a parameter path such as /hookline/stack/");
+  }
   if (problems.length > 0) throw new ConfigError(`environment: ${problems.join("; ")}`);
 
   const environment: Environment = {
@@ -53,7 +56,7 @@ export function readEnvironment(env: Env = process.env): Environment {
   for (const [key, value] of Object.entries(optional) as [keyof typeof optional, string][]) {
     if (value !== undefined) environment[key] = value;
   }
-  if (secrets) environment.HOOKLINE_SECRETS = secrets;
+  if (prefix !== undefined) environment.HOOKLINE_SECRET_PREFIX = prefix;
   return environment;
 }
 
@@ -64,31 +67,6 @@ function isUrl(text: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** HOOKLINE_SECRETS: a JSON object of names to secret ARNs. */
-function secretArnMap(
-  text: string | undefined,
-  problems: string[],
-): Record<string, string> | undefined {
-  if (text === undefined) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    problems.push("HOOKLINE_SECRETS: must be a JSON object");
-    return undefined;
-  }
-  if (
-    typeof value !== "object" ||
-    value === null ||
-    Array.isArray(value) ||
-    !Object.values(value).every((arn) => typeof arn === "string")
-  ) {
-    problems.push("HOOKLINE_SECRETS: must be a JSON object of names to secret ARNs");
-    return undefined;
-  }
-  return value as Record<string, string>;
 }
 
 /** Reads a variable the caller cannot run without. */

@@ -15,7 +15,7 @@ import { type Deliver, routeToPortals } from "../core/portal-router";
 import type { BitrixClient, JobQueue, OutcomeStore } from "../core/ports";
 import { compileRoutes } from "../core/routes";
 import type { SweepDeps } from "../core/sweep";
-import { createTemplateEngine } from "../core/template";
+import { createTemplateEngine, isPlainTemplate } from "../core/template";
 import { makeBitrixWebhookClient } from "./bitrix-client";
 import { makeBitrixOAuthClient, refreshWithBitrix } from "./bitrix-oauth";
 import { makeDynamoOutcomeStore } from "./dynamo/outcomes";
@@ -23,6 +23,7 @@ import { makeDynamoRateLimiter } from "./dynamo/rate-limiter";
 import { makeDynamoReceiptStore } from "./dynamo/receipts";
 import { makeDynamoSlotStore } from "./dynamo/slots";
 import { makeDynamoTokenStore } from "./dynamo/tokens";
+import { loadLiquid } from "./liquid-on-demand";
 
 /**
  * Requests of the portal's bucket hookline never uses. Sending exactly at the limit overflows a
@@ -54,9 +55,16 @@ export interface Wiring {
 /** The ingest use case's dependencies over DynamoDB and the given queue. */
 export function ingestDeps(wiring: Wiring, queue: JobQueue): IngestDeps {
   const { config, dynamo, tableName, resolveSecret, clock, log, metrics } = wiring;
+  // A checked config (the Lambdas) loads LiquidJS on demand: with the secrets of the first
+  // webhook of a source whose routes need it, so it is there before they are routed.
+  const needsLiquid = wiring.checked ? sourcesNeedingLiquid(config) : new Set<string>();
   return {
     config,
-    secretsFor: (source) => Promise.all(source.secret.map(resolveSecret)),
+    secretsFor: async (source) => {
+      const secrets = Promise.all(source.secret.map(resolveSecret));
+      if (needsLiquid.has(source.id)) await Promise.all([secrets, loadLiquid()]);
+      return secrets;
+    },
     router: compileRoutes(config, { checked: wiring.checked ?? false }),
     receipts: makeDynamoReceiptStore(dynamo, tableName),
     queue,
@@ -65,6 +73,27 @@ export function ingestDeps(wiring: Wiring, queue: JobQueue): IngestDeps {
     log,
     metrics,
   };
+}
+
+/** The sources with a route that needs LiquidJS: a condition, or a template beyond interpolation. */
+export function sourcesNeedingLiquid(config: Pick<Config, "routes">): Set<string> {
+  const strings = (value: unknown): string[] =>
+    typeof value === "string"
+      ? [value]
+      : typeof value === "object" && value !== null
+        ? Object.values(value).flatMap(strings)
+        : [];
+  return new Set(
+    config.routes
+      .filter(
+        (route) =>
+          route.condition !== undefined ||
+          strings([route.userId, route.message, route.attach, route.keyboard]).some(
+            (template) => !isPlainTemplate(template),
+          ),
+      )
+      .map((route) => route.source),
+  );
 }
 
 /**
@@ -118,7 +147,10 @@ export function portalsDeliver(
     wiring.config.portals.map((portal) => [
       portal.id,
       onceUntilFailure(async () =>
-        makeDeliver(await deliverDeps(wiring, portal, clients.get(portal.id))),
+        liquidForDigests(
+          wiring,
+          makeDeliver(await deliverDeps(wiring, portal, clients.get(portal.id))),
+        ),
       ),
     ]),
   );
@@ -128,6 +160,18 @@ export function portalsDeliver(
     clock: wiring.clock,
   });
 }
+
+/**
+ * With a checked config (the Lambdas) LiquidJS is loaded on demand: before a job that may compose
+ * a digest (a digest's template needs it; only flush jobs compose one), never for a first message.
+ */
+const liquidForDigests = (wiring: Wiring, deliver: Deliver): Deliver =>
+  wiring.checked
+    ? async (attempt) => {
+        if (attempt.message.kind !== "event") await loadLiquid();
+        return deliver(attempt);
+      }
+    : deliver;
 
 const observed = (wiring: Wiring, outcomes: OutcomeStore): OutcomeStore =>
   wiring.observeOutcomes ? wiring.observeOutcomes(outcomes) : outcomes;

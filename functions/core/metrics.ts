@@ -6,8 +6,6 @@ export const METRICS_NAMESPACE = "Hookline";
 export const METRICS_SERVICE = "hookline";
 
 export const Metric = {
-  /** Count; dimension Source (a configured id, or `unknown`). One series per source. */
-  WebhooksReceived: "WebhooksReceived",
   /** Count; dimension Source. Missing, wrong or stale signatures. */
   SignatureFailures: "SignatureFailures",
   /** Count; dimension Outcome (sent, deferred, suppressed, failed, unknown). */

@@ -276,3 +276,11 @@ export function formatMoney(amount: unknown, currency: unknown): string {
   if (!Number.isFinite(minor) || !currencyInfo) return "";
   return currencyInfo.format.format(minor / 10 ** currencyInfo.digits);
 }
+
+/**
+ * Whether `source` renders without LiquidJS: plain interpolation with hookline's filters, or no
+ * template at all. The Lambdas load LiquidJS only for templates that are not (wiring).
+ */
+export const isPlainTemplate = (source: string): boolean =>
+  !(source.includes("{{") || source.includes("{%")) ||
+  compileInterpolation(source, hooklineFilters({}), escapeOutput) !== undefined;

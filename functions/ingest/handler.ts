@@ -10,7 +10,6 @@ const metrics = makePowertoolsMetrics();
 export const handler = createIngestHandler({
   log,
   logContext: lambdaLogContext(log),
-  metrics,
   deps: async () => {
     const { wiring, queue } = await awsWiring(log, metrics, INGEST_AWS_BUDGET);
     return ingestDeps(wiring, queue);

@@ -167,7 +167,6 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
 
     const ingestHandler = createIngestHandler({
       log,
-      metrics: wiring.metrics,
       deps: async () => {
         const deps = ingestDeps(wiring, queue);
         return { ...deps, outcomes: observeOutcomes(deps.outcomes, showOutcome) };

@@ -2,7 +2,6 @@ import { App } from "aws-cdk-lib";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../functions/core/errors";
 import { stackPropsFromContext } from "../../lib/app-props";
-import { API_THROTTLE } from "../../lib/hookline-stack";
 
 const props = (context: Record<string, unknown>) => stackPropsFromContext(new App({ context }));
 
@@ -14,7 +13,8 @@ describe("the stack's context (-c key=value, or cdk.json)", () => {
       allowNoTarget: undefined,
       dashboard: undefined,
       accessLogs: undefined,
-      apiThrottle: API_THROTTLE,
+      apiThrottle: {},
+      accountConcurrency: undefined,
       secretsKmsKeyArns: [],
       logLevel: undefined,
     });
@@ -30,6 +30,7 @@ describe("the stack's context (-c key=value, or cdk.json)", () => {
         accessLogs: "false",
         apiRateLimit: "20",
         apiBurstLimit: 40,
+        accountConcurrency: "3000",
         secretsKmsKeyArns: "arn:aws:kms:eu-central-1:1:key/a, arn:aws:kms:eu-central-1:1:key/b",
         logLevel: "info",
       }),
@@ -40,6 +41,7 @@ describe("the stack's context (-c key=value, or cdk.json)", () => {
       dashboard: true,
       accessLogs: false,
       apiThrottle: { rateLimit: 20, burstLimit: 40 },
+      accountConcurrency: 3000,
       secretsKmsKeyArns: ["arn:aws:kms:eu-central-1:1:key/a", "arn:aws:kms:eu-central-1:1:key/b"],
       logLevel: "INFO",
     });

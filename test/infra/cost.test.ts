@@ -31,8 +31,10 @@ describe("npm run cost", () => {
       batchSize: 5,
       batchingWindowSeconds: 20,
       sweepsPerMonth: 43_200,
-      // Four sources' signing secrets and the Bitrix24 webhook URL a deployment needs.
-      secrets: 5,
+      // Four sources' signing secrets and the Bitrix24 webhook URL a deployment needs: SecureString
+      // parameters under the stack's prefix, no Secrets Manager secret.
+      secrets: 0,
+      secretParameters: 5,
       sources: 4,
       alarms: 16,
       alarmMetrics: 22,
@@ -66,6 +68,11 @@ describe("npm run cost", () => {
   it("brings 10 M webhooks with 20 % routed to at most $25 in an account of its own", () => {
     const bill = monthlyCost(facts, DEFAULT_WORKLOAD);
     expect(bill.total - bill.alwaysFreeCredit).toBeLessThanOrEqual(25);
+    // No metric line per webhook: 2 M outcome lines and 2 M latency lines, 43,200 sweeps.
+    expect(bill.figures.logGb).toBeCloseTo(((4_000_000 + 43_200) * (250 + 26)) / 1024 ** 3, 6);
+    // Secrets: Parameter Store, no Secrets Manager secret; each read a KMS request.
+    const secrets = bill.items.find((item) => item.item.startsWith("Parameter Store"));
+    expect(secrets?.dollars).toBeCloseTo(((2 * 8640 * 4) / 10_000) * 0.03, 6);
     // 2 M messages: a receipt and the ledger's 4 writes each, and each outcome in the events index.
     expect(bill.figures.dynamoWrites).toBe(2_000_000 * (1 + 4 + 1));
   });

@@ -4,7 +4,8 @@ import { Match, Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
 import { deliveryTimings } from "../../functions/core/delivery-timings";
 import { OUTCOMES } from "../../functions/core/outcome";
-import { API_THROTTLE, type HooklineStack, PROJECT_ROOT } from "../../lib/hookline-stack";
+import { API_MIN_THROTTLE } from "../../lib/capacity";
+import { type HooklineStack, PROJECT_ROOT } from "../../lib/hookline-stack";
 import { ALARM_THRESHOLDS, RATE_FLOOR } from "../../lib/monitoring";
 import { buildStack, FIXTURE_CONFIG, references, writeConfig } from "./synth";
 
@@ -140,7 +141,7 @@ describe("alarms", () => {
       Period: 60,
       Stat: "Sum",
     });
-    expect(alarm?.Threshold).toBe(ALARM_THRESHOLDS.apiNearThrottle * API_THROTTLE.rateLimit);
+    expect(alarm?.Threshold).toBe(ALARM_THRESHOLDS.apiNearThrottle * API_MIN_THROTTLE.rateLimit);
     const custom = buildStack({ apiThrottle: { rateLimit: 10, burstLimit: 20 } });
     Template.fromStack(custom).hasResourceProperties("AWS::CloudWatch::Alarm", {
       Metrics: Match.arrayWith([Match.objectLike({ Expression: "requests / PERIOD(requests)" })]),
@@ -293,7 +294,6 @@ describe("dashboard", () => {
     );
     for (const figure of [
       "alarm",
-      "WebhooksReceived",
       "SignatureFailures",
       "Messages",
       ...OUTCOMES,

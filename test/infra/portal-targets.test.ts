@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../functions/core/config";
-import { deliverConcurrency, portalsWithoutTarget } from "../../lib/hookline-stack";
+import { deliverConcurrency } from "../../lib/capacity";
+import { portalsWithoutTarget } from "../../lib/hookline-stack";
 
 const LINE = "ab515f5d85a8b844d484f6ea75a2e494";
 const sources = [{ id: "gh", type: "github", secret: "env:GH" }];

@@ -7,11 +7,15 @@ import { TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
 import { type Config, parseConfig } from "../../functions/core/config";
 import { deliveryTimings } from "../../functions/core/delivery-timings";
 import {
-  API_THROTTLE,
+  API_MIN_THROTTLE,
+  defaultApiThrottle,
+  deliverConcurrency,
+  HTTP_API_ACCOUNT_THROTTLE,
+} from "../../lib/capacity";
+import {
   DEFAULT_LOG_LEVEL,
   DELIVER_BATCH_SIZE,
   DELIVER_BATCHING_WINDOW,
-  deliverConcurrency,
   HooklineStack,
   INGEST_TIMEOUT,
   MEMORY_MB,
@@ -36,11 +40,21 @@ beforeAll(() => {
   ({ id, ref, arn } = references(stack));
 });
 
-const secret = (name: string) => {
-  const created = stack.secrets.byName.get(name);
-  if (!created) throw new Error(`no secret ${name}`);
-  return created;
-};
+/** The ARN pattern the stack's secret parameters are granted by: one prefix for all. */
+const parameterPrefixArn = (stackName = "Hookline") => ({
+  "Fn::Join": [
+    "",
+    [
+      "arn:",
+      { Ref: "AWS::Partition" },
+      ":ssm:",
+      { Ref: "AWS::Region" },
+      ":",
+      { Ref: "AWS::AccountId" },
+      `:parameter/hookline/${stackName}/*`,
+    ],
+  ],
+});
 const propertiesOf = (construct: Parameters<typeof id>[0]) =>
   resources[id(construct)]?.Properties ?? {};
 
@@ -66,8 +80,8 @@ describe("HTTP API", () => {
       StageName: "$default",
       AutoDeploy: true,
       DefaultRouteSettings: {
-        ThrottlingRateLimit: API_THROTTLE.rateLimit,
-        ThrottlingBurstLimit: API_THROTTLE.burstLimit,
+        ThrottlingRateLimit: API_MIN_THROTTLE.rateLimit,
+        ThrottlingBurstLimit: API_MIN_THROTTLE.burstLimit,
       },
       AccessLogSettings: Match.absent(),
     });
@@ -79,6 +93,32 @@ describe("HTTP API", () => {
     Template.fromStack(throttled).hasResourceProperties("AWS::ApiGatewayV2::Stage", {
       DefaultRouteSettings: { ThrottlingRateLimit: 7, ThrottlingBurstLimit: 9 },
     });
+    const rateOnly = buildStack({ apiThrottle: { rateLimit: 300 } });
+    Template.fromStack(rateOnly).hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+      DefaultRouteSettings: {
+        ThrottlingRateLimit: 300,
+        ThrottlingBurstLimit: API_MIN_THROTTLE.burstLimit,
+      },
+    });
+  });
+
+  it("sizes the default throttle from the portals' rates: 10 M webhooks a day (116/s) pass at 4x peak", () => {
+    const portals = (count: number, perSecond: number) =>
+      parseConfig({
+        sources: [{ id: "gh", type: "github", secret: "env:GH" }],
+        portals: Array.from({ length: count }, (_, i) => ({
+          id: `p${i}`,
+          webhookUrl: `env:P${i}`,
+          openLines: { a: "ab515f5d85a8b844d484f6ea75a2e494" },
+          rateLimit: { perSecond },
+        })),
+      });
+    expect(defaultApiThrottle(portals(1, 2))).toEqual(API_MIN_THROTTLE);
+    expect(API_MIN_THROTTLE.rateLimit).toBeGreaterThanOrEqual(4 * (10_000_000 / 86_400));
+    // 100 Enterprise portals drain 500 messages/s: 5,000 webhooks/s at 20 % routed and peak 2.
+    expect(defaultApiThrottle(portals(100, 5))).toEqual({ rateLimit: 5000, burstLimit: 5000 });
+    // Never above the account's own throttle, which a stage cannot raise.
+    expect(defaultApiThrottle(portals(1000, 2))).toEqual(HTTP_API_ACCOUNT_THROTTLE);
   });
 
   it("writes access logs, on request, to an infrequent-access log group kept 30 days", () => {
@@ -170,14 +210,12 @@ describe("functions", () => {
     ]);
   });
 
-  it("maps each function's env: references to secret ARNs in HOOKLINE_SECRETS, nothing more", () => {
-    expect(secretMap(stack.ingest)).toEqual({
-      GITHUB_WEBHOOK_SECRET: `<${id(secret("GITHUB_WEBHOOK_SECRET"))}>`,
-      STRIPE_WEBHOOK_SECRET: `<${id(secret("STRIPE_WEBHOOK_SECRET"))}>`,
-    });
-    expect(secretMap(stack.deliver)).toEqual({
-      BITRIX_WEBHOOK_URL: `<${id(secret("BITRIX_WEBHOOK_URL"))}>`,
-    });
+  it("gives the functions that read env: references the parameter prefix, one variable for all", () => {
+    const variables = (fn: HooklineStack["ingest"]) =>
+      (propertiesOf(fn.fn).Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(variables(stack.ingest).HOOKLINE_SECRET_PREFIX).toBe("/hookline/Hookline/");
+    expect(variables(stack.deliver).HOOKLINE_SECRET_PREFIX).toBe("/hookline/Hookline/");
+    expect(variables(stack.sweep)).not.toHaveProperty("HOOKLINE_SECRET_PREFIX");
   });
 });
 
@@ -340,6 +378,25 @@ describe("queues", () => {
     const enterprise = fixtureWith({ rateLimit: { perSecond: 5, burst: 250 } });
     expect(deliverConcurrency(enterprise)).toBe(5);
   });
+
+  it("caps deliver's concurrency where ingest at the API's full rate still has room", () => {
+    const busy = parseConfig({
+      sources: [{ id: "gh", type: "github", secret: "env:GH" }],
+      portals: Array.from({ length: 1000 }, (_, i) => ({
+        id: `p${i}`,
+        webhookUrl: `env:P${i}`,
+        openLines: { a: "ab515f5d85a8b844d484f6ea75a2e494" },
+        rateLimit: { perSecond: 2 },
+      })),
+    });
+    // 1,000 of the account, less 100 for other functions, less 400 for ingest at 10,000/s.
+    expect(deliverConcurrency(busy)).toBe(500);
+    expect(deliverConcurrency(busy, { rateLimit: 500, burstLimit: 1000 })).toBe(880);
+    expect(deliverConcurrency(busy, { rateLimit: 500, burstLimit: 1000 }, 5000)).toBe(1000);
+    expect(() => deliverConcurrency(busy, { rateLimit: 25_000, burstLimit: 5000 })).toThrow(
+      /leaves deliver fewer than 2 of the account's 1000: lower -c apiRateLimit/,
+    );
+  });
 });
 
 describe("sweeper", () => {
@@ -386,14 +443,19 @@ describe("sweeper", () => {
 });
 
 describe("secrets", () => {
-  it("creates one retained secret per env: reference, with a generated name and no value in the template", () => {
-    template.resourceCountIs("AWS::SecretsManager::Secret", 3);
-    for (const secret of Object.values(template.findResources("AWS::SecretsManager::Secret"))) {
-      expect(secret.DeletionPolicy).toBe("Retain");
-      expect(secret.Properties).toMatchObject({ GenerateSecretString: {} });
-      expect(secret.Properties).not.toHaveProperty("Name");
-      expect(secret.Properties).not.toHaveProperty("SecretString");
-    }
+  it("creates no secret: env: references are SecureString parameters under one prefix, printed once", () => {
+    template.resourceCountIs("AWS::SecretsManager::Secret", 0);
+    template.resourceCountIs("AWS::SSM::Parameter", 0);
+    expect(stack.secrets.prefix).toBe("/hookline/Hookline/");
+    expect(stack.secrets.parameterNames).toEqual([
+      "GITHUB_WEBHOOK_SECRET",
+      "STRIPE_WEBHOOK_SECRET",
+      "BITRIX_WEBHOOK_URL",
+    ]);
+    template.hasOutput("SecretParameterPrefix", { Value: "/hookline/Hookline/" });
+    expect(
+      Object.keys(template.findOutputs("*")).filter((key) => key.startsWith("Secret")),
+    ).toEqual(["SecretParameterPrefix"]);
   });
 
   it("grants an imported ARN both as given and with a name suffix, since neither can be told apart", () => {
@@ -427,7 +489,7 @@ describe("secrets", () => {
         },
       },
     };
-    // Ingest reads two imported secrets; deliver reads only the one the stack created.
+    // Ingest reads two imported secrets; deliver reads only a parameter.
     expect(statementsOfRole(refs.id(withKey.ingest.role), withKey)).toContainEqual(kms);
     expect(JSON.stringify(statementsOfRole(refs.id(withKey.deliver.role), withKey))).not.toContain(
       "kms:",
@@ -450,6 +512,7 @@ describe("least privilege", () => {
         Resource: table(),
       },
       { Action: "sqs:SendMessage", Resource: arn(stack.queue) },
+      { Action: "ssm:GetParameter", Resource: parameterPrefixArn() },
       {
         Action: "secretsmanager:GetSecretValue",
         Resource: [
@@ -469,8 +532,6 @@ describe("least privilege", () => {
               ],
             ],
           },
-          ref(secret("GITHUB_WEBHOOK_SECRET")),
-          ref(secret("STRIPE_WEBHOOK_SECRET")),
         ],
       },
     ]);
@@ -504,7 +565,7 @@ describe("least privilege", () => {
         Resource: arn(stack.queue),
       },
       { Action: "sqs:SendMessage", Resource: arn(stack.deadLetterQueue) },
-      { Action: "secretsmanager:GetSecretValue", Resource: ref(secret("BITRIX_WEBHOOK_URL")) },
+      { Action: "ssm:GetParameter", Resource: parameterPrefixArn() },
     ]);
   });
 
@@ -559,14 +620,14 @@ describe("several portals", () => {
 
   it("gives deliver every portal's secrets and workers for their rates together", () => {
     const built = buildStack({ configPath: writeConfig(portals()) });
-    const names = ["BITRIX_MAIN_URL", "EU_ID", "EU_SECRET", "EU_REFRESH"];
-    for (const name of names) expect(built.secrets.byName.has(name)).toBe(true);
-    const refs = references(built);
-    const variables = (
-      Template.fromStack(built).toJSON().Resources[refs.id(built.deliver.fn)].Properties
-        .Environment as { Variables: { HOOKLINE_SECRETS: { "Fn::Join": [string, unknown[]] } } }
-    ).Variables.HOOKLINE_SECRETS["Fn::Join"][1].filter((part) => typeof part === "string");
-    expect(variables.join("")).toMatch(/BITRIX_MAIN_URL.*EU_ID.*EU_SECRET.*EU_REFRESH/);
+    expect(built.secrets.parameterNames).toEqual([
+      "GITHUB_WEBHOOK_SECRET",
+      "STRIPE_WEBHOOK_SECRET",
+      "BITRIX_MAIN_URL",
+      "EU_ID",
+      "EU_SECRET",
+      "EU_REFRESH",
+    ]);
     expect(deliverConcurrency(built.config)).toBe(7);
     Template.fromStack(built).hasResourceProperties("AWS::Lambda::EventSourceMapping", {
       ScalingConfig: { MaximumConcurrency: 7 },
@@ -581,16 +642,13 @@ describe("several portals", () => {
       Action: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
       Resource: refs.arn(built.table),
     });
-    const secrets = statements.find(
-      (s) => (s as { Action: string }).Action === "secretsmanager:GetSecretValue",
-    ) as { Resource: unknown[] };
-    const oauthSecrets = ["EU_ID", "EU_SECRET", "EU_REFRESH"].map((name) => {
-      const secret = built.secrets.byName.get(name);
-      if (!secret) throw new Error(name);
-      return refs.ref(secret);
+    expect(statements).toContainEqual({
+      Action: "ssm:GetParameter",
+      Resource: parameterPrefixArn(),
     });
-    expect(secrets.Resource).toHaveLength(3);
-    expect(secrets.Resource).toEqual(expect.arrayContaining(oauthSecrets));
+    const variables = Template.fromStack(built).toJSON().Resources[refs.id(built.sweep.fn)]
+      .Properties.Environment.Variables as Record<string, unknown>;
+    expect(variables.HOOKLINE_SECRET_PREFIX).toBe("/hookline/Hookline/");
   });
 
   it("names each portal without a target when synth stops", () => {
@@ -633,7 +691,7 @@ describe("config", () => {
       /bitrix\.webhookUrl: required on AWS .* -c allowNoTarget=true/,
     );
     const dryRun = buildStack({ configPath, allowNoTarget: true });
-    expect(dryRun.secrets.byName.has("BITRIX_WEBHOOK_URL")).toBe(false);
+    expect(dryRun.secrets.parameterNames).not.toContain("BITRIX_WEBHOOK_URL");
   });
 });
 
@@ -648,6 +706,9 @@ describe("outputs", () => {
         Value: { "Fn::Join": ["", [attribute(stack.api, "ApiEndpoint"), `/webhooks/${source}`]] },
       });
     }
+    template.hasOutput("WebhookUrlBase", {
+      Value: { "Fn::Join": ["", [attribute(stack.api, "ApiEndpoint"), "/webhooks/"]] },
+    });
     template.hasOutput("HealthUrl", {
       Value: { "Fn::Join": ["", [attribute(stack.api, "ApiEndpoint"), "/health"]] },
     });
@@ -666,9 +727,7 @@ describe("outputs", () => {
 
   it("prints the alarm topic and the secrets to fill in", () => {
     template.hasOutput("AlarmTopicArn", { Value: ref(stack.monitoring.topic) });
-    for (const name of ["GITHUB_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET", "BITRIX_WEBHOOK_URL"]) {
-      template.hasOutput(`Secret${name.replaceAll("_", "")}`, { Value: ref(secret(name)) });
-    }
+    template.hasOutput("SecretParameterPrefix", { Value: stack.secrets.prefix });
   });
 });
 
@@ -701,18 +760,6 @@ function statementsOfRole(roleId: string, of: HooklineStack = stack): unknown[] 
 }
 
 const statementsOf = (fn: HooklineStack["ingest"]) => statementsOfRole(id(fn.role));
-
-/** HOOKLINE_SECRETS of a function, with each `Ref` shown as `<logicalId>`. */
-function secretMap(fn: HooklineStack["ingest"]): Record<string, string> {
-  const environment = propertiesOf(fn.fn).Environment as { Variables: Record<string, unknown> };
-  const join = (environment.Variables.HOOKLINE_SECRETS as { "Fn::Join": [string, unknown[]] })[
-    "Fn::Join"
-  ];
-  const text = join[1]
-    .map((part) => (typeof part === "string" ? part : `<${(part as { Ref: string }).Ref}>`))
-    .join(join[0]);
-  return JSON.parse(text) as Record<string, string>;
-}
 
 type RawConfig = { bitrix: Record<string, unknown>; delivery?: Record<string, unknown> };
 

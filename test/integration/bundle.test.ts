@@ -100,7 +100,7 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
       "AWS_SESSION_TOKEN",
       "AWS_ENDPOINT_URL",
       "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
-      "HOOKLINE_SECRETS",
+      "HOOKLINE_SECRET_PREFIX",
     ]) {
       delete process.env[name];
     }

@@ -79,7 +79,6 @@ export async function startIngestServer(
   const queued: QueueMessage[] = [];
   const handler = createIngestHandler({
     log: silentLog,
-    metrics: noMetrics,
     deps: async () => ({
       config,
       secretsFor: async (source) =>

@@ -217,8 +217,8 @@ describe("environment", () => {
   });
 
   it("names a bad variable", () => {
-    expect(() => readEnvironment({ HOOKLINE_SECRETS: "not json" })).toThrow(
-      /HOOKLINE_SECRETS: must be a JSON object/,
+    expect(() => readEnvironment({ HOOKLINE_SECRET_PREFIX: "hookline" })).toThrow(
+      /HOOKLINE_SECRET_PREFIX: must be a parameter path/,
     );
     expect(() => readEnvironment({ HOOKLINE_QUEUE_URL: "nope" })).toThrow(/HOOKLINE_QUEUE_URL/);
   });
@@ -231,16 +231,40 @@ describe("secret references", () => {
     return `value of ${arn}`;
   };
 
-  it("read env variables locally, and Secrets Manager where HOOKLINE_SECRETS maps them", async () => {
+  it("read env variables locally, Secrets Manager by name", async () => {
+    const resolve = makeSecretResolver({ env: { LOCAL: "local-value" }, fetchSecret });
+    expect(await resolve("env:LOCAL")).toBe("local-value");
+    expect(await resolve("secretsmanager:shop-hmac")).toBe("value of shop-hmac");
+    expect(fetched).toEqual(["shop-hmac"]);
+  });
+
+  it("read env: references from Parameter Store under one prefix on AWS, never the environment", async () => {
+    const parameters: string[] = [];
     const resolve = makeSecretResolver({
       env: { LOCAL: "local-value" },
-      secretArns: { MAPPED: "arn:mapped" },
+      parameterPrefix: "/hookline/Hookline/",
+      fetchParameter: async (name) => {
+        parameters.push(name);
+        return name === "/hookline/Hookline/EMPTY" ? "" : `value of ${name}`;
+      },
       fetchSecret,
     });
-    expect(await resolve("env:LOCAL")).toBe("local-value");
-    expect(await resolve("env:MAPPED")).toBe("value of arn:mapped");
-    expect(await resolve("secretsmanager:shop-hmac")).toBe("value of shop-hmac");
-    expect(fetched).toEqual(["arn:mapped", "shop-hmac"]);
+    expect(await resolve("env:LOCAL")).toBe("value of /hookline/Hookline/LOCAL");
+    expect(await resolve("env:BITRIX_PORTAL_7_URL")).toBe(
+      "value of /hookline/Hookline/BITRIX_PORTAL_7_URL",
+    );
+    await expect(resolve("env:EMPTY")).rejects.toThrow("secret for env:EMPTY is empty");
+    expect(parameters).toEqual([
+      "/hookline/Hookline/LOCAL",
+      "/hookline/Hookline/BITRIX_PORTAL_7_URL",
+      "/hookline/Hookline/EMPTY",
+    ]);
+  });
+
+  it("reads the prefix from HOOKLINE_SECRET_PREFIX", () => {
+    expect(
+      readEnvironment({ HOOKLINE_SECRET_PREFIX: "/hookline/Hookline/" }).HOOKLINE_SECRET_PREFIX,
+    ).toBe("/hookline/Hookline/");
   });
 
   it("name a missing variable, never a value", async () => {

@@ -2,7 +2,6 @@ import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../functions/core/errors";
 import type { Log } from "../../functions/core/log";
-import type { Metrics } from "../../functions/core/metrics";
 import { createIngestHandler, HEALTH_ROUTE, WEBHOOK_ROUTE } from "../../functions/ingest/app";
 import { fakeContext } from "../../functions/local/http-server";
 
@@ -18,24 +17,18 @@ const event = (routeKey: string, sourceId?: string): APIGatewayProxyEventV2 =>
 
 function recorder() {
   const logged: { message: string; attributes?: Record<string, unknown> }[] = [];
-  const counted: { name: string; dimensions?: Record<string, string> }[] = [];
   const record = (message: string, attributes?: Record<string, unknown>) => {
     logged.push({ message, ...(attributes ? { attributes } : {}) });
   };
   const log: Log = { debug: record, info: record, warn: record, error: record };
-  const metrics: Metrics = {
-    count: (name, dimensions) => void counted.push({ name, ...(dimensions ? { dimensions } : {}) }),
-    milliseconds: () => {},
-  };
-  return { log, metrics, logged, counted };
+  return { log, logged };
 }
 
 describe("the ingest handler", () => {
   it("answers an unexpected failure with a bare 500 and keeps the detail in the log", async () => {
-    const { log, metrics, logged, counted } = recorder();
+    const { log, logged } = recorder();
     const handler = createIngestHandler({
       log,
-      metrics,
       deps: async () => {
         throw new TypeError("secret value sk_live_abc leaked into an error");
       },
@@ -47,14 +40,12 @@ describe("the ingest handler", () => {
       message: "internal error",
     });
     expect(logged[0]?.attributes?.errorName).toBe("TypeError");
-    expect(counted).toEqual([{ name: "WebhooksReceived", dimensions: { Source: "unknown" } }]);
   });
 
   it("answers a configuration fault found at request time as internal_error, not config_error", async () => {
-    const { log, metrics } = recorder();
+    const { log } = recorder();
     const handler = createIngestHandler({
       log,
-      metrics,
       deps: async () => {
         throw new ConfigError("environment: HOOKLINE_QUEUE_URL is not set");
       },
@@ -68,10 +59,9 @@ describe("the ingest handler", () => {
   });
 
   it("answers health checks without building any dependency", async () => {
-    const { log, metrics } = recorder();
+    const { log } = recorder();
     const handler = createIngestHandler({
       log,
-      metrics,
       deps: () => Promise.reject(new Error("not needed")),
     });
     const answer = await handler(event(HEALTH_ROUTE), fakeContext());
@@ -79,10 +69,9 @@ describe("the ingest handler", () => {
   });
 
   it("answers an unknown route 404", async () => {
-    const { log, metrics } = recorder();
+    const { log } = recorder();
     const handler = createIngestHandler({
       log,
-      metrics,
       deps: () => Promise.reject(new Error("not needed")),
     });
     const answer = await handler(event("GET /nope"), fakeContext());

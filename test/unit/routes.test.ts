@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../functions/core/config";
 import { ConfigError } from "../../functions/core/errors";
-import { compileRoutes, type EventForRouting, patternToRegExp } from "../../functions/core/routes";
+import {
+  compileRoutes,
+  conditionKey,
+  type EventForRouting,
+  patternToRegExp,
+  routeLookup,
+} from "../../functions/core/routes";
 
 const base = {
   bitrix: { openLineCode: "ab515f5d85a8b844d484f6ea75a2e494" },
@@ -316,5 +322,97 @@ describe("compile errors name the key, at config load", () => {
     expect(() => configWith([issueRoute, route])).toThrow(ConfigError);
     expect(() => configWith([issueRoute, route])).toThrow(secondKey(message));
     expect(() => configWith([route])).toThrow(message);
+  });
+});
+
+describe("routes looked up, not scanned", () => {
+  it.each([
+    ["payload.tenant == 'acme'", { path: ["tenant"], value: "acme" }],
+    ['payload.data.portal == "eu-1"', { path: ["data", "portal"], value: "eu-1" }],
+    ["payload.tenant == 'acme' and payload.amount > 100", { path: ["tenant"], value: "acme" }],
+    ["  payload.tenant=='acme'  ", { path: ["tenant"], value: "acme" }],
+    ["payload.tenant == 'acme' or payload.vip", undefined],
+    ["payload.tenant == 'acme' and payload.a or payload.b", undefined],
+    ["payload.tenant != 'acme'", undefined],
+    ["payload.tenant == 5", undefined],
+    ["'acme' == payload.tenant", undefined],
+    ["event.name == 'push'", undefined],
+    ["payload.items.size == '2'", undefined],
+    ["payload.items.first == 'a'", undefined],
+    ["payload.constructor == 'x'", undefined],
+    ["payload['tenant'] == 'acme'", undefined],
+  ])("%s keys on %j", (condition, key) => {
+    expect(conditionKey(condition)).toEqual(key);
+  });
+
+  const tenantRoutes = Array.from({ length: 1000 }, (_, i) => ({
+    source: i % 2 === 0 ? "github" : "stripe",
+    condition: `payload.tenant == 't${i}'`,
+  }));
+
+  it("finds the one route of 1,000 whose tenant the payload names, and every unkeyed route", () => {
+    const lookup = routeLookup([
+      ...tenantRoutes,
+      { source: "github" },
+      { source: "github", condition: "payload.vip" },
+    ]);
+    expect(lookup("github", { tenant: "t500" })).toEqual([500, 1000, 1001]);
+    expect(lookup("github", { tenant: "t501" })).toEqual([1000, 1001]); // a stripe route
+    expect(lookup("stripe", { tenant: "t501" })).toEqual([501]);
+    expect(lookup("stripe", { tenant: 501 })).toEqual([]);
+    expect(lookup("stripe", {})).toEqual([]);
+    expect(lookup("gitlab", { tenant: "t500" })).toEqual([]);
+  });
+
+  it("checks every keyed route when a list or a string sits on the field's path", () => {
+    const lookup = routeLookup([
+      { source: "github", condition: "payload.org.id == 'a'" },
+      { source: "github", condition: "payload.org.id == 'b'" },
+    ]);
+    expect(lookup("github", { org: { id: "b" } })).toEqual([1]);
+    expect(lookup("github", { org: [{ id: "b" }] })).toEqual([0, 1]);
+    expect(lookup("github", { org: "b" })).toEqual([0, 1]);
+    expect(lookup("github", { org: null })).toEqual([]);
+  });
+
+  it("routes as checking every route's condition would", () => {
+    const payloads = [
+      { tenant: "acme", amount: 500, org: { id: "x" } },
+      { tenant: "acme", amount: 5, org: { id: "y" } },
+      { tenant: "globex", org: [{ id: "x" }] },
+      { tenant: 7, org: "x" },
+      { org: { id: "x" } },
+      "acme",
+      null,
+    ];
+    const conditions = [
+      "payload.tenant == 'acme'",
+      "payload.tenant == 'acme' and payload.amount > 100",
+      "payload.tenant == 'globex'",
+      "payload.tenant == '7'",
+      "payload.org.id == 'x'",
+      "payload.org.id == 'x' and payload.tenant == 'acme'",
+      "payload.org.first == 'x'",
+      "payload.tenant == 'acme' or payload.amount > 100",
+    ];
+    const routesWith = (wrap: (condition: string) => string) =>
+      conditions.map((condition, i) => ({
+        source: "github",
+        events: ["*"],
+        condition: wrap(condition),
+        userId: `${i + 1}`,
+        message: `route ${i}`,
+      }));
+    const keyed = compileRoutes(configWith(routesWith((c) => c)));
+    // `true and …` means the same to LiquidJS, but no route is keyed: every condition is checked.
+    const scanned = compileRoutes(configWith(routesWith((c) => `true and ${c}`)));
+    for (const payload of payloads) {
+      const users = (router: typeof keyed) =>
+        router.route(event({ eventName: "any", payload })).map((result) => result.routeIndex);
+      expect(users(keyed), JSON.stringify(payload)).toEqual(users(scanned));
+    }
+    expect(
+      keyed.route(event({ eventName: "any", payload: payloads[0] })).map((r) => r.routeIndex),
+    ).toEqual([0, 1, 4, 5, 7]);
   });
 });
