@@ -7,6 +7,7 @@ import {
   type SimulatorOAuth,
   type SimulatorOAuthOptions,
 } from "./simulator-oauth";
+import { type NetworkLine, portalMethods } from "./simulator-portal-methods";
 
 /**
  * A Bitrix24 portal on 127.0.0.1 that knows one method, `imopenlines.network.message.add`, and
@@ -31,6 +32,13 @@ export interface SimulatorOptions {
    * server at `GET /oauth/token/`.
    */
   oauth?: SimulatorOAuthOptions;
+  /**
+   * Open lines that exist on the network but are not joined to this portal yet: a message to one
+   * answers `NOT_FOUND` until `imopenlines.network.join` connects it.
+   */
+  networkLines?: NetworkLine[];
+  /** What the `scope` method answers; default `["imopenlines", "im"]`. */
+  scopes?: string[];
   /** Millisecond clock, for tests. */
   now?: () => number;
   /** Called for every accepted message (the local run prints them). */
@@ -129,6 +137,11 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
   const hangs = new Set<() => void>();
   const messages: ReceivedMessage[] = [];
   const stats = { requests: 0, rejectedRateLimit: 0, accepted: 0, overlapping: 0 };
+  const otherMethods = portalMethods({
+    joined: lines,
+    networkLines: options.networkLines ?? [],
+    scopes: options.scopes ?? ["imopenlines", "im"],
+  });
 
   /** The method itself, checks in the order of the server module's `networkMessageAdd`. */
   function messageAdd(params: Record<string, unknown>, at: number): Answer {
@@ -219,13 +232,20 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     const method = decodeURIComponent(methodName ?? "")
       .toLowerCase()
       .replace(/\.json$/, "");
-    if (method !== METHOD) return error(404, "ERROR_METHOD_NOT_FOUND", "Method not found!");
+    const other = Object.hasOwn(otherMethods, method) ? otherMethods[method] : undefined;
+    if (method !== METHOD && !other) {
+      return error(404, "ERROR_METHOD_NOT_FOUND", "Method not found!");
+    }
     const at = now();
     if (!bucket.tryFill(at)) {
       stats.rejectedRateLimit++;
       return error(503, "QUERY_LIMIT_EXCEEDED", "Too many requests");
     }
-    return messageAdd(params, at);
+    if (!other) return messageAdd(params, at);
+    const answer = other(params, at);
+    return answer.status === 200
+      ? { status: 200, body: { ...(answer.body as object), time: timeBlock(at, now()) } }
+      : answer;
   }
 
   async function handleRest(req: IncomingMessage, res: ServerResponse, url: URL, raw: string) {
