@@ -1,7 +1,7 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { makeBitrixWebhookClient } from "../adapters/bitrix-client";
 import { makeBitrixOAuthClient } from "../adapters/bitrix-oauth";
-import { startDynalite } from "../adapters/dynamo/dynalite-server";
+import { type LocalDynamo, startDynalite } from "../adapters/dynamo/dynalite-server";
 import { ensureTable } from "../adapters/dynamo/table";
 import { makeSecretResolver } from "../adapters/secrets";
 import {
@@ -26,6 +26,7 @@ import {
   startBitrixSimulator,
 } from "./bitrix-simulator";
 import { fakeContext, startHttpServer } from "./http-server";
+import { inProcessHandler } from "./in-process-dynamo";
 import { type LocalPage, withLocalRoutes } from "./local-routes";
 import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
 import { RequestLog } from "./request-log";
@@ -82,13 +83,18 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
   };
   try {
     let dynamoEndpoint = env.AWS_ENDPOINT_URL_DYNAMODB;
+    let embedded: LocalDynamo | undefined;
     if (!dynamoEndpoint) {
-      const embedded = await startDynalite();
+      embedded = await startDynalite();
       closers.push(embedded.close);
       dynamoEndpoint = embedded.endpoint;
     }
     const dynamo = new DynamoDBClient({
       endpoint: dynamoEndpoint,
+      // The embedded server is in this process: its own client skips the socket.
+      ...(embedded?.requestListener && {
+        requestHandler: inProcessHandler(embedded.requestListener),
+      }),
       region: env.AWS_REGION ?? "local",
       credentials: {
         accessKeyId: env.AWS_ACCESS_KEY_ID ?? "local",

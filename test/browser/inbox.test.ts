@@ -1,4 +1,3 @@
-import { createHmac } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +9,7 @@ import { postWebhook, startTestBridge, TEST_SECRETS, testConfig } from "../suppo
 import {
   githubExamples,
   githubRequest,
+  shopRequest,
   standardWebhookRequest,
   stripeRequest,
 } from "../support/signers";
@@ -80,15 +80,8 @@ const config = testConfig({
   lookups: { githubUsers: { "21031067": 7 }, stripeCustomers: { cus_local_demo: 8 } },
 });
 
-/** The `shop` source's HMAC, as its sender signs. */
-const shopRequest = (payload: object) => {
-  const body = JSON.stringify(payload);
-  const signature = createHmac("sha256", TEST_SECRETS.SHOP_SECRET).update(body).digest("hex");
-  return {
-    headers: { "content-type": "application/json", "x-shop-signature": `sha256=${signature}` },
-    body,
-  };
-};
+/** Signed as the `shop` source's sender signs. */
+const shop = (payload: object) => shopRequest(TEST_SECRETS.SHOP_SECRET, payload);
 
 describe.skipIf(!found)("the inbox in Chromium", () => {
   let bridge: Awaited<ReturnType<typeof startTestBridge>>;
@@ -215,7 +208,7 @@ describe.skipIf(!found)("the inbox in Chromium", () => {
   });
 
   it("shows why a message failed to render on its request", async () => {
-    const bad = shopRequest({ id: "bad-user", event: "note", userId: "nobody", text: "hi" });
+    const bad = shop({ id: "bad-user", event: "note", userId: "nobody", text: "hi" });
     expect((await postWebhook(bridge, "shop", bad)).status).toBe(202);
     await page.goto(`${bridge.url}/_inbox`);
     const row = page.locator("tr.request", { hasText: "bad-user" });
@@ -267,7 +260,7 @@ describe.skipIf(!found)("the inbox in Chromium", () => {
       text: "see me",
       apiToken: "tok_live_SECRET1",
     };
-    const request = shopRequest(payload);
+    const request = shop(payload);
     expect((await postWebhook(bridge, "shop", request)).status).toBe(202);
     await page.goto(`${bridge.url}/_inbox`);
     const row = page.locator("tr.request", { hasText: "open-me" });
@@ -285,7 +278,7 @@ describe.skipIf(!found)("the inbox in Chromium", () => {
   });
 
   it("replays a stored request through the normal path: the receipt says duplicate", async () => {
-    const request = shopRequest({ id: "replay-me", event: "note", userId: 32, text: "once" });
+    const request = shop({ id: "replay-me", event: "note", userId: 32, text: "once" });
     expect((await postWebhook(bridge, "shop", request)).status).toBe(202);
     await bridge.queue.idle();
     const sent = bridge.simulator?.messages.filter((m) => m.userId === 32).length;
@@ -308,7 +301,7 @@ describe.skipIf(!found)("the inbox in Chromium", () => {
 
   it("draws a sender's images as placeholders with their URL, and loads nothing from the sender's host", async () => {
     const image = "http://images.sender.example/cat.png";
-    const photo = shopRequest({
+    const photo = shop({
       id: "photo-1",
       event: "photo",
       userId: 33,

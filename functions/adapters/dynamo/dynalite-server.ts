@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import dynalite from "dynalite";
 
@@ -5,6 +6,8 @@ import dynalite from "dynalite";
 export interface LocalDynamo {
   /** e.g. `http://127.0.0.1:45123` */
   endpoint: string;
+  /** The server's request listener, for a client in the same process (no socket in between). */
+  requestListener?: (req: IncomingMessage, res: ServerResponse) => void;
   close(): Promise<void>;
 }
 
@@ -26,10 +29,20 @@ export async function startDynalite(options: { port?: number } = {}): Promise<Lo
     });
   });
   const { port } = server.address() as AddressInfo;
+  const [listener] = server.listeners("request") as NonNullable<LocalDynamo["requestListener"]>[];
+  if (!listener) throw new Error("dynalite has no request listener");
+  let closed = false;
+  // Like a closed socket: a call after close fails at once instead of reaching a closed database.
+  const requestListener: LocalDynamo["requestListener"] = (req, res) => {
+    if (closed) throw new Error("the embedded DynamoDB server is closed");
+    listener(req, res);
+  };
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    requestListener,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        closed = true;
         server.close((error) => (error ? reject(error) : resolve()));
         // Keep-alive sockets from SDK clients would otherwise hold the close open.
         server.closeAllConnections();
