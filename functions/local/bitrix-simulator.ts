@@ -37,6 +37,8 @@ export interface SimulatorOptions {
    * answers `NOT_FOUND` until `imopenlines.network.join` connects it.
    */
   networkLines?: NetworkLine[];
+  /** Accepted messages kept in `messages` (the newest); default 10,000. */
+  keptMessages?: number;
   /** What the `scope` method answers; default `["imopenlines", "im"]`. */
   scopes?: string[];
   /** Millisecond clock, for tests. */
@@ -62,7 +64,7 @@ export interface BitrixSimulator {
   origin: string;
   /** The portal's OAuth server, when it has one. */
   oauth: SimulatorOAuth | undefined;
-  /** Every accepted message, in order. */
+  /** The accepted messages, in order (the newest 10,000). */
   messages: ReceivedMessage[];
   stats: {
     requests: number;
@@ -97,6 +99,8 @@ const faultSchema = z.union([
 export type Fault = z.infer<typeof faultSchema>;
 
 const METHOD = "imopenlines.network.message.add";
+/** Accepted messages kept for `messages` and `/_simulator/messages`. */
+const MAX_KEPT_MESSAGES = 10_000;
 const MAX_BODY_BYTES = 1024 * 1024;
 const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
 const MAX_MESSAGE_CHARS = 20_000;
@@ -126,6 +130,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
   const now = options.now ?? Date.now;
   const lines = new Set(options.openLineCodes);
   const weeklyLimit = options.weeklyLimit ?? true;
+  const keptMessages = options.keptMessages ?? MAX_KEPT_MESSAGES;
   const weekMs = options.weekMs ?? WEEK_MS;
   const inFlight = new Map<string, number>();
   const oauth = options.oauth ? makeSimulatorOAuth(options.oauth, now) : undefined;
@@ -200,6 +205,8 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     // The limit row is written only after a successful send, so failures use no quota.
     lastSent.set(slot, at);
     messages.push(received);
+    // A long local run keeps the newest ones only (the inbox shows a page of them).
+    if (messages.length > keptMessages) messages.splice(0, messages.length - keptMessages);
     stats.accepted++;
     try {
       options.onMessage?.(received);

@@ -141,12 +141,16 @@ function simulatedMessages(bridge: InboxOptions["bridge"]): PortalMessage[] | un
   return [...bridge.simulators]
     .flatMap(([portal, simulator]) =>
       simulator.messages
-        .slice()
+        .slice(-MAX_SHOWN_MESSAGES)
         .reverse()
         .map((message) => ({ ...message, portal })),
     )
-    .sort((a, b) => b.at - a.at);
+    .sort((a, b) => b.at - a.at)
+    .slice(0, MAX_SHOWN_MESSAGES);
 }
+
+/** The inbox draws the newest messages only: a page, however long the run. */
+const MAX_SHOWN_MESSAGES = 200;
 
 /**
  * The page's own script and style only (nonce); no images (a sender's are drawn as
