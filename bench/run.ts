@@ -2,8 +2,7 @@
  * hookline's performance figures, each a ratio to a reference measured side by side in the same
  * run (see bench/README.md). A report, not a test: it exits 0 unless something crashed.
  *
- * `npm run bench` runs everything; `npm run bench -- p1` (or p2, delivery, writes, routing) one
- * part.
+ * `npm run bench` runs everything; `npm run bench -- p1` (or p2, delivery, writes, routing, local) one part.
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -16,6 +15,7 @@ import { measureDelivery } from "./delivery";
 import { allGithubPayloads, githubExamplesFile } from "./fixtures";
 import { atQuantile, type IngestCpuOptions, P1_QUANTILES, type PayloadCpu } from "./ingest-cpu";
 import { measureLedgerWrites } from "./ledger-writes";
+import { measureLocalRun, minMedian } from "./local-run";
 import { measureRouting } from "./routing";
 import { formatTable, kib, micros, millis, type Row, ratioText } from "./stats";
 
@@ -29,6 +29,9 @@ const THROUGHPUT_BUDGET = 0.95;
 /** Routing at 1,000 routes of one source keyed by tenant, against checking every condition. */
 const ROUTING_BUDGET = 0.01;
 const P1_OPTIONS: IngestCpuOptions = { warmup: 60, batches: 13, batchSize: 30 };
+/** The local run under load: accepted webhooks/s against a bare HMAC + JSON.parse server. */
+const LOCAL_RUN_BUDGET = 0.5;
+const LOCAL_RUN_OPTIONS = { webhooks: 3000, concurrency: 16, rounds: 3 };
 
 const PROJECT_ROOT = resolve(import.meta.dirname, "..");
 const run = promisify(execFile);
@@ -248,6 +251,31 @@ async function main(): Promise<void> {
     });
     sections.push(
       `routing per webhook at ${routing.routes} routes, min / median: keyed by tenant ${routing.keyed.min.toFixed(1)} / ${routing.keyed.median.toFixed(1)} µs; every condition checked ${routing.scanned.min.toFixed(0)} / ${routing.scanned.median.toFixed(0)} µs; one source per portal ${routing.bySource.min.toFixed(1)} / ${routing.bySource.median.toFixed(1)} µs`,
+      "",
+    );
+  }
+
+  if (wants("local")) {
+    const { webhooks, concurrency, rounds } = LOCAL_RUN_OPTIONS;
+    say(
+      `local run under load: ${webhooks} signed webhooks at ${concurrency} concurrent, ${rounds} interleaved rounds against a bare server...`,
+    );
+    const load = await measureLocalRun(LOCAL_RUN_OPTIONS);
+    const local = minMedian(load.local.map((round) => round.rate));
+    const bare = minMedian(load.bare.map((round) => round.rate));
+    const ratio = minMedian(load.ratios);
+    const perWebhook = (growth: number) => `${(growth / webhooks / 1024).toFixed(1)} KiB`;
+    rows.push({
+      measure: `local run, accepted webhooks/s (median of ${rounds})`,
+      hookline: `${local.median.toFixed(0)}/s`,
+      reference: `${bare.median.toFixed(0)}/s (node:http, HMAC + JSON.parse)`,
+      ratio: ratio.median,
+      budget: `>= ${LOCAL_RUN_BUDGET.toFixed(2)}x`,
+      within: ratio.median >= LOCAL_RUN_BUDGET,
+    });
+    sections.push(
+      `local run under load, ${webhooks} webhooks at ${concurrency} concurrent, per round (local / bare): ${load.local.map((round, index) => `${round.rate.toFixed(0)} / ${load.bare[index]?.rate.toFixed(0)} per s`).join(", ")}; rate min / median: local ${local.min.toFixed(0)} / ${local.median.toFixed(0)}, bare ${bare.min.toFixed(0)} / ${bare.median.toFixed(0)}; ratio min / median ${ratio.min.toFixed(2)} / ${ratio.median.toFixed(2)}`,
+      `RSS growth per webhook, median: local ${perWebhook(minMedian(load.local.map((round) => round.rssGrowth)).median)}, bare ${perWebhook(minMedian(load.bare.map((round) => round.rssGrowth)).median)}; answers other than 2xx: local ${load.local.reduce((sum, round) => sum + round.other, 0)}, bare ${load.bare.reduce((sum, round) => sum + round.other, 0)}`,
       "",
     );
   }

@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { ConfigError, HooklineError } from "../functions/core/errors";
 import { registerCheck } from "./commands/check";
 import { registerDigests } from "./commands/digests";
+import { registerDoctor } from "./commands/doctor";
 import { registerEvents } from "./commands/events";
 import { registerOAuth } from "./commands/oauth";
 import { registerRender } from "./commands/render";
@@ -40,6 +41,7 @@ export function buildProgram(io: Io, options: ProgramOptions = {}): Command {
     registerSlot,
     registerReplay,
     registerOAuth,
+    registerDoctor,
   ])
     register(program, ctx);
   return program;

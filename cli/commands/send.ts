@@ -56,13 +56,7 @@ export async function sendEvent(options: SendOptions): Promise<SendReport> {
     body: request.body,
     signal: AbortSignal.timeout(15_000),
   });
-  const text = await response.text();
-  let answer: unknown = text;
-  try {
-    answer = JSON.parse(text);
-  } catch {
-    // Not JSON (a proxy's error page): shown as text.
-  }
+  const answer = await answerOf(response);
   return {
     url,
     source: source.id,
@@ -71,6 +65,16 @@ export async function sendEvent(options: SendOptions): Promise<SendReport> {
     status: response.status,
     answer,
   };
+}
+
+/** An answer's JSON body, or its text when it is not JSON (a proxy's error page). */
+export async function answerOf(response: Response): Promise<unknown> {
+  const text = await response.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 export function printSend(report: SendReport, output: Output): void {

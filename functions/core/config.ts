@@ -161,7 +161,7 @@ const DURATION_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600,
 
 export const digestSchema = z
   .strictObject({
-    /** Liquid template over `events` (oldest first), `since` and `more`. */
+    /** Liquid template over `events` (oldest first), `entries` (repeats folded, with `count`), `total`, `since` and `more`. */
     message: template.default(DEFAULT_DIGEST_MESSAGE),
     /** Events shown in full; the rest are counted in `more`. */
     maxEvents: z.number().int().min(1).max(100).default(20),

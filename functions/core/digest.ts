@@ -1,5 +1,6 @@
 import type { DigestConfig } from "./config";
 import { DEFAULT_DIGEST_MESSAGE } from "./config-defaults";
+import { digestKeyboard, foldRepeats } from "./digest-entries";
 import type { RenderedMessage } from "./job";
 import { MAX_MESSAGE_LENGTH, truncateMessage } from "./message";
 import type { PendingEvent } from "./ports";
@@ -60,24 +61,34 @@ export function makeDigestComposer(digest: DigestConfig, engine: TemplateEngine)
       text = render(events, shown);
     }
     const message = truncateMessage(text.trim());
+    const keyboard = digestKeyboard(foldRepeats(events.slice(0, shown)));
     return {
-      message: { userId: first.message.userId, message },
+      message: { userId: first.message.userId, message, ...(keyboard && { keyboard }) },
       shown,
       more: events.length - shown,
     };
   };
 }
 
-/** What a digest template sees; each event's message is trusted BB-code, not escaped again. */
+/**
+ * What a digest template sees; each event's message is trusted BB-code, not escaped again.
+ * `events` are the shown events one by one; `entries` the same with identical texts folded into
+ * one with a `count` (digest-entries.ts); `total` counts every event, shown or not.
+ */
 function digestContext(events: readonly PendingEvent[], shown: number) {
+  const view = (event: PendingEvent, count = 1) => ({
+    message: new TrustedBbCode(event.message.message),
+    source: event.sourceId,
+    name: event.eventName,
+    id: event.eventId,
+    receivedAt: event.receivedAt,
+    count,
+  });
+  const shownEvents = events.slice(0, shown);
   return {
-    events: events.slice(0, shown).map((event) => ({
-      message: new TrustedBbCode(event.message.message),
-      source: event.sourceId,
-      name: event.eventName,
-      id: event.eventId,
-      receivedAt: event.receivedAt,
-    })),
+    events: shownEvents.map((event) => view(event)),
+    entries: foldRepeats(shownEvents).map((entry) => view(entry.event, entry.count)),
+    total: events.length,
     since: events[0]?.receivedAt ?? "",
     more: events.length - shown,
   };

@@ -19,6 +19,7 @@ import {
   sendGatewayPage,
   wrongCodeError,
 } from "./simulator-portal";
+import { type NetworkLine, portalMethods } from "./simulator-portal-methods";
 
 /**
  * A Bitrix24 portal on 127.0.0.1 that knows one method, `imopenlines.network.message.add`, and
@@ -47,6 +48,15 @@ export interface SimulatorOptions {
   imbot?: boolean;
   /** A portal from before 2026-03: a wrong code answers `CODE_ERROR` (default false: `CODE`). */
   olderErrorCodes?: boolean;
+  /**
+   * Open lines that exist on the network but are not joined to this portal yet: a message to one
+   * answers `NOT_FOUND` until `imopenlines.network.join` connects it.
+   */
+  networkLines?: NetworkLine[];
+  /** Accepted messages kept in `messages` (the newest); default 10,000. */
+  keptMessages?: number;
+  /** What the `scope` method answers; default `["imopenlines", "im"]`. */
+  scopes?: string[];
   /** Millisecond clock, for tests. */
   now?: () => number;
   /** Called for every accepted message (the local run prints them). */
@@ -75,7 +85,7 @@ export interface BitrixSimulator {
   origin: string;
   /** The portal's OAuth server, when it has one. */
   oauth: SimulatorOAuth | undefined;
-  /** Every accepted message, in order. */
+  /** The accepted messages, in order (the newest 10,000). */
   messages: ReceivedMessage[];
   stats: {
     requests: number;
@@ -114,6 +124,8 @@ const faultSchema = z.union([
 export type Fault = z.infer<typeof faultSchema>;
 
 const METHOD = "imopenlines.network.message.add";
+/** Accepted messages kept for `messages` and `/_simulator/messages`. */
+const MAX_KEPT_MESSAGES = 10_000;
 const MAX_BODY_BYTES = 1024 * 1024;
 const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
 const MAX_MESSAGE_CHARS = 20_000;
@@ -143,6 +155,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
   const now = options.now ?? Date.now;
   const lines = new Set(options.openLineCodes);
   const weeklyLimit = options.weeklyLimit ?? true;
+  const keptMessages = options.keptMessages ?? MAX_KEPT_MESSAGES;
   const weekMs = options.weekMs ?? WEEK_MS;
   const inFlight = new Map<string, number>();
   const oauth = options.oauth ? makeSimulatorOAuth(options.oauth, now) : undefined;
@@ -159,6 +172,11 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     olderErrorCodes: options.olderErrorCodes ?? false,
     overloaded: false,
   };
+  const otherMethods = portalMethods({
+    joined: lines,
+    networkLines: options.networkLines ?? [],
+    scopes: options.scopes ?? ["imopenlines", "im"],
+  });
 
   /** The method itself, checks in the order of the server module's `networkMessageAdd`. */
   function messageAdd(params: Record<string, unknown>, at: number, sendFails = false): Answer {
@@ -213,6 +231,8 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     // The limit row is written only after a successful send, so failures use no quota.
     lastSent.set(slot, at);
     messages.push(received);
+    // A long local run keeps the newest ones only (the inbox shows a page of them).
+    if (messages.length > keptMessages) messages.splice(0, messages.length - keptMessages);
     stats.accepted++;
     try {
       options.onMessage?.(received);
@@ -247,13 +267,20 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     const method = decodeURIComponent(methodName ?? "")
       .toLowerCase()
       .replace(/\.json$/, "");
-    if (method !== METHOD) return error(404, "ERROR_METHOD_NOT_FOUND", "Method not found!");
+    const other = Object.hasOwn(otherMethods, method) ? otherMethods[method] : undefined;
+    if (method !== METHOD && !other) {
+      return error(404, "ERROR_METHOD_NOT_FOUND", "Method not found!");
+    }
     const at = now();
     if (!bucket.tryFill(at)) {
       stats.rejectedRateLimit++;
       return error(503, "QUERY_LIMIT_EXCEEDED", "Too many requests");
     }
-    return messageAdd(params, at, sendFails);
+    if (!other) return messageAdd(params, at, sendFails);
+    const answer = other(params, at);
+    return answer.status === 200
+      ? { status: 200, body: { ...(answer.body as object), time: timeBlock(at, now()) } }
+      : answer;
   }
 
   async function handleRest(req: IncomingMessage, res: ServerResponse, url: URL, raw: string) {

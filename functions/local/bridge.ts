@@ -1,7 +1,7 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { makeBitrixWebhookClient } from "../adapters/bitrix-client";
 import { makeBitrixOAuthClient } from "../adapters/bitrix-oauth";
-import { startDynalite } from "../adapters/dynamo/dynalite-server";
+import { type LocalDynamo, startDynalite } from "../adapters/dynamo/dynalite-server";
 import { ensureTable } from "../adapters/dynamo/table";
 import { makeSecretResolver } from "../adapters/secrets";
 import {
@@ -26,6 +26,7 @@ import {
   startBitrixSimulator,
 } from "./bitrix-simulator";
 import { fakeContext, startHttpServer } from "./http-server";
+import { inProcessHandler } from "./in-process-dynamo";
 import { type LocalPage, withLocalRoutes } from "./local-routes";
 import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
 import { RequestLog } from "./request-log";
@@ -96,15 +97,20 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       accessKeyId: env.AWS_ACCESS_KEY_ID ?? "local",
       secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "local",
     };
+    let embedded: LocalDynamo | undefined;
     if (!dynamoEndpoint) {
       // Answers only clients that sign with its per-run credentials (docs/security.md).
-      const embedded = await startDynalite();
+      embedded = await startDynalite();
       closers.push(embedded.close);
       dynamoEndpoint = embedded.endpoint;
       dynamoCredentials = embedded.credentials;
     }
     const dynamo = new DynamoDBClient({
       endpoint: dynamoEndpoint,
+      // The embedded server is in this process: its own client skips the socket.
+      ...(embedded?.requestListener && {
+        requestHandler: inProcessHandler(embedded.requestListener),
+      }),
       region: env.AWS_REGION ?? "local",
       credentials: dynamoCredentials,
     });

@@ -13,6 +13,17 @@ interface QueuedMessage {
   receiptHandle?: string;
   /** Why it was dead-lettered, when it was. */
   reason?: string;
+  /** Grows each time `visibleAt` changes: older timetable entries for it are stale. */
+  version: number;
+  /** Deleted (done) or dead-lettered: entries still pointing at it are skipped. */
+  gone?: boolean;
+}
+
+/** A message's place in the timetable: when it becomes visible, as of which version. */
+interface TimetableEntry {
+  at: number;
+  version: number;
+  message: QueuedMessage;
 }
 
 export interface MemoryQueueOptions {
@@ -24,26 +35,58 @@ export interface MemoryQueueOptions {
   /** Batches processed at once, like the Lambda event source's maximum concurrency. */
   concurrency: number;
   pollIntervalMs?: number;
+  /**
+   * Messages it holds at most (waiting, delayed and in flight); `enqueue` beyond is refused with
+   * {@link QueueFullError}, which ingest answers 503 so the sender retries. Default 100,000.
+   */
+  maxMessages?: number;
+}
+
+/** The queue holds its `maxMessages`: nothing of the refused call was queued. */
+export class QueueFullError extends Error {
+  constructor(held: number) {
+    super(`the local queue holds ${held} messages, its limit: try again when deliver caught up`);
+    this.name = "QueueFullError";
+  }
 }
 
 export type BatchHandler = (event: SQSEvent) => Promise<SQSBatchResponse | undefined>;
+
+const DEFAULT_MAX_MESSAGES = 100_000;
 
 /**
  * An in-process stand-in for SQS with the same rules the deliver Lambda relies on: visibility
  * timeout, retries through partial batch failures, a delay set per message, `SentTimestamp`, a
  * dead-letter list that deliver sends to (and SQS's own after `maxReceives` receives), and a
  * redrive. Not durable: a local run's queue dies with the process.
+ *
+ * Sized for a large backlog: visible messages wait in a FIFO, invisible ones in a timetable (a
+ * binary heap by the time they become visible), in-flight ones by receipt handle; each operation
+ * costs O(log n) at most, and it holds at most `maxMessages`.
  */
 export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
   readonly deadLetters: QueuedMessage[] = [];
-  private readonly messages: QueuedMessage[] = [];
+  private readonly ready = new Fifo<QueuedMessage>();
+  private readonly timetable = new MinHeap<TimetableEntry>((a, b) => a.at - b.at);
+  private readonly inFlight = new Map<string, QueuedMessage>();
+  /** Messages held: ready, delayed or in flight. */
+  private held = 0;
   private inFlightBatches = 0;
   private timer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
+  private readonly maxMessages: number;
 
-  constructor(private readonly options: MemoryQueueOptions) {}
+  constructor(private readonly options: MemoryQueueOptions) {
+    this.maxMessages = options.maxMessages ?? DEFAULT_MAX_MESSAGES;
+  }
+
+  /** Messages held now (waiting, delayed, in flight). */
+  get size(): number {
+    return this.held;
+  }
 
   async enqueue(jobs: readonly QueueMessage[]): Promise<void> {
+    if (this.held + jobs.length > this.maxMessages) throw new QueueFullError(this.held);
     for (const job of jobs) this.push(JSON.stringify(job));
     this.kick();
   }
@@ -57,6 +100,7 @@ export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
       sentAt: Date.now(),
       visibleAt: Date.now(),
       reason,
+      version: 0,
     });
   }
 
@@ -70,18 +114,20 @@ export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
 
   private push(body: string): void {
     const now = Date.now();
-    this.messages.push({
+    this.ready.push({
       messageId: randomUUID(),
       body,
       receiveCount: 0,
       sentAt: now,
       visibleAt: now,
+      version: 0,
     });
+    this.held += 1;
   }
 
   async retryLater(receiptHandle: string, delayMs: number): Promise<void> {
-    const message = this.messages.find((candidate) => candidate.receiptHandle === receiptHandle);
-    if (message) message.visibleAt = Date.now() + delayMs;
+    const message = this.inFlight.get(receiptHandle);
+    if (message) this.schedule(message, Date.now() + delayMs);
   }
 
   /** Starts feeding batches to the handler until `stop()`. */
@@ -97,7 +143,7 @@ export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
 
   /** Resolves when every message was deleted or dead-lettered (tests and demos). */
   idle(): Promise<void> {
-    if (this.messages.length === 0 && this.inFlightBatches === 0) return Promise.resolve();
+    if (this.held === 0 && this.inFlightBatches === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -122,20 +168,36 @@ export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
       });
     }
     this.settle();
-    if (this.messages.length > 0) {
-      const nextVisible = Math.min(...this.messages.map((message) => message.visibleAt));
+    const nextVisible = this.ready.length > 0 ? Date.now() : this.nextVisibleAt();
+    if (nextVisible !== undefined) {
       const wait = Math.max(nextVisible - Date.now(), this.options.pollIntervalMs ?? 20);
       this.timer = setTimeout(() => this.poll(), Math.min(wait, 1000));
     }
   }
 
+  /** When the earliest invisible message becomes visible; stale entries are dropped on the way. */
+  private nextVisibleAt(): number | undefined {
+    for (let top = this.timetable.peek(); top; top = this.timetable.peek()) {
+      if (!stale(top)) return top.at;
+      this.timetable.pop();
+    }
+    return undefined;
+  }
+
   /** Hands out visible messages; one received more than `maxReceives` times goes to dead letters. */
   private receive(): QueuedMessage[] {
     const now = Date.now();
+    for (let top = this.timetable.peek(); top && top.at <= now; top = this.timetable.peek()) {
+      this.timetable.pop();
+      if (stale(top)) continue;
+      this.inFlight.delete(top.message.receiptHandle ?? "");
+      this.ready.push(top.message);
+    }
     const batch: QueuedMessage[] = [];
-    for (const message of [...this.messages]) {
-      if (batch.length >= this.options.batchSize) break;
-      if (message.visibleAt > now) continue;
+    while (batch.length < this.options.batchSize) {
+      const message = this.ready.shift();
+      if (!message) break;
+      if (message.gone) continue;
       if (message.receiveCount >= this.options.maxReceives) {
         this.remove(message);
         this.deadLetters.push({ ...message, reason: "received too often" });
@@ -143,10 +205,18 @@ export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
       }
       message.receiveCount += 1;
       message.receiptHandle = randomUUID();
-      message.visibleAt = now + this.options.visibilityTimeoutMs;
+      this.inFlight.set(message.receiptHandle, message);
+      this.schedule(message, now + this.options.visibilityTimeoutMs);
       batch.push(message);
     }
     return batch;
+  }
+
+  /** Invisible until `at`: a new timetable entry, and any older one goes stale. */
+  private schedule(message: QueuedMessage, at: number): void {
+    message.visibleAt = at;
+    message.version += 1;
+    this.timetable.push({ at, version: message.version, message });
   }
 
   private async run(handler: BatchHandler, batch: QueuedMessage[]): Promise<void> {
@@ -164,15 +234,91 @@ export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
   }
 
   private remove(message: QueuedMessage): void {
-    const index = this.messages.indexOf(message);
-    if (index >= 0) this.messages.splice(index, 1);
+    if (message.gone) return;
+    message.gone = true;
+    if (message.receiptHandle) this.inFlight.delete(message.receiptHandle);
+    this.held -= 1;
   }
 
   private settle(): void {
-    if (this.messages.length > 0 || this.inFlightBatches > 0) return;
+    if (this.held > 0 || this.inFlightBatches > 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
+  }
+}
+
+const stale = (entry: TimetableEntry): boolean =>
+  entry.message.gone === true || entry.version !== entry.message.version;
+
+/** A first-in first-out queue on an array with a moving head, compacted now and then. */
+class Fifo<T> {
+  private items: (T | undefined)[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head] = undefined;
+    this.head += 1;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+}
+
+/** A binary min-heap by `compare`. */
+class MinHeap<T> {
+  private readonly items: T[] = [];
+
+  constructor(private readonly compare: (a: T, b: T) => number) {}
+
+  peek(): T | undefined {
+    return this.items[0];
+  }
+
+  push(item: T): void {
+    const items = this.items;
+    items.push(item);
+    let index = items.length - 1;
+    while (index > 0) {
+      const parent = (index - 1) >> 1;
+      if (this.compare(items[index] as T, items[parent] as T) >= 0) break;
+      [items[index], items[parent]] = [items[parent] as T, items[index] as T];
+      index = parent;
+    }
+  }
+
+  pop(): T | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length === 0 || last === undefined) return top;
+    items[0] = last;
+    let index = 0;
+    for (;;) {
+      const left = index * 2 + 1;
+      const right = left + 1;
+      let smallest = index;
+      if (left < items.length && this.compare(items[left] as T, items[smallest] as T) < 0)
+        smallest = left;
+      if (right < items.length && this.compare(items[right] as T, items[smallest] as T) < 0)
+        smallest = right;
+      if (smallest === index) break;
+      [items[index], items[smallest]] = [items[smallest] as T, items[index] as T];
+      index = smallest;
+    }
+    return top;
   }
 }
 

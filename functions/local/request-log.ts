@@ -51,11 +51,19 @@ export interface OutcomeLike {
   at: Date;
 }
 
+/** The request as it came, for the inbox's "open" and "replay": headers and raw body. */
+export interface RawRequest {
+  headers: Readonly<Record<string, string>>;
+  body: Buffer;
+}
+
 export type RequestLogChange =
   | { kind: "request"; request: LoggedRequest }
   | { kind: "outcome"; request: LoggedRequest | undefined; outcome: LoggedOutcome };
 
 export const DEFAULT_CAPACITY = 200;
+/** The raw requests kept for "open" and "replay" take at most this many bytes together. */
+export const DEFAULT_RAW_BYTES = 8 * 1024 * 1024;
 
 /**
  * A ring buffer of recent requests. Outcomes are matched to the newest request that carried
@@ -69,18 +77,62 @@ export const DEFAULT_CAPACITY = 200;
 export class RequestLog {
   private readonly entries: LoggedRequest[] = [];
   private readonly listeners = new Set<(change: RequestLogChange) => void>();
+  /**
+   * Outcomes whose request is not logged yet: ingest records a render failure before it
+   * answers, and the request is logged after the answer. Oldest dropped beyond the capacity.
+   */
+  private readonly waiting = new Map<string, LoggedOutcome[]>();
+  /** Raw requests by seq, oldest first, within `rawBytes` together. */
+  private readonly raws = new Map<number, RawRequest>();
+  private rawTotal = 0;
   private seq = 0;
   /** Changes so far (requests and outcomes): a cheap "anything new?" for pollers. */
   version = 0;
 
-  constructor(private readonly capacity = DEFAULT_CAPACITY) {}
+  constructor(
+    private readonly capacity = DEFAULT_CAPACITY,
+    private readonly rawBytes = DEFAULT_RAW_BYTES,
+  ) {}
 
-  addRequest(entry: Omit<LoggedRequest, "seq" | "outcomes">): LoggedRequest {
-    const request: LoggedRequest = { ...entry, seq: ++this.seq, outcomes: [] };
+  addRequest(entry: Omit<LoggedRequest, "seq" | "outcomes">, raw?: RawRequest): LoggedRequest {
+    const key =
+      entry.status < 300 && entry.sourceId !== undefined && entry.eventId !== undefined
+        ? eventKey(entry.sourceId, entry.eventId)
+        : undefined;
+    const early = key === undefined ? undefined : this.waiting.get(key);
+    if (key !== undefined) this.waiting.delete(key);
+    const request: LoggedRequest = { ...entry, seq: ++this.seq, outcomes: early ?? [] };
     this.entries.push(request);
-    if (this.entries.length > this.capacity) this.entries.shift();
+    if (this.entries.length > this.capacity) {
+      const dropped = this.entries.shift();
+      if (dropped) this.forgetRaw(dropped.seq);
+    }
+    if (raw) this.keepRaw(request.seq, raw);
     this.changed({ kind: "request", request });
     return request;
+  }
+
+  /** The request as it came (headers, raw body), while it is still kept. */
+  raw(seq: number): RawRequest | undefined {
+    return this.raws.get(seq);
+  }
+
+  private keepRaw(seq: number, raw: RawRequest): void {
+    const size = rawSize(raw);
+    if (size > this.rawBytes) return;
+    this.raws.set(seq, raw);
+    this.rawTotal += size;
+    for (const oldest of this.raws.keys()) {
+      if (this.rawTotal <= this.rawBytes) break;
+      this.forgetRaw(oldest);
+    }
+  }
+
+  private forgetRaw(seq: number): void {
+    const raw = this.raws.get(seq);
+    if (!raw) return;
+    this.raws.delete(seq);
+    this.rawTotal -= rawSize(raw);
   }
 
   addOutcome(record: OutcomeLike): LoggedOutcome {
@@ -95,9 +147,17 @@ export class RequestLog {
     };
     const request = this.findEvent(record.sourceId, record.eventId);
     if (request) {
-      const index = request.outcomes.findIndex((known) => known.jobId === outcome.jobId);
-      if (index >= 0) request.outcomes[index] = outcome;
-      else request.outcomes.push(outcome);
+      upsert(request.outcomes, outcome);
+    } else {
+      const key = eventKey(record.sourceId, record.eventId);
+      const early = this.waiting.get(key) ?? [];
+      upsert(early, outcome);
+      this.waiting.delete(key);
+      this.waiting.set(key, early);
+      for (const oldest of this.waiting.keys()) {
+        if (this.waiting.size <= this.capacity) break;
+        this.waiting.delete(oldest);
+      }
     }
     this.changed({ kind: "outcome", request, outcome });
     return outcome;
@@ -133,4 +193,19 @@ export class RequestLog {
       }
     }
   }
+}
+
+const eventKey = (sourceId: string, eventId: string) => `${sourceId}\u0000${eventId}`;
+
+/** One outcome per job: a later one replaces the earlier (`deferred` -> `sent`). */
+function upsert(outcomes: LoggedOutcome[], outcome: LoggedOutcome): void {
+  const index = outcomes.findIndex((known) => known.jobId === outcome.jobId);
+  if (index >= 0) outcomes[index] = outcome;
+  else outcomes.push(outcome);
+}
+
+function rawSize(raw: RawRequest): number {
+  let size = raw.body.length;
+  for (const [name, value] of Object.entries(raw.headers)) size += name.length + value.length;
+  return size;
 }

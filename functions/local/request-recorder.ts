@@ -3,7 +3,7 @@ import type { Clock } from "../core/clock";
 import type { Config, SourceConfig } from "../core/config";
 import type { OutcomeStore } from "../core/ports";
 import { verifyEvent } from "../core/sources/index";
-import type { LoggedRequest, OutcomeLike, RequestLog } from "./request-log";
+import type { LoggedRequest, OutcomeLike, RawRequest, RequestLog } from "./request-log";
 
 export interface RequestRecorderOptions {
   config: Config;
@@ -30,32 +30,35 @@ export function makeRequestRecorder(options: RequestRecorderOptions) {
     const body = parseAnswer(answer.body);
     const sourceId = event.pathParameters?.sourceId;
     const source = sourceId === undefined ? undefined : sources.get(sourceId);
-    const verified = status < 300 && source ? await nameOf(source, event) : undefined;
+    const raw: RawRequest = {
+      headers: event.headers as Record<string, string>,
+      body: Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8"),
+    };
+    const verified = status < 300 && source ? await nameOf(source, raw) : undefined;
     const eventId = typeof body.eventId === "string" ? body.eventId : verified?.id;
-    return requestLog.addRequest({
-      at: clock.now().toISOString(),
-      method: event.requestContext.http.method,
-      path: event.rawPath,
-      ...(sourceId === undefined ? {} : { sourceId }),
-      status,
-      answer: pick(body, ["status", "error", "message"]),
-      ...(verified ? { eventName: verified.name } : {}),
-      ...(eventId === undefined ? {} : { eventId }),
-      ...(typeof body.messages === "number" ? { messages: body.messages } : {}),
-      ...(typeof body.failed === "number" ? { failed: body.failed } : {}),
-      ...(body.status === "ignored" && sourceId !== undefined
-        ? { expected: expectedEvents(config, sourceId) }
-        : {}),
-    });
+    return requestLog.addRequest(
+      {
+        at: clock.now().toISOString(),
+        method: event.requestContext.http.method,
+        path: event.rawPath,
+        ...(sourceId === undefined ? {} : { sourceId }),
+        status,
+        answer: pick(body, ["status", "error", "message"]),
+        ...(verified ? { eventName: verified.name } : {}),
+        ...(eventId === undefined ? {} : { eventId }),
+        ...(typeof body.messages === "number" ? { messages: body.messages } : {}),
+        ...(typeof body.failed === "number" ? { failed: body.failed } : {}),
+        ...(body.status === "ignored" && sourceId !== undefined
+          ? { expected: expectedEvents(config, sourceId) }
+          : {}),
+      },
+      raw,
+    );
   };
 
-  async function nameOf(source: SourceConfig, event: APIGatewayProxyEventV2) {
+  async function nameOf(source: SourceConfig, raw: RawRequest) {
     try {
       const secrets = await options.secretsFor(source);
-      const raw = {
-        headers: event.headers,
-        body: Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8"),
-      };
       return await verifyEvent(source, secrets, raw, clock.now());
     } catch {
       return undefined;

@@ -9,6 +9,7 @@ import { postWebhook, startTestBridge, TEST_SECRETS, testConfig } from "../suppo
 import {
   githubExamples,
   githubRequest,
+  shopRequest,
   standardWebhookRequest,
   stripeRequest,
 } from "../support/signers";
@@ -65,9 +66,22 @@ const config = testConfig({
       userId: "{{ payload.userId }}",
       message: "{{ payload.text }}",
     },
+    {
+      source: "shop",
+      events: ["photo"],
+      userId: "{{ payload.photoUser }}",
+      message: "A photo",
+      attach: [
+        { IMAGE: { NAME: "the photo", LINK: "{{ payload.image }}" } },
+        { LINK: { NAME: "Its page", LINK: "{{ payload.image }}", PREVIEW: "{{ payload.image }}" } },
+      ],
+    },
   ],
   lookups: { githubUsers: { "21031067": 7 }, stripeCustomers: { cus_local_demo: 8 } },
 });
+
+/** Signed as the `shop` source's sender signs. */
+const shop = (payload: object) => shopRequest(TEST_SECRETS.SHOP_SECRET, payload);
 
 describe.skipIf(!found)("the inbox in Chromium", () => {
   let bridge: Awaited<ReturnType<typeof startTestBridge>>;
@@ -191,6 +205,132 @@ describe.skipIf(!found)("the inbox in Chromium", () => {
       .toMatch(/^shop .*: 202 /);
     await expect.poll(() => page.locator("tr.request").count(), PATIENCE).toBe(before + 1);
     expect(await page.locator("tr.request").first().textContent()).toContain("202 accepted");
+  });
+
+  it("shows why a message failed to render on its request", async () => {
+    const bad = shop({ id: "bad-user", event: "note", userId: "nobody", text: "hi" });
+    expect((await postWebhook(bridge, "shop", bad)).status).toBe(202);
+    await page.goto(`${bridge.url}/_inbox`);
+    const row = page.locator("tr.request", { hasText: "bad-user" });
+    await expect.poll(() => row.locator(".outcome").textContent(), PATIENCE).toContain("failed");
+    expect(await row.locator(".outcome .reason").textContent()).toContain("userId");
+  });
+
+  it("makes no favicon.ico row", async () => {
+    const favicon = await fetch(`${bridge.url}/favicon.ico`);
+    expect(favicon.status).toBeLessThan(300);
+    await page.goto(`${bridge.url}/_inbox`);
+    await page.waitForLoadState("load");
+    expect(bridge.requestLog.recent().filter((entry) => entry.path.includes("favicon"))).toEqual(
+      [],
+    );
+  });
+
+  it("keeps rows readable at 700 px wide", async () => {
+    await page.setViewportSize({ width: 700, height: 900 });
+    try {
+      await page.goto(`${bridge.url}/_inbox`);
+      await page.locator("tr.request").first().waitFor();
+      // Nothing scrolls sideways, and a row's reason gets most of the width, not a sliver.
+      expect(
+        await page.evaluate<number>("document.documentElement.scrollWidth"),
+      ).toBeLessThanOrEqual(700);
+      const cells = await page
+        .locator("tr.request")
+        .first()
+        .locator("td")
+        .evaluateAll((tds) =>
+          tds.map((td) => ({ name: td.className, width: td.getBoundingClientRect().width })),
+        );
+      const detail = cells.find((cell) => cell.name === "detail");
+      expect(detail?.width).toBeGreaterThanOrEqual(400);
+      for (const cell of cells) expect(cell.width, cell.name).toBeGreaterThanOrEqual(60);
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, "inbox-700.png"), fullPage: true });
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+  });
+
+  it("opens a request to show its headers and payload, secrets masked", async () => {
+    const payload = {
+      id: "open-me",
+      event: "note",
+      userId: 31,
+      text: "see me",
+      apiToken: "tok_live_SECRET1",
+    };
+    const request = shop(payload);
+    expect((await postWebhook(bridge, "shop", request)).status).toBe(202);
+    await page.goto(`${bridge.url}/_inbox`);
+    const row = page.locator("tr.request", { hasText: "open-me" });
+    await row.locator("button.open").click();
+    const viewer = page.locator("#viewer");
+    await expect
+      .poll(() => viewer.textContent(), PATIENCE)
+      .toContain("content-type: application/json");
+    const text = (await viewer.textContent()) ?? "";
+    expect(text).toContain('"text": "see me"');
+    expect(text).toContain("x-shop-signature: sha2…");
+    expect(text).not.toContain(request.headers["x-shop-signature"]);
+    expect(text).not.toContain("tok_live_SECRET1");
+    expect(text).toContain('"apiToken": "tok_…');
+  });
+
+  it("replays a stored request through the normal path: the receipt says duplicate", async () => {
+    const request = shop({ id: "replay-me", event: "note", userId: 32, text: "once" });
+    expect((await postWebhook(bridge, "shop", request)).status).toBe(202);
+    await bridge.queue.idle();
+    const sent = bridge.simulator?.messages.filter((m) => m.userId === 32).length;
+    await page.goto(`${bridge.url}/_inbox`);
+    const before = await page.locator("tr.request").count();
+    await page.locator("tr.request", { hasText: "replay-me" }).locator("button.replay").click();
+    await expect
+      .poll(() => page.locator("#send-result").textContent(), PATIENCE)
+      .toMatch(/^replay .*: 200 .*duplicate/);
+    await expect.poll(() => page.locator("tr.request").count(), PATIENCE).toBe(before + 1);
+    expect(await page.locator("tr.request").first().textContent()).toContain("200 duplicate");
+    await bridge.queue.idle();
+    expect(bridge.simulator?.messages.filter((m) => m.userId === 32).length).toBe(sent);
+    // A replay from anywhere but the page is refused, like a sample.
+    const seq = bridge.requestLog.recent()[0]?.seq;
+    expect((await fetch(`${bridge.url}/_inbox/replay/${seq}`, { method: "POST" })).status).toBe(
+      403,
+    );
+  });
+
+  it("draws a sender's images as placeholders with their URL, and loads nothing from the sender's host", async () => {
+    const image = "http://images.sender.example/cat.png";
+    const photo = shop({
+      id: "photo-1",
+      event: "photo",
+      userId: 33,
+      photoUser: 34,
+      text: "photo",
+      image,
+    });
+    expect((await postWebhook(bridge, "shop", photo)).status).toBe(202);
+    await bridge.queue.idle();
+    const requested: string[] = [];
+    const onRequest = (request: { url(): string }) => requested.push(request.url());
+    page.on("request", onRequest);
+    try {
+      await page.goto(`${bridge.url}/_inbox`);
+      const message = page.locator('.message[data-user="34"]');
+      await message.waitFor();
+      expect(await message.locator("img").count()).toBe(0);
+      const placeholders = message.locator("a.bx-image-placeholder");
+      expect(await placeholders.count()).toBe(2);
+      expect(await placeholders.first().getAttribute("href")).toBe(image);
+      expect(await placeholders.first().textContent()).toContain(image);
+      // A few polls later, still nothing but the inbox itself was asked for.
+      await expect
+        .poll(() => requested.filter((url) => url.includes("/_inbox/sections")).length, PATIENCE)
+        .toBeGreaterThanOrEqual(2);
+      expect(requested.filter((url) => !url.startsWith(bridge.url))).toEqual([]);
+    } finally {
+      page.off("request", onRequest);
+    }
   });
 
   it("refuses a send that does not come from the page", async () => {

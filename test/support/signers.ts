@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHmac, randomUUID } from "node:crypto";
 import { type SignedRequest, signGithub, signStandardWebhook, signStripe } from "../../cli/signing";
 
 export { githubExamples } from "../../cli/examples";
@@ -55,5 +55,15 @@ export function stripeInvoiceFailed(customer: string, amountDue: number, currenc
         hosted_invoice_url: "https://invoice.stripe.com/i/acct_1/test",
       },
     },
+  };
+}
+
+/** The test config's `shop` source (generic HMAC): SHA-256 of the body, hex, `sha256=` prefix. */
+export function shopRequest(secret: string, payload: unknown): SignedRequest {
+  const body = JSON.stringify(payload);
+  const signature = createHmac("sha256", secret).update(body).digest("hex");
+  return {
+    headers: { "content-type": "application/json", "x-shop-signature": `sha256=${signature}` },
+    body,
   };
 }

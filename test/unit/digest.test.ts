@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_DIGEST_MESSAGE } from "../../functions/core/config";
 import { makeDigestComposer } from "../../functions/core/digest";
+import { MAX_DIGEST_BUTTONS } from "../../functions/core/digest-entries";
 import { MAX_MESSAGE_LENGTH } from "../../functions/core/message";
 import type { PendingEvent } from "../../functions/core/ports";
 import { createTemplateEngine } from "../../functions/core/template";
@@ -80,6 +81,41 @@ describe("the weekly digest", () => {
       },
     });
     expect(compose([only])).toEqual({ message: only.message, shown: 1, more: 0 });
+  });
+
+  it("shows events with identical text once, with a count, under the count of all events", () => {
+    const compose = makeDigestComposer({ message: DEFAULT_DIGEST_MESSAGE, maxEvents: 20 }, engine);
+    const { message, shown } = compose([
+      event(1, "Build failed"),
+      event(2, "Deploy done"),
+      event(3, "Build failed"),
+    ]);
+    expect(shown).toBe(3);
+    expect(message.message).toBe(
+      "[b]3 updates[/b] since 2030-01-01 10:01 UTC\nBuild failed (×2)\nDeploy done",
+    );
+  });
+
+  it("keeps each event's link as a KEYBOARD button, one per row, within the limits", () => {
+    const compose = makeDigestComposer({ message: DEFAULT_DIGEST_MESSAGE, maxEvents: 20 }, engine);
+    const linked = (index: number) =>
+      event(index, `issue ${index}`, {
+        message: {
+          userId: 7,
+          message: `issue ${index}`,
+          keyboard: [{ TEXT: `Open ${index}`, LINK: `https://example.com/${index}` }],
+        },
+      });
+    const { message } = compose([linked(1), event(2, "no link"), linked(3)]);
+    expect(message.keyboard).toEqual([
+      { TEXT: "Open 1", LINK: "https://example.com/1" },
+      { TYPE: "NEWLINE" },
+      { TEXT: "Open 3", LINK: "https://example.com/3" },
+    ]);
+    const many = compose(Array.from({ length: 15 }, (_, index) => linked(index)));
+    const buttons = (many.message.keyboard as { LINK?: string }[]).filter((button) => button.LINK);
+    expect(buttons).toHaveLength(MAX_DIGEST_BUTTONS);
+    expect(compose([event(1, "a"), event(2, "b")]).message.keyboard).toBeUndefined();
   });
 
   it("falls back to the default template when the configured one fails while rendering", () => {

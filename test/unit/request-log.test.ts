@@ -105,6 +105,58 @@ describe("the request log", () => {
     expect(log.version).toBe(3);
   });
 
+  it("shows an outcome recorded while its request was still being answered (a failed render) on that request", () => {
+    const log = new RequestLog();
+    // Ingest records a render failure before it answers; the request is logged after the answer.
+    log.addOutcome({
+      jobId: "github:d-2:0",
+      sourceId: "github",
+      eventId: "d-2",
+      outcome: "failed",
+      reason: "userId: not a positive integer",
+      at: NOW,
+    });
+    log.addRequest({
+      at: NOW.toISOString(),
+      method: "POST",
+      path: "/webhooks/github",
+      sourceId: "github",
+      status: 202,
+      answer: { status: "accepted" },
+      eventId: "d-2",
+      messages: 0,
+      failed: 1,
+    });
+    expect(newest(log).outcomes).toEqual([
+      expect.objectContaining({ outcome: "failed", reason: "userId: not a positive integer" }),
+    ]);
+  });
+
+  it("keeps at most its capacity of outcomes that wait for their request", () => {
+    const log = new RequestLog(2);
+    for (let index = 0; index < 10; index++) {
+      log.addOutcome({
+        jobId: `j${index}`,
+        sourceId: "s",
+        eventId: `e${index}`,
+        outcome: "failed",
+        at: NOW,
+      });
+    }
+    const accepted = (eventId: string) =>
+      log.addRequest({
+        at: NOW.toISOString(),
+        method: "POST",
+        path: "/webhooks/s",
+        sourceId: "s",
+        status: 202,
+        answer: { status: "accepted" },
+        eventId,
+      });
+    expect(accepted("e0").outcomes).toEqual([]);
+    expect(accepted("e9").outcomes).toHaveLength(1);
+  });
+
   it("keeps working when a listener throws", () => {
     const log = new RequestLog();
     log.subscribe(() => {

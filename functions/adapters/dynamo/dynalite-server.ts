@@ -9,6 +9,8 @@ export interface LocalDynamo {
   endpoint: string;
   /** The credentials a client must sign with (the access key id is what the server checks). */
   credentials: { accessKeyId: string; secretAccessKey: string };
+  /** The server's request listener, for a client in the same process (no socket in between). */
+  requestListener?: (req: IncomingMessage, res: ServerResponse) => void;
   close(): Promise<void>;
 }
 
@@ -58,11 +60,21 @@ export async function startDynalite(
     });
   });
   const { port } = server.address() as AddressInfo;
+  const [listener] = server.listeners("request") as NonNullable<LocalDynamo["requestListener"]>[];
+  if (!listener) throw new Error("dynalite has no request listener");
+  let closed = false;
+  // Like a closed socket: a call after close fails at once instead of reaching a closed database.
+  const requestListener: LocalDynamo["requestListener"] = (req, res) => {
+    if (closed) throw new Error("the embedded DynamoDB server is closed");
+    listener(req, res);
+  };
   return {
     endpoint: `http://127.0.0.1:${port}`,
     credentials,
+    requestListener,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        closed = true;
         server.close((error) => (error ? reject(error) : resolve()));
         // Keep-alive sockets from SDK clients would otherwise hold the close open.
         server.closeAllConnections();

@@ -50,20 +50,27 @@ function renderLink(item: Json): string {
     ? `<div class="bx-attach-desc">${renderInline(text(item.DESC))}</div>`
     : "";
   const preview = safeHref(item.PREVIEW);
-  const image = preview
-    ? `<img class="bx-attach-preview" src="${escapeHtml(preview)}" alt="" referrerpolicy="no-referrer" loading="lazy">`
-    : "";
+  const image = preview ? imagePlaceholder(preview) : "";
   return `<div class="bx-attach-link"><div class="bx-attach-title">${title}</div>${description}${image}</div>`;
 }
 
 function renderImage(item: Json): string {
-  const source = safeHref(item.PREVIEW) ?? safeHref(item.LINK);
-  const name = escapeHtml(text(item.NAME));
-  const image = source
-    ? `<img src="${escapeHtml(source)}" alt="${name}" referrerpolicy="no-referrer" loading="lazy">`
-    : name;
-  const href = safeHref(item.LINK);
-  return `<div class="bx-attach-image">${href ? link(href, image) : image}</div>`;
+  const source = safeHref(item.LINK) ?? safeHref(item.PREVIEW);
+  const name = text(item.NAME) ? `<div class="bx-dim">${escapeHtml(text(item.NAME))}</div>` : "";
+  return `<div class="bx-attach-image">${name}${source ? imagePlaceholder(source) : ""}</div>`;
+}
+
+/**
+ * A sender's image is never loaded by the inbox (that would tell the sender's host that the
+ * page was opened, and from where): it is drawn as a placeholder with its URL, which opens it
+ * on a click. The page's CSP allows no image source besides.
+ */
+function imagePlaceholder(url: string): string {
+  return link(
+    url,
+    `🖼 image: <span class="bx-url">${escapeHtml(url)}</span>`,
+    "bx-image-placeholder",
+  );
 }
 
 function renderFile(item: Json): string {

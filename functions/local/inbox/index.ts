@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
-import { sendEvent } from "../../../cli/commands/send";
+import { answerOf, sendEvent } from "../../../cli/commands/send";
 import { signingSecret } from "../../../cli/config";
 import { pendingDigests } from "../../../cli/pending-digests";
 import { buildSample } from "../../../cli/samples";
@@ -9,6 +9,7 @@ import type { Config } from "../../core/config";
 import type { LocalBridge } from "../bridge";
 import type { LocalPage } from "../local-routes";
 import { hasRunToken } from "../run-state";
+import { showRequest } from "./mask";
 import { type InboxState, type PortalMessage, renderPage, renderSections } from "./page";
 
 export interface InboxOptions {
@@ -23,12 +24,23 @@ export interface InboxOptions {
 /** Requests from the page carry this header: a cross-site form cannot, so it cannot send samples. */
 const PAGE_HEADER = "x-hookline-inbox";
 const SEND_PATH = /^\/_inbox\/send\/([^/]+)$/;
+const REQUEST_PATH = /^\/_inbox\/requests\/(\d+)$/;
+const REPLAY_PATH = /^\/_inbox\/replay\/(\d+)$/;
+/** Headers that belong to one connection, not to the request: a replay sets its own. */
+const HOP_BY_HOP = new Set([
+  "host",
+  "connection",
+  "content-length",
+  "transfer-encoding",
+  "keep-alive",
+]);
 
 /**
  * `GET /_inbox` on the local server only (bin/local.ts wires it; the Lambdas never see it):
  * recent requests with answers and outcomes, pending digests with due times, and every message
  * the simulator received, drawn as Bitrix24 draws it. `POST /_inbox/send/<source>` sends a
- * sample through the same code as `hookline send`.
+ * sample through the same code as `hookline send`. `GET /_inbox/requests/<seq>` shows a stored
+ * request (secrets masked); `POST /_inbox/replay/<seq>` posts it again through the normal path.
  */
 export function makeInbox(options: InboxOptions): LocalPage {
   const { config, bridge } = options;
@@ -52,22 +64,57 @@ export function makeInbox(options: InboxOptions): LocalPage {
 
   return async (event) => {
     const path = event.rawPath;
-    if (path !== "/_inbox" && !path.startsWith("/_inbox/")) return undefined;
     const method = event.requestContext.http.method;
+    // Browsers ask for it with every page: an answer here keeps it out of the request log.
+    if (method === "GET" && path === "/favicon.ico") {
+      return { statusCode: 204, headers: { "cache-control": "max-age=86400" } };
+    }
+    if (path !== "/_inbox" && !path.startsWith("/_inbox/")) return undefined;
     if (method === "GET" && (path === "/_inbox" || path === "/_inbox/")) {
       const nonce = randomBytes(16).toString("base64");
       return html(renderPage(await state(), nonce, bridge.token), nonce);
     }
     if (method === "GET" && path === "/_inbox/sections") return html(renderSections(await state()));
     if (method === "GET" && path === "/_inbox/state.json") return json(200, await state());
+    const shown = REQUEST_PATH.exec(path);
+    if (method === "GET" && shown?.[1]) return openRequest(Number(shown[1]));
     const send = SEND_PATH.exec(path);
-    if (method === "POST" && send?.[1]) {
+    const replay = REPLAY_PATH.exec(path);
+    if (method === "POST" && (send?.[1] || replay?.[1])) {
       if (event.headers[PAGE_HEADER] !== "1" || !hasRunToken(event.headers, bridge.token))
-        return json(403, { error: `send samples from the inbox page (${PAGE_HEADER} header)` });
-      return sendSample(decodeURIComponent(send[1]));
+        return json(403, { error: `use the inbox page's buttons (${PAGE_HEADER} header)` });
+      if (replay?.[1]) return replayRequest(Number(replay[1]));
+      if (send?.[1]) return sendSample(decodeURIComponent(send[1]));
     }
     return json(404, { error: "not_found", message: "no such inbox page" });
   };
+
+  function openRequest(seq: number): APIGatewayProxyStructuredResultV2 {
+    const entry = bridge.requestLog.recent().find((request) => request.seq === seq);
+    const raw = bridge.requestLog.raw(seq);
+    if (!entry || !raw) return json(404, { error: `request ${seq} is no longer kept` });
+    return json(200, { seq, method: entry.method, path: entry.path, ...showRequest(raw) });
+  }
+
+  /** The stored raw request, posted again to the server: ingest and its receipt decide. */
+  async function replayRequest(seq: number): Promise<APIGatewayProxyStructuredResultV2> {
+    const entry = bridge.requestLog.recent().find((request) => request.seq === seq);
+    const raw = bridge.requestLog.raw(seq);
+    if (!entry || !raw) return json(404, { error: `request ${seq} is no longer kept` });
+    const headers = Object.entries(raw.headers).filter(([name]) => !HOP_BY_HOP.has(name));
+    try {
+      const response = await fetch(`${bridge.url}${entry.path}`, {
+        method: entry.method,
+        headers,
+        ...(entry.method === "GET" || entry.method === "HEAD" ? {} : { body: raw.body }),
+        signal: AbortSignal.timeout(15_000),
+      });
+      const answer = await answerOf(response);
+      return json(200, { replayed: seq, path: entry.path, status: response.status, answer });
+    } catch (error) {
+      return json(500, { error: (error as Error).message });
+    }
+  }
 
   async function sendSample(sourceId: string): Promise<APIGatewayProxyStructuredResultV2> {
     const source = config.sources.find((candidate) => candidate.id === sourceId);
@@ -95,14 +142,21 @@ function simulatedMessages(bridge: InboxOptions["bridge"]): PortalMessage[] | un
   return [...bridge.simulators]
     .flatMap(([portal, simulator]) =>
       simulator.messages
-        .slice()
+        .slice(-MAX_SHOWN_MESSAGES)
         .reverse()
         .map((message) => ({ ...message, portal })),
     )
-    .sort((a, b) => b.at - a.at);
+    .sort((a, b) => b.at - a.at)
+    .slice(0, MAX_SHOWN_MESSAGES);
 }
 
-/** The page's own script and style only (nonce); images from http(s); nothing else loads. */
+/** The inbox draws the newest messages only: a page, however long the run. */
+const MAX_SHOWN_MESSAGES = 200;
+
+/**
+ * The page's own script and style only (nonce); no images (a sender's are drawn as
+ * placeholders), nothing else loads.
+ */
 function html(body: string, nonce?: string): APIGatewayProxyStructuredResultV2 {
   const scripts = nonce ? `'nonce-${nonce}'` : "'none'";
   return {
@@ -111,7 +165,7 @@ function html(body: string, nonce?: string): APIGatewayProxyStructuredResultV2 {
       "content-type": "text/html; charset=utf-8",
       "cache-control": "no-store",
       "x-content-type-options": "nosniff",
-      "content-security-policy": `default-src 'none'; script-src ${scripts}; style-src ${scripts}; style-src-attr 'unsafe-inline'; img-src http: https:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+      "content-security-policy": `default-src 'none'; script-src ${scripts}; style-src ${scripts}; style-src-attr 'unsafe-inline'; img-src 'none'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
     },
     body,
   };

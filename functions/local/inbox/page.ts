@@ -46,9 +46,10 @@ function renderRequests(requests: readonly LoggedRequest[]): string {
 <td class="event">${escapeHtml(request.eventName ?? "")}</td>
 <td class="id">${escapeHtml(request.eventId ?? "")}</td>
 <td class="detail">${requestDetail(request)}</td>
+<td class="actions"><button type="button" class="open" data-seq="${request.seq}">open</button>${request.sourceId === undefined ? "" : ` <button type="button" class="replay" data-seq="${request.seq}" title="post it again: the receipt decides">replay</button>`}</td>
 </tr>`;
   });
-  return `<table class="requests"><thead><tr><th>time</th><th>answer</th><th>source</th><th>event</th><th>id</th><th>reason / outcomes</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
+  return `<table class="requests"><thead><tr><th>time</th><th>answer</th><th>source</th><th>event</th><th>id</th><th>reason / outcomes</th><th></th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }
 
 function requestDetail(request: LoggedRequest): string {
@@ -133,12 +134,16 @@ export function renderPage(state: InboxState, nonce: string, token: string): str
 <body>
 <header class="top"><h1>hookline inbox</h1><div class="samples">${buttons}</div><output id="send-result" aria-live="polite"></output></header>
 <main id="live">${renderSections(state)}</main>
+<aside id="viewer" hidden><header><strong id="viewer-title"></strong> <button type="button" id="viewer-close">close</button></header><pre id="viewer-body"></pre></aside>
 <script nonce="${nonce}">${SCRIPT}</script>
 </body>
 </html>`;
 }
 
-/** Polls the sections once a second; "send sample" posts through the same code as `hookline send`. */
+/**
+ * Polls the sections once a second; "send sample" posts through the same code as `hookline
+ * send`; "open" shows a stored request (masked by the server) as text; "replay" posts it again.
+ */
 const SCRIPT = `
 const live = document.getElementById("live");
 const result = document.getElementById("send-result");
@@ -154,6 +159,37 @@ async function refresh() {
   } catch {}
 }
 setInterval(refresh, 1000);
+const viewer = document.getElementById("viewer");
+document.getElementById("viewer-close").addEventListener("click", () => { viewer.hidden = true; });
+live.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-seq]");
+  if (!button) return;
+  const seq = button.dataset.seq;
+  if (button.classList.contains("open")) {
+    const response = await fetch("/_inbox/requests/" + seq, { headers });
+    const shown = await response.json();
+    document.getElementById("viewer-title").textContent = shown.error ? "request " + seq : shown.method + " " + shown.path;
+    document.getElementById("viewer-body").textContent = shown.error
+      ? shown.error
+      : shown.headers.map(([name, value]) => name + ": " + value).join("\\n") + "\\n\\n" + shown.body +
+        (shown.truncated ? "\\n… (cut at " + shown.truncated + " characters)" : "");
+    viewer.hidden = false;
+    return;
+  }
+  button.disabled = true;
+  try {
+    const response = await fetch("/_inbox/replay/" + seq, { method: "POST", headers });
+    const report = await response.json();
+    result.textContent = report.error
+      ? "replay failed: " + report.error
+      : "replay " + report.path + ": " + report.status + " " + JSON.stringify(report.answer);
+  } catch (error) {
+    result.textContent = "replay failed: " + error;
+  } finally {
+    button.disabled = false;
+    refresh();
+  }
+});
 for (const button of document.querySelectorAll("button[data-source]")) {
   button.addEventListener("click", async () => {
     button.disabled = true;
@@ -205,4 +241,17 @@ table.requests td, table.requests th { text-align: left; padding: 4px 6px; borde
 .bx-button { display: inline-block; padding: 5px 14px; border-radius: 16px; background: #2fc6f6; color: #fff; text-decoration: none; font-size: 13px; }
 .bx-button-disabled { background: #ccc; }
 .empty { color: #888; }
+.actions button { border: 1px solid #c2c8cd; border-radius: 10px; background: #fff; color: #2067b0; font-size: 12px; padding: 0 8px; cursor: pointer; }
+.bx-image-placeholder { display: inline-block; max-width: 100%; padding: 6px 10px; margin: 4px 0; border: 1px dashed #9aa5ad; border-radius: 6px; background: #f3f5f7; color: #2067b0; text-decoration: none; font-size: 12px; overflow-wrap: anywhere; }
+#viewer { position: fixed; right: 16px; bottom: 16px; width: min(720px, calc(100vw - 32px)); max-height: 70vh; overflow: auto; background: #fff; border-radius: 8px; box-shadow: 0 4px 24px rgba(0,0,0,.25); padding: 10px 14px; }
+#viewer pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 12px; margin: 8px 0 0; }
+@media (max-width: 820px) {
+  main { grid-template-columns: minmax(0, 1fr); padding: 12px; }
+  table.requests thead { display: none; }
+  table.requests, table.requests tbody { display: block; }
+  table.requests tr.request { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 2px 8px; padding: 6px 0; border-bottom: 1px solid #eee; }
+  table.requests td { border: 0; padding: 0 2px; }
+  table.requests td.id { grid-column: span 2; }
+  table.requests td.detail, table.requests td.actions { grid-column: 1 / -1; }
+}
 `;

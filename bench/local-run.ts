@@ -1,0 +1,190 @@
+/**
+ * The local run under load, side by side with a bare server (bench/local-run-server.ts): the
+ * same signed webhooks posted by the same client at the same concurrency to `npm start`'s
+ * pipeline and to a node:http server that only checks the HMAC and parses the JSON. Each round
+ * starts both sides fresh, in their own processes, in alternating order; loopback only.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { resolve } from "node:path";
+import { BENCH_SECRET, BENCH_SIGNATURE_HEADER } from "./local-run-server";
+import { median } from "./stats";
+
+export interface LocalRunOptions {
+  webhooks: number;
+  concurrency: number;
+  rounds: number;
+}
+
+export interface SideRound {
+  /** Answers 2xx per second of wall time. */
+  rate: number;
+  accepted: number;
+  other: number;
+  /** RSS after the run minus RSS after the warm-up, bytes. */
+  rssGrowth: number;
+}
+
+export interface LocalRunResult {
+  options: LocalRunOptions;
+  local: SideRound[];
+  bare: SideRound[];
+  /** Per round: local rate / bare rate. */
+  ratios: number[];
+}
+
+const SERVER = resolve(import.meta.dirname, "local-run-server.ts");
+const WARMUP = 200;
+
+/** A ~1 KB order webhook, signed as the `shop` source's sender signs. */
+function signedWebhook(index: number, runId: string): { body: string; signature: string } {
+  const body = JSON.stringify({
+    id: `${runId}-${index}`,
+    event: "order.paid",
+    userId: 1 + (index % 500),
+    order: {
+      number: `SO-${100_000 + index}`,
+      status: "paid",
+      currency: "EUR",
+      total: 129.9,
+      items: Array.from({ length: 6 }, (_, item) => ({
+        sku: `SKU-${item}-${index % 97}`,
+        name: `Item ${item} of order ${index}`,
+        quantity: 1 + (item % 3),
+        price: 19.99,
+      })),
+      shipping: { method: "standard", city: "Berlin", country: "DE" },
+    },
+  });
+  const signature = `sha256=${createHmac("sha256", BENCH_SECRET).update(body).digest("hex")}`;
+  return { body, signature };
+}
+
+async function startSide(side: "local" | "bare"): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", SERVER, side], {
+    stdio: ["pipe", "pipe", "inherit"],
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+  });
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    let output = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening (\S+)/.exec(output);
+      if (match?.[1]) resolveUrl(match[1]);
+    });
+    child.once("exit", (code) => reject(new Error(`${side} server exited (${code}): ${output}`)));
+  });
+  return { child, url };
+}
+
+function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+  return Number(kib ?? Number.NaN) * 1024;
+}
+
+/** Posts the webhooks `concurrency` at a time over keep-alive connections; counts the answers. */
+async function post(
+  url: string,
+  webhooks: readonly { body: string; signature: string }[],
+  concurrency: number,
+): Promise<{ accepted: number; other: number; seconds: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const target = new URL("/webhooks/shop", url);
+  let next = 0;
+  let accepted = 0;
+  let other = 0;
+  const one = (webhook: { body: string; signature: string }) =>
+    new Promise<number>((done, fail) => {
+      const req = request(
+        target,
+        {
+          method: "POST",
+          agent,
+          headers: {
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(webhook.body),
+            [BENCH_SIGNATURE_HEADER]: webhook.signature,
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => done(res.statusCode ?? 0));
+        },
+      );
+      req.on("error", fail);
+      req.end(webhook.body);
+    });
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < webhooks.length) {
+        const webhook = webhooks[next++];
+        if (!webhook) break;
+        const status = await one(webhook);
+        if (status >= 200 && status < 300) accepted++;
+        else other++;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  agent.destroy();
+  return { accepted, other, seconds };
+}
+
+async function measureSide(side: "local" | "bare", options: LocalRunOptions, round: number) {
+  const runId = `${side}-${round}-${Date.now()}`;
+  const warmup = Array.from({ length: WARMUP }, (_, i) => signedWebhook(i, `${runId}-warm`));
+  const webhooks = Array.from({ length: options.webhooks }, (_, i) => signedWebhook(i, runId));
+  const { child, url } = await startSide(side);
+  try {
+    await post(url, warmup, options.concurrency);
+    const pid = child.pid ?? 0;
+    const before = rssBytes(pid);
+    const { accepted, other, seconds } = await post(url, webhooks, options.concurrency);
+    const after = rssBytes(pid);
+    return { rate: accepted / seconds, accepted, other, rssGrowth: after - before };
+  } finally {
+    const exited = new Promise((done) => child.once("exit", done));
+    child.stdin?.end();
+    child.kill("SIGTERM");
+    await exited;
+  }
+}
+
+/**
+ * @example const result = await measureLocalRun({ webhooks: 4000, concurrency: 16, rounds: 3 });
+ */
+export async function measureLocalRun(options: LocalRunOptions): Promise<LocalRunResult> {
+  const local: SideRound[] = [];
+  const bare: SideRound[] = [];
+  const ratios: number[] = [];
+  for (let round = 0; round < options.rounds; round++) {
+    // Alternate which side goes first, so a machine that slows down over time hurts both alike.
+    const order: ("local" | "bare")[] = round % 2 === 0 ? ["bare", "local"] : ["local", "bare"];
+    const results: Partial<Record<"local" | "bare", SideRound>> = {};
+    for (const side of order) results[side] = await measureSide(side, options, round);
+    if (!results.local || !results.bare) throw new Error("a side did not run");
+    local.push(results.local);
+    bare.push(results.bare);
+    ratios.push(results.local.rate / results.bare.rate);
+  }
+  return { options, local, bare, ratios };
+}
+
+export const minMedian = (values: readonly number[]) => ({
+  min: Math.min(...values),
+  median: median(values),
+});
+
+if (process.argv[1]?.endsWith("local-run.ts")) {
+  const webhooks = Number(process.argv[2] ?? 4000);
+  const result = await measureLocalRun({
+    webhooks,
+    concurrency: 16,
+    rounds: Number(process.argv[3] ?? 3),
+  });
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+}

@@ -1,0 +1,66 @@
+import type { RawRequest } from "../request-log";
+
+/**
+ * A stored request as the inbox shows it when opened: headers and payload, with what could let
+ * someone forge or replay a request elsewhere masked (signatures, authorization, tokens,
+ * secrets, keys). The start of a masked value stays, so two values can still be told apart.
+ */
+
+export interface ShownRequest {
+  headers: [string, string][];
+  /** The body: pretty JSON, form fields one per line, or the text as it came. */
+  body: string;
+  /** The body was cut to this many characters. */
+  truncated?: number;
+}
+
+const SECRET_NAME =
+  /signature|authorization|^auth$|token|secret|password|passwd|cookie|api[-_]?key|private[-_]?key|credential|session[-_]?id|cvc/i;
+const KEPT_CHARACTERS = 4;
+const MAX_BODY_CHARACTERS = 64 * 1024;
+
+/** `whsec_abc…` → `whse… (masked, 38 characters)`. */
+export function maskValue(value: string): string {
+  if (value.length <= KEPT_CHARACTERS) return "… (masked)";
+  return `${value.slice(0, KEPT_CHARACTERS)}… (masked, ${value.length} characters)`;
+}
+
+export const isSecretName = (name: string): boolean => SECRET_NAME.test(name);
+
+/**
+ * @example showRequest({ headers: { "stripe-signature": "t=1,v1=ab…" }, body }).headers
+ * // [["stripe-signature", "t=1,… (masked, 72 characters)"]]
+ */
+export function showRequest(raw: RawRequest): ShownRequest {
+  const headers = Object.entries(raw.headers)
+    .map(([name, value]): [string, string] => [name, isSecretName(name) ? maskValue(value) : value])
+    .sort(([a], [b]) => a.localeCompare(b));
+  const text = raw.body.toString("utf8");
+  const body = showBody(text);
+  return body.length > MAX_BODY_CHARACTERS
+    ? { headers, body: body.slice(0, MAX_BODY_CHARACTERS), truncated: MAX_BODY_CHARACTERS }
+    : { headers, body };
+}
+
+function showBody(text: string): string {
+  try {
+    return JSON.stringify(maskJson(JSON.parse(text)), null, 2);
+  } catch {
+    // Not JSON.
+  }
+  if (/^[^=&\s]+=[^&]*(&[^=&\s]+=[^&]*)*$/.test(text)) {
+    return [...new URLSearchParams(text)]
+      .map(([name, value]) => `${name}=${isSecretName(name) ? maskValue(value) : value}`)
+      .join("\n");
+  }
+  return text;
+}
+
+function maskJson(value: unknown, name = ""): unknown {
+  if (typeof value === "string") return isSecretName(name) ? maskValue(value) : value;
+  if (Array.isArray(value)) return value.map((item) => maskJson(item, name));
+  if (typeof value !== "object" || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, inner]) => [key, maskJson(inner, key)]),
+  );
+}

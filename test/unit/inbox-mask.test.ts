@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { showRequest } from "../../functions/local/inbox/mask";
+
+/** What the inbox shows of a stored request: secrets masked, everything else as it came. */
+describe("showRequest", () => {
+  const show = (headers: Record<string, string>, body: string) =>
+    showRequest({ headers, body: Buffer.from(body) });
+
+  it.each([
+    [
+      "stripe-signature",
+      "t=1700000000,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd",
+      "t=17… (masked, 80 characters)",
+    ],
+    ["x-hub-signature-256", "sha256=abcdef0123", "sha2… (masked, 17 characters)"],
+    ["authorization", "Bearer abc", "Bear… (masked, 10 characters)"],
+    ["x-gitlab-token", "abc", "… (masked)"],
+    ["content-type", "application/json", "application/json"],
+    ["webhook-id", "msg_1", "msg_1"],
+  ])("header %s", (name, value, shown) => {
+    expect(show({ [name]: value }, "").headers).toEqual([[name, shown]]);
+  });
+
+  it("masks secret-named JSON fields at any depth, keeps the rest, and pretty-prints", () => {
+    const body = JSON.stringify({
+      id: "evt_1",
+      assignee: "octocat",
+      author: { name: "Jane" },
+      data: { object: { client_secret: "pi_123_secret_456", items: [{ api_key: "key_live_1" }] } },
+    });
+    const shown = JSON.parse(show({}, body).body);
+    expect(shown).toEqual({
+      id: "evt_1",
+      assignee: "octocat",
+      author: { name: "Jane" },
+      data: {
+        object: {
+          client_secret: "pi_1… (masked, 17 characters)",
+          items: [{ api_key: "key_… (masked, 10 characters)" }],
+        },
+      },
+    });
+  });
+
+  it("masks form fields, and shows other text as it came", () => {
+    expect(show({}, "payload=%7B%7D&token=abcdefgh").body).toBe(
+      "payload={}\ntoken=abcd… (masked, 8 characters)",
+    );
+    expect(show({}, "plain text <b>").body).toBe("plain text <b>");
+  });
+
+  it("cuts a very large body", () => {
+    const shown = show({}, "x".repeat(100_000));
+    expect(shown.body).toHaveLength(65_536);
+    expect(shown.truncated).toBe(65_536);
+  });
+});

@@ -1,0 +1,60 @@
+import type { SQSEvent } from "aws-lambda";
+import { describe, expect, it } from "vitest";
+import type { QueueMessage } from "../../functions/core/job";
+import { MemoryQueue, QueueFullError } from "../../functions/local/memory-queue";
+
+/** The local run's stand-in for SQS, under a large backlog and at its bound. */
+
+const job = (index: number) => ({ kind: "event", jobId: `j-${index}` }) as unknown as QueueMessage;
+
+const options = {
+  maxReceives: 5,
+  visibilityTimeoutMs: 30_000,
+  batchSize: 1000,
+  concurrency: 4,
+};
+
+describe("MemoryQueue", () => {
+  it("delivers a backlog of 150,000 waiting messages, each once, without throwing", async () => {
+    const queue = new MemoryQueue({ ...options, maxMessages: 200_000 });
+    const count = 150_000;
+    const jobs = Array.from({ length: count }, (_, index) => job(index));
+    await queue.enqueue(jobs);
+    const seen = new Set<string>();
+    queue.start(async (event: SQSEvent) => {
+      for (const record of event.Records)
+        seen.add((JSON.parse(record.body) as { jobId: string }).jobId);
+      return { batchItemFailures: [] };
+    });
+    await queue.idle();
+    queue.stop();
+    expect(seen.size).toBe(count);
+    expect(queue.deadLetters).toHaveLength(0);
+  });
+
+  it("hands a message out again after retryLater's delay, and dead-letters it after maxReceives", async () => {
+    const queue = new MemoryQueue({ ...options, batchSize: 5, maxReceives: 3 });
+    await queue.enqueue([job(1)]);
+    const receives: number[] = [];
+    queue.start(async (event) => {
+      const record = event.Records[0];
+      if (!record) return { batchItemFailures: [] };
+      receives.push(Number(record.attributes.ApproximateReceiveCount));
+      await queue.retryLater(record.receiptHandle, 1);
+      return { batchItemFailures: [{ itemIdentifier: record.messageId }] };
+    });
+    await queue.idle();
+    queue.stop();
+    expect(receives).toEqual([1, 2, 3]);
+    expect(queue.deadLetters.map((message) => message.reason)).toEqual(["received too often"]);
+  });
+
+  it("refuses messages beyond its bound, so ingest answers 503 and the sender retries", async () => {
+    const queue = new MemoryQueue({ ...options, maxMessages: 3 });
+    await queue.enqueue([job(1), job(2)]);
+    await expect(queue.enqueue([job(3), job(4)])).rejects.toBeInstanceOf(QueueFullError);
+    // All or nothing: the refused call queued neither message.
+    await queue.enqueue([job(3)]);
+    await expect(queue.enqueue([job(4)])).rejects.toThrow(/holds 3 messages/);
+  });
+});
