@@ -176,7 +176,14 @@ export function stackFacts(template: CfnTemplate): StackFacts {
     return {
       memoryMb: Number(props.MemorySize ?? 128),
       platformLines: !json || !quiet(logging.SystemLogLevel, ["INFO", "DEBUG"]),
-      infoLines: !json || !quiet(logging.ApplicationLogLevel, ["INFO", "DEBUG", "TRACE"]),
+      // hookline's own level (its logger filters), else Lambda's filter level.
+      infoLines:
+        !json ||
+        !quiet(
+          ((props.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables
+            ?.HOOKLINE_LOG_LEVEL as string | undefined) ?? logging.ApplicationLogLevel,
+          ["INFO", "DEBUG", "TRACE"],
+        ),
     };
   };
   const mapping = ofType("AWS::Lambda::EventSourceMapping")[0]?.[1].Properties ?? {};

@@ -2,24 +2,27 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit, Metrics as PowertoolsMetrics } from "@aws-lambda-powertools/metrics";
 import type { MiddlewareObj } from "@middy/core";
-import type { Log } from "../core/log";
+import { atLeast, LOG_LEVEL_VARIABLE, type Log } from "../core/log";
 import { METRICS_NAMESPACE, METRICS_SERVICE, type Metrics } from "../core/metrics";
 
-/** Structured JSON logs through Powertools (service name and Lambda context on every line). */
-export function makePowertoolsLog(logger = new Logger({ serviceName: METRICS_SERVICE })): Log & {
-  logger: Logger;
-} {
+/**
+ * Structured JSON logs through Powertools (service name and Lambda context on every line), without
+ * the lines below `level` (`HOOKLINE_LOG_LEVEL` on Lambda). Powertools itself follows Lambda's
+ * filter level (AWS_LAMBDA_LOG_LEVEL), which stays at INFO for the metric lines' sake.
+ */
+export function makePowertoolsLog(
+  logger = new Logger({ serviceName: METRICS_SERVICE }),
+  level = process.env[LOG_LEVEL_VARIABLE],
+): Log & { logger: Logger } {
   const write =
-    (level: "debug" | "info" | "warn" | "error") =>
+    (name: "debug" | "info" | "warn" | "error") =>
     (message: string, attributes?: Record<string, unknown>) =>
-      attributes ? logger[level](message, attributes) : logger[level](message);
-  return {
-    logger,
-    debug: write("debug"),
-    info: write("info"),
-    warn: write("warn"),
-    error: write("error"),
-  };
+      attributes ? logger[name](message, attributes) : logger[name](message);
+  const log = atLeast(
+    { debug: write("debug"), info: write("info"), warn: write("warn"), error: write("error") },
+    level,
+  );
+  return { logger, ...log };
 }
 
 /**

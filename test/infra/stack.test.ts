@@ -117,11 +117,12 @@ describe("functions", () => {
         Timeout: timeout(),
         MemorySize: memory,
         Role: arn(fn.role),
-        // No START/END/REPORT line per invocation: Lambda's own lines at WARN only.
+        // No START/END/REPORT line per invocation: Lambda's own lines at WARN only. Lambda's
+        // filter at INFO, so the metric lines pass (test/integration/log-filter.test.ts).
         LoggingConfig: {
           LogGroup: ref(fn.logGroup),
           LogFormat: "JSON",
-          ApplicationLogLevel: DEFAULT_LOG_LEVEL,
+          ApplicationLogLevel: "INFO",
           SystemLogLevel: "WARN",
         },
         Environment: {
@@ -130,11 +131,12 @@ describe("functions", () => {
             HOOKLINE_QUEUE_URL: ref(stack.queue),
             POWERTOOLS_SERVICE_NAME: "hookline",
             POWERTOOLS_METRICS_NAMESPACE: "Hookline",
+            HOOKLINE_LOG_LEVEL: DEFAULT_LOG_LEVEL,
           }),
         },
       });
       expect(propertiesOf(fn.logGroup).RetentionInDays).toBe(30);
-      // Powertools reads the level Lambda sets (AWS_LAMBDA_LOG_LEVEL): one place for it.
+      // hookline's level is HOOKLINE_LOG_LEVEL (Powertools follows AWS_LAMBDA_LOG_LEVEL anyway).
       const variables = (propertiesOf(fn.fn).Environment as { Variables: object }).Variables;
       expect(variables).not.toHaveProperty("POWERTOOLS_LOG_LEVEL");
       // Source maps are read when a stack is logged, not by node at every cold start.
@@ -148,6 +150,13 @@ describe("functions", () => {
     const verbose = Template.fromStack(buildStack({ logLevel: ApplicationLogLevel.INFO }));
     verbose.allResourcesProperties("AWS::Lambda::Function", {
       LoggingConfig: Match.objectLike({ ApplicationLogLevel: "INFO", SystemLogLevel: "WARN" }),
+      Environment: { Variables: Match.objectLike({ HOOKLINE_LOG_LEVEL: "INFO" }) },
+    });
+    // DEBUG lines need Lambda's filter at DEBUG too.
+    const debug = Template.fromStack(buildStack({ logLevel: ApplicationLogLevel.DEBUG }));
+    debug.allResourcesProperties("AWS::Lambda::Function", {
+      LoggingConfig: Match.objectLike({ ApplicationLogLevel: "DEBUG" }),
+      Environment: { Variables: Match.objectLike({ HOOKLINE_LOG_LEVEL: "DEBUG" }) },
     });
   });
 
@@ -163,6 +172,7 @@ describe("functions", () => {
     );
     expect(variables(stack.ingest)).not.toHaveProperty("HOOKLINE_DEAD_LETTER_QUEUE_URL");
     expect(Object.keys(variables(stack.sweep)).sort()).toEqual([
+      "HOOKLINE_LOG_LEVEL",
       "HOOKLINE_QUEUE_URL",
       "HOOKLINE_TABLE",
       "POWERTOOLS_METRICS_NAMESPACE",

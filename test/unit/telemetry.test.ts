@@ -75,3 +75,18 @@ describe("lambdaLogContext", () => {
     ]);
   });
 });
+
+describe("makePowertoolsLog", () => {
+  it("drops hookline's lines below its own level, whatever level Lambda filters at", () => {
+    vi.stubEnv("AWS_LAMBDA_LOG_LEVEL", "INFO");
+    const log = makePowertoolsLog(undefined, "WARN");
+    log.debug("debug line");
+    log.info("info line");
+    log.warn("warn line");
+    log.error("error line");
+    expect(lines.map((line) => [line.level, line.message])).toEqual([
+      ["WARN", "warn line"],
+      ["ERROR", "error line"],
+    ]);
+  });
+});
