@@ -383,9 +383,10 @@ export function monthlyCost(facts: StackFacts, workload: Workload): Bill {
   }
   if (ingest.infoLines) lambdaLogBytes += routed * line(a.infoLineBytes);
   if (deliver.infoLines) lambdaLogBytes += (routed + digests) * line(a.infoLineBytes);
-  // EMF: one line per webhook (WebhooksReceived), per outcome (Messages), per sent message or
-  // digest (DeliveryLatency), per sweep (DigestBacklog).
-  const emfLines = workload.webhooks + routed + sentAlone + digests + facts.sweepsPerMonth;
+  // EMF, written once per invocation with as few lines as the dimension values allow
+  // (makeEmfMetrics): a line per webhook (WebhooksReceived), per deliver batch one per outcome
+  // it has (Messages, with DeliveryLatency), per sweep (DigestBacklog).
+  const emfLines = workload.webhooks + batches * (deferred > 0 ? 2 : 1) + facts.sweepsPerMonth;
   lambdaLogBytes += emfLines * line(a.emfLineBytes);
   const accessLogBytes = facts.accessLogs ? workload.webhooks * line(a.accessLogLineBytes) : 0;
   const logGb = (lambdaLogBytes + accessLogBytes) / GB;
@@ -409,8 +410,9 @@ export function monthlyCost(facts: StackFacts, workload: Workload): Bill {
     1 + // DeliveryLatency
     (facts.sweepsPerMonth > 0 ? 1 : 0); // DigestBacklog
   // Signature failures by source, failed/suppressed/unknown outcomes, Bitrix24 errors (about 4
-  // codes) and configuration faults: there only in the hours they happen.
-  const faultSeries = facts.sources + 3 + 4 + 1;
+  // codes), configuration faults, the oldest undelivered message's age and deliver's unexpected
+  // per-message errors: there only in the hours they happen.
+  const faultSeries = facts.sources + 3 + 4 + 1 + 2;
   const metricSeries = steadySeries + faultSeries * a.faultMetricHourShare;
   add(
     "CloudWatch metrics",

@@ -22,6 +22,12 @@ export const Metric = {
   DigestBacklog: "DigestBacklog",
   /** Milliseconds from webhook receipt to the Bitrix24 answer of a sent message. */
   DeliveryLatency: "DeliveryLatency",
+  /**
+   * Milliseconds; no dimension. The age (since it was queued) of the oldest message a deliver
+   * invocation hands back to the queue undelivered (a retry, or an error); emitted only then.
+   * Unlike SQS's ApproximateAgeOfOldestMessage it counts messages received three times or more.
+   */
+  OldestUndelivered: "OldestUndelivered",
 } as const;
 export type MetricName = (typeof Metric)[keyof typeof Metric];
 

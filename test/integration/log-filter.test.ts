@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DeleteTableCommand } from "@aws-sdk/client-dynamodb";
 import { Template } from "aws-cdk-lib/assertions";
 import type {
   APIGatewayProxyEventV2,
@@ -11,9 +12,11 @@ import type {
 } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ensureTable } from "../../functions/adapters/dynamo/table";
+import { OUTCOMES } from "../../functions/core/outcome";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
 import { fakeContext } from "../../functions/local/http-server";
 import { bundleFunction } from "../../lib/bundling";
+import type { HooklineStack } from "../../lib/hookline-stack";
 import { buildStack } from "../infra/synth";
 import { OPEN_LINE_CODE, TEST_SECRETS, testConfig } from "../support/bridge";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
@@ -116,9 +119,7 @@ const FUNCTIONS = {
 type FunctionName = keyof typeof FUNCTIONS;
 
 /** Each function's log settings and plain environment variables, from the synthesized template. */
-function functionSettings() {
-  const stack = buildStack();
-  const template = Template.fromStack(stack);
+function functionSettings(stack: HooklineStack, template: Template) {
   const resources = template.toJSON().Resources as Record<
     string,
     { Properties: Record<string, unknown> }
@@ -151,7 +152,9 @@ const TABLE = "hookline-log-filter";
 
 describe("what each bundle prints, through Lambda's log-level filter", () => {
   const savedEnv = { ...process.env };
-  const settings = functionSettings();
+  const stack = buildStack();
+  const template = Template.fromStack(stack);
+  const settings = functionSettings(stack, template);
   const printed = { ingest: [], deliver: [], sweep: [] } as Record<FunctionName, PrintedLine[]>;
   let workDir: string;
   let dynamo: LocalDynamo | undefined;
@@ -193,6 +196,16 @@ describe("what each bundle prints, through Lambda's log-level filter", () => {
       expect(typeof module.handler).toBe("function");
       return module.handler;
     });
+
+  /** Every metric hookline printed that reached CloudWatch, from all three functions. */
+  const survivingMetrics = () =>
+    Object.entries(printed).flatMap(([name, lines]) =>
+      lines
+        .filter((line) =>
+          survives(line, settings[name as FunctionName].logging.ApplicationLogLevel),
+        )
+        .flatMap(metricsOf),
+    );
 
   beforeAll(async () => {
     workDir = await mkdtemp(join(tmpdir(), "hookline-log-filter-"));
@@ -262,6 +275,13 @@ describe("what each bundle prints, through Lambda's log-level filter", () => {
     await deliverNext();
     // Sweep: the deferred event's digest is not due yet; the backlog is counted anyway.
     await asLambda("sweep", () => sweep({}, fakeContext()));
+    // An unexpected error for one message (the table is gone): deliver hands it back.
+    await makeTestClient(dynamo.endpoint).send(new DeleteTableCommand({ TableName: TABLE }));
+    const first = sqs.messages[0];
+    if (!first) throw new Error("nothing queued");
+    const retried = toSqsEvent([{ ...first, messageId: "m-unexpected" }], { receiveCount: 2 });
+    const answer = await asLambda("deliver", () => deliver(retried, fakeContext(30_000)));
+    expect(answer.batchItemFailures).toEqual([{ itemIdentifier: "m-unexpected" }]);
   }, 90_000);
 
   afterAll(async () => {
@@ -283,13 +303,7 @@ describe("what each bundle prints, through Lambda's log-level filter", () => {
   );
 
   it("emits each of hookline's metrics in these runs, and all of them survive", () => {
-    const surviving = Object.entries(printed).flatMap(([name, lines]) =>
-      lines
-        .filter((line) =>
-          survives(line, settings[name as FunctionName].logging.ApplicationLogLevel),
-        )
-        .flatMap(metricsOf),
-    );
+    const surviving = survivingMetrics();
     const names = new Set(surviving.map((metric) => metric.name));
     expect([...names].sort()).toEqual(
       [
@@ -298,6 +312,7 @@ describe("what each bundle prints, through Lambda's log-level filter", () => {
         "DeliveryLatency",
         "DigestBacklog",
         "Messages",
+        "OldestUndelivered",
         "SignatureFailures",
         "WebhooksReceived",
       ].sort(),
@@ -331,4 +346,79 @@ describe("what each bundle prints, through Lambda's log-level filter", () => {
     );
     expect(warnings.map((line) => lambdaLevelOf(line))).toContain("ERROR");
   });
+
+  it("counts deliver's unexpected per-message error through the alarm's metric filter", () => {
+    const [filter] = Object.values(template.findResources("AWS::Logs::MetricFilter")) as Array<{
+      Properties: { FilterPattern: string; MetricTransformations: Array<{ MetricName: string }> };
+    }>;
+    const matching = printed.deliver.filter(
+      (line) =>
+        survives(line, settings.deliver.logging.ApplicationLogLevel) &&
+        matchesJsonFilter(filter?.Properties.FilterPattern ?? "", line.json),
+    );
+    expect(matching).toHaveLength(1);
+    expect(matching[0]?.json).toMatchObject({ messageId: "m-unexpected" });
+    expect(filter?.Properties.MetricTransformations[0]?.MetricName).toBe("DeliverMessageErrors");
+  });
+
+  it("alarms only on hookline metrics these bundles print, by the same name and dimensions", () => {
+    const emitted = survivingMetrics();
+    const alarmResources = Object.values(
+      template.findResources("AWS::CloudWatch::Alarm"),
+    ) as Array<{
+      Properties: {
+        Namespace?: string;
+        MetricName?: string;
+        Dimensions?: Array<{ Name: string; Value: unknown }>;
+        Metrics?: Array<{ MetricStat?: { Metric: Record<string, unknown> } }>;
+      };
+    }>;
+    const read = alarmResources.flatMap(({ Properties: alarm }) => [
+      ...(alarm.MetricName ? [alarm] : []),
+      ...(alarm.Metrics ?? []).flatMap((m) =>
+        m.MetricStat ? [m.MetricStat.Metric as typeof alarm] : [],
+      ),
+    ]);
+    const filters = Object.values(template.findResources("AWS::Logs::MetricFilter")).flatMap(
+      (filter) =>
+        (filter as { Properties: { MetricTransformations: Array<{ MetricName: string }> } })
+          .Properties.MetricTransformations,
+    );
+    const ours = read.filter((metric) => metric.Namespace === "Hookline");
+    expect(ours.length).toBeGreaterThan(5);
+    for (const metric of ours) {
+      // A metric filter's metric: counted from a printed line (the test above).
+      if (filters.some((f) => f.MetricName === metric.MetricName)) continue;
+      const dimensions = metric.Dimensions ?? [];
+      const names = dimensions.map((d) => d.Name).sort();
+      const candidates = emitted.filter(
+        (e) =>
+          e.namespace === "Hookline" &&
+          e.name === metric.MetricName &&
+          Object.keys(e.dimensions).sort().join() === names.join(),
+      );
+      expect(candidates, `${metric.MetricName} by ${names.join(",")}`).not.toEqual([]);
+      // Values the code sets itself must be values it prints (an outcome, the service);
+      // config ids (a source, a portal) differ between the fixture and this run.
+      for (const { Name, Value } of dimensions) {
+        if (Name === "service") expect(Value).toBe("hookline");
+        if (Name === "Outcome") expect(OUTCOMES).toContain(Value);
+      }
+    }
+  });
 });
+
+/**
+ * A CloudWatch Logs JSON filter pattern of `($.key = "value")` terms joined by `&&`, as the
+ * stack writes them; a value ending in `*` matches by prefix ("Filter pattern syntax for
+ * metric filters", JSON log events).
+ */
+function matchesJsonFilter(pattern: string, json: Record<string, unknown> | undefined): boolean {
+  const terms = [...pattern.matchAll(/\(\$\.(\w+) = "([^"]*)"\)/g)];
+  if (terms.length === 0 || !json) return false;
+  return terms.every(([, key = "", value = ""]) => {
+    const actual = json[key];
+    if (typeof actual !== "string") return false;
+    return value.endsWith("*") ? actual.startsWith(value.slice(0, -1)) : actual === value;
+  });
+}

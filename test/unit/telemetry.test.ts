@@ -1,7 +1,13 @@
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { lambdaLogContext, makePowertoolsLog } from "../../functions/adapters/telemetry";
+import {
+  lambdaLogContext,
+  makeEmfMetrics,
+  makePowertoolsLog,
+  withMetricsFlush,
+} from "../../functions/adapters/telemetry";
+import { Metric, type Metrics } from "../../functions/core/metrics";
 
 // What Lambda passes an on-demand instance: its context and AWS_LAMBDA_INITIALIZATION_TYPE.
 const context = (awsRequestId: string) =>
@@ -88,5 +94,98 @@ describe("makePowertoolsLog", () => {
       ["WARN", "warn line"],
       ["ERROR", "error line"],
     ]);
+  });
+});
+
+describe("makeEmfMetrics", () => {
+  const flushed = (record: (metrics: Metrics) => void) => {
+    const written: string[] = [];
+    const metrics = makeEmfMetrics(
+      (line) => written.push(line),
+      () => 1_796_000_000_000,
+    );
+    record(metrics);
+    expect(written).toEqual([]); // nothing before the flush
+    metrics.flush();
+    metrics.flush(); // a second flush writes nothing again
+    return written.map((line) => {
+      expect(line.endsWith("\n")).toBe(true);
+      return JSON.parse(line) as Record<string, unknown>;
+    });
+  };
+
+  it.each([
+    {
+      name: "a deliver batch: outcomes and latencies in one line, values as arrays",
+      record: (m: Metrics) => {
+        for (const latency of [120, 340]) {
+          m.count(Metric.Messages, { Outcome: "sent" });
+          m.milliseconds(Metric.DeliveryLatency, latency);
+        }
+      },
+      lines: [
+        {
+          _aws: {
+            Timestamp: 1_796_000_000_000,
+            CloudWatchMetrics: [
+              {
+                Namespace: "Hookline",
+                Dimensions: [["Outcome", "service"]],
+                Metrics: [{ Name: "Messages", Unit: "Count" }],
+              },
+              {
+                Namespace: "Hookline",
+                Dimensions: [["service"]],
+                Metrics: [{ Name: "DeliveryLatency", Unit: "Milliseconds" }],
+              },
+            ],
+          },
+          service: "hookline",
+          Outcome: "sent",
+          Messages: [1, 1],
+          DeliveryLatency: [120, 340],
+        },
+      ],
+    },
+    {
+      name: "clashing dimension values: a line each",
+      record: (m: Metrics) => {
+        m.count(Metric.Messages, { Outcome: "sent" });
+        m.count(Metric.Messages, { Outcome: "deferred" });
+        m.count(Metric.BitrixErrors, { Code: "QUERY_LIMIT_EXCEEDED" });
+      },
+      lines: [
+        expect.objectContaining({
+          Outcome: "sent",
+          Messages: 1,
+          Code: "QUERY_LIMIT_EXCEEDED",
+          BitrixErrors: 1,
+        }),
+        expect.objectContaining({ Outcome: "deferred", Messages: 1 }),
+      ],
+    },
+    { name: "nothing counted: no line", record: () => {}, lines: [] },
+  ])("$name", ({ record, lines }) => {
+    expect(flushed(record)).toEqual(lines);
+  });
+
+  it("writes nothing when metrics are disabled (POWERTOOLS_METRICS_DISABLED)", () => {
+    vi.stubEnv("POWERTOOLS_METRICS_DISABLED", "true");
+    const written: string[] = [];
+    const metrics = makeEmfMetrics((line) => written.push(line));
+    metrics.count(Metric.WebhooksReceived, { Source: "github" });
+    metrics.flush();
+    expect(written).toEqual([]);
+  });
+
+  it("flushes when the handler ends, also when it throws", async () => {
+    const written: string[] = [];
+    const metrics = makeEmfMetrics((line) => written.push(line));
+    const failing = withMetricsFlush(async () => {
+      metrics.count(Metric.SignatureFailures, { Source: "github" });
+      throw new Error("boom");
+    }, metrics);
+    await expect(failing({}, context("request-4"))).rejects.toThrow("boom");
+    expect(written).toHaveLength(1);
   });
 });
