@@ -419,6 +419,7 @@ export class HooklineStack extends Stack {
       maxBackoffSeconds: timings.maxBackoffMs / 1000,
       sourceIds: config.sources.map((source) => source.id),
       weeklyLimit: config.portals.every((portal) => portal.weeklyLimit),
+      portalIds: config.portals.map((portal) => portal.id),
       oauthPortals: config.portals.filter((portal) => portal.oauth).map((portal) => portal.id),
       alarmEmail: props.alarmEmail,
       dashboard: props.dashboard ?? false,

@@ -25,6 +25,7 @@ import {
   METRICS_NAMESPACE,
   METRICS_SERVICE,
   Metric as MetricName,
+  PORTAL_DIMENSION,
 } from "../functions/core/metrics";
 import { OUTCOMES } from "../functions/core/outcome";
 
@@ -124,6 +125,8 @@ export interface HooklineMonitoringProps {
   readonly sourceIds: readonly string[];
   /** Every portal has the weekly limit: words the UnknownOutcomes alarm's description. */
   readonly weeklyLimit: boolean;
+  /** Every portal's id: with more than one, a dashboard row of health figures per portal. */
+  readonly portalIds?: readonly string[] | undefined;
   /** Ids of the portals that are OAuth apps: one token keep-alive alarm each. */
   readonly oauthPortals?: readonly string[] | undefined;
   /** Subscribed to the alarm topic when given. */
@@ -415,13 +418,15 @@ export class HooklineMonitoring extends Construct {
     this.dashboard.addWidgets(
       graph(
         "Delivery latency, oldest undelivered (ms)",
-        ["p50", "p90", "p99"].map((statistic) =>
-          custom(MetricName.DeliveryLatency, {}, statistic).with({ label: statistic }),
-        ).concat(
-          custom(MetricName.OldestUndelivered, {}, "Maximum").with({
-            label: "oldest message handed back undelivered",
-          }),
-        ),
+        ["p50", "p90", "p99"]
+          .map((statistic) =>
+            custom(MetricName.DeliveryLatency, {}, statistic).with({ label: statistic }),
+          )
+          .concat(
+            custom(MetricName.OldestUndelivered, {}, "Maximum").with({
+              label: "oldest message handed back undelivered",
+            }),
+          ),
       ),
       graph("Queue", [
         props.queue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, label: "visible" }),
@@ -457,6 +462,12 @@ export class HooklineMonitoring extends Construct {
         12,
       ),
     );
+    // Per-portal health ("is portal X healthy?"), counted per portal when there is more than
+    // one (portalMetrics); with one, the rows above are the portal's.
+    const portalIds = props.portalIds ?? [];
+    if (portalIds.length > 1) {
+      for (const portal of portalIds) this.dashboard.addWidgets(...portalRow(portal, custom));
+    }
     this.dashboard.addWidgets(
       ...(
         [
@@ -511,6 +522,46 @@ function rate(errors: IMetric, total: IMetric, label: string): MathExpression {
     period: PERIOD,
     label: `${label} (%)`,
   });
+}
+
+/** Bitrix24's answers that hold a portal back: its rate limit, and its method time limit. */
+export const HOLD_BACK_CODES = {
+  rateLimit: "QUERY_LIMIT_EXCEEDED",
+  operatingLimit: "OPERATION_TIME_LIMIT",
+} as const;
+
+/** One dashboard row for a portal: its outcomes, its hold-back answers, its oldest waiting message. */
+function portalRow(
+  portal: string,
+  custom: (name: string, dimensions?: Record<string, string>, statistic?: string) => Metric,
+): GraphWidget[] {
+  const byPortal = { [PORTAL_DIMENSION]: portal };
+  return [
+    new GraphWidget({
+      title: `Portal ${portal}: messages by outcome`,
+      left: (["sent", "deferred", "failed", "unknown"] as const).map((outcome) =>
+        custom(MetricName.Messages, { ...byPortal, Outcome: outcome }).with({ label: outcome }),
+      ),
+      width: 8,
+      height: 6,
+    }),
+    new GraphWidget({
+      title: `Portal ${portal}: rate-limit and operating-limit answers`,
+      left: Object.entries(HOLD_BACK_CODES).map(([label, code]) =>
+        custom(MetricName.BitrixErrors, { ...byPortal, Code: code }).with({
+          label: `${code} (${label === "rateLimit" ? "rate limit" : "operating limit"})`,
+        }),
+      ),
+      width: 8,
+      height: 6,
+    }),
+    new GraphWidget({
+      title: `Portal ${portal}: oldest undelivered message (ms)`,
+      left: [custom(MetricName.OldestUndelivered, byPortal, "Maximum").with({ label: "oldest" })],
+      width: 8,
+      height: 6,
+    }),
+  ];
 }
 
 function functionWidgets(name: string, fn: IFunction): GraphWidget[] {

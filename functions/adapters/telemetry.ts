@@ -3,7 +3,12 @@ import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import type { MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
 import { atLeast, LOG_LEVEL_VARIABLE, type Log } from "../core/log";
-import { METRICS_NAMESPACE, METRICS_SERVICE, type Metrics } from "../core/metrics";
+import {
+  METRICS_NAMESPACE,
+  METRICS_SERVICE,
+  type Metrics,
+  PORTAL_DIMENSION,
+} from "../core/metrics";
 
 /**
  * Structured JSON logs through Powertools (service name and Lambda context on every line), without
@@ -47,9 +52,13 @@ interface Point {
 
 /** One EMF log line being built: its directives and root members. */
 interface EmfLine {
-  directives: Array<{ dimensions: string[]; metrics: Array<{ Name: string; Unit: string }> }>;
+  directives: Array<{ dimensions: string[][]; metrics: Array<{ Name: string; Unit: string }> }>;
   root: Record<string, string | number[]>;
 }
+
+/** The dimension sets a point is written under: with `Portal`, also without it (the total). */
+const dimensionSets = (keys: string[]): string[][] =>
+  keys.includes(PORTAL_DIMENSION) ? [keys, keys.filter((key) => key !== PORTAL_DIMENSION)] : [keys];
 
 /** EMF allows at most 100 values per metric in one line. */
 const MAX_VALUES = 100;
@@ -92,7 +101,7 @@ export function makeEmfMetrics(
               Timestamp: timestamp,
               CloudWatchMetrics: line.directives.map((directive) => ({
                 Namespace: METRICS_NAMESPACE,
-                Dimensions: [directive.dimensions],
+                Dimensions: directive.dimensions,
                 Metrics: directive.metrics,
               })),
             },
@@ -116,6 +125,7 @@ export function emfLines(points: readonly Point[]): EmfLine[] {
   for (const point of points) {
     const dimensions = { service: METRICS_SERVICE, ...point.dimensions };
     const keys = Object.keys(dimensions).sort();
+    const sets = JSON.stringify(dimensionSets(keys));
     const fits = (line: EmfLine) => {
       const values = line.root[point.name];
       if (values !== undefined) {
@@ -124,7 +134,8 @@ export function emfLines(points: readonly Point[]): EmfLine[] {
         return (
           Array.isArray(values) &&
           values.length < MAX_VALUES &&
-          directive?.dimensions.join() === keys.join() &&
+          directive !== undefined &&
+          JSON.stringify(directive.dimensions) === sets &&
           directive.metrics.some((m) => m.Unit === point.unit) &&
           keys.every((key) => line.root[key] === dimensions[key as keyof typeof dimensions])
         );
@@ -146,9 +157,9 @@ export function emfLines(points: readonly Point[]): EmfLine[] {
       continue;
     }
     line.root[point.name] = [point.value];
-    let directive = line.directives.find((d) => d.dimensions.join() === keys.join());
+    let directive = line.directives.find((d) => JSON.stringify(d.dimensions) === sets);
     if (!directive) {
-      directive = { dimensions: keys, metrics: [] };
+      directive = { dimensions: dimensionSets(keys), metrics: [] };
       line.directives.push(directive);
     }
     directive.metrics.push({ Name: point.name, Unit: point.unit });

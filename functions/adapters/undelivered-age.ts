@@ -1,5 +1,5 @@
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
-import { Metric, type Metrics } from "../core/metrics";
+import { Metric, type Metrics, PORTAL_DIMENSION } from "../core/metrics";
 
 type SqsBatchHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
@@ -20,13 +20,33 @@ export function withUndeliveredAge<H extends SqsBatchHandler>(
   const wrapped: SqsBatchHandler = async (event, context) => {
     const response = await handler(event, context);
     const failed = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
-    const sentAt = event.Records.filter((record) => failed.has(record.messageId))
-      .map((record) => Number(record.attributes.SentTimestamp))
-      .filter(Number.isFinite);
-    if (sentAt.length > 0) {
-      metrics.milliseconds(Metric.OldestUndelivered, Math.max(0, now() - Math.min(...sentAt)));
+    // The oldest per portal (the EMF adapter also counts it in the total); "" for a message
+    // without one (a legacy job, or a body that is not a job).
+    const oldest = new Map<string, number>();
+    for (const record of event.Records) {
+      const sentAt = Number(record.attributes.SentTimestamp);
+      if (!failed.has(record.messageId) || !Number.isFinite(sentAt)) continue;
+      const portal = portalOf(record.body);
+      oldest.set(portal, Math.min(oldest.get(portal) ?? sentAt, sentAt));
+    }
+    for (const [portal, sentAt] of oldest) {
+      metrics.milliseconds(
+        Metric.OldestUndelivered,
+        Math.max(0, now() - sentAt),
+        portal ? { [PORTAL_DIMENSION]: portal } : undefined,
+      );
     }
     return response;
   };
   return wrapped as H;
+}
+
+/** The portal a queue message names (jobs of version 3), without validating the rest. */
+function portalOf(body: string): string {
+  try {
+    const portal = (JSON.parse(body) as { portal?: unknown }).portal;
+    return typeof portal === "string" ? portal : "";
+  } catch {
+    return "";
+  }
 }

@@ -419,6 +419,47 @@ describe("dashboard", () => {
   });
 });
 
+describe("per-portal health", () => {
+  it("gives each portal a dashboard row when there is more than one", () => {
+    const raw = JSON.parse(readFileSync(FIXTURE_CONFIG, "utf8")) as Record<string, unknown>;
+    const portal = (id: string, url: string) => ({
+      id,
+      webhookUrl: url,
+      openLines: { support: "ab515f5d85a8b844d484f6ea75a2e494" },
+    });
+    const two = buildStack({
+      dashboard: true,
+      configPath: writeConfig({
+        ...raw,
+        bitrix: undefined,
+        portals: [portal("main", "env:MAIN_URL"), portal("eu", "env:EU_URL")],
+        routes: [],
+      }),
+    });
+    const body = JSON.stringify(
+      Object.values(Template.fromStack(two).findResources("AWS::CloudWatch::Dashboard"))[0],
+    );
+    for (const id of ["main", "eu"]) {
+      for (const title of [
+        `Portal ${id}: messages by outcome`,
+        `Portal ${id}: rate-limit and operating-limit answers`,
+        `Portal ${id}: oldest undelivered message (ms)`,
+      ]) {
+        expect(body).toContain(title);
+      }
+      // The series hookline writes for the portal (portalMetrics, makeEmfMetrics).
+      expect(body).toContain(`\\"Portal\\",\\"${id}\\"`);
+    }
+    for (const code of ["QUERY_LIMIT_EXCEEDED", "OPERATION_TIME_LIMIT"])
+      expect(body).toContain(code);
+    // One portal: its figures are the totals; no rows of its own.
+    const one = Template.fromStack(buildStack({ dashboard: true }));
+    expect(JSON.stringify(one.findResources("AWS::CloudWatch::Dashboard"))).not.toContain(
+      "Portal default",
+    );
+  });
+});
+
 describe("README", () => {
   const readme = readFileSync(resolve(PROJECT_ROOT, "README.md"), "utf8");
   const section = (title: string) => {

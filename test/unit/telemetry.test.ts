@@ -7,7 +7,7 @@ import {
   makePowertoolsLog,
   withMetricsFlush,
 } from "../../functions/adapters/telemetry";
-import { Metric, type Metrics } from "../../functions/core/metrics";
+import { Metric, type Metrics, portalMetrics } from "../../functions/core/metrics";
 
 // What Lambda passes an on-demand instance: its context and AWS_LAMBDA_INITIALIZATION_TYPE.
 const context = (awsRequestId: string) =>
@@ -164,6 +164,29 @@ describe("makeEmfMetrics", () => {
         expect.objectContaining({ Outcome: "deferred", Messages: 1 }),
       ],
     },
+    {
+      name: "a per-portal point: counted by portal and in the total, in one directive",
+      record: (m: Metrics) => m.count(Metric.Messages, { Outcome: "sent", Portal: "eu" }),
+      lines: [
+        expect.objectContaining({
+          _aws: expect.objectContaining({
+            CloudWatchMetrics: [
+              {
+                Namespace: "Hookline",
+                Dimensions: [
+                  ["Outcome", "Portal", "service"],
+                  ["Outcome", "service"],
+                ],
+                Metrics: [{ Name: "Messages", Unit: "Count" }],
+              },
+            ],
+          }),
+          Portal: "eu",
+          Outcome: "sent",
+          Messages: 1,
+        }),
+      ],
+    },
     { name: "nothing counted: no line", record: () => {}, lines: [] },
   ])("$name", ({ record, lines }) => {
     expect(flushed(record)).toEqual(lines);
@@ -188,4 +211,49 @@ describe("makeEmfMetrics", () => {
     await expect(failing({}, context("request-4"))).rejects.toThrow("boom");
     expect(written).toHaveLength(1);
   });
+});
+
+describe("portalMetrics", () => {
+  const recorded = (portals: number) => {
+    const points: unknown[] = [];
+    const metrics = portalMetrics(
+      {
+        count: (name, dimensions) => points.push([name, dimensions]),
+        milliseconds: (name, _value, dimensions) => points.push([name, dimensions]),
+      },
+      "eu",
+      portals,
+    );
+    metrics.count(Metric.Messages, { Outcome: "sent" });
+    metrics.count(Metric.BitrixErrors, { Code: "QUERY_LIMIT_EXCEEDED" });
+    metrics.milliseconds(Metric.DeliveryLatency, 5);
+    return points;
+  };
+
+  it.each([
+    {
+      portals: 2,
+      points: [
+        ["Messages", { Outcome: "sent", Portal: "eu" }],
+        ["BitrixErrors", { Code: "QUERY_LIMIT_EXCEEDED", Portal: "eu" }],
+        ["DeliveryLatency", undefined],
+      ],
+    },
+    {
+      portals: 1,
+      points: [
+        ["Messages", { Outcome: "sent" }],
+        ["BitrixErrors", { Code: "QUERY_LIMIT_EXCEEDED" }],
+        ["DeliveryLatency", undefined],
+      ],
+    },
+  ])(
+    "with $portals portal(s): the portal on its per-portal metrics only",
+    ({ portals, points }) => {
+      const expected = points.map(([name, dimensions]) =>
+        name === "DeliveryLatency" ? [name, undefined] : [name, dimensions],
+      );
+      expect(recorded(portals)).toEqual(expected);
+    },
+  );
 });
