@@ -17,7 +17,7 @@ import type { Table } from "aws-cdk-lib/aws-dynamodb";
 import { PolicyStatement, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import { FilterPattern, type ILogGroup, MetricFilter } from "aws-cdk-lib/aws-logs";
-import { Topic } from "aws-cdk-lib/aws-sns";
+import { type CfnTopic, Topic } from "aws-cdk-lib/aws-sns";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
@@ -93,6 +93,9 @@ export const deliverMessageErrorsPattern = () =>
     FilterPattern.stringValue("$.level", "=", "ERROR"),
     FilterPattern.stringValue("$.message", "=", DELIVER_MESSAGE_ERRORS.message),
   );
+
+/** The alarm topic's metadata key: how many portals are counted per portal (`npm run cost`). */
+export const PORTALS_COUNTED_METADATA = "hookline:portalsCounted";
 
 /** The synth warning for a stack whose alarm topic has no subscriber. */
 export const NO_ALARM_SUBSCRIBER =
@@ -179,6 +182,12 @@ export class HooklineMonitoring extends Construct {
       reason:
         "The topic carries only CloudWatch alarm state changes (no payloads or secrets). CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer-managed KMS key per deployment is not worth it for alarm notices.",
     });
+    // For `npm run cost`: how many portals have their figures counted per portal too.
+    const portalsCounted = (props.portalIds ?? []).length > 1 ? (props.portalIds ?? []).length : 0;
+    (this.topic.node.defaultChild as CfnTopic).addMetadata(
+      PORTALS_COUNTED_METADATA,
+      portalsCounted,
+    );
     if (props.alarmEmail) {
       this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
     } else {

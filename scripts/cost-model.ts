@@ -10,6 +10,8 @@
  */
 
 /** List prices, us-east-1, on-demand, arm64, standard classes; no free tier of any kind. */
+import { PORTALS_COUNTED_METADATA } from "../lib/monitoring";
+
 export const PRICES = {
   httpApiPerMillion: 1.0,
   lambdaRequestsPerMillion: 0.2,
@@ -149,6 +151,8 @@ export interface StackFacts {
   /** The table's global secondary indexes, by name. */
   indexes: string[];
   pointInTimeRecovery: boolean;
+  /** Portals whose health figures are counted per portal too (0 with a single portal). */
+  portalsCounted: number;
   /**
    * Steady metric series beyond hookline's own dimensions (0 for the code as it is); the levers
    * use it to price a status dimension on WebhooksReceived.
@@ -156,7 +160,11 @@ export interface StackFacts {
   extraSteadySeries?: number;
 }
 
-type Resource = { Type: string; Properties?: Record<string, unknown> };
+type Resource = {
+  Type: string;
+  Properties?: Record<string, unknown>;
+  Metadata?: Record<string, unknown>;
+};
 export interface CfnTemplate {
   Resources: Record<string, Resource>;
   Outputs?: Record<string, unknown>;
@@ -212,6 +220,9 @@ export function stackFacts(template: CfnTemplate): StackFacts {
       0,
     ),
     dashboards: ofType("AWS::CloudWatch::Dashboard").length,
+    portalsCounted: Number(
+      ofType("AWS::SNS::Topic")[0]?.[1].Metadata?.[PORTALS_COUNTED_METADATA] ?? 0,
+    ),
     accessLogs: accessLogGroup
       ? accessLogGroup.Properties?.LogGroupClass === "INFREQUENT_ACCESS"
         ? "INFREQUENT_ACCESS"
@@ -408,11 +419,23 @@ export function monthlyCost(facts: StackFacts, workload: Workload): Bill {
     (sentAlone > 0 ? 1 : 0) + // Messages sent
     (deferred > 0 ? 1 : 0) + // Messages deferred
     1 + // DeliveryLatency
-    (facts.sweepsPerMonth > 0 ? 1 : 0); // DigestBacklog
+    (facts.sweepsPerMonth > 0 ? 1 : 0) + // DigestBacklog
+    // Messages sent and deferred of each portal counted on its own (docs/alarms.md).
+    facts.portalsCounted * ((sentAlone > 0 ? 1 : 0) + (deferred > 0 ? 1 : 0));
   // Signature failures by source, failed/suppressed/unknown outcomes, Bitrix24 errors (about 4
   // codes), configuration faults, the oldest undelivered message's age and deliver's unexpected
   // per-message errors: there only in the hours they happen.
-  const faultSeries = facts.sources + 3 + 4 + 1 + 2;
+  // Per portal counted on its own: failed, unknown, rate-limit and operating-limit answers. The
+  // oldest undelivered message: in total, and always by portal too (1 + portals).
+  const faultSeries =
+    facts.sources +
+    3 +
+    4 +
+    1 +
+    1 + // DeliverMessageErrors (metric filter)
+    1 +
+    Math.max(1, facts.portalsCounted) + // OldestUndelivered
+    facts.portalsCounted * 4;
   const metricSeries = steadySeries + faultSeries * a.faultMetricHourShare;
   add(
     "CloudWatch metrics",
