@@ -9,6 +9,7 @@ import type {
 } from "@aws-sdk/client-sqs";
 import { type Command, InvalidArgumentError } from "commander";
 import type { Config } from "../functions/core/config";
+import type { SubscriptionCounter } from "./alarm-subscribers";
 import { loadCliConfig } from "./config";
 import { CliError } from "./errors";
 import { type Io, Output } from "./output";
@@ -49,6 +50,8 @@ export interface ProgramOptions {
   warners?: readonly ConfigWarner[];
   /** Reads a stack's outputs (default: CloudFormation); tests pass a fake. */
   readOutputs?: StackOutputsReader;
+  /** Confirmed subscriptions of a stack's alarm topic (default: SNS); tests pass a fake. */
+  alarmSubscriptions?: SubscriptionCounter;
   /** The SQS client for a stack's replay (default: the SDK's); tests pass a fake. */
   sqs?: SqsSender;
   sleep?: (ms: number) => Promise<void>;

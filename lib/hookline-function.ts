@@ -14,6 +14,7 @@ import {
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import { loadConfigFile } from "../functions/core/config";
+import { LOG_LEVEL_VARIABLE } from "../functions/core/log";
 import { METRICS_NAMESPACE, METRICS_SERVICE } from "../functions/core/metrics";
 import { bundleFunction } from "./bundling";
 
@@ -26,6 +27,32 @@ export const FUNCTION_ENVIRONMENT: Readonly<Record<string, string>> = {
   POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
   POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
 };
+
+/** Lambda's application log levels, most detailed first. */
+const LAMBDA_LOG_LEVELS: readonly ApplicationLogLevel[] = [
+  ApplicationLogLevel.TRACE,
+  ApplicationLogLevel.DEBUG,
+  ApplicationLogLevel.INFO,
+  ApplicationLogLevel.WARN,
+  ApplicationLogLevel.ERROR,
+  ApplicationLogLevel.FATAL,
+];
+
+/**
+ * The function's application log level (Lambda's filter) for hookline's own `logLevel`: INFO, or
+ * more detailed when hookline's level is. Lambda gives a line without a `level` key the level
+ * INFO and drops it below the application log level ("Log-level filtering",
+ * https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html). The
+ * metric (EMF) lines carry no level, so a filter above INFO would drop every custom metric;
+ * hookline's logger drops its own lines below `logLevel` itself (`HOOKLINE_LOG_LEVEL`).
+ */
+export function lambdaApplicationLogLevel(logLevel: ApplicationLogLevel): ApplicationLogLevel {
+  const index = Math.min(
+    LAMBDA_LOG_LEVELS.indexOf(logLevel),
+    LAMBDA_LOG_LEVELS.indexOf(ApplicationLogLevel.INFO),
+  );
+  return LAMBDA_LOG_LEVELS[index] ?? ApplicationLogLevel.INFO;
+}
 
 export interface HooklineFunctionProps {
   /** The handler module, e.g. `functions/ingest/handler.ts`; it must `export const handler`. */
@@ -49,8 +76,10 @@ export interface HooklineFunctionProps {
  * esbuild as minified ESM with source maps, the checked config in the code, Powertools
  * settings, and its own log group with a retention (the role may write to that group only).
  *
- * Logs are Lambda's JSON format: hookline's lines at `logLevel` (INFO), Lambda's own platform
- * lines at WARN only, so no START/END/REPORT line is written (and paid for) per invocation.
+ * Logs are Lambda's JSON format: hookline's lines at `logLevel` (INFO), filtered by hookline's
+ * logger (`HOOKLINE_LOG_LEVEL`); Lambda's filter at INFO at most, so the metric lines, which
+ * count as INFO, reach CloudWatch (`lambdaApplicationLogLevel`); Lambda's own platform lines at
+ * WARN only, so no START/END/REPORT line is written (and paid for) per invocation.
  *
  * @example
  * const ingest = new HooklineFunction(this, "Ingest", {
@@ -67,6 +96,7 @@ export class HooklineFunction extends Construct {
   constructor(scope: Construct, id: string, props: HooklineFunctionProps) {
     super(scope, id);
 
+    const logLevel = props.logLevel ?? ApplicationLogLevel.INFO;
     this.logGroup = new LogGroup(this, "Logs", {
       retention: props.logRetention ?? RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -90,10 +120,13 @@ export class HooklineFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       loggingFormat: LoggingFormat.JSON,
-      // Powertools reads this level (AWS_LAMBDA_LOG_LEVEL), so it is set in one place.
-      applicationLogLevelV2: props.logLevel ?? ApplicationLogLevel.INFO,
+      applicationLogLevelV2: lambdaApplicationLogLevel(logLevel),
       systemLogLevelV2: SystemLogLevel.WARN,
-      environment: { ...FUNCTION_ENVIRONMENT, ...props.environment },
+      environment: {
+        ...FUNCTION_ENVIRONMENT,
+        [LOG_LEVEL_VARIABLE]: logLevel,
+        ...props.environment,
+      },
     });
     // CDK makes every function DependsOn its role, which the Role GetAtt already implies.
     (this.fn.node.defaultChild as CfnFunction).addMetadata("cfn-lint", {

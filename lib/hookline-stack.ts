@@ -279,8 +279,9 @@ export class HooklineStack extends Stack {
       timeout: INGEST_TIMEOUT,
       memorySize: MEMORY_MB.ingest,
     });
-    // Receipts (conditional put; deleted again when queueing fails), outcomes of failed renders.
-    this.ingest.fn.addToRolePolicy(onTable("PutItem", "UpdateItem", "DeleteItem"));
+    // Receipts (conditional put; deleted again when queueing fails), outcomes of failed renders
+    // (a conditional put).
+    this.ingest.fn.addToRolePolicy(onTable("PutItem", "DeleteItem"));
     this.queue.grant(this.ingest.fn, "sqs:SendMessage");
     this.secrets.grantTo(this.ingest.fn, ingestRefs);
 
@@ -294,9 +295,7 @@ export class HooklineStack extends Stack {
     });
     this.deliver.fn.addEnvironment("HOOKLINE_DEAD_LETTER_QUEUE_URL", this.deadLetterQueue.queueUrl);
     // Slots, the shared rate limiter, outcomes and digests (a flush reads its events by key).
-    this.deliver.fn.addToRolePolicy(
-      onTable("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem"),
-    );
+    this.deliver.fn.addToRolePolicy(onTable("GetItem", "BatchGetItem", "PutItem", "UpdateItem"));
     this.deliver.fn.addToRolePolicy(queryIndex(digest.indexName));
     // Backoff: a record's visibility is set before it is reported as failed.
     this.queue.grant(this.deliver.fn, "sqs:ChangeMessageVisibility");
@@ -430,9 +429,13 @@ export class HooklineStack extends Stack {
       queue: this.queue,
       deadLetterQueue: this.deadLetterQueue,
       table: this.table,
+      indexNames: Object.values(TABLE_INDEXES).map((index) => index.indexName),
+      deliverLogGroup: this.deliver.logGroup,
       queueAgeAlarmSeconds: timings.queueAgeAlarmSeconds,
+      maxBackoffSeconds: timings.maxBackoffMs / 1000,
       sourceIds: config.sources.map((source) => source.id),
       weeklyLimit: config.portals.every((portal) => portal.weeklyLimit),
+      portalIds: config.portals.map((portal) => portal.id),
       oauthPortals: config.portals.filter((portal) => portal.oauth).map((portal) => portal.id),
       alarmEmail: props.alarmEmail,
       dashboard: props.dashboard ?? false,
@@ -505,5 +508,10 @@ export class HooklineStack extends Stack {
       value: this.queue.queueUrl,
     });
     new CfnOutput(this, "DeadLetterQueueArn", { value: this.deadLetterQueue.queueArn });
+    new CfnOutput(this, "DeliveryQueueArn", {
+      description:
+        "The delivery queue: the --destination-arn of aws sqs start-message-move-task (docs/alarms.md)",
+      value: this.queue.queueArn,
+    });
   }
 }

@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, Stack, Validations } from "aws-cdk-lib";
+import { Annotations, ArnFormat, Duration, Stack, Validations } from "aws-cdk-lib";
 import type { HttpApi } from "aws-cdk-lib/aws-apigatewayv2";
 import {
   Alarm,
@@ -16,7 +16,8 @@ import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import type { Table } from "aws-cdk-lib/aws-dynamodb";
 import { PolicyStatement, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
-import { Topic } from "aws-cdk-lib/aws-sns";
+import { FilterPattern, type ILogGroup, MetricFilter } from "aws-cdk-lib/aws-logs";
+import { type CfnTopic, Topic } from "aws-cdk-lib/aws-sns";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
@@ -24,11 +25,12 @@ import {
   METRICS_NAMESPACE,
   METRICS_SERVICE,
   Metric as MetricName,
+  PORTAL_DIMENSION,
 } from "../functions/core/metrics";
 import { OUTCOMES } from "../functions/core/outcome";
 
 /**
- * Alarm thresholds; the README ("Alarms and what to do when they fire") explains each and what to
+ * Alarm thresholds; docs/alarms.md explains each and what to
  * do when it fires. Rates are percent of the period's requests or invocations; below
  * `RATE_FLOOR` of them a rate counts errors against the floor instead, so one blip at low traffic
  * does not page and a total failure at low traffic still does.
@@ -40,8 +42,6 @@ export const ALARM_THRESHOLDS = {
   deadLetterArrivals: 1,
   /** Deliver invocations that failed as a whole (crash, timeout), % of invocations in 5 minutes. */
   deliverErrorRate: 5,
-  /** Ingest invocations that crashed or timed out, % of invocations in 5 minutes. */
-  ingestErrorRate: 5,
   /** HTTP API 5xx answers, % of requests in 5 minutes (ours only: store or queue down, a bug). */
   api5xxRate: 5,
   /** HTTP API 4xx answers (bad or unsigned requests, unknown sources, 429 throttling), %. */
@@ -50,8 +50,6 @@ export const ALARM_THRESHOLDS = {
   apiNearThrottle: 0.8,
   /** DynamoDB read and write throttle events in 5 minutes (the SDK retries them, at a cost in time). */
   dynamoThrottles: 10,
-  /** Failed sweeper runs in 5 minutes (one run a minute): due digests are not going out. */
-  sweepErrors: 3,
   /** Rejected signatures from one source in 5 minutes: a wrong secret or someone probing. */
   signatureFailures: 10,
   /** Bitrix24 CODE_ERROR, NOT_FOUND or auth errors in 5 minutes. */
@@ -60,7 +58,48 @@ export const ALARM_THRESHOLDS = {
   unknownOutcomes: 1,
   /** Failed keep-alive refreshes of one OAuth portal's tokens in 5 minutes. */
   oauthRefreshFailures: 1,
+  /** Messages deliver failed with an unexpected error (a partial batch failure) in 5 minutes. */
+  deliverMessageErrors: 1,
+  /**
+   * Sweeper runs that read the due index, in `SWEEP_HEARTBEAT_PERIOD` (one run a minute), below
+   * which the sweeper counts as stopped or failing: half of them.
+   */
+  sweepHeartbeat: 5,
 } as const;
+
+/** The write operations whose throttling (of the table or an index) DynamoDbThrottles counts. */
+export const THROTTLE_WATCHED_WRITES = ["PutItem", "UpdateItem"] as const;
+
+/** The sweeper runs every minute; the heartbeat counts its runs over this long. */
+export const SWEEP_HEARTBEAT_PERIOD = Duration.minutes(10);
+
+/**
+ * The metric a metric filter counts from deliver's ERROR lines: one per message that failed with
+ * an unexpected error (deliver logs it, reports the message as a partial batch failure, and the
+ * queue retries it; the invocation itself succeeds, so DeliverErrorRate never sees it).
+ */
+export const DELIVER_MESSAGE_ERRORS = {
+  metricName: "DeliverMessageErrors",
+  /** What deliver logs for such a message (functions/deliver/app.ts), at ERROR. */
+  message: "delivery failed unexpectedly*",
+} as const;
+
+/**
+ * The pattern of that metric filter, on Lambda's JSON log lines. CloudWatch Logs JSON filter
+ * patterns: a string value may end in `*` (a prefix match).
+ */
+export const deliverMessageErrorsPattern = () =>
+  FilterPattern.all(
+    FilterPattern.stringValue("$.level", "=", "ERROR"),
+    FilterPattern.stringValue("$.message", "=", DELIVER_MESSAGE_ERRORS.message),
+  );
+
+/** The alarm topic's metadata key: how many portals are counted per portal (`npm run cost`). */
+export const PORTALS_COUNTED_METADATA = "hookline:portalsCounted";
+
+/** The synth warning for a stack whose alarm topic has no subscriber. */
+export const NO_ALARM_SUBSCRIBER =
+  "No -c alarmEmail: the alarm topic has no subscriber, so alarms reach nobody. Deploy with -c alarmEmail=you@example.com, or subscribe a chat webhook to the AlarmTopicArn output (docs/alarms.md).";
 
 /** Requests or invocations in 5 minutes below which a rate alarm counts against this floor. */
 export const RATE_FLOOR = 100;
@@ -77,12 +116,20 @@ export interface HooklineMonitoringProps {
   readonly queue: IQueue;
   readonly deadLetterQueue: IQueue;
   readonly table: Table;
+  /** The table's global secondary indexes: the throttle alarm covers them too. */
+  readonly indexNames: readonly string[];
+  /** Deliver's log group: a metric filter counts its unexpected per-message errors. */
+  readonly deliverLogGroup: ILogGroup;
   /** `deliveryTimings(config).queueAgeAlarmSeconds`: follows from the retry window. */
   readonly queueAgeAlarmSeconds: number;
+  /** The longest backoff between retries: a retried message is seen at least this often. */
+  readonly maxBackoffSeconds: number;
   /** Source ids from the config: one signature-failure alarm and graph line each. */
   readonly sourceIds: readonly string[];
   /** Every portal has the weekly limit: words the UnknownOutcomes alarm's description. */
   readonly weeklyLimit: boolean;
+  /** Every portal's id: with more than one, a dashboard row of health figures per portal. */
+  readonly portalIds?: readonly string[] | undefined;
   /** Ids of the portals that are OAuth apps: one token keep-alive alarm each. */
   readonly oauthPortals?: readonly string[] | undefined;
   /** Subscribed to the alarm topic when given. */
@@ -135,7 +182,17 @@ export class HooklineMonitoring extends Construct {
       reason:
         "The topic carries only CloudWatch alarm state changes (no payloads or secrets). CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer-managed KMS key per deployment is not worth it for alarm notices.",
     });
-    if (props.alarmEmail) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
+    // For `npm run cost`: how many portals have their figures counted per portal too.
+    const portalsCounted = (props.portalIds ?? []).length > 1 ? (props.portalIds ?? []).length : 0;
+    (this.topic.node.defaultChild as CfnTopic).addMetadata(
+      PORTALS_COUNTED_METADATA,
+      portalsCounted,
+    );
+    if (props.alarmEmail) {
+      this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
+    } else {
+      Annotations.of(this).addWarningV2("hookline:noAlarmSubscriber", NO_ALARM_SUBSCRIBER);
+    }
 
     const custom = (name: string, dimensions: Record<string, string> = {}, statistic = "Sum") =>
       new Metric({
@@ -158,9 +215,24 @@ export class HooklineMonitoring extends Construct {
     const apiRequests = props.api.metricCount(sum);
     const api4xx = props.api.metricClientError(sum);
     const api5xx = props.api.metricServerError(sum);
-    const tableThrottles = ["ReadThrottleEvents", "WriteThrottleEvents"].map((name) =>
-      props.table.metric(name, sum),
-    );
+    // DynamoDB counts a throttled index write under the index's own dimension only
+    // (WriteThrottleEvents by TableName "returns the WriteThrottleEvents for the table, but not for
+    // any global secondary indexes"), while ThrottledRequests (TableName, Operation) counts a
+    // request once when any of its events, the table's or an index's, is throttled ("DynamoDB
+    // metrics and dimensions"; "CloudWatch throttling metrics"). So: the writes that maintain the
+    // indexes (PutItem, UpdateItem: outcomes, slots, the rate limiter) by ThrottledRequests, and
+    // the table's reads (GetItem, BatchGetItem) by ReadThrottleEvents. Each metric an alarm reads
+    // costs $0.10 a month (docs/alarms.md, "What the alarms cost").
+    const throttles: Array<[string, Metric]> = [
+      ["reads", props.table.metric("ReadThrottleEvents", sum)],
+      ...THROTTLE_WATCHED_WRITES.map((operation): [string, Metric] => [
+        operation.toLowerCase(),
+        props.table.metric("ThrottledRequests", {
+          ...sum,
+          dimensionsMap: { TableName: props.table.tableName, Operation: operation },
+        }),
+      ]),
+    ];
     const signatureFailures = props.sourceIds.map((source) => ({
       source,
       metric: custom(MetricName.SignatureFailures, { Source: source }),
@@ -175,25 +247,15 @@ export class HooklineMonitoring extends Construct {
       description:
         "Messages wait in the dead-letter queue: their retry window ran out (outcome recorded) or they crashed deliver every time.",
     });
+    // Deliver moves an exhausted message itself (SendMessage). SQS's own redrive (a message that
+    // crashed deliver maxReceiveCount times) is not a send: DeadLetterQueueNotEmpty catches those.
     this.alarm(
       "DeadLetterArrivals",
-      new MathExpression({
-        // Deliver moves a message itself (SendMessage); SQS's own redrive shows only as growth.
-        expression: "FILL(sent, 0) + IF(DIFF(visible) > 0, DIFF(visible), 0)",
-        usingMetrics: {
-          sent: props.deadLetterQueue.metricNumberOfMessagesSent({
-            period: MINUTE,
-            statistic: "Sum",
-          }),
-          visible: deadLetterVisible,
-        },
-        period: MINUTE,
-        label: "new dead letters",
-      }),
+      props.deadLetterQueue.metricNumberOfMessagesSent({ period: MINUTE, statistic: "Sum" }),
       ALARM_THRESHOLDS.deadLetterArrivals,
       {
         description:
-          "More messages reached the dead-letter queue (notifies on each new arrival, also while DeadLetterQueueNotEmpty is in alarm).",
+          "Deliver moved more messages to the dead-letter queue (notifies on each new arrival, also while DeadLetterQueueNotEmpty is in alarm).",
       },
     );
     this.alarm(
@@ -202,14 +264,11 @@ export class HooklineMonitoring extends Construct {
       ALARM_THRESHOLDS.deliverErrorRate,
       { description: "Deliver invocations fail as a whole (crash or timeout), not one message." },
     );
-    this.alarm(
-      "IngestErrorRate",
-      rate(props.ingest.metricErrors(sum), props.ingest.metricInvocations(sum), "ingest errors"),
-      ALARM_THRESHOLDS.ingestErrorRate,
-      { description: "The ingest function crashes or times out; senders get 5xx." },
-    );
     this.alarm("Ingest5xxRate", rate(api5xx, apiRequests, "5xx"), ALARM_THRESHOLDS.api5xxRate, {
-      description: "The webhook endpoint answers 5xx: table or queue unavailable, or a bug.",
+      // A crashed or timed-out ingest invocation is a 5xx answer too (API Gateway answers 500
+      // or 503 for a failed Lambda integration), so this alarm also covers ingest's errors.
+      description:
+        "The webhook endpoint answers 5xx: ingest crashed or timed out, table or queue unavailable, or a bug.",
     });
     this.alarm("Api4xxRate", rate(api4xx, apiRequests, "4xx"), ALARM_THRESHOLDS.api4xxRate, {
       description:
@@ -231,21 +290,67 @@ export class HooklineMonitoring extends Construct {
     this.alarm(
       "DynamoDbThrottles",
       new MathExpression({
-        expression: "FILL(reads, 0) + FILL(writes, 0)",
-        usingMetrics: { reads: tableThrottles[0] as IMetric, writes: tableThrottles[1] as IMetric },
+        expression: throttles.map(([id]) => `FILL(${id}, 0)`).join(" + "),
+        usingMetrics: Object.fromEntries(throttles),
         period: PERIOD,
-        label: "throttle events",
+        label: "throttled (table and indexes)",
       }),
       ALARM_THRESHOLDS.dynamoThrottles,
-      { description: "DynamoDB throttles the table; every step slows down and may time out." },
+      {
+        description:
+          "DynamoDB throttles the table or one of its indexes; every step slows down and may time out.",
+      },
     );
     this.alarm("QueueAgeHigh", oldestAge, props.queueAgeAlarmSeconds, {
       description:
-        "The oldest queued message waits too long: Bitrix24 down, slow or throttling, or deliver keeps failing.",
+        "A queued message has not been received for too long: deliver is not consuming the queue (event source disabled, throttled, crashing on start).",
     });
-    this.alarm("SweepErrors", props.sweep.metricErrors(sum), ALARM_THRESHOLDS.sweepErrors, {
-      description: "The digest sweeper fails most runs: due digests are not queued.",
-    });
+    // SQS leaves messages received three times or more out of ApproximateAgeOfOldestMessage, so
+    // in an outage, when every message is retried, QueueAgeHigh stays quiet; this one rises.
+    // A retried message comes back at least every `maxBackoffSeconds`: the period spans that,
+    // and a period without retries (none left, or the outage over) is no alarm.
+    const undeliveredPeriod = Duration.minutes(
+      Math.max(5, Math.ceil((props.maxBackoffSeconds * 1.5) / 60)),
+    );
+    this.alarm(
+      "UndeliveredAgeHigh",
+      custom(MetricName.OldestUndelivered, {}, "Maximum").with({ period: undeliveredPeriod }),
+      props.queueAgeAlarmSeconds * 1000,
+      {
+        description:
+          "Deliver keeps handing back a message queued too long ago: Bitrix24 down, slow or throttling, or deliver fails for it.",
+      },
+    );
+    this.alarm(
+      "DeliverMessageErrors",
+      new MetricFilter(this, "DeliverMessageErrorsFilter", {
+        logGroup: props.deliverLogGroup,
+        filterPattern: deliverMessageErrorsPattern(),
+        metricNamespace: METRICS_NAMESPACE,
+        metricName: DELIVER_MESSAGE_ERRORS.metricName,
+        metricValue: "1",
+      }).metric(sum),
+      ALARM_THRESHOLDS.deliverMessageErrors,
+      {
+        description:
+          "Deliver failed single messages with an unexpected error (the queue retries them); the invocations themselves succeed.",
+      },
+    );
+    // Every sweep that reads the due index counts its backlog (DigestBacklog, 0 included): few
+    // counts mean most runs fail (a broken role, the table unreachable), none that the schedule
+    // is paused or deleted. Either way no digest goes out and OAuth tokens are not kept alive.
+    // Missing data is what this alarm is for. It replaces an alarm on the sweep's Lambda Errors,
+    // which stays quiet when nothing runs.
+    this.alarm(
+      "SweepHeartbeat",
+      custom(MetricName.DigestBacklog, {}, "SampleCount").with({ period: SWEEP_HEARTBEAT_PERIOD }),
+      ALARM_THRESHOLDS.sweepHeartbeat,
+      {
+        description: `Fewer than ${ALARM_THRESHOLDS.sweepHeartbeat} sweeper runs in ${SWEEP_HEARTBEAT_PERIOD.toMinutes()} minutes got as far as the due index: the schedule is paused or the sweeper fails; digests and OAuth keep-alives stop.`,
+        comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
+        missingData: TreatMissingData.BREACHING,
+      },
+    );
     for (const { source, metric } of signatureFailures) {
       this.alarm(`SignatureFailures-${source}`, metric, ALARM_THRESHOLDS.signatureFailures, {
         description: `Many rejected signatures from source "${source}": a wrong secret or probing.`,
@@ -325,10 +430,16 @@ export class HooklineMonitoring extends Construct {
     );
     this.dashboard.addWidgets(
       graph(
-        "Delivery latency (ms)",
-        ["p50", "p90", "p99"].map((statistic) =>
-          custom(MetricName.DeliveryLatency, {}, statistic).with({ label: statistic }),
-        ),
+        "Delivery latency, oldest undelivered (ms)",
+        ["p50", "p90", "p99"]
+          .map((statistic) =>
+            custom(MetricName.DeliveryLatency, {}, statistic).with({ label: statistic }),
+          )
+          .concat(
+            custom(MetricName.OldestUndelivered, {}, "Maximum").with({
+              label: "oldest message handed back undelivered",
+            }),
+          ),
       ),
       graph("Queue", [
         props.queue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, label: "visible" }),
@@ -356,12 +467,20 @@ export class HooklineMonitoring extends Construct {
       ),
       graph(
         "DynamoDB throttles",
-        tableThrottles.map((metric, index) =>
-          metric.with({ label: index === 0 ? "read throttle events" : "write throttle events" }),
+        throttles.map(([id, metric]) =>
+          metric.with({
+            label: id === "reads" ? "table read throttle events" : `throttled ${id} (any index)`,
+          }),
         ),
         12,
       ),
     );
+    // Per-portal health ("is portal X healthy?"), counted per portal when there is more than
+    // one (portalMetrics); with one, the rows above are the portal's.
+    const portalIds = props.portalIds ?? [];
+    if (portalIds.length > 1) {
+      for (const portal of portalIds) this.dashboard.addWidgets(...portalRow(portal, custom));
+    }
     this.dashboard.addWidgets(
       ...(
         [
@@ -383,15 +502,21 @@ export class HooklineMonitoring extends Construct {
     id: string,
     metric: IMetric,
     threshold: number,
-    options: { description: string; evaluationPeriods?: number },
+    options: {
+      description: string;
+      evaluationPeriods?: number;
+      comparison?: ComparisonOperator;
+      missingData?: TreatMissingData;
+    },
   ) {
     const alarm = new Alarm(this, id, {
       metric,
       threshold,
-      alarmDescription: `hookline: ${options.description} What to do: README, "Alarms and what to do when they fire".`,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      alarmDescription: `hookline: ${options.description} What to do: docs/alarms.md, ${id}.`,
+      comparisonOperator:
+        options.comparison ?? ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: options.evaluationPeriods ?? 1,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
+      treatMissingData: options.missingData ?? TreatMissingData.NOT_BREACHING,
     });
     alarm.addAlarmAction(new SnsAction(this.topic));
     alarm.addOkAction(new SnsAction(this.topic));
@@ -410,6 +535,46 @@ function rate(errors: IMetric, total: IMetric, label: string): MathExpression {
     period: PERIOD,
     label: `${label} (%)`,
   });
+}
+
+/** Bitrix24's answers that hold a portal back: its rate limit, and its method time limit. */
+export const HOLD_BACK_CODES = {
+  rateLimit: "QUERY_LIMIT_EXCEEDED",
+  operatingLimit: "OPERATION_TIME_LIMIT",
+} as const;
+
+/** One dashboard row for a portal: its outcomes, its hold-back answers, its oldest waiting message. */
+function portalRow(
+  portal: string,
+  custom: (name: string, dimensions?: Record<string, string>, statistic?: string) => Metric,
+): GraphWidget[] {
+  const byPortal = { [PORTAL_DIMENSION]: portal };
+  return [
+    new GraphWidget({
+      title: `Portal ${portal}: messages by outcome`,
+      left: (["sent", "deferred", "failed", "unknown"] as const).map((outcome) =>
+        custom(MetricName.Messages, { ...byPortal, Outcome: outcome }).with({ label: outcome }),
+      ),
+      width: 8,
+      height: 6,
+    }),
+    new GraphWidget({
+      title: `Portal ${portal}: rate-limit and operating-limit answers`,
+      left: Object.entries(HOLD_BACK_CODES).map(([label, code]) =>
+        custom(MetricName.BitrixErrors, { ...byPortal, Code: code }).with({
+          label: `${code} (${label === "rateLimit" ? "rate limit" : "operating limit"})`,
+        }),
+      ),
+      width: 8,
+      height: 6,
+    }),
+    new GraphWidget({
+      title: `Portal ${portal}: oldest undelivered message (ms)`,
+      left: [custom(MetricName.OldestUndelivered, byPortal, "Maximum").with({ label: "oldest" })],
+      width: 8,
+      height: 6,
+    }),
+  ];
 }
 
 function functionWidgets(name: string, fn: IFunction): GraphWidget[] {

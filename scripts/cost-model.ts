@@ -10,6 +10,8 @@
  */
 
 /** List prices, us-east-1, on-demand, arm64, standard classes; no free tier of any kind. */
+import { PORTALS_COUNTED_METADATA } from "../lib/monitoring";
+
 export const PRICES = {
   httpApiPerMillion: 1.0,
   lambdaRequestsPerMillion: 0.2,
@@ -157,6 +159,8 @@ export interface StackFacts {
   /** The table's global secondary indexes, by name. */
   indexes: string[];
   pointInTimeRecovery: boolean;
+  /** Portals whose health figures are counted per portal too (0 with a single portal). */
+  portalsCounted: number;
   /**
    * Steady metric series beyond hookline's own dimensions (0 for the code as it is); the levers
    * use it to price the metrics the code no longer writes.
@@ -166,7 +170,11 @@ export interface StackFacts {
   emfLinesPerWebhook?: number;
 }
 
-type Resource = { Type: string; Properties?: Record<string, unknown> };
+type Resource = {
+  Type: string;
+  Properties?: Record<string, unknown>;
+  Metadata?: Record<string, unknown>;
+};
 export interface CfnTemplate {
   Resources: Record<string, Resource>;
   Outputs?: Record<string, unknown>;
@@ -188,7 +196,14 @@ export function stackFacts(template: CfnTemplate): StackFacts {
     return {
       memoryMb: Number(props.MemorySize ?? 128),
       platformLines: !json || !quiet(logging.SystemLogLevel, ["INFO", "DEBUG"]),
-      infoLines: !json || !quiet(logging.ApplicationLogLevel, ["INFO", "DEBUG", "TRACE"]),
+      // hookline's own level (its logger filters), else Lambda's filter level.
+      infoLines:
+        !json ||
+        !quiet(
+          ((props.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables
+            ?.HOOKLINE_LOG_LEVEL as string | undefined) ?? logging.ApplicationLogLevel,
+          ["INFO", "DEBUG", "TRACE"],
+        ),
     };
   };
   const mapping = ofType("AWS::Lambda::EventSourceMapping")[0]?.[1].Properties ?? {};
@@ -223,6 +238,9 @@ export function stackFacts(template: CfnTemplate): StackFacts {
       0,
     ),
     dashboards: ofType("AWS::CloudWatch::Dashboard").length,
+    portalsCounted: Number(
+      ofType("AWS::SNS::Topic")[0]?.[1].Metadata?.[PORTALS_COUNTED_METADATA] ?? 0,
+    ),
     accessLogs: accessLogGroup
       ? accessLogGroup.Properties?.LogGroupClass === "INFREQUENT_ACCESS"
         ? "INFREQUENT_ACCESS"
@@ -401,13 +419,13 @@ export function monthlyCost(facts: StackFacts, workload: Workload): Bill {
   }
   if (ingest.infoLines) lambdaLogBytes += routed * line(a.infoLineBytes);
   if (deliver.infoLines) lambdaLogBytes += (routed + digests) * line(a.infoLineBytes);
-  // EMF: one line per outcome (Messages), per sent message or digest (DeliveryLatency), per sweep
-  // (DigestBacklog); none per webhook (the HTTP API's own Count metric counts them, free).
+  // EMF, written once per invocation with as few lines as the dimension values allow
+  // (makeEmfMetrics): per deliver batch one line per outcome it has (Messages, with
+  // DeliveryLatency), one per sweep (DigestBacklog); none per webhook (the HTTP API's own Count
+  // metric counts them, free).
   const emfLines =
     workload.webhooks * (facts.emfLinesPerWebhook ?? 0) +
-    routed +
-    sentAlone +
-    digests +
+    batches * (deferred > 0 ? 2 : 1) +
     facts.sweepsPerMonth;
   lambdaLogBytes += emfLines * line(a.emfLineBytes);
   const accessLogBytes = facts.accessLogs ? workload.webhooks * line(a.accessLogLineBytes) : 0;
@@ -429,10 +447,23 @@ export function monthlyCost(facts: StackFacts, workload: Workload): Bill {
     (sentAlone > 0 ? 1 : 0) + // Messages sent
     (deferred > 0 ? 1 : 0) + // Messages deferred
     1 + // DeliveryLatency
-    (facts.sweepsPerMonth > 0 ? 1 : 0); // DigestBacklog
+    (facts.sweepsPerMonth > 0 ? 1 : 0) + // DigestBacklog
+    // Messages sent and deferred of each portal counted on its own (docs/alarms.md).
+    facts.portalsCounted * ((sentAlone > 0 ? 1 : 0) + (deferred > 0 ? 1 : 0));
   // Signature failures by source, failed/suppressed/unknown outcomes, Bitrix24 errors (about 4
-  // codes) and configuration faults: there only in the hours they happen.
-  const faultSeries = facts.sources + 3 + 4 + 1;
+  // codes), configuration faults, the oldest undelivered message's age and deliver's unexpected
+  // per-message errors: there only in the hours they happen.
+  // Per portal counted on its own: failed, unknown, rate-limit and operating-limit answers. The
+  // oldest undelivered message: in total, and always by portal too (1 + portals).
+  const faultSeries =
+    facts.sources +
+    3 +
+    4 +
+    1 +
+    1 + // DeliverMessageErrors (metric filter)
+    1 +
+    Math.max(1, facts.portalsCounted) + // OldestUndelivered
+    facts.portalsCounted * 4;
   const metricSeries = steadySeries + faultSeries * a.faultMetricHourShare;
   add(
     "CloudWatch metrics",

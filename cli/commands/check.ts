@@ -3,14 +3,15 @@ import { type Config, testWeeks } from "../../functions/core/config";
 import { unknownEventWarnings } from "../../functions/core/event-names";
 import { compileRoutes } from "../../functions/core/routes";
 import { unsignedEventNameWarnings } from "../../functions/core/sources/hmac";
+import { alarmSubscriberWarnings } from "../alarm-subscribers";
 import {
   type CliContext,
-  type CommonFlags,
   type ConfigWarner,
   type ConfigWarning,
   configFor,
   outputFor,
-  withCommonFlags,
+  type TargetFlags,
+  withTargetFlags,
 } from "../context";
 import type { Output } from "../output";
 
@@ -98,9 +99,11 @@ export function printCheck(report: CheckReport, output: Output): void {
 }
 
 export function registerCheck(program: Command, ctx: CliContext): void {
-  withCommonFlags(program.command("check"))
-    .description("validate the config as start and synth do; list sources, routes and warnings")
-    .action((flags: CommonFlags) => {
+  withTargetFlags(program.command("check"))
+    .description(
+      "validate the config as start and synth do; list sources, routes and warnings (--stack: also whether the deployed alarms reach anyone)",
+    )
+    .action(async (flags: TargetFlags) => {
       const output = outputFor(ctx, flags);
       const { config, path } = configFor(ctx, flags);
       const report = checkConfig(
@@ -108,6 +111,16 @@ export function registerCheck(program: Command, ctx: CliContext): void {
         path,
         ctx.options.warners ?? [unknownEventNames, unsignedEventNames, testWeekWarnings],
       );
+      if (flags.stack) {
+        report.warnings.push(
+          ...(await alarmSubscriberWarnings(
+            flags.stack,
+            flags.region ?? ctx.io.env.AWS_REGION ?? ctx.io.env.AWS_DEFAULT_REGION,
+            ctx.options.readOutputs,
+            ctx.options.alarmSubscriptions,
+          )),
+        );
+      }
       output.document(report);
       printCheck(report, output);
     });

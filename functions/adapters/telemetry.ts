@@ -1,25 +1,33 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import { MetricUnit, Metrics as PowertoolsMetrics } from "@aws-lambda-powertools/metrics";
 import type { MiddlewareObj } from "@middy/core";
-import type { Log } from "../core/log";
-import { METRICS_NAMESPACE, METRICS_SERVICE, type Metrics } from "../core/metrics";
+import type { Context } from "aws-lambda";
+import { atLeast, LOG_LEVEL_VARIABLE, type Log } from "../core/log";
+import {
+  METRICS_NAMESPACE,
+  METRICS_SERVICE,
+  type Metrics,
+  PORTAL_DIMENSION,
+} from "../core/metrics";
 
-/** Structured JSON logs through Powertools (service name and Lambda context on every line). */
-export function makePowertoolsLog(logger = new Logger({ serviceName: METRICS_SERVICE })): Log & {
-  logger: Logger;
-} {
+/**
+ * Structured JSON logs through Powertools (service name and Lambda context on every line), without
+ * the lines below `level` (`HOOKLINE_LOG_LEVEL` on Lambda). Powertools itself follows Lambda's
+ * filter level (AWS_LAMBDA_LOG_LEVEL), which stays at INFO for the metric lines' sake.
+ */
+export function makePowertoolsLog(
+  logger = new Logger({ serviceName: METRICS_SERVICE }),
+  level = process.env[LOG_LEVEL_VARIABLE],
+): Log & { logger: Logger } {
   const write =
-    (level: "debug" | "info" | "warn" | "error") =>
+    (name: "debug" | "info" | "warn" | "error") =>
     (message: string, attributes?: Record<string, unknown>) =>
-      attributes ? logger[level](message, attributes) : logger[level](message);
-  return {
-    logger,
-    debug: write("debug"),
-    info: write("info"),
-    warn: write("warn"),
-    error: write("error"),
-  };
+      attributes ? logger[name](message, attributes) : logger[name](message);
+  const log = atLeast(
+    { debug: write("debug"), info: write("info"), warn: write("warn"), error: write("error") },
+    level,
+  );
+  return { logger, ...log };
 }
 
 /**
@@ -34,28 +42,147 @@ export function makePowertoolsLog(logger = new Logger({ serviceName: METRICS_SER
 export const lambdaLogContext = (log: { logger: Logger }): MiddlewareObj =>
   injectLambdaContext(log.logger, { resetKeys: true });
 
+/** One data point, as the core counts it. */
+interface Point {
+  name: string;
+  unit: "Count" | "Milliseconds";
+  value: number;
+  dimensions: Record<string, string>;
+}
+
+/** One EMF log line being built: its directives and root members. */
+interface EmfLine {
+  directives: Array<{ dimensions: string[][]; metrics: Array<{ Name: string; Unit: string }> }>;
+  root: Record<string, string | number[]>;
+}
+
+/** The dimension sets a point is written under: with `Portal`, also without it (the total). */
+const dimensionSets = (keys: string[]): string[][] =>
+  keys.includes(PORTAL_DIMENSION) ? [keys, keys.filter((key) => key !== PORTAL_DIMENSION)] : [keys];
+
+/** EMF allows at most 100 values per metric in one line. */
+const MAX_VALUES = 100;
+
 /**
- * Custom metrics in CloudWatch embedded metric format. Each data point is flushed on its own
- * (`singleMetric`) because hookline's metrics carry different dimensions.
+ * Custom metrics in CloudWatch embedded metric format (EMF), buffered for one invocation and
+ * written by `flush()` as few lines as the points allow: every point whose dimension values do
+ * not clash with a line's joins it (a metric seen again adds a value to its array). A deliver
+ * batch's outcomes and latencies, otherwise a line each, become one or two lines: each line is
+ * billed as log ingestion (docs/alarms.md, "What the metrics cost"). Every metric carries the
+ * `service` dimension, as Powertools' did. Disabled by `POWERTOOLS_METRICS_DISABLED=true`.
+ *
+ * Lambda gives these lines (no `level` key) the level INFO: the function's application log
+ * level must keep INFO (lib/hookline-function.ts, test/integration/log-filter.test.ts).
+ *
+ * @example
+ * const metrics = makeEmfMetrics();
+ * export const handler = withMetricsFlush(createIngestHandler({ metrics, ... }), metrics);
  */
-export function makePowertoolsMetrics(): Metrics {
-  const metrics = new PowertoolsMetrics({
-    namespace: METRICS_NAMESPACE,
-    serviceName: METRICS_SERVICE,
-  });
-  const emit = (
-    name: string,
-    unit: (typeof MetricUnit)[keyof typeof MetricUnit],
-    value: number,
-    dimensions?: Record<string, string>,
-  ) => {
-    const single = metrics.singleMetric();
-    if (dimensions) single.addDimensions(dimensions);
-    single.addMetric(name, unit, value);
+export function makeEmfMetrics(
+  write: (line: string) => void = (line) => process.stdout.write(line),
+  now: () => number = Date.now,
+): Metrics & { flush(): void } {
+  const disabled = process.env.POWERTOOLS_METRICS_DISABLED === "true";
+  let points: Point[] = [];
+  const add = (point: Point) => {
+    if (!disabled) points.push(point);
   };
   return {
-    count: (name, dimensions, value = 1) => emit(name, MetricUnit.Count, value, dimensions),
-    milliseconds: (name, value, dimensions) =>
-      emit(name, MetricUnit.Milliseconds, value, dimensions),
+    count: (name, dimensions = {}, value = 1) => add({ name, unit: "Count", value, dimensions }),
+    milliseconds: (name, value, dimensions = {}) =>
+      add({ name, unit: "Milliseconds", value, dimensions }),
+    flush() {
+      if (points.length === 0) return;
+      const timestamp = now();
+      for (const line of emfLines(points)) {
+        write(
+          `${JSON.stringify({
+            _aws: {
+              Timestamp: timestamp,
+              CloudWatchMetrics: line.directives.map((directive) => ({
+                Namespace: METRICS_NAMESPACE,
+                Dimensions: directive.dimensions,
+                Metrics: directive.metrics,
+              })),
+            },
+            ...Object.fromEntries(
+              Object.entries(line.root).map(([key, value]) => [
+                key,
+                Array.isArray(value) && value.length === 1 ? value[0] : value,
+              ]),
+            ),
+          })}\n`,
+        );
+      }
+      points = [];
+    },
+  };
+}
+
+/** Groups points into EMF lines: a point joins the first line its dimension values agree with. */
+export function emfLines(points: readonly Point[]): EmfLine[] {
+  const lines: EmfLine[] = [];
+  for (const point of points) {
+    const dimensions = { service: METRICS_SERVICE, ...point.dimensions };
+    const keys = Object.keys(dimensions).sort();
+    const sets = JSON.stringify(dimensionSets(keys));
+    const fits = (line: EmfLine) => {
+      const values = line.root[point.name];
+      if (values !== undefined) {
+        // The same metric again: only with the same dimensions, unit and room for a value.
+        const directive = line.directives.find((d) => d.metrics.some((m) => m.Name === point.name));
+        return (
+          Array.isArray(values) &&
+          values.length < MAX_VALUES &&
+          directive !== undefined &&
+          JSON.stringify(directive.dimensions) === sets &&
+          directive.metrics.some((m) => m.Unit === point.unit) &&
+          keys.every((key) => line.root[key] === dimensions[key as keyof typeof dimensions])
+        );
+      }
+      return keys.every((key) => {
+        const present = line.root[key];
+        return present === undefined || present === dimensions[key as keyof typeof dimensions];
+      });
+    };
+    let line = lines.find(fits);
+    if (!line) {
+      line = { directives: [], root: {} };
+      lines.push(line);
+    }
+    for (const key of keys) line.root[key] = dimensions[key as keyof typeof dimensions] as string;
+    const values = line.root[point.name];
+    if (Array.isArray(values)) {
+      values.push(point.value);
+      continue;
+    }
+    line.root[point.name] = [point.value];
+    let directive = line.directives.find((d) => JSON.stringify(d.dimensions) === sets);
+    if (!directive) {
+      directive = { dimensions: dimensionSets(keys), metrics: [] };
+      line.directives.push(directive);
+    }
+    directive.metrics.push({ Name: point.name, Unit: point.unit });
+  }
+  return lines;
+}
+
+type Handler<E, R> = (event: E, context: Context) => Promise<R>;
+
+/**
+ * Writes the metrics an invocation counted when it ends, whether it answered or threw.
+ *
+ * @example export const handler = withMetricsFlush(createSweepHandler(options), metrics);
+ */
+export function withMetricsFlush<E, R>(
+  handler: Handler<E, R>,
+  metrics: { flush(): void },
+): Handler<E, R> {
+  return async (event, context) => {
+    try {
+      return await handler(event, context);
+    } finally {
+      metrics.flush();
+    }
   };
 }

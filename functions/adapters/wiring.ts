@@ -7,7 +7,7 @@ import { makeDigestComposer } from "../core/digest";
 import { ConfigError } from "../core/errors";
 import type { IngestDeps } from "../core/ingest";
 import type { Log } from "../core/log";
-import type { Metrics } from "../core/metrics";
+import { type Metrics, portalMetrics } from "../core/metrics";
 import { makeTokenProvider, type TokenProvider } from "../core/oauth";
 import { onceUntilFailure } from "../core/once";
 import { DEFAULT_PORTAL_ID, defaultLineCode } from "../core/portal-defaults";
@@ -130,7 +130,7 @@ export async function deliverDeps(
     outcomes: observed(wiring, makeDynamoOutcomeStore(dynamo, tableName)),
     clock,
     log,
-    metrics,
+    metrics: portalMetrics(metrics, portal.id, config.portals.length),
   };
 }
 

@@ -20,6 +20,12 @@ export const Metric = {
   DigestBacklog: "DigestBacklog",
   /** Milliseconds from webhook receipt to the Bitrix24 answer of a sent message. */
   DeliveryLatency: "DeliveryLatency",
+  /**
+   * Milliseconds; no dimension. The age (since it was queued) of the oldest message a deliver
+   * invocation hands back to the queue undelivered (a retry, or an error); emitted only then.
+   * Unlike SQS's ApproximateAgeOfOldestMessage it counts messages received three times or more.
+   */
+  OldestUndelivered: "OldestUndelivered",
 } as const;
 export type MetricName = (typeof Metric)[keyof typeof Metric];
 
@@ -30,3 +36,33 @@ export interface Metrics {
 }
 
 export const noMetrics: Metrics = { count() {}, milliseconds() {} };
+
+/**
+ * The dimension of per-portal figures. A point counted with it is also counted without it (the
+ * EMF adapter writes both dimension sets), so totals and their alarms see every portal.
+ */
+export const PORTAL_DIMENSION = "Portal";
+
+/** The metrics counted per portal as well (docs/alarms.md, "Per-portal health"). */
+export const PER_PORTAL_METRICS: readonly MetricName[] = [
+  Metric.Messages,
+  Metric.BitrixErrors,
+  Metric.OldestUndelivered,
+];
+
+/**
+ * `metrics` with the portal's id on its per-portal metrics, for a config of more than one portal
+ * (with one, the totals are the portal's figures and cost no more series).
+ *
+ * @example deps.metrics = portalMetrics(wiring.metrics, portal.id, config.portals.length);
+ */
+export function portalMetrics(metrics: Metrics, portal: string, portals: number): Metrics {
+  if (portals < 2) return metrics;
+  const tagged = (name: MetricName, dimensions?: Record<string, string>) =>
+    PER_PORTAL_METRICS.includes(name) ? { ...dimensions, [PORTAL_DIMENSION]: portal } : dimensions;
+  return {
+    count: (name, dimensions, value) => metrics.count(name, tagged(name, dimensions), value),
+    milliseconds: (name, value, dimensions) =>
+      metrics.milliseconds(name, value, tagged(name, dimensions)),
+  };
+}

@@ -1,23 +1,35 @@
 import { awsWiring, WORKER_AWS_BUDGET } from "../adapters/aws";
-import { lambdaLogContext, makePowertoolsLog, makePowertoolsMetrics } from "../adapters/telemetry";
+import {
+  lambdaLogContext,
+  makeEmfMetrics,
+  makePowertoolsLog,
+  withMetricsFlush,
+} from "../adapters/telemetry";
+import { withUndeliveredAge } from "../adapters/undelivered-age";
 import { portalsDeliver } from "../adapters/wiring";
 import { onceUntilFailure } from "../core/once";
 import { createDeliverHandler } from "./app";
 
 const log = makePowertoolsLog();
-const metrics = makePowertoolsMetrics();
+const metrics = makeEmfMetrics();
 
 /** Lambda entry: SQS event source with partial batch failures. */
-export const handler = createDeliverHandler({
-  log,
-  logContext: lambdaLogContext(log),
-  runtime: onceUntilFailure(async () => {
-    const { wiring, queue, deadLetters } = await awsWiring(log, metrics, WORKER_AWS_BUDGET);
-    return {
-      // Each portal is built on its first message: its secrets are read then.
-      deliver: portalsDeliver(wiring),
-      retries: queue,
-      deadLetters: deadLetters(),
-    };
-  }),
-});
+export const handler = withMetricsFlush(
+  withUndeliveredAge(
+    createDeliverHandler({
+      log,
+      logContext: lambdaLogContext(log),
+      runtime: onceUntilFailure(async () => {
+        const { wiring, queue, deadLetters } = await awsWiring(log, metrics, WORKER_AWS_BUDGET);
+        return {
+          // Each portal is built on its first message: its secrets are read then.
+          deliver: portalsDeliver(wiring),
+          retries: queue,
+          deadLetters: deadLetters(),
+        };
+      }),
+    }),
+    metrics,
+  ),
+  metrics,
+);

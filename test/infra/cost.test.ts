@@ -1,5 +1,6 @@
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { MEMORY_MB, PROJECT_ROOT } from "../../lib/hookline-stack";
 import { formatBill, formatLevers, synthesizeTemplate } from "../../scripts/cost";
@@ -36,9 +37,10 @@ describe("npm run cost", () => {
       secrets: 0,
       secretParameters: 5,
       sources: 4,
-      alarms: 16,
+      alarms: 17,
       alarmMetrics: 22,
       dashboards: 0,
+      portalsCounted: 0,
       accessLogs: undefined,
       indexes: ["due", "digest", "events"],
       pointInTimeRecovery: true,
@@ -53,6 +55,37 @@ describe("npm run cost", () => {
     expect(levers.functions.deliver.infoLines).toBe(true);
     const base = monthlyCost(facts, DEFAULT_WORKLOAD).total;
     expect(monthlyCost(levers, DEFAULT_WORKLOAD).total - base).toBeGreaterThan(3 + 1 + 0.5);
+  });
+
+  it("prices the per-portal health series of a config of several portals", () => {
+    const config = JSON.parse(
+      readFileSync(resolve(PROJECT_ROOT, "hookline.config.json"), "utf8"),
+    ) as Record<string, unknown>;
+    const portal = (id: string) => ({
+      id,
+      webhookUrl: `env:BITRIX_${id.toUpperCase()}_URL`,
+      openLines: { support: "ab515f5d85a8b844d484f6ea75a2e494" },
+    });
+    const dir = mkdtempSync(join(tmpdir(), "hookline-cost-"));
+    const path = join(dir, "hookline.config.json");
+    writeFileSync(
+      path,
+      JSON.stringify({
+        ...config,
+        bitrix: undefined,
+        portals: [portal("a"), portal("b")],
+        routes: (config.routes as object[]).map((route) => ({ ...route, to: { portal: "a" } })),
+      }),
+    );
+    const several = stackFacts(synthesizeTemplate({ config: path }));
+    expect(several.portalsCounted).toBe(2);
+    const metrics = (f: StackFacts) =>
+      monthlyCost(f, DEFAULT_WORKLOAD).items.find((entry) => entry.item === "CloudWatch metrics")
+        ?.dollars ?? 0;
+    // Two portals' `sent` series at $0.30, and their fault series part of the time.
+    expect(metrics(several) - metrics({ ...several, portalsCounted: 0 })).toBeGreaterThanOrEqual(
+      0.6,
+    );
   });
 
   it("prices the workload's parts: more routing, deferral or latency never costs less", () => {

@@ -1,12 +1,18 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { Match, Template } from "aws-cdk-lib/assertions";
+import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
 import { deliveryTimings } from "../../functions/core/delivery-timings";
 import { OUTCOMES } from "../../functions/core/outcome";
 import { API_MIN_THROTTLE } from "../../lib/capacity";
-import { type HooklineStack, PROJECT_ROOT } from "../../lib/hookline-stack";
-import { ALARM_THRESHOLDS, RATE_FLOOR } from "../../lib/monitoring";
+import { type HooklineStack, PROJECT_ROOT, SWEEP_RATE } from "../../lib/hookline-stack";
+import {
+  ALARM_THRESHOLDS,
+  NO_ALARM_SUBSCRIBER,
+  RATE_FLOOR,
+  SWEEP_HEARTBEAT_PERIOD,
+  THROTTLE_WATCHED_WRITES,
+} from "../../lib/monitoring";
 import { buildStack, FIXTURE_CONFIG, references, writeConfig } from "./synth";
 
 let stack: HooklineStack;
@@ -54,22 +60,27 @@ describe("alarms", () => {
         "DeliverErrorRate",
         "DynamoDbThrottles",
         "Ingest5xxRate",
-        "IngestErrorRate",
+        "DeliverMessageErrors",
         "QueueAgeHigh",
         "SignatureFailures-github",
         "SignatureFailures-shop-orders",
         "SignatureFailures-stripe",
-        "SweepErrors",
+        "SweepHeartbeat",
+        "UndeliveredAgeHigh",
         "UnknownOutcomes",
       ].sort(),
     );
-    for (const alarm of Object.values(alarms)) {
+    for (const [id, alarm] of Object.entries(alarms)) {
       expect(alarm).toMatchObject({
         AlarmActions: [ref(stack.monitoring.topic)],
         OKActions: [ref(stack.monitoring.topic)],
+        AlarmDescription: expect.stringContaining(`docs/alarms.md, ${id}`),
+      });
+      // Only the heartbeat fires on silence.
+      if (id === "SweepHeartbeat") continue;
+      expect(alarm).toMatchObject({
         ComparisonOperator: "GreaterThanOrEqualToThreshold",
         TreatMissingData: "notBreaching",
-        AlarmDescription: expect.stringContaining("README"),
       });
     }
   });
@@ -84,32 +95,26 @@ describe("alarms", () => {
     });
   });
 
-  it("fires again on each new dead letter, also while the queue is already in alarm", () => {
-    const alarm = alarms.DeadLetterArrivals;
-    expect(expressionOf(alarm)).toBe("FILL(sent, 0) + IF(DIFF(visible) > 0, DIFF(visible), 0)");
+  it("fires again on each message deliver moves to the dead-letter queue", () => {
     const queue = [{ Name: "QueueName", Value: attribute(stack.deadLetterQueue, "QueueName") }];
-    expect(inputsOf(alarm)).toEqual({
-      sent: {
-        Metric: { Namespace: "AWS/SQS", MetricName: "NumberOfMessagesSent", Dimensions: queue },
-        Period: 60,
-        Stat: "Sum",
-      },
-      visible: {
-        Metric: {
-          Namespace: "AWS/SQS",
-          MetricName: "ApproximateNumberOfMessagesVisible",
-          Dimensions: queue,
-        },
-        Period: 60,
-        Stat: "Maximum",
-      },
+    expect(alarms.DeadLetterArrivals).toMatchObject({
+      Namespace: "AWS/SQS",
+      MetricName: "NumberOfMessagesSent",
+      Dimensions: queue,
+      Period: 60,
+      Statistic: "Sum",
+      Threshold: ALARM_THRESHOLDS.deadLetterArrivals,
     });
-    expect(alarm?.Threshold).toBe(ALARM_THRESHOLDS.deadLetterArrivals);
+  });
+
+  it("sees ingest crashes as 5xx answers, without an alarm of their own", () => {
+    // API Gateway answers 500/503 when its Lambda integration fails or times out.
+    expect(alarms.IngestErrorRate).toBeUndefined();
+    expect(alarms.Ingest5xxRate?.AlarmDescription).toContain("ingest crashed or timed out");
   });
 
   it.each([
     ["DeliverErrorRate", "AWS/Lambda", "Errors", "Invocations", () => ref(stack.deliver.fn)],
-    ["IngestErrorRate", "AWS/Lambda", "Errors", "Invocations", () => ref(stack.ingest.fn)],
     ["Ingest5xxRate", "AWS/ApiGateway", "5xx", "Count", () => ref(stack.api)],
     ["Api4xxRate", "AWS/ApiGateway", "4xx", "Count", () => ref(stack.api)],
   ] as const)(
@@ -125,7 +130,6 @@ describe("alarms", () => {
       expect(JSON.stringify(inputs)).toContain(JSON.stringify(dimension()));
       const thresholds = {
         DeliverErrorRate: ALARM_THRESHOLDS.deliverErrorRate,
-        IngestErrorRate: ALARM_THRESHOLDS.ingestErrorRate,
         Ingest5xxRate: ALARM_THRESHOLDS.api5xxRate,
         Api4xxRate: ALARM_THRESHOLDS.api4xxRate,
       };
@@ -149,15 +153,108 @@ describe("alarms", () => {
     });
   });
 
-  it("fires on DynamoDB read and write throttling", () => {
+  it("fires on DynamoDB throttling of the table and of its indexes", () => {
     const alarm = alarms.DynamoDbThrottles;
-    expect(expressionOf(alarm)).toBe("FILL(reads, 0) + FILL(writes, 0)");
-    const table = [{ Name: "TableName", Value: ref(stack.table) }];
-    expect(inputsOf(alarm)).toMatchObject({
-      reads: { Metric: { MetricName: "ReadThrottleEvents", Dimensions: table }, Stat: "Sum" },
-      writes: { Metric: { MetricName: "WriteThrottleEvents", Dimensions: table }, Stat: "Sum" },
+    const table = { Name: "TableName", Value: ref(stack.table) };
+    // ThrottledRequests "is incremented by one when any event within a request is throttled",
+    // the table's write or an index's ("CloudWatch throttling metrics", DynamoDB developer guide);
+    // WriteThrottleEvents by TableName alone leaves the indexes' events out.
+    expect(inputsOf(alarm)).toEqual({
+      reads: {
+        Metric: {
+          Namespace: "AWS/DynamoDB",
+          MetricName: "ReadThrottleEvents",
+          Dimensions: [table],
+        },
+        Period: 300,
+        Stat: "Sum",
+      },
+      ...Object.fromEntries(
+        THROTTLE_WATCHED_WRITES.map((operation) => [
+          operation.toLowerCase(),
+          {
+            Metric: {
+              Namespace: "AWS/DynamoDB",
+              MetricName: "ThrottledRequests",
+              Dimensions: expect.arrayContaining([table, { Name: "Operation", Value: operation }]),
+            },
+            Period: 300,
+            Stat: "Sum",
+          },
+        ]),
+      ),
     });
+    expect(expressionOf(alarm)).toBe("FILL(reads, 0) + FILL(putitem, 0) + FILL(updateitem, 0)");
     expect(alarm?.Threshold).toBe(ALARM_THRESHOLDS.dynamoThrottles);
+  });
+
+  it("watches every write the functions may send to an indexed table", () => {
+    // The table's writes that maintain the indexes: outcomes (PutItem, UpdateItem), slots and
+    // the rate limiter (UpdateItem). DeleteItem removes receipts only (they are in no index).
+    const policies = Object.values(template.findResources("AWS::IAM::Policy")) as Array<{
+      Properties: { PolicyDocument: { Statement: Array<{ Action: string | string[] }> } };
+    }>;
+    const grantedWrites = new Set(
+      policies.flatMap((policy) =>
+        policy.Properties.PolicyDocument.Statement.flatMap((statement) =>
+          [statement.Action].flat(),
+        ),
+      ),
+    );
+    expect(grantedWrites).toContain("dynamodb:PutItem");
+    for (const write of ["PutItem", "UpdateItem", "BatchWriteItem", "TransactWriteItems"]) {
+      if (grantedWrites.has(`dynamodb:${write}`)) {
+        expect(THROTTLE_WATCHED_WRITES as readonly string[]).toContain(write);
+      }
+    }
+  });
+
+  it("fires in an outage, when every message is being retried", () => {
+    // SQS: "ApproximateAgeOfOldestMessage ... After a message is received three or more times
+    // (or more), it is not included in the metric" ("Available CloudWatch metrics for Amazon SQS").
+    // Deliver puts each retried message back, so QueueAgeHigh misses an outage; hookline counts
+    // the age of the oldest message it hands back instead (functions/adapters/undelivered-age.ts).
+    const timings = deliveryTimings(stack.config);
+    expect(alarms.UndeliveredAgeHigh).toMatchObject({
+      Namespace: "Hookline",
+      MetricName: "OldestUndelivered",
+      Dimensions: [service],
+      Statistic: "Maximum",
+      Threshold: timings.queueAgeAlarmSeconds * 1000,
+    });
+    // A retried message is back at least every maxBackoff: each period sees it.
+    expect(alarms.UndeliveredAgeHigh?.Period).toBeGreaterThanOrEqual(timings.maxBackoffMs / 1000);
+  });
+
+  it("fires on single messages deliver fails with an unexpected error", () => {
+    template.hasResourceProperties("AWS::Logs::MetricFilter", {
+      LogGroupName: ref(stack.deliver.logGroup),
+      FilterPattern: '{ ($.level = "ERROR") && ($.message = "delivery failed unexpectedly*") }',
+      MetricTransformations: [
+        { MetricNamespace: "Hookline", MetricName: "DeliverMessageErrors", MetricValue: "1" },
+      ],
+    });
+    expect(alarms.DeliverMessageErrors).toMatchObject({
+      Namespace: "Hookline",
+      MetricName: "DeliverMessageErrors",
+      Statistic: "Sum",
+      Threshold: ALARM_THRESHOLDS.deliverMessageErrors,
+    });
+  });
+
+  it("fires when the sweeper stops running or succeeding (missing data is breaching)", () => {
+    expect(alarms.SweepHeartbeat).toMatchObject({
+      Namespace: "Hookline",
+      MetricName: "DigestBacklog",
+      Dimensions: [service],
+      Statistic: "SampleCount",
+      Period: SWEEP_HEARTBEAT_PERIOD.toSeconds(),
+      ComparisonOperator: "LessThanThreshold",
+      Threshold: ALARM_THRESHOLDS.sweepHeartbeat,
+      TreatMissingData: "breaching",
+    });
+    // Several runs fit in a period: one late run does not fire it.
+    expect(SWEEP_HEARTBEAT_PERIOD.toSeconds()).toBeGreaterThanOrEqual(5 * SWEEP_RATE.toSeconds());
   });
 
   it("fires when the oldest queued message is older than the retry window allows for", () => {
@@ -166,17 +263,6 @@ describe("alarms", () => {
       MetricName: "ApproximateAgeOfOldestMessage",
       Dimensions: [{ Name: "QueueName", Value: attribute(stack.queue, "QueueName") }],
       Threshold: deliveryTimings(stack.config).queueAgeAlarmSeconds,
-    });
-  });
-
-  it("fires when the sweeper fails most of its runs", () => {
-    expect(alarms.SweepErrors).toMatchObject({
-      Namespace: "AWS/Lambda",
-      MetricName: "Errors",
-      Dimensions: [{ Name: "FunctionName", Value: ref(stack.sweep.fn) }],
-      Statistic: "Sum",
-      Period: 300,
-      Threshold: ALARM_THRESHOLDS.sweepErrors,
     });
   });
 
@@ -275,6 +361,14 @@ describe("alarm topic", () => {
     });
   });
 
+  it("warns at synth when nobody is subscribed, and not otherwise", () => {
+    const warnings = (target: HooklineStack) =>
+      Annotations.fromStack(target).findWarning("*", Match.stringLikeRegexp("alarmEmail"));
+    expect(warnings(buildStack())).toHaveLength(1);
+    expect(warnings(buildStack())[0]?.entry.data).toContain(NO_ALARM_SUBSCRIBER);
+    expect(warnings(stack)).toEqual([]);
+  });
+
   it("has no subscription without alarmEmail", () => {
     Template.fromStack(buildStack()).resourceCountIs("AWS::SNS::Subscription", 0);
   });
@@ -305,7 +399,8 @@ describe("dashboard", () => {
       "ApproximateNumberOfMessagesVisible",
       "ConsumedWriteCapacityUnits",
       "ReadThrottleEvents",
-      "WriteThrottleEvents",
+      "ThrottledRequests",
+      "OldestUndelivered",
       "4xx",
       "5xx",
       "Errors",
@@ -319,15 +414,50 @@ describe("dashboard", () => {
   });
 });
 
-describe("README", () => {
-  const readme = readFileSync(resolve(PROJECT_ROOT, "README.md"), "utf8");
-  const section = (title: string) => {
-    const start = readme.indexOf(`## ${title}`);
-    return readme.slice(start, readme.indexOf("\n## ", start + 1));
-  };
+describe("per-portal health", () => {
+  it("gives each portal a dashboard row when there is more than one", () => {
+    const raw = JSON.parse(readFileSync(FIXTURE_CONFIG, "utf8")) as Record<string, unknown>;
+    const portal = (id: string, url: string) => ({
+      id,
+      webhookUrl: url,
+      openLines: { support: "ab515f5d85a8b844d484f6ea75a2e494" },
+    });
+    const two = buildStack({
+      dashboard: true,
+      configPath: writeConfig({
+        ...raw,
+        bitrix: undefined,
+        portals: [portal("main", "env:MAIN_URL"), portal("eu", "env:EU_URL")],
+        routes: [],
+      }),
+    });
+    const body = JSON.stringify(
+      Object.values(Template.fromStack(two).findResources("AWS::CloudWatch::Dashboard"))[0],
+    );
+    for (const id of ["main", "eu"]) {
+      for (const title of [
+        `Portal ${id}: messages by outcome`,
+        `Portal ${id}: rate-limit and operating-limit answers`,
+        `Portal ${id}: oldest undelivered message (ms)`,
+      ]) {
+        expect(body).toContain(title);
+      }
+      // The series hookline writes for the portal (portalMetrics, makeEmfMetrics).
+      expect(body).toContain(`\\"Portal\\",\\"${id}\\"`);
+    }
+    for (const code of ["QUERY_LIMIT_EXCEEDED", "OPERATION_TIME_LIMIT"])
+      expect(body).toContain(code);
+    // One portal: its figures are the totals; no rows of its own.
+    const one = Template.fromStack(buildStack({ dashboard: true }));
+    expect(JSON.stringify(one.findResources("AWS::CloudWatch::Dashboard"))).not.toContain(
+      "Portal default",
+    );
+  });
+});
 
-  it("explains every alarm the stack creates, and what to do when it fires", () => {
-    const alarmsSection = section("Alarms and what to do when they fire");
+describe("README", () => {
+  it("explains every alarm the stack creates, and what to do when it fires (docs/alarms.md)", () => {
+    const alarmsSection = readFileSync(resolve(PROJECT_ROOT, "docs/alarms.md"), "utf8");
     const oauth = buildStack({
       configPath: writeConfig({
         ...JSON.parse(readFileSync(FIXTURE_CONFIG, "utf8")),
@@ -366,5 +496,74 @@ describe("README", () => {
         .replace(/^Secret[A-Z0-9]+$/, "Secret<NAME>");
       expect(deploy).toContain(`\`${documented}\``);
     }
+  });
+});
+
+/**
+ * The AWS metrics an alarm may read, with the dimensions it names them by and when AWS publishes
+ * them (each service's "CloudWatch metrics" page). A metric not listed here, or named by other
+ * dimensions, would be an alarm on a series that never exists.
+ */
+const AWS_METRICS: Record<string, { dimensions: string[]; publishedWhen: string }> = {
+  "AWS/SQS ApproximateNumberOfMessagesVisible": {
+    dimensions: ["QueueName"],
+    publishedWhen: "every minute for an active queue (up to 6 h after the last activity)",
+  },
+  "AWS/SQS ApproximateAgeOfOldestMessage": {
+    dimensions: ["QueueName"],
+    publishedWhen: "for messages received fewer than three times",
+  },
+  "AWS/SQS NumberOfMessagesSent": {
+    dimensions: ["QueueName"],
+    publishedWhen: "SendMessage to the queue; a redrive by SQS is not counted",
+  },
+  "AWS/Lambda Errors": { dimensions: ["FunctionName"], publishedWhen: "an invocation fails" },
+  "AWS/Lambda Invocations": { dimensions: ["FunctionName"], publishedWhen: "every invocation" },
+  "AWS/ApiGateway Count": { dimensions: ["ApiId"], publishedWhen: "every request (HTTP API)" },
+  "AWS/ApiGateway 4xx": { dimensions: ["ApiId"], publishedWhen: "4xx answers, 429 included" },
+  "AWS/ApiGateway 5xx": {
+    dimensions: ["ApiId"],
+    publishedWhen: "5xx answers, a failed integration included",
+  },
+  "AWS/DynamoDB ReadThrottleEvents": {
+    dimensions: ["TableName"],
+    publishedWhen: "a read event of the table is throttled",
+  },
+  "AWS/DynamoDB ThrottledRequests": {
+    dimensions: ["Operation", "TableName"],
+    publishedWhen: "a request with any throttled event, the table's or an index's",
+  },
+};
+
+describe("what the alarms read", () => {
+  it("reads only AWS metrics that AWS publishes under those dimensions", () => {
+    const read = Object.entries(alarms).flatMap(([id, alarm]) => {
+      const single = alarm.MetricName
+        ? [
+            {
+              Namespace: alarm.Namespace,
+              MetricName: alarm.MetricName,
+              Dimensions: alarm.Dimensions,
+            },
+          ]
+        : [];
+      const stats = (alarm.Metrics ?? []).flatMap((m) =>
+        m.MetricStat ? [m.MetricStat.Metric as Record<string, unknown>] : [],
+      );
+      return [...single, ...stats].map((metric) => ({ id, ...metric }));
+    }) as Array<{ id: string; Namespace: string; MetricName: string; Dimensions?: unknown }>;
+    const aws = read.filter((metric) => metric.Namespace.startsWith("AWS/"));
+    expect(aws.length).toBeGreaterThan(0);
+    for (const metric of aws) {
+      const known = AWS_METRICS[`${metric.Namespace} ${metric.MetricName}`];
+      expect(known, `${metric.id}: ${metric.Namespace} ${metric.MetricName}`).toBeDefined();
+      const names = ((metric.Dimensions ?? []) as Array<{ Name: string }>).map((d) => d.Name);
+      expect(names.sort(), metric.id).toEqual(known?.dimensions);
+    }
+    // The others are hookline's, checked against what the bundles print
+    // (test/integration/log-filter.test.ts).
+    expect(
+      read.filter((metric) => !metric.Namespace.startsWith("AWS/")).map((m) => m.Namespace),
+    ).toEqual(expect.arrayContaining(["Hookline"]));
   });
 });

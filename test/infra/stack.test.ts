@@ -157,11 +157,12 @@ describe("functions", () => {
         Timeout: timeout(),
         MemorySize: memory,
         Role: arn(fn.role),
-        // No START/END/REPORT line per invocation: Lambda's own lines at WARN only.
+        // No START/END/REPORT line per invocation: Lambda's own lines at WARN only. Lambda's
+        // filter at INFO, so the metric lines pass (test/integration/log-filter.test.ts).
         LoggingConfig: {
           LogGroup: ref(fn.logGroup),
           LogFormat: "JSON",
-          ApplicationLogLevel: DEFAULT_LOG_LEVEL,
+          ApplicationLogLevel: "INFO",
           SystemLogLevel: "WARN",
         },
         Environment: {
@@ -170,11 +171,12 @@ describe("functions", () => {
             HOOKLINE_QUEUE_URL: ref(stack.queue),
             POWERTOOLS_SERVICE_NAME: "hookline",
             POWERTOOLS_METRICS_NAMESPACE: "Hookline",
+            HOOKLINE_LOG_LEVEL: DEFAULT_LOG_LEVEL,
           }),
         },
       });
       expect(propertiesOf(fn.logGroup).RetentionInDays).toBe(30);
-      // Powertools reads the level Lambda sets (AWS_LAMBDA_LOG_LEVEL): one place for it.
+      // hookline's level is HOOKLINE_LOG_LEVEL (Powertools follows AWS_LAMBDA_LOG_LEVEL anyway).
       const variables = (propertiesOf(fn.fn).Environment as { Variables: object }).Variables;
       expect(variables).not.toHaveProperty("POWERTOOLS_LOG_LEVEL");
       // Source maps are read when a stack is logged, not by node at every cold start.
@@ -188,6 +190,13 @@ describe("functions", () => {
     const verbose = Template.fromStack(buildStack({ logLevel: ApplicationLogLevel.INFO }));
     verbose.allResourcesProperties("AWS::Lambda::Function", {
       LoggingConfig: Match.objectLike({ ApplicationLogLevel: "INFO", SystemLogLevel: "WARN" }),
+      Environment: { Variables: Match.objectLike({ HOOKLINE_LOG_LEVEL: "INFO" }) },
+    });
+    // DEBUG lines need Lambda's filter at DEBUG too.
+    const debug = Template.fromStack(buildStack({ logLevel: ApplicationLogLevel.DEBUG }));
+    debug.allResourcesProperties("AWS::Lambda::Function", {
+      LoggingConfig: Match.objectLike({ ApplicationLogLevel: "DEBUG" }),
+      Environment: { Variables: Match.objectLike({ HOOKLINE_LOG_LEVEL: "DEBUG" }) },
     });
   });
 
@@ -203,6 +212,7 @@ describe("functions", () => {
     );
     expect(variables(stack.ingest)).not.toHaveProperty("HOOKLINE_DEAD_LETTER_QUEUE_URL");
     expect(Object.keys(variables(stack.sweep)).sort()).toEqual([
+      "HOOKLINE_LOG_LEVEL",
       "HOOKLINE_QUEUE_URL",
       "HOOKLINE_TABLE",
       "POWERTOOLS_METRICS_NAMESPACE",
@@ -508,7 +518,8 @@ describe("least privilege", () => {
         Resource: arn(stack.ingest.logGroup),
       },
       {
-        Action: ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+        // No UpdateItem: receipts are put and deleted, outcomes put (functions/adapters/dynamo).
+        Action: ["dynamodb:DeleteItem", "dynamodb:PutItem"],
         Resource: table(),
       },
       { Action: "sqs:SendMessage", Resource: arn(stack.queue) },
@@ -546,7 +557,7 @@ describe("least privilege", () => {
       {
         Action: [
           "dynamodb:BatchGetItem",
-          "dynamodb:DeleteItem",
+
           "dynamodb:GetItem",
           "dynamodb:PutItem",
           "dynamodb:UpdateItem",
@@ -722,6 +733,8 @@ describe("outputs", () => {
     template.hasOutput("TableName", { Value: ref(stack.table) });
     template.hasOutput("DeadLetterQueueUrl", { Value: ref(stack.deadLetterQueue) });
     template.hasOutput("DeadLetterQueueArn", { Value: arn(stack.deadLetterQueue) });
+    // The destination of a redrive (aws sqs start-message-move-task --destination-arn).
+    template.hasOutput("DeliveryQueueArn", { Value: arn(stack.queue) });
     expect(template.findOutputs("ApiAccessLogGroup")).toEqual({});
   });
 

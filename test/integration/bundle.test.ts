@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { pathToFileURL } from "node:url";
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
@@ -19,7 +18,14 @@ import { bundleFunction } from "../../lib/bundling";
 import { OPEN_LINE_CODE, TEST_SECRETS, testConfig } from "../support/bridge";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
 import { type FakeSqs, type FakeSqsMessage, startFakeSqs, toSqsEvent } from "../support/fake-sqs";
-import { githubExamples, githubRequest, type SignedRequest } from "../support/signers";
+import {
+  issueOpened,
+  nativeImport,
+  restoreEnv,
+  useLocalAws,
+  webhookEvent,
+} from "../support/lambda-bundles";
+import { githubRequest } from "../support/signers";
 
 /**
  * The real Lambda entries, bundled with the production esbuild settings and loaded by Node as
@@ -53,20 +59,6 @@ const rawConfig = testConfig({
   bitrix: { webhookUrl: "env:BITRIX_WEBHOOK_URL" },
 });
 
-/**
- * Node's own `import()`, bypassing Vitest's module runner (which would transform a `.mjs` outside
- * node_modules): the bundle must load exactly as Lambda loads it. Vitest hands `data:` modules to
- * Node untouched, and their `import()` is Node's.
- */
-const NATIVE_LOADER = "data:text/javascript,export default (url) => import(url);";
-
-async function nativeImport(file: string): Promise<Record<string, unknown>> {
-  const loader = (await import(/* @vite-ignore */ NATIVE_LOADER)) as {
-    default: (url: string) => Promise<Record<string, unknown>>;
-  };
-  return loader.default(pathToFileURL(file).href);
-}
-
 describe("the bundled Lambda handlers (production esbuild settings)", () => {
   const savedEnv = { ...process.env };
   let workDir: string;
@@ -95,34 +87,21 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
     ]);
     await ensureTable(makeTestClient(dynamo.endpoint), TABLE);
 
-    for (const name of [
-      "AWS_PROFILE",
-      "AWS_SESSION_TOKEN",
-      "AWS_ENDPOINT_URL",
-      "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
-      "HOOKLINE_SECRET_PREFIX",
-    ]) {
-      delete process.env[name];
-    }
-    Object.assign(process.env, {
-      AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: "local",
-      AWS_SECRET_ACCESS_KEY: "local",
-      // No shared config or credentials file of the machine may steer the clients.
-      AWS_CONFIG_FILE: join(workDir, "no-aws-config"),
-      AWS_SHARED_CREDENTIALS_FILE: join(workDir, "no-aws-credentials"),
-      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-      AWS_ENDPOINT_URL_SQS: sqs.endpoint,
-      HOOKLINE_TABLE: TABLE,
-      HOOKLINE_QUEUE_URL: sqs.queueUrl("hookline"),
-      HOOKLINE_DEAD_LETTER_QUEUE_URL: sqs.queueUrl("hookline-dead-letters"),
-      // Relative, resolved against LAMBDA_TASK_ROOT as on AWS (set per invocation below).
-      HOOKLINE_CONFIG: CONFIG_FILE,
-      POWERTOOLS_LOG_LEVEL: "ERROR",
-      POWERTOOLS_METRICS_DISABLED: "true",
-      BITRIX_WEBHOOK_URL: simulator.webhookUrl,
-      ...TEST_SECRETS,
-    });
+    useLocalAws(
+      workDir,
+      { dynamodb: dynamo.endpoint, sqs: sqs.endpoint },
+      {
+        HOOKLINE_TABLE: TABLE,
+        HOOKLINE_QUEUE_URL: sqs.queueUrl("hookline"),
+        HOOKLINE_DEAD_LETTER_QUEUE_URL: sqs.queueUrl("hookline-dead-letters"),
+        // Relative, resolved against LAMBDA_TASK_ROOT as on AWS (set per invocation below).
+        HOOKLINE_CONFIG: CONFIG_FILE,
+        POWERTOOLS_LOG_LEVEL: "ERROR",
+        POWERTOOLS_METRICS_DISABLED: "true",
+        BITRIX_WEBHOOK_URL: simulator.webhookUrl,
+        ...TEST_SECRETS,
+      },
+    );
 
     ingest = handlerOf(await nativeImport(bundles.ingest)) as IngestHandler;
     deliver = handlerOf(await nativeImport(bundles.deliver)) as DeliverHandler;
@@ -130,10 +109,7 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
   }, 60_000);
 
   afterAll(async () => {
-    for (const name of Object.keys(process.env)) {
-      if (!(name in savedEnv)) delete process.env[name];
-    }
-    Object.assign(process.env, savedEnv);
+    restoreEnv(savedEnv);
     await Promise.allSettled([dynamo?.close(), simulator?.close(), sqs?.close()]);
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
@@ -221,19 +197,4 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
 function handlerOf(module: Record<string, unknown>): unknown {
   expect(typeof module.handler).toBe("function");
   return module.handler;
-}
-
-function issueOpened(): Record<string, unknown> {
-  const example = githubExamples("issues", "opened")[0];
-  if (!example) throw new Error("no issues.opened example in @octokit/webhooks-examples");
-  return example;
-}
-
-function webhookEvent(sourceId: string, request: SignedRequest): APIGatewayProxyEventV2 {
-  return apiGatewayEvent({
-    method: "POST",
-    path: `/webhooks/${sourceId}`,
-    headers: request.headers,
-    body: Buffer.from(request.body),
-  });
 }

@@ -195,6 +195,40 @@ describe("hookline check: unsigned event names", () => {
   });
 });
 
+describe("hookline check --stack", () => {
+  const TOPIC = "arn:aws:sns:eu-central-1:123456789012:Hookline-AlarmTopic";
+  const options = (confirmed: number, asked: string[]) => ({
+    readOutputs: async (stack: string) => {
+      asked.push(stack);
+      return { AlarmTopicArn: TOPIC, TableName: "t" };
+    },
+    alarmSubscriptions: async (topicArn: string, region?: string) => {
+      asked.push(`${topicArn} in ${region}`);
+      return confirmed;
+    },
+  });
+
+  it("warns when the deployed alarm topic has no confirmed subscription", async () => {
+    const asked: string[] = [];
+    const run = capture(workspace(baseConfig));
+    expect(await runCli(["check", "--stack", "Hookline"], run.io, options(0, asked))).toBe(0);
+    expect(run.err()).toContain(
+      "warning: stack Hookline: AlarmTopicArn: the alarm topic has no confirmed subscription, so alarms reach nobody",
+    );
+    expect(asked).toEqual(["Hookline", `${TOPIC} in eu-central-1`]);
+  });
+
+  it("says nothing of alarms when someone is subscribed, or without --stack", async () => {
+    const subscribed = capture(workspace(baseConfig));
+    expect(await runCli(["check", "--stack", "Hookline"], subscribed.io, options(1, []))).toBe(0);
+    expect(subscribed.err()).not.toContain("alarm");
+    const asked: string[] = [];
+    const local = capture(workspace(baseConfig));
+    expect(await runCli(["check"], local.io, options(0, asked))).toBe(0);
+    expect(asked).toEqual([]);
+  });
+});
+
 describe("hookline render", () => {
   it("renders the Stripe example with ATTACH and warns about a variable that rendered empty", async () => {
     const run = capture(workspace(baseConfig));

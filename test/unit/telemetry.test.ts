@@ -1,7 +1,13 @@
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { lambdaLogContext, makePowertoolsLog } from "../../functions/adapters/telemetry";
+import {
+  lambdaLogContext,
+  makeEmfMetrics,
+  makePowertoolsLog,
+  withMetricsFlush,
+} from "../../functions/adapters/telemetry";
+import { Metric, type Metrics, portalMetrics } from "../../functions/core/metrics";
 
 // What Lambda passes an on-demand instance: its context and AWS_LAMBDA_INITIALIZATION_TYPE.
 const context = (awsRequestId: string) =>
@@ -74,4 +80,180 @@ describe("lambdaLogContext", () => {
       expect.objectContaining({ message: "request failed", function_request_id: "request-3" }),
     ]);
   });
+});
+
+describe("makePowertoolsLog", () => {
+  it("drops hookline's lines below its own level, whatever level Lambda filters at", () => {
+    vi.stubEnv("AWS_LAMBDA_LOG_LEVEL", "INFO");
+    const log = makePowertoolsLog(undefined, "WARN");
+    log.debug("debug line");
+    log.info("info line");
+    log.warn("warn line");
+    log.error("error line");
+    expect(lines.map((line) => [line.level, line.message])).toEqual([
+      ["WARN", "warn line"],
+      ["ERROR", "error line"],
+    ]);
+  });
+});
+
+describe("makeEmfMetrics", () => {
+  const flushed = (record: (metrics: Metrics) => void) => {
+    const written: string[] = [];
+    const metrics = makeEmfMetrics(
+      (line) => written.push(line),
+      () => 1_796_000_000_000,
+    );
+    record(metrics);
+    expect(written).toEqual([]); // nothing before the flush
+    metrics.flush();
+    metrics.flush(); // a second flush writes nothing again
+    return written.map((line) => {
+      expect(line.endsWith("\n")).toBe(true);
+      return JSON.parse(line) as Record<string, unknown>;
+    });
+  };
+
+  it.each([
+    {
+      name: "a deliver batch: outcomes and latencies in one line, values as arrays",
+      record: (m: Metrics) => {
+        for (const latency of [120, 340]) {
+          m.count(Metric.Messages, { Outcome: "sent" });
+          m.milliseconds(Metric.DeliveryLatency, latency);
+        }
+      },
+      lines: [
+        {
+          _aws: {
+            Timestamp: 1_796_000_000_000,
+            CloudWatchMetrics: [
+              {
+                Namespace: "Hookline",
+                Dimensions: [["Outcome", "service"]],
+                Metrics: [{ Name: "Messages", Unit: "Count" }],
+              },
+              {
+                Namespace: "Hookline",
+                Dimensions: [["service"]],
+                Metrics: [{ Name: "DeliveryLatency", Unit: "Milliseconds" }],
+              },
+            ],
+          },
+          service: "hookline",
+          Outcome: "sent",
+          Messages: [1, 1],
+          DeliveryLatency: [120, 340],
+        },
+      ],
+    },
+    {
+      name: "clashing dimension values: a line each",
+      record: (m: Metrics) => {
+        m.count(Metric.Messages, { Outcome: "sent" });
+        m.count(Metric.Messages, { Outcome: "deferred" });
+        m.count(Metric.BitrixErrors, { Code: "QUERY_LIMIT_EXCEEDED" });
+      },
+      lines: [
+        expect.objectContaining({
+          Outcome: "sent",
+          Messages: 1,
+          Code: "QUERY_LIMIT_EXCEEDED",
+          BitrixErrors: 1,
+        }),
+        expect.objectContaining({ Outcome: "deferred", Messages: 1 }),
+      ],
+    },
+    {
+      name: "a per-portal point: counted by portal and in the total, in one directive",
+      record: (m: Metrics) => m.count(Metric.Messages, { Outcome: "sent", Portal: "eu" }),
+      lines: [
+        expect.objectContaining({
+          _aws: expect.objectContaining({
+            CloudWatchMetrics: [
+              {
+                Namespace: "Hookline",
+                Dimensions: [
+                  ["Outcome", "Portal", "service"],
+                  ["Outcome", "service"],
+                ],
+                Metrics: [{ Name: "Messages", Unit: "Count" }],
+              },
+            ],
+          }),
+          Portal: "eu",
+          Outcome: "sent",
+          Messages: 1,
+        }),
+      ],
+    },
+    { name: "nothing counted: no line", record: () => {}, lines: [] },
+  ])("$name", ({ record, lines }) => {
+    expect(flushed(record)).toEqual(lines);
+  });
+
+  it("writes nothing when metrics are disabled (POWERTOOLS_METRICS_DISABLED)", () => {
+    vi.stubEnv("POWERTOOLS_METRICS_DISABLED", "true");
+    const written: string[] = [];
+    const metrics = makeEmfMetrics((line) => written.push(line));
+    metrics.count(Metric.SignatureFailures, { Source: "github" });
+    metrics.flush();
+    expect(written).toEqual([]);
+  });
+
+  it("flushes when the handler ends, also when it throws", async () => {
+    const written: string[] = [];
+    const metrics = makeEmfMetrics((line) => written.push(line));
+    const failing = withMetricsFlush(async () => {
+      metrics.count(Metric.SignatureFailures, { Source: "github" });
+      throw new Error("boom");
+    }, metrics);
+    await expect(failing({}, context("request-4"))).rejects.toThrow("boom");
+    expect(written).toHaveLength(1);
+  });
+});
+
+describe("portalMetrics", () => {
+  const recorded = (portals: number) => {
+    const points: unknown[] = [];
+    const metrics = portalMetrics(
+      {
+        count: (name, dimensions) => points.push([name, dimensions]),
+        milliseconds: (name, _value, dimensions) => points.push([name, dimensions]),
+      },
+      "eu",
+      portals,
+    );
+    metrics.count(Metric.Messages, { Outcome: "sent" });
+    metrics.count(Metric.BitrixErrors, { Code: "QUERY_LIMIT_EXCEEDED" });
+    metrics.milliseconds(Metric.DeliveryLatency, 5);
+    return points;
+  };
+
+  it.each([
+    {
+      portals: 2,
+      points: [
+        ["Messages", { Outcome: "sent", Portal: "eu" }],
+        ["BitrixErrors", { Code: "QUERY_LIMIT_EXCEEDED", Portal: "eu" }],
+        ["DeliveryLatency", undefined],
+      ],
+    },
+    {
+      portals: 1,
+      points: [
+        ["Messages", { Outcome: "sent" }],
+        ["BitrixErrors", { Code: "QUERY_LIMIT_EXCEEDED" }],
+        ["DeliveryLatency", undefined],
+      ],
+    },
+  ])(
+    "with $portals portal(s): the portal on its per-portal metrics only",
+    ({ portals, points }) => {
+      const expected = points.map(([name, dimensions]) =>
+        name === "DeliveryLatency" ? [name, undefined] : [name, dimensions],
+      );
+      expect(recorded(portals)).toEqual(expected);
+    },
+  );
 });
