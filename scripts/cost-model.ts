@@ -76,8 +76,11 @@ export const ASSUMPTIONS = {
   /** The event source's long-polling pollers (5 at the least) and their 20 s polls. */
   sqsPollers: 5,
   sqsLongPollSeconds: 20,
-  /** DynamoDB write units per item kind, each item under 1 KB (a message up to ~600 characters). */
-  writes: { receipt: 1, sentAlone: 4, deferred: 2, digestPerEvent: 1, digestFixed: 4 },
+  /**
+   * DynamoDB write units per item kind, each item under 1 KB (a message up to ~600 characters).
+   * A receipt is written pending, then marked queued once its messages are (docs/ingest-receipts.md).
+   */
+  writes: { receipt: 2, sentAlone: 4, deferred: 2, digestPerEvent: 1, digestFixed: 4 },
   /** Bytes a log event is billed: the line, plus CloudWatch's 26 bytes per event. */
   logEventOverhead: 26,
   emfLineBytes: 250,

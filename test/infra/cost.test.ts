@@ -101,13 +101,18 @@ describe("npm run cost", () => {
   it("brings 10 M webhooks with 20 % routed to at most $25 in an account of its own", () => {
     const bill = monthlyCost(facts, DEFAULT_WORKLOAD);
     expect(bill.total - bill.alwaysFreeCredit).toBeLessThanOrEqual(25);
-    // No metric line per webhook: 2 M outcome lines and 2 M latency lines, 43,200 sweeps.
-    expect(bill.figures.logGb).toBeCloseTo(((4_000_000 + 43_200) * (250 + 26)) / 1024 ** 3, 6);
+    // No metric line per webhook: one metric line per deliver batch (all its messages sent),
+    // one per sweep (43,200).
+    expect(bill.figures.logGb).toBeCloseTo(
+      ((bill.figures.deliverBatches + 43_200) * (250 + 26)) / 1024 ** 3,
+      6,
+    );
     // Secrets: Parameter Store, no Secrets Manager secret; each read a KMS request.
     const secrets = bill.items.find((item) => item.item.startsWith("Parameter Store"));
     expect(secrets?.dollars).toBeCloseTo(((2 * 8640 * 4) / 10_000) * 0.03, 6);
-    // 2 M messages: a receipt and the ledger's 4 writes each, and each outcome in the events index.
-    expect(bill.figures.dynamoWrites).toBe(2_000_000 * (1 + 4 + 1));
+    // 2 M messages: a receipt (written pending, then marked queued: 2 writes) and the ledger's 4
+    // writes each, and each outcome in the events index.
+    expect(bill.figures.dynamoWrites).toBe(2_000_000 * (2 + 4 + 1));
   });
 
   it("is what the README's cost section quotes, figure for figure", () => {
