@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { portalBackoffMs, retryDelayMs } from "./backoff";
+import { CONFIG_FAULT_RETRY_MS } from "./bitrix-errors";
 import type { Clock } from "./clock";
 import { sleep as defaultSleep } from "./clock";
 import { ATTEMPT_OVERHEAD_MS } from "./config-defaults";
@@ -16,6 +17,7 @@ import {
   type OutcomeStore,
   type PendingEvent,
   type RateLimiter,
+  type SendResult,
   type SlotAttempt,
   type SlotKey,
   type SlotStore,
@@ -99,6 +101,7 @@ export function makeDeliver(deps: DeliverDeps) {
     const key = slotKey(job);
     const heldBack = portalHeldBack(ctx);
     if (heldBack) return heldBack;
+    if (await settledEarlier(job)) return done;
 
     const claim = await slots.claim(key, { jobId: job.jobId }, clock.now(), timings.leaseMs);
     if (claim.status !== "claimed") {
@@ -222,19 +225,31 @@ export function makeDeliver(deps: DeliverDeps) {
     targets: Targets,
     ctx: DeliveryAttempt,
   ): Promise<DeliveryResult> {
-    const giveUp = () => giveUpGuarded(attempt, targets);
+    const giveUp = (code?: string) => () => giveUpGuarded(attempt, targets, code);
     const turn = await reserveTurn(attempt.leaseUntil.getTime(), ctx);
     if ("retryAfterMs" in turn) {
-      await slots.release(attempt, clock.now());
-      return retry(turn.retryAfterMs, "rate limit: the portal's bucket is booked", ctx, giveUp);
+      await settleWrite(() => slots.release(attempt, clock.now()));
+      return retry(turn.retryAfterMs, "rate limit: the portal's bucket is booked", ctx, giveUp());
     }
 
+    // The intent: from this write on the request may land, and only it counts as evidence.
     const sentAt = clock.now().getTime();
-    const result = await client.sendNetworkMessage(
-      attempt.key.openLineCode,
-      message,
-      untilLeaseEnds(attempt.leaseUntil.getTime()),
-    );
+    if (!(await slots.markSending(attempt, new Date(sentAt)))) {
+      const reason = "the lease ran out before the request could start";
+      return retry(timings.leaseMs, reason, ctx, afterLease(timings.leaseMs, reason));
+    }
+    let result: SendResult;
+    try {
+      result = await client.sendNetworkMessage(
+        attempt.key.openLineCode,
+        message,
+        untilLeaseEnds(attempt.leaseUntil.getTime()),
+      );
+    } catch (error) {
+      // The client throws only before a request goes out (its token store, say): not landed.
+      await settleWrite(() => slots.release(attempt, clock.now()));
+      throw error;
+    }
     const now = clock.now();
     const action: AnswerAction = onAnswer(result, attempt, now, timings);
     switch (action.do) {
@@ -248,7 +263,9 @@ export function makeDeliver(deps: DeliverDeps) {
         await settleWrite(() =>
           slots.block(attempt, action.until, action.giveUp ? 0 : action.tries),
         );
-        if (action.giveUp) {
+        if (action.unknown) {
+          await finishAll(targets, "unknown", action.reason, action.code);
+        } else if (action.giveUp) {
           await finishAll(targets, "failed", action.reason, action.code);
         } else if (targets.alone?.whenLimited === "drop") {
           await finishAll(targets, "suppressed", action.reason, action.code);
@@ -264,7 +281,7 @@ export function makeDeliver(deps: DeliverDeps) {
         return done;
       case "fail":
         countBitrixError(action.code, action.configFault);
-        await slots.release(attempt, now);
+        await settleWrite(() => slots.release(attempt, now));
         await finishAll(targets, action.outcome, action.reason, action.code);
         return done;
       case "retry":
@@ -275,8 +292,8 @@ export function makeDeliver(deps: DeliverDeps) {
             portalBackoffMs(action.hintMs, turn.failures, timings.maxBackoffMs),
           );
         }
-        await slots.release(attempt, now);
-        return retry(action.hintMs, action.reason, ctx, giveUp);
+        await settleWrite(() => slots.release(attempt, now));
+        return retry(action.hintMs, action.reason, ctx, giveUp(action.code));
       case "ambiguous": {
         countBitrixError(action.code, false);
         // Safe to retry: if it landed, Bitrix24 answers USER_MESSAGE_LIMIT and the slot knows why.
@@ -286,16 +303,26 @@ export function makeDeliver(deps: DeliverDeps) {
           new Date(Math.min(attempt.leaseUntil.getTime(), sentAt + timings.requestLandsWithinMs)),
         );
         const hintMs = marked.leaseUntil.getTime() - now.getTime();
-        return retry(hintMs, action.reason, ctx, () => giveUpGuarded(marked, targets));
+        return retry(hintMs, action.reason, ctx, () => giveUpGuarded(marked, targets, action.code));
       }
     }
   }
 
-  /** No weekly limit (partner portals): an in-flight marker per attempt guards the send. */
+  /**
+   * No weekly limit (partner portals): an in-flight marker per attempt, written right before the
+   * request goes on the wire, guards the send; it is this path's intent record.
+   */
   async function deliverUnguarded(job: EventJob, ctx: DeliveryAttempt): Promise<DeliveryResult> {
     const targets: Targets = { events: [pendingOf(job)], alone: job };
     const heldBack = portalHeldBack(ctx);
     if (heldBack) return heldBack;
+    if (await settledEarlier(job)) return done;
+
+    const giveUp = (code?: string) => () => giveUpAlone(job, undefined, code);
+    const turn = await reserveTurn(clock.now().getTime() + timings.leaseMs, ctx);
+    if ("retryAfterMs" in turn) {
+      return retry(turn.retryAfterMs, "rate limit: the portal's bucket is booked", ctx, giveUp());
+    }
     const token = randomUUID();
     const leaseUntil = clock.now().getTime() + timings.leaseMs;
     const state = await outcomes.begin(job, token, clock.now(), timings.leaseMs);
@@ -314,17 +341,18 @@ export function makeDeliver(deps: DeliverDeps) {
           ).then(() => done);
     }
 
-    const giveUp = () => giveUpAlone(job, undefined);
-    const turn = await reserveTurn(leaseUntil, ctx);
-    if ("retryAfterMs" in turn) {
-      await outcomes.abandon(job.jobId, token);
-      return retry(turn.retryAfterMs, "rate limit: the portal's bucket is booked", ctx, giveUp);
+    let result: SendResult;
+    try {
+      result = await client.sendNetworkMessage(
+        slotKey(job).openLineCode,
+        job,
+        untilLeaseEnds(leaseUntil),
+      );
+    } catch (error) {
+      // The client throws only before a request goes out: nothing landed, the marker goes.
+      await settleWrite(() => outcomes.abandon(job.jobId, token));
+      throw error;
     }
-    const result = await client.sendNetworkMessage(
-      slotKey(job).openLineCode,
-      job,
-      untilLeaseEnds(leaseUntil),
-    );
     const now = clock.now();
     switch (result.kind) {
       case "sent":
@@ -332,14 +360,17 @@ export function makeDeliver(deps: DeliverDeps) {
         await finishAll(targets, "sent", "sent");
         await afterSuccess(turn.failures);
         return done;
-      case "retry":
-        countBitrixError(result.code, result.configFault === true);
-        await limiter.penalize(
-          now,
-          portalBackoffMs(result.retryAfterMs, turn.failures, timings.maxBackoffMs),
-        );
-        await outcomes.abandon(job.jobId, token);
-        return retry(result.retryAfterMs, `Bitrix24 answered ${result.code}`, ctx, giveUp);
+      case "config":
+      case "retry": {
+        const configFault = result.kind === "config" || result.configFault === true;
+        countBitrixError(result.code, configFault);
+        const hintMs = result.kind === "config" ? CONFIG_FAULT_RETRY_MS : result.retryAfterMs;
+        if (result.kind === "retry") {
+          await limiter.penalize(now, portalBackoffMs(hintMs, turn.failures, timings.maxBackoffMs));
+        }
+        await settleWrite(() => outcomes.abandon(job.jobId, token));
+        return retry(hintMs, `Bitrix24 answered ${result.code}`, ctx, giveUp(result.code));
+      }
       case "ambiguous":
         countBitrixError(result.code, false);
         await finishAll(
@@ -350,7 +381,7 @@ export function makeDeliver(deps: DeliverDeps) {
         );
         return done;
       default:
-        countBitrixError(result.code, result.kind === "config");
+        countBitrixError(result.code, false);
         await finishAll(
           targets,
           "failed",
@@ -359,6 +390,17 @@ export function makeDeliver(deps: DeliverDeps) {
         );
         return done;
     }
+  }
+
+  /**
+   * A copy or a redrive of a job whose outcome is final settles from it and sends nothing (one
+   * consistent read, before any claim). Only an exhausted `failed` may be tried again.
+   */
+  async function settledEarlier(job: EventJob): Promise<boolean> {
+    const standing = await outcomes.get(job.jobId);
+    if (!standing || standing.outcome === "deferred" || standing.exhausted) return false;
+    log.info("already settled", { jobId: job.jobId, outcome: standing.outcome });
+    return true;
   }
 
   /**
@@ -428,20 +470,25 @@ export function makeDeliver(deps: DeliverDeps) {
   }
 
   /** Out of time with the slot in hand: `unknown` if an attempt may have landed, else `failed`. */
-  async function giveUpGuarded(attempt: SlotAttempt, targets: Targets): Promise<DeliveryResult> {
+  async function giveUpGuarded(
+    attempt: SlotAttempt,
+    targets: Targets,
+    bitrixCode?: string,
+  ): Promise<DeliveryResult> {
     if (!targets.alone) return done; // a digest's events stay deferred; the sweeper comes back
-    return giveUpAlone(targets.alone, attempt);
+    return giveUpAlone(targets.alone, attempt, bitrixCode);
   }
 
-  async function giveUpAlone(job: EventJob, attempt: SlotAttempt | undefined) {
+  async function giveUpAlone(job: EventJob, attempt: SlotAttempt | undefined, bitrixCode?: string) {
     const reason = "retry window over";
     const [standing] = attempt?.maybeSentAt
       ? await finishAll(
           { events: [pendingOf(job)] },
           "unknown",
           `${reason}; an unanswered attempt may have landed`,
+          bitrixCode,
         )
-      : await finishAll({ events: [pendingOf(job)] }, "failed", reason, undefined, true);
+      : await finishAll({ events: [pendingOf(job)] }, "failed", reason, bitrixCode, true);
     // Another copy may have settled it meanwhile: only a failure of ours is a dead letter.
     if (standing?.outcome !== "failed" && standing?.outcome !== "unknown") return done;
     return { status: "dead-letter" as const, reason: `${standing.outcome}: ${standing.reason}` };

@@ -106,6 +106,12 @@ export interface SlotStore {
    * counts as ambiguous (`maybeSentAt`). A live lease blocks everyone, another copy of us too.
    */
   claim(key: SlotKey, holder: SlotHolder, now: Date, leaseMs: number): Promise<ClaimResult>;
+  /**
+   * The attempt's intent, written right before its request goes on the wire: from now on it may
+   * land, and only this record makes an interrupted attempt count as evidence. `false` when the
+   * lease is no longer ours (then nothing may be sent).
+   */
+  markSending(attempt: SlotAttempt, now: Date): Promise<boolean>;
   /** The message landed at `sentAt`: the slot is used until `sentAt` + week + margin. */
   confirm(attempt: SlotAttempt, sentAt: Date): Promise<void>;
   /** Surely not landed: free the slot. Earlier ambiguity stays as evidence and keeps it held. */

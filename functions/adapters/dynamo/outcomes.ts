@@ -118,6 +118,8 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
       const old = await itemThatFailed(client, tableName, key, failed);
       if (!old) return begin(job, token, now, leaseMs);
       if (old.outcome && !old.exhausted?.BOOL) return "done";
+      // Our own token: the SDK re-sent this write after it had applied. The marker is ours.
+      if (old.attemptToken?.S === token) return "started";
       return Number(old.attemptUntil?.N) > nowMs ? "busy" : "interrupted";
     }
   }

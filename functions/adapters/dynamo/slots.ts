@@ -32,14 +32,17 @@ const BITRIX24_RECORD = "bitrix24";
  * Weekly slots as `SLOT#<portal>#<openLineCode>#<userId>` items, the ledger's guard.
  *
  * - `pending`: `holder` (the attempt's token), `holderJob`, `leaseUntil`. A live lease blocks
- *   every other attempt, another copy of the same job included. When the lease runs out, only the
- *   same holder may take it back, and that counts as ambiguous (the attempt may have landed).
- *   `maybeSentAt` keeps that evidence across releases, lease expiry and redrives.
+ *   every other attempt, another copy of the same job included. `sendingAt` is the attempt's
+ *   intent, written right before its request goes on the wire: only an attempt that wrote it may
+ *   have landed. When the lease runs out, only the same holder may take it back; with an unsettled
+ *   intent that counts as ambiguous, without one it is a clean retry. `maybeSentAt` keeps that
+ *   evidence across releases, lease expiry and redrives.
  * - `sent`: `sentAt` and `freeAt` = sentAt + week + margin.
  * - no `state`: free (the item may still carry `limitedTries` or a queued-flush mark).
  *
  * `freeAt` is kept on every state: for a pending slot it is the latest time its attempt could
- * have landed plus a week and the margin, so another holder may take a slot that was abandoned.
+ * have landed plus a week and the margin (its lease end while no intent was written), so another
+ * holder may take a slot that was abandoned.
  *
  * @example
  * const slots = makeDynamoSlotStore(client, "hookline", { weekMs, weekMarginMs, evidenceMs });
@@ -73,9 +76,9 @@ export function makeDynamoSlotStore(
           Key: slotKey(key),
           UpdateExpression: [
             "SET #state = :pending, holder = :token, holderJob = :job, leaseUntil = :leaseUntil,",
-            "freeAt = :freeAt, expiresAt = :expiresAt",
+            "freeAt = :leaseUntil, expiresAt = :expiresAt",
             digest ? ", digestId = :digestId, digestJobs = :digestJobs" : "",
-            " REMOVE sentAt, maybeSentAt, settled",
+            " REMOVE sentAt, maybeSentAt, settled, sendingAt",
             digest ? "" : ", digestId, digestJobs",
           ].join(" "),
           ConditionExpression: [
@@ -90,7 +93,6 @@ export function makeDynamoSlotStore(
             ":job": str(holder.jobId),
             ":now": num(now),
             ":leaseUntil": num(leaseUntil),
-            ":freeAt": num(freeAfter(leaseUntil)),
             ":expiresAt": pendingTtl(leaseUntil),
             ...(digest && {
               ":digestId": str(digest.id),
@@ -112,7 +114,7 @@ export function makeDynamoSlotStore(
           token,
           leaseUntil: new Date(leaseUntil),
           ...(previousFreeAt && { previousFreeAt }),
-          limitedTries: Number(old?.limitedTries?.N ?? 0),
+          limitedTries: tries(old),
         },
       };
     } catch (error) {
@@ -120,6 +122,19 @@ export function makeDynamoSlotStore(
       if (!failed) throw error;
       const item = await itemThatFailed(client, tableName, slotKey(key), failed);
       if (!item) return undefined;
+      // Our own token: the SDK re-sent this write after it had applied. The claim is ours.
+      if (item.holder?.S === token) {
+        return {
+          status: "claimed",
+          attempt: {
+            key,
+            holder,
+            token,
+            leaseUntil: new Date(leaseUntil),
+            limitedTries: tries(item),
+          },
+        };
+      }
       return blocking(item, holder.jobId, now);
     }
   }
@@ -135,17 +150,22 @@ export function makeDynamoSlotStore(
   ): Promise<ClaimResult | undefined> {
     const leaseUntil = now + leaseMs;
     const oldLease = Number(old.leaseUntil?.N);
-    // A released attempt said when it may have landed; a crashed one may have landed by its lease.
-    const maybeSentAt = Math.max(Number(old.maybeSentAt?.N ?? 0), old.settled?.BOOL ? 0 : oldLease);
+    // A released attempt said when it may have landed; one that wrote its intent and never
+    // settled may have landed by its lease. A claim that never reached the wire is no evidence.
+    const interrupted = old.sendingAt?.N !== undefined && !old.settled?.BOOL;
+    const maybeSentAt = Math.max(Number(old.maybeSentAt?.N ?? 0), interrupted ? oldLease : 0);
+    const evidence = maybeSentAt > 0;
     const digest = digestOf(old);
     try {
       await client.send(
         new UpdateItemCommand({
           TableName: tableName,
           Key: slotKey(key),
-          UpdateExpression:
-            "SET holder = :token, leaseUntil = :leaseUntil, maybeSentAt = :maybeSentAt, " +
-            "freeAt = :freeAt, expiresAt = :expiresAt REMOVE settled",
+          UpdateExpression: evidence
+            ? "SET holder = :token, leaseUntil = :leaseUntil, maybeSentAt = :maybeSentAt, " +
+              "freeAt = :freeAt, expiresAt = :expiresAt REMOVE settled, sendingAt"
+            : "SET holder = :token, leaseUntil = :leaseUntil, freeAt = :leaseUntil, " +
+              "expiresAt = :expiresAt REMOVE settled, sendingAt, maybeSentAt",
           ConditionExpression: "#state = :pending AND holder = :oldToken AND leaseUntil <= :now",
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: {
@@ -154,9 +174,11 @@ export function makeDynamoSlotStore(
             ":oldToken": str(old.holder?.S ?? ""),
             ":now": num(now),
             ":leaseUntil": num(leaseUntil),
-            ":maybeSentAt": num(maybeSentAt),
-            ":freeAt": num(freeAfter(Math.max(leaseUntil, maybeSentAt))),
             ":expiresAt": pendingTtl(leaseUntil),
+            ...(evidence && {
+              ":maybeSentAt": num(maybeSentAt),
+              ":freeAt": num(freeAfter(Math.max(leaseUntil, maybeSentAt))),
+            }),
           },
         }),
       );
@@ -172,8 +194,8 @@ export function makeDynamoSlotStore(
         holder: digest ? { ...holder, digest } : holder,
         token,
         leaseUntil: new Date(leaseUntil),
-        maybeSentAt: new Date(maybeSentAt),
-        limitedTries: Number(old.limitedTries?.N ?? 0),
+        ...(evidence && { maybeSentAt: new Date(maybeSentAt) }),
+        limitedTries: tries(old),
       },
     };
   }
@@ -232,8 +254,17 @@ export function makeDynamoSlotStore(
           ":freeAt": num(freeAfter(sentMs)),
           ":expiresAt": ttlSeconds(freeAfter(sentMs) + weekMs),
         },
-        "holder, leaseUntil, maybeSentAt, settled, limitedTries",
+        "holder, leaseUntil, maybeSentAt, settled, sendingAt, limitedTries",
       );
+    },
+
+    async markSending(attempt, now) {
+      // From here on the request may land: the slot is used until a week after the lease.
+      const lease = attempt.leaseUntil.getTime();
+      return asHolder(attempt, "SET sendingAt = :now, freeAt = :freeAt", {
+        ":now": num(now.getTime()),
+        ":freeAt": num(freeAfter(Math.max(lease, attempt.maybeSentAt?.getTime() ?? 0))),
+      });
     },
 
     async release(attempt, now) {
@@ -249,6 +280,7 @@ export function makeDynamoSlotStore(
             ":maybe": num(maybe),
             ":freeAt": num(freeAfter(maybe)),
           },
+          "sendingAt",
         );
         return;
       }
@@ -257,7 +289,7 @@ export function makeDynamoSlotStore(
         attempt,
         "SET freeAt = :zero",
         { ":zero": num(0) },
-        "#state, holder, holderJob, leaseUntil, digestId, digestJobs",
+        "#state, holder, holderJob, leaseUntil, sendingAt, digestId, digestJobs",
       );
     },
 
@@ -284,7 +316,7 @@ export function makeDynamoSlotStore(
           ":tries": num(limitedTries),
           ":expiresAt": ttlSeconds(untilMs + weekMs),
         },
-        "holder, leaseUntil, maybeSentAt, settled, sentAt, digestId, digestJobs",
+        "holder, leaseUntil, maybeSentAt, settled, sendingAt, sentAt, digestId, digestJobs",
       );
     },
 
@@ -344,6 +376,9 @@ function blocking(
     ...(digest && { digest }),
   };
 }
+
+/** USER_MESSAGE_LIMIT answers since the user's last send of ours: another sender was seen. */
+const tries = (item: Item | undefined): number => Number(item?.limitedTries?.N ?? 0);
 
 function digestOf(item: Item): DigestContents | undefined {
   const id = item.digestId?.S;

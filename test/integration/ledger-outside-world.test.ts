@@ -1,0 +1,304 @@
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
+import { ensureTable } from "../../functions/adapters/dynamo/table";
+import { classifyBitrixAnswer } from "../../functions/core/bitrix-errors";
+import type { DeliveryResult } from "../../functions/core/deliver";
+import { Metric, type Metrics } from "../../functions/core/metrics";
+import type { FinalOutcome } from "../../functions/core/outcome";
+import type { SendResult } from "../../functions/core/ports";
+import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
+import {
+  answers,
+  failing,
+  type LedgerWorldOptions,
+  ledgerConfig,
+  makeLedgerWorld,
+  SECOND,
+} from "../support/ledger-fixtures";
+import { isInFlightMarker, isSlotClaim, resendingApplied } from "../support/ledger-sdk-resend";
+
+/**
+ * The weekly ledger against the faults the outside world produces (docs/ledger.md): answers of
+ * Bitrix24 and its gateways, late copies and redrives, exceptions between claim and settle, the
+ * SDK re-sending a conditional write that had applied. Each case runs the real `makeDeliver` on
+ * the DynamoDB stores (dynalite) with a fake clock. Timings (ledgerConfig): a week of 3600 s,
+ * margin 5 s, timeout 3 s, request limit 5 s, lease 12 s, retry window 600 s, backoff cap 60 s.
+ */
+
+const TABLE = "hookline-ledger-outside-world";
+const T0 = Date.parse("2030-01-07T09:00:00.000Z");
+const done: DeliveryResult = { status: "done" };
+
+/** Bitrix24's (or its gateway's) HTTP answer, read by the real classifier. */
+const http = (status: number, body: unknown): SendResult => classifyBitrixAnswer(status, body, T0);
+const gateway502 = http(502, undefined);
+const html500 = http(500, undefined);
+const overloadLimit = http(503, { error: "OVERLOAD_LIMIT", error_description: "blocked" });
+const wrongCode = http(400, { error: "CODE", error_description: "Open line code is incorrect" });
+
+function recordingMetrics() {
+  const counts: { name: string; dimensions?: Record<string, string> }[] = [];
+  const metrics: Metrics = {
+    count: (name, dimensions) => {
+      counts.push({ name, ...(dimensions && { dimensions }) });
+    },
+    milliseconds() {},
+  };
+  return { metrics, counts };
+}
+
+describe("the weekly ledger against the outside world (dynalite, fake clock)", () => {
+  let server: LocalDynamo | undefined;
+  let db: DynamoDBClient;
+  let unique = 0;
+
+  beforeAll(async () => {
+    server = await startDynalite();
+    db = makeTestClient(server.endpoint);
+    await ensureTable(db, TABLE);
+  });
+
+  afterAll(async () => {
+    db?.destroy();
+    await server?.close();
+  });
+
+  const world = (options: LedgerWorldOptions = {}) =>
+    makeLedgerWorld(db, TABLE, `portal-${++unique}.example`, T0, options);
+
+  const delayOf = (result: DeliveryResult): number => {
+    if (result.status !== "retry")
+      throw new Error(`expected a retry, got ${JSON.stringify(result)}`);
+    return result.delayMs;
+  };
+
+  describe("5xx answers", () => {
+    it.each([
+      ["a gateway 502", gateway502],
+      ["a 500 with an HTML body", html500],
+    ])(
+      "%s after Bitrix24 ran the method keeps the evidence: the retry's USER_MESSAGE_LIMIT records sent, and nothing goes out twice",
+      async (_name, answer) => {
+        const w = world({ script: [answer, answers.limited] });
+        const job = w.job("gateway");
+        const first = await w.attempt(job);
+        w.clock.advance(Math.max(delayOf(first), w.timings.leaseMs));
+        expect(await w.attempt(job, 2)).toEqual(done);
+        expect(w.bitrix.calls).toHaveLength(2);
+        const record = await w.outcome(job);
+        expect(record?.outcome).toBe("sent");
+        expect(record?.reason).toMatch(/earlier unanswered attempt landed/);
+      },
+    );
+
+    it("on a partner portal a gateway 502 ends unknown, never a blind resend", async () => {
+      const w = world({ config: ledgerConfig({ weeklyLimit: false }), script: [gateway502] });
+      const job = w.job("partner-502");
+      expect(await w.attempt(job)).toEqual(done);
+      expect(w.bitrix.calls).toHaveLength(1);
+      expect((await w.outcome(job))?.outcome).toBe("unknown");
+    });
+
+    it("503 OVERLOAD_LIMIT holds the whole portal for the long backoff and counts toward its alarm", async () => {
+      const { metrics, counts } = recordingMetrics();
+      const w = world({ script: [overloadLimit], metrics });
+      const first = await w.attempt(w.job("overload-1", 1));
+      expect(first.status).toBe("retry");
+      expect(delayOf(first)).toBeGreaterThanOrEqual(w.timings.maxBackoffMs);
+      // Another user's message a few seconds later does not hammer the blocked portal.
+      w.clock.advance(5 * SECOND);
+      const second = await w.attempt(w.job("overload-2", 2));
+      expect(second.status).toBe("retry");
+      expect(w.bitrix.calls).toHaveLength(1);
+      expect(counts).toContainEqual({
+        name: Metric.BitrixErrors,
+        dimensions: { Code: "OVERLOAD_LIMIT" },
+      });
+    });
+
+    it("a wrong open line code (CODE) keeps the message, retries without a hot loop, counts a config fault, and dead-letters it with failed only when the window is over", async () => {
+      const { metrics, counts } = recordingMetrics();
+      const w = world({ script: [wrongCode, wrongCode], metrics });
+      const job = w.job("wrong-code");
+      const queuedAt = w.clock.ms;
+      const first = await w.attempt(job, 1, queuedAt);
+      expect(first.status).toBe("retry");
+      expect(delayOf(first)).toBeGreaterThanOrEqual(w.timings.maxBackoffMs);
+      expect(await w.outcome(job)).toBeUndefined();
+      expect(counts.some((count) => count.name === Metric.BitrixConfigFaults)).toBe(true);
+
+      w.clock.set(queuedAt + w.timings.retryForMs - SECOND);
+      const last = await w.attempt(job, 2, queuedAt);
+      expect(last).toMatchObject({ status: "dead-letter" });
+      const record = await w.outcome(job);
+      expect(record?.outcome).toBe("failed");
+      expect(record?.bitrixCode).toBe("CODE");
+      expect(w.bitrix.calls).toHaveLength(2);
+    });
+  });
+
+  describe("copies and redrives of a settled job", () => {
+    it.each<[string, FinalOutcome]>([
+      ["sent", "sent"],
+      ["unknown (it had landed)", "unknown"],
+      ["suppressed", "suppressed"],
+    ])(
+      "a copy that arrives after the week of a job already %s settles from its outcome and sends nothing",
+      async (_name, outcome) => {
+        const w = world();
+        const job = w.job(`copy-${outcome}`);
+        await makeDynamoOutcomeStore(db, TABLE).finish({
+          jobId: job.jobId,
+          sourceId: job.sourceId,
+          eventId: job.eventId,
+          eventName: job.eventName,
+          userId: job.userId,
+          outcome,
+          reason: "settled earlier",
+          at: w.clock.now(),
+        });
+        w.clock.advance(w.timings.weekMs + w.timings.weekMarginMs + SECOND);
+        expect(await w.attempt(job)).toEqual(done);
+        expect(w.bitrix.calls).toHaveLength(0);
+        expect((await w.outcome(job))?.outcome).toBe(outcome);
+      },
+    );
+
+    it("a dead-letter redrive after the week of a job whose exhausted failure was later replaced by sent sends nothing", async () => {
+      const w = world();
+      const job = w.job("redrive");
+      const store = makeDynamoOutcomeStore(db, TABLE);
+      const base = {
+        jobId: job.jobId,
+        sourceId: job.sourceId,
+        eventId: job.eventId,
+        eventName: job.eventName,
+        userId: job.userId,
+        at: w.clock.now(),
+      };
+      await store.finish({
+        ...base,
+        outcome: "failed",
+        reason: "retry window over",
+        exhausted: true,
+      });
+      await store.finish({ ...base, outcome: "sent", reason: "sent" });
+      w.clock.advance(w.timings.weekMs + w.timings.weekMarginMs + SECOND);
+      expect(await w.attempt(job)).toEqual(done);
+      expect(w.bitrix.calls).toHaveLength(0);
+    });
+
+    it("a copy after the week of a job sent through the ledger sends nothing", async () => {
+      const w = world();
+      const job = w.job("copy-after-week");
+      expect(await w.attempt(job)).toEqual(done);
+      w.clock.advance(w.timings.weekMs + w.timings.weekMarginMs + SECOND);
+      expect(await w.attempt(job)).toEqual(done);
+      expect(w.bitrix.calls).toHaveLength(1);
+    });
+  });
+
+  describe("what counts as evidence", () => {
+    it("a rate-limiter error between claim and send is no evidence: another sender's USER_MESSAGE_LIMIT later defers, never records sent", async () => {
+      const w = world({
+        script: [answers.limited],
+        limiter: (limiter) => failing(limiter, { reserve: 1 }),
+      });
+      const job = w.job("limiter-error");
+      await expect(w.attempt(job)).rejects.toThrow(/reserve failed/);
+      w.clock.advance(w.timings.leaseMs);
+      expect(await w.attempt(job, 2)).toEqual(done);
+      expect(w.bitrix.calls).toHaveLength(1);
+      expect((await w.outcome(job))?.outcome).toBe("deferred");
+    });
+
+    it("a failed release after a 503 QUERY_LIMIT_EXCEEDED is no evidence", async () => {
+      const w = world({
+        script: [answers.overloaded, answers.limited],
+        slots: (slots) => failing(slots, { release: 1 }),
+      });
+      const job = w.job("release-error");
+      const first = await w.attempt(job).catch(() => undefined);
+      w.clock.advance(Math.max(first ? delayOf(first) : 0, w.timings.leaseMs));
+      expect(await w.attempt(job, 2)).toEqual(done);
+      expect(w.bitrix.calls).toHaveLength(2);
+      expect((await w.outcome(job))?.outcome).toBe("deferred");
+    });
+
+    it("a client that throws before the request goes out (a token-store read error) is no evidence", async () => {
+      const w = world({
+        script: [
+          () => {
+            throw new Error("token store unavailable");
+          },
+          answers.limited,
+        ],
+      });
+      const job = w.job("token-error");
+      await expect(w.attempt(job)).rejects.toThrow(/token store/);
+      w.clock.advance(w.timings.leaseMs);
+      expect(await w.attempt(job, 2)).toEqual(done);
+      expect((await w.outcome(job))?.outcome).toBe("deferred");
+    });
+
+    it("an attempt whose claim write the SDK re-sent after it applied owns the slot: it sends at once and leaves no evidence", async () => {
+      const w = world({
+        db: (client) => resendingApplied(client, isSlotClaim),
+        script: [answers.sent],
+      });
+      const job = w.job("sdk-resend");
+      expect(await w.attempt(job)).toEqual(done);
+      expect(w.bitrix.calls).toHaveLength(1);
+      expect((await w.outcome(job))?.outcome).toBe("sent");
+    });
+
+    it("USER_MESSAGE_LIMIT after an unanswered attempt, on a line where another sender was seen, is an honest unknown", async () => {
+      const w = world({ script: [answers.limited, answers.timeout, answers.limited] });
+      const job = w.job("other-sender");
+      expect(await w.attempt(job)).toEqual(done);
+      const deferred = await w.outcome(job);
+      expect(deferred?.outcome).toBe("deferred");
+      w.clock.set(deferred?.dueAt?.getTime() ?? 0);
+      const flushed = await w.attempt(w.flush());
+      w.clock.advance(
+        Math.max(flushed.status === "retry" ? flushed.delayMs : 0, w.timings.leaseMs),
+      );
+      await w.attempt(w.flush(), 2);
+      expect(w.bitrix.calls).toHaveLength(3);
+      const record = await w.outcome(job);
+      expect(record?.outcome).toBe("unknown");
+      expect(record?.reason).toMatch(/another sender/);
+    });
+  });
+
+  describe("partner portals (no weekly limit)", () => {
+    it("an in-flight marker the SDK re-sent after it applied is ours: the message goes out once and ends sent", async () => {
+      const w = world({
+        config: ledgerConfig({ weeklyLimit: false }),
+        db: (client) => resendingApplied(client, isInFlightMarker),
+      });
+      const job = w.job("partner-sdk-resend");
+      const first = await w.attempt(job);
+      if (first.status === "retry") {
+        w.clock.advance(first.delayMs);
+        await w.attempt(job, 2);
+      }
+      expect(w.bitrix.calls).toHaveLength(1);
+      expect((await w.outcome(job))?.outcome).toBe("sent");
+    });
+
+    it("a rate-limiter error before the request is no evidence: the redelivery sends, not unknown", async () => {
+      const w = world({
+        config: ledgerConfig({ weeklyLimit: false }),
+        limiter: (limiter) => failing(limiter, { reserve: 1 }),
+      });
+      const job = w.job("partner-limiter-error");
+      await expect(w.attempt(job)).rejects.toThrow(/reserve failed/);
+      w.clock.advance(w.timings.leaseMs + SECOND);
+      expect(await w.attempt(job, 2)).toEqual(done);
+      expect(w.bitrix.calls).toHaveLength(1);
+      expect((await w.outcome(job))?.outcome).toBe("sent");
+    });
+  });
+});
