@@ -169,6 +169,7 @@ export function makeDeliver(deps: DeliverDeps) {
       clock.now(),
       timings.leaseMs,
     );
+    if (claim.status !== "claimed") await slots.flushDone(key);
     if (claim.status === "busy") return done; // a send in flight; the sweeper comes back
     if (claim.status === "taken") {
       // A digest that used the slot carried some of these: they went out with it.

@@ -123,6 +123,11 @@ export interface SlotStore {
    * `limitedTries` counts such answers since the user's last send.
    */
   block(attempt: SlotAttempt, until: Date, limitedTries: number): Promise<void>;
+  /**
+   * A flush that did not claim the slot (a send in flight, the week used) ends the sweeper's
+   * queued-flush mark, so the next sweep may queue again (a digest's claim ends it too).
+   */
+  flushDone(key: SlotKey): Promise<void>;
   /** The sweeper marks a flush as queued; `false` when one is queued already. */
   markFlushQueued(key: SlotKey, now: Date, until: Date): Promise<boolean>;
 }

@@ -3,10 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { classifyBitrixAnswer } from "../../functions/core/bitrix-errors";
-import type { DeliveryResult } from "../../functions/core/deliver";
-import { Metric, type Metrics } from "../../functions/core/metrics";
+import { type DeliveryResult, makeDeliver } from "../../functions/core/deliver";
+import type { QueueMessage } from "../../functions/core/job";
+import { silentLog } from "../../functions/core/log";
+import { Metric, type Metrics, noMetrics } from "../../functions/core/metrics";
 import type { FinalOutcome } from "../../functions/core/outcome";
 import type { SendResult } from "../../functions/core/ports";
+import { makeSweep } from "../../functions/core/sweep";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
 import {
   answers,
@@ -15,6 +18,7 @@ import {
   ledgerConfig,
   makeLedgerWorld,
   SECOND,
+  scriptedBitrix,
 } from "../support/ledger-fixtures";
 import { isInFlightMarker, isSlotClaim, resendingApplied } from "../support/ledger-sdk-resend";
 
@@ -300,5 +304,63 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       expect(w.bitrix.calls).toHaveLength(1);
       expect((await w.outcome(job))?.outcome).toBe("sent");
     });
+  });
+});
+
+describe("deferred events always reach a later attempt (dynalite, fake clock)", () => {
+  let server: LocalDynamo | undefined;
+  let db: DynamoDBClient;
+  let unique = 0;
+
+  beforeAll(async () => {
+    server = await startDynalite();
+    db = makeTestClient(server.endpoint);
+    await ensureTable(db, TABLE);
+  });
+
+  afterAll(async () => {
+    db?.destroy();
+    await server?.close();
+  });
+
+  /** A Bitrix24 that keeps its own week rows, written only after a success. */
+  function portalWithRows(weekMs: number, now: () => number, otherAppAt: number[]) {
+    const rows = [...otherAppAt];
+    return (): SendResult => {
+      if (rows.some((row) => row > now() - weekMs)) return answers.limited;
+      rows.push(now());
+      return answers.sent;
+    };
+  }
+
+  it("USER_MESSAGE_LIMIT caused by another sender, twice, never leaves the event stuck: the sweeper and the flush try again until it is sent", async () => {
+    // The default backoff cap (900 s), as a new user's config has it.
+    const config = ledgerConfig({ weekSeconds: 12, weekMarginSeconds: 1, maxBackoffSeconds: 900 });
+    const w = makeLedgerWorld(db, TABLE, `stuck-${++unique}.example`, T0, { config });
+    const portal = portalWithRows(12 * SECOND, () => w.clock.ms, [w.clock.ms - 6 * SECOND]);
+    w.deps.client = scriptedBitrix(...Array.from({ length: 50 }, () => portal));
+    const deliver = makeDeliver(w.deps);
+    const queued: QueueMessage[] = [];
+    const sweep = makeSweep({
+      outcomes: w.deps.outcomes,
+      slots: w.deps.slots,
+      queue: { enqueue: async (jobs) => void queued.push(...jobs) },
+      clock: w.clock,
+      log: silentLog,
+      metrics: noMetrics,
+      flushQueuedMs: Math.min(w.timings.maxBackoffMs, 5 * 60_000) + w.timings.leaseMs,
+    });
+    const job = w.job("stuck");
+    const run = (message: QueueMessage) =>
+      deliver({ message, receiveCount: 1, queuedAt: w.clock.ms, deadline: w.clock.ms + 50_000 });
+    expect(await run(job)).toEqual(done);
+    // The local run sweeps every 1.2 s for a 12 s week; a flush is handled as soon as it is
+    // queued. Within 200 s the event is sent (the other app's row frees it at 6 s).
+    for (let tick = 0; tick < 166 && (await w.outcome(job))?.outcome === "deferred"; tick++) {
+      w.clock.advance(1200);
+      await sweep();
+      for (let next = queued.shift(); next; next = queued.shift()) await run(next);
+    }
+    expect((await w.outcome(job))?.outcome).toBe("sent");
   });
 });

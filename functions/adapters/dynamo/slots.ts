@@ -1,12 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { type DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
-import type {
-  ClaimResult,
-  DigestContents,
-  SlotAttempt,
-  SlotHolder,
-  SlotKey,
-  SlotStore,
+import {
+  type ClaimResult,
+  DIGEST_HOLDER,
+  type DigestContents,
+  type SlotAttempt,
+  type SlotHolder,
+  type SlotKey,
+  type SlotStore,
 } from "../../core/ports";
 import { conditionFailed, type Item, itemThatFailed, keys, num, str, ttlSeconds } from "./table";
 
@@ -79,7 +80,8 @@ export function makeDynamoSlotStore(
             "freeAt = :leaseUntil, expiresAt = :expiresAt",
             digest ? ", digestId = :digestId, digestJobs = :digestJobs" : "",
             " REMOVE sentAt, maybeSentAt, settled, sendingAt",
-            digest ? "" : ", digestId, digestJobs",
+            // A digest's claim ends the sweeper's queued-flush mark: the next sweep may queue again.
+            digest ? ", flushQueuedUntil" : ", digestId, digestJobs",
           ].join(" "),
           ConditionExpression: [
             "attribute_not_exists(#state)",
@@ -161,11 +163,13 @@ export function makeDynamoSlotStore(
         new UpdateItemCommand({
           TableName: tableName,
           Key: slotKey(key),
-          UpdateExpression: evidence
-            ? "SET holder = :token, leaseUntil = :leaseUntil, maybeSentAt = :maybeSentAt, " +
-              "freeAt = :freeAt, expiresAt = :expiresAt REMOVE settled, sendingAt"
-            : "SET holder = :token, leaseUntil = :leaseUntil, freeAt = :leaseUntil, " +
-              "expiresAt = :expiresAt REMOVE settled, sendingAt, maybeSentAt",
+          UpdateExpression:
+            (evidence
+              ? "SET holder = :token, leaseUntil = :leaseUntil, maybeSentAt = :maybeSentAt, " +
+                "freeAt = :freeAt, expiresAt = :expiresAt REMOVE settled, sendingAt"
+              : "SET holder = :token, leaseUntil = :leaseUntil, freeAt = :leaseUntil, " +
+                "expiresAt = :expiresAt REMOVE settled, sendingAt, maybeSentAt") +
+            (holder.jobId === DIGEST_HOLDER ? ", flushQueuedUntil" : ""),
           ConditionExpression: "#state = :pending AND holder = :oldToken AND leaseUntil <= :now",
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: {
@@ -318,6 +322,21 @@ export function makeDynamoSlotStore(
         },
         "holder, leaseUntil, maybeSentAt, settled, sendingAt, sentAt, digestId, digestJobs",
       );
+    },
+
+    async flushDone(key) {
+      await client
+        .send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: slotKey(key),
+            UpdateExpression: "REMOVE flushQueuedUntil",
+            ConditionExpression: "attribute_exists(flushQueuedUntil)",
+          }),
+        )
+        .catch((error: unknown) => {
+          if (!conditionFailed(error)) throw error;
+        });
     },
 
     async markFlushQueued(key, now, until) {
