@@ -364,3 +364,55 @@ describe("deferred events always reach a later attempt (dynalite, fake clock)", 
     expect((await w.outcome(job))?.outcome).toBe("sent");
   });
 });
+
+describe("the week boundary (dynalite, fake clock)", () => {
+  let server: LocalDynamo | undefined;
+  let db: DynamoDBClient;
+  let unique = 0;
+
+  beforeAll(async () => {
+    server = await startDynalite();
+    db = makeTestClient(server.endpoint);
+    await ensureTable(db, TABLE);
+  });
+
+  afterAll(async () => {
+    db?.destroy();
+    await server?.close();
+  });
+
+  it("an event that joins a pending digest keeps our own send's free time: the next USER_MESSAGE_LIMIT waits the margin, not a day", async () => {
+    const w = makeLedgerWorld(db, TABLE, `boundary-${++unique}.example`, T0);
+    const { weekMs, weekMarginMs } = w.timings;
+    // The worker that sent first ran more behind than the margin allows for.
+    const skewMs = weekMarginMs + 2 * SECOND;
+    let lastRow: number | undefined;
+    const portal = (): SendResult => {
+      if (lastRow !== undefined && lastRow > w.clock.ms - weekMs) return answers.limited;
+      lastRow = w.clock.ms;
+      return answers.sent;
+    };
+    w.deps.client = scriptedBitrix(...Array.from({ length: 10 }, () => portal));
+    const deliver = makeDeliver(w.deps);
+    const behind = makeDeliver({ ...w.deps, clock: { now: () => new Date(w.clock.ms - skewMs) } });
+    const run = (message: QueueMessage, on = deliver) =>
+      on({ message, receiveCount: 1, queuedAt: w.clock.ms, deadline: w.clock.ms + 50_000 });
+
+    const first = w.job("boundary-first");
+    expect(await run(first, behind)).toEqual(done);
+    const freeAt = w.clock.ms - skewMs + weekMs + weekMarginMs;
+    w.clock.advance(SECOND);
+    const older = w.job("boundary-older");
+    expect(await run(older)).toEqual(done);
+    expect((await w.outcome(older))?.dueAt?.getTime()).toBe(freeAt);
+
+    // A newer event arrives as the week ends, before the sweeper: it joins the pending digest.
+    w.clock.set(freeAt);
+    const newer = w.job("boundary-newer");
+    expect(await run(newer)).toEqual(done);
+    const retried = await w.outcome(older);
+    expect(retried?.outcome).toBe("deferred");
+    // Our own record's free time has passed: tried again a margin later, not a day later.
+    expect(retried?.dueAt?.getTime()).toBeLessThanOrEqual(freeAt + weekMarginMs + SECOND);
+  });
+});

@@ -105,9 +105,15 @@ export function makeDynamoSlotStore(
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
         }),
       );
-      // Our own last send (not a block after another app's message) frees at a time we know.
+      // Our own last send (not a block after another app's message) frees at a time we know; a
+      // released claim (an event that joined the digest) kept that time for the next claim.
       const ownSend = old?.state?.S === "sent" && old.holderJob?.S !== BITRIX24_RECORD;
-      const previousFreeAt = ownSend ? new Date(Number(old.freeAt?.N)) : undefined;
+      const kept = old?.state ? undefined : old?.previousFreeAt?.N;
+      const previousFreeAt = ownSend
+        ? new Date(Number(old.freeAt?.N))
+        : kept !== undefined && Number(kept) > now - weekMs
+          ? new Date(Number(kept))
+          : undefined;
       return {
         status: "claimed",
         attempt: {
@@ -258,7 +264,7 @@ export function makeDynamoSlotStore(
           ":freeAt": num(freeAfter(sentMs)),
           ":expiresAt": ttlSeconds(freeAfter(sentMs) + weekMs),
         },
-        "holder, leaseUntil, maybeSentAt, settled, sendingAt, limitedTries",
+        "holder, leaseUntil, maybeSentAt, settled, sendingAt, limitedTries, previousFreeAt",
       );
     },
 
@@ -288,11 +294,15 @@ export function makeDynamoSlotStore(
         );
         return;
       }
-      // The counter of USER_MESSAGE_LIMIT answers and a queued-flush mark outlive the claim.
+      // The counter of USER_MESSAGE_LIMIT answers, a queued-flush mark and our own last send's
+      // free time (the next USER_MESSAGE_LIMIT waits the margin after it, not a day) outlive it.
+      const previous = attempt.previousFreeAt?.getTime();
       await asHolder(
         attempt,
-        "SET freeAt = :zero",
-        { ":zero": num(0) },
+        previous === undefined
+          ? "SET freeAt = :zero"
+          : "SET freeAt = :zero, previousFreeAt = :prev",
+        { ":zero": num(0), ...(previous !== undefined && { ":prev": num(previous) }) },
         "#state, holder, holderJob, leaseUntil, sendingAt, digestId, digestJobs",
       );
     },
@@ -320,7 +330,8 @@ export function makeDynamoSlotStore(
           ":tries": num(limitedTries),
           ":expiresAt": ttlSeconds(untilMs + weekMs),
         },
-        "holder, leaseUntil, maybeSentAt, settled, sendingAt, sentAt, digestId, digestJobs",
+        "holder, leaseUntil, maybeSentAt, settled, sendingAt, sentAt, digestId, digestJobs, " +
+          "previousFreeAt",
       );
     },
 
