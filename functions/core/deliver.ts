@@ -202,12 +202,18 @@ export function makeDeliver(deps: DeliverDeps) {
     return sendDigest(claim.attempt, events, digest.id, ctx);
   }
 
+  /**
+   * A digest's retry window starts when its oldest carried event became due, not when this flush
+   * job was queued (the sweeper queues a new one every time): flushes are bounded like single sends.
+   */
   function sendDigest(
     attempt: SlotAttempt,
     events: readonly PendingEvent[],
     digestId: string,
-    ctx: DeliveryAttempt,
+    flushCtx: DeliveryAttempt,
   ): Promise<DeliveryResult> {
+    const dueSince = Math.min(...events.map((event) => event.dueAt?.getTime() ?? Infinity));
+    const ctx = { ...flushCtx, queuedAt: Math.min(flushCtx.queuedAt, dueSince) };
     const composed = deps.composeDigest(events);
     log.info("sending digest", {
       digestId,
@@ -476,8 +482,17 @@ export function makeDeliver(deps: DeliverDeps) {
     targets: Targets,
     bitrixCode?: string,
   ): Promise<DeliveryResult> {
-    if (!targets.alone) return done; // a digest's events stay deferred; the sweeper comes back
-    return giveUpAlone(targets.alone, attempt, bitrixCode);
+    if (targets.alone) return giveUpAlone(targets.alone, attempt, bitrixCode);
+    // A digest: every carried event ends, `unknown` if an attempt may have landed. The slot keeps
+    // the evidence (a later event waits its week out); the flush job is the dead letter.
+    const reason = "retry window over";
+    const standing = attempt.maybeSentAt
+      ? await finishAll(targets, "unknown", `${reason}; an unanswered attempt may have landed`)
+      : await finishAll(targets, "failed", reason, bitrixCode, true);
+    if (!attempt.maybeSentAt) await settleWrite(() => slots.release(attempt, clock.now()));
+    const ended = standing.filter((r) => r.outcome === "failed" || r.outcome === "unknown");
+    if (ended.length === 0) return done;
+    return { status: "dead-letter", reason: `digest ${targets.digestId}: ${reason}` };
   }
 
   async function giveUpAlone(job: EventJob, attempt: SlotAttempt | undefined, bitrixCode?: string) {

@@ -163,6 +163,8 @@ export interface PendingEvent {
   eventName: string;
   receivedAt: string;
   message: RenderedMessage;
+  /** When its digest became due: retryable failures of its flushes count from here. */
+  dueAt?: Date;
 }
 
 /**

@@ -14,6 +14,7 @@ import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dyna
 import {
   answers,
   failing,
+  type LedgerWorldFixture,
   type LedgerWorldOptions,
   ledgerConfig,
   makeLedgerWorld,
@@ -415,4 +416,98 @@ describe("the week boundary (dynalite, fake clock)", () => {
     // Our own record's free time has passed: tried again a margin later, not a day later.
     expect(retried?.dueAt?.getTime()).toBeLessThanOrEqual(freeAt + weekMarginMs + SECOND);
   });
+});
+
+describe("every path is bounded (dynalite, fake clock)", () => {
+  let server: LocalDynamo | undefined;
+  let db: DynamoDBClient;
+  let unique = 0;
+
+  beforeAll(async () => {
+    server = await startDynalite();
+    db = makeTestClient(server.endpoint);
+    await ensureTable(db, TABLE);
+  });
+
+  afterAll(async () => {
+    db?.destroy();
+    await server?.close();
+  });
+
+  /**
+   * Runs the sweeper every minute and a queue that hands each message back after its retry delay
+   * (its first receive's time kept), for `forMs`. Returns the dead letters.
+   */
+  async function drive(w: LedgerWorldFixture, forMs: number): Promise<DeliveryResult[]> {
+    const queue: {
+      message: QueueMessage;
+      visibleAt: number;
+      queuedAt: number;
+      receives: number;
+    }[] = [];
+    const deadLetters: DeliveryResult[] = [];
+    const sweep = makeSweep({
+      outcomes: w.deps.outcomes,
+      slots: w.deps.slots,
+      queue: {
+        enqueue: async (jobs) => {
+          for (const message of jobs) {
+            queue.push({ message, visibleAt: w.clock.ms, queuedAt: w.clock.ms, receives: 0 });
+          }
+        },
+      },
+      clock: w.clock,
+      log: silentLog,
+      metrics: noMetrics,
+      flushQueuedMs: Math.min(w.timings.maxBackoffMs, 5 * 60_000) + w.timings.leaseMs,
+    });
+    const end = w.clock.ms + forMs;
+    let nextSweep = w.clock.ms;
+    while (w.clock.ms < end) {
+      queue.sort((a, b) => a.visibleAt - b.visibleAt);
+      const next = queue[0];
+      if (!next || next.visibleAt > nextSweep) {
+        w.clock.set(Math.max(w.clock.ms, nextSweep));
+        await sweep();
+        nextSweep += 60 * SECOND;
+        continue;
+      }
+      w.clock.set(Math.max(w.clock.ms, next.visibleAt));
+      next.receives++;
+      const result = await w.deliver({
+        message: next.message,
+        receiveCount: next.receives,
+        queuedAt: next.queuedAt,
+        deadline: w.clock.ms + 50_000,
+      });
+      if (result.status === "retry") {
+        next.visibleAt = w.clock.ms + result.delayMs;
+        continue;
+      }
+      queue.shift();
+      if (result.status === "dead-letter") deadLetters.push(result);
+    }
+    return deadLetters;
+  }
+
+  it.each<[string, FinalOutcome, SendResult]>([
+    ["retryable answers (503)", "failed", answers.overloaded],
+    ["unanswered requests (timeouts)", "unknown", answers.timeout],
+  ])(
+    "a digest flush that keeps getting %s gives up within the retry window: every carried event ends %s and the flush is a dead letter",
+    async (_name, outcome, answer) => {
+      const w = makeLedgerWorld(db, TABLE, `flush-${++unique}.example`, T0, {
+        script: [answers.sent, ...Array.from({ length: 400 }, () => answer)],
+      });
+      expect(await w.attempt(w.job("flush-first"))).toEqual(done);
+      w.clock.advance(SECOND);
+      const carried = [w.job("flush-a"), w.job("flush-b")];
+      for (const job of carried) expect(await w.attempt(job)).toEqual(done);
+      const dueAt = (await w.outcome(carried[0] ?? w.job("none")))?.dueAt?.getTime() ?? 0;
+      w.clock.set(dueAt);
+      const deadLetters = await drive(w, w.timings.retryForMs + 3 * 60 * SECOND);
+      for (const job of carried) expect((await w.outcome(job))?.outcome).toBe(outcome);
+      expect(deadLetters.length).toBeGreaterThanOrEqual(1);
+    },
+  );
 });

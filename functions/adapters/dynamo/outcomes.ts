@@ -326,6 +326,7 @@ function pendingEvent(item: Item): PendingEvent {
     eventName: text(item, "eventName"),
     receivedAt: text(item, "receivedAt"),
     message,
+    ...(item.dueAt?.N !== undefined && { dueAt: new Date(Number(item.dueAt.N)) }),
   };
 }
 
