@@ -93,9 +93,37 @@ export function makeDeliver(deps: DeliverDeps) {
 
   return async function deliver(attempt: DeliveryAttempt): Promise<DeliveryResult> {
     const { message } = attempt;
-    if (message.kind === "flush") return flush(slotKey(message), attempt);
-    return bitrix.weeklyLimit ? deliverEvent(message, attempt) : deliverUnguarded(message, attempt);
+    try {
+      if (message.kind === "flush") return await flush(slotKey(message), attempt);
+      return await (bitrix.weeklyLimit
+        ? deliverEvent(message, attempt)
+        : deliverUnguarded(message, attempt));
+    } catch (error) {
+      // Thrown again and again until the window is over: end it here, not in SQS's retention.
+      if (clock.now().getTime() <= attempt.queuedAt + timings.retryForMs) throw error;
+      return giveUpAfterErrors(message, error);
+    }
   };
+
+  /**
+   * Deliver threw on every receive for the whole retry window. The error may have come after a
+   * request went out, so what was carried ends `unknown` (it alarms) and the message is a dead
+   * letter. A flush ends its events whose own window is over.
+   */
+  async function giveUpAfterErrors(message: QueueMessage, error: unknown) {
+    const reason = `deliver failed on every try until the retry window was over (${errorText(error)})`;
+    log.error("giving up after repeated errors", { reason });
+    const nowMs = clock.now().getTime();
+    const events =
+      message.kind === "event"
+        ? [pendingOf(message)]
+        : (await outcomes.pending(slotKey(message))).filter(
+            (event) => (event.dueAt?.getTime() ?? nowMs) + timings.retryForMs < nowMs,
+          );
+    const standing = await finishAll({ events }, "unknown", reason);
+    if (message.kind === "event" && standing[0]?.outcome !== "unknown") return done;
+    return { status: "dead-letter" as const, reason: `unknown: ${reason}` };
+  }
 
   async function deliverEvent(job: EventJob, ctx: DeliveryAttempt): Promise<DeliveryResult> {
     const key = slotKey(job);
@@ -602,6 +630,9 @@ export function makeDeliver(deps: DeliverDeps) {
 }
 
 const done: DeliveryResult = { status: "done" };
+
+const errorText = (error: unknown): string =>
+  error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 
 const digestIdOf = (action: { digestId?: string }) =>
   action.digestId ? { digestId: action.digestId } : {};

@@ -20,6 +20,11 @@ export interface MemoryQueueOptions {
   maxReceives: number;
   /** How long a handed-out message stays invisible unless the consumer says otherwise. */
   visibilityTimeoutMs: number;
+  /**
+   * SQS's `MessageRetentionPeriod`: a message older than this is deleted, whatever its receive
+   * count, with no dead letter (the local run uses the stack's 14 days). Unset: kept forever.
+   */
+  retentionMs?: number;
   batchSize: number;
   /** Batches processed at once, like the Lambda event source's maximum concurrency. */
   concurrency: number;
@@ -36,6 +41,8 @@ export type BatchHandler = (event: SQSEvent) => Promise<SQSBatchResponse | undef
  */
 export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
   readonly deadLetters: QueuedMessage[] = [];
+  /** Messages the retention deleted, as SQS would (nothing else records them). */
+  expired = 0;
   private readonly messages: QueuedMessage[] = [];
   private inFlightBatches = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -136,6 +143,12 @@ export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
     for (const message of [...this.messages]) {
       if (batch.length >= this.options.batchSize) break;
       if (message.visibleAt > now) continue;
+      const { retentionMs } = this.options;
+      if (retentionMs !== undefined && message.sentAt + retentionMs <= now) {
+        this.remove(message);
+        this.expired += 1;
+        continue;
+      }
       if (message.receiveCount >= this.options.maxReceives) {
         this.remove(message);
         this.deadLetters.push({ ...message, reason: "received too often" });

@@ -490,6 +490,23 @@ describe("every path is bounded (dynalite, fake clock)", () => {
     return deadLetters;
   }
 
+  it("an exception that repeats until the retry window is over ends in an outcome and the dead-letter queue, not in SQS's retention", async () => {
+    const w = makeLedgerWorld(db, TABLE, `throws-${++unique}.example`, T0, {
+      // The slot store fails on every claim (a bad deploy, a permission lost).
+      slots: (slots) => failing(slots, { claim: 10_000 }),
+    });
+    const job = w.job("throws");
+    const queuedAt = w.clock.ms;
+    await expect(w.attempt(job, 1, queuedAt)).rejects.toThrow(/claim failed/);
+    w.clock.set(queuedAt + w.timings.retryForMs + SECOND);
+    const last = await w.attempt(job, 40, queuedAt);
+    expect(last).toMatchObject({ status: "dead-letter" });
+    const record = await w.outcome(job);
+    expect(record?.outcome).toBe("unknown");
+    expect(record?.reason).toMatch(/claim failed/);
+    expect(w.bitrix.calls).toHaveLength(0);
+  });
+
   it.each<[string, FinalOutcome, SendResult]>([
     ["retryable answers (503)", "failed", answers.overloaded],
     ["unanswered requests (timeouts)", "unknown", answers.timeout],
