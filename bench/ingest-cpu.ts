@@ -68,6 +68,7 @@ function memoryPorts() {
     defer: unused,
     reschedule: unused,
     pending: unused,
+    pendingByIds: unused,
     due: unused,
     get: unused,
     begin: unused,

@@ -29,7 +29,7 @@ export interface LedgerWrites {
   ingestPerWebhook: number;
   /** Deliver of a message sent on its own: claim, rate limiter, intent, confirm, outcome. */
   sentAlone: number;
-  /** Deliver of an event whose user's slot is taken: the failed claim, the deferral. */
+  /** Deliver of an event whose user's slot is taken: the failed claim, the marker, the deferral. */
   deferred: number;
   /** Ingest of a webhook the sender sent again. */
   duplicateWebhook: number;

@@ -64,6 +64,8 @@ interface Targets {
   digestId?: string;
   /** The event job whose queue message this is, when it is sent alone. */
   alone?: EventJob;
+  /** Events on the slot's pending-digest marker that were final already (a digest's confirm). */
+  stale?: readonly string[];
 }
 
 /** Writes after a send that landed are retried this often before the error is thrown. */
@@ -161,34 +163,45 @@ export function makeDeliver(deps: DeliverDeps) {
     }
 
     // Older events never wait behind newer ones: a pending digest goes out now, with this one.
+    // The slot's marker (read with the claim) names them even when the digest index lags.
     // Only a clean attempt may join: one with an unanswered predecessor must settle alone.
     if (!claim.attempt.maybeSentAt) {
-      const pending = await outcomes.pending(key);
-      if (pending.length > 0) {
-        await slots.release(claim.attempt, clock.now());
+      const marked = claim.attempt.pendingJobs ?? [];
+      if (marked.length > 0 || (await outcomes.pending(key)).length > 0) {
+        await settleWrite(() => slots.release(claim.attempt, clock.now()));
         await defer(job, key, clock.now(), "joins the user's pending digest");
-        return flush(key, ctx, job);
+        return flush(key, ctx, job, marked);
       }
     }
     return sendGuarded(claim.attempt, job, { events: [pendingOf(job)], alone: job }, ctx);
   }
 
-  /** Sends one user's pending events as a digest (`joining`: an event that just joined it). */
+  /**
+   * Sends one user's pending events as a digest (`joining`: an event that just joined it;
+   * `marked`: the slot's pending-digest marker as its claim read it).
+   */
   async function flush(
     key: SlotKey,
     ctx: DeliveryAttempt,
     joining?: EventJob,
+    marked: readonly string[] = [],
   ): Promise<DeliveryResult> {
     if (!joining) {
       const heldBack = portalHeldBack(ctx);
       if (heldBack) return heldBack;
     }
     let events = await outcomes.pending(key);
-    // The index behind `pending` is eventually consistent: the event that joined counts anyway.
+    // The index behind `pending` is eventually consistent: the marker's events and the one that
+    // joined count anyway.
+    const missing = marked.filter((id) => !events.some((event) => event.jobId === id));
+    if (missing.length > 0) events = [...events, ...(await outcomes.pendingByIds(missing))];
     if (joining && !events.some((event) => event.jobId === joining.jobId)) {
       events = [...events, pendingOf(joining)];
     }
+    events.sort(oldestFirst);
     if (events.length === 0) return done;
+    // Marked events already final leave the marker with this digest's confirm.
+    const stale = marked.filter((id) => !events.some((event) => event.jobId === id));
 
     const digest = { id: `digest-${randomUUID()}`, jobIds: events.map((event) => event.jobId) };
     const claim = await slots.claim(
@@ -227,7 +240,7 @@ export function makeDeliver(deps: DeliverDeps) {
         return sendDigest(claim.attempt, carried, resumed.id, ctx);
       }
     }
-    return sendDigest(claim.attempt, events, digest.id, ctx);
+    return sendDigest(claim.attempt, events, digest.id, ctx, stale);
   }
 
   /**
@@ -239,6 +252,7 @@ export function makeDeliver(deps: DeliverDeps) {
     events: readonly PendingEvent[],
     digestId: string,
     flushCtx: DeliveryAttempt,
+    stale: readonly string[] = [],
   ): Promise<DeliveryResult> {
     const dueSince = Math.min(...events.map((event) => event.dueAt?.getTime() ?? Infinity));
     const ctx = { ...flushCtx, queuedAt: Math.min(flushCtx.queuedAt, dueSince) };
@@ -250,7 +264,7 @@ export function makeDeliver(deps: DeliverDeps) {
       shown: composed.shown,
       more: composed.more,
     });
-    return sendGuarded(attempt, composed.message, { events, digestId }, ctx);
+    return sendGuarded(attempt, composed.message, { events, digestId, stale }, ctx);
   }
 
   /** The rate limit, one Bitrix24 call, then the slot and the outcomes by what it answered. */
@@ -289,7 +303,15 @@ export function makeDeliver(deps: DeliverDeps) {
     const action: AnswerAction = onAnswer(result, attempt, now, timings);
     switch (action.do) {
       case "confirm":
-        await settleWrite(() => slots.confirm(attempt, action.sentAt));
+        await settleWrite(() =>
+          slots.confirm(
+            attempt,
+            action.sentAt,
+            targets.digestId
+              ? [...targets.events.map((event) => event.jobId), ...(targets.stale ?? [])]
+              : [],
+          ),
+        );
         await finishAll(targets, "sent", action.reason);
         await afterSuccess(turn.failures);
         return done;
@@ -539,6 +561,8 @@ export function makeDeliver(deps: DeliverDeps) {
   }
 
   async function defer(job: EventJob, key: SlotKey, dueAt: Date, reason: string) {
+    // The marker first: a newer event's claim finds this one even before the digest index does.
+    await slots.notePending(key, job.jobId, dueAt);
     const standing = await outcomes.defer(job, key, dueAt, reason, clock.now());
     if (standing.outcome !== "deferred") return; // final already: a redelivery
     metrics.count(Metric.Messages, { Outcome: "deferred" });
@@ -630,6 +654,11 @@ export function makeDeliver(deps: DeliverDeps) {
 }
 
 const done: DeliveryResult = { status: "done" };
+
+/** Digest order: oldest first (the order the outcome store reads them in). */
+const oldestFirst = (a: PendingEvent, b: PendingEvent): number =>
+  Date.parse(a.receivedAt) - Date.parse(b.receivedAt) ||
+  (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0);
 
 const errorText = (error: unknown): string =>
   error instanceof Error ? `${error.name}: ${error.message}` : String(error);

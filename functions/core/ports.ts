@@ -78,6 +78,12 @@ export interface SlotAttempt {
   previousFreeAt?: Date;
   /** How often Bitrix24 has answered USER_MESSAGE_LIMIT to us since this user's last send. */
   limitedTries: number;
+  /**
+   * The slot's pending-digest marker as the claim found it: events deferred for this user that no
+   * digest has carried yet. Read with the claim, so a newer event never goes out alone while an
+   * older one waits (the digest index may lag).
+   */
+  pendingJobs?: readonly string[];
 }
 
 export type ClaimResult =
@@ -112,8 +118,13 @@ export interface SlotStore {
    * lease is no longer ours (then nothing may be sent).
    */
   markSending(attempt: SlotAttempt, now: Date): Promise<boolean>;
-  /** The message landed at `sentAt`: the slot is used until `sentAt` + week + margin. */
-  confirm(attempt: SlotAttempt, sentAt: Date): Promise<void>;
+  /**
+   * The message landed at `sentAt`: the slot is used until `sentAt` + week + margin. A digest's
+   * confirm takes `settled` (the events it carried, and any it found final) off the marker.
+   */
+  confirm(attempt: SlotAttempt, sentAt: Date, settled?: readonly string[]): Promise<void>;
+  /** Puts a deferred event on the slot's pending-digest marker (before its deferral is written). */
+  notePending(key: SlotKey, jobId: string, until: Date): Promise<void>;
   /** Surely not landed: free the slot. Earlier ambiguity stays as evidence and keeps it held. */
   release(attempt: SlotAttempt, now: Date): Promise<void>;
   /** The request went out without an answer: keep the slot and note when it may have landed. */
@@ -187,6 +198,8 @@ export interface OutcomeStore {
   reschedule(jobIds: readonly string[], dueAt: Date, reason: string): Promise<void>;
   /** A user's deferred events, oldest first, each read consistently. */
   pending(key: SlotKey): Promise<PendingEvent[]>;
+  /** These events, read consistently by id, the deferred ones only, oldest first. */
+  pendingByIds(jobIds: readonly string[]): Promise<PendingEvent[]>;
   /** Users whose digest is due, with how many of their events are due. */
   due(now: Date, limit: number): Promise<{ key: SlotKey; events: number }[]>;
   get(jobId: string): Promise<OutcomeRecord | undefined>;

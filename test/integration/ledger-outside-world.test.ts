@@ -382,6 +382,32 @@ describe("the week boundary (dynalite, fake clock)", () => {
     await server?.close();
   });
 
+  it("a newer event never goes out alone while an older one waits, even when the digest index lags: the slot's pending-digest marker is read with the claim", async () => {
+    const w = makeLedgerWorld(db, TABLE, `order-${++unique}.example`, T0, {
+      // The digest index has not caught up: it finds nothing.
+      outcomes: (outcomes) => ({ ...outcomes, pending: async () => [] }),
+    });
+    const first = w.job("order-first");
+    expect(await w.attempt(first)).toEqual(done);
+    const freeAt = w.clock.ms + w.timings.weekMs + w.timings.weekMarginMs;
+    w.clock.advance(SECOND);
+    const older = w.job("order-older");
+    expect(await w.attempt(older)).toEqual(done);
+    expect((await w.outcome(older))?.outcome).toBe("deferred");
+
+    w.clock.set(freeAt);
+    const newer = w.job("order-newer");
+    expect(await w.attempt(newer)).toEqual(done);
+    // One message carried both, the older one first.
+    expect(w.bitrix.calls).toHaveLength(2);
+    const digest = w.bitrix.calls[1] ?? "";
+    expect(digest).toContain("order-older");
+    expect(digest).toContain("order-newer");
+    expect(digest.indexOf("order-older")).toBeLessThan(digest.indexOf("order-newer"));
+    expect((await w.outcome(older))?.outcome).toBe("sent");
+    expect((await w.outcome(newer))?.outcome).toBe("sent");
+  });
+
   it("an event that joins a pending digest keeps our own send's free time: the next USER_MESSAGE_LIMIT waits the margin, not a day", async () => {
     const w = makeLedgerWorld(db, TABLE, `boundary-${++unique}.example`, T0);
     const { weekMs, weekMarginMs } = w.timings;

@@ -124,6 +124,27 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
     }
   }
 
+  /** The deferred ones of these outcome items, read consistently, oldest first. */
+  async function readPending(itemKeys: readonly Item[]): Promise<PendingEvent[]> {
+    const items: Item[] = [];
+    for (let start = 0; start < itemKeys.length; start += BATCH_GET_KEYS) {
+      let request: Item[] = itemKeys.slice(start, start + BATCH_GET_KEYS);
+      while (request.length > 0) {
+        const answer = await client.send(
+          new BatchGetItemCommand({
+            RequestItems: { [tableName]: { Keys: request, ConsistentRead: true } },
+          }),
+        );
+        items.push(...(answer.Responses?.[tableName] ?? []));
+        request = answer.UnprocessedKeys?.[tableName]?.Keys ?? [];
+      }
+    }
+    return items
+      .filter((item) => item.outcome?.S === "deferred")
+      .map(pendingEvent)
+      .sort((a, b) => Date.parse(a.receivedAt) - Date.parse(b.receivedAt) || cmp(a.jobId, b.jobId));
+  }
+
   return {
     begin,
 
@@ -197,25 +218,11 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
       } while (startKey && keysFound.length < MAX_PENDING_READ);
 
       // The index is eventually consistent: read each event from the table itself.
-      const items: Item[] = [];
-      for (let start = 0; start < keysFound.length; start += BATCH_GET_KEYS) {
-        let request: Item[] = keysFound.slice(start, start + BATCH_GET_KEYS);
-        while (request.length > 0) {
-          const answer = await client.send(
-            new BatchGetItemCommand({
-              RequestItems: { [tableName]: { Keys: request, ConsistentRead: true } },
-            }),
-          );
-          items.push(...(answer.Responses?.[tableName] ?? []));
-          request = answer.UnprocessedKeys?.[tableName]?.Keys ?? [];
-        }
-      }
-      return items
-        .filter((item) => item.outcome?.S === "deferred")
-        .map(pendingEvent)
-        .sort(
-          (a, b) => Date.parse(a.receivedAt) - Date.parse(b.receivedAt) || cmp(a.jobId, b.jobId),
-        );
+      return readPending(keysFound);
+    },
+
+    pendingByIds(jobIds) {
+      return readPending([...new Set(jobIds)].map((jobId) => keys.outcome(jobId)));
     },
 
     async due(now, limit) {

@@ -123,6 +123,7 @@ export function makeDynamoSlotStore(
           leaseUntil: new Date(leaseUntil),
           ...(previousFreeAt && { previousFreeAt }),
           limitedTries: tries(old),
+          ...pendingOf(old),
         },
       };
     } catch (error) {
@@ -140,6 +141,7 @@ export function makeDynamoSlotStore(
             token,
             leaseUntil: new Date(leaseUntil),
             limitedTries: tries(item),
+            ...pendingOf(item),
           },
         };
       }
@@ -206,6 +208,7 @@ export function makeDynamoSlotStore(
         leaseUntil: new Date(leaseUntil),
         ...(evidence && { maybeSentAt: new Date(maybeSentAt) }),
         limitedTries: tries(old),
+        ...pendingOf(old),
       },
     };
   }
@@ -253,8 +256,9 @@ export function makeDynamoSlotStore(
       throw new Error(`weekly slot claim kept racing after ${MAX_CLAIM_ATTEMPTS} attempts`);
     },
 
-    async confirm(attempt, sentAt) {
+    async confirm(attempt, sentAt, settled = []) {
       const sentMs = sentAt.getTime();
+      const clear = settled.length > 0;
       await asHolder(
         attempt,
         "SET #state = :sent, sentAt = :sentAt, freeAt = :freeAt, expiresAt = :expiresAt",
@@ -263,8 +267,25 @@ export function makeDynamoSlotStore(
           ":sentAt": num(sentMs),
           ":freeAt": num(freeAfter(sentMs)),
           ":expiresAt": ttlSeconds(freeAfter(sentMs) + weekMs),
+          ...(clear && { ":settled": { SS: [...new Set(settled)] } }),
         },
-        "holder, leaseUntil, maybeSentAt, settled, sendingAt, limitedTries, previousFreeAt",
+        "holder, leaseUntil, maybeSentAt, settled, sendingAt, limitedTries, previousFreeAt" +
+          (clear ? " DELETE pendingJobs :settled" : ""),
+      );
+    },
+
+    async notePending(key, jobId, until) {
+      await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: slotKey(key),
+          UpdateExpression:
+            "ADD pendingJobs :job SET expiresAt = if_not_exists(expiresAt, :expiresAt)",
+          ExpressionAttributeValues: {
+            ":job": { SS: [jobId] },
+            ":expiresAt": ttlSeconds(freeAfter(until.getTime())),
+          },
+        }),
       );
     },
 
@@ -406,6 +427,12 @@ function blocking(
     ...(digest && { digest }),
   };
 }
+
+/** The slot's pending-digest marker, when it names any event. */
+const pendingOf = (item: Item | undefined): { pendingJobs?: string[] } => {
+  const jobs = item?.pendingJobs?.SS;
+  return jobs && jobs.length > 0 ? { pendingJobs: jobs } : {};
+};
 
 /** USER_MESSAGE_LIMIT answers since the user's last send of ours: another sender was seen. */
 const tries = (item: Item | undefined): number => Number(item?.limitedTries?.N ?? 0);
