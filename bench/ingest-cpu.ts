@@ -69,6 +69,7 @@ function memoryPorts() {
     reschedule: unused,
     pending: unused,
     pendingByIds: unused,
+    marker: unused,
     due: unused,
     get: unused,
     begin: unused,

@@ -375,7 +375,7 @@ export function makeDeliver(deps: DeliverDeps) {
     if (heldBack) return heldBack;
     if (await settledEarlier(job)) return done;
 
-    const giveUp = (code?: string) => () => giveUpAlone(job, undefined, code);
+    const giveUp = (code?: string) => () => giveUpUnguarded(job, targets, code);
     const turn = await reserveTurn(clock.now().getTime() + timings.leaseMs, ctx);
     if ("retryAfterMs" in turn) {
       return retry(turn.retryAfterMs, "rate limit: the portal's bucket is booked", ctx, giveUp());
@@ -447,6 +447,31 @@ export function makeDeliver(deps: DeliverDeps) {
         );
         return done;
     }
+  }
+
+  /**
+   * Out of time on a partner portal: an earlier attempt's marker means its request went out (it is
+   * written right before the wire), so the job ends `unknown` (or `sent`, if this process saw it
+   * land); a live marker is another copy's, to be waited out; else `failed`.
+   */
+  async function giveUpUnguarded(job: EventJob, targets: Targets, bitrixCode?: string) {
+    const marker = await outcomes.marker(job.jobId);
+    if (!marker) return giveUpAlone(job, undefined, bitrixCode);
+    const leftMs = marker.until.getTime() - clock.now().getTime();
+    const reason = "another copy of this message is in flight";
+    if (leftMs > 0) return afterLease(leftMs, reason)();
+    if (landed.has(job.jobId)) {
+      await finishAll(targets, "sent", "sent (an earlier outcome write failed)");
+      return done;
+    }
+    const [standing] = await finishAll(
+      targets,
+      "unknown",
+      "retry window over; an earlier attempt was interrupted mid-send",
+      bitrixCode,
+    );
+    if (standing?.outcome !== "unknown") return done;
+    return { status: "dead-letter" as const, reason: `unknown: ${standing.reason}` };
   }
 
   /**

@@ -214,6 +214,8 @@ export interface OutcomeStore {
     now: Date,
     leaseMs: number,
   ): Promise<"started" | "busy" | "interrupted" | "done">;
+  /** The in-flight marker of an unguarded send, if one is on the item: until when it is live. */
+  marker(jobId: string): Promise<{ until: Date } | undefined>;
   /** Clears this attempt's marker after a send that surely did not land. */
   abandon(jobId: string, token: string): Promise<void>;
 }

@@ -293,6 +293,32 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       expect((await w.outcome(job))?.outcome).toBe("sent");
     });
 
+    it("a request that went out before a crash is never recorded failed when the window ends while the bucket is booked: unknown", async () => {
+      const w = world({
+        config: ledgerConfig({ weeklyLimit: false }),
+        outcomes: (outcomes) => failing(outcomes, { finish: 3 }),
+      });
+      const job = w.job("partner-crash-window");
+      const queuedAt = w.clock.ms;
+      await expect(w.attempt(job, 1, queuedAt)).rejects.toThrow(/finish failed/);
+      expect(w.bitrix.calls).toHaveLength(1);
+      // Another process (it did not see the send land), the bucket booked, the window over.
+      w.clock.set(queuedAt + w.timings.retryForMs - SECOND);
+      const other = makeDeliver({
+        ...w.deps,
+        limiter: { ...w.deps.limiter, reserve: async () => ({ retryAfterMs: 60 * SECOND }) },
+      });
+      const last = await other({
+        message: job,
+        receiveCount: 9,
+        queuedAt,
+        deadline: w.clock.ms + 50_000,
+      });
+      expect(last).toMatchObject({ status: "dead-letter" });
+      expect((await w.outcome(job))?.outcome).toBe("unknown");
+      expect(w.bitrix.calls).toHaveLength(1);
+    });
+
     it("a rate-limiter error before the request is no evidence: the redelivery sends, not unknown", async () => {
       const w = world({
         config: ledgerConfig({ weeklyLimit: false }),

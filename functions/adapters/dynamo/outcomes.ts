@@ -256,6 +256,18 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
 
     get: read,
 
+    async marker(jobId) {
+      const { Item } = await client.send(
+        new GetItemCommand({
+          TableName: tableName,
+          Key: keys.outcome(jobId),
+          ConsistentRead: true,
+        }),
+      );
+      const until = Item?.attemptToken?.S ? Item.attemptUntil?.N : undefined;
+      return until === undefined ? undefined : { until: new Date(Number(until)) };
+    },
+
     async abandon(jobId, token) {
       try {
         await client.send(
