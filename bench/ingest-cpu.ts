@@ -70,6 +70,7 @@ function memoryPorts() {
     pending: unused,
     pendingByIds: unused,
     marker: unused,
+    allowResend: unused,
     due: unused,
     get: unused,
     begin: unused,

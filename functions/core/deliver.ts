@@ -480,6 +480,7 @@ export function makeDeliver(deps: DeliverDeps) {
    */
   async function settledEarlier(job: EventJob): Promise<boolean> {
     const standing = await outcomes.get(job.jobId);
+    // `exhausted`: a failed window, or an `unknown` the operator chose to resend.
     if (!standing || standing.outcome === "deferred" || standing.exhausted) return false;
     log.info("already settled", { jobId: job.jobId, outcome: standing.outcome });
     return true;

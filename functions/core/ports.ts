@@ -204,6 +204,11 @@ export interface OutcomeStore {
   due(now: Date, limit: number): Promise<{ key: SlotKey; events: number }[]>;
   get(jobId: string): Promise<OutcomeRecord | undefined>;
   /**
+   * The operator's explicit choice (`hookline replay --resend-unknown`): these jobs' `unknown`
+   * outcomes may be replaced by a redrive, which sends them again. Returns the jobs marked.
+   */
+  allowResend(jobIds: readonly string[]): Promise<string[]>;
+  /**
    * Marks an unguarded send (no weekly limit) in flight under this attempt's token. `busy`:
    * another attempt's marker is live; `interrupted`: one ran out unfinished (fate unknown);
    * `done`: a final outcome exists.

@@ -194,6 +194,26 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       expect(w.bitrix.calls).toHaveLength(0);
     });
 
+    it("an unknown is sent again only by the operator's explicit choice (replay --resend-unknown), never by a redrive", async () => {
+      const w = world({ script: [answers.timeout] });
+      const job = w.job("resend-unknown");
+      const queuedAt = w.clock.ms - w.timings.retryForMs + 5 * SECOND;
+      expect(await w.attempt(job, 7, queuedAt)).toMatchObject({ status: "dead-letter" });
+      expect((await w.outcome(job))?.outcome).toBe("unknown");
+      // The dead-letter redrive after the week: settles from the outcome, sends nothing.
+      w.clock.advance(w.timings.weekMs + w.timings.weekMarginMs + SECOND);
+      expect(await w.attempt(job)).toEqual(done);
+      expect(w.bitrix.calls).toHaveLength(1);
+
+      const store = makeDynamoOutcomeStore(db, TABLE);
+      expect(await store.allowResend([job.jobId, `${job.jobId}-no-such-route`])).toEqual([
+        job.jobId,
+      ]);
+      expect(await w.attempt(job)).toEqual(done);
+      expect(w.bitrix.calls).toHaveLength(2);
+      expect((await w.outcome(job))?.outcome).toBe("sent");
+    });
+
     it("a copy after the week of a job sent through the ledger sends nothing", async () => {
       const w = world();
       const job = w.job("copy-after-week");

@@ -256,6 +256,29 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
 
     get: read,
 
+    async allowResend(jobIds) {
+      const marked: string[] = [];
+      for (const jobId of jobIds) {
+        try {
+          await client.send(
+            new UpdateItemCommand({
+              TableName: tableName,
+              Key: keys.outcome(jobId),
+              // An `unknown` a redrive may replace, as it may an exhausted `failed`.
+              // A partner portal's interrupted marker goes too: the resend writes a new one.
+              UpdateExpression: "SET exhausted = :true REMOVE attemptToken, attemptUntil",
+              ConditionExpression: "outcome = :unknown",
+              ExpressionAttributeValues: { ":true": { BOOL: true }, ":unknown": str("unknown") },
+            }),
+          );
+          marked.push(jobId);
+        } catch (error) {
+          if (!conditionFailed(error)) throw error;
+        }
+      }
+      return marked;
+    },
+
     async marker(jobId) {
       const { Item } = await client.send(
         new GetItemCommand({
