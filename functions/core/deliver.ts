@@ -275,6 +275,11 @@ export function makeDeliver(deps: DeliverDeps) {
     ctx: DeliveryAttempt,
   ): Promise<DeliveryResult> {
     const giveUp = (code?: string) => () => giveUpGuarded(attempt, targets, code);
+    // The token first: its wait (another worker's refresh) comes before the latest-start check.
+    await client.prepare?.().catch(async (error: unknown) => {
+      await settleWrite(() => slots.release(attempt, clock.now()));
+      throw error;
+    });
     const turn = await reserveTurn(attempt.leaseUntil.getTime(), ctx);
     if ("retryAfterMs" in turn) {
       await settleWrite(() => slots.release(attempt, clock.now()));
@@ -293,6 +298,7 @@ export function makeDeliver(deps: DeliverDeps) {
         attempt.key.openLineCode,
         message,
         untilLeaseEnds(attempt.leaseUntil.getTime()),
+        mayStartUntil(attempt.leaseUntil.getTime(), ctx),
       );
     } catch (error) {
       // The client throws only before a request goes out (its token store, say): not landed.
@@ -376,6 +382,7 @@ export function makeDeliver(deps: DeliverDeps) {
     if (await settledEarlier(job)) return done;
 
     const giveUp = (code?: string) => () => giveUpUnguarded(job, targets, code);
+    await client.prepare?.();
     const turn = await reserveTurn(clock.now().getTime() + timings.leaseMs, ctx);
     if ("retryAfterMs" in turn) {
       return retry(turn.retryAfterMs, "rate limit: the portal's bucket is booked", ctx, giveUp());
@@ -404,6 +411,7 @@ export function makeDeliver(deps: DeliverDeps) {
         slotKey(job).openLineCode,
         job,
         untilLeaseEnds(leaseUntil),
+        mayStartUntil(leaseUntil, ctx),
       );
     } catch (error) {
       // The client throws only before a request goes out: nothing landed, the marker goes.
@@ -493,8 +501,7 @@ export function makeDeliver(deps: DeliverDeps) {
    */
   function reserveTurn(leaseUntil: number, ctx: DeliveryAttempt) {
     const now = clock.now();
-    const callEnds =
-      Math.max(bitrix.timeoutMs, timings.requestLandsWithinMs) + ATTEMPT_OVERHEAD_MS.confirm;
+    const callEnds = callEndsMs();
     const maxWaitMs = Math.min(ctx.deadline, leaseUntil) - now.getTime() - callEnds;
     // Not even the call itself fits any more (a slow store, the deadline near): not now.
     if (maxWaitMs < 0) return Promise.resolve({ retryAfterMs: 0 });
@@ -507,6 +514,20 @@ export function makeDeliver(deps: DeliverDeps) {
       const latestStart = Math.min(ctx.deadline, leaseUntil) - callEnds;
       return clock.now().getTime() > latestStart ? { retryAfterMs: 0 } : turn;
     });
+  }
+
+  /** How long a call may still run once it started: a request must be over before the lease. */
+  function callEndsMs(): number {
+    return Math.max(bitrix.timeoutMs, timings.requestLandsWithinMs) + ATTEMPT_OVERHEAD_MS.confirm;
+  }
+
+  /**
+   * Asked by the client right before each request (the first, and the repeat after an OAuth
+   * refresh): no request starts after the latest safe start.
+   */
+  function mayStartUntil(leaseUntil: number, ctx: DeliveryAttempt): () => boolean {
+    const latestStart = Math.min(ctx.deadline, leaseUntil) - callEndsMs();
+    return () => clock.now().getTime() <= latestStart;
   }
 
   /**

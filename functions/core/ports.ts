@@ -255,11 +255,21 @@ export type SendResult =
   | { kind: "ambiguous"; code: string };
 
 export interface BitrixClient {
-  /** Calls imopenlines.network.message.add once. Never throws for an HTTP or network failure. */
+  /**
+   * Gets what a call needs before it may go on the wire (an OAuth access token, which may mean
+   * waiting for another worker's refresh), so that wait comes before the latest-safe-start check.
+   */
+  prepare?(): Promise<void>;
+  /**
+   * Calls imopenlines.network.message.add once (an OAuth client: once more after a 401 and a
+   * refresh). Never throws for an HTTP or network failure. `mayStart` is asked right before each
+   * request goes out; `false` answers a clean retry (`ABORTED`) without sending.
+   */
   sendNetworkMessage(
     openLineCode: string,
     message: RenderedMessage,
     signal?: AbortSignal,
+    mayStart?: () => boolean,
   ): Promise<SendResult>;
 }
 

@@ -8,7 +8,7 @@ import type { QueueMessage } from "../../functions/core/job";
 import { silentLog } from "../../functions/core/log";
 import { Metric, type Metrics, noMetrics } from "../../functions/core/metrics";
 import type { FinalOutcome } from "../../functions/core/outcome";
-import type { SendResult } from "../../functions/core/ports";
+import type { BitrixClient, SendResult } from "../../functions/core/ports";
 import { makeSweep } from "../../functions/core/sweep";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
 import {
@@ -294,6 +294,68 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       const record = await w.outcome(job);
       expect(record?.outcome).toBe("unknown");
       expect(record?.reason).toMatch(/another sender/);
+    });
+  });
+
+  describe("OAuth portals", () => {
+    /**
+     * A client like the OAuth one: the first use waits for the access token (another worker's
+     * refresh, up to 20 s), then the request goes out, unless the caller says it may no longer
+     * start. Records when each request went on the wire.
+     */
+    function slowTokenClient(w: LedgerWorldFixture) {
+      let token = false;
+      const started: number[] = [];
+      const fetchToken = async () => {
+        if (!token) w.clock.advance(20 * SECOND);
+        token = true;
+      };
+      const client: BitrixClient = {
+        prepare: fetchToken,
+        async sendNetworkMessage(_code, _message, _signal, mayStart) {
+          await fetchToken();
+          if (mayStart && !mayStart()) {
+            return { kind: "retry", code: "ABORTED", retryAfterMs: 0, overloaded: false };
+          }
+          started.push(w.clock.ms);
+          return answers.sent;
+        },
+      };
+      return { client, started };
+    }
+
+    it("the access token is fetched before the latest-safe-start check: a token wait never pushes a request past it", async () => {
+      const w = world();
+      const { client, started } = slowTokenClient(w);
+      const leaseFrom = w.clock.ms;
+      const deliver = makeDeliver({ ...w.deps, client });
+      const job = w.job("oauth-late");
+      const first = await deliver({
+        message: job,
+        receiveCount: 1,
+        queuedAt: w.clock.ms,
+        deadline: w.clock.ms + 50_000,
+      });
+      for (const start of started) {
+        expect(start + w.timings.requestLandsWithinMs).toBeLessThanOrEqual(
+          leaseFrom + w.timings.leaseMs,
+        );
+      }
+      if (started.length === 0) {
+        // Not now: the slot was given back and the next try sends (the token is at hand).
+        expect(first.status).toBe("retry");
+        w.clock.advance(first.status === "retry" ? first.delayMs : 0);
+        expect(
+          await deliver({
+            message: job,
+            receiveCount: 2,
+            queuedAt: w.clock.ms,
+            deadline: w.clock.ms + 50_000,
+          }),
+        ).toEqual(done);
+        expect(started).toHaveLength(1);
+      }
+      expect((await w.outcome(job))?.outcome).toBe("sent");
     });
   });
 
