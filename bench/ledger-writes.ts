@@ -27,9 +27,9 @@ const WRITE_COMMANDS = new Set([
 export interface LedgerWrites {
   /** Ingest of a webhook whose route matches: the receipt. */
   ingestPerWebhook: number;
-  /** Deliver of a message sent on its own: claim, rate limiter, confirm, outcome. */
+  /** Deliver of a message sent on its own: claim, rate limiter, intent, confirm, outcome. */
   sentAlone: number;
-  /** Deliver of an event whose user's slot is taken: the failed claim, the deferral. */
+  /** Deliver of an event whose user's slot is taken: the failed claim, the marker, the deferral. */
   deferred: number;
   /** Ingest of a webhook the sender sent again. */
   duplicateWebhook: number;

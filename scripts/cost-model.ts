@@ -80,7 +80,7 @@ export const ASSUMPTIONS = {
    * DynamoDB write units per item kind, each item under 1 KB (a message up to ~600 characters).
    * A receipt is written pending, then marked queued once its messages are (docs/ingest-receipts.md).
    */
-  writes: { receipt: 2, sentAlone: 4, deferred: 2, digestPerEvent: 1, digestFixed: 4 },
+  writes: { receipt: 2, sentAlone: 5, deferred: 3, digestPerEvent: 1, digestFixed: 5 },
   /** Bytes a log event is billed: the line, plus CloudWatch's 26 bytes per event. */
   logEventOverhead: 26,
   emfLineBytes: 250,

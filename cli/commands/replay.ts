@@ -7,6 +7,7 @@ import {
   StartMessageMoveTaskCommand,
 } from "@aws-sdk/client-sqs";
 import type { Command } from "commander";
+import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import {
   type CliContext,
   outputFor,
@@ -24,6 +25,8 @@ export interface ReplayReport {
   /** What was replayed: every dead letter, or one event's. */
   scope: "dead-letters" | { event: string };
   moved: number;
+  /** `--resend-unknown`: the jobs whose `unknown` outcome the operator chose to send again. */
+  resendable?: string[];
   /** A stack's move task: its handle and final status. */
   task?: { handle: string; status: string; toMove?: number };
 }
@@ -156,6 +159,19 @@ async function replayEvent(
   return { target: target.label, scope: { event }, moved };
 }
 
+/** Route indexes tried for one event's jobs (`<source>:<event id>:<route index>`). */
+const MAX_ROUTES = 100;
+
+/**
+ * `--resend-unknown`: the operator's explicit choice to send an event's `unknown` messages again
+ * (docs/ledger.md, "Operator choices"). Their outcomes become replaceable, as an exhausted
+ * `failed` is, so the replay that follows sends them through the ledger once more.
+ */
+export function allowResendOfUnknown(target: Target, event: string): Promise<string[]> {
+  const jobIds = Array.from({ length: MAX_ROUTES }, (_, route) => `${event}:${route}`);
+  return makeDynamoOutcomeStore(target.dynamo, target.tableName).allowResend(jobIds);
+}
+
 function jobIdOf(body: string | undefined): string {
   try {
     const job = JSON.parse(body ?? "") as { jobId?: unknown };
@@ -171,6 +187,10 @@ export function printReplay(report: ReplayReport, output: Output): void {
   output.line(
     `${output.style.green("replayed")} ${report.moved} ${what} from ${report.target}${report.task ? ` (move task ${report.task.status})` : ""}`,
   );
+  if (report.resendable)
+    output.line(
+      `  unknown outcomes to send again: ${report.resendable.length ? report.resendable.join(", ") : "none"}`,
+    );
   if (report.moved === 0 && report.scope !== "dead-letters")
     output.line(
       "  nothing to replay: the event has no dead letter (an unknown outcome keeps no message; send the webhook again)",
@@ -182,28 +202,43 @@ export function registerReplay(program: Command, ctx: CliContext): void {
     .description("send dead letters, or one event's, through the ledger again")
     .option("--dead-letters", "every dead letter")
     .option("--event <source:id>", "one event's dead letters (local run)")
-    .action(async (flags: TargetFlags & { deadLetters?: boolean; event?: string }) => {
-      const output = outputFor(ctx, flags);
-      if (Boolean(flags.deadLetters) === (flags.event !== undefined))
-        throw new CliError("say what to replay: --dead-letters or --event <source>:<id>");
-      if (flags.event !== undefined && !/^[^:]+:.+$/.test(flags.event))
-        throw new CliError(`--event ${flags.event}: write it as <source>:<event id>`);
-      const where = await targetFor(ctx, flags);
-      const report = await replay(
-        where,
-        flags.event === undefined ? "dead-letters" : { event: flags.event },
-        {
-          callLocal: (path) => callLocal(ctx.io, where, "POST", path),
-          ...(ctx.options.sqs ? { sqs: ctx.options.sqs } : {}),
-          ...(ctx.options.sleep ? { sleep: ctx.options.sleep } : {}),
-          progress: (moved, toMove) =>
-            output.line(
-              output.style.dim(`  moved ${moved}${toMove === undefined ? "" : ` of ${toMove}`}`),
-            ),
-        },
-      );
-      where.dynamo.destroy();
-      output.document(report);
-      printReplay(report, output);
-    });
+    .option(
+      "--resend-unknown",
+      "with --event: send its unknown messages again (they may reach the user twice)",
+    )
+    .action(
+      async (
+        flags: TargetFlags & { deadLetters?: boolean; event?: string; resendUnknown?: boolean },
+      ) => {
+        const output = outputFor(ctx, flags);
+        if (Boolean(flags.deadLetters) === (flags.event !== undefined))
+          throw new CliError("say what to replay: --dead-letters or --event <source>:<id>");
+        if (flags.event !== undefined && !/^[^:]+:.+$/.test(flags.event))
+          throw new CliError(`--event ${flags.event}: write it as <source>:<event id>`);
+        if (flags.resendUnknown && flags.event === undefined)
+          throw new CliError("--resend-unknown needs --event <source>:<id>: one event at a time");
+        const where = await targetFor(ctx, flags);
+        const resendable =
+          flags.resendUnknown && flags.event !== undefined
+            ? await allowResendOfUnknown(where, flags.event)
+            : undefined;
+        const replayed = await replay(
+          where,
+          flags.event === undefined ? "dead-letters" : { event: flags.event },
+          {
+            callLocal: (path) => callLocal(ctx.io, where, "POST", path),
+            ...(ctx.options.sqs ? { sqs: ctx.options.sqs } : {}),
+            ...(ctx.options.sleep ? { sleep: ctx.options.sleep } : {}),
+            progress: (moved, toMove) =>
+              output.line(
+                output.style.dim(`  moved ${moved}${toMove === undefined ? "" : ` of ${toMove}`}`),
+              ),
+          },
+        );
+        where.dynamo.destroy();
+        const report = resendable ? { ...replayed, resendable } : replayed;
+        output.document(report);
+        printReplay(report, output);
+      },
+    );
 }

@@ -50,11 +50,12 @@ export function makeBitrixWebhookClient(options: BitrixWebhookClientOptions): Bi
   const now = options.now ?? Date.now;
 
   return {
-    async sendNetworkMessage(openLineCode, message, signal) {
+    async sendNetworkMessage(openLineCode, message, signal, mayStart) {
       return callMethod(endpoint, requestBody(openLineCode, message), {
         timeoutMs: options.timeoutMs,
         now,
         ...(signal && { signal }),
+        ...(mayStart && { mayStart }),
       });
     },
   };
@@ -67,11 +68,17 @@ export function makeBitrixWebhookClient(options: BitrixWebhookClientOptions): Bi
 export async function callMethod(
   endpoint: URL,
   params: object,
-  options: { timeoutMs: number; now: () => number; signal?: AbortSignal },
+  options: {
+    timeoutMs: number;
+    now: () => number;
+    signal?: AbortSignal;
+    /** Asked right before the request goes out: `false`, too late to start (the lease). */
+    mayStart?: () => boolean;
+  },
 ): Promise<SendResult> {
   const { signal } = options;
   // Nothing went out yet, so this is a clean retry.
-  if (signal?.aborted) {
+  if (signal?.aborted || (options.mayStart && !options.mayStart())) {
     return { kind: "retry", code: "ABORTED", retryAfterMs: 0, overloaded: false };
   }
   const body = JSON.stringify(params);

@@ -108,7 +108,16 @@ export function makeBitrixOAuthClient(options: BitrixOAuthClientOptions): Bitrix
   const now = options.now ?? Date.now;
 
   return {
-    async sendNetworkMessage(openLineCode, message, signal) {
+    // The token before the latest-start check: a wait for another worker's refresh comes first.
+    async prepare() {
+      try {
+        await options.tokens.accessToken();
+      } catch (error) {
+        // Refused tokens are answered by the call itself (a configuration fault, kept queued).
+        if (!(error instanceof OAuthUnavailableError)) throw error;
+      }
+    },
+    async sendNetworkMessage(openLineCode, message, signal, mayStart) {
       const params = requestBody(openLineCode, message);
       const call = (auth: string) =>
         callMethod(
@@ -118,6 +127,7 @@ export function makeBitrixOAuthClient(options: BitrixOAuthClientOptions): Bitrix
             timeoutMs: options.timeoutMs,
             now,
             ...(signal && { signal }),
+            ...(mayStart && { mayStart }),
           },
         );
       try {

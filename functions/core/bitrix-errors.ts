@@ -77,11 +77,20 @@ export const BITRIX_PERMANENT_CODES: readonly string[] = [
 ];
 
 export const USER_MESSAGE_LIMIT = "USER_MESSAGE_LIMIT";
-const OVERLOAD_CODES = new Set(["QUERY_LIMIT_EXCEEDED", "OVERLOAD_LIMIT"]);
+const QUERY_LIMIT_EXCEEDED = "QUERY_LIMIT_EXCEEDED";
+/** A manual block by Bitrix24 support: only they lift it (docs/ledger.md, "Answers"). */
+export const OVERLOAD_LIMIT = "OVERLOAD_LIMIT";
 const OPERATION_TIME_LIMIT = "OPERATION_TIME_LIMIT";
 
 /** First delay after a 503; the caller grows it per attempt (the JS SDK: ×1.5). */
 export const OVERLOAD_RETRY_MS = 1500;
+/**
+ * 503 OVERLOAD_LIMIT: the portal is held back this long (the backoff cap bounds it), so no worker
+ * hammers a portal that support has blocked.
+ */
+export const OVERLOAD_LIMIT_HOLD_MS = 900_000;
+/** A configuration fault is tried again no sooner than this (the backoff cap bounds it). */
+export const CONFIG_FAULT_RETRY_MS = 900_000;
 /** 429 OPERATION_TIME_LIMIT: never sooner than this... */
 export const OPERATION_LIMIT_MIN_RETRY_MS = 10_000;
 /** ...and never later than one operating window (10 minutes), whatever the answer claims. */
@@ -123,18 +132,22 @@ export function classifyBitrixAnswer(httpStatus: number, body: unknown, nowMs: n
     if (ok && is2xx && ok.result === true) return { kind: "sent" };
     // A 2xx without `result: true`: the method may have run, so it is not a clean retry.
     if (is2xx) return { kind: "ambiguous", code: ok ? "UNEXPECTED_RESULT" : "BAD_ANSWER" };
+    // A 5xx without Bitrix24's error envelope (a gateway's 502/504, an HTML 500) may come after
+    // the method ran: evidence, like a timeout.
+    if (httpStatus >= 500) return { kind: "ambiguous", code: `HTTP_${httpStatus}` };
     return byStatus(httpStatus, `HTTP_${httpStatus}`, nowMs, ok);
   }
 
   const code = answer.error;
   if (code === USER_MESSAGE_LIMIT) return { kind: "limited", code };
   if (configCodes.has(code)) return { kind: "config", code, status: httpStatus };
-  if (OVERLOAD_CODES.has(code)) {
+  // Both mean "not processed": a clean retry, the portal held back (OVERLOAD_LIMIT for long).
+  if (code === QUERY_LIMIT_EXCEEDED || code === OVERLOAD_LIMIT) {
     return {
       kind: "retry",
       code,
       status: httpStatus,
-      retryAfterMs: OVERLOAD_RETRY_MS,
+      retryAfterMs: code === OVERLOAD_LIMIT ? OVERLOAD_LIMIT_HOLD_MS : OVERLOAD_RETRY_MS,
       overloaded: true,
     };
   }

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { portalBackoffMs, retryDelayMs } from "./backoff";
+import { CONFIG_FAULT_RETRY_MS } from "./bitrix-errors";
 import type { Clock } from "./clock";
 import { sleep as defaultSleep } from "./clock";
 import { ATTEMPT_OVERHEAD_MS } from "./config-defaults";
@@ -16,6 +17,7 @@ import {
   type OutcomeStore,
   type PendingEvent,
   type RateLimiter,
+  type SendResult,
   type SlotAttempt,
   type SlotKey,
   type SlotStore,
@@ -62,6 +64,8 @@ interface Targets {
   digestId?: string;
   /** The event job whose queue message this is, when it is sent alone. */
   alone?: EventJob;
+  /** Events on the slot's pending-digest marker that were final already (a digest's confirm). */
+  stale?: readonly string[];
 }
 
 /** Writes after a send that landed are retried this often before the error is thrown. */
@@ -91,14 +95,43 @@ export function makeDeliver(deps: DeliverDeps) {
 
   return async function deliver(attempt: DeliveryAttempt): Promise<DeliveryResult> {
     const { message } = attempt;
-    if (message.kind === "flush") return flush(slotKey(message), attempt);
-    return bitrix.weeklyLimit ? deliverEvent(message, attempt) : deliverUnguarded(message, attempt);
+    try {
+      if (message.kind === "flush") return await flush(slotKey(message), attempt);
+      return await (bitrix.weeklyLimit
+        ? deliverEvent(message, attempt)
+        : deliverUnguarded(message, attempt));
+    } catch (error) {
+      // Thrown again and again until the window is over: end it here, not in SQS's retention.
+      if (clock.now().getTime() <= attempt.queuedAt + timings.retryForMs) throw error;
+      return giveUpAfterErrors(message, error);
+    }
   };
+
+  /**
+   * Deliver threw on every receive for the whole retry window. The error may have come after a
+   * request went out, so what was carried ends `unknown` (it alarms) and the message is a dead
+   * letter. A flush ends its events whose own window is over.
+   */
+  async function giveUpAfterErrors(message: QueueMessage, error: unknown) {
+    const reason = `deliver failed on every try until the retry window was over (${errorText(error)})`;
+    log.error("giving up after repeated errors", { reason });
+    const nowMs = clock.now().getTime();
+    const events =
+      message.kind === "event"
+        ? [pendingOf(message)]
+        : (await outcomes.pending(slotKey(message))).filter(
+            (event) => (event.dueAt?.getTime() ?? nowMs) + timings.retryForMs < nowMs,
+          );
+    const standing = await finishAll({ events }, "unknown", reason);
+    if (message.kind === "event" && standing[0]?.outcome !== "unknown") return done;
+    return { status: "dead-letter" as const, reason: `unknown: ${reason}` };
+  }
 
   async function deliverEvent(job: EventJob, ctx: DeliveryAttempt): Promise<DeliveryResult> {
     const key = slotKey(job);
     const heldBack = portalHeldBack(ctx);
     if (heldBack) return heldBack;
+    if (await settledEarlier(job)) return done;
 
     const claim = await slots.claim(key, { jobId: job.jobId }, clock.now(), timings.leaseMs);
     if (claim.status !== "claimed") {
@@ -130,34 +163,45 @@ export function makeDeliver(deps: DeliverDeps) {
     }
 
     // Older events never wait behind newer ones: a pending digest goes out now, with this one.
+    // The slot's marker (read with the claim) names them even when the digest index lags.
     // Only a clean attempt may join: one with an unanswered predecessor must settle alone.
     if (!claim.attempt.maybeSentAt) {
-      const pending = await outcomes.pending(key);
-      if (pending.length > 0) {
-        await slots.release(claim.attempt, clock.now());
+      const marked = claim.attempt.pendingJobs ?? [];
+      if (marked.length > 0 || (await outcomes.pending(key)).length > 0) {
+        await settleWrite(() => slots.release(claim.attempt, clock.now()));
         await defer(job, key, clock.now(), "joins the user's pending digest");
-        return flush(key, ctx, job);
+        return flush(key, ctx, job, marked);
       }
     }
     return sendGuarded(claim.attempt, job, { events: [pendingOf(job)], alone: job }, ctx);
   }
 
-  /** Sends one user's pending events as a digest (`joining`: an event that just joined it). */
+  /**
+   * Sends one user's pending events as a digest (`joining`: an event that just joined it;
+   * `marked`: the slot's pending-digest marker as its claim read it).
+   */
   async function flush(
     key: SlotKey,
     ctx: DeliveryAttempt,
     joining?: EventJob,
+    marked: readonly string[] = [],
   ): Promise<DeliveryResult> {
     if (!joining) {
       const heldBack = portalHeldBack(ctx);
       if (heldBack) return heldBack;
     }
     let events = await outcomes.pending(key);
-    // The index behind `pending` is eventually consistent: the event that joined counts anyway.
+    // The index behind `pending` is eventually consistent: the marker's events and the one that
+    // joined count anyway.
+    const missing = marked.filter((id) => !events.some((event) => event.jobId === id));
+    if (missing.length > 0) events = [...events, ...(await outcomes.pendingByIds(missing))];
     if (joining && !events.some((event) => event.jobId === joining.jobId)) {
       events = [...events, pendingOf(joining)];
     }
+    events.sort(oldestFirst);
     if (events.length === 0) return done;
+    // Marked events already final leave the marker with this digest's confirm.
+    const stale = marked.filter((id) => !events.some((event) => event.jobId === id));
 
     const digest = { id: `digest-${randomUUID()}`, jobIds: events.map((event) => event.jobId) };
     const claim = await slots.claim(
@@ -166,6 +210,7 @@ export function makeDeliver(deps: DeliverDeps) {
       clock.now(),
       timings.leaseMs,
     );
+    if (claim.status !== "claimed") await slots.flushDone(key);
     if (claim.status === "busy") return done; // a send in flight; the sweeper comes back
     if (claim.status === "taken") {
       // A digest that used the slot carried some of these: they went out with it.
@@ -195,15 +240,22 @@ export function makeDeliver(deps: DeliverDeps) {
         return sendDigest(claim.attempt, carried, resumed.id, ctx);
       }
     }
-    return sendDigest(claim.attempt, events, digest.id, ctx);
+    return sendDigest(claim.attempt, events, digest.id, ctx, stale);
   }
 
+  /**
+   * A digest's retry window starts when its oldest carried event became due, not when this flush
+   * job was queued (the sweeper queues a new one every time): flushes are bounded like single sends.
+   */
   function sendDigest(
     attempt: SlotAttempt,
     events: readonly PendingEvent[],
     digestId: string,
-    ctx: DeliveryAttempt,
+    flushCtx: DeliveryAttempt,
+    stale: readonly string[] = [],
   ): Promise<DeliveryResult> {
+    const dueSince = Math.min(...events.map((event) => event.dueAt?.getTime() ?? Infinity));
+    const ctx = { ...flushCtx, queuedAt: Math.min(flushCtx.queuedAt, dueSince) };
     const composed = deps.composeDigest(events);
     log.info("sending digest", {
       digestId,
@@ -212,7 +264,7 @@ export function makeDeliver(deps: DeliverDeps) {
       shown: composed.shown,
       more: composed.more,
     });
-    return sendGuarded(attempt, composed.message, { events, digestId }, ctx);
+    return sendGuarded(attempt, composed.message, { events, digestId, stale }, ctx);
   }
 
   /** The rate limit, one Bitrix24 call, then the slot and the outcomes by what it answered. */
@@ -222,24 +274,50 @@ export function makeDeliver(deps: DeliverDeps) {
     targets: Targets,
     ctx: DeliveryAttempt,
   ): Promise<DeliveryResult> {
-    const giveUp = () => giveUpGuarded(attempt, targets);
+    const giveUp = (code?: string) => () => giveUpGuarded(attempt, targets, code);
+    // The token first: its wait (another worker's refresh) comes before the latest-start check.
+    await client.prepare?.().catch(async (error: unknown) => {
+      await settleWrite(() => slots.release(attempt, clock.now()));
+      throw error;
+    });
     const turn = await reserveTurn(attempt.leaseUntil.getTime(), ctx);
     if ("retryAfterMs" in turn) {
-      await slots.release(attempt, clock.now());
-      return retry(turn.retryAfterMs, "rate limit: the portal's bucket is booked", ctx, giveUp);
+      await settleWrite(() => slots.release(attempt, clock.now()));
+      return retry(turn.retryAfterMs, "rate limit: the portal's bucket is booked", ctx, giveUp());
     }
 
+    // The intent: from this write on the request may land, and only it counts as evidence.
     const sentAt = clock.now().getTime();
-    const result = await client.sendNetworkMessage(
-      attempt.key.openLineCode,
-      message,
-      untilLeaseEnds(attempt.leaseUntil.getTime()),
-    );
+    if (!(await slots.markSending(attempt, new Date(sentAt)))) {
+      const reason = "the lease ran out before the request could start";
+      return retry(timings.leaseMs, reason, ctx, afterLease(timings.leaseMs, reason));
+    }
+    let result: SendResult;
+    try {
+      result = await client.sendNetworkMessage(
+        attempt.key.openLineCode,
+        message,
+        untilLeaseEnds(attempt.leaseUntil.getTime()),
+        mayStartUntil(attempt.leaseUntil.getTime(), ctx),
+      );
+    } catch (error) {
+      // The client throws only before a request goes out (its token store, say): not landed.
+      await settleWrite(() => slots.release(attempt, clock.now()));
+      throw error;
+    }
     const now = clock.now();
     const action: AnswerAction = onAnswer(result, attempt, now, timings);
     switch (action.do) {
       case "confirm":
-        await settleWrite(() => slots.confirm(attempt, action.sentAt));
+        await settleWrite(() =>
+          slots.confirm(
+            attempt,
+            action.sentAt,
+            targets.digestId
+              ? [...targets.events.map((event) => event.jobId), ...(targets.stale ?? [])]
+              : [],
+          ),
+        );
         await finishAll(targets, "sent", action.reason);
         await afterSuccess(turn.failures);
         return done;
@@ -248,7 +326,9 @@ export function makeDeliver(deps: DeliverDeps) {
         await settleWrite(() =>
           slots.block(attempt, action.until, action.giveUp ? 0 : action.tries),
         );
-        if (action.giveUp) {
+        if (action.unknown) {
+          await finishAll(targets, "unknown", action.reason, action.code);
+        } else if (action.giveUp) {
           await finishAll(targets, "failed", action.reason, action.code);
         } else if (targets.alone?.whenLimited === "drop") {
           await finishAll(targets, "suppressed", action.reason, action.code);
@@ -264,7 +344,7 @@ export function makeDeliver(deps: DeliverDeps) {
         return done;
       case "fail":
         countBitrixError(action.code, action.configFault);
-        await slots.release(attempt, now);
+        await settleWrite(() => slots.release(attempt, now));
         await finishAll(targets, action.outcome, action.reason, action.code);
         return done;
       case "retry":
@@ -275,8 +355,8 @@ export function makeDeliver(deps: DeliverDeps) {
             portalBackoffMs(action.hintMs, turn.failures, timings.maxBackoffMs),
           );
         }
-        await slots.release(attempt, now);
-        return retry(action.hintMs, action.reason, ctx, giveUp);
+        await settleWrite(() => slots.release(attempt, now));
+        return retry(action.hintMs, action.reason, ctx, giveUp(action.code));
       case "ambiguous": {
         countBitrixError(action.code, false);
         // Safe to retry: if it landed, Bitrix24 answers USER_MESSAGE_LIMIT and the slot knows why.
@@ -286,16 +366,27 @@ export function makeDeliver(deps: DeliverDeps) {
           new Date(Math.min(attempt.leaseUntil.getTime(), sentAt + timings.requestLandsWithinMs)),
         );
         const hintMs = marked.leaseUntil.getTime() - now.getTime();
-        return retry(hintMs, action.reason, ctx, () => giveUpGuarded(marked, targets));
+        return retry(hintMs, action.reason, ctx, () => giveUpGuarded(marked, targets, action.code));
       }
     }
   }
 
-  /** No weekly limit (partner portals): an in-flight marker per attempt guards the send. */
+  /**
+   * No weekly limit (partner portals): an in-flight marker per attempt, written right before the
+   * request goes on the wire, guards the send; it is this path's intent record.
+   */
   async function deliverUnguarded(job: EventJob, ctx: DeliveryAttempt): Promise<DeliveryResult> {
     const targets: Targets = { events: [pendingOf(job)], alone: job };
     const heldBack = portalHeldBack(ctx);
     if (heldBack) return heldBack;
+    if (await settledEarlier(job)) return done;
+
+    const giveUp = (code?: string) => () => giveUpUnguarded(job, targets, code);
+    await client.prepare?.();
+    const turn = await reserveTurn(clock.now().getTime() + timings.leaseMs, ctx);
+    if ("retryAfterMs" in turn) {
+      return retry(turn.retryAfterMs, "rate limit: the portal's bucket is booked", ctx, giveUp());
+    }
     const token = randomUUID();
     const leaseUntil = clock.now().getTime() + timings.leaseMs;
     const state = await outcomes.begin(job, token, clock.now(), timings.leaseMs);
@@ -314,17 +405,19 @@ export function makeDeliver(deps: DeliverDeps) {
           ).then(() => done);
     }
 
-    const giveUp = () => giveUpAlone(job, undefined);
-    const turn = await reserveTurn(leaseUntil, ctx);
-    if ("retryAfterMs" in turn) {
-      await outcomes.abandon(job.jobId, token);
-      return retry(turn.retryAfterMs, "rate limit: the portal's bucket is booked", ctx, giveUp);
+    let result: SendResult;
+    try {
+      result = await client.sendNetworkMessage(
+        slotKey(job).openLineCode,
+        job,
+        untilLeaseEnds(leaseUntil),
+        mayStartUntil(leaseUntil, ctx),
+      );
+    } catch (error) {
+      // The client throws only before a request goes out: nothing landed, the marker goes.
+      await settleWrite(() => outcomes.abandon(job.jobId, token));
+      throw error;
     }
-    const result = await client.sendNetworkMessage(
-      slotKey(job).openLineCode,
-      job,
-      untilLeaseEnds(leaseUntil),
-    );
     const now = clock.now();
     switch (result.kind) {
       case "sent":
@@ -332,14 +425,17 @@ export function makeDeliver(deps: DeliverDeps) {
         await finishAll(targets, "sent", "sent");
         await afterSuccess(turn.failures);
         return done;
-      case "retry":
-        countBitrixError(result.code, result.configFault === true);
-        await limiter.penalize(
-          now,
-          portalBackoffMs(result.retryAfterMs, turn.failures, timings.maxBackoffMs),
-        );
-        await outcomes.abandon(job.jobId, token);
-        return retry(result.retryAfterMs, `Bitrix24 answered ${result.code}`, ctx, giveUp);
+      case "config":
+      case "retry": {
+        const configFault = result.kind === "config" || result.configFault === true;
+        countBitrixError(result.code, configFault);
+        const hintMs = result.kind === "config" ? CONFIG_FAULT_RETRY_MS : result.retryAfterMs;
+        if (result.kind === "retry") {
+          await limiter.penalize(now, portalBackoffMs(hintMs, turn.failures, timings.maxBackoffMs));
+        }
+        await settleWrite(() => outcomes.abandon(job.jobId, token));
+        return retry(hintMs, `Bitrix24 answered ${result.code}`, ctx, giveUp(result.code));
+      }
       case "ambiguous":
         countBitrixError(result.code, false);
         await finishAll(
@@ -350,7 +446,7 @@ export function makeDeliver(deps: DeliverDeps) {
         );
         return done;
       default:
-        countBitrixError(result.code, result.kind === "config");
+        countBitrixError(result.code, false);
         await finishAll(
           targets,
           "failed",
@@ -362,14 +458,50 @@ export function makeDeliver(deps: DeliverDeps) {
   }
 
   /**
+   * Out of time on a partner portal: an earlier attempt's marker means its request went out (it is
+   * written right before the wire), so the job ends `unknown` (or `sent`, if this process saw it
+   * land); a live marker is another copy's, to be waited out; else `failed`.
+   */
+  async function giveUpUnguarded(job: EventJob, targets: Targets, bitrixCode?: string) {
+    const marker = await outcomes.marker(job.jobId);
+    if (!marker) return giveUpAlone(job, undefined, bitrixCode);
+    const leftMs = marker.until.getTime() - clock.now().getTime();
+    const reason = "another copy of this message is in flight";
+    if (leftMs > 0) return afterLease(leftMs, reason)();
+    if (landed.has(job.jobId)) {
+      await finishAll(targets, "sent", "sent (an earlier outcome write failed)");
+      return done;
+    }
+    const [standing] = await finishAll(
+      targets,
+      "unknown",
+      "retry window over; an earlier attempt was interrupted mid-send",
+      bitrixCode,
+    );
+    if (standing?.outcome !== "unknown") return done;
+    return { status: "dead-letter" as const, reason: `unknown: ${standing.reason}` };
+  }
+
+  /**
+   * A copy or a redrive of a job whose outcome is final settles from it and sends nothing (one
+   * consistent read, before any claim). Only an exhausted `failed` may be tried again.
+   */
+  async function settledEarlier(job: EventJob): Promise<boolean> {
+    const standing = await outcomes.get(job.jobId);
+    // `exhausted`: a failed window, or an `unknown` the operator chose to resend.
+    if (!standing || standing.outcome === "deferred" || standing.exhausted) return false;
+    log.info("already settled", { jobId: job.jobId, outcome: standing.outcome });
+    return true;
+  }
+
+  /**
    * Waits for a turn in the portal's bucket, never past the Lambda's deadline and never so late
    * that the request could still be running on Bitrix24's side when the lease ends: so a run-out
    * lease means its request is over, and no two requests for one user ever overlap.
    */
   function reserveTurn(leaseUntil: number, ctx: DeliveryAttempt) {
     const now = clock.now();
-    const callEnds =
-      Math.max(bitrix.timeoutMs, timings.requestLandsWithinMs) + ATTEMPT_OVERHEAD_MS.confirm;
+    const callEnds = callEndsMs();
     const maxWaitMs = Math.min(ctx.deadline, leaseUntil) - now.getTime() - callEnds;
     // Not even the call itself fits any more (a slow store, the deadline near): not now.
     if (maxWaitMs < 0) return Promise.resolve({ retryAfterMs: 0 });
@@ -382,6 +514,20 @@ export function makeDeliver(deps: DeliverDeps) {
       const latestStart = Math.min(ctx.deadline, leaseUntil) - callEnds;
       return clock.now().getTime() > latestStart ? { retryAfterMs: 0 } : turn;
     });
+  }
+
+  /** How long a call may still run once it started: a request must be over before the lease. */
+  function callEndsMs(): number {
+    return Math.max(bitrix.timeoutMs, timings.requestLandsWithinMs) + ATTEMPT_OVERHEAD_MS.confirm;
+  }
+
+  /**
+   * Asked by the client right before each request (the first, and the repeat after an OAuth
+   * refresh): no request starts after the latest safe start.
+   */
+  function mayStartUntil(leaseUntil: number, ctx: DeliveryAttempt): () => boolean {
+    const latestStart = Math.min(ctx.deadline, leaseUntil) - callEndsMs();
+    return () => clock.now().getTime() <= latestStart;
   }
 
   /**
@@ -428,26 +574,42 @@ export function makeDeliver(deps: DeliverDeps) {
   }
 
   /** Out of time with the slot in hand: `unknown` if an attempt may have landed, else `failed`. */
-  async function giveUpGuarded(attempt: SlotAttempt, targets: Targets): Promise<DeliveryResult> {
-    if (!targets.alone) return done; // a digest's events stay deferred; the sweeper comes back
-    return giveUpAlone(targets.alone, attempt);
+  async function giveUpGuarded(
+    attempt: SlotAttempt,
+    targets: Targets,
+    bitrixCode?: string,
+  ): Promise<DeliveryResult> {
+    if (targets.alone) return giveUpAlone(targets.alone, attempt, bitrixCode);
+    // A digest: every carried event ends, `unknown` if an attempt may have landed. The slot keeps
+    // the evidence (a later event waits its week out); the flush job is the dead letter.
+    const reason = "retry window over";
+    const standing = attempt.maybeSentAt
+      ? await finishAll(targets, "unknown", `${reason}; an unanswered attempt may have landed`)
+      : await finishAll(targets, "failed", reason, bitrixCode, true);
+    if (!attempt.maybeSentAt) await settleWrite(() => slots.release(attempt, clock.now()));
+    const ended = standing.filter((r) => r.outcome === "failed" || r.outcome === "unknown");
+    if (ended.length === 0) return done;
+    return { status: "dead-letter", reason: `digest ${targets.digestId}: ${reason}` };
   }
 
-  async function giveUpAlone(job: EventJob, attempt: SlotAttempt | undefined) {
+  async function giveUpAlone(job: EventJob, attempt: SlotAttempt | undefined, bitrixCode?: string) {
     const reason = "retry window over";
     const [standing] = attempt?.maybeSentAt
       ? await finishAll(
           { events: [pendingOf(job)] },
           "unknown",
           `${reason}; an unanswered attempt may have landed`,
+          bitrixCode,
         )
-      : await finishAll({ events: [pendingOf(job)] }, "failed", reason, undefined, true);
+      : await finishAll({ events: [pendingOf(job)] }, "failed", reason, bitrixCode, true);
     // Another copy may have settled it meanwhile: only a failure of ours is a dead letter.
     if (standing?.outcome !== "failed" && standing?.outcome !== "unknown") return done;
     return { status: "dead-letter" as const, reason: `${standing.outcome}: ${standing.reason}` };
   }
 
   async function defer(job: EventJob, key: SlotKey, dueAt: Date, reason: string) {
+    // The marker first: a newer event's claim finds this one even before the digest index does.
+    await slots.notePending(key, job.jobId, dueAt);
     const standing = await outcomes.defer(job, key, dueAt, reason, clock.now());
     if (standing.outcome !== "deferred") return; // final already: a redelivery
     metrics.count(Metric.Messages, { Outcome: "deferred" });
@@ -539,6 +701,14 @@ export function makeDeliver(deps: DeliverDeps) {
 }
 
 const done: DeliveryResult = { status: "done" };
+
+/** Digest order: oldest first (the order the outcome store reads them in). */
+const oldestFirst = (a: PendingEvent, b: PendingEvent): number =>
+  Date.parse(a.receivedAt) - Date.parse(b.receivedAt) ||
+  (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0);
+
+const errorText = (error: unknown): string =>
+  error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 
 const digestIdOf = (action: { digestId?: string }) =>
   action.digestId ? { digestId: action.digestId } : {};

@@ -20,7 +20,11 @@ export interface DeliveryTimings {
    * (and records the outcome first), so this is only a net for a handler that crashes every time.
    */
   maxReceiveCount: number;
-  /** The queue keeps a message through the whole window, a last visibility timeout and a day. */
+  /**
+   * The longest SQS allows (14 days): far longer than the retry window, so a message on which
+   * deliver throws every time meets deliver's own give-up (an outcome, then the dead letters) or
+   * SQS's receive limit, never a silent deletion at the end of the retention.
+   */
   queueRetentionSeconds: number;
   /** The oldest queued message is older than this: Bitrix24 is down or deliver keeps failing. */
   queueAgeAlarmSeconds: number;
@@ -46,10 +50,7 @@ export function deliveryTimings(config: Pick<Config, "delivery">): DeliveryTimin
     Math.max(60, leaseSeconds + DELIVER_OVERHEAD_SECONDS),
   );
   const visibilityTimeoutSeconds = 6 * deliverTimeoutSeconds;
-  const queueRetentionSeconds = Math.min(
-    SQS_MAX_RETENTION_SECONDS,
-    retryFor + visibilityTimeoutSeconds + DAY_SECONDS,
-  );
+  const queueRetentionSeconds = SQS_MAX_RETENTION_SECONDS;
   return {
     leaseMs: leaseSeconds * 1000,
     retryForMs: retryFor * 1000,

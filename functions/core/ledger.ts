@@ -1,3 +1,4 @@
+import { CONFIG_FAULT_RETRY_MS } from "./bitrix-errors";
 import type { FinalOutcome } from "./outcome";
 import type { ClaimResult, SendResult, SlotAttempt } from "./ports";
 
@@ -75,9 +76,19 @@ export type AnswerAction =
   | { do: "confirm"; sentAt: Date; reason: string }
   /**
    * USER_MESSAGE_LIMIT and nothing of ours may have landed: someone else used the user's week.
-   * Hold the slot until `until` and defer (or drop), or fail after too many tries.
+   * Hold the slot until `until` and defer (or drop), or fail after too many tries. `unknown`:
+   * an unanswered attempt of ours may have landed, but another sender has used this user's week
+   * before, so the answer cannot say whose message it was: hold the slot, record `unknown`.
    */
-  | { do: "limited"; until: Date; tries: number; giveUp: boolean; reason: string; code: string }
+  | {
+      do: "limited";
+      until: Date;
+      tries: number;
+      giveUp: boolean;
+      unknown?: boolean;
+      reason: string;
+      code: string;
+    }
   /** Rejected for good. `unknown` when an earlier attempt may have landed. */
   | { do: "fail"; outcome: FinalOutcome; reason: string; code: string; configFault: boolean }
   /** Did not land: give the slot back, hold the portal back if it is overloaded, retry. */
@@ -103,6 +114,20 @@ export function onAnswer(
     case "sent":
       return { do: "confirm", sentAt: now, reason: "sent" };
     case "limited": {
+      if (attempt.maybeSentAt && attempt.limitedTries > 0) {
+        // Evidence of ours, but another sender was seen on this line for this user: either
+        // message may have caused the answer. Honest `unknown` (it alarms), never a guess.
+        return {
+          do: "limited",
+          until: limitedUntil(attempt, now, timings),
+          tries: attempt.limitedTries + 1,
+          giveUp: false,
+          unknown: true,
+          code: result.code,
+          reason:
+            "USER_MESSAGE_LIMIT after an unanswered attempt of ours, but another sender has used this user's week before: either message may have landed",
+        };
+      }
       if (attempt.maybeSentAt) {
         // Ours: the unanswered attempt landed, no later than when it could have.
         return {
@@ -126,12 +151,21 @@ export function onAnswer(
       };
     }
     case "config":
+      // A person must fix the configuration: keep the message, try again slowly, alarm.
+      return {
+        do: "retry",
+        hintMs: CONFIG_FAULT_RETRY_MS,
+        holdPortal: false,
+        configFault: true,
+        code: result.code,
+        reason: `Bitrix24 answered ${result.code}: a configuration fault`,
+      };
     case "permanent":
       return {
         do: "fail",
         outcome: attempt.maybeSentAt ? "unknown" : "failed",
         code: result.code,
-        configFault: result.kind === "config",
+        configFault: false,
         reason: attempt.maybeSentAt
           ? `Bitrix24 rejected a retry (${result.code}) after an unanswered attempt that may have landed`
           : `Bitrix24 rejected the message: ${result.code}`,

@@ -90,6 +90,12 @@ export interface SlotAttempt {
   previousFreeAt?: Date;
   /** How often Bitrix24 has answered USER_MESSAGE_LIMIT to us since this user's last send. */
   limitedTries: number;
+  /**
+   * The slot's pending-digest marker as the claim found it: events deferred for this user that no
+   * digest has carried yet. Read with the claim, so a newer event never goes out alone while an
+   * older one waits (the digest index may lag).
+   */
+  pendingJobs?: readonly string[];
 }
 
 export type ClaimResult =
@@ -118,8 +124,19 @@ export interface SlotStore {
    * counts as ambiguous (`maybeSentAt`). A live lease blocks everyone, another copy of us too.
    */
   claim(key: SlotKey, holder: SlotHolder, now: Date, leaseMs: number): Promise<ClaimResult>;
-  /** The message landed at `sentAt`: the slot is used until `sentAt` + week + margin. */
-  confirm(attempt: SlotAttempt, sentAt: Date): Promise<void>;
+  /**
+   * The attempt's intent, written right before its request goes on the wire: from now on it may
+   * land, and only this record makes an interrupted attempt count as evidence. `false` when the
+   * lease is no longer ours (then nothing may be sent).
+   */
+  markSending(attempt: SlotAttempt, now: Date): Promise<boolean>;
+  /**
+   * The message landed at `sentAt`: the slot is used until `sentAt` + week + margin. A digest's
+   * confirm takes `settled` (the events it carried, and any it found final) off the marker.
+   */
+  confirm(attempt: SlotAttempt, sentAt: Date, settled?: readonly string[]): Promise<void>;
+  /** Puts a deferred event on the slot's pending-digest marker (before its deferral is written). */
+  notePending(key: SlotKey, jobId: string, until: Date): Promise<void>;
   /** Surely not landed: free the slot. Earlier ambiguity stays as evidence and keeps it held. */
   release(attempt: SlotAttempt, now: Date): Promise<void>;
   /** The request went out without an answer: keep the slot and note when it may have landed. */
@@ -129,6 +146,11 @@ export interface SlotStore {
    * `limitedTries` counts such answers since the user's last send.
    */
   block(attempt: SlotAttempt, until: Date, limitedTries: number): Promise<void>;
+  /**
+   * A flush that did not claim the slot (a send in flight, the week used) ends the sweeper's
+   * queued-flush mark, so the next sweep may queue again (a digest's claim ends it too).
+   */
+  flushDone(key: SlotKey): Promise<void>;
   /** The sweeper marks a flush as queued; `false` when one is queued already. */
   markFlushQueued(key: SlotKey, now: Date, until: Date): Promise<boolean>;
 }
@@ -164,6 +186,8 @@ export interface PendingEvent {
   eventName: string;
   receivedAt: string;
   message: RenderedMessage;
+  /** When its digest became due: retryable failures of its flushes count from here. */
+  dueAt?: Date;
 }
 
 /**
@@ -186,9 +210,16 @@ export interface OutcomeStore {
   reschedule(jobIds: readonly string[], dueAt: Date, reason: string): Promise<void>;
   /** A user's deferred events, oldest first, each read consistently. */
   pending(key: SlotKey): Promise<PendingEvent[]>;
+  /** These events, read consistently by id, the deferred ones only, oldest first. */
+  pendingByIds(jobIds: readonly string[]): Promise<PendingEvent[]>;
   /** Users whose digest is due, with how many of their events are due. */
   due(now: Date, limit: number): Promise<{ key: SlotKey; events: number }[]>;
   get(jobId: string): Promise<OutcomeRecord | undefined>;
+  /**
+   * The operator's explicit choice (`hookline replay --resend-unknown`): these jobs' `unknown`
+   * outcomes may be replaced by a redrive, which sends them again. Returns the jobs marked.
+   */
+  allowResend(jobIds: readonly string[]): Promise<string[]>;
   /**
    * Marks an unguarded send (no weekly limit) in flight under this attempt's token. `busy`:
    * another attempt's marker is live; `interrupted`: one ran out unfinished (fate unknown);
@@ -200,6 +231,8 @@ export interface OutcomeStore {
     now: Date,
     leaseMs: number,
   ): Promise<"started" | "busy" | "interrupted" | "done">;
+  /** The in-flight marker of an unguarded send, if one is on the item: until when it is live. */
+  marker(jobId: string): Promise<{ until: Date } | undefined>;
   /** Clears this attempt's marker after a send that surely did not land. */
   abandon(jobId: string, token: string): Promise<void>;
 }
@@ -234,11 +267,21 @@ export type SendResult =
   | { kind: "ambiguous"; code: string };
 
 export interface BitrixClient {
-  /** Calls imopenlines.network.message.add once. Never throws for an HTTP or network failure. */
+  /**
+   * Gets what a call needs before it may go on the wire (an OAuth access token, which may mean
+   * waiting for another worker's refresh), so that wait comes before the latest-safe-start check.
+   */
+  prepare?(): Promise<void>;
+  /**
+   * Calls imopenlines.network.message.add once (an OAuth client: once more after a 401 and a
+   * refresh). Never throws for an HTTP or network failure. `mayStart` is asked right before each
+   * request goes out; `false` answers a clean retry (`ABORTED`) without sending.
+   */
   sendNetworkMessage(
     openLineCode: string,
     message: RenderedMessage,
     signal?: AbortSignal,
+    mayStart?: () => boolean,
   ): Promise<SendResult>;
 }
 

@@ -165,6 +165,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
     const queue = new MemoryQueue({
       maxReceives: timings.maxReceiveCount,
       visibilityTimeoutMs: deliverTimeoutMs + 5_000,
+      retentionMs: timings.queueRetentionSeconds * 1000,
       batchSize: 5,
       concurrency: 2,
       ...options.queue,

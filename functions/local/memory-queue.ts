@@ -31,6 +31,11 @@ export interface MemoryQueueOptions {
   maxReceives: number;
   /** How long a handed-out message stays invisible unless the consumer says otherwise. */
   visibilityTimeoutMs: number;
+  /**
+   * SQS's `MessageRetentionPeriod`: a message older than this is deleted, whatever its receive
+   * count, with no dead letter (the local run uses the stack's 14 days). Unset: kept forever.
+   */
+  retentionMs?: number;
   batchSize: number;
   /** Batches processed at once, like the Lambda event source's maximum concurrency. */
   concurrency: number;
@@ -71,6 +76,8 @@ export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
   private readonly inFlight = new Map<string, QueuedMessage>();
   /** Messages held: ready, delayed or in flight. */
   private held = 0;
+  /** Messages the retention deleted, as SQS would (nothing else records them). */
+  expired = 0;
   private inFlightBatches = 0;
   private timer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -198,6 +205,12 @@ export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
       const message = this.ready.shift();
       if (!message) break;
       if (message.gone) continue;
+      const { retentionMs } = this.options;
+      if (retentionMs !== undefined && message.sentAt + retentionMs <= now) {
+        this.remove(message);
+        this.expired += 1;
+        continue;
+      }
       if (message.receiveCount >= this.options.maxReceives) {
         this.remove(message);
         this.deadLetters.push({ ...message, reason: "received too often" });

@@ -250,10 +250,10 @@ describe("Bitrix24 client against the simulator", () => {
       });
     });
 
-    it("an unparseable 502 is a retry", async () => {
+    it("an unparseable 502 is ambiguous: a gateway may answer after the method ran", async () => {
       sim.inject({ status: 502, body: "<html>Bad Gateway</html>" });
       await expect(bitrix.sendNetworkMessage(LINE, msg())).resolves.toMatchObject({
-        kind: "retry",
+        kind: "ambiguous",
         code: "HTTP_502",
       });
     });

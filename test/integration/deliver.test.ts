@@ -261,11 +261,15 @@ describe("deliver, against real stores", () => {
     expect(t.bitrix.calls).toHaveLength(MAX_LIMITED_TRIES);
   });
 
-  it("fails on a configuration fault, alarms, and gives the slot back", async () => {
+  it("keeps the message on a configuration fault, alarms, retries slowly, and gives the slot back", async () => {
     const t = setup([answers.config]);
     const job = t.job("job");
-    expect(await t.attempt(job)).toEqual(done);
-    expect(await t.outcome(job)).toMatchObject({ outcome: "failed", bitrixCode: "NOT_FOUND" });
+    const result = await t.attempt(job);
+    expect(result.status).toBe("retry");
+    expect(result.status === "retry" && result.delayMs).toBeGreaterThanOrEqual(
+      t.timings.maxBackoffMs,
+    );
+    expect(await t.outcome(job)).toBeUndefined();
     expect(t.counted).toContain("BitrixConfigFaults");
     const claim = await t.slots.claim(t.key(), { jobId: "next" }, t.clock.now(), t.timings.leaseMs);
     expect(claim.status).toBe("claimed");

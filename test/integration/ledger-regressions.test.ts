@@ -1,13 +1,11 @@
 import { type DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
 import { ensureTable, keys } from "../../functions/adapters/dynamo/table";
-import { type Config, parseConfig } from "../../functions/core/config";
+import { parseConfig } from "../../functions/core/config";
 import { type DeliveryResult, makeDeliver } from "../../functions/core/deliver";
-import type { EventJob, FlushJob, QueueMessage } from "../../functions/core/job";
-import type { OutcomeRecord } from "../../functions/core/outcome";
-import type { OutcomeStore, RateLimiter, SendResult, SlotStore } from "../../functions/core/ports";
+import type { QueueMessage } from "../../functions/core/job";
+import type { SendResult } from "../../functions/core/ports";
 import {
   type LocalDynamo,
   makeTestClient,
@@ -16,13 +14,13 @@ import {
 } from "../support/dynamo-servers";
 import {
   answers,
-  eventJob,
-  FakeClock,
+  failing,
+  type LedgerWorldOptions,
   LINE,
   ledgerConfig,
+  makeLedgerWorld,
   SECOND,
   scriptedBitrix,
-  storeDeps,
 } from "../support/ledger-fixtures";
 
 /**
@@ -35,25 +33,6 @@ import {
 const TABLE = "hookline-ledger-regressions";
 const T0 = Date.parse("2030-01-07T09:00:00.000Z");
 const done: DeliveryResult = { status: "done" };
-
-/** Throws from the named store methods for their next `times` calls: a write that failed. */
-function failing<T extends object>(store: T, plan: Partial<Record<keyof T, number>>): T {
-  const left = new Map(Object.entries(plan) as [string, number][]);
-  return new Proxy(store, {
-    get(target, name, receiver) {
-      const value = Reflect.get(target, name, receiver);
-      if (typeof value !== "function" || typeof name !== "string") return value;
-      return (...args: unknown[]) => {
-        const remaining = left.get(name) ?? 0;
-        if (remaining > 0) {
-          left.set(name, remaining - 1);
-          return Promise.reject(new Error(`${name} failed (injected)`));
-        }
-        return value.apply(target, args);
-      };
-    },
-  });
-}
 
 describe.each([
   ["dynalite", startDynalite],
@@ -74,78 +53,8 @@ describe.each([
     await server?.close();
   });
 
-  interface WorldOptions {
-    config?: Config;
-    script?: Parameters<typeof scriptedBitrix>;
-    slots?: (slots: SlotStore) => SlotStore;
-    outcomes?: (outcomes: OutcomeStore) => OutcomeStore;
-    limiter?: (limiter: RateLimiter) => RateLimiter;
-    rate?: { perSecond: number; burst: number };
-  }
-
-  /** One portal of its own (fresh slot keys and bucket), a fake clock, a scripted Bitrix24. */
-  function world(options: WorldOptions = {}) {
-    const portal = `portal-${++unique}.example`;
-    const config = options.config ?? ledgerConfig();
-    const clock = new FakeClock(T0);
-    const bitrix = scriptedBitrix(...(options.script ?? []));
-    const base = storeDeps({
-      config,
-      db,
-      table: TABLE,
-      portal,
-      client: bitrix,
-      clock,
-      // Waits pass on the fake clock.
-      sleep: async (ms) => clock.advance(ms),
-      ...(options.rate && { rate: options.rate }),
-    });
-    const deps = {
-      ...base,
-      slots: options.slots ? options.slots(base.slots) : base.slots,
-      outcomes: options.outcomes ? options.outcomes(base.outcomes) : base.outcomes,
-      limiter: options.limiter ? options.limiter(base.limiter) : base.limiter,
-    };
-    const { timings } = base;
-    const deliver = makeDeliver(deps);
-    const read = makeDynamoOutcomeStore(db, TABLE);
-    return {
-      portal,
-      clock,
-      bitrix,
-      timings,
-      deps,
-      slots: base.slots,
-      key: (userId = 1) => ({ portal, openLineCode: LINE, userId }),
-      job: (name: string, userId = 1, over: Partial<EventJob> = {}): EventJob =>
-        eventJob({
-          jobId: `${portal}:${name}:0`,
-          userId,
-          receivedAt: new Date(clock.ms).toISOString(),
-          portal,
-          openLineCode: LINE,
-          message: `${name} for user ${userId}`,
-          ...over,
-        }),
-      flush: (userId = 1): FlushJob => ({
-        v: 3,
-        kind: "flush",
-        userId,
-        portal,
-        openLineCode: LINE,
-      }),
-      /** One receive of a queue message; `queuedAt` is when the queue got it (its window). */
-      attempt: (message: QueueMessage, receiveCount = 1, queuedAt = clock.ms) =>
-        deliver({
-          message,
-          receiveCount,
-          queuedAt,
-          deadline: clock.ms + (timings.deliverTimeoutSeconds - 3) * SECOND,
-        }),
-      deliver,
-      outcome: async (job: EventJob): Promise<OutcomeRecord | undefined> => read.get(job.jobId),
-    };
-  }
+  const world = (options: LedgerWorldOptions = {}) =>
+    makeLedgerWorld(db, TABLE, `portal-${++unique}.example`, T0, options);
 
   const delayOf = (result: DeliveryResult): number => {
     if (result.status !== "retry")

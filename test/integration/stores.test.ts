@@ -28,6 +28,7 @@ import {
   startDynalite,
   startDynamoDbLocal,
 } from "../support/dynamo-servers";
+import { isSlotClaim, resendingApplied } from "../support/ledger-sdk-resend";
 
 const TABLE = "hookline-test";
 const T0 = new Date("2030-01-07T09:00:00.000Z");
@@ -130,18 +131,45 @@ describe.each([
       });
     });
 
-    it("takes back our own run-out lease as ambiguous: it may have landed by the lease's end", async () => {
+    it("takes back our own run-out lease as ambiguous once it recorded its intent: it may have landed by the lease's end", async () => {
       const key = freshSlot();
       const crashed = await take(key, job("job"), T0);
+      expect(await slots().markSending(crashed, at(SECOND))).toBe(true);
       const again = await take(key, job("job"), at(LEASE));
       expect(again.token).not.toBe(crashed.token);
       expect(again.maybeSentAt).toEqual(at(LEASE));
       expect(again.leaseUntil).toEqual(at(2 * LEASE));
     });
 
-    it("keeps another holder out of a crashed attempt's slot until its week could be over", async () => {
+    it("takes back our own run-out lease without intent as a clean retry: nothing went on the wire", async () => {
+      const key = freshSlot();
+      await take(key, job("job"), T0);
+      const again = await take(key, job("job"), at(LEASE));
+      expect(again.maybeSentAt).toBeUndefined();
+    });
+
+    it("lets another holder take a crashed claim without intent when its lease ends", async () => {
       const key = freshSlot();
       await take(key, job("crashed"), T0);
+      const next = await take(key, job("other"), at(LEASE));
+      expect(next.maybeSentAt).toBeUndefined();
+    });
+
+    it("owns a claim whose write the SDK re-sent after it applied (its own token on the item)", async () => {
+      const key = freshSlot();
+      const resending = makeDynamoSlotStore(resendingApplied(client, isSlotClaim), TABLE, {
+        weekMs: WEEK,
+        weekMarginMs: MARGIN,
+        evidenceMs: EVIDENCE,
+      });
+      const claim = await resending.claim(key, job("job"), T0, LEASE);
+      expect(claim.status).toBe("claimed");
+    });
+
+    it("keeps another holder out of a crashed attempt's slot until its week could be over", async () => {
+      const key = freshSlot();
+      const crashed = await take(key, job("crashed"), T0);
+      await slots().markSending(crashed, T0);
       expect(await slots().claim(key, job("other"), at(LEASE + SECOND), LEASE)).toEqual({
         status: "taken",
         heldBy: "crashed",
@@ -204,6 +232,7 @@ describe.each([
     it("keeps the evidence of a crashed attempt (by its lease) and of a marked one, the later", async () => {
       const key = freshSlot();
       const attempt = await take(key, job("job"), T0);
+      await slots().markSending(attempt, T0);
       await slots().markAmbiguous(attempt, at(2 * SECOND));
       // Crashed without a release: it may have landed up to its lease's end.
       const again = await take(key, job("job"), at(LEASE));
@@ -226,7 +255,8 @@ describe.each([
     it("resumes a crashed digest with the events it carried, and names them once it is sent", async () => {
       const key = freshSlot();
       const carried = { id: "digest-1", jobIds: ["a", "b"] };
-      await take(key, { jobId: DIGEST_HOLDER, digest: carried }, T0);
+      const crashed = await take(key, { jobId: DIGEST_HOLDER, digest: carried }, T0);
+      await slots().markSending(crashed, T0);
       const resumed = await take(
         key,
         { jobId: DIGEST_HOLDER, digest: { id: "digest-2", jobIds: ["a", "b", "c"] } },

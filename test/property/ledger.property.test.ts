@@ -22,7 +22,13 @@ import {
  *   (c) every event has exactly one final outcome, which never changed once final;
  *   (d) `sent` only if it landed (alone or in a digest) or may have after an ambiguity,
  *       `failed` and `suppressed` only if it did not land;
- *   (e) no event is in two accepted messages.
+ *   (e) no event is in two accepted messages;
+ *   (f) an older event never waits behind a newer one: a request that lands leaves out no event of
+ *       its user that was already waiting in the digest when its newer event arrived.
+ * The world also generates the outside world's faults (docs/ledger.md): 5xx answers without an
+ * envelope whose request landed, OVERLOAD_LIMIT, permanent and configuration rejections, copies
+ * after the week, dead-letter redrives, the SDK re-sending an applied conditional write, and events
+ * at the exact week boundary (late copies at week + margin).
  *
  * Replay: FC_SEED=<seed> FC_PATH=<path> npx vitest run test/property
  * Longer: FC_NUM_RUNS=3000 npx vitest run test/property
@@ -50,6 +56,11 @@ const SCRIPTS: BitrixScript[] = [
   "http500",
   "http503",
   "http429",
+  "http502-landed",
+  "http502-lost",
+  "overload",
+  "permanent",
+  "config",
 ];
 
 const scriptArb: fc.Arbitrary<BitrixScript> = fc.oneof(
@@ -77,6 +88,10 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
           { weight: 4, arbitrary: fc.constant(1) },
           { weight: 1, arbitrary: fc.constant(2) },
         ),
+        lateCopy: fc.oneof(
+          { weight: 6, arbitrary: fc.constant(false) },
+          { weight: 1, arbitrary: fc.constant(true) },
+        ),
       }),
       { minLength: 1, maxLength: 6 },
     ),
@@ -93,6 +108,8 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
     schedule: fc.array(fc.noBias(fc.nat({ max: 9999 })), { minLength: 50, maxLength: 400 }),
     faults: fc.array(fc.noBias(fc.nat({ max: 999 })), { minLength: 200, maxLength: 800 }),
     chaosSteps: fc.integer({ min: 10, max: 250 }),
+    // The operator redrives the dead letters, after the retry window and the week (or never).
+    redriveAt: fc.option(fc.integer({ min: 700_000, max: 1_500_000 }), { nil: undefined, freq: 2 }),
     rate: fc.constantFrom(
       { perSecond: 2, burst: 2 },
       { perSecond: 1, burst: 1 },

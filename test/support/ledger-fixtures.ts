@@ -3,7 +3,7 @@ import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
 import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
 import { type Config, parseConfig } from "../../functions/core/config";
-import type { DeliverDeps } from "../../functions/core/deliver";
+import { type DeliverDeps, makeDeliver } from "../../functions/core/deliver";
 import {
   type DeliveryTimings,
   deliveryTimings,
@@ -11,11 +11,18 @@ import {
   portalWindow,
 } from "../../functions/core/delivery-timings";
 import { makeDigestComposer } from "../../functions/core/digest";
-import type { EventJob } from "../../functions/core/job";
+import type { EventJob, FlushJob, QueueMessage } from "../../functions/core/job";
 import { silentLog } from "../../functions/core/log";
-import { noMetrics } from "../../functions/core/metrics";
+import { type Metrics, noMetrics } from "../../functions/core/metrics";
+import type { OutcomeRecord } from "../../functions/core/outcome";
 import { defaultLineCode, type PortalConfig } from "../../functions/core/portals";
-import type { BitrixClient, SendResult } from "../../functions/core/ports";
+import type {
+  BitrixClient,
+  OutcomeStore,
+  RateLimiter,
+  SendResult,
+  SlotStore,
+} from "../../functions/core/ports";
 import { createTemplateEngine } from "../../functions/core/template";
 
 /**
@@ -191,3 +198,109 @@ export function portalSettings(config: Config): DeliverDeps["bitrix"] {
     timeoutMs: portal.timeoutMs,
   };
 }
+
+/** Throws from the named store methods for their next `times` calls: a write that failed. */
+export function failing<T extends object>(store: T, plan: Partial<Record<keyof T, number>>): T {
+  const left = new Map(Object.entries(plan) as [string, number][]);
+  return new Proxy(store, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver);
+      if (typeof value !== "function" || typeof name !== "string") return value;
+      return (...args: unknown[]) => {
+        const remaining = left.get(name) ?? 0;
+        if (remaining > 0) {
+          left.set(name, remaining - 1);
+          return Promise.reject(new Error(`${name} failed (injected)`));
+        }
+        return value.apply(target, args);
+      };
+    },
+  });
+}
+
+export interface LedgerWorldOptions {
+  config?: Config;
+  script?: Parameters<typeof scriptedBitrix>;
+  /** The DynamoDB client the stores use (e.g. one that re-sends applied writes). */
+  db?: (db: DynamoDBClient) => DynamoDBClient;
+  slots?: (slots: SlotStore) => SlotStore;
+  outcomes?: (outcomes: OutcomeStore) => OutcomeStore;
+  limiter?: (limiter: RateLimiter) => RateLimiter;
+  rate?: { perSecond: number; burst: number };
+  metrics?: Metrics;
+}
+
+/**
+ * One portal of its own (fresh slot keys and bucket) on the real DynamoDB stores, a fake clock
+ * starting at `startMs`, a scripted Bitrix24, and the real `makeDeliver` over them.
+ */
+export function makeLedgerWorld(
+  db: DynamoDBClient,
+  table: string,
+  portal: string,
+  startMs: number,
+  options: LedgerWorldOptions = {},
+) {
+  const config = options.config ?? ledgerConfig();
+  const clock = new FakeClock(startMs);
+  const bitrix = scriptedBitrix(...(options.script ?? []));
+  const base = storeDeps({
+    config,
+    db: options.db ? options.db(db) : db,
+    table,
+    portal,
+    client: bitrix,
+    clock,
+    // Waits pass on the fake clock.
+    sleep: async (ms) => clock.advance(ms),
+    ...(options.rate && { rate: options.rate }),
+  });
+  const deps: DeliverDeps = {
+    ...base,
+    slots: options.slots ? options.slots(base.slots) : base.slots,
+    outcomes: options.outcomes ? options.outcomes(base.outcomes) : base.outcomes,
+    limiter: options.limiter ? options.limiter(base.limiter) : base.limiter,
+    ...(options.metrics && { metrics: options.metrics }),
+  };
+  const { timings } = base;
+  const deliver = makeDeliver(deps);
+  const read = makeDynamoOutcomeStore(db, table);
+  return {
+    portal,
+    clock,
+    bitrix,
+    timings,
+    deps,
+    slots: base.slots,
+    key: (userId = 1) => ({ portal, openLineCode: LINE, userId }),
+    job: (name: string, userId = 1, over: Partial<EventJob> = {}): EventJob =>
+      eventJob({
+        jobId: `${portal}:${name}:0`,
+        userId,
+        receivedAt: new Date(clock.ms).toISOString(),
+        portal,
+        openLineCode: LINE,
+        message: `${name} for user ${userId}`,
+        ...over,
+      }),
+    flush: (userId = 1): FlushJob => ({
+      v: 3,
+      kind: "flush",
+      userId,
+      portal,
+      openLineCode: LINE,
+    }),
+    /** One receive of a queue message; `queuedAt` is when the queue got it (its window). */
+    attempt: (message: QueueMessage, receiveCount = 1, queuedAt = clock.ms) =>
+      deliver({
+        message,
+        receiveCount,
+        queuedAt,
+        deadline: clock.ms + (timings.deliverTimeoutSeconds - 3) * SECOND,
+      }),
+    deliver,
+    outcome: async (job: EventJob): Promise<OutcomeRecord | undefined> => read.get(job.jobId),
+  };
+}
+
+export type LedgerWorldFixture = ReturnType<typeof makeLedgerWorld>;

@@ -48,7 +48,15 @@ export type BitrixScript =
   | "reset-lost"
   | "http500"
   | "http503"
-  | "http429";
+  | "http429"
+  /** A gateway's 502 without Bitrix24's error envelope, after the method ran (it landed), or not. */
+  | "http502-landed"
+  | "http502-lost"
+  /** 503 OVERLOAD_LIMIT: a manual block, not processed. */
+  | "overload"
+  /** Rejected for good (WRONG_REQUEST), or a configuration fault (CODE): not processed. */
+  | "permanent"
+  | "config";
 
 export interface WorldEvent {
   /** Index of the user (1-based user id). */
@@ -58,6 +66,8 @@ export interface WorldEvent {
   drop: boolean;
   /** Queue messages for it: 2 models ingest queueing it twice (a rolled-back receipt, an SDK retry). */
   copies: number;
+  /** One more copy arrives after the user's week (a late duplicate, a redrive after an outage). */
+  lateCopy?: boolean;
 }
 
 export interface Scenario {
@@ -85,6 +95,8 @@ export interface Scenario {
   /** Steps of the chaotic phase before the world is left to settle without faults. */
   chaosSteps: number;
   rate: { perSecond: number; burst: number };
+  /** When the operator redrives every dead letter (ms after the start), if at all. */
+  redriveAt?: number | undefined;
 }
 
 export interface WorldOptions {
@@ -112,6 +124,8 @@ export const DEFAULT_CHANCES = {
   duplicate: 30,
   /** A worker's process is replaced (cold start: fresh limiter hint, fresh in-memory state). */
   coldStart: 30,
+  /** The SDK re-sends a conditional write that had applied (its first answer was lost). */
+  sdkResend: 20,
 };
 
 export class InjectedFault extends Error {
@@ -226,6 +240,7 @@ export class LedgerWorld {
     sentOnReclaimEvidence: 0,
     /** An exhausted `failed` replaced by a later copy (the design allows it, as for a redrive). */
     exhaustedReplaced: 0,
+    sdkResends: 0,
   };
   readonly finals = new Map<string, string>();
   /**
@@ -299,7 +314,25 @@ export class LedgerWorld {
           run: () => this.enqueue(job),
         });
       }
+      if (event.lateCopy) {
+        const { weekMs, weekMarginMs } = this.timings;
+        this.arrivals.push({
+          at: this.t0 + event.at + weekMs + weekMarginMs + 1000,
+          run: () => this.enqueue(job),
+        });
+      }
     });
+    const { redriveAt } = this.scenario;
+    if (redriveAt !== undefined) {
+      this.arrivals.push({
+        at: this.t0 + redriveAt,
+        run: () => {
+          const dead = this.queue.filter((entry) => entry.deadLettered !== undefined);
+          this.log(`the operator redrives ${dead.length} dead letter(s)`);
+          for (const entry of dead) this.enqueue(entry.body);
+        },
+      });
+    }
     for (const other of this.scenario.otherApp) {
       this.arrivals.push({
         at: this.t0 + other.at,
@@ -409,6 +442,16 @@ export class LedgerWorld {
       let failure: unknown;
       let failed = false;
       try {
+        const conditional =
+          write &&
+          (isOutcome || isSlot) &&
+          (command as { input?: { ConditionExpression?: string } }).input?.ConditionExpression;
+        if (conditional && this.fault(this.chances.sdkResend)) {
+          // The first answer was lost on the way back; the SDK sends the same write again.
+          this.log(`  the SDK re-sends ${label} after it applied`);
+          this.counts.sdkResends++;
+          await real.send(command as never).catch(() => {});
+        }
         result = await real.send(command as never);
         for (const jobId of reclaimed) this.reclaimEvidence.add(jobId);
       } catch (error) {
@@ -511,6 +554,7 @@ export class LedgerWorld {
       case "ok":
       case "timeout-landed":
       case "reset-landed":
+      case "http502-landed":
         request.checkAt = start + Math.floor(quick / 3);
         request.landAt = start + quick;
         break;
@@ -527,6 +571,8 @@ export class LedgerWorld {
       request.ambiguous = true;
       request.end = start + requestLandsWithinMs;
     }
+    // An answer without Bitrix24's envelope says nothing about whether the method ran.
+    if (script.startsWith("http502")) request.ambiguous = true;
     // Invariant (b): no two requests for one user in flight at once (weekly limit on).
     for (const other of this.requests) {
       if (other.user !== request.user || other.end <= start) continue;
@@ -609,6 +655,15 @@ export class LedgerWorld {
         return classifyBitrixAnswer(503, { error: "QUERY_LIMIT_EXCEEDED" }, nowMs);
       case "http429":
         return classifyBitrixAnswer(429, { error: "OPERATION_TIME_LIMIT" }, nowMs);
+      case "http502-landed":
+      case "http502-lost":
+        return classifyBitrixAnswer(502, undefined, nowMs);
+      case "overload":
+        return classifyBitrixAnswer(503, { error: "OVERLOAD_LIMIT" }, nowMs);
+      case "permanent":
+        return classifyBitrixAnswer(400, { error: "WRONG_REQUEST" }, nowMs);
+      case "config":
+        return classifyBitrixAnswer(400, { error: "CODE" }, nowMs);
     }
   }
 
@@ -755,6 +810,8 @@ export class LedgerWorld {
       new GetItemCommand({ TableName: this.table, Key: { pk: { S: pk } }, ConsistentRead: true }),
     );
     const job = Item?.holderJob?.S;
+    // Only an attempt that recorded its intent (right before its request) may have landed.
+    if (Item?.sendingAt?.N === undefined || Item.settled?.BOOL) return [];
     return [
       ...(job && job !== "digest" ? [job] : []),
       ...(Item?.digestJobs?.L ?? []).flatMap((value) => (value.S ? [value.S] : [])),
@@ -952,6 +1009,7 @@ export class LedgerWorld {
   /** Invariants over the final state: (c) one final outcome each, (d) labels, (e) no twice. */
   async check(): Promise<void> {
     this.settleBitrix(Number.POSITIVE_INFINITY);
+    this.checkOrder();
     const outcomes = makeDynamoOutcomeStore(this.options.client, this.table);
     for (const job of this.jobs) {
       const record = await outcomes.get(job.jobId);
@@ -994,6 +1052,38 @@ export class LedgerWorld {
           "e: delivered at most once",
           `${what} is in accepted requests #${landedIn.map((r) => r.id).join(", #")}`,
         );
+      }
+    }
+  }
+
+  /**
+   * Invariant (f): an older event never waits behind a newer one. When a request for a user lands
+   * carrying event j, no event of that user that was already waiting in the digest when j arrived
+   * (and still was when the request started) may be left out of it.
+   */
+  checkOrder(): void {
+    if (!this.scenario.weeklyLimit) return;
+    const arrival = (jobId: string) => {
+      const index = this.jobs.findIndex((job) => job.jobId === jobId);
+      return this.t0 + (this.scenario.events[index]?.at ?? 0);
+    };
+    const stateAt = (jobId: string, at: number) =>
+      (this.history.get(jobId) ?? []).filter((entry) => entry.at <= at).at(-1)?.outcome;
+    for (const request of this.requests) {
+      if (request.verdict !== "landed") continue;
+      for (const newer of request.events) {
+        for (const older of this.jobs) {
+          if (older.userId !== request.user || request.events.includes(older.jobId)) continue;
+          if (
+            stateAt(older.jobId, arrival(newer)) === "deferred" &&
+            stateAt(older.jobId, request.start) === "deferred"
+          ) {
+            this.violate(
+              "f: an older event never waits behind a newer one",
+              `request #${request.id} carried ${newer} while ${older.jobId} waited in the digest`,
+            );
+          }
+        }
       }
     }
   }

@@ -82,24 +82,49 @@ describe("classifyBitrixAnswer", () => {
     });
   });
 
-  it.each(["QUERY_LIMIT_EXCEEDED", "OVERLOAD_LIMIT"])("503 %s is an overloaded retry", (code) => {
+  it.each([
+    ["QUERY_LIMIT_EXCEEDED", 1500],
+    // A manual block by Bitrix24 support: the portal is held back for long.
+    ["OVERLOAD_LIMIT", 900_000],
+  ])("503 %s is not processed: an overloaded retry after %i ms", (code, retryAfterMs) => {
     expect(classifyBitrixAnswer(503, err(code), NOW)).toEqual({
       kind: "retry",
       code,
       status: 503,
-      retryAfterMs: 1500,
+      retryAfterMs,
       overloaded: true,
     });
   });
 
   it.each([
-    [500, err("INTERNAL_SERVER_ERROR"), "INTERNAL_SERVER_ERROR"],
+    [502, undefined, "HTTP_502"],
     [502, "<html>Bad Gateway</html>", "HTTP_502"],
+    [504, undefined, "HTTP_504"],
+    [500, undefined, "HTTP_500"],
     [503, undefined, "HTTP_503"],
-    [504, err("GATEWAY_TIMEOUT"), "GATEWAY_TIMEOUT"],
     [500, { result: true }, "HTTP_500"],
+  ])(
+    "%i %j without Bitrix24's error envelope is ambiguous: the method may have run",
+    (status, body, code) => {
+      expect(classifyBitrixAnswer(status, body, NOW)).toEqual({ kind: "ambiguous", code });
+    },
+  );
+
+  it.each([
+    ["CODE", 400],
+    ["CODE_ERROR", 400],
+    ["NOT_FOUND", 400],
+    ["IMBOT_ERROR", 400],
+    ["WRONG_AUTH_TYPE", 403],
+  ])("the 2026 code %s is a configuration fault", (code, status) => {
+    expect(classifyBitrixAnswer(status, err(code), NOW)).toEqual({ kind: "config", code, status });
+  });
+
+  it.each([
+    [500, err("INTERNAL_SERVER_ERROR"), "INTERNAL_SERVER_ERROR"],
+    [504, err("GATEWAY_TIMEOUT"), "GATEWAY_TIMEOUT"],
     [408, undefined, "HTTP_408"],
-  ])("%i %j is a plain retry", (status, body, code) => {
+  ])("%i %j (Bitrix24's own error envelope, or 408) is a plain retry", (status, body, code) => {
     expect(classifyBitrixAnswer(status, body, NOW)).toEqual({
       kind: "retry",
       code,

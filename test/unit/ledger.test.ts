@@ -113,10 +113,16 @@ describe("onAnswer: what Bitrix24's answer means for the attempt", () => {
       { do: "limited", tries: MAX_LIMITED_TRIES, giveUp: true },
     ],
     [
-      "a configuration fault",
+      "a configuration fault: keep the message, retry slowly, alarm",
       { kind: "config", code: "CODE_ERROR", status: 400 },
       {},
-      { do: "fail", outcome: "failed", configFault: true },
+      { do: "retry", hintMs: 900_000, holdPortal: false, configFault: true },
+    ],
+    [
+      "USER_MESSAGE_LIMIT after an unanswered attempt, another sender seen: unknown",
+      { kind: "limited", code: "USER_MESSAGE_LIMIT" },
+      { maybeSentAt: at(-SECOND), limitedTries: 1 },
+      { do: "limited", tries: 2, giveUp: false, unknown: true },
     ],
     [
       "a permanent rejection after an unanswered attempt: it may have landed",

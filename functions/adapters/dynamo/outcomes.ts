@@ -118,8 +118,31 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
       const old = await itemThatFailed(client, tableName, key, failed);
       if (!old) return begin(job, token, now, leaseMs);
       if (old.outcome && !old.exhausted?.BOOL) return "done";
+      // Our own token: the SDK re-sent this write after it had applied. The marker is ours.
+      if (old.attemptToken?.S === token) return "started";
       return Number(old.attemptUntil?.N) > nowMs ? "busy" : "interrupted";
     }
+  }
+
+  /** The deferred ones of these outcome items, read consistently, oldest first. */
+  async function readPending(itemKeys: readonly Item[]): Promise<PendingEvent[]> {
+    const items: Item[] = [];
+    for (let start = 0; start < itemKeys.length; start += BATCH_GET_KEYS) {
+      let request: Item[] = itemKeys.slice(start, start + BATCH_GET_KEYS);
+      while (request.length > 0) {
+        const answer = await client.send(
+          new BatchGetItemCommand({
+            RequestItems: { [tableName]: { Keys: request, ConsistentRead: true } },
+          }),
+        );
+        items.push(...(answer.Responses?.[tableName] ?? []));
+        request = answer.UnprocessedKeys?.[tableName]?.Keys ?? [];
+      }
+    }
+    return items
+      .filter((item) => item.outcome?.S === "deferred")
+      .map(pendingEvent)
+      .sort((a, b) => Date.parse(a.receivedAt) - Date.parse(b.receivedAt) || cmp(a.jobId, b.jobId));
   }
 
   return {
@@ -195,25 +218,11 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
       } while (startKey && keysFound.length < MAX_PENDING_READ);
 
       // The index is eventually consistent: read each event from the table itself.
-      const items: Item[] = [];
-      for (let start = 0; start < keysFound.length; start += BATCH_GET_KEYS) {
-        let request: Item[] = keysFound.slice(start, start + BATCH_GET_KEYS);
-        while (request.length > 0) {
-          const answer = await client.send(
-            new BatchGetItemCommand({
-              RequestItems: { [tableName]: { Keys: request, ConsistentRead: true } },
-            }),
-          );
-          items.push(...(answer.Responses?.[tableName] ?? []));
-          request = answer.UnprocessedKeys?.[tableName]?.Keys ?? [];
-        }
-      }
-      return items
-        .filter((item) => item.outcome?.S === "deferred")
-        .map(pendingEvent)
-        .sort(
-          (a, b) => Date.parse(a.receivedAt) - Date.parse(b.receivedAt) || cmp(a.jobId, b.jobId),
-        );
+      return readPending(keysFound);
+    },
+
+    pendingByIds(jobIds) {
+      return readPending([...new Set(jobIds)].map((jobId) => keys.outcome(jobId)));
     },
 
     async due(now, limit) {
@@ -246,6 +255,41 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
     },
 
     get: read,
+
+    async allowResend(jobIds) {
+      const marked: string[] = [];
+      for (const jobId of jobIds) {
+        try {
+          await client.send(
+            new UpdateItemCommand({
+              TableName: tableName,
+              Key: keys.outcome(jobId),
+              // An `unknown` a redrive may replace, as it may an exhausted `failed`.
+              // A partner portal's interrupted marker goes too: the resend writes a new one.
+              UpdateExpression: "SET exhausted = :true REMOVE attemptToken, attemptUntil",
+              ConditionExpression: "outcome = :unknown",
+              ExpressionAttributeValues: { ":true": { BOOL: true }, ":unknown": str("unknown") },
+            }),
+          );
+          marked.push(jobId);
+        } catch (error) {
+          if (!conditionFailed(error)) throw error;
+        }
+      }
+      return marked;
+    },
+
+    async marker(jobId) {
+      const { Item } = await client.send(
+        new GetItemCommand({
+          TableName: tableName,
+          Key: keys.outcome(jobId),
+          ConsistentRead: true,
+        }),
+      );
+      const until = Item?.attemptToken?.S ? Item.attemptUntil?.N : undefined;
+      return until === undefined ? undefined : { until: new Date(Number(until)) };
+    },
 
     async abandon(jobId, token) {
       try {
@@ -324,6 +368,7 @@ function pendingEvent(item: Item): PendingEvent {
     eventName: text(item, "eventName"),
     receivedAt: text(item, "receivedAt"),
     message,
+    ...(item.dueAt?.N !== undefined && { dueAt: new Date(Number(item.dueAt.N)) }),
   };
 }
 

@@ -1,12 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { type DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
-import type {
-  ClaimResult,
-  DigestContents,
-  SlotAttempt,
-  SlotHolder,
-  SlotKey,
-  SlotStore,
+import {
+  type ClaimResult,
+  DIGEST_HOLDER,
+  type DigestContents,
+  type SlotAttempt,
+  type SlotHolder,
+  type SlotKey,
+  type SlotStore,
 } from "../../core/ports";
 import { conditionFailed, type Item, itemThatFailed, keys, num, str, ttlSeconds } from "./table";
 
@@ -32,14 +33,17 @@ const BITRIX24_RECORD = "bitrix24";
  * Weekly slots as `SLOT#<portal>#<openLineCode>#<userId>` items, the ledger's guard.
  *
  * - `pending`: `holder` (the attempt's token), `holderJob`, `leaseUntil`. A live lease blocks
- *   every other attempt, another copy of the same job included. When the lease runs out, only the
- *   same holder may take it back, and that counts as ambiguous (the attempt may have landed).
- *   `maybeSentAt` keeps that evidence across releases, lease expiry and redrives.
+ *   every other attempt, another copy of the same job included. `sendingAt` is the attempt's
+ *   intent, written right before its request goes on the wire: only an attempt that wrote it may
+ *   have landed. When the lease runs out, only the same holder may take it back; with an unsettled
+ *   intent that counts as ambiguous, without one it is a clean retry. `maybeSentAt` keeps that
+ *   evidence across releases, lease expiry and redrives.
  * - `sent`: `sentAt` and `freeAt` = sentAt + week + margin.
  * - no `state`: free (the item may still carry `limitedTries` or a queued-flush mark).
  *
  * `freeAt` is kept on every state: for a pending slot it is the latest time its attempt could
- * have landed plus a week and the margin, so another holder may take a slot that was abandoned.
+ * have landed plus a week and the margin (its lease end while no intent was written), so another
+ * holder may take a slot that was abandoned.
  *
  * @example
  * const slots = makeDynamoSlotStore(client, "hookline", { weekMs, weekMarginMs, evidenceMs });
@@ -73,10 +77,11 @@ export function makeDynamoSlotStore(
           Key: slotKey(key),
           UpdateExpression: [
             "SET #state = :pending, holder = :token, holderJob = :job, leaseUntil = :leaseUntil,",
-            "freeAt = :freeAt, expiresAt = :expiresAt",
+            "freeAt = :leaseUntil, expiresAt = :expiresAt",
             digest ? ", digestId = :digestId, digestJobs = :digestJobs" : "",
-            " REMOVE sentAt, maybeSentAt, settled",
-            digest ? "" : ", digestId, digestJobs",
+            " REMOVE sentAt, maybeSentAt, settled, sendingAt",
+            // A digest's claim ends the sweeper's queued-flush mark: the next sweep may queue again.
+            digest ? ", flushQueuedUntil" : ", digestId, digestJobs",
           ].join(" "),
           ConditionExpression: [
             "attribute_not_exists(#state)",
@@ -90,7 +95,6 @@ export function makeDynamoSlotStore(
             ":job": str(holder.jobId),
             ":now": num(now),
             ":leaseUntil": num(leaseUntil),
-            ":freeAt": num(freeAfter(leaseUntil)),
             ":expiresAt": pendingTtl(leaseUntil),
             ...(digest && {
               ":digestId": str(digest.id),
@@ -101,9 +105,15 @@ export function makeDynamoSlotStore(
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
         }),
       );
-      // Our own last send (not a block after another app's message) frees at a time we know.
+      // Our own last send (not a block after another app's message) frees at a time we know; a
+      // released claim (an event that joined the digest) kept that time for the next claim.
       const ownSend = old?.state?.S === "sent" && old.holderJob?.S !== BITRIX24_RECORD;
-      const previousFreeAt = ownSend ? new Date(Number(old.freeAt?.N)) : undefined;
+      const kept = old?.state ? undefined : old?.previousFreeAt?.N;
+      const previousFreeAt = ownSend
+        ? new Date(Number(old.freeAt?.N))
+        : kept !== undefined && Number(kept) > now - weekMs
+          ? new Date(Number(kept))
+          : undefined;
       return {
         status: "claimed",
         attempt: {
@@ -112,7 +122,8 @@ export function makeDynamoSlotStore(
           token,
           leaseUntil: new Date(leaseUntil),
           ...(previousFreeAt && { previousFreeAt }),
-          limitedTries: Number(old?.limitedTries?.N ?? 0),
+          limitedTries: tries(old),
+          ...pendingOf(old),
         },
       };
     } catch (error) {
@@ -120,6 +131,20 @@ export function makeDynamoSlotStore(
       if (!failed) throw error;
       const item = await itemThatFailed(client, tableName, slotKey(key), failed);
       if (!item) return undefined;
+      // Our own token: the SDK re-sent this write after it had applied. The claim is ours.
+      if (item.holder?.S === token) {
+        return {
+          status: "claimed",
+          attempt: {
+            key,
+            holder,
+            token,
+            leaseUntil: new Date(leaseUntil),
+            limitedTries: tries(item),
+            ...pendingOf(item),
+          },
+        };
+      }
       return blocking(item, holder.jobId, now);
     }
   }
@@ -135,8 +160,11 @@ export function makeDynamoSlotStore(
   ): Promise<ClaimResult | undefined> {
     const leaseUntil = now + leaseMs;
     const oldLease = Number(old.leaseUntil?.N);
-    // A released attempt said when it may have landed; a crashed one may have landed by its lease.
-    const maybeSentAt = Math.max(Number(old.maybeSentAt?.N ?? 0), old.settled?.BOOL ? 0 : oldLease);
+    // A released attempt said when it may have landed; one that wrote its intent and never
+    // settled may have landed by its lease. A claim that never reached the wire is no evidence.
+    const interrupted = old.sendingAt?.N !== undefined && !old.settled?.BOOL;
+    const maybeSentAt = Math.max(Number(old.maybeSentAt?.N ?? 0), interrupted ? oldLease : 0);
+    const evidence = maybeSentAt > 0;
     const digest = digestOf(old);
     try {
       await client.send(
@@ -144,8 +172,12 @@ export function makeDynamoSlotStore(
           TableName: tableName,
           Key: slotKey(key),
           UpdateExpression:
-            "SET holder = :token, leaseUntil = :leaseUntil, maybeSentAt = :maybeSentAt, " +
-            "freeAt = :freeAt, expiresAt = :expiresAt REMOVE settled",
+            (evidence
+              ? "SET holder = :token, leaseUntil = :leaseUntil, maybeSentAt = :maybeSentAt, " +
+                "freeAt = :freeAt, expiresAt = :expiresAt REMOVE settled, sendingAt"
+              : "SET holder = :token, leaseUntil = :leaseUntil, freeAt = :leaseUntil, " +
+                "expiresAt = :expiresAt REMOVE settled, sendingAt, maybeSentAt") +
+            (holder.jobId === DIGEST_HOLDER ? ", flushQueuedUntil" : ""),
           ConditionExpression: "#state = :pending AND holder = :oldToken AND leaseUntil <= :now",
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: {
@@ -154,9 +186,11 @@ export function makeDynamoSlotStore(
             ":oldToken": str(old.holder?.S ?? ""),
             ":now": num(now),
             ":leaseUntil": num(leaseUntil),
-            ":maybeSentAt": num(maybeSentAt),
-            ":freeAt": num(freeAfter(Math.max(leaseUntil, maybeSentAt))),
             ":expiresAt": pendingTtl(leaseUntil),
+            ...(evidence && {
+              ":maybeSentAt": num(maybeSentAt),
+              ":freeAt": num(freeAfter(Math.max(leaseUntil, maybeSentAt))),
+            }),
           },
         }),
       );
@@ -172,8 +206,9 @@ export function makeDynamoSlotStore(
         holder: digest ? { ...holder, digest } : holder,
         token,
         leaseUntil: new Date(leaseUntil),
-        maybeSentAt: new Date(maybeSentAt),
-        limitedTries: Number(old.limitedTries?.N ?? 0),
+        ...(evidence && { maybeSentAt: new Date(maybeSentAt) }),
+        limitedTries: tries(old),
+        ...pendingOf(old),
       },
     };
   }
@@ -221,8 +256,9 @@ export function makeDynamoSlotStore(
       throw new Error(`weekly slot claim kept racing after ${MAX_CLAIM_ATTEMPTS} attempts`);
     },
 
-    async confirm(attempt, sentAt) {
+    async confirm(attempt, sentAt, settled = []) {
       const sentMs = sentAt.getTime();
+      const clear = settled.length > 0;
       await asHolder(
         attempt,
         "SET #state = :sent, sentAt = :sentAt, freeAt = :freeAt, expiresAt = :expiresAt",
@@ -231,9 +267,35 @@ export function makeDynamoSlotStore(
           ":sentAt": num(sentMs),
           ":freeAt": num(freeAfter(sentMs)),
           ":expiresAt": ttlSeconds(freeAfter(sentMs) + weekMs),
+          ...(clear && { ":settled": { SS: [...new Set(settled)] } }),
         },
-        "holder, leaseUntil, maybeSentAt, settled, limitedTries",
+        "holder, leaseUntil, maybeSentAt, settled, sendingAt, limitedTries, previousFreeAt" +
+          (clear ? " DELETE pendingJobs :settled" : ""),
       );
+    },
+
+    async notePending(key, jobId, until) {
+      await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: slotKey(key),
+          UpdateExpression:
+            "ADD pendingJobs :job SET expiresAt = if_not_exists(expiresAt, :expiresAt)",
+          ExpressionAttributeValues: {
+            ":job": { SS: [jobId] },
+            ":expiresAt": ttlSeconds(freeAfter(until.getTime())),
+          },
+        }),
+      );
+    },
+
+    async markSending(attempt, now) {
+      // From here on the request may land: the slot is used until a week after the lease.
+      const lease = attempt.leaseUntil.getTime();
+      return asHolder(attempt, "SET sendingAt = :now, freeAt = :freeAt", {
+        ":now": num(now.getTime()),
+        ":freeAt": num(freeAfter(Math.max(lease, attempt.maybeSentAt?.getTime() ?? 0))),
+      });
     },
 
     async release(attempt, now) {
@@ -249,15 +311,20 @@ export function makeDynamoSlotStore(
             ":maybe": num(maybe),
             ":freeAt": num(freeAfter(maybe)),
           },
+          "sendingAt",
         );
         return;
       }
-      // The counter of USER_MESSAGE_LIMIT answers and a queued-flush mark outlive the claim.
+      // The counter of USER_MESSAGE_LIMIT answers, a queued-flush mark and our own last send's
+      // free time (the next USER_MESSAGE_LIMIT waits the margin after it, not a day) outlive it.
+      const previous = attempt.previousFreeAt?.getTime();
       await asHolder(
         attempt,
-        "SET freeAt = :zero",
-        { ":zero": num(0) },
-        "#state, holder, holderJob, leaseUntil, digestId, digestJobs",
+        previous === undefined
+          ? "SET freeAt = :zero"
+          : "SET freeAt = :zero, previousFreeAt = :prev",
+        { ":zero": num(0), ...(previous !== undefined && { ":prev": num(previous) }) },
+        "#state, holder, holderJob, leaseUntil, sendingAt, digestId, digestJobs",
       );
     },
 
@@ -284,8 +351,24 @@ export function makeDynamoSlotStore(
           ":tries": num(limitedTries),
           ":expiresAt": ttlSeconds(untilMs + weekMs),
         },
-        "holder, leaseUntil, maybeSentAt, settled, sentAt, digestId, digestJobs",
+        "holder, leaseUntil, maybeSentAt, settled, sendingAt, sentAt, digestId, digestJobs, " +
+          "previousFreeAt",
       );
+    },
+
+    async flushDone(key) {
+      await client
+        .send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: slotKey(key),
+            UpdateExpression: "REMOVE flushQueuedUntil",
+            ConditionExpression: "attribute_exists(flushQueuedUntil)",
+          }),
+        )
+        .catch((error: unknown) => {
+          if (!conditionFailed(error)) throw error;
+        });
     },
 
     async markFlushQueued(key, now, until) {
@@ -344,6 +427,15 @@ function blocking(
     ...(digest && { digest }),
   };
 }
+
+/** The slot's pending-digest marker, when it names any event. */
+const pendingOf = (item: Item | undefined): { pendingJobs?: string[] } => {
+  const jobs = item?.pendingJobs?.SS;
+  return jobs && jobs.length > 0 ? { pendingJobs: jobs } : {};
+};
+
+/** USER_MESSAGE_LIMIT answers since the user's last send of ours: another sender was seen. */
+const tries = (item: Item | undefined): number => Number(item?.limitedTries?.N ?? 0);
 
 function digestOf(item: Item): DigestContents | undefined {
   const id = item.digestId?.S;
