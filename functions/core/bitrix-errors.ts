@@ -2,7 +2,7 @@ import type { SendResult } from "./ports";
 
 /**
  * How a Bitrix24 REST answer maps to a {@link SendResult}: the table of
- * reference/bitrix24.md in one pure function. Codes only, never URLs or bodies.
+ * docs/bitrix24.md in one pure function. Codes only, never URLs or bodies.
  */
 
 /** The answer envelope as far as we read it: `{result, time}` or `{error, error_description}`. */

@@ -72,7 +72,7 @@ interface Targets {
 const SETTLE_WRITE_TRIES = 3;
 
 /**
- * The deliver use case: the weekly ledger of DESIGN.md. An event takes its user's weekly slot and
+ * The deliver use case: the weekly ledger of docs/ledger.md. An event takes its user's weekly slot and
  * goes out at once, or joins the user's digest; a flush sends a due digest through the same
  * guarded path. Every send holds a per-attempt lease, so no two requests for one user overlap,
  * and Bitrix24's USER_MESSAGE_LIMIT is read against our own evidence of earlier attempts.

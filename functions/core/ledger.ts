@@ -5,7 +5,7 @@ import type { ClaimResult, SendResult, SlotAttempt } from "./ports";
 /**
  * The weekly ledger's decisions, as pure functions over what the slot and Bitrix24 said. The
  * deliver use case does the I/O around them; the unit tests walk their tables.
- * See DESIGN.md, "The weekly ledger".
+ * See docs/ledger.md and docs/design.md.
  */
 
 export interface LedgerTimings {

@@ -242,7 +242,7 @@ export interface DeadLetters {
   send(body: string, reason: string): Promise<void>;
 }
 
-/** How a Bitrix24 call ended, already classified by the client (see reference/bitrix24.md). */
+/** How a Bitrix24 call ended, already classified by the client (see docs/bitrix24.md). */
 export type SendResult =
   | { kind: "sent" }
   /** USER_MESSAGE_LIMIT: the user had a message from this open line within Bitrix24's week. */

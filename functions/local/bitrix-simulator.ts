@@ -23,7 +23,7 @@ import { type NetworkLine, portalMethods } from "./simulator-portal-methods";
 
 /**
  * A Bitrix24 portal on 127.0.0.1 that knows one method, `imopenlines.network.message.add`, and
- * enforces what reference/bitrix24.md documents: the checks in the server's own order, the
+ * enforces what docs/bitrix24.md documents: the checks in the server's own order, the
  * weekly limit, the leaky bucket, the 30 KB limits and the answer envelope. Faults can be
  * queued to test timeouts and dropped connections. For the local run and the tests.
  */

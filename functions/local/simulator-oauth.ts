@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 
 /**
- * The OAuth 2.0 server of a simulated portal, as reference/bitrix24.md describes Bitrix24's:
+ * The OAuth 2.0 server of a simulated portal, as docs/bitrix24.md describes Bitrix24's:
  * access tokens that run out (a short lifetime here, so tests see it happen), refresh tokens that
  * rotate on every refresh (a reused or old one answers `invalid_grant`), and authorization codes
  * for an app's first install.

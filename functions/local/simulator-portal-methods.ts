@@ -2,7 +2,7 @@
  * The simulated portal's methods besides `imopenlines.network.message.add`: the ones
  * `hookline doctor` calls to look at a portal (`server.time`, `scope`) and the one that connects
  * an open line to it (`imopenlines.network.join`). Kept apart from the message method so the
- * simulator's dispatcher only routes to them. Answers as reference/bitrix24.md describes them.
+ * simulator's dispatcher only routes to them. Answers as docs/bitrix24.md describes them.
  */
 
 export interface NetworkLine {

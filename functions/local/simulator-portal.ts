@@ -2,7 +2,7 @@ import type { ServerResponse } from "node:http";
 import * as z from "zod";
 
 /**
- * What the simulated portal is like beyond its open lines, as reference/bitrix24.md describes
+ * What the simulated portal is like beyond its open lines, as docs/bitrix24.md describes
  * Bitrix24 in 2026, and the faults a gateway in front of it adds. Kept apart from the method's
  * dispatcher (bitrix-simulator.ts) so each concern reads on its own.
  */

@@ -22,9 +22,9 @@ import {
 } from "../support/ledger-fixtures";
 
 /**
- * The deliver use case (the weekly ledger of DESIGN.md) against the real stores on dynalite, with
+ * The deliver use case (the weekly ledger of docs/ledger.md) against the real stores on dynalite, with
  * a scripted Bitrix24 and a fake clock: what each answer does to the slot, the digest and the
- * outcome. The faults of issue 6 are in ledger-regressions.test.ts, the random interleavings in
+ * outcome. The recorded faults are in ledger-regressions.test.ts, the random interleavings in
  * test/property.
  */
 

@@ -24,8 +24,9 @@ import {
 } from "../support/ledger-fixtures";
 
 /**
- * One regression per case of issue 6 (B1–B9, and the two suspected ones), each replaying the
- * scenario the review reproduced against the real stores and asserting the ledger's answer now.
+ * One regression per fault an earlier review reproduced (lease overlap, lost evidence, digest
+ * resumption, ...; docs/ledger.md), each replaying the scenario against the real stores and
+ * asserting the ledger's answer now.
  * Timings (ledgerConfig): a week of 3600 s, margin 5 s, timeout 3 s, request limit 5 s, lease
  * 12 s, retry window 600 s.
  */
@@ -37,7 +38,7 @@ const done: DeliveryResult = { status: "done" };
 describe.each([
   ["dynalite", startDynalite],
   ["DynamoDB Local", startDynamoDbLocal],
-])("the weekly ledger's regressions (issue 6) on %s", (_server, start) => {
+])("the weekly ledger's regressions on %s", (_server, start) => {
   let server: LocalDynamo | undefined;
   let db: DynamoDBClient;
   let unique = 0;
@@ -62,7 +63,7 @@ describe.each([
     return result.delayMs;
   };
 
-  it("B1: a send that landed, then a failed confirm: the redelivery reads USER_MESSAGE_LIMIT as proof and records sent", async () => {
+  it("a send that landed, then a failed confirm: the redelivery reads USER_MESSAGE_LIMIT as proof and records sent", async () => {
     const w = world({
       script: [answers.sent, answers.limited],
       // Every try of the confirm fails (the write after the send, as in a crash).
@@ -86,7 +87,7 @@ describe.each([
     expect(record?.reason).toMatch(/earlier unanswered attempt landed/);
   });
 
-  it("B2: after USER_MESSAGE_LIMIT a redelivery never reads the blocked slot as its own send", async () => {
+  it("after USER_MESSAGE_LIMIT a redelivery never reads the blocked slot as its own send", async () => {
     const w = world({
       // Another app messaged the user this week.
       script: [answers.limited, answers.sent],
@@ -111,7 +112,7 @@ describe.each([
     expect((await w.outcome(job))?.outcome).toBe("sent");
   });
 
-  it("B3: a send that landed but timed out, then a 503: the evidence survives the release, the job ends sent", async () => {
+  it("a send that landed but timed out, then a 503: the evidence survives the release, the job ends sent", async () => {
     const w = world({ script: [answers.timeout, answers.overloaded, answers.limited] });
     const job = w.job("b3");
     expect((await w.attempt(job)).status).toBe("retry");
@@ -134,7 +135,7 @@ describe.each([
     expect(record?.reason).toMatch(/earlier unanswered attempt landed/);
   });
 
-  it("B4: an unanswered send when the retry window runs out is recorded unknown, not failed", async () => {
+  it("an unanswered send when the retry window runs out is recorded unknown, not failed", async () => {
     const w = world({ script: [answers.timeout] });
     const job = w.job("b4");
     // Queued almost a whole window ago: the next try would fall outside it.
@@ -145,7 +146,7 @@ describe.each([
     expect((await w.outcome(job))?.outcome).toBe("unknown");
   });
 
-  it("B4: an unanswered send, then a 5xx on the last try, is unknown too", async () => {
+  it("an unanswered send, then a 5xx on the last try, is unknown too", async () => {
     const w = world({ script: [answers.timeout, answers.http500] });
     const job = w.job("b4-5xx");
     const queuedAt = w.clock.ms;
@@ -157,7 +158,7 @@ describe.each([
     expect(w.bitrix.calls).toHaveLength(2);
   });
 
-  it("B5: a second copy of a job never calls Bitrix24 while the first copy's lease is live", async () => {
+  it("a second copy of a job never calls Bitrix24 while the first copy's lease is live", async () => {
     let answer: (result: SendResult) => void = () => {};
     const inFlight = new Promise<SendResult>((resolve) => {
       answer = resolve;
@@ -181,7 +182,7 @@ describe.each([
     expect((await w.outcome(job))?.outcome).toBe("sent");
   });
 
-  it("B5: a copy out of its window while another receive holds the lease comes back after it, never ends without an outcome", async () => {
+  it("a copy out of its window while another receive holds the lease comes back after it, never ends without an outcome", async () => {
     const w = world({ script: [answers.sent] });
     const job = w.job("b5-window");
     const queuedAt = w.clock.ms - w.timings.retryForMs + SECOND;
@@ -206,7 +207,7 @@ describe.each([
     expect((await w.outcome(job))?.outcome).toBe("sent");
   });
 
-  it("B6: a send just before Bitrix24's week ends (recorded by a worker whose clock was behind) defers by the margin, not another week", async () => {
+  it("a send just before Bitrix24's week ends (recorded by a worker whose clock was behind) defers by the margin, not another week", async () => {
     const w = world();
     const marginMs = w.timings.weekMarginMs;
     // The worker that sent first ran 2 s more behind than the margin allows for.
@@ -251,7 +252,7 @@ describe.each([
     expect((await w.outcome(second))?.outcome).toBe("sent");
   });
 
-  it("B7: a one-minute outage (every call 500) loses nothing and holds the portal back instead of burning retries", async () => {
+  it("a one-minute outage (every call 500) loses nothing and holds the portal back instead of burning retries", async () => {
     const outageMs = 60 * SECOND;
     const w = world({ rate: { perSecond: 2, burst: 5 } });
     const outageEnds = w.clock.ms + outageMs;
@@ -299,7 +300,7 @@ describe.each([
     expect(callsInOutage).toBeLessThanOrEqual(8);
   });
 
-  it("B8: the config rejects a lease shorter than one attempt", () => {
+  it("the config rejects a lease shorter than one attempt", () => {
     const config = (leaseSeconds: number, timeoutMs: number, requestLimitSeconds: number) =>
       parseConfig({
         bitrix: { openLineCode: LINE, timeoutMs, requestLimitSeconds },
@@ -311,7 +312,7 @@ describe.each([
     expect(config(65, 60_000, 60).delivery.leaseSeconds).toBe(65);
   });
 
-  it("B8: the rate-limit wait never outlives the lease: no send that could still run when it ends", async () => {
+  it("the rate-limit wait never outlives the lease: no send that could still run when it ends", async () => {
     const w = world({ rate: { perSecond: 1, burst: 1 } });
     const { leaseMs, requestLandsWithinMs } = w.timings;
     const callEnds = Math.max(3000, requestLandsWithinMs) + 3000;
@@ -352,7 +353,7 @@ describe.each([
     expect(started[0]).toBeGreaterThan(leaseFrom);
   });
 
-  it("B8: a claim that took most of the lease (a slow store) gives the slot back without sending", async () => {
+  it("a claim that took most of the lease (a slow store) gives the slot back without sending", async () => {
     let w: ReturnType<typeof world> | undefined;
     w = world({
       slots: (slots) => ({
@@ -372,7 +373,7 @@ describe.each([
     expect(claim.status).toBe("claimed");
   });
 
-  it("B8: a reservation the store answered late never sends a request that could outlive the lease", async () => {
+  it("a reservation the store answered late never sends a request that could outlive the lease", async () => {
     let w: ReturnType<typeof world> | undefined;
     const started: number[] = [];
     w = world({
@@ -406,7 +407,7 @@ describe.each([
     }
   });
 
-  it("B9: without the weekly limit, a send that landed and a failed outcome write end sent, not unknown", async () => {
+  it("without the weekly limit, a send that landed and a failed outcome write end sent, not unknown", async () => {
     const w = world({
       config: ledgerConfig({ weeklyLimit: false }),
       outcomes: (outcomes) => failing(outcomes, { finish: 3 }),

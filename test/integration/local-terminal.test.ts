@@ -62,7 +62,7 @@ function cliIo(cwd: string): Io {
   };
 }
 
-describe("the terminal of npm start (issue 7, item 12)", () => {
+describe("the terminal of npm start: one line per request", () => {
   it("prints one readable line per request and per outcome, no JSON, no SDK warning; the CLI finds it", async () => {
     const local = startLocal();
     try {

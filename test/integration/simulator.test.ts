@@ -3,7 +3,7 @@ import { type BitrixSimulator, startBitrixSimulator } from "../../functions/loca
 
 /**
  * The simulator answers imopenlines.network.message.add as Bitrix24 does in 2026
- * (reference/bitrix24.md in the design notes): the server's order of checks, the week row only
+ * (docs/bitrix24.md): the server's order of checks, the week row only
  * after a success, the 2026 error codes, and the faults a gateway adds. Raw HTTP, as a portal
  * would be called, so the answers are the simulator's own and not a client's reading of them.
  */

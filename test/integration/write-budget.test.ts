@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { measureLedgerWrites } from "../../bench/ledger-writes";
 
 /**
- * The ledger's DynamoDB write budget (issue 6), counted, not timed: a counting client through
+ * The ledger's DynamoDB write budget (docs/ledger.md), counted, not timed: a counting client through
  * the real ingest, deliver and sweep use cases on dynalite.
  */
 describe("DynamoDB writes per message", () => {

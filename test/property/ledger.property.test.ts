@@ -12,7 +12,7 @@ import {
 } from "../support/ledger-world";
 
 /**
- * The weekly ledger's promises (DESIGN.md, issue 6), checked over random worlds: 2–3 deliver
+ * The weekly ledger's promises (docs/ledger.md), checked over random worlds: 2–3 deliver
  * workers and the sweeper on the real DynamoDB stores (dynalite), a fake clock, a fake Bitrix24
  * with its own clock and scripted answers, duplicate jobs, crashes between any two steps, slow and
  * failing DynamoDB writes. After each world has settled (faults off, clock moved past the weeks):

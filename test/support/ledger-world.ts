@@ -245,7 +245,7 @@ export class LedgerWorld {
   readonly finals = new Map<string, string>();
   /**
    * Events of an attempt the ledger took back when its lease ran out unconfirmed (crashed, or
-   * slow): DESIGN.md counts that reclaim as ambiguous, so a later USER_MESSAGE_LIMIT reads as
+   * slow): docs/ledger.md counts that reclaim as ambiguous, so a later USER_MESSAGE_LIMIT reads as
    * sent, landed or not.
    */
   readonly reclaimEvidence = new Set<string>();
