@@ -264,7 +264,8 @@ describe("what each bundle prints, through Lambda's log-level filter", () => {
       (await callIngest(await githubRequest("wrong", "issues", issueOpened()), "github"))
         .statusCode,
     ).toBe(401);
-    // Deliver: sent, deferred (the user's week is used), and a configuration fault (401).
+    // Deliver: sent, deferred (the user's week is used), and a configuration fault (401): counted
+    // in BitrixConfigFaults, the message kept for a later try, no outcome yet (docs/ledger.md).
     for (const request of [
       await githubRequest(TEST_SECRETS.GITHUB_SECRET, "issues", issueOpened("first")),
       await githubRequest(TEST_SECRETS.GITHUB_SECRET, "issues", issueOpened("second")),
@@ -321,7 +322,7 @@ describe("what each bundle prints, through Lambda's log-level filter", () => {
     );
     expect(
       surviving.filter((metric) => metric.name === "Messages").map((m) => m.dimensions.Outcome),
-    ).toEqual(expect.arrayContaining(["sent", "deferred", "failed"]));
+    ).toEqual(expect.arrayContaining(["sent", "deferred"]));
   });
 
   it.each(Object.keys(FUNCTIONS) as FunctionName[])(
