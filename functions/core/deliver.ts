@@ -162,13 +162,6 @@ export function makeDeliver(deps: DeliverDeps) {
       }
     }
 
-    // A copy may have read the outcome before another attempt settled it and released the slot
-    // (settles write the outcome first): read it again while holding the slot.
-    if (await settledEarlier(job)) {
-      await settleWrite(() => slots.release(claim.attempt, clock.now()));
-      return done;
-    }
-
     // Older events never wait behind newer ones: a pending digest goes out now, with this one.
     // The slot's marker (read with the claim) names them even when the digest index lags.
     // Only a clean attempt may join: one with an unanswered predecessor must settle alone.
@@ -351,9 +344,8 @@ export function makeDeliver(deps: DeliverDeps) {
         return done;
       case "fail":
         countBitrixError(action.code, action.configFault);
-        // The final outcome before the release: a copy that claims the slot next reads it.
-        await finishAll(targets, action.outcome, action.reason, action.code);
         await settleWrite(() => slots.release(attempt, now));
+        await finishAll(targets, action.outcome, action.reason, action.code);
         return done;
       case "retry":
         countBitrixError(action.code, action.configFault);
