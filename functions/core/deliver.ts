@@ -162,6 +162,13 @@ export function makeDeliver(deps: DeliverDeps) {
       }
     }
 
+    // A copy may have read no outcome just before another attempt settled it and let the slot go
+    // (settles write the outcome first): read it again while the slot is ours.
+    if (await settledEarlier(job)) {
+      await settleWrite(() => slots.release(claim.attempt, clock.now()));
+      return done;
+    }
+
     // Older events never wait behind newer ones: a pending digest goes out now, with this one.
     // The slot's marker (read with the claim) names them even when the digest index lags.
     // Only a clean attempt may join: one with an unanswered predecessor must settle alone.
@@ -344,8 +351,11 @@ export function makeDeliver(deps: DeliverDeps) {
         return done;
       case "fail":
         countBitrixError(action.code, action.configFault);
-        await settleWrite(() => slots.release(attempt, now));
+        // The final outcome before the release, so a copy that claims the slot next reads it; the
+        // answer is noted first, so a crash in between leaves no false evidence of a send.
+        await settleWrite(() => slots.markAnswered(attempt));
         await finishAll(targets, action.outcome, action.reason, action.code);
+        await settleWrite(() => slots.release(attempt, now));
         return done;
       case "retry":
         countBitrixError(action.code, action.configFault);

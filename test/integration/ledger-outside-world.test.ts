@@ -214,6 +214,42 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       expect((await w.outcome(job))?.outcome).toBe("sent");
     });
 
+    it("a copy that read no outcome just before another attempt's permanent rejection was recorded sends nothing once it holds the slot", async () => {
+      const rejected = http(400, { error: "WRONG_REQUEST", error_description: "bad message" });
+      // The copy's first read happened before the other attempt settled: it saw no outcome.
+      let staleReads = 1;
+      const w = world({
+        script: [rejected, answers.sent],
+        outcomes: (outcomes) => ({
+          ...outcomes,
+          get: (jobId) => (staleReads-- > 0 ? Promise.resolve(undefined) : outcomes.get(jobId)),
+        }),
+      });
+      const job = w.job("copy-after-rejection");
+      staleReads = 0;
+      expect(await w.attempt(job)).toEqual(done);
+      expect((await w.outcome(job))?.outcome).toBe("failed");
+      staleReads = 1;
+      expect(await w.attempt(job, 2)).toEqual(done);
+      expect(w.bitrix.calls).toHaveLength(1);
+      expect((await w.outcome(job))?.outcome).toBe("failed");
+    });
+
+    it("a crash between a permanent rejection and its outcome write leaves no evidence of a send", async () => {
+      const rejected = http(400, { error: "WRONG_REQUEST", error_description: "bad message" });
+      const w = world({
+        script: [rejected, answers.limited],
+        outcomes: (outcomes) => failing(outcomes, { finish: 3 }),
+      });
+      const job = w.job("crash-after-rejection");
+      await expect(w.attempt(job)).rejects.toThrow(/finish failed/);
+      w.clock.advance(w.timings.leaseMs + SECOND);
+      // Another sender's message then takes the user's week: the answer is theirs, not ours.
+      expect(await w.attempt(job, 2)).toEqual(done);
+      expect(w.bitrix.calls).toHaveLength(2);
+      expect((await w.outcome(job))?.outcome).toBe("deferred");
+    });
+
     it("a copy after the week of a job sent through the ledger sends nothing", async () => {
       const w = world();
       const job = w.job("copy-after-week");

@@ -298,6 +298,10 @@ export function makeDynamoSlotStore(
       });
     },
 
+    async markAnswered(attempt) {
+      await asHolder(attempt, "SET settled = :true", { ":true": { BOOL: true } }, "sendingAt");
+    },
+
     async release(attempt, now) {
       if (attempt.maybeSentAt) {
         // An earlier attempt may have landed: the slot stays ours, lease handed back at once.
