@@ -68,6 +68,19 @@ export async function flush(
   if (resumed && resumed.id !== digest.id) {
     const carried = events.filter((event) => resumed.jobIds.includes(event.jobId));
     if (carried.length > 0) return sendDigest(rt, claim.attempt, carried, resumed.id, ctx);
+    // Its events are all settled, but it may have landed: that evidence holds the user's week,
+    // and newer events must not inherit it (a USER_MESSAGE_LIMIT would read as their send).
+    const evidence = claim.attempt.maybeSentAt?.getTime();
+    if (evidence !== undefined) {
+      const freeAt = new Date(evidence + timings.weekMs + timings.weekMarginMs);
+      await rt.settleWrite(() => slots.release(claim.attempt, clock.now()));
+      await outcomes.reschedule(
+        events.map((event) => event.jobId),
+        freeAt,
+        `weekly slot held by digest ${resumed.id}, which may have landed, until ${freeAt.toISOString()}`,
+      );
+      return done;
+    }
   }
   return sendDigest(rt, claim.attempt, events, digest.id, ctx, stale);
 }
