@@ -16,6 +16,7 @@ import type { JobQueue, OutcomeStore, Receipt, ReceiptStore } from "./ports";
 import type { Router } from "./routes";
 import { type VerifiedEvent, verifyEvent } from "./sources/index";
 import type { RawRequest } from "./sources/request";
+import { clip } from "./values";
 
 export interface IngestDeps {
   config: Config;
@@ -209,8 +210,7 @@ function assertBounded(event: VerifiedEvent): void {
 const jobBytes = (job: EventJob): number => Buffer.byteLength(JSON.stringify(job), "utf8");
 
 /** Sender-controlled text in a log line: short enough to read, never the whole value. */
-export const clipForLog = (text: string): string =>
-  text.length <= LOG_ID_LENGTH ? text : `${text.slice(0, LOG_ID_LENGTH - 1)}…`;
+export const clipForLog = (text: string): string => clip(text, LOG_ID_LENGTH);
 
 /**
  * What deduplicates this event. Ids that the signature covers (Stripe, Standard Webhooks) are

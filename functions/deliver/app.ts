@@ -4,6 +4,7 @@ import type { DeliveryResult, makeDeliver } from "../core/deliver";
 import { queueMessageSchema } from "../core/job";
 import type { Log } from "../core/log";
 import type { DeadLetters, RetryScheduler } from "../core/ports";
+import { parseJsonOrUndefined } from "../core/values";
 
 export interface DeliverRuntime {
   deliver: ReturnType<typeof makeDeliver>;
@@ -71,7 +72,7 @@ export function createDeliverHandler({ log, runtime, logContext }: DeliverHandle
     };
 
     async function deliverRecord(record: SQSRecord): Promise<DeliveryResult> {
-      const parsed = queueMessageSchema.safeParse(safeJson(record.body));
+      const parsed = queueMessageSchema.safeParse(parseJsonOrUndefined(record.body));
       if (!parsed.success) {
         // Not ours to fix by retrying: straight to the dead-letter queue and its alarm.
         return { status: "dead-letter", reason: "malformed queue message" };
@@ -84,12 +85,4 @@ export function createDeliverHandler({ log, runtime, logContext }: DeliverHandle
       });
     }
   });
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
