@@ -7,6 +7,7 @@
  */
 import { createHmac, randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
+import { senderEventNames } from "../cli/sender-event-names";
 import { readEnvironment } from "../functions/adapters/environment";
 import { makePowertoolsLog } from "../functions/adapters/telemetry";
 import { type Config, loadConfigFile, testWeeks } from "../functions/core/config";
@@ -49,7 +50,8 @@ async function main(): Promise<void> {
     environment.configPath,
     values.config ? "--config" : "HOOKLINE_CONFIG",
   );
-  for (const warning of unknownEventWarnings(config)) console.warn(`hookline: warning: ${warning}`);
+  for (const warning of unknownEventWarnings(config, senderEventNames()))
+    console.warn(`hookline: warning: ${warning}`);
   for (const { key, message } of testWeeks(config))
     console.warn(`hookline: warning: ${key}: ${message}`);
   const secrets = localSecretEnvironment(
