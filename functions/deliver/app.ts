@@ -1,13 +1,13 @@
 import middy, { type MiddlewareObj } from "@middy/core";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import type { DeliveryResult, makeDeliver } from "../core/deliver";
-import { queueMessageSchema } from "../core/job";
+import type { Deliver, DeliveryResult } from "../core/deliver";
+import { queueMessageReader } from "../core/job";
 import type { Log } from "../core/log";
 import type { DeadLetters, RetryScheduler } from "../core/ports";
 import { parseJsonOrUndefined } from "../core/values";
 
 export interface DeliverRuntime {
-  deliver: ReturnType<typeof makeDeliver>;
+  deliver: Deliver;
   retries: RetryScheduler;
   deadLetters: DeadLetters;
 }
@@ -72,7 +72,7 @@ export function createDeliverHandler({ log, runtime, logContext }: DeliverHandle
     };
 
     async function deliverRecord(record: SQSRecord): Promise<DeliveryResult> {
-      const parsed = queueMessageSchema.safeParse(parseJsonOrUndefined(record.body));
+      const parsed = queueMessageReader.safeParse(parseJsonOrUndefined(record.body));
       if (!parsed.success) {
         // Not ours to fix by retrying: straight to the dead-letter queue and its alarm.
         return { status: "dead-letter", reason: "malformed queue message" };
