@@ -12,6 +12,7 @@ import { type EventJob, jobIdFor } from "./job";
 import type { Log } from "./log";
 import { jsonBytesAtMost } from "./message";
 import { Metric, type Metrics } from "./metrics";
+import { outcomeRecord } from "./outcome";
 import type { JobQueue, OutcomeStore, Receipt, ReceiptStore } from "./ports";
 import type { Router } from "./routes";
 import { type VerifiedEvent, verifyEvent } from "./sources/index";
@@ -130,15 +131,12 @@ export function makeIngest(deps: IngestDeps) {
       // Render failures are final (a retry could not fix them): recorded, counted, answered 2xx.
       await Promise.all(
         failures.map(({ jobId, reason }) =>
-          outcomes.finish({
-            jobId,
-            sourceId: source.id,
-            eventId: event.id,
-            eventName: event.name,
-            outcome: "failed",
-            reason,
-            at: receivedAt,
-          }),
+          outcomes.finish(
+            outcomeRecord(
+              { jobId, sourceId: source.id, eventId: event.id, eventName: event.name },
+              { outcome: "failed", reason, at: receivedAt },
+            ),
+          ),
         ),
       );
       if (jobs.length > 0) await queue.enqueue(jobs);
