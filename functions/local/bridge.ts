@@ -1,4 +1,6 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { newRunToken } from "../../devkit/run-state";
+import { checkSecretsReadable } from "../../devkit/secret-check";
 import { makeBitrixWebhookClient } from "../adapters/bitrix-client";
 import { makeBitrixOAuthClient } from "../adapters/bitrix-oauth";
 import { type LocalDynamo, startDynalite } from "../adapters/dynamo/dynalite-server";
@@ -31,8 +33,6 @@ import { type LocalPage, withLocalRoutes } from "./local-routes";
 import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
 import { RequestLog } from "./request-log";
 import { makeRequestRecorder, observeOutcomes } from "./request-recorder";
-import { newRunToken } from "./run-state";
-import { checkSecretsReadable } from "./secret-check";
 
 export interface LocalBridgeOptions {
   config: Config;
