@@ -3,19 +3,22 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { Deliver, DeliveryResult } from "../core/deliver";
 import { queueMessageReader } from "../core/job";
 import type { Log } from "../core/log";
+import { onceUntilFailure } from "../core/once";
 import type { DeadLetters, RetryScheduler } from "../core/ports";
 import { parseJsonOrUndefined } from "../core/values";
 
-export interface DeliverRuntime {
+/** What the deliver handler runs: the use case, and where retries and dead letters go. */
+export interface DeliverHandlerDeps {
   deliver: Deliver;
   retries: RetryScheduler;
   deadLetters: DeadLetters;
 }
 
+/** The same shape for all three handlers: a log, the Lambda's log context, and `deps`. */
 export interface DeliverHandlerOptions {
   log: Log;
-  /** Built once per cold start (config, Bitrix24 secret, clients). */
-  runtime: () => Promise<DeliverRuntime>;
+  /** Built once per cold start, on the first batch (config, clients); again after a failure. */
+  deps: () => Promise<DeliverHandlerDeps>;
   /** Outermost middleware: the Lambda context on every log line (`lambdaLogContext` on AWS). */
   logContext?: MiddlewareObj;
 }
@@ -29,10 +32,11 @@ const DEADLINE_MARGIN_MS = 3000;
  * so SQS hands it out again; one whose retry window is over has its outcome recorded and is
  * moved to the dead-letter queue here, not by SQS's receive count.
  */
-export function createDeliverHandler({ log, runtime, logContext }: DeliverHandlerOptions) {
+export function createDeliverHandler({ log, deps, logContext }: DeliverHandlerOptions) {
+  const ready = onceUntilFailure(deps);
   const chain = middy<SQSEvent, SQSBatchResponse>().use(logContext ? [logContext] : []);
   return chain.handler(async (event, context) => {
-    const { deliver, retries, deadLetters } = await runtime();
+    const { deliver, retries, deadLetters } = await ready();
     const deadline = Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS;
 
     const settled = await Promise.all(

@@ -170,7 +170,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
     const deliver = portalsDeliver(wiring);
     const deliverHandler = createDeliverHandler({
       log,
-      runtime: async () => ({ deliver, retries: queue, deadLetters: queue }),
+      deps: async () => ({ deliver, retries: queue, deadLetters: queue }),
     });
     queue.start((event) => inFlight.track(deliverHandler(event, fakeContext(deliverTimeoutMs))));
 
