@@ -24,6 +24,7 @@ import { makeDynamoReceiptStore } from "./dynamo/receipts";
 import { makeDynamoSlotStore } from "./dynamo/slots";
 import { makeDynamoTokenStore } from "./dynamo/tokens";
 import { loadLiquid } from "./liquid-on-demand";
+import type { Tracing } from "./tracing";
 
 /**
  * Requests of the portal's bucket hookline never uses. Sending exactly at the limit overflows a
@@ -50,6 +51,8 @@ export interface Wiring {
   oauthServers?: ReadonlyMap<string, string>;
   /** Wraps every outcome store deliver uses (the local run shows outcomes as they happen). */
   observeOutcomes?: <T extends OutcomeStore>(outcomes: T) => T;
+  /** A client span per Bitrix24 call (docs/tracing.md); none when unset. */
+  tracing?: Tracing;
 }
 
 /** The ingest use case's dependencies over DynamoDB and the given queue. */
@@ -215,7 +218,11 @@ async function portalClient(wiring: Wiring, portal: PortalConfig): Promise<Bitri
   if (portal.webhookUrl) {
     const webhookUrl = await wiring.resolveSecret(portal.webhookUrl);
     try {
-      return makeBitrixWebhookClient({ webhookUrl, timeoutMs: portal.timeoutMs });
+      return makeBitrixWebhookClient({
+        webhookUrl,
+        timeoutMs: portal.timeoutMs,
+        ...callTracing(wiring, portal),
+      });
     } catch (error) {
       throw new ConfigError(
         `${where}.webhookUrl: the value of ${portal.webhookUrl} ${(error as Error).message}`,
@@ -228,12 +235,17 @@ async function portalClient(wiring: Wiring, portal: PortalConfig): Promise<Bitri
       portalUrl: portal.url,
       tokens: await tokenProvider(wiring, portal),
       timeoutMs: portal.timeoutMs,
+      ...callTracing(wiring, portal),
     });
   }
   throw new ConfigError(
     `${where}: a webhookUrl, or an oauth block with the portal's url, is required to deliver`,
   );
 }
+
+/** A portal client's `trace` option: its calls' spans, when the wiring traces. */
+export const callTracing = (wiring: Pick<Wiring, "tracing">, portal: PortalConfig) =>
+  wiring.tracing ? { trace: { tracing: wiring.tracing, portal: portal.id } } : {};
 
 /** One portal's OAuth tokens, shared through the table with every other worker. */
 export async function tokenProvider(wiring: Wiring, portal: PortalConfig): Promise<TokenProvider> {

@@ -1,5 +1,6 @@
 import middy, { type MiddlewareObj } from "@middy/core";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import { carrierOf, noTracing, type SpanNotes, type Tracing } from "../adapters/tracing";
 import type { DeliveryResult, makeDeliver } from "../core/deliver";
 import { queueMessageSchema } from "../core/job";
 import type { Log } from "../core/log";
@@ -9,6 +10,8 @@ export interface DeliverRuntime {
   deliver: ReturnType<typeof makeDeliver>;
   retries: RetryScheduler;
   deadLetters: DeadLetters;
+  /** A span per message, continuing the trace its ingest started (docs/tracing.md). */
+  tracing?: Tracing;
 }
 
 export interface DeliverHandlerOptions {
@@ -31,44 +34,51 @@ const DEADLINE_MARGIN_MS = 3000;
 export function createDeliverHandler({ log, runtime, logContext }: DeliverHandlerOptions) {
   const chain = middy<SQSEvent, SQSBatchResponse>().use(logContext ? [logContext] : []);
   return chain.handler(async (event, context) => {
-    const { deliver, retries, deadLetters } = await runtime();
+    const { deliver, retries, deadLetters, tracing = noTracing } = await runtime();
     const deadline = Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS;
 
     const settled = await Promise.all(
-      event.Records.map(async (record): Promise<string | undefined> => {
-        try {
-          const result = await deliverRecord(record);
-          if (result.status === "done") return undefined;
-          if (result.status === "dead-letter") {
-            await deadLetters.send(record.body, result.reason);
-            log.error("moved to the dead-letter queue", {
-              messageId: record.messageId,
-              reason: result.reason,
-            });
-            return undefined;
-          }
-          await retries.retryLater(record.receiptHandle, result.delayMs).catch((error: unknown) => {
-            // The queue's own visibility timeout still brings it back; only the backoff is lost.
-            log.warn("could not set retry delay", {
-              messageId: record.messageId,
-              error: String(error),
-            });
-          });
-        } catch (error) {
-          log.error("delivery failed unexpectedly; the queue will retry", {
-            messageId: record.messageId,
-            errorName: (error as Error)?.name,
-            errorMessage: (error as Error)?.message,
-          });
-        }
-        return record.messageId;
-      }),
+      event.Records.map((record) =>
+        tracing.span("deliver", consumerSpan(record), (span) => settle(record, span)),
+      ),
     );
     return {
       batchItemFailures: settled
         .filter((id): id is string => id !== undefined)
         .map((itemIdentifier) => ({ itemIdentifier })),
     };
+
+    /** Delivers one record and settles it with the queue; its id when SQS should retry it. */
+    async function settle(record: SQSRecord, span: SpanNotes): Promise<string | undefined> {
+      try {
+        const result = await deliverRecord(record);
+        span.set({ "hookline.delivery": result.status });
+        if (result.status === "done") return undefined;
+        if (result.status === "dead-letter") {
+          await deadLetters.send(record.body, result.reason);
+          log.error("moved to the dead-letter queue", {
+            messageId: record.messageId,
+            reason: result.reason,
+          });
+          return undefined;
+        }
+        await retries.retryLater(record.receiptHandle, result.delayMs).catch((error: unknown) => {
+          // The queue's own visibility timeout still brings it back; only the backoff is lost.
+          log.warn("could not set retry delay", {
+            messageId: record.messageId,
+            error: String(error),
+          });
+        });
+      } catch (error) {
+        log.error("delivery failed unexpectedly; the queue will retry", {
+          messageId: record.messageId,
+          errorName: (error as Error)?.name,
+          errorMessage: (error as Error)?.message,
+        });
+        span.fail((error as Error)?.name ?? "error");
+      }
+      return record.messageId;
+    }
 
     async function deliverRecord(record: SQSRecord): Promise<DeliveryResult> {
       const parsed = queueMessageSchema.safeParse(safeJson(record.body));
@@ -85,6 +95,18 @@ export function createDeliverHandler({ log, runtime, logContext }: DeliverHandle
     }
   });
 }
+
+/** Deliver's span for a record: a child of the context its message carries (a new trace without). */
+const consumerSpan = (record: SQSRecord) => ({
+  kind: "consumer" as const,
+  parent: carrierOf(record.messageAttributes),
+  attributes: {
+    "messaging.system": "aws_sqs",
+    "messaging.operation.type": "process",
+    "messaging.message.id": record.messageId,
+    "hookline.receive_count": Number(record.attributes.ApproximateReceiveCount) || 1,
+  },
+});
 
 function safeJson(text: string): unknown {
   try {

@@ -4,7 +4,9 @@ import { makeBitrixOAuthClient } from "../adapters/bitrix-oauth";
 import { type LocalDynamo, startDynalite } from "../adapters/dynamo/dynalite-server";
 import { ensureTable } from "../adapters/dynamo/table";
 import { makeSecretResolver } from "../adapters/secrets";
+import type { Tracing } from "../adapters/tracing";
 import {
+  callTracing,
   ingestDeps,
   portalsDeliver,
   sweepDeps,
@@ -58,6 +60,12 @@ export interface LocalBridgeOptions {
   token?: string;
   /** Local-only pages served before the webhook routes (the inbox), given the running bridge. */
   pages?: (bridge: Omit<LocalBridge, "close">) => readonly LocalPage[];
+  /**
+   * The same spans the Lambdas make with tracing on (`npm start -- --trace`, docs/tracing.md):
+   * ingest's, deliver's as its child through the queue, a client span per Bitrix24 call. The
+   * caller owns it (and shuts it down). Default: none.
+   */
+  tracing?: Tracing;
 }
 
 export interface LocalBridge {
@@ -159,7 +167,9 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       metrics: options.metrics ?? noMetrics,
       oauthServers: new Map([...simulators].map(([id, simulator]) => [id, simulator.origin])),
       observeOutcomes: (outcomes) => observeOutcomes(outcomes, showOutcome),
+      ...(options.tracing && { tracing: options.tracing }),
     };
+    const { tracing } = options;
     const timings = deliveryTimings(config);
     const deliverTimeoutMs = options.deliverTimeoutMs ?? timings.deliverTimeoutSeconds * 1000;
     const queue = new MemoryQueue({
@@ -168,12 +178,14 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       retentionMs: timings.queueRetentionSeconds * 1000,
       batchSize: 5,
       concurrency: 2,
+      ...(tracing && { traceContext: () => tracing.carrier() }),
       ...options.queue,
     });
     closers.push(async () => queue.stop());
 
     const ingestHandler = createIngestHandler({
       log,
+      ...(tracing && { tracing: async () => tracing }),
       deps: async () => {
         const deps = ingestDeps(wiring, queue);
         return { ...deps, outcomes: observeOutcomes(deps.outcomes, showOutcome) };
@@ -190,22 +202,32 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
               portalUrl: simulator.origin,
               tokens: await tokenProvider(wiring, portal),
               timeoutMs: portal.timeoutMs,
+              ...callTracing(wiring, portal),
             })
           : makeBitrixWebhookClient({
               webhookUrl: simulator.webhookUrl,
               timeoutMs: portal.timeoutMs,
+              ...callTracing(wiring, portal),
             }),
       );
     }
     const deliver = portalsDeliver(wiring, clients);
     const deliverHandler = createDeliverHandler({
       log,
-      runtime: async () => ({ deliver, retries: queue, deadLetters: queue }),
+      runtime: async () => ({
+        deliver,
+        retries: queue,
+        deadLetters: queue,
+        ...(tracing && { tracing }),
+      }),
     });
     queue.start((event) => inFlight.track(deliverHandler(event, fakeContext(deliverTimeoutMs))));
 
     // The sweeper, as the schedule runs it on AWS: every minute, or faster for short test weeks.
-    const sweep = makeSweep(sweepDeps(wiring, queue));
+    const sweepOnce = makeSweep(sweepDeps(wiring, queue));
+    const sweep = tracing
+      ? () => tracing.span("sweep", { kind: "internal" }, () => sweepOnce())
+      : sweepOnce;
     const shortestWeek = Math.min(...config.portals.map((portal) => portal.weekSeconds));
     const sweepEveryMs = options.sweepEveryMs ?? Math.min(60_000, shortestWeek * 100);
     const sweeper = setInterval(() => {
