@@ -265,7 +265,6 @@ export class HooklineStack extends Stack {
       configPath,
       projectRoot: PROJECT_ROOT,
       logLevel: props.logLevel ?? DEFAULT_LOG_LEVEL,
-      tracing: props.tracing,
       environment: {
         HOOKLINE_TABLE: this.table.tableName,
         HOOKLINE_QUEUE_URL: this.queue.queueUrl,
@@ -286,6 +285,7 @@ export class HooklineStack extends Stack {
       description: "hookline: verifies webhooks and queues the messages they ask for",
       timeout: INGEST_TIMEOUT,
       memorySize: MEMORY_MB.ingest,
+      tracing: props.tracing,
     });
     // Receipts (conditional put; deleted again when queueing fails), outcomes of failed renders
     // (a conditional put).
@@ -300,6 +300,7 @@ export class HooklineStack extends Stack {
         "hookline: sends queued messages and digests to Bitrix24 under the weekly and rate limits",
       timeout: Duration.seconds(timings.deliverTimeoutSeconds),
       memorySize: MEMORY_MB.deliver,
+      tracing: props.tracing,
     });
     this.deliver.fn.addEnvironment("HOOKLINE_DEAD_LETTER_QUEUE_URL", this.deadLetterQueue.queueUrl);
     // Slots, the shared rate limiter, outcomes and digests (a flush reads its events by key).

@@ -21,6 +21,7 @@ import {
   SimpleSpanProcessor,
   type SpanExporter,
 } from "@opentelemetry/sdk-trace-base";
+import { ConfigError } from "../core/errors";
 import { METRICS_SERVICE } from "../core/metrics";
 import type { SpanRequest, TraceCarrier, Tracing } from "./tracing";
 
@@ -141,11 +142,22 @@ export async function exporterFromEnvironment(
 }
 
 /**
- * The local run's exporter (`npm start -- --trace`): OTLP when an OTLP endpoint is set, else the
- * console; OTEL_TRACES_EXPORTER, when set, decides.
+ * The local run's tracing (`npm start -- --trace`): the same spans as the Lambdas', exported
+ * over OTLP in batches when an OTLP endpoint is set, else printed as each span ends;
+ * OTEL_TRACES_EXPORTER, when set, decides. `where` says which, for the start banner.
  */
-export const localExporter = (env: Readonly<Record<string, string | undefined>>) =>
-  exporterFromEnvironment(
-    env,
-    env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? "otlp" : "console",
-  );
+export async function localTracing(
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<{ tracing: Tracing; where: string }> {
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const name = env.OTEL_TRACES_EXPORTER?.trim() || (endpoint ? "otlp" : "console");
+  const exporter = await exporterFromEnvironment({ ...env, OTEL_TRACES_EXPORTER: name });
+  if (!exporter) throw new ConfigError("--trace: OTEL_TRACES_EXPORTER is none");
+  const otlp = name === "otlp";
+  return {
+    tracing: makeOtelTracing({ exporter, batch: otlp }),
+    where: otlp
+      ? `OTLP to ${endpoint ?? "http://localhost:4318"}`
+      : "spans printed here as they end",
+  };
+}

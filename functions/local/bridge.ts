@@ -224,10 +224,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
     queue.start((event) => inFlight.track(deliverHandler(event, fakeContext(deliverTimeoutMs))));
 
     // The sweeper, as the schedule runs it on AWS: every minute, or faster for short test weeks.
-    const sweepOnce = makeSweep(sweepDeps(wiring, queue));
-    const sweep = tracing
-      ? () => tracing.span("sweep", { kind: "internal" }, () => sweepOnce())
-      : sweepOnce;
+    const sweep = makeSweep(sweepDeps(wiring, queue));
     const shortestWeek = Math.min(...config.portals.map((portal) => portal.weekSeconds));
     const sweepEveryMs = options.sweepEveryMs ?? Math.min(60_000, shortestWeek * 100);
     const sweeper = setInterval(() => {

@@ -162,7 +162,8 @@ describe("tracing in the bundled Lambda handlers", () => {
       for (const file of eager) {
         expect((await sourcesOf(file)).filter((source) => OTEL_PACKAGE.test(source))).toEqual([]);
       }
-      // ...while the bundle does carry it, in chunks only `import()` reaches.
+      // ...while the bundle carries it, in chunks only `import()` reaches (the sweeper's never
+      // loads them: it starts no trace).
       const chunks = join(dirname(bundles[name]), "chunks");
       const lazy = (await readdir(chunks))
         .filter((file) => file.endsWith(".mjs"))
