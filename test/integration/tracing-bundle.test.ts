@@ -1,9 +1,6 @@
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { gunzipSync } from "node:zlib";
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
@@ -26,6 +23,14 @@ import {
   useLocalAws,
   webhookEvent,
 } from "../support/lambda-bundles";
+import {
+  attribute,
+  CLIENT,
+  CONSUMER,
+  type OtlpCollector,
+  SERVER,
+  startOtlpCollector,
+} from "../support/otlp-collector";
 import { githubRequest } from "../support/signers";
 
 /**
@@ -76,56 +81,13 @@ const sourcesOf = async (file: string): Promise<string[]> =>
 
 const OTEL_PACKAGE = /node_modules\/@opentelemetry\//;
 
-/** OTLP/JSON as the collector receives it, reduced to what the test reads. */
-interface OtlpSpan {
-  name: string;
-  kind: number;
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  attributes: { key: string; value: Record<string, unknown> }[];
-}
-const SERVER = 2;
-const CLIENT = 3;
-const CONSUMER = 5;
-
-/** A collector's OTLP/HTTP traces endpoint on 127.0.0.1 that keeps every span it receives. */
-async function startCollector(): Promise<{ endpoint: string; spans: OtlpSpan[]; server: Server }> {
-  const spans: OtlpSpan[] = [];
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => {
-      const raw = Buffer.concat(chunks);
-      const body = request.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw;
-      if (request.url === "/v1/traces") {
-        const payload = JSON.parse(body.toString("utf8")) as {
-          resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[];
-        };
-        for (const resource of payload.resourceSpans) {
-          for (const scope of resource.scopeSpans) spans.push(...scope.spans);
-        }
-      }
-      response.writeHead(200, { "content-type": "application/json" }).end("{}");
-    });
-  });
-  await new Promise<void>((ready) => server.listen(0, "127.0.0.1", ready));
-  const { port } = server.address() as AddressInfo;
-  return { endpoint: `http://127.0.0.1:${port}`, spans, server };
-}
-
-const attribute = (span: OtlpSpan | undefined, key: string): unknown => {
-  const value = span?.attributes.find((entry) => entry.key === key)?.value;
-  return value && Object.values(value)[0];
-};
-
 describe("tracing in the bundled Lambda handlers", () => {
   const savedEnv = { ...process.env };
   let workDir: string;
   let dynamo: LocalDynamo | undefined;
   let simulator: BitrixSimulator | undefined;
   let sqs: FakeSqs | undefined;
-  let collector: Awaited<ReturnType<typeof startCollector>> | undefined;
+  let collector: OtlpCollector | undefined;
   const bundles = {} as Record<FunctionName, string>;
 
   beforeAll(async () => {
@@ -138,19 +100,18 @@ describe("tracing in the bundled Lambda handlers", () => {
       startDynalite(),
       startBitrixSimulator({ openLineCodes: [OPEN_LINE_CODE] }),
       startFakeSqs(),
-      startCollector(),
+      startOtlpCollector(),
     ]);
     await ensureTable(makeTestClient(dynamo.endpoint), TABLE);
   }, 60_000);
 
   afterAll(async () => {
     restoreEnv(savedEnv);
-    collector?.server.closeAllConnections();
     await Promise.allSettled([
       dynamo?.close(),
       simulator?.close(),
       sqs?.close(),
-      new Promise((done) => collector?.server.close(done)),
+      collector?.close(),
     ]);
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
