@@ -174,7 +174,11 @@ export function answerAttributes(answer: unknown): SpanAttributes {
   if (typeof error === "string" && error !== "") attributes["bitrix24.error_code"] = error;
   if (typeof time === "object" && time !== null) {
     const { operating, operating_reset_at: resetAt } = time as Record<string, unknown>;
-    const number = (value: unknown) => (value === undefined ? Number.NaN : Number(value));
+    // A number, or a numeric string (as `operating_reset_at` sometimes comes); nothing else.
+    const number = (value: unknown) =>
+      typeof value === "number" || (typeof value === "string" && value.trim() !== "")
+        ? Number(value)
+        : Number.NaN;
     if (Number.isFinite(number(operating))) {
       attributes["bitrix24.time.operating"] = number(operating);
     }
