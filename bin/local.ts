@@ -14,6 +14,7 @@ import { makePowertoolsLog } from "../functions/adapters/telemetry";
 import { type Config, loadConfigFile, testWeeks } from "../functions/core/config";
 import { ConfigError } from "../functions/core/errors";
 import { unknownEventWarnings } from "../functions/core/event-names";
+import { METRICS_SERVICE } from "../functions/core/metrics";
 import { startLocalBridge } from "../functions/local/bridge";
 import { makeConsoleLog } from "../functions/local/console-log";
 import { localSecretEnvironment, usesDevelopmentSecrets } from "../functions/local/dev-secrets";
@@ -82,8 +83,9 @@ async function main(): Promise<void> {
   const log = values["json-logs"] ? makePowertoolsLog() : makeConsoleLog(undefined, style);
   // The OpenTelemetry SDK is loaded only with --trace.
   const tracing = values.trace
-    ? await (await import("../functions/adapters/otel-tracing")).localTracing(env)
+    ? await (await import("../functions/adapters/otel-tracing")).localTracing(env, METRICS_SERVICE)
     : undefined;
+  if (values.trace && !tracing) throw new ConfigError("--trace: OTEL_TRACES_EXPORTER is none");
   const bridge = await startLocalBridge({
     config,
     port,

@@ -21,15 +21,14 @@ import {
   SimpleSpanProcessor,
   type SpanExporter,
 } from "@opentelemetry/sdk-trace-base";
-import { ConfigError } from "../core/errors";
-import { METRICS_SERVICE } from "../core/metrics";
 import type { SpanRequest, TraceCarrier, Tracing } from "./tracing";
 
 /**
  * hookline's {@link Tracing} on the OpenTelemetry SDK: spans of its own tracer provider, the
  * active span kept per async call chain (AsyncLocalStorage), the W3C trace context in and out of
  * queue messages. Only `tracingFromEnvironment` (the Lambdas), the local run's `--trace` and
- * tests import this module: it is a chunk of its own, loaded only with tracing on.
+ * tests import this module: it is a chunk of its own, loaded only with tracing on. It imports
+ * nothing of hookline's own, so no module the functions load at start is split out to share it.
  */
 
 export interface OtelTracingOptions {
@@ -40,7 +39,7 @@ export interface OtelTracingOptions {
    */
   batch?: boolean;
   /** `service.name` unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES say otherwise. */
-  serviceName?: string;
+  serviceName: string;
 }
 
 const KINDS: Record<SpanRequest["kind"], SpanKind> = {
@@ -58,7 +57,7 @@ let contextManager: AsyncLocalStorageContextManager | undefined;
  * tests' bridges, keep their spans apart) exporting to `exporter`.
  *
  * @example
- * const tracing = makeOtelTracing({ exporter: new InMemorySpanExporter() });
+ * const tracing = makeOtelTracing({ exporter: new InMemorySpanExporter(), serviceName: "hookline" });
  */
 export function makeOtelTracing(options: OtelTracingOptions): Tracing {
   if (!contextManager) {
@@ -73,7 +72,7 @@ export function makeOtelTracing(options: OtelTracingOptions): Tracing {
     resource: defaultResource()
       .merge(
         resourceFromAttributes({
-          "service.name": options.serviceName ?? METRICS_SERVICE,
+          "service.name": options.serviceName,
           ...(process.env.AWS_LAMBDA_FUNCTION_NAME && {
             "faas.name": process.env.AWS_LAMBDA_FUNCTION_NAME,
           }),
@@ -144,18 +143,20 @@ export async function exporterFromEnvironment(
 /**
  * The local run's tracing (`npm start -- --trace`): the same spans as the Lambdas', exported
  * over OTLP in batches when an OTLP endpoint is set, else printed as each span ends;
- * OTEL_TRACES_EXPORTER, when set, decides. `where` says which, for the start banner.
+ * OTEL_TRACES_EXPORTER, when set, decides (`none`: undefined). `where` says which, for the start
+ * banner.
  */
 export async function localTracing(
   env: Readonly<Record<string, string | undefined>>,
-): Promise<{ tracing: Tracing; where: string }> {
+  serviceName: string,
+): Promise<{ tracing: Tracing; where: string } | undefined> {
   const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
   const name = env.OTEL_TRACES_EXPORTER?.trim() || (endpoint ? "otlp" : "console");
   const exporter = await exporterFromEnvironment({ ...env, OTEL_TRACES_EXPORTER: name });
-  if (!exporter) throw new ConfigError("--trace: OTEL_TRACES_EXPORTER is none");
+  if (!exporter) return undefined;
   const otlp = name === "otlp";
   return {
-    tracing: makeOtelTracing({ exporter, batch: otlp }),
+    tracing: makeOtelTracing({ exporter, batch: otlp, serviceName }),
     where: otlp
       ? `OTLP to ${endpoint ?? "http://localhost:4318"}`
       : "spans printed here as they end",

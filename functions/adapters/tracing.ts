@@ -1,5 +1,6 @@
 import type { Context } from "aws-lambda";
 import type { Log } from "../core/log";
+import { METRICS_SERVICE } from "../core/metrics";
 
 /**
  * hookline's tracing seam: one trace per webhook event (docs/tracing.md). Ingest's span, the
@@ -78,7 +79,9 @@ export async function tracingFromEnvironment(
   try {
     const { makeOtelTracing, exporterFromEnvironment } = await import("./otel-tracing");
     const exporter = await exporterFromEnvironment(env);
-    return exporter ? makeOtelTracing({ exporter, batch: true }) : noTracing;
+    return exporter
+      ? makeOtelTracing({ exporter, batch: true, serviceName: METRICS_SERVICE })
+      : noTracing;
   } catch (error) {
     log.error("tracing could not start; running without it", { error: String(error) });
     return noTracing;

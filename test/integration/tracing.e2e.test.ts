@@ -27,7 +27,7 @@ describe("one trace per webhook event (local bridge, in-memory exporter)", () =>
   let bridge: Bridge;
 
   beforeAll(async () => {
-    tracing = makeOtelTracing({ exporter });
+    tracing = makeOtelTracing({ exporter, serviceName: "hookline" });
     bridge = await startTestBridge(testConfig(), { tracing });
   });
   afterAll(async () => {
