@@ -63,7 +63,10 @@ function signedWebhook(index: number, runId: string): { body: string; signature:
 }
 
 async function startSide(side: "local" | "bare"): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", SERVER, side], {
+  // BENCH_CPU_PROF=<dir> profiles the local side (`node --cpu-prof`), for bench/README.md.
+  const profile = side === "local" && process.env.BENCH_CPU_PROF;
+  const flags = profile ? ["--cpu-prof", "--cpu-prof-dir", profile] : [];
+  const child = spawn(process.execPath, [...flags, "--import", "tsx", SERVER, side], {
     stdio: ["pipe", "pipe", "inherit"],
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
   });
