@@ -29,6 +29,7 @@ import { fakeContext, startHttpServer } from "./http-server";
 import { inProcessHandler } from "./in-process-dynamo";
 import { type LocalPage, withLocalRoutes } from "./local-routes";
 import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
+import { makeMemoryReceiptStore } from "./memory-receipts";
 import { RequestLog } from "./request-log";
 import { makeRequestRecorder, observeOutcomes } from "./request-recorder";
 import { newRunToken } from "./run-state";
@@ -56,6 +57,12 @@ export interface LocalBridgeOptions {
   oauthTokenTtlMs?: number;
   /** The run's secret for state-changing local endpoints (default: a fresh one). */
   token?: string;
+  /**
+   * Where ingest keeps event receipts: `memory` (the default with the embedded DynamoDB, which
+   * lives in memory as well) or `table` (the default when AWS_ENDPOINT_URL_DYNAMODB names a
+   * server of the user's own, so receipts outlive the run as that server's data does).
+   */
+  receipts?: "memory" | "table";
   /** Local-only pages served before the webhook routes (the inbox), given the running bridge. */
   pages?: (bridge: Omit<LocalBridge, "close">) => readonly LocalPage[];
 }
@@ -160,6 +167,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       oauthServers: new Map([...simulators].map(([id, simulator]) => [id, simulator.origin])),
       observeOutcomes: (outcomes) => observeOutcomes(outcomes, showOutcome),
     };
+    const intake = new Intake();
     const timings = deliveryTimings(config);
     const deliverTimeoutMs = options.deliverTimeoutMs ?? timings.deliverTimeoutSeconds * 1000;
     const queue = new MemoryQueue({
@@ -168,15 +176,25 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       retentionMs: timings.queueRetentionSeconds * 1000,
       batchSize: 5,
       concurrency: 2,
+      // Deliver yields to ingest: during a burst, taking webhooks in comes first.
+      yieldWhile: () => intake.busy(),
       ...options.queue,
     });
     closers.push(async () => queue.stop());
 
+    const receipts =
+      (options.receipts ?? (embedded ? "memory" : "table")) === "memory"
+        ? makeMemoryReceiptStore()
+        : undefined;
     const ingestHandler = createIngestHandler({
       log,
       deps: async () => {
         const deps = ingestDeps(wiring, queue);
-        return { ...deps, outcomes: observeOutcomes(deps.outcomes, showOutcome) };
+        return {
+          ...deps,
+          ...(receipts && { receipts }),
+          outcomes: observeOutcomes(deps.outcomes, showOutcome),
+        };
       },
     });
     const clients = new Map<string, BitrixClient>();
@@ -234,10 +252,13 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       requestLog,
     };
     const server = await startHttpServer(
-      withLocalRoutes((event, context) => inFlight.track(ingestHandler(event, context)), {
-        record,
-        pages: options.pages?.(running) ?? [],
-      }),
+      withLocalRoutes(
+        (event, context) => inFlight.track(intake.track(ingestHandler(event, context))),
+        {
+          record,
+          pages: options.pages?.(running) ?? [],
+        },
+      ),
       options.port,
       options.host,
       {
@@ -251,6 +272,29 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
   } catch (error) {
     await close();
     throw error;
+  }
+}
+
+/** How long after its last webhook the local run counts as still taking a burst in. */
+const BURST_QUIET_MS = 200;
+
+/** Ingest requests running now and when the last one ended: whether deliver should yield. */
+class Intake {
+  private running = 0;
+  private lastEnded = 0;
+
+  track<T>(work: Promise<T>): Promise<T> {
+    this.running += 1;
+    const done = () => {
+      this.running -= 1;
+      this.lastEnded = Date.now();
+    };
+    work.then(done, done);
+    return work;
+  }
+
+  busy(): boolean {
+    return this.running > 0 || Date.now() - this.lastEnded < BURST_QUIET_MS;
   }
 }
 

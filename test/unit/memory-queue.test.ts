@@ -57,4 +57,37 @@ describe("MemoryQueue", () => {
     await queue.enqueue([job(3)]);
     await expect(queue.enqueue([job(4)])).rejects.toThrow(/holds 3 messages/);
   });
+
+  it("yields to ingest: while busy, one batch now and then; the rest once the burst is over", async () => {
+    let busy = true;
+    const queue = new MemoryQueue({
+      ...options,
+      batchSize: 1,
+      yieldWhile: () => busy,
+      // Longer than the test: while busy, no second batch can start.
+      yieldingBatchEveryMs: 3_600_000,
+    });
+    const handled: string[] = [];
+    let firstDone: () => void = () => {};
+    const first = new Promise<void>((resolve) => {
+      firstDone = resolve;
+    });
+    queue.start(async (event) => {
+      for (const record of event.Records)
+        handled.push((JSON.parse(record.body) as { jobId: string }).jobId);
+      firstDone();
+      return { batchItemFailures: [] };
+    });
+    await queue.enqueue([job(1), job(2), job(3)]);
+    // The first batch starts at once: a single webhook is not held back.
+    await first;
+    // Many polls later (every 100 ms while yielding), still only the first batch ran.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(handled).toEqual(["j-1"]);
+    expect(queue.size).toBe(2);
+    busy = false;
+    await queue.idle();
+    queue.stop();
+    expect(handled).toEqual(["j-1", "j-2", "j-3"]);
+  });
 });
