@@ -31,7 +31,7 @@ import { type LocalPage, withLocalRoutes } from "./local-routes";
 import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
 import { makeMemoryReceiptStore } from "./memory-receipts";
 import { RequestLog } from "./request-log";
-import { makeRequestRecorder, observeOutcomes } from "./request-recorder";
+import { makeRequestRecorder, observeOutcomes, RoutedNames } from "./request-recorder";
 import { newRunToken } from "./run-state";
 import { checkSecretsReadable } from "./secret-check";
 
@@ -186,12 +186,14 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       (options.receipts ?? (embedded ? "memory" : "table")) === "memory"
         ? makeMemoryReceiptStore()
         : undefined;
+    const routedNames = new RoutedNames();
     const ingestHandler = createIngestHandler({
       log,
       deps: async () => {
         const deps = ingestDeps(wiring, queue);
         return {
           ...deps,
+          router: routedNames.noting(deps.router),
           ...(receipts && { receipts }),
           outcomes: observeOutcomes(deps.outcomes, showOutcome),
         };
@@ -238,6 +240,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       requestLog,
       secretsFor: (source) => Promise.all(source.secret.map(wiring.resolveSecret)),
       clock: wiring.clock,
+      routedName: (sourceId, eventId) => routedNames.take(sourceId, eventId),
     });
     const simulator = [...simulators.values()][0];
     const running = {
