@@ -278,26 +278,33 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
   }
 }
 
-/** How long after its last webhook the local run counts as still taking a burst in. */
+/** How long after its last crowded moment the local run counts as still taking a burst in. */
 const BURST_QUIET_MS = 200;
+/** Ingest requests running at once that make a burst: one sender posting in turn never does. */
+const BURST_REQUESTS = 2;
 
-/** Ingest requests running now and when the last one ended: whether deliver should yield. */
+/**
+ * Ingest requests running now, and when several last ran at once: whether deliver should yield.
+ * A sender posting one webhook after another (curl, `hookline send`, the tests) is no burst:
+ * deliver runs as it always did, and the ledger sees the same order of events.
+ */
 class Intake {
   private running = 0;
-  private lastEnded = 0;
+  private lastCrowded = 0;
 
   track<T>(work: Promise<T>): Promise<T> {
     this.running += 1;
+    if (this.running >= BURST_REQUESTS) this.lastCrowded = Date.now();
     const done = () => {
+      if (this.running >= BURST_REQUESTS) this.lastCrowded = Date.now();
       this.running -= 1;
-      this.lastEnded = Date.now();
     };
     work.then(done, done);
     return work;
   }
 
   busy(): boolean {
-    return this.running > 0 || Date.now() - this.lastEnded < BURST_QUIET_MS;
+    return this.running >= BURST_REQUESTS || Date.now() - this.lastCrowded < BURST_QUIET_MS;
   }
 }
 
