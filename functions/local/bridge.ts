@@ -25,6 +25,7 @@ import {
   type SimulatorOptions,
   startBitrixSimulator,
 } from "./bitrix-simulator";
+import { BurstDetector } from "./burst";
 import { fakeContext, startHttpServer } from "./http-server";
 import { inProcessHandler } from "./in-process-dynamo";
 import { type LocalPage, withLocalRoutes } from "./local-routes";
@@ -167,7 +168,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       oauthServers: new Map([...simulators].map(([id, simulator]) => [id, simulator.origin])),
       observeOutcomes: (outcomes) => observeOutcomes(outcomes, showOutcome),
     };
-    const intake = new Intake();
+    const burst = new BurstDetector();
     const timings = deliveryTimings(config);
     const deliverTimeoutMs = options.deliverTimeoutMs ?? timings.deliverTimeoutSeconds * 1000;
     const queue = new MemoryQueue({
@@ -177,7 +178,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       batchSize: 5,
       concurrency: 2,
       // Deliver yields to ingest: during a burst, taking webhooks in comes first.
-      yieldWhile: () => intake.busy(),
+      yieldWhile: () => burst.busy(),
       ...options.queue,
     });
     closers.push(async () => queue.stop());
@@ -256,7 +257,10 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
     };
     const server = await startHttpServer(
       withLocalRoutes(
-        (event, context) => inFlight.track(intake.track(ingestHandler(event, context))),
+        (event, context) => {
+          burst.arrived();
+          return inFlight.track(ingestHandler(event, context));
+        },
         {
           record,
           pages: options.pages?.(running) ?? [],
@@ -275,36 +279,6 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
   } catch (error) {
     await close();
     throw error;
-  }
-}
-
-/** How long after its last crowded moment the local run counts as still taking a burst in. */
-const BURST_QUIET_MS = 200;
-/** Ingest requests running at once that make a burst: one sender posting in turn never does. */
-const BURST_REQUESTS = 2;
-
-/**
- * Ingest requests running now, and when several last ran at once: whether deliver should yield.
- * A sender posting one webhook after another (curl, `hookline send`, the tests) is no burst:
- * deliver runs as it always did, and the ledger sees the same order of events.
- */
-class Intake {
-  private running = 0;
-  private lastCrowded = 0;
-
-  track<T>(work: Promise<T>): Promise<T> {
-    this.running += 1;
-    if (this.running >= BURST_REQUESTS) this.lastCrowded = Date.now();
-    const done = () => {
-      if (this.running >= BURST_REQUESTS) this.lastCrowded = Date.now();
-      this.running -= 1;
-    };
-    work.then(done, done);
-    return work;
-  }
-
-  busy(): boolean {
-    return this.running >= BURST_REQUESTS || Date.now() - this.lastCrowded < BURST_QUIET_MS;
   }
 }
 
