@@ -60,10 +60,18 @@ describe("MemoryQueue", () => {
 
   it("yields to ingest: while busy, one batch now and then; the rest once the burst is over", async () => {
     let busy = true;
+    // Each poll asks whether to yield: waiting for polls, not for time.
+    let polls = 0;
+    let pollsWanted = Number.POSITIVE_INFINITY;
+    let enoughPolls: () => void = () => {};
     const queue = new MemoryQueue({
       ...options,
       batchSize: 1,
-      yieldWhile: () => busy,
+      yieldWhile: () => {
+        polls += 1;
+        if (polls >= pollsWanted) enoughPolls();
+        return busy;
+      },
       // Longer than the test: while busy, no second batch can start.
       yieldingBatchEveryMs: 3_600_000,
     });
@@ -81,8 +89,11 @@ describe("MemoryQueue", () => {
     await queue.enqueue([job(1), job(2), job(3)]);
     // The first batch starts at once: a single webhook is not held back.
     await first;
-    // Many polls later (every 100 ms while yielding), still only the first batch ran.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Five polls later, still only the first batch ran.
+    await new Promise<void>((resolve) => {
+      enoughPolls = resolve;
+      pollsWanted = polls + 5;
+    });
     expect(handled).toEqual(["j-1"]);
     expect(queue.size).toBe(2);
     busy = false;
