@@ -7,7 +7,7 @@ import {
   type TokenProvider,
 } from "../core/oauth";
 import type { BitrixClient, SendResult } from "../core/ports";
-import { callMethod, NETWORK_MESSAGE_ADD, requestBody } from "./bitrix-client";
+import { type CallTracing, callMethod, NETWORK_MESSAGE_ADD, requestBody } from "./bitrix-client";
 
 /** Bitrix24's own OAuth server, unless a portal's config names another. */
 export const DEFAULT_OAUTH_SERVER = "https://oauth.bitrix.info";
@@ -91,6 +91,8 @@ export interface BitrixOAuthClientOptions {
   tokens: TokenProvider;
   timeoutMs: number;
   now?: () => number;
+  /** A client span per call (docs/tracing.md). Default: none. */
+  trace?: CallTracing;
 }
 
 /**
@@ -128,6 +130,7 @@ export function makeBitrixOAuthClient(options: BitrixOAuthClientOptions): Bitrix
             now,
             ...(signal && { signal }),
             ...(mayStart && { mayStart }),
+            ...(options.trace && { trace: options.trace }),
           },
         );
       try {

@@ -1,4 +1,4 @@
-import type { Config, RouteConfig, RouteTarget } from "./config";
+import type { Config, RouteConfig, RouteTarget } from "./config-schema";
 import type { RenderedMessage } from "./job";
 import { validateMessage } from "./message";
 import {

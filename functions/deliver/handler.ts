@@ -5,6 +5,7 @@ import {
   makePowertoolsLog,
   withMetricsFlush,
 } from "../adapters/telemetry";
+import { tracingFromEnvironment, withTraceFlush } from "../adapters/tracing";
 import { withUndeliveredAge } from "../adapters/undelivered-age";
 import { portalsDeliver } from "../adapters/wiring";
 import { onceUntilFailure } from "../core/once";
@@ -12,24 +13,35 @@ import { createDeliverHandler } from "./app";
 
 const log = makePowertoolsLog();
 const metrics = makeEmfMetrics();
+// Off unless HOOKLINE_TRACING=true: only then is the OpenTelemetry SDK loaded (docs/tracing.md).
+const tracing = onceUntilFailure(() => tracingFromEnvironment(log));
 
 /** Lambda entry: SQS event source with partial batch failures. */
 export const handler = withMetricsFlush(
-  withUndeliveredAge(
-    createDeliverHandler({
-      log,
-      logContext: lambdaLogContext(log),
-      runtime: onceUntilFailure(async () => {
-        const { wiring, queue, deadLetters } = await awsWiring(log, metrics, WORKER_AWS_BUDGET);
-        return {
-          // Each portal is built on its first message: its secrets are read then.
-          deliver: portalsDeliver(wiring),
-          retries: queue,
-          deadLetters: deadLetters(),
-        };
+  withTraceFlush(
+    withUndeliveredAge(
+      createDeliverHandler({
+        log,
+        logContext: lambdaLogContext(log),
+        deps: async () => {
+          const { wiring, queue, deadLetters } = await awsWiring(
+            log,
+            metrics,
+            WORKER_AWS_BUDGET,
+            await tracing(),
+          );
+          return {
+            // Each portal is built on its first message: its secrets are read then.
+            deliver: portalsDeliver(wiring),
+            retries: queue,
+            deadLetters: deadLetters(),
+            ...(wiring.tracing && { tracing: wiring.tracing }),
+          };
+        },
       }),
-    }),
-    metrics,
+      metrics,
+    ),
+    tracing,
   ),
   metrics,
 );

@@ -2,9 +2,9 @@ import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as z from "zod";
+import { hasRunToken } from "../../devkit/run-state";
 import { isRecord, parseJsonOrUndefined } from "../core/values";
 import { isLoopbackHost } from "./http-server";
-import { hasRunToken } from "./run-state";
 import {
   makeSimulatorOAuth,
   type SimulatorOAuth,

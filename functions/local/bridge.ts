@@ -1,22 +1,16 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { makeBitrixWebhookClient } from "../adapters/bitrix-client";
-import { makeBitrixOAuthClient } from "../adapters/bitrix-oauth";
+import { newRunToken } from "../../devkit/run-state";
+import { checkSecretsReadable } from "../../devkit/secret-check";
 import { type LocalDynamo, startDynalite } from "../adapters/dynamo/dynalite-server";
 import { ensureTable } from "../adapters/dynamo/table";
 import { makeSecretResolver } from "../adapters/secrets";
-import {
-  ingestDeps,
-  portalsDeliver,
-  sweepDeps,
-  tokenProvider,
-  type Wiring,
-} from "../adapters/wiring";
+import type { Tracing } from "../adapters/tracing";
+import { ingestDeps, portalsDeliver, sweepDeps, type Wiring } from "../adapters/wiring";
 import { type Clock, systemClock } from "../core/clock";
 import type { Config } from "../core/config";
 import { deliveryTimings } from "../core/delivery-timings";
 import type { Log } from "../core/log";
 import { type Metrics, noMetrics } from "../core/metrics";
-import type { BitrixClient } from "../core/ports";
 import { makeSweep } from "../core/sweep";
 import { createDeliverHandler } from "../deliver/app";
 import { createIngestHandler } from "../ingest/app";
@@ -33,8 +27,6 @@ import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
 import { makeMemoryReceiptStore } from "./memory-receipts";
 import { RequestLog } from "./request-log";
 import { makeRequestRecorder, observeOutcomes, RoutedNames } from "./request-recorder";
-import { newRunToken } from "./run-state";
-import { checkSecretsReadable } from "./secret-check";
 
 export interface LocalBridgeOptions {
   config: Config;
@@ -66,6 +58,12 @@ export interface LocalBridgeOptions {
   receipts?: "memory" | "table";
   /** Local-only pages served before the webhook routes (the inbox), given the running bridge. */
   pages?: (bridge: Omit<LocalBridge, "close">) => readonly LocalPage[];
+  /**
+   * The same spans the Lambdas make with tracing on (`npm start -- --trace`, docs/tracing.md):
+   * ingest's, deliver's as its child through the queue, a client span per Bitrix24 call. The
+   * caller owns it (and shuts it down). Default: none.
+   */
+  tracing?: Tracing;
 }
 
 export interface LocalBridge {
@@ -165,9 +163,11 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       clock: options.clock ?? systemClock,
       log,
       metrics: options.metrics ?? noMetrics,
-      oauthServers: new Map([...simulators].map(([id, simulator]) => [id, simulator.origin])),
+      simulated: simulators,
       observeOutcomes: (outcomes) => observeOutcomes(outcomes, showOutcome),
+      ...(options.tracing && { tracing: options.tracing }),
     };
+    const { tracing } = options;
     const burst = new BurstDetector();
     const timings = deliveryTimings(config);
     const deliverTimeoutMs = options.deliverTimeoutMs ?? timings.deliverTimeoutSeconds * 1000;
@@ -177,6 +177,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       retentionMs: timings.queueRetentionSeconds * 1000,
       batchSize: 5,
       concurrency: 2,
+      ...(tracing && { traceContext: () => tracing.carrier() }),
       // Deliver yields to ingest: during a burst, taking webhooks in comes first.
       yieldWhile: () => burst.busy(),
       ...options.queue,
@@ -190,38 +191,21 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
     const routedNames = new RoutedNames();
     const ingestHandler = createIngestHandler({
       log,
+      ...(tracing && { tracing: async () => tracing }),
       deps: async () => {
         const deps = ingestDeps(wiring, queue);
-        return {
-          ...deps,
-          router: routedNames.noting(deps.router),
-          ...(receipts && { receipts }),
-          outcomes: observeOutcomes(deps.outcomes, showOutcome),
-        };
+        return { ...deps, router: routedNames.noting(deps.router), ...(receipts && { receipts }) };
       },
     });
-    const clients = new Map<string, BitrixClient>();
-    for (const portal of config.portals) {
-      const simulator = simulators.get(portal.id);
-      if (!simulator) continue;
-      clients.set(
-        portal.id,
-        portal.oauth
-          ? makeBitrixOAuthClient({
-              portalUrl: simulator.origin,
-              tokens: await tokenProvider(wiring, portal),
-              timeoutMs: portal.timeoutMs,
-            })
-          : makeBitrixWebhookClient({
-              webhookUrl: simulator.webhookUrl,
-              timeoutMs: portal.timeoutMs,
-            }),
-      );
-    }
-    const deliver = portalsDeliver(wiring, clients);
+    const deliver = portalsDeliver(wiring);
     const deliverHandler = createDeliverHandler({
       log,
-      runtime: async () => ({ deliver, retries: queue, deadLetters: queue }),
+      deps: async () => ({
+        deliver,
+        retries: queue,
+        deadLetters: queue,
+        ...(tracing && { tracing }),
+      }),
     });
     queue.start((event) => inFlight.track(deliverHandler(event, fakeContext(deliverTimeoutMs))));
 
