@@ -88,4 +88,6 @@ if (process.argv[1]?.endsWith("local-run-server.ts")) {
   process.stdin.resume();
   process.stdin.on("end", () => process.exit(0));
   process.once("SIGINT", () => process.exit(0));
+  // An orderly exit, so a `--cpu-prof` profile is written.
+  process.once("SIGTERM", () => process.exit(0));
 }

@@ -25,6 +25,8 @@ export interface SideRound {
   other: number;
   /** RSS after the run minus RSS after the warm-up, bytes. */
   rssGrowth: number;
+  /** The server process's CPU time (user + system, all its threads) per accepted webhook, µs. */
+  cpuPerWebhookUs: number;
 }
 
 export interface LocalRunResult {
@@ -63,7 +65,10 @@ function signedWebhook(index: number, runId: string): { body: string; signature:
 }
 
 async function startSide(side: "local" | "bare"): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", SERVER, side], {
+  // BENCH_CPU_PROF=<dir> profiles both sides (`node --cpu-prof`, into <dir>/local and <dir>/bare).
+  const profile = process.env.BENCH_CPU_PROF;
+  const flags = profile ? ["--cpu-prof", "--cpu-prof-dir", resolve(profile, side)] : [];
+  const child = spawn(process.execPath, [...flags, "--import", "tsx", SERVER, side], {
     stdio: ["pipe", "pipe", "inherit"],
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
   });
@@ -84,6 +89,18 @@ function rssBytes(pid: number): number {
   const kib = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
   return Number(kib ?? Number.NaN) * 1024;
 }
+
+/** CPU time of a process so far (user + system, all threads), µs, from `/proc/<pid>/stat`. */
+function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces), 1-based: utime is 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1e6) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** Linux's USER_HZ, the unit of `/proc/<pid>/stat`'s times. */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 /** Posts the webhooks `concurrency` at a time over keep-alive connections; counts the answers. */
 async function post(
@@ -143,9 +160,17 @@ async function measureSide(side: "local" | "bare", options: LocalRunOptions, rou
     await post(url, warmup, options.concurrency);
     const pid = child.pid ?? 0;
     const before = rssBytes(pid);
+    const cpuBefore = cpuMicros(pid);
     const { accepted, other, seconds } = await post(url, webhooks, options.concurrency);
+    const cpuAfter = cpuMicros(pid);
     const after = rssBytes(pid);
-    return { rate: accepted / seconds, accepted, other, rssGrowth: after - before };
+    return {
+      rate: accepted / seconds,
+      accepted,
+      other,
+      rssGrowth: after - before,
+      cpuPerWebhookUs: (cpuAfter - cpuBefore) / Math.max(accepted, 1),
+    };
   } finally {
     const exited = new Promise((done) => child.once("exit", done));
     child.stdin?.end();

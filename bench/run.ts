@@ -31,7 +31,7 @@ const ROUTING_BUDGET = 0.01;
 const P1_OPTIONS: IngestCpuOptions = { warmup: 60, batches: 13, batchSize: 30 };
 /** The local run under load: accepted webhooks/s against a bare HMAC + JSON.parse server. */
 const LOCAL_RUN_BUDGET = 0.5;
-const LOCAL_RUN_OPTIONS = { webhooks: 3000, concurrency: 16, rounds: 3 };
+const LOCAL_RUN_OPTIONS = { webhooks: 20_000, concurrency: 16, rounds: 5 };
 
 const PROJECT_ROOT = resolve(import.meta.dirname, "..");
 const run = promisify(execFile);
@@ -264,6 +264,8 @@ async function main(): Promise<void> {
     const local = minMedian(load.local.map((round) => round.rate));
     const bare = minMedian(load.bare.map((round) => round.rate));
     const ratio = minMedian(load.ratios);
+    const cpu = (rounds: readonly { cpuPerWebhookUs: number }[]) =>
+      minMedian(rounds.map((round) => round.cpuPerWebhookUs));
     const perWebhook = (growth: number) => `${(growth / webhooks / 1024).toFixed(1)} KiB`;
     rows.push({
       measure: `local run, accepted webhooks/s (median of ${rounds})`,
@@ -275,6 +277,7 @@ async function main(): Promise<void> {
     });
     sections.push(
       `local run under load, ${webhooks} webhooks at ${concurrency} concurrent, per round (local / bare): ${load.local.map((round, index) => `${round.rate.toFixed(0)} / ${load.bare[index]?.rate.toFixed(0)} per s`).join(", ")}; rate min / median: local ${local.min.toFixed(0)} / ${local.median.toFixed(0)}, bare ${bare.min.toFixed(0)} / ${bare.median.toFixed(0)}; ratio min / median ${ratio.min.toFixed(2)} / ${ratio.median.toFixed(2)}`,
+      `server CPU per accepted webhook (user + system), min / median: local ${cpu(load.local).min.toFixed(0)} / ${cpu(load.local).median.toFixed(0)} µs, bare ${cpu(load.bare).min.toFixed(0)} / ${cpu(load.bare).median.toFixed(0)} µs; ratio of medians ${(cpu(load.local).median / cpu(load.bare).median).toFixed(2)}x`,
       `RSS growth per webhook, median: local ${perWebhook(minMedian(load.local.map((round) => round.rssGrowth)).median)}, bare ${perWebhook(minMedian(load.bare.map((round) => round.rssGrowth)).median)}; answers other than 2xx: local ${load.local.reduce((sum, round) => sum + round.other, 0)}, bare ${load.bare.reduce((sum, round) => sum + round.other, 0)}`,
       "",
     );

@@ -19,12 +19,14 @@ import {
   type SimulatorOptions,
   startBitrixSimulator,
 } from "./bitrix-simulator";
+import { BurstDetector } from "./burst";
 import { fakeContext, startHttpServer } from "./http-server";
 import { inProcessHandler } from "./in-process-dynamo";
 import { type LocalPage, withLocalRoutes } from "./local-routes";
 import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
+import { makeMemoryReceiptStore } from "./memory-receipts";
 import { RequestLog } from "./request-log";
-import { makeRequestRecorder, observeOutcomes } from "./request-recorder";
+import { makeRequestRecorder, observeOutcomes, RoutedNames } from "./request-recorder";
 
 export interface LocalBridgeOptions {
   config: Config;
@@ -48,6 +50,12 @@ export interface LocalBridgeOptions {
   oauthTokenTtlMs?: number;
   /** The run's secret for state-changing local endpoints (default: a fresh one). */
   token?: string;
+  /**
+   * Where ingest keeps event receipts: `memory` (the default with the embedded DynamoDB, which
+   * lives in memory as well) or `table` (the default when AWS_ENDPOINT_URL_DYNAMODB names a
+   * server of the user's own, so receipts outlive the run as that server's data does).
+   */
+  receipts?: "memory" | "table";
   /** Local-only pages served before the webhook routes (the inbox), given the running bridge. */
   pages?: (bridge: Omit<LocalBridge, "close">) => readonly LocalPage[];
   /**
@@ -160,6 +168,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       ...(options.tracing && { tracing: options.tracing }),
     };
     const { tracing } = options;
+    const burst = new BurstDetector();
     const timings = deliveryTimings(config);
     const deliverTimeoutMs = options.deliverTimeoutMs ?? timings.deliverTimeoutSeconds * 1000;
     const queue = new MemoryQueue({
@@ -169,14 +178,24 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       batchSize: 5,
       concurrency: 2,
       ...(tracing && { traceContext: () => tracing.carrier() }),
+      // Deliver yields to ingest: during a burst, taking webhooks in comes first.
+      yieldWhile: () => burst.busy(),
       ...options.queue,
     });
     closers.push(async () => queue.stop());
 
+    const receipts =
+      (options.receipts ?? (embedded ? "memory" : "table")) === "memory"
+        ? makeMemoryReceiptStore()
+        : undefined;
+    const routedNames = new RoutedNames();
     const ingestHandler = createIngestHandler({
       log,
       ...(tracing && { tracing: async () => tracing }),
-      deps: async () => ingestDeps(wiring, queue),
+      deps: async () => {
+        const deps = ingestDeps(wiring, queue);
+        return { ...deps, router: routedNames.noting(deps.router), ...(receipts && { receipts }) };
+      },
     });
     const deliver = portalsDeliver(wiring);
     const deliverHandler = createDeliverHandler({
@@ -206,6 +225,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       requestLog,
       secretsFor: (source) => Promise.all(source.secret.map(wiring.resolveSecret)),
       clock: wiring.clock,
+      routedName: (sourceId, eventId) => routedNames.take(sourceId, eventId),
     });
     const simulator = [...simulators.values()][0];
     const running = {
@@ -220,10 +240,16 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       requestLog,
     };
     const server = await startHttpServer(
-      withLocalRoutes((event, context) => inFlight.track(ingestHandler(event, context)), {
-        record,
-        pages: options.pages?.(running) ?? [],
-      }),
+      withLocalRoutes(
+        (event, context) => {
+          burst.arrived();
+          return inFlight.track(ingestHandler(event, context));
+        },
+        {
+          record,
+          pages: options.pages?.(running) ?? [],
+        },
+      ),
       options.port,
       options.host,
       {

@@ -179,15 +179,28 @@ function parseTarget(request: IncomingMessage): Target | undefined {
 }
 
 /** Reads at most `limit` bytes; undefined (and reading stops) as soon as the body is longer. */
-async function readBody(request: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > limit) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+function readBody(request: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  // Events rather than `for await`: no async iterator per request (measured in the local-run bench).
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      request.off("data", onData);
+      request.pause();
+      resolve(undefined);
+    };
+    request.on("data", onData);
+    request.once("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    request.once("error", reject);
+    request.once("close", () => {
+      if (!request.complete) reject(new Error("the request was cut off"));
+    });
+  });
 }
 
 function toEvent(request: IncomingMessage, target: Target, body: Buffer): APIGatewayProxyEventV2 {

@@ -2,6 +2,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "
 import type { Clock } from "../core/clock";
 import type { Config, SourceConfig } from "../core/config";
 import type { OutcomeStore } from "../core/ports";
+import type { Router } from "../core/routes";
 import { verifyEvent } from "../core/sources/index";
 import type { LoggedRequest, OutcomeLike, RawRequest, RequestLog } from "./request-log";
 
@@ -11,12 +12,18 @@ export interface RequestRecorderOptions {
   /** The source's resolved secrets, as ingest resolves them. */
   secretsFor: (source: SourceConfig) => Promise<readonly string[]>;
   clock: Clock;
+  /**
+   * The name routing saw for this source's event id, when ingest routed it moments ago (see
+   * {@link RoutedNames}): spares checking the request a second time. Absent: checked again.
+   */
+  routedName?: (sourceId: string, eventId: string) => string | undefined;
 }
 
 /**
  * Turns a request and the handler's answer into a request-log entry. The answer tells the
- * status and the reason; for a verified event (2xx) the name comes from checking the same raw
- * request again with the same code as ingest, so what the log shows is what routing saw.
+ * status and the reason; for a verified event (2xx) the name is the one routing saw: noted as
+ * ingest routed it ({@link RoutedNames}), else found by checking the same raw request again with
+ * the same code as ingest.
  */
 export function makeRequestRecorder(options: RequestRecorderOptions) {
   const { config, requestLog, clock } = options;
@@ -34,8 +41,18 @@ export function makeRequestRecorder(options: RequestRecorderOptions) {
       headers: event.headers as Record<string, string>,
       body: Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8"),
     };
-    const verified = status < 300 && source ? await nameOf(source, raw) : undefined;
-    const eventId = typeof body.eventId === "string" ? body.eventId : verified?.id;
+    const answered = typeof body.eventId === "string" ? body.eventId : undefined;
+    const routed =
+      status < 300 && sourceId !== undefined && answered !== undefined
+        ? options.routedName?.(sourceId, answered)
+        : undefined;
+    const verified =
+      routed !== undefined
+        ? { id: answered, name: routed }
+        : status < 300 && source
+          ? await nameOf(source, raw)
+          : undefined;
+    const eventId = answered ?? verified?.id;
     return requestLog.addRequest(
       {
         at: clock.now().toISOString(),
@@ -111,4 +128,43 @@ function pick(body: Record<string, unknown>, keys: readonly ("status" | "error" 
     if (typeof value === "string") picked[key] = value;
   }
   return picked;
+}
+
+/**
+ * The event names ingest's router saw lately, by source and event id, so the request log shows
+ * what routing saw without verifying the request a second time. Bounded: the oldest go first.
+ * Two requests with the same event id at the same moment (one of them a duplicate or a retry)
+ * may both show the later one's name.
+ */
+export class RoutedNames {
+  private readonly names = new Map<string, string>();
+
+  constructor(private readonly max = 1_000) {}
+
+  /** Wraps a router so each event it routes is noted. */
+  noting(router: Router): Router {
+    const route: Router["route"] = (event) => {
+      this.note(event.sourceId, event.eventId, event.eventName);
+      return router.route(event);
+    };
+    return Object.assign(Object.create(router) as Router, { route });
+  }
+
+  note(sourceId: string, eventId: string, name: string): void {
+    const key = `${sourceId}\u0000${eventId}`;
+    this.names.delete(key);
+    this.names.set(key, name);
+    if (this.names.size > this.max) {
+      const oldest = this.names.keys().next();
+      if (!oldest.done) this.names.delete(oldest.value);
+    }
+  }
+
+  /** The noted name, once: a later request with the same id is noted afresh by its routing. */
+  take(sourceId: string, eventId: string): string | undefined {
+    const key = `${sourceId}\u0000${eventId}`;
+    const name = this.names.get(key);
+    this.names.delete(key);
+    return name;
+  }
 }

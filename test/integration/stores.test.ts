@@ -19,10 +19,12 @@ import {
   type ClaimResult,
   DIGEST_HOLDER,
   type Receipt,
+  type ReceiptStore,
   type SlotAttempt,
   type SlotHolder,
   type SlotKey,
 } from "../../functions/core/ports";
+import { makeMemoryReceiptStore } from "../../functions/local/memory-receipts";
 import {
   type LocalDynamo,
   makeTestClient,
@@ -337,47 +339,10 @@ describe.each([
 
   describe("receipts", () => {
     const receipts = () => makeDynamoReceiptStore(client, TABLE);
-    /** One ingest attempt that gets to the end: recorded, then queued. */
-    const receive = async (receipt: Receipt, when: Date) => {
-      const state = await receipts().record(receipt, when);
-      if (state === "recorded") await receipts().queued(receipt);
-      return state;
-    };
-    const byId = (sourceId: string, eventId: string): Receipt => ({
-      sourceId,
-      eventId,
-      byId: true,
-    });
-
-    it("records an event once", async () => {
-      const eventId = fresh("evt");
-      expect(await receive(byId("github", eventId), T0)).toBe("recorded");
-      expect(await receive(byId("github", eventId), at(SECOND))).toBe("duplicate");
-      expect(await receive(byId("stripe", eventId), at(SECOND))).toBe("recorded");
-    });
-
-    it("records exactly one of 20 concurrent puts; the others are told to come back later", async () => {
-      const eventId = fresh("evt");
-      const results = await Promise.all(
-        Array.from({ length: 20 }, () => receipts().record(byId("github", eventId), T0)),
-      );
-      expect(results.filter((r) => r === "recorded")).toHaveLength(1);
-      expect(results.filter((r) => r === "pending")).toHaveLength(19);
-    });
-
-    it("a pending receipt is not a duplicate: a retry waits, then takes it over once its attempt must be dead", async () => {
-      const receipt = byId("github", fresh("evt"));
-      expect(await receipts().record(receipt, T0)).toBe("recorded");
-      expect(await receipts().record(receipt, at(RECEIPT_PENDING_MS - SECOND))).toBe("pending");
-      expect(await receipts().record(receipt, at(RECEIPT_PENDING_MS))).toBe("recorded");
-      // Taken over: the pending window starts again for the new attempt.
-      expect(await receipts().record(receipt, at(RECEIPT_PENDING_MS + SECOND))).toBe("pending");
-      await receipts().queued(receipt);
-      expect(await receipts().record(receipt, at(10 * RECEIPT_PENDING_MS))).toBe("duplicate");
-    });
+    receiptContract(receipts, fresh);
 
     it("a put the SDK sends again after it had applied is still this attempt's", async () => {
-      const receipt = byId("github", fresh("evt"));
+      const receipt = { sourceId: "github", eventId: fresh("evt"), byId: true };
       // The first answer is lost after the put applied; the SDK sends the same put again.
       const resending = makeTestClient(endpoint);
       resending.middlewareStack.add(
@@ -391,80 +356,19 @@ describe.each([
       expect(await receipts().record(receipt, at(SECOND))).toBe("pending");
     });
 
-    it("marking queued never brings back a removed receipt", async () => {
-      const receipt = byId("github", fresh("evt"));
-      await receipts().record(receipt, T0);
-      await receipts().remove(receipt);
-      await receipts().queued(receipt);
-      expect(await receipts().record(receipt, T0)).toBe("recorded");
-    });
-
-    it("records again after remove", async () => {
-      const eventId = fresh("evt");
-      await receive(byId("github", eventId), T0);
-      await receipts().remove(byId("github", eventId));
-      expect(await receive(byId("github", eventId), T0)).toBe("recorded");
-    });
-
-    it("treats a receipt past its 30 days as gone, even before TTL deletes it", async () => {
-      const receipt = byId("github", fresh("evt"));
-      await receive(receipt, T0);
-      expect(await receive(receipt, at(29 * DAY))).toBe("duplicate");
-      expect(await receive(receipt, at(30 * DAY + 2 * SECOND))).toBe("recorded");
-      expect(await receive(receipt, at(31 * DAY))).toBe("duplicate");
-    });
-
-    it("keeps absurdly long event ids apart", async () => {
-      const prefix = fresh("x").repeat(2000);
-      expect(await receive(byId("hmac", `${prefix}a`), T0)).toBe("recorded");
-      expect(await receive(byId("hmac", `${prefix}b`), T0)).toBe("recorded");
-      expect(await receive(byId("hmac", `${prefix}a`), T0)).toBe("duplicate");
-    });
-
-    it("deduplicates on the content hash whatever the id, with one item per webhook", async () => {
-      const contentHash = fresh("sha");
-      const replay = (eventId: string): Receipt => ({
+    it("with a content hash and no byId, writes the hash item only", async () => {
+      const eventId = fresh("delivery");
+      const receipt: Receipt = {
         sourceId: "github",
         eventId,
-        contentHash,
+        contentHash: fresh("sha"),
         byId: false,
-      });
-      const first = fresh("delivery");
-      expect(await receive(replay(first), T0)).toBe("recorded");
-      expect(await receive(replay(fresh("delivery")), at(SECOND))).toBe("duplicate");
-      // Only the hash was written: no receipt item for the (unsigned) id.
+      };
+      expect(await receipts().record(receipt, T0)).toBe("recorded");
       const byIdItem = await client.send(
-        new GetItemCommand({ TableName: TABLE, Key: keys.receipt("github", first) }),
+        new GetItemCommand({ TableName: TABLE, Key: keys.receipt("github", eventId) }),
       );
       expect(byIdItem.Item).toBeUndefined();
-      expect(await receive(replay("x"), at(30 * DAY + 2 * SECOND))).toBe("recorded");
-    });
-
-    it("with byId, a re-signed retry (new hash, same id) is a duplicate too", async () => {
-      const eventId = fresh("evt");
-      const signed = (contentHash: string): Receipt => ({
-        sourceId: "shop",
-        eventId,
-        contentHash,
-        byId: true,
-      });
-      expect(await receive(signed(fresh("sha")), T0)).toBe("recorded");
-      expect(await receive(signed(fresh("sha")), at(SECOND))).toBe("duplicate");
-      const replayed = fresh("sha");
-      expect(await receive({ ...signed(replayed), eventId: fresh("evt") }, T0)).toBe("recorded");
-      expect(await receive({ ...signed(replayed), eventId: fresh("evt") }, T0)).toBe("duplicate");
-    });
-
-    it("removes both keys, so the sender's retry is recorded afresh", async () => {
-      const receipt: Receipt = {
-        sourceId: "shop",
-        eventId: fresh("evt"),
-        contentHash: fresh("sha"),
-        byId: true,
-      };
-      await receive(receipt, T0);
-      await receipts().remove(receipt);
-      expect(await receive(receipt, T0)).toBe("recorded");
     });
   });
 
@@ -826,3 +730,131 @@ describe.each([
     });
   });
 });
+
+describe("receipts in memory (the local run)", () => {
+  // One store for the block, as the DynamoDB tests share one table.
+  const store = makeMemoryReceiptStore();
+  let unique = 0;
+  receiptContract(
+    () => store,
+    (prefix) => `${prefix}-${++unique}`,
+  );
+});
+
+/**
+ * The receipt store's contract (functions/core/ports.ts), run against the DynamoDB store on each
+ * server and against the local run's in-memory store, so one test covers both.
+ */
+function receiptContract(receipts: () => ReceiptStore, fresh: (prefix: string) => string): void {
+  /** One ingest attempt that gets to the end: recorded, then queued. */
+  const receive = async (receipt: Receipt, when: Date) => {
+    const state = await receipts().record(receipt, when);
+    if (state === "recorded") await receipts().queued(receipt);
+    return state;
+  };
+  const byId = (sourceId: string, eventId: string): Receipt => ({
+    sourceId,
+    eventId,
+    byId: true,
+  });
+
+  it("records an event once", async () => {
+    const eventId = fresh("evt");
+    expect(await receive(byId("github", eventId), T0)).toBe("recorded");
+    expect(await receive(byId("github", eventId), at(SECOND))).toBe("duplicate");
+    expect(await receive(byId("stripe", eventId), at(SECOND))).toBe("recorded");
+  });
+
+  it("records exactly one of 20 concurrent puts; the others are told to come back later", async () => {
+    const eventId = fresh("evt");
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => receipts().record(byId("github", eventId), T0)),
+    );
+    expect(results.filter((r) => r === "recorded")).toHaveLength(1);
+    expect(results.filter((r) => r === "pending")).toHaveLength(19);
+  });
+
+  it("a pending receipt is not a duplicate: a retry waits, then takes it over once its attempt must be dead", async () => {
+    const receipt = byId("github", fresh("evt"));
+    expect(await receipts().record(receipt, T0)).toBe("recorded");
+    expect(await receipts().record(receipt, at(RECEIPT_PENDING_MS - SECOND))).toBe("pending");
+    expect(await receipts().record(receipt, at(RECEIPT_PENDING_MS))).toBe("recorded");
+    // Taken over: the pending window starts again for the new attempt.
+    expect(await receipts().record(receipt, at(RECEIPT_PENDING_MS + SECOND))).toBe("pending");
+    await receipts().queued(receipt);
+    expect(await receipts().record(receipt, at(10 * RECEIPT_PENDING_MS))).toBe("duplicate");
+  });
+
+  it("marking queued never brings back a removed receipt", async () => {
+    const receipt = byId("github", fresh("evt"));
+    await receipts().record(receipt, T0);
+    await receipts().remove(receipt);
+    await receipts().queued(receipt);
+    expect(await receipts().record(receipt, T0)).toBe("recorded");
+  });
+
+  it("records again after remove", async () => {
+    const eventId = fresh("evt");
+    await receive(byId("github", eventId), T0);
+    await receipts().remove(byId("github", eventId));
+    expect(await receive(byId("github", eventId), T0)).toBe("recorded");
+  });
+
+  it("treats a receipt past its 30 days as gone, even before TTL deletes it", async () => {
+    const receipt = byId("github", fresh("evt"));
+    await receive(receipt, T0);
+    expect(await receive(receipt, at(29 * DAY))).toBe("duplicate");
+    expect(await receive(receipt, at(30 * DAY + 2 * SECOND))).toBe("recorded");
+    expect(await receive(receipt, at(31 * DAY))).toBe("duplicate");
+  });
+
+  it("keeps absurdly long event ids apart", async () => {
+    const prefix = fresh("x").repeat(2000);
+    expect(await receive(byId("hmac", `${prefix}a`), T0)).toBe("recorded");
+    expect(await receive(byId("hmac", `${prefix}b`), T0)).toBe("recorded");
+    expect(await receive(byId("hmac", `${prefix}a`), T0)).toBe("duplicate");
+  });
+
+  it("deduplicates on the content hash whatever the id, with one item per webhook", async () => {
+    const contentHash = fresh("sha");
+    const replay = (eventId: string): Receipt => ({
+      sourceId: "github",
+      eventId,
+      contentHash,
+      byId: false,
+    });
+    const first = fresh("delivery");
+    expect(await receive(replay(first), T0)).toBe("recorded");
+    expect(await receive(replay(fresh("delivery")), at(SECOND))).toBe("duplicate");
+    // Only the hash counts: the (unsigned) id was not recorded, so it is free for another body.
+    expect(await receive(byId("github", first), at(SECOND))).toBe("recorded");
+    expect(await receive(replay("x"), at(30 * DAY + 2 * SECOND))).toBe("recorded");
+  });
+
+  it("with byId, a re-signed retry (new hash, same id) is a duplicate too", async () => {
+    const eventId = fresh("evt");
+    const signed = (contentHash: string): Receipt => ({
+      sourceId: "shop",
+      eventId,
+      contentHash,
+      byId: true,
+    });
+    expect(await receive(signed(fresh("sha")), T0)).toBe("recorded");
+    expect(await receive(signed(fresh("sha")), at(SECOND))).toBe("duplicate");
+    const replayed = fresh("sha");
+    expect(await receive({ ...signed(replayed), eventId: fresh("evt") }, T0)).toBe("recorded");
+    expect(await receive({ ...signed(replayed), eventId: fresh("evt") }, T0)).toBe("duplicate");
+  });
+
+  it("removes both keys, so the sender's retry is recorded afresh", async () => {
+    const receipt: Receipt = {
+      sourceId: "shop",
+      eventId: fresh("evt"),
+      contentHash: fresh("sha"),
+      byId: true,
+    };
+    await receive(receipt, T0);
+    await receipts().remove(receipt);
+    expect(await receive(receipt, T0)).toBe("recorded");
+  });
+}

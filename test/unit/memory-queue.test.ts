@@ -57,4 +57,48 @@ describe("MemoryQueue", () => {
     await queue.enqueue([job(3)]);
     await expect(queue.enqueue([job(4)])).rejects.toThrow(/holds 3 messages/);
   });
+
+  it("yields to ingest: while busy, one batch now and then; the rest once the burst is over", async () => {
+    let busy = true;
+    // Each poll asks whether to yield: waiting for polls, not for time.
+    let polls = 0;
+    let pollsWanted = Number.POSITIVE_INFINITY;
+    let enoughPolls: () => void = () => {};
+    const queue = new MemoryQueue({
+      ...options,
+      batchSize: 1,
+      yieldWhile: () => {
+        polls += 1;
+        if (polls >= pollsWanted) enoughPolls();
+        return busy;
+      },
+      // Longer than the test: while busy, no second batch can start.
+      yieldingBatchEveryMs: 3_600_000,
+    });
+    const handled: string[] = [];
+    let firstDone: () => void = () => {};
+    const first = new Promise<void>((resolve) => {
+      firstDone = resolve;
+    });
+    queue.start(async (event) => {
+      for (const record of event.Records)
+        handled.push((JSON.parse(record.body) as { jobId: string }).jobId);
+      firstDone();
+      return { batchItemFailures: [] };
+    });
+    await queue.enqueue([job(1), job(2), job(3)]);
+    // The first batch starts at once: a single webhook is not held back.
+    await first;
+    // Five polls later, still only the first batch ran.
+    await new Promise<void>((resolve) => {
+      enoughPolls = resolve;
+      pollsWanted = polls + 5;
+    });
+    expect(handled).toEqual(["j-1"]);
+    expect(queue.size).toBe(2);
+    busy = false;
+    await queue.idle();
+    queue.stop();
+    expect(handled).toEqual(["j-1", "j-2", "j-3"]);
+  });
 });

@@ -5,7 +5,11 @@ import type { OutcomeStore } from "../../functions/core/ports";
 import { apiGatewayEvent } from "../../functions/local/http-server";
 import { outcomeLine, requestLine, shown } from "../../functions/local/request-lines";
 import { RequestLog } from "../../functions/local/request-log";
-import { makeRequestRecorder, observeOutcomes } from "../../functions/local/request-recorder";
+import {
+  makeRequestRecorder,
+  observeOutcomes,
+  RoutedNames,
+} from "../../functions/local/request-recorder";
 import { styleFor } from "../../functions/local/terminal-style";
 import { githubRequest } from "../support/signers";
 
@@ -285,5 +289,51 @@ describe("observing outcomes", () => {
     const key = { portal: "p", openLineCode: "c", userId: 1 };
     await observed.defer(job, key, NOW, "weekly slot used", NOW);
     expect(seen).toEqual(["sent", "deferred"]);
+  });
+
+  it("names a routed event by what routing saw, without checking the request again", async () => {
+    const log = new RequestLog();
+    const names = new RoutedNames();
+    names.note("github", "d-routed", "issues.opened");
+    const record = makeRequestRecorder({
+      config,
+      requestLog: log,
+      // A checked request would fail: the name can only come from the routed names.
+      secretsFor: async () => ["another-secret"],
+      clock,
+      routedName: (sourceId, eventId) => names.take(sourceId, eventId),
+    });
+    const event = await githubEvent("issues", { action: "opened" }, "d-routed");
+    await record(event, answer(202, { status: "accepted", eventId: "d-routed", messages: 1 }));
+    expect(newest(log).eventName).toBe("issues.opened");
+    // Taken once: the same id again is checked afresh (and here fails, so no name).
+    await record(event, answer(200, { status: "duplicate", eventId: "d-routed" }));
+    expect(newest(log).eventName).toBeUndefined();
+  });
+
+  it("routed names: noted by the wrapped router, the oldest dropped beyond the bound", () => {
+    const names = new RoutedNames(2);
+    const routed: string[] = [];
+    const router = names.noting({
+      route: (event) => {
+        routed.push(event.eventId);
+        return [];
+      },
+      hasCandidates: () => true,
+    });
+    for (const id of ["a", "b", "c"]) {
+      router.route({
+        sourceId: "s",
+        eventId: id,
+        eventName: `n.${id}`,
+        receivedAt: NOW,
+        payload: {},
+      });
+    }
+    expect(routed).toEqual(["a", "b", "c"]);
+    expect(router.hasCandidates("s", "n.a")).toBe(true);
+    expect(names.take("s", "a")).toBeUndefined();
+    expect(names.take("s", "b")).toBe("n.b");
+    expect(names.take("s", "c")).toBe("n.c");
   });
 });
