@@ -45,6 +45,9 @@ export interface EventListing {
     dueAt?: string;
     digestId?: string;
     bitrixCode?: string;
+    /** When it reached the user as a system notification (ISO), and the notification's TAG. */
+    notifiedAt?: string;
+    notifyTag?: string;
   }[];
 }
 
@@ -128,7 +131,20 @@ function messageOf(record: OutcomeRecord): EventListing["messages"][number] {
     ...(record.dueAt === undefined ? {} : { dueAt: record.dueAt.toISOString() }),
     ...(record.digestId === undefined ? {} : { digestId: record.digestId }),
     ...(record.bitrixCode === undefined ? {} : { bitrixCode: record.bitrixCode }),
+    ...(record.notifiedAt === undefined ? {} : { notifiedAt: record.notifiedAt.toISOString() }),
+    ...(record.notifyTag === undefined ? {} : { notifyTag: record.notifyTag }),
   };
+}
+
+/**
+ * What the table says of one message: its reason (or when its digest is due), after the first
+ * delivery when the event reached the user as a notification too, so both deliveries show.
+ */
+function deliveriesText(message: EventListing["messages"][number]): string {
+  const latest = message.dueAt ? `digest due ${timeText(message.dueAt)}` : message.reason;
+  if (message.notifiedAt === undefined) return latest;
+  const notified = `notified ${timeText(message.notifiedAt)} (tag ${message.notifyTag ?? "?"})`;
+  return message.outcome === "notified" ? `${notified}; ${latest}` : `${notified}, then ${latest}`;
 }
 
 /** `90s`, `15m`, `1h`, `2d` -> milliseconds. */
@@ -158,7 +174,7 @@ export function printEvents(events: readonly EventListing[], output: Output, lab
         message.jobId.slice(message.jobId.lastIndexOf(":") + 1),
         message.outcome,
         message.userId === undefined ? "" : String(message.userId),
-        message.dueAt ? `digest due ${timeText(message.dueAt)}` : message.reason,
+        deliveriesText(message),
       ]),
     ),
   );

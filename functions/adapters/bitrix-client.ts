@@ -1,7 +1,7 @@
-import { classifyBitrixAnswer } from "../core/bitrix-errors";
+import { classifyBitrixAnswer, isNotificationId } from "../core/bitrix-errors";
 import { ConfigError } from "../core/errors";
 import type { RenderedMessage } from "../core/job";
-import type { BitrixClient, SendResult } from "../core/ports";
+import type { BitrixClient, SendResult, SystemNotification } from "../core/ports";
 
 export interface BitrixWebhookClientOptions {
   /** Incoming-webhook URL `https://<portal>/rest/<user_id>/<code>/`. A secret: never logged. */
@@ -47,6 +47,7 @@ const NOT_SENT_CODES = new Set([
  */
 export function makeBitrixWebhookClient(options: BitrixWebhookClientOptions): BitrixClient {
   const endpoint = methodUrl(options.webhookUrl);
+  const notifyEndpoint = new URL(NOTIFY_SYSTEM_ADD, endpoint);
   const now = options.now ?? Date.now;
 
   return {
@@ -58,6 +59,38 @@ export function makeBitrixWebhookClient(options: BitrixWebhookClientOptions): Bi
         ...(mayStart && { mayStart }),
       });
     },
+    async sendSystemNotification(notification, signal, mayStart) {
+      // A webhook has no app of its own: CLIENT_ID names hookline, as a TAG requires.
+      return callMethod(
+        notifyEndpoint,
+        { ...notificationBody(notification), CLIENT_ID: WEBHOOK_CLIENT_ID },
+        {
+          timeoutMs: options.timeoutMs,
+          now,
+          accepts: isNotificationId,
+          ...(signal && { signal }),
+          ...(mayStart && { mayStart }),
+        },
+      );
+    },
+  };
+}
+
+export const NOTIFY_SYSTEM_ADD = "im.notify.system.add";
+
+/**
+ * The `CLIENT_ID` a webhook sends with a TAG (Bitrix24 asks for one): tags are kept per client, so
+ * hookline's tags never replace another app's notifications (docs/notify.md).
+ */
+export const WEBHOOK_CLIENT_ID = "hookline";
+
+/** `im.notify.system.add`'s body: the user, the text (BB-code), ATTACH and the TAG. */
+export function notificationBody(notification: SystemNotification) {
+  return {
+    USER_ID: notification.userId,
+    MESSAGE: notification.message,
+    ...(notification.attach !== undefined && { ATTACH: notification.attach }),
+    TAG: notification.tag,
   };
 }
 
@@ -74,6 +107,8 @@ export async function callMethod(
     signal?: AbortSignal;
     /** Asked right before the request goes out: `false`, too late to start (the lease). */
     mayStart?: () => boolean;
+    /** What a successful `result` looks like; `result: true` by default. */
+    accepts?: (result: unknown) => boolean;
   },
 ): Promise<SendResult> {
   const { signal } = options;
@@ -85,7 +120,7 @@ export async function callMethod(
   const timeout = AbortSignal.timeout(options.timeoutMs);
   const combined = signal ? AbortSignal.any([timeout, signal]) : timeout;
   try {
-    return await post(endpoint, body, combined, options.now);
+    return await post(endpoint, body, combined, options.now, options.accepts);
   } catch (error) {
     return failure(error, timeout, signal);
   }
@@ -105,7 +140,13 @@ export function requestBody(openLineCode: string, message: RenderedMessage) {
   };
 }
 
-async function post(url: URL, body: string, signal: AbortSignal, now: () => number) {
+async function post(
+  url: URL,
+  body: string,
+  signal: AbortSignal,
+  now: () => number,
+  accepts?: (result: unknown) => boolean,
+) {
   let target = url;
   for (let hop = 0; ; hop++) {
     const response = await fetch(target, {
@@ -125,7 +166,7 @@ async function post(url: URL, body: string, signal: AbortSignal, now: () => numb
       continue;
     }
     const text = await response.text();
-    return classifyBitrixAnswer(response.status, parseJson(text), now());
+    return classifyBitrixAnswer(response.status, parseJson(text), now(), accepts);
   }
 }
 

@@ -201,6 +201,7 @@ describe("deliver, against real stores", () => {
             seen.push(message);
             return answers.sent;
           },
+          sendSystemNotification: async () => answers.sent,
         },
       }),
     });
