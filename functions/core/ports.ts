@@ -137,6 +137,11 @@ export interface SlotStore {
   confirm(attempt: SlotAttempt, sentAt: Date, settled?: readonly string[]): Promise<void>;
   /** Puts a deferred event on the slot's pending-digest marker (before its deferral is written). */
   notePending(key: SlotKey, jobId: string, until: Date): Promise<void>;
+  /**
+   * Bitrix24 answered the attempt (it did not land): the lease stays ours, but an interruption from
+   * here on is no evidence, so the final outcome can be written before the slot is released.
+   */
+  markAnswered(attempt: SlotAttempt): Promise<void>;
   /** Surely not landed: free the slot. Earlier ambiguity stays as evidence and keeps it held. */
   release(attempt: SlotAttempt, now: Date): Promise<void>;
   /** The request went out without an answer: keep the slot and note when it may have landed. */

@@ -214,6 +214,42 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       expect((await w.outcome(job))?.outcome).toBe("sent");
     });
 
+    it("a copy that read no outcome just before another attempt's permanent rejection was recorded sends nothing once it holds the slot", async () => {
+      const rejected = http(400, { error: "WRONG_REQUEST", error_description: "bad message" });
+      // The copy's first read happened before the other attempt settled: it saw no outcome.
+      let staleReads = 1;
+      const w = world({
+        script: [rejected, answers.sent],
+        outcomes: (outcomes) => ({
+          ...outcomes,
+          get: (jobId) => (staleReads-- > 0 ? Promise.resolve(undefined) : outcomes.get(jobId)),
+        }),
+      });
+      const job = w.job("copy-after-rejection");
+      staleReads = 0;
+      expect(await w.attempt(job)).toEqual(done);
+      expect((await w.outcome(job))?.outcome).toBe("failed");
+      staleReads = 1;
+      expect(await w.attempt(job, 2)).toEqual(done);
+      expect(w.bitrix.calls).toHaveLength(1);
+      expect((await w.outcome(job))?.outcome).toBe("failed");
+    });
+
+    it("a crash between a permanent rejection and its outcome write leaves no evidence of a send", async () => {
+      const rejected = http(400, { error: "WRONG_REQUEST", error_description: "bad message" });
+      const w = world({
+        script: [rejected, answers.limited],
+        outcomes: (outcomes) => failing(outcomes, { finish: 3 }),
+      });
+      const job = w.job("crash-after-rejection");
+      await expect(w.attempt(job)).rejects.toThrow(/finish failed/);
+      w.clock.advance(w.timings.leaseMs + SECOND);
+      // Another sender's message then takes the user's week: the answer is theirs, not ours.
+      expect(await w.attempt(job, 2)).toEqual(done);
+      expect(w.bitrix.calls).toHaveLength(2);
+      expect((await w.outcome(job))?.outcome).toBe("deferred");
+    });
+
     it("a copy after the week of a job sent through the ledger sends nothing", async () => {
       const w = world();
       const job = w.job("copy-after-week");
@@ -515,6 +551,41 @@ describe("the week boundary (dynalite, fake clock)", () => {
     expect(digest.indexOf("order-older")).toBeLessThan(digest.indexOf("order-newer"));
     expect((await w.outcome(older))?.outcome).toBe("sent");
     expect((await w.outcome(newer))?.outcome).toBe("sent");
+  });
+
+  it("a digest whose crashed predecessor may have landed does not inherit its evidence: newer events wait out that week, never read its USER_MESSAGE_LIMIT as their own send", async () => {
+    const rejected = http(400, { error: "WRONG_REQUEST", error_description: "bad message" });
+    const w = makeLedgerWorld(db, TABLE, `inherit-${++unique}.example`, T0, {
+      // Another app used the week; the digest lands but its confirm is lost three times; the
+      // resumed digest is rejected; after that week another sender has used the user's week.
+      script: [answers.limited, answers.sent, rejected, answers.limited, answers.sent],
+      slots: (slots) => failing(slots, { confirm: 3 }),
+    });
+    const older = w.job("inherit-older");
+    expect(await w.attempt(older)).toEqual(done);
+    const deferred = await w.outcome(older);
+    expect(deferred?.outcome).toBe("deferred");
+    w.clock.set(deferred?.dueAt?.getTime() ?? 0);
+    await expect(w.attempt(w.flush())).rejects.toThrow(/confirm failed/);
+    w.clock.advance(w.timings.leaseMs + SECOND);
+    // The reclaim resumes the crashed digest with its evidence: the rejection ends it unknown.
+    expect(await w.attempt(w.flush())).toEqual(done);
+    expect((await w.outcome(older))?.outcome).toBe("unknown");
+    expect(w.bitrix.calls).toHaveLength(3);
+
+    // A newer event waits in the digest, due now (it found a send in flight, say).
+    const newer = w.job("inherit-newer");
+    await w.deps.outcomes.defer(newer, w.key(), w.clock.now(), "in flight", w.clock.now());
+    expect(await w.attempt(w.flush())).toEqual(done);
+    const waiting = await w.outcome(newer);
+    expect(w.bitrix.calls).toHaveLength(3);
+    expect(waiting?.outcome).toBe("deferred");
+    // It waits for the week of the digest that may have landed, then goes out on its own.
+    w.clock.set(waiting?.dueAt?.getTime() ?? 0);
+    expect(await w.attempt(w.flush())).toEqual(done);
+    expect(w.bitrix.calls).toHaveLength(4);
+    expect((await w.outcome(newer))?.outcome).toBe("deferred");
+    expect((await w.outcome(newer))?.reason).toMatch(/USER_MESSAGE_LIMIT/);
   });
 
   it("an event that joins a pending digest keeps our own send's free time: the next USER_MESSAGE_LIMIT waits the margin, not a day", async () => {

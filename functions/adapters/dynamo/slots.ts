@@ -163,7 +163,9 @@ export function makeDynamoSlotStore(
     // A released attempt said when it may have landed; one that wrote its intent and never
     // settled may have landed by its lease. A claim that never reached the wire is no evidence.
     const interrupted = old.sendingAt?.N !== undefined && !old.settled?.BOOL;
-    const maybeSentAt = Math.max(Number(old.maybeSentAt?.N ?? 0), interrupted ? oldLease : 0);
+    const mayHaveLanded = Math.max(Number(old.maybeSentAt?.N ?? 0), interrupted ? oldLease : 0);
+    // Evidence whose week is over explains no USER_MESSAGE_LIMIT any more: it is dropped.
+    const maybeSentAt = freeAfter(mayHaveLanded) > now ? mayHaveLanded : 0;
     const evidence = maybeSentAt > 0;
     const digest = digestOf(old);
     try {
@@ -296,6 +298,10 @@ export function makeDynamoSlotStore(
         ":now": num(now.getTime()),
         ":freeAt": num(freeAfter(Math.max(lease, attempt.maybeSentAt?.getTime() ?? 0))),
       });
+    },
+
+    async markAnswered(attempt) {
+      await asHolder(attempt, "SET settled = :true", { ":true": { BOOL: true } }, "sendingAt");
     },
 
     async release(attempt, now) {

@@ -1,0 +1,253 @@
+import { portalBackoffMs } from "../backoff";
+import { CONFIG_FAULT_RETRY_MS } from "../bitrix-errors";
+import { type LedgerTimings, onAnswer, whenBlocked } from "../ledger";
+import type { FinalOutcome } from "../outcome";
+import type { ClaimResult, SendResult, SlotAttempt } from "../ports";
+
+/**
+ * Deliver's choices as data (docs/ledger.md): what Bitrix24 or the slot said becomes a list of
+ * effects, applied in order by the executor (`effects.ts`), and what the queue message does next.
+ * Every function here is pure; test/unit/deliver-decide.test.ts walks their tables on frozen time.
+ * The order of the effects is part of the decision: a final outcome is written before the slot is
+ * let go, so a copy that claims the slot next reads it.
+ */
+export type Effect =
+  | { do: "count-error"; code: string; configFault: boolean }
+  /** Hold every worker of the portal back (its bucket) for `forMs`. */
+  | { do: "hold-portal"; forMs: number }
+  /** The bucket had failed before this success: tell it the portal recovered. */
+  | { do: "portal-recovered" }
+  /** It landed at `sentAt`: the slot is used for the week. */
+  | { do: "confirm-slot"; sentAt: Date }
+  /** USER_MESSAGE_LIMIT: the slot is taken until `until` (Bitrix24's row, not ours). */
+  | { do: "block-slot"; until: Date; tries: number }
+  /** Bitrix24 answered, nothing landed: a crash from here on leaves no evidence. */
+  | { do: "note-answered" }
+  /** Surely not landed: free the slot (earlier evidence stays). */
+  | { do: "release-slot" }
+  /** Went out without an answer: the slot keeps the evidence until the request can no longer land. */
+  | { do: "mark-ambiguous"; maybeSentAt: Date }
+  /** Partner portals: the in-flight marker goes (nothing landed). */
+  | { do: "drop-marker" }
+  /** Partner portals: this process saw the job land (for a redelivery after a failed write). */
+  | { do: "note-landed" }
+  | { do: "finish"; outcome: FinalOutcome; reason: string; code?: string; digestId?: string }
+  /** The event joins its user's digest, due at `dueAt`. */
+  | { do: "defer"; dueAt: Date; reason: string }
+  /** A digest's events wait for `until`. */
+  | { do: "reschedule"; until: Date; reason: string };
+
+/** What the queue message does once the effects are applied. */
+export type Next =
+  | { to: "done" }
+  /** Back on the queue with backoff from `hintMs`; past the window, the path gives up (`code`). */
+  | { to: "retry"; hintMs: number; reason: string; code?: string }
+  /** Another attempt holds a lease: come back once it is over, even past the window. */
+  | { to: "after-lease"; afterMs: number; reason: string };
+
+export interface Decision {
+  effects: Effect[];
+  next: Next;
+}
+
+const finished: Next = { to: "done" };
+
+/** What a guarded send (weekly limit on) knew when its answer came. */
+export interface GuardedState {
+  attempt: SlotAttempt;
+  /** An event alone (with its route's choice when the week is taken), or a digest. */
+  target: { alone: true; whenLimited: "digest" | "drop" } | { alone: false };
+  /** When the intent was recorded: the request went out no earlier. */
+  sentAt: number;
+  /** Failed bucket turns before this one (the portal's backoff grows with them). */
+  failures: number;
+  now: Date;
+  timings: LedgerTimings & { requestLandsWithinMs: number; maxBackoffMs: number };
+}
+
+/** A guarded send's answer: the slot, the outcomes and the portal, in the order they are written. */
+export function decideGuarded(state: GuardedState, result: SendResult): Decision {
+  const { attempt, now, timings } = state;
+  const action = onAnswer(result, attempt, now, timings);
+  switch (action.do) {
+    case "confirm":
+      return {
+        effects: [
+          { do: "confirm-slot", sentAt: action.sentAt },
+          { do: "finish", outcome: "sent", reason: action.reason },
+          ...(state.failures > 0 ? [{ do: "portal-recovered" } as const] : []),
+        ],
+        next: finished,
+      };
+    case "limited": {
+      const settle: Effect = action.unknown
+        ? { do: "finish", outcome: "unknown", reason: action.reason, code: action.code }
+        : action.giveUp
+          ? { do: "finish", outcome: "failed", reason: action.reason, code: action.code }
+          : !state.target.alone
+            ? { do: "reschedule", until: action.until, reason: action.reason }
+            : state.target.whenLimited === "drop"
+              ? { do: "finish", outcome: "suppressed", reason: action.reason, code: action.code }
+              : { do: "defer", dueAt: action.until, reason: action.reason };
+      return {
+        effects: [
+          { do: "count-error", code: action.code, configFault: false },
+          { do: "block-slot", until: action.until, tries: action.giveUp ? 0 : action.tries },
+          settle,
+        ],
+        next: finished,
+      };
+    }
+    case "fail":
+      return {
+        effects: [
+          { do: "count-error", code: action.code, configFault: action.configFault },
+          { do: "note-answered" },
+          { do: "finish", outcome: action.outcome, reason: action.reason, code: action.code },
+          { do: "release-slot" },
+        ],
+        next: finished,
+      };
+    case "retry":
+      return {
+        effects: [
+          { do: "count-error", code: action.code, configFault: action.configFault },
+          ...(action.holdPortal
+            ? [{ do: "hold-portal", forMs: holdFor(action.hintMs, state) } as const]
+            : []),
+          { do: "release-slot" },
+        ],
+        next: { to: "retry", hintMs: action.hintMs, reason: action.reason, code: action.code },
+      };
+    case "ambiguous": {
+      // Safe to retry: if it landed, Bitrix24 answers USER_MESSAGE_LIMIT and the slot knows why.
+      // The request may still land until Bitrix24 gives up on it; the lease covers that time.
+      const leaseUntil = attempt.leaseUntil.getTime();
+      const mayLandUntil = Math.min(leaseUntil, state.sentAt + timings.requestLandsWithinMs);
+      return {
+        effects: [
+          { do: "count-error", code: action.code, configFault: false },
+          { do: "mark-ambiguous", maybeSentAt: new Date(mayLandUntil) },
+        ],
+        next: {
+          to: "retry",
+          hintMs: leaseUntil - now.getTime(),
+          reason: action.reason,
+          code: action.code,
+        },
+      };
+    }
+  }
+}
+
+/** An event whose claim did not give it the slot. */
+export function decideBlocked(
+  claim: Exclude<ClaimResult, { status: "claimed" }>,
+  job: { jobId: string; whenLimited: "digest" | "drop" },
+  now: Date,
+): Decision {
+  const action = whenBlocked(claim, job, now);
+  switch (action.do) {
+    case "retry":
+      return {
+        effects: [],
+        next: { to: "after-lease", afterMs: action.afterMs, reason: action.reason },
+      };
+    case "sent":
+      return {
+        effects: [
+          {
+            do: "finish",
+            outcome: "sent",
+            reason: action.reason,
+            ...(action.digestId && { digestId: action.digestId }),
+          },
+        ],
+        next: finished,
+      };
+    case "wait":
+      return { effects: [], next: finished };
+    case "suppress":
+      return {
+        effects: [{ do: "finish", outcome: "suppressed", reason: action.reason }],
+        next: finished,
+      };
+    case "defer":
+      return {
+        effects: [{ do: "defer", dueAt: action.dueAt, reason: action.reason }],
+        next: finished,
+      };
+  }
+}
+
+/**
+ * A partner portal's answer (no weekly limit). Nothing there tells a resend from a first send, so
+ * an unanswered request is `unknown` at once, and only an answer that surely did not land drops
+ * the in-flight marker for a retry.
+ */
+export function decidePartner(
+  result: SendResult,
+  state: { failures: number; timings: { maxBackoffMs: number } },
+): Decision {
+  switch (result.kind) {
+    case "sent":
+      return {
+        effects: [
+          { do: "note-landed" },
+          { do: "finish", outcome: "sent", reason: "sent" },
+          ...(state.failures > 0 ? [{ do: "portal-recovered" } as const] : []),
+        ],
+        next: finished,
+      };
+    case "config":
+    case "retry": {
+      const configFault = result.kind === "config" || result.configFault === true;
+      const hintMs = result.kind === "config" ? CONFIG_FAULT_RETRY_MS : result.retryAfterMs;
+      return {
+        effects: [
+          { do: "count-error", code: result.code, configFault },
+          ...(result.kind === "retry"
+            ? [{ do: "hold-portal", forMs: holdFor(hintMs, state) } as const]
+            : []),
+          { do: "drop-marker" },
+        ],
+        next: {
+          to: "retry",
+          hintMs,
+          reason: `Bitrix24 answered ${result.code}`,
+          code: result.code,
+        },
+      };
+    }
+    case "ambiguous":
+      return {
+        effects: [
+          { do: "count-error", code: result.code, configFault: false },
+          {
+            do: "finish",
+            outcome: "unknown",
+            reason: `no answer from Bitrix24 (${result.code}); may or may not have been sent`,
+            code: result.code,
+          },
+        ],
+        next: finished,
+      };
+    default:
+      return {
+        effects: [
+          { do: "count-error", code: result.code, configFault: false },
+          {
+            do: "finish",
+            outcome: "failed",
+            reason: `Bitrix24 rejected the message: ${result.code}`,
+            code: result.code,
+          },
+        ],
+        next: finished,
+      };
+  }
+}
+
+/** How long a struggling portal holds every worker back: the hint, growing with failed turns. */
+const holdFor = (hintMs: number, state: { failures: number; timings: { maxBackoffMs: number } }) =>
+  portalBackoffMs(hintMs, state.failures, state.timings.maxBackoffMs);

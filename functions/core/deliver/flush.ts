@@ -1,0 +1,116 @@
+import { randomUUID } from "node:crypto";
+import type { EventJob } from "../job";
+import { DIGEST_HOLDER, type PendingEvent, type SlotAttempt, type SlotKey } from "../ports";
+import { sendGuarded } from "./guarded";
+import { pendingOf, type Runtime } from "./runtime";
+import { type DeliveryAttempt, type DeliveryResult, done } from "./types";
+
+/**
+ * Sends one user's pending events as a digest through the guarded send (`joining`: an event that
+ * just joined it; `marked`: the slot's pending-digest marker as its claim read it).
+ */
+export async function flush(
+  rt: Runtime,
+  key: SlotKey,
+  ctx: DeliveryAttempt,
+  joining?: EventJob,
+  marked: readonly string[] = [],
+): Promise<DeliveryResult> {
+  const { slots, outcomes, clock, timings } = rt;
+  if (!joining) {
+    const heldBack = rt.portalHeldBack(ctx);
+    if (heldBack) return heldBack;
+  }
+  let events = await outcomes.pending(key);
+  // The index behind `pending` is eventually consistent: the marker's events and the one that
+  // joined count anyway.
+  const missing = marked.filter((id) => !events.some((event) => event.jobId === id));
+  if (missing.length > 0) events = [...events, ...(await outcomes.pendingByIds(missing))];
+  if (joining && !events.some((event) => event.jobId === joining.jobId)) {
+    events = [...events, pendingOf(joining)];
+  }
+  events.sort(oldestFirst);
+  if (events.length === 0) return done;
+  // Marked events already final leave the marker with this digest's confirm.
+  const stale = marked.filter((id) => !events.some((event) => event.jobId === id));
+
+  const digest = { id: `digest-${randomUUID()}`, jobIds: events.map((event) => event.jobId) };
+  const claim = await slots.claim(
+    key,
+    { jobId: DIGEST_HOLDER, digest },
+    clock.now(),
+    timings.leaseMs,
+  );
+  if (claim.status !== "claimed") await slots.flushDone(key);
+  if (claim.status === "busy") return done; // a send in flight; the sweeper comes back
+  if (claim.status === "taken") {
+    // A digest that used the slot carried some of these: they went out with it.
+    const carried = claim.sentAt && claim.digest;
+    const sentWith = carried ? events.filter((e) => carried.jobIds.includes(e.jobId)) : [];
+    if (carried && sentWith.length > 0) {
+      await rt.finishAll(
+        { events: sentWith, digestId: carried.id },
+        "sent",
+        `sent in digest ${carried.id}`,
+      );
+    }
+    const waiting = events.filter((event) => !sentWith.includes(event));
+    await outcomes.reschedule(
+      waiting.map((event) => event.jobId),
+      claim.freeAt,
+      `weekly slot taken (${claim.heldBy}) until ${claim.freeAt.toISOString()}`,
+    );
+    return done;
+  }
+
+  // A crashed digest resumes with the events it carried, not with newer ones.
+  const resumed = claim.attempt.holder.digest;
+  if (resumed && resumed.id !== digest.id) {
+    const carried = events.filter((event) => resumed.jobIds.includes(event.jobId));
+    if (carried.length > 0) return sendDigest(rt, claim.attempt, carried, resumed.id, ctx);
+    // Its events are all settled, but it may have landed: that evidence holds the user's week,
+    // and newer events must not inherit it (a USER_MESSAGE_LIMIT would read as their send).
+    const evidence = claim.attempt.maybeSentAt?.getTime();
+    if (evidence !== undefined) {
+      const freeAt = new Date(evidence + timings.weekMs + timings.weekMarginMs);
+      await rt.settleWrite(() => slots.release(claim.attempt, clock.now()));
+      await outcomes.reschedule(
+        events.map((event) => event.jobId),
+        freeAt,
+        `weekly slot held by digest ${resumed.id}, which may have landed, until ${freeAt.toISOString()}`,
+      );
+      return done;
+    }
+  }
+  return sendDigest(rt, claim.attempt, events, digest.id, ctx, stale);
+}
+
+/**
+ * A digest's retry window starts when its oldest carried event became due, not when this flush
+ * job was queued (the sweeper queues a new one every time): flushes are bounded like single sends.
+ */
+function sendDigest(
+  rt: Runtime,
+  attempt: SlotAttempt,
+  events: readonly PendingEvent[],
+  digestId: string,
+  flushCtx: DeliveryAttempt,
+  stale: readonly string[] = [],
+): Promise<DeliveryResult> {
+  const dueSince = Math.min(...events.map((event) => event.dueAt?.getTime() ?? Infinity));
+  const ctx = { ...flushCtx, queuedAt: Math.min(flushCtx.queuedAt, dueSince) };
+  const composed = rt.composeDigest(events);
+  rt.log.info("sending digest", {
+    digestId,
+    userId: attempt.key.userId,
+    events: events.length,
+    shown: composed.shown,
+    more: composed.more,
+  });
+  return sendGuarded(rt, attempt, composed.message, { events, digestId, stale }, ctx);
+}
+
+/** Digest order: oldest first (the order the outcome store reads them in). */
+const oldestFirst = (a: PendingEvent, b: PendingEvent): number =>
+  Date.parse(a.receivedAt) - Date.parse(b.receivedAt) ||
+  (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0);

@@ -1,0 +1,263 @@
+import { describe, expect, it } from "vitest";
+import {
+  type Decision,
+  decideBlocked,
+  decideGuarded,
+  decidePartner,
+  type GuardedState,
+} from "../../functions/core/deliver/decide";
+import { MAX_LIMITED_TRIES } from "../../functions/core/ledger";
+import type { SendResult, SlotAttempt } from "../../functions/core/ports";
+
+/**
+ * Deliver's choices as data (functions/core/deliver/decide.ts), on frozen time: for each state and
+ * answer, the effects in the order they are written, and what the queue message does next.
+ */
+
+const NOW = new Date("2030-03-04T10:00:00.000Z");
+const SECOND = 1000;
+const DAY = 86_400 * SECOND;
+const at = (ms: number) => new Date(NOW.getTime() + ms);
+const timings = {
+  weekMs: 7 * DAY,
+  weekMarginMs: 300 * SECOND,
+  requestLandsWithinMs: 30 * SECOND,
+  maxBackoffMs: 60 * SECOND,
+};
+
+const attempt = (over: Partial<SlotAttempt> = {}): SlotAttempt => ({
+  key: { portal: "p", openLineCode: "0123456789abcdef0123456789abcdef", userId: 7 },
+  holder: { jobId: "job-1" },
+  token: "t",
+  leaseUntil: at(120 * SECOND),
+  limitedTries: 0,
+  ...over,
+});
+
+const alone = { alone: true, whenLimited: "digest" } as const;
+const state = (over: Partial<GuardedState> = {}): GuardedState => ({
+  attempt: attempt(),
+  target: alone,
+  sentAt: NOW.getTime() - 2 * SECOND,
+  failures: 0,
+  now: NOW,
+  timings,
+  ...over,
+});
+
+const sent: SendResult = { kind: "sent" };
+const limited: SendResult = { kind: "limited", code: "USER_MESSAGE_LIMIT" };
+const wrongRequest: SendResult = { kind: "permanent", code: "WRONG_REQUEST", status: 400 };
+const wrongCode: SendResult = { kind: "config", code: "CODE", status: 400 };
+const overloaded: SendResult = {
+  kind: "retry",
+  code: "QUERY_LIMIT_EXCEEDED",
+  status: 503,
+  retryAfterMs: 1500,
+  overloaded: true,
+} as SendResult;
+const aborted: SendResult = {
+  kind: "retry",
+  code: "ABORTED",
+  status: 0,
+  retryAfterMs: 0,
+  overloaded: false,
+} as SendResult;
+const timeout: SendResult = { kind: "ambiguous", code: "TIMEOUT" };
+
+/** The effects' kinds in order, and the next step's kind: the shape of a decision. */
+const shape = (decision: Decision) => [decision.effects.map((e) => e.do), decision.next.to];
+
+describe("decideGuarded: a guarded send's answer (weekly limit on)", () => {
+  it.each<[string, GuardedState, SendResult, ReturnType<typeof shape>]>([
+    ["sent", state(), sent, [["confirm-slot", "finish"], "done"]],
+    [
+      "sent after failed bucket turns",
+      state({ failures: 2 }),
+      sent,
+      [["confirm-slot", "finish", "portal-recovered"], "done"],
+    ],
+    [
+      "USER_MESSAGE_LIMIT, nothing of ours in flight: another sender's week; the event defers",
+      state(),
+      limited,
+      [["count-error", "block-slot", "defer"], "done"],
+    ],
+    [
+      "USER_MESSAGE_LIMIT on a route that drops",
+      state({ target: { alone: true, whenLimited: "drop" } }),
+      limited,
+      [["count-error", "block-slot", "finish"], "done"],
+    ],
+    [
+      "USER_MESSAGE_LIMIT for a digest: its events wait",
+      state({ target: { alone: false } }),
+      limited,
+      [["count-error", "block-slot", "reschedule"], "done"],
+    ],
+    [
+      "USER_MESSAGE_LIMIT after an unanswered attempt of ours: it landed",
+      state({ attempt: attempt({ maybeSentAt: at(-60 * SECOND) }) }),
+      limited,
+      [["confirm-slot", "finish"], "done"],
+    ],
+    [
+      "USER_MESSAGE_LIMIT after our unanswered attempt on a line another sender used: unknown",
+      state({ attempt: attempt({ maybeSentAt: at(-60 * SECOND), limitedTries: 1 }) }),
+      limited,
+      [["count-error", "block-slot", "finish"], "done"],
+    ],
+    [
+      "a permanent rejection: the answer is noted, the outcome written, then the slot let go",
+      state(),
+      wrongRequest,
+      [["count-error", "note-answered", "finish", "release-slot"], "done"],
+    ],
+    [
+      "a configuration fault: the message stays queued, the portal is not held",
+      state(),
+      wrongCode,
+      [["count-error", "release-slot"], "retry"],
+    ],
+    [
+      "an overloaded portal: every worker holds back",
+      state(),
+      overloaded,
+      [["count-error", "hold-portal", "release-slot"], "retry"],
+    ],
+    [
+      "a request aborted before it went out: not the portal's fault",
+      state(),
+      aborted,
+      [["count-error", "release-slot"], "retry"],
+    ],
+    [
+      "no answer: the slot keeps the evidence",
+      state(),
+      timeout,
+      [["count-error", "mark-ambiguous"], "retry"],
+    ],
+  ])("%s", (_name, given, answer, expected) => {
+    expect(shape(decideGuarded(given, answer))).toEqual(expected);
+  });
+
+  it("the outcomes it writes", () => {
+    const finishOf = (decision: Decision) => decision.effects.find((e) => e.do === "finish");
+    expect(finishOf(decideGuarded(state(), sent))).toMatchObject({ outcome: "sent" });
+    expect(finishOf(decideGuarded(state(), wrongRequest))).toMatchObject({
+      outcome: "failed",
+      code: "WRONG_REQUEST",
+    });
+    expect(
+      finishOf(
+        decideGuarded(state({ attempt: attempt({ maybeSentAt: at(-60 * SECOND) }) }), wrongRequest),
+      ),
+    ).toMatchObject({ outcome: "unknown" });
+    expect(
+      finishOf(decideGuarded(state({ target: { alone: true, whenLimited: "drop" } }), limited)),
+    ).toMatchObject({ outcome: "suppressed" });
+    const tooMany = state({ attempt: attempt({ limitedTries: MAX_LIMITED_TRIES - 1 }) });
+    expect(finishOf(decideGuarded(tooMany, limited))).toMatchObject({ outcome: "failed" });
+    expect(decideGuarded(tooMany, limited).effects[1]).toEqual({
+      do: "block-slot",
+      until: expect.any(Date),
+      tries: 0,
+    });
+  });
+
+  it("an ambiguous answer may land until Bitrix24's request limit, never past the lease, and comes back when the lease ends", () => {
+    const decision = decideGuarded(state(), timeout);
+    expect(decision.effects[1]).toEqual({
+      do: "mark-ambiguous",
+      maybeSentAt: new Date(NOW.getTime() - 2 * SECOND + 30 * SECOND),
+    });
+    expect(decision.next).toMatchObject({ to: "retry", hintMs: 120 * SECOND, code: "TIMEOUT" });
+    const shortLease = decideGuarded(
+      state({ attempt: attempt({ leaseUntil: at(10 * SECOND) }) }),
+      timeout,
+    );
+    expect(shortLease.effects[1]).toEqual({ do: "mark-ambiguous", maybeSentAt: at(10 * SECOND) });
+  });
+
+  it("an overloaded portal is held for the hint, growing with failed turns up to the cap", () => {
+    const holdOf = (failures: number) =>
+      decideGuarded(state({ failures }), overloaded).effects.find((e) => e.do === "hold-portal");
+    const first = holdOf(0);
+    const later = holdOf(6);
+    expect(first).toMatchObject({ do: "hold-portal" });
+    if (first?.do !== "hold-portal" || later?.do !== "hold-portal") throw new Error("no hold");
+    expect(first.forMs).toBeGreaterThanOrEqual(1500);
+    expect(later.forMs).toBeGreaterThan(first.forMs);
+    expect(later.forMs).toBeLessThanOrEqual(timings.maxBackoffMs);
+  });
+});
+
+describe("decideBlocked: an event whose claim did not give it the slot", () => {
+  const job = { jobId: "job-1", whenLimited: "digest" as const };
+  it.each<[string, Parameters<typeof decideBlocked>[0], ReturnType<typeof shape>]>([
+    [
+      "another copy of the same job holds the lease",
+      { status: "busy", heldBy: "job-1", leaseUntil: at(30 * SECOND) },
+      [[], "after-lease"],
+    ],
+    [
+      "another job is in flight: join the digest",
+      { status: "busy", heldBy: "job-2", leaseUntil: at(30 * SECOND) },
+      [["defer"], "done"],
+    ],
+    [
+      "this job used the week already",
+      { status: "taken", heldBy: "job-1", freeAt: at(DAY), sentAt: at(-DAY) },
+      [["finish"], "done"],
+    ],
+    [
+      "a digest carrying it is not settled yet",
+      {
+        status: "taken",
+        heldBy: "digest",
+        freeAt: at(DAY),
+        digest: { id: "d-1", jobIds: ["job-1"] },
+      },
+      [[], "done"],
+    ],
+  ])("%s", (_name, claim, expected) => {
+    expect(shape(decideBlocked(claim, job, NOW))).toEqual(expected);
+  });
+
+  it("a job sent in a confirmed digest is finished sent with that digest's id", () => {
+    const decision = decideBlocked(
+      {
+        status: "taken",
+        heldBy: "digest",
+        freeAt: at(DAY),
+        sentAt: at(-DAY),
+        digest: { id: "d-1", jobIds: ["job-1"] },
+      },
+      job,
+      NOW,
+    );
+    expect(decision.effects).toEqual([
+      { do: "finish", outcome: "sent", reason: expect.any(String), digestId: "d-1" },
+    ]);
+  });
+});
+
+describe("decidePartner: a partner portal's answer (no weekly limit)", () => {
+  it.each<[string, SendResult, ReturnType<typeof shape>, string | undefined]>([
+    ["sent", sent, [["note-landed", "finish"], "done"], "sent"],
+    ["no answer: unknown at once", timeout, [["count-error", "finish"], "done"], "unknown"],
+    ["rejected", wrongRequest, [["count-error", "finish"], "done"], "failed"],
+    ["a configuration fault", wrongCode, [["count-error", "drop-marker"], "retry"], undefined],
+    [
+      "an overloaded portal",
+      overloaded,
+      [["count-error", "hold-portal", "drop-marker"], "retry"],
+      undefined,
+    ],
+  ])("%s", (_name, answer, expected, outcome) => {
+    const decision = decidePartner(answer, { failures: 0, timings });
+    expect(shape(decision)).toEqual(expected);
+    const finish = decision.effects.find((e) => e.do === "finish");
+    expect(finish && "outcome" in finish ? finish.outcome : undefined).toBe(outcome);
+  });
+});
