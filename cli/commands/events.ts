@@ -1,6 +1,10 @@
 import { type AttributeValue, type DynamoDBClient, QueryCommand } from "@aws-sdk/client-dynamodb";
 import type { Command } from "commander";
-import { EVENTS_SHARD, fromItem } from "../../functions/adapters/dynamo/outcomes";
+import {
+  EVENTS_SHARD,
+  fromItem,
+  readNotifications,
+} from "../../functions/adapters/dynamo/outcomes";
 import { TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
 import type { Config } from "../../functions/core/config";
 import { ConfigError } from "../../functions/core/errors";
@@ -117,6 +121,19 @@ export async function listEvents(
     }
     startKey = page.LastEvaluatedKey;
   } while (startKey && events.size < filter.limit);
+  const messages = [...events.values()].flatMap((event) => event.messages);
+  // The second channel's deliveries are not in the index: read them for the listed messages.
+  const notified = await readNotifications(
+    dynamo,
+    tableName,
+    messages.map((message) => message.jobId),
+  );
+  for (const message of messages) {
+    const found = notified.get(message.jobId);
+    if (!found) continue;
+    message.notifiedAt = found.notifiedAt.toISOString();
+    if (found.notifyTag !== undefined) message.notifyTag = found.notifyTag;
+  }
   for (const event of events.values())
     event.messages.sort((a, b) => a.jobId.localeCompare(b.jobId));
   return [...events.values()];

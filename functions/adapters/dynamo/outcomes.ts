@@ -366,6 +366,43 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
   };
 }
 
+/**
+ * When each of these jobs reached its user as a system notification, for those that did
+ * (`hookline events`). The `events` index does not project these attributes (a deployed index's
+ * projection cannot change in place), so they are read from the table: one BatchGetItem per 100.
+ */
+export async function readNotifications(
+  client: DynamoDBClient,
+  tableName: string,
+  jobIds: readonly string[],
+): Promise<Map<string, { notifiedAt: Date; notifyTag?: string }>> {
+  const found = new Map<string, { notifiedAt: Date; notifyTag?: string }>();
+  const unique = [...new Set(jobIds)];
+  for (let start = 0; start < unique.length; start += BATCH_GET_KEYS) {
+    let request: Item[] = unique.slice(start, start + BATCH_GET_KEYS).map(keys.outcome);
+    while (request.length > 0) {
+      const answer = await client.send(
+        new BatchGetItemCommand({
+          RequestItems: {
+            [tableName]: { Keys: request, ProjectionExpression: "jobId, notifiedAt, notifyTag" },
+          },
+        }),
+      );
+      for (const item of answer.Responses?.[tableName] ?? []) {
+        const jobId = item.jobId?.S;
+        const notifiedAt = item.notifiedAt?.S;
+        if (jobId === undefined || notifiedAt === undefined) continue;
+        found.set(jobId, {
+          notifiedAt: new Date(notifiedAt),
+          ...(item.notifyTag?.S !== undefined && { notifyTag: item.notifyTag.S }),
+        });
+      }
+      request = answer.UnprocessedKeys?.[tableName]?.Keys ?? [];
+    }
+  }
+  return found;
+}
+
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 function jobFacts(job: EventJob) {
