@@ -29,9 +29,11 @@ function notifyingConfig(options: { scopes?: string[]; whenLimited?: string } = 
   };
 }
 
-function check(config: unknown) {
+function check(config: unknown, args: string[] = ["check"], files: Record<string, unknown> = {}) {
   const dir = mkdtempSync(join(tmpdir(), "hookline-notify-"));
   writeFileSync(join(dir, "hookline.config.json"), JSON.stringify(config));
+  for (const [name, content] of Object.entries(files))
+    writeFileSync(join(dir, name), JSON.stringify(content));
   const out: string[] = [];
   const err: string[] = [];
   const io: Io = {
@@ -44,7 +46,7 @@ function check(config: unknown) {
     },
     now: () => new Date("2026-12-04T09:00:00Z"),
   };
-  return { run: () => runCli(["check"], io), out: () => out.join(""), err: () => err.join("") };
+  return { run: () => runCli(args, io), out: () => out.join(""), err: () => err.join("") };
 }
 
 describe("a route that notifies, at load", () => {
@@ -121,5 +123,23 @@ describe("a route that notifies, at load", () => {
     const portal = config.portals[0];
     if (!portal) throw new Error("no portal");
     expect(neededScopes(config, portal)).toEqual(["imopenlines", "im", "crm"]);
+  });
+
+  it("hookline render shows the notification and its TAG, sender text escaped as in the message", async () => {
+    const config = notifyingConfig({ scopes: ["imopenlines", "im"] });
+    const route = {
+      ...config.routes[0],
+      notify: "[b]Urgent[/b] {{ payload.note }}",
+      notifyTag: "dunning:{{ payload.customer }}",
+    };
+    const cli = check(
+      { ...config, routes: [route] },
+      ["render", "stripe", "--event", "invoice.payment_failed", "--payload", "event.json"],
+      { "event.json": { note: "[url=https://evil.example]x[/url]", customer: "cus_1" } },
+    );
+    expect(await cli.run()).toBe(0);
+    expect(cli.out()).toContain("notification (TAG dunning:cus_1)");
+    expect(cli.out()).toContain("[b]Urgent[/b]");
+    expect(cli.out()).not.toContain("[url=");
   });
 });
