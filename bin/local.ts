@@ -7,6 +7,9 @@
  */
 import { createHmac, randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
+import { senderEventNames } from "../cli/sender-event-names";
+import { localSecretEnvironment, usesDevelopmentSecrets } from "../devkit/dev-secrets";
+import { removeRunState, runStatePath, writeRunState } from "../devkit/run-state";
 import { readEnvironment } from "../functions/adapters/environment";
 import { makePowertoolsLog } from "../functions/adapters/telemetry";
 import { type Config, loadConfigFile, testWeeks } from "../functions/core/config";
@@ -14,12 +17,10 @@ import { ConfigError } from "../functions/core/errors";
 import { unknownEventWarnings } from "../functions/core/event-names";
 import { startLocalBridge } from "../functions/local/bridge";
 import { makeConsoleLog } from "../functions/local/console-log";
-import { localSecretEnvironment, usesDevelopmentSecrets } from "../functions/local/dev-secrets";
 import { ListenError } from "../functions/local/http-server";
 import { makeInbox } from "../functions/local/inbox/index";
 import { makeLocalAdmin } from "../functions/local/local-admin";
 import { outcomeLine, requestLine } from "../functions/local/request-lines";
-import { removeRunState, runStatePath, writeRunState } from "../functions/local/run-state";
 import { styleFor } from "../functions/local/terminal-style";
 
 async function main(): Promise<void> {
@@ -49,7 +50,8 @@ async function main(): Promise<void> {
     environment.configPath,
     values.config ? "--config" : "HOOKLINE_CONFIG",
   );
-  for (const warning of unknownEventWarnings(config)) console.warn(`hookline: warning: ${warning}`);
+  for (const warning of unknownEventWarnings(config, senderEventNames()))
+    console.warn(`hookline: warning: ${warning}`);
   for (const { key, message } of testWeeks(config))
     console.warn(`hookline: warning: ${key}: ${message}`);
   const secrets = localSecretEnvironment(

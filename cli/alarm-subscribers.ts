@@ -1,6 +1,6 @@
-import type { ConfigWarning } from "./context";
 import { CliError } from "./errors";
 import { cloudFormationOutputs, type StackOutputsReader } from "./target";
+import type { ConfigWarning } from "./warnings";
 
 /** Confirmed subscriptions of an SNS topic; tests pass a fake. */
 export type SubscriptionCounter = (topicArn: string, region?: string) => Promise<number>;

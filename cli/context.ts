@@ -14,6 +14,9 @@ import { loadCliConfig } from "./config";
 import { CliError } from "./errors";
 import { type Io, Output } from "./output";
 import { resolveTarget, type StackOutputsReader, type Target } from "./target";
+import type { ConfigWarner } from "./warnings";
+
+export type { ConfigWarner, ConfigWarning } from "./warnings";
 
 /**
  * What every command's registration gets: where it writes and what it may reach (`io`), the
@@ -23,15 +26,6 @@ export interface CliContext {
   io: Io;
   options: ProgramOptions;
 }
-
-/** A note about the config that does not stop it from loading, naming its key. */
-export interface ConfigWarning {
-  key: string;
-  message: string;
-}
-
-/** Config warnings beyond validation, e.g. event names a source never sends. */
-export type ConfigWarner = (config: Config) => ConfigWarning[];
 
 /** The SQS calls `replay` makes against a stack; tests pass a small fake. */
 export interface SqsSender {

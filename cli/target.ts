@@ -1,10 +1,5 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import {
-  type LocalRunState,
-  readRunState,
-  runStatePath,
-  TOKEN_HEADER,
-} from "../functions/local/run-state";
+import { type LocalRunState, readRunState, runStatePath, TOKEN_HEADER } from "../devkit/run-state";
 import { CliError } from "./errors";
 import type { Io } from "./output";
 

@@ -14,6 +14,7 @@ import {
   withTargetFlags,
 } from "../context";
 import type { Output } from "../output";
+import { senderEventNames } from "../sender-event-names";
 
 export interface CheckReport {
   ok: true;
@@ -60,7 +61,7 @@ export function checkConfig(
 
 /** Route event names the source type never sends, with a "did you mean" (the same check as start). */
 export const unknownEventNames: ConfigWarner = (config) =>
-  unknownEventWarnings(config).map((line) => {
+  unknownEventWarnings(config, senderEventNames()).map((line) => {
     const colon = line.indexOf(": ");
     return colon < 0
       ? { key: "routes", message: line }

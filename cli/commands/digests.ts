@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { type PendingDigest, pendingDigests } from "../../devkit/pending-digests";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { timeText } from "../../functions/local/inbox/html";
 import {
@@ -10,7 +11,6 @@ import {
   withTargetFlags,
 } from "../context";
 import type { Output } from "../output";
-import { type PendingDigest, pendingDigests } from "../pending-digests";
 import type { Target } from "../target";
 
 /** `hookline digests`: pending digests, their events, and when each is due. */

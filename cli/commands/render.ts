@@ -1,4 +1,12 @@
 import { type Command, Option } from "commander";
+import { exampleNames, examplePayload } from "../../devkit/examples";
+import { buildSample } from "../../devkit/samples";
+import type { SampleEvent } from "../../devkit/signing";
+import {
+  type EmptyVariable,
+  emptyVariables,
+  routeTemplates,
+} from "../../devkit/template-variables";
 import type { Config, SourceConfig } from "../../functions/core/config";
 import { closest } from "../../functions/core/event-names";
 import { compileRoutes, patternToRegExp } from "../../functions/core/routes";
@@ -14,11 +22,7 @@ import {
   withCommonFlags,
 } from "../context";
 import { CliError, ExitCode } from "../errors";
-import { exampleNames, examplePayload } from "../examples";
 import type { Output } from "../output";
-import { buildSample } from "../samples";
-import type { SampleEvent } from "../signing";
-import { type EmptyVariable, emptyVariables, routeTemplates } from "../template-variables";
 
 /** One route of the source, and what it made of the event. */
 export interface RenderedRoute {

@@ -1,7 +1,10 @@
 import type { Command } from "commander";
+import { signingSecret } from "../../devkit/dev-secrets";
+import { buildSample } from "../../devkit/samples";
+import { type SendReport, sendEvent } from "../../devkit/send-event";
 import type { Config, SourceConfig } from "../../functions/core/config";
 import { HooklineError } from "../../functions/core/errors";
-import { signingSecret, sourceById } from "../config";
+import { sourceById } from "../config";
 import {
   type CliContext,
   configFor,
@@ -13,69 +16,7 @@ import {
 } from "../context";
 import { CliError, ExitCode } from "../errors";
 import type { Io, Output } from "../output";
-import { buildSample, type PayloadOrigin } from "../samples";
-import { type SampleEvent, signEvent } from "../signing";
 import { verifiedLocalRun } from "../target";
-
-export interface SendReport {
-  url: string;
-  source: string;
-  event: { name: string; id: string };
-  payload: PayloadOrigin;
-  /** The HTTP status of the answer, and its JSON body (or text, when it is not JSON). */
-  status: number;
-  answer: unknown;
-}
-
-export interface SendOptions {
-  config: Config;
-  source: SourceConfig;
-  /** The source's signing secret, resolved as the server resolves it (see `signingSecret`). */
-  secret: string;
-  event: SampleEvent & { origin: PayloadOrigin };
-  /** The bridge's base URL, e.g. http://127.0.0.1:3000 or a deployed API's URL. */
-  baseUrl: string;
-  fetch: typeof fetch;
-  now: Date;
-}
-
-/**
- * `hookline send` (and the inbox's "send sample" button): signs the event as the source's sender
- * would and posts it to `<baseUrl>/webhooks/<source id>`; the answer is returned as it came.
- *
- * @example
- * await sendEvent({ config, source, secret, event: buildSample(config, source), baseUrl, fetch, now: new Date() })
- */
-export async function sendEvent(options: SendOptions): Promise<SendReport> {
-  const { source, event } = options;
-  const request = await signEvent(source, options.secret, event, options.now);
-  const url = `${options.baseUrl.replace(/\/+$/, "")}/webhooks/${encodeURIComponent(source.id)}`;
-  const response = await options.fetch(url, {
-    method: "POST",
-    headers: request.headers,
-    body: request.body,
-    signal: AbortSignal.timeout(15_000),
-  });
-  const answer = await answerOf(response);
-  return {
-    url,
-    source: source.id,
-    event: { name: event.name, id: event.id },
-    payload: event.origin,
-    status: response.status,
-    answer,
-  };
-}
-
-/** An answer's JSON body, or its text when it is not JSON (a proxy's error page). */
-export async function answerOf(response: Response): Promise<unknown> {
-  const text = await response.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
 
 export function printSend(report: SendReport, output: Output): void {
   const { style } = output;

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { keys } from "../../functions/adapters/dynamo/table";
 import { resolveTarget as routeTarget } from "../../functions/core/portals";
+import type { SlotKey } from "../../functions/core/ports";
 import { timeText } from "../../functions/local/inbox/html";
 import {
   type CliContext,
@@ -37,14 +38,8 @@ export interface SlotReport {
   reset?: { slot: boolean; simulator: boolean; digestEvents: number };
 }
 
-export interface SlotKeyParts {
-  portal: string;
-  openLineCode: string;
-  userId: number;
-}
-
 /** Reads the slot item with a consistent read. */
-export async function readSlot(target: Target, key: SlotKeyParts): Promise<SlotReport> {
+export async function readSlot(target: Target, key: SlotKey): Promise<SlotReport> {
   const { Item } = await target.dynamo.send(
     new GetItemCommand({
       TableName: target.tableName,
@@ -63,7 +58,7 @@ export async function readSlot(target: Target, key: SlotKeyParts): Promise<SlotR
  */
 export async function resetSlot(
   target: Target,
-  key: SlotKeyParts,
+  key: SlotKey,
   forgetInSimulator: () => Promise<boolean>,
   now: Date,
 ): Promise<NonNullable<SlotReport["reset"]>> {
@@ -90,7 +85,7 @@ export async function resetSlot(
 }
 
 export function slotReport(
-  key: SlotKeyParts,
+  key: SlotKey,
   item: Record<string, AttributeValue> | undefined,
 ): SlotReport {
   const time = (name: string) => {

@@ -37,7 +37,7 @@ export function makePowertoolsLog(
  *
  * @example
  * const log = makePowertoolsLog();
- * export const handler = createDeliverHandler({ log, logContext: lambdaLogContext(log), runtime });
+ * export const handler = createDeliverHandler({ log, logContext: lambdaLogContext(log), deps });
  */
 export const lambdaLogContext = (log: { logger: Logger }): MiddlewareObj =>
   injectLambdaContext(log.logger, { resetKeys: true });

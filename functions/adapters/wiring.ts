@@ -46,8 +46,11 @@ export interface Wiring {
    * on first use, plain interpolation without LiquidJS.
    */
   checked?: boolean;
-  /** OAuth servers to use instead of the config's (the local run's simulated portals). */
-  oauthServers?: ReadonlyMap<string, string>;
+  /**
+   * Portals that stand in for the config's (the local run's simulators), by portal id: their
+   * webhook URL, and their origin as the portal URL and OAuth server.
+   */
+  simulated?: ReadonlyMap<string, { origin: string; webhookUrl: string }>;
   /** Wraps every outcome store deliver uses (the local run shows outcomes as they happen). */
   observeOutcomes?: <T extends OutcomeStore>(outcomes: T) => T;
 }
@@ -68,7 +71,7 @@ export function ingestDeps(wiring: Wiring, queue: JobQueue): IngestDeps {
     router: compileRoutes(config, { checked: wiring.checked ?? false }),
     receipts: makeDynamoReceiptStore(dynamo, tableName),
     queue,
-    outcomes: makeDynamoOutcomeStore(dynamo, tableName),
+    outcomes: observed(wiring, makeDynamoOutcomeStore(dynamo, tableName)),
     clock,
     log,
     metrics,
@@ -97,8 +100,8 @@ export function sourcesNeedingLiquid(config: Pick<Config, "routes">): Set<string
 }
 
 /**
- * One portal's deliver dependencies. Its Bitrix24 client comes from the portal's webhook URL or
- * OAuth app (secrets) unless one is given (the local simulator).
+ * One portal's deliver dependencies. Its Bitrix24 client is the portal's webhook or OAuth app,
+ * unless one is given (a bench's or a test's fake).
  */
 export async function deliverDeps(
   wiring: Wiring,
@@ -136,21 +139,14 @@ export async function deliverDeps(
 
 /**
  * Deliver for every portal of the config: each portal is built on first use (its secrets read
- * then), so one portal's broken secret never stops the others. `clients` replaces the Bitrix24
- * client of some portals (the local simulators).
+ * then), so one portal's broken secret never stops the others.
  */
-export function portalsDeliver(
-  wiring: Wiring,
-  clients: ReadonlyMap<string, BitrixClient> = new Map(),
-): Deliver {
+export function portalsDeliver(wiring: Wiring): Deliver {
   const deliverers = new Map(
     wiring.config.portals.map((portal) => [
       portal.id,
       onceUntilFailure(async () =>
-        liquidForDigests(
-          wiring,
-          makeDeliver(await deliverDeps(wiring, portal, clients.get(portal.id))),
-        ),
+        liquidForDigests(wiring, makeDeliver(await deliverDeps(wiring, portal))),
       ),
     ]),
   );
@@ -209,9 +205,19 @@ export function sweepDeps(wiring: Wiring, queue: JobQueue): SweepDeps {
   };
 }
 
-/** The portal's own Bitrix24 client: its incoming webhook, or its OAuth app. */
+/** The portal's own Bitrix24 client: its incoming webhook, or its OAuth app (or their stand-in). */
 async function portalClient(wiring: Wiring, portal: PortalConfig): Promise<BitrixClient> {
   const where = portalKey(wiring.config, portal);
+  const simulated = wiring.simulated?.get(portal.id);
+  if (simulated) {
+    return portal.oauth
+      ? makeBitrixOAuthClient({
+          portalUrl: simulated.origin,
+          tokens: await tokenProvider(wiring, portal),
+          timeoutMs: portal.timeoutMs,
+        })
+      : makeBitrixWebhookClient({ webhookUrl: simulated.webhookUrl, timeoutMs: portal.timeoutMs });
+  }
   if (portal.webhookUrl) {
     const webhookUrl = await wiring.resolveSecret(portal.webhookUrl);
     try {
@@ -240,7 +246,7 @@ export async function tokenProvider(wiring: Wiring, portal: PortalConfig): Promi
   const oauth = portal.oauth;
   if (!oauth) throw new ConfigError(`${portalKey(wiring.config, portal)}: not an OAuth portal`);
   const app = {
-    server: wiring.oauthServers?.get(portal.id) ?? oauth.server,
+    server: wiring.simulated?.get(portal.id)?.origin ?? oauth.server,
     clientId: await wiring.resolveSecret(oauth.clientId),
     clientSecret: await wiring.resolveSecret(oauth.clientSecret),
   };

@@ -1,4 +1,5 @@
 import type { SendResult } from "./ports";
+import { isRecord } from "./values";
 
 /**
  * How a Bitrix24 REST answer maps to a {@link SendResult}: the table of
@@ -13,9 +14,6 @@ interface BitrixAnswer {
   /** Only `operating_reset_at` matters to us: unix seconds when the method's window resets. */
   time?: { operating_reset_at?: number };
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /**
  * The `time` block, read leniently on purpose: an odd `time` must never turn a successful send

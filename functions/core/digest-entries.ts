@@ -1,5 +1,6 @@
 import { MAX_JSON_BYTES } from "./message";
 import type { PendingEvent } from "./ports";
+import { isRecord } from "./values";
 
 /**
  * What a digest shows of its events besides their text: repeats folded into one entry with a
@@ -65,6 +66,3 @@ function firstLinkButton(keyboard: unknown): Button | undefined {
   }
   return undefined;
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);

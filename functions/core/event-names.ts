@@ -1,53 +1,27 @@
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { emitterEventNames } from "@octokit/webhooks";
 import type { Config } from "./config";
 import { patternToRegExp } from "./routes";
 
 /**
  * Warnings for route event names that the source type never sends, e.g. a Stripe route on
  * `invoice.payment_faild`: such a route would answer `ignored` to every webhook without a sign.
- * For `npm start` and `hookline check` only: the name lists are large, so the Lambda handlers
- * never import this module.
+ * Pure over the name lists; `cli/sender-event-names.ts` reads the senders' own lists for
+ * `npm start` and `hookline check` (the Lambda handlers never import either).
  */
 
 /** The event names each sender documents, by source type (types without a list are not checked). */
 export type KnownEventNames = Partial<Record<Config["sources"][number]["type"], readonly string[]>>;
 
 /**
- * The senders' own lists, read once: GitHub's from `@octokit/webhooks` (generated from GitHub's
- * webhook schemas, `event` and `event.action`); Stripe's from the `stripe` package's
- * `Stripe.Event.Type`, which that package only ships as a TypeScript declaration.
- */
-export function senderEventNames(): KnownEventNames {
-  cached ??= { github: emitterEventNames, stripe: stripeEventTypes() };
-  return cached;
-}
-let cached: KnownEventNames | undefined;
-
-/** `Stripe.Event.Type` from the installed `stripe` package's declaration of its events. */
-export function stripeEventTypes(): string[] {
-  // The package's entry is `<root>/cjs/stripe.cjs.node.js`; its declarations sit beside it.
-  const root = dirname(dirname(createRequire(import.meta.url).resolve("stripe")));
-  const file = join(root, "esm", "resources", "Events.d.ts");
-  const union = /namespace Event\s*\{[\s\S]*?type Type = ([^;]+);/.exec(readFileSync(file, "utf8"));
-  const names = [...(union?.[1] ?? "").matchAll(/'([a-z0-9_.]+)'/g)].map((match) => match[1] ?? "");
-  if (names.length === 0) throw new Error(`no Stripe.Event.Type in ${file}: has stripe moved it?`);
-  return names;
-}
-
-/**
  * One line per route event pattern that matches no event its source type sends, with the
  * closest real name when there is one. Pure over `known`.
  *
  * @example
- * unknownEventWarnings(config)
+ * unknownEventWarnings(config, senderEventNames())
  * // ['routes[1].events[0]: stripe sends no "invoice.payment_faild" event; did you mean "invoice.payment_failed"?']
  */
 export function unknownEventWarnings(
   config: Pick<Config, "sources" | "routes">,
-  known: KnownEventNames = senderEventNames(),
+  known: KnownEventNames,
 ): string[] {
   const types = new Map(config.sources.map((source) => [source.id, source.type]));
   const warnings: string[] = [];

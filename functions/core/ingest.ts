@@ -12,10 +12,12 @@ import { type EventJob, jobIdFor } from "./job";
 import type { Log } from "./log";
 import { jsonBytesAtMost } from "./message";
 import { Metric, type Metrics } from "./metrics";
+import { outcomeRecord } from "./outcome";
 import type { JobQueue, OutcomeStore, Receipt, ReceiptStore } from "./ports";
 import type { Router } from "./routes";
 import { type VerifiedEvent, verifyEvent } from "./sources/index";
 import type { RawRequest } from "./sources/request";
+import { clip } from "./values";
 
 export interface IngestDeps {
   config: Config;
@@ -130,15 +132,12 @@ export function makeIngest(deps: IngestDeps) {
       // Render failures are final (a retry could not fix them): recorded, counted, answered 2xx.
       await Promise.all(
         failures.map(({ jobId, reason }) =>
-          outcomes.finish({
-            jobId,
-            sourceId: source.id,
-            eventId: event.id,
-            eventName: event.name,
-            outcome: "failed",
-            reason,
-            at: receivedAt,
-          }),
+          outcomes.finish(
+            outcomeRecord(
+              { jobId, sourceId: source.id, eventId: event.id, eventName: event.name },
+              { outcome: "failed", reason, at: receivedAt },
+            ),
+          ),
         ),
       );
       if (jobs.length > 0) await queue.enqueue(jobs);
@@ -210,8 +209,7 @@ function assertBounded(event: VerifiedEvent): void {
 const jobBytes = (job: EventJob): number => Buffer.byteLength(JSON.stringify(job), "utf8");
 
 /** Sender-controlled text in a log line: short enough to read, never the whole value. */
-export const clipForLog = (text: string): string =>
-  text.length <= LOG_ID_LENGTH ? text : `${text.slice(0, LOG_ID_LENGTH - 1)}…`;
+export const clipForLog = (text: string): string => clip(text, LOG_ID_LENGTH);
 
 /**
  * What deduplicates this event. Ids that the signature covers (Stripe, Standard Webhooks) are

@@ -10,7 +10,7 @@ import {
 } from "./shapes";
 
 /**
- * What travels on the delivery queue. The body is JSON, read with `queueMessageSchema` on the
+ * What travels on the delivery queue. The body is JSON, read with `queueMessageReader` on the
  * deliver side, so a malformed message fails loudly. Versions 1 (an event without `kind`) and 2
  * (no portal) are still read: jobs queued before a deploy keep their meaning. Plain checks
  * (functions/core/shapes.ts), no schema library: they run on every deliver cold start.
@@ -164,9 +164,9 @@ const VERSIONS: { shape: Shape; read: (job: Record<string, unknown>) => QueueMes
 /**
  * Reads a queue message (parsed JSON) as a version 3 job, or answers that it is none.
  *
- * @example queueMessageSchema.safeParse(JSON.parse(record.body)) // { success: true, data: job }
+ * @example queueMessageReader.safeParse(JSON.parse(record.body)) // { success: true, data: job }
  */
-export const queueMessageSchema = {
+export const queueMessageReader = {
   safeParse(value: unknown): { success: true; data: QueueMessage } | { success: false } {
     for (const { shape, read } of VERSIONS) {
       const checked = shape(value);
@@ -177,7 +177,7 @@ export const queueMessageSchema = {
     return { success: false };
   },
   parse(value: unknown): QueueMessage {
-    const result = queueMessageSchema.safeParse(value);
+    const result = queueMessageReader.safeParse(value);
     if (!result.success) throw new TypeError("not a hookline queue message");
     return result.data;
   },

@@ -16,6 +16,7 @@ import {
   string,
   trimmedText,
 } from "./shapes";
+import { isRecord } from "./values";
 
 /** Bitrix24 cuts longer messages itself (with ` (...)`); we cut first, at a safe place. */
 export const MAX_MESSAGE_LENGTH = 20_000;
@@ -300,9 +301,6 @@ function checkButtons(keyboard: unknown): Check {
   if (links === 0) return fail("keyboard has no link button");
   return { ok: true, value: wrapped ? { BUTTONS: checked } : checked };
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 const buttonsOf = (keyboard: unknown): unknown =>
   isRecord(keyboard) ? keyboard.BUTTONS : undefined;

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Clock } from "./clock";
 import { sleep as defaultSleep } from "./clock";
+import { HooklineError } from "./errors";
 import type { StoredTokens, TokenStore } from "./ports";
 
 /** What Bitrix24's OAuth server answered to a refresh. */
@@ -12,9 +13,9 @@ export type RefreshAnswer =
   | { ok: false; fatal: false; error: string };
 
 /** Raised when a portal's tokens cannot be had: `fatal` means a person must re-authorize. */
-export class OAuthUnavailableError extends Error {
+export class OAuthUnavailableError extends HooklineError {
   constructor(
-    readonly code: string,
+    override readonly code: string,
     readonly fatal: boolean,
     options?: { cause: unknown },
   ) {

@@ -50,3 +50,29 @@ export interface OutcomeRecord {
   notifyTag?: string;
   at: Date;
 }
+
+/** What an outcome record says about its job: the same for every outcome it ever has. */
+export type JobFacts = Pick<
+  OutcomeRecord,
+  "jobId" | "sourceId" | "eventId" | "eventName" | "userId"
+>;
+
+/**
+ * An outcome record for a job, from its facts (an event job, a digest's pending event, a queue
+ * message) and what happened.
+ *
+ * @example outcomeRecord(jobFactsOf(job), { outcome: "failed", reason: "…", at: clock.now() })
+ */
+export function outcomeRecord(
+  facts: JobFacts,
+  happened: Omit<OutcomeRecord, keyof JobFacts>,
+): OutcomeRecord {
+  return {
+    jobId: facts.jobId,
+    sourceId: facts.sourceId,
+    eventId: facts.eventId,
+    eventName: facts.eventName,
+    ...(facts.userId !== undefined && { userId: facts.userId }),
+    ...happened,
+  };
+}

@@ -1,5 +1,6 @@
 import type { Clock } from "./clock";
 import type { DeliveryAttempt, DeliveryResult } from "./deliver";
+import { outcomeRecord } from "./outcome";
 import type { OutcomeStore } from "./ports";
 
 export type Deliver = (attempt: DeliveryAttempt) => Promise<DeliveryResult>;
@@ -28,17 +29,9 @@ export function routeToPortals({ portals, outcomes, clock }: PortalRouterDeps): 
     if (deliver) return (await deliver())(attempt);
     const reason = `portal "${portal}" is not in the config`;
     if (message.kind === "event") {
-      await outcomes.finish({
-        jobId: message.jobId,
-        sourceId: message.sourceId,
-        eventId: message.eventId,
-        eventName: message.eventName,
-        userId: message.userId,
-        outcome: "failed",
-        reason,
-        at: clock.now(),
-        exhausted: true,
-      });
+      await outcomes.finish(
+        outcomeRecord(message, { outcome: "failed", reason, at: clock.now(), exhausted: true }),
+      );
     }
     return { status: "dead-letter", reason };
   };

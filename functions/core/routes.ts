@@ -1,4 +1,4 @@
-import type { Config, RouteConfig, RouteTarget } from "./config";
+import type { Config, RouteConfig, RouteTarget } from "./config-schema";
 import { NOTIFYING, type RenderedMessage, type RenderedNotification } from "./job";
 import { validateMessage } from "./message";
 import {
@@ -8,6 +8,7 @@ import {
   type TemplateContext,
   type TemplateEngine,
 } from "./template";
+import { clip } from "./values";
 
 export interface EventForRouting {
   sourceId: string;
@@ -335,6 +336,3 @@ function renderRoute(route: CompiledRoute, context: TemplateContext): RouteResul
     return failed(`${field}: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
-
-const clip = (text: string, max: number): string =>
-  text.length <= max ? text : `${text.slice(0, max - 1)}…`;

@@ -1,3 +1,4 @@
+import { isRecord } from "./values";
 /**
  * Plain checks for the shapes of rendered messages (ATTACH, KEYBOARD), built once and run per
  * message without a schema library: a check is a function from a value to the value it accepts
@@ -87,9 +88,6 @@ export const literal =
       : reject(`Invalid input: expected ${JSON.stringify(expectedValue)}`);
 
 export const optional = (shape: Shape): Optional => ({ optional: shape });
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /**
  * An object with exactly these keys (absent optional ones left out of the result), checked in

@@ -1,5 +1,5 @@
 import { Liquid, type Template as LiquidTemplate, Tokenizer, TokenKind } from "liquidjs";
-import type { Config } from "./config";
+import type { Config } from "./config-schema";
 import { ConfigError } from "./errors";
 import { escapeBbCode } from "./escape";
 import { compileInterpolation, type Filter } from "./interpolation";

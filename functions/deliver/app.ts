@@ -1,20 +1,24 @@
 import middy, { type MiddlewareObj } from "@middy/core";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import type { DeliveryResult, makeDeliver } from "../core/deliver";
-import { queueMessageSchema } from "../core/job";
+import type { Deliver, DeliveryResult } from "../core/deliver";
+import { queueMessageReader } from "../core/job";
 import type { Log } from "../core/log";
+import { onceUntilFailure } from "../core/once";
 import type { DeadLetters, RetryScheduler } from "../core/ports";
+import { parseJsonOrUndefined } from "../core/values";
 
-export interface DeliverRuntime {
-  deliver: ReturnType<typeof makeDeliver>;
+/** What the deliver handler runs: the use case, and where retries and dead letters go. */
+export interface DeliverHandlerDeps {
+  deliver: Deliver;
   retries: RetryScheduler;
   deadLetters: DeadLetters;
 }
 
+/** The same shape for all three handlers: a log, the Lambda's log context, and `deps`. */
 export interface DeliverHandlerOptions {
   log: Log;
-  /** Built once per cold start (config, Bitrix24 secret, clients). */
-  runtime: () => Promise<DeliverRuntime>;
+  /** Built once per cold start, on the first batch (config, clients); again after a failure. */
+  deps: () => Promise<DeliverHandlerDeps>;
   /** Outermost middleware: the Lambda context on every log line (`lambdaLogContext` on AWS). */
   logContext?: MiddlewareObj;
 }
@@ -28,10 +32,11 @@ const DEADLINE_MARGIN_MS = 3000;
  * so SQS hands it out again; one whose retry window is over has its outcome recorded and is
  * moved to the dead-letter queue here, not by SQS's receive count.
  */
-export function createDeliverHandler({ log, runtime, logContext }: DeliverHandlerOptions) {
+export function createDeliverHandler({ log, deps, logContext }: DeliverHandlerOptions) {
+  const ready = onceUntilFailure(deps);
   const chain = middy<SQSEvent, SQSBatchResponse>().use(logContext ? [logContext] : []);
   return chain.handler(async (event, context) => {
-    const { deliver, retries, deadLetters } = await runtime();
+    const { deliver, retries, deadLetters } = await ready();
     const deadline = Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS;
 
     const settled = await Promise.all(
@@ -71,7 +76,7 @@ export function createDeliverHandler({ log, runtime, logContext }: DeliverHandle
     };
 
     async function deliverRecord(record: SQSRecord): Promise<DeliveryResult> {
-      const parsed = queueMessageSchema.safeParse(safeJson(record.body));
+      const parsed = queueMessageReader.safeParse(parseJsonOrUndefined(record.body));
       if (!parsed.success) {
         // Not ours to fix by retrying: straight to the dead-letter queue and its alarm.
         return { status: "dead-letter", reason: "malformed queue message" };
@@ -84,12 +89,4 @@ export function createDeliverHandler({ log, runtime, logContext }: DeliverHandle
       });
     }
   });
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -7,7 +7,6 @@ import {
 } from "../adapters/telemetry";
 import { withUndeliveredAge } from "../adapters/undelivered-age";
 import { portalsDeliver } from "../adapters/wiring";
-import { onceUntilFailure } from "../core/once";
 import { createDeliverHandler } from "./app";
 
 const log = makePowertoolsLog();
@@ -19,7 +18,7 @@ export const handler = withMetricsFlush(
     createDeliverHandler({
       log,
       logContext: lambdaLogContext(log),
-      runtime: onceUntilFailure(async () => {
+      deps: async () => {
         const { wiring, queue, deadLetters } = await awsWiring(log, metrics, WORKER_AWS_BUDGET);
         return {
           // Each portal is built on its first message: its secrets are read then.
@@ -27,7 +26,7 @@ export const handler = withMetricsFlush(
           retries: queue,
           deadLetters: deadLetters(),
         };
-      }),
+      },
     }),
     metrics,
   ),

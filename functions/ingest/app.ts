@@ -10,9 +10,10 @@ import { httpErrorResponder, jsonAnswer } from "./http-errors";
 export const WEBHOOK_ROUTE = "POST /webhooks/{sourceId}";
 export const HEALTH_ROUTE = "GET /health";
 
+/** The same shape for all three handlers: a log, the Lambda's log context, and `deps`. */
 export interface IngestHandlerOptions {
   log: Log;
-  /** Built once per cold start, on the first webhook (config, secrets, clients). */
+  /** Built once per cold start, on the first webhook (config, clients); again after a failure. */
   deps: () => Promise<IngestDeps>;
   /** Outermost middleware: the Lambda context on every log line (`lambdaLogContext` on AWS). */
   logContext?: MiddlewareObj;

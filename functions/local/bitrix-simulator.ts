@@ -2,8 +2,9 @@ import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as z from "zod";
+import { hasRunToken } from "../../devkit/run-state";
+import { isRecord, parseJsonOrUndefined } from "../core/values";
 import { isLoopbackHost } from "./http-server";
-import { hasRunToken } from "./run-state";
 import { notifyMethod, type ReceivedNotification } from "./simulator-notify";
 import {
   makeSimulatorOAuth,
@@ -395,7 +396,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     if (req.method === "POST" && path === "/_simulator/outage") {
       const parsed = z
         .strictObject({ ms: z.number().int().min(0).max(3_600_000) })
-        .safeParse(parseJson(raw));
+        .safeParse(parseJsonOrUndefined(raw));
       if (!parsed.success)
         return send(res, error(400, "BAD_OUTAGE", z.prettifyError(parsed.error)));
       outageUntil = now() + parsed.data.ms;
@@ -404,14 +405,14 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     if (req.method === "POST" && path === "/_simulator/another-app") {
       const parsed = z
         .strictObject({ code: z.string().length(32), userId: z.number().int().positive() })
-        .safeParse(parseJson(raw));
+        .safeParse(parseJsonOrUndefined(raw));
       if (!parsed.success)
         return send(res, error(400, "BAD_MESSAGE", z.prettifyError(parsed.error)));
       lastSent.set(`${parsed.data.code}\u0000${parsed.data.userId}`, now());
       return send(res, { status: 200, body: { recorded: true } });
     }
     if (req.method === "POST" && path === "/_simulator/faults") {
-      const parsed = z.array(faultSchema).safeParse(parseJson(raw));
+      const parsed = z.array(faultSchema).safeParse(parseJsonOrUndefined(raw));
       if (!parsed.success)
         return send(res, error(400, "BAD_FAULTS", z.prettifyError(parsed.error)));
       faults.push(...parsed.data);
@@ -422,7 +423,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
 
   /** `POST /_simulator/portal` `{imbot?, olderErrorCodes?, overloaded?}`: see {@link PortalTraits}. */
   function portalControl(res: ServerResponse, raw: string) {
-    const parsed = portalTraitsSchema.safeParse(parseJson(raw));
+    const parsed = portalTraitsSchema.safeParse(parseJsonOrUndefined(raw));
     if (!parsed.success) return send(res, error(400, "BAD_PORTAL", z.prettifyError(parsed.error)));
     return send(res, { status: 200, body: changePortal(parsed.data) });
   }
@@ -568,7 +569,7 @@ function parseParams(
   const merged: Record<string, unknown> = parseForm(query.toString());
   let body: unknown = {};
   if (contentType?.includes("application/json")) {
-    body = raw.trim() === "" ? {} : parseJson(raw);
+    body = raw.trim() === "" ? {} : parseJsonOrUndefined(raw);
     if (!isRecord(body)) return undefined;
   } else if (contentType?.includes("application/x-www-form-urlencoded")) {
     body = parseForm(raw);
@@ -609,20 +610,12 @@ function parseForm(raw: string): Record<string, unknown> {
   return out;
 }
 
-function parseJson(raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-}
-
 /** ATTACH/KEYBOARD: structures or JSON text; PHP's `empty()` values count as absent. */
 function jsonParam(value: unknown): unknown {
   if (value === undefined || value === null || value === "" || value === "0" || value === false) {
     return undefined;
   }
-  const parsed = typeof value === "string" ? (parseJson(value) ?? value) : value;
+  const parsed = typeof value === "string" ? (parseJsonOrUndefined(value) ?? value) : value;
   if (isObjectLike(parsed) && Object.keys(parsed).length === 0) return undefined;
   return parsed;
 }
@@ -657,9 +650,6 @@ function truncate(text: string): string {
 }
 
 const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 const isObjectLike = (value: unknown): value is object =>
   typeof value === "object" && value !== null;

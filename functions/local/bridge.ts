@@ -1,22 +1,15 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { makeBitrixWebhookClient } from "../adapters/bitrix-client";
-import { makeBitrixOAuthClient } from "../adapters/bitrix-oauth";
+import { newRunToken } from "../../devkit/run-state";
+import { checkSecretsReadable } from "../../devkit/secret-check";
 import { type LocalDynamo, startDynalite } from "../adapters/dynamo/dynalite-server";
 import { ensureTable } from "../adapters/dynamo/table";
 import { makeSecretResolver } from "../adapters/secrets";
-import {
-  ingestDeps,
-  portalsDeliver,
-  sweepDeps,
-  tokenProvider,
-  type Wiring,
-} from "../adapters/wiring";
+import { ingestDeps, portalsDeliver, sweepDeps, type Wiring } from "../adapters/wiring";
 import { type Clock, systemClock } from "../core/clock";
 import type { Config } from "../core/config";
 import { deliveryTimings } from "../core/delivery-timings";
 import type { Log } from "../core/log";
 import { type Metrics, noMetrics } from "../core/metrics";
-import type { BitrixClient } from "../core/ports";
 import { makeSweep } from "../core/sweep";
 import { createDeliverHandler } from "../deliver/app";
 import { createIngestHandler } from "../ingest/app";
@@ -31,8 +24,6 @@ import { type LocalPage, withLocalRoutes } from "./local-routes";
 import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
 import { RequestLog } from "./request-log";
 import { makeRequestRecorder, observeOutcomes } from "./request-recorder";
-import { newRunToken } from "./run-state";
-import { checkSecretsReadable } from "./secret-check";
 
 export interface LocalBridgeOptions {
   config: Config;
@@ -157,7 +148,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       clock: options.clock ?? systemClock,
       log,
       metrics: options.metrics ?? noMetrics,
-      oauthServers: new Map([...simulators].map(([id, simulator]) => [id, simulator.origin])),
+      simulated: simulators,
       observeOutcomes: (outcomes) => observeOutcomes(outcomes, showOutcome),
     };
     const timings = deliveryTimings(config);
@@ -174,33 +165,12 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
 
     const ingestHandler = createIngestHandler({
       log,
-      deps: async () => {
-        const deps = ingestDeps(wiring, queue);
-        return { ...deps, outcomes: observeOutcomes(deps.outcomes, showOutcome) };
-      },
+      deps: async () => ingestDeps(wiring, queue),
     });
-    const clients = new Map<string, BitrixClient>();
-    for (const portal of config.portals) {
-      const simulator = simulators.get(portal.id);
-      if (!simulator) continue;
-      clients.set(
-        portal.id,
-        portal.oauth
-          ? makeBitrixOAuthClient({
-              portalUrl: simulator.origin,
-              tokens: await tokenProvider(wiring, portal),
-              timeoutMs: portal.timeoutMs,
-            })
-          : makeBitrixWebhookClient({
-              webhookUrl: simulator.webhookUrl,
-              timeoutMs: portal.timeoutMs,
-            }),
-      );
-    }
-    const deliver = portalsDeliver(wiring, clients);
+    const deliver = portalsDeliver(wiring);
     const deliverHandler = createDeliverHandler({
       log,
-      runtime: async () => ({ deliver, retries: queue, deadLetters: queue }),
+      deps: async () => ({ deliver, retries: queue, deadLetters: queue }),
     });
     queue.start((event) => inFlight.track(deliverHandler(event, fakeContext(deliverTimeoutMs))));
 

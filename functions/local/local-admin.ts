@@ -1,9 +1,9 @@
 import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { hasRunToken, TOKEN_HEADER } from "../../devkit/run-state";
 import type { Config } from "../core/config";
 import type { QueueMessage } from "../core/job";
 import type { LocalBridge } from "./bridge";
 import type { LocalPage } from "./local-routes";
-import { hasRunToken, TOKEN_HEADER } from "./run-state";
 
 /**
  * What the `hookline` CLI asks of the local run that only the running process holds: its

@@ -1,3 +1,4 @@
+import { clip } from "../core/values";
 import type { LoggedOutcome, LoggedRequest } from "./request-log";
 import { plainStyle, type Style } from "./terminal-style";
 
@@ -109,7 +110,7 @@ const plural = (count: number, word: string): string => `${count} ${word}${count
  */
 export function shown(text: string, max = MAX_SHOWN): string {
   const safe = text.replace(CONTROL_CHARACTERS, "?");
-  return safe.length <= max ? safe : `${safe.slice(0, max - 1)}…`;
+  return clip(safe, max);
 }
 
 /** Multi-line sender text for a terminal: as `shown`, but line breaks stay and nothing is clipped. */

@@ -6,8 +6,6 @@ import {
   withMetricsFlush,
 } from "../adapters/telemetry";
 import { sweepDeps } from "../adapters/wiring";
-import { onceUntilFailure } from "../core/once";
-import { makeSweep } from "../core/sweep";
 import { createSweepHandler } from "./app";
 
 const log = makePowertoolsLog();
@@ -18,10 +16,10 @@ export const handler = withMetricsFlush(
   createSweepHandler({
     log,
     logContext: lambdaLogContext(log),
-    sweep: onceUntilFailure(async () => {
+    deps: async () => {
       const { wiring, queue } = await awsWiring(log, metrics, WORKER_AWS_BUDGET);
-      return makeSweep(sweepDeps(wiring, queue));
-    }),
+      return sweepDeps(wiring, queue);
+    },
   }),
   metrics,
 );

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { examplePayload } from "../../cli/examples";
+import { examplePayload } from "../../devkit/examples";
 import { makeInbox } from "../../functions/local/inbox/index";
 import { postWebhook, startTestBridge, TEST_SECRETS, testConfig } from "../support/bridge";
 import {

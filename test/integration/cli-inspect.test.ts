@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Io } from "../../cli/output";
 import { runCli } from "../../cli/program";
+import { runStatePath } from "../../devkit/run-state";
 import { makeLocalAdmin } from "../../functions/local/local-admin";
-import { runStatePath } from "../../functions/local/run-state";
 import {
   OPEN_LINE_CODE,
   postWebhook,

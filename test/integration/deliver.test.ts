@@ -1,15 +1,13 @@
-import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
 import type { Config } from "../../functions/core/config";
 import { type DeliveryResult, makeDeliver } from "../../functions/core/deliver";
 import type { EventJob, FlushJob, QueueMessage } from "../../functions/core/job";
 import { MAX_LIMITED_TRIES } from "../../functions/core/ledger";
 import type { Metrics } from "../../functions/core/metrics";
 import type { SendResult } from "../../functions/core/ports";
-import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
+import { useTable } from "../support/dynamo-servers";
 import {
   answers,
   eventJob,
@@ -33,19 +31,8 @@ const T0 = Date.parse("2030-01-07T09:00:00.000Z");
 const done: DeliveryResult = { status: "done" };
 
 describe("deliver, against real stores", () => {
-  let dynamo: LocalDynamo;
-  let db: DynamoDBClient;
+  const table = useTable(TABLE);
   let unique = 0;
-
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-    db = makeTestClient(dynamo.endpoint);
-    await ensureTable(db, TABLE);
-  });
-  afterAll(async () => {
-    db?.destroy();
-    await dynamo?.close();
-  });
 
   function setup(
     script: Parameters<typeof scriptedBitrix> = [],
@@ -63,7 +50,7 @@ describe("deliver, against real stores", () => {
     const deps = {
       ...storeDeps({
         config: options.config ?? ledgerConfig({ maxEvents: 2 }),
-        db,
+        db: table.db,
         table: TABLE,
         portal,
         client: bitrix,
@@ -74,7 +61,7 @@ describe("deliver, against real stores", () => {
       metrics,
     };
     const deliver = makeDeliver(deps);
-    const outcomes = makeDynamoOutcomeStore(db, TABLE);
+    const outcomes = makeDynamoOutcomeStore(table.db, TABLE);
     const { timings } = deps;
     return {
       portal,
@@ -192,7 +179,7 @@ describe("deliver, against real stores", () => {
     const deliver = makeDeliver({
       ...storeDeps({
         config: ledgerConfig(),
-        db,
+        db: table.db,
         table: TABLE,
         portal: t.portal,
         clock: t.clock,
@@ -329,10 +316,11 @@ describe("deliver, against real stores", () => {
 
   it("comes back later, holding nothing, when the bucket is booked beyond the lease", async () => {
     const t = setup([], { rate: { perSecond: 1, burst: 1 } });
-    await makeDynamoRateLimiter(db, TABLE, { portal: t.portal, perSecond: 1, burst: 1 }).penalize(
-      t.clock.now(),
-      60 * SECOND,
-    );
+    await makeDynamoRateLimiter(table.db, TABLE, {
+      portal: t.portal,
+      perSecond: 1,
+      burst: 1,
+    }).penalize(t.clock.now(), 60 * SECOND);
     const job = t.job("job");
     expect((await t.attempt(job)).status).toBe("retry");
     expect(t.bitrix.calls).toHaveLength(0);

@@ -1,7 +1,5 @@
-import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { classifyBitrixAnswer } from "../../functions/core/bitrix-errors";
 import { type DeliveryResult, makeDeliver } from "../../functions/core/deliver";
 import type { QueueMessage } from "../../functions/core/job";
@@ -10,7 +8,7 @@ import { Metric, type Metrics, noMetrics } from "../../functions/core/metrics";
 import type { FinalOutcome } from "../../functions/core/outcome";
 import type { BitrixClient, SendResult } from "../../functions/core/ports";
 import { makeSweep } from "../../functions/core/sweep";
-import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
+import { useTable } from "../support/dynamo-servers";
 import {
   answers,
   failing,
@@ -54,23 +52,11 @@ function recordingMetrics() {
 }
 
 describe("the weekly ledger against the outside world (dynalite, fake clock)", () => {
-  let server: LocalDynamo | undefined;
-  let db: DynamoDBClient;
+  const table = useTable(TABLE);
   let unique = 0;
 
-  beforeAll(async () => {
-    server = await startDynalite();
-    db = makeTestClient(server.endpoint);
-    await ensureTable(db, TABLE);
-  });
-
-  afterAll(async () => {
-    db?.destroy();
-    await server?.close();
-  });
-
   const world = (options: LedgerWorldOptions = {}) =>
-    makeLedgerWorld(db, TABLE, `portal-${++unique}.example`, T0, options);
+    makeLedgerWorld(table.db, TABLE, `portal-${++unique}.example`, T0, options);
 
   const delayOf = (result: DeliveryResult): number => {
     if (result.status !== "retry")
@@ -153,7 +139,7 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       async (_name, outcome) => {
         const w = world();
         const job = w.job(`copy-${outcome}`);
-        await makeDynamoOutcomeStore(db, TABLE).finish({
+        await makeDynamoOutcomeStore(table.db, TABLE).finish({
           jobId: job.jobId,
           sourceId: job.sourceId,
           eventId: job.eventId,
@@ -173,7 +159,7 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
     it("a dead-letter redrive after the week of a job whose exhausted failure was later replaced by sent sends nothing", async () => {
       const w = world();
       const job = w.job("redrive");
-      const store = makeDynamoOutcomeStore(db, TABLE);
+      const store = makeDynamoOutcomeStore(table.db, TABLE);
       const base = {
         jobId: job.jobId,
         sourceId: job.sourceId,
@@ -205,7 +191,7 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       expect(await w.attempt(job)).toEqual(done);
       expect(w.bitrix.calls).toHaveLength(1);
 
-      const store = makeDynamoOutcomeStore(db, TABLE);
+      const store = makeDynamoOutcomeStore(table.db, TABLE);
       expect(await store.allowResend([job.jobId, `${job.jobId}-no-such-route`])).toEqual([
         job.jobId,
       ]);
@@ -454,20 +440,8 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
 });
 
 describe("deferred events always reach a later attempt (dynalite, fake clock)", () => {
-  let server: LocalDynamo | undefined;
-  let db: DynamoDBClient;
+  const table = useTable(TABLE);
   let unique = 0;
-
-  beforeAll(async () => {
-    server = await startDynalite();
-    db = makeTestClient(server.endpoint);
-    await ensureTable(db, TABLE);
-  });
-
-  afterAll(async () => {
-    db?.destroy();
-    await server?.close();
-  });
 
   /** A Bitrix24 that keeps its own week rows, written only after a success. */
   function portalWithRows(weekMs: number, now: () => number, otherAppAt: number[]) {
@@ -482,7 +456,7 @@ describe("deferred events always reach a later attempt (dynalite, fake clock)", 
   it("USER_MESSAGE_LIMIT caused by another sender, twice, never leaves the event stuck: the sweeper and the flush try again until it is sent", async () => {
     // The default backoff cap (900 s), as a new user's config has it.
     const config = ledgerConfig({ weekSeconds: 12, weekMarginSeconds: 1, maxBackoffSeconds: 900 });
-    const w = makeLedgerWorld(db, TABLE, `stuck-${++unique}.example`, T0, { config });
+    const w = makeLedgerWorld(table.db, TABLE, `stuck-${++unique}.example`, T0, { config });
     const portal = portalWithRows(12 * SECOND, () => w.clock.ms, [w.clock.ms - 6 * SECOND]);
     w.deps.client = scriptedBitrix(...Array.from({ length: 50 }, () => portal));
     const deliver = makeDeliver(w.deps);
@@ -512,23 +486,11 @@ describe("deferred events always reach a later attempt (dynalite, fake clock)", 
 });
 
 describe("the week boundary (dynalite, fake clock)", () => {
-  let server: LocalDynamo | undefined;
-  let db: DynamoDBClient;
+  const table = useTable(TABLE);
   let unique = 0;
 
-  beforeAll(async () => {
-    server = await startDynalite();
-    db = makeTestClient(server.endpoint);
-    await ensureTable(db, TABLE);
-  });
-
-  afterAll(async () => {
-    db?.destroy();
-    await server?.close();
-  });
-
   it("a newer event never goes out alone while an older one waits, even when the digest index lags: the slot's pending-digest marker is read with the claim", async () => {
-    const w = makeLedgerWorld(db, TABLE, `order-${++unique}.example`, T0, {
+    const w = makeLedgerWorld(table.db, TABLE, `order-${++unique}.example`, T0, {
       // The digest index has not caught up: it finds nothing.
       outcomes: (outcomes) => ({ ...outcomes, pending: async () => [] }),
     });
@@ -555,7 +517,7 @@ describe("the week boundary (dynalite, fake clock)", () => {
 
   it("a digest whose crashed predecessor may have landed does not inherit its evidence: newer events wait out that week, never read its USER_MESSAGE_LIMIT as their own send", async () => {
     const rejected = http(400, { error: "WRONG_REQUEST", error_description: "bad message" });
-    const w = makeLedgerWorld(db, TABLE, `inherit-${++unique}.example`, T0, {
+    const w = makeLedgerWorld(table.db, TABLE, `inherit-${++unique}.example`, T0, {
       // Another app used the week; the digest lands but its confirm is lost three times; the
       // resumed digest is rejected; after that week another sender has used the user's week.
       script: [answers.limited, answers.sent, rejected, answers.limited, answers.sent],
@@ -589,7 +551,7 @@ describe("the week boundary (dynalite, fake clock)", () => {
   });
 
   it("an event that joins a pending digest keeps our own send's free time: the next USER_MESSAGE_LIMIT waits the margin, not a day", async () => {
-    const w = makeLedgerWorld(db, TABLE, `boundary-${++unique}.example`, T0);
+    const w = makeLedgerWorld(table.db, TABLE, `boundary-${++unique}.example`, T0);
     const { weekMs, weekMarginMs } = w.timings;
     // The worker that sent first ran more behind than the margin allows for.
     const skewMs = weekMarginMs + 2 * SECOND;
@@ -625,20 +587,8 @@ describe("the week boundary (dynalite, fake clock)", () => {
 });
 
 describe("every path is bounded (dynalite, fake clock)", () => {
-  let server: LocalDynamo | undefined;
-  let db: DynamoDBClient;
+  const table = useTable(TABLE);
   let unique = 0;
-
-  beforeAll(async () => {
-    server = await startDynalite();
-    db = makeTestClient(server.endpoint);
-    await ensureTable(db, TABLE);
-  });
-
-  afterAll(async () => {
-    db?.destroy();
-    await server?.close();
-  });
 
   /**
    * Runs the sweeper every minute and a queue that hands each message back after its retry delay
@@ -697,7 +647,7 @@ describe("every path is bounded (dynalite, fake clock)", () => {
   }
 
   it("an exception that repeats until the retry window is over ends in an outcome and the dead-letter queue, not in SQS's retention", async () => {
-    const w = makeLedgerWorld(db, TABLE, `throws-${++unique}.example`, T0, {
+    const w = makeLedgerWorld(table.db, TABLE, `throws-${++unique}.example`, T0, {
       // The slot store fails on every claim (a bad deploy, a permission lost).
       slots: (slots) => failing(slots, { claim: 10_000 }),
     });
@@ -719,7 +669,7 @@ describe("every path is bounded (dynalite, fake clock)", () => {
   ])(
     "a digest flush that keeps getting %s gives up within the retry window: every carried event ends %s and the flush is a dead letter",
     async (_name, outcome, answer) => {
-      const w = makeLedgerWorld(db, TABLE, `flush-${++unique}.example`, T0, {
+      const w = makeLedgerWorld(table.db, TABLE, `flush-${++unique}.example`, T0, {
         script: [answers.sent, ...Array.from({ length: 400 }, () => answer)],
       });
       expect(await w.attempt(w.job("flush-first"))).toEqual(done);

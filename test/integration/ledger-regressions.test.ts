@@ -1,17 +1,12 @@
-import { type DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GetItemCommand } from "@aws-sdk/client-dynamodb";
+import { describe, expect, it } from "vitest";
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
-import { ensureTable, keys } from "../../functions/adapters/dynamo/table";
+import { keys } from "../../functions/adapters/dynamo/table";
 import { parseConfig } from "../../functions/core/config";
 import { type DeliveryResult, makeDeliver } from "../../functions/core/deliver";
 import type { QueueMessage } from "../../functions/core/job";
 import type { SendResult } from "../../functions/core/ports";
-import {
-  type LocalDynamo,
-  makeTestClient,
-  startDynalite,
-  startDynamoDbLocal,
-} from "../support/dynamo-servers";
+import { startDynalite, startDynamoDbLocal, useTable } from "../support/dynamo-servers";
 import {
   answers,
   failing,
@@ -39,23 +34,11 @@ describe.each([
   ["dynalite", startDynalite],
   ["DynamoDB Local", startDynamoDbLocal],
 ])("the weekly ledger's regressions on %s", (_server, start) => {
-  let server: LocalDynamo | undefined;
-  let db: DynamoDBClient;
+  const table = useTable(TABLE, start);
   let unique = 0;
 
-  beforeAll(async () => {
-    server = await start();
-    db = makeTestClient(server.endpoint);
-    await ensureTable(db, TABLE);
-  });
-
-  afterAll(async () => {
-    db?.destroy();
-    await server?.close();
-  });
-
   const world = (options: LedgerWorldOptions = {}) =>
-    makeLedgerWorld(db, TABLE, `portal-${++unique}.example`, T0, options);
+    makeLedgerWorld(table.db, TABLE, `portal-${++unique}.example`, T0, options);
 
   const delayOf = (result: DeliveryResult): number => {
     if (result.status !== "retry")
@@ -317,7 +300,11 @@ describe.each([
     const { leaseMs, requestLandsWithinMs } = w.timings;
     const callEnds = Math.max(3000, requestLandsWithinMs) + 3000;
     // The bucket is booked until just past the last moment a send still fits in the lease.
-    const bucket = makeDynamoRateLimiter(db, TABLE, { portal: w.portal, perSecond: 1, burst: 1 });
+    const bucket = makeDynamoRateLimiter(table.db, TABLE, {
+      portal: w.portal,
+      perSecond: 1,
+      burst: 1,
+    });
     await bucket.penalize(w.clock.now(), leaseMs - callEnds + SECOND);
     const job = w.job("b8");
     const result = await w.attempt(job);
@@ -335,7 +322,7 @@ describe.each([
       return answers.sent;
     });
     const leaseFrom = fits.clock.ms;
-    await makeDynamoRateLimiter(db, TABLE, {
+    await makeDynamoRateLimiter(table.db, TABLE, {
       portal: fits.portal,
       perSecond: 1,
       burst: 1,
@@ -443,7 +430,7 @@ describe.each([
     const w = world({ script: [answers.timeout] });
     const job = w.job("s2");
     expect((await w.attempt(job)).status).toBe("retry");
-    const { Item } = await db.send(
+    const { Item } = await table.db.send(
       new GetItemCommand({
         TableName: TABLE,
         Key: keys.slot(w.portal, LINE, 1),

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Io } from "../../cli/output";
 import { runCli } from "../../cli/program";
-import { runStatePath } from "../../functions/local/run-state";
+import { runStatePath } from "../../devkit/run-state";
 
 const ROOT = join(import.meta.dirname, "../..");
 const CONFIG = join(ROOT, "hookline.config.json");

@@ -3,12 +3,12 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sendEvent } from "../../cli/commands/send";
-import { signingSecret, sourceById } from "../../cli/config";
-import { buildSample } from "../../cli/samples";
+import { sourceById } from "../../cli/config";
+import { DEVELOPMENT_SECRETS, signingSecret } from "../../devkit/dev-secrets";
+import { buildSample } from "../../devkit/samples";
+import { sendEvent } from "../../devkit/send-event";
 import { parseConfig } from "../../functions/core/config";
 import { deliveryTimings } from "../../functions/core/delivery-timings";
-import { DEVELOPMENT_SECRETS } from "../../functions/local/dev-secrets";
 import { startTestBridge } from "../support/bridge";
 
 const ROOT = join(import.meta.dirname, "../..");

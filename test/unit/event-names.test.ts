@@ -1,13 +1,9 @@
 import { join } from "node:path";
 import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
+import { senderEventNames, stripeEventTypes } from "../../cli/sender-event-names";
 import { loadConfigFile, parseConfig } from "../../functions/core/config";
-import {
-  closest,
-  senderEventNames,
-  stripeEventTypes,
-  unknownEventWarnings,
-} from "../../functions/core/event-names";
+import { closest, unknownEventWarnings } from "../../functions/core/event-names";
 import { hooklineEsbuildOptions } from "../../lib/bundling";
 
 const ROOT = join(import.meta.dirname, "../..");
@@ -35,14 +31,16 @@ describe("the senders' own event names", () => {
 
 describe("unknownEventWarnings", () => {
   it("says nothing about the shipped example config", () => {
-    expect(unknownEventWarnings(loadConfigFile(join(ROOT, "hookline.config.json")))).toEqual([]);
+    expect(
+      unknownEventWarnings(loadConfigFile(join(ROOT, "hookline.config.json")), senderEventNames()),
+    ).toEqual([]);
   });
 
   it("names a typo in a Stripe event, with the real name", () => {
     const config = configWith([
       { source: "billing", events: ["invoice.paid", "invoice.payment_faild"] },
     ]);
-    expect(unknownEventWarnings(config)).toEqual([
+    expect(unknownEventWarnings(config, senderEventNames())).toEqual([
       'routes[0].events[1]: stripe sends no "invoice.payment_faild" event; did you mean "invoice.payment_failed"?',
     ]);
   });
@@ -51,17 +49,22 @@ describe("unknownEventWarnings", () => {
     const config = configWith([
       { source: "gh", events: ["issue.closed", "pull_request.*", "pul_request.*", "*"] },
     ]);
-    expect(unknownEventWarnings(config)).toEqual([
+    expect(unknownEventWarnings(config, senderEventNames())).toEqual([
       'routes[0].events[0]: github sends no "issue.closed" event; did you mean "issues.closed"?',
       "routes[0].events[2]: matches no github event",
     ]);
   });
 
   it("explains that GitHub events with an action are named event.action", () => {
-    const [warning] = unknownEventWarnings(configWith([{ source: "gh", events: ["issues"] }]));
+    const [warning] = unknownEventWarnings(
+      configWith([{ source: "gh", events: ["issues"] }]),
+      senderEventNames(),
+    );
     expect(warning).toMatch(/^routes\[0\]\.events\[0\]: GitHub issues events carry an action/);
     expect(warning).toContain('"issues.*"');
-    expect(unknownEventWarnings(configWith([{ source: "gh", events: ["push"] }]))).toEqual([]);
+    expect(
+      unknownEventWarnings(configWith([{ source: "gh", events: ["push"] }]), senderEventNames()),
+    ).toEqual([]);
   });
 
   it("leaves sources without a published list alone, and uses the lists it is given", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { DeliveryAttempt, DeliveryResult } from "../../functions/core/deliver";
-import { queueMessageSchema } from "../../functions/core/job";
+import { queueMessageReader } from "../../functions/core/job";
 import type { OutcomeRecord } from "../../functions/core/outcome";
 import { routeToPortals } from "../../functions/core/portal-router";
 
@@ -24,25 +24,25 @@ describe("queue messages", () => {
       portal: "eu",
       openLineCode: "x".repeat(32),
     };
-    expect(queueMessageSchema.parse(job)).toEqual(job);
+    expect(queueMessageReader.parse(job)).toEqual(job);
   });
 
   it("still read jobs queued before a deploy: versions 1 and 2 name no portal", () => {
-    expect(queueMessageSchema.parse({ v: 1, ...event })).toEqual({
+    expect(queueMessageReader.parse({ v: 1, ...event })).toEqual({
       v: 3,
       kind: "event",
       ...event,
       whenLimited: "digest",
     });
     expect(
-      queueMessageSchema.parse({ v: 2, kind: "event", ...event, whenLimited: "drop" }),
+      queueMessageReader.parse({ v: 2, kind: "event", ...event, whenLimited: "drop" }),
     ).toEqual({
       v: 3,
       kind: "event",
       ...event,
       whenLimited: "drop",
     });
-    expect(queueMessageSchema.parse({ v: 2, kind: "flush", userId: 7 })).toEqual({
+    expect(queueMessageReader.parse({ v: 2, kind: "flush", userId: 7 })).toEqual({
       v: 3,
       kind: "flush",
       userId: 7,
@@ -50,8 +50,8 @@ describe("queue messages", () => {
   });
 
   it("refuse anything else", () => {
-    expect(queueMessageSchema.safeParse({ v: 3, kind: "event", ...event }).success).toBe(false);
-    expect(queueMessageSchema.safeParse({ v: 4, kind: "flush", userId: 7 }).success).toBe(false);
+    expect(queueMessageReader.safeParse({ v: 3, kind: "event", ...event }).success).toBe(false);
+    expect(queueMessageReader.safeParse({ v: 4, kind: "flush", userId: 7 }).success).toBe(false);
   });
 });
 

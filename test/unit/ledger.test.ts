@@ -7,21 +7,11 @@ import {
   whenBlocked,
 } from "../../functions/core/ledger";
 import type { SendResult, SlotAttempt } from "../../functions/core/ports";
+import { at, DAY, NOW, SECOND, slotAttempt } from "./fixtures/ledger-time";
 
-const NOW = new Date("2030-03-04T10:00:00.000Z");
-const SECOND = 1000;
-const DAY = 86_400 * SECOND;
 const timings = { weekMs: 7 * DAY, weekMarginMs: 300 * SECOND };
-const at = (ms: number) => new Date(NOW.getTime() + ms);
 
-const attempt = (over: Partial<SlotAttempt> = {}): SlotAttempt => ({
-  key: { portal: "p", openLineCode: "0123456789abcdef0123456789abcdef", userId: 7 },
-  holder: { jobId: "job-1" },
-  token: "t",
-  leaseUntil: at(120 * SECOND),
-  limitedTries: 0,
-  ...over,
-});
+const attempt = slotAttempt;
 
 const job = { jobId: "job-1", whenLimited: "digest" as const };
 

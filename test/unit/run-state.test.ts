@@ -2,12 +2,7 @@ import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import {
-  readRunState,
-  removeRunState,
-  runStatePath,
-  writeRunState,
-} from "../../functions/local/run-state";
+import { readRunState, removeRunState, runStatePath, writeRunState } from "../../devkit/run-state";
 
 const state = (pid: number) => ({
   pid,

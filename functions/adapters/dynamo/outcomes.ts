@@ -7,7 +7,7 @@ import {
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import type { EventJob, RenderedMessage } from "../../core/job";
-import { OUTCOMES, type Outcome, type OutcomeRecord } from "../../core/outcome";
+import { OUTCOMES, type Outcome, type OutcomeRecord, outcomeRecord } from "../../core/outcome";
 import type { OutcomeStore, PendingEvent, SlotKey } from "../../core/ports";
 import {
   conditionFailed,
@@ -173,13 +173,7 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
     },
 
     defer(job, slot, dueAt, reason, now) {
-      const record: OutcomeRecord = {
-        ...jobFacts(job),
-        outcome: "deferred",
-        reason,
-        dueAt,
-        at: now,
-      };
+      const record = outcomeRecord(job, { outcome: "deferred", reason, dueAt, at: now });
       const item: Item = {
         ...recordItem(record),
         receivedAt: str(job.receivedAt),
@@ -404,16 +398,6 @@ export async function readNotifications(
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-function jobFacts(job: EventJob) {
-  return {
-    jobId: job.jobId,
-    sourceId: job.sourceId,
-    eventId: job.eventId,
-    eventName: job.eventName,
-    userId: job.userId,
-  };
-}
 
 function recordItem(record: OutcomeRecord): Item {
   const item: Item = {

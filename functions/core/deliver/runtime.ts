@@ -3,7 +3,7 @@ import { sleep as defaultSleep } from "../clock";
 import { ATTEMPT_OVERHEAD_MS } from "../config-defaults";
 import type { EventJob } from "../job";
 import { Metric } from "../metrics";
-import type { FinalOutcome, OutcomeRecord } from "../outcome";
+import { type FinalOutcome, type OutcomeRecord, outcomeRecord } from "../outcome";
 import type { PendingEvent, SlotAttempt, SlotKey } from "../ports";
 import {
   type DeliverDeps,
@@ -61,23 +61,23 @@ export function makeRuntime(deps: DeliverDeps) {
     const at = clock.now();
     return Promise.all(
       targets.events.map(async (event) => {
-        const record: OutcomeRecord = {
-          jobId: event.jobId,
-          sourceId: event.sourceId,
-          eventId: event.eventId,
-          eventName: event.eventName,
-          userId: event.message.userId,
-          outcome,
-          reason:
-            targets.digestId && outcome === "sent" ? `sent in digest ${targets.digestId}` : reason,
-          at,
-          ...(bitrixCode && { bitrixCode }),
-          ...(targets.digestId && { digestId: targets.digestId }),
-          ...(exhausted && { exhausted }),
-          // Both deliveries of one event stay on its outcome: the notification, then this one.
-          ...(event.notifiedAt && { notifiedAt: event.notifiedAt }),
-          ...(event.notifyTag !== undefined && { notifyTag: event.notifyTag }),
-        };
+        const record = outcomeRecord(
+          { ...event, userId: event.message.userId },
+          {
+            outcome,
+            reason:
+              targets.digestId && outcome === "sent"
+                ? `sent in digest ${targets.digestId}`
+                : reason,
+            at,
+            ...(bitrixCode && { bitrixCode }),
+            ...(targets.digestId && { digestId: targets.digestId }),
+            ...(exhausted && { exhausted }),
+            // Both deliveries of one event stay on its outcome: the notification, then this one.
+            ...(event.notifiedAt && { notifiedAt: event.notifiedAt }),
+            ...(event.notifyTag !== undefined && { notifyTag: event.notifyTag }),
+          },
+        );
         const standing = await settleWrite(() => outcomes.finish(record));
         if (standing !== record) return standing; // an earlier final outcome stands
         metrics.count(Metric.Messages, { Outcome: outcome });

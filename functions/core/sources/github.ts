@@ -1,7 +1,12 @@
 import { BadRequestError, InvalidSignatureError } from "../errors";
 import { payloadFitsEvent } from "./github-events";
-import type { VerifiedEvent } from "./index";
-import { header, parseJsonObject, type RawRequest, requireHeader } from "./request";
+import {
+  header,
+  parseJsonObject,
+  type RawRequest,
+  requireHeader,
+  type VerifiedEvent,
+} from "./request";
 import { contentHash, signedByAny } from "./signature";
 
 const SIGNATURE_PREFIX = "sha256=";

@@ -1,7 +1,12 @@
 import type { SourceConfig } from "../config";
 import { BadRequestError, InvalidSignatureError } from "../errors";
-import type { VerifiedEvent } from "./index";
-import { header, parseJsonObject, type RawRequest, valueAtPath } from "./request";
+import {
+  header,
+  parseJsonObject,
+  type RawRequest,
+  type VerifiedEvent,
+  valueAtPath,
+} from "./request";
 import { assertFresh, contentHash, signedByAny } from "./signature";
 
 export type HmacSourceConfig = Extract<SourceConfig, { type: "hmac" }>;

@@ -1,24 +1,11 @@
 import type { SourceConfig } from "../config";
 import { verifyGithub } from "./github";
 import { verifyHmac } from "./hmac";
-import type { RawRequest } from "./request";
+import type { RawRequest, VerifiedEvent } from "./request";
 import { verifyStandardWebhook } from "./standard-webhooks";
 import { verifyStripe } from "./stripe";
 
-export type { RawRequest } from "./request";
-
-/** A webhook whose signature checked out: its id (for dedupe), its name (for routes), its body. */
-export interface VerifiedEvent {
-  id: string;
-  name: string;
-  payload: unknown;
-  /**
-   * SHA-256 (hex) of the signed bytes, for senders whose signature covers neither the id nor
-   * the name (GitHub, generic HMAC): the same signed bytes are the same event, whatever the
-   * headers say, so ingest deduplicates on this too.
-   */
-  contentHash?: string;
-}
+export type { RawRequest, VerifiedEvent } from "./request";
 
 /**
  * Verifies the signature on the raw body (before any parsing), then parses and extracts id and

@@ -60,3 +60,16 @@ export function requireStringField(payload: Record<string, unknown>, field: stri
   }
   return value;
 }
+
+/** A webhook whose signature checked out: its id (for dedupe), its name (for routes), its body. */
+export interface VerifiedEvent {
+  id: string;
+  name: string;
+  payload: unknown;
+  /**
+   * SHA-256 (hex) of the signed bytes, for senders whose signature covers neither the id nor
+   * the name (GitHub, generic HMAC): the same signed bytes are the same event, whatever the
+   * headers say, so ingest deduplicates on this too.
+   */
+  contentHash?: string;
+}

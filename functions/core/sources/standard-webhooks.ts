@@ -1,12 +1,12 @@
 import type { SourceConfig } from "../config";
 import { InvalidSignatureError } from "../errors";
-import type { VerifiedEvent } from "./index";
 import {
   header,
   parseJsonObject,
   type RawRequest,
   requireHeader,
   requireStringField,
+  type VerifiedEvent,
 } from "./request";
 import { assertFresh, signedByAny } from "./signature";
 

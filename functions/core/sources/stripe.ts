@@ -1,7 +1,12 @@
 import type { SourceConfig } from "../config";
 import { InvalidSignatureError } from "../errors";
-import type { VerifiedEvent } from "./index";
-import { header, parseJsonObject, type RawRequest, requireStringField } from "./request";
+import {
+  header,
+  parseJsonObject,
+  type RawRequest,
+  requireStringField,
+  type VerifiedEvent,
+} from "./request";
 import { assertFresh, signedByAny } from "./signature";
 
 export type StripeSourceConfig = Extract<SourceConfig, { type: "stripe" }>;

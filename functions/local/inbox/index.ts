@@ -1,14 +1,14 @@
 import { randomBytes } from "node:crypto";
 import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
-import { answerOf, sendEvent } from "../../../cli/commands/send";
-import { signingSecret } from "../../../cli/config";
-import { pendingDigests } from "../../../cli/pending-digests";
-import { buildSample } from "../../../cli/samples";
+import { signingSecret } from "../../../devkit/dev-secrets";
+import { pendingDigests } from "../../../devkit/pending-digests";
+import { hasRunToken } from "../../../devkit/run-state";
+import { buildSample } from "../../../devkit/samples";
+import { answerOf, sendEvent } from "../../../devkit/send-event";
 import { makeDynamoOutcomeStore } from "../../adapters/dynamo/outcomes";
 import type { Config } from "../../core/config";
 import type { LocalBridge } from "../bridge";
 import type { LocalPage } from "../local-routes";
-import { hasRunToken } from "../run-state";
 import { showRequest } from "./mask";
 import {
   type InboxState,

@@ -1,4 +1,4 @@
-import type { PendingDigest } from "../../../cli/pending-digests";
+import type { PendingDigest } from "../../../devkit/pending-digests";
 import type { ReceivedMessage, ReceivedNotification } from "../bitrix-simulator";
 import type { LoggedOutcome, LoggedRequest } from "../request-log";
 import { renderAttach, renderKeyboard } from "./attachments";

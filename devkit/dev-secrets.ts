@@ -1,4 +1,7 @@
 import { resolve } from "node:path";
+import { makeSecretResolver } from "../functions/adapters/secrets";
+import type { Config, SourceConfig } from "../functions/core/config";
+import { ConfigError } from "../functions/core/errors";
 import { referencesIn } from "./secret-check";
 
 /**
@@ -22,7 +25,7 @@ export function envReferences(value: unknown): string[] {
 }
 
 /** The example config shipped at the repository root, for which development values are used. */
-export const EXAMPLE_CONFIG_PATH = resolve(import.meta.dirname, "../../hookline.config.json");
+export const EXAMPLE_CONFIG_PATH = resolve(import.meta.dirname, "../hookline.config.json");
 
 /**
  * Whether a local run may fall back to development values: only for the shipped example config,
@@ -55,4 +58,20 @@ export function localSecretEnvironment(
     }
   }
   return { env: local, defaulted, missing };
+}
+
+/**
+ * The secret a sender of `source` signs with: its first secret reference, resolved the way the
+ * local server resolves it (environment variables, with the example config's development
+ * values when unset), so a signed sample passes the server's check.
+ */
+export async function signingSecret(
+  config: Config,
+  source: SourceConfig,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<string> {
+  const [reference] = source.secret;
+  if (reference === undefined) throw new ConfigError(`sources.${source.id}: no secret`);
+  const resolve = makeSecretResolver({ env: localSecretEnvironment(config, env).env });
+  return resolve(reference);
 }

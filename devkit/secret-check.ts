@@ -1,4 +1,4 @@
-import { ConfigError } from "../core/errors";
+import { ConfigError } from "../functions/core/errors";
 
 /** Every secret reference (`env:…`, `secretsmanager:…`) under `portals` and `sources`, with its key. */
 export function secretReferences(config: {
