@@ -3,7 +3,9 @@
  * `npm start`: the whole bridge on one machine, on embedded defaults (see README "Quickstart").
  * Flags: --port N (or PORT), --config PATH (or HOOKLINE_CONFIG), --json-logs (Powertools JSON
  * logs, as on Lambda, instead of one readable line per request), --dev (development secrets for
- * unset variables with any config; the shipped example config always gets them).
+ * unset variables with any config; the shipped example config always gets them), --trace
+ * (OpenTelemetry spans of every event, printed, or exported over OTLP when
+ * OTEL_EXPORTER_OTLP_ENDPOINT is set: docs/tracing.md).
  */
 import { createHmac, randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -15,6 +17,7 @@ import { makePowertoolsLog } from "../functions/adapters/telemetry";
 import { type Config, loadConfigFile, testWeeks } from "../functions/core/config";
 import { ConfigError } from "../functions/core/errors";
 import { unknownEventWarnings } from "../functions/core/event-names";
+import { METRICS_SERVICE } from "../functions/core/metrics";
 import { startLocalBridge } from "../functions/local/bridge";
 import { makeConsoleLog } from "../functions/local/console-log";
 import { ListenError } from "../functions/local/http-server";
@@ -30,12 +33,13 @@ async function main(): Promise<void> {
       config: { type: "string" },
       "json-logs": { type: "boolean" },
       dev: { type: "boolean" },
+      trace: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
     console.log(
-      "usage: npm start -- [--port 3000] [--config hookline.config.json] [--json-logs] [--dev]",
+      "usage: npm start -- [--port 3000] [--config hookline.config.json] [--json-logs] [--dev] [--trace]",
     );
     return;
   }
@@ -79,12 +83,18 @@ async function main(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const style = styleFor(process.stdout);
   const log = values["json-logs"] ? makePowertoolsLog() : makeConsoleLog(undefined, style);
+  // The OpenTelemetry SDK is loaded only with --trace.
+  const tracing = values.trace
+    ? await (await import("../functions/adapters/otel-tracing")).localTracing(env, METRICS_SERVICE)
+    : undefined;
+  if (values.trace && !tracing) throw new ConfigError("--trace: OTEL_TRACES_EXPORTER is none");
   const bridge = await startLocalBridge({
     config,
     port,
     env,
     tableName: environment.HOOKLINE_TABLE,
     log,
+    ...(tracing && { tracing: tracing.tracing }),
     // The inbox page, local only: the Lambdas never serve it.
     pages: (running) => [
       makeInbox({ config, env, tableName: environment.HOOKLINE_TABLE, bridge: running }),
@@ -122,6 +132,7 @@ async function main(): Promise<void> {
       })
       .join("; ")}`,
   );
+  if (tracing) console.log(`  tracing:   ${tracing.where}`);
   for (const source of config.sources)
     console.log(`  webhook:   POST ${bridge.url}/webhooks/${source.id}  (${source.type})`);
   // The hookline CLI reads this to find the local run (its URL and DynamoDB endpoint).
@@ -154,6 +165,7 @@ async function main(): Promise<void> {
     console.log("\nhookline: stopping");
     setTimeout(() => process.exit(1), STOP_TIMEOUT_MS).unref();
     await bridge.close();
+    await tracing?.tracing.shutdown();
     process.exit(0);
   };
   process.on("SIGINT", stop);

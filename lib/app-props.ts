@@ -2,6 +2,7 @@ import type { App } from "aws-cdk-lib";
 import { ApplicationLogLevel } from "aws-cdk-lib/aws-lambda";
 import { ConfigError } from "../functions/core/errors";
 import type { HooklineStackProps } from "./hookline-stack";
+import { checkOtlpEndpoint } from "./tracing";
 
 /**
  * The stack's props from the app's context (`-c key=value`, or cdk.json), shared by `cdk synth`
@@ -19,6 +20,8 @@ import type { HooklineStackProps } from "./hookline-stack";
  * | `accountConcurrency` | the account's Lambda concurrency quota, if raised (default 1,000) |
  * | `secretsKmsKeyArns` | comma-separated KMS keys of imported secrets |
  * | `logLevel` | hookline's lowest log level kept (`INFO`, `WARN`, `DEBUG`, …) |
+ * | `tracing` | `true`: OpenTelemetry traces, one per webhook event (docs/tracing.md) |
+ * | `otlpEndpoint` | where traces go (default `http://localhost:4318`, a collector extension) |
  *
  * @example
  * new HooklineStack(app, "Hookline", stackPropsFromContext(app));
@@ -62,6 +65,14 @@ export function stackPropsFromContext(app: App): HooklineStackProps {
       .map((arn) => arn.trim())
       .filter(Boolean),
     logLevel,
+    ...(flag("tracing") && {
+      tracing: {
+        otlpEndpoint:
+          context("otlpEndpoint") === undefined
+            ? undefined
+            : checkOtlpEndpoint(String(context("otlpEndpoint"))),
+      },
+    }),
     description: "hookline: signed webhooks to Bitrix24 open-line messages",
   };
 }

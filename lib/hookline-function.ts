@@ -17,6 +17,7 @@ import { loadConfigFile } from "../functions/core/config";
 import { LOG_LEVEL_VARIABLE } from "../functions/core/log";
 import { METRICS_NAMESPACE, METRICS_SERVICE } from "../functions/core/metrics";
 import { bundleFunction } from "./bundling";
+import { type TracingSettings, tracingEnvironment } from "./tracing";
 
 /**
  * The environment every hookline function gets from this construct (the stack adds its own).
@@ -69,6 +70,11 @@ export interface HooklineFunctionProps {
   readonly logRetention?: RetentionDays;
   /** The lowest level of hookline's own log lines that is kept. @default INFO */
   readonly logLevel?: ApplicationLogLevel | undefined;
+  /**
+   * OpenTelemetry tracing (docs/tracing.md): the `OTEL_*` environment that loads and points the
+   * SDK. @default off: no variable, and the SDK's chunk is never loaded
+   */
+  readonly tracing?: TracingSettings | undefined;
 }
 
 /**
@@ -125,6 +131,7 @@ export class HooklineFunction extends Construct {
       environment: {
         ...FUNCTION_ENVIRONMENT,
         [LOG_LEVEL_VARIABLE]: logLevel,
+        ...(props.tracing && tracingEnvironment(props.tracing)),
         ...props.environment,
       },
     });

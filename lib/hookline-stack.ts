@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  Annotations,
   type CfnElement,
   CfnOutput,
   Duration,
@@ -44,6 +45,7 @@ import {
 import { HooklineFunction } from "./hookline-function";
 import { HooklineMonitoring } from "./monitoring";
 import { deliverSecretRefs, HooklineSecrets, ingestSecretRefs, oauthSecretRefs } from "./secrets";
+import { DEFAULT_OTLP_ENDPOINT, type TracingSettings } from "./tracing";
 
 /** The repository root: package-lock.json and the handler entries live there. */
 export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -154,6 +156,11 @@ export interface HooklineStackProps extends StackProps {
   readonly secretsKmsKeyArns?: readonly string[] | undefined;
   /** Lowest level of hookline's log lines kept (context `logLevel`). @default DEFAULT_LOG_LEVEL */
   readonly logLevel?: ApplicationLogLevel | undefined;
+  /**
+   * OpenTelemetry traces, one per webhook event (context `tracing=true`, `otlpEndpoint`;
+   * docs/tracing.md). @default off
+   */
+  readonly tracing?: TracingSettings | undefined;
 }
 
 /**
@@ -278,6 +285,7 @@ export class HooklineStack extends Stack {
       description: "hookline: verifies webhooks and queues the messages they ask for",
       timeout: INGEST_TIMEOUT,
       memorySize: MEMORY_MB.ingest,
+      tracing: props.tracing,
     });
     // Receipts (conditional put; deleted again when queueing fails), outcomes of failed renders
     // (a conditional put).
@@ -292,6 +300,7 @@ export class HooklineStack extends Stack {
         "hookline: sends queued messages and digests to Bitrix24 under the weekly and rate limits",
       timeout: Duration.seconds(timings.deliverTimeoutSeconds),
       memorySize: MEMORY_MB.deliver,
+      tracing: props.tracing,
     });
     this.deliver.fn.addEnvironment("HOOKLINE_DEAD_LETTER_QUEUE_URL", this.deadLetterQueue.queueUrl);
     // Slots, the shared rate limiter, outcomes and digests (a flush reads its events by key).
@@ -314,6 +323,13 @@ export class HooklineStack extends Stack {
       }),
     );
     this.secrets.grantTo(this.deliver.fn, deliverRefs);
+
+    if (props.tracing && !props.tracing.otlpEndpoint) {
+      Annotations.of(this).addWarningV2(
+        "hookline:tracingCollector",
+        `tracing: spans go to ${DEFAULT_OTLP_ENDPOINT}, where only a collector extension layer listens; without one they are dropped. Set -c otlpEndpoint=<collector URL> or add the layer (docs/tracing.md)`,
+      );
+    }
 
     this.sweep = new HooklineFunction(this, "Sweep", {
       ...common,

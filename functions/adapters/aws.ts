@@ -7,6 +7,7 @@ import { bundledConfig } from "./bundled-config";
 import { readEnvironment, required } from "./environment";
 import { makeSecretResolver } from "./secrets";
 import { makeSqsDeadLetters, makeSqsQueue } from "./sqs-queue";
+import { noTracing, type Tracing } from "./tracing";
 import type { Wiring } from "./wiring";
 
 /** How long one AWS request may take, and how often the SDK tries it, per function. */
@@ -44,9 +45,15 @@ export function awsClientOptions(budget: AwsRequestBudget) {
 
 /**
  * Builds what a Lambda needs from its environment: the bundled config, the DynamoDB table,
- * the SQS queues and the secrets under HOOKLINE_SECRET_PREFIX. Call once per cold start.
+ * the SQS queues and the secrets under HOOKLINE_SECRET_PREFIX. Call once per cold start. With
+ * `tracing`, queued messages carry the trace context and Bitrix24 calls get client spans.
  */
-export async function awsWiring(log: Log, metrics: Metrics, budget: AwsRequestBudget) {
+export async function awsWiring(
+  log: Log,
+  metrics: Metrics,
+  budget: AwsRequestBudget,
+  tracing: Tracing = noTracing,
+) {
   const env = readEnvironment();
   // The config checked at synth and carried by the bundle; a bundle without one (built by hand)
   // reads and checks HOOKLINE_CONFIG, and only then loads the schemas.
@@ -65,9 +72,10 @@ export async function awsWiring(log: Log, metrics: Metrics, budget: AwsRequestBu
     clock: systemClock,
     log,
     metrics,
+    ...(tracing !== noTracing && { tracing }),
   };
   const sqs = new SQSClient(clientOptions);
-  const queue = makeSqsQueue(sqs, required(env.HOOKLINE_QUEUE_URL, "HOOKLINE_QUEUE_URL"));
+  const queue = makeSqsQueue(sqs, required(env.HOOKLINE_QUEUE_URL, "HOOKLINE_QUEUE_URL"), tracing);
   const deadLetters = () =>
     makeSqsDeadLetters(
       sqs,

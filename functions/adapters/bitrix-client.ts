@@ -2,6 +2,7 @@ import { classifyBitrixAnswer, isNotificationId } from "../core/bitrix-errors";
 import { ConfigError } from "../core/errors";
 import type { RenderedMessage } from "../core/job";
 import type { BitrixClient, SendResult, SystemNotification } from "../core/ports";
+import { noTracing, type SpanAttributes, type SpanNotes, type Tracing } from "./tracing";
 
 export interface BitrixWebhookClientOptions {
   /** Incoming-webhook URL `https://<portal>/rest/<user_id>/<code>/`. A secret: never logged. */
@@ -10,6 +11,14 @@ export interface BitrixWebhookClientOptions {
   timeoutMs: number;
   /** Clock for `operating_reset_at`; defaults to `Date.now`. */
   now?: () => number;
+  /** A client span per call (docs/tracing.md), named after `portal`. Default: none. */
+  trace?: CallTracing;
+}
+
+/** Where a call's client span goes, and the portal it names. */
+export interface CallTracing {
+  tracing: Tracing;
+  portal: string;
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -57,6 +66,7 @@ export function makeBitrixWebhookClient(options: BitrixWebhookClientOptions): Bi
         now,
         ...(signal && { signal }),
         ...(mayStart && { mayStart }),
+        ...(options.trace && { trace: options.trace }),
       });
     },
     async sendSystemNotification(notification, signal, mayStart) {
@@ -70,6 +80,7 @@ export function makeBitrixWebhookClient(options: BitrixWebhookClientOptions): Bi
           accepts: isNotificationId,
           ...(signal && { signal }),
           ...(mayStart && { mayStart }),
+          ...(options.trace && { trace: options.trace }),
         },
       );
     },
@@ -109,6 +120,7 @@ export async function callMethod(
     mayStart?: () => boolean;
     /** What a successful `result` looks like; `result: true` by default. */
     accepts?: (result: unknown) => boolean;
+    trace?: CallTracing;
   },
 ): Promise<SendResult> {
   const { signal } = options;
@@ -117,13 +129,27 @@ export async function callMethod(
     return { kind: "retry", code: "ABORTED", retryAfterMs: 0, overloaded: false };
   }
   const body = JSON.stringify(params);
-  const timeout = AbortSignal.timeout(options.timeoutMs);
-  const combined = signal ? AbortSignal.any([timeout, signal]) : timeout;
-  try {
-    return await post(endpoint, body, combined, options.now, options.accepts);
-  } catch (error) {
-    return failure(error, timeout, signal);
-  }
+  const { tracing, portal } = options.trace ?? { tracing: noTracing, portal: "" };
+  // The method is the URL's last segment; the URL itself (a webhook's secret) is never recorded.
+  const method = endpoint.pathname.slice(endpoint.pathname.lastIndexOf("/") + 1);
+  const attributes = {
+    "bitrix24.portal": portal,
+    "bitrix24.method": method,
+    "http.request.method": "POST",
+  };
+  return tracing.span(`Bitrix24 ${method}`, { kind: "client", attributes }, async (span) => {
+    const timeout = AbortSignal.timeout(options.timeoutMs);
+    const combined = signal ? AbortSignal.any([timeout, signal]) : timeout;
+    let result: SendResult;
+    try {
+      result = await post(endpoint, body, combined, options.now, span, options.accepts);
+    } catch (error) {
+      result = failure(error, timeout, signal);
+    }
+    span.set({ "hookline.bitrix24.result": result.kind });
+    if (result.kind !== "sent") span.fail(result.code);
+    return result;
+  });
 }
 
 export const NETWORK_MESSAGE_ADD = "imopenlines.network.message.add";
@@ -145,6 +171,7 @@ async function post(
   body: string,
   signal: AbortSignal,
   now: () => number,
+  span: SpanNotes,
   accepts?: (result: unknown) => boolean,
 ) {
   let target = url;
@@ -157,6 +184,7 @@ async function post(
       // A moved portal answers 3xx; we repeat the POST ourselves (fetch would turn it into a GET).
       redirect: "manual",
     });
+    span.set({ "http.response.status_code": response.status });
     const location = response.headers.get("location");
     if (hop === 0 && REDIRECT_STATUSES.has(response.status) && location) {
       await response.body?.cancel();
@@ -165,9 +193,37 @@ async function post(
       target = next;
       continue;
     }
-    const text = await response.text();
-    return classifyBitrixAnswer(response.status, parseJson(text), now(), accepts);
+    const answer = parseJson(await response.text());
+    span.set(answerAttributes(answer));
+    return classifyBitrixAnswer(response.status, answer, now(), accepts);
   }
+}
+
+/**
+ * What a client span records of an answer: the Bitrix24 error code, and from the `time` block the
+ * method's time used in its operating window (`operating`, seconds) and when it resets
+ * (`operating_reset_at`, unix seconds), when the answer carries them. Codes and numbers only.
+ */
+export function answerAttributes(answer: unknown): SpanAttributes {
+  if (typeof answer !== "object" || answer === null) return {};
+  const { error, time } = answer as { error?: unknown; time?: unknown };
+  const attributes: SpanAttributes = {};
+  if (typeof error === "string" && error !== "") attributes["bitrix24.error_code"] = error;
+  if (typeof time === "object" && time !== null) {
+    const { operating, operating_reset_at: resetAt } = time as Record<string, unknown>;
+    // A number, or a numeric string (as `operating_reset_at` sometimes comes); nothing else.
+    const number = (value: unknown) =>
+      typeof value === "number" || (typeof value === "string" && value.trim() !== "")
+        ? Number(value)
+        : Number.NaN;
+    if (Number.isFinite(number(operating))) {
+      attributes["bitrix24.time.operating"] = number(operating);
+    }
+    if (Number.isFinite(number(resetAt))) {
+      attributes["bitrix24.time.operating_reset_at"] = number(resetAt);
+    }
+  }
+  return attributes;
 }
 
 /** Follows only to http(s), and never from https down to http (the path carries the secret). */

@@ -9,6 +9,7 @@ import {
 } from "../core/oauth";
 import type { BitrixClient, SendResult } from "../core/ports";
 import {
+  type CallTracing,
   callMethod,
   NETWORK_MESSAGE_ADD,
   NOTIFY_SYSTEM_ADD,
@@ -98,6 +99,8 @@ export interface BitrixOAuthClientOptions {
   tokens: TokenProvider;
   timeoutMs: number;
   now?: () => number;
+  /** A client span per call (docs/tracing.md). Default: none. */
+  trace?: CallTracing;
 }
 
 /**
@@ -158,6 +161,7 @@ export function makeBitrixOAuthClient(options: BitrixOAuthClientOptions): Bitrix
           ...(extra.signal && { signal: extra.signal }),
           ...(extra.mayStart && { mayStart: extra.mayStart }),
           ...(extra.accepts && { accepts: extra.accepts }),
+          ...(options.trace && { trace: options.trace }),
         },
       );
     try {

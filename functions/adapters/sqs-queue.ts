@@ -6,6 +6,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { QueueMessage } from "../core/job";
 import type { DeadLetters, JobQueue, RetryScheduler } from "../core/ports";
+import { noTracing, type TraceCarrier, type Tracing } from "./tracing";
 
 const SQS_BATCH_SIZE = 10;
 /** SQS refuses a batch whose bodies add up to more than 256 KiB, though each one fits. */
@@ -13,15 +14,29 @@ const SQS_BATCH_BYTES = 256 * 1024;
 /** SQS caps a message's visibility timeout at 12 hours. */
 const MAX_VISIBILITY_SECONDS = 12 * 60 * 60;
 
-/** The delivery queue on SQS: batched sends that fail loudly if any entry failed. */
-export function makeSqsQueue(client: SQSClient, queueUrl: string): JobQueue & RetryScheduler {
+/**
+ * The delivery queue on SQS: batched sends that fail loudly if any entry failed. With tracing,
+ * each message carries the active span's W3C trace context as message attributes
+ * (`traceparent`, `tracestate`), which deliver continues (docs/tracing.md).
+ */
+export function makeSqsQueue(
+  client: SQSClient,
+  queueUrl: string,
+  tracing: Tracing = noTracing,
+): JobQueue & RetryScheduler {
   return {
     async enqueue(jobs: readonly QueueMessage[]) {
-      for (const batch of batches(jobs.map((job) => JSON.stringify(job)))) {
+      const attributes = messageAttributes(tracing.carrier());
+      const bodies = jobs.map((job) => JSON.stringify(job));
+      for (const batch of batches(bodies, attributes.bytes)) {
         const answer = await client.send(
           new SendMessageBatchCommand({
             QueueUrl: queueUrl,
-            Entries: batch.map((body, index) => ({ Id: String(index), MessageBody: body })),
+            Entries: batch.map((body, index) => ({
+              Id: String(index),
+              MessageBody: body,
+              ...(attributes.bytes > 0 && { MessageAttributes: attributes.values }),
+            })),
           }),
         );
         if (answer.Failed && answer.Failed.length > 0) {
@@ -64,13 +79,30 @@ export function makeSqsDeadLetters(client: SQSClient, queueUrl: string): DeadLet
   };
 }
 
-/** Splits bodies into batches SQS takes: at most 10 entries and 256 KiB of bodies each. */
-export function batches(bodies: readonly string[]): string[][] {
+/**
+ * A trace context as SQS message attributes, and the bytes they add to a message: SQS counts
+ * each attribute's name, type and value in the message's size.
+ */
+export function messageAttributes(carrier: TraceCarrier) {
+  const values: Record<string, { DataType: "String"; StringValue: string }> = {};
+  let bytes = 0;
+  for (const [name, value] of Object.entries(carrier)) {
+    values[name] = { DataType: "String", StringValue: value };
+    bytes += Buffer.byteLength(`${name}String${value}`, "utf8");
+  }
+  return { values, bytes };
+}
+
+/**
+ * Splits bodies into batches SQS takes: at most 10 entries and 256 KiB each, counting each
+ * entry's `attributeBytes` (its message attributes) with its body.
+ */
+export function batches(bodies: readonly string[], attributeBytes = 0): string[][] {
   const result: string[][] = [];
   let current: string[] = [];
   let bytes = 0;
   for (const body of bodies) {
-    const size = Buffer.byteLength(body, "utf8");
+    const size = Buffer.byteLength(body, "utf8") + attributeBytes;
     if (
       current.length > 0 &&
       (current.length >= SQS_BATCH_SIZE || bytes + size > SQS_BATCH_BYTES)

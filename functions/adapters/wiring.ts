@@ -24,6 +24,7 @@ import { makeDynamoReceiptStore } from "./dynamo/receipts";
 import { makeDynamoSlotStore } from "./dynamo/slots";
 import { makeDynamoTokenStore } from "./dynamo/tokens";
 import { loadLiquid } from "./liquid-on-demand";
+import type { Tracing } from "./tracing";
 
 /**
  * Requests of the portal's bucket hookline never uses. Sending exactly at the limit overflows a
@@ -53,6 +54,8 @@ export interface Wiring {
   simulated?: ReadonlyMap<string, { origin: string; webhookUrl: string }>;
   /** Wraps every outcome store deliver uses (the local run shows outcomes as they happen). */
   observeOutcomes?: <T extends OutcomeStore>(outcomes: T) => T;
+  /** A client span per Bitrix24 call (docs/tracing.md); none when unset. */
+  tracing?: Tracing;
 }
 
 /** The ingest use case's dependencies over DynamoDB and the given queue. */
@@ -215,13 +218,22 @@ async function portalClient(wiring: Wiring, portal: PortalConfig): Promise<Bitri
           portalUrl: simulated.origin,
           tokens: await tokenProvider(wiring, portal),
           timeoutMs: portal.timeoutMs,
+          ...callTracing(wiring, portal),
         })
-      : makeBitrixWebhookClient({ webhookUrl: simulated.webhookUrl, timeoutMs: portal.timeoutMs });
+      : makeBitrixWebhookClient({
+          webhookUrl: simulated.webhookUrl,
+          timeoutMs: portal.timeoutMs,
+          ...callTracing(wiring, portal),
+        });
   }
   if (portal.webhookUrl) {
     const webhookUrl = await wiring.resolveSecret(portal.webhookUrl);
     try {
-      return makeBitrixWebhookClient({ webhookUrl, timeoutMs: portal.timeoutMs });
+      return makeBitrixWebhookClient({
+        webhookUrl,
+        timeoutMs: portal.timeoutMs,
+        ...callTracing(wiring, portal),
+      });
     } catch (error) {
       throw new ConfigError(
         `${where}.webhookUrl: the value of ${portal.webhookUrl} ${(error as Error).message}`,
@@ -234,12 +246,17 @@ async function portalClient(wiring: Wiring, portal: PortalConfig): Promise<Bitri
       portalUrl: portal.url,
       tokens: await tokenProvider(wiring, portal),
       timeoutMs: portal.timeoutMs,
+      ...callTracing(wiring, portal),
     });
   }
   throw new ConfigError(
     `${where}: a webhookUrl, or an oauth block with the portal's url, is required to deliver`,
   );
 }
+
+/** A portal client's `trace` option: its calls' spans, when the wiring traces. */
+export const callTracing = (wiring: Pick<Wiring, "tracing">, portal: PortalConfig) =>
+  wiring.tracing ? { trace: { tracing: wiring.tracing, portal: portal.id } } : {};
 
 /** One portal's OAuth tokens, shared through the table with every other worker. */
 export async function tokenProvider(wiring: Wiring, portal: PortalConfig): Promise<TokenProvider> {

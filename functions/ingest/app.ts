@@ -1,5 +1,6 @@
 import middy, { type MiddlewareObj } from "@middy/core";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { noTracing, type Tracing } from "../adapters/tracing";
 import { NotFoundError } from "../core/errors";
 import type { IngestDeps } from "../core/ingest";
 import { makeIngest } from "../core/ingest";
@@ -17,6 +18,8 @@ export interface IngestHandlerOptions {
   deps: () => Promise<IngestDeps>;
   /** Outermost middleware: the Lambda context on every log line (`lambdaLogContext` on AWS). */
   logContext?: MiddlewareObj;
+  /** A span per webhook, whose context the queued messages carry (docs/tracing.md). */
+  tracing?: () => Promise<Tracing>;
 }
 
 /**
@@ -26,7 +29,12 @@ export interface IngestHandlerOptions {
  * webhook cost $2.50 a month at 10 M webhooks (docs/cost.md); the use case counts the faults
  * (SignatureFailures by source, failed renders).
  */
-export function createIngestHandler({ log, deps, logContext }: IngestHandlerOptions) {
+export function createIngestHandler({
+  log,
+  deps,
+  logContext,
+  tracing = async () => noTracing,
+}: IngestHandlerOptions) {
   const ready = onceUntilFailure(async () => makeIngest(await deps()));
 
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
@@ -35,15 +43,24 @@ export function createIngestHandler({ log, deps, logContext }: IngestHandlerOpti
     .handler(async (event) => {
       if (event.routeKey === HEALTH_ROUTE) return jsonAnswer(200, { status: "ok" });
       if (event.routeKey !== WEBHOOK_ROUTE) throw new NotFoundError("no such route");
-      const ingest = await ready();
-      const answer = await ingest({
-        sourceId: event.pathParameters?.sourceId ?? "",
-        headers: event.headers,
-        body:
-          event.body === undefined
-            ? Buffer.alloc(0)
-            : Buffer.from(event.body, event.isBase64Encoded ? "base64" : "utf8"),
+      const sourceId = event.pathParameters?.sourceId ?? "";
+      const attributes = { "http.route": WEBHOOK_ROUTE, "hookline.source": sourceId };
+      return (await tracing()).span("ingest", { kind: "server", attributes }, async (span) => {
+        const ingest = await ready();
+        const answer = await ingest({
+          sourceId,
+          headers: event.headers,
+          body:
+            event.body === undefined
+              ? Buffer.alloc(0)
+              : Buffer.from(event.body, event.isBase64Encoded ? "base64" : "utf8"),
+        });
+        span.set({
+          "http.response.status_code": answer.statusCode,
+          "hookline.ingest": answer.body.status,
+          "hookline.event_id": answer.body.eventId,
+        });
+        return jsonAnswer(answer.statusCode, answer.body);
       });
-      return jsonAnswer(answer.statusCode, answer.body);
     });
 }

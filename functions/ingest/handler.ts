@@ -5,21 +5,29 @@ import {
   makePowertoolsLog,
   withMetricsFlush,
 } from "../adapters/telemetry";
+import { tracingFromEnvironment, withTraceFlush } from "../adapters/tracing";
 import { ingestDeps } from "../adapters/wiring";
+import { onceUntilFailure } from "../core/once";
 import { createIngestHandler } from "./app";
 
 const log = makePowertoolsLog();
 const metrics = makeEmfMetrics();
+// Off unless HOOKLINE_TRACING=true: only then is the OpenTelemetry SDK loaded (docs/tracing.md).
+const tracing = onceUntilFailure(() => tracingFromEnvironment(log));
 
 /** Lambda entry: POST /webhooks/{sourceId} and GET /health behind API Gateway HTTP API. */
 export const handler = withMetricsFlush(
-  createIngestHandler({
-    log,
-    logContext: lambdaLogContext(log),
-    deps: async () => {
-      const { wiring, queue } = await awsWiring(log, metrics, INGEST_AWS_BUDGET);
-      return ingestDeps(wiring, queue);
-    },
-  }),
+  withTraceFlush(
+    createIngestHandler({
+      log,
+      logContext: lambdaLogContext(log),
+      tracing,
+      deps: async () => {
+        const { wiring, queue } = await awsWiring(log, metrics, INGEST_AWS_BUDGET, await tracing());
+        return ingestDeps(wiring, queue);
+      },
+    }),
+    tracing,
+  ),
   metrics,
 );

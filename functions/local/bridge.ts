@@ -4,6 +4,7 @@ import { checkSecretsReadable } from "../../devkit/secret-check";
 import { type LocalDynamo, startDynalite } from "../adapters/dynamo/dynalite-server";
 import { ensureTable } from "../adapters/dynamo/table";
 import { makeSecretResolver } from "../adapters/secrets";
+import type { Tracing } from "../adapters/tracing";
 import { ingestDeps, portalsDeliver, sweepDeps, type Wiring } from "../adapters/wiring";
 import { type Clock, systemClock } from "../core/clock";
 import type { Config } from "../core/config";
@@ -49,6 +50,12 @@ export interface LocalBridgeOptions {
   token?: string;
   /** Local-only pages served before the webhook routes (the inbox), given the running bridge. */
   pages?: (bridge: Omit<LocalBridge, "close">) => readonly LocalPage[];
+  /**
+   * The same spans the Lambdas make with tracing on (`npm start -- --trace`, docs/tracing.md):
+   * ingest's, deliver's as its child through the queue, a client span per Bitrix24 call. The
+   * caller owns it (and shuts it down). Default: none.
+   */
+  tracing?: Tracing;
 }
 
 export interface LocalBridge {
@@ -150,7 +157,9 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       metrics: options.metrics ?? noMetrics,
       simulated: simulators,
       observeOutcomes: (outcomes) => observeOutcomes(outcomes, showOutcome),
+      ...(options.tracing && { tracing: options.tracing }),
     };
+    const { tracing } = options;
     const timings = deliveryTimings(config);
     const deliverTimeoutMs = options.deliverTimeoutMs ?? timings.deliverTimeoutSeconds * 1000;
     const queue = new MemoryQueue({
@@ -159,18 +168,25 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       retentionMs: timings.queueRetentionSeconds * 1000,
       batchSize: 5,
       concurrency: 2,
+      ...(tracing && { traceContext: () => tracing.carrier() }),
       ...options.queue,
     });
     closers.push(async () => queue.stop());
 
     const ingestHandler = createIngestHandler({
       log,
+      ...(tracing && { tracing: async () => tracing }),
       deps: async () => ingestDeps(wiring, queue),
     });
     const deliver = portalsDeliver(wiring);
     const deliverHandler = createDeliverHandler({
       log,
-      deps: async () => ({ deliver, retries: queue, deadLetters: queue }),
+      deps: async () => ({
+        deliver,
+        retries: queue,
+        deadLetters: queue,
+        ...(tracing && { tracing }),
+      }),
     });
     queue.start((event) => inFlight.track(deliverHandler(event, fakeContext(deliverTimeoutMs))));
 

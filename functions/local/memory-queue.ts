@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { TraceCarrier } from "../adapters/tracing";
 import type { QueueMessage } from "../core/job";
 import type { DeadLetters, JobQueue, RetryScheduler } from "../core/ports";
 
@@ -13,6 +14,8 @@ interface QueuedMessage {
   receiptHandle?: string;
   /** Why it was dead-lettered, when it was. */
   reason?: string;
+  /** The trace context it carries as message attributes, as SQS would (docs/tracing.md). */
+  traceContext?: TraceCarrier;
   /** Grows each time `visibleAt` changes: older timetable entries for it are stale. */
   version: number;
   /** Deleted (done) or dead-lettered: entries still pointing at it are skipped. */
@@ -45,6 +48,11 @@ export interface MemoryQueueOptions {
    * {@link QueueFullError}, which ingest answers 503 so the sender retries. Default 100,000.
    */
   maxMessages?: number;
+  /**
+   * The trace context to carry with the messages enqueued now (`Tracing.carrier`): handed to the
+   * consumer in each record's message attributes, as the SQS adapter does.
+   */
+  traceContext?: () => TraceCarrier;
 }
 
 /** The queue holds its `maxMessages`: nothing of the refused call was queued. */
@@ -94,7 +102,8 @@ export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
 
   async enqueue(jobs: readonly QueueMessage[]): Promise<void> {
     if (this.held + jobs.length > this.maxMessages) throw new QueueFullError(this.held);
-    for (const job of jobs) this.push(JSON.stringify(job));
+    const traceContext = this.options.traceContext?.();
+    for (const job of jobs) this.push(JSON.stringify(job), traceContext);
     this.kick();
   }
 
@@ -114,12 +123,12 @@ export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
   /** Moves every dead letter back to the queue as a new message, as SQS's redrive does. */
   redriveDeadLetters(): number {
     const moved = this.deadLetters.splice(0);
-    for (const message of moved) this.push(message.body);
+    for (const message of moved) this.push(message.body, message.traceContext);
     this.kick();
     return moved.length;
   }
 
-  private push(body: string): void {
+  private push(body: string, traceContext: TraceCarrier | undefined): void {
     const now = Date.now();
     this.ready.push({
       messageId: randomUUID(),
@@ -128,6 +137,7 @@ export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
       sentAt: now,
       visibleAt: now,
       version: 0,
+      ...(traceContext && Object.keys(traceContext).length > 0 && { traceContext }),
     });
     this.held += 1;
   }
@@ -346,7 +356,12 @@ function toRecord(message: QueuedMessage): SQSRecord {
       SenderId: "local",
       ApproximateFirstReceiveTimestamp: "0",
     },
-    messageAttributes: {},
+    messageAttributes: Object.fromEntries(
+      Object.entries(message.traceContext ?? {}).map(([name, value]) => [
+        name,
+        { dataType: "String", stringValue: value, stringListValues: [], binaryListValues: [] },
+      ]),
+    ),
     md5OfBody: "",
     eventSource: "aws:sqs",
     eventSourceARN: "arn:aws:sqs:local:000000000000:hookline-local",

@@ -6,6 +6,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sleep } from "../../functions/core/clock";
+import {
+  attribute,
+  CLIENT,
+  CONSUMER,
+  type OtlpCollector,
+  SERVER,
+  startOtlpCollector,
+} from "../support/otlp-collector";
 import { standardWebhookRequest } from "../support/signers";
 
 /**
@@ -38,12 +46,12 @@ class NpmStart {
   private child: ChildProcess | undefined;
   private dir = "";
 
-  async start(config: unknown, env: Record<string, string>): Promise<void> {
+  async start(config: unknown, env: Record<string, string>, flags: string[] = []): Promise<void> {
     this.dir = mkdtempSync(join(tmpdir(), "hookline-start-"));
     writeFileSync(join(this.dir, "hookline.config.json"), JSON.stringify(config));
     const child = spawn(
       process.execPath,
-      ["--import", TSX_LOADER, join(ROOT, "bin/local.ts"), "--port", "0"],
+      ["--import", TSX_LOADER, join(ROOT, "bin/local.ts"), "--port", "0", ...flags],
       {
         cwd: this.dir,
         env: { PATH: process.env.PATH ?? "", ...env },
@@ -192,5 +200,43 @@ describe("npm start: two portals, one of them an OAuth app", () => {
     expect(eu.map((m) => [m.userId, m.code])).toEqual([[7, BILLING]]);
     // One user, two portals: two weekly slots, so neither message waits for a digest.
     expect(eu[0]?.message).toContain("invoiced");
+  }, 120_000);
+});
+
+describe("npm start -- --trace: one trace per event, exported over OTLP", () => {
+  const run = new NpmStart();
+  let collector: OtlpCollector;
+  beforeAll(async () => {
+    collector = await startOtlpCollector();
+    await run.start(
+      {
+        portals: [{ id: "main", openLines: { support: "ab515f5d85a8b844d484f6ea75a2e494" } }],
+        sources: appSource,
+        routes: [appRoute(["order.*"])],
+      },
+      { APP_SECRET: SECRET, OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint },
+      ["--trace"],
+    );
+  }, 180_000);
+  afterAll(async () => {
+    await run.stop();
+    await collector?.close();
+  });
+
+  it("exports ingest's span, deliver's as its child and the Bitrix24 call's under it", async () => {
+    expect(run.output).toContain(`tracing:   OTLP to ${collector.endpoint}`);
+    expect(await run.post("order.paid", 9, "paid")).toBe(202);
+    expect(await run.waitFor("main", 1)).toHaveLength(1);
+    // Spans leave in batches; stopping flushes what is left.
+    await run.stop();
+    const [server] = collector.spans.filter((span) => span.kind === SERVER);
+    const [consumer] = collector.spans.filter((span) => span.kind === CONSUMER);
+    const [client] = collector.spans.filter((span) => span.kind === CLIENT);
+    expect(consumer?.traceId).toBe(server?.traceId);
+    expect(consumer?.parentSpanId).toBe(server?.spanId);
+    expect(client?.traceId).toBe(server?.traceId);
+    expect(client?.parentSpanId).toBe(consumer?.spanId);
+    expect(attribute(client, "bitrix24.portal")).toBe("main");
+    expect(Number(attribute(client, "http.response.status_code"))).toBe(200);
   }, 120_000);
 });

@@ -6,7 +6,8 @@ import type { SQSEvent, SQSRecord } from "aws-lambda";
 /**
  * An SQS endpoint on 127.0.0.1 that knows the two operations hookline calls, in the AWS JSON 1.0
  * protocol of SDK v3 (`X-Amz-Target: AmazonSQS.<Operation>`): SendMessageBatch (stored, answered
- * with the body MD5 the SDK verifies) and ChangeMessageVisibility (recorded). Anything else is a
+ * with the body MD5 the SDK verifies, String message attributes kept) and ChangeMessageVisibility
+ * (recorded). Anything else is a
  * 400 `UnsupportedOperation`. For tests that run the real Lambda handlers without AWS.
  */
 
@@ -17,6 +18,8 @@ export interface FakeSqsMessage {
   body: string;
   md5OfBody: string;
   sentAt: number;
+  /** String message attributes as sent (e.g. the trace context's `traceparent`). */
+  attributes?: Record<string, string>;
 }
 
 export interface VisibilityChange {
@@ -51,6 +54,16 @@ const TARGET_PREFIX = "AmazonSQS.";
 interface BatchEntry {
   Id?: unknown;
   MessageBody?: unknown;
+  MessageAttributes?: unknown;
+}
+
+/** The String values of a send's `MessageAttributes`; undefined without any. */
+function stringAttributes(input: unknown): Record<string, string> | undefined {
+  if (typeof input !== "object" || input === null) return undefined;
+  const values = Object.entries(input as Record<string, { StringValue?: unknown }>).flatMap(
+    ([name, value]) => (typeof value?.StringValue === "string" ? [[name, value.StringValue]] : []),
+  );
+  return values.length > 0 ? Object.fromEntries(values) : undefined;
 }
 
 class SqsFault extends Error {
@@ -85,6 +98,7 @@ export async function startFakeSqs(): Promise<FakeSqs> {
       const successful = (entries as BatchEntry[]).map((entry) => {
         const id = requireString(entry.Id, "Entries.Id");
         const body = requireString(entry.MessageBody, "Entries.MessageBody");
+        const attributes = stringAttributes(entry.MessageAttributes);
         const message: FakeSqsMessage = {
           queueUrl,
           messageId: randomUUID(),
@@ -92,6 +106,7 @@ export async function startFakeSqs(): Promise<FakeSqs> {
           body,
           md5OfBody: md5(body),
           sentAt: Date.now(),
+          ...(attributes && { attributes }),
         };
         messages.push(message);
         return { Id: id, MessageId: message.messageId, MD5OfMessageBody: message.md5OfBody };
@@ -242,7 +257,12 @@ export function toSqsEvent(
           SenderId: "AIDAFAKESENDER",
           ApproximateFirstReceiveTimestamp: String(Date.now()),
         },
-        messageAttributes: {},
+        messageAttributes: Object.fromEntries(
+          Object.entries(message.attributes ?? {}).map(([name, stringValue]) => [
+            name,
+            { dataType: "String", stringValue, stringListValues: [], binaryListValues: [] },
+          ]),
+        ),
         md5OfBody: message.md5OfBody,
         eventSource: "aws:sqs",
         eventSourceARN: `arn:aws:sqs:${region}:000000000000:${queueName(message.queueUrl)}`,

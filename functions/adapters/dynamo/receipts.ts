@@ -7,6 +7,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import type { Receipt, ReceiptState, ReceiptStore } from "../../core/ports";
 import {
+  applied,
   conditionFailed,
   daysMs,
   type Item,
@@ -82,22 +83,19 @@ export function makeDynamoReceiptStore(client: DynamoDBClient, tableName: string
   };
   const remove = (key: Item) =>
     client.send(new DeleteItemCommand({ TableName: tableName, Key: key }));
-  const markQueued = async (key: Item) => {
-    try {
-      await client.send(
-        new UpdateItemCommand({
-          TableName: tableName,
-          Key: key,
-          UpdateExpression: "SET #state = :queued REMOVE pendingUntil, attempt",
-          ConditionExpression: "attribute_exists(pk)",
-          ExpressionAttributeNames: { "#state": "state" },
-          ExpressionAttributeValues: { ":queued": str("queued") },
-        }),
-      );
-    } catch (error) {
-      if (!conditionFailed(error)) throw error;
-    }
-  };
+  // A receipt removed meanwhile (its enqueue failed) stays removed.
+  const markQueued = (key: Item) =>
+    applied(
+      client,
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: key,
+        UpdateExpression: "SET #state = :queued REMOVE pendingUntil, attempt",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: { ":queued": str("queued") },
+      }),
+    );
   const keysOf = (receipt: Receipt) => ({
     content:
       receipt.contentHash === undefined

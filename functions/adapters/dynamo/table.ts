@@ -3,12 +3,15 @@ import {
   type AttributeValue,
   ConditionalCheckFailedException,
   CreateTableCommand,
+  type DeleteItemCommand,
   DescribeTableCommand,
   DescribeTimeToLiveCommand,
   type DynamoDBClient,
   GetItemCommand,
+  type PutItemCommand,
   ResourceInUseException,
   ResourceNotFoundException,
+  type UpdateItemCommand,
   UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
@@ -111,6 +114,25 @@ const pk = (value: string): Item => ({ [TABLE_PARTITION_KEY]: { S: value } });
 /** The exception when `error` is a failed condition, so adapters can turn it into an answer. */
 export const conditionFailed = (error: unknown): ConditionalCheckFailedException | undefined =>
   error instanceof ConditionalCheckFailedException ? error : undefined;
+
+/**
+ * Sends a conditional write: `true` when it applied, `false` when its condition failed; any other
+ * error is thrown. The one place for the try/catch every conditional write needs.
+ *
+ * @example if (!(await applied(client, new UpdateItemCommand({ …, ConditionExpression })))) …
+ */
+export async function applied(
+  client: DynamoDBClient,
+  command: UpdateItemCommand | PutItemCommand | DeleteItemCommand,
+): Promise<boolean> {
+  try {
+    await client.send(command as UpdateItemCommand);
+    return true;
+  } catch (error) {
+    if (conditionFailed(error)) return false;
+    throw error;
+  }
+}
 
 /**
  * The item that made a conditional write fail: from `ReturnValuesOnConditionCheckFailure`, or,

@@ -5,7 +5,7 @@ import {
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import type { StoredTokens, TokenStore } from "../../core/ports";
-import { conditionFailed, type Item, keys, num, str } from "./table";
+import { applied, type Item, keys, num, str } from "./table";
 
 /**
  * OAuth tokens as one `TOKEN#<portal>` item per portal: `accessToken`, `accessExpiresAt`,
@@ -18,15 +18,7 @@ import { conditionFailed, type Item, keys, num, str } from "./table";
 export function makeDynamoTokenStore(client: DynamoDBClient, tableName: string): TokenStore {
   const key = (portal: string) => keys.token(portal);
 
-  async function conditional(command: UpdateItemCommand | PutItemCommand): Promise<boolean> {
-    try {
-      await client.send(command as UpdateItemCommand);
-      return true;
-    } catch (error) {
-      if (conditionFailed(error)) return false;
-      throw error;
-    }
-  }
+  const conditional = (command: UpdateItemCommand | PutItemCommand) => applied(client, command);
 
   return {
     async read(portal) {

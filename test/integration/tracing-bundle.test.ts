@@ -1,0 +1,187 @@
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+  SQSBatchResponse,
+  SQSEvent,
+} from "aws-lambda";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureTable } from "../../functions/adapters/dynamo/table";
+import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { fakeContext } from "../../functions/local/http-server";
+import { bundleFunction } from "../../lib/bundling";
+import { OPEN_LINE_CODE, TEST_SECRETS, testConfig } from "../support/bridge";
+import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
+import { type FakeSqs, startFakeSqs, toSqsEvent } from "../support/fake-sqs";
+import {
+  issueOpened,
+  nativeImport,
+  restoreEnv,
+  useLocalAws,
+  webhookEvent,
+} from "../support/lambda-bundles";
+import {
+  attribute,
+  CLIENT,
+  CONSUMER,
+  type OtlpCollector,
+  SERVER,
+  startOtlpCollector,
+} from "../support/otlp-collector";
+import { githubRequest } from "../support/signers";
+
+/**
+ * Tracing in the bundled Lambdas (docs/tracing.md): without HOOKLINE_TRACING the OpenTelemetry
+ * SDK is in none of the code a function loads at start, only in chunks loaded on demand; with
+ * it (and the `OTEL_*` variables the stack sets), the real bundles export one connected trace
+ * over OTLP/HTTP to a collector, the trace context riding in the SQS message's attributes.
+ */
+
+type IngestHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
+type DeliverHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+
+const FUNCTIONS = {
+  ingest: "functions/ingest/handler.ts",
+  deliver: "functions/deliver/handler.ts",
+  sweep: "functions/sweep/handler.ts",
+};
+type FunctionName = keyof typeof FUNCTIONS;
+const TABLE = "hookline-tracing-bundle";
+const rawConfig = testConfig({ bitrix: { webhookUrl: "env:BITRIX_WEBHOOK_URL" } });
+
+/** The files a module loads before any `import()`: itself and its static imports, transitively. */
+async function staticClosure(entry: string): Promise<string[]> {
+  const seen = new Set<string>();
+  const visit = async (file: string): Promise<void> => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const code = await readFile(file, "utf8");
+    for (const match of code.matchAll(
+      /(?:^|[;}\s])(?:import|export)\s*[^"'()]*?from\s*"(\.[^"]+)"/g,
+    )) {
+      await visit(resolve(dirname(file), match[1] as string));
+    }
+    for (const match of code.matchAll(/(?:^|[;}\s])import\s*"(\.[^"]+)"/g)) {
+      await visit(resolve(dirname(file), match[1] as string));
+    }
+  };
+  await visit(entry);
+  return [...seen];
+}
+
+/** The source files a bundled file was built from, by its source map (`sources`). */
+const sourcesOf = async (file: string): Promise<string[]> =>
+  (JSON.parse(await readFile(`${file}.map`, "utf8")) as { sources: string[] }).sources;
+
+const OTEL_PACKAGE = /node_modules\/@opentelemetry\//;
+
+describe("tracing in the bundled Lambda handlers", () => {
+  const savedEnv = { ...process.env };
+  let workDir: string;
+  let dynamo: LocalDynamo | undefined;
+  let simulator: BitrixSimulator | undefined;
+  let sqs: FakeSqs | undefined;
+  let collector: OtlpCollector | undefined;
+  const bundles = {} as Record<FunctionName, string>;
+
+  beforeAll(async () => {
+    workDir = await mkdtemp(join(tmpdir(), "hookline-tracing-"));
+    for (const [name, entry] of Object.entries(FUNCTIONS)) {
+      bundleFunction(entry, join(workDir, name), { config: rawConfig });
+      bundles[name as FunctionName] = join(workDir, name, "index.mjs");
+    }
+    [dynamo, simulator, sqs, collector] = await Promise.all([
+      startDynalite(),
+      startBitrixSimulator({ openLineCodes: [OPEN_LINE_CODE] }),
+      startFakeSqs(),
+      startOtlpCollector(),
+    ]);
+    await ensureTable(makeTestClient(dynamo.endpoint), TABLE);
+  }, 60_000);
+
+  afterAll(async () => {
+    restoreEnv(savedEnv);
+    await Promise.allSettled([
+      dynamo?.close(),
+      simulator?.close(),
+      sqs?.close(),
+      collector?.close(),
+    ]);
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it("keeps the OpenTelemetry SDK out of what every function loads at start", async () => {
+    for (const name of Object.keys(FUNCTIONS) as FunctionName[]) {
+      const eager = await staticClosure(bundles[name]);
+      expect(eager.length).toBeGreaterThan(1);
+      for (const file of eager) {
+        expect((await sourcesOf(file)).filter((source) => OTEL_PACKAGE.test(source))).toEqual([]);
+      }
+      // ...while the bundle carries it, in chunks only `import()` reaches (the sweeper's never
+      // loads them: it starts no trace).
+      const chunks = join(dirname(bundles[name]), "chunks");
+      const lazy = (await readdir(chunks))
+        .filter((file) => file.endsWith(".mjs"))
+        .map((file) => join(chunks, file))
+        .filter((file) => !eager.includes(file));
+      const lazySources = (await Promise.all(lazy.map(sourcesOf))).flat();
+      expect(lazySources.some((source) => source.includes("@opentelemetry/sdk-trace"))).toBe(true);
+    }
+  });
+
+  it("exports one connected trace over OTLP with HOOKLINE_TRACING=true", async () => {
+    if (!dynamo || !sqs || !simulator || !collector) throw new Error("servers not started");
+    useLocalAws(
+      workDir,
+      { dynamodb: dynamo.endpoint, sqs: sqs.endpoint },
+      {
+        HOOKLINE_TABLE: TABLE,
+        HOOKLINE_QUEUE_URL: sqs.queueUrl("hookline"),
+        HOOKLINE_DEAD_LETTER_QUEUE_URL: sqs.queueUrl("hookline-dead-letters"),
+        POWERTOOLS_LOG_LEVEL: "ERROR",
+        POWERTOOLS_METRICS_DISABLED: "true",
+        BITRIX_WEBHOOK_URL: simulator.webhookUrl,
+        ...TEST_SECRETS,
+        // What the stack sets with `-c tracing=true` (lib/tracing.ts), the endpoint a collector's.
+        HOOKLINE_TRACING: "true",
+        OTEL_SERVICE_NAME: "hookline",
+        OTEL_TRACES_EXPORTER: "otlp",
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
+      },
+    );
+    const ingest = (await nativeImport(bundles.ingest)).handler as IngestHandler;
+    const deliver = (await nativeImport(bundles.deliver)).handler as DeliverHandler;
+
+    const request = await githubRequest(TEST_SECRETS.GITHUB_SECRET, "issues", issueOpened("otlp"));
+    const answer = await ingest(webhookEvent("github", request), fakeContext());
+    expect(answer.statusCode).toBe(202);
+    const queued = sqs.messages;
+    expect(queued).toHaveLength(1);
+    expect(queued[0]?.attributes?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+
+    const delivered = await deliver(toSqsEvent(queued), fakeContext(30_000));
+    expect(delivered).toEqual({ batchItemFailures: [] });
+    expect(simulator.messages).toHaveLength(1);
+
+    // Each invocation exported its spans before it returned.
+    const spans = collector.spans;
+    const [server] = spans.filter((span) => span.kind === SERVER);
+    const [consumer] = spans.filter((span) => span.kind === CONSUMER);
+    const [client] = spans.filter((span) => span.kind === CLIENT);
+    expect(spans.map((span) => span.kind).sort()).toEqual([SERVER, CLIENT, CONSUMER].sort());
+    expect(new Set(spans.map((span) => span.traceId)).size).toBe(1);
+    expect(queued[0]?.attributes?.traceparent).toContain(server?.spanId);
+    expect(consumer?.parentSpanId).toBe(server?.spanId);
+    expect(client?.parentSpanId).toBe(consumer?.spanId);
+    expect(attribute(client, "bitrix24.method")).toBe("imopenlines.network.message.add");
+    expect(attribute(client, "bitrix24.portal")).toBe("default");
+    expect(Number(attribute(client, "http.response.status_code"))).toBe(200);
+  }, 60_000);
+});
