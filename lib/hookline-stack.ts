@@ -214,30 +214,20 @@ export class HooklineStack extends Stack {
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    // Sparse: only deferred events carry these attributes, so both stay as small as the backlog.
+    // The indexes as the table module defines them (functions/adapters/dynamo/table.ts), the
+    // same definitions `ensureTable` creates locally: due and digest are sparse (deferred events
+    // only), events holds every outcome's own fields; due and events are sharded by job id.
     const { due, digest } = TABLE_INDEXES;
-    this.table.addGlobalSecondaryIndex({
-      indexName: due.indexName,
-      partitionKey: { name: due.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: due.sortKey, type: AttributeType.NUMBER },
-      projectionType: ProjectionType.INCLUDE,
-      nonKeyAttributes: [...due.include],
-    });
-    this.table.addGlobalSecondaryIndex({
-      indexName: digest.indexName,
-      partitionKey: { name: digest.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: digest.sortKey, type: AttributeType.NUMBER },
-      projectionType: ProjectionType.KEYS_ONLY,
-    });
-    // Every outcome by time, for `hookline events` (outcome fields only, not the message).
-    const { events } = TABLE_INDEXES;
-    this.table.addGlobalSecondaryIndex({
-      indexName: events.indexName,
-      partitionKey: { name: events.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: events.sortKey, type: AttributeType.NUMBER },
-      projectionType: ProjectionType.INCLUDE,
-      nonKeyAttributes: [...events.include],
-    });
+    for (const index of Object.values(TABLE_INDEXES)) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.indexName,
+        partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
+        sortKey: { name: index.sortKey, type: AttributeType.NUMBER },
+        ...(index.include.length > 0
+          ? { projectionType: ProjectionType.INCLUDE, nonKeyAttributes: [...index.include] }
+          : { projectionType: ProjectionType.KEYS_ONLY }),
+      });
+    }
 
     this.deadLetterQueue = new Queue(this, "DeadLetterQueue", {
       retentionPeriod: Duration.seconds(timings.deadLetterRetentionSeconds),

@@ -1,11 +1,7 @@
 import { type AttributeValue, type DynamoDBClient, QueryCommand } from "@aws-sdk/client-dynamodb";
 import type { Command } from "commander";
-import {
-  EVENTS_SHARD,
-  fromItem,
-  readNotifications,
-} from "../../functions/adapters/dynamo/outcomes";
-import { TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
+import { fromItem, readNotifications } from "../../functions/adapters/dynamo/outcomes";
+import { allShards, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
 import type { Config } from "../../functions/core/config";
 import { ConfigError } from "../../functions/core/errors";
 import { OUTCOMES, type OutcomeRecord } from "../../functions/core/outcome";
@@ -61,7 +57,9 @@ const PAGE = 100;
 /**
  * `hookline events`: the `events` index (every outcome by the time of its latest state),
  * newest first, grouped by event. Filters apply to the outcomes; an event is listed when one
- * of its messages passes. Reads at most a few pages: never a scan of the table.
+ * of its messages passes. The index is sharded: each shard is read newest first until it alone
+ * names `limit` events, and the shards are merged by time. Reads at most a few pages of each
+ * shard: never a scan of the table.
  */
 export async function listEvents(
   dynamo: DynamoDBClient,
@@ -71,7 +69,6 @@ export async function listEvents(
   const index = TABLE_INDEXES.events;
   const conditions: string[] = [];
   const values: Record<string, AttributeValue> = {
-    ":shard": { S: EVENTS_SHARD },
     ":since": { N: String(filter.since.getTime()) },
   };
   if (filter.source !== undefined) {
@@ -87,40 +84,54 @@ export async function listEvents(
     values[":outcome"] = { S: filter.outcome };
   }
 
-  const events = new Map<string, EventListing>();
-  let startKey: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await dynamo.send(
-      new QueryCommand({
-        TableName: tableName,
-        IndexName: index.indexName,
-        KeyConditionExpression: `${index.partitionKey} = :shard AND ${index.sortKey} >= :since`,
-        ...(conditions.length > 0 ? { FilterExpression: conditions.join(" AND ") } : {}),
-        ExpressionAttributeValues: values,
-        ScanIndexForward: false,
-        Limit: PAGE,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    for (const item of page.Items ?? []) {
-      const record = fromItem(item);
-      const key = `${record.sourceId}\u0000${record.eventId}`;
-      let event = events.get(key);
-      if (!event) {
-        if (events.size >= filter.limit) continue;
-        event = {
-          sourceId: record.sourceId,
-          eventId: record.eventId,
-          eventName: record.eventName,
-          at: record.at.toISOString(),
-          messages: [],
-        };
-        events.set(key, event);
+  /** One shard, newest first, until it names `limit` events of its own. */
+  async function readShard(shard: string): Promise<OutcomeRecord[]> {
+    const records: OutcomeRecord[] = [];
+    const named = new Set<string>();
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await dynamo.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: index.indexName,
+          KeyConditionExpression: `${index.partitionKey} = :shard AND ${index.sortKey} >= :since`,
+          ...(conditions.length > 0 ? { FilterExpression: conditions.join(" AND ") } : {}),
+          ExpressionAttributeValues: { ...values, ":shard": { S: shard } },
+          ScanIndexForward: false,
+          Limit: PAGE,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const record = fromItem(item);
+        records.push(record);
+        named.add(`${record.sourceId}\u0000${record.eventId}`);
       }
-      event.messages.push(messageOf(record));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey && named.size < filter.limit);
+    return records;
+  }
+
+  const newestFirst = (await Promise.all(allShards(index).map(readShard)))
+    .flat()
+    .sort((a, b) => b.at.getTime() - a.at.getTime());
+  const events = new Map<string, EventListing>();
+  for (const record of newestFirst) {
+    const key = `${record.sourceId}\u0000${record.eventId}`;
+    let event = events.get(key);
+    if (!event) {
+      if (events.size >= filter.limit) continue;
+      event = {
+        sourceId: record.sourceId,
+        eventId: record.eventId,
+        eventName: record.eventName,
+        at: record.at.toISOString(),
+        messages: [],
+      };
+      events.set(key, event);
     }
-    startKey = page.LastEvaluatedKey;
-  } while (startKey && events.size < filter.limit);
+    event.messages.push(messageOf(record));
+  }
   const messages = [...events.values()].flatMap((event) => event.messages);
   // The second channel's deliveries are not in the index: read them for the listed messages.
   const notified = await readNotifications(

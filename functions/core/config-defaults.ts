@@ -31,3 +31,11 @@ export const minimumLeaseSeconds = (
 
 /** The retry window plus a day of queue retention must stay within SQS's 14 days. */
 export const MAX_RETRY_FOR_SECONDS = 13 * 86_400;
+
+/**
+ * Partitions of the table's time-ordered indexes (`due`, `events`; docs/scale.md). Each item goes
+ * to one shard by its job id; readers query every shard and merge. More shards spread the index
+ * writes over more partitions; a reader makes one query per shard. Only ever raise these: items
+ * of a shard no longer counted would no longer be read.
+ */
+export const INDEX_SHARDS = { due: 4, events: 8 } as const;

@@ -1,6 +1,5 @@
 import { CONFIG_FAULT_RETRY_MS } from "./bitrix-errors";
 import type { WhenLimited } from "./job";
-import type { FinalOutcome } from "./outcome";
 import type { ClaimResult, SendResult, SlotAttempt } from "./ports";
 
 /**
@@ -106,7 +105,13 @@ export type AnswerAction =
       code: string;
     }
   /** Rejected for good. `unknown` when an earlier attempt may have landed. */
-  | { do: "fail"; outcome: FinalOutcome; reason: string; code: string; configFault: boolean }
+  | {
+      do: "fail";
+      outcome: "failed" | "unknown";
+      reason: string;
+      code: string;
+      configFault: boolean;
+    }
   /** Did not land: give the slot back, hold the portal back if it is overloaded, retry. */
   | {
       do: "retry";

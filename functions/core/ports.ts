@@ -96,6 +96,18 @@ export interface SlotAttempt {
    * older one waits (the digest index may lag).
    */
   pendingJobs?: readonly string[];
+  /**
+   * A crashed attempt of this same holder had Bitrix24's final answer noted on the slot before it
+   * could record the outcome: the claim settles from it and sends nothing.
+   */
+  answered?: SlotVerdict;
+}
+
+/** A final answer noted on the slot before the outcome is recorded (`markAnswered`). */
+export interface SlotVerdict {
+  outcome: "failed" | "unknown";
+  reason: string;
+  code?: string;
 }
 
 export type ClaimResult =
@@ -127,7 +139,8 @@ export interface SlotStore {
   /**
    * The attempt's intent, written right before its request goes on the wire: from now on it may
    * land, and only this record makes an interrupted attempt count as evidence. `false` when the
-   * lease is no longer ours (then nothing may be sent).
+   * lease is no longer ours (then nothing may be sent). The slot names what is sent: the
+   * attempt's digest (`holder.digest`), and only the attempt's own evidence (`maybeSentAt`).
    */
   markSending(attempt: SlotAttempt, now: Date): Promise<boolean>;
   /**
@@ -138,10 +151,18 @@ export interface SlotStore {
   /** Puts a deferred event on the slot's pending-digest marker (before its deferral is written). */
   notePending(key: SlotKey, jobId: string, until: Date): Promise<void>;
   /**
-   * Bitrix24 answered the attempt (it did not land): the lease stays ours, but an interruption from
-   * here on is no evidence, so the final outcome can be written before the slot is released.
+   * Bitrix24 answered the attempt (it did not land): the lease is renewed for `leaseMs` from `now`
+   * and an interruption from here on is no evidence, so the final outcome can be written before
+   * the slot is released. The verdict is noted too: an attempt that takes the slot back later (the
+   * outcome write never finished) settles from it instead of sending. `false` when the lease is
+   * no longer ours.
    */
-  markAnswered(attempt: SlotAttempt): Promise<void>;
+  markAnswered(
+    attempt: SlotAttempt,
+    now: Date,
+    leaseMs: number,
+    verdict: SlotVerdict,
+  ): Promise<boolean>;
   /** Surely not landed: free the slot. Earlier ambiguity stays as evidence and keeps it held. */
   release(attempt: SlotAttempt, now: Date): Promise<void>;
   /** The request went out without an answer: keep the slot and note when it may have landed. */

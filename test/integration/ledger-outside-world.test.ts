@@ -221,7 +221,7 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       expect((await w.outcome(job))?.outcome).toBe("failed");
     });
 
-    it("a crash between a permanent rejection and its outcome write leaves no evidence of a send", async () => {
+    it("a crash between a permanent rejection and its outcome write leaves no evidence of a send: the next attempt settles from the verdict noted on the slot", async () => {
       const rejected = http(400, { error: "WRONG_REQUEST", error_description: "bad message" });
       const w = world({
         script: [rejected, answers.limited],
@@ -230,10 +230,15 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       const job = w.job("crash-after-rejection");
       await expect(w.attempt(job)).rejects.toThrow(/finish failed/);
       w.clock.advance(w.timings.leaseMs + SECOND);
-      // Another sender's message then takes the user's week: the answer is theirs, not ours.
+      // Not sent again, and not read as a send that may have landed: failed, with its code.
       expect(await w.attempt(job, 2)).toEqual(done);
+      expect(w.bitrix.calls).toHaveLength(1);
+      const record = await w.outcome(job);
+      expect(record?.outcome).toBe("failed");
+      expect(record?.bitrixCode).toBe("WRONG_REQUEST");
+      // The slot is free again: a later event goes out at once.
+      expect(await w.attempt(w.job("after-rejection"))).toEqual(done);
       expect(w.bitrix.calls).toHaveLength(2);
-      expect((await w.outcome(job))?.outcome).toBe("deferred");
     });
 
     it("a copy after the week of a job sent through the ledger sends nothing", async () => {

@@ -2,6 +2,7 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   ResourceNotFoundException,
+  UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
@@ -11,7 +12,7 @@ import {
   RECEIPT_PENDING_MS,
 } from "../../functions/adapters/dynamo/receipts";
 import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
-import { ensureTable, keys } from "../../functions/adapters/dynamo/table";
+import { ensureTable, keys, shardOf, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
 import type { EventJob } from "../../functions/core/job";
 import type { OutcomeRecord } from "../../functions/core/outcome";
 import {
@@ -638,6 +639,40 @@ describe.each([
       await outcomes().reschedule([b], at(DAY), "late");
       expect((await outcomes().get(b))?.outcome).toBe("sent");
       expect(await dueFor(at(3 * DAY))).toEqual([{ key, events: 1 }]);
+    });
+
+    it("spreads the due and events indexes over their shards, reads them all (and a table's old single partition), oldest due first", async () => {
+      const key = freshSlot();
+      const jobs = Array.from({ length: 24 }, () => fresh("job"));
+      for (const [i, jobId] of jobs.entries()) {
+        await outcomes().defer(eventFor(jobId), key, at(DAY + i), "taken", T0);
+      }
+      const shardsUsed = new Set<string>();
+      for (const jobId of jobs) {
+        const { Item } = await client.send(
+          new GetItemCommand({ TableName: TABLE, Key: keys.outcome(jobId), ConsistentRead: true }),
+        );
+        expect(Item?.dueShard?.S).toBe(shardOf(TABLE_INDEXES.due, jobId));
+        expect(Item?.eventsShard?.S).toBe(shardOf(TABLE_INDEXES.events, jobId));
+        shardsUsed.add(Item?.dueShard?.S ?? "");
+      }
+      expect(shardsUsed.size).toBe(TABLE_INDEXES.due.shards);
+      // An event deferred before the sharding sits in the old single partition.
+      const legacy = fresh("job");
+      await outcomes().defer(eventFor(legacy), key, at(DAY - 1), "taken", T0);
+      await client.send(
+        new UpdateItemCommand({
+          TableName: TABLE,
+          Key: keys.outcome(legacy),
+          UpdateExpression: "SET dueShard = :old",
+          ExpressionAttributeValues: { ":old": { S: "due" } },
+        }),
+      );
+      const dueFor = async (now: Date, limit = 1000) =>
+        (await outcomes().due(now, limit)).filter((digest) => digest.key.userId === key.userId);
+      expect(await dueFor(at(DAY + 30))).toEqual([{ key, events: 25 }]);
+      // The limit counts the oldest due events of all shards together.
+      expect(await dueFor(at(DAY + 1), 1000)).toEqual([{ key, events: 3 }]);
     });
 
     it("marks an unguarded send in flight per attempt: busy while live, interrupted after, done once final", async () => {

@@ -10,7 +10,7 @@ import {
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
 import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
-import { ensureTable, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
+import { allShards, ensureTable, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
 import { classifyBitrixAnswer } from "../../functions/core/bitrix-errors";
 import type { Config } from "../../functions/core/config";
 import { type DeliveryResult, makeDeliver } from "../../functions/core/deliver";
@@ -994,17 +994,23 @@ export class LedgerWorld {
 
   private async earliestDue(): Promise<number | undefined> {
     const index = TABLE_INDEXES.due;
-    const { Items } = await this.options.client.send(
-      new QueryCommand({
-        TableName: this.table,
-        IndexName: index.indexName,
-        KeyConditionExpression: `${index.partitionKey} = :shard`,
-        ExpressionAttributeValues: { ":shard": { S: "due" } },
-        Limit: 1,
+    const firsts = await Promise.all(
+      allShards(index).map(async (shard) => {
+        const { Items } = await this.options.client.send(
+          new QueryCommand({
+            TableName: this.table,
+            IndexName: index.indexName,
+            KeyConditionExpression: `${index.partitionKey} = :shard`,
+            ExpressionAttributeValues: { ":shard": { S: shard } },
+            Limit: 1,
+          }),
+        );
+        const dueAt = Items?.[0]?.dueAt?.N;
+        return dueAt === undefined ? [] : [Number(dueAt)];
       }),
     );
-    const dueAt = Items?.[0]?.dueAt?.N;
-    return dueAt === undefined ? undefined : Number(dueAt);
+    const due = firsts.flat();
+    return due.length > 0 ? Math.min(...due) : undefined;
   }
 
   private async sweep(): Promise<void> {

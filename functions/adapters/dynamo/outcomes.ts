@@ -10,12 +10,14 @@ import type { EventJob, RenderedMessage } from "../../core/job";
 import { OUTCOMES, type Outcome, type OutcomeRecord, outcomeRecord } from "../../core/outcome";
 import type { OutcomeStore, PendingEvent, SlotKey } from "../../core/ports";
 import {
+  allShards,
   conditionFailed,
   daysMs,
   type Item,
   itemThatFailed,
   keys,
   num,
+  shardOf,
   str,
   TABLE_INDEXES,
   ttlSeconds,
@@ -26,10 +28,6 @@ const OUTCOME_DAYS = 30;
 const BATCH_GET_KEYS = 100;
 /** One digest never reads more than this many pending events (far above `digest.maxEvents`). */
 const MAX_PENDING_READ = 500;
-/** The due index's one partition: at hookline's volumes one is plenty (1,000 writes/s). */
-const DUE_SHARD = "due";
-/** The events index's one partition, like the due index's. */
-export const EVENTS_SHARD = "events";
 
 // `outcome` is fine, `state` is not used here; `at` is not reserved either.
 /** A final outcome may be written over no outcome, a state on the way, or an exhausted `failed`. */
@@ -179,7 +177,7 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
         receivedAt: str(job.receivedAt),
         receivedMs: num(Date.parse(job.receivedAt)),
         digestKey: str(digestKeyOf(slot)),
-        dueShard: str(DUE_SHARD),
+        dueShard: str(shardOf(TABLE_INDEXES.due, job.jobId)),
         dueAt: num(dueAt.getTime()),
         ...messageItem(job),
       };
@@ -277,27 +275,39 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
 
     async due(now, limit) {
       const index = TABLE_INDEXES.due;
+      // Every shard, oldest due first in each: up to `limit` events from each, merged.
+      const shards = await Promise.all(
+        allShards(index).map(async (shard) => {
+          const found: { digestKey: string; dueAt: number }[] = [];
+          let startKey: Item | undefined;
+          do {
+            const page = await client.send(
+              new QueryCommand({
+                TableName: tableName,
+                IndexName: index.indexName,
+                KeyConditionExpression: `${index.partitionKey} = :shard AND ${index.sortKey} <= :now`,
+                ExpressionAttributeValues: { ":shard": str(shard), ":now": num(now.getTime()) },
+                ExclusiveStartKey: startKey,
+                Limit: limit,
+              }),
+            );
+            for (const item of page.Items ?? []) {
+              const digestKey = item.digestKey?.S;
+              if (digestKey) found.push({ digestKey, dueAt: Number(item.dueAt?.N ?? 0) });
+            }
+            startKey = page.LastEvaluatedKey;
+          } while (startKey && found.length < limit);
+          return found;
+        }),
+      );
       const counts = new Map<string, number>();
-      let seen = 0;
-      let startKey: Item | undefined;
-      do {
-        const page = await client.send(
-          new QueryCommand({
-            TableName: tableName,
-            IndexName: index.indexName,
-            KeyConditionExpression: `${index.partitionKey} = :shard AND ${index.sortKey} <= :now`,
-            ExpressionAttributeValues: { ":shard": str(DUE_SHARD), ":now": num(now.getTime()) },
-            ExclusiveStartKey: startKey,
-            Limit: limit,
-          }),
-        );
-        for (const item of page.Items ?? []) {
-          const digestKey = item.digestKey?.S;
-          if (digestKey) counts.set(digestKey, (counts.get(digestKey) ?? 0) + 1);
-          seen++;
-        }
-        startKey = page.LastEvaluatedKey;
-      } while (startKey && seen < limit);
+      const oldestFirst = shards
+        .flat()
+        .sort((a, b) => a.dueAt - b.dueAt)
+        .slice(0, limit);
+      for (const { digestKey } of oldestFirst) {
+        counts.set(digestKey, (counts.get(digestKey) ?? 0) + 1);
+      }
       return [...counts].flatMap(([digestKey, events]) => {
         const key = slotKeyOf(digestKey);
         return key ? [{ key, events }] : [];
@@ -409,7 +419,7 @@ function recordItem(record: OutcomeRecord): Item {
     reason: str(record.reason),
     at: str(record.at.toISOString()),
     // The `events` index: every outcome by the time of its latest state (`hookline events`).
-    eventsShard: str(EVENTS_SHARD),
+    eventsShard: str(shardOf(TABLE_INDEXES.events, record.jobId)),
     atMs: num(record.at.getTime()),
     expiresAt: ttlSeconds(
       Math.max(record.at.getTime(), record.dueAt?.getTime() ?? 0) + daysMs(OUTCOME_DAYS),

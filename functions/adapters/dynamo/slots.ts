@@ -8,6 +8,7 @@ import {
   type SlotHolder,
   type SlotKey,
   type SlotStore,
+  type SlotVerdict,
 } from "../../core/ports";
 import { conditionFailed, type Item, itemThatFailed, keys, num, str, ttlSeconds } from "./table";
 
@@ -79,7 +80,7 @@ export function makeDynamoSlotStore(
             "SET #state = :pending, holder = :token, holderJob = :job, leaseUntil = :leaseUntil,",
             "freeAt = :leaseUntil, expiresAt = :expiresAt",
             digest ? ", digestId = :digestId, digestJobs = :digestJobs" : "",
-            " REMOVE sentAt, maybeSentAt, settled, sendingAt",
+            " REMOVE sentAt, maybeSentAt, settled, sendingAt, answered",
             // A digest's claim ends the sweeper's queued-flush mark: the next sweep may queue again.
             digest ? ", flushQueuedUntil" : ", digestId, digestJobs",
           ].join(" "),
@@ -163,9 +164,7 @@ export function makeDynamoSlotStore(
     // A released attempt said when it may have landed; one that wrote its intent and never
     // settled may have landed by its lease. A claim that never reached the wire is no evidence.
     const interrupted = old.sendingAt?.N !== undefined && !old.settled?.BOOL;
-    const mayHaveLanded = Math.max(Number(old.maybeSentAt?.N ?? 0), interrupted ? oldLease : 0);
-    // Evidence whose week is over explains no USER_MESSAGE_LIMIT any more: it is dropped.
-    const maybeSentAt = freeAfter(mayHaveLanded) > now ? mayHaveLanded : 0;
+    const maybeSentAt = Math.max(Number(old.maybeSentAt?.N ?? 0), interrupted ? oldLease : 0);
     const evidence = maybeSentAt > 0;
     const digest = digestOf(old);
     try {
@@ -211,6 +210,7 @@ export function makeDynamoSlotStore(
         ...(evidence && { maybeSentAt: new Date(maybeSentAt) }),
         limitedTries: tries(old),
         ...pendingOf(old),
+        ...answeredOf(old),
       },
     };
   }
@@ -271,7 +271,7 @@ export function makeDynamoSlotStore(
           ":expiresAt": ttlSeconds(freeAfter(sentMs) + weekMs),
           ...(clear && { ":settled": { SS: [...new Set(settled)] } }),
         },
-        "holder, leaseUntil, maybeSentAt, settled, sendingAt, limitedTries, previousFreeAt" +
+        "holder, leaseUntil, maybeSentAt, settled, sendingAt, answered, limitedTries, previousFreeAt" +
           (clear ? " DELETE pendingJobs :settled" : ""),
       );
     },
@@ -292,16 +292,44 @@ export function makeDynamoSlotStore(
     },
 
     async markSending(attempt, now) {
-      // From here on the request may land: the slot is used until a week after the lease.
+      // From here on the request may land: the slot is used until a week after the lease. It
+      // names the digest this request carries (a resumed slot may send a newer one), and keeps
+      // only the evidence this attempt holds (a predecessor's, past its week, is dropped).
       const lease = attempt.leaseUntil.getTime();
-      return asHolder(attempt, "SET sendingAt = :now, freeAt = :freeAt", {
-        ":now": num(now.getTime()),
-        ":freeAt": num(freeAfter(Math.max(lease, attempt.maybeSentAt?.getTime() ?? 0))),
-      });
+      const digest = attempt.holder.digest;
+      return asHolder(
+        attempt,
+        `SET sendingAt = :now, freeAt = :freeAt${digest ? ", digestId = :digestId, digestJobs = :digestJobs" : ""}`,
+        {
+          ":now": num(now.getTime()),
+          ":freeAt": num(freeAfter(Math.max(lease, attempt.maybeSentAt?.getTime() ?? 0))),
+          ...(digest && {
+            ":digestId": str(digest.id),
+            ":digestJobs": { L: digest.jobIds.map(str) },
+          }),
+        },
+        attempt.maybeSentAt ? "" : "maybeSentAt",
+      );
     },
 
-    async markAnswered(attempt) {
-      await asHolder(attempt, "SET settled = :true", { ":true": { BOOL: true } }, "sendingAt");
+    async markAnswered(attempt, now, leaseMs, verdict) {
+      const lease = Math.max(attempt.leaseUntil.getTime(), now.getTime() + leaseMs);
+      return asHolder(
+        attempt,
+        "SET settled = :true, leaseUntil = :lease, answered = :verdict",
+        {
+          ":true": { BOOL: true },
+          ":lease": num(lease),
+          ":verdict": {
+            M: {
+              outcome: str(verdict.outcome),
+              reason: str(verdict.reason),
+              ...(verdict.code !== undefined && { code: str(verdict.code) }),
+            },
+          },
+        },
+        "sendingAt",
+      );
     },
 
     async release(attempt, now) {
@@ -317,7 +345,7 @@ export function makeDynamoSlotStore(
             ":maybe": num(maybe),
             ":freeAt": num(freeAfter(maybe)),
           },
-          "sendingAt",
+          "sendingAt, answered",
         );
         return;
       }
@@ -330,7 +358,7 @@ export function makeDynamoSlotStore(
           ? "SET freeAt = :zero"
           : "SET freeAt = :zero, previousFreeAt = :prev",
         { ":zero": num(0), ...(previous !== undefined && { ":prev": num(previous) }) },
-        "#state, holder, holderJob, leaseUntil, sendingAt, digestId, digestJobs",
+        "#state, holder, holderJob, leaseUntil, sendingAt, answered, digestId, digestJobs",
       );
     },
 
@@ -357,7 +385,7 @@ export function makeDynamoSlotStore(
           ":tries": num(limitedTries),
           ":expiresAt": ttlSeconds(untilMs + weekMs),
         },
-        "holder, leaseUntil, maybeSentAt, settled, sendingAt, sentAt, digestId, digestJobs, " +
+        "holder, leaseUntil, maybeSentAt, settled, sendingAt, answered, sentAt, digestId, digestJobs, " +
           "previousFreeAt",
       );
     },
@@ -439,6 +467,17 @@ const pendingOf = (item: Item | undefined): { pendingJobs?: string[] } => {
   const jobs = item?.pendingJobs?.SS;
   return jobs && jobs.length > 0 ? { pendingJobs: jobs } : {};
 };
+
+/** A verdict noted by a crashed attempt before its outcome was recorded (`markAnswered`). */
+function answeredOf(item: Item): { answered?: SlotVerdict } {
+  const noted = item.answered?.M;
+  const outcome = noted?.outcome?.S;
+  if (!noted || (outcome !== "failed" && outcome !== "unknown")) return {};
+  const code = noted.code?.S;
+  return {
+    answered: { outcome, reason: noted.reason?.S ?? "", ...(code !== undefined && { code }) },
+  };
+}
 
 /** USER_MESSAGE_LIMIT answers since the user's last send of ours: another sender was seen. */
 const tries = (item: Item | undefined): number => Number(item?.limitedTries?.N ?? 0);

@@ -16,6 +16,7 @@ import {
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
 import { sleep } from "../../core/clock";
+import { INDEX_SHARDS } from "../../core/config-defaults";
 
 /**
  * hookline keeps everything in one table: partition key `pk` (string), no sort key, and a
@@ -31,7 +32,7 @@ export const TABLE_TTL_ATTRIBUTE = "expiresAt";
  * carry the attributes of `due` and `digest`, so both stay as small as the digest backlog; only
  * outcome items carry those of `events`.
  * - `due`: every deferred event by the time its digest may go out; the sweeper queries
- *   `dueShard = "due" AND dueAt <= now`.
+ *   `dueShard = "due#<n>" AND dueAt <= now` for every shard n.
  * - `digest`: one user's deferred events, oldest first; the flush reads them consistently from
  *   the table by key.
  */
@@ -40,6 +41,8 @@ export const TABLE_INDEXES = {
     indexName: "due",
     partitionKey: "dueShard",
     sortKey: "dueAt",
+    /** `due#0` … `due#<shards - 1>`, by job id (`shardOf`). */
+    shards: INDEX_SHARDS.due,
     /** The sweeper needs only which digest is due. */
     include: ["digestKey"],
   },
@@ -47,17 +50,20 @@ export const TABLE_INDEXES = {
     indexName: "digest",
     partitionKey: "digestKey",
     sortKey: "receivedMs",
+    /** Keyed by user: spread by itself. */
+    shards: 0,
     include: [] as string[],
   },
   /**
    * Every outcome item (no other kind) by the time of its latest state, for `hookline events`:
-   * `eventsShard = "events" AND atMs >= since`, newest first. The outcome's own fields are
+   * `eventsShard = "events#<n>" AND atMs >= since` on every shard, newest first, merged. The outcome's own fields are
    * projected (not the rendered message), so a listing needs no read of the table.
    */
   events: {
     indexName: "events",
     partitionKey: "eventsShard",
     sortKey: "atMs",
+    shards: INDEX_SHARDS.events,
     include: [
       "jobId",
       "sourceId",
@@ -77,6 +83,30 @@ export const TABLE_INDEXES = {
 } as const;
 
 export type Item = Record<string, AttributeValue>;
+
+type ShardedIndex = typeof TABLE_INDEXES.due | typeof TABLE_INDEXES.events;
+
+/**
+ * The partition key value of the sharded index `index` for an item of job `jobId`: `<name>#<n>`,
+ * n from an FNV-1a hash of the id, so every state of one outcome stays in one shard.
+ */
+export function shardOf(index: ShardedIndex, jobId: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < jobId.length; i++) {
+    hash ^= jobId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return `${index.indexName}#${hash % index.shards}`;
+}
+
+/**
+ * Every partition key value a reader of `index` queries: each shard, and the single partition
+ * (`due`, `events`) that tables written before the sharding still have items in.
+ */
+export const allShards = (index: ShardedIndex): string[] => [
+  index.indexName,
+  ...Array.from({ length: index.shards }, (_, n) => `${index.indexName}#${n}`),
+];
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 export const daysMs = (days: number): number => days * DAY_MS;

@@ -4,7 +4,7 @@ import type { WhenLimited } from "../job";
 import { type LedgerTimings, onAnswer, whenBlocked } from "../ledger";
 import { onNotifyAnswer } from "../notify";
 import type { FinalOutcome } from "../outcome";
-import type { ClaimResult, SendResult, SlotAttempt } from "../ports";
+import type { ClaimResult, SendResult, SlotAttempt, SlotVerdict } from "../ports";
 
 /**
  * Deliver's choices as data (docs/ledger.md): what Bitrix24 or the slot said becomes a list of
@@ -23,8 +23,11 @@ export type Effect =
   | { do: "confirm-slot"; sentAt: Date }
   /** USER_MESSAGE_LIMIT: the slot is taken until `until` (Bitrix24's row, not ours). */
   | { do: "block-slot"; until: Date; tries: number }
-  /** Bitrix24 answered, nothing landed: a crash from here on leaves no evidence. */
-  | { do: "note-answered" }
+  /**
+   * Bitrix24 answered for good: the verdict is noted on the slot (lease renewed) before the outcome
+   * is written, so a crash in between leaves no evidence of a send and a reclaim settles from it.
+   */
+  | { do: "note-answered"; verdict: SlotVerdict }
   /** Surely not landed: free the slot (earlier evidence stays). */
   | { do: "release-slot" }
   /** Went out without an answer: the slot keeps the evidence until the request can no longer land. */
@@ -128,7 +131,10 @@ export function decideGuarded(state: GuardedState, result: SendResult): Decision
       return {
         effects: [
           { do: "count-error", code: action.code, configFault: action.configFault },
-          { do: "note-answered" },
+          {
+            do: "note-answered",
+            verdict: { outcome: action.outcome, reason: action.reason, code: action.code },
+          },
           { do: "finish", outcome: action.outcome, reason: action.reason, code: action.code },
           { do: "release-slot" },
         ],

@@ -29,7 +29,14 @@ export async function apply(
 ): Promise<DeliveryResult> {
   let attempt = scope.attempt;
   for (const effect of decision.effects) {
-    attempt = (await applyOne(rt, effect, scope, attempt)) ?? attempt;
+    const applied = await applyOne(rt, effect, scope, attempt);
+    if (applied === LEASE_LOST) {
+      // Another copy took the slot back before the answer was noted: it settles the message now.
+      const reason = "the lease ran out before the answer could be noted";
+      const { leaseMs } = rt.timings;
+      return rt.retry(leaseMs, reason, scope.ctx, rt.afterLease(leaseMs, reason));
+    }
+    attempt = applied ?? attempt;
   }
   const { next } = decision;
   switch (next.to) {
@@ -57,7 +64,7 @@ async function applyOne(
   effect: Effect,
   scope: Scope,
   attempt: SlotAttempt | undefined,
-): Promise<SlotAttempt | undefined> {
+): Promise<SlotAttempt | typeof LEASE_LOST | undefined> {
   const { targets } = scope;
   switch (effect.do) {
     case "count-error":
@@ -86,8 +93,10 @@ async function applyOne(
     }
     case "note-answered": {
       const held = need(attempt, effect);
-      await rt.settleWrite(() => rt.slots.markAnswered(held));
-      return;
+      const noted = await rt.settleWrite(() =>
+        rt.slots.markAnswered(held, rt.clock.now(), rt.timings.leaseMs, effect.verdict),
+      );
+      return noted ? undefined : LEASE_LOST;
     }
     case "release-slot": {
       const held = need(attempt, effect);
@@ -153,6 +162,9 @@ async function applyOne(
       return;
   }
 }
+
+/** The slot was taken back before an effect that needed the lease: the rest is not applied. */
+const LEASE_LOST = Symbol("lease lost");
 
 /** An effect applied where its path has no use for it is a bug in `decide.ts`, not a fault. */
 function need<T>(value: T | undefined, effect: Effect): T {

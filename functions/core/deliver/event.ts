@@ -36,6 +36,13 @@ export async function deliverEvent(
     await rt.settleWrite(() => slots.release(claim.attempt, clock.now()));
     return done;
   }
+  // An attempt of ours had Bitrix24's final answer noted, then crashed before the outcome.
+  const { answered } = claim.attempt;
+  if (answered) {
+    await rt.finishAll(targets, answered.outcome, answered.reason, answered.code);
+    await rt.settleWrite(() => slots.release(claim.attempt, clock.now()));
+    return done;
+  }
 
   // Older events never wait behind newer ones: a pending digest goes out now, with this one.
   // The slot's marker (read with the claim) names them even when the digest index lags.

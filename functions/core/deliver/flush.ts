@@ -63,24 +63,44 @@ export async function flush(
     return done;
   }
 
+  // They were read before the claim: another flush may have settled some since (a rejection
+  // writes its outcome, then lets the slot go). Read them again now that the slot is ours.
+  const still = await outcomes.pendingByIds(events.map((event) => event.jobId));
+  events = events.filter((event) => still.some((pending) => pending.jobId === event.jobId));
+  if (events.length === 0) {
+    await rt.settleWrite(() => slots.release(claim.attempt, clock.now()));
+    return done;
+  }
+
   // A crashed digest resumes with the events it carried, not with newer ones.
   const resumed = claim.attempt.holder.digest;
   if (resumed && resumed.id !== digest.id) {
     const carried = events.filter((event) => resumed.jobIds.includes(event.jobId));
+    const { answered } = claim.attempt;
+    if (carried.length > 0 && answered) {
+      // It crashed after Bitrix24's final answer was noted, before its outcomes: settle them.
+      await rt.finishAll({ events: carried }, answered.outcome, answered.reason, answered.code);
+      await rt.settleWrite(() => slots.release(claim.attempt, clock.now()));
+      return done;
+    }
     if (carried.length > 0) return sendDigest(rt, claim.attempt, carried, resumed.id, ctx);
     // Its events are all settled, but it may have landed: that evidence holds the user's week,
     // and newer events must not inherit it (a USER_MESSAGE_LIMIT would read as their send).
     const evidence = claim.attempt.maybeSentAt?.getTime();
-    if (evidence !== undefined) {
-      const freeAt = new Date(evidence + timings.weekMs + timings.weekMarginMs);
+    const freeAt = evidence === undefined ? 0 : evidence + timings.weekMs + timings.weekMarginMs;
+    if (freeAt > clock.now().getTime()) {
       await rt.settleWrite(() => slots.release(claim.attempt, clock.now()));
       await outcomes.reschedule(
         events.map((event) => event.jobId),
-        freeAt,
-        `weekly slot held by digest ${resumed.id}, which may have landed, until ${freeAt.toISOString()}`,
+        new Date(freeAt),
+        `weekly slot held by digest ${resumed.id}, which may have landed, until ${new Date(freeAt).toISOString()}`,
       );
       return done;
     }
+    // That week is over: a new digest, on a slot that names it and none of the old evidence.
+    const { maybeSentAt: _past, ...fresh } = claim.attempt;
+    const attempt = { ...fresh, holder: { ...claim.attempt.holder, digest } };
+    return sendDigest(rt, attempt, events, digest.id, ctx, stale);
   }
   return sendDigest(rt, claim.attempt, events, digest.id, ctx, stale);
 }
