@@ -67,6 +67,7 @@ function memoryPorts() {
       return record;
     },
     defer: unused,
+    notified: unused,
     reschedule: unused,
     pending: unused,
     pendingByIds: unused,

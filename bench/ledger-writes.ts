@@ -80,7 +80,10 @@ export async function measureLedgerWrites(digestSizes = [1, 5, 20]): Promise<Led
     };
     const queued: QueueMessage[] = [];
     const queue = { enqueue: async (jobs: readonly QueueMessage[]) => void queued.push(...jobs) };
-    const bitrix: BitrixClient = { sendNetworkMessage: async () => ({ kind: "sent" }) };
+    const bitrix: BitrixClient = {
+      sendNetworkMessage: async () => ({ kind: "sent" }),
+      sendSystemNotification: async () => ({ kind: "sent" }),
+    };
     const ingest = makeIngest(ingestDeps(wiring, queue));
     const deliver = makeDeliver({
       ...(await deliverDeps(wiring, config.portals[0] as PortalConfig, bitrix)),

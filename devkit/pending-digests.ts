@@ -14,6 +14,8 @@ export interface PendingDigest {
     eventName: string;
     receivedAt: string;
     message: string;
+    /** It reached the user already as a system notification (ISO): the digest marks it so. */
+    notifiedAt?: string;
   }[];
 }
 
@@ -51,6 +53,7 @@ export async function pendingDigests(
             eventName: event.eventName,
             receivedAt: event.receivedAt,
             message: event.message.message,
+            ...(event.notifiedAt && { notifiedAt: event.notifiedAt.toISOString() }),
           })),
         };
         return digest;

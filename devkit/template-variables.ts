@@ -27,6 +27,9 @@ export function routeTemplates(route: RouteConfig, index: number): RouteTemplate
     templates.push({ key: `${key}.condition`, source: `{{ ${route.condition} }}` });
   templates.push({ key: `${key}.userId`, source: route.userId });
   templates.push({ key: `${key}.message`, source: route.message });
+  if (route.notify !== undefined) templates.push({ key: `${key}.notify`, source: route.notify });
+  if (route.notifyTag !== undefined)
+    templates.push({ key: `${key}.notifyTag`, source: route.notifyTag });
   const visit = (value: unknown, at: string): void => {
     if (typeof value === "string") {
       if (value.includes("{{") || value.includes("{%")) templates.push({ key: at, source: value });

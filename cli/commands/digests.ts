@@ -34,12 +34,13 @@ export function printDigests(
       `${style.bold(`user ${digest.userId}`)}  ${digest.events.length} event(s), due ${style.cyan(digest.dueAt ? timeText(digest.dueAt) : "unknown")}  ${style.dim(`(open line ${digest.openLineCode} on ${digest.portal})`)}`,
     );
     output.table(
-      ["received", "source", "event", "id"],
+      ["received", "source", "event", "id", "notified"],
       digest.events.map((event) => [
         timeText(event.receivedAt),
         event.sourceId,
         event.eventName,
         event.eventId,
+        event.notifiedAt ? timeText(event.notifiedAt) : "",
       ]),
     );
     output.line();

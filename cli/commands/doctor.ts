@@ -3,6 +3,7 @@ import { refreshWithBitrix } from "../../functions/adapters/bitrix-oauth";
 import { makeDynamoTokenStore } from "../../functions/adapters/dynamo/tokens";
 import { makeSecretResolver, type SecretFetcher } from "../../functions/adapters/secrets";
 import type { Config, PortalConfig } from "../../functions/core/config";
+import { NOTIFYING } from "../../functions/core/job";
 import { makeTokenProvider, OAuthUnavailableError } from "../../functions/core/oauth";
 import { resolveTarget as routeTarget } from "../../functions/core/portals";
 import {
@@ -63,8 +64,6 @@ const SERVER_TIME = "server.time";
 const SCOPE = "scope";
 const LINE_PROBE = "imopenlines.network.message.add";
 const JOIN = "imopenlines.network.join";
-/** `whenLimited` values that send the second channel, `im.notify.system.add` (scope `im`). */
-const NOTIFYING = new Set(["notify", "notify-only"]);
 
 export async function runDoctor(
   config: Config,
@@ -114,14 +113,19 @@ async function examinePortal(
   return checks;
 }
 
-/** `imopenlines` always; `im` when a route to this portal notifies when the week is used. */
+/**
+ * `imopenlines` always; `im` when a route to this portal notifies when the week is used
+ * (`im.notify.system.add`); and whatever the portal's `scopes` declare, since `check` and
+ * `cdk synth` trust that declaration.
+ */
 export function neededScopes(config: Config, portal: PortalConfig): string[] {
   const notifies = config.routes.some((route) => {
     const target = routeTarget(config.portals, route.to);
-    const whenLimited: string = route.whenLimited;
-    return "portal" in target && target.portal === portal.id && NOTIFYING.has(whenLimited);
+    return (
+      "portal" in target && target.portal === portal.id && NOTIFYING.includes(route.whenLimited)
+    );
   });
-  return notifies ? ["imopenlines", "im"] : ["imopenlines"];
+  return [...new Set(["imopenlines", ...(notifies ? ["im"] : []), ...(portal.scopes ?? [])])];
 }
 
 type Connection = { call: Call; where: string; token?: Check } | { failed: Check };

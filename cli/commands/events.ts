@@ -1,6 +1,6 @@
 import { type AttributeValue, type DynamoDBClient, QueryCommand } from "@aws-sdk/client-dynamodb";
 import type { Command } from "commander";
-import { fromItem } from "../../functions/adapters/dynamo/outcomes";
+import { fromItem, readNotifications } from "../../functions/adapters/dynamo/outcomes";
 import { allShards, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
 import type { Config } from "../../functions/core/config";
 import { ConfigError } from "../../functions/core/errors";
@@ -45,6 +45,9 @@ export interface EventListing {
     dueAt?: string;
     digestId?: string;
     bitrixCode?: string;
+    /** When it reached the user as a system notification (ISO), and the notification's TAG. */
+    notifiedAt?: string;
+    notifyTag?: string;
   }[];
 }
 
@@ -129,6 +132,19 @@ export async function listEvents(
     }
     event.messages.push(messageOf(record));
   }
+  const messages = [...events.values()].flatMap((event) => event.messages);
+  // The second channel's deliveries are not in the index: read them for the listed messages.
+  const notified = await readNotifications(
+    dynamo,
+    tableName,
+    messages.map((message) => message.jobId),
+  );
+  for (const message of messages) {
+    const found = notified.get(message.jobId);
+    if (!found) continue;
+    message.notifiedAt = found.notifiedAt.toISOString();
+    if (found.notifyTag !== undefined) message.notifyTag = found.notifyTag;
+  }
   for (const event of events.values())
     event.messages.sort((a, b) => a.jobId.localeCompare(b.jobId));
   return [...events.values()];
@@ -143,7 +159,20 @@ function messageOf(record: OutcomeRecord): EventListing["messages"][number] {
     ...(record.dueAt === undefined ? {} : { dueAt: record.dueAt.toISOString() }),
     ...(record.digestId === undefined ? {} : { digestId: record.digestId }),
     ...(record.bitrixCode === undefined ? {} : { bitrixCode: record.bitrixCode }),
+    ...(record.notifiedAt === undefined ? {} : { notifiedAt: record.notifiedAt.toISOString() }),
+    ...(record.notifyTag === undefined ? {} : { notifyTag: record.notifyTag }),
   };
+}
+
+/**
+ * What the table says of one message: its reason (or when its digest is due), after the first
+ * delivery when the event reached the user as a notification too, so both deliveries show.
+ */
+function deliveriesText(message: EventListing["messages"][number]): string {
+  const latest = message.dueAt ? `digest due ${timeText(message.dueAt)}` : message.reason;
+  if (message.notifiedAt === undefined) return latest;
+  const notified = `notified ${timeText(message.notifiedAt)} (tag ${message.notifyTag ?? "?"})`;
+  return message.outcome === "notified" ? `${notified}; ${latest}` : `${notified}, then ${latest}`;
 }
 
 /** `90s`, `15m`, `1h`, `2d` -> milliseconds. */
@@ -173,7 +202,7 @@ export function printEvents(events: readonly EventListing[], output: Output, lab
         message.jobId.slice(message.jobId.lastIndexOf(":") + 1),
         message.outcome,
         message.userId === undefined ? "" : String(message.userId),
-        message.dueAt ? `digest due ${timeText(message.dueAt)}` : message.reason,
+        deliveriesText(message),
       ]),
     ),
   );

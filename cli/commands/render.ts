@@ -34,6 +34,8 @@ export interface RenderedRoute {
   message?: string;
   attach?: unknown;
   keyboard?: unknown;
+  /** The system notification a route that notifies sends when the week is taken (docs/notify.md). */
+  notify?: { message: string; tag: string };
   reason?: string;
   /** Variables the route's templates read that are missing or empty in this event. */
   empty: EmptyVariable[];
@@ -87,6 +89,9 @@ export function renderEvent(
         message: result.message.message,
         ...(result.message.attach === undefined ? {} : { attach: result.message.attach }),
         ...(result.message.keyboard === undefined ? {} : { keyboard: result.message.keyboard }),
+        ...(result.notify && {
+          notify: { message: result.notify.message, tag: result.notify.tag },
+        }),
         empty,
       });
   });
@@ -123,6 +128,12 @@ export function printRender(report: RenderReport, output: Output): void {
           output.line(`  ATTACH ${indent(JSON.stringify(route.attach, null, 2)).trimStart()}`);
         if (route.keyboard !== undefined)
           output.line(`  KEYBOARD ${indent(JSON.stringify(route.keyboard, null, 2)).trimStart()}`);
+        if (route.notify !== undefined) {
+          output.line(
+            `  when the week is taken, notification (TAG ${printable(route.notify.tag)}):`,
+          );
+          output.line(indent(indent(printable(route.notify.message))));
+        }
         break;
     }
     for (const empty of route.empty)

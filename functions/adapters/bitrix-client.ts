@@ -1,7 +1,7 @@
-import { classifyBitrixAnswer } from "../core/bitrix-errors";
+import { classifyBitrixAnswer, isNotificationId } from "../core/bitrix-errors";
 import { ConfigError } from "../core/errors";
 import type { RenderedMessage } from "../core/job";
-import type { BitrixClient, SendResult } from "../core/ports";
+import type { BitrixClient, SendResult, SystemNotification } from "../core/ports";
 import { noTracing, type SpanAttributes, type SpanNotes, type Tracing } from "./tracing";
 
 export interface BitrixWebhookClientOptions {
@@ -56,6 +56,7 @@ const NOT_SENT_CODES = new Set([
  */
 export function makeBitrixWebhookClient(options: BitrixWebhookClientOptions): BitrixClient {
   const endpoint = methodUrl(options.webhookUrl);
+  const notifyEndpoint = new URL(NOTIFY_SYSTEM_ADD, endpoint);
   const now = options.now ?? Date.now;
 
   return {
@@ -68,6 +69,39 @@ export function makeBitrixWebhookClient(options: BitrixWebhookClientOptions): Bi
         ...(options.trace && { trace: options.trace }),
       });
     },
+    async sendSystemNotification(notification, signal, mayStart) {
+      // A webhook has no app of its own: CLIENT_ID names hookline, as a TAG requires.
+      return callMethod(
+        notifyEndpoint,
+        { ...notificationBody(notification), CLIENT_ID: WEBHOOK_CLIENT_ID },
+        {
+          timeoutMs: options.timeoutMs,
+          now,
+          accepts: isNotificationId,
+          ...(signal && { signal }),
+          ...(mayStart && { mayStart }),
+          ...(options.trace && { trace: options.trace }),
+        },
+      );
+    },
+  };
+}
+
+export const NOTIFY_SYSTEM_ADD = "im.notify.system.add";
+
+/**
+ * The `CLIENT_ID` a webhook sends with a TAG (Bitrix24 asks for one): tags are kept per client, so
+ * hookline's tags never replace another app's notifications (docs/notify.md).
+ */
+export const WEBHOOK_CLIENT_ID = "hookline";
+
+/** `im.notify.system.add`'s body: the user, the text (BB-code), ATTACH and the TAG. */
+export function notificationBody(notification: SystemNotification) {
+  return {
+    USER_ID: notification.userId,
+    MESSAGE: notification.message,
+    ...(notification.attach !== undefined && { ATTACH: notification.attach }),
+    TAG: notification.tag,
   };
 }
 
@@ -84,6 +118,8 @@ export async function callMethod(
     signal?: AbortSignal;
     /** Asked right before the request goes out: `false`, too late to start (the lease). */
     mayStart?: () => boolean;
+    /** What a successful `result` looks like; `result: true` by default. */
+    accepts?: (result: unknown) => boolean;
     trace?: CallTracing;
   },
 ): Promise<SendResult> {
@@ -106,7 +142,7 @@ export async function callMethod(
     const combined = signal ? AbortSignal.any([timeout, signal]) : timeout;
     let result: SendResult;
     try {
-      result = await post(endpoint, body, combined, options.now, span);
+      result = await post(endpoint, body, combined, options.now, span, options.accepts);
     } catch (error) {
       result = failure(error, timeout, signal);
     }
@@ -136,6 +172,7 @@ async function post(
   signal: AbortSignal,
   now: () => number,
   span: SpanNotes,
+  accepts?: (result: unknown) => boolean,
 ) {
   let target = url;
   for (let hop = 0; ; hop++) {
@@ -158,7 +195,7 @@ async function post(
     }
     const answer = parseJson(await response.text());
     span.set(answerAttributes(answer));
-    return classifyBitrixAnswer(response.status, answer, now());
+    return classifyBitrixAnswer(response.status, answer, now(), accepts);
   }
 }
 

@@ -1,3 +1,4 @@
+import { isNotificationId } from "../core/bitrix-errors";
 import { ConfigError } from "../core/errors";
 import {
   OAuthUnavailableError,
@@ -7,7 +8,14 @@ import {
   type TokenProvider,
 } from "../core/oauth";
 import type { BitrixClient, SendResult } from "../core/ports";
-import { type CallTracing, callMethod, NETWORK_MESSAGE_ADD, requestBody } from "./bitrix-client";
+import {
+  type CallTracing,
+  callMethod,
+  NETWORK_MESSAGE_ADD,
+  NOTIFY_SYSTEM_ADD,
+  notificationBody,
+  requestBody,
+} from "./bitrix-client";
 
 /** Bitrix24's own OAuth server, unless a portal's config names another. */
 export const DEFAULT_OAUTH_SERVER = "https://oauth.bitrix.info";
@@ -107,6 +115,7 @@ export interface BitrixOAuthClientOptions {
  */
 export function makeBitrixOAuthClient(options: BitrixOAuthClientOptions): BitrixClient {
   const endpoint = methodUrl(options.portalUrl);
+  const notifyEndpoint = new URL(`/rest/${NOTIFY_SYSTEM_ADD}`, endpoint);
   const now = options.now ?? Date.now;
 
   return {
@@ -119,38 +128,59 @@ export function makeBitrixOAuthClient(options: BitrixOAuthClientOptions): Bitrix
         if (!(error instanceof OAuthUnavailableError)) throw error;
       }
     },
-    async sendNetworkMessage(openLineCode, message, signal, mayStart) {
-      const params = requestBody(openLineCode, message);
-      const call = (auth: string) =>
-        callMethod(
-          endpoint,
-          { ...params, auth },
-          {
-            timeoutMs: options.timeoutMs,
-            now,
-            ...(signal && { signal }),
-            ...(mayStart && { mayStart }),
-            ...(options.trace && { trace: options.trace }),
-          },
-        );
-      try {
-        const token = await options.tokens.accessToken();
-        const first = await call(token);
-        if (!isExpired(first)) return first;
-        const second = await call(await options.tokens.afterExpired(token));
-        // Refused again with a fresh token: a configuration fault, the message stays queued.
-        if (second.kind === "config" && second.status === 401) return tokenFault(second.code);
-        return second;
-      } catch (error) {
-        if (error instanceof OAuthUnavailableError) {
-          return error.fatal || !TRANSIENT_TOKEN_FAULTS.has(error.code)
-            ? tokenFault(error.code)
-            : tokensNotYet(error.code);
-        }
-        throw error;
-      }
+    sendNetworkMessage(openLineCode, message, signal, mayStart) {
+      return withToken(endpoint, requestBody(openLineCode, message), { signal, mayStart });
+    },
+    // The app's own client id scopes its tags: no CLIENT_ID param with OAuth.
+    sendSystemNotification(notification, signal, mayStart) {
+      return withToken(notifyEndpoint, notificationBody(notification), {
+        signal,
+        mayStart,
+        accepts: isNotificationId,
+      });
     },
   };
+
+  /** One call with the access token; after a 401 that says so, one refresh and one repeat. */
+  async function withToken(
+    url: URL,
+    params: object,
+    extra: {
+      signal: AbortSignal | undefined;
+      mayStart: (() => boolean) | undefined;
+      accepts?: (result: unknown) => boolean;
+    },
+  ): Promise<SendResult> {
+    const call = (auth: string) =>
+      callMethod(
+        url,
+        { ...params, auth },
+        {
+          timeoutMs: options.timeoutMs,
+          now,
+          ...(extra.signal && { signal: extra.signal }),
+          ...(extra.mayStart && { mayStart: extra.mayStart }),
+          ...(extra.accepts && { accepts: extra.accepts }),
+          ...(options.trace && { trace: options.trace }),
+        },
+      );
+    try {
+      const token = await options.tokens.accessToken();
+      const first = await call(token);
+      if (!isExpired(first)) return first;
+      const second = await call(await options.tokens.afterExpired(token));
+      // Refused again with a fresh token: a configuration fault, the message stays queued.
+      if (second.kind === "config" && second.status === 401) return tokenFault(second.code);
+      return second;
+    } catch (error) {
+      if (error instanceof OAuthUnavailableError) {
+        return error.fatal || !TRANSIENT_TOKEN_FAULTS.has(error.code)
+          ? tokenFault(error.code)
+          : tokensNotYet(error.code);
+      }
+      throw error;
+    }
+  }
 }
 
 /** 401 answers after which Bitrix24's docs say: refresh once, repeat the call. */

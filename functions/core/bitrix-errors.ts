@@ -115,19 +115,25 @@ export const operatingRetryAfterMs = (operatingResetAt: number | undefined, nowM
 };
 
 /**
- * Classifies one HTTP answer of `imopenlines.network.message.add`.
+ * Classifies one HTTP answer of `imopenlines.network.message.add` (or, with `accepts`, of another
+ * method whose success is not `result: true`, such as `im.notify.system.add`).
  * `body` is the parsed JSON, or `undefined` when the body was not JSON.
  *
  * @example
  * classifyBitrixAnswer(400, { error: "USER_MESSAGE_LIMIT" }, Date.now())
  * // => { kind: "limited", code: "USER_MESSAGE_LIMIT" }
  */
-export function classifyBitrixAnswer(httpStatus: number, body: unknown, nowMs: number): SendResult {
+export function classifyBitrixAnswer(
+  httpStatus: number,
+  body: unknown,
+  nowMs: number,
+  accepts: (result: unknown) => boolean = isTrue,
+): SendResult {
   const is2xx = httpStatus >= 200 && httpStatus < 300;
   const answer = errorAnswer(body);
   if (!answer) {
     const ok = successAnswer(body);
-    if (ok && is2xx && ok.result === true) return { kind: "sent" };
+    if (ok && is2xx && accepts(ok.result)) return { kind: "sent" };
     // A 2xx without `result: true`: the method may have run, so it is not a clean retry.
     if (is2xx) return { kind: "ambiguous", code: ok ? "UNEXPECTED_RESULT" : "BAD_ANSWER" };
     // A 5xx without Bitrix24's error envelope (a gateway's 502/504, an HTML 500) may come after
@@ -153,6 +159,14 @@ export function classifyBitrixAnswer(httpStatus: number, body: unknown, nowMs: n
   if (permanentCodes.has(code)) return { kind: "permanent", code, status: httpStatus };
   return byStatus(httpStatus, code, nowMs, answer);
 }
+
+const isTrue = (result: unknown): boolean => result === true;
+
+/** `im.notify.system.add` answers the new notification's id (docs/notify.md). */
+export const isNotificationId = (result: unknown): boolean =>
+  (typeof result === "number" && Number.isSafeInteger(result) && result > 0) ||
+  (typeof result === "string" && /^[1-9]\d*$/.test(result)) ||
+  result === true;
 
 /** An error code we do not know: the HTTP status decides. */
 function byStatus(

@@ -9,7 +9,7 @@ import type { PortalConfig } from "./portals";
 /** The default digest: a bold count of all its events, then each shown event's own message. */
 export const DEFAULT_DIGEST_MESSAGE =
   "[b]{{ total }} updates[/b] since {{ since | date }}\n" +
-  "{% for e in entries %}{{ e.message }}{% if e.count > 1 %} (×{{ e.count }}){% endif %}\n{% endfor %}" +
+  "{% for e in entries %}{{ e.message }}{% if e.count > 1 %} (×{{ e.count }}){% endif %}{% if e.notified %} [i](notified)[/i]{% endif %}\n{% endfor %}" +
   "{% if more > 0 %}…and {{ more }} more{% endif %}";
 
 /** Time one attempt keeps for the rate-limit wait and for confirming, beyond the Bitrix24 call. */

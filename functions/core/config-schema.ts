@@ -4,6 +4,7 @@ import {
   MAX_RETRY_FOR_SECONDS,
   minimumLeaseSeconds,
 } from "./config-defaults";
+import { NOTIFYING, WHEN_LIMITED } from "./job";
 import { formatPath } from "./key-path";
 import { DEFAULT_PORTAL_ID, WEEK_SECONDS } from "./portal-defaults";
 import {
@@ -130,9 +131,18 @@ export const routeSchema = z.strictObject({
   urlPreview: z.boolean().optional(),
   /**
    * When the user's weekly slot is taken: `digest` (default) adds the event to the user's next
-   * weekly digest; `drop` records it as `suppressed`.
+   * weekly digest; `drop` records it as `suppressed`; `notify` sends it at once as a system
+   * notification and lists it in the digest too; `notify-only` sends the notification alone
+   * (docs/notify.md). The notifying ones need the portal's `im` scope.
    */
-  whenLimited: z.enum(["digest", "drop"]).default("digest"),
+  whenLimited: z.enum(WHEN_LIMITED).default("digest"),
+  /** The notification's text (a template, BB-code); the route's `message` by default. */
+  notify: template.optional(),
+  /**
+   * The notification's TAG (a template): a new notification with the same tag replaces the
+   * user's earlier one, so repeats of one kind collapse. Default `hookline:<route index>`.
+   */
+  notifyTag: template.optional(),
   /** Which portal and open line send it; either may be left out when there is one choice. */
   to: z
     .strictObject({
@@ -252,6 +262,15 @@ export const configSchema = z
           message: `no source with id "${route.source}"`,
         });
       }
+      for (const key of ["notify", "notifyTag"] as const) {
+        if (route[key] !== undefined && !NOTIFYING.includes(route.whenLimited)) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["routes", index, key],
+            message: `is used only with whenLimited "notify" or "notify-only" (this route says "${route.whenLimited}")`,
+          });
+        }
+      }
       if (portals.length === 0) return;
       const target = resolveTarget(portals, route.to);
       if ("problem" in target) {
@@ -259,6 +278,17 @@ export const configSchema = z
           code: "custom",
           path: ["routes", index, "to", target.key],
           message: target.problem,
+        });
+        return;
+      }
+      const portalIndex = portals.findIndex((portal) => portal.id === target.portal);
+      const portal = portals[portalIndex];
+      if (portal && NOTIFYING.includes(route.whenLimited) && !portal.scopes.includes("im")) {
+        const where = config.portals ? `portals[${portalIndex}].scopes` : "bitrix.scopes";
+        ctx.addIssue({
+          code: "custom",
+          path: ["routes", index, "whenLimited"],
+          message: `"${route.whenLimited}" sends im.notify.system.add, which needs the im scope: portal "${portal.id}" declares ${portal.scopes.join(", ") || "none"}. Grant im to its webhook or app, then add "im" to ${where} (hookline doctor checks it)`,
         });
       }
     });

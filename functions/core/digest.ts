@@ -73,9 +73,16 @@ export function makeDigestComposer(digest: DigestConfig, engine: TemplateEngine)
 /**
  * What a digest template sees; each event's message is trusted BB-code, not escaped again.
  * `events` are the shown events one by one; `entries` the same with identical texts folded into
- * one with a `count` (digest-entries.ts); `total` counts every event, shown or not.
+ * one with a `count` (digest-entries.ts); `total` counts every event, shown or not. `notified`
+ * marks an event that already reached the user as a system notification (docs/notify.md).
  */
 function digestContext(events: readonly PendingEvent[], shown: number) {
+  const shownEvents = events.slice(0, shown);
+  // An entry is marked notified when every event folded into it already reached the user so.
+  const notified = (event: PendingEvent, count: number) =>
+    count === 1
+      ? event.notifiedAt !== undefined
+      : shownEvents.every((e) => e.message.message !== event.message.message || e.notifiedAt);
   const view = (event: PendingEvent, count = 1) => ({
     message: new TrustedBbCode(event.message.message),
     source: event.sourceId,
@@ -83,8 +90,9 @@ function digestContext(events: readonly PendingEvent[], shown: number) {
     id: event.eventId,
     receivedAt: event.receivedAt,
     count,
+    /** It reached the user at once as a system notification (`whenLimited: "notify"`). */
+    notified: notified(event, count),
   });
-  const shownEvents = events.slice(0, shown);
   return {
     events: shownEvents.map((event) => view(event)),
     entries: foldRepeats(shownEvents).map((entry) => view(entry.event, entry.count)),

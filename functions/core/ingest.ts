@@ -110,6 +110,7 @@ export function makeIngest(deps: IngestDeps) {
           receivedAt: receivedAt.toISOString(),
           ...result.message,
           whenLimited: result.whenLimited,
+          ...(result.notify && { notify: result.notify }),
           portal: result.target.portal,
           openLineCode: result.target.openLineCode,
         });

@@ -25,6 +25,24 @@ export interface RenderedMessage {
   urlPreview?: boolean | undefined;
 }
 
+/** `whenLimited`: what an event does when its user's open-line week is taken (docs/notify.md). */
+export const WHEN_LIMITED = ["digest", "drop", "notify", "notify-only"] as const;
+export type WhenLimited = (typeof WHEN_LIMITED)[number];
+
+/** Routes with these values send the second channel, `im.notify.system.add` (scope `im`). */
+export const NOTIFYING: readonly WhenLimited[] = ["notify", "notify-only"];
+
+/**
+ * The system notification of an event whose route notifies, rendered at ingest like the message:
+ * its text (BB-code, sender text escaped), ATTACH, and the TAG that makes a repeat replace the
+ * earlier notification instead of adding one.
+ */
+export interface RenderedNotification {
+  message: string;
+  attach?: unknown;
+  tag: string;
+}
+
 /** Version 3: an event for one user, with the portal and open line that send it. */
 export interface EventJob extends RenderedMessage {
   v: 3;
@@ -36,8 +54,13 @@ export interface EventJob extends RenderedMessage {
   eventName: string;
   /** ISO time the webhook was received: ordering in digests, delivery latency. */
   receivedAt: string;
-  /** The route's `whenLimited`: join the user's digest, or record `suppressed`. */
-  whenLimited: "digest" | "drop";
+  /**
+   * The route's `whenLimited`: join the user's digest, record `suppressed`, or send a system
+   * notification now (and, for `notify`, list the event in the digest too).
+   */
+  whenLimited: WhenLimited;
+  /** The notification, when `whenLimited` is `notify` or `notify-only`. */
+  notify?: RenderedNotification;
   /** The portal's config id; absent only in legacy jobs (they go to the first portal). */
   portal?: string;
   /** One of the portal's open lines; absent only in legacy jobs (its first line). */
@@ -93,7 +116,8 @@ const eventFields = {
   ...renderedFields,
 };
 const target = { portal: nonEmpty, openLineCode: nonEmpty };
-const whenLimited = oneOf(["digest", "drop"]);
+const whenLimited = oneOf(WHEN_LIMITED);
+const notification = strictObject({ message: nonEmpty, attach: optional(anything), tag: nonEmpty });
 
 /** Each version a job may come in, and how it reads as version 3. */
 const VERSIONS: { shape: Shape; read: (job: Record<string, unknown>) => QueueMessage }[] = [
@@ -103,6 +127,7 @@ const VERSIONS: { shape: Shape; read: (job: Record<string, unknown>) => QueueMes
       kind: literal("event"),
       ...eventFields,
       whenLimited,
+      notify: optional(notification),
       ...target,
     }),
     read: (job) => job as unknown as EventJob,
@@ -122,7 +147,12 @@ const VERSIONS: { shape: Shape; read: (job: Record<string, unknown>) => QueueMes
       ({ v: 3, kind: "event", ...job, whenLimited: "digest" }) as EventJob,
   },
   {
-    shape: strictObject({ v: literal(2), kind: literal("event"), ...eventFields, whenLimited }),
+    shape: strictObject({
+      v: literal(2),
+      kind: literal("event"),
+      ...eventFields,
+      whenLimited: oneOf(["digest", "drop"]),
+    }),
     read: ({ v: _v, ...job }) => ({ ...job, v: 3 }) as EventJob,
   },
   {

@@ -1,4 +1,5 @@
 import { CONFIG_FAULT_RETRY_MS } from "./bitrix-errors";
+import type { WhenLimited } from "./job";
 import type { ClaimResult, SendResult, SlotAttempt } from "./ports";
 
 /**
@@ -23,14 +24,20 @@ export type BlockedAction =
   | { do: "sent"; reason: string; digestId?: string }
   /** It is in a digest whose send is not settled yet: that digest's resumption settles it. */
   | { do: "wait"; reason: string }
-  /** The user's slot is taken: join the digest, due when the slot frees (or a lease ends). */
-  | { do: "defer"; dueAt: Date; reason: string }
+  /**
+   * The user's slot is taken: join the digest, due when the slot frees (or a lease ends).
+   * `notify`: the route says `whenLimited: "notify"`, so the event also goes out now as a system
+   * notification (docs/notify.md).
+   */
+  | { do: "defer"; dueAt: Date; reason: string; notify?: true }
   /** The route says `whenLimited: "drop"`. */
-  | { do: "suppress"; reason: string };
+  | { do: "suppress"; reason: string }
+  /** The route says `whenLimited: "notify-only"`: a system notification now, and no digest. */
+  | { do: "notify-only"; reason: string };
 
 export function whenBlocked(
   claim: Exclude<ClaimResult, { status: "claimed" }>,
-  job: { jobId: string; whenLimited: "digest" | "drop" },
+  job: { jobId: string; whenLimited: WhenLimited },
   now: Date,
 ): BlockedAction {
   if (claim.status === "busy") {
@@ -43,7 +50,9 @@ export function whenBlocked(
       };
     }
     // Another message is being sent to this user right now: this one waits for the next digest.
-    return job.whenLimited === "drop"
+    // A route that drops or notifies decides once that send is settled: the week is not
+    // surely used until it lands, and a notification sent now might be for nothing.
+    return job.whenLimited !== "digest"
       ? { do: "retry", afterMs: leaseLeftMs, reason: "weekly slot held by a send in flight" }
       : {
           do: "defer",
@@ -64,9 +73,16 @@ export function whenBlocked(
   const reason = claim.sentAt
     ? `weekly slot used by ${claim.heldBy} at ${claim.sentAt.toISOString()}`
     : `weekly slot taken (${claim.heldBy}) until ${claim.freeAt.toISOString()}`;
-  return job.whenLimited === "drop"
-    ? { do: "suppress", reason }
-    : { do: "defer", dueAt: claim.freeAt, reason };
+  switch (job.whenLimited) {
+    case "drop":
+      return { do: "suppress", reason };
+    case "notify-only":
+      return { do: "notify-only", reason };
+    case "notify":
+      return { do: "defer", dueAt: claim.freeAt, reason, notify: true };
+    case "digest":
+      return { do: "defer", dueAt: claim.freeAt, reason };
+  }
 }
 
 /** What Bitrix24's answer means for a guarded attempt (weekly limit on). */

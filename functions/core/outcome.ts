@@ -1,10 +1,25 @@
 /**
- * What happened to one message (one event and route). `deferred` is the only state on the way:
- * the event waits in its user's weekly digest. Every other outcome is final and written once.
+ * What happened to one message (one event and route). Two states are on the way: `deferred` (the
+ * event waits in its user's weekly digest) and `notified` (it reached the user at once as a system
+ * notification, the second channel of docs/notify.md, and still waits in the digest). Every other
+ * outcome is final and written once.
  */
-export const OUTCOMES = ["deferred", "sent", "suppressed", "failed", "unknown"] as const;
+export const OUTCOMES = [
+  "deferred",
+  "notified",
+  "sent",
+  "suppressed",
+  "failed",
+  "unknown",
+] as const;
 export type Outcome = (typeof OUTCOMES)[number];
-export type FinalOutcome = Exclude<Outcome, "deferred">;
+/** The outcomes on the way: the event is still in its user's digest. */
+export const PENDING_OUTCOMES = ["deferred", "notified"] as const satisfies readonly Outcome[];
+export type PendingOutcome = (typeof PENDING_OUTCOMES)[number];
+export type FinalOutcome = Exclude<Outcome, PendingOutcome>;
+
+export const isPending = (outcome: Outcome): outcome is PendingOutcome =>
+  (PENDING_OUTCOMES as readonly Outcome[]).includes(outcome);
 
 export interface OutcomeRecord {
   jobId: string;
@@ -26,6 +41,13 @@ export interface OutcomeRecord {
    * queue, and a redrive may try it again (the one final outcome that may be replaced).
    */
   exhausted?: boolean;
+  /**
+   * When the event reached its user as a system notification (`im.notify.system.add`), kept on
+   * every later state: `hookline events` and the inbox show both deliveries of one event.
+   */
+  notifiedAt?: Date;
+  /** The notification's TAG: a later one with the same tag replaced it on the user's screen. */
+  notifyTag?: string;
   at: Date;
 }
 

@@ -61,6 +61,17 @@ const portalSettings = {
   requestLimitSeconds: z.number().int().min(1).max(120).default(60),
   /** Extra wait after our record says the week is over: Bitrix24's clock and ours differ. */
   weekMarginSeconds: z.number().int().min(0).max(86_400).default(300),
+  /**
+   * The scopes the portal's webhook or app was granted: `imopenlines` always; `im` for routes
+   * that notify (docs/notify.md). `hookline check` and `cdk synth` read them, `hookline doctor`
+   * checks them against the portal.
+   */
+  scopes: z
+    .array(z.string().regex(/^[a-z_.]+$/, { message: "must be a Bitrix24 scope, e.g. im" }))
+    .default(["imopenlines"])
+    .refine((scopes) => scopes.includes("imopenlines"), {
+      message: "must include imopenlines (the open-line messages need it)",
+    }),
 };
 
 const oauthSchema = z.strictObject({

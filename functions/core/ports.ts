@@ -214,6 +214,9 @@ export interface PendingEvent {
   message: RenderedMessage;
   /** When its digest became due: retryable failures of its flushes count from here. */
   dueAt?: Date;
+  /** It reached the user already as a system notification (outcome `notified`). */
+  notifiedAt?: Date;
+  notifyTag?: string;
 }
 
 /**
@@ -232,11 +235,22 @@ export interface OutcomeStore {
     reason: string,
     now: Date,
   ): Promise<OutcomeRecord>;
-  /** Moves deferred events to a later (or earlier) due time. */
+  /**
+   * A deferred event reached its user as a system notification: its outcome becomes `notified`
+   * and it stays in the digest (index keys, message and due time kept). Returns the standing
+   * record: a final one (its digest went out meanwhile) wins, and so does an earlier `notified`.
+   */
+  notified(
+    jobId: string,
+    tag: string,
+    at: Date,
+    reason: string,
+  ): Promise<OutcomeRecord | undefined>;
+  /** Moves deferred (and notified) events to a later (or earlier) due time. */
   reschedule(jobIds: readonly string[], dueAt: Date, reason: string): Promise<void>;
-  /** A user's deferred events, oldest first, each read consistently. */
+  /** A user's deferred (and notified) events, oldest first, each read consistently. */
   pending(key: SlotKey): Promise<PendingEvent[]>;
-  /** These events, read consistently by id, the deferred ones only, oldest first. */
+  /** These events, read consistently by id, the deferred (and notified) ones only, oldest first. */
   pendingByIds(jobIds: readonly string[]): Promise<PendingEvent[]>;
   /** Users whose digest is due, with how many of their events are due. */
   due(now: Date, limit: number): Promise<{ key: SlotKey; events: number }[]>;
@@ -292,6 +306,14 @@ export type SendResult =
   /** The request went out but no answer came back: it may or may not have landed. */
   | { kind: "ambiguous"; code: string };
 
+/** A system notification as `im.notify.system.add` takes it (docs/notify.md). */
+export interface SystemNotification {
+  userId: number;
+  message: string;
+  attach?: unknown;
+  tag: string;
+}
+
 export interface BitrixClient {
   /**
    * Gets what a call needs before it may go on the wire (an OAuth access token, which may mean
@@ -306,6 +328,16 @@ export interface BitrixClient {
   sendNetworkMessage(
     openLineCode: string,
     message: RenderedMessage,
+    signal?: AbortSignal,
+    mayStart?: () => boolean,
+  ): Promise<SendResult>;
+  /**
+   * Calls im.notify.system.add once (scope `im`), like {@link sendNetworkMessage}: never throws
+   * for an HTTP or network failure. No idempotency key exists; the TAG makes a repeat replace
+   * the earlier notification instead of adding one, so a retry after no answer is safe.
+   */
+  sendSystemNotification(
+    notification: SystemNotification,
     signal?: AbortSignal,
     mayStart?: () => boolean,
   ): Promise<SendResult>;

@@ -1,5 +1,5 @@
 import type { Config, RouteConfig, RouteTarget } from "./config-schema";
-import type { RenderedMessage } from "./job";
+import { NOTIFYING, type RenderedMessage, type RenderedNotification } from "./job";
 import { validateMessage } from "./message";
 import {
   type CompiledCondition,
@@ -24,6 +24,8 @@ export type RouteResult =
       ok: true;
       message: RenderedMessage;
       whenLimited: RouteConfig["whenLimited"];
+      /** The system notification, when the route notifies (`whenLimited: "notify"`, `"notify-only"`). */
+      notify?: RenderedNotification;
       /** The portal and open line that send it. */
       target: RouteTarget;
     }
@@ -50,8 +52,16 @@ interface CompiledRoute {
   keyboard: JsonTemplate | undefined;
   urlPreview: boolean | undefined;
   whenLimited: RouteConfig["whenLimited"];
+  /** Compiled when the route notifies: its text (the message's by default) and its TAG. */
+  notify: { message: CompiledTemplate; tag: CompiledTemplate } | undefined;
   target: RouteTarget;
 }
+
+/**
+ * A TAG longer than this is refused at render: Bitrix24 keeps a notification's tag in a column of
+ * 255 characters, with the app's prefix in front (docs/notify.md).
+ */
+export const MAX_NOTIFY_TAG_LENGTH = 200;
 
 /** Reasons are stored and logged: keep them short, never a payload dump. */
 const MAX_REASON_LENGTH = 300;
@@ -203,6 +213,7 @@ export function routeLookup(
 
 function compileRoute(route: RouteConfig, index: number, engine: TemplateEngine): CompiledRoute {
   const key = `routes[${index}]`;
+  const message = engine.compile(route.message, `${key}.message`);
   return {
     index,
     source: route.source,
@@ -212,7 +223,7 @@ function compileRoute(route: RouteConfig, index: number, engine: TemplateEngine)
         ? undefined
         : engine.compileCondition(route.condition, `${key}.condition`),
     userId: engine.compile(route.userId, `${key}.userId`),
-    message: engine.compile(route.message, `${key}.message`),
+    message,
     attach:
       route.attach === undefined ? undefined : compileJson(route.attach, `${key}.attach`, engine),
     keyboard:
@@ -221,9 +232,19 @@ function compileRoute(route: RouteConfig, index: number, engine: TemplateEngine)
         : compileJson(route.keyboard, `${key}.keyboard`, engine),
     urlPreview: route.urlPreview,
     whenLimited: route.whenLimited,
+    notify: NOTIFYING.includes(route.whenLimited)
+      ? {
+          message:
+            route.notify === undefined ? message : engine.compile(route.notify, `${key}.notify`),
+          tag: engine.compile(route.notifyTag ?? defaultNotifyTag(index), `${key}.notifyTag`),
+        }
+      : undefined,
     target: route.to,
   };
 }
+
+/** `hookline:<route index>`: every event of one route replaces that route's last notification. */
+export const defaultNotifyTag = (routeIndex: number): string => `hookline:${routeIndex}`;
 
 /** `issues.*` -> /^issues\..*$/: only `*` is special. */
 export function patternToRegExp(pattern: string): RegExp {
@@ -281,17 +302,36 @@ function renderRoute(route: CompiledRoute, context: TemplateContext): RouteResul
     if (route.urlPreview !== undefined) rendered.urlPreview = route.urlPreview;
 
     const valid = validateMessage(rendered);
-    return valid.ok
-      ? [
-          {
-            routeIndex: route.index,
-            ok: true,
-            message: valid.message,
-            whenLimited: route.whenLimited,
-            target: route.target,
-          },
-        ]
-      : failed(valid.reason);
+    if (!valid.ok) return failed(valid.reason);
+    let notify: RenderedNotification | undefined;
+    if (route.notify) {
+      field = "notify";
+      const text = route.notify.message.render(context);
+      const checked = validateMessage({ userId, message: text, attach: rendered.attach });
+      if (!checked.ok) return failed(`notify: ${checked.reason}`);
+      field = "notifyTag";
+      // The escape's zero-width fences are not part of a tag: equal tags must stay equal.
+      const tag = route.notify.tag.render(context).replaceAll("\u200B", "").trim();
+      if (tag === "") return failed("notifyTag rendered empty");
+      if (tag.length > MAX_NOTIFY_TAG_LENGTH) {
+        return failed(`notifyTag is ${tag.length} characters, over ${MAX_NOTIFY_TAG_LENGTH}`);
+      }
+      notify = {
+        message: checked.message.message,
+        ...(checked.message.attach !== undefined && { attach: checked.message.attach }),
+        tag,
+      };
+    }
+    return [
+      {
+        routeIndex: route.index,
+        ok: true,
+        message: valid.message,
+        whenLimited: route.whenLimited,
+        ...(notify && { notify }),
+        target: route.target,
+      },
+    ];
   } catch (error) {
     return failed(`${field}: ${error instanceof Error ? error.message : String(error)}`);
   }

@@ -5,6 +5,7 @@ import * as z from "zod";
 import { hasRunToken } from "../../devkit/run-state";
 import { isRecord, parseJsonOrUndefined } from "../core/values";
 import { isLoopbackHost } from "./http-server";
+import { notifyMethod, type ReceivedNotification } from "./simulator-notify";
 import {
   makeSimulatorOAuth,
   type SimulatorOAuth,
@@ -22,11 +23,14 @@ import {
 } from "./simulator-portal";
 import { type NetworkLine, portalMethods } from "./simulator-portal-methods";
 
+export type { ReceivedNotification } from "./simulator-notify";
+
 /**
- * A Bitrix24 portal on 127.0.0.1 that knows one method, `imopenlines.network.message.add`, and
- * enforces what docs/bitrix24.md documents: the checks in the server's own order, the
- * weekly limit, the leaky bucket, the 30 KB limits and the answer envelope. Faults can be
- * queued to test timeouts and dropped connections. For the local run and the tests.
+ * A Bitrix24 portal on 127.0.0.1 that knows `imopenlines.network.message.add`, and enforces what
+ * docs/bitrix24.md documents: the checks in the server's own order, the weekly limit, the leaky
+ * bucket, the 30 KB limits and the answer envelope. It also knows the second channel,
+ * `im.notify.system.add` (simulator-notify.ts), and the methods `hookline doctor` calls. Faults
+ * can be queued to test timeouts and dropped connections. For the local run and the tests.
  */
 
 export interface SimulatorOptions {
@@ -62,6 +66,8 @@ export interface SimulatorOptions {
   now?: () => number;
   /** Called for every accepted message (the local run prints them). */
   onMessage?: (m: ReceivedMessage) => void;
+  /** Called for every system notification (`im.notify.system.add`) the portal accepted. */
+  onNotification?: (n: ReceivedNotification) => void;
   /**
    * The local run's token: when set, the `POST /_simulator/` controls require it (the
    * `x-hookline-token` header), so no web page can trigger an outage or faults.
@@ -88,10 +94,17 @@ export interface BitrixSimulator {
   oauth: SimulatorOAuth | undefined;
   /** The accepted messages, in order (the newest 10,000). */
   messages: ReceivedMessage[];
+  /**
+   * The system notifications users see now, oldest first: one with a TAG replaced the user's
+   * earlier one with that tag (the newest 10,000).
+   */
+  notifications: ReceivedNotification[];
   stats: {
     requests: number;
     rejectedRateLimit: number;
     accepted: number;
+    /** System notifications accepted, replaced ones included. */
+    notified: number;
     /** Requests that arrived while another request for the same user was still being served. */
     overlapping: number;
   };
@@ -125,6 +138,7 @@ const faultSchema = z.union([
 export type Fault = z.infer<typeof faultSchema>;
 
 const METHOD = "imopenlines.network.message.add";
+const NOTIFY_METHOD = "im.notify.system.add";
 /** Accepted messages kept for `messages` and `/_simulator/messages`. */
 const MAX_KEPT_MESSAGES = 10_000;
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -167,16 +181,25 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
   const faults: Fault[] = [];
   const hangs = new Set<() => void>();
   const messages: ReceivedMessage[] = [];
-  const stats = { requests: 0, rejectedRateLimit: 0, accepted: 0, overlapping: 0 };
+  const stats = { requests: 0, rejectedRateLimit: 0, accepted: 0, notified: 0, overlapping: 0 };
   const traits: PortalTraits = {
     imbot: options.imbot ?? true,
     olderErrorCodes: options.olderErrorCodes ?? false,
     overloaded: false,
   };
+  const scopes = options.scopes ?? ["imopenlines", "im"];
   const otherMethods = portalMethods({
     joined: lines,
     networkLines: options.networkLines ?? [],
-    scopes: options.scopes ?? ["imopenlines", "im"],
+    scopes,
+  });
+  const notify = notifyMethod({
+    scopes,
+    kept: keptMessages,
+    onNotification: (notification) => {
+      stats.notified++;
+      options.onNotification?.(notification);
+    },
   });
 
   /** The method itself, checks in the order of the server module's `networkMessageAdd`. */
@@ -248,6 +271,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     const webhook = /^\/rest\/([^/]+)\/([^/]+)\/([^/]*)$/.exec(path);
     const app = /^\/rest\/([^/]+)$/.exec(path);
     let methodName: string | undefined;
+    let caller: { kind: "webhook" } | { kind: "app"; client: string } = { kind: "webhook" };
     if (webhook?.[1] === "1" && webhook[2] === webhookCode) {
       methodName = webhook[3];
     } else if (app && isSessionAuth(params)) {
@@ -262,6 +286,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
         );
       }
       methodName = app[1];
+      caller = { kind: "app", client: options.oauth?.clientId ?? "app" };
     } else {
       return error(401, "NO_AUTH_FOUND", "Wrong authorization data");
     }
@@ -269,13 +294,19 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
       .toLowerCase()
       .replace(/\.json$/, "");
     const other = Object.hasOwn(otherMethods, method) ? otherMethods[method] : undefined;
-    if (method !== METHOD && !other) {
+    if (method !== METHOD && method !== NOTIFY_METHOD && !other) {
       return error(404, "ERROR_METHOD_NOT_FOUND", "Method not found!");
     }
     const at = now();
     if (!bucket.tryFill(at)) {
       stats.rejectedRateLimit++;
       return error(503, "QUERY_LIMIT_EXCEEDED", "Too many requests");
+    }
+    if (method === NOTIFY_METHOD) {
+      const answer = notify.call(params, at, caller);
+      return answer.status === 200
+        ? { status: 200, body: { ...(answer.body as object), time: timeBlock(at, now()) } }
+        : answer;
     }
     if (!other) return messageAdd(params, at, sendFails);
     const answer = other(params, at);
@@ -358,6 +389,9 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     if (req.method === "POST" && path === "/_simulator/portal") return portalControl(res, raw);
     if (req.method === "GET" && path === "/_simulator/messages") {
       return send(res, { status: 200, body: messages });
+    }
+    if (req.method === "GET" && path === "/_simulator/notifications") {
+      return send(res, { status: 200, body: notify.visible });
     }
     if (req.method === "POST" && path === "/_simulator/outage") {
       const parsed = z
@@ -443,6 +477,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     origin,
     oauth,
     messages,
+    notifications: notify.visible,
     stats,
     outage: (ms) => {
       outageUntil = now() + ms;

@@ -71,7 +71,9 @@ export function outcomeLine(
   const colour =
     outcome.outcome === "sent"
       ? style.green
-      : outcome.outcome === "deferred" || outcome.outcome === "suppressed"
+      : outcome.outcome === "deferred" ||
+          outcome.outcome === "notified" ||
+          outcome.outcome === "suppressed"
         ? style.cyan
         : style.red;
   const parts = [style.dim(clock(outcome.at)), `  ↳ ${colour(outcome.outcome.padEnd(9))}`];
@@ -80,6 +82,11 @@ export function outcomeLine(
   parts.push(style.dim(`job ${shown(outcome.jobId)}`));
   const details: string[] = [];
   if (outcome.userId !== undefined) details.push(`user ${outcome.userId}`);
+  // Both deliveries of one event: the notification first, then its digest.
+  if (outcome.notifiedAt !== undefined)
+    details.push(
+      `notified ${whenText(outcome.notifiedAt)} (tag ${shown(outcome.notifyTag ?? "?")})`,
+    );
   if (outcome.dueAt !== undefined) details.push(`digest due ${whenText(outcome.dueAt)}`);
   const reason = outcome.reason !== outcome.outcome ? outcome.reason : "";
   if (outcome.digestId !== undefined && !reason.includes(outcome.digestId))

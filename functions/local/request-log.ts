@@ -7,13 +7,16 @@
 /** What happened to one queued message, as far as the local run has heard. */
 export interface LoggedOutcome {
   jobId: string;
-  /** `sent`, `deferred`, `suppressed`, `failed`, `unknown`, ... as the outcome store records it. */
+  /** `sent`, `deferred`, `notified`, `suppressed`, `failed`, `unknown`, as the outcome store records it. */
   outcome: string;
   reason: string;
   userId?: number;
   /** For `deferred`: when the digest holding it is due (ISO). */
   dueAt?: string;
   digestId?: string;
+  /** When it reached the user as a system notification (ISO), kept on the later outcomes. */
+  notifiedAt?: string;
+  notifyTag?: string;
   at: string;
 }
 
@@ -48,6 +51,8 @@ export interface OutcomeLike {
   userId?: number;
   dueAt?: Date;
   digestId?: string;
+  notifiedAt?: Date;
+  notifyTag?: string;
   at: Date;
 }
 
@@ -144,6 +149,8 @@ export class RequestLog {
       ...(record.userId === undefined ? {} : { userId: record.userId }),
       ...(record.dueAt === undefined ? {} : { dueAt: record.dueAt.toISOString() }),
       ...(record.digestId === undefined ? {} : { digestId: record.digestId }),
+      ...(record.notifiedAt === undefined ? {} : { notifiedAt: record.notifiedAt.toISOString() }),
+      ...(record.notifyTag === undefined ? {} : { notifyTag: record.notifyTag }),
     };
     const request = this.findEvent(record.sourceId, record.eventId);
     if (request) {

@@ -109,7 +109,16 @@ export function observeOutcomes<T extends Pick<OutcomeStore, "finish" | "defer">
   };
   const finish: T["finish"] = async (outcome) => show(await store.finish(outcome));
   const defer: T["defer"] = async (...args) => show(await store.defer(...args));
-  return Object.assign(Object.create(store) as T, { finish, defer });
+  const observed = Object.assign(Object.create(store) as T, { finish, defer });
+  // Deliver's store also records the second channel's `notified`: shown like any other state.
+  if ("notified" in store && typeof store.notified === "function") {
+    const notified: OutcomeStore["notified"] = async (...args) => {
+      const standing = await (store as unknown as OutcomeStore).notified(...args);
+      return standing && show(standing);
+    };
+    Object.assign(observed, { notified });
+  }
+  return observed;
 }
 
 function parseAnswer(body: string | undefined): Record<string, unknown> {

@@ -26,6 +26,8 @@ function clientFor(sim: { webhookUrl: string }, timeoutMs = TIMEOUT_MS): BitrixC
       results.push(result);
       return result;
     },
+    sendSystemNotification: (notification, signal) =>
+      client.sendSystemNotification(notification, signal),
   };
 }
 

@@ -188,6 +188,7 @@ describe("deliver, against real stores", () => {
             seen.push(message);
             return answers.sent;
           },
+          sendSystemNotification: async () => answers.sent,
         },
       }),
     });

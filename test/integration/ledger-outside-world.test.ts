@@ -347,6 +347,7 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
           started.push(w.clock.ms);
           return answers.sent;
         },
+        sendSystemNotification: async () => answers.sent,
       };
       return { client, started };
     }

@@ -408,6 +408,58 @@ describe.each([
       expect(await outcomes().get(jobId)).toEqual(sent);
     });
 
+    describe("the second channel's notified state", () => {
+      it("notified keeps the event in its user's digest; the digest's sent replaces it", async () => {
+        const key = freshSlot();
+        const jobId = fresh("job");
+        const job = eventFor(jobId, { userId: key.userId, whenLimited: "notify" });
+        await outcomes().defer(job, key, at(WEEK), "weekly slot used", at(0));
+        const notified = await outcomes().notified(jobId, "hookline:0", at(SECOND), "notified");
+        expect(notified).toMatchObject({
+          outcome: "notified",
+          notifiedAt: at(SECOND),
+          notifyTag: "hookline:0",
+          dueAt: at(WEEK),
+        });
+        // Still pending: the digest carries it, marked notified.
+        expect(await outcomes().pending(key)).toEqual([
+          expect.objectContaining({ jobId, notifiedAt: at(SECOND), notifyTag: "hookline:0" }),
+        ]);
+        // A redelivery's deferral does not undo the mark; a reschedule moves its due time.
+        expect(
+          await outcomes().defer(job, key, at(2 * WEEK), "again", at(2 * SECOND)),
+        ).toMatchObject({ outcome: "notified" });
+        await outcomes().reschedule([jobId], at(3 * WEEK), "slot taken");
+        expect(await outcomes().get(jobId)).toMatchObject({
+          outcome: "notified",
+          dueAt: at(3 * WEEK),
+        });
+        // A second notified (another copy) stands on the first.
+        expect(
+          await outcomes().notified(jobId, "hookline:0", at(3 * SECOND), "again"),
+        ).toMatchObject({ outcome: "notified", notifiedAt: at(SECOND) });
+        // notified is not final: the digest's sent replaces it (and keeps what deliver passes on).
+        const sent = finalFor(jobId, {
+          userId: key.userId,
+          digestId: "digest-1",
+          reason: "sent in digest digest-1",
+          notifiedAt: at(SECOND),
+          notifyTag: "hookline:0",
+        });
+        expect(await outcomes().finish(sent)).toEqual(sent);
+        expect(await outcomes().get(jobId)).toEqual(sent);
+        expect(await outcomes().pending(key)).toEqual([]);
+      });
+
+      it("notified never replaces a final outcome, nor marks an event that was never deferred", async () => {
+        const jobId = fresh("job");
+        const sent = finalFor(jobId);
+        await outcomes().finish(sent);
+        expect(await outcomes().notified(jobId, "t", at(2 * SECOND), "notified")).toEqual(sent);
+        expect(await outcomes().notified(fresh("job"), "t", at(2 * SECOND), "x")).toBeUndefined();
+      });
+    });
+
     it("lets exactly one of concurrent final writes stand", async () => {
       const jobId = fresh("job");
       const writes = (["sent", "failed", "unknown", "suppressed"] as const).map((outcome) =>

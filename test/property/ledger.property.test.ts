@@ -24,7 +24,13 @@ import {
  *       `failed` and `suppressed` only if it did not land;
  *   (e) no event is in two accepted messages;
  *   (f) an older event never waits behind a newer one: a request that lands leaves out no event of
- *       its user that was already waiting in the digest when its newer event arrived.
+ *       its user that was already waiting in the digest when its newer event arrived;
+ *   (g) the second channel (`whenLimited: "notify"`, docs/notify.md): `notified` only after a
+ *       system notification of the event landed, never undone, and a notified event ends through
+ *       its digest (`sent`, `failed` or `unknown`); a `notify-only` event is `sent` only if its
+ *       notification landed (or, as any event, an open-line attempt may have);
+ *   (h) the TAG makes repeats replace: a user sees at most one notification per tag, however many
+ *       events and retries sent one.
  * The world also generates the outside world's faults (docs/ledger.md): 5xx answers without an
  * envelope whose request landed, OVERLOAD_LIMIT, permanent and configuration rejections, copies
  * after the week, dead-letter redrives, the SDK re-sending an applied conditional write, and events
@@ -91,6 +97,12 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
         lateCopy: fc.oneof(
           { weight: 6, arbitrary: fc.constant(false) },
           { weight: 1, arbitrary: fc.constant(true) },
+        ),
+        // The second channel (docs/notify.md) on some events' route; `drop` wins over it.
+        notify: fc.oneof(
+          { weight: 4, arbitrary: fc.constant(undefined) },
+          { weight: 2, arbitrary: fc.constant("notify" as const) },
+          { weight: 1, arbitrary: fc.constant("notify-only" as const) },
         ),
       }),
       { minLength: 1, maxLength: 6 },

@@ -22,6 +22,7 @@ import type {
   RateLimiter,
   SendResult,
   SlotStore,
+  SystemNotification,
 } from "../../functions/core/ports";
 import { createTemplateEngine } from "../../functions/core/template";
 
@@ -132,17 +133,34 @@ export function storeDeps(
   };
 }
 
-/** A Bitrix24 client that answers from a script (then `sent`) and keeps every message it got. */
+/**
+ * A Bitrix24 client that answers from a script (then `sent`) and keeps every message it got.
+ * System notifications (the second channel) answer from `notifyAnswers` (then `sent`) and are
+ * kept in `notifications`.
+ */
 export function scriptedBitrix(
   ...answers: (SendResult | ((text: string) => SendResult | Promise<SendResult>))[]
-): BitrixClient & { calls: string[] } {
+): BitrixClient & {
+  calls: string[];
+  notifications: SystemNotification[];
+  notifyAnswers: SendResult[];
+} {
   const calls: string[] = [];
+  const notifications: SystemNotification[] = [];
+  const notifyAnswers: SendResult[] = [];
   return {
     calls,
+    notifications,
+    notifyAnswers,
     async sendNetworkMessage(_code, message) {
       const answer = answers[calls.length] ?? { kind: "sent" };
       calls.push(message.message);
       return typeof answer === "function" ? answer(message.message) : answer;
+    },
+    async sendSystemNotification(notification) {
+      const answer = notifyAnswers[notifications.length] ?? { kind: "sent" };
+      notifications.push(notification);
+      return answer;
     },
   };
 }

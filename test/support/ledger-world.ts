@@ -19,7 +19,7 @@ import { makeDigestComposer } from "../../functions/core/digest";
 import type { EventJob, QueueMessage, RenderedMessage } from "../../functions/core/job";
 import { silentLog } from "../../functions/core/log";
 import { noMetrics } from "../../functions/core/metrics";
-import type { BitrixClient, SendResult } from "../../functions/core/ports";
+import type { BitrixClient, SendResult, SystemNotification } from "../../functions/core/ports";
 import { makeSweep } from "../../functions/core/sweep";
 import { createTemplateEngine } from "../../functions/core/template";
 import { LINE, ledgerTimings, onlyPortal, portalSettings } from "./ledger-fixtures";
@@ -68,6 +68,11 @@ export interface WorldEvent {
   copies: number;
   /** One more copy arrives after the user's week (a late duplicate, a redrive after an outage). */
   lateCopy?: boolean;
+  /**
+   * The route's second channel (docs/notify.md): `notify` (a system notification when the week is
+   * taken, and the digest), `notify-only` (the notification alone). Not with `drop`.
+   */
+  notify?: "notify" | "notify-only" | undefined;
 }
 
 export interface Scenario {
@@ -176,6 +181,29 @@ interface Worker {
   deliver: ReturnType<typeof makeDeliver>;
 }
 
+/** One `im.notify.system.add` request to the fake portal. */
+interface NotifyRequest {
+  id: number;
+  user: number;
+  tag: string;
+  jobId: string;
+  start: number;
+  answer: "ok" | "timeout-landed" | "timeout-lost" | "http503" | "config" | "permanent";
+  landed: boolean;
+}
+
+/** How the fake portal answers notifications in the chaotic phase (then `ok`). */
+const NOTIFY_ANSWERS: NotifyRequest["answer"][] = [
+  "ok",
+  "ok",
+  "ok",
+  "timeout-landed",
+  "timeout-lost",
+  "http503",
+  "config",
+  "permanent",
+];
+
 interface BitrixRequest {
   id: number;
   user: number;
@@ -223,6 +251,10 @@ export class LedgerWorld {
   /** Every digest text composed, with the events it carried (shown or counted in "more"). */
   private readonly composed = new Map<string, string[]>();
   readonly requests: BitrixRequest[] = [];
+  /** The second channel's requests, and what each user sees: one notification per tag. */
+  readonly notifyRequests: NotifyRequest[] = [];
+  /** Per user, the notifications shown now (Bitrix24 replaces by tag). */
+  private readonly visibleNotifications = new Map<number, NotifyRequest[]>();
   /** Rows of Bitrix24's weekly limit per user: when a message landed (Bitrix24's clock). */
   private readonly rows = new Map<number, { at: number; ours: boolean; request?: number }[]>();
   readonly deadLetters: { entry: number; reason: string }[] = [];
@@ -241,6 +273,11 @@ export class LedgerWorld {
     /** An exhausted `failed` replaced by a later copy (the design allows it, as for a redrive). */
     exhaustedReplaced: 0,
     sdkResends: 0,
+    /** Notifications that landed, and those that replaced an earlier one with the same tag. */
+    notificationsLanded: 0,
+    notificationsReplaced: 0,
+    /** A `sent` digest written over a `notified` it had read as `deferred` (the mark is lost). */
+    notifiedMarkLost: 0,
   };
   readonly finals = new Map<string, string>();
   /**
@@ -305,7 +342,9 @@ export class LedgerWorld {
         receivedAt: new Date(this.t0 + event.at).toISOString(),
         userId: event.user,
         message: `event #${index};`,
-        whenLimited: event.drop ? "drop" : "digest",
+        whenLimited: event.drop ? "drop" : (event.notify ?? "digest"),
+        ...(!event.drop &&
+          event.notify && { notify: { message: `notice #${index};`, tag: "hookline:0" } }),
       };
       this.jobs.push(job);
       for (let copy = 0; copy < event.copies; copy++) {
@@ -489,6 +528,24 @@ export class LedgerWorld {
 
   private bitrixClient(): BitrixClient {
     return {
+      sendSystemNotification: (notification: SystemNotification) =>
+        this.gate<SendResult>(
+          "bitrix",
+          `bitrix notify user ${notification.userId}`,
+          async (resolve, _, attempt) => {
+            const request = this.startNotification(notification);
+            this.ops.push({
+              id: this.nextId++,
+              attempt,
+              kind: "timer",
+              label: `bitrix notify answer #${request.id}`,
+              readyAt: request.answer.startsWith("timeout")
+                ? this.now + onlyPortal(this.options.config).timeoutMs
+                : this.now + 20 + this.faultValue(300),
+              release: async () => resolve(this.notifyAnswerOf(request)),
+            });
+          },
+        ),
       sendNetworkMessage: (_code: string, message: RenderedMessage) =>
         this.gate<SendResult>(
           "bitrix",
@@ -510,6 +567,51 @@ export class LedgerWorld {
   }
 
   // ---------------------------------------------------------------- fake Bitrix24
+
+  /** A notification request: it lands at once when its answer says so, replacing by tag. */
+  private startNotification(notification: SystemNotification): NotifyRequest {
+    const index = /notice #(\d+);/.exec(notification.message)?.[1];
+    const answer = this.chaos
+      ? (NOTIFY_ANSWERS[this.faultValue(NOTIFY_ANSWERS.length)] ?? "ok")
+      : "ok";
+    const request: NotifyRequest = {
+      id: this.notifyRequests.length + 1,
+      user: notification.userId,
+      tag: notification.tag,
+      jobId: `app:ev${index}:0`,
+      start: this.now,
+      answer,
+      landed: answer === "ok" || answer === "timeout-landed",
+    };
+    this.notifyRequests.push(request);
+    if (request.landed) {
+      const shown = this.visibleNotifications.get(request.user) ?? [];
+      // A new notification with the same tag replaces the user's earlier ones with that tag.
+      const kept = shown.filter((earlier) => earlier.tag !== request.tag);
+      if (kept.length < shown.length) this.counts.notificationsReplaced++;
+      this.visibleNotifications.set(request.user, [...kept, request]);
+      this.counts.notificationsLanded++;
+    }
+    this.log(`bitrix notify #${request.id} ${answer} user ${request.user} [${request.jobId}]`);
+    return request;
+  }
+
+  private notifyAnswerOf(request: NotifyRequest): SendResult {
+    const nowMs = this.bitrixNow();
+    switch (request.answer) {
+      case "ok":
+        return { kind: "sent" };
+      case "timeout-landed":
+      case "timeout-lost":
+        return { kind: "ambiguous", code: "TIMEOUT" };
+      case "http503":
+        return classifyBitrixAnswer(503, { error: "QUERY_LIMIT_EXCEEDED" }, nowMs);
+      case "config":
+        return classifyBitrixAnswer(403, { error: "insufficient_scope" }, nowMs);
+      case "permanent":
+        return classifyBitrixAnswer(400, { error: "ATTACH_ERROR" }, nowMs);
+    }
+  }
 
   private bitrixNow(): number {
     return this.now + this.scenario.bitrixOffsetMs;
@@ -688,7 +790,19 @@ export class LedgerWorld {
     // lets a later copy or a redrive replace (counted apart).
     const pushed = history.at(-1);
     const before = history.at(-2);
-    if (pushed !== last && before && before.outcome !== "deferred") {
+    // Invariant (g): `notified` is never undone; the event stays in its digest until it ends.
+    if (pushed !== last && before?.outcome === "notified" && pushed?.outcome === "deferred") {
+      this.violate("g: notified is never undone", `${jobId}: notified -> deferred`);
+    }
+    if (pushed?.outcome === "sent" && history.some((entry) => entry.outcome === "notified")) {
+      if (Item?.notifiedAt?.S === undefined) this.counts.notifiedMarkLost++;
+    }
+    if (
+      pushed !== last &&
+      before &&
+      before.outcome !== "deferred" &&
+      before.outcome !== "notified"
+    ) {
       if (before.exhausted) {
         this.counts.exhaustedReplaced++;
       } else {
@@ -1016,6 +1130,7 @@ export class LedgerWorld {
   async check(): Promise<void> {
     this.settleBitrix(Number.POSITIVE_INFINITY);
     this.checkOrder();
+    this.checkNotifications();
     const outcomes = makeDynamoOutcomeStore(this.options.client, this.table);
     for (const job of this.jobs) {
       const record = await outcomes.get(job.jobId);
@@ -1034,14 +1149,39 @@ export class LedgerWorld {
       }
       this.finals.set(
         job.jobId,
-        `${record?.outcome ?? "none"}${record?.digestId ? " in digest" : ""}`,
+        `${record?.outcome ?? "none"}${record?.digestId ? " in digest" : ""}${record?.notifiedAt ? " (notified)" : ""}`,
       );
-      const what = `${job.jobId} (user ${job.userId}${job.whenLimited === "drop" ? ", drop" : ""})`;
-      if (!record || record.outcome === "deferred") {
+      const what = `${job.jobId} (user ${job.userId}${job.whenLimited === "digest" ? "" : `, ${job.whenLimited}`})`;
+      if (!record || record.outcome === "deferred" || record.outcome === "notified") {
         this.violate(
           "c: every event ends in a final outcome",
-          `${what} ends ${record ? `deferred (due ${(record.dueAt?.getTime() ?? 0) - this.t0})` : "with no outcome"}`,
+          `${what} ends ${record ? `${record.outcome} (due ${(record.dueAt?.getTime() ?? 0) - this.t0})` : "with no outcome"}`,
         );
+        continue;
+      }
+      const notices = this.notifyRequests.filter((request) => request.jobId === job.jobId);
+      const noticeLanded = notices.some((request) => request.landed);
+      // Invariant (g): `notified` only after a notification of it landed; a notified event ends
+      // through its digest (`sent`, `failed` or `unknown`).
+      const wasNotified = (this.history.get(job.jobId) ?? []).some((e) => e.outcome === "notified");
+      if (wasNotified && !noticeLanded) {
+        this.violate("g: notified only if a notification landed", `${what}: ${record.reason}`);
+      }
+      if (wasNotified && !["sent", "failed", "unknown"].includes(record.outcome)) {
+        this.violate(
+          "g: a notified event ends through its digest",
+          `${what} ends ${record.outcome}`,
+        );
+      }
+      // notify-only: the notification is the delivery, so `sent` needs it to have landed (or an
+      // open-line attempt that may have, as for any event).
+      if (job.whenLimited === "notify-only" && record.outcome === "sent" && landedIn.length === 0) {
+        if (!noticeLanded && !mayHaveLanded) {
+          this.violate(
+            "d: sent only if it landed",
+            `${what} is sent by notification: ${record.reason}`,
+          );
+        }
         continue;
       }
       if (record.outcome === "sent" && landedIn.length === 0 && !mayHaveLanded) {
@@ -1057,6 +1197,23 @@ export class LedgerWorld {
         this.violate(
           "e: delivered at most once",
           `${what} is in accepted requests #${landedIn.map((r) => r.id).join(", #")}`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Invariant (h): the TAG makes repeats replace. The world's notifying route has one tag, so each
+   * user sees at most one notification, however many were sent (retries after no answer, one per
+   * event of the route): a tag that varied per attempt or per event would leave several.
+   */
+  checkNotifications(): void {
+    const tags = new Set(this.jobs.flatMap((job) => (job.notify ? [job.notify.tag] : [])));
+    for (const [user, visible] of this.visibleNotifications) {
+      if (visible.length > tags.size) {
+        this.violate(
+          "h: repeats of one tag leave one visible notification",
+          `user ${user} sees ${visible.length}: ${visible.map((r) => `#${r.id} ${r.tag}`).join(", ")}`,
         );
       }
     }
@@ -1080,9 +1237,11 @@ export class LedgerWorld {
       for (const newer of request.events) {
         for (const older of this.jobs) {
           if (older.userId !== request.user || request.events.includes(older.jobId)) continue;
+          const waiting = (state: string | undefined) =>
+            state === "deferred" || state === "notified";
           if (
-            stateAt(older.jobId, arrival(newer)) === "deferred" &&
-            stateAt(older.jobId, request.start) === "deferred"
+            waiting(stateAt(older.jobId, arrival(newer))) &&
+            waiting(stateAt(older.jobId, request.start))
           ) {
             this.violate(
               "f: an older event never waits behind a newer one",

@@ -30,7 +30,19 @@ const BATCH_GET_KEYS = 100;
 const MAX_PENDING_READ = 500;
 
 // `outcome` is fine, `state` is not used here; `at` is not reserved either.
-const FINAL_OR_NEW = "attribute_not_exists(outcome) OR outcome = :deferred OR exhausted = :true";
+/** A final outcome may be written over no outcome, a state on the way, or an exhausted `failed`. */
+const FINAL_OR_NEW =
+  "attribute_not_exists(outcome) OR outcome IN (:deferred, :notified) OR exhausted = :true";
+/**
+ * A deferral may be written over no outcome, a deferral, or an exhausted `failed`, never over a
+ * `notified` (the event is in the digest already, and the mark that it was notified stays).
+ */
+const DEFERRED_OR_NEW = "attribute_not_exists(outcome) OR outcome = :deferred OR exhausted = :true";
+const STATE_VALUES = {
+  ":deferred": str("deferred"),
+  ":notified": str("notified"),
+  ":true": { BOOL: true },
+} as const;
 
 /** `portal#openLine#user`: the digest index key, and how the sweeper names a due digest. */
 export const digestKeyOf = (key: SlotKey): string =>
@@ -61,15 +73,23 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
   }
 
   /** A conditional put of a state; on a failed condition, the record that stands instead. */
-  async function put(item: Item, record: OutcomeRecord): Promise<OutcomeRecord> {
+  async function put(
+    item: Item,
+    record: OutcomeRecord,
+    condition = FINAL_OR_NEW,
+  ): Promise<OutcomeRecord> {
     const key = keys.outcome(record.jobId);
+    const values =
+      condition === FINAL_OR_NEW
+        ? STATE_VALUES
+        : { ":deferred": STATE_VALUES[":deferred"], ":true": STATE_VALUES[":true"] };
     try {
       await client.send(
         new PutItemCommand({
           TableName: tableName,
           Item: { ...key, ...item },
-          ConditionExpression: FINAL_OR_NEW,
-          ExpressionAttributeValues: { ":deferred": str("deferred"), ":true": { BOOL: true } },
+          ConditionExpression: condition,
+          ExpressionAttributeValues: values,
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
         }),
       );
@@ -78,7 +98,7 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
       const failed = conditionFailed(error);
       if (!failed) throw error;
       const old = await itemThatFailed(client, tableName, key, failed);
-      return old?.outcome ? fromItem(old) : put(item, record);
+      return old?.outcome ? fromItem(old) : put(item, record, condition);
     }
   }
 
@@ -138,7 +158,7 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
       }
     }
     return items
-      .filter((item) => item.outcome?.S === "deferred")
+      .filter((item) => item.outcome?.S === "deferred" || item.outcome?.S === "notified")
       .map(pendingEvent)
       .sort((a, b) => Date.parse(a.receivedAt) - Date.parse(b.receivedAt) || cmp(a.jobId, b.jobId));
   }
@@ -161,7 +181,42 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
         dueAt: num(dueAt.getTime()),
         ...messageItem(job),
       };
-      return put(item, record);
+      return put(item, record, DEFERRED_OR_NEW);
+    },
+
+    async notified(jobId, tag, at, reason) {
+      const key = keys.outcome(jobId);
+      try {
+        // Only the state changes: the item stays in the digest (its index keys, message, dueAt).
+        const { Attributes } = await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: key,
+            UpdateExpression:
+              "SET outcome = :notified, reason = :reason, notifiedAt = :at, notifyTag = :tag, #at = :at, atMs = :atMs",
+            ConditionExpression: "outcome = :deferred",
+            // AT is a reserved word in update expressions (a put's item names are not checked).
+            ExpressionAttributeNames: { "#at": "at" },
+            ExpressionAttributeValues: {
+              ":notified": STATE_VALUES[":notified"],
+              ":deferred": STATE_VALUES[":deferred"],
+              ":reason": str(reason),
+              ":at": str(at.toISOString()),
+              ":atMs": num(at.getTime()),
+              ":tag": str(tag),
+            },
+            ReturnValues: "ALL_NEW",
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        );
+        return Attributes?.outcome ? fromItem(Attributes) : undefined;
+      } catch (error) {
+        const failed = conditionFailed(error);
+        if (!failed) throw error;
+        // Final already (its digest went out), notified by another copy, or never deferred.
+        const old = await itemThatFailed(client, tableName, key, failed);
+        return old?.outcome ? fromItem(old) : undefined;
+      }
     },
 
     async reschedule(jobIds, dueAt, reason) {
@@ -173,12 +228,13 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
                 TableName: tableName,
                 Key: keys.outcome(jobId),
                 UpdateExpression: "SET dueAt = :dueAt, reason = :reason, expiresAt = :expiresAt",
-                ConditionExpression: "outcome = :deferred",
+                ConditionExpression: "outcome IN (:deferred, :notified)",
                 ExpressionAttributeValues: {
                   ":dueAt": num(dueAt.getTime()),
                   ":expiresAt": ttlSeconds(dueAt.getTime() + daysMs(OUTCOME_DAYS)),
                   ":reason": str(reason),
-                  ":deferred": str("deferred"),
+                  ":deferred": STATE_VALUES[":deferred"],
+                  ":notified": STATE_VALUES[":notified"],
                 },
               }),
             );
@@ -314,6 +370,43 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
   };
 }
 
+/**
+ * When each of these jobs reached its user as a system notification, for those that did
+ * (`hookline events`). The `events` index does not project these attributes (a deployed index's
+ * projection cannot change in place), so they are read from the table: one BatchGetItem per 100.
+ */
+export async function readNotifications(
+  client: DynamoDBClient,
+  tableName: string,
+  jobIds: readonly string[],
+): Promise<Map<string, { notifiedAt: Date; notifyTag?: string }>> {
+  const found = new Map<string, { notifiedAt: Date; notifyTag?: string }>();
+  const unique = [...new Set(jobIds)];
+  for (let start = 0; start < unique.length; start += BATCH_GET_KEYS) {
+    let request: Item[] = unique.slice(start, start + BATCH_GET_KEYS).map(keys.outcome);
+    while (request.length > 0) {
+      const answer = await client.send(
+        new BatchGetItemCommand({
+          RequestItems: {
+            [tableName]: { Keys: request, ProjectionExpression: "jobId, notifiedAt, notifyTag" },
+          },
+        }),
+      );
+      for (const item of answer.Responses?.[tableName] ?? []) {
+        const jobId = item.jobId?.S;
+        const notifiedAt = item.notifiedAt?.S;
+        if (jobId === undefined || notifiedAt === undefined) continue;
+        found.set(jobId, {
+          notifiedAt: new Date(notifiedAt),
+          ...(item.notifyTag?.S !== undefined && { notifyTag: item.notifyTag.S }),
+        });
+      }
+      request = answer.UnprocessedKeys?.[tableName]?.Keys ?? [];
+    }
+  }
+  return found;
+}
+
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 function recordItem(record: OutcomeRecord): Item {
@@ -336,6 +429,8 @@ function recordItem(record: OutcomeRecord): Item {
   if (record.bitrixCode !== undefined) item.bitrixCode = str(record.bitrixCode);
   if (record.digestId !== undefined) item.digestId = str(record.digestId);
   if (record.exhausted) item.exhausted = { BOOL: true };
+  if (record.notifiedAt !== undefined) item.notifiedAt = str(record.notifiedAt.toISOString());
+  if (record.notifyTag !== undefined) item.notifyTag = str(record.notifyTag);
   return item;
 }
 
@@ -363,6 +458,8 @@ function pendingEvent(item: Item): PendingEvent {
     receivedAt: text(item, "receivedAt"),
     message,
     ...(item.dueAt?.N !== undefined && { dueAt: new Date(Number(item.dueAt.N)) }),
+    ...(item.notifiedAt?.S !== undefined && { notifiedAt: new Date(item.notifiedAt.S) }),
+    ...(item.notifyTag?.S !== undefined && { notifyTag: item.notifyTag.S }),
   };
 }
 
@@ -382,6 +479,8 @@ export function fromItem(item: Item): OutcomeRecord {
   if (item.digestId?.S !== undefined) record.digestId = item.digestId.S;
   if (item.dueAt?.N !== undefined) record.dueAt = new Date(Number(item.dueAt.N));
   if (item.exhausted?.BOOL) record.exhausted = true;
+  if (item.notifiedAt?.S !== undefined) record.notifiedAt = new Date(item.notifiedAt.S);
+  if (item.notifyTag?.S !== undefined) record.notifyTag = item.notifyTag.S;
   return record;
 }
 

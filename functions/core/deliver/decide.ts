@@ -1,6 +1,8 @@
 import { portalBackoffMs } from "../backoff";
 import { CONFIG_FAULT_RETRY_MS } from "../bitrix-errors";
+import type { WhenLimited } from "../job";
 import { type LedgerTimings, onAnswer, whenBlocked } from "../ledger";
+import { onNotifyAnswer } from "../notify";
 import type { FinalOutcome } from "../outcome";
 import type { ClaimResult, SendResult, SlotAttempt, SlotVerdict } from "../ports";
 
@@ -34,7 +36,19 @@ export type Effect =
   | { do: "drop-marker" }
   /** Partner portals: this process saw the job land (for a redelivery after a failed write). */
   | { do: "note-landed" }
-  | { do: "finish"; outcome: FinalOutcome; reason: string; code?: string; digestId?: string }
+  | {
+      do: "finish";
+      outcome: FinalOutcome;
+      reason: string;
+      code?: string;
+      digestId?: string;
+      /** It reached the user as a system notification at this time (`notify-only`). */
+      notifiedAt?: Date;
+    }
+  /** The second channel: the deferred event reached its user as a system notification. */
+  | { do: "record-notified"; at: Date; reason: string }
+  /** The second channel gave up; a `notify` event still waits in its digest. */
+  | { do: "notify-given-up"; reason: string; code: string }
   /** The event joins its user's digest, due at `dueAt`. */
   | { do: "defer"; dueAt: Date; reason: string }
   /** A digest's events wait for `until`. */
@@ -46,7 +60,13 @@ export type Next =
   /** Back on the queue with backoff from `hintMs`; past the window, the path gives up (`code`). */
   | { to: "retry"; hintMs: number; reason: string; code?: string }
   /** Another attempt holds a lease: come back once it is over, even past the window. */
-  | { to: "after-lease"; afterMs: number; reason: string };
+  | { to: "after-lease"; afterMs: number; reason: string }
+  /**
+   * The user's week is taken and the route notifies: send the event now as a system
+   * notification (docs/notify.md). `alsoInDigest`: `notify` (it was deferred too), not
+   * `notify-only`.
+   */
+  | { to: "notify"; alsoInDigest: boolean };
 
 export interface Decision {
   effects: Effect[];
@@ -59,7 +79,7 @@ const finished: Next = { to: "done" };
 export interface GuardedState {
   attempt: SlotAttempt;
   /** An event alone (with its route's choice when the week is taken), or a digest. */
-  target: { alone: true; whenLimited: "digest" | "drop" } | { alone: false };
+  target: { alone: true; whenLimited: WhenLimited } | { alone: false };
   /** When the intent was recorded: the request went out no earlier. */
   sentAt: number;
   /** Failed bucket turns before this one (the portal's backoff grows with them). */
@@ -83,22 +103,28 @@ export function decideGuarded(state: GuardedState, result: SendResult): Decision
         next: finished,
       };
     case "limited": {
-      const settle: Effect = action.unknown
-        ? { do: "finish", outcome: "unknown", reason: action.reason, code: action.code }
+      const whenLimited = state.target.alone ? state.target.whenLimited : undefined;
+      const settled = action.unknown || action.giveUp || whenLimited === undefined;
+      const settle: Effect[] = action.unknown
+        ? [{ do: "finish", outcome: "unknown", reason: action.reason, code: action.code }]
         : action.giveUp
-          ? { do: "finish", outcome: "failed", reason: action.reason, code: action.code }
-          : !state.target.alone
-            ? { do: "reschedule", until: action.until, reason: action.reason }
-            : state.target.whenLimited === "drop"
-              ? { do: "finish", outcome: "suppressed", reason: action.reason, code: action.code }
-              : { do: "defer", dueAt: action.until, reason: action.reason };
+          ? [{ do: "finish", outcome: "failed", reason: action.reason, code: action.code }]
+          : whenLimited === undefined
+            ? [{ do: "reschedule", until: action.until, reason: action.reason }]
+            : whenLimited === "drop"
+              ? [{ do: "finish", outcome: "suppressed", reason: action.reason, code: action.code }]
+              : whenLimited === "notify-only"
+                ? []
+                : [{ do: "defer", dueAt: action.until, reason: action.reason }];
+      // Another sender used the user's week: a notifying route sends the second channel now.
+      const notifies = !settled && (whenLimited === "notify" || whenLimited === "notify-only");
       return {
         effects: [
           { do: "count-error", code: action.code, configFault: false },
           { do: "block-slot", until: action.until, tries: action.giveUp ? 0 : action.tries },
-          settle,
+          ...settle,
         ],
-        next: finished,
+        next: notifies ? { to: "notify", alsoInDigest: whenLimited === "notify" } : finished,
       };
     }
     case "fail":
@@ -149,7 +175,7 @@ export function decideGuarded(state: GuardedState, result: SendResult): Decision
 /** An event whose claim did not give it the slot. */
 export function decideBlocked(
   claim: Exclude<ClaimResult, { status: "claimed" }>,
-  job: { jobId: string; whenLimited: "digest" | "drop" },
+  job: { jobId: string; whenLimited: WhenLimited },
   now: Date,
 ): Decision {
   const action = whenBlocked(claim, job, now);
@@ -181,6 +207,65 @@ export function decideBlocked(
     case "defer":
       return {
         effects: [{ do: "defer", dueAt: action.dueAt, reason: action.reason }],
+        // The digest is the event's way to its user; the notification is the quick one.
+        next: action.notify ? { to: "notify", alsoInDigest: true } : finished,
+      };
+    case "notify-only":
+      return { effects: [], next: { to: "notify", alsoInDigest: false } };
+  }
+}
+
+/** What the second channel knew when Bitrix24 answered `im.notify.system.add`. */
+export interface NotifyState {
+  /** `notify`: the event waits in its digest too; `notify-only`: the notification is all. */
+  alsoInDigest: boolean;
+  failures: number;
+  now: Date;
+  timings: { maxBackoffMs: number };
+}
+
+/**
+ * The notification's answer (docs/notify.md). With `notify` the event is already in its digest,
+ * which settles its final outcome: the notification only adds `notified`, or gives up quietly.
+ * With `notify-only` the notification is the delivery: `sent`, or `failed`.
+ */
+export function decideNotify(state: NotifyState, result: SendResult): Decision {
+  const action = onNotifyAnswer(result);
+  const recovered = state.failures > 0 ? [{ do: "portal-recovered" } as const] : [];
+  switch (action.do) {
+    case "notified":
+      return {
+        effects: [
+          state.alsoInDigest
+            ? { do: "record-notified", at: state.now, reason: action.reason }
+            : {
+                do: "finish",
+                outcome: "sent",
+                reason: "sent as a system notification (notify-only)",
+                notifiedAt: state.now,
+              },
+          ...recovered,
+        ],
+        next: finished,
+      };
+    case "retry":
+      return {
+        effects: [
+          { do: "count-error", code: action.code, configFault: action.configFault },
+          ...(action.holdPortal
+            ? [{ do: "hold-portal", forMs: holdFor(action.hintMs, state) } as const]
+            : []),
+        ],
+        next: { to: "retry", hintMs: action.hintMs, reason: action.reason, code: action.code },
+      };
+    case "rejected":
+      return {
+        effects: [
+          { do: "count-error", code: action.code, configFault: false },
+          state.alsoInDigest
+            ? { do: "notify-given-up", reason: action.reason, code: action.code }
+            : { do: "finish", outcome: "failed", reason: action.reason, code: action.code },
+        ],
         next: finished,
       };
   }

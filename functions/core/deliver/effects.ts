@@ -14,6 +14,8 @@ export interface Scope {
   marker?: { jobId: string; token: string };
   /** Out of time: what the path records (with the attempt as the effects left it). */
   giveUp: (attempt: SlotAttempt | undefined, code?: string) => Promise<DeliveryResult>;
+  /** The second channel for an event alone, when a decision says to notify (notify.ts). */
+  notify?: (alsoInDigest: boolean) => Promise<DeliveryResult>;
 }
 
 /**
@@ -49,6 +51,11 @@ export async function apply(
         scope.ctx,
         rt.afterLease(next.afterMs, next.reason),
       );
+    case "notify": {
+      const notify = scope.notify;
+      if (!notify) throw new Error("deliver: a notification does not apply here");
+      return notify(next.alsoInDigest);
+    }
   }
 }
 
@@ -106,14 +113,41 @@ async function applyOne(
     case "note-landed":
       for (const event of targets.events) rt.landed.add(event.jobId);
       return;
-    case "finish":
+    case "finish": {
+      const { notifiedAt } = effect;
+      const tag = targets.alone?.notify?.tag;
+      // `notify-only`: the notification was the delivery; the outcome says when and with which tag.
+      const events = notifiedAt
+        ? targets.events.map((event) => ({
+            ...event,
+            notifiedAt,
+            ...(tag !== undefined && { notifyTag: tag }),
+          }))
+        : targets.events;
       await rt.finishAll(
-        effect.digestId ? { ...targets, digestId: effect.digestId } : targets,
+        { ...targets, events, ...(effect.digestId && { digestId: effect.digestId }) },
         effect.outcome,
         effect.reason,
         effect.code,
       );
       return;
+    }
+    case "record-notified": {
+      const job = need(targets.alone, effect);
+      await rt.recordNotified(job, effect.at, effect.reason);
+      return;
+    }
+    case "notify-given-up": {
+      const job = need(targets.alone, effect);
+      // The event still reaches its user in the digest; only the quick way failed.
+      rt.log.error("notification given up", {
+        jobId: job.jobId,
+        userId: job.userId,
+        reason: effect.reason,
+        bitrixCode: effect.code,
+      });
+      return;
+    }
     case "defer": {
       const job = need(targets.alone, effect);
       await rt.defer(job, rt.slotKey(job), effect.dueAt, effect.reason);

@@ -3,6 +3,7 @@ import { decideBlocked } from "./decide";
 import { apply } from "./effects";
 import { flush } from "./flush";
 import { sendGuarded } from "./guarded";
+import { sendNotification } from "./notify";
 import { pendingOf, type Runtime } from "./runtime";
 import { type DeliveryAttempt, type DeliveryResult, done } from "./types";
 
@@ -25,7 +26,8 @@ export async function deliverEvent(
   const targets = { events: [pendingOf(job)], alone: job };
   if (claim.status !== "claimed") {
     const giveUp = () => rt.giveUpAlone(job, undefined);
-    return apply(rt, decideBlocked(claim, job, clock.now()), { targets, ctx, giveUp });
+    const notify = (alsoInDigest: boolean) => sendNotification(rt, job, ctx, alsoInDigest);
+    return apply(rt, decideBlocked(claim, job, clock.now()), { targets, ctx, giveUp, notify });
   }
 
   // A copy may have read no outcome just before another attempt settled it and let the slot go

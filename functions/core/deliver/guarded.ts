@@ -2,6 +2,7 @@ import type { RenderedMessage } from "../job";
 import type { SendResult, SlotAttempt } from "../ports";
 import { decideGuarded } from "./decide";
 import { apply } from "./effects";
+import { sendNotification } from "./notify";
 import type { Runtime } from "./runtime";
 import type { DeliveryAttempt, DeliveryResult, Targets } from "./types";
 
@@ -64,5 +65,14 @@ export async function sendGuarded(
     },
     result,
   );
-  return apply(rt, decision, { targets, ctx, attempt, giveUp });
+  const { alone } = targets;
+  return apply(rt, decision, {
+    targets,
+    ctx,
+    attempt,
+    giveUp,
+    ...(alone && {
+      notify: (alsoInDigest: boolean) => sendNotification(rt, alone, ctx, alsoInDigest),
+    }),
+  });
 }

@@ -18,7 +18,8 @@ export type { Deliver, DeliverDeps, DeliveryAttempt, DeliveryResult } from "./ty
  *
  * Its parts: `decide.ts` (what each answer means, as effects), `effects.ts` (the one executor),
  * `event.ts` and `guarded.ts` (the guarded path), `flush.ts` (digests), `partner.ts` (portals
- * without the weekly limit), `runtime.ts` (what they share).
+ * without the weekly limit), `notify.ts` (the second channel, docs/notify.md), `runtime.ts` (what
+ * they share).
  *
  * @example
  *   const deliver = makeDeliver(deps);

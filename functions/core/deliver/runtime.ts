@@ -73,6 +73,9 @@ export function makeRuntime(deps: DeliverDeps) {
             ...(bitrixCode && { bitrixCode }),
             ...(targets.digestId && { digestId: targets.digestId }),
             ...(exhausted && { exhausted }),
+            // Both deliveries of one event stay on its outcome: the notification, then this one.
+            ...(event.notifiedAt && { notifiedAt: event.notifiedAt }),
+            ...(event.notifyTag !== undefined && { notifyTag: event.notifyTag }),
           },
         );
         const standing = await settleWrite(() => outcomes.finish(record));
@@ -111,8 +114,33 @@ export function makeRuntime(deps: DeliverDeps) {
   }
 
   /**
+   * The second channel reached the user: a deferred event becomes `notified` and stays in its
+   * digest. A final outcome (its digest went out meanwhile) or an earlier `notified` stands.
+   */
+  async function recordNotified(job: EventJob, at: Date, reason: string): Promise<void> {
+    const tag = job.notify?.tag ?? "";
+    const standing = await settleWrite(() => outcomes.notified(job.jobId, tag, at, reason));
+    if (standing?.outcome !== "notified" || standing.notifiedAt?.getTime() !== at.getTime()) {
+      log.info("notification sent; the outcome already moved on", {
+        jobId: job.jobId,
+        outcome: standing?.outcome ?? "none",
+      });
+      return;
+    }
+    metrics.count(Metric.Messages, { Outcome: "notified" });
+    log.info("message outcome", {
+      jobId: job.jobId,
+      userId: job.userId,
+      outcome: "notified",
+      notifyTag: tag,
+      reason,
+    });
+  }
+
+  /**
    * A copy or a redrive of a job whose outcome is final settles from it and sends nothing (one
-   * consistent read). Only an exhausted `failed` may be tried again.
+   * consistent read). Only an exhausted `failed` may be tried again. A `notified` job is settled
+   * too: the notification went out, and the digest carries the event from here on.
    */
   async function settledEarlier(job: EventJob): Promise<boolean> {
     const standing = await outcomes.get(job.jobId);
@@ -254,6 +282,7 @@ export function makeRuntime(deps: DeliverDeps) {
     jitter,
     settleWrite,
     finishAll,
+    recordNotified,
     defer,
     settledEarlier,
     retry,

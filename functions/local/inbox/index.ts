@@ -10,7 +10,13 @@ import type { Config } from "../../core/config";
 import type { LocalBridge } from "../bridge";
 import type { LocalPage } from "../local-routes";
 import { showRequest } from "./mask";
-import { type InboxState, type PortalMessage, renderPage, renderSections } from "./page";
+import {
+  type InboxState,
+  type PortalMessage,
+  type PortalNotification,
+  renderPage,
+  renderSections,
+} from "./page";
 
 export interface InboxOptions {
   config: Config;
@@ -59,6 +65,7 @@ export function makeInbox(options: InboxOptions): LocalPage {
       requests: bridge.requestLog.recent(),
       digests,
       messages: simulatedMessages(bridge),
+      notifications: simulatedNotifications(bridge),
     };
   }
 
@@ -145,6 +152,19 @@ function simulatedMessages(bridge: InboxOptions["bridge"]): PortalMessage[] | un
         .slice(-MAX_SHOWN_MESSAGES)
         .reverse()
         .map((message) => ({ ...message, portal })),
+    )
+    .sort((a, b) => b.at - a.at)
+    .slice(0, MAX_SHOWN_MESSAGES);
+}
+
+/** Every simulated portal's visible system notifications, newest first. */
+function simulatedNotifications(bridge: InboxOptions["bridge"]): PortalNotification[] | undefined {
+  if (bridge.simulators.size === 0) return undefined;
+  return [...bridge.simulators]
+    .flatMap(([portal, simulator]) =>
+      simulator.notifications
+        .slice(-MAX_SHOWN_MESSAGES)
+        .map((notification) => ({ ...notification, portal })),
     )
     .sort((a, b) => b.at - a.at)
     .slice(0, MAX_SHOWN_MESSAGES);

@@ -1,5 +1,5 @@
 import type { PendingDigest } from "../../../devkit/pending-digests";
-import type { ReceivedMessage } from "../bitrix-simulator";
+import type { ReceivedMessage, ReceivedNotification } from "../bitrix-simulator";
 import type { LoggedOutcome, LoggedRequest } from "../request-log";
 import { renderAttach, renderKeyboard } from "./attachments";
 import { renderBbCode } from "./bbcode";
@@ -12,6 +12,11 @@ export interface InboxState {
   digests: readonly PendingDigest[];
   /** Messages the simulated portals received, newest first; undefined when none is simulated. */
   messages: readonly PortalMessage[] | undefined;
+  /**
+   * System notifications the simulated portals show their users now (the second channel,
+   * `im.notify.system.add`), newest first; undefined when none is simulated.
+   */
+  notifications?: readonly PortalNotification[] | undefined;
 }
 
 /** The live part of the page: requests, pending digests, messages. Re-rendered on every poll. */
@@ -27,6 +32,17 @@ export function renderSections(state: InboxState): string {
         ? '<p class="empty">Real Bitrix24 portals are configured: their messages are in the portals.</p>'
         : renderMessages(state.messages),
     ),
+    // Apart from the open line's messages: another channel, drawn as Bitrix24's bell draws it.
+    ...(state.notifications === undefined
+      ? []
+      : [
+          section(
+            "System notifications in the Bitrix24 simulator",
+            "notifications",
+            state.notifications.length,
+            renderNotifications(state.notifications),
+          ),
+        ]),
   ].join("");
 }
 
@@ -71,6 +87,11 @@ function renderOutcome(outcome: LoggedOutcome): string {
     `<span class="badge outcome-${escapeHtml(outcome.outcome)}">${escapeHtml(outcome.outcome)}</span>`,
   ];
   if (outcome.userId !== undefined) parts.push(`user ${outcome.userId}`);
+  // Both deliveries of one event: the notification, then (or still to come) its digest.
+  if (outcome.notifiedAt !== undefined)
+    parts.push(
+      `<span class="notified">notified ${escapeHtml(timeText(outcome.notifiedAt))} (tag ${escapeHtml(outcome.notifyTag ?? "?")})</span>`,
+    );
   if (outcome.dueAt !== undefined)
     parts.push(`<span class="due">digest due ${escapeHtml(timeText(outcome.dueAt))}</span>`);
   if (outcome.reason && outcome.reason !== outcome.outcome)
@@ -87,9 +108,30 @@ function renderDigests(digests: readonly PendingDigest[]): string {
 <ul>${digest.events
         .map(
           (event) =>
-            `<li>${escapeHtml(timeText(event.receivedAt))} <strong>${escapeHtml(event.sourceId)}</strong> ${escapeHtml(event.eventName)} <span class="id">${escapeHtml(event.eventId)}</span></li>`,
+            `<li>${escapeHtml(timeText(event.receivedAt))} <strong>${escapeHtml(event.sourceId)}</strong> ${escapeHtml(event.eventName)} <span class="id">${escapeHtml(event.eventId)}</span>${event.notifiedAt === undefined ? "" : ` <span class="notified">notified ${escapeHtml(timeText(event.notifiedAt))}</span>`}</li>`,
         )
         .join("")}</ul></div>`,
+    )
+    .join("");
+}
+
+/** A system notification a simulated portal shows, and which portal (by config id). */
+export interface PortalNotification extends ReceivedNotification {
+  portal: string;
+}
+
+function renderNotifications(notifications: readonly PortalNotification[]): string {
+  if (notifications.length === 0)
+    return '<p class="empty">No system notifications: routes with <code>whenLimited: "notify"</code> send them when a week is taken.</p>';
+  return notifications
+    .map(
+      (
+        notification,
+      ) => `<article class="notification" data-user="${notification.userId}"${notification.tag === undefined ? "" : ` data-tag="${escapeHtml(notification.tag)}"`}>
+<header>🔔 ${escapeHtml(notification.portal)} → <strong>user ${notification.userId}</strong> <span class="time">${escapeHtml(timeText(new Date(notification.at).toISOString()))}</span>${notification.tag === undefined ? "" : ` <span class="tag">tag ${escapeHtml(notification.tag)}</span>`}${notification.replaced > 0 ? ` <span class="replaced">replaced ${notification.replaced} earlier</span>` : ""}</header>
+<div class="bx-message">${renderBbCode(notification.message)}</div>
+${notification.attach === undefined ? "" : renderAttach(notification.attach)}
+</article>`,
     )
     .join("");
 }
@@ -225,6 +267,8 @@ table.requests td, table.requests th { text-align: left; padding: 4px 6px; borde
 .badge { display: inline-block; border-radius: 10px; padding: 0 8px; font-size: 12px; background: #e0e0e0; white-space: nowrap; }
 .status-2xx .badge, .badge.outcome-sent { background: #d6f5d6; color: #1d6b1d; }
 .status-4xx .badge, .status-5xx .badge, .badge.outcome-failed, .badge.outcome-unknown { background: #fde0dc; color: #a1281b; }
+.badge.outcome-notified { background: #dce9fd; color: #1b4ea1; } .notified { color: #1b4ea1; }
+.notification { border-radius: 8px; background: #eef3fc; padding: 8px 12px; margin-bottom: 10px; border-left: 3px solid #1b4ea1; } .notification .tag, .notification .replaced { color: #666; font-size: 12px; }
 .badge.outcome-deferred, .badge.outcome-suppressed { background: #fff1c2; color: #7a5b00; }
 .outcomes { margin: 2px 0 0; padding-left: 16px; } .due { color: #7a5b00; }
 .digest { border-left: 3px solid #f7b500; padding: 4px 10px; margin-bottom: 8px; } .digest ul { margin: 4px 0; padding-left: 18px; }

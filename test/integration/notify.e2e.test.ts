@@ -1,0 +1,220 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { listEvents } from "../../cli/commands/events";
+import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
+import { sleep } from "../../functions/core/clock";
+import { jobIdFor } from "../../functions/core/job";
+import type { OutcomeRecord } from "../../functions/core/outcome";
+import { postWebhook, startTestBridge, TEST_SECRETS, testConfig } from "../support/bridge";
+import { standardWebhookRequest } from "../support/signers";
+
+/**
+ * The second channel end to end through the local bridge (docs/notify.md): HTTP, ingest, the
+ * in-process queue, deliver, the sweeper, the embedded DynamoDB-compatible store and the Bitrix24
+ * simulator over HTTP, with a week of ten seconds so a digest comes within the test.
+ */
+
+type Bridge = Awaited<ReturnType<typeof startTestBridge>>;
+const APP_ROUTE = 2;
+const WEEK_SECONDS = 10;
+const TABLE = "hookline-e2e";
+
+let nextUser = 7000;
+const freshUser = () => nextUser++;
+
+const order = (userId: number, note: string, kind = "payment_failed") =>
+  standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
+    type: "order.paid",
+    data: { orderId: randomUUID().slice(0, 8), bitrixUserId: userId, note, kind },
+  });
+
+const jobOf = (request: { headers: Record<string, string> }) =>
+  jobIdFor("app", request.headers["webhook-id"] as string, APP_ROUTE);
+
+function notifyingConfig(whenLimited: "notify" | "notify-only") {
+  const base = testConfig();
+  return testConfig({
+    bitrix: { weekSeconds: WEEK_SECONDS, weekMarginSeconds: 1, scopes: ["imopenlines", "im"] },
+    routes: base.routes.map((route) =>
+      route.source === "app"
+        ? {
+            source: route.source,
+            events: route.events,
+            userId: route.userId,
+            message: route.message,
+            whenLimited,
+            notify: "[b]Urgent[/b]: order {{ payload.data.orderId }}: {{ payload.data.note }}",
+            notifyTag: "orders:{{ payload.data.kind }}",
+          }
+        : { ...route, to: undefined },
+    ),
+  });
+}
+
+/** Polls until `done` (the queue and the sweeper run on their own timers). */
+async function until<T>(read: () => Promise<T> | T, done: (value: T) => boolean, ms: number) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await sleep(200);
+  }
+}
+
+describe("whenLimited: notify through the local bridge", () => {
+  let bridge: Bridge;
+  let record: (jobId: string) => Promise<OutcomeRecord | undefined>;
+  beforeAll(async () => {
+    bridge = await startTestBridge(notifyingConfig("notify"), { sweepEveryMs: 250 });
+    const store = makeDynamoOutcomeStore(bridge.dynamo, TABLE);
+    record = (jobId) => store.get(jobId);
+  });
+  afterAll(() => bridge?.close());
+  afterEach(() => expect(bridge.simulator?.stats.overlapping).toBe(0));
+
+  const messagesTo = (userId: number) =>
+    bridge.simulator?.messages.filter((message) => message.userId === userId) ?? [];
+  const notificationsOf = (userId: number) =>
+    bridge.simulator?.notifications.filter((notification) => notification.userId === userId) ?? [];
+
+  it("a second event in the week reaches the user at once as a notification, and again in the digest", async () => {
+    const userId = freshUser();
+    const first = order(userId, "first");
+    expect((await postWebhook(bridge, "app", first)).status).toBe(202);
+    await until(
+      () => messagesTo(userId).length,
+      (n) => n === 1,
+      10_000,
+    );
+
+    // Sender text that tries BB-code: escaped in the notification as in the message.
+    const second = order(userId, "card declined [url=https://evil.example]pay here[/url]");
+    expect((await postWebhook(bridge, "app", second)).status).toBe(202);
+    const notified = await until(
+      () => record(jobOf(second)),
+      (r) => r?.outcome === "notified",
+      10_000,
+    );
+    expect(notified).toMatchObject({ outcome: "notified", notifyTag: "orders:payment_failed" });
+    expect(notified?.dueAt?.getTime()).toBeGreaterThan(Date.now());
+    const [notification] = notificationsOf(userId);
+    expect(notificationsOf(userId)).toHaveLength(1);
+    expect(notification?.message).toMatch(/^\[b\]Urgent\[\/b\]: order \w+: card declined/);
+    expect(notification?.message).not.toContain("[url=");
+    expect(notification?.tag).toBe("orders:payment_failed");
+    // Not on the open line: the week holds one message still.
+    expect(messagesTo(userId)).toHaveLength(1);
+
+    // The week (10 s) and its margin pass: the digest carries it, marked as notified.
+    const messages = await until(
+      () => messagesTo(userId),
+      (m) => m.length === 2,
+      25_000,
+    );
+    expect(messages).toHaveLength(2);
+    expect(messages[1]?.message).toContain("card declined");
+    const final = await until(
+      () => record(jobOf(second)),
+      (r) => r?.outcome === "sent",
+      10_000,
+    );
+    expect(final).toMatchObject({
+      outcome: "sent",
+      notifiedAt: notified?.notifiedAt,
+      notifyTag: "orders:payment_failed",
+    });
+    // A digest of one event is that event's own message (docs/design.md), in a digest all the same.
+    expect(final?.digestId).toBeDefined();
+    expect(messages[1]?.message).not.toContain("Urgent");
+
+    // `hookline events` and the inbox show both deliveries of the one event.
+    const listed = await listEvents(bridge.dynamo, TABLE, {
+      since: new Date(Date.now() - 600_000),
+      userId,
+      limit: 50,
+    });
+    const entry = listed
+      .flatMap((event) => event.messages)
+      .find((message) => message.jobId === jobOf(second));
+    expect(entry).toMatchObject({ outcome: "sent", notifyTag: "orders:payment_failed" });
+    expect(entry?.notifiedAt).toBe(notified?.notifiedAt?.toISOString());
+    const logged = bridge.requestLog
+      .recent()
+      .flatMap((request) => request.outcomes)
+      .find((outcome) => outcome.jobId === jobOf(second));
+    expect(logged).toMatchObject({ outcome: "sent", notifyTag: "orders:payment_failed" });
+    expect(logged?.notifiedAt).toBeDefined();
+  }, 60_000);
+
+  it("three events with one tag leave one visible notification; the digest lists all three, marked", async () => {
+    const userId = freshUser();
+    const first = order(userId, "first");
+    await postWebhook(bridge, "app", first);
+    await until(
+      () => messagesTo(userId).length,
+      (n) => n === 1,
+      10_000,
+    );
+
+    const attempts = ["dunning one", "dunning two", "dunning three"].map((note) =>
+      order(userId, note),
+    );
+    for (const request of attempts) {
+      expect((await postWebhook(bridge, "app", request)).status).toBe(202);
+      // One at a time, so the newest notification is the last one sent.
+      await until(
+        () => record(jobOf(request)),
+        (r) => r?.outcome === "notified",
+        10_000,
+      );
+    }
+    const visible = notificationsOf(userId);
+    expect(visible).toHaveLength(1);
+    expect(visible[0]).toMatchObject({ tag: "orders:payment_failed", replaced: 2 });
+    expect(visible[0]?.message).toContain("dunning three");
+    expect(bridge.simulator?.stats.notified).toBeGreaterThanOrEqual(3);
+
+    const messages = await until(
+      () => messagesTo(userId),
+      (m) => m.length === 2,
+      25_000,
+    );
+    const digest = messages[1]?.message ?? "";
+    expect(digest).toContain("[b]3 updates[/b]");
+    expect(digest).toMatch(/dunning one.*\(notified\)[\s\S]*dunning two[\s\S]*dunning three/);
+    const finals = await until(
+      () => Promise.all(attempts.map((request) => record(jobOf(request)))),
+      (records) => records.every((r) => r?.outcome === "sent"),
+      10_000,
+    );
+    expect(finals.map((r) => [r?.outcome, r?.notifiedAt !== undefined])).toEqual([
+      ["sent", true],
+      ["sent", true],
+      ["sent", true],
+    ]);
+    expect(new Set(finals.map((r) => r?.digestId)).size).toBe(1);
+  }, 60_000);
+});
+
+describe("whenLimited: notify-only through the local bridge", () => {
+  let bridge: Bridge;
+  beforeAll(async () => {
+    bridge = await startTestBridge(notifyingConfig("notify-only"), { sweepEveryMs: 250 });
+  });
+  afterAll(() => bridge?.close());
+
+  it("sends the notification alone: sent, and no digest", async () => {
+    const userId = freshUser();
+    await postWebhook(bridge, "app", order(userId, "first"));
+    await bridge.queue.idle();
+    const second = order(userId, "only notified");
+    await postWebhook(bridge, "app", second);
+    await bridge.queue.idle();
+    expect(await bridge.outcome(jobOf(second))).toBe("sent");
+    expect(bridge.simulator?.notifications.filter((n) => n.userId === userId)).toHaveLength(1);
+    // Past the week: no digest follows.
+    await sleep((WEEK_SECONDS + 2) * 1000);
+    await bridge.queue.idle();
+    expect(bridge.simulator?.messages.filter((m) => m.userId === userId)).toHaveLength(1);
+  }, 40_000);
+});
