@@ -3,7 +3,12 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { startDynalite } from "../functions/adapters/dynamo/dynalite-server";
 import { ensureTable } from "../functions/adapters/dynamo/table";
 import { makeSecretResolver } from "../functions/adapters/secrets";
-import { deliverDeps, ingestDeps, sweepDeps, type Wiring } from "../functions/adapters/wiring";
+import {
+  makeDeliverDeps,
+  makeIngestDeps,
+  makeSweepDeps,
+  type Wiring,
+} from "../functions/adapters/wiring";
 import type { Clock } from "../functions/core/clock";
 import type { PortalConfig } from "../functions/core/config";
 import { makeDeliver } from "../functions/core/deliver";
@@ -84,12 +89,12 @@ export async function measureLedgerWrites(digestSizes = [1, 5, 20]): Promise<Led
       sendNetworkMessage: async () => ({ kind: "sent" }),
       sendSystemNotification: async () => ({ kind: "sent" }),
     };
-    const ingest = makeIngest(ingestDeps(wiring, queue));
+    const ingest = makeIngest(makeIngestDeps(wiring, queue));
     const deliver = makeDeliver({
-      ...(await deliverDeps(wiring, config.portals[0] as PortalConfig, bitrix)),
+      ...(await makeDeliverDeps(wiring, config.portals[0] as PortalConfig, bitrix)),
       sleep: async () => {},
     });
-    const sweep = makeSweep(sweepDeps(wiring, queue));
+    const sweep = makeSweep(makeSweepDeps(wiring, queue));
 
     const webhook = (userId: number, id = randomUUID()) => {
       const body = JSON.stringify({ id, event: "note", userId, text: `note ${id.slice(0, 8)}` });

@@ -15,7 +15,7 @@ import { type Deliver, routeToPortals } from "../core/portal-router";
 import type { BitrixClient, JobQueue, OutcomeStore } from "../core/ports";
 import { compileRoutes } from "../core/routes";
 import type { SweepDeps } from "../core/sweep";
-import { createTemplateEngine, isPlainTemplate } from "../core/template";
+import { isPlainTemplate, makeTemplateEngine } from "../core/template";
 import { makeBitrixWebhookClient } from "./bitrix-client";
 import { makeBitrixOAuthClient, refreshWithBitrix } from "./bitrix-oauth";
 import { makeDynamoOutcomeStore } from "./dynamo/outcomes";
@@ -59,7 +59,7 @@ export interface Wiring {
 }
 
 /** The ingest use case's dependencies over DynamoDB and the given queue. */
-export function ingestDeps(wiring: Wiring, queue: JobQueue): IngestDeps {
+export function makeIngestDeps(wiring: Wiring, queue: JobQueue): IngestDeps {
   const { config, dynamo, tableName, resolveSecret, clock, log, metrics } = wiring;
   // A checked config (the Lambdas) loads LiquidJS on demand: with the secrets of the first
   // webhook of a source whose routes need it, so it is there before they are routed.
@@ -106,7 +106,7 @@ export function sourcesNeedingLiquid(config: Pick<Config, "routes">): Set<string
  * One portal's deliver dependencies. Its Bitrix24 client is the portal's webhook or OAuth app,
  * unless one is given (a bench's or a test's fake).
  */
-export async function deliverDeps(
+export async function makeDeliverDeps(
   wiring: Wiring,
   portal: PortalConfig,
   client?: BitrixClient,
@@ -125,7 +125,7 @@ export async function deliverDeps(
     slots: makeDynamoSlotStore(dynamo, tableName, { ...window, evidenceMs: timings.evidenceMs }),
     composeDigest: makeDigestComposer(
       config.digest,
-      createTemplateEngine(config.lookups, { checked: wiring.checked ?? false }),
+      makeTemplateEngine(config.lookups, { checked: wiring.checked ?? false }),
     ),
     limiter: makeDynamoRateLimiter(dynamo, tableName, {
       portal: portal.id,
@@ -149,7 +149,7 @@ export function portalsDeliver(wiring: Wiring): Deliver {
     wiring.config.portals.map((portal) => [
       portal.id,
       onceUntilFailure(async () =>
-        liquidForDigests(wiring, makeDeliver(await deliverDeps(wiring, portal))),
+        liquidForDigests(wiring, makeDeliver(await makeDeliverDeps(wiring, portal))),
       ),
     ]),
   );
@@ -176,7 +176,7 @@ const observed = (wiring: Wiring, outcomes: OutcomeStore): OutcomeStore =>
   wiring.observeOutcomes ? wiring.observeOutcomes(outcomes) : outcomes;
 
 /** The sweeper's dependencies: the due index, the slots' queued-flush marks, the queue. */
-export function sweepDeps(wiring: Wiring, queue: JobQueue): SweepDeps {
+export function makeSweepDeps(wiring: Wiring, queue: JobQueue): SweepDeps {
   const { config, dynamo, tableName, clock, log, metrics } = wiring;
   const timings = deliveryTimings(config);
   const longestWeek = Math.max(...config.portals.map((portal) => portalWindow(portal).weekMs));

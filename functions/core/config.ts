@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { type Config, configSchema, formatPath, missingKey } from "./config-schema";
 import { ConfigError } from "./errors";
 import { compileRoutes } from "./routes";
-import { createTemplateEngine } from "./template";
+import { makeTemplateEngine } from "./template";
 
 /**
  * Loading the configuration: its shape (`config-schema.ts`, re-exported here so callers import
@@ -32,7 +32,7 @@ export function parseConfig(value: unknown, origin = "config"): Config {
 function compileTemplates(config: Config, origin: string): void {
   try {
     compileRoutes(config);
-    createTemplateEngine(config.lookups).compile(config.digest.message, "digest.message");
+    makeTemplateEngine(config.lookups).compile(config.digest.message, "digest.message");
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     throw new ConfigError(`${origin}: ${error.message}`, { cause: error });

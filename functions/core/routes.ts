@@ -4,7 +4,7 @@ import { validateMessage } from "./message";
 import {
   type CompiledCondition,
   type CompiledTemplate,
-  createTemplateEngine,
+  makeTemplateEngine,
   type TemplateContext,
   type TemplateEngine,
 } from "./template";
@@ -82,7 +82,7 @@ export function compileRoutes(config: Config, options: { checked?: boolean } = {
   const cached = compiled.get(config);
   if (cached) return cached;
   // A config checked at build time: templates compile on first use (see TemplateEngineOptions).
-  const engine = createTemplateEngine(config.lookups, { checked: options.checked ?? false });
+  const engine = makeTemplateEngine(config.lookups, { checked: options.checked ?? false });
   const routes = config.routes.map((route, index) => compileRoute(route, index, engine));
   const bySource = new Map<string, CompiledRoute[]>();
   for (const route of routes) {

@@ -69,9 +69,9 @@ const LOOKUP_USE = /\|\s*lookup\s*:\s*(["'])(.*?)\1/g;
  * - a value inside the author's URL is percent-encoded (`url_component`), and one before the URL's
  *   host ends is a config error.
  *
- * @example createTemplateEngine({ users: { "42": 7 } }).compile("{{ payload.id | lookup: 'users' }}", "routes[0].userId")
+ * @example makeTemplateEngine({ users: { "42": 7 } }).compile("{{ payload.id | lookup: 'users' }}", "routes[0].userId")
  */
-export function createTemplateEngine(
+export function makeTemplateEngine(
   lookups: Lookups,
   options: TemplateEngineOptions = {},
 ): TemplateEngine {

@@ -6,7 +6,7 @@ import {
   withMetricsFlush,
 } from "../adapters/telemetry";
 import { tracingFromEnvironment, withTraceFlush } from "../adapters/tracing";
-import { ingestDeps } from "../adapters/wiring";
+import { makeIngestDeps } from "../adapters/wiring";
 import { onceUntilFailure } from "../core/once";
 import { createIngestHandler } from "./app";
 
@@ -24,7 +24,7 @@ export const handler = withMetricsFlush(
       tracing,
       deps: async () => {
         const { wiring, queue } = await awsWiring(log, metrics, INGEST_AWS_BUDGET, await tracing());
-        return ingestDeps(wiring, queue);
+        return makeIngestDeps(wiring, queue);
       },
     }),
     tracing,

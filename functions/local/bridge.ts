@@ -5,7 +5,7 @@ import { type LocalDynamo, startDynalite } from "../adapters/dynamo/dynalite-ser
 import { ensureTable } from "../adapters/dynamo/table";
 import { makeSecretResolver } from "../adapters/secrets";
 import type { Tracing } from "../adapters/tracing";
-import { ingestDeps, portalsDeliver, sweepDeps, type Wiring } from "../adapters/wiring";
+import { makeIngestDeps, makeSweepDeps, portalsDeliver, type Wiring } from "../adapters/wiring";
 import { type Clock, systemClock } from "../core/clock";
 import type { Config } from "../core/config";
 import { deliveryTimings } from "../core/delivery-timings";
@@ -193,7 +193,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       log,
       ...(tracing && { tracing: async () => tracing }),
       deps: async () => {
-        const deps = ingestDeps(wiring, queue);
+        const deps = makeIngestDeps(wiring, queue);
         return { ...deps, router: routedNames.noting(deps.router), ...(receipts && { receipts }) };
       },
     });
@@ -210,7 +210,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
     queue.start((event) => inFlight.track(deliverHandler(event, fakeContext(deliverTimeoutMs))));
 
     // The sweeper, as the schedule runs it on AWS: every minute, or faster for short test weeks.
-    const sweep = makeSweep(sweepDeps(wiring, queue));
+    const sweep = makeSweep(makeSweepDeps(wiring, queue));
     const shortestWeek = Math.min(...config.portals.map((portal) => portal.weekSeconds));
     const sweepEveryMs = options.sweepEveryMs ?? Math.min(60_000, shortestWeek * 100);
     const sweeper = setInterval(() => {

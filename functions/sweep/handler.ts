@@ -5,7 +5,7 @@ import {
   makePowertoolsLog,
   withMetricsFlush,
 } from "../adapters/telemetry";
-import { sweepDeps } from "../adapters/wiring";
+import { makeSweepDeps } from "../adapters/wiring";
 import { createSweepHandler } from "./app";
 
 const log = makePowertoolsLog();
@@ -18,7 +18,7 @@ export const handler = withMetricsFlush(
     logContext: lambdaLogContext(log),
     deps: async () => {
       const { wiring, queue } = await awsWiring(log, metrics, WORKER_AWS_BUDGET);
-      return sweepDeps(wiring, queue);
+      return makeSweepDeps(wiring, queue);
     },
   }),
   metrics,

@@ -24,7 +24,7 @@ import type {
   SlotStore,
   SystemNotification,
 } from "../../functions/core/ports";
-import { createTemplateEngine } from "../../functions/core/template";
+import { makeTemplateEngine } from "../../functions/core/template";
 
 /**
  * Shared pieces for the ledger's tests (deliver, regressions, the property test): a config with
@@ -124,7 +124,7 @@ export function storeDeps(
     }),
     client: options.client,
     outcomes: makeDynamoOutcomeStore(db, table),
-    composeDigest: makeDigestComposer(config.digest, createTemplateEngine(config.lookups)),
+    composeDigest: makeDigestComposer(config.digest, makeTemplateEngine(config.lookups)),
     clock: options.clock,
     log: silentLog,
     metrics: noMetrics,

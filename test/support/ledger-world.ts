@@ -21,7 +21,7 @@ import { silentLog } from "../../functions/core/log";
 import { noMetrics } from "../../functions/core/metrics";
 import type { BitrixClient, SendResult, SystemNotification } from "../../functions/core/ports";
 import { makeSweep } from "../../functions/core/sweep";
-import { createTemplateEngine } from "../../functions/core/template";
+import { makeTemplateEngine } from "../../functions/core/template";
 import { LINE, ledgerTimings, onlyPortal, portalSettings } from "./ledger-fixtures";
 
 /**
@@ -397,7 +397,7 @@ export class LedgerWorld {
       send: (command: unknown) => this.dynamoGate(command, real),
     } as unknown as DynamoDBClient;
     const { config } = this.options;
-    const engine = createTemplateEngine(config.lookups);
+    const engine = makeTemplateEngine(config.lookups);
     const compose = makeDigestComposer(config.digest, engine);
     let seed = (index + 1) * 7919 + generation * 104_729;
     const deliver = makeDeliver({

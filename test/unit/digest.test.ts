@@ -4,9 +4,9 @@ import { makeDigestComposer } from "../../functions/core/digest";
 import { MAX_DIGEST_BUTTONS } from "../../functions/core/digest-entries";
 import { MAX_MESSAGE_LENGTH } from "../../functions/core/message";
 import type { PendingEvent } from "../../functions/core/ports";
-import { createTemplateEngine } from "../../functions/core/template";
+import { makeTemplateEngine } from "../../functions/core/template";
 
-const engine = createTemplateEngine({});
+const engine = makeTemplateEngine({});
 
 const event = (
   index: number,

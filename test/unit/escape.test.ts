@@ -2,7 +2,7 @@ import { decodeHTML } from "entities";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { escapeBbCode, toText } from "../../functions/core/escape";
-import { createTemplateEngine } from "../../functions/core/template";
+import { makeTemplateEngine } from "../../functions/core/template";
 
 const ZWSP = "\u200B";
 
@@ -128,7 +128,7 @@ describe("escapeBbCode", () => {
 });
 
 describe("neighbouring values", () => {
-  const engine = createTemplateEngine({});
+  const engine = makeTemplateEngine({});
 
   it.each([
     ["{{ payload.a }}{{ payload.b }}", { a: "---", b: "---" }, /-{4}/],

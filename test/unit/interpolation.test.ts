@@ -4,14 +4,14 @@ import { describe, expect, it, vi } from "vitest";
 import { escapeBbCode } from "../../functions/core/escape";
 import { compileInterpolation } from "../../functions/core/interpolation";
 import {
-  createTemplateEngine,
+  makeTemplateEngine,
   type TemplateContext,
   TrustedBbCode,
 } from "../../functions/core/template";
 
 const lookups = { users: { "583231": 2, octocat: "7", "[x]": "[b]" }, empty: {} };
-const fast = createTemplateEngine(lookups);
-const liquid = createTemplateEngine(lookups, { interpolation: false });
+const fast = makeTemplateEngine(lookups);
+const liquid = makeTemplateEngine(lookups, { interpolation: false });
 
 const hostile = "[b]x[/b] [url=javascript:alert(1)]go[/url]\n>>quote ---- &#91; \u202E -";
 const payload = {
@@ -134,7 +134,7 @@ describe("a checked engine (templates checked at synth)", () => {
     const expected = liquid.compile("[b]{{ payload.title }}[/b]", "m").render(context);
     const parse = vi.spyOn(Liquid.prototype, "parse");
     try {
-      const checked = createTemplateEngine(lookups, { checked: true });
+      const checked = makeTemplateEngine(lookups, { checked: true });
       const plain = checked.compile("[b]{{ payload.title }}[/b]", "routes[0].message");
       const loop = checked.compile("{% for l in payload.labels %}{{ l }};{% endfor %}", "m");
       const condition = checked.compileCondition("payload.yes and payload.n == 0", "c");

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../functions/core/errors";
 import {
-  createTemplateEngine,
   formatMoney,
+  makeTemplateEngine,
   type TemplateContext,
 } from "../../functions/core/template";
 
-const engine = createTemplateEngine({
+const engine = makeTemplateEngine({
   githubUsers: { "583231": 2, octocat: "7" },
   empty: {},
 });
