@@ -157,7 +157,7 @@ export const DEFAULT_CHANCES = {
   ttl: 40,
   /** OAuth worlds: Bitrix24 refuses a live access token as `expired_token` (401). */
   expiredToken: 120,
-  /** OAuth worlds: the OAuth server answers a refresh 15–55 s late (a slow holder). */
+  /** OAuth worlds: the OAuth server answers a refresh 20–50 s late (a slow holder). */
   slowRefresh: 250,
 };
 
@@ -259,6 +259,7 @@ export class LedgerWorld {
   private nextSweepAt: number;
   private scriptPos = 0;
   private chaos = true;
+  private stopped = false;
   private steps = 0;
   readonly violations: Violation[] = [];
   readonly trace: string[] = [];
@@ -625,7 +626,7 @@ export class LedgerWorld {
     });
   }
 
-  /** The OAuth server's token endpoint: one step, answered at once or 15–35 s late (slow). */
+  /** The OAuth server's token endpoint: one step, answered at once or 20–50 s late (slow). */
   private oauthRefresh(refreshToken: string): Promise<RefreshAnswer> {
     return this.gate<RefreshAnswer>("bitrix", "oauth refresh", async (resolve, _, attempt) => {
       const server = this.oauthServer;
@@ -661,7 +662,7 @@ export class LedgerWorld {
         };
       }
       const slow = this.fault(this.chances.slowRefresh);
-      const delay = slow ? 15_000 + this.faultValue(20_000) : 50 + this.faultValue(400);
+      const delay = slow ? 20_000 + this.faultValue(30_000) : 50 + this.faultValue(400);
       this.log(
         `  oauth ${refreshToken} -> ${answer.ok ? answer.refreshToken : answer.error}${slow ? ` (answers in ${delay} ms)` : ""}`,
       );
@@ -1408,9 +1409,15 @@ export class LedgerWorld {
     }
   }
 
+  /** Ends the run at its next step (the test's time limit abandoned this world). */
+  stop(): void {
+    this.stopped = true;
+  }
+
   private async runWorld(): Promise<void> {
     const horizon = this.t0 + 12 * this.timings.weekMs;
     for (;;) {
+      if (this.stopped) return;
       this.counts.steps = this.steps + 1;
       if (++this.steps > MAX_STEPS) {
         this.violate("c: no quiescence", `still busy after ${MAX_STEPS} steps`);
