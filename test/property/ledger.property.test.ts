@@ -38,7 +38,8 @@ import {
  *   - two sweepers at once: each sweeper's DynamoDB calls are steps like an attempt's, and
  *     EventBridge's overlapping invocation starts a second one for the same minute (sweepOverlap);
  *   - TTL expiry: items past their `expiresAt` are deleted at random steps, and at every idle wait
- *     once the world settles; an outcome deleted before it is final breaks (c) (ttl);
+ *     once the world settles; an outcome deleted before it is final breaks (c) (ttl); in 1 world
+ *     in 3 late copies come once more three weeks on, after TTL deleted the slot items;
  *   - OAuth portals (1 world in 4): the real OAuth client and token provider, access tokens that
  *     Bitrix24 refuses as `expired_token` (401, refresh, repeat: expiredToken), a rotating refresh
  *     token, refresh holders answered 20–50 s late (slowRefresh), the sweeper's keep-alive refresh;
@@ -127,6 +128,10 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
     redriveAt: fc.option(fc.integer({ min: 700_000, max: 1_500_000 }), { nil: undefined, freq: 2 }),
     oauth: fc.oneof(
       { weight: 3, arbitrary: fc.constant(false) },
+      { weight: 1, arbitrary: fc.constant(true) },
+    ),
+    afterTtlCopies: fc.oneof(
+      { weight: 2, arbitrary: fc.constant(false) },
       { weight: 1, arbitrary: fc.constant(true) },
     ),
     poisoned: fc.oneof(

@@ -40,9 +40,11 @@ import { LINE, ledgerTimings, onlyPortal, portalSettings } from "./ledger-fixtur
  * `makeDeliver`, rate limiter and DynamoDB client) over one real table, an SQS-like queue with
  * visibility timeouts, the real sweeper, and a fake Bitrix24 with its own clock, its weekly limit
  * and its check-then-write race. Every DynamoDB request, Bitrix24 call and sleep of an attempt is
- * a gate; a seeded scheduler (a list of choices from fast-check) picks which gate opens next,
- * crashes attempts between any two steps, makes DynamoDB requests slow or fail, and moves the
- * shared fake clock. Runs are sequential: one gate at a time, so a run replays exactly.
+ * a gate, and so is every DynamoDB request of a sweeper invocation; a seeded scheduler (a list
+ * of choices from fast-check) picks which gate opens next, crashes attempts between any two
+ * steps, makes DynamoDB requests slow or fail, and moves the shared fake clock. Runs are
+ * sequential: one gate at a time, so a run replays exactly (an OAuth world's `fetch` is the fake
+ * Bitrix24 while it runs).
  */
 
 export type BitrixScript =
@@ -119,6 +121,8 @@ export interface Scenario {
    * message that carries it, every time (docs/ledger.md, "Exceptions").
    */
   poisoned?: number | undefined;
+  /** Late copies come once more three weeks on, after TTL may have deleted the slot items. */
+  afterTtlCopies?: boolean | undefined;
 }
 
 export interface WorldOptions {
@@ -383,6 +387,13 @@ export class LedgerWorld {
           at: this.t0 + event.at + weekMs + weekMarginMs + 1000,
           run: () => this.enqueue(job),
         });
+        // Once TTL has had time to delete the user's slot item (a week past its free time).
+        if (this.scenario.afterTtlCopies) {
+          this.arrivals.push({
+            at: this.t0 + event.at + 3 * weekMs + weekMarginMs,
+            run: () => this.enqueue(job),
+          });
+        }
       }
     });
     const { redriveAt } = this.scenario;
