@@ -42,7 +42,7 @@ import {
  *     in 3 late copies come once more three weeks on, after TTL deleted the slot items;
  *   - OAuth portals (1 world in 4): the real OAuth client and token provider, access tokens that
  *     Bitrix24 refuses as `expired_token` (401, refresh, repeat: expiredToken), a rotating refresh
- *     token, refresh holders answered 20–50 s late (slowRefresh), the sweeper's keep-alive refresh;
+ *     token, refresh holders answered 20–35 s late (slowRefresh), the sweeper's keep-alive refresh;
  *   - a poisoned job (1 world in 6): the client throws for every message that carries it, until
  *     deliver gives up after the retry window.
  *

@@ -161,7 +161,7 @@ export const DEFAULT_CHANCES = {
   ttl: 40,
   /** OAuth worlds: Bitrix24 refuses a live access token as `expired_token` (401). */
   expiredToken: 120,
-  /** OAuth worlds: the OAuth server answers a refresh 20–50 s late (a slow holder). */
+  /** OAuth worlds: the OAuth server answers a refresh 20–35 s late (a slow holder). */
   slowRefresh: 250,
 };
 
@@ -637,7 +637,7 @@ export class LedgerWorld {
     });
   }
 
-  /** The OAuth server's token endpoint: one step, answered at once or 20–50 s late (slow). */
+  /** The OAuth server's token endpoint: one step, answered at once or 20–35 s late (slow). */
   private oauthRefresh(refreshToken: string): Promise<RefreshAnswer> {
     return this.gate<RefreshAnswer>("bitrix", "oauth refresh", async (resolve, _, attempt) => {
       const server = this.oauthServer;
@@ -673,7 +673,7 @@ export class LedgerWorld {
         };
       }
       const slow = this.fault(this.chances.slowRefresh);
-      const delay = slow ? 20_000 + this.faultValue(30_000) : 50 + this.faultValue(400);
+      const delay = slow ? 20_000 + this.faultValue(15_000) : 50 + this.faultValue(400);
       this.log(
         `  oauth ${refreshToken} -> ${answer.ok ? answer.refreshToken : answer.error}${slow ? ` (answers in ${delay} ms)` : ""}`,
       );
