@@ -312,6 +312,8 @@ export class LedgerWorld {
   readonly reclaimEvidence = new Set<string>();
   /** The earliest `expiresAt` any item may hold (ms): TTL has nothing to do before. */
   private nextExpiryAt = Number.POSITIVE_INFINITY;
+  /** The reason of each event's outcome, as read at the end. */
+  private readonly reasons = new Map<string, string>();
   /** Outcome items DynamoDB's TTL deleted, with the outcome they held. */
   readonly expired = new Map<string, string>();
   /** Entries for which deliver answered dead-letter (whether or not the queue heard it). */
@@ -792,14 +794,16 @@ export class LedgerWorld {
 
   /**
    * The poisoned event ends with a final outcome (checked with the others) and, if deliver gave
-   * up on it, a dead letter: an answer `dead-letter` for its message or for its user's flush.
+   * up on it when its retry window was over, a dead letter: an answer `dead-letter` for its
+   * message or for its user's flush. (It may also end otherwise: on a partner portal an attempt
+   * interrupted after its in-flight marker makes it `unknown` at once, as for any job.)
    */
   private checkPoisoned(): void {
     const index = this.scenario.poisoned;
     const job = index === undefined ? undefined : this.jobs[index];
     if (!job) return;
     const final = this.finals.get(job.jobId) ?? "none";
-    if (!final.startsWith("unknown") && !final.startsWith("failed")) return;
+    if (!/retry window/.test(this.reasons.get(job.jobId) ?? "")) return;
     const deadLettered = this.queue.some(
       (entry) =>
         this.deadLetterAnswers.has(entry.id) &&
@@ -1550,6 +1554,7 @@ export class LedgerWorld {
         this.counts.sentNotLanded++;
         if (!unanswered) this.counts.sentOnReclaimEvidence++;
       }
+      this.reasons.set(job.jobId, record?.reason ?? "");
       this.finals.set(
         job.jobId,
         `${record?.outcome ?? "none"}${record?.digestId ? " in digest" : ""}`,
