@@ -1,24 +1,35 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import {
+  type AttributeValue,
+  DeleteItemCommand,
   DeleteTableCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
+  ScanCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
+import { makeBitrixOAuthClient } from "../../functions/adapters/bitrix-oauth";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
 import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
 import { allShards, ensureTable, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
+import { makeDynamoTokenStore } from "../../functions/adapters/dynamo/tokens";
 import { classifyBitrixAnswer } from "../../functions/core/bitrix-errors";
 import type { Config } from "../../functions/core/config";
+import { ATTEMPT_OVERHEAD_MS } from "../../functions/core/config-defaults";
 import { type DeliveryResult, makeDeliver } from "../../functions/core/deliver";
 import type { DeliveryTimings, PortalWindow } from "../../functions/core/delivery-timings";
 import { makeDigestComposer } from "../../functions/core/digest";
 import type { EventJob, QueueMessage, RenderedMessage } from "../../functions/core/job";
 import { silentLog } from "../../functions/core/log";
 import { noMetrics } from "../../functions/core/metrics";
+import {
+  makeTokenProvider,
+  type RefreshAnswer,
+  type TokenProvider,
+} from "../../functions/core/oauth";
 import type { BitrixClient, SendResult, SystemNotification } from "../../functions/core/ports";
 import { makeSweep } from "../../functions/core/sweep";
 import { makeTemplateEngine } from "../../functions/core/template";
@@ -29,9 +40,11 @@ import { LINE, ledgerTimings, onlyPortal, portalSettings } from "./ledger-fixtur
  * `makeDeliver`, rate limiter and DynamoDB client) over one real table, an SQS-like queue with
  * visibility timeouts, the real sweeper, and a fake Bitrix24 with its own clock, its weekly limit
  * and its check-then-write race. Every DynamoDB request, Bitrix24 call and sleep of an attempt is
- * a gate; a seeded scheduler (a list of choices from fast-check) picks which gate opens next,
- * crashes attempts between any two steps, makes DynamoDB requests slow or fail, and moves the
- * shared fake clock. Runs are sequential: one gate at a time, so a run replays exactly.
+ * a gate, and so is every DynamoDB request of a sweeper invocation; a seeded scheduler (a list
+ * of choices from fast-check) picks which gate opens next, crashes attempts between any two
+ * steps, makes DynamoDB requests slow or fail, and moves the shared fake clock. Runs are
+ * sequential: one gate at a time, so a run replays exactly (an OAuth world's `fetch` is the fake
+ * Bitrix24 while it runs).
  */
 
 export type BitrixScript =
@@ -102,6 +115,19 @@ export interface Scenario {
   rate: { perSecond: number; burst: number };
   /** When the operator redrives every dead letter (ms after the start), if at all. */
   redriveAt?: number | undefined;
+  /**
+   * An OAuth portal (docs/oauth-refresh.md): the real OAuth client and token provider over the
+   * world's table, access tokens that Bitrix24 may refuse as `expired_token`, a rotating refresh
+   * token, slow refresh holders. Off: the webhook client.
+   */
+  oauth?: boolean | undefined;
+  /**
+   * A poisoned event (its index): the Bitrix24 client throws, before any request, for every
+   * message that carries it, every time (docs/ledger.md, "Exceptions").
+   */
+  poisoned?: number | undefined;
+  /** Late copies come once more three weeks on, after TTL may have deleted the slot items. */
+  afterTtlCopies?: boolean | undefined;
 }
 
 export interface WorldOptions {
@@ -131,6 +157,17 @@ export const DEFAULT_CHANCES = {
   coldStart: 30,
   /** The SDK re-sends a conditional write that had applied (its first answer was lost). */
   sdkResend: 20,
+  /** EventBridge invokes the sweeper twice for one minute: a second sweeper starts at once. */
+  sweepOverlap: 150,
+  /**
+   * DynamoDB's TTL deletes the items whose `expiresAt` has passed (at a step, however late). In
+   * the settling phase it runs at every idle wait.
+   */
+  ttl: 40,
+  /** OAuth worlds: Bitrix24 refuses a live access token as `expired_token` (401). */
+  expiredToken: 120,
+  /** OAuth worlds: the OAuth server answers a refresh 20–35 s late (a slow holder). */
+  slowRefresh: 250,
 };
 
 export class InjectedFault extends Error {
@@ -158,8 +195,12 @@ interface QueueEntry {
 
 interface Attempt {
   id: number;
+  /** A deliver attempt, or one sweeper invocation (its entry is a stand-in, never queued). */
+  role: "deliver" | "sweep";
   worker: Worker;
   entry: QueueEntry;
+  /** The latest lease this attempt took (slot claim or partner marker), on the worker's clock. */
+  leaseUntil?: number;
   receivedAt: number;
   killAt: number;
   state: "running" | "crashed" | "ended";
@@ -179,6 +220,8 @@ interface Worker {
   index: number;
   generation: number;
   deliver: ReturnType<typeof makeDeliver>;
+  /** OAuth worlds: this process's token provider (in-memory state, as a Lambda's). */
+  tokens?: TokenProvider;
 }
 
 /** One `im.notify.system.add` request to the fake portal. */
@@ -221,6 +264,12 @@ interface BitrixRequest {
 }
 
 const SWEEP_EVERY_MS = 60_000;
+/** The sweeper Lambda's timeout (lib/hookline-stack.ts: SWEEP_TIMEOUT). */
+const SWEEP_TIMEOUT_MS = 60_000;
+/** OAuth worlds: the sweeper refreshes tokens older than this (keepAliveDays, scaled down). */
+const OAUTH_KEEP_ALIVE_MS = 40 * 60_000;
+/** OAuth worlds: access tokens live this long (Bitrix24's: an hour). */
+const ACCESS_TOKEN_SECONDS = 1800;
 const MAX_STEPS = 6000;
 
 export class LedgerWorld {
@@ -242,6 +291,7 @@ export class LedgerWorld {
   private nextSweepAt: number;
   private scriptPos = 0;
   private chaos = true;
+  private stopped = false;
   private steps = 0;
   readonly violations: Violation[] = [];
   readonly trace: string[] = [];
@@ -278,6 +328,17 @@ export class LedgerWorld {
     notificationsReplaced: 0,
     /** A `sent` digest written over a `notified` it had read as `deferred` (the mark is lost). */
     notifiedMarkLost: 0,
+    /** A second sweeper started while the first ran (EventBridge's overlapping invocations). */
+    sweepOverlaps: 0,
+    /** Items DynamoDB's TTL deleted (outcome, slot or other items past `expiresAt`). */
+    ttlDeleted: 0,
+    /** OAuth worlds: refreshes the OAuth server answered, and 401 `expired_token` answers. */
+    oauthRefreshes: 0,
+    expiredTokens: 0,
+    /** A rotation whose holder died before storing it (docs/oauth-refresh.md: needs a person). */
+    oauthLostRotations: 0,
+    /** Sends of the poisoned event that threw. */
+    poisonedThrows: 0,
   };
   readonly finals = new Map<string, string>();
   /**
@@ -286,6 +347,14 @@ export class LedgerWorld {
    * sent, landed or not.
    */
   readonly reclaimEvidence = new Set<string>();
+  /** The earliest `expiresAt` any item may hold (ms): TTL has nothing to do before. */
+  private nextExpiryAt = Number.POSITIVE_INFINITY;
+  /** The reason of each event's outcome, as read at the end. */
+  private readonly reasons = new Map<string, string>();
+  /** Outcome items DynamoDB's TTL deleted, with the outcome they held. */
+  readonly expired = new Map<string, string>();
+  /** Entries for which deliver answered dead-letter (whether or not the queue heard it). */
+  private readonly deadLetterAnswers = new Set<number>();
 
   constructor(
     readonly scenario: Scenario,
@@ -359,6 +428,13 @@ export class LedgerWorld {
           at: this.t0 + event.at + weekMs + weekMarginMs + 1000,
           run: () => this.enqueue(job),
         });
+        // Once TTL has had time to delete the user's slot item (a week past its free time).
+        if (this.scenario.afterTtlCopies) {
+          this.arrivals.push({
+            at: this.t0 + event.at + 3 * weekMs + weekMarginMs,
+            run: () => this.enqueue(job),
+          });
+        }
       }
     });
     const { redriveAt } = this.scenario;
@@ -400,6 +476,8 @@ export class LedgerWorld {
     const engine = makeTemplateEngine(config.lookups);
     const compose = makeDigestComposer(config.digest, engine);
     let seed = (index + 1) * 7919 + generation * 104_729;
+    const clock = { now: () => new Date(this.now + (this.scenario.workerSkewMs[index] ?? 0)) };
+    const tokens = this.scenario.oauth ? this.tokenProvider(gated, clock) : undefined;
     const deliver = makeDeliver({
       bitrix: portalSettings(config),
       portal: this.portal,
@@ -409,7 +487,7 @@ export class LedgerWorld {
         portal: this.portal,
         ...this.scenario.rate,
       }),
-      client: this.bitrixClient(),
+      client: this.poisonedClient(tokens ? this.oauthClient(tokens) : this.bitrixClient()),
       outcomes: makeDynamoOutcomeStore(gated, this.table),
       composeDigest: (events) => {
         const composed = compose(events);
@@ -419,7 +497,7 @@ export class LedgerWorld {
         );
         return composed;
       },
-      clock: { now: () => new Date(this.now + (this.scenario.workerSkewMs[index] ?? 0)) },
+      clock,
       log: silentLog,
       metrics: noMetrics,
       sleep: (ms) => this.sleep(ms),
@@ -428,7 +506,7 @@ export class LedgerWorld {
         return seed / 2_147_483_647;
       },
     });
-    return { index, generation, deliver };
+    return { index, generation, deliver, ...(tokens && { tokens }) };
   }
 
   // ---------------------------------------------------------------- gates
@@ -461,7 +539,7 @@ export class LedgerWorld {
   private dynamoGate(command: unknown, real: DynamoDBClient): Promise<unknown> {
     const { name, pk, write } = describeCommand(command);
     const label = `${name} ${pk}`;
-    return this.gate<unknown>("dynamo", label, async (resolve, reject) => {
+    return this.gate<unknown>("dynamo", label, async (resolve, reject, attempt) => {
       const isOutcome = pk.startsWith("OUTCOME#");
       const isSlot = pk.startsWith("SLOT#");
       const reclaimed = isReclaim(command) ? await this.holderEvents(pk) : [];
@@ -493,6 +571,9 @@ export class LedgerWorld {
         }
         result = await real.send(command as never);
         for (const jobId of reclaimed) this.reclaimEvidence.add(jobId);
+        this.noteLease(command, pk, attempt);
+        this.noteExpiry(command);
+        if (pk.startsWith("TOKEN#")) this.noteTokenWrite(command);
       } catch (error) {
         failed = true;
         failure = error;
@@ -546,11 +627,23 @@ export class LedgerWorld {
             });
           },
         ),
-      sendNetworkMessage: (_code: string, message: RenderedMessage) =>
+      sendNetworkMessage: (
+        _code: string,
+        message: RenderedMessage,
+        _signal?: AbortSignal,
+        mayStart?: () => boolean,
+      ) =>
         this.gate<SendResult>(
           "bitrix",
           `bitrix user ${message.userId}`,
           async (resolve, _, attempt) => {
+            // As the real client (callMethod): asked right before the request goes out.
+            if (mayStart && !mayStart()) {
+              this.log(`  too late to start: ABORTED`);
+              resolve({ kind: "retry", code: "ABORTED", retryAfterMs: 0, overloaded: false });
+              return;
+            }
+            this.checkLatestStart(attempt);
             const request = this.startRequest(message);
             const answerAt = this.answerTime(request);
             this.ops.push({
@@ -564,6 +657,226 @@ export class LedgerWorld {
           },
         ),
     };
+  }
+
+  // ---------------------------------------------------------------- OAuth portal
+
+  /**
+   * The OAuth server and Bitrix24's view of access tokens (docs/oauth-refresh.md). One refresh
+   * token is live at a time; a refresh rotates it, and every earlier one answers `invalid_grant`.
+   */
+  private readonly oauthServer = {
+    live: "rt-0",
+    next: 1,
+    /** Access tokens Bitrix24 accepts, until when (Bitrix24's clock). */
+    access: new Map<string, number>(),
+    /** Who spent each rotated refresh token, and whether its result reached the store. */
+    rotations: new Map<string, { attempt: Attempt; to: string; stored: boolean }>(),
+  };
+
+  /** One process's token provider over the world's table (each Lambda has its own). */
+  private tokenProvider(store: DynamoDBClient, clock: { now: () => Date }): TokenProvider {
+    return makeTokenProvider({
+      portal: this.portal,
+      store: makeDynamoTokenStore(store, this.table),
+      initialRefreshToken: async () => "rt-0",
+      refresh: (refreshToken) => this.oauthRefresh(refreshToken),
+      clock,
+      sleep: (ms) => this.sleep(ms),
+    });
+  }
+
+  /** The real OAuth client; its requests reach the fake Bitrix24 through {@link fakeFetch}. */
+  private oauthClient(tokens: TokenProvider): BitrixClient {
+    const client = makeBitrixOAuthClient({
+      portalUrl: `https://${this.portal}`,
+      tokens,
+      timeoutMs: onlyPortal(this.options.config).timeoutMs,
+      now: () => this.bitrixNow(),
+    });
+    // The fake `fetch` speaks imopenlines.network.message.add only: the second channel's
+    // notifications go to the fake portal's notification side, as in webhook worlds.
+    return { ...client, sendSystemNotification: this.bitrixClient().sendSystemNotification };
+  }
+
+  /** The OAuth server's token endpoint: one step, answered at once or 20–35 s late (slow). */
+  private oauthRefresh(refreshToken: string): Promise<RefreshAnswer> {
+    return this.gate<RefreshAnswer>("bitrix", "oauth refresh", async (resolve, _, attempt) => {
+      const server = this.oauthServer;
+      let answer: RefreshAnswer;
+      if (refreshToken !== server.live) {
+        answer = { ok: false, fatal: true, error: "invalid_grant" };
+        const spent = server.rotations.get(refreshToken);
+        // Invariant (h): never two refreshes spending one refresh token, but for the documented
+        // limit: a holder that died after the OAuth server answered, before storing the pair.
+        if (spent && !spent.stored && spent.attempt.state === "crashed") {
+          this.counts.oauthLostRotations++;
+          this.log(
+            `  invalid_grant: ${refreshToken} was spent by crashed attempt ${spent.attempt.id}`,
+          );
+        } else {
+          this.violate(
+            "j: one refresh per refresh token",
+            `attempt ${attempt.id} spends ${refreshToken}, already spent by attempt ${spent?.attempt.id} (${spent?.stored ? "stored" : `not stored, ${spent?.attempt.state}`})`,
+          );
+        }
+      } else {
+        const n = server.next++;
+        const to = `rt-${n}`;
+        server.live = to;
+        server.rotations.set(refreshToken, { attempt, to, stored: false });
+        server.access.set(`at-${n}`, this.bitrixNow() + ACCESS_TOKEN_SECONDS * 1000);
+        this.counts.oauthRefreshes++;
+        answer = {
+          ok: true,
+          accessToken: `at-${n}`,
+          refreshToken: to,
+          expiresInSeconds: ACCESS_TOKEN_SECONDS,
+        };
+      }
+      const slow = this.fault(this.chances.slowRefresh);
+      const delay = slow ? 20_000 + this.faultValue(15_000) : 50 + this.faultValue(400);
+      this.log(
+        `  oauth ${refreshToken} -> ${answer.ok ? answer.refreshToken : answer.error}${slow ? ` (answers in ${delay} ms)` : ""}`,
+      );
+      this.ops.push({
+        id: this.nextId++,
+        attempt,
+        kind: "timer",
+        label: "oauth answer",
+        readyAt: this.now + delay,
+        release: async () => resolve(answer),
+      });
+    });
+  }
+
+  /** A commit of rotated tokens reached the store: that rotation's holder kept its result. */
+  private noteTokenWrite(command: unknown): void {
+    if (!(command instanceof UpdateItemCommand)) return;
+    const stored = command.input.ExpressionAttributeValues?.[":refresh"]?.S;
+    for (const rotation of this.oauthServer.rotations.values()) {
+      if (rotation.to === stored) rotation.stored = true;
+    }
+  }
+
+  /**
+   * `fetch` while an OAuth world runs: the real client's POST reaches the fake Bitrix24 at once
+   * (the client asked `mayStart` right before), its answer comes as the scripts say. An access
+   * token Bitrix24 does not (or no longer) accept answers 401 `expired_token`, processing nothing.
+   */
+  private async fakeFetch(_url: unknown, init?: { body?: unknown }): Promise<Response> {
+    const attempt = this.als.getStore();
+    if (!attempt) throw new Error("fetch outside an attempt");
+    const body = JSON.parse(String(init?.body)) as {
+      USER_ID: number;
+      MESSAGE: string;
+      auth?: string;
+    };
+    this.checkLatestStart(attempt);
+    const server = this.oauthServer;
+    const auth = body.auth ?? "";
+    if (
+      (server.access.get(auth) ?? 0) > this.bitrixNow() &&
+      this.fault(this.chances.expiredToken)
+    ) {
+      server.access.delete(auth); // Bitrix24 ends a token early (its clock, a portal admin)
+    }
+    if ((server.access.get(auth) ?? 0) <= this.bitrixNow()) {
+      this.counts.expiredTokens++;
+      this.log(`  bitrix 401 expired_token for ${auth || "no token"}`);
+      return this.answerLater(attempt, this.now + 20, "401 expired_token", () =>
+        jsonResponse(401, {
+          error: "expired_token",
+          error_description: "The access token provided has expired.",
+        }),
+      );
+    }
+    const request = this.startRequest({ userId: Number(body.USER_ID), message: body.MESSAGE });
+    return this.answerLater(
+      attempt,
+      this.answerTime(request),
+      `bitrix answer #${request.id}`,
+      () => {
+        const answer = this.httpAnswerOf(request);
+        if (answer === "timeout" || answer === "reset") {
+          // Thrown by fetch after the request went out: the client reads it as unanswered.
+          throw new TypeError("fetch failed", { cause: { code: "ECONNRESET" } });
+        }
+        return answer.body === undefined
+          ? new Response("<html>Bad Gateway</html>", { status: answer.status })
+          : jsonResponse(answer.status, answer.body);
+      },
+    );
+  }
+
+  private answerLater(
+    attempt: Attempt,
+    at: number,
+    label: string,
+    answer: () => Response,
+  ): Promise<Response> {
+    return new Promise<Response>((resolve, reject) => {
+      this.ops.push({
+        id: this.nextId++,
+        attempt,
+        kind: "timer",
+        label,
+        readyAt: at,
+        release: async () => {
+          try {
+            resolve(answer());
+          } catch (error) {
+            reject(error);
+          }
+        },
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- the poisoned job
+
+  /** Throws (before any request) for every message that carries the poisoned event. */
+  private poisonedClient(client: BitrixClient): BitrixClient {
+    const index = this.scenario.poisoned;
+    if (index === undefined) return client;
+    const jobId = `app:ev${index}:0`;
+    return {
+      ...client,
+      sendNetworkMessage: async (code, message, signal, mayStart) => {
+        if (this.eventsIn(message.message).includes(jobId)) {
+          this.counts.poisonedThrows++;
+          throw new InjectedFault(`poisoned ${jobId}`);
+        }
+        return client.sendNetworkMessage(code, message, signal, mayStart);
+      },
+    };
+  }
+
+  /**
+   * The poisoned event ends with a final outcome (checked with the others) and, if deliver gave
+   * up on it when its retry window was over, a dead letter: an answer `dead-letter` for its
+   * message or for its user's flush. (It may also end otherwise: on a partner portal an attempt
+   * interrupted after its in-flight marker makes it `unknown` at once, as for any job.)
+   */
+  private checkPoisoned(): void {
+    const index = this.scenario.poisoned;
+    const job = index === undefined ? undefined : this.jobs[index];
+    if (!job) return;
+    const final = this.finals.get(job.jobId) ?? "none";
+    if (!/retry window/.test(this.reasons.get(job.jobId) ?? "")) return;
+    const deadLettered = this.queue.some(
+      (entry) =>
+        this.deadLetterAnswers.has(entry.id) &&
+        (entry.body.kind === "event"
+          ? entry.body.jobId === job.jobId
+          : entry.body.userId === job.userId),
+    );
+    if (!deadLettered) {
+      this.violate(
+        "k: a job that always throws ends in the dead letters",
+        `${job.jobId} ends ${final} with no dead letter`,
+      );
+    }
   }
 
   // ---------------------------------------------------------------- fake Bitrix24
@@ -737,36 +1050,77 @@ export class LedgerWorld {
   }
 
   private answerOf(request: BitrixRequest): SendResult {
+    const answer = this.httpAnswerOf(request);
+    if (answer === "timeout") return { kind: "ambiguous", code: "TIMEOUT" };
+    if (answer === "reset") return { kind: "ambiguous", code: "CONNECTION_LOST" };
+    return classifyBitrixAnswer(answer.status, answer.body, this.bitrixNow());
+  }
+
+  /** What Bitrix24 answers on the wire: an HTTP status and body, or no answer at all. */
+  private httpAnswerOf(
+    request: BitrixRequest,
+  ): { status: number; body: unknown } | "timeout" | "reset" {
     this.settleBitrix(this.now);
-    const nowMs = this.bitrixNow();
     switch (request.script) {
       case "ok":
         return request.verdict === "limited"
-          ? { kind: "limited", code: "USER_MESSAGE_LIMIT" }
-          : { kind: "sent" };
+          ? { status: 400, body: { error: "USER_MESSAGE_LIMIT" } }
+          : { status: 200, body: { result: true } };
       case "timeout-landed":
       case "timeout-lost":
       case "timeout-lands-late":
-        return { kind: "ambiguous", code: "TIMEOUT" };
+        return "timeout";
       case "reset-landed":
       case "reset-lost":
-        return { kind: "ambiguous", code: "CONNECTION_LOST" };
+        return "reset";
       case "http500":
-        return classifyBitrixAnswer(500, undefined, nowMs);
+        return { status: 500, body: undefined };
       case "http503":
-        return classifyBitrixAnswer(503, { error: "QUERY_LIMIT_EXCEEDED" }, nowMs);
+        return { status: 503, body: { error: "QUERY_LIMIT_EXCEEDED" } };
       case "http429":
-        return classifyBitrixAnswer(429, { error: "OPERATION_TIME_LIMIT" }, nowMs);
+        return { status: 429, body: { error: "OPERATION_TIME_LIMIT" } };
       case "http502-landed":
       case "http502-lost":
-        return classifyBitrixAnswer(502, undefined, nowMs);
+        return { status: 502, body: undefined };
       case "overload":
-        return classifyBitrixAnswer(503, { error: "OVERLOAD_LIMIT" }, nowMs);
+        return { status: 503, body: { error: "OVERLOAD_LIMIT" } };
       case "permanent":
-        return classifyBitrixAnswer(400, { error: "WRONG_REQUEST" }, nowMs);
+        return { status: 400, body: { error: "WRONG_REQUEST" } };
       case "config":
-        return classifyBitrixAnswer(400, { error: "CODE" }, nowMs);
+        return { status: 400, body: { error: "CODE" } };
     }
+  }
+
+  /**
+   * Invariant (g): no request starts after the latest safe start of its attempt's lease (lease
+   * end or deadline, less the request's own limit and the confirm), on the worker's clock.
+   */
+  private checkLatestStart(attempt: Attempt): void {
+    if (attempt.leaseUntil === undefined) return;
+    const { requestLandsWithinMs } = this.timings;
+    const timeoutMs = onlyPortal(this.options.config).timeoutMs;
+    const callEnds = Math.max(timeoutMs, requestLandsWithinMs) + ATTEMPT_OVERHEAD_MS.confirm;
+    const latest = Math.min(attempt.killAt - 3000, attempt.leaseUntil) - callEnds;
+    const at = this.now + (this.scenario.workerSkewMs[attempt.worker.index] ?? 0);
+    if (at > latest) {
+      this.violate(
+        "i: no request after the latest safe start",
+        `attempt ${attempt.id} starts a request at ${at - this.t0} (its clock), latest safe start ${latest - this.t0}`,
+      );
+    }
+  }
+
+  /** The lease an attempt took: a slot claim or reclaim, or a partner portal's in-flight marker. */
+  private noteLease(command: unknown, pk: string, attempt: Attempt): void {
+    if (!(command instanceof UpdateItemCommand)) return;
+    const values = command.input.ExpressionAttributeValues ?? {};
+    if (values[":token"] === undefined) return;
+    const until = pk.startsWith("SLOT#")
+      ? values[":leaseUntil"]?.N
+      : pk.startsWith("OUTCOME#")
+        ? values[":until"]?.N
+        : undefined;
+    if (until !== undefined) attempt.leaseUntil = Number(until);
   }
 
   // ---------------------------------------------------------------- outcomes
@@ -841,6 +1195,7 @@ export class LedgerWorld {
     entry.visibleAt = this.now + this.timings.visibilityTimeoutSeconds * 1000;
     const attempt: Attempt = {
       id: this.nextId++,
+      role: "deliver",
       worker,
       entry,
       receivedAt: this.now,
@@ -873,6 +1228,7 @@ export class LedgerWorld {
     const { entry } = attempt;
     entry.inFlight.delete(attempt);
     this.log(`attempt ${attempt.id} (#${entry.id}) -> ${JSON.stringify(result)}`);
+    if (result.status === "dead-letter") this.deadLetterAnswers.add(entry.id);
     if (entry.deleted) return;
     // The process dies after deliver returned, before the queue heard of it (the delete, the new
     // visibility or the dead-letter send is lost): the message comes back after its visibility
@@ -1013,31 +1369,193 @@ export class LedgerWorld {
     return due.length > 0 ? Math.min(...due) : undefined;
   }
 
-  private async sweep(): Promise<void> {
+  // ---------------------------------------------------------------- sweepers
+
+  /**
+   * The minute's sweep: a sweeper invocation whose DynamoDB calls are steps like an attempt's, so
+   * it interleaves with deliver attempts and with another sweeper (EventBridge may invoke twice).
+   */
+  private startSweep(): void {
+    this.nextSweepAt = this.now + SWEEP_EVERY_MS;
+    this.launchSweeper("every minute");
+    if (this.fault(this.chances.sweepOverlap)) {
+      this.counts.sweepOverlaps++;
+      this.launchSweeper("the same minute again");
+    }
+  }
+
+  private launchSweeper(why: string): void {
+    const attempt: Attempt = {
+      id: this.nextId++,
+      role: "sweep",
+      worker: this.workers[0] as Worker,
+      entry: this.sweeperEntry,
+      receivedAt: this.now,
+      killAt: this.now + SWEEP_TIMEOUT_MS,
+      state: "running",
+    };
+    this.attempts.push(attempt);
+    this.log(`sweeper ${attempt.id} starts (${why})`);
+    const real = this.options.client;
+    const gated = {
+      send: (command: unknown) => this.dynamoGate(command, real),
+    } as unknown as DynamoDBClient;
+    const clock = { now: () => new Date(this.now) };
     const sweeper = makeSweep({
-      outcomes: makeDynamoOutcomeStore(this.options.client, this.table),
-      slots: makeDynamoSlotStore(this.options.client, this.table, this.timings),
+      outcomes: makeDynamoOutcomeStore(gated, this.table),
+      slots: makeDynamoSlotStore(gated, this.table, this.timings),
       queue: {
         enqueue: async (jobs) => {
           for (const job of jobs) this.enqueue(job);
         },
       },
-      clock: { now: () => new Date(this.now) },
+      clock,
       log: silentLog,
       metrics: noMetrics,
       flushQueuedMs: Math.min(this.timings.maxBackoffMs, 5 * 60_000) + this.timings.leaseMs,
+      ...(this.scenario.oauth && {
+        keepAlive: [
+          {
+            portal: this.portal,
+            maxAgeMs: OAUTH_KEEP_ALIVE_MS,
+            tokens: async () => this.tokenProvider(gated, clock),
+          },
+        ],
+      }),
     });
-    const { dueEvents, flushes } = await sweeper();
-    this.counts.sweeps++;
-    if (dueEvents > 0) this.log(`sweep: ${dueEvents} due, ${flushes} flushes queued`);
-    this.nextSweepAt = this.now + SWEEP_EVERY_MS;
+    this.als
+      .run(attempt, () => sweeper())
+      .then(
+        ({ dueEvents, flushes }) => {
+          if (attempt.state !== "running") return;
+          attempt.state = "ended";
+          this.counts.sweeps++;
+          if (dueEvents > 0)
+            this.log(`sweeper ${attempt.id}: ${dueEvents} due, ${flushes} flushes queued`);
+        },
+        (error: unknown) => {
+          if (attempt.state !== "running") return;
+          attempt.state = "ended";
+          this.log(`sweeper ${attempt.id} threw: ${String(error)}`);
+          if (!(error instanceof InjectedFault)) {
+            this.unexpectedErrors.push(error instanceof Error ? error.message : String(error));
+          }
+        },
+      );
+  }
+
+  /** Stands in for a queue entry: a sweeper is no queue message. */
+  private readonly sweeperEntry: QueueEntry = {
+    id: 0,
+    body: { v: 3, kind: "flush", userId: 0, portal: "sweeper", openLineCode: LINE },
+    queuedAt: 0,
+    visibleAt: 0,
+    receiveCount: 0,
+    deleted: true,
+    inFlight: new Set(),
+  };
+
+  // ---------------------------------------------------------------- TTL
+
+  /**
+   * DynamoDB's TTL: deletes the items whose `expiresAt` (epoch seconds) is at or before `nowMs`,
+   * as late as it likes (here: at whichever step it runs). An outcome item may go only once final
+   * (invariant c): a deferred event must end long before its TTL (dueAt + 30 d, docs/ledger.md).
+   */
+  private async expireItems(): Promise<void> {
+    // Nothing written so far expires yet: no scan (the world stays fast).
+    if (this.now < this.nextExpiryAt) return;
+    const nowS = Math.floor(this.now / 1000);
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.options.client.send(
+        new ScanCommand({
+          TableName: this.table,
+          FilterExpression: "expiresAt <= :now",
+          ExpressionAttributeValues: { ":now": { N: String(nowS) } },
+          ...(start && { ExclusiveStartKey: start }),
+        }),
+      );
+      for (const item of page.Items ?? []) await this.expireItem(item, nowS);
+      start = page.LastEvaluatedKey;
+    } while (start);
+    const { Items } = await this.options.client.send(
+      new ScanCommand({ TableName: this.table, ProjectionExpression: "expiresAt" }),
+    );
+    this.nextExpiryAt = Math.min(
+      ...(Items ?? []).flatMap((item) =>
+        item.expiresAt?.N ? [Number(item.expiresAt.N) * 1000] : [],
+      ),
+      Number.POSITIVE_INFINITY,
+    );
+  }
+
+  /** A write that may set `expiresAt`: the next TTL scan may find something from then on. */
+  private noteExpiry(command: unknown): void {
+    const values = (
+      command as {
+        input?: {
+          ExpressionAttributeValues?: Record<string, AttributeValue>;
+          Item?: Record<string, AttributeValue>;
+        };
+      }
+    ).input;
+    const at = values?.ExpressionAttributeValues?.[":expiresAt"]?.N ?? values?.Item?.expiresAt?.N;
+    if (at !== undefined) this.nextExpiryAt = Math.min(this.nextExpiryAt, Number(at) * 1000);
+  }
+
+  private async expireItem(item: Record<string, AttributeValue>, nowS: number): Promise<void> {
+    const pk = item.pk?.S ?? "";
+    try {
+      // TTL deletes an item only while it is still expired (an update may have moved expiresAt).
+      await this.options.client.send(
+        new DeleteItemCommand({
+          TableName: this.table,
+          Key: { pk: { S: pk } },
+          ConditionExpression: "expiresAt <= :now",
+          ExpressionAttributeValues: { ":now": { N: String(nowS) } },
+        }),
+      );
+    } catch {
+      return;
+    }
+    this.counts.ttlDeleted++;
+    this.log(`TTL deletes ${pk} (expiresAt ${Number(item.expiresAt?.N) * 1000 - this.t0})`);
+    if (!pk.startsWith("OUTCOME#")) return;
+    const jobId = pk.slice("OUTCOME#".length);
+    const outcome = item.outcome?.S;
+    if (!outcome || outcome === "deferred") {
+      this.violate(
+        "c: an outcome vanished before it was final",
+        `${jobId} (${outcome ?? "in-flight marker"}) deleted by TTL`,
+      );
+    }
+    this.expired.set(jobId, outcome ?? "none");
   }
 
   // ---------------------------------------------------------------- the run
 
   async run(): Promise<void> {
+    if (!this.scenario.oauth) return this.runWorld();
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = ((url: unknown, init?: { body?: unknown }) =>
+      this.fakeFetch(url, init)) as typeof fetch;
+    try {
+      await this.runWorld();
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+  }
+
+  /** Ends the run at its next step (the test's time limit abandoned this world). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private async runWorld(): Promise<void> {
     const horizon = this.t0 + 12 * this.timings.weekMs;
     for (;;) {
+      if (this.stopped) return;
       this.counts.steps = this.steps + 1;
       if (++this.steps > MAX_STEPS) {
         this.violate("c: no quiescence", `still busy after ${MAX_STEPS} steps`);
@@ -1050,6 +1568,7 @@ export class LedgerWorld {
       this.fireArrivals();
       this.killOverdue();
       this.dropExpired();
+      if (this.fault(this.chances.ttl)) await this.expireItems();
 
       const ready = this.readyOps();
       const visible = this.visibleEntries();
@@ -1076,6 +1595,8 @@ export class LedgerWorld {
         }
         if (sweepAt !== undefined && sweepAt <= target) this.nextSweepAt = sweepAt;
         this.setNow(target);
+        // Settling: TTL keeps deleting, at every idle wait.
+        if (!this.chaos && this.chances.ttl > 0) await this.expireItems();
         continue;
       }
       const choice = this.chaos ? this.pick(choices) : 0;
@@ -1088,7 +1609,8 @@ export class LedgerWorld {
         await settle();
         this.maybeDuplicate(entry);
       } else {
-        await this.sweep();
+        this.startSweep();
+        await settle();
       }
     }
   }
@@ -1133,7 +1655,16 @@ export class LedgerWorld {
     this.checkNotifications();
     const outcomes = makeDynamoOutcomeStore(this.options.client, this.table);
     for (const job of this.jobs) {
-      const record = await outcomes.get(job.jobId);
+      const stored = await outcomes.get(job.jobId);
+      // An outcome TTL deleted once final (a deletion before is a violation of its own).
+      const gone = stored ? undefined : this.expired.get(job.jobId);
+      const record:
+        | { outcome: string; reason?: string; digestId?: string; dueAt?: Date; notifiedAt?: Date }
+        | undefined =
+        stored ??
+        (gone && gone !== "none" && gone !== "deferred"
+          ? { outcome: gone, reason: "deleted by TTL once final" }
+          : undefined);
       const landedIn = this.requests.filter(
         (request) => request.verdict === "landed" && request.events.includes(job.jobId),
       );
@@ -1147,6 +1678,7 @@ export class LedgerWorld {
         this.counts.sentNotLanded++;
         if (!unanswered) this.counts.sentOnReclaimEvidence++;
       }
+      this.reasons.set(job.jobId, record?.reason ?? "");
       this.finals.set(
         job.jobId,
         `${record?.outcome ?? "none"}${record?.digestId ? " in digest" : ""}${record?.notifiedAt ? " (notified)" : ""}`,
@@ -1200,6 +1732,7 @@ export class LedgerWorld {
         );
       }
     }
+    this.checkPoisoned();
   }
 
   /**
@@ -1286,6 +1819,13 @@ function isReclaim(command: unknown): boolean {
     command instanceof UpdateItemCommand &&
     command.input.ExpressionAttributeValues?.[":oldToken"] !== undefined
   );
+}
+
+function jsonResponse(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
 }
 
 function describeMessage(message: QueueMessage): string {
