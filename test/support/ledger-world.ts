@@ -863,6 +863,8 @@ export class LedgerWorld {
     const job = index === undefined ? undefined : this.jobs[index];
     if (!job) return;
     const final = this.finals.get(job.jobId) ?? "none";
+    // Only a job that did throw: a `notify-only` event never reaches the poisoned open-line call.
+    if (this.counts.poisonedThrows === 0) return;
     if (!/retry window/.test(this.reasons.get(job.jobId) ?? "")) return;
     const deadLettered = this.queue.some(
       (entry) =>
