@@ -64,6 +64,11 @@ const NUM_RUNS = Number(process.env.FC_NUM_RUNS ?? 250);
 const TIME_LIMIT_MS = process.env.FC_NUM_RUNS ? undefined : 75_000;
 /** Fewer worlds than this within the budget is a machine too slow to say much: fail loudly. */
 const MIN_RUNS = 40;
+/**
+ * A long run starts a fresh dynalite every this many worlds. One server for thousands of worlds
+ * kept every world's deleted table in memory: a run died of a full heap after 550 worlds.
+ */
+const WORLDS_PER_SERVER = Number(process.env.LEDGER_WORLDS_PER_SERVER ?? 100);
 const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : Date.now() % 2_147_483_647;
 const PATH = process.env.FC_PATH;
 /** Per-mille fault chances over the defaults, e.g. LEDGER_CHANCES='{"slow":250}'. */
@@ -192,16 +197,23 @@ describe("the weekly ledger (model-based, dynalite)", () => {
     return config;
   };
 
-  beforeAll(async () => {
+  const startServer = async () => {
     server = await startDynalite();
     client = makeTestClient(server.endpoint);
-  });
+  };
+  const stopServer = async () => {
+    client?.destroy();
+    await server?.close();
+    server = undefined;
+  };
+  let worldsOnServer = 0;
+
+  beforeAll(startServer);
 
   afterAll(async () => {
     running?.world.stop();
     await running?.done.catch(() => {});
-    client?.destroy();
-    await server?.close();
+    await stopServer();
   });
 
   it(
@@ -221,6 +233,11 @@ describe("the weekly ledger (model-based, dynalite)", () => {
       );
       await fc.assert(
         fc.asyncProperty(scenarioArb, async (scenario) => {
+          if (worldsOnServer++ === WORLDS_PER_SERVER) {
+            await stopServer();
+            await startServer();
+            worldsOnServer = 1;
+          }
           const world = new LedgerWorld(
             scenario,
             { client, config: configFor(scenario), trace: true, chances: CHANCES },
@@ -249,7 +266,10 @@ describe("the weekly ledger (model-based, dynalite)", () => {
             if (failures++ === 0) console.error(`first failing world:\n${world.describe()}`);
             throw new Error(world.describe());
           }
-          if (run % 50 === 0) console.info(`ledger property: ${run} worlds...`);
+          if (run % 50 === 0) {
+            const heapMb = Math.round(process.memoryUsage().heapUsed / 2 ** 20);
+            console.info(`ledger property: ${run} worlds... (heap ${heapMb} MB)`);
+          }
         }),
         {
           seed: SEED,
