@@ -10,9 +10,9 @@ import type {
 } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { jobIdFor } from "../../functions/core/job";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { ensureTable } from "../../functions/local/ensure-table";
 import { apiGatewayEvent, fakeContext } from "../../functions/local/http-server";
 import { bundleFunction } from "../../lib/bundling";
 import { OPEN_LINE_CODE, TEST_SECRETS, testConfig } from "../support/bridge";

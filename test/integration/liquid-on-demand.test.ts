@@ -8,7 +8,7 @@ import type {
   Context,
 } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
+import { ensureTable } from "../../functions/local/ensure-table";
 import { apiGatewayEvent, fakeContext } from "../../functions/local/http-server";
 import { bundleFunction } from "../../lib/bundling";
 import { TEST_SECRETS, testConfig } from "../support/bridge";

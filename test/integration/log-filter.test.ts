@@ -11,9 +11,9 @@ import type {
   SQSEvent,
 } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { OUTCOMES } from "../../functions/core/outcome";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { ensureTable } from "../../functions/local/ensure-table";
 import { fakeContext } from "../../functions/local/http-server";
 import { bundleFunction } from "../../lib/bundling";
 import type { HooklineStack } from "../../lib/hookline-stack";

@@ -7,7 +7,6 @@ import {
   type OAuthApp,
   refreshWithBitrix,
 } from "../../functions/adapters/bitrix-oauth";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { makeDynamoTokenStore } from "../../functions/adapters/dynamo/tokens";
 import { type Clock, sleep } from "../../functions/core/clock";
 import { parseConfig } from "../../functions/core/config";
@@ -18,6 +17,7 @@ import {
 } from "../../functions/core/oauth";
 import type { TokenStore } from "../../functions/core/ports";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { ensureTable } from "../../functions/local/ensure-table";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
 
 /**

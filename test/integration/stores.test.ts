@@ -12,7 +12,7 @@ import {
   RECEIPT_PENDING_MS,
 } from "../../functions/adapters/dynamo/receipts";
 import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
-import { ensureTable, keys, shardOf, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
+import { keys, shardOf, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
 import type { EventJob } from "../../functions/core/job";
 import type { OutcomeRecord } from "../../functions/core/outcome";
 import {
@@ -24,6 +24,7 @@ import {
   type SlotHolder,
   type SlotKey,
 } from "../../functions/core/ports";
+import { ensureTable } from "../../functions/local/ensure-table";
 import { makeMemoryReceiptStore } from "../../functions/local/memory-receipts";
 import {
   type LocalDynamo,

@@ -9,8 +9,8 @@ import type {
   SQSEvent,
 } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { ensureTable } from "../../functions/local/ensure-table";
 import { fakeContext } from "../../functions/local/http-server";
 import { bundleFunction } from "../../lib/bundling";
 import { OPEN_LINE_CODE, TEST_SECRETS, testConfig } from "../support/bridge";

@@ -1,7 +1,6 @@
 import { ScanCommand } from "@aws-sdk/client-dynamodb";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoReceiptStore } from "../../functions/adapters/dynamo/receipts";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { systemClock } from "../../functions/core/clock";
 import { type Config, parseConfig } from "../../functions/core/config";
 import type { QueueMessage } from "../../functions/core/job";
@@ -9,6 +8,7 @@ import { silentLog } from "../../functions/core/log";
 import { noMetrics } from "../../functions/core/metrics";
 import { compileRoutes } from "../../functions/core/routes";
 import { createIngestHandler } from "../../functions/ingest/app";
+import { ensureTable } from "../../functions/local/ensure-table";
 import { type HttpServerOptions, startHttpServer } from "../../functions/local/http-server";
 import { makeTestClient, startDynalite } from "./dynamo-servers";
 
