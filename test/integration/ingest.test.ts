@@ -15,6 +15,7 @@ import { ensureTable } from "../../functions/local/ensure-table";
 import { TEST_SECRETS, testConfig } from "../support/bridge";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
 import { startFakeSqs } from "../support/fake-sqs";
+import { latch } from "../support/latch";
 import { standardWebhookRequest } from "../support/signers";
 
 describe("ingest when the queue fails", () => {
@@ -74,18 +75,15 @@ describe("ingest when the queue fails", () => {
 
     // The first attempt writes its receipt, then SQS hangs and the Lambda is killed: its
     // enqueue never returns, nothing runs after it.
-    let enqueueStarted = () => {};
-    const started = new Promise<void>((resolve) => {
-      enqueueStarted = resolve;
-    });
+    const started = latch();
     const hanging: JobQueue = {
       enqueue: () => {
-        enqueueStarted();
+        started.open();
         return new Promise<void>(() => {});
       },
     };
     void ingestWith(hanging, clock)(webhook);
-    await started;
+    await started.opened;
 
     const queued: QueueMessage[] = [];
     const working: JobQueue = { enqueue: async (jobs) => void queued.push(...jobs) };

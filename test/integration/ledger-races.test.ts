@@ -2,12 +2,18 @@ import { describe, expect, it } from "vitest";
 import { classifyBitrixAnswer } from "../../functions/core/bitrix-errors";
 import type { DeliveryResult } from "../../functions/core/deliver";
 import type { QueueMessage } from "../../functions/core/job";
-import { silentLog } from "../../functions/core/log";
-import { noMetrics } from "../../functions/core/metrics";
 import type { OutcomeStore, SendResult } from "../../functions/core/ports";
-import { makeSweep } from "../../functions/core/sweep";
 import { useTable } from "../support/dynamo-servers";
-import { answers, failing, makeLedgerWorld, SECOND } from "../support/ledger-fixtures";
+import { latch } from "../support/latch";
+import {
+  answers,
+  done,
+  failing,
+  makeLedgerWorld,
+  SECOND,
+  sweepOf,
+  T0,
+} from "../support/ledger-fixtures";
 
 /**
  * Races around resumed digests and final rejections that an independent review of the deliver
@@ -17,8 +23,6 @@ import { answers, failing, makeLedgerWorld, SECOND } from "../support/ledger-fix
  */
 
 const TABLE = "hookline-ledger-races";
-const T0 = Date.parse("2030-01-07T09:00:00.000Z");
-const done: DeliveryResult = { status: "done" };
 const rejected: SendResult = classifyBitrixAnswer(
   400,
   { error: "WRONG_REQUEST", error_description: "bad message" },
@@ -117,15 +121,9 @@ describe("nothing stuck behind a predecessor's week (dynalite, fake clock, sweep
       slots: (slots) => failing(slots, { confirm: 3 }),
     });
     const queued: QueueMessage[] = [];
-    const sweep = makeSweep({
-      outcomes: w.deps.outcomes,
-      slots: w.deps.slots,
-      queue: { enqueue: async (jobs) => void queued.push(...jobs) },
-      clock: w.clock,
-      log: silentLog,
-      metrics: noMetrics,
-      flushQueuedMs: w.timings.maxBackoffMs + w.timings.leaseMs,
-    });
+    const sweep = sweepOf(w, w.timings.maxBackoffMs + w.timings.leaseMs, (jobs) =>
+      queued.push(...jobs),
+    );
     const older = w.job("stuck-older");
     expect(await w.attempt(older)).toEqual(done);
     w.clock.set((await w.outcome(older))?.dueAt?.getTime() ?? 0);
@@ -192,21 +190,15 @@ describe("a copy after a permanent rejection (dynalite, fake clock)", () => {
     // and sent; its send landed and the rejection's `failed` stood. The verdict is now noted on
     // the slot with the answer, and the copy settles from it.
     let copy: Promise<DeliveryResult> | undefined;
-    let copyOnWire!: () => void;
-    const copyReachedWire = new Promise<void>((resolve) => {
-      copyOnWire = resolve;
-    });
-    let letCopyAnswer!: () => void;
-    const copyMayAnswer = new Promise<void>((resolve) => {
-      letCopyAnswer = resolve;
-    });
+    const copyOnWire = latch();
+    const copyMayAnswer = latch();
     let armed = true;
     const w = makeLedgerWorld(table.db, TABLE, `rejection-race-${++unique}.example`, T0, {
       script: [
         rejected,
         async () => {
-          copyOnWire();
-          await copyMayAnswer;
+          copyOnWire.open();
+          await copyMayAnswer.opened;
           return answers.sent;
         },
       ],
@@ -219,9 +211,9 @@ describe("a copy after a permanent rejection (dynalite, fake clock)", () => {
             w.clock.advance(w.timings.leaseMs + SECOND);
             copy = w.attempt(job, 2);
             // The copy either reaches the wire (the race) or settles from the noted verdict.
-            await Promise.race([copyReachedWire, copy]);
+            await Promise.race([copyOnWire.opened, copy]);
             const standing = await outcomes.finish(record);
-            letCopyAnswer();
+            copyMayAnswer.open();
             return standing;
           }
           return outcomes.finish(record);
@@ -245,14 +237,8 @@ describe("a copy after a permanent rejection (dynalite, fake clock)", () => {
     // so a concurrent flush (the digest's claim cleared the sweeper's queued-flush mark, so the
     // next sweep may queue one) claims it fresh and resends what was just rejected.
     let f2: Promise<DeliveryResult> | undefined;
-    let f2Read!: () => void;
-    const f2HasRead = new Promise<void>((resolve) => {
-      f2Read = resolve;
-    });
-    let released!: () => void;
-    const d1Released = new Promise<void>((resolve) => {
-      released = resolve;
-    });
+    const f2HasRead = latch();
+    const d1Released = latch();
     let phase: "idle" | "d1-finishing" | "f2-reading" | "done" = "idle";
     const w = makeLedgerWorld(table.db, TABLE, `flush-after-rejection-${++unique}.example`, T0, {
       script: [answers.limited, rejected, answers.sent],
@@ -260,14 +246,14 @@ describe("a copy after a permanent rejection (dynalite, fake clock)", () => {
         ...outcomes,
         pending: async (key) => {
           const found = await outcomes.pending(key);
-          if (phase === "f2-reading") f2Read();
+          if (phase === "f2-reading") f2HasRead.open();
           return found;
         },
         finish: async (record) => {
           if (phase === "idle" && record.outcome === "failed") {
             phase = "f2-reading";
             f2 = w.attempt(w.flush());
-            await f2HasRead;
+            await f2HasRead.opened;
             phase = "d1-finishing";
           }
           return outcomes.finish(record);
@@ -276,14 +262,14 @@ describe("a copy after a permanent rejection (dynalite, fake clock)", () => {
       slots: (slots) => ({
         ...slots,
         claim: async (key, holder, now, leaseMs) => {
-          if (phase === "d1-finishing" || phase === "f2-reading") await d1Released;
+          if (phase === "d1-finishing" || phase === "f2-reading") await d1Released.opened;
           return slots.claim(key, holder, now, leaseMs);
         },
         release: async (attempt, now) => {
           await slots.release(attempt, now);
           if (phase === "d1-finishing") {
             phase = "done";
-            released();
+            d1Released.open();
           }
         },
       }),

@@ -19,6 +19,7 @@ import type { TokenStore } from "../../functions/core/ports";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
 import { ensureTable } from "../../functions/local/ensure-table";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
+import { latch } from "../support/latch";
 
 /**
  * OAuth portals against the simulator's OAuth server (short-lived access tokens, refresh tokens
@@ -192,21 +193,15 @@ describe("an OAuth portal", () => {
    */
   const slowHolder = (portalId: string, clock: Clock) => {
     let slow = false;
-    let release = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let answered = () => {};
-    const rotated = new Promise<void>((resolve) => {
-      answered = resolve;
-    });
+    const released = latch();
+    const rotated = latch();
     const client = worker(portalId, {
       clock,
       refresh: async (refreshToken) => {
         const answer = await refreshWithBitrix(app, refreshToken);
         if (slow) {
-          answered();
-          await released;
+          rotated.open();
+          await released.opened;
         }
         return answer;
       },
@@ -217,8 +212,8 @@ describe("an OAuth portal", () => {
       slowDown: () => {
         slow = true;
       },
-      rotated,
-      release,
+      rotated: rotated.opened,
+      release: released.open,
     };
   };
 

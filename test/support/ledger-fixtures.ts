@@ -3,7 +3,7 @@ import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
 import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
 import { type Config, parseConfig } from "../../functions/core/config";
-import { type DeliverDeps, makeDeliver } from "../../functions/core/deliver";
+import { type DeliverDeps, type DeliveryResult, makeDeliver } from "../../functions/core/deliver";
 import {
   type DeliveryTimings,
   deliveryTimings,
@@ -24,6 +24,7 @@ import type {
   SlotStore,
   SystemNotification,
 } from "../../functions/core/ports";
+import { makeSweep } from "../../functions/core/sweep";
 import { makeTemplateEngine } from "../../functions/core/template";
 
 /**
@@ -34,6 +35,16 @@ import { makeTemplateEngine } from "../../functions/core/template";
 
 export const LINE = "ab515f5d85a8b844d484f6ea75a2e494";
 export const SECOND = 1000;
+/** Where the ledger tests' fake clocks start. */
+export const T0 = Date.parse("2030-01-07T09:00:00.000Z");
+/** Deliver's answer when the queue may forget the message. */
+export const done: DeliveryResult = { status: "done" };
+
+/** The backoff of a retry answer; anything else fails the test. */
+export function delayOf(result: DeliveryResult): number {
+  if (result.status !== "retry") throw new Error(`expected a retry, got ${JSON.stringify(result)}`);
+  return result.delayMs;
+}
 
 export interface LedgerConfigOptions {
   weeklyLimit?: boolean;
@@ -322,3 +333,30 @@ export function makeLedgerWorld(
 }
 
 export type LedgerWorldFixture = ReturnType<typeof makeLedgerWorld>;
+
+/**
+ * A world per call, each on a portal of its own (`<prefix>-<n>.example`), on the table `useTable`
+ * opened: `table.db` is read when a world is made, after the table's `beforeAll`.
+ */
+export function ledgerWorlds(table: { db: DynamoDBClient }, tableName: string, prefix = "portal") {
+  let unique = 0;
+  return (options: LedgerWorldOptions = {}): LedgerWorldFixture =>
+    makeLedgerWorld(table.db, tableName, `${prefix}-${++unique}.example`, T0, options);
+}
+
+/** The real sweeper over a world's stores and clock; `enqueue` receives the flushes it queues. */
+export function sweepOf(
+  w: LedgerWorldFixture,
+  flushQueuedMs: number,
+  enqueue: (jobs: readonly QueueMessage[]) => void,
+) {
+  return makeSweep({
+    outcomes: w.deps.outcomes,
+    slots: w.deps.slots,
+    queue: { enqueue: async (jobs) => enqueue(jobs) },
+    clock: w.clock,
+    log: silentLog,
+    metrics: noMetrics,
+    flushQueuedMs,
+  });
+}
