@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { sourceById } from "../../cli/config";
 import type { Io } from "../../cli/output";
 import { runCli } from "../../cli/program";
@@ -11,23 +11,17 @@ import { buildSample } from "../../devkit/samples";
 import { sendEvent } from "../../devkit/send-event";
 import { makeLocalAdmin } from "../../functions/local/local-admin";
 import { requestLine } from "../../functions/local/request-lines";
-import { startTestBridge, TEST_SECRETS, testConfig } from "../support/bridge";
-
-type Bridge = Awaited<ReturnType<typeof startTestBridge>>;
+import { TEST_SECRETS, testConfig, useTestBridge } from "../support/bridge";
 
 describe("hookline send against the local bridge", () => {
   // The Stripe fixtures' customer is cus_local_demo.
   const config = testConfig({
     lookups: { githubUsers: { "21031067": 7 }, stripeCustomers: { cus_local_demo: 8 } },
   });
-  let bridge: Bridge;
-  beforeAll(async () => {
-    // As npm start serves it: the CLI's endpoints, which prove the run file true.
-    bridge = await startTestBridge(config, {
-      pages: (running) => [makeLocalAdmin({ config, bridge: running })],
-    });
+  // As npm start serves it: the CLI's endpoints, which prove the run file true.
+  const bridge = useTestBridge(config, {
+    pages: (running) => [makeLocalAdmin({ config, bridge: running })],
   });
-  afterAll(() => bridge?.close());
 
   it.each(["github", "stripe", "app", "shop"])(
     "%s: a sample signed with the source's secret is accepted",
@@ -206,11 +200,7 @@ describe("hookline send of an event no route takes", () => {
       },
     ],
   });
-  let bridge: Bridge;
-  beforeAll(async () => {
-    bridge = await startTestBridge(config);
-  });
-  afterAll(() => bridge?.close());
+  const bridge = useTestBridge(config);
 
   const send = async (eventName: string) => {
     const source = sourceById(config, "github");

@@ -1,7 +1,15 @@
 import { createHmac, randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { jobIdFor } from "../../functions/core/job";
-import { postWebhook, startTestBridge, TEST_SECRETS, testConfig } from "../support/bridge";
+import {
+  APP_ROUTE,
+  GITHUB_ROUTE,
+  postWebhook,
+  STRIPE_ROUTE,
+  TEST_SECRETS,
+  testConfig,
+  useTestBridge,
+} from "../support/bridge";
 import {
   githubExamples,
   githubRequest,
@@ -9,13 +17,6 @@ import {
   stripeInvoiceFailed,
   stripeRequest,
 } from "../support/signers";
-
-type Bridge = Awaited<ReturnType<typeof startTestBridge>>;
-
-/** Route indexes in testConfig(): job ids carry the index of the route that rendered them. */
-const GITHUB_ROUTE = 0;
-const STRIPE_ROUTE = 1;
-const APP_ROUTE = 2;
 
 /** A unique Bitrix24 user id per test, so the weekly limit of one test never touches another. */
 let nextUser = 100;
@@ -36,11 +37,7 @@ const shopRequest = (payload: object, secret = TEST_SECRETS.SHOP_SECRET) => {
 };
 
 describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> simulator)", () => {
-  let bridge: Bridge;
-  beforeAll(async () => {
-    bridge = await startTestBridge(testConfig());
-  });
-  afterAll(() => bridge?.close());
+  const bridge = useTestBridge(testConfig());
 
   const sentTo = (userId: number) =>
     bridge.simulator?.messages.filter((message) => message.userId === userId) ?? [];
@@ -313,11 +310,7 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
 });
 
 describe("the local bridge without the weekly limit (partner portal)", () => {
-  let bridge: Bridge;
-  beforeAll(async () => {
-    bridge = await startTestBridge(testConfig({ bitrix: { weeklyLimit: false } }));
-  });
-  afterAll(() => bridge?.close());
+  const bridge = useTestBridge(testConfig({ bitrix: { weeklyLimit: false } }));
 
   it("sends every message, and records an unanswered send as unknown instead of retrying it", async () => {
     const userId = freshUser();

@@ -34,21 +34,15 @@ describe("digests after a resumed predecessor (dynalite, fake clock)", () => {
   let unique = 0;
 
   it("control: a digest on a fresh claim whose outcome writes were lost is recognised by the next flush", async () => {
-    let finishFails = 0;
+    const lostFinishes = { finish: 0 };
     const w = makeLedgerWorld(table.db, TABLE, `fresh-digest-${++unique}.example`, T0, {
       script: [answers.limited, answers.sent],
-      outcomes: (outcomes): OutcomeStore => ({
-        ...outcomes,
-        finish: (record) =>
-          finishFails-- > 0
-            ? Promise.reject(new Error("finish failed (injected)"))
-            : outcomes.finish(record),
-      }),
+      outcomes: (outcomes) => failing(outcomes, lostFinishes),
     });
     const job = w.job("fresh");
     expect(await w.attempt(job)).toEqual(done);
     w.clock.set((await w.outcome(job))?.dueAt?.getTime() ?? 0);
-    finishFails = 3;
+    lostFinishes.finish = 3;
     await expect(w.attempt(w.flush())).rejects.toThrow(/finish failed/);
     w.clock.advance(SECOND);
     expect(await w.attempt(w.flush())).toEqual(done);
@@ -60,17 +54,11 @@ describe("digests after a resumed predecessor (dynalite, fake clock)", () => {
     // The slot item keeps the predecessor's digestId/digestJobs through reclaimOwn and confirm, so
     // a flush that finds the slot taken reads the OLD digest's contents and reschedules the event
     // that the new digest carried (and it goes out again a week later).
-    let finishFails = 0;
+    const lostFinishes = { finish: 0 };
     const w = makeLedgerWorld(table.db, TABLE, `stale-digest-${++unique}.example`, T0, {
       script: [answers.limited, answers.sent, rejected, answers.sent, answers.sent],
       slots: (slots) => failing(slots, { confirm: 3 }),
-      outcomes: (outcomes): OutcomeStore => ({
-        ...outcomes,
-        finish: (record) =>
-          finishFails-- > 0
-            ? Promise.reject(new Error("finish failed (injected)"))
-            : outcomes.finish(record),
-      }),
+      outcomes: (outcomes) => failing(outcomes, lostFinishes),
     });
     // As in ledger-outside-world's "does not inherit its evidence": D1 lands, its confirm is lost,
     // its resumption is rejected (older ends unknown), the slot keeps D1's evidence.
@@ -88,7 +76,7 @@ describe("digests after a resumed predecessor (dynalite, fake clock)", () => {
     expect(await w.attempt(w.flush())).toEqual(done);
     w.clock.set((await w.outcome(newer))?.dueAt?.getTime() ?? 0);
     // D2 lands and its confirm is written, but every outcome write fails (the store is down).
-    finishFails = 3;
+    lostFinishes.finish = 3;
     await expect(w.attempt(w.flush())).rejects.toThrow(/finish failed/);
     expect(w.bitrix.calls).toHaveLength(4);
     expect(w.bitrix.calls[3]).toContain("stale-newer");

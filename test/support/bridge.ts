@@ -1,13 +1,18 @@
+import { randomUUID } from "node:crypto";
 import { ScanCommand } from "@aws-sdk/client-dynamodb";
+import { afterAll, beforeAll } from "vitest";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
+import { sleep } from "../../functions/core/clock";
 import { type Config, parseConfig } from "../../functions/core/config";
+import { jobIdFor } from "../../functions/core/job";
 import { silentLog } from "../../functions/core/log";
+import type { OutcomeRecord } from "../../functions/core/outcome";
 import {
   type LocalBridge,
   type LocalBridgeOptions,
   startLocalBridge,
 } from "../../functions/local/bridge";
-import type { SignedRequest } from "./signers";
+import { type SignedRequest, standardWebhookRequest } from "./signers";
 
 export const OPEN_LINE_CODE = "ab515f5d85a8b844d484f6ea75a2e494";
 
@@ -92,12 +97,46 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
   });
 }
 
+/** Route indexes in testConfig(): job ids carry the index of the route that rendered them. */
+export const GITHUB_ROUTE = 0;
+export const STRIPE_ROUTE = 1;
+export const APP_ROUTE = 2;
+
+/** A signed `order.paid` of the `app` source for `userId` (its route: `APP_ROUTE`). */
+export const appOrder = (userId: number, note: string, more: Record<string, unknown> = {}) =>
+  standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
+    type: "order.paid",
+    data: { orderId: randomUUID().slice(0, 8), bitrixUserId: userId, note, ...more },
+  });
+
+/** The job id of an `app` request's message on the app route. */
+export const appJobOf = (request: { headers: Record<string, string> }): string =>
+  jobIdFor("app", request.headers["webhook-id"] as string, APP_ROUTE);
+
+/** Polls until `done` (the queue and the sweeper run on their own timers), at most `ms`. */
+export async function until<T>(
+  read: () => Promise<T> | T,
+  done: (value: T) => boolean,
+  ms: number,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await sleep(200);
+  }
+}
+
+export type TestBridge = Awaited<ReturnType<typeof startTestBridge>>;
+
 export async function startTestBridge(
   config: Config,
   options: Partial<LocalBridgeOptions> = {},
 ): Promise<
   LocalBridge & {
     outcome: (jobId: string) => Promise<string | undefined>;
+    /** The job's outcome record as the store keeps it. */
+    record: (jobId: string) => Promise<OutcomeRecord | undefined>;
     itemCount: () => Promise<number>;
   }
 > {
@@ -115,10 +154,35 @@ export async function startTestBridge(
   return {
     ...bridge,
     outcome: async (jobId) => (await outcomes.get(jobId))?.outcome,
+    record: (jobId) => outcomes.get(jobId),
     itemCount: async () =>
       (await bridge.dynamo.send(new ScanCommand({ TableName: tableName, Select: "COUNT" })))
         .Count ?? 0,
   };
+}
+
+/**
+ * A test bridge for the enclosing `describe` (or file): started before its tests, closed after
+ * them. What it returns stands for the running bridge, so tests read `bridge.url` as usual; read
+ * before the start, it throws.
+ *
+ * @example const bridge = useTestBridge(testConfig(), { sweepEveryMs: 250 });
+ */
+export function useTestBridge(
+  config: Config,
+  options: Partial<LocalBridgeOptions> = {},
+): TestBridge {
+  let started: TestBridge | undefined;
+  beforeAll(async () => {
+    started = await startTestBridge(config, options);
+  });
+  afterAll(() => started?.close());
+  return new Proxy({} as TestBridge, {
+    get: (_, name) => {
+      if (!started) throw new Error("the test bridge is not running yet (read it in a test)");
+      return Reflect.get(started, name);
+    },
+  });
 }
 
 /** POSTs a signed request to a webhook source and returns status and JSON body. */

@@ -228,17 +228,20 @@ export function portalSettings(config: Config): DeliverDeps["bitrix"] {
   };
 }
 
-/** Throws from the named store methods for their next `times` calls: a write that failed. */
+/**
+ * Throws from the named store methods for their next `plan[name]` calls: a write that failed.
+ * The plan is read as the calls come, so a test may arm a method later (`plan.finish = 3`).
+ */
 export function failing<T extends object>(store: T, plan: Partial<Record<keyof T, number>>): T {
-  const left = new Map(Object.entries(plan) as [string, number][]);
+  const left = plan as Partial<Record<string, number>>;
   return new Proxy(store, {
     get(target, name, receiver) {
       const value = Reflect.get(target, name, receiver);
       if (typeof value !== "function" || typeof name !== "string") return value;
       return (...args: unknown[]) => {
-        const remaining = left.get(name) ?? 0;
+        const remaining = left[name] ?? 0;
         if (remaining > 0) {
-          left.set(name, remaining - 1);
+          left[name] = remaining - 1;
           return Promise.reject(new Error(`${name} failed (injected)`));
         }
         return value.apply(target, args);
