@@ -12,6 +12,7 @@ import { sendEvent } from "../../devkit/send-event";
 import { makeLocalAdmin } from "../../functions/local/local-admin";
 import { requestLine } from "../../functions/local/request-lines";
 import { TEST_SECRETS, testConfig, useTestBridge } from "../support/bridge";
+import { shopSource, TEST_OPEN_LINE } from "../support/config-fixtures";
 
 describe("hookline send against the local bridge", () => {
   // The Stripe fixtures' customer is cus_local_demo.
@@ -51,18 +52,8 @@ describe("hookline send against the local bridge", () => {
     writeFileSync(
       join(cwd, "hookline.config.json"),
       JSON.stringify({
-        bitrix: { openLineCode: "ab515f5d85a8b844d484f6ea75a2e494" },
-        sources: [
-          {
-            id: "shop",
-            type: "hmac",
-            secret: "env:SHOP_SECRET",
-            header: "x-shop-signature",
-            prefix: "sha256=",
-            eventId: { path: "id" },
-            eventName: { path: "event" },
-          },
-        ],
+        bitrix: { openLineCode: TEST_OPEN_LINE },
+        sources: [shopSource()],
       }),
     );
     mkdirSync(join(cwd, ".hookline"));
@@ -104,17 +95,8 @@ describe("hookline send against the local bridge", () => {
 
   describe("a planted .hookline/local.json", () => {
     const shopConfig = {
-      bitrix: { openLineCode: "ab515f5d85a8b844d484f6ea75a2e494" },
-      sources: [
-        {
-          id: "shop",
-          type: "hmac",
-          secret: "env:SHOP_SECRET",
-          header: "x-shop-signature",
-          eventId: { path: "id" },
-          eventName: { path: "event" },
-        },
-      ],
+      bitrix: { openLineCode: TEST_OPEN_LINE },
+      sources: [shopSource({ prefix: undefined })],
     };
     /** `hookline send shop` in a directory holding `state` as its run file; every fetch seen. */
     async function sendWith(state: Record<string, unknown>) {

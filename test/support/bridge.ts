@@ -12,9 +12,10 @@ import {
   type LocalBridgeOptions,
   startLocalBridge,
 } from "../../functions/local/bridge";
+import { SENDER_SOURCES, shopSource, TEST_OPEN_LINE } from "./config-fixtures";
 import { type SignedRequest, standardWebhookRequest } from "./signers";
 
-export const OPEN_LINE_CODE = "ab515f5d85a8b844d484f6ea75a2e494";
+export const OPEN_LINE_CODE = TEST_OPEN_LINE;
 
 /** Development-style secrets for the test config (env values, as the local run reads them). */
 export const TEST_SECRETS = {
@@ -48,20 +49,7 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
             ...(bitrix as Record<string, unknown> | undefined),
           },
         }),
-    sources: [
-      { id: "github", type: "github", secret: "env:GITHUB_SECRET" },
-      { id: "stripe", type: "stripe", secret: "env:STRIPE_SECRET" },
-      { id: "app", type: "standard-webhooks", secret: "env:APP_SECRET" },
-      {
-        id: "shop",
-        type: "hmac",
-        secret: "env:SHOP_SECRET",
-        header: "x-shop-signature",
-        prefix: "sha256=",
-        eventId: { path: "id" },
-        eventName: { path: "event" },
-      },
-    ],
+    sources: [...SENDER_SOURCES, shopSource()],
     routes: [
       {
         source: "github",

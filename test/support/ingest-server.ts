@@ -10,6 +10,7 @@ import { compileRoutes } from "../../functions/core/routes";
 import { createIngestHandler } from "../../functions/ingest/app";
 import { ensureTable } from "../../functions/local/ensure-table";
 import { type HttpServerOptions, startHttpServer } from "../../functions/local/http-server";
+import { SENDER_SOURCES, shopSource, TEST_OPEN_LINE } from "./config-fixtures";
 import { makeTestClient, startDynalite } from "./dynamo-servers";
 
 /** Secrets of the ingest test config, as `env:` references resolve them. */
@@ -32,20 +33,10 @@ export function ingestTestConfig(overrides: Record<string, unknown> = {}): Confi
     message: "{{ payload.text | default: payload.type }}",
   });
   return parseConfig({
-    bitrix: { openLineCode: "ab515f5d85a8b844d484f6ea75a2e494" },
+    bitrix: { openLineCode: TEST_OPEN_LINE },
     sources: [
-      { id: "github", type: "github", secret: "env:GITHUB_SECRET" },
-      { id: "stripe", type: "stripe", secret: "env:STRIPE_SECRET" },
-      { id: "app", type: "standard-webhooks", secret: "env:APP_SECRET" },
-      {
-        id: "shop",
-        type: "hmac",
-        secret: "env:SHOP_SECRET",
-        header: "x-shop-signature",
-        prefix: "sha256=",
-        eventId: { header: "x-shop-event-id" },
-        eventName: { header: "x-shop-event" },
-      },
+      ...SENDER_SOURCES,
+      shopSource({ eventId: { header: "x-shop-event-id" }, eventName: { header: "x-shop-event" } }),
       {
         id: "timed",
         type: "hmac",
