@@ -11,7 +11,7 @@ import { buildSample } from "../../devkit/samples";
 import { sendEvent } from "../../devkit/send-event";
 import { makeLocalAdmin } from "../../functions/local/local-admin";
 import { requestLine } from "../../functions/local/request-lines";
-import { TEST_SECRETS, testConfig, useTestBridge } from "../support/bridge";
+import { runDirFor, TEST_SECRETS, testConfig, useTestBridge } from "../support/bridge";
 import { shopSource, TEST_OPEN_LINE } from "../support/config-fixtures";
 
 describe("hookline send against the local bridge", () => {
@@ -48,24 +48,10 @@ describe("hookline send against the local bridge", () => {
   );
 
   it("finds the running local run by itself, through the state file npm start leaves", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "hookline-cli-send-"));
-    writeFileSync(
-      join(cwd, "hookline.config.json"),
-      JSON.stringify({
-        bitrix: { openLineCode: TEST_OPEN_LINE },
-        sources: [shopSource()],
-      }),
-    );
-    mkdirSync(join(cwd, ".hookline"));
-    writeFileSync(
-      runStatePath(cwd),
-      JSON.stringify({
-        pid: process.pid,
-        url: bridge.url,
-        token: bridge.token,
-        dynamoEndpoint: bridge.dynamoEndpoint,
-      }),
-    );
+    const cwd = runDirFor(bridge, {
+      bitrix: { openLineCode: TEST_OPEN_LINE },
+      sources: [shopSource()],
+    });
     const out: string[] = [];
     const io: Io = {
       stdout: { write: (text: string) => out.push(text) },

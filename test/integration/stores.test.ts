@@ -45,8 +45,22 @@ const MARGIN = 300 * SECOND;
 /** How long ambiguity evidence is kept: a retry window and the dead-letter retention. */
 const EVIDENCE = 15 * DAY;
 const LINE = "0123456789abcdef0123456789ABCDEF";
+const SLOT_TIMES = { weekMs: WEEK, weekMarginMs: MARGIN, evidenceMs: EVIDENCE };
 
 const at = (ms: number): Date => new Date(T0.getTime() + ms);
+const eventFor = (jobId: string, over: Partial<EventJob> = {}): EventJob => ({
+  v: 3,
+  kind: "event",
+  jobId,
+  sourceId: "github",
+  eventId: `delivery-${jobId}`,
+  eventName: "issues.opened",
+  receivedAt: T0.toISOString(),
+  userId: 42,
+  message: `message of ${jobId}`,
+  whenLimited: "digest",
+  ...over,
+});
 const sendTimes = (answers: ({ sendAt: Date } | { retryAfterMs: number })[]): number[] =>
   answers.map((answer) => {
     if (!("sendAt" in answer))
@@ -87,12 +101,7 @@ describe.each([
   });
 
   describe("weekly slots", () => {
-    const slots = () =>
-      makeDynamoSlotStore(client, TABLE, {
-        weekMs: WEEK,
-        weekMarginMs: MARGIN,
-        evidenceMs: EVIDENCE,
-      });
+    const slots = () => makeDynamoSlotStore(client, TABLE, SLOT_TIMES);
     const job = (jobId: string): SlotHolder => ({ jobId });
     /** Claims and expects the slot. */
     const take = async (key: SlotKey, holder: SlotHolder, now: Date): Promise<SlotAttempt> => {
@@ -162,11 +171,11 @@ describe.each([
 
     it("owns a claim whose write the SDK re-sent after it applied (its own token on the item)", async () => {
       const key = freshSlot();
-      const resending = makeDynamoSlotStore(resendingApplied(client, isSlotClaim), TABLE, {
-        weekMs: WEEK,
-        weekMarginMs: MARGIN,
-        evidenceMs: EVIDENCE,
-      });
+      const resending = makeDynamoSlotStore(
+        resendingApplied(client, isSlotClaim),
+        TABLE,
+        SLOT_TIMES,
+      );
       const claim = await resending.claim(key, job("job"), T0, LEASE);
       expect(claim.status).toBe("claimed");
     });
@@ -328,11 +337,7 @@ describe.each([
     });
 
     it("lets other failures through unchanged", async () => {
-      const missing = makeDynamoSlotStore(client, "no-such-table", {
-        weekMs: WEEK,
-        weekMarginMs: MARGIN,
-        evidenceMs: EVIDENCE,
-      });
+      const missing = makeDynamoSlotStore(client, "no-such-table", SLOT_TIMES);
       await expect(missing.claim(freshSlot(), job("job"), T0, LEASE)).rejects.toBeInstanceOf(
         ResourceNotFoundException,
       );
@@ -376,19 +381,6 @@ describe.each([
 
   describe("outcomes", () => {
     const outcomes = () => makeDynamoOutcomeStore(client, TABLE);
-    const eventFor = (jobId: string, over: Partial<EventJob> = {}): EventJob => ({
-      v: 3,
-      kind: "event",
-      jobId,
-      sourceId: "github",
-      eventId: `delivery-${jobId}`,
-      eventName: "issues.opened",
-      receivedAt: T0.toISOString(),
-      userId: 42,
-      message: `message of ${jobId}`,
-      whenLimited: "digest",
-      ...over,
-    });
     const finalFor = (jobId: string, over: Partial<OutcomeRecord> = {}): OutcomeRecord => ({
       jobId,
       sourceId: "github",
@@ -627,12 +619,7 @@ describe.each([
 
   describe("the operator's reads (hookline events, hookline slot)", () => {
     const inspection = () => makeDynamoInspection(client, TABLE);
-    const slots = () =>
-      makeDynamoSlotStore(client, TABLE, {
-        weekMs: WEEK,
-        weekMarginMs: MARGIN,
-        evidenceMs: EVIDENCE,
-      });
+    const slots = () => makeDynamoSlotStore(client, TABLE, SLOT_TIMES);
 
     it("reads a slot free, pending with its lease, then sent until its week is over", async () => {
       const key = freshSlot();
@@ -703,18 +690,7 @@ describe.each([
     it("reads when a message reached its user as a notification, for those that did", async () => {
       const key = freshSlot();
       const jobId = fresh("job");
-      const job: EventJob = {
-        v: 3,
-        kind: "event",
-        jobId,
-        sourceId: "github",
-        eventId: `delivery-${jobId}`,
-        eventName: "issues.opened",
-        receivedAt: T0.toISOString(),
-        userId: key.userId,
-        message: "urgent",
-        whenLimited: "notify",
-      };
+      const job = eventFor(jobId, { userId: key.userId, message: "urgent", whenLimited: "notify" });
       const outcomes = makeDynamoOutcomeStore(client, TABLE);
       await outcomes.defer(job, key, at(WEEK), "weekly slot used", T0);
       await outcomes.notified(jobId, "hookline:0", at(SECOND), "notified");

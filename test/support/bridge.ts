@@ -1,6 +1,10 @@
 import { randomUUID } from "node:crypto";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ScanCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll } from "vitest";
+import { type LocalRunState, runStatePath } from "../../devkit/run-state";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { sleep } from "../../functions/core/clock";
 import { type Config, parseConfig } from "../../functions/core/config";
@@ -171,6 +175,31 @@ export function useTestBridge(
       return Reflect.get(started, name);
     },
   });
+}
+
+/**
+ * A fresh working directory as `npm start` leaves it for the CLI: `config` as its
+ * hookline.config.json, and the run file naming `bridge` (more of the file in `state`).
+ */
+export function runDirFor(
+  bridge: { url: string; token: string; dynamoEndpoint: string },
+  config: Record<string, unknown>,
+  state: Partial<LocalRunState> = {},
+): string {
+  const cwd = mkdtempSync(join(tmpdir(), "hookline-cli-"));
+  writeFileSync(join(cwd, "hookline.config.json"), JSON.stringify(config));
+  mkdirSync(join(cwd, ".hookline"));
+  writeFileSync(
+    runStatePath(cwd),
+    JSON.stringify({
+      pid: process.pid,
+      url: bridge.url,
+      token: bridge.token,
+      dynamoEndpoint: bridge.dynamoEndpoint,
+      ...state,
+    }),
+  );
+  return cwd;
 }
 
 /** POSTs a signed request to a webhook source and returns status and JSON body. */

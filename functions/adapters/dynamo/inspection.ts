@@ -3,12 +3,11 @@ import {
   DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
-  QueryCommand,
 } from "@aws-sdk/client-dynamodb";
 import type { OutcomeRecord } from "../../core/outcome";
 import type { SlotKey } from "../../core/ports";
 import { fromItem, readNotifications } from "./outcomes";
-import { allShards, type Item, keys, TABLE_INDEXES } from "./table";
+import { allShards, type Item, keys, queryPages, TABLE_INDEXES } from "./table";
 
 /** Which outcomes `recentOutcomes` reads: all pass when a filter is unset. */
 export interface OutcomeQuery {
@@ -116,27 +115,22 @@ async function readShard(
   }
   const records: OutcomeRecord[] = [];
   const named = new Set<string>();
-  let startKey: Item | undefined;
-  do {
-    const page = await client.send(
-      new QueryCommand({
-        TableName: tableName,
-        IndexName: index.indexName,
-        KeyConditionExpression: `${index.partitionKey} = :shard AND ${index.sortKey} >= :since`,
-        ...(conditions.length > 0 ? { FilterExpression: conditions.join(" AND ") } : {}),
-        ExpressionAttributeValues: values,
-        ScanIndexForward: false,
-        Limit: PAGE,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    for (const item of page.Items ?? []) {
+  for await (const items of queryPages(client, {
+    TableName: tableName,
+    IndexName: index.indexName,
+    KeyConditionExpression: `${index.partitionKey} = :shard AND ${index.sortKey} >= :since`,
+    ...(conditions.length > 0 ? { FilterExpression: conditions.join(" AND ") } : {}),
+    ExpressionAttributeValues: values,
+    ScanIndexForward: false,
+    Limit: PAGE,
+  })) {
+    for (const item of items) {
       const record = fromItem(item);
       records.push(record);
       named.add(`${record.sourceId}\u0000${record.eventId}`);
     }
-    startKey = page.LastEvaluatedKey;
-  } while (startKey && named.size < query.limit);
+    if (named.size >= query.limit) break;
+  }
   return records;
 }
 

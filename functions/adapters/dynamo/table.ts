@@ -6,6 +6,8 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   type PutItemCommand,
+  QueryCommand,
+  type QueryCommandInput,
   type UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { INDEX_SHARDS } from "../../core/config-defaults";
@@ -172,4 +174,22 @@ export async function itemThatFailed(
     new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true }),
   );
   return Item;
+}
+
+/**
+ * The pages of a query, first to last, as they are read: a reader stops when it has enough
+ * (`break`), and no further page is requested.
+ *
+ * @example for await (const items of queryPages(client, { TableName, IndexName, … })) …
+ */
+export async function* queryPages(
+  client: DynamoDBClient,
+  input: Omit<QueryCommandInput, "ExclusiveStartKey">,
+): AsyncGenerator<Item[]> {
+  let startKey: Item | undefined;
+  do {
+    const page = await client.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey }));
+    yield page.Items ?? [];
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
 }
