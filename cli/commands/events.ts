@@ -6,7 +6,12 @@ import {
 } from "../../functions/adapters/dynamo/inspection";
 import type { Config } from "../../functions/core/config";
 import { ConfigError } from "../../functions/core/errors";
-import { OUTCOMES, type OutcomeRecord } from "../../functions/core/outcome";
+import {
+  OUTCOMES,
+  type OutcomeRecord,
+  type OutcomeView,
+  outcomeView,
+} from "../../functions/core/outcome";
 import { timeText } from "../../functions/local/inbox/html";
 import { unknownSource } from "../config";
 import {
@@ -31,19 +36,7 @@ export interface EventListing {
   eventName: string;
   /** The latest change of any of its messages (ISO). */
   at: string;
-  messages: {
-    jobId: string;
-    outcome: string;
-    reason: string;
-    userId?: number;
-    /** For `deferred`: when its digest is due (ISO). */
-    dueAt?: string;
-    digestId?: string;
-    bitrixCode?: string;
-    /** When it reached the user as a system notification (ISO), and the notification's TAG. */
-    notifiedAt?: string;
-    notifyTag?: string;
-  }[];
+  messages: (OutcomeView & { bitrixCode?: string })[];
 }
 
 /**
@@ -90,17 +83,8 @@ export async function listEvents(
 }
 
 function messageOf(record: OutcomeRecord): EventListing["messages"][number] {
-  return {
-    jobId: record.jobId,
-    outcome: record.outcome,
-    reason: record.reason,
-    ...(record.userId === undefined ? {} : { userId: record.userId }),
-    ...(record.dueAt === undefined ? {} : { dueAt: record.dueAt.toISOString() }),
-    ...(record.digestId === undefined ? {} : { digestId: record.digestId }),
-    ...(record.bitrixCode === undefined ? {} : { bitrixCode: record.bitrixCode }),
-    ...(record.notifiedAt === undefined ? {} : { notifiedAt: record.notifiedAt.toISOString() }),
-    ...(record.notifyTag === undefined ? {} : { notifyTag: record.notifyTag }),
-  };
+  const view = outcomeView(record);
+  return record.bitrixCode === undefined ? view : { ...view, bitrixCode: record.bitrixCode };
 }
 
 /**
