@@ -37,15 +37,13 @@ export function ingestTestConfig(overrides: Record<string, unknown> = {}): Confi
     sources: [
       ...SENDER_SOURCES,
       shopSource({ eventId: { header: "x-shop-event-id" }, eventName: { header: "x-shop-event" } }),
-      {
+      // The shop's secret and header, with a signed timestamp instead of the prefix.
+      shopSource({
         id: "timed",
-        type: "hmac",
-        secret: "env:SHOP_SECRET",
-        header: "x-shop-signature",
+        prefix: undefined,
         timestampHeader: "x-shop-timestamp",
         eventId: { header: "x-shop-event-id" },
-        eventName: { path: "event" },
-      },
+      }),
     ],
     routes: ["github", "stripe", "app", "shop", "timed"].map(route),
     ...overrides,
