@@ -8,6 +8,7 @@ import {
   STRIPE_ROUTE,
   TEST_SECRETS,
   testConfig,
+  userIds,
   useTestBridge,
 } from "../support/bridge";
 import {
@@ -19,8 +20,7 @@ import {
 } from "../support/signers";
 
 /** A unique Bitrix24 user id per test, so the weekly limit of one test never touches another. */
-let nextUser = 100;
-const freshUser = () => nextUser++;
+const freshUser = userIds(100);
 
 const orderEvent = (userId: number, note = "paid") => ({
   type: "order.paid",
@@ -38,9 +38,6 @@ const shopRequest = (payload: object, secret = TEST_SECRETS.SHOP_SECRET) => {
 
 describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> simulator)", () => {
   const bridge = useTestBridge(testConfig());
-
-  const sentTo = (userId: number) =>
-    bridge.simulator?.messages.filter((message) => message.userId === userId) ?? [];
 
   it("answers GET /health", async () => {
     const response = await fetch(`${bridge.url}/health`);
@@ -62,7 +59,7 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
     expect(answer).toMatchObject({ status: 202, body: { status: "accepted", messages: 1 } });
     await bridge.queue.idle();
 
-    const [message, ...more] = sentTo(7);
+    const [message, ...more] = bridge.sentTo(7);
     expect(more).toHaveLength(0);
     expect(message?.message).toMatch(/^Issue \[b\].*click.*\[\/b\] opened by Codertocat$/);
     expect(message?.message).not.toContain("[url=");
@@ -78,7 +75,7 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
     const again = await postWebhook(bridge, "app", request);
     expect(again).toMatchObject({ status: 200, body: { status: "duplicate" } });
     await bridge.queue.idle();
-    expect(sentTo(userId)).toHaveLength(1);
+    expect(bridge.sentTo(userId)).toHaveLength(1);
   });
 
   it("delivers a Stripe event signed with the stripe package, amount formatted", async () => {
@@ -88,7 +85,9 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
     );
     expect((await postWebhook(bridge, "stripe", request)).status).toBe(202);
     await bridge.queue.idle();
-    expect(sentTo(8).map((message) => message.message)).toEqual(["Payment of $123.45 failed"]);
+    expect(bridge.sentTo(8).map((message) => message.message)).toEqual([
+      "Payment of $123.45 failed",
+    ]);
   });
 
   it("sends one message per user per week and defers the rest into the user's digest", async () => {
@@ -102,7 +101,7 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
     expect(answers.map((answer) => answer.status)).toEqual([202, 202]);
     await bridge.queue.idle();
 
-    expect(sentTo(userId)).toHaveLength(1);
+    expect(bridge.sentTo(userId)).toHaveLength(1);
     const outcomes = await Promise.all(
       [first, second].map((request) =>
         bridge.outcome(jobIdFor("app", request.headers["webhook-id"] as string, APP_ROUTE)),
@@ -274,7 +273,7 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
     expect(answers.every((answer) => answer.status === 202)).toBe(true);
     await bridge.queue.idle();
 
-    expect(users.map((userId) => sentTo(userId).length)).toEqual(users.map(() => 1));
+    expect(users.map((userId) => bridge.sentTo(userId).length)).toEqual(users.map(() => 1));
     // 30 messages against the portal's bucket (burst 10, 10/s): sending was paced, so the
     // bucket never overflowed (the simulator enforces it and counts each 503 it answers).
     // No wall-clock bound: a loaded machine only makes the burst slower.
@@ -298,7 +297,7 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
       expect((await postWebhook(bridge, "app", request)).status).toBe(202);
     await bridge.queue.idle();
 
-    expect(users.map((userId) => sentTo(userId).length)).toEqual(users.map(() => 1));
+    expect(users.map((userId) => bridge.sentTo(userId).length)).toEqual(users.map(() => 1));
     const outcomes = await Promise.all(
       requests.map((request) =>
         bridge.outcome(jobIdFor("app", request.headers["webhook-id"] as string, APP_ROUTE)),

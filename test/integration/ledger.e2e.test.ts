@@ -7,6 +7,7 @@ import {
   postWebhook,
   testConfig,
   until,
+  userIds,
   useTestBridge,
 } from "../support/bridge";
 
@@ -18,8 +19,7 @@ import {
 
 const WEEK_SECONDS = 10;
 
-let nextUser = 5000;
-const freshUser = () => nextUser++;
+const freshUser = userIds(5000);
 
 const order = appOrder;
 const jobOf = appJobOf;
@@ -44,15 +44,12 @@ describe("the weekly ledger through the local bridge", () => {
       10_000,
     );
 
-  const sentTo = (userId: number) =>
-    bridge.simulator?.messages.filter((message) => message.userId === userId) ?? [];
-
   it("sends the first event at once, defers the rest, and sends them as one digest when the week frees", async () => {
     const userId = freshUser();
     const first = order(userId, "first-order");
     expect((await postWebhook(bridge, "app", first)).status).toBe(202);
     await until(
-      () => sentTo(userId).length,
+      () => bridge.sentTo(userId).length,
       (n) => n === 1,
       5_000,
     );
@@ -65,11 +62,11 @@ describe("the weekly ledger through the local bridge", () => {
     expect(deferred.map((record) => record?.outcome)).toEqual(["deferred", "deferred"]);
     const due = deferred[0]?.dueAt?.getTime() ?? 0;
     expect(due).toBeGreaterThan(deferred[0]?.at.getTime() ?? 0);
-    expect(sentTo(userId)).toHaveLength(1);
+    expect(bridge.sentTo(userId)).toHaveLength(1);
 
     // The week (10 s) plus the margin (1 s) passes; the sweeper queues the flush.
     const messages = await until(
-      () => sentTo(userId),
+      () => bridge.sentTo(userId),
       (m) => m.length === 2,
       20_000,
     );
@@ -100,11 +97,11 @@ describe("the weekly ledger through the local bridge", () => {
     const deferred = await firstRecord(jobOf(request));
     expect(deferred?.outcome).toBe("deferred");
     expect(deferred?.reason).toContain("USER_MESSAGE_LIMIT");
-    expect(sentTo(userId)).toHaveLength(0);
+    expect(bridge.sentTo(userId)).toHaveLength(0);
 
     // Tried again every weekSeconds / 7 until Bitrix24's week for the other app's message is over.
     const messages = await until(
-      () => sentTo(userId),
+      () => bridge.sentTo(userId),
       (m) => m.length === 1,
       25_000,
     );
@@ -124,7 +121,7 @@ describe("the weekly ledger through the local bridge", () => {
     const first = order(userId, "alpha");
     await postWebhook(bridge, "app", first);
     await until(
-      () => sentTo(userId).length,
+      () => bridge.sentTo(userId).length,
       (n) => n === 1,
       5_000,
     );
@@ -134,7 +131,7 @@ describe("the weekly ledger through the local bridge", () => {
     expect((await records(jobOf(second)))?.outcome).toBe("deferred");
 
     const messages = await until(
-      () => sentTo(userId),
+      () => bridge.sentTo(userId),
       (m) => m.length === 2,
       20_000,
     );

@@ -47,8 +47,7 @@ describe("message safety end to end (what the portal receives)", () => {
     const userId = nextUser++;
     const answer = await postWebhook(bridge, "shop", shopRequest({ event, userId, ...payload }));
     await bridge.queue.idle();
-    const received = bridge.simulator?.messages.filter((message) => message.userId === userId);
-    return { answer, received: received ?? [] };
+    return { answer, received: bridge.sentTo(userId) };
   }
 
   it("sends no HTML entity that decodes to markup, once or twice (item 4)", async () => {

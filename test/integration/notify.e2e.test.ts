@@ -7,6 +7,7 @@ import {
   postWebhook,
   testConfig,
   until,
+  userIds,
   useTestBridge,
 } from "../support/bridge";
 
@@ -19,8 +20,7 @@ import {
 const WEEK_SECONDS = 10;
 const TABLE = "hookline-e2e";
 
-let nextUser = 7000;
-const freshUser = () => nextUser++;
+const freshUser = userIds(7000);
 
 const order = (userId: number, note: string, kind = "payment_failed") =>
   appOrder(userId, note, { kind });
@@ -51,8 +51,6 @@ describe("whenLimited: notify through the local bridge", () => {
   const record = (jobId: string) => bridge.record(jobId);
   afterEach(() => expect(bridge.simulator?.stats.overlapping).toBe(0));
 
-  const messagesTo = (userId: number) =>
-    bridge.simulator?.messages.filter((message) => message.userId === userId) ?? [];
   const notificationsOf = (userId: number) =>
     bridge.simulator?.notifications.filter((notification) => notification.userId === userId) ?? [];
 
@@ -61,7 +59,7 @@ describe("whenLimited: notify through the local bridge", () => {
     const first = order(userId, "first");
     expect((await postWebhook(bridge, "app", first)).status).toBe(202);
     await until(
-      () => messagesTo(userId).length,
+      () => bridge.sentTo(userId).length,
       (n) => n === 1,
       10_000,
     );
@@ -82,11 +80,11 @@ describe("whenLimited: notify through the local bridge", () => {
     expect(notification?.message).not.toContain("[url=");
     expect(notification?.tag).toBe("orders:payment_failed");
     // Not on the open line: the week holds one message still.
-    expect(messagesTo(userId)).toHaveLength(1);
+    expect(bridge.sentTo(userId)).toHaveLength(1);
 
     // The week (10 s) and its margin pass: the digest carries it, marked as notified.
     const messages = await until(
-      () => messagesTo(userId),
+      () => bridge.sentTo(userId),
       (m) => m.length === 2,
       25_000,
     );
@@ -130,7 +128,7 @@ describe("whenLimited: notify through the local bridge", () => {
     const first = order(userId, "first");
     await postWebhook(bridge, "app", first);
     await until(
-      () => messagesTo(userId).length,
+      () => bridge.sentTo(userId).length,
       (n) => n === 1,
       10_000,
     );
@@ -154,7 +152,7 @@ describe("whenLimited: notify through the local bridge", () => {
     expect(bridge.simulator?.stats.notified).toBeGreaterThanOrEqual(3);
 
     const messages = await until(
-      () => messagesTo(userId),
+      () => bridge.sentTo(userId),
       (m) => m.length === 2,
       25_000,
     );

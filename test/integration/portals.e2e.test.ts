@@ -8,6 +8,7 @@ import {
   TEST_PORTAL,
   TEST_SECRETS,
   testConfig,
+  userIds,
 } from "../support/bridge";
 import { standardWebhookRequest } from "../support/signers";
 
@@ -30,8 +31,7 @@ const appRoute = (event: string, to: Record<string, string>) => ({
   to,
 });
 
-let nextUser = 20_000;
-const freshUser = () => nextUser++;
+const freshUser = userIds(20_000);
 
 describe("several portals and open lines", () => {
   let bridge: Awaited<ReturnType<typeof startTestBridge>>;

@@ -11,6 +11,7 @@ import { type Config, parseConfig } from "../../functions/core/config";
 import { jobIdFor } from "../../functions/core/job";
 import { silentLog } from "../../functions/core/log";
 import type { OutcomeRecord } from "../../functions/core/outcome";
+import type { ReceivedMessage } from "../../functions/local/bitrix-simulator";
 import {
   type LocalBridge,
   type LocalBridgeOptions,
@@ -89,6 +90,12 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
   });
 }
 
+/** Bitrix24 user ids for one test file, from `first` up: a test of its own never meets another's week. */
+export function userIds(first: number): () => number {
+  let next = first;
+  return () => next++;
+}
+
 /** Route indexes in testConfig(): job ids carry the index of the route that rendered them. */
 export const GITHUB_ROUTE = 0;
 export const STRIPE_ROUTE = 1;
@@ -129,6 +136,8 @@ export async function startTestBridge(
     outcome: (jobId: string) => Promise<string | undefined>;
     /** The job's outcome record as the store keeps it. */
     record: (jobId: string) => Promise<OutcomeRecord | undefined>;
+    /** The messages the simulated portal has received for this user, oldest first. */
+    sentTo: (userId: number) => ReceivedMessage[];
     itemCount: () => Promise<number>;
   }
 > {
@@ -147,6 +156,8 @@ export async function startTestBridge(
     ...bridge,
     outcome: async (jobId) => (await outcomes.get(jobId))?.outcome,
     record: (jobId) => outcomes.get(jobId),
+    sentTo: (userId) =>
+      bridge.simulator?.messages.filter((message) => message.userId === userId) ?? [],
     itemCount: async () =>
       (await bridge.dynamo.send(new ScanCommand({ TableName: tableName, Select: "COUNT" })))
         .Count ?? 0,
