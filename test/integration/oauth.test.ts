@@ -18,6 +18,7 @@ import {
 import type { TokenStore } from "../../functions/core/ports";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
 import { ensureTable } from "../../functions/local/ensure-table";
+import { EU_OAUTH } from "../support/config-fixtures";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
 import { latch } from "../support/latch";
 
@@ -387,12 +388,7 @@ describe("an OAuth portal", () => {
         {
           id: "eu",
           url: portal.origin,
-          oauth: {
-            clientId: "env:EU_ID",
-            clientSecret: "env:EU_SECRET",
-            refreshToken: "env:EU_REFRESH",
-            server: portal.origin,
-          },
+          oauth: { ...EU_OAUTH, server: portal.origin },
           openLines: { billing: LINE },
         },
       ],

@@ -10,6 +10,7 @@ import {
   testConfig,
   userIds,
 } from "../support/bridge";
+import { EU_OAUTH } from "../support/config-fixtures";
 import { standardWebhookRequest } from "../support/signers";
 
 /**
@@ -46,11 +47,7 @@ describe("several portals and open lines", () => {
         },
         {
           id: "eu",
-          oauth: {
-            clientId: "env:EU_ID",
-            clientSecret: "env:EU_SECRET",
-            refreshToken: "env:EU_REFRESH",
-          },
+          oauth: EU_OAUTH,
           openLines: { billing: BILLING },
           ...TEST_PORTAL,
           rateLimit: { perSecond: 20, burst: 20 },

@@ -27,3 +27,10 @@ export const shopSource = (over: Record<string, unknown> = {}) => ({
 
 /** The open line every single-portal test config names. */
 export const TEST_OPEN_LINE = "ab515f5d85a8b844d484f6ea75a2e494";
+
+/** The OAuth app's settings of the `eu` test portal: EU_ID, EU_SECRET and EU_REFRESH. */
+export const EU_OAUTH = {
+  clientId: "env:EU_ID",
+  clientSecret: "env:EU_SECRET",
+  refreshToken: "env:EU_REFRESH",
+};
