@@ -9,6 +9,7 @@ import {
   answers,
   done,
   failing,
+  type LedgerWorldFixture,
   makeLedgerWorld,
   SECOND,
   sweepOf,
@@ -28,6 +29,21 @@ const rejected: SendResult = classifyBitrixAnswer(
   { error: "WRONG_REQUEST", error_description: "bad message" },
   T0,
 );
+
+/**
+ * A predecessor digest D1 (the world's script begins limited, sent, rejected; its confirm fails): the
+ * event `name` is deferred, D1 lands but its confirm is lost, and its resumption after the lease
+ * is rejected, so the event ends unknown while the slot keeps D1's evidence.
+ */
+async function rejectedResumption(w: LedgerWorldFixture, name: string): Promise<void> {
+  const older = w.job(name);
+  expect(await w.attempt(older)).toEqual(done);
+  w.clock.set((await w.outcome(older))?.dueAt?.getTime() ?? 0);
+  await expect(w.attempt(w.flush())).rejects.toThrow(/confirm failed/);
+  w.clock.advance(w.timings.leaseMs + SECOND);
+  expect(await w.attempt(w.flush())).toEqual(done);
+  expect((await w.outcome(older))?.outcome).toBe("unknown");
+}
 
 describe("digests after a resumed predecessor (dynalite, fake clock)", () => {
   const table = useTable(TABLE);
@@ -62,13 +78,7 @@ describe("digests after a resumed predecessor (dynalite, fake clock)", () => {
     });
     // As in ledger-outside-world's "does not inherit its evidence": D1 lands, its confirm is lost,
     // its resumption is rejected (older ends unknown), the slot keeps D1's evidence.
-    const older = w.job("stale-older");
-    expect(await w.attempt(older)).toEqual(done);
-    w.clock.set((await w.outcome(older))?.dueAt?.getTime() ?? 0);
-    await expect(w.attempt(w.flush())).rejects.toThrow(/confirm failed/);
-    w.clock.advance(w.timings.leaseMs + SECOND);
-    expect(await w.attempt(w.flush())).toEqual(done);
-    expect((await w.outcome(older))?.outcome).toBe("unknown");
+    await rejectedResumption(w, "stale-older");
 
     // A newer event waits out D1's week , then goes out in a new digest D2.
     const newer = w.job("stale-newer");
@@ -112,13 +122,7 @@ describe("nothing stuck behind a predecessor's week (dynalite, fake clock, sweep
     const sweep = sweepOf(w, w.timings.maxBackoffMs + w.timings.leaseMs, (jobs) =>
       queued.push(...jobs),
     );
-    const older = w.job("stuck-older");
-    expect(await w.attempt(older)).toEqual(done);
-    w.clock.set((await w.outcome(older))?.dueAt?.getTime() ?? 0);
-    await expect(w.attempt(w.flush())).rejects.toThrow(/confirm failed/);
-    w.clock.advance(w.timings.leaseMs + SECOND);
-    expect(await w.attempt(w.flush())).toEqual(done);
-    expect((await w.outcome(older))?.outcome).toBe("unknown");
+    await rejectedResumption(w, "stuck-older");
 
     const newer = w.job("stuck-newer");
     await w.deps.outcomes.defer(newer, w.key(), w.clock.now(), "in flight", w.clock.now());
