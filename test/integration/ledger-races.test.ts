@@ -31,9 +31,9 @@ const rejected: SendResult = classifyBitrixAnswer(
 );
 
 /**
- * A predecessor digest D1 (the world's script begins limited, sent, rejected; its confirm fails): the
- * event `name` is deferred, D1 lands but its confirm is lost, and its resumption after the lease
- * is rejected, so the event ends unknown while the slot keeps D1's evidence.
+ * A predecessor digest D1 (the world's script begins limited, sent, rejected; its confirm
+ * fails): the event `name` is deferred, D1 lands but its confirm is lost, and its resumption
+ * after the lease is rejected, so the event ends unknown while the slot keeps D1's evidence.
  */
 async function rejectedResumption(w: LedgerWorldFixture, name: string): Promise<void> {
   const older = w.job(name);
