@@ -17,10 +17,9 @@ import { unknownSource } from "../config";
 import {
   type CliContext,
   configFor,
-  outputFor,
+  onTarget,
   positiveInteger,
   type TargetFlags,
-  targetFor,
   withTargetFlags,
 } from "../context";
 import { CliError } from "../errors";
@@ -150,24 +149,23 @@ export function registerEvents(program: Command, ctx: CliContext): void {
           limit: number;
         },
       ) => {
-        const output = outputFor(ctx, flags);
         const sinceMs = parseSince(flags.since);
         if (sinceMs === undefined)
           throw new CliError(`--since ${flags.since}: use a number and s, m, h or d, e.g. 1h`);
         if (flags.outcome !== undefined && !(OUTCOMES as readonly string[]).includes(flags.outcome))
           throw new CliError(`--outcome ${flags.outcome}: one of ${OUTCOMES.join(", ")}`);
         if (flags.source !== undefined) checkSourceId(ctx, flags, flags.source);
-        const where = await targetFor(ctx, flags);
-        const events = await listEvents(where.dynamo, where.tableName, {
-          ...(flags.source === undefined ? {} : { source: flags.source }),
-          ...(flags.user === undefined ? {} : { userId: flags.user }),
-          ...(flags.outcome === undefined ? {} : { outcome: flags.outcome }),
-          since: new Date(ctx.io.now().getTime() - sinceMs),
-          limit: flags.limit,
+        await onTarget(ctx, flags, async (output, where) => {
+          const events = await listEvents(where.dynamo, where.tableName, {
+            ...(flags.source === undefined ? {} : { source: flags.source }),
+            ...(flags.user === undefined ? {} : { userId: flags.user }),
+            ...(flags.outcome === undefined ? {} : { outcome: flags.outcome }),
+            since: new Date(ctx.io.now().getTime() - sinceMs),
+            limit: flags.limit,
+          });
+          output.document({ target: where.label, events });
+          printEvents(events, output, where.label);
         });
-        where.dynamo.destroy();
-        output.document({ target: where.label, events });
-        printEvents(events, output, where.label);
       },
     );
 }

@@ -7,10 +7,9 @@ import { timeText } from "../../functions/local/inbox/html";
 import {
   type CliContext,
   configFor,
-  outputFor,
+  onTarget,
   positiveInteger,
   type TargetFlags,
-  targetFor,
   withTargetFlags,
 } from "../context";
 import { CliError } from "../errors";
@@ -121,7 +120,6 @@ export function registerSlot(program: Command, ctx: CliContext): void {
         userId: number,
         flags: TargetFlags & { reset?: boolean; portal?: string; line?: string },
       ) => {
-        const output = outputFor(ctx, flags);
         const { config } = configFor(ctx, flags);
         const resolved = routeTarget(config.portals, {
           portal: flags.portal,
@@ -131,21 +129,21 @@ export function registerSlot(program: Command, ctx: CliContext): void {
           throw new CliError(
             `--${resolved.key === "portal" ? "portal" : "line"}: ${resolved.problem}`,
           );
-        const where = await targetFor(ctx, flags);
         const key = { portal: resolved.portal, openLineCode: resolved.openLineCode, userId };
-        const report = await readSlot(where, key);
-        if (flags.reset) {
-          const forget = `/_local/simulator/forget?user=${userId}`;
-          report.reset = await resetSlot(
-            where,
-            key,
-            async () => Boolean((await callLocal(ctx.io, where, "POST", forget)).forgotten),
-            ctx.io.now(),
-          );
-        }
-        where.dynamo.destroy();
-        output.document({ target: where.label, ...report });
-        printSlot(report, output, ctx.io.now());
+        await onTarget(ctx, flags, async (output, where) => {
+          const report = await readSlot(where, key);
+          if (flags.reset) {
+            const forget = `/_local/simulator/forget?user=${userId}`;
+            report.reset = await resetSlot(
+              where,
+              key,
+              async () => Boolean((await callLocal(ctx.io, where, "POST", forget)).forgotten),
+              ctx.io.now(),
+            );
+          }
+          output.document({ target: where.label, ...report });
+          printSlot(report, output, ctx.io.now());
+        });
       },
     );
 }
