@@ -1,7 +1,5 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { startDynalite } from "../functions/adapters/dynamo/dynalite-server";
-import { ensureTable } from "../functions/adapters/dynamo/table";
 import { makeSecretResolver } from "../functions/adapters/secrets";
 import {
   makeDeliverDeps,
@@ -18,6 +16,8 @@ import { silentLog } from "../functions/core/log";
 import { noMetrics } from "../functions/core/metrics";
 import type { BitrixClient } from "../functions/core/ports";
 import { makeSweep } from "../functions/core/sweep";
+import { startDynalite } from "../functions/local/dynalite-server";
+import { ensureTable } from "../functions/local/ensure-table";
 import { TEST_SECRETS, testConfig } from "../test/support/bridge";
 
 /** DynamoDB write requests, conditional ones whose condition failed included. */

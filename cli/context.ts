@@ -94,6 +94,27 @@ export const targetFor = (ctx: CliContext, flags: TargetFlags): Promise<Target> 
     ctx.options.readOutputs,
   );
 
+/**
+ * Runs a command on its target (the local run, or the stack of `--stack`) with the output its
+ * flags ask for; the target's DynamoDB client is closed when `run` ends, whether it answered or
+ * threw. Check the flags first: the target is found only when the command can run.
+ *
+ * @example .action((flags) => onTarget(ctx, flags, async (output, where) => { … }))
+ */
+export async function onTarget(
+  ctx: CliContext,
+  flags: TargetFlags,
+  run: (output: Output, where: Target) => Promise<void>,
+): Promise<void> {
+  const output = outputFor(ctx, flags);
+  const where = await targetFor(ctx, flags);
+  try {
+    await run(output, where);
+  } finally {
+    where.dynamo.destroy();
+  }
+}
+
 /** A commander argument parser for user ids and counts. */
 export function positiveInteger(text: string): number {
   const value = Number(text);

@@ -4,10 +4,9 @@ import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes
 import { timeText } from "../../functions/local/inbox/html";
 import {
   type CliContext,
-  outputFor,
+  onTarget,
   positiveInteger,
   type TargetFlags,
-  targetFor,
   withTargetFlags,
 } from "../context";
 import type { Output } from "../output";
@@ -51,12 +50,11 @@ export function registerDigests(program: Command, ctx: CliContext): void {
   withTargetFlags(program.command("digests"))
     .description("pending digests: their events and when each is due")
     .option("--user <id>", "only this Bitrix24 user", positiveInteger)
-    .action(async (flags: TargetFlags & { user?: number }) => {
-      const output = outputFor(ctx, flags);
-      const where = await targetFor(ctx, flags);
-      const digests = await listDigests(where, ctx.io.now(), flags.user);
-      where.dynamo.destroy();
-      output.document({ target: where.label, digests });
-      printDigests(digests, output, where.label);
-    });
+    .action((flags: TargetFlags & { user?: number }) =>
+      onTarget(ctx, flags, async (output, where) => {
+        const digests = await listDigests(where, ctx.io.now(), flags.user);
+        output.document({ target: where.label, digests });
+        printDigests(digests, output, where.label);
+      }),
+    );
 }

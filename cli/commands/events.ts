@@ -1,33 +1,32 @@
-import { type AttributeValue, type DynamoDBClient, QueryCommand } from "@aws-sdk/client-dynamodb";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { Command } from "commander";
-import { fromItem, readNotifications } from "../../functions/adapters/dynamo/outcomes";
-import { allShards, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
+import {
+  makeDynamoInspection,
+  type OutcomeQuery,
+} from "../../functions/adapters/dynamo/inspection";
 import type { Config } from "../../functions/core/config";
 import { ConfigError } from "../../functions/core/errors";
-import { OUTCOMES, type OutcomeRecord } from "../../functions/core/outcome";
+import {
+  OUTCOMES,
+  type OutcomeRecord,
+  type OutcomeView,
+  outcomeView,
+} from "../../functions/core/outcome";
 import { timeText } from "../../functions/local/inbox/html";
 import { unknownSource } from "../config";
 import {
   type CliContext,
   configFor,
-  outputFor,
+  onTarget,
   positiveInteger,
   type TargetFlags,
-  targetFor,
   withTargetFlags,
 } from "../context";
 import { CliError } from "../errors";
 import type { Output } from "../output";
 
-export interface EventFilter {
-  source?: string;
-  userId?: number;
-  outcome?: string;
-  /** Only outcomes written at or after this time. */
-  since: Date;
-  /** At most this many events. */
-  limit: number;
-}
+/** Which events `hookline events` lists: at most `limit` of them. */
+export type EventFilter = OutcomeQuery;
 
 /** One event and the outcome of each of its messages (one per matching route). */
 export interface EventListing {
@@ -36,85 +35,21 @@ export interface EventListing {
   eventName: string;
   /** The latest change of any of its messages (ISO). */
   at: string;
-  messages: {
-    jobId: string;
-    outcome: string;
-    reason: string;
-    userId?: number;
-    /** For `deferred`: when its digest is due (ISO). */
-    dueAt?: string;
-    digestId?: string;
-    bitrixCode?: string;
-    /** When it reached the user as a system notification (ISO), and the notification's TAG. */
-    notifiedAt?: string;
-    notifyTag?: string;
-  }[];
+  messages: (OutcomeView & { bitrixCode?: string })[];
 }
 
-/** Items read per page; a page is filtered after it is read, so a little more than `limit`. */
-const PAGE = 100;
-
 /**
- * `hookline events`: the `events` index (every outcome by the time of its latest state),
- * newest first, grouped by event. Filters apply to the outcomes; an event is listed when one
- * of its messages passes. The index is sharded: each shard is read newest first until it alone
- * names `limit` events, and the shards are merged by time. Reads at most a few pages of each
- * shard: never a scan of the table.
+ * `hookline events`: the latest outcomes (every outcome by the time of its latest state, read
+ * from the table's `events` index through {@link makeDynamoInspection}), newest first, grouped by
+ * event. Filters apply to the outcomes; an event is listed when one of its messages passes.
  */
 export async function listEvents(
   dynamo: DynamoDBClient,
   tableName: string,
   filter: EventFilter,
 ): Promise<EventListing[]> {
-  const index = TABLE_INDEXES.events;
-  const conditions: string[] = [];
-  const values: Record<string, AttributeValue> = {
-    ":since": { N: String(filter.since.getTime()) },
-  };
-  if (filter.source !== undefined) {
-    conditions.push("sourceId = :source");
-    values[":source"] = { S: filter.source };
-  }
-  if (filter.userId !== undefined) {
-    conditions.push("userId = :user");
-    values[":user"] = { N: String(filter.userId) };
-  }
-  if (filter.outcome !== undefined) {
-    conditions.push("outcome = :outcome");
-    values[":outcome"] = { S: filter.outcome };
-  }
-
-  /** One shard, newest first, until it names `limit` events of its own. */
-  async function readShard(shard: string): Promise<OutcomeRecord[]> {
-    const records: OutcomeRecord[] = [];
-    const named = new Set<string>();
-    let startKey: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await dynamo.send(
-        new QueryCommand({
-          TableName: tableName,
-          IndexName: index.indexName,
-          KeyConditionExpression: `${index.partitionKey} = :shard AND ${index.sortKey} >= :since`,
-          ...(conditions.length > 0 ? { FilterExpression: conditions.join(" AND ") } : {}),
-          ExpressionAttributeValues: { ...values, ":shard": { S: shard } },
-          ScanIndexForward: false,
-          Limit: PAGE,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        const record = fromItem(item);
-        records.push(record);
-        named.add(`${record.sourceId}\u0000${record.eventId}`);
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey && named.size < filter.limit);
-    return records;
-  }
-
-  const newestFirst = (await Promise.all(allShards(index).map(readShard)))
-    .flat()
-    .sort((a, b) => b.at.getTime() - a.at.getTime());
+  const inspection = makeDynamoInspection(dynamo, tableName);
+  const newestFirst = await inspection.recentOutcomes(filter);
   const events = new Map<string, EventListing>();
   for (const record of newestFirst) {
     const key = `${record.sourceId}\u0000${record.eventId}`;
@@ -134,11 +69,7 @@ export async function listEvents(
   }
   const messages = [...events.values()].flatMap((event) => event.messages);
   // The second channel's deliveries are not in the index: read them for the listed messages.
-  const notified = await readNotifications(
-    dynamo,
-    tableName,
-    messages.map((message) => message.jobId),
-  );
+  const notified = await inspection.notifications(messages.map((message) => message.jobId));
   for (const message of messages) {
     const found = notified.get(message.jobId);
     if (!found) continue;
@@ -151,17 +82,8 @@ export async function listEvents(
 }
 
 function messageOf(record: OutcomeRecord): EventListing["messages"][number] {
-  return {
-    jobId: record.jobId,
-    outcome: record.outcome,
-    reason: record.reason,
-    ...(record.userId === undefined ? {} : { userId: record.userId }),
-    ...(record.dueAt === undefined ? {} : { dueAt: record.dueAt.toISOString() }),
-    ...(record.digestId === undefined ? {} : { digestId: record.digestId }),
-    ...(record.bitrixCode === undefined ? {} : { bitrixCode: record.bitrixCode }),
-    ...(record.notifiedAt === undefined ? {} : { notifiedAt: record.notifiedAt.toISOString() }),
-    ...(record.notifyTag === undefined ? {} : { notifyTag: record.notifyTag }),
-  };
+  const view = outcomeView(record);
+  return record.bitrixCode === undefined ? view : { ...view, bitrixCode: record.bitrixCode };
 }
 
 /**
@@ -227,24 +149,23 @@ export function registerEvents(program: Command, ctx: CliContext): void {
           limit: number;
         },
       ) => {
-        const output = outputFor(ctx, flags);
         const sinceMs = parseSince(flags.since);
         if (sinceMs === undefined)
           throw new CliError(`--since ${flags.since}: use a number and s, m, h or d, e.g. 1h`);
         if (flags.outcome !== undefined && !(OUTCOMES as readonly string[]).includes(flags.outcome))
           throw new CliError(`--outcome ${flags.outcome}: one of ${OUTCOMES.join(", ")}`);
         if (flags.source !== undefined) checkSourceId(ctx, flags, flags.source);
-        const where = await targetFor(ctx, flags);
-        const events = await listEvents(where.dynamo, where.tableName, {
-          ...(flags.source === undefined ? {} : { source: flags.source }),
-          ...(flags.user === undefined ? {} : { userId: flags.user }),
-          ...(flags.outcome === undefined ? {} : { outcome: flags.outcome }),
-          since: new Date(ctx.io.now().getTime() - sinceMs),
-          limit: flags.limit,
+        await onTarget(ctx, flags, async (output, where) => {
+          const events = await listEvents(where.dynamo, where.tableName, {
+            ...(flags.source === undefined ? {} : { source: flags.source }),
+            ...(flags.user === undefined ? {} : { userId: flags.user }),
+            ...(flags.outcome === undefined ? {} : { outcome: flags.outcome }),
+            since: new Date(ctx.io.now().getTime() - sinceMs),
+            limit: flags.limit,
+          });
+          output.document({ target: where.label, events });
+          printEvents(events, output, where.label);
         });
-        where.dynamo.destroy();
-        output.document({ target: where.label, events });
-        printEvents(events, output, where.label);
       },
     );
 }

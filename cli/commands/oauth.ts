@@ -10,9 +10,8 @@ import type { Config, PortalConfig } from "../../functions/core/config";
 import {
   type CliContext,
   configFor,
-  outputFor,
+  onTarget,
   type TargetFlags,
-  targetFor,
   withTargetFlags,
 } from "../context";
 import { CliError } from "../errors";
@@ -125,23 +124,22 @@ export function registerOAuth(program: Command, ctx: CliContext): void {
     .option("--refresh-token <token>", "a refresh token to store instead")
     .action(
       async (portal: string, flags: TargetFlags & { code?: string; refreshToken?: string }) => {
-        const output = outputFor(ctx, flags);
         const { config } = configFor(ctx, flags);
-        const where = await targetFor(ctx, flags);
-        const report = await authorizePortal(
-          where,
-          config,
-          portal,
-          {
-            ...(flags.code !== undefined && { code: flags.code }),
-            ...(flags.refreshToken !== undefined && { refreshToken: flags.refreshToken }),
-          },
-          ctx.io.env,
-          ctx.io.now(),
-        );
-        where.dynamo.destroy();
-        output.document(report);
-        printOAuth(report, output, where.label);
+        await onTarget(ctx, flags, async (output, where) => {
+          const report = await authorizePortal(
+            where,
+            config,
+            portal,
+            {
+              ...(flags.code !== undefined && { code: flags.code }),
+              ...(flags.refreshToken !== undefined && { refreshToken: flags.refreshToken }),
+            },
+            ctx.io.env,
+            ctx.io.now(),
+          );
+          output.document(report);
+          printOAuth(report, output, where.label);
+        });
       },
     );
 }

@@ -10,10 +10,9 @@ import type { Command } from "commander";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import {
   type CliContext,
-  outputFor,
+  onTarget,
   type SqsSender,
   type TargetFlags,
-  targetFor,
   withTargetFlags,
 } from "../context";
 import { CliError } from "../errors";
@@ -210,35 +209,36 @@ export function registerReplay(program: Command, ctx: CliContext): void {
       async (
         flags: TargetFlags & { deadLetters?: boolean; event?: string; resendUnknown?: boolean },
       ) => {
-        const output = outputFor(ctx, flags);
         if (Boolean(flags.deadLetters) === (flags.event !== undefined))
           throw new CliError("say what to replay: --dead-letters or --event <source>:<id>");
         if (flags.event !== undefined && !/^[^:]+:.+$/.test(flags.event))
           throw new CliError(`--event ${flags.event}: write it as <source>:<event id>`);
         if (flags.resendUnknown && flags.event === undefined)
           throw new CliError("--resend-unknown needs --event <source>:<id>: one event at a time");
-        const where = await targetFor(ctx, flags);
-        const resendable =
-          flags.resendUnknown && flags.event !== undefined
-            ? await allowResendOfUnknown(where, flags.event)
-            : undefined;
-        const replayed = await replay(
-          where,
-          flags.event === undefined ? "dead-letters" : { event: flags.event },
-          {
-            callLocal: (path) => callLocal(ctx.io, where, "POST", path),
-            ...(ctx.options.sqs ? { sqs: ctx.options.sqs } : {}),
-            ...(ctx.options.sleep ? { sleep: ctx.options.sleep } : {}),
-            progress: (moved, toMove) =>
-              output.line(
-                output.style.dim(`  moved ${moved}${toMove === undefined ? "" : ` of ${toMove}`}`),
-              ),
-          },
-        );
-        where.dynamo.destroy();
-        const report = resendable ? { ...replayed, resendable } : replayed;
-        output.document(report);
-        printReplay(report, output);
+        await onTarget(ctx, flags, async (output, where) => {
+          const resendable =
+            flags.resendUnknown && flags.event !== undefined
+              ? await allowResendOfUnknown(where, flags.event)
+              : undefined;
+          const replayed = await replay(
+            where,
+            flags.event === undefined ? "dead-letters" : { event: flags.event },
+            {
+              callLocal: (path) => callLocal(ctx.io, where, "POST", path),
+              ...(ctx.options.sqs ? { sqs: ctx.options.sqs } : {}),
+              ...(ctx.options.sleep ? { sleep: ctx.options.sleep } : {}),
+              progress: (moved, toMove) =>
+                output.line(
+                  output.style.dim(
+                    `  moved ${moved}${toMove === undefined ? "" : ` of ${toMove}`}`,
+                  ),
+                ),
+            },
+          );
+          const report = resendable ? { ...replayed, resendable } : replayed;
+          output.document(report);
+          printReplay(report, output);
+        });
       },
     );
 }

@@ -1,24 +1,22 @@
-import { type AttributeValue, DeleteItemCommand, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import type { Command } from "commander";
+import { makeDynamoInspection, type SlotView } from "../../functions/adapters/dynamo/inspection";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
-import { keys } from "../../functions/adapters/dynamo/table";
 import { resolveTarget as routeTarget } from "../../functions/core/portals";
 import type { SlotKey } from "../../functions/core/ports";
 import { timeText } from "../../functions/local/inbox/html";
 import {
   type CliContext,
   configFor,
-  outputFor,
+  onTarget,
   positiveInteger,
   type TargetFlags,
-  targetFor,
   withTargetFlags,
 } from "../context";
 import { CliError } from "../errors";
 import type { Output } from "../output";
 import { callLocal, type Target } from "../target";
 
-/** A user's weekly slot as the ledger keeps it (see functions/adapters/dynamo/slots.ts). */
+/** A user's weekly slot as the ledger keeps it (functions/adapters/dynamo/inspection.ts). */
 export interface SlotReport {
   portal: string;
   openLineCode: string;
@@ -38,16 +36,9 @@ export interface SlotReport {
   reset?: { slot: boolean; simulator: boolean; digestEvents: number };
 }
 
-/** Reads the slot item with a consistent read. */
+/** Reads the slot with a consistent read. */
 export async function readSlot(target: Target, key: SlotKey): Promise<SlotReport> {
-  const { Item } = await target.dynamo.send(
-    new GetItemCommand({
-      TableName: target.tableName,
-      Key: keys.slot(key.portal, key.openLineCode, key.userId),
-      ConsistentRead: true,
-    }),
-  );
-  return slotReport(key, Item);
+  return slotReport(key, await makeDynamoInspection(target.dynamo, target.tableName).slot(key));
 }
 
 /**
@@ -64,13 +55,7 @@ export async function resetSlot(
 ): Promise<NonNullable<SlotReport["reset"]>> {
   if (target.kind !== "local")
     throw new CliError("--reset works on the local run only: a real portal keeps its own week");
-  const { Attributes } = await target.dynamo.send(
-    new DeleteItemCommand({
-      TableName: target.tableName,
-      Key: keys.slot(key.portal, key.openLineCode, key.userId),
-      ReturnValues: "ALL_OLD",
-    }),
-  );
+  const slot = await makeDynamoInspection(target.dynamo, target.tableName).clearSlot(key);
   const simulator = await forgetInSimulator();
   // The user's pending digest need not wait for a week that is gone: the sweeper sends it now.
   const outcomes = makeDynamoOutcomeStore(target.dynamo, target.tableName);
@@ -81,35 +66,15 @@ export async function resetSlot(
       now,
       "slot reset with hookline slot --reset",
     );
-  return { slot: Attributes !== undefined, simulator, digestEvents: pending.length };
+  return { slot, simulator, digestEvents: pending.length };
 }
 
-export function slotReport(
-  key: SlotKey,
-  item: Record<string, AttributeValue> | undefined,
-): SlotReport {
-  const time = (name: string) => {
-    const value = item?.[name]?.N;
-    return value === undefined || Number(value) <= 0
-      ? undefined
-      : new Date(Number(value)).toISOString();
-  };
-  const state = item?.state?.S;
-  const report: SlotReport = {
-    ...key,
-    state: state === "pending" || state === "sent" ? state : "free",
-  };
-  const fields: [keyof SlotReport, string | undefined][] = [
-    ["sentAt", time("sentAt")],
-    ["freeAt", time("freeAt")],
-    ["leaseUntil", state === "pending" ? time("leaseUntil") : undefined],
-    ["holderJob", item?.holderJob?.S],
-    ["maybeSentAt", time("maybeSentAt")],
-    ["digestId", item?.digestId?.S],
-  ];
-  for (const [name, value] of fields)
-    if (value !== undefined) Object.assign(report, { [name]: value });
-  if (item?.limitedTries?.N !== undefined) report.limitedTries = Number(item.limitedTries.N);
+/** The slot as the CLI shows it: times as ISO strings. */
+export function slotReport(key: SlotKey, view: SlotView): SlotReport {
+  const report: SlotReport = { ...key, state: view.state };
+  for (const [name, value] of Object.entries(view))
+    if (name !== "state" && value !== undefined)
+      Object.assign(report, { [name]: value instanceof Date ? value.toISOString() : value });
   return report;
 }
 
@@ -155,7 +120,6 @@ export function registerSlot(program: Command, ctx: CliContext): void {
         userId: number,
         flags: TargetFlags & { reset?: boolean; portal?: string; line?: string },
       ) => {
-        const output = outputFor(ctx, flags);
         const { config } = configFor(ctx, flags);
         const resolved = routeTarget(config.portals, {
           portal: flags.portal,
@@ -165,21 +129,21 @@ export function registerSlot(program: Command, ctx: CliContext): void {
           throw new CliError(
             `--${resolved.key === "portal" ? "portal" : "line"}: ${resolved.problem}`,
           );
-        const where = await targetFor(ctx, flags);
         const key = { portal: resolved.portal, openLineCode: resolved.openLineCode, userId };
-        const report = await readSlot(where, key);
-        if (flags.reset) {
-          const forget = `/_local/simulator/forget?user=${userId}`;
-          report.reset = await resetSlot(
-            where,
-            key,
-            async () => Boolean((await callLocal(ctx.io, where, "POST", forget)).forgotten),
-            ctx.io.now(),
-          );
-        }
-        where.dynamo.destroy();
-        output.document({ target: where.label, ...report });
-        printSlot(report, output, ctx.io.now());
+        await onTarget(ctx, flags, async (output, where) => {
+          const report = await readSlot(where, key);
+          if (flags.reset) {
+            const forget = `/_local/simulator/forget?user=${userId}`;
+            report.reset = await resetSlot(
+              where,
+              key,
+              async () => Boolean((await callLocal(ctx.io, where, "POST", forget)).forgotten),
+              ctx.io.now(),
+            );
+          }
+          output.document({ target: where.label, ...report });
+          printSlot(report, output, ctx.io.now());
+        });
       },
     );
 }

@@ -89,6 +89,36 @@ export const OVERLOAD_RETRY_MS = 1500;
 export const OVERLOAD_LIMIT_HOLD_MS = 900_000;
 /** A configuration fault is tried again no sooner than this (the backoff cap bounds it). */
 export const CONFIG_FAULT_RETRY_MS = 900_000;
+
+/**
+ * What either channel does on a configuration fault: a person must fix it, so the message is kept
+ * and tried again slowly, the portal is not held back, and the fault is counted for the alarm.
+ */
+export const configFaultRetry = (code: string, reason: string) => ({
+  do: "retry" as const,
+  hintMs: CONFIG_FAULT_RETRY_MS,
+  holdPortal: false,
+  configFault: true,
+  code,
+  reason,
+});
+
+/**
+ * What either channel does on a retryable answer: try again after the answer's hint. Any sign of
+ * a struggling portal holds every worker back (the bucket is the portal's, not the message's);
+ * only a call we aborted ourselves does not.
+ */
+export const retryAfterAnswer = (
+  result: Extract<SendResult, { kind: "retry" }>,
+  reason: string,
+) => ({
+  do: "retry" as const,
+  hintMs: result.retryAfterMs,
+  holdPortal: result.code !== "ABORTED",
+  configFault: result.configFault === true,
+  code: result.code,
+  reason,
+});
 /** 429 OPERATION_TIME_LIMIT: never sooner than this... */
 export const OPERATION_LIMIT_MIN_RETRY_MS = 10_000;
 /** ...and never later than one operating window (10 minutes), whatever the answer claims. */

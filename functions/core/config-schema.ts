@@ -206,17 +206,7 @@ export const configSchema = z
     digest: digestSchema,
   })
   .superRefine((config, ctx) => {
-    const ids = new Set<string>();
-    config.sources.forEach((source, index) => {
-      if (ids.has(source.id)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["sources", index, "id"],
-          message: `duplicate source id "${source.id}"`,
-        });
-      }
-      ids.add(source.id);
-    });
+    const ids = uniqueIds(config.sources, "source", ctx);
     if (Boolean(config.bitrix) === Boolean(config.portals)) {
       ctx.addIssue({
         code: "custom",
@@ -227,16 +217,8 @@ export const configSchema = z
       });
     }
     const portals = normalisePortals(config);
-    const portalIds = new Set<string>();
+    uniqueIds(portals, "portal", ctx);
     portals.forEach((portal, index) => {
-      if (portalIds.has(portal.id)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["portals", index, "id"],
-          message: `duplicate portal id "${portal.id}"`,
-        });
-      }
-      portalIds.add(portal.id);
       const minLease = minimumLeaseSeconds(portal);
       if (config.delivery.leaseSeconds < minLease) {
         const where = config.portals ? `portals[${index}]` : "bitrix";
@@ -327,3 +309,23 @@ export const missingKey = (issue: z.core.$ZodRawIssue): string | undefined =>
   issue.code === "invalid_type" && issue.input === undefined
     ? `required (${issue.expected})`
     : undefined;
+
+/** Flags each item whose id an earlier one has (`sources[1].id: duplicate source id "x"`); the ids. */
+function uniqueIds(
+  items: readonly { id: string }[],
+  kind: "source" | "portal",
+  ctx: z.RefinementCtx,
+): Set<string> {
+  const ids = new Set<string>();
+  items.forEach((item, index) => {
+    if (ids.has(item.id)) {
+      ctx.addIssue({
+        code: "custom",
+        path: [`${kind}s`, index, "id"],
+        message: `duplicate ${kind} id "${item.id}"`,
+      });
+    }
+    ids.add(item.id);
+  });
+  return ids;
+}

@@ -1,4 +1,4 @@
-import { CONFIG_FAULT_RETRY_MS } from "./bitrix-errors";
+import { configFaultRetry, retryAfterAnswer } from "./bitrix-errors";
 import type { WhenLimited } from "./job";
 import type { ClaimResult, SendResult, SlotAttempt } from "./ports";
 
@@ -173,14 +173,10 @@ export function onAnswer(
     }
     case "config":
       // A person must fix the configuration: keep the message, try again slowly, alarm.
-      return {
-        do: "retry",
-        hintMs: CONFIG_FAULT_RETRY_MS,
-        holdPortal: false,
-        configFault: true,
-        code: result.code,
-        reason: `Bitrix24 answered ${result.code}: a configuration fault`,
-      };
+      return configFaultRetry(
+        result.code,
+        `Bitrix24 answered ${result.code}: a configuration fault`,
+      );
     case "permanent":
       return {
         do: "fail",
@@ -192,15 +188,7 @@ export function onAnswer(
           : `Bitrix24 rejected the message: ${result.code}`,
       };
     case "retry":
-      return {
-        do: "retry",
-        hintMs: result.retryAfterMs,
-        // Any sign of a struggling portal holds every worker back, not only this message.
-        holdPortal: result.code !== "ABORTED",
-        configFault: result.configFault === true,
-        code: result.code,
-        reason: `Bitrix24 answered ${result.code}`,
-      };
+      return retryAfterAnswer(result, `Bitrix24 answered ${result.code}`);
     case "ambiguous":
       return {
         do: "ambiguous",

@@ -1,4 +1,4 @@
-import { CONFIG_FAULT_RETRY_MS } from "./bitrix-errors";
+import { configFaultRetry, retryAfterAnswer } from "./bitrix-errors";
 import type { SendResult } from "./ports";
 
 /**
@@ -46,26 +46,18 @@ export function onNotifyAnswer(result: SendResult): NotifyAction {
       return { do: "notified", reason: "notified (system notification)" };
     case "config":
       return {
-        do: "retry",
-        hintMs: CONFIG_FAULT_RETRY_MS,
-        holdPortal: false,
-        configFault: true,
+        ...configFaultRetry(
+          result.code,
+          SCOPE_CODES.has(result.code)
+            ? `Bitrix24 answered ${result.code} to ${NOTIFY_METHOD}: a configuration fault, the portal's webhook or app needs the im scope`
+            : `Bitrix24 answered ${result.code} to ${NOTIFY_METHOD}: a configuration fault`,
+        ),
         ambiguous: false,
-        code: result.code,
-        reason: SCOPE_CODES.has(result.code)
-          ? `Bitrix24 answered ${result.code} to ${NOTIFY_METHOD}: a configuration fault, the portal's webhook or app needs the im scope`
-          : `Bitrix24 answered ${result.code} to ${NOTIFY_METHOD}: a configuration fault`,
       };
     case "retry":
       return {
-        do: "retry",
-        hintMs: result.retryAfterMs,
-        // Any sign of a struggling portal holds every worker back: the bucket is the portal's.
-        holdPortal: result.code !== "ABORTED",
-        configFault: result.configFault === true,
+        ...retryAfterAnswer(result, `Bitrix24 answered ${result.code} to ${NOTIFY_METHOD}`),
         ambiguous: false,
-        code: result.code,
-        reason: `Bitrix24 answered ${result.code} to ${NOTIFY_METHOD}`,
       };
     case "ambiguous":
       return {

@@ -51,6 +51,45 @@ export interface OutcomeRecord {
   at: Date;
 }
 
+/**
+ * An outcome as the operator sees it (`hookline events --json`, the local run's request log):
+ * times as ISO strings, only the fields it has.
+ */
+export interface OutcomeView {
+  jobId: string;
+  outcome: string;
+  reason: string;
+  userId?: number;
+  /** For `deferred`: when its digest is due. */
+  dueAt?: string;
+  digestId?: string;
+  /** When it reached the user as a system notification, and the notification's TAG. */
+  notifiedAt?: string;
+  notifyTag?: string;
+}
+
+/** The {@link OutcomeView} of a record (a missing reason reads as empty). */
+export function outcomeView(
+  record: Pick<
+    OutcomeRecord,
+    "jobId" | "userId" | "digestId" | "dueAt" | "notifiedAt" | "notifyTag"
+  > & {
+    outcome: string;
+    reason?: string;
+  },
+): OutcomeView {
+  return {
+    jobId: record.jobId,
+    outcome: record.outcome,
+    reason: record.reason ?? "",
+    ...(record.userId === undefined ? {} : { userId: record.userId }),
+    ...(record.dueAt === undefined ? {} : { dueAt: record.dueAt.toISOString() }),
+    ...(record.digestId === undefined ? {} : { digestId: record.digestId }),
+    ...(record.notifiedAt === undefined ? {} : { notifiedAt: record.notifiedAt.toISOString() }),
+    ...(record.notifyTag === undefined ? {} : { notifyTag: record.notifyTag }),
+  };
+}
+
 /** What an outcome record says about its job: the same for every outcome it ever has. */
 export type JobFacts = Pick<
   OutcomeRecord,

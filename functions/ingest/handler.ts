@@ -1,33 +1,17 @@
 import { awsWiring, INGEST_AWS_BUDGET } from "../adapters/aws";
-import {
-  lambdaLogContext,
-  makeEmfMetrics,
-  makePowertoolsLog,
-  withMetricsFlush,
-} from "../adapters/telemetry";
-import { tracingFromEnvironment, withTraceFlush } from "../adapters/tracing";
+import { tracedLambdaEntry } from "../adapters/lambda-entry";
 import { makeIngestDeps } from "../adapters/wiring";
-import { onceUntilFailure } from "../core/once";
 import { createIngestHandler } from "./app";
 
-const log = makePowertoolsLog();
-const metrics = makeEmfMetrics();
-// Off unless HOOKLINE_TRACING=true: only then is the OpenTelemetry SDK loaded (docs/tracing.md).
-const tracing = onceUntilFailure(() => tracingFromEnvironment(log));
-
 /** Lambda entry: POST /webhooks/{sourceId} and GET /health behind API Gateway HTTP API. */
-export const handler = withMetricsFlush(
-  withTraceFlush(
-    createIngestHandler({
-      log,
-      logContext: lambdaLogContext(log),
-      tracing,
-      deps: async () => {
-        const { wiring, queue } = await awsWiring(log, metrics, INGEST_AWS_BUDGET, await tracing());
-        return makeIngestDeps(wiring, queue);
-      },
-    }),
+export const handler = tracedLambdaEntry(({ log, metrics, logContext, tracing }) =>
+  createIngestHandler({
+    log,
+    logContext,
     tracing,
-  ),
-  metrics,
+    deps: async () => {
+      const { wiring, queue } = await awsWiring(log, metrics, INGEST_AWS_BUDGET, await tracing());
+      return makeIngestDeps(wiring, queue);
+    },
+  }),
 );

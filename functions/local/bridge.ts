@@ -1,8 +1,6 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { newRunToken } from "../../devkit/run-state";
 import { checkSecretsReadable } from "../../devkit/secret-check";
-import { type LocalDynamo, startDynalite } from "../adapters/dynamo/dynalite-server";
-import { ensureTable } from "../adapters/dynamo/table";
 import { makeSecretResolver } from "../adapters/secrets";
 import type { Tracing } from "../adapters/tracing";
 import { makeIngestDeps, makeSweepDeps, portalsDeliver, type Wiring } from "../adapters/wiring";
@@ -20,6 +18,8 @@ import {
   startBitrixSimulator,
 } from "./bitrix-simulator";
 import { BurstDetector } from "./burst";
+import { type LocalDynamo, startDynalite } from "./dynalite-server";
+import { ensureTable } from "./ensure-table";
 import { fakeContext, startHttpServer } from "./http-server";
 import { inProcessHandler } from "./in-process-dynamo";
 import { type LocalPage, withLocalRoutes } from "./local-routes";

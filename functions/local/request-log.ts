@@ -1,3 +1,5 @@
+import { type OutcomeView, outcomeView } from "../core/outcome";
+
 /**
  * What the local run saw: the most recent webhook requests with their answers, and later the
  * outcome of each message they queued. An in-memory ring buffer for the terminal and the inbox
@@ -5,18 +7,7 @@
  */
 
 /** What happened to one queued message, as far as the local run has heard. */
-export interface LoggedOutcome {
-  jobId: string;
-  /** `sent`, `deferred`, `notified`, `suppressed`, `failed`, `unknown`, as the outcome store records it. */
-  outcome: string;
-  reason: string;
-  userId?: number;
-  /** For `deferred`: when the digest holding it is due (ISO). */
-  dueAt?: string;
-  digestId?: string;
-  /** When it reached the user as a system notification (ISO), kept on the later outcomes. */
-  notifiedAt?: string;
-  notifyTag?: string;
+export interface LoggedOutcome extends OutcomeView {
   at: string;
 }
 
@@ -141,17 +132,7 @@ export class RequestLog {
   }
 
   addOutcome(record: OutcomeLike): LoggedOutcome {
-    const outcome: LoggedOutcome = {
-      jobId: record.jobId,
-      outcome: record.outcome,
-      reason: record.reason ?? "",
-      at: record.at.toISOString(),
-      ...(record.userId === undefined ? {} : { userId: record.userId }),
-      ...(record.dueAt === undefined ? {} : { dueAt: record.dueAt.toISOString() }),
-      ...(record.digestId === undefined ? {} : { digestId: record.digestId }),
-      ...(record.notifiedAt === undefined ? {} : { notifiedAt: record.notifiedAt.toISOString() }),
-      ...(record.notifyTag === undefined ? {} : { notifyTag: record.notifyTag }),
-    };
+    const outcome: LoggedOutcome = { ...outcomeView(record), at: record.at.toISOString() };
     const request = this.findEvent(record.sourceId, record.eventId);
     if (request) {
       upsert(request.outcomes, outcome);

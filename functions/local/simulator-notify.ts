@@ -1,3 +1,10 @@
+import {
+  insufficientScope,
+  type MethodAnswer,
+  methodError,
+  positiveInt,
+} from "./simulator-answers";
+
 /**
  * The simulated portal's `im.notify.system.add` (docs/notify.md, docs/bitrix24.md): a system
  * notification to a user of the portal, with no weekly limit. It needs the `im` scope, takes
@@ -19,11 +26,6 @@ export interface ReceivedNotification {
   at: number;
   /** How many earlier notifications with this tag it replaced, over time. */
   replaced: number;
-}
-
-interface Answer {
-  status: number;
-  body: unknown;
 }
 
 export interface NotifyMethodOptions {
@@ -54,19 +56,22 @@ export function notifyMethod(options: NotifyMethodOptions) {
     params: Record<string, unknown>,
     at: number,
     auth: { kind: "webhook" } | { kind: "app"; client: string },
-  ): Answer {
+  ): MethodAnswer {
     if (!options.scopes.includes("im")) return insufficientScope();
     const userId = positiveInt(params.USER_ID);
-    if (userId === undefined) return error("USER_ID_EMPTY", "User ID can't be empty");
+    if (userId === undefined) return methodError("USER_ID_EMPTY", "User ID can't be empty");
     const message = typeof params.MESSAGE === "string" ? params.MESSAGE.trim() : "";
-    if (message === "") return error("MESSAGE_EMPTY", "Message can't be empty");
+    if (message === "") return methodError("MESSAGE_EMPTY", "Message can't be empty");
     const attach = jsonParam(params.ATTACH);
     if (attach !== undefined) {
       if (typeof attach !== "object" || attach === null) {
-        return error("ATTACH_ERROR", "Incorrect attach params");
+        return methodError("ATTACH_ERROR", "Incorrect attach params");
       }
       if (JSON.stringify(attach).length > MAX_ATTACH_CHARS) {
-        return error("ATTACH_OVERSIZE", "You have exceeded the maximum allowable size of attach");
+        return methodError(
+          "ATTACH_OVERSIZE",
+          "You have exceeded the maximum allowable size of attach",
+        );
       }
     }
     const tag = typeof params.TAG === "string" && params.TAG !== "" ? params.TAG : undefined;
@@ -77,7 +82,7 @@ export function notifyMethod(options: NotifyMethodOptions) {
           ? params.CLIENT_ID
           : undefined;
     if (tag !== undefined && clientId === undefined) {
-      return error("CLIENT_ID_EMPTY", "Client ID can't be empty");
+      return methodError("CLIENT_ID_EMPTY", "Client ID can't be empty");
     }
 
     let replaced = 0;
@@ -121,29 +126,6 @@ export function notifyMethod(options: NotifyMethodOptions) {
 }
 
 export type NotifyMethod = ReturnType<typeof notifyMethod>;
-
-const error = (code: string, description: string): Answer => ({
-  status: 400,
-  body: { error: code, error_description: description },
-});
-
-const insufficientScope = (): Answer => ({
-  status: 403,
-  body: {
-    error: "insufficient_scope",
-    error_description: "The request requires higher privileges than provided by the webhook token",
-  },
-});
-
-function positiveInt(value: unknown): number | undefined {
-  const n =
-    typeof value === "number"
-      ? value
-      : typeof value === "string" && /^\s*\d+\s*$/.test(value)
-        ? Number(value)
-        : Number.NaN;
-  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
-}
 
 /** ATTACH as a structure or JSON text; empty values count as absent. */
 function jsonParam(value: unknown): unknown {

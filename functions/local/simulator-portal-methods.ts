@@ -1,3 +1,5 @@
+import { insufficientScope, type MethodAnswer, methodError } from "./simulator-answers";
+
 /**
  * The simulated portal's methods besides `imopenlines.network.message.add`: the ones
  * `hookline doctor` calls to look at a portal (`server.time`, `scope`) and the one that connects
@@ -21,12 +23,7 @@ export interface PortalMethodsOptions {
   scopes: readonly string[];
 }
 
-interface Answer {
-  status: number;
-  body: unknown;
-}
-
-type Method = (params: Record<string, unknown>, at: number) => Answer;
+type Method = (params: Record<string, unknown>, at: number) => MethodAnswer;
 
 /**
  * The methods by lower-case name, each `(params, now) -> answer`; the simulator adds the `time`
@@ -52,30 +49,17 @@ export function portalMethods(options: PortalMethodsOptions): Record<string, Met
       if (!options.scopes.includes("imopenlines")) return insufficientScope();
       const code = params.CODE;
       if (typeof code !== "string" || [...code].length !== 32) {
-        return error("CODE", "You entered an invalid code");
+        return methodError("CODE", "You entered an invalid code");
       }
       if (joined.has(code)) return { status: 200, body: { result: botId(code) } };
       const line = options.networkLines.find((candidate) => candidate.code === code);
-      if (!line) return error("LINE_NOT_FOUND", "Line not found");
-      if (line.active === false) return error("INACTIVE", "Line is not active");
+      if (!line) return methodError("LINE_NOT_FOUND", "Line not found");
+      if (line.active === false) return methodError("INACTIVE", "Line is not active");
       joined.add(code);
       return { status: 200, body: { result: botId(code) } };
     },
   };
 }
-
-const error = (code: string, description: string): Answer => ({
-  status: 400,
-  body: { error: code, error_description: description },
-});
-
-const insufficientScope = (): Answer => ({
-  status: 403,
-  body: {
-    error: "insufficient_scope",
-    error_description: "The request requires higher privileges than provided by the webhook token",
-  },
-});
 
 /** `2026-12-04T03:00:00+00:00`: how the portal writes a time. */
 const isoSeconds = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "+00:00");

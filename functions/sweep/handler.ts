@@ -1,25 +1,16 @@
 import { awsWiring, WORKER_AWS_BUDGET } from "../adapters/aws";
-import {
-  lambdaLogContext,
-  makeEmfMetrics,
-  makePowertoolsLog,
-  withMetricsFlush,
-} from "../adapters/telemetry";
+import { lambdaEntry } from "../adapters/lambda-entry";
 import { makeSweepDeps } from "../adapters/wiring";
 import { createSweepHandler } from "./app";
 
-const log = makePowertoolsLog();
-const metrics = makeEmfMetrics();
-
 /** Lambda entry: a schedule every minute. */
-export const handler = withMetricsFlush(
+export const handler = lambdaEntry(({ log, metrics, logContext }) =>
   createSweepHandler({
     log,
-    logContext: lambdaLogContext(log),
+    logContext,
     deps: async () => {
       const { wiring, queue } = await awsWiring(log, metrics, WORKER_AWS_BUDGET);
       return makeSweepDeps(wiring, queue);
     },
   }),
-  metrics,
 );

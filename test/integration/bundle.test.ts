@@ -1,25 +1,23 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type {
-  APIGatewayProxyEventV2,
-  APIGatewayProxyStructuredResultV2,
-  Context,
-  SQSBatchResponse,
-  SQSEvent,
-} from "aws-lambda";
+import type { APIGatewayProxyEventV2, Context, SQSEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { jobIdFor } from "../../functions/core/job";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { ensureTable } from "../../functions/local/ensure-table";
 import { apiGatewayEvent, fakeContext } from "../../functions/local/http-server";
-import { bundleFunction } from "../../lib/bundling";
 import { OPEN_LINE_CODE, TEST_SECRETS, testConfig } from "../support/bridge";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
 import { type FakeSqs, type FakeSqsMessage, startFakeSqs, toSqsEvent } from "../support/fake-sqs";
 import {
+  bundleLambdas,
+  type DeliverHandler,
+  type FunctionName,
+  type IngestHandler,
   issueOpened,
+  localFunctionEnv,
   nativeImport,
   restoreEnv,
   useLocalAws,
@@ -33,22 +31,10 @@ import { githubRequest } from "../support/signers";
  * mistake (ESM output, a missing dependency, a CommonJS `require` in ESM) fails here.
  */
 
-type IngestHandler = (
-  event: APIGatewayProxyEventV2,
-  context: Context,
-) => Promise<APIGatewayProxyStructuredResultV2>;
-type DeliverHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 type SweepHandler = (
   event: Record<string, unknown>,
   context: Context,
 ) => Promise<{ dueEvents: number; flushes: number }>;
-
-const FUNCTIONS = {
-  ingest: "functions/ingest/handler.ts",
-  deliver: "functions/deliver/handler.ts",
-  sweep: "functions/sweep/handler.ts",
-};
-type FunctionName = keyof typeof FUNCTIONS;
 
 const TABLE = "hookline-bundle";
 const CONFIG_FILE = "hookline.config.json";
@@ -65,20 +51,14 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
   let dynamo: LocalDynamo | undefined;
   let simulator: BitrixSimulator | undefined;
   let sqs: FakeSqs | undefined;
-  const bundles = {} as Record<FunctionName, string>;
+  let bundles: Record<FunctionName, string>;
   let ingest: IngestHandler;
   let deliver: DeliverHandler;
   let sweep: SweepHandler;
 
   beforeAll(async () => {
     workDir = await mkdtemp(join(tmpdir(), "hookline-bundle-"));
-    await Promise.all(
-      Object.entries(FUNCTIONS).map(async ([name, entry]) => {
-        // As the construct bundles: the checked config carried in the code.
-        bundleFunction(entry, join(workDir, name), { config: rawConfig });
-        bundles[name as FunctionName] = join(workDir, name, "index.mjs");
-      }),
-    );
+    bundles = bundleLambdas(workDir, rawConfig);
 
     [dynamo, simulator, sqs] = await Promise.all([
       startDynalite(),
@@ -91,13 +71,9 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
       workDir,
       { dynamodb: dynamo.endpoint, sqs: sqs.endpoint },
       {
-        HOOKLINE_TABLE: TABLE,
-        HOOKLINE_QUEUE_URL: sqs.queueUrl("hookline"),
-        HOOKLINE_DEAD_LETTER_QUEUE_URL: sqs.queueUrl("hookline-dead-letters"),
+        ...localFunctionEnv(TABLE, sqs),
         // Relative, resolved against LAMBDA_TASK_ROOT as on AWS (set per invocation below).
         HOOKLINE_CONFIG: CONFIG_FILE,
-        POWERTOOLS_LOG_LEVEL: "ERROR",
-        POWERTOOLS_METRICS_DISABLED: "true",
         BITRIX_WEBHOOK_URL: simulator.webhookUrl,
         ...TEST_SECRETS,
       },

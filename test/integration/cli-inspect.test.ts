@@ -1,14 +1,14 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Io } from "../../cli/output";
 import { runCli } from "../../cli/program";
-import { runStatePath } from "../../devkit/run-state";
 import { makeLocalAdmin } from "../../functions/local/local-admin";
 import {
   OPEN_LINE_CODE,
   postWebhook,
+  runDirFor,
   startTestBridge,
   TEST_SECRETS,
   testConfig,
@@ -40,25 +40,13 @@ describe("hookline events, digests, slot and replay on the local run", () => {
       tableName: TABLE,
       pages: (running) => [makeLocalAdmin({ config, bridge: running })],
     });
-    cwd = mkdtempSync(join(tmpdir(), "hookline-cli-inspect-"));
-    writeFileSync(
-      join(cwd, "hookline.config.json"),
-      JSON.stringify({
+    cwd = runDirFor(
+      bridge,
+      {
         bitrix: { openLineCode: OPEN_LINE_CODE },
         sources: [{ id: "app", type: "standard-webhooks", secret: "env:APP_SECRET" }],
-      }),
-    );
-    mkdirSync(join(cwd, ".hookline"));
-    writeFileSync(
-      runStatePath(cwd),
-      JSON.stringify({
-        pid: process.pid,
-        url: bridge.url,
-        dynamoEndpoint: bridge.dynamoEndpoint,
-        dynamoCredentials: bridge.dynamoCredentials,
-        token: bridge.token,
-        tableName: TABLE,
-      }),
+      },
+      { dynamoCredentials: bridge.dynamoCredentials, tableName: TABLE },
     );
     // Two orders for user 31: the first is sent, the second waits in the user's digest.
     const order = (orderId: string) => ({

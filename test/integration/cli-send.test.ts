@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { sourceById } from "../../cli/config";
 import type { Io } from "../../cli/output";
 import { runCli } from "../../cli/program";
@@ -11,23 +11,18 @@ import { buildSample } from "../../devkit/samples";
 import { sendEvent } from "../../devkit/send-event";
 import { makeLocalAdmin } from "../../functions/local/local-admin";
 import { requestLine } from "../../functions/local/request-lines";
-import { startTestBridge, TEST_SECRETS, testConfig } from "../support/bridge";
-
-type Bridge = Awaited<ReturnType<typeof startTestBridge>>;
+import { runDirFor, TEST_SECRETS, testConfig, useTestBridge } from "../support/bridge";
+import { shopSource, TEST_OPEN_LINE } from "../support/config-fixtures";
 
 describe("hookline send against the local bridge", () => {
   // The Stripe fixtures' customer is cus_local_demo.
   const config = testConfig({
     lookups: { githubUsers: { "21031067": 7 }, stripeCustomers: { cus_local_demo: 8 } },
   });
-  let bridge: Bridge;
-  beforeAll(async () => {
-    // As npm start serves it: the CLI's endpoints, which prove the run file true.
-    bridge = await startTestBridge(config, {
-      pages: (running) => [makeLocalAdmin({ config, bridge: running })],
-    });
+  // As npm start serves it: the CLI's endpoints, which prove the run file true.
+  const bridge = useTestBridge(config, {
+    pages: (running) => [makeLocalAdmin({ config, bridge: running })],
   });
-  afterAll(() => bridge?.close());
 
   it.each(["github", "stripe", "app", "shop"])(
     "%s: a sample signed with the source's secret is accepted",
@@ -53,34 +48,10 @@ describe("hookline send against the local bridge", () => {
   );
 
   it("finds the running local run by itself, through the state file npm start leaves", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "hookline-cli-send-"));
-    writeFileSync(
-      join(cwd, "hookline.config.json"),
-      JSON.stringify({
-        bitrix: { openLineCode: "ab515f5d85a8b844d484f6ea75a2e494" },
-        sources: [
-          {
-            id: "shop",
-            type: "hmac",
-            secret: "env:SHOP_SECRET",
-            header: "x-shop-signature",
-            prefix: "sha256=",
-            eventId: { path: "id" },
-            eventName: { path: "event" },
-          },
-        ],
-      }),
-    );
-    mkdirSync(join(cwd, ".hookline"));
-    writeFileSync(
-      runStatePath(cwd),
-      JSON.stringify({
-        pid: process.pid,
-        url: bridge.url,
-        token: bridge.token,
-        dynamoEndpoint: bridge.dynamoEndpoint,
-      }),
-    );
+    const cwd = runDirFor(bridge, {
+      bitrix: { openLineCode: TEST_OPEN_LINE },
+      sources: [shopSource()],
+    });
     const out: string[] = [];
     const io: Io = {
       stdout: { write: (text: string) => out.push(text) },
@@ -110,17 +81,8 @@ describe("hookline send against the local bridge", () => {
 
   describe("a planted .hookline/local.json", () => {
     const shopConfig = {
-      bitrix: { openLineCode: "ab515f5d85a8b844d484f6ea75a2e494" },
-      sources: [
-        {
-          id: "shop",
-          type: "hmac",
-          secret: "env:SHOP_SECRET",
-          header: "x-shop-signature",
-          eventId: { path: "id" },
-          eventName: { path: "event" },
-        },
-      ],
+      bitrix: { openLineCode: TEST_OPEN_LINE },
+      sources: [shopSource({ prefix: undefined })],
     };
     /** `hookline send shop` in a directory holding `state` as its run file; every fetch seen. */
     async function sendWith(state: Record<string, unknown>) {
@@ -206,11 +168,7 @@ describe("hookline send of an event no route takes", () => {
       },
     ],
   });
-  let bridge: Bridge;
-  beforeAll(async () => {
-    bridge = await startTestBridge(config);
-  });
-  afterAll(() => bridge?.close());
+  const bridge = useTestBridge(config);
 
   const send = async (eventName: string) => {
     const source = sourceById(config, "github");

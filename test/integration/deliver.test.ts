@@ -1,21 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
 import type { Config } from "../../functions/core/config";
-import { type DeliveryResult, makeDeliver } from "../../functions/core/deliver";
-import type { EventJob, FlushJob, QueueMessage } from "../../functions/core/job";
+import { makeDeliver } from "../../functions/core/deliver";
+import type { EventJob } from "../../functions/core/job";
 import { MAX_LIMITED_TRIES } from "../../functions/core/ledger";
 import type { Metrics } from "../../functions/core/metrics";
 import type { SendResult } from "../../functions/core/ports";
 import { useTable } from "../support/dynamo-servers";
 import {
   answers,
-  eventJob,
-  FakeClock,
-  LINE,
+  done,
   ledgerConfig,
+  ledgerWorlds,
   SECOND,
-  scriptedBitrix,
+  type scriptedBitrix,
   storeDeps,
 } from "../support/ledger-fixtures";
 
@@ -27,75 +25,32 @@ import {
  */
 
 const TABLE = "hookline-deliver";
-const T0 = Date.parse("2030-01-07T09:00:00.000Z");
-const done: DeliveryResult = { status: "done" };
 
 describe("deliver, against real stores", () => {
   const table = useTable(TABLE);
-  let unique = 0;
+  const world = ledgerWorlds(table, TABLE);
 
   function setup(
     script: Parameters<typeof scriptedBitrix> = [],
     options: { config?: Config; rate?: { perSecond: number; burst: number } } = {},
   ) {
-    const portal = `portal-${++unique}.example`;
-    const clock = new FakeClock(T0);
-    const bitrix = scriptedBitrix(...script);
     const counted: string[] = [];
     const metrics: Metrics = {
       count: (name, dimensions) =>
         void counted.push([name, ...Object.values(dimensions ?? {})].join(":")),
       milliseconds: () => {},
     };
-    const deps = {
-      ...storeDeps({
-        config: options.config ?? ledgerConfig({ maxEvents: 2 }),
-        db: table.db,
-        table: TABLE,
-        portal,
-        client: bitrix,
-        clock,
-        sleep: async (ms: number) => clock.advance(ms),
-        ...(options.rate && { rate: options.rate }),
-      }),
+    const w = world({
+      config: options.config ?? ledgerConfig({ maxEvents: 2 }),
+      script,
       metrics,
-    };
-    const deliver = makeDeliver(deps);
-    const outcomes = makeDynamoOutcomeStore(table.db, TABLE);
-    const { timings } = deps;
+      ...(options.rate && { rate: options.rate }),
+    });
     return {
-      portal,
-      clock,
-      bitrix,
+      ...w,
       counted,
-      timings,
-      slots: deps.slots,
-      key: (userId = 1) => ({ portal, openLineCode: LINE, userId }),
       job: (name: string, userId = 1, over: Partial<EventJob> = {}): EventJob =>
-        eventJob({
-          jobId: `${portal}:${name}:0`,
-          userId,
-          receivedAt: new Date(clock.ms).toISOString(),
-          portal,
-          openLineCode: LINE,
-          message: `[b]${name}[/b] for user ${userId}`,
-          ...over,
-        }),
-      flush: (userId = 1): FlushJob => ({
-        v: 3,
-        kind: "flush",
-        userId,
-        portal,
-        openLineCode: LINE,
-      }),
-      attempt: (message: QueueMessage, receiveCount = 1, queuedAt = clock.ms) =>
-        deliver({
-          message,
-          receiveCount,
-          queuedAt,
-          deadline: clock.ms + (timings.deliverTimeoutSeconds - 3) * SECOND,
-        }),
-      outcome: (job: EventJob) => outcomes.get(job.jobId),
+        w.job(name, userId, { message: `[b]${name}[/b] for user ${userId}`, ...over }),
     };
   }
 

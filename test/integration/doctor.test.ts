@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Io } from "../../cli/output";
 import { runCli } from "../../cli/program";
 import type { StackOutputsReader } from "../../cli/target";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { makeDynamoTokenStore } from "../../functions/adapters/dynamo/tokens";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { ensureTable } from "../../functions/local/ensure-table";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
 
 /**

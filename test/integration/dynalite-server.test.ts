@@ -1,6 +1,6 @@
 import { ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalDynamo, startDynalite } from "../../functions/adapters/dynamo/dynalite-server";
+import { type LocalDynamo, startDynalite } from "../../functions/local/dynalite-server";
 import { makeTestClient } from "../support/dynamo-servers";
 
 /** A request as a web page's fetch would make it: JSON-RPC to DynamoDB, with its Origin. */

@@ -1,7 +1,16 @@
 import { createHmac, randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { jobIdFor } from "../../functions/core/job";
-import { postWebhook, startTestBridge, TEST_SECRETS, testConfig } from "../support/bridge";
+import {
+  APP_ROUTE,
+  GITHUB_ROUTE,
+  postWebhook,
+  STRIPE_ROUTE,
+  TEST_SECRETS,
+  testConfig,
+  userIds,
+  useTestBridge,
+} from "../support/bridge";
 import {
   githubExamples,
   githubRequest,
@@ -10,16 +19,8 @@ import {
   stripeRequest,
 } from "../support/signers";
 
-type Bridge = Awaited<ReturnType<typeof startTestBridge>>;
-
-/** Route indexes in testConfig(): job ids carry the index of the route that rendered them. */
-const GITHUB_ROUTE = 0;
-const STRIPE_ROUTE = 1;
-const APP_ROUTE = 2;
-
 /** A unique Bitrix24 user id per test, so the weekly limit of one test never touches another. */
-let nextUser = 100;
-const freshUser = () => nextUser++;
+const freshUser = userIds(100);
 
 const orderEvent = (userId: number, note = "paid") => ({
   type: "order.paid",
@@ -36,14 +37,7 @@ const shopRequest = (payload: object, secret = TEST_SECRETS.SHOP_SECRET) => {
 };
 
 describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> simulator)", () => {
-  let bridge: Bridge;
-  beforeAll(async () => {
-    bridge = await startTestBridge(testConfig());
-  });
-  afterAll(() => bridge?.close());
-
-  const sentTo = (userId: number) =>
-    bridge.simulator?.messages.filter((message) => message.userId === userId) ?? [];
+  const bridge = useTestBridge(testConfig());
 
   it("answers GET /health", async () => {
     const response = await fetch(`${bridge.url}/health`);
@@ -65,7 +59,7 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
     expect(answer).toMatchObject({ status: 202, body: { status: "accepted", messages: 1 } });
     await bridge.queue.idle();
 
-    const [message, ...more] = sentTo(7);
+    const [message, ...more] = bridge.sentTo(7);
     expect(more).toHaveLength(0);
     expect(message?.message).toMatch(/^Issue \[b\].*click.*\[\/b\] opened by Codertocat$/);
     expect(message?.message).not.toContain("[url=");
@@ -81,7 +75,7 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
     const again = await postWebhook(bridge, "app", request);
     expect(again).toMatchObject({ status: 200, body: { status: "duplicate" } });
     await bridge.queue.idle();
-    expect(sentTo(userId)).toHaveLength(1);
+    expect(bridge.sentTo(userId)).toHaveLength(1);
   });
 
   it("delivers a Stripe event signed with the stripe package, amount formatted", async () => {
@@ -91,7 +85,9 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
     );
     expect((await postWebhook(bridge, "stripe", request)).status).toBe(202);
     await bridge.queue.idle();
-    expect(sentTo(8).map((message) => message.message)).toEqual(["Payment of $123.45 failed"]);
+    expect(bridge.sentTo(8).map((message) => message.message)).toEqual([
+      "Payment of $123.45 failed",
+    ]);
   });
 
   it("sends one message per user per week and defers the rest into the user's digest", async () => {
@@ -105,7 +101,7 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
     expect(answers.map((answer) => answer.status)).toEqual([202, 202]);
     await bridge.queue.idle();
 
-    expect(sentTo(userId)).toHaveLength(1);
+    expect(bridge.sentTo(userId)).toHaveLength(1);
     const outcomes = await Promise.all(
       [first, second].map((request) =>
         bridge.outcome(jobIdFor("app", request.headers["webhook-id"] as string, APP_ROUTE)),
@@ -277,7 +273,7 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
     expect(answers.every((answer) => answer.status === 202)).toBe(true);
     await bridge.queue.idle();
 
-    expect(users.map((userId) => sentTo(userId).length)).toEqual(users.map(() => 1));
+    expect(users.map((userId) => bridge.sentTo(userId).length)).toEqual(users.map(() => 1));
     // 30 messages against the portal's bucket (burst 10, 10/s): sending was paced, so the
     // bucket never overflowed (the simulator enforces it and counts each 503 it answers).
     // No wall-clock bound: a loaded machine only makes the burst slower.
@@ -301,7 +297,7 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
       expect((await postWebhook(bridge, "app", request)).status).toBe(202);
     await bridge.queue.idle();
 
-    expect(users.map((userId) => sentTo(userId).length)).toEqual(users.map(() => 1));
+    expect(users.map((userId) => bridge.sentTo(userId).length)).toEqual(users.map(() => 1));
     const outcomes = await Promise.all(
       requests.map((request) =>
         bridge.outcome(jobIdFor("app", request.headers["webhook-id"] as string, APP_ROUTE)),
@@ -313,11 +309,7 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
 });
 
 describe("the local bridge without the weekly limit (partner portal)", () => {
-  let bridge: Bridge;
-  beforeAll(async () => {
-    bridge = await startTestBridge(testConfig({ bitrix: { weeklyLimit: false } }));
-  });
-  afterAll(() => bridge?.close());
+  const bridge = useTestBridge(testConfig({ bitrix: { weeklyLimit: false } }));
 
   it("sends every message, and records an unanswered send as unknown instead of retrying it", async () => {
     const userId = freshUser();

@@ -3,7 +3,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { awsClientOptions, INGEST_AWS_BUDGET } from "../../functions/adapters/aws";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoReceiptStore } from "../../functions/adapters/dynamo/receipts";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { makeSqsQueue } from "../../functions/adapters/sqs-queue";
 import { ServiceUnavailableError } from "../../functions/core/errors";
 import { makeIngest } from "../../functions/core/ingest";
@@ -12,9 +11,11 @@ import { silentLog } from "../../functions/core/log";
 import { noMetrics } from "../../functions/core/metrics";
 import type { JobQueue } from "../../functions/core/ports";
 import { compileRoutes } from "../../functions/core/routes";
+import { ensureTable } from "../../functions/local/ensure-table";
 import { TEST_SECRETS, testConfig } from "../support/bridge";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
 import { startFakeSqs } from "../support/fake-sqs";
+import { latch } from "../support/latch";
 import { standardWebhookRequest } from "../support/signers";
 
 describe("ingest when the queue fails", () => {
@@ -74,18 +75,15 @@ describe("ingest when the queue fails", () => {
 
     // The first attempt writes its receipt, then SQS hangs and the Lambda is killed: its
     // enqueue never returns, nothing runs after it.
-    let enqueueStarted = () => {};
-    const started = new Promise<void>((resolve) => {
-      enqueueStarted = resolve;
-    });
+    const started = latch();
     const hanging: JobQueue = {
       enqueue: () => {
-        enqueueStarted();
+        started.open();
         return new Promise<void>(() => {});
       },
     };
     void ingestWith(hanging, clock)(webhook);
-    await started;
+    await started.opened;
 
     const queued: QueueMessage[] = [];
     const working: JobQueue = { enqueue: async (jobs) => void queued.push(...jobs) };

@@ -3,21 +3,23 @@ import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes
 import { classifyBitrixAnswer } from "../../functions/core/bitrix-errors";
 import { type DeliveryResult, makeDeliver } from "../../functions/core/deliver";
 import type { QueueMessage } from "../../functions/core/job";
-import { silentLog } from "../../functions/core/log";
-import { Metric, type Metrics, noMetrics } from "../../functions/core/metrics";
+import { Metric, type Metrics } from "../../functions/core/metrics";
 import type { FinalOutcome } from "../../functions/core/outcome";
 import type { BitrixClient, SendResult } from "../../functions/core/ports";
-import { makeSweep } from "../../functions/core/sweep";
 import { useTable } from "../support/dynamo-servers";
 import {
   answers,
+  delayOf,
+  done,
   failing,
   type LedgerWorldFixture,
-  type LedgerWorldOptions,
   ledgerConfig,
+  ledgerWorlds,
   makeLedgerWorld,
   SECOND,
   scriptedBitrix,
+  sweepOf,
+  T0,
 } from "../support/ledger-fixtures";
 import { isInFlightMarker, isSlotClaim, resendingApplied } from "../support/ledger-sdk-resend";
 
@@ -30,8 +32,6 @@ import { isInFlightMarker, isSlotClaim, resendingApplied } from "../support/ledg
  */
 
 const TABLE = "hookline-ledger-outside-world";
-const T0 = Date.parse("2030-01-07T09:00:00.000Z");
-const done: DeliveryResult = { status: "done" };
 
 /** Bitrix24's (or its gateway's) HTTP answer, read by the real classifier. */
 const http = (status: number, body: unknown): SendResult => classifyBitrixAnswer(status, body, T0);
@@ -53,16 +53,8 @@ function recordingMetrics() {
 
 describe("the weekly ledger against the outside world (dynalite, fake clock)", () => {
   const table = useTable(TABLE);
-  let unique = 0;
 
-  const world = (options: LedgerWorldOptions = {}) =>
-    makeLedgerWorld(table.db, TABLE, `portal-${++unique}.example`, T0, options);
-
-  const delayOf = (result: DeliveryResult): number => {
-    if (result.status !== "retry")
-      throw new Error(`expected a retry, got ${JSON.stringify(result)}`);
-    return result.delayMs;
-  };
+  const world = ledgerWorlds(table, TABLE);
 
   describe("5xx answers", () => {
     it.each([
@@ -466,15 +458,11 @@ describe("deferred events always reach a later attempt (dynalite, fake clock)", 
     w.deps.client = scriptedBitrix(...Array.from({ length: 50 }, () => portal));
     const deliver = makeDeliver(w.deps);
     const queued: QueueMessage[] = [];
-    const sweep = makeSweep({
-      outcomes: w.deps.outcomes,
-      slots: w.deps.slots,
-      queue: { enqueue: async (jobs) => void queued.push(...jobs) },
-      clock: w.clock,
-      log: silentLog,
-      metrics: noMetrics,
-      flushQueuedMs: Math.min(w.timings.maxBackoffMs, 5 * 60_000) + w.timings.leaseMs,
-    });
+    const sweep = sweepOf(
+      w,
+      Math.min(w.timings.maxBackoffMs, 5 * 60_000) + w.timings.leaseMs,
+      (jobs) => queued.push(...jobs),
+    );
     const job = w.job("stuck");
     const run = (message: QueueMessage) =>
       deliver({ message, receiveCount: 1, queuedAt: w.clock.ms, deadline: w.clock.ms + 50_000 });
@@ -607,21 +595,15 @@ describe("every path is bounded (dynalite, fake clock)", () => {
       receives: number;
     }[] = [];
     const deadLetters: DeliveryResult[] = [];
-    const sweep = makeSweep({
-      outcomes: w.deps.outcomes,
-      slots: w.deps.slots,
-      queue: {
-        enqueue: async (jobs) => {
-          for (const message of jobs) {
-            queue.push({ message, visibleAt: w.clock.ms, queuedAt: w.clock.ms, receives: 0 });
-          }
-        },
+    const sweep = sweepOf(
+      w,
+      Math.min(w.timings.maxBackoffMs, 5 * 60_000) + w.timings.leaseMs,
+      (jobs) => {
+        for (const message of jobs) {
+          queue.push({ message, visibleAt: w.clock.ms, queuedAt: w.clock.ms, receives: 0 });
+        }
       },
-      clock: w.clock,
-      log: silentLog,
-      metrics: noMetrics,
-      flushQueuedMs: Math.min(w.timings.maxBackoffMs, 5 * 60_000) + w.timings.leaseMs,
-    });
+    );
     const end = w.clock.ms + forMs;
     let nextSweep = w.clock.ms;
     while (w.clock.ms < end) {

@@ -2,12 +2,19 @@ import { describe, expect, it } from "vitest";
 import { classifyBitrixAnswer } from "../../functions/core/bitrix-errors";
 import type { DeliveryResult } from "../../functions/core/deliver";
 import type { QueueMessage } from "../../functions/core/job";
-import { silentLog } from "../../functions/core/log";
-import { noMetrics } from "../../functions/core/metrics";
 import type { OutcomeStore, SendResult } from "../../functions/core/ports";
-import { makeSweep } from "../../functions/core/sweep";
 import { useTable } from "../support/dynamo-servers";
-import { answers, failing, makeLedgerWorld, SECOND } from "../support/ledger-fixtures";
+import { latch } from "../support/latch";
+import {
+  answers,
+  done,
+  failing,
+  type LedgerWorldFixture,
+  makeLedgerWorld,
+  SECOND,
+  sweepOf,
+  T0,
+} from "../support/ledger-fixtures";
 
 /**
  * Races around resumed digests and final rejections that an independent review of the deliver
@@ -17,34 +24,41 @@ import { answers, failing, makeLedgerWorld, SECOND } from "../support/ledger-fix
  */
 
 const TABLE = "hookline-ledger-races";
-const T0 = Date.parse("2030-01-07T09:00:00.000Z");
-const done: DeliveryResult = { status: "done" };
 const rejected: SendResult = classifyBitrixAnswer(
   400,
   { error: "WRONG_REQUEST", error_description: "bad message" },
   T0,
 );
 
+/**
+ * A predecessor digest D1 (the world's script begins limited, sent, rejected; its confirm
+ * fails): the event `name` is deferred, D1 lands but its confirm is lost, and its resumption
+ * after the lease is rejected, so the event ends unknown while the slot keeps D1's evidence.
+ */
+async function rejectedResumption(w: LedgerWorldFixture, name: string): Promise<void> {
+  const older = w.job(name);
+  expect(await w.attempt(older)).toEqual(done);
+  w.clock.set((await w.outcome(older))?.dueAt?.getTime() ?? 0);
+  await expect(w.attempt(w.flush())).rejects.toThrow(/confirm failed/);
+  w.clock.advance(w.timings.leaseMs + SECOND);
+  expect(await w.attempt(w.flush())).toEqual(done);
+  expect((await w.outcome(older))?.outcome).toBe("unknown");
+}
+
 describe("digests after a resumed predecessor (dynalite, fake clock)", () => {
   const table = useTable(TABLE);
   let unique = 0;
 
   it("control: a digest on a fresh claim whose outcome writes were lost is recognised by the next flush", async () => {
-    let finishFails = 0;
+    const lostFinishes = { finish: 0 };
     const w = makeLedgerWorld(table.db, TABLE, `fresh-digest-${++unique}.example`, T0, {
       script: [answers.limited, answers.sent],
-      outcomes: (outcomes): OutcomeStore => ({
-        ...outcomes,
-        finish: (record) =>
-          finishFails-- > 0
-            ? Promise.reject(new Error("finish failed (injected)"))
-            : outcomes.finish(record),
-      }),
+      outcomes: (outcomes) => failing(outcomes, lostFinishes),
     });
     const job = w.job("fresh");
     expect(await w.attempt(job)).toEqual(done);
     w.clock.set((await w.outcome(job))?.dueAt?.getTime() ?? 0);
-    finishFails = 3;
+    lostFinishes.finish = 3;
     await expect(w.attempt(w.flush())).rejects.toThrow(/finish failed/);
     w.clock.advance(SECOND);
     expect(await w.attempt(w.flush())).toEqual(done);
@@ -56,27 +70,15 @@ describe("digests after a resumed predecessor (dynalite, fake clock)", () => {
     // The slot item keeps the predecessor's digestId/digestJobs through reclaimOwn and confirm, so
     // a flush that finds the slot taken reads the OLD digest's contents and reschedules the event
     // that the new digest carried (and it goes out again a week later).
-    let finishFails = 0;
+    const lostFinishes = { finish: 0 };
     const w = makeLedgerWorld(table.db, TABLE, `stale-digest-${++unique}.example`, T0, {
       script: [answers.limited, answers.sent, rejected, answers.sent, answers.sent],
       slots: (slots) => failing(slots, { confirm: 3 }),
-      outcomes: (outcomes): OutcomeStore => ({
-        ...outcomes,
-        finish: (record) =>
-          finishFails-- > 0
-            ? Promise.reject(new Error("finish failed (injected)"))
-            : outcomes.finish(record),
-      }),
+      outcomes: (outcomes) => failing(outcomes, lostFinishes),
     });
     // As in ledger-outside-world's "does not inherit its evidence": D1 lands, its confirm is lost,
     // its resumption is rejected (older ends unknown), the slot keeps D1's evidence.
-    const older = w.job("stale-older");
-    expect(await w.attempt(older)).toEqual(done);
-    w.clock.set((await w.outcome(older))?.dueAt?.getTime() ?? 0);
-    await expect(w.attempt(w.flush())).rejects.toThrow(/confirm failed/);
-    w.clock.advance(w.timings.leaseMs + SECOND);
-    expect(await w.attempt(w.flush())).toEqual(done);
-    expect((await w.outcome(older))?.outcome).toBe("unknown");
+    await rejectedResumption(w, "stale-older");
 
     // A newer event waits out D1's week , then goes out in a new digest D2.
     const newer = w.job("stale-newer");
@@ -84,7 +86,7 @@ describe("digests after a resumed predecessor (dynalite, fake clock)", () => {
     expect(await w.attempt(w.flush())).toEqual(done);
     w.clock.set((await w.outcome(newer))?.dueAt?.getTime() ?? 0);
     // D2 lands and its confirm is written, but every outcome write fails (the store is down).
-    finishFails = 3;
+    lostFinishes.finish = 3;
     await expect(w.attempt(w.flush())).rejects.toThrow(/finish failed/);
     expect(w.bitrix.calls).toHaveLength(4);
     expect(w.bitrix.calls[3]).toContain("stale-newer");
@@ -117,22 +119,10 @@ describe("nothing stuck behind a predecessor's week (dynalite, fake clock, sweep
       slots: (slots) => failing(slots, { confirm: 3 }),
     });
     const queued: QueueMessage[] = [];
-    const sweep = makeSweep({
-      outcomes: w.deps.outcomes,
-      slots: w.deps.slots,
-      queue: { enqueue: async (jobs) => void queued.push(...jobs) },
-      clock: w.clock,
-      log: silentLog,
-      metrics: noMetrics,
-      flushQueuedMs: w.timings.maxBackoffMs + w.timings.leaseMs,
-    });
-    const older = w.job("stuck-older");
-    expect(await w.attempt(older)).toEqual(done);
-    w.clock.set((await w.outcome(older))?.dueAt?.getTime() ?? 0);
-    await expect(w.attempt(w.flush())).rejects.toThrow(/confirm failed/);
-    w.clock.advance(w.timings.leaseMs + SECOND);
-    expect(await w.attempt(w.flush())).toEqual(done);
-    expect((await w.outcome(older))?.outcome).toBe("unknown");
+    const sweep = sweepOf(w, w.timings.maxBackoffMs + w.timings.leaseMs, (jobs) =>
+      queued.push(...jobs),
+    );
+    await rejectedResumption(w, "stuck-older");
 
     const newer = w.job("stuck-newer");
     await w.deps.outcomes.defer(newer, w.key(), w.clock.now(), "in flight", w.clock.now());
@@ -192,21 +182,15 @@ describe("a copy after a permanent rejection (dynalite, fake clock)", () => {
     // and sent; its send landed and the rejection's `failed` stood. The verdict is now noted on
     // the slot with the answer, and the copy settles from it.
     let copy: Promise<DeliveryResult> | undefined;
-    let copyOnWire!: () => void;
-    const copyReachedWire = new Promise<void>((resolve) => {
-      copyOnWire = resolve;
-    });
-    let letCopyAnswer!: () => void;
-    const copyMayAnswer = new Promise<void>((resolve) => {
-      letCopyAnswer = resolve;
-    });
+    const copyOnWire = latch();
+    const copyMayAnswer = latch();
     let armed = true;
     const w = makeLedgerWorld(table.db, TABLE, `rejection-race-${++unique}.example`, T0, {
       script: [
         rejected,
         async () => {
-          copyOnWire();
-          await copyMayAnswer;
+          copyOnWire.open();
+          await copyMayAnswer.opened;
           return answers.sent;
         },
       ],
@@ -219,9 +203,9 @@ describe("a copy after a permanent rejection (dynalite, fake clock)", () => {
             w.clock.advance(w.timings.leaseMs + SECOND);
             copy = w.attempt(job, 2);
             // The copy either reaches the wire (the race) or settles from the noted verdict.
-            await Promise.race([copyReachedWire, copy]);
+            await Promise.race([copyOnWire.opened, copy]);
             const standing = await outcomes.finish(record);
-            letCopyAnswer();
+            copyMayAnswer.open();
             return standing;
           }
           return outcomes.finish(record);
@@ -245,14 +229,8 @@ describe("a copy after a permanent rejection (dynalite, fake clock)", () => {
     // so a concurrent flush (the digest's claim cleared the sweeper's queued-flush mark, so the
     // next sweep may queue one) claims it fresh and resends what was just rejected.
     let f2: Promise<DeliveryResult> | undefined;
-    let f2Read!: () => void;
-    const f2HasRead = new Promise<void>((resolve) => {
-      f2Read = resolve;
-    });
-    let released!: () => void;
-    const d1Released = new Promise<void>((resolve) => {
-      released = resolve;
-    });
+    const f2HasRead = latch();
+    const d1Released = latch();
     let phase: "idle" | "d1-finishing" | "f2-reading" | "done" = "idle";
     const w = makeLedgerWorld(table.db, TABLE, `flush-after-rejection-${++unique}.example`, T0, {
       script: [answers.limited, rejected, answers.sent],
@@ -260,14 +238,14 @@ describe("a copy after a permanent rejection (dynalite, fake clock)", () => {
         ...outcomes,
         pending: async (key) => {
           const found = await outcomes.pending(key);
-          if (phase === "f2-reading") f2Read();
+          if (phase === "f2-reading") f2HasRead.open();
           return found;
         },
         finish: async (record) => {
           if (phase === "idle" && record.outcome === "failed") {
             phase = "f2-reading";
             f2 = w.attempt(w.flush());
-            await f2HasRead;
+            await f2HasRead.opened;
             phase = "d1-finishing";
           }
           return outcomes.finish(record);
@@ -276,14 +254,14 @@ describe("a copy after a permanent rejection (dynalite, fake clock)", () => {
       slots: (slots) => ({
         ...slots,
         claim: async (key, holder, now, leaseMs) => {
-          if (phase === "d1-finishing" || phase === "f2-reading") await d1Released;
+          if (phase === "d1-finishing" || phase === "f2-reading") await d1Released.opened;
           return slots.claim(key, holder, now, leaseMs);
         },
         release: async (attempt, now) => {
           await slots.release(attempt, now);
           if (phase === "d1-finishing") {
             phase = "done";
-            released();
+            d1Released.open();
           }
         },
       }),

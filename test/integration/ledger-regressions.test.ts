@@ -9,11 +9,12 @@ import type { SendResult } from "../../functions/core/ports";
 import { startDynalite, startDynamoDbLocal, useTable } from "../support/dynamo-servers";
 import {
   answers,
+  delayOf,
+  done,
   failing,
-  type LedgerWorldOptions,
   LINE,
   ledgerConfig,
-  makeLedgerWorld,
+  ledgerWorlds,
   SECOND,
   scriptedBitrix,
 } from "../support/ledger-fixtures";
@@ -27,24 +28,14 @@ import {
  */
 
 const TABLE = "hookline-ledger-regressions";
-const T0 = Date.parse("2030-01-07T09:00:00.000Z");
-const done: DeliveryResult = { status: "done" };
 
 describe.each([
   ["dynalite", startDynalite],
   ["DynamoDB Local", startDynamoDbLocal],
 ])("the weekly ledger's regressions on %s", (_server, start) => {
   const table = useTable(TABLE, start);
-  let unique = 0;
 
-  const world = (options: LedgerWorldOptions = {}) =>
-    makeLedgerWorld(table.db, TABLE, `portal-${++unique}.example`, T0, options);
-
-  const delayOf = (result: DeliveryResult): number => {
-    if (result.status !== "retry")
-      throw new Error(`expected a retry, got ${JSON.stringify(result)}`);
-    return result.delayMs;
-  };
+  const world = ledgerWorlds(table, TABLE);
 
   it("a send that landed, then a failed confirm: the redelivery reads USER_MESSAGE_LIMIT as proof and records sent", async () => {
     const w = world({

@@ -1,17 +1,15 @@
-import { randomUUID } from "node:crypto";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
+import { afterEach, describe, expect, it } from "vitest";
 import { sleep } from "../../functions/core/clock";
-import { jobIdFor } from "../../functions/core/job";
-import type { OutcomeRecord } from "../../functions/core/outcome";
 import {
+  appJobOf,
+  appOrder,
   OPEN_LINE_CODE,
   postWebhook,
-  startTestBridge,
-  TEST_SECRETS,
   testConfig,
+  until,
+  userIds,
+  useTestBridge,
 } from "../support/bridge";
-import { standardWebhookRequest } from "../support/signers";
 
 /**
  * The weekly ledger end to end through the local bridge (the code `npm start` runs): HTTP,
@@ -19,21 +17,12 @@ import { standardWebhookRequest } from "../support/signers";
  * ten seconds so a whole digest cycle fits in a test.
  */
 
-type Bridge = Awaited<ReturnType<typeof startTestBridge>>;
-const APP_ROUTE = 2;
 const WEEK_SECONDS = 10;
 
-let nextUser = 5000;
-const freshUser = () => nextUser++;
+const freshUser = userIds(5000);
 
-const order = (userId: number, note: string) =>
-  standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
-    type: "order.paid",
-    data: { orderId: randomUUID().slice(0, 8), bitrixUserId: userId, note },
-  });
-
-const jobOf = (request: { headers: Record<string, string> }) =>
-  jobIdFor("app", request.headers["webhook-id"] as string, APP_ROUTE);
+const order = appOrder;
+const jobOf = appJobOf;
 
 function shortWeekConfig() {
   return testConfig({
@@ -42,24 +31,9 @@ function shortWeekConfig() {
   });
 }
 
-async function until<T>(read: () => Promise<T> | T, done: (value: T) => boolean, ms: number) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await sleep(200);
-  }
-}
-
 describe("the weekly ledger through the local bridge", () => {
-  let bridge: Bridge;
-  let records: (jobId: string) => Promise<OutcomeRecord | undefined>;
-  beforeAll(async () => {
-    bridge = await startTestBridge(shortWeekConfig(), { sweepEveryMs: 250 });
-    const store = makeDynamoOutcomeStore(bridge.dynamo, "hookline-e2e");
-    records = (jobId) => store.get(jobId);
-  });
-  afterAll(() => bridge?.close());
+  const bridge = useTestBridge(shortWeekConfig(), { sweepEveryMs: 250 });
+  const records = (jobId: string) => bridge.record(jobId);
   afterEach(() => expect(bridge.simulator?.stats.overlapping).toBe(0));
 
   /** A job's first recorded outcome, read as soon as there is one. */
@@ -70,15 +44,12 @@ describe("the weekly ledger through the local bridge", () => {
       10_000,
     );
 
-  const sentTo = (userId: number) =>
-    bridge.simulator?.messages.filter((message) => message.userId === userId) ?? [];
-
   it("sends the first event at once, defers the rest, and sends them as one digest when the week frees", async () => {
     const userId = freshUser();
     const first = order(userId, "first-order");
     expect((await postWebhook(bridge, "app", first)).status).toBe(202);
     await until(
-      () => sentTo(userId).length,
+      () => bridge.sentTo(userId).length,
       (n) => n === 1,
       5_000,
     );
@@ -91,11 +62,11 @@ describe("the weekly ledger through the local bridge", () => {
     expect(deferred.map((record) => record?.outcome)).toEqual(["deferred", "deferred"]);
     const due = deferred[0]?.dueAt?.getTime() ?? 0;
     expect(due).toBeGreaterThan(deferred[0]?.at.getTime() ?? 0);
-    expect(sentTo(userId)).toHaveLength(1);
+    expect(bridge.sentTo(userId)).toHaveLength(1);
 
     // The week (10 s) plus the margin (1 s) passes; the sweeper queues the flush.
     const messages = await until(
-      () => sentTo(userId),
+      () => bridge.sentTo(userId),
       (m) => m.length === 2,
       20_000,
     );
@@ -126,11 +97,11 @@ describe("the weekly ledger through the local bridge", () => {
     const deferred = await firstRecord(jobOf(request));
     expect(deferred?.outcome).toBe("deferred");
     expect(deferred?.reason).toContain("USER_MESSAGE_LIMIT");
-    expect(sentTo(userId)).toHaveLength(0);
+    expect(bridge.sentTo(userId)).toHaveLength(0);
 
     // Tried again every weekSeconds / 7 until Bitrix24's week for the other app's message is over.
     const messages = await until(
-      () => sentTo(userId),
+      () => bridge.sentTo(userId),
       (m) => m.length === 1,
       25_000,
     );
@@ -150,7 +121,7 @@ describe("the weekly ledger through the local bridge", () => {
     const first = order(userId, "alpha");
     await postWebhook(bridge, "app", first);
     await until(
-      () => sentTo(userId).length,
+      () => bridge.sentTo(userId).length,
       (n) => n === 1,
       5_000,
     );
@@ -160,7 +131,7 @@ describe("the weekly ledger through the local bridge", () => {
     expect((await records(jobOf(second)))?.outcome).toBe("deferred");
 
     const messages = await until(
-      () => sentTo(userId),
+      () => bridge.sentTo(userId),
       (m) => m.length === 2,
       20_000,
     );
@@ -171,12 +142,8 @@ describe("the weekly ledger through the local bridge", () => {
 });
 
 describe("an event for a user whose digest is due", () => {
-  let bridge: Bridge;
-  beforeAll(async () => {
-    // No sweeper here: the event itself must find the due digest.
-    bridge = await startTestBridge(shortWeekConfig(), { sweepEveryMs: 3_600_000 });
-  });
-  afterAll(() => bridge?.close());
+  // No sweeper here: the event itself must find the due digest.
+  const bridge = useTestBridge(shortWeekConfig(), { sweepEveryMs: 3_600_000 });
 
   it("joins it, and the digest goes out at once with the older event first", async () => {
     const userId = freshUser();
@@ -201,19 +168,15 @@ describe("an event for a user whose digest is due", () => {
 });
 
 describe("a route with whenLimited: drop", () => {
-  let bridge: Bridge;
-  beforeAll(async () => {
-    const base = shortWeekConfig();
-    bridge = await startTestBridge(
-      testConfig({
-        ...base,
-        routes: base.routes.map((route) =>
-          route.source === "app" ? { ...route, whenLimited: "drop" } : route,
-        ),
-      }),
-    );
-  });
-  afterAll(() => bridge?.close());
+  const base = shortWeekConfig();
+  const bridge = useTestBridge(
+    testConfig({
+      ...base,
+      routes: base.routes.map((route) =>
+        route.source === "app" ? { ...route, whenLimited: "drop" } : route,
+      ),
+    }),
+  );
 
   it("records the second event of the week as suppressed, and never sends it", async () => {
     const userId = freshUser();
@@ -230,14 +193,10 @@ describe("a route with whenLimited: drop", () => {
 });
 
 describe("retries bounded by time", () => {
-  let bridge: Bridge;
-  beforeAll(async () => {
-    const base = testConfig();
-    bridge = await startTestBridge(
-      testConfig({ delivery: { ...base.delivery, retryFor: 6, maxBackoffSeconds: 1 } }),
-    );
-  });
-  afterAll(() => bridge?.close());
+  const base = testConfig();
+  const bridge = useTestBridge(
+    testConfig({ delivery: { ...base.delivery, retryFor: 6, maxBackoffSeconds: 1 } }),
+  );
 
   it("record the message as failed when the window is over, then move it to the dead-letter queue", async () => {
     const userId = freshUser();

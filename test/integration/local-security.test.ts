@@ -1,10 +1,8 @@
 import { request as httpRequest } from "node:http";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { makeInbox } from "../../functions/local/inbox/index";
 import { makeLocalAdmin } from "../../functions/local/local-admin";
-import { startTestBridge, TEST_SECRETS, testConfig } from "../support/bridge";
-
-type Bridge = Awaited<ReturnType<typeof startTestBridge>>;
+import { TEST_SECRETS, testConfig, useTestBridge } from "../support/bridge";
 
 /** One request with any Host header (fetch would set its own). */
 function call(
@@ -36,16 +34,12 @@ function call(
 
 describe("the local run refuses other sites and rebinding pages", () => {
   const config = testConfig();
-  let bridge: Bridge;
-  beforeAll(async () => {
-    bridge = await startTestBridge(config, {
-      pages: (running) => [
-        makeInbox({ config, env: TEST_SECRETS, tableName: "hookline-e2e", bridge: running }),
-        makeLocalAdmin({ config, bridge: running }),
-      ],
-    });
+  const bridge = useTestBridge(config, {
+    pages: (running) => [
+      makeInbox({ config, env: TEST_SECRETS, tableName: "hookline-e2e", bridge: running }),
+      makeLocalAdmin({ config, bridge: running }),
+    ],
   });
-  afterAll(() => bridge?.close());
 
   it("answers only Host 127.0.0.1, localhost or [::1] with its own port", async () => {
     const { port } = new URL(bridge.url);

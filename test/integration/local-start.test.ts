@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sign } from "@octokit/webhooks-methods";
 import { describe, expect, it } from "vitest";
+import { collectOutput } from "../support/child-output";
 
 const ROOT = join(import.meta.dirname, "../..");
 
@@ -27,29 +28,22 @@ function npmStart(args: string[], env: Record<string, string> = {}) {
     env: { ...withoutSecrets(process.env), HOOKLINE_STATE_DIR: stateDir, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr?.on("data", (chunk) => {
-    stderr += chunk;
-  });
+  const output = collectOutput(child);
   const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
   const listening = new Promise<void>((resolve, reject) => {
     const timer = setInterval(() => {
-      if (/^ {2}CLI: /m.test(stdout)) {
+      if (/^ {2}CLI: /m.test(output().stdout)) {
         clearInterval(timer);
         resolve();
       }
     }, 50);
     void exited.then((code) => {
       clearInterval(timer);
-      reject(new Error(`exited with ${code}: ${stderr}`));
+      reject(new Error(`exited with ${code}: ${output().stderr}`));
     });
   });
   listening.catch(() => {});
-  return { child, exited, listening, stateDir, output: () => ({ stdout, stderr }) };
+  return { child, exited, listening, stateDir, output };
 }
 
 /** The repository's own state file, as the user's `npm start` left it (or undefined). */

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import type { Io } from "../../cli/output";
 import { runCli } from "../../cli/program";
 import { runStatePath } from "../../devkit/run-state";
+import { collectOutput } from "../support/child-output";
 
 const ROOT = join(import.meta.dirname, "../..");
 const CONFIG = join(ROOT, "hookline.config.json");
@@ -26,23 +27,17 @@ function startLocal(args: string[] = []) {
     [join(ROOT, "bin/local.ts"), "--port", "0", "--config", CONFIG, ...args],
     { cwd, env, stdio: ["ignore", "pipe", "pipe"] },
   );
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr?.on("data", (chunk) => {
-    stderr += chunk;
-  });
+  const output = collectOutput(child);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
     cwd,
     child,
     exited,
-    output: () => ({ stdout, stderr }),
+    output,
     waitFor: async (pattern: RegExp, timeoutMs = 30_000) => {
       const deadline = Date.now() + timeoutMs;
-      while (!pattern.test(stdout)) {
+      while (!pattern.test(output().stdout)) {
+        const { stdout, stderr } = output();
         if (Date.now() > deadline || child.exitCode !== null)
           throw new Error(`no ${pattern} in:\n${stdout}\n${stderr}`);
         await new Promise((resolve) => setTimeout(resolve, 50));

@@ -3,28 +3,26 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DeleteTableCommand } from "@aws-sdk/client-dynamodb";
 import { Template } from "aws-cdk-lib/assertions";
-import type {
-  APIGatewayProxyEventV2,
-  APIGatewayProxyStructuredResultV2,
-  Context,
-  SQSBatchResponse,
-  SQSEvent,
-} from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { OUTCOMES } from "../../functions/core/outcome";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { ensureTable } from "../../functions/local/ensure-table";
 import { fakeContext } from "../../functions/local/http-server";
-import { bundleFunction } from "../../lib/bundling";
 import type { HooklineStack } from "../../lib/hookline-stack";
 import { buildStack } from "../infra/synth";
 import { OPEN_LINE_CODE, TEST_SECRETS, testConfig } from "../support/bridge";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
 import { type FakeSqs, startFakeSqs, toSqsEvent } from "../support/fake-sqs";
 import {
+  bundleLambdas,
+  type DeliverHandler,
+  type FunctionName,
+  type IngestHandler,
   issueOpened,
+  LAMBDA_ENTRIES,
   nativeImport,
   restoreEnv,
+  type SweepHandler,
   useLocalAws,
   webhookEvent,
 } from "../support/lambda-bundles";
@@ -104,20 +102,6 @@ function metricsOf(line: PrintedLine): EmittedMetric[] {
   );
 }
 
-type IngestHandler = (
-  event: APIGatewayProxyEventV2,
-  context: Context,
-) => Promise<APIGatewayProxyStructuredResultV2>;
-type DeliverHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
-type SweepHandler = (event: Record<string, unknown>, context: Context) => Promise<unknown>;
-
-const FUNCTIONS = {
-  ingest: "functions/ingest/handler.ts",
-  deliver: "functions/deliver/handler.ts",
-  sweep: "functions/sweep/handler.ts",
-} as const;
-type FunctionName = keyof typeof FUNCTIONS;
-
 /** Each function's log settings and plain environment variables, from the synthesized template. */
 function functionSettings(stack: HooklineStack, template: Template) {
   const resources = template.toJSON().Resources as Record<
@@ -131,7 +115,7 @@ function functionSettings(stack: HooklineStack, template: Template) {
       variables: Record<string, string>;
     }
   >;
-  for (const name of Object.keys(FUNCTIONS) as FunctionName[]) {
+  for (const name of Object.keys(LAMBDA_ENTRIES) as FunctionName[]) {
     const id = stack.getLogicalId(stack[name].fn.node.defaultChild as never);
     const properties = resources[id]?.Properties ?? {};
     const variables = (properties.Environment as { Variables: Record<string, unknown> }).Variables;
@@ -210,9 +194,7 @@ describe("what each bundle prints, through Lambda's log-level filter", () => {
   beforeAll(async () => {
     workDir = await mkdtemp(join(tmpdir(), "hookline-log-filter-"));
     const config = testConfig({ bitrix: { webhookUrl: "env:BITRIX_WEBHOOK_URL" } });
-    for (const [name, entry] of Object.entries(FUNCTIONS)) {
-      bundleFunction(entry, join(workDir, name), { config });
-    }
+    bundleLambdas(workDir, config);
     [dynamo, simulator, sqs] = await Promise.all([
       startDynalite(),
       startBitrixSimulator({ openLineCodes: [OPEN_LINE_CODE] }),
@@ -233,7 +215,7 @@ describe("what each bundle prints, through Lambda's log-level filter", () => {
       { BITRIX_WEBHOOK_URL: simulator.webhookUrl, ...TEST_SECRETS },
     );
     // The template's variables, with the references (table, queues) pointed at the local servers.
-    for (const name of Object.keys(FUNCTIONS) as FunctionName[]) {
+    for (const name of Object.keys(LAMBDA_ENTRIES) as FunctionName[]) {
       // Secrets come from the environment here, not Parameter Store (its reads are tested with the
       // secret resolver): without the prefix, `env:NAME` reads the variable.
       delete settings[name].variables.HOOKLINE_SECRET_PREFIX;
@@ -294,7 +276,7 @@ describe("what each bundle prints, through Lambda's log-level filter", () => {
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
-  it.each(Object.keys(FUNCTIONS) as FunctionName[])(
+  it.each(Object.keys(LAMBDA_ENTRIES) as FunctionName[])(
     "%s: every metric line it prints reaches CloudWatch",
     (name) => {
       const { logging } = settings[name];
@@ -325,7 +307,7 @@ describe("what each bundle prints, through Lambda's log-level filter", () => {
     ).toEqual(expect.arrayContaining(["sent", "deferred"]));
   });
 
-  it.each(Object.keys(FUNCTIONS) as FunctionName[])(
+  it.each(Object.keys(LAMBDA_ENTRIES) as FunctionName[])(
     "%s: no DEBUG or TRACE line reaches CloudWatch, nor hookline's own lines below its level",
     (name) => {
       const { logging, variables } = settings[name];

@@ -1,9 +1,7 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { decodeHTML } from "entities";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postWebhook, startTestBridge, TEST_SECRETS, testConfig } from "../support/bridge";
-
-type Bridge = Awaited<ReturnType<typeof startTestBridge>>;
+import { describe, expect, it } from "vitest";
+import { postWebhook, TEST_SECRETS, testConfig, useTestBridge } from "../support/bridge";
 
 /**
  * What reaches Bitrix24 when a sender is hostile: through the local server, ingest, the queue
@@ -43,18 +41,13 @@ function shopRequest(payload: Record<string, unknown>) {
 }
 
 describe("message safety end to end (what the portal receives)", () => {
-  let bridge: Bridge;
-  beforeAll(async () => {
-    bridge = await startTestBridge(testConfig({ routes }));
-  });
-  afterAll(() => bridge?.close());
+  const bridge = useTestBridge(testConfig({ routes }));
 
   async function deliver(event: string, payload: Record<string, unknown>) {
     const userId = nextUser++;
     const answer = await postWebhook(bridge, "shop", shopRequest({ event, userId, ...payload }));
     await bridge.queue.idle();
-    const received = bridge.simulator?.messages.filter((message) => message.userId === userId);
-    return { answer, received: received ?? [] };
+    return { answer, received: bridge.sentTo(userId) };
   }
 
   it("sends no HTML entity that decodes to markup, once or twice (item 4)", async () => {

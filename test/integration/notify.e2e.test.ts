@@ -1,12 +1,15 @@
-import { randomUUID } from "node:crypto";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { listEvents } from "../../cli/commands/events";
-import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { sleep } from "../../functions/core/clock";
-import { jobIdFor } from "../../functions/core/job";
-import type { OutcomeRecord } from "../../functions/core/outcome";
-import { postWebhook, startTestBridge, TEST_SECRETS, testConfig } from "../support/bridge";
-import { standardWebhookRequest } from "../support/signers";
+import {
+  appJobOf,
+  appOrder,
+  postWebhook,
+  testConfig,
+  until,
+  userIds,
+  useTestBridge,
+} from "../support/bridge";
 
 /**
  * The second channel end to end through the local bridge (docs/notify.md): HTTP, ingest, the
@@ -14,22 +17,14 @@ import { standardWebhookRequest } from "../support/signers";
  * simulator over HTTP, with a week of ten seconds so a digest comes within the test.
  */
 
-type Bridge = Awaited<ReturnType<typeof startTestBridge>>;
-const APP_ROUTE = 2;
 const WEEK_SECONDS = 10;
 const TABLE = "hookline-e2e";
 
-let nextUser = 7000;
-const freshUser = () => nextUser++;
+const freshUser = userIds(7000);
 
 const order = (userId: number, note: string, kind = "payment_failed") =>
-  standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
-    type: "order.paid",
-    data: { orderId: randomUUID().slice(0, 8), bitrixUserId: userId, note, kind },
-  });
-
-const jobOf = (request: { headers: Record<string, string> }) =>
-  jobIdFor("app", request.headers["webhook-id"] as string, APP_ROUTE);
+  appOrder(userId, note, { kind });
+const jobOf = appJobOf;
 
 function notifyingConfig(whenLimited: "notify" | "notify-only") {
   const base = testConfig();
@@ -51,29 +46,11 @@ function notifyingConfig(whenLimited: "notify" | "notify-only") {
   });
 }
 
-/** Polls until `done` (the queue and the sweeper run on their own timers). */
-async function until<T>(read: () => Promise<T> | T, done: (value: T) => boolean, ms: number) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await sleep(200);
-  }
-}
-
 describe("whenLimited: notify through the local bridge", () => {
-  let bridge: Bridge;
-  let record: (jobId: string) => Promise<OutcomeRecord | undefined>;
-  beforeAll(async () => {
-    bridge = await startTestBridge(notifyingConfig("notify"), { sweepEveryMs: 250 });
-    const store = makeDynamoOutcomeStore(bridge.dynamo, TABLE);
-    record = (jobId) => store.get(jobId);
-  });
-  afterAll(() => bridge?.close());
+  const bridge = useTestBridge(notifyingConfig("notify"), { sweepEveryMs: 250 });
+  const record = (jobId: string) => bridge.record(jobId);
   afterEach(() => expect(bridge.simulator?.stats.overlapping).toBe(0));
 
-  const messagesTo = (userId: number) =>
-    bridge.simulator?.messages.filter((message) => message.userId === userId) ?? [];
   const notificationsOf = (userId: number) =>
     bridge.simulator?.notifications.filter((notification) => notification.userId === userId) ?? [];
 
@@ -82,7 +59,7 @@ describe("whenLimited: notify through the local bridge", () => {
     const first = order(userId, "first");
     expect((await postWebhook(bridge, "app", first)).status).toBe(202);
     await until(
-      () => messagesTo(userId).length,
+      () => bridge.sentTo(userId).length,
       (n) => n === 1,
       10_000,
     );
@@ -103,11 +80,11 @@ describe("whenLimited: notify through the local bridge", () => {
     expect(notification?.message).not.toContain("[url=");
     expect(notification?.tag).toBe("orders:payment_failed");
     // Not on the open line: the week holds one message still.
-    expect(messagesTo(userId)).toHaveLength(1);
+    expect(bridge.sentTo(userId)).toHaveLength(1);
 
     // The week (10 s) and its margin pass: the digest carries it, marked as notified.
     const messages = await until(
-      () => messagesTo(userId),
+      () => bridge.sentTo(userId),
       (m) => m.length === 2,
       25_000,
     );
@@ -151,7 +128,7 @@ describe("whenLimited: notify through the local bridge", () => {
     const first = order(userId, "first");
     await postWebhook(bridge, "app", first);
     await until(
-      () => messagesTo(userId).length,
+      () => bridge.sentTo(userId).length,
       (n) => n === 1,
       10_000,
     );
@@ -175,7 +152,7 @@ describe("whenLimited: notify through the local bridge", () => {
     expect(bridge.simulator?.stats.notified).toBeGreaterThanOrEqual(3);
 
     const messages = await until(
-      () => messagesTo(userId),
+      () => bridge.sentTo(userId),
       (m) => m.length === 2,
       25_000,
     );
@@ -197,11 +174,7 @@ describe("whenLimited: notify through the local bridge", () => {
 });
 
 describe("whenLimited: notify-only through the local bridge", () => {
-  let bridge: Bridge;
-  beforeAll(async () => {
-    bridge = await startTestBridge(notifyingConfig("notify-only"), { sweepEveryMs: 250 });
-  });
-  afterAll(() => bridge?.close());
+  const bridge = useTestBridge(notifyingConfig("notify-only"), { sweepEveryMs: 250 });
 
   it("sends the notification alone: sent, and no digest", async () => {
     const userId = freshUser();

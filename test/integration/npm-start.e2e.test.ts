@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sleep } from "../../functions/core/clock";
+import { EU_OAUTH } from "../support/config-fixtures";
 import {
   attribute,
   CLIENT,
@@ -175,11 +176,7 @@ describe("npm start: two portals, one of them an OAuth app", () => {
           { id: "main", openLines: { support: SUPPORT } },
           {
             id: "eu",
-            oauth: {
-              clientId: "env:EU_ID",
-              clientSecret: "env:EU_SECRET",
-              refreshToken: "env:EU_REFRESH",
-            },
+            oauth: EU_OAUTH,
             openLines: { billing: BILLING },
             rateLimit: { perSecond: 5, burst: 250 },
           },

@@ -7,7 +7,6 @@ import {
   type OAuthApp,
   refreshWithBitrix,
 } from "../../functions/adapters/bitrix-oauth";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { makeDynamoTokenStore } from "../../functions/adapters/dynamo/tokens";
 import { type Clock, sleep } from "../../functions/core/clock";
 import { parseConfig } from "../../functions/core/config";
@@ -18,7 +17,10 @@ import {
 } from "../../functions/core/oauth";
 import type { TokenStore } from "../../functions/core/ports";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { ensureTable } from "../../functions/local/ensure-table";
+import { EU_OAUTH } from "../support/config-fixtures";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
+import { latch } from "../support/latch";
 
 /**
  * OAuth portals against the simulator's OAuth server (short-lived access tokens, refresh tokens
@@ -192,21 +194,15 @@ describe("an OAuth portal", () => {
    */
   const slowHolder = (portalId: string, clock: Clock) => {
     let slow = false;
-    let release = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let answered = () => {};
-    const rotated = new Promise<void>((resolve) => {
-      answered = resolve;
-    });
+    const released = latch();
+    const rotated = latch();
     const client = worker(portalId, {
       clock,
       refresh: async (refreshToken) => {
         const answer = await refreshWithBitrix(app, refreshToken);
         if (slow) {
-          answered();
-          await released;
+          rotated.open();
+          await released.opened;
         }
         return answer;
       },
@@ -217,8 +213,8 @@ describe("an OAuth portal", () => {
       slowDown: () => {
         slow = true;
       },
-      rotated,
-      release,
+      rotated: rotated.opened,
+      release: released.open,
     };
   };
 
@@ -392,12 +388,7 @@ describe("an OAuth portal", () => {
         {
           id: "eu",
           url: portal.origin,
-          oauth: {
-            clientId: "env:EU_ID",
-            clientSecret: "env:EU_SECRET",
-            refreshToken: "env:EU_REFRESH",
-            server: portal.origin,
-          },
+          oauth: { ...EU_OAUTH, server: portal.origin },
           openLines: { billing: LINE },
         },
       ],

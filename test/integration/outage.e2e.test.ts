@@ -1,8 +1,5 @@
-import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { jobIdFor } from "../../functions/core/job";
-import { postWebhook, startTestBridge, TEST_SECRETS, testConfig } from "../support/bridge";
-import { standardWebhookRequest } from "../support/signers";
+import { describe, expect, it } from "vitest";
+import { appJobOf, appOrder, postWebhook, testConfig, useTestBridge } from "../support/bridge";
 
 /**
  * A minute-long Bitrix24 outage (every call answers 500) through the local bridge: nothing is
@@ -10,28 +7,18 @@ import { standardWebhookRequest } from "../support/signers";
  * down portal; the shared limiter holds the whole portal back and probes it with growing gaps.
  */
 
-const APP_ROUTE = 2;
 const OUTAGE_MS = 60_000;
 const USERS = 6;
 
 describe("a 60 s Bitrix24 outage", () => {
-  let bridge: Awaited<ReturnType<typeof startTestBridge>>;
-  beforeAll(async () => {
-    const base = testConfig();
-    bridge = await startTestBridge(
-      testConfig({ delivery: { ...base.delivery, retryFor: 600, maxBackoffSeconds: 8 } }),
-    );
-  });
-  afterAll(() => bridge?.close());
+  const base = testConfig();
+  const bridge = useTestBridge(
+    testConfig({ delivery: { ...base.delivery, retryFor: 600, maxBackoffSeconds: 8 } }),
+  );
 
   it("loses nothing, sends nothing twice, and probes the portal instead of hammering it", async () => {
     bridge.simulator?.outage(OUTAGE_MS);
-    const requests = Array.from({ length: USERS }, (_, index) =>
-      standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
-        type: "order.paid",
-        data: { orderId: randomUUID().slice(0, 8), bitrixUserId: 9000 + index, note: "outage" },
-      }),
-    );
+    const requests = Array.from({ length: USERS }, (_, index) => appOrder(9000 + index, "outage"));
     for (const request of requests) {
       expect((await postWebhook(bridge, "app", request)).status).toBe(202);
     }
@@ -42,9 +29,7 @@ describe("a 60 s Bitrix24 outage", () => {
       Array.from({ length: USERS }, (_, index) => 9000 + index),
     );
     const outcomes = await Promise.all(
-      requests.map((request) =>
-        bridge.outcome(jobIdFor("app", request.headers["webhook-id"] as string, APP_ROUTE)),
-      ),
+      requests.map((request) => bridge.outcome(appJobOf(request))),
     );
     expect(outcomes).toEqual(requests.map(() => "sent"));
     expect(bridge.queue.deadLetters).toHaveLength(0);

@@ -8,7 +8,9 @@ import {
   TEST_PORTAL,
   TEST_SECRETS,
   testConfig,
+  userIds,
 } from "../support/bridge";
+import { EU_OAUTH } from "../support/config-fixtures";
 import { standardWebhookRequest } from "../support/signers";
 
 /**
@@ -30,8 +32,7 @@ const appRoute = (event: string, to: Record<string, string>) => ({
   to,
 });
 
-let nextUser = 20_000;
-const freshUser = () => nextUser++;
+const freshUser = userIds(20_000);
 
 describe("several portals and open lines", () => {
   let bridge: Awaited<ReturnType<typeof startTestBridge>>;
@@ -46,11 +47,7 @@ describe("several portals and open lines", () => {
         },
         {
           id: "eu",
-          oauth: {
-            clientId: "env:EU_ID",
-            clientSecret: "env:EU_SECRET",
-            refreshToken: "env:EU_REFRESH",
-          },
+          oauth: EU_OAUTH,
           openLines: { billing: BILLING },
           ...TEST_PORTAL,
           rateLimit: { perSecond: 20, burst: 20 },

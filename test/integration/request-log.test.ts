@@ -1,15 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postWebhook, startTestBridge, TEST_SECRETS, testConfig } from "../support/bridge";
+import { describe, expect, it } from "vitest";
+import { postWebhook, TEST_SECRETS, testConfig, useTestBridge } from "../support/bridge";
 import { githubExamples, githubRequest } from "../support/signers";
 
-type Bridge = Awaited<ReturnType<typeof startTestBridge>>;
-
 describe("the local run's request log, fed by the local server", () => {
-  let bridge: Bridge;
-  beforeAll(async () => {
-    bridge = await startTestBridge(testConfig());
-  });
-  afterAll(() => bridge?.close());
+  const bridge = useTestBridge(testConfig());
 
   it("records an accepted webhook with its event name, then its message's outcome", async () => {
     const payload = { ...githubExamples("issues", "opened")[0], sender: { id: 21031067 } };

@@ -5,6 +5,7 @@ import {
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeDynamoInspection } from "../../functions/adapters/dynamo/inspection";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
 import {
@@ -12,7 +13,7 @@ import {
   RECEIPT_PENDING_MS,
 } from "../../functions/adapters/dynamo/receipts";
 import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
-import { ensureTable, keys, shardOf, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
+import { keys, shardOf, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
 import type { EventJob } from "../../functions/core/job";
 import type { OutcomeRecord } from "../../functions/core/outcome";
 import {
@@ -24,6 +25,7 @@ import {
   type SlotHolder,
   type SlotKey,
 } from "../../functions/core/ports";
+import { ensureTable } from "../../functions/local/ensure-table";
 import { makeMemoryReceiptStore } from "../../functions/local/memory-receipts";
 import {
   type LocalDynamo,
@@ -43,8 +45,22 @@ const MARGIN = 300 * SECOND;
 /** How long ambiguity evidence is kept: a retry window and the dead-letter retention. */
 const EVIDENCE = 15 * DAY;
 const LINE = "0123456789abcdef0123456789ABCDEF";
+const SLOT_TIMES = { weekMs: WEEK, weekMarginMs: MARGIN, evidenceMs: EVIDENCE };
 
 const at = (ms: number): Date => new Date(T0.getTime() + ms);
+const eventFor = (jobId: string, over: Partial<EventJob> = {}): EventJob => ({
+  v: 3,
+  kind: "event",
+  jobId,
+  sourceId: "github",
+  eventId: `delivery-${jobId}`,
+  eventName: "issues.opened",
+  receivedAt: T0.toISOString(),
+  userId: 42,
+  message: `message of ${jobId}`,
+  whenLimited: "digest",
+  ...over,
+});
 const sendTimes = (answers: ({ sendAt: Date } | { retryAfterMs: number })[]): number[] =>
   answers.map((answer) => {
     if (!("sendAt" in answer))
@@ -85,12 +101,7 @@ describe.each([
   });
 
   describe("weekly slots", () => {
-    const slots = () =>
-      makeDynamoSlotStore(client, TABLE, {
-        weekMs: WEEK,
-        weekMarginMs: MARGIN,
-        evidenceMs: EVIDENCE,
-      });
+    const slots = () => makeDynamoSlotStore(client, TABLE, SLOT_TIMES);
     const job = (jobId: string): SlotHolder => ({ jobId });
     /** Claims and expects the slot. */
     const take = async (key: SlotKey, holder: SlotHolder, now: Date): Promise<SlotAttempt> => {
@@ -160,11 +171,11 @@ describe.each([
 
     it("owns a claim whose write the SDK re-sent after it applied (its own token on the item)", async () => {
       const key = freshSlot();
-      const resending = makeDynamoSlotStore(resendingApplied(client, isSlotClaim), TABLE, {
-        weekMs: WEEK,
-        weekMarginMs: MARGIN,
-        evidenceMs: EVIDENCE,
-      });
+      const resending = makeDynamoSlotStore(
+        resendingApplied(client, isSlotClaim),
+        TABLE,
+        SLOT_TIMES,
+      );
       const claim = await resending.claim(key, job("job"), T0, LEASE);
       expect(claim.status).toBe("claimed");
     });
@@ -326,11 +337,7 @@ describe.each([
     });
 
     it("lets other failures through unchanged", async () => {
-      const missing = makeDynamoSlotStore(client, "no-such-table", {
-        weekMs: WEEK,
-        weekMarginMs: MARGIN,
-        evidenceMs: EVIDENCE,
-      });
+      const missing = makeDynamoSlotStore(client, "no-such-table", SLOT_TIMES);
       await expect(missing.claim(freshSlot(), job("job"), T0, LEASE)).rejects.toBeInstanceOf(
         ResourceNotFoundException,
       );
@@ -374,19 +381,6 @@ describe.each([
 
   describe("outcomes", () => {
     const outcomes = () => makeDynamoOutcomeStore(client, TABLE);
-    const eventFor = (jobId: string, over: Partial<EventJob> = {}): EventJob => ({
-      v: 3,
-      kind: "event",
-      jobId,
-      sourceId: "github",
-      eventId: `delivery-${jobId}`,
-      eventName: "issues.opened",
-      receivedAt: T0.toISOString(),
-      userId: 42,
-      message: `message of ${jobId}`,
-      whenLimited: "digest",
-      ...over,
-    });
     const finalFor = (jobId: string, over: Partial<OutcomeRecord> = {}): OutcomeRecord => ({
       jobId,
       sourceId: "github",
@@ -620,6 +614,89 @@ describe.each([
       await outcomes().finish(full);
       expect(await outcomes().get(full.jobId)).toEqual(full);
       expect(await outcomes().get(fresh("never"))).toBeUndefined();
+    });
+  });
+
+  describe("the operator's reads (hookline events, hookline slot)", () => {
+    const inspection = () => makeDynamoInspection(client, TABLE);
+    const slots = () => makeDynamoSlotStore(client, TABLE, SLOT_TIMES);
+
+    it("reads a slot free, pending with its lease, then sent until its week is over", async () => {
+      const key = freshSlot();
+      expect(await inspection().slot(key)).toEqual({ state: "free" });
+      const claim = await slots().claim(key, { jobId: "job" }, T0, LEASE);
+      if (claim.status !== "claimed") throw new Error(`expected a claim, got ${claim.status}`);
+      expect(await inspection().slot(key)).toMatchObject({
+        state: "pending",
+        leaseUntil: at(LEASE),
+        holderJob: "job",
+      });
+      await slots().markSending(claim.attempt, at(SECOND));
+      await slots().confirm(claim.attempt, at(2 * SECOND));
+      expect(await inspection().slot(key)).toMatchObject({
+        state: "sent",
+        sentAt: at(2 * SECOND),
+        freeAt: at(2 * SECOND + WEEK + MARGIN),
+      });
+    });
+
+    it("clears a slot: true when there was one, and it reads free afterwards", async () => {
+      const key = freshSlot();
+      expect(await inspection().clearSlot(key)).toBe(false);
+      await slots().claim(key, { jobId: "job" }, T0, LEASE);
+      expect(await inspection().clearSlot(key)).toBe(true);
+      expect(await inspection().slot(key)).toEqual({ state: "free" });
+    });
+
+    it("lists outcomes newest first since a time, filtered, with their notifications", async () => {
+      const source = fresh("source");
+      const outcomes = makeDynamoOutcomeStore(client, TABLE);
+      const record = (n: number, over: Partial<OutcomeRecord> = {}): OutcomeRecord => ({
+        jobId: fresh("job"),
+        sourceId: source,
+        eventId: `delivery-${n}`,
+        eventName: "issues.opened",
+        outcome: "sent",
+        reason: "sent",
+        userId: 42,
+        at: at(n * SECOND),
+        ...over,
+      });
+      const [old, first, failed, second] = [
+        record(1),
+        record(3),
+        record(4, { outcome: "failed", reason: "no" }),
+        record(5, { userId: 43 }),
+      ] as const;
+      for (const each of [old, first, failed, second]) await outcomes.finish(each);
+      const since = at(2 * SECOND);
+      expect(await inspection().recentOutcomes({ source, since, limit: 10 })).toEqual([
+        second,
+        failed,
+        first,
+      ]);
+      expect(
+        await inspection().recentOutcomes({
+          source,
+          since,
+          limit: 10,
+          userId: 42,
+          outcome: "sent",
+        }),
+      ).toEqual([first]);
+      expect(await inspection().notifications([first.jobId])).toEqual(new Map());
+    });
+
+    it("reads when a message reached its user as a notification, for those that did", async () => {
+      const key = freshSlot();
+      const jobId = fresh("job");
+      const job = eventFor(jobId, { userId: key.userId, message: "urgent", whenLimited: "notify" });
+      const outcomes = makeDynamoOutcomeStore(client, TABLE);
+      await outcomes.defer(job, key, at(WEEK), "weekly slot used", T0);
+      await outcomes.notified(jobId, "hookline:0", at(SECOND), "notified");
+      expect(await inspection().notifications([jobId, fresh("never")])).toEqual(
+        new Map([[jobId, { notifiedAt: at(SECOND), notifyTag: "hookline:0" }]]),
+      );
     });
   });
 

@@ -1,25 +1,24 @@
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import type {
-  APIGatewayProxyEventV2,
-  APIGatewayProxyStructuredResultV2,
-  Context,
-  SQSBatchResponse,
-  SQSEvent,
-} from "aws-lambda";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { ensureTable } from "../../functions/local/ensure-table";
 import { fakeContext } from "../../functions/local/http-server";
-import { bundleFunction } from "../../lib/bundling";
 import { OPEN_LINE_CODE, TEST_SECRETS, testConfig } from "../support/bridge";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
 import { type FakeSqs, startFakeSqs, toSqsEvent } from "../support/fake-sqs";
 import {
+  bundleLambdas,
+  type DeliverHandler,
+  type FunctionName,
+  type IngestHandler,
   issueOpened,
+  LAMBDA_ENTRIES,
+  localFunctionEnv,
   nativeImport,
   restoreEnv,
+  staticClosure,
   useLocalAws,
   webhookEvent,
 } from "../support/lambda-bundles";
@@ -40,40 +39,8 @@ import { githubRequest } from "../support/signers";
  * over OTLP/HTTP to a collector, the trace context riding in the SQS message's attributes.
  */
 
-type IngestHandler = (
-  event: APIGatewayProxyEventV2,
-  context: Context,
-) => Promise<APIGatewayProxyStructuredResultV2>;
-type DeliverHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
-
-const FUNCTIONS = {
-  ingest: "functions/ingest/handler.ts",
-  deliver: "functions/deliver/handler.ts",
-  sweep: "functions/sweep/handler.ts",
-};
-type FunctionName = keyof typeof FUNCTIONS;
 const TABLE = "hookline-tracing-bundle";
 const rawConfig = testConfig({ bitrix: { webhookUrl: "env:BITRIX_WEBHOOK_URL" } });
-
-/** The files a module loads before any `import()`: itself and its static imports, transitively. */
-async function staticClosure(entry: string): Promise<string[]> {
-  const seen = new Set<string>();
-  const visit = async (file: string): Promise<void> => {
-    if (seen.has(file)) return;
-    seen.add(file);
-    const code = await readFile(file, "utf8");
-    for (const match of code.matchAll(
-      /(?:^|[;}\s])(?:import|export)\s*[^"'()]*?from\s*"(\.[^"]+)"/g,
-    )) {
-      await visit(resolve(dirname(file), match[1] as string));
-    }
-    for (const match of code.matchAll(/(?:^|[;}\s])import\s*"(\.[^"]+)"/g)) {
-      await visit(resolve(dirname(file), match[1] as string));
-    }
-  };
-  await visit(entry);
-  return [...seen];
-}
 
 /** The source files a bundled file was built from, by its source map (`sources`). */
 const sourcesOf = async (file: string): Promise<string[]> =>
@@ -88,14 +55,11 @@ describe("tracing in the bundled Lambda handlers", () => {
   let simulator: BitrixSimulator | undefined;
   let sqs: FakeSqs | undefined;
   let collector: OtlpCollector | undefined;
-  const bundles = {} as Record<FunctionName, string>;
+  let bundles: Record<FunctionName, string>;
 
   beforeAll(async () => {
     workDir = await mkdtemp(join(tmpdir(), "hookline-tracing-"));
-    for (const [name, entry] of Object.entries(FUNCTIONS)) {
-      bundleFunction(entry, join(workDir, name), { config: rawConfig });
-      bundles[name as FunctionName] = join(workDir, name, "index.mjs");
-    }
+    bundles = bundleLambdas(workDir, rawConfig);
     [dynamo, simulator, sqs, collector] = await Promise.all([
       startDynalite(),
       startBitrixSimulator({ openLineCodes: [OPEN_LINE_CODE] }),
@@ -117,7 +81,7 @@ describe("tracing in the bundled Lambda handlers", () => {
   });
 
   it("keeps the OpenTelemetry SDK out of what every function loads at start", async () => {
-    for (const name of Object.keys(FUNCTIONS) as FunctionName[]) {
+    for (const name of Object.keys(LAMBDA_ENTRIES) as FunctionName[]) {
       const eager = await staticClosure(bundles[name]);
       expect(eager.length).toBeGreaterThan(1);
       for (const file of eager) {
@@ -141,11 +105,7 @@ describe("tracing in the bundled Lambda handlers", () => {
       workDir,
       { dynamodb: dynamo.endpoint, sqs: sqs.endpoint },
       {
-        HOOKLINE_TABLE: TABLE,
-        HOOKLINE_QUEUE_URL: sqs.queueUrl("hookline"),
-        HOOKLINE_DEAD_LETTER_QUEUE_URL: sqs.queueUrl("hookline-dead-letters"),
-        POWERTOOLS_LOG_LEVEL: "ERROR",
-        POWERTOOLS_METRICS_DISABLED: "true",
+        ...localFunctionEnv(TABLE, sqs),
         BITRIX_WEBHOOK_URL: simulator.webhookUrl,
         ...TEST_SECRETS,
         // What the stack sets with `-c tracing=true` (lib/tracing.ts), the endpoint a collector's.

@@ -2,14 +2,14 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { sourceById } from "../../cli/config";
 import { DEVELOPMENT_SECRETS, signingSecret } from "../../devkit/dev-secrets";
 import { buildSample } from "../../devkit/samples";
 import { sendEvent } from "../../devkit/send-event";
 import { parseConfig } from "../../functions/core/config";
 import { deliveryTimings } from "../../functions/core/delivery-timings";
-import { startTestBridge } from "../support/bridge";
+import { useTestBridge } from "../support/bridge";
 
 const ROOT = join(import.meta.dirname, "../..");
 const run = promisify(execFile);
@@ -20,15 +20,11 @@ const run = promisify(execFile);
  */
 describe("the README walk-throughs on the example config", () => {
   const config = parseConfig(JSON.parse(readFileSync(join(ROOT, "hookline.config.json"), "utf8")));
-  let bridge: Awaited<ReturnType<typeof startTestBridge>>;
-  beforeAll(async () => {
-    bridge = await startTestBridge(config, {
-      env: { ...DEVELOPMENT_SECRETS },
-      // The example config's own timings, as npm start runs it.
-      deliverTimeoutMs: deliveryTimings(config).deliverTimeoutSeconds * 1000,
-    });
+  const bridge = useTestBridge(config, {
+    env: { ...DEVELOPMENT_SECRETS },
+    // The example config's own timings, as npm start runs it.
+    deliverTimeoutMs: deliveryTimings(config).deliverTimeoutSeconds * 1000,
   });
-  afterAll(() => bridge?.close());
 
   /** scripts/stripe-event.mjs as the README runs it, against this bridge's port. */
   const stripeScript = async (...args: string[]) => {

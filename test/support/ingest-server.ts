@@ -1,7 +1,6 @@
 import { ScanCommand } from "@aws-sdk/client-dynamodb";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoReceiptStore } from "../../functions/adapters/dynamo/receipts";
-import { ensureTable } from "../../functions/adapters/dynamo/table";
 import { systemClock } from "../../functions/core/clock";
 import { type Config, parseConfig } from "../../functions/core/config";
 import type { QueueMessage } from "../../functions/core/job";
@@ -9,7 +8,9 @@ import { silentLog } from "../../functions/core/log";
 import { noMetrics } from "../../functions/core/metrics";
 import { compileRoutes } from "../../functions/core/routes";
 import { createIngestHandler } from "../../functions/ingest/app";
+import { ensureTable } from "../../functions/local/ensure-table";
 import { type HttpServerOptions, startHttpServer } from "../../functions/local/http-server";
+import { SENDER_SOURCES, shopSource, TEST_OPEN_LINE } from "./config-fixtures";
 import { makeTestClient, startDynalite } from "./dynamo-servers";
 
 /** Secrets of the ingest test config, as `env:` references resolve them. */
@@ -32,29 +33,17 @@ export function ingestTestConfig(overrides: Record<string, unknown> = {}): Confi
     message: "{{ payload.text | default: payload.type }}",
   });
   return parseConfig({
-    bitrix: { openLineCode: "ab515f5d85a8b844d484f6ea75a2e494" },
+    bitrix: { openLineCode: TEST_OPEN_LINE },
     sources: [
-      { id: "github", type: "github", secret: "env:GITHUB_SECRET" },
-      { id: "stripe", type: "stripe", secret: "env:STRIPE_SECRET" },
-      { id: "app", type: "standard-webhooks", secret: "env:APP_SECRET" },
-      {
-        id: "shop",
-        type: "hmac",
-        secret: "env:SHOP_SECRET",
-        header: "x-shop-signature",
-        prefix: "sha256=",
-        eventId: { header: "x-shop-event-id" },
-        eventName: { header: "x-shop-event" },
-      },
-      {
+      ...SENDER_SOURCES,
+      shopSource({ eventId: { header: "x-shop-event-id" }, eventName: { header: "x-shop-event" } }),
+      // The shop's secret and header, with a signed timestamp instead of the prefix.
+      shopSource({
         id: "timed",
-        type: "hmac",
-        secret: "env:SHOP_SECRET",
-        header: "x-shop-signature",
+        prefix: undefined,
         timestampHeader: "x-shop-timestamp",
         eventId: { header: "x-shop-event-id" },
-        eventName: { path: "event" },
-      },
+      }),
     ],
     routes: ["github", "stripe", "app", "shop", "timed"].map(route),
     ...overrides,

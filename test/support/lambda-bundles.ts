@@ -1,8 +1,63 @@
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { APIGatewayProxyEventV2 } from "aws-lambda";
-import { apiGatewayEvent } from "../../functions/local/http-server";
+import type { APIGatewayProxyEventV2, Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import type { Config } from "../../functions/core/config";
+import { apiGatewayEvent, type HttpHandler } from "../../functions/local/http-server";
+import { bundleFunction } from "../../lib/bundling";
 import { githubExamples, type SignedRequest } from "./signers";
+
+export type IngestHandler = HttpHandler;
+export type DeliverHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+export type SweepHandler = (
+  event: Record<string, unknown>,
+  context: Context,
+) => Promise<{ dueEvents: number; flushes: number }>;
+
+/** The Lambda entries, by function. */
+export const LAMBDA_ENTRIES = {
+  ingest: "functions/ingest/handler.ts",
+  deliver: "functions/deliver/handler.ts",
+  sweep: "functions/sweep/handler.ts",
+} as const;
+export type FunctionName = keyof typeof LAMBDA_ENTRIES;
+
+/**
+ * Bundles each function as the construct does (production esbuild settings, the checked config
+ * carried in the code) into `workDir/<name>`; returns each bundle's `index.mjs`.
+ */
+export function bundleLambdas(
+  workDir: string,
+  config: Config,
+  names: readonly FunctionName[] = Object.keys(LAMBDA_ENTRIES) as FunctionName[],
+): Record<FunctionName, string> {
+  const bundles = {} as Record<FunctionName, string>;
+  for (const name of names) {
+    bundleFunction(LAMBDA_ENTRIES[name], join(workDir, name), { config });
+    bundles[name] = join(workDir, name, "index.mjs");
+  }
+  return bundles;
+}
+
+/** The files a bundled module loads before any `import()`: itself and its static imports, transitively. */
+export async function staticClosure(entry: string): Promise<string[]> {
+  const seen = new Set<string>();
+  const visit = async (file: string): Promise<void> => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const code = await readFile(file, "utf8");
+    for (const match of code.matchAll(
+      /(?:^|[;}\s])(?:import|export)\s*[^"'()]*?from\s*"(\.[^"]+)"/g,
+    )) {
+      await visit(resolve(dirname(file), match[1] as string));
+    }
+    for (const match of code.matchAll(/(?:^|[;}\s])import\s*"(\.[^"]+)"/g)) {
+      await visit(resolve(dirname(file), match[1] as string));
+    }
+  };
+  await visit(entry);
+  return [...seen];
+}
 
 /**
  * Node's own `import()`, bypassing Vitest's module runner (which would transform a `.mjs` outside
@@ -50,6 +105,21 @@ export function useLocalAws(
     ...more,
   });
 }
+
+/**
+ * A bundled function's own variables for `useLocalAws`: the table and the queues (on the fake
+ * SQS), and Powertools quiet (errors only, no metric lines).
+ */
+export const localFunctionEnv = (
+  table: string,
+  sqs: { queueUrl(name: string): string },
+): Record<string, string> => ({
+  HOOKLINE_TABLE: table,
+  HOOKLINE_QUEUE_URL: sqs.queueUrl("hookline"),
+  HOOKLINE_DEAD_LETTER_QUEUE_URL: sqs.queueUrl("hookline-dead-letters"),
+  POWERTOOLS_LOG_LEVEL: "ERROR",
+  POWERTOOLS_METRICS_DISABLED: "true",
+});
 
 /** Puts the process environment back as `saved` had it (a copy taken before `useLocalAws`). */
 export function restoreEnv(saved: Record<string, string | undefined>): void {

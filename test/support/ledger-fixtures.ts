@@ -3,7 +3,7 @@ import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
 import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
 import { type Config, parseConfig } from "../../functions/core/config";
-import { type DeliverDeps, makeDeliver } from "../../functions/core/deliver";
+import { type DeliverDeps, type DeliveryResult, makeDeliver } from "../../functions/core/deliver";
 import {
   type DeliveryTimings,
   deliveryTimings,
@@ -24,6 +24,7 @@ import type {
   SlotStore,
   SystemNotification,
 } from "../../functions/core/ports";
+import { makeSweep } from "../../functions/core/sweep";
 import { makeTemplateEngine } from "../../functions/core/template";
 
 /**
@@ -34,6 +35,16 @@ import { makeTemplateEngine } from "../../functions/core/template";
 
 export const LINE = "ab515f5d85a8b844d484f6ea75a2e494";
 export const SECOND = 1000;
+/** Where the ledger tests' fake clocks start. */
+export const T0 = Date.parse("2030-01-07T09:00:00.000Z");
+/** Deliver's answer when the queue may forget the message. */
+export const done: DeliveryResult = { status: "done" };
+
+/** The backoff of a retry answer; anything else fails the test. */
+export function delayOf(result: DeliveryResult): number {
+  if (result.status !== "retry") throw new Error(`expected a retry, got ${JSON.stringify(result)}`);
+  return result.delayMs;
+}
 
 export interface LedgerConfigOptions {
   weeklyLimit?: boolean;
@@ -165,34 +176,7 @@ export function scriptedBitrix(
   };
 }
 
-export const answers = {
-  sent: { kind: "sent" } as SendResult,
-  limited: { kind: "limited", code: "USER_MESSAGE_LIMIT" } as SendResult,
-  timeout: { kind: "ambiguous", code: "TIMEOUT" } as SendResult,
-  reset: { kind: "ambiguous", code: "CONNECTION_LOST" } as SendResult,
-  http500: {
-    kind: "retry",
-    code: "HTTP_500",
-    status: 500,
-    retryAfterMs: 1000,
-    overloaded: false,
-  } as SendResult,
-  overloaded: {
-    kind: "retry",
-    code: "QUERY_LIMIT_EXCEEDED",
-    status: 503,
-    retryAfterMs: 1500,
-    overloaded: true,
-  } as SendResult,
-  operating: {
-    kind: "retry",
-    code: "OPERATION_TIME_LIMIT",
-    status: 429,
-    retryAfterMs: 10_000,
-    overloaded: false,
-  } as SendResult,
-  config: { kind: "config", code: "NOT_FOUND", status: 400 } as SendResult,
-};
+export { answers } from "./bitrix-answers";
 
 /** The config's one portal (these fixtures use single-portal configs). */
 export function onlyPortal(config: Config): PortalConfig {
@@ -217,17 +201,20 @@ export function portalSettings(config: Config): DeliverDeps["bitrix"] {
   };
 }
 
-/** Throws from the named store methods for their next `times` calls: a write that failed. */
+/**
+ * Throws from the named store methods for their next `plan[name]` calls: a write that failed.
+ * The plan is read as the calls come, so a test may arm a method later (`plan.finish = 3`).
+ */
 export function failing<T extends object>(store: T, plan: Partial<Record<keyof T, number>>): T {
-  const left = new Map(Object.entries(plan) as [string, number][]);
+  const left = plan as Partial<Record<string, number>>;
   return new Proxy(store, {
     get(target, name, receiver) {
       const value = Reflect.get(target, name, receiver);
       if (typeof value !== "function" || typeof name !== "string") return value;
       return (...args: unknown[]) => {
-        const remaining = left.get(name) ?? 0;
+        const remaining = left[name] ?? 0;
         if (remaining > 0) {
-          left.set(name, remaining - 1);
+          left[name] = remaining - 1;
           return Promise.reject(new Error(`${name} failed (injected)`));
         }
         return value.apply(target, args);
@@ -322,3 +309,30 @@ export function makeLedgerWorld(
 }
 
 export type LedgerWorldFixture = ReturnType<typeof makeLedgerWorld>;
+
+/**
+ * A world per call, each on a portal of its own (`<prefix>-<n>.example`), on the table `useTable`
+ * opened: `table.db` is read when a world is made, after the table's `beforeAll`.
+ */
+export function ledgerWorlds(table: { db: DynamoDBClient }, tableName: string, prefix = "portal") {
+  let unique = 0;
+  return (options: LedgerWorldOptions = {}): LedgerWorldFixture =>
+    makeLedgerWorld(table.db, tableName, `${prefix}-${++unique}.example`, T0, options);
+}
+
+/** The real sweeper over a world's stores and clock; `enqueue` receives the flushes it queues. */
+export function sweepOf(
+  w: LedgerWorldFixture,
+  flushQueuedMs: number,
+  enqueue: (jobs: readonly QueueMessage[]) => void,
+) {
+  return makeSweep({
+    outcomes: w.deps.outcomes,
+    slots: w.deps.slots,
+    queue: { enqueue: async (jobs) => enqueue(jobs) },
+    clock: w.clock,
+    log: silentLog,
+    metrics: noMetrics,
+    flushQueuedMs,
+  });
+}

@@ -14,7 +14,7 @@ import { makeBitrixOAuthClient } from "../../functions/adapters/bitrix-oauth";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
 import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
-import { allShards, ensureTable, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
+import { allShards, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
 import { makeDynamoTokenStore } from "../../functions/adapters/dynamo/tokens";
 import { classifyBitrixAnswer } from "../../functions/core/bitrix-errors";
 import type { Config } from "../../functions/core/config";
@@ -33,6 +33,7 @@ import {
 import type { BitrixClient, SendResult, SystemNotification } from "../../functions/core/ports";
 import { makeSweep } from "../../functions/core/sweep";
 import { makeTemplateEngine } from "../../functions/core/template";
+import { ensureTable } from "../../functions/local/ensure-table";
 import { LINE, ledgerTimings, onlyPortal, portalSettings } from "./ledger-fixtures";
 
 /**

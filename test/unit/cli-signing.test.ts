@@ -6,6 +6,7 @@ import { buildSample, placeholderPayload } from "../../devkit/samples";
 import { signEvent } from "../../devkit/signing";
 import { type Config, parseConfig, type SourceConfig } from "../../functions/core/config";
 import { verifyEvent } from "../../functions/core/sources";
+import { SENDER_SOURCES, shopSource, TEST_OPEN_LINE } from "../support/config-fixtures";
 
 const NOW = new Date("2026-11-25T09:00:00Z");
 const SECRETS: Record<string, string> = {
@@ -17,20 +18,10 @@ const SECRETS: Record<string, string> = {
 };
 
 const config: Config = parseConfig({
-  bitrix: { openLineCode: "ab515f5d85a8b844d484f6ea75a2e494" },
+  bitrix: { openLineCode: TEST_OPEN_LINE },
   sources: [
-    { id: "github", type: "github", secret: "env:GITHUB" },
-    { id: "stripe", type: "stripe", secret: "env:STRIPE" },
-    { id: "app", type: "standard-webhooks", secret: "env:APP" },
-    {
-      id: "shop",
-      type: "hmac",
-      secret: "env:SHOP",
-      header: "x-shop-signature",
-      prefix: "sha256=",
-      eventId: { path: "delivery.id" },
-      eventName: { path: "event" },
-    },
+    ...SENDER_SOURCES,
+    shopSource({ eventId: { path: "delivery.id" } }),
     {
       id: "timed",
       type: "hmac",

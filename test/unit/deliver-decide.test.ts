@@ -8,6 +8,7 @@ import {
 } from "../../functions/core/deliver/decide";
 import { MAX_LIMITED_TRIES } from "../../functions/core/ledger";
 import type { SendResult } from "../../functions/core/ports";
+import { answers } from "../support/bitrix-answers";
 import { at, DAY, NOW, SECOND, slotAttempt } from "./fixtures/ledger-time";
 
 /**
@@ -35,17 +36,9 @@ const state = (over: Partial<GuardedState> = {}): GuardedState => ({
   ...over,
 });
 
-const sent: SendResult = { kind: "sent" };
-const limited: SendResult = { kind: "limited", code: "USER_MESSAGE_LIMIT" };
+const { sent, limited, overloaded } = answers;
 const wrongRequest: SendResult = { kind: "permanent", code: "WRONG_REQUEST", status: 400 };
 const wrongCode: SendResult = { kind: "config", code: "CODE", status: 400 };
-const overloaded: SendResult = {
-  kind: "retry",
-  code: "QUERY_LIMIT_EXCEEDED",
-  status: 503,
-  retryAfterMs: 1500,
-  overloaded: true,
-} as SendResult;
 const aborted: SendResult = {
   kind: "retry",
   code: "ABORTED",

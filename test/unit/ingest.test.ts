@@ -12,28 +12,23 @@ import { stripeRequest } from "../support/signers";
 const NOW = new Date("2026-03-01T10:00:00Z");
 const SECRET = "whsec_unit";
 
+const SHOP = {
+  id: "shop",
+  type: "hmac",
+  secret: "env:H",
+  header: "x-sig",
+  eventId: { header: "x-id" },
+  eventName: { path: "event" },
+};
+
 const config = parseConfig({
   bitrix: { openLineCode: "ab515f5d85a8b844d484f6ea75a2e494" },
   sources: [
     { id: "stripe", type: "stripe", secret: "env:S" },
     { id: "github", type: "github", secret: "env:G" },
-    {
-      id: "shop",
-      type: "hmac",
-      secret: "env:H",
-      header: "x-sig",
-      eventId: { header: "x-id" },
-      eventName: { path: "event" },
-    },
-    {
-      id: "timed",
-      type: "hmac",
-      secret: "env:H",
-      header: "x-sig",
-      timestampHeader: "x-ts",
-      eventId: { header: "x-id" },
-      eventName: { path: "event" },
-    },
+    SHOP,
+    // The same source with a signed timestamp.
+    { ...SHOP, id: "timed", timestampHeader: "x-ts" },
   ],
 });
 

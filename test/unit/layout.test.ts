@@ -10,6 +10,8 @@ import { describe, expect, it } from "vitest";
 
 const ROOT = join(import.meta.dirname, "../..");
 const ROOMS = ["bin", "lib", "cli", "devkit", "functions"];
+const LAMBDA_ROOMS = ["functions/ingest", "functions/deliver", "functions/sweep"];
+const readSource = (file: string): string => readFileSync(join(ROOT, file), "utf8");
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(join(ROOT, dir)).flatMap((name) => {
@@ -28,7 +30,7 @@ function importGraph(): Map<string, string[]> {
   const known = new Set(files);
   const graph = new Map<string, string[]>();
   for (const file of files) {
-    const text = readFileSync(join(ROOT, file), "utf8");
+    const text = readSource(file);
     const targets = [...text.matchAll(SPECIFIER)].flatMap((match) => {
       const base = normalize(join(dirname(file), match[1] ?? match[2] ?? ""));
       const found = [base, `${base}.ts`, join(base, "index.ts")].find((path) => known.has(path));
@@ -105,7 +107,7 @@ describe("the house plan (docs/design.md)", () => {
   });
 
   it("the Lambda handlers never reach the local run, the CLI or the devkit", () => {
-    const handlers = ["functions/ingest", "functions/deliver", "functions/sweep"];
+    const handlers = LAMBDA_ROOMS;
     const reached = new Set<string>();
     const walk = (file: string) => {
       if (reached.has(file)) return;
@@ -117,5 +119,14 @@ describe("the house plan (docs/design.md)", () => {
       ["functions/local", "cli", "devkit", "bin", "lib"].includes(roomOf(file)),
     );
     expect(wrong.map((file) => relative(".", file))).toEqual([]);
+  });
+
+  it("the production rooms hold no local tool: no embedded store, no table creation", () => {
+    // The CDK stack owns the table in AWS; dynalite and `ensureTable` live in functions/local.
+    const production = ["functions/core", "functions/adapters", ...LAMBDA_ROOMS];
+    const tools = [...graph.keys()]
+      .filter((file) => production.includes(roomOf(file)))
+      .filter((file) => /from\s*["']dynalite["']|\bCreateTableCommand\b/.test(readSource(file)));
+    expect(tools).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import {
 } from "../../functions/core/deliver/decide";
 import type { WhenLimited } from "../../functions/core/job";
 import type { ClaimResult, SendResult, SlotAttempt } from "../../functions/core/ports";
+import { answers } from "../support/bitrix-answers";
 
 /**
  * The second channel's choices as data (docs/notify.md), on frozen time: when a route that
@@ -163,14 +164,7 @@ describe("im.notify.system.add's answer", () => {
   });
 
   it("an overloaded portal holds every worker back: the notification shares the bucket", () => {
-    const overloaded = {
-      kind: "retry",
-      code: "QUERY_LIMIT_EXCEEDED",
-      status: 503,
-      retryAfterMs: 1500,
-      overloaded: true,
-    } as SendResult;
-    expect(notify(true, overloaded, 1).effects).toEqual([
+    expect(notify(true, answers.overloaded, 1).effects).toEqual([
       { do: "count-error", code: "QUERY_LIMIT_EXCEEDED", configFault: false },
       { do: "hold-portal", forMs: portalBackoffMs(1500, 1, timings.maxBackoffMs) },
     ]);

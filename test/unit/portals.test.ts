@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../functions/core/config";
+import { EU_OAUTH } from "../support/config-fixtures";
 import { problemsOf } from "../support/config-problems";
 
 const SUPPORT = "ab515f5d85a8b844d484f6ea75a2e494";
@@ -24,7 +25,7 @@ const twoPortals = [
   {
     id: "eu",
     url: "https://eu-example.bitrix24.com",
-    oauth: { clientId: "env:EU_ID", clientSecret: "env:EU_SECRET", refreshToken: "env:EU_REFRESH" },
+    oauth: EU_OAUTH,
     openLines: { billing: BILLING },
     rateLimit: { perSecond: 5, burst: 250 },
   },

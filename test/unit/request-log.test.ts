@@ -52,6 +52,17 @@ function newest(log: RequestLog) {
 
 const answer = (statusCode: number, body: object) => ({ statusCode, body: JSON.stringify(body) });
 
+/** The log entry of a GitHub webhook that ingest accepted. */
+const acceptedGithub = (more: Record<string, unknown> = {}) => ({
+  at: NOW.toISOString(),
+  method: "POST",
+  path: "/webhooks/github",
+  sourceId: "github",
+  status: 202,
+  answer: { status: "accepted" },
+  ...more,
+});
+
 describe("the request log", () => {
   it("keeps the newest entries up to its capacity, newest first", () => {
     const log = new RequestLog(3);
@@ -76,15 +87,7 @@ describe("the request log", () => {
     const log = new RequestLog();
     const changes: string[] = [];
     log.subscribe((change) => changes.push(change.kind));
-    log.addRequest({
-      at: NOW.toISOString(),
-      method: "POST",
-      path: "/webhooks/github",
-      sourceId: "github",
-      status: 202,
-      answer: { status: "accepted" },
-      eventId: "d-1",
-    });
+    log.addRequest(acceptedGithub({ eventId: "d-1" }));
     const base = { jobId: "github:d-1:0", sourceId: "github", eventId: "d-1", userId: 7 };
     log.addOutcome({
       ...base,
@@ -120,17 +123,7 @@ describe("the request log", () => {
       reason: "userId: not a positive integer",
       at: NOW,
     });
-    log.addRequest({
-      at: NOW.toISOString(),
-      method: "POST",
-      path: "/webhooks/github",
-      sourceId: "github",
-      status: 202,
-      answer: { status: "accepted" },
-      eventId: "d-2",
-      messages: 0,
-      failed: 1,
-    });
+    log.addRequest(acceptedGithub({ eventId: "d-2", messages: 0, failed: 1 }));
     expect(newest(log).outcomes).toEqual([
       expect.objectContaining({ outcome: "failed", reason: "userId: not a positive integer" }),
     ]);
@@ -223,17 +216,7 @@ describe("recording a request", () => {
 
   it("prints an outcome line with the user, the digest's due time and the reason", () => {
     const line = outcomeLine(
-      {
-        seq: 1,
-        at: NOW.toISOString(),
-        method: "POST",
-        path: "/webhooks/github",
-        sourceId: "github",
-        status: 202,
-        answer: { status: "accepted" },
-        eventName: "issues.opened",
-        outcomes: [],
-      },
+      { seq: 1, ...acceptedGithub({ eventName: "issues.opened" }), outcomes: [] },
       {
         jobId: "github:d-1:0",
         outcome: "deferred",
