@@ -95,7 +95,8 @@ export function classifyBatchAnswer(
 
 /**
  * What an answer's `time` block says of the method's operating window, when it says it: seconds
- * spent (`operating`) and when the oldest basket resets (`operating_reset_at`, unix seconds).
+ * spent (`operating`) and when the oldest basket resets (`operating_reset_at`, unix seconds); and
+ * what one command cost (a batch's `result_time` durations, or the single call's `duration`).
  */
 export function operatingReport(body: unknown, atMs: number): OperatingReport | undefined {
   const time = isRecord(body) ? body.time : undefined;
@@ -103,5 +104,18 @@ export function operatingReport(body: unknown, atMs: number): OperatingReport | 
   const operating = Number(time.operating ?? Number.NaN);
   const resetAt = Number(time.operating_reset_at ?? Number.NaN);
   if (!Number.isFinite(operating) || !Number.isFinite(resetAt)) return undefined;
-  return { operatingSeconds: operating, resetAtMs: resetAt * 1000, at: atMs };
+  const inner = isRecord(body) && isRecord(body.result) ? body.result.result_time : undefined;
+  const durations = (isRecord(inner) ? Object.values(inner) : [time])
+    .map((entry) => (isRecord(entry) ? Number(entry.duration) : Number.NaN))
+    .filter((duration) => Number.isFinite(duration) && duration >= 0);
+  const commandMs =
+    durations.length > 0
+      ? (durations.reduce((sum, duration) => sum + duration, 0) * 1000) / durations.length
+      : undefined;
+  return {
+    operatingSeconds: operating,
+    resetAtMs: resetAt * 1000,
+    at: atMs,
+    ...(commandMs !== undefined && { commandMs }),
+  };
 }

@@ -195,6 +195,8 @@ export interface RateLimiter {
   reserve(
     now: Date,
     maxWaitMs: number,
+    /** Bucket intervals this request books (at least 1): more for a batch's operating time. */
+    cost?: number,
   ): Promise<{ sendAt: Date; failures: number } | { retryAfterMs: number }>;
   /** Holds the whole portal back for `ms` after a failed call and counts the failure. */
   penalize(now: Date, ms: number): Promise<void>;
@@ -316,6 +318,8 @@ export interface OperatingReport {
   resetAtMs: number;
   /** Epoch ms when the answer came. */
   at: number;
+  /** What one command took to run, as the answer shows it (ms). */
+  commandMs?: number;
 }
 
 /** A system notification as `im.notify.system.add` takes it (docs/notify.md). */

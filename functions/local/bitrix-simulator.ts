@@ -206,9 +206,13 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     batchCommands: 0,
   };
   const meter = makeOperatingMeter({ ...DEFAULT_OPERATING, ...options.operating });
-  /** An answer's `time` block for `method`: its timings and its operating window now. */
+  const { costMs } = { ...DEFAULT_OPERATING, ...options.operating };
+  /**
+   * An answer's `time` block for `method`: its timings (a call runs for its operating cost) and
+   * its operating window now.
+   */
   const time = (method: string, start: number, finish: number) => ({
-    ...timeBlock(start, finish),
+    ...timeBlock(start, Math.max(finish, start + costMs)),
     ...meter.report(method, finish),
   });
   const traits: PortalTraits = {
