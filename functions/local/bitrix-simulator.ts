@@ -447,6 +447,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
             parseParams(undefined, "", new URLSearchParams(String(command).split("?")[1] ?? "")),
           )
         : [params];
+    const keys: string[] = [];
     for (const command of commands) {
       const userId = positiveInt(command?.USER_ID);
       if (userId === undefined) continue;
@@ -454,12 +455,15 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
       const current = inFlight.get(key) ?? 0;
       if (current > 0) stats.overlapping++;
       inFlight.set(key, current + 1);
-      res.once("close", () => {
+      keys.push(key);
+    }
+    res.once("close", () => {
+      for (const key of keys) {
         const left = (inFlight.get(key) ?? 1) - 1;
         if (left > 0) inFlight.set(key, left);
         else inFlight.delete(key);
-      });
-    }
+      }
+    });
   }
 
   function handleControl(req: IncomingMessage, res: ServerResponse, path: string, raw: string) {
