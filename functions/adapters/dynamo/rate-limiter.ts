@@ -106,9 +106,15 @@ export function makeDynamoRateLimiter(
       const nowMs = now.getTime();
       // A request that books more than one interval (a batch's operating time) moves tat further.
       const step = Math.max(interval, Math.ceil(cost * interval));
+      // A bucket this process last saw booked ahead is likely still busy: queue behind first, so
+      // a busy bucket costs one write, not a failed idle write and then the booking.
+      let busy = knownTat >= nowMs;
       for (let round = 0; round < MAX_ROUNDS; round++) {
-        const idle = await takeIdle(nowMs, step);
-        if (idle) return { sendAt: new Date(nowMs), failures: idle.failures };
+        if (!busy) {
+          const idle = await takeIdle(nowMs, step);
+          if (idle) return { sendAt: new Date(nowMs), failures: idle.failures };
+        }
+        busy = false;
         const answer = await queueBehind(nowMs, Math.max(0, Math.floor(maxWaitMs)), step);
         if (answer) return answer;
       }
