@@ -66,27 +66,23 @@ export function makeBitrixWebhookClient(options: BitrixWebhookClientOptions): Bi
   const batchEndpoint = new URL(BATCH, endpoint);
   const now = options.now ?? Date.now;
   const operating = watchOperating(now);
+  /** One call's options: the budget, the caller's signal and latest start, the span. */
+  const call = (signal?: AbortSignal, mayStart?: () => boolean): CallOptions => ({
+    timeoutMs: options.timeoutMs,
+    now,
+    onAnswer: operating.see,
+    ...(signal && { signal }),
+    ...(mayStart && { mayStart }),
+    ...(options.trace && { trace: options.trace }),
+  });
 
   return {
     async sendNetworkMessage(openLineCode, message, signal, mayStart) {
-      return callMethod(endpoint, requestBody(openLineCode, message), {
-        timeoutMs: options.timeoutMs,
-        now,
-        onAnswer: operating.see,
-        ...(signal && { signal }),
-        ...(mayStart && { mayStart }),
-        ...(options.trace && { trace: options.trace }),
-      });
+      return callMethod(endpoint, requestBody(openLineCode, message), call(signal, mayStart));
     },
     async sendBatch(openLineCode, messages, signal, mayStart) {
-      return callBatch(batchEndpoint, networkMessageBatch(openLineCode, messages), {
-        timeoutMs: options.timeoutMs,
-        now,
-        onAnswer: operating.see,
-        ...(signal && { signal }),
-        ...(mayStart && { mayStart }),
-        ...(options.trace && { trace: options.trace }),
-      });
+      const body = networkMessageBatch(openLineCode, messages);
+      return callBatch(batchEndpoint, body, call(signal, mayStart));
     },
     operating: operating.last,
     async sendSystemNotification(notification, signal, mayStart) {

@@ -23,10 +23,18 @@ describe("deliver in batches, against real stores and the simulator", () => {
   let unique = 0;
   afterEach(() => sim.close());
 
-  async function setup(batching = { maxMessages: 50, gatherMs: 1000 }) {
+  async function setup(
+    batching = { maxMessages: 50, gatherMs: 1000 },
+    budget = { operatingSeconds: 480, operatingWindowSeconds: 600, costMs: 50 },
+  ) {
     sim = await startBitrixSimulator({
       openLineCodes: [LINE],
       rateLimit: { burst: 50, perSecond: 2 },
+      operating: {
+        limitSeconds: budget.operatingSeconds,
+        windowSeconds: budget.operatingWindowSeconds,
+        costMs: budget.costMs,
+      },
     });
     const portal = `portal-${++unique}.example`;
     // hookline's clock: the wall clock, moved on by `later` (the simulator keeps the wall clock).
@@ -48,7 +56,10 @@ describe("deliver in batches, against real stores and the simulator", () => {
       batching: {
         ...batching,
         perSecond: 2,
-        budget: { operatingSeconds: 480, operatingWindowSeconds: 600 },
+        budget: {
+          operatingSeconds: budget.operatingSeconds,
+          operatingWindowSeconds: budget.operatingWindowSeconds,
+        },
       },
     });
     const outcomes = makeDynamoOutcomeStore(table.db, TABLE);
@@ -72,7 +83,7 @@ describe("deliver in batches, against real stores and the simulator", () => {
     const later = (ms: number) => {
       offsetMs += ms;
     };
-    return { job, attempt, outcome, later, leaseMs: deps.timings.leaseMs };
+    return { job, attempt, outcome, later, leaseMs: deps.timings.leaseMs, limiter: deps.limiter };
   }
 
   it("sends events under way together in one request, each settled on its own", async () => {
@@ -126,5 +137,24 @@ describe("deliver in batches, against real stores and the simulator", () => {
     expect(await Promise.all(jobs.map(t.attempt))).toEqual(jobs.map(() => done));
     expect(sim.stats.batches).toBe(0);
     expect(sim.stats.requests).toBe(3);
+  });
+
+  it("holds the portal until operating_reset_at when an answer shows the window nearly spent", async () => {
+    // 1 s of operating time per window, 100 ms a command: after five, one more full batch (five)
+    // would reach the budget.
+    const t = await setup(
+      { maxMessages: 5, gatherMs: 1000 },
+      { operatingSeconds: 1, operatingWindowSeconds: 600, costMs: 100 },
+    );
+    const jobs = [31, 32, 33, 34, 35].map((user) => t.job("order", user));
+    expect(await Promise.all(jobs.map(t.attempt))).toEqual(jobs.map(() => done));
+    const heldUntil = t.limiter.heldBackUntil();
+    expect(heldUntil).toBeGreaterThan(Date.now() + 60_000);
+    // The next message waits for the reset instead of meeting 429 OPERATION_TIME_LIMIT.
+    const next = await t.attempt(t.job("order", 36));
+    expect(next).toMatchObject({ status: "retry", reason: "the portal is held back" });
+    expect(next.status === "retry" && next.delayMs).toBeGreaterThan(60_000);
+    expect(sim.stats.requests).toBe(1);
+    expect(sim.stats.rejectedOperating).toBe(0);
   });
 });
