@@ -134,6 +134,33 @@ describe("an OAuth portal", () => {
     expect(portal.oauth?.stats.refreshes).toBe(before + 1);
   });
 
+  it("sends a batch with the app's token, and repeats it once after expired_token and a refresh", async () => {
+    const portalId = `portal-${++unique}`;
+    const client = worker(portalId);
+    if (!client.sendBatch) throw new Error("the OAuth client sends batches");
+    const users = [6000, 6001, 6002].map((u) => u + unique * 10);
+    expect(await client.sendBatch(LINE, users.slice(0, 2).map(message))).toEqual([
+      { kind: "sent" },
+      { kind: "sent" },
+    ]);
+    const stored = await store.read(portalId);
+    await store.replace(
+      portalId,
+      {
+        accessToken: "revoked-access-token",
+        refreshToken: stored?.refreshToken ?? "",
+        accessExpiresAt: shifted() + 3_600_000,
+      },
+      new Date(shifted()),
+    );
+    const before = portal.oauth?.stats.refreshes ?? 0;
+    const accepted = portal.stats.accepted;
+    // The whole request was refused (401): nothing ran, so the repeat cannot send twice.
+    expect(await client.sendBatch(LINE, [message(users[2] as number)])).toEqual([{ kind: "sent" }]);
+    expect(portal.oauth?.stats.refreshes).toBe(before + 1);
+    expect(portal.stats.accepted).toBe(accepted + 1);
+  });
+
   it("after a refresh that crashed once Bitrix24 had rotated the token: a configuration fault that keeps the message queued, then recovery with a new authorization", async () => {
     const portalId = `portal-${++unique}`;
     let now = shifted();
