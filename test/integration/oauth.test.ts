@@ -89,6 +89,19 @@ describe("an OAuth portal", () => {
     return makeBitrixOAuthClient({ portalUrl: portal.origin, tokens, timeoutMs: 5000 });
   };
   const message = (userId: number) => ({ userId, message: `hello ${userId}` });
+  /** Our own record still thinks the access token is good; Bitrix24 refuses it. */
+  async function revokeAccessToken(portalId: string) {
+    const stored = await store.read(portalId);
+    await store.replace(
+      portalId,
+      {
+        accessToken: "revoked-access-token",
+        refreshToken: stored?.refreshToken ?? "",
+        accessExpiresAt: shifted() + 3_600_000,
+      },
+      new Date(shifted()),
+    );
+  }
 
   it("refreshes exactly once for 20 concurrent deliveries across an access-token expiry", async () => {
     const portalId = `portal-${++unique}`;
@@ -119,16 +132,7 @@ describe("an OAuth portal", () => {
     const client = worker(portalId);
     await client.sendNetworkMessage(LINE, message(5000 + unique));
     // Our own record still thinks the token is good: Bitrix24 says otherwise first.
-    const stored = await store.read(portalId);
-    await store.replace(
-      portalId,
-      {
-        accessToken: "revoked-access-token",
-        refreshToken: stored?.refreshToken ?? "",
-        accessExpiresAt: shifted() + 3_600_000,
-      },
-      new Date(shifted()),
-    );
+    await revokeAccessToken(portalId);
     const before = portal.oauth?.stats.refreshes ?? 0;
     expect(await client.sendNetworkMessage(LINE, message(5100 + unique))).toEqual({ kind: "sent" });
     expect(portal.oauth?.stats.refreshes).toBe(before + 1);
@@ -143,16 +147,7 @@ describe("an OAuth portal", () => {
       { kind: "sent" },
       { kind: "sent" },
     ]);
-    const stored = await store.read(portalId);
-    await store.replace(
-      portalId,
-      {
-        accessToken: "revoked-access-token",
-        refreshToken: stored?.refreshToken ?? "",
-        accessExpiresAt: shifted() + 3_600_000,
-      },
-      new Date(shifted()),
-    );
+    await revokeAccessToken(portalId);
     const before = portal.oauth?.stats.refreshes ?? 0;
     const accepted = portal.stats.accepted;
     // The whole request was refused (401): nothing ran, so the repeat cannot send twice.

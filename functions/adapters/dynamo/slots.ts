@@ -115,32 +115,21 @@ export function makeDynamoSlotStore(
         ReturnValuesOnConditionCheckFailure: "ALL_OLD",
       }),
     );
+    let old = write.applied ? write.attributes : undefined;
     if (!write.applied) {
       const item = await itemThatFailed(client, tableName, slotKey(key), write.failed);
       if (!item) return undefined;
-      // Our own token: the SDK re-sent this write after it had applied. The claim is ours.
-      if (item.holder?.S === token) {
-        return {
-          status: "claimed",
-          attempt: {
-            key,
-            holder,
-            token,
-            leaseUntil: new Date(leaseUntil),
-            limitedTries: tries(item),
-            ...pendingOf(item),
-          },
-        };
-      }
-      return blocking(item, holder.jobId, now);
+      if (item.holder?.S !== token) return blocking(item, holder.jobId, now);
+      // Our own token: the SDK re-sent this write after it had applied. The claim is ours; the
+      // item it replaced is lost (a pending item: no previous free time below), its marks kept.
+      old = item;
     }
-    const old = write.attributes;
     // Our own last send (not a block after another app's message) frees at a time we know; a
     // released claim (an event that joined the digest) kept that time for the next claim.
     const ownSend = old?.state?.S === "sent" && old.holderJob?.S !== BITRIX24_RECORD;
     const kept = old?.state ? undefined : old?.previousFreeAt?.N;
     const previousFreeAt = ownSend
-      ? new Date(Number(old.freeAt?.N))
+      ? new Date(Number(old?.freeAt?.N))
       : kept !== undefined && Number(kept) > now - weekMs
         ? new Date(Number(kept))
         : undefined;
