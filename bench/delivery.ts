@@ -43,6 +43,8 @@ export async function measureDelivery(options: DeliveryOptions): Promise<Deliver
       rateLimit: { perSecond, burst },
       weeklyLimit: true,
       timeoutMs: 2_000,
+      // One message per request: the bucket's own pace (batches: bench/batch-delivery.ts).
+      batch: { maxMessages: 1 },
     },
   });
   const requests = Array.from({ length: options.webhooks }, (_, i) =>

@@ -34,6 +34,11 @@ export interface LedgerWrites {
   ingestPerWebhook: number;
   /** Deliver of a message sent on its own: claim, rate limiter, intent, confirm, outcome. */
   sentAlone: number;
+  /**
+   * Deliver of messages sent together in one `batch` request, per message: each one's claim,
+   * intent, confirm and outcome, and a share of the request's one rate-limiter write.
+   */
+  sentInBatch: { messages: number; writes: number; perMessage: number };
   /** Deliver of an event whose user's slot is taken: the failed claim, the marker, the deferral. */
   deferred: number;
   /** Ingest of a webhook the sender sent again. */
@@ -88,6 +93,7 @@ export async function measureLedgerWrites(digestSizes = [1, 5, 20]): Promise<Led
     const bitrix: BitrixClient = {
       sendNetworkMessage: async () => ({ kind: "sent" }),
       sendSystemNotification: async () => ({ kind: "sent" }),
+      sendBatch: async (_line, messages) => messages.map(() => ({ kind: "sent" as const })),
     };
     const ingest = makeIngest(makeIngestDeps(wiring, queue));
     const deliver = makeDeliver({
@@ -123,6 +129,22 @@ export async function measureLedgerWrites(digestSizes = [1, 5, 20]): Promise<Led
     await sweep();
     await deliverAll();
 
+    // Ten events for ten users under way at once: one batch request.
+    for (let i = 0; i < 10; i++) await ingest(webhook(500 + i));
+    const together = queued.splice(0, queued.length);
+    const inBatch = await counted(() =>
+      Promise.all(
+        together.map((message) =>
+          deliver({ message, receiveCount: 1, queuedAt: now, deadline: now + 60_000 }),
+        ),
+      ),
+    );
+    const sentInBatch = {
+      messages: together.length,
+      writes: inBatch,
+      perMessage: inBatch / together.length,
+    };
+
     const digest: LedgerWrites["digest"] = [];
     for (const [index, events] of digestSizes.entries()) {
       const userId = 100 + index;
@@ -135,7 +157,7 @@ export async function measureLedgerWrites(digestSizes = [1, 5, 20]): Promise<Led
       const flush = await counted(deliverAll);
       digest.push({ events, sweep: sweepWrites, flush });
     }
-    return { ingestPerWebhook, sentAlone, deferred, duplicateWebhook, digest };
+    return { ingestPerWebhook, sentAlone, sentInBatch, deferred, duplicateWebhook, digest };
   } finally {
     client.destroy();
     await dynamo.close();

@@ -1,7 +1,13 @@
+import {
+  batchBody,
+  classifyBatchAnswer,
+  MAX_BATCH_COMMANDS,
+  operatingReport,
+} from "../core/bitrix-batch";
 import { classifyBitrixAnswer, isNotificationId } from "../core/bitrix-errors";
 import { ConfigError } from "../core/errors";
 import type { RenderedMessage } from "../core/job";
-import type { BitrixClient, SendResult, SystemNotification } from "../core/ports";
+import type { BitrixClient, OperatingReport, SendResult, SystemNotification } from "../core/ports";
 import { noTracing, type SpanAttributes, type SpanNotes, type Tracing } from "./tracing";
 
 export interface BitrixWebhookClientOptions {
@@ -57,18 +63,28 @@ const NOT_SENT_CODES = new Set([
 export function makeBitrixWebhookClient(options: BitrixWebhookClientOptions): BitrixClient {
   const endpoint = methodUrl(options.webhookUrl);
   const notifyEndpoint = new URL(NOTIFY_SYSTEM_ADD, endpoint);
+  const batchEndpoint = new URL(BATCH, endpoint);
   const now = options.now ?? Date.now;
+  const operating = watchOperating(now);
+  /** One call's options: the budget, the caller's signal and latest start, the span. */
+  const call = (signal?: AbortSignal, mayStart?: () => boolean): CallOptions => ({
+    timeoutMs: options.timeoutMs,
+    now,
+    onAnswer: operating.see,
+    ...(signal && { signal }),
+    ...(mayStart && { mayStart }),
+    ...(options.trace && { trace: options.trace }),
+  });
 
   return {
     async sendNetworkMessage(openLineCode, message, signal, mayStart) {
-      return callMethod(endpoint, requestBody(openLineCode, message), {
-        timeoutMs: options.timeoutMs,
-        now,
-        ...(signal && { signal }),
-        ...(mayStart && { mayStart }),
-        ...(options.trace && { trace: options.trace }),
-      });
+      return callMethod(endpoint, requestBody(openLineCode, message), call(signal, mayStart));
     },
+    async sendBatch(openLineCode, messages, signal, mayStart) {
+      const body = networkMessageBatch(openLineCode, messages);
+      return callBatch(batchEndpoint, body, call(signal, mayStart));
+    },
+    operating: operating.last,
     async sendSystemNotification(notification, signal, mayStart) {
       // A webhook has no app of its own: CLIENT_ID names hookline, as a TAG requires.
       return callMethod(
@@ -88,6 +104,33 @@ export function makeBitrixWebhookClient(options: BitrixWebhookClientOptions): Bi
 }
 
 export const NOTIFY_SYSTEM_ADD = "im.notify.system.add";
+export const BATCH = "batch";
+
+/** A `batch` body of `imopenlines.network.message.add` commands, one per message (≤ 50, distinct users). */
+export function networkMessageBatch(openLineCode: string, messages: readonly RenderedMessage[]) {
+  if (messages.length > MAX_BATCH_COMMANDS) {
+    throw new RangeError(`a batch carries at most ${MAX_BATCH_COMMANDS} messages`);
+  }
+  if (new Set(messages.map((message) => message.userId)).size !== messages.length) {
+    // Two commands for one user would race for one week: the ledger never sends them together.
+    throw new RangeError("a batch carries one message per user");
+  }
+  return batchBody(
+    messages.map((message) => [NETWORK_MESSAGE_ADD, requestBody(openLineCode, message)] as const),
+  );
+}
+
+/** The latest operating figures any answer of this client reported: a hint for pacing. */
+export function watchOperating(now: () => number) {
+  let latest: OperatingReport | undefined;
+  return {
+    see(answer: unknown) {
+      const report = operatingReport(answer, now());
+      if (report) latest = report;
+    },
+    last: (): OperatingReport | undefined => latest,
+  };
+}
 
 /**
  * The `CLIENT_ID` a webhook sends with a TAG (Bitrix24 asks for one): tags are kept per client, so
@@ -105,6 +148,20 @@ export function notificationBody(notification: SystemNotification) {
   };
 }
 
+/** How one call is made: its budget, the caller's signal and latest start, its span. */
+export interface CallOptions {
+  timeoutMs: number;
+  now: () => number;
+  signal?: AbortSignal;
+  /** Asked right before the request goes out: `false`, too late to start (the lease). */
+  mayStart?: () => boolean;
+  /** What a successful `result` looks like; `result: true` by default. */
+  accepts?: (result: unknown) => boolean;
+  /** Sees every parsed answer (the operating figures). */
+  onAnswer?: (answer: unknown) => void;
+  trace?: CallTracing;
+}
+
 /**
  * One POST of a REST method with a JSON body, classified: never throws for HTTP or network
  * failures. Shared by the webhook and the OAuth clients (which adds `auth` to the body).
@@ -112,21 +169,49 @@ export function notificationBody(notification: SystemNotification) {
 export async function callMethod(
   endpoint: URL,
   params: object,
-  options: {
-    timeoutMs: number;
-    now: () => number;
-    signal?: AbortSignal;
-    /** Asked right before the request goes out: `false`, too late to start (the lease). */
-    mayStart?: () => boolean;
-    /** What a successful `result` looks like; `result: true` by default. */
-    accepts?: (result: unknown) => boolean;
-    trace?: CallTracing;
-  },
+  options: CallOptions,
 ): Promise<SendResult> {
+  return exchange(endpoint, params, options, (reply) =>
+    "kind" in reply
+      ? reply
+      : classifyBitrixAnswer(reply.status, reply.answer, options.now(), options.accepts),
+  ).then(([result]) => result);
+}
+
+/**
+ * One POST of `batch`: one result per command, in order. A request that got no answer of its own
+ * (timeout, reset, a 5xx without Bitrix24's envelope) gives every command that one result.
+ */
+export async function callBatch(
+  endpoint: URL,
+  body: { cmd: Record<string, string>; [param: string]: unknown },
+  options: CallOptions,
+): Promise<SendResult[]> {
+  const commands = Object.keys(body.cmd).length;
+  return exchange(endpoint, body, options, (reply) =>
+    "kind" in reply
+      ? Array.from({ length: commands }, () => reply)
+      : classifyBatchAnswer(reply.status, reply.answer, options.now(), commands),
+  ).then(([, results]) => results);
+}
+
+/** A parsed HTTP answer, or how the call ended without one (classified already). */
+type Reply = { status: number; answer: unknown } | SendResult;
+
+/** Calls once and classifies with `read`; the span records the first result. */
+async function exchange<T extends SendResult | SendResult[]>(
+  endpoint: URL,
+  params: object,
+  options: CallOptions,
+  read: (reply: Reply) => T,
+): Promise<[SendResult, T]> {
+  const first = (value: T): SendResult =>
+    Array.isArray(value) ? (value[0] ?? { kind: "sent" }) : (value as SendResult);
   const { signal } = options;
   // Nothing went out yet, so this is a clean retry.
   if (signal?.aborted || (options.mayStart && !options.mayStart())) {
-    return { kind: "retry", code: "ABORTED", retryAfterMs: 0, overloaded: false };
+    const results = read({ kind: "retry", code: "ABORTED", retryAfterMs: 0, overloaded: false });
+    return [first(results), results];
   }
   const body = JSON.stringify(params);
   const { tracing, portal } = options.trace ?? { tracing: noTracing, portal: "" };
@@ -140,15 +225,18 @@ export async function callMethod(
   return tracing.span(`Bitrix24 ${method}`, { kind: "client", attributes }, async (span) => {
     const timeout = AbortSignal.timeout(options.timeoutMs);
     const combined = signal ? AbortSignal.any([timeout, signal]) : timeout;
-    let result: SendResult;
+    let reply: Reply;
     try {
-      result = await post(endpoint, body, combined, options.now, span, options.accepts);
+      reply = await post(endpoint, body, combined, span);
+      if (!("kind" in reply)) options.onAnswer?.(reply.answer);
     } catch (error) {
-      result = failure(error, timeout, signal);
+      reply = failure(error, timeout, signal);
     }
+    const results = read(reply);
+    const result = first(results);
     span.set({ "hookline.bitrix24.result": result.kind });
     if (result.kind !== "sent") span.fail(result.code);
-    return result;
+    return [result, results] as [SendResult, T];
   });
 }
 
@@ -166,14 +254,7 @@ export function requestBody(openLineCode: string, message: RenderedMessage) {
   };
 }
 
-async function post(
-  url: URL,
-  body: string,
-  signal: AbortSignal,
-  now: () => number,
-  span: SpanNotes,
-  accepts?: (result: unknown) => boolean,
-) {
+async function post(url: URL, body: string, signal: AbortSignal, span: SpanNotes): Promise<Reply> {
   let target = url;
   for (let hop = 0; ; hop++) {
     const response = await fetch(target, {
@@ -195,7 +276,7 @@ async function post(
     }
     const answer = parseJson(await response.text());
     span.set(answerAttributes(answer));
-    return classifyBitrixAnswer(response.status, answer, now(), accepts);
+    return { status: response.status, answer };
   }
 }
 

@@ -9,12 +9,17 @@ import {
 } from "../core/oauth";
 import type { BitrixClient, SendResult } from "../core/ports";
 import {
+  BATCH,
+  type CallOptions,
   type CallTracing,
+  callBatch,
   callMethod,
   NETWORK_MESSAGE_ADD,
   NOTIFY_SYSTEM_ADD,
+  networkMessageBatch,
   notificationBody,
   requestBody,
+  watchOperating,
 } from "./bitrix-client";
 
 /** Bitrix24's own OAuth server, unless a portal's config names another. */
@@ -116,7 +121,9 @@ export interface BitrixOAuthClientOptions {
 export function makeBitrixOAuthClient(options: BitrixOAuthClientOptions): BitrixClient {
   const endpoint = methodUrl(options.portalUrl);
   const notifyEndpoint = new URL(`/rest/${NOTIFY_SYSTEM_ADD}`, endpoint);
+  const batchEndpoint = new URL(`/rest/${BATCH}`, endpoint);
   const now = options.now ?? Date.now;
+  const operating = watchOperating(now);
 
   return {
     // The token before the latest-start check: a wait for another worker's refresh comes first.
@@ -131,6 +138,17 @@ export function makeBitrixOAuthClient(options: BitrixOAuthClientOptions): Bitrix
     sendNetworkMessage(openLineCode, message, signal, mayStart) {
       return withToken(endpoint, requestBody(openLineCode, message), { signal, mayStart });
     },
+    sendBatch(openLineCode, messages, signal, mayStart) {
+      const body = networkMessageBatch(openLineCode, messages);
+      const each = (result: SendResult) => messages.map(() => result);
+      return withTokenFor(
+        (auth, call) => callBatch(batchEndpoint, { ...body, auth }, call),
+        (results) => results[0] ?? { kind: "sent" },
+        each,
+        { signal, mayStart },
+      );
+    },
+    operating: operating.last,
     // The app's own client id scopes its tags: no CLIENT_ID param with OAuth.
     sendSystemNotification(notification, signal, mayStart) {
       return withToken(notifyEndpoint, notificationBody(notification), {
@@ -142,7 +160,7 @@ export function makeBitrixOAuthClient(options: BitrixOAuthClientOptions): Bitrix
   };
 
   /** One call with the access token; after a 401 that says so, one refresh and one repeat. */
-  async function withToken(
+  function withToken(
     url: URL,
     params: object,
     extra: {
@@ -151,32 +169,54 @@ export function makeBitrixOAuthClient(options: BitrixOAuthClientOptions): Bitrix
       accepts?: (result: unknown) => boolean;
     },
   ): Promise<SendResult> {
-    const call = (auth: string) =>
-      callMethod(
-        url,
-        { ...params, auth },
-        {
-          timeoutMs: options.timeoutMs,
-          now,
-          ...(extra.signal && { signal: extra.signal }),
-          ...(extra.mayStart && { mayStart: extra.mayStart }),
-          ...(extra.accepts && { accepts: extra.accepts }),
-          ...(options.trace && { trace: options.trace }),
-        },
-      );
+    const same = (result: SendResult) => result;
+    return withTokenFor(
+      (auth, call) => callMethod(url, { ...params, auth }, call),
+      same,
+      same,
+      extra,
+    );
+  }
+
+  /**
+   * {@link withToken} for any call: `whole` reads the request's own answer (a batch's first
+   * command's, which a 401 gives every command), `each` spreads a token fault over the results.
+   */
+  async function withTokenFor<T>(
+    call: (auth: string, options: CallOptions) => Promise<T>,
+    whole: (results: T) => SendResult,
+    each: (result: SendResult) => T,
+    extra: {
+      signal: AbortSignal | undefined;
+      mayStart: (() => boolean) | undefined;
+      accepts?: (result: unknown) => boolean;
+    },
+  ): Promise<T> {
+    const callOptions: CallOptions = {
+      timeoutMs: options.timeoutMs,
+      now,
+      onAnswer: operating.see,
+      ...(extra.signal && { signal: extra.signal }),
+      ...(extra.mayStart && { mayStart: extra.mayStart }),
+      ...(extra.accepts && { accepts: extra.accepts }),
+      ...(options.trace && { trace: options.trace }),
+    };
     try {
       const token = await options.tokens.accessToken();
-      const first = await call(token);
-      if (!isExpired(first)) return first;
-      const second = await call(await options.tokens.afterExpired(token));
+      const first = await call(token, callOptions);
+      if (!isExpired(whole(first))) return first;
+      const second = await call(await options.tokens.afterExpired(token), callOptions);
+      const answer = whole(second);
       // Refused again with a fresh token: a configuration fault, the message stays queued.
-      if (second.kind === "config" && second.status === 401) return tokenFault(second.code);
+      if (answer.kind === "config" && answer.status === 401) return each(tokenFault(answer.code));
       return second;
     } catch (error) {
       if (error instanceof OAuthUnavailableError) {
-        return error.fatal || !TRANSIENT_TOKEN_FAULTS.has(error.code)
-          ? tokenFault(error.code)
-          : tokensNotYet(error.code);
+        return each(
+          error.fatal || !TRANSIENT_TOKEN_FAULTS.has(error.code)
+            ? tokenFault(error.code)
+            : tokensNotYet(error.code),
+        );
       }
       throw error;
     }

@@ -133,6 +133,14 @@ export async function makeDeliverDeps(
       burst: Math.max(1, portal.rateLimit.burst - BUCKET_RESERVE),
     }),
     client: client ?? (await portalClient(wiring, portal)),
+    batching: {
+      ...portal.batch,
+      perSecond: portal.rateLimit.perSecond,
+      budget: {
+        operatingSeconds: portal.rateLimit.operatingSeconds,
+        operatingWindowSeconds: portal.rateLimit.operatingWindowSeconds,
+      },
+    },
     outcomes: observed(wiring, makeDynamoOutcomeStore(dynamo, tableName)),
     clock,
     log,

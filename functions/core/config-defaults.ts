@@ -1,5 +1,7 @@
 import type { PortalConfig } from "./portals";
 
+export { BATCH_DEFAULTS, OPERATING_DEFAULTS } from "./portal-defaults";
+
 /**
  * Values of the config that the Lambdas need at run time, apart from the schemas that check a
  * config file (`config.ts`, which only `cdk synth`, the CLI and the local run load): importing

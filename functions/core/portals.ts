@@ -1,8 +1,10 @@
 import * as z from "zod";
 import {
+  BATCH_DEFAULTS,
   DEFAULT_LINE_NAME,
   DEFAULT_OAUTH_SERVER,
   DEFAULT_PORTAL_ID,
+  OPERATING_DEFAULTS,
   WEEK_SECONDS,
 } from "./portal-defaults";
 
@@ -49,6 +51,35 @@ const portalSettings = {
     .strictObject({
       perSecond: z.number().positive().max(100).default(2),
       burst: z.number().int().positive().max(1000).default(50),
+      /**
+       * Bitrix24's operating limit: seconds of one method's execution time per
+       * `operatingWindowSeconds` (the cloud's documented example: 480 per 600).
+       */
+      operatingSeconds: z
+        .number()
+        .positive()
+        .max(3600)
+        .default(OPERATING_DEFAULTS.operatingSeconds),
+      operatingWindowSeconds: z
+        .number()
+        .int()
+        .min(10)
+        .max(3600)
+        .default(OPERATING_DEFAULTS.operatingWindowSeconds),
+    })
+    .refine((rate) => rate.operatingSeconds <= rate.operatingWindowSeconds, {
+      message: "operatingSeconds must not exceed operatingWindowSeconds",
+      path: ["operatingSeconds"],
+    })
+    .prefault({}),
+  /**
+   * Batch delivery: up to `maxMessages` messages for distinct users in one `batch` request when
+   * the portal has a backlog, gathered for at most `gatherMs`; 1 sends each message on its own.
+   */
+  batch: z
+    .strictObject({
+      maxMessages: z.number().int().min(1).max(50).default(BATCH_DEFAULTS.maxMessages),
+      gatherMs: z.number().int().min(0).max(1000).default(BATCH_DEFAULTS.gatherMs),
     })
     .prefault({}),
   /** `false` for partner (NFR) portals, which have no weekly limit. */

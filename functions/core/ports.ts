@@ -195,6 +195,8 @@ export interface RateLimiter {
   reserve(
     now: Date,
     maxWaitMs: number,
+    /** Bucket intervals this request books (at least 1): more for a batch's operating time. */
+    cost?: number,
   ): Promise<{ sendAt: Date; failures: number } | { retryAfterMs: number }>;
   /** Holds the whole portal back for `ms` after a failed call and counts the failure. */
   penalize(now: Date, ms: number): Promise<void>;
@@ -306,6 +308,20 @@ export type SendResult =
   /** The request went out but no answer came back: it may or may not have landed. */
   | { kind: "ambiguous"; code: string };
 
+/**
+ * Bitrix24's operating window for a method as an answer's `time` block reported it: seconds of
+ * execution spent in the window, and when its oldest basket drops out (docs/bitrix24.md).
+ */
+export interface OperatingReport {
+  operatingSeconds: number;
+  /** Epoch ms. */
+  resetAtMs: number;
+  /** Epoch ms when the answer came. */
+  at: number;
+  /** What one command took to run, as the answer shows it (ms). */
+  commandMs?: number;
+}
+
 /** A system notification as `im.notify.system.add` takes it (docs/notify.md). */
 export interface SystemNotification {
   userId: number;
@@ -331,6 +347,21 @@ export interface BitrixClient {
     signal?: AbortSignal,
     mayStart?: () => boolean,
   ): Promise<SendResult>;
+  /**
+   * Sends these messages (1 to 50, for distinct users) in one `batch` request, which takes one
+   * token of the portal's bucket. One result per message, in order: a command's own answer, or,
+   * when the request as a whole got none (a timeout, a 5xx without Bitrix24's envelope), that
+   * answer for every message, so an unanswered batch is ambiguous for each. Never throws for an
+   * HTTP or network failure; `mayStart` as for {@link sendNetworkMessage}.
+   */
+  sendBatch?(
+    openLineCode: string,
+    messages: readonly RenderedMessage[],
+    signal?: AbortSignal,
+    mayStart?: () => boolean,
+  ): Promise<SendResult[]>;
+  /** What the latest answer said of the method's operating window (a hint, no I/O). */
+  operating?(): OperatingReport | undefined;
   /**
    * Calls im.notify.system.add once (scope `im`), like {@link sendNetworkMessage}: never throws
    * for an HTTP or network failure. No idempotency key exists; the TAG makes a repeat replace

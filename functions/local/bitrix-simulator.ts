@@ -5,12 +5,14 @@ import * as z from "zod";
 import { hasRunToken } from "../../devkit/run-state";
 import { isRecord, parseJsonOrUndefined } from "../core/values";
 import { isLoopbackHost } from "./http-server";
+import { BATCH_METHOD, batchMethods, runBatch } from "./simulator-batch";
 import { notifyMethod, type ReceivedNotification } from "./simulator-notify";
 import {
   makeSimulatorOAuth,
   type SimulatorOAuth,
   type SimulatorOAuthOptions,
 } from "./simulator-oauth";
+import { DEFAULT_OPERATING, makeOperatingMeter, type OperatingLimit } from "./simulator-operating";
 import {
   isSessionAuth,
   type PortalTraits,
@@ -40,6 +42,11 @@ export interface SimulatorOptions {
   openLineCodes: string[];
   /** The portal's leaky bucket; default burst 50, draining 2 per second. */
   rateLimit?: { burst: number; perSecond: number };
+  /**
+   * Bitrix24's operating limit per method: default 480 s per 600 s, each call (each command of a
+   * `batch`) costing 50 ms. Shorter windows are for benches and tests.
+   */
+  operating?: Partial<OperatingLimit>;
   /** One message per (CODE, USER_ID) per rolling 7 days; default true. False: an NFR portal. */
   weeklyLimit?: boolean;
   /** The weekly limit's window; default 7 days (shorter only for demos and tests). */
@@ -107,6 +114,11 @@ export interface BitrixSimulator {
     notified: number;
     /** Requests that arrived while another request for the same user was still being served. */
     overlapping: number;
+    /** 429 OPERATION_TIME_LIMIT answers, whole requests and commands of a batch. */
+    rejectedOperating: number;
+    /** `batch` requests served, and the commands they carried. */
+    batches: number;
+    batchCommands: number;
   };
   /** Another app of the portal messages the user: our next message this week meets the limit. */
   messageFromAnotherApp(code: string, userId: number): void;
@@ -159,6 +171,8 @@ interface Answer {
   body: unknown;
 }
 
+type Caller = { kind: "webhook" } | { kind: "app"; client: string };
+
 /**
  * Starts the simulator on 127.0.0.1.
  *
@@ -181,7 +195,26 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
   const faults: Fault[] = [];
   const hangs = new Set<() => void>();
   const messages: ReceivedMessage[] = [];
-  const stats = { requests: 0, rejectedRateLimit: 0, accepted: 0, notified: 0, overlapping: 0 };
+  const stats = {
+    requests: 0,
+    rejectedRateLimit: 0,
+    accepted: 0,
+    notified: 0,
+    overlapping: 0,
+    rejectedOperating: 0,
+    batches: 0,
+    batchCommands: 0,
+  };
+  const meter = makeOperatingMeter({ ...DEFAULT_OPERATING, ...options.operating });
+  const { costMs } = { ...DEFAULT_OPERATING, ...options.operating };
+  /**
+   * An answer's `time` block for `method`: its timings (a call runs for its operating cost) and
+   * its operating window now.
+   */
+  const time = (method: string, start: number, finish: number) => ({
+    ...timeBlock(start, Math.max(finish, start + costMs)),
+    ...meter.report(method, finish),
+  });
   const traits: PortalTraits = {
     imbot: options.imbot ?? true,
     olderErrorCodes: options.olderErrorCodes ?? false,
@@ -263,7 +296,22 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     } catch {
       // A printing hook must not turn an accepted message into a server error.
     }
-    return { status: 200, body: { result: true, time: timeBlock(at, now()) } };
+    return { status: 200, body: { result: true } };
+  }
+
+  /** One method call once auth, bucket and operating time let it run; no `time` block yet. */
+  function run(
+    method: string,
+    params: Record<string, unknown>,
+    at: number,
+    caller: Caller,
+    sendFails = false,
+  ): Answer {
+    if (method === NOTIFY_METHOD) return notify.call(params, at, caller);
+    const other = Object.hasOwn(otherMethods, method) ? otherMethods[method] : undefined;
+    if (other) return other(params, at);
+    if (method === METHOD) return messageAdd(params, at, sendFails);
+    return error(404, "ERROR_METHOD_NOT_FOUND", "Method not found!");
   }
 
   /** Auth, method, bucket, then the method: what one REST request gets as an answer. */
@@ -271,7 +319,7 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     const webhook = /^\/rest\/([^/]+)\/([^/]+)\/([^/]*)$/.exec(path);
     const app = /^\/rest\/([^/]+)$/.exec(path);
     let methodName: string | undefined;
-    let caller: { kind: "webhook" } | { kind: "app"; client: string } = { kind: "webhook" };
+    let caller: Caller = { kind: "webhook" };
     if (webhook?.[1] === "1" && webhook[2] === webhookCode) {
       methodName = webhook[3];
     } else if (app && isSessionAuth(params)) {
@@ -294,25 +342,50 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
       .toLowerCase()
       .replace(/\.json$/, "");
     const other = Object.hasOwn(otherMethods, method) ? otherMethods[method] : undefined;
-    if (method !== METHOD && method !== NOTIFY_METHOD && !other) {
+    if (method !== METHOD && method !== NOTIFY_METHOD && method !== BATCH_METHOD && !other) {
       return error(404, "ERROR_METHOD_NOT_FOUND", "Method not found!");
     }
     const at = now();
+    // One token per request, a batch of 50 commands included.
     if (!bucket.tryFill(at)) {
       stats.rejectedRateLimit++;
       return error(503, "QUERY_LIMIT_EXCEEDED", "Too many requests");
     }
-    if (method === NOTIFY_METHOD) {
-      const answer = notify.call(params, at, caller);
-      return answer.status === 200
-        ? { status: 200, body: { ...(answer.body as object), time: timeBlock(at, now()) } }
-        : answer;
+    const batch = method === BATCH_METHOD;
+    // The check runs before the call; error answers carry no timings.
+    if ((batch ? batchMethods(params) : [method]).some((m) => meter.exhausted(m, at))) {
+      stats.rejectedOperating++;
+      return error(429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.");
     }
-    if (!other) return messageAdd(params, at, sendFails);
-    const answer = other(params, at);
+    if (batch) return serveBatch(params, at, caller, sendFails);
+    meter.spend(method, at);
+    const answer = run(method, params, at, caller, sendFails);
     return answer.status === 200
-      ? { status: 200, body: { ...(answer.body as object), time: timeBlock(at, now()) } }
+      ? { status: 200, body: { ...(answer.body as object), time: time(method, at, now()) } }
       : answer;
+  }
+
+  function serveBatch(
+    params: Record<string, unknown>,
+    at: number,
+    caller: Caller,
+    sendFails: boolean,
+  ): Answer {
+    const answer = runBatch(params, at, {
+      meter,
+      run: (method, inner, start) => run(method, inner, start, caller, sendFails),
+      parse: (query) => parseParams(undefined, "", new URLSearchParams(query)) ?? {},
+      time,
+      now,
+    });
+    stats.batches++;
+    const body = answer.body as { result?: { result?: object; result_error?: object } };
+    const errors = Object.values(body.result?.result_error ?? {});
+    stats.batchCommands += Object.keys(body.result?.result ?? {}).length + errors.length;
+    stats.rejectedOperating += errors.filter(
+      (e) => (e as { error?: unknown }).error === "OPERATION_TIME_LIMIT",
+    ).length;
+    return answer;
   }
 
   async function handleRest(req: IncomingMessage, res: ServerResponse, url: URL, raw: string) {
@@ -362,19 +435,34 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
     if (answer) send(res, answer);
   }
 
-  /** Counts a request for a user whose previous request is still being served. */
+  /**
+   * Counts a request for a user whose previous request is still being served (each command of a
+   * batch counts for its own user).
+   */
   function trackOverlap(req: IncomingMessage, res: ServerResponse, url: URL, raw: string) {
     const params = parseParams(req.headers["content-type"], raw, url.searchParams);
-    const userId = positiveInt(params?.USER_ID);
-    if (userId === undefined) return;
-    const key = `${String(params?.CODE)}\u0000${userId}`;
-    const current = inFlight.get(key) ?? 0;
-    if (current > 0) stats.overlapping++;
-    inFlight.set(key, current + 1);
+    const commands =
+      typeof params?.CMD === "object" && params.CMD !== null
+        ? Object.values(params.CMD).map((command) =>
+            parseParams(undefined, "", new URLSearchParams(String(command).split("?")[1] ?? "")),
+          )
+        : [params];
+    const keys: string[] = [];
+    for (const command of commands) {
+      const userId = positiveInt(command?.USER_ID);
+      if (userId === undefined) continue;
+      const key = `${String(command?.CODE)}\u0000${userId}`;
+      const current = inFlight.get(key) ?? 0;
+      if (current > 0) stats.overlapping++;
+      inFlight.set(key, current + 1);
+      keys.push(key);
+    }
     res.once("close", () => {
-      const left = (inFlight.get(key) ?? 1) - 1;
-      if (left > 0) inFlight.set(key, left);
-      else inFlight.delete(key);
+      for (const key of keys) {
+        const left = (inFlight.get(key) ?? 1) - 1;
+        if (left > 0) inFlight.set(key, left);
+        else inFlight.delete(key);
+      }
     });
   }
 
@@ -654,7 +742,7 @@ const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
 const isObjectLike = (value: unknown): value is object =>
   typeof value === "object" && value !== null;
 
-/** The `time` block of a real answer; the operating window resets 10 minutes on. */
+/** The `time` block of a real answer, before the operating figures are added. */
 function timeBlock(startMs: number, finishMs: number) {
   const date = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "+00:00");
   const duration = Math.max(0, finishMs - startMs) / 1000;
@@ -665,7 +753,5 @@ function timeBlock(startMs: number, finishMs: number) {
     processing: duration,
     date_start: date(startMs),
     date_finish: date(finishMs),
-    operating_reset_at: Math.floor(startMs / 1000) + 600,
-    operating: 0,
   };
 }

@@ -75,7 +75,7 @@ describe("hookline doctor", () => {
       "✓ main scope: has imopenlines",
       "✓ main line support: joined to the portal",
       expect.stringMatching(
-        /^✓ main rate: paced at 2\/s, burst 50, within the standard plan's bucket; operating time 0 s/,
+        /^✓ main rate: paced at 2\/s, burst 50, within the standard plan's bucket; operating time 0\.05 s/,
       ),
     ]);
     expect(code).toBe(0);

@@ -91,6 +91,19 @@ describe("an OAuth portal", () => {
     return makeBitrixOAuthClient({ portalUrl: portal.origin, tokens, timeoutMs: 5000 });
   };
   const message = (userId: number) => ({ userId, message: `hello ${userId}` });
+  /** Our own record still thinks the access token is good; Bitrix24 refuses it. */
+  async function revokeAccessToken(portalId: string) {
+    const stored = await store.read(portalId);
+    await store.replace(
+      portalId,
+      {
+        accessToken: "revoked-access-token",
+        refreshToken: stored?.refreshToken ?? "",
+        accessExpiresAt: shifted() + 3_600_000,
+      },
+      new Date(shifted()),
+    );
+  }
 
   it("refreshes exactly once for 20 concurrent deliveries across an access-token expiry", async () => {
     const portalId = `portal-${++unique}`;
@@ -121,19 +134,28 @@ describe("an OAuth portal", () => {
     const client = worker(portalId);
     await client.sendNetworkMessage(LINE, message(5000 + unique));
     // Our own record still thinks the token is good: Bitrix24 says otherwise first.
-    const stored = await store.read(portalId);
-    await store.replace(
-      portalId,
-      {
-        accessToken: "revoked-access-token",
-        refreshToken: stored?.refreshToken ?? "",
-        accessExpiresAt: shifted() + 3_600_000,
-      },
-      new Date(shifted()),
-    );
+    await revokeAccessToken(portalId);
     const before = portal.oauth?.stats.refreshes ?? 0;
     expect(await client.sendNetworkMessage(LINE, message(5100 + unique))).toEqual({ kind: "sent" });
     expect(portal.oauth?.stats.refreshes).toBe(before + 1);
+  });
+
+  it("sends a batch with the app's token, and repeats it once after expired_token and a refresh", async () => {
+    const portalId = `portal-${++unique}`;
+    const client = worker(portalId);
+    if (!client.sendBatch) throw new Error("the OAuth client sends batches");
+    const users = [6000, 6001, 6002].map((u) => u + unique * 10);
+    expect(await client.sendBatch(LINE, users.slice(0, 2).map(message))).toEqual([
+      { kind: "sent" },
+      { kind: "sent" },
+    ]);
+    await revokeAccessToken(portalId);
+    const before = portal.oauth?.stats.refreshes ?? 0;
+    const accepted = portal.stats.accepted;
+    // The whole request was refused (401): nothing ran, so the repeat cannot send twice.
+    expect(await client.sendBatch(LINE, [message(users[2] as number)])).toEqual([{ kind: "sent" }]);
+    expect(portal.oauth?.stats.refreshes).toBe(before + 1);
+    expect(portal.stats.accepted).toBe(accepted + 1);
   });
 
   it("after a refresh that crashed once Bitrix24 had rotated the token: a configuration fault that keeps the message queued, then recovery with a new authorization", async () => {

@@ -724,6 +724,17 @@ describe.each([
       expect(sendTimes([await bucket.reserve(at(1000), 0)])).toEqual([at(1000).getTime()]);
     });
 
+    it("books a request of several intervals (a batch's operating time) in one reservation", async () => {
+      const bucket = limiter(fresh("portal"), 10, 1);
+      // 2.5 intervals, rounded up to whole milliseconds: the next request waits 250 ms, not 100.
+      const times = sendTimes([
+        await bucket.reserve(T0, SECOND, 2.5),
+        await bucket.reserve(T0, SECOND, 2.5),
+        await bucket.reserve(T0, SECOND),
+      ]);
+      expect(times).toEqual([T0.getTime(), at(250).getTime(), at(500).getTime()]);
+    });
+
     it("rounds a fractional interval up", async () => {
       const bucket = limiter(fresh("portal"), 3, 1);
       const times = sendTimes([await bucket.reserve(T0, SECOND), await bucket.reserve(T0, SECOND)]);

@@ -90,7 +90,7 @@ describe("one trace per webhook event (local bridge, in-memory exporter)", () =>
       "http.response.status_code": 200,
       "hookline.bitrix24.result": "sent",
       // The simulator's time block, as Bitrix24 answers it.
-      "bitrix24.time.operating": 0,
+      "bitrix24.time.operating": 0.05,
       "bitrix24.time.operating_reset_at": expect.any(Number),
     });
     expect(call?.attributes["bitrix24.error_code"]).toBeUndefined();

@@ -11,6 +11,11 @@ describe("DynamoDB writes per message", () => {
     // At most 5 for a message sent on its own: claim, rate limiter, intent (docs/ledger.md, "What
     // counts as evidence"), confirm, outcome.
     expect(writes.sentAlone).toBeLessThanOrEqual(5);
+    // Sent together in one batch request, each message still has its own claim, intent, confirm
+    // and outcome; the request's one rate-limiter write is shared (docs/ledger.md).
+    const { sentInBatch } = writes;
+    expect(sentInBatch.messages).toBe(10);
+    expect(sentInBatch.writes).toBeLessThanOrEqual(4 * sentInBatch.messages + 1);
     // At most 3 for a deferred event (the failed claim, the slot's pending-digest marker, the
     // deferral), 1 for a duplicate webhook.
     expect(writes.deferred).toBeLessThanOrEqual(3);

@@ -23,7 +23,8 @@ describe("config", () => {
       expect.objectContaining({
         id: "default",
         openLines: { default: expect.stringMatching(/^[A-Za-z0-9]{32}$/) },
-        rateLimit: { perSecond: 2, burst: 50 },
+        rateLimit: { perSecond: 2, burst: 50, operatingSeconds: 480, operatingWindowSeconds: 600 },
+        batch: { maxMessages: 50, gatherMs: 1000 },
         weeklyLimit: true,
         timeoutMs: 8000,
         weekSeconds: 604_800,

@@ -1,12 +1,15 @@
 import { describe, expect, it } from "vitest";
 import {
+  type BatchState,
   type Decision,
+  decideBatch,
   decideBlocked,
   decideGuarded,
   decidePartner,
   type GuardedState,
 } from "../../functions/core/deliver/decide";
 import { MAX_LIMITED_TRIES } from "../../functions/core/ledger";
+import { OPERATING_SHARE, turnCost } from "../../functions/core/pacing";
 import type { SendResult } from "../../functions/core/ports";
 import { answers } from "../support/bitrix-answers";
 import { at, DAY, NOW, SECOND, slotAttempt } from "./fixtures/ledger-time";
@@ -242,5 +245,137 @@ describe("decidePartner: a partner portal's answer (no weekly limit)", () => {
     expect(shape(decision)).toEqual(expected);
     const finish = decision.effects.find((e) => e.do === "finish");
     expect(finish && "outcome" in finish ? finish.outcome : undefined).toBe(outcome);
+  });
+});
+
+describe("decideBatch: a batch's answer, command by command", () => {
+  const budget = { operatingSeconds: 480, operatingWindowSeconds: 600 };
+  const batch = (over: Partial<BatchState> = {}): BatchState => ({
+    messages: [state(), state(), state()],
+    operating: undefined,
+    budget,
+    headroomSeconds: 2.5,
+    now: NOW,
+    ...over,
+  });
+  const report = (operatingSeconds: number) => ({
+    operatingSeconds,
+    resetAtMs: NOW.getTime() + 42 * SECOND,
+    at: NOW.getTime(),
+  });
+  const portalAndEach = (decision: ReturnType<typeof decideBatch>) => [
+    decision.portal,
+    decision.each.map(shape),
+  ];
+
+  it.each<[string, BatchState, SendResult[], ReturnType<typeof portalAndEach>]>([
+    [
+      "one user's USER_MESSAGE_LIMIT fails no other message",
+      batch(),
+      [sent, limited, sent],
+      [
+        [],
+        [
+          [["confirm-slot", "finish"], "done"],
+          [["count-error", "block-slot", "defer"], "done"],
+          [["confirm-slot", "finish"], "done"],
+        ],
+      ],
+    ],
+    [
+      "no answer for the batch: each message keeps its own evidence",
+      batch({ messages: [state(), state()] }),
+      [timeout, timeout],
+      [
+        [],
+        [
+          [["count-error", "mark-ambiguous"], "retry"],
+          [["count-error", "mark-ambiguous"], "retry"],
+        ],
+      ],
+    ],
+    [
+      "an overloaded portal is held back once for the request, not once per message",
+      batch({ messages: [state(), state()] }),
+      [overloaded, overloaded],
+      [
+        [{ do: "hold-portal", forMs: 1500 }],
+        [
+          [["count-error", "release-slot"], "retry"],
+          [["count-error", "release-slot"], "retry"],
+        ],
+      ],
+    ],
+    [
+      "a success after failed turns recovers the portal once",
+      batch({ messages: [state({ failures: 2 }), state({ failures: 2 })] }),
+      [sent, sent],
+      [
+        [{ do: "portal-recovered" }],
+        [
+          [["confirm-slot", "finish"], "done"],
+          [["confirm-slot", "finish"], "done"],
+        ],
+      ],
+    ],
+    [
+      "a command missing from the answer may have landed",
+      batch({ messages: [state(), state()] }),
+      [sent],
+      [
+        [],
+        [
+          [["confirm-slot", "finish"], "done"],
+          [["count-error", "mark-ambiguous"], "retry"],
+        ],
+      ],
+    ],
+    [
+      "the operating window nearly spent: every worker waits until it resets (before a 429)",
+      batch({ messages: [state()], operating: report(478) }),
+      [sent],
+      [[{ do: "hold-portal", forMs: 42 * SECOND }], [[["confirm-slot", "finish"], "done"]]],
+    ],
+    [
+      "the operating window with room for one more full request: go on",
+      batch({ messages: [state()], operating: report(477) }),
+      [sent],
+      [[], [[["confirm-slot", "finish"], "done"]]],
+    ],
+    [
+      "an operating report whose window has reset already holds nothing",
+      batch({
+        messages: [state()],
+        operating: { operatingSeconds: 479, resetAtMs: NOW.getTime(), at: NOW.getTime() - 1 },
+      }),
+      [sent],
+      [[], [[["confirm-slot", "finish"], "done"]]],
+    ],
+  ])("%s", (_name, given, answers, expected) => {
+    expect(portalAndEach(decideBatch(given, answers))).toEqual(expected);
+  });
+});
+
+describe("turnCost: a request booked by the bucket and the operating budget", () => {
+  const budget = { operatingSeconds: 480, operatingWindowSeconds: 600 };
+  it.each([
+    ["a lone message: one token of the bucket", 1, 50, 1],
+    ["a batch of 7 still one token (0.35 s of operating time)", 7, 50, 1],
+    [
+      "a full batch of 50 ms commands: its operating time at the safe share",
+      50,
+      50,
+      2.5 / (0.8 * OPERATING_SHARE) / 0.5,
+    ],
+  ])("%s", (_name, commands, commandMs, expected) => {
+    expect(turnCost({ commands, commandMs }, budget, 2)).toBeCloseTo(expected);
+  });
+
+  it("never spends more than the budget in a window, whatever the batch sizes", () => {
+    // Booked back to back at the bucket's pace, a full window's requests spend at most the share.
+    const intervalMs = 500;
+    const perRequest = turnCost({ commands: 50, commandMs: 50 }, budget, 2) * intervalMs;
+    const requests = Math.floor(600_000 / perRequest) + 1;
+    expect(requests * 2.5).toBeLessThanOrEqual(480);
   });
 });

@@ -11,7 +11,8 @@ import { OUTCOMES, type Outcome, type OutcomeRecord, outcomeRecord } from "../..
 import type { OutcomeStore, PendingEvent, SlotKey } from "../../core/ports";
 import {
   allShards,
-  conditionFailed,
+  applied,
+  conditional,
   daysMs,
   type Item,
   itemThatFailed,
@@ -83,23 +84,19 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
       condition === FINAL_OR_NEW
         ? STATE_VALUES
         : { ":deferred": STATE_VALUES[":deferred"], ":true": STATE_VALUES[":true"] };
-    try {
-      await client.send(
-        new PutItemCommand({
-          TableName: tableName,
-          Item: { ...key, ...item },
-          ConditionExpression: condition,
-          ExpressionAttributeValues: values,
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-        }),
-      );
-      return record;
-    } catch (error) {
-      const failed = conditionFailed(error);
-      if (!failed) throw error;
-      const old = await itemThatFailed(client, tableName, key, failed);
-      return old?.outcome ? fromItem(old) : put(item, record, condition);
-    }
+    const write = await conditional(
+      client,
+      new PutItemCommand({
+        TableName: tableName,
+        Item: { ...key, ...item },
+        ConditionExpression: condition,
+        ExpressionAttributeValues: values,
+        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+      }),
+    );
+    if (write.applied) return record;
+    const old = await itemThatFailed(client, tableName, key, write.failed);
+    return old?.outcome ? fromItem(old) : put(item, record, condition);
   }
 
   async function begin(
@@ -110,36 +107,32 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
   ): Promise<"started" | "busy" | "interrupted" | "done"> {
     const key = keys.outcome(job.jobId);
     const nowMs = now.getTime();
-    try {
-      await client.send(
-        new UpdateItemCommand({
-          TableName: tableName,
-          Key: key,
-          UpdateExpression:
-            "SET attemptToken = :token, attemptUntil = :until, jobId = :jobId, expiresAt = :expiresAt",
-          ConditionExpression:
-            "(attribute_not_exists(outcome) OR exhausted = :true) AND attribute_not_exists(attemptToken)",
-          ExpressionAttributeValues: {
-            ":token": str(token),
-            ":until": num(nowMs + leaseMs),
-            ":jobId": str(job.jobId),
-            ":true": { BOOL: true },
-            ":expiresAt": ttlSeconds(nowMs + daysMs(OUTCOME_DAYS)),
-          },
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-        }),
-      );
-      return "started";
-    } catch (error) {
-      const failed = conditionFailed(error);
-      if (!failed) throw error;
-      const old = await itemThatFailed(client, tableName, key, failed);
-      if (!old) return begin(job, token, now, leaseMs);
-      if (old.outcome && !old.exhausted?.BOOL) return "done";
-      // Our own token: the SDK re-sent this write after it had applied. The marker is ours.
-      if (old.attemptToken?.S === token) return "started";
-      return Number(old.attemptUntil?.N) > nowMs ? "busy" : "interrupted";
-    }
+    const write = await conditional(
+      client,
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: key,
+        UpdateExpression:
+          "SET attemptToken = :token, attemptUntil = :until, jobId = :jobId, expiresAt = :expiresAt",
+        ConditionExpression:
+          "(attribute_not_exists(outcome) OR exhausted = :true) AND attribute_not_exists(attemptToken)",
+        ExpressionAttributeValues: {
+          ":token": str(token),
+          ":until": num(nowMs + leaseMs),
+          ":jobId": str(job.jobId),
+          ":true": { BOOL: true },
+          ":expiresAt": ttlSeconds(nowMs + daysMs(OUTCOME_DAYS)),
+        },
+        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+      }),
+    );
+    if (write.applied) return "started";
+    const old = await itemThatFailed(client, tableName, key, write.failed);
+    if (!old) return begin(job, token, now, leaseMs);
+    if (old.outcome && !old.exhausted?.BOOL) return "done";
+    // Our own token: the SDK re-sent this write after it had applied. The marker is ours.
+    if (old.attemptToken?.S === token) return "started";
+    return Number(old.attemptUntil?.N) > nowMs ? "busy" : "interrupted";
   }
 
   /** The deferred ones of these outcome items, read consistently, oldest first. */
@@ -186,63 +179,57 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
 
     async notified(jobId, tag, at, reason) {
       const key = keys.outcome(jobId);
-      try {
-        // Only the state changes: the item stays in the digest (its index keys, message, dueAt).
-        const { Attributes } = await client.send(
-          new UpdateItemCommand({
-            TableName: tableName,
-            Key: key,
-            UpdateExpression:
-              "SET outcome = :notified, reason = :reason, notifiedAt = :at, notifyTag = :tag, #at = :at, atMs = :atMs",
-            ConditionExpression: "outcome = :deferred",
-            // AT is a reserved word in update expressions (a put's item names are not checked).
-            ExpressionAttributeNames: { "#at": "at" },
-            ExpressionAttributeValues: {
-              ":notified": STATE_VALUES[":notified"],
-              ":deferred": STATE_VALUES[":deferred"],
-              ":reason": str(reason),
-              ":at": str(at.toISOString()),
-              ":atMs": num(at.getTime()),
-              ":tag": str(tag),
-            },
-            ReturnValues: "ALL_NEW",
-            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-          }),
-        );
-        return Attributes?.outcome ? fromItem(Attributes) : undefined;
-      } catch (error) {
-        const failed = conditionFailed(error);
-        if (!failed) throw error;
-        // Final already (its digest went out), notified by another copy, or never deferred.
-        const old = await itemThatFailed(client, tableName, key, failed);
-        return old?.outcome ? fromItem(old) : undefined;
-      }
+      // Only the state changes: the item stays in the digest (its index keys, message, dueAt).
+      const write = await conditional(
+        client,
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: key,
+          UpdateExpression:
+            "SET outcome = :notified, reason = :reason, notifiedAt = :at, notifyTag = :tag, #at = :at, atMs = :atMs",
+          ConditionExpression: "outcome = :deferred",
+          // AT is a reserved word in update expressions (a put's item names are not checked).
+          ExpressionAttributeNames: { "#at": "at" },
+          ExpressionAttributeValues: {
+            ":notified": STATE_VALUES[":notified"],
+            ":deferred": STATE_VALUES[":deferred"],
+            ":reason": str(reason),
+            ":at": str(at.toISOString()),
+            ":atMs": num(at.getTime()),
+            ":tag": str(tag),
+          },
+          ReturnValues: "ALL_NEW",
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+      );
+      // Not applied: final already (its digest went out), notified by another copy, or never deferred.
+      const standing = write.applied
+        ? write.attributes
+        : await itemThatFailed(client, tableName, key, write.failed);
+      return standing?.outcome ? fromItem(standing) : undefined;
     },
 
     async reschedule(jobIds, dueAt, reason) {
       await Promise.all(
-        jobIds.map(async (jobId) => {
-          try {
-            await client.send(
-              new UpdateItemCommand({
-                TableName: tableName,
-                Key: keys.outcome(jobId),
-                UpdateExpression: "SET dueAt = :dueAt, reason = :reason, expiresAt = :expiresAt",
-                ConditionExpression: "outcome IN (:deferred, :notified)",
-                ExpressionAttributeValues: {
-                  ":dueAt": num(dueAt.getTime()),
-                  ":expiresAt": ttlSeconds(dueAt.getTime() + daysMs(OUTCOME_DAYS)),
-                  ":reason": str(reason),
-                  ":deferred": STATE_VALUES[":deferred"],
-                  ":notified": STATE_VALUES[":notified"],
-                },
-              }),
-            );
-          } catch (error) {
-            // Final meanwhile (sent in a digest another worker finished): nothing to move.
-            if (!conditionFailed(error)) throw error;
-          }
-        }),
+        // A job final meanwhile (sent in a digest another worker finished): nothing to move.
+        jobIds.map((jobId) =>
+          applied(
+            client,
+            new UpdateItemCommand({
+              TableName: tableName,
+              Key: keys.outcome(jobId),
+              UpdateExpression: "SET dueAt = :dueAt, reason = :reason, expiresAt = :expiresAt",
+              ConditionExpression: "outcome IN (:deferred, :notified)",
+              ExpressionAttributeValues: {
+                ":dueAt": num(dueAt.getTime()),
+                ":expiresAt": ttlSeconds(dueAt.getTime() + daysMs(OUTCOME_DAYS)),
+                ":reason": str(reason),
+                ":deferred": STATE_VALUES[":deferred"],
+                ":notified": STATE_VALUES[":notified"],
+              },
+            }),
+          ),
+        ),
       );
     },
 
@@ -319,22 +306,19 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
     async allowResend(jobIds) {
       const marked: string[] = [];
       for (const jobId of jobIds) {
-        try {
-          await client.send(
-            new UpdateItemCommand({
-              TableName: tableName,
-              Key: keys.outcome(jobId),
-              // An `unknown` a redrive may replace, as it may an exhausted `failed`.
-              // A partner portal's interrupted marker goes too: the resend writes a new one.
-              UpdateExpression: "SET exhausted = :true REMOVE attemptToken, attemptUntil",
-              ConditionExpression: "outcome = :unknown",
-              ExpressionAttributeValues: { ":true": { BOOL: true }, ":unknown": str("unknown") },
-            }),
-          );
-          marked.push(jobId);
-        } catch (error) {
-          if (!conditionFailed(error)) throw error;
-        }
+        const marks = await applied(
+          client,
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: keys.outcome(jobId),
+            // An `unknown` a redrive may replace, as it may an exhausted `failed`.
+            // A partner portal's interrupted marker goes too: the resend writes a new one.
+            UpdateExpression: "SET exhausted = :true REMOVE attemptToken, attemptUntil",
+            ConditionExpression: "outcome = :unknown",
+            ExpressionAttributeValues: { ":true": { BOOL: true }, ":unknown": str("unknown") },
+          }),
+        );
+        if (marks) marked.push(jobId);
       }
       return marked;
     },
@@ -352,20 +336,17 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
     },
 
     async abandon(jobId, token) {
-      try {
-        await client.send(
-          new UpdateItemCommand({
-            TableName: tableName,
-            Key: keys.outcome(jobId),
-            UpdateExpression: "REMOVE attemptToken, attemptUntil",
-            ConditionExpression: "attemptToken = :token",
-            ExpressionAttributeValues: { ":token": str(token) },
-          }),
-        );
-      } catch (error) {
-        // Not ours any more (an outcome was recorded, or the marker was taken over).
-        if (!conditionFailed(error)) throw error;
-      }
+      // Not applied: not ours any more (an outcome was recorded, or the marker was taken over).
+      await applied(
+        client,
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: keys.outcome(jobId),
+          UpdateExpression: "REMOVE attemptToken, attemptUntil",
+          ConditionExpression: "attemptToken = :token",
+          ExpressionAttributeValues: { ":token": str(token) },
+        }),
+      );
     },
   };
 }

@@ -1,6 +1,6 @@
 import { type DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import type { RateLimiter } from "../../core/ports";
-import { conditionFailed, type Item, itemThatFailed, keys, num } from "./table";
+import { applied, conditional, type Item, itemThatFailed, keys, num } from "./table";
 
 export interface RateLimitOptions {
   /** Portal whose bucket this is: one `RATE#<portal>` item. */
@@ -46,72 +46,76 @@ export function makeDynamoRateLimiter(
   };
 
   /** Idle bucket (no tat, or tat already past): the request goes now. */
-  async function takeIdle(nowMs: number): Promise<{ failures: number } | undefined> {
-    try {
-      const { Attributes } = await client.send(
-        new UpdateItemCommand({
-          TableName: tableName,
-          Key: key,
-          UpdateExpression: "SET tat = :next",
-          ConditionExpression: "attribute_not_exists(tat) OR tat < :now",
-          ExpressionAttributeValues: { ":now": num(nowMs), ":next": num(nowMs + interval) },
-          ReturnValues: "ALL_NEW",
-        }),
-      );
-      seeTat(nowMs + interval);
-      return { failures: Number(Attributes?.failures?.N ?? 0) };
-    } catch (error) {
-      if (conditionFailed(error)) return undefined;
-      throw error;
-    }
+  async function takeIdle(nowMs: number, step: number): Promise<{ failures: number } | undefined> {
+    const write = await conditional(
+      client,
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: key,
+        UpdateExpression: "SET tat = :next",
+        ConditionExpression: "attribute_not_exists(tat) OR tat < :now",
+        ExpressionAttributeValues: { ":now": num(nowMs), ":next": num(nowMs + step) },
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    if (!write.applied) return undefined;
+    seeTat(nowMs + step);
+    return { failures: Number(write.attributes?.failures?.N ?? 0) };
   }
 
   /** Busy bucket: queue behind the others, if the wait fits in `maxWaitMs`. */
   async function queueBehind(
     nowMs: number,
     maxWaitMs: number,
+    step: number,
   ): Promise<{ sendAt: Date; failures: number } | { retryAfterMs: number } | undefined> {
-    try {
-      const { Attributes } = await client.send(
-        new UpdateItemCommand({
-          TableName: tableName,
-          Key: key,
-          UpdateExpression: "SET tat = tat + :interval",
-          ConditionExpression: "tat >= :now AND tat <= :latest",
-          ExpressionAttributeValues: {
-            ":now": num(nowMs),
-            ":latest": num(nowMs + tau + maxWaitMs),
-            ":interval": num(interval),
-          },
-          ReturnValues: "ALL_NEW",
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-        }),
-      );
-      // The old tat was newTat - I; the request conforms from old tat - tau on.
-      const newTat = Number(Attributes?.tat?.N);
-      seeTat(newTat);
-      return {
-        sendAt: new Date(Math.max(nowMs, newTat - interval - tau)),
-        failures: Number(Attributes?.failures?.N ?? 0),
-      };
-    } catch (error) {
-      const failed = conditionFailed(error);
-      if (!failed) throw error;
-      const tat = readTat(await itemThatFailed(client, tableName, key, failed));
+    const write = await conditional(
+      client,
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: key,
+        UpdateExpression: "SET tat = tat + :step",
+        ConditionExpression: "tat >= :now AND tat <= :latest",
+        ExpressionAttributeValues: {
+          ":now": num(nowMs),
+          ":latest": num(nowMs + tau + maxWaitMs),
+          ":step": num(step),
+        },
+        ReturnValues: "ALL_NEW",
+        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+      }),
+    );
+    if (!write.applied) {
+      const tat = readTat(await itemThatFailed(client, tableName, key, write.failed));
       seeTat(tat);
       const retryAfterMs = tat - tau - maxWaitMs - nowMs;
       // Booked too far ahead: nothing reserved. Otherwise the bucket went idle meanwhile.
       return retryAfterMs > 0 ? { retryAfterMs } : undefined;
     }
+    // The old tat was newTat - step; the request conforms from old tat - tau on.
+    const newTat = Number(write.attributes?.tat?.N);
+    seeTat(newTat);
+    return {
+      sendAt: new Date(Math.max(nowMs, newTat - step - tau)),
+      failures: Number(write.attributes?.failures?.N ?? 0),
+    };
   }
 
   return {
-    async reserve(now, maxWaitMs) {
+    async reserve(now, maxWaitMs, cost = 1) {
       const nowMs = now.getTime();
+      // A request that books more than one interval (a batch's operating time) moves tat further.
+      const step = Math.max(interval, Math.ceil(cost * interval));
+      // A bucket this process last saw booked ahead is likely still busy: queue behind first, so
+      // a busy bucket costs one write, not a failed idle write and then the booking.
+      let busy = knownTat >= nowMs;
       for (let round = 0; round < MAX_ROUNDS; round++) {
-        const idle = await takeIdle(nowMs);
-        if (idle) return { sendAt: new Date(nowMs), failures: idle.failures };
-        const answer = await queueBehind(nowMs, Math.max(0, Math.floor(maxWaitMs)));
+        if (!busy) {
+          const idle = await takeIdle(nowMs, step);
+          if (idle) return { sendAt: new Date(nowMs), failures: idle.failures };
+        }
+        busy = false;
+        const answer = await queueBehind(nowMs, Math.max(0, Math.floor(maxWaitMs)), step);
         if (answer) return answer;
       }
       throw new Error(`rate limiter for ${portal} kept racing after ${MAX_ROUNDS} rounds`);
@@ -121,17 +125,16 @@ export function makeDynamoRateLimiter(
       // With tat at now + tau + ms, the next request conforms at now + ms.
       const target = now.getTime() + tau + Math.max(0, Math.ceil(ms));
       seeTat(target);
-      const counted = await conditional(
-        client.send(
-          new UpdateItemCommand({
-            TableName: tableName,
-            Key: key,
-            UpdateExpression: "SET tat = :target ADD failures :one",
-            // Never moves tat backwards: a larger penalty or more bookings stand.
-            ConditionExpression: "attribute_not_exists(tat) OR tat < :target",
-            ExpressionAttributeValues: { ":target": num(target), ":one": num(1) },
-          }),
-        ),
+      const counted = await applied(
+        client,
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: key,
+          UpdateExpression: "SET tat = :target ADD failures :one",
+          // Never moves tat backwards: a larger penalty or more bookings stand.
+          ConditionExpression: "attribute_not_exists(tat) OR tat < :target",
+          ExpressionAttributeValues: { ":target": num(target), ":one": num(1) },
+        }),
       );
       if (!counted) {
         await client.send(
@@ -157,17 +160,6 @@ export function makeDynamoRateLimiter(
 
     heldBackUntil: () => knownTat - tau,
   };
-}
-
-/** `true` when the write happened, `false` when its condition failed; other errors propagate. */
-async function conditional(write: Promise<unknown>): Promise<boolean> {
-  try {
-    await write;
-    return true;
-  } catch (error) {
-    if (conditionFailed(error)) return false;
-    throw error;
-  }
 }
 
 /** The stored tat; a missing item or tat reads as an idle bucket. */

@@ -10,7 +10,16 @@ import {
   type SlotStore,
   type SlotVerdict,
 } from "../../core/ports";
-import { conditionFailed, type Item, itemThatFailed, keys, num, str, ttlSeconds } from "./table";
+import {
+  applied,
+  conditional,
+  type Item,
+  itemThatFailed,
+  keys,
+  num,
+  str,
+  ttlSeconds,
+} from "./table";
 
 export interface SlotStoreOptions {
   /** Bitrix24's window (`bitrix.weekSeconds`) and our margin on top of it, in ms. */
@@ -71,83 +80,71 @@ export function makeDynamoSlotStore(
   ): Promise<ClaimResult | { status: "reclaim"; old: Item } | undefined> {
     const leaseUntil = now + leaseMs;
     const digest = holder.digest;
-    try {
-      const { Attributes: old } = await client.send(
-        new UpdateItemCommand({
-          TableName: tableName,
-          Key: slotKey(key),
-          UpdateExpression: [
-            "SET #state = :pending, holder = :token, holderJob = :job, leaseUntil = :leaseUntil,",
-            "freeAt = :leaseUntil, expiresAt = :expiresAt",
-            digest ? ", digestId = :digestId, digestJobs = :digestJobs" : "",
-            " REMOVE sentAt, maybeSentAt, settled, sendingAt, answered",
-            // A digest's claim ends the sweeper's queued-flush mark: the next sweep may queue again.
-            digest ? ", flushQueuedUntil" : ", digestId, digestJobs",
-          ].join(" "),
-          ConditionExpression: [
-            "attribute_not_exists(#state)",
-            "(freeAt <= :now AND (#state = :sent OR holderJob <> :job))",
-          ].join(" OR "),
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: {
-            ":pending": PENDING,
-            ":sent": SENT,
-            ":token": str(token),
-            ":job": str(holder.jobId),
-            ":now": num(now),
-            ":leaseUntil": num(leaseUntil),
-            ":expiresAt": pendingTtl(leaseUntil),
-            ...(digest && {
-              ":digestId": str(digest.id),
-              ":digestJobs": { L: digest.jobIds.map(str) },
-            }),
-          },
-          ReturnValues: "ALL_OLD",
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-        }),
-      );
-      // Our own last send (not a block after another app's message) frees at a time we know; a
-      // released claim (an event that joined the digest) kept that time for the next claim.
-      const ownSend = old?.state?.S === "sent" && old.holderJob?.S !== BITRIX24_RECORD;
-      const kept = old?.state ? undefined : old?.previousFreeAt?.N;
-      const previousFreeAt = ownSend
-        ? new Date(Number(old.freeAt?.N))
-        : kept !== undefined && Number(kept) > now - weekMs
-          ? new Date(Number(kept))
-          : undefined;
-      return {
-        status: "claimed",
-        attempt: {
-          key,
-          holder,
-          token,
-          leaseUntil: new Date(leaseUntil),
-          ...(previousFreeAt && { previousFreeAt }),
-          limitedTries: tries(old),
-          ...pendingOf(old),
+    const write = await conditional(
+      client,
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: slotKey(key),
+        UpdateExpression: [
+          "SET #state = :pending, holder = :token, holderJob = :job, leaseUntil = :leaseUntil,",
+          "freeAt = :leaseUntil, expiresAt = :expiresAt",
+          digest ? ", digestId = :digestId, digestJobs = :digestJobs" : "",
+          " REMOVE sentAt, maybeSentAt, settled, sendingAt, answered",
+          // A digest's claim ends the sweeper's queued-flush mark: the next sweep may queue again.
+          digest ? ", flushQueuedUntil" : ", digestId, digestJobs",
+        ].join(" "),
+        ConditionExpression: [
+          "attribute_not_exists(#state)",
+          "(freeAt <= :now AND (#state = :sent OR holderJob <> :job))",
+        ].join(" OR "),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: {
+          ":pending": PENDING,
+          ":sent": SENT,
+          ":token": str(token),
+          ":job": str(holder.jobId),
+          ":now": num(now),
+          ":leaseUntil": num(leaseUntil),
+          ":expiresAt": pendingTtl(leaseUntil),
+          ...(digest && {
+            ":digestId": str(digest.id),
+            ":digestJobs": { L: digest.jobIds.map(str) },
+          }),
         },
-      };
-    } catch (error) {
-      const failed = conditionFailed(error);
-      if (!failed) throw error;
-      const item = await itemThatFailed(client, tableName, slotKey(key), failed);
+        ReturnValues: "ALL_OLD",
+        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+      }),
+    );
+    let old = write.applied ? write.attributes : undefined;
+    if (!write.applied) {
+      const item = await itemThatFailed(client, tableName, slotKey(key), write.failed);
       if (!item) return undefined;
-      // Our own token: the SDK re-sent this write after it had applied. The claim is ours.
-      if (item.holder?.S === token) {
-        return {
-          status: "claimed",
-          attempt: {
-            key,
-            holder,
-            token,
-            leaseUntil: new Date(leaseUntil),
-            limitedTries: tries(item),
-            ...pendingOf(item),
-          },
-        };
-      }
-      return blocking(item, holder.jobId, now);
+      if (item.holder?.S !== token) return blocking(item, holder.jobId, now);
+      // Our own token: the SDK re-sent this write after it had applied. The claim is ours; the
+      // item it replaced is lost (a pending item: no previous free time below), its marks kept.
+      old = item;
     }
+    // Our own last send (not a block after another app's message) frees at a time we know; a
+    // released claim (an event that joined the digest) kept that time for the next claim.
+    const ownSend = old?.state?.S === "sent" && old.holderJob?.S !== BITRIX24_RECORD;
+    const kept = old?.state ? undefined : old?.previousFreeAt?.N;
+    const previousFreeAt = ownSend
+      ? new Date(Number(old?.freeAt?.N))
+      : kept !== undefined && Number(kept) > now - weekMs
+        ? new Date(Number(kept))
+        : undefined;
+    return {
+      status: "claimed",
+      attempt: {
+        key,
+        holder,
+        token,
+        leaseUntil: new Date(leaseUntil),
+        ...(previousFreeAt && { previousFreeAt }),
+        limitedTries: tries(old),
+        ...pendingOf(old),
+      },
+    };
   }
 
   /** Our own holder's attempt ran out unconfirmed: take it back as ambiguous, as it stood. */
@@ -167,38 +164,35 @@ export function makeDynamoSlotStore(
     const maybeSentAt = Math.max(Number(old.maybeSentAt?.N ?? 0), interrupted ? oldLease : 0);
     const evidence = maybeSentAt > 0;
     const digest = digestOf(old);
-    try {
-      await client.send(
-        new UpdateItemCommand({
-          TableName: tableName,
-          Key: slotKey(key),
-          UpdateExpression:
-            (evidence
-              ? "SET holder = :token, leaseUntil = :leaseUntil, maybeSentAt = :maybeSentAt, " +
-                "freeAt = :freeAt, expiresAt = :expiresAt REMOVE settled, sendingAt"
-              : "SET holder = :token, leaseUntil = :leaseUntil, freeAt = :leaseUntil, " +
-                "expiresAt = :expiresAt REMOVE settled, sendingAt, maybeSentAt") +
-            (holder.jobId === DIGEST_HOLDER ? ", flushQueuedUntil" : ""),
-          ConditionExpression: "#state = :pending AND holder = :oldToken AND leaseUntil <= :now",
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: {
-            ":pending": PENDING,
-            ":token": str(token),
-            ":oldToken": str(old.holder?.S ?? ""),
-            ":now": num(now),
-            ":leaseUntil": num(leaseUntil),
-            ":expiresAt": pendingTtl(leaseUntil),
-            ...(evidence && {
-              ":maybeSentAt": num(maybeSentAt),
-              ":freeAt": num(freeAfter(Math.max(leaseUntil, maybeSentAt))),
-            }),
-          },
-        }),
-      );
-    } catch (error) {
-      if (conditionFailed(error)) return undefined; // another copy was quicker: look again
-      throw error;
-    }
+    const reclaimed = await applied(
+      client,
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: slotKey(key),
+        UpdateExpression:
+          (evidence
+            ? "SET holder = :token, leaseUntil = :leaseUntil, maybeSentAt = :maybeSentAt, " +
+              "freeAt = :freeAt, expiresAt = :expiresAt REMOVE settled, sendingAt"
+            : "SET holder = :token, leaseUntil = :leaseUntil, freeAt = :leaseUntil, " +
+              "expiresAt = :expiresAt REMOVE settled, sendingAt, maybeSentAt") +
+          (holder.jobId === DIGEST_HOLDER ? ", flushQueuedUntil" : ""),
+        ConditionExpression: "#state = :pending AND holder = :oldToken AND leaseUntil <= :now",
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: {
+          ":pending": PENDING,
+          ":token": str(token),
+          ":oldToken": str(old.holder?.S ?? ""),
+          ":now": num(now),
+          ":leaseUntil": num(leaseUntil),
+          ":expiresAt": pendingTtl(leaseUntil),
+          ...(evidence && {
+            ":maybeSentAt": num(maybeSentAt),
+            ":freeAt": num(freeAfter(Math.max(leaseUntil, maybeSentAt))),
+          }),
+        },
+      }),
+    );
+    if (!reclaimed) return undefined; // another copy was quicker: look again
     return {
       status: "claimed",
       attempt: {
@@ -223,23 +217,18 @@ export function makeDynamoSlotStore(
     remove = "",
   ): Promise<boolean> {
     const expression = `${update}${remove ? ` REMOVE ${remove}` : ""}`;
-    try {
-      await client.send(
-        new UpdateItemCommand({
-          TableName: tableName,
-          Key: slotKey(attempt.key),
-          UpdateExpression: expression,
-          ConditionExpression: "holder = :token",
-          ...(expression.includes("#state") && { ExpressionAttributeNames: names }),
-          ExpressionAttributeValues: { ":token": str(attempt.token), ...values },
-        }),
-      );
-      return true;
-    } catch (error) {
-      // Our lease ran out and another attempt of the same holder took it: theirs to settle now.
-      if (conditionFailed(error)) return false;
-      throw error;
-    }
+    // `false`: our lease ran out and another attempt of the same holder took it: theirs to settle.
+    return applied(
+      client,
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: slotKey(attempt.key),
+        UpdateExpression: expression,
+        ConditionExpression: "holder = :token",
+        ...(expression.includes("#state") && { ExpressionAttributeNames: names }),
+        ExpressionAttributeValues: { ":token": str(attempt.token), ...values },
+      }),
+    );
   }
 
   return {
@@ -391,43 +380,34 @@ export function makeDynamoSlotStore(
     },
 
     async flushDone(key) {
-      await client
-        .send(
-          new UpdateItemCommand({
-            TableName: tableName,
-            Key: slotKey(key),
-            UpdateExpression: "REMOVE flushQueuedUntil",
-            ConditionExpression: "attribute_exists(flushQueuedUntil)",
-          }),
-        )
-        .catch((error: unknown) => {
-          if (!conditionFailed(error)) throw error;
-        });
+      await applied(
+        client,
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: slotKey(key),
+          UpdateExpression: "REMOVE flushQueuedUntil",
+          ConditionExpression: "attribute_exists(flushQueuedUntil)",
+        }),
+      );
     },
 
     async markFlushQueued(key, now, until) {
-      try {
-        await client.send(
-          new UpdateItemCommand({
-            TableName: tableName,
-            Key: slotKey(key),
-            // A slot item made by this mark alone still expires.
-            UpdateExpression:
-              "SET flushQueuedUntil = :until, expiresAt = if_not_exists(expiresAt, :expiresAt)",
-            ConditionExpression:
-              "attribute_not_exists(flushQueuedUntil) OR flushQueuedUntil <= :now",
-            ExpressionAttributeValues: {
-              ":until": num(until.getTime()),
-              ":now": num(now.getTime()),
-              ":expiresAt": ttlSeconds(freeAfter(until.getTime())),
-            },
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (conditionFailed(error)) return false;
-        throw error;
-      }
+      return applied(
+        client,
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: slotKey(key),
+          // A slot item made by this mark alone still expires.
+          UpdateExpression:
+            "SET flushQueuedUntil = :until, expiresAt = if_not_exists(expiresAt, :expiresAt)",
+          ConditionExpression: "attribute_not_exists(flushQueuedUntil) OR flushQueuedUntil <= :now",
+          ExpressionAttributeValues: {
+            ":until": num(until.getTime()),
+            ":now": num(now.getTime()),
+            ":expiresAt": ttlSeconds(freeAfter(until.getTime())),
+          },
+        }),
+      );
     },
   };
 }

@@ -149,11 +149,31 @@ export async function applied(
   client: DynamoDBClient,
   command: UpdateItemCommand | PutItemCommand | DeleteItemCommand,
 ): Promise<boolean> {
+  return (await conditional(client, command)).applied;
+}
+
+/**
+ * {@link applied} for a write whose answer matters either way: the item it wrote
+ * (`ReturnValues`), or the failed condition, to read the item that failed it with
+ * {@link itemThatFailed}.
+ *
+ * @example
+ * const write = await conditional(client, new UpdateItemCommand({ …, ReturnValues: "ALL_NEW" }));
+ * if (!write.applied) return readOld(await itemThatFailed(client, table, key, write.failed));
+ */
+export async function conditional(
+  client: DynamoDBClient,
+  command: UpdateItemCommand | PutItemCommand | DeleteItemCommand,
+): Promise<
+  | { applied: true; attributes: Item | undefined }
+  | { applied: false; failed: ConditionalCheckFailedException }
+> {
   try {
-    await client.send(command as UpdateItemCommand);
-    return true;
+    const output = (await client.send(command as UpdateItemCommand)) as { Attributes?: Item };
+    return { applied: true, attributes: output.Attributes };
   } catch (error) {
-    if (conditionFailed(error)) return false;
+    const failed = conditionFailed(error);
+    if (failed) return { applied: false, failed };
     throw error;
   }
 }

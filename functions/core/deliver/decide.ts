@@ -4,7 +4,8 @@ import type { WhenLimited } from "../job";
 import { type LedgerTimings, onAnswer, whenBlocked } from "../ledger";
 import { onNotifyAnswer } from "../notify";
 import type { FinalOutcome } from "../outcome";
-import type { ClaimResult, SendResult, SlotAttempt, SlotVerdict } from "../ports";
+import { type OperatingBudget, operatingHoldMs } from "../pacing";
+import type { ClaimResult, OperatingReport, SendResult, SlotAttempt, SlotVerdict } from "../ports";
 
 /**
  * Deliver's choices as data (docs/ledger.md): what Bitrix24 or the slot said becomes a list of
@@ -170,6 +171,64 @@ export function decideGuarded(state: GuardedState, result: SendResult): Decision
       };
     }
   }
+}
+
+/** What a batch knew when its answer came (docs/ledger.md, "Batch delivery"). */
+export interface BatchState {
+  /** Each message's guarded send, in command order. */
+  messages: readonly GuardedState[];
+  /** The operating figures the answer reported, if it did. */
+  operating: OperatingReport | undefined;
+  budget: OperatingBudget;
+  /** What one more full request may add to the window (seconds): slow down before that. */
+  headroomSeconds: number;
+  now: Date;
+}
+
+/** A batch's answer: what is written once for the request, then each message's own decision. */
+export interface BatchDecision {
+  /** The portal's bucket: held back (at most once, for the longest hold), or recovered. */
+  portal: Effect[];
+  each: Decision[];
+}
+
+/**
+ * A batch's answer: each command's answer is its message's, decided as a lone send's would be
+ * (a USER_MESSAGE_LIMIT for one user touches no other message); an answer for the whole request
+ * was given to every command by the client, so a batch with no answer is ambiguous for each. What
+ * concerns the portal is lifted out and written once: the longest hold, else one recovery. When
+ * the answer shows the operating window nearly spent, every worker is held until it resets.
+ */
+export function decideBatch(state: BatchState, results: readonly SendResult[]): BatchDecision {
+  const decided = state.messages.map((message, index) =>
+    decideGuarded(message, results[index] ?? { kind: "ambiguous", code: "NO_COMMAND_ANSWER" }),
+  );
+  const isPortal = (effect: Effect) =>
+    effect.do === "hold-portal" || effect.do === "portal-recovered";
+  const lifted = decided.flatMap((decision) => decision.effects.filter(isPortal));
+  const operatingHold = operatingHoldMs(
+    state.operating,
+    state.budget,
+    state.headroomSeconds,
+    state.now.getTime(),
+  );
+  const holds = [
+    ...lifted.flatMap((effect) => (effect.do === "hold-portal" ? [effect.forMs] : [])),
+    ...(operatingHold === undefined ? [] : [operatingHold]),
+  ];
+  const portal: Effect[] =
+    holds.length > 0
+      ? [{ do: "hold-portal", forMs: Math.max(...holds) }]
+      : lifted.some((effect) => effect.do === "portal-recovered")
+        ? [{ do: "portal-recovered" }]
+        : [];
+  return {
+    portal,
+    each: decided.map((decision) => ({
+      ...decision,
+      effects: decision.effects.filter((effect) => !isPortal(effect)),
+    })),
+  };
 }
 
 /** An event whose claim did not give it the slot. */

@@ -1,4 +1,5 @@
 import type { EventJob } from "../job";
+import type { BatchSeat } from "./batch";
 import { decideBlocked } from "./decide";
 import { apply } from "./effects";
 import { flush } from "./flush";
@@ -15,6 +16,7 @@ export async function deliverEvent(
   rt: Runtime,
   job: EventJob,
   ctx: DeliveryAttempt,
+  seat?: BatchSeat,
 ): Promise<DeliveryResult> {
   const { slots, outcomes, clock, timings } = rt;
   const key = rt.slotKey(job);
@@ -55,5 +57,5 @@ export async function deliverEvent(
       return flush(rt, key, ctx, job, marked);
     }
   }
-  return sendGuarded(rt, claim.attempt, job, targets, ctx);
+  return sendGuarded(rt, claim.attempt, job, targets, ctx, seat);
 }

@@ -1,4 +1,5 @@
 import type { QueueMessage } from "../job";
+import { makeBatcher } from "./batch";
 import { deliverEvent } from "./event";
 import { flush } from "./flush";
 import { deliverPartner } from "./partner";
@@ -27,17 +28,28 @@ export type { Deliver, DeliverDeps, DeliveryAttempt, DeliveryResult } from "./ty
  */
 export function makeDeliver(deps: DeliverDeps): Deliver {
   const rt = makeRuntime(deps);
+  const batcher =
+    deps.batching &&
+    deps.batching.maxMessages > 1 &&
+    deps.client.sendBatch &&
+    deps.bitrix.weeklyLimit
+      ? makeBatcher(rt, deps.batching)
+      : undefined;
   return async function deliver(attempt: DeliveryAttempt): Promise<DeliveryResult> {
     const { message } = attempt;
+    // An event under way is the portal's backlog: a batch gathering now waits for it.
+    const leave = message.kind === "event" ? batcher?.expect(message.jobId) : undefined;
     try {
       if (message.kind === "flush") return await flush(rt, rt.slotKey(message), attempt);
       return await (deps.bitrix.weeklyLimit
-        ? deliverEvent(rt, message, attempt)
+        ? deliverEvent(rt, message, attempt, batcher && leave && { batcher, leave })
         : deliverPartner(rt, message, attempt));
     } catch (error) {
       // Thrown again and again until the window is over: end it here, not in SQS's retention.
       if (rt.clock.now().getTime() <= attempt.queuedAt + rt.timings.retryForMs) throw error;
       return giveUpAfterErrors(rt, message, error);
+    } finally {
+      leave?.();
     }
   };
 }

@@ -201,13 +201,13 @@ export function makeRuntime(deps: DeliverDeps) {
    * that the request could still be running on Bitrix24's side when the lease ends: so a run-out
    * lease means its request is over, and no two requests for one user ever overlap.
    */
-  function reserveTurn(leaseUntil: number, ctx: DeliveryAttempt) {
+  function reserveTurn(leaseUntil: number, ctx: DeliveryAttempt, cost = 1) {
     const now = clock.now();
     const callEnds = callEndsMs();
     const maxWaitMs = Math.min(ctx.deadline, leaseUntil) - now.getTime() - callEnds;
     // Not even the call itself fits any more (a slow store, the deadline near): not now.
     if (maxWaitMs < 0) return Promise.resolve({ retryAfterMs: 0 });
-    return limiter.reserve(now, maxWaitMs).then(async (turn) => {
+    return limiter.reserve(now, maxWaitMs, cost).then(async (turn) => {
       if (!("sendAt" in turn)) return turn;
       await sleep(turn.sendAt.getTime() - clock.now().getTime());
       // The same bound again after the wait: a reservation the store answered late (its SDK

@@ -4,6 +4,7 @@ import type { DigestComposer } from "../digest";
 import type { EventJob, QueueMessage } from "../job";
 import type { Log } from "../log";
 import type { Metrics } from "../metrics";
+import type { OperatingBudget } from "../pacing";
 import type { BitrixClient, OutcomeStore, PendingEvent, RateLimiter, SlotStore } from "../ports";
 
 export interface DeliverDeps {
@@ -22,6 +23,18 @@ export interface DeliverDeps {
   metrics: Metrics;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /**
+   * Batch delivery (docs/ledger.md, "Batch delivery"): up to `maxMessages` event messages for
+   * distinct users in one `batch` request while the portal has a backlog, gathered at most
+   * `gatherMs`, each request booked in the bucket by its operating time. Absent, or
+   * `maxMessages: 1`: one message per request.
+   */
+  batching?: {
+    maxMessages: number;
+    gatherMs: number;
+    perSecond: number;
+    budget: OperatingBudget;
+  };
 }
 
 export interface DeliveryAttempt {
