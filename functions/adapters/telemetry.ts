@@ -7,7 +7,7 @@ import {
   METRICS_NAMESPACE,
   METRICS_SERVICE,
   type Metrics,
-  PORTAL_DIMENSION,
+  TOTALLED_DIMENSIONS,
 } from "../core/metrics";
 
 /**
@@ -56,9 +56,14 @@ interface EmfLine {
   root: Record<string, string | number[]>;
 }
 
-/** The dimension sets a point is written under: with `Portal`, also without it (the total). */
-const dimensionSets = (keys: string[]): string[][] =>
-  keys.includes(PORTAL_DIMENSION) ? [keys, keys.filter((key) => key !== PORTAL_DIMENSION)] : [keys];
+/**
+ * The dimension sets a point is written under: with `Portal` or `Source`, also without them (the
+ * total, which the alarms read).
+ */
+const dimensionSets = (keys: string[]): string[][] => {
+  const total = keys.filter((key) => !TOTALLED_DIMENSIONS.includes(key));
+  return total.length < keys.length ? [keys, total] : [keys];
+};
 
 /** EMF allows at most 100 values per metric in one line. */
 const MAX_VALUES = 100;

@@ -187,6 +187,27 @@ describe("makeEmfMetrics", () => {
         }),
       ],
     },
+    {
+      name: "a signature failure: counted by source and in the total the one alarm reads",
+      record: (m: Metrics) => m.count(Metric.SignatureFailures, { Source: "github" }),
+      lines: [
+        {
+          _aws: {
+            Timestamp: 1_796_000_000_000,
+            CloudWatchMetrics: [
+              {
+                Namespace: "Hookline",
+                Dimensions: [["Source", "service"], ["service"]],
+                Metrics: [{ Name: "SignatureFailures", Unit: "Count" }],
+              },
+            ],
+          },
+          service: "hookline",
+          Source: "github",
+          SignatureFailures: 1,
+        },
+      ],
+    },
     { name: "nothing counted: no line", record: () => {}, lines: [] },
   ])("$name", ({ record, lines }) => {
     expect(flushed(record)).toEqual(lines);
