@@ -1,17 +1,13 @@
 import { awsWiring, WORKER_AWS_BUDGET } from "../adapters/aws";
-import {
-  lambdaLogContext,
-  makeEmfMetrics,
-  makePowertoolsLog,
-  withMetricsFlush,
-} from "../adapters/telemetry";
+import { lambdaLogContext, makeLambdaLog } from "../adapters/lambda-log";
+import { makeEmfMetrics, withMetricsFlush } from "../adapters/telemetry";
 import { tracingFromEnvironment, withTraceFlush } from "../adapters/tracing";
 import { withUndeliveredAge } from "../adapters/undelivered-age";
 import { portalsDeliver } from "../adapters/wiring";
 import { onceUntilFailure } from "../core/once";
 import { createDeliverHandler } from "./app";
 
-const log = makePowertoolsLog();
+const log = makeLambdaLog();
 const metrics = makeEmfMetrics();
 // Off unless HOOKLINE_TRACING=true: only then is the OpenTelemetry SDK loaded (docs/tracing.md).
 const tracing = onceUntilFailure(() => tracingFromEnvironment(log));

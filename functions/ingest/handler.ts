@@ -1,16 +1,12 @@
 import { awsWiring, INGEST_AWS_BUDGET } from "../adapters/aws";
-import {
-  lambdaLogContext,
-  makeEmfMetrics,
-  makePowertoolsLog,
-  withMetricsFlush,
-} from "../adapters/telemetry";
+import { lambdaLogContext, makeLambdaLog } from "../adapters/lambda-log";
+import { makeEmfMetrics, withMetricsFlush } from "../adapters/telemetry";
 import { tracingFromEnvironment, withTraceFlush } from "../adapters/tracing";
 import { makeIngestDeps } from "../adapters/wiring";
 import { onceUntilFailure } from "../core/once";
 import { createIngestHandler } from "./app";
 
-const log = makePowertoolsLog();
+const log = makeLambdaLog();
 const metrics = makeEmfMetrics();
 // Off unless HOOKLINE_TRACING=true: only then is the OpenTelemetry SDK loaded (docs/tracing.md).
 const tracing = onceUntilFailure(() => tracingFromEnvironment(log));

@@ -1,14 +1,10 @@
 import { awsWiring, WORKER_AWS_BUDGET } from "../adapters/aws";
-import {
-  lambdaLogContext,
-  makeEmfMetrics,
-  makePowertoolsLog,
-  withMetricsFlush,
-} from "../adapters/telemetry";
+import { lambdaLogContext, makeLambdaLog } from "../adapters/lambda-log";
+import { makeEmfMetrics, withMetricsFlush } from "../adapters/telemetry";
 import { makeSweepDeps } from "../adapters/wiring";
 import { createSweepHandler } from "./app";
 
-const log = makePowertoolsLog();
+const log = makeLambdaLog();
 const metrics = makeEmfMetrics();
 
 /** Lambda entry: a schedule every minute. */
