@@ -72,7 +72,13 @@ export interface PairedResult {
    * The same function built from another checkout (`BENCH_BEFORE`), run in the same rounds:
    * its figures and its ratio to the issue's reference, for a before/after side by side.
    */
-  before?: { figures: SideFigures; ratio: Spread; cpuRatio: Spread };
+  before?: {
+    figures: SideFigures;
+    ratio: Spread;
+    cpuRatio: Spread;
+    /** This checkout's function over the other's, round by round: time and CPU. */
+    versus: { ratio: Spread; cpuRatio: Spread };
+  };
   rounds: number;
   /** What hookline's function answered (checked on every run). */
   answer: string;
@@ -312,6 +318,7 @@ export async function measureColdStart(
       if (previous) names.push(previous);
       const beforeRatios: number[] = [];
       const beforeCpuRatios: number[] = [];
+      const versus = { ratio: [] as number[], cpuRatio: [] as number[] };
       const time = new Map<Name, number[]>(names.map((name) => [name, []]));
       const cpu = new Map<Name, number[]>(names.map((name) => [name, []]));
       const ratios = { standard: [] as number[], house: [] as number[] };
@@ -345,6 +352,8 @@ export async function measureColdStart(
           const r = results.get(references.standard) as { end: number; cpuMs: number };
           beforeRatios.push(b.end / r.end);
           beforeCpuRatios.push(b.cpuMs / r.cpuMs);
+          versus.ratio.push(h.end / b.end);
+          versus.cpuRatio.push(h.cpuMs / b.cpuMs);
         }
         for (const [name, result] of results) {
           time.get(name)?.push(result.end);
@@ -371,6 +380,7 @@ export async function measureColdStart(
             figures: await figures(previous),
             ratio: spread(beforeRatios),
             cpuRatio: spread(beforeCpuRatios),
+            versus: { ratio: spread(versus.ratio), cpuRatio: spread(versus.cpuRatio) },
           },
         }),
         rounds,

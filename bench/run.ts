@@ -140,6 +140,8 @@ function p2Rows(name: string, reference: string, result: PairedResult, rows: Row
           `| before (BENCH_BEFORE), same rounds | time | ${spreadText(result.before.figures.time, millis)} | | ${spreadText(result.before.ratio, ratioText)} | | |`,
           `| | CPU | ${spreadText(result.before.figures.cpu, millis)} | | ${spreadText(result.before.cpuRatio, ratioText)} | | |`,
           `| | size | ${size(result.before.figures)} | | | | |`,
+          `| this checkout / before, round by round | time | | | ${spreadText(result.before.versus.ratio, ratioText)} | | |`,
+          `| | CPU | | | ${spreadText(result.before.versus.cpuRatio, ratioText)} | | |`,
         ]
       : []),
   ];
