@@ -34,6 +34,22 @@ function errorFields(error: Error): Record<string, unknown> {
   };
 }
 
+/** The line as JSON; a circular or BigInt attribute never makes a log call throw. */
+function lineText(line: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(line);
+  } catch {
+    const seen = new WeakSet<object>();
+    return JSON.stringify(line, (_key, value: unknown) => {
+      if (typeof value === "bigint") return value.toString();
+      if (typeof value !== "object" || value === null) return value;
+      if (seen.has(value)) return "[Circular]";
+      seen.add(value);
+      return value;
+    });
+  }
+}
+
 const LAMBDA_LEVELS: readonly string[] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
 
 /**
@@ -60,7 +76,7 @@ export function makeLambdaLog(
 ): Log & { setContext(context: Context): void } {
   const env = options.env ?? process.env;
   const service = options.service ?? METRICS_SERVICE;
-  const level = "level" in options ? options.level : env[LOG_LEVEL_VARIABLE];
+  const threshold = "level" in options ? options.level : env[LOG_LEVEL_VARIABLE];
   let fields: ContextFields | undefined;
   // Lambda's first on-demand invocation is the cold start; a provisioned instance has none.
   let cold = env.AWS_LAMBDA_INITIALIZATION_TYPE !== "provisioned-concurrency";
@@ -81,7 +97,7 @@ export function makeLambdaLog(
       line[key] = value instanceof Error ? errorFields(value) : value;
     }
     const stream = level === "WARN" || level === "ERROR" ? process.stderr : process.stdout;
-    stream.write(`${JSON.stringify(line)}\n`);
+    stream.write(`${lineText(line)}\n`);
   };
   const all = {
     debug: write("DEBUG"),
@@ -90,7 +106,7 @@ export function makeLambdaLog(
     error: write("ERROR"),
   };
   // The stricter of hookline's level and Lambda's filter.
-  const levels = [level, env.AWS_LAMBDA_LOG_LEVEL].map((name) =>
+  const levels = [threshold, env.AWS_LAMBDA_LOG_LEVEL].map((name) =>
     LAMBDA_LEVELS.indexOf(name?.toUpperCase() ?? ""),
   );
   const strictest = LAMBDA_LEVELS[Math.max(...levels)];

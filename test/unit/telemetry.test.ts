@@ -146,6 +146,15 @@ describe("makeLambdaLog", () => {
     expect(lines.map((line) => line.message)).toEqual(["info line", "kept"]);
   });
 
+  it("writes a line whose attributes are circular or BigInt instead of throwing", () => {
+    const loop: Record<string, unknown> = { name: "loop" };
+    loop.self = loop;
+    makeLambdaLog({ level: "INFO" }).error("odd attributes", { loop, big: 10n });
+    expect(lines).toEqual([
+      expect.objectContaining({ loop: { name: "loop", self: "[Circular]" }, big: "10" }),
+    ]);
+  });
+
   it("counts no cold start on a provisioned instance", async () => {
     vi.stubEnv("AWS_LAMBDA_INITIALIZATION_TYPE", "provisioned-concurrency");
     const log = makeLambdaLog({ level: "INFO" });
