@@ -1,7 +1,5 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { makeBitrixWebhookClient } from "../functions/adapters/bitrix-client";
-import { startDynalite } from "../functions/adapters/dynamo/dynalite-server";
-import { ensureTable } from "../functions/adapters/dynamo/table";
 import { makeSecretResolver } from "../functions/adapters/secrets";
 import { makeDeliverDeps, type Wiring } from "../functions/adapters/wiring";
 import { systemClock } from "../functions/core/clock";
@@ -11,6 +9,8 @@ import type { EventJob } from "../functions/core/job";
 import { silentLog } from "../functions/core/log";
 import { noMetrics } from "../functions/core/metrics";
 import { startBitrixSimulator } from "../functions/local/bitrix-simulator";
+import { startDynalite } from "../functions/local/dynalite-server";
+import { ensureTable } from "../functions/local/ensure-table";
 import { OPEN_LINE_CODE, TEST_SECRETS, testConfig } from "../test/support/bridge";
 
 export interface BatchDeliveryOptions {

@@ -68,6 +68,17 @@ export interface PairedResult {
   standard: Comparison;
   /** The same reference built and run with hookline's own settings (splitting, source maps). */
   house: Comparison;
+  /**
+   * The same function built from another checkout (`BENCH_BEFORE`), run in the same rounds:
+   * its figures and its ratio to the issue's reference, for a before/after side by side.
+   */
+  before?: {
+    figures: SideFigures;
+    ratio: Spread;
+    cpuRatio: Spread;
+    /** This checkout's function over the other's, round by round: time and CPU. */
+    versus: { ratio: Spread; cpuRatio: Spread };
+  };
   rounds: number;
   /** What hookline's function answered (checked on every run). */
   answer: string;
@@ -130,6 +141,8 @@ async function directoryBytes(dir: string): Promise<{ bytes: number; files: numb
 export async function measureColdStart(
   sample: GithubPayload,
   rounds: number,
+  /** Another checkout (with its node_modules) whose ingest and deliver run beside this one's. */
+  beforeRoot?: string,
 ): Promise<ColdStartResult> {
   const dir = await mkdtemp(join(tmpdir(), "hookline-cold-"));
   const [dynamo, sqs, portal] = await Promise.all([
@@ -159,7 +172,11 @@ export async function measureColdStart(
       putOnly: "bench/baselines/dynamodb-put.ts",
       putAndPost: "bench/baselines/dynamodb-put-post.ts",
     };
-    type Name = keyof typeof house | keyof typeof standard;
+    const before = {
+      ingestBefore: "functions/ingest/handler.ts",
+      deliverBefore: "functions/deliver/handler.ts",
+    };
+    type Name = keyof typeof house | keyof typeof standard | keyof typeof before;
     const roots = {} as Record<Name, string>;
     // As the construct bundles: the config checked here, carried in the code.
     const config = parseConfig(configInput, "bench config");
@@ -170,6 +187,20 @@ export async function measureColdStart(
     for (const [name, entry] of Object.entries(standard) as [Name, string][]) {
       roots[name] = join(dir, name);
       bundleStandard(join(PROJECT_ROOT, entry), roots[name]);
+    }
+    if (beforeRoot) {
+      // Built by that checkout's own bundling and config check, as its `cdk synth` would.
+      const bundling = (await import(join(beforeRoot, "lib/bundling.ts"))) as {
+        bundleFunction: typeof bundleFunction;
+      };
+      const checker = (await import(join(beforeRoot, "functions/core/config.ts"))) as {
+        parseConfig: typeof parseConfig;
+      };
+      const beforeConfig = checker.parseConfig(configInput, "bench config");
+      for (const [name, entry] of Object.entries(before) as [Name, string][]) {
+        roots[name] = join(dir, name);
+        bundling.bundleFunction(join(beforeRoot, entry), roots[name], { config: beforeConfig });
+      }
     }
     const runner = join(dir, "runner.mjs");
     await writeFile(runner, RUNNER);
@@ -198,7 +229,7 @@ export async function measureColdStart(
       LAMBDA_TASK_ROOT: roots[name],
       LAMBDA_RUNTIME_DIR: "/var/runtime",
       _HANDLER: "index.handler",
-      ...(name in house ? FUNCTION_ENVIRONMENT : {}),
+      ...(name in house || name in before ? FUNCTION_ENVIRONMENT : {}),
       HOOKLINE_TABLE: TABLE,
       HOOKLINE_QUEUE_URL: sqs.queueUrl("hookline"),
       HOOKLINE_DEAD_LETTER_QUEUE_URL: sqs.queueUrl("hookline-dead-letters"),
@@ -235,27 +266,31 @@ export async function measureColdStart(
       runs++;
       return { runId: randomUUID(), userId: 200_000 + runs, code: OPEN_LINE_CODE };
     };
+    const ingestEvent = async () => {
+      // A body of its own per run, else the receipt makes every run after the first a duplicate.
+      const body = JSON.stringify({ ...sample.payload, hookline_bench_run: randomUUID() });
+      const headers = await githubHeaders({ event: sample.event, body }, randomUUID());
+      return webhookEvent("github", headers, body);
+    };
+    const deliverEvent = async (): Promise<SQSEvent> => {
+      runs++;
+      // A user of its own per run: the weekly slot of the previous run's user is taken.
+      const job = { ...template, jobId: `${template.jobId}-${runs}`, userId: 100_000 + runs };
+      const message = {
+        queueUrl: sqs.queueUrl("hookline"),
+        messageId: randomUUID(),
+        receiptHandle: randomUUID(),
+        body: JSON.stringify(job),
+        md5OfBody: "",
+        sentAt: Date.now(),
+      };
+      return toSqsEvent([message], { receiveCount: 1 });
+    };
     const events: Record<Name, () => Promise<unknown>> = {
-      ingest: async () => {
-        // A body of its own per run, else the receipt makes every run after the first a duplicate.
-        const body = JSON.stringify({ ...sample.payload, hookline_bench_run: randomUUID() });
-        const headers = await githubHeaders({ event: sample.event, body }, randomUUID());
-        return webhookEvent("github", headers, body);
-      },
-      deliver: async (): Promise<SQSEvent> => {
-        runs++;
-        // A user of its own per run: the weekly slot of the previous run's user is taken.
-        const job = { ...template, jobId: `${template.jobId}-${runs}`, userId: 100_000 + runs };
-        const message = {
-          queueUrl: sqs.queueUrl("hookline"),
-          messageId: randomUUID(),
-          receiptHandle: randomUUID(),
-          body: JSON.stringify(job),
-          md5OfBody: "",
-          sentAt: Date.now(),
-        };
-        return toSqsEvent([message], { receiveCount: 1 });
-      },
+      ingest: ingestEvent,
+      ingestBefore: ingestEvent,
+      deliver: deliverEvent,
+      deliverBefore: deliverEvent,
       putOnly: async () => ({ runId: randomUUID() }),
       putOnlyHouse: async () => ({ runId: randomUUID() }),
       putAndPost: async () => postEvent(),
@@ -264,7 +299,9 @@ export async function measureColdStart(
     const ok = (answer: string) => answer.includes('"statusCode":200');
     const checks: Record<Name, (answer: string) => boolean> = {
       ingest: (answer) => answer.includes('\\"status\\":\\"accepted\\"'),
+      ingestBefore: (answer) => answer.includes('\\"status\\":\\"accepted\\"'),
       deliver: (answer) => answer === '{"batchItemFailures":[]}',
+      deliverBefore: (answer) => answer === '{"batchItemFailures":[]}',
       putOnly: ok,
       putOnlyHouse: ok,
       putAndPost: ok,
@@ -274,9 +311,14 @@ export async function measureColdStart(
     const compare = async (
       hookline: "ingest" | "deliver",
       references: { standard: Name; house: Name },
-      verify: () => void,
+      verify: (runsPerRound: number) => void,
     ): Promise<PairedResult> => {
-      const names = [hookline, references.standard, references.house];
+      const previous: Name | undefined = beforeRoot ? `${hookline}Before` : undefined;
+      const names: Name[] = [hookline, references.standard, references.house];
+      if (previous) names.push(previous);
+      const beforeRatios: number[] = [];
+      const beforeCpuRatios: number[] = [];
+      const versus = { ratio: [] as number[], cpuRatio: [] as number[] };
       const time = new Map<Name, number[]>(names.map((name) => [name, []]));
       const cpu = new Map<Name, number[]>(names.map((name) => [name, []]));
       const ratios = { standard: [] as number[], house: [] as number[] };
@@ -305,12 +347,20 @@ export async function measureColdStart(
           ratios[kind].push(h.end / r.end);
           cpuRatios[kind].push(h.cpuMs / r.cpuMs);
         }
+        if (previous) {
+          const b = results.get(previous) as { end: number; cpuMs: number };
+          const r = results.get(references.standard) as { end: number; cpuMs: number };
+          beforeRatios.push(b.end / r.end);
+          beforeCpuRatios.push(b.cpuMs / r.cpuMs);
+          versus.ratio.push(h.end / b.end);
+          versus.cpuRatio.push(h.cpuMs / b.cpuMs);
+        }
         for (const [name, result] of results) {
           time.get(name)?.push(result.end);
           cpu.get(name)?.push(result.cpuMs);
         }
       }
-      verify();
+      verify(previous ? 2 : 1);
       const figures = async (name: Name): Promise<SideFigures> => ({
         time: spread(time.get(name) ?? []),
         cpu: spread(cpu.get(name) ?? []),
@@ -325,15 +375,23 @@ export async function measureColdStart(
         hookline: await figures(hookline),
         standard: await comparison("standard"),
         house: await comparison("house"),
+        ...(previous && {
+          before: {
+            figures: await figures(previous),
+            ratio: spread(beforeRatios),
+            cpuRatio: spread(beforeCpuRatios),
+            versus: { ratio: spread(versus.ratio), cpuRatio: spread(versus.cpuRatio) },
+          },
+        }),
         rounds,
         answer,
       };
     };
 
     const queuedBefore = sqs.messages.length;
-    const ingest = await compare("ingest", { standard: "putOnly", house: "putOnlyHouse" }, () => {
+    const ingest = await compare("ingest", { standard: "putOnly", house: "putOnlyHouse" }, (n) => {
       // Every ingest run (the warm-up too) queued its one message.
-      if (sqs.messages.length - queuedBefore !== rounds + 1) {
+      if (sqs.messages.length - queuedBefore !== n * (rounds + 1)) {
         throw new Error(`cold start: ${sqs.messages.length - queuedBefore} messages queued`);
       }
     });
@@ -341,9 +399,9 @@ export async function measureColdStart(
     const deliver = await compare(
       "deliver",
       { standard: "putAndPost", house: "putAndPostHouse" },
-      () => {
+      (n) => {
         // Each deliver and each reference run posted one message to the simulator.
-        if (portal.messages.length - sentBefore !== 3 * (rounds + 1)) {
+        if (portal.messages.length - sentBefore !== (n + 2) * (rounds + 1)) {
           throw new Error(`cold start: ${portal.messages.length - sentBefore} messages sent`);
         }
       },

@@ -138,6 +138,15 @@ function p2Rows(name: string, reference: string, result: PairedResult, rows: Row
     `| ${name} | time | ${spreadText(hookline.time, millis)} | ${spreadText(standard.reference.time, millis)} | ${spreadText(standard.ratio, ratioText)} | ${spreadText(house.reference.time, millis)} | ${spreadText(house.ratio, ratioText)} |`,
     `| | CPU | ${spreadText(hookline.cpu, millis)} | ${spreadText(standard.reference.cpu, millis)} | ${spreadText(standard.cpuRatio, ratioText)} | ${spreadText(house.reference.cpu, millis)} | ${spreadText(house.cpuRatio, ratioText)} |`,
     `| | size | ${size(hookline)} | ${size(standard.reference)} | | ${size(house.reference)} | |`,
+    ...(result.before
+      ? [
+          `| before (BENCH_BEFORE), same rounds | time | ${spreadText(result.before.figures.time, millis)} | | ${spreadText(result.before.ratio, ratioText)} | | |`,
+          `| | CPU | ${spreadText(result.before.figures.cpu, millis)} | | ${spreadText(result.before.cpuRatio, ratioText)} | | |`,
+          `| | size | ${size(result.before.figures)} | | | | |`,
+          `| this checkout / before, round by round | time | | | ${spreadText(result.before.versus.ratio, ratioText)} | | |`,
+          `| | CPU | | | ${spreadText(result.before.versus.cpuRatio, ratioText)} | | |`,
+        ]
+      : []),
   ];
 }
 
@@ -158,7 +167,12 @@ async function main(): Promise<void> {
     say(`P2 cold start (bundling, then ${COLD_START_ROUNDS} interleaved rounds per function)...`);
     const sample = allGithubPayloads().find((p) => p.event === "push");
     if (!sample) throw new Error("no push example in @octokit/webhooks-examples");
-    const cold = await measureColdStart(sample, COLD_START_ROUNDS);
+    // BENCH_BEFORE=<another checkout>: its functions run in the same rounds, for a before/after.
+    const cold = await measureColdStart(
+      sample,
+      Number(process.env.BENCH_COLD_ROUNDS) || COLD_START_ROUNDS,
+      process.env.BENCH_BEFORE,
+    );
     sections.push(
       "P2 cold start, process start to first answer, min / median / max (time: the budget's; CPU: the process's CPU time, steadier on a busy machine):",
       "",

@@ -13,7 +13,7 @@ import { senderEventNames } from "../cli/sender-event-names";
 import { localSecretEnvironment, usesDevelopmentSecrets } from "../devkit/dev-secrets";
 import { removeRunState, runStatePath, writeRunState } from "../devkit/run-state";
 import { readEnvironment } from "../functions/adapters/environment";
-import { makePowertoolsLog } from "../functions/adapters/telemetry";
+import { makeLambdaLog } from "../functions/adapters/lambda-log";
 import { type Config, loadConfigFile, testWeeks } from "../functions/core/config";
 import { ConfigError } from "../functions/core/errors";
 import { unknownEventWarnings } from "../functions/core/event-names";
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   // the line would hide the request lines. Its own switch, read when a client is created.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const style = styleFor(process.stdout);
-  const log = values["json-logs"] ? makePowertoolsLog() : makeConsoleLog(undefined, style);
+  const log = values["json-logs"] ? makeLambdaLog() : makeConsoleLog(undefined, style);
   // The OpenTelemetry SDK is loaded only with --trace.
   const tracing = values.trace
     ? await (await import("../functions/adapters/otel-tracing")).localTracing(env, METRICS_SERVICE)

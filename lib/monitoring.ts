@@ -50,13 +50,13 @@ export const ALARM_THRESHOLDS = {
   apiNearThrottle: 0.8,
   /** DynamoDB read and write throttle events in 5 minutes (the SDK retries them, at a cost in time). */
   dynamoThrottles: 10,
-  /** Rejected signatures from one source in 5 minutes: a wrong secret or someone probing. */
+  /** Rejected signatures, all sources together, in 5 minutes: a wrong secret or someone probing. */
   signatureFailures: 10,
   /** Bitrix24 CODE_ERROR, NOT_FOUND or auth errors in 5 minutes. */
   bitrixConfigFaults: 1,
   /** Messages that may or may not have reached their user, in 5 minutes. */
   unknownOutcomes: 1,
-  /** Failed keep-alive refreshes of one OAuth portal's tokens in 5 minutes. */
+  /** Failed keep-alive refreshes of OAuth portals' tokens in 5 minutes. */
   oauthRefreshFailures: 1,
   /** Messages deliver failed with an unexpected error (a partial batch failure) in 5 minutes. */
   deliverMessageErrors: 1,
@@ -124,13 +124,13 @@ export interface HooklineMonitoringProps {
   readonly queueAgeAlarmSeconds: number;
   /** The longest backoff between retries: a retried message is seen at least this often. */
   readonly maxBackoffSeconds: number;
-  /** Source ids from the config: one signature-failure alarm and graph line each. */
+  /** Source ids from the config: one graph line each on the dashboard. */
   readonly sourceIds: readonly string[];
   /** Every portal has the weekly limit: words the UnknownOutcomes alarm's description. */
   readonly weeklyLimit: boolean;
   /** Every portal's id: with more than one, a dashboard row of health figures per portal. */
   readonly portalIds?: readonly string[] | undefined;
-  /** Ids of the portals that are OAuth apps: one token keep-alive alarm each. */
+  /** Ids of the portals that are OAuth apps: with any, one token keep-alive alarm for them all. */
   readonly oauthPortals?: readonly string[] | undefined;
   /** Subscribed to the alarm topic when given. */
   readonly alarmEmail?: string | undefined;
@@ -351,11 +351,18 @@ export class HooklineMonitoring extends Construct {
         missingData: TreatMissingData.BREACHING,
       },
     );
-    for (const { source, metric } of signatureFailures) {
-      this.alarm(`SignatureFailures-${source}`, metric, ALARM_THRESHOLDS.signatureFailures, {
-        description: `Many rejected signatures from source "${source}": a wrong secret or probing.`,
-      });
-    }
+    // One alarm on the total of all sources (ingest counts each failure by source and in total):
+    // an alarm per source cost $0.10 a month each and one resource each (docs/scale.md). The
+    // dashboard and the ingest log name the source.
+    this.alarm(
+      "SignatureFailures",
+      custom(MetricName.SignatureFailures),
+      ALARM_THRESHOLDS.signatureFailures,
+      {
+        description:
+          "Many rejected signatures (all sources together): a wrong secret or probing; the dashboard's graph by source, or ingest's log, names the source.",
+      },
+    );
     this.alarm("BitrixConfigFaults", configFaults, ALARM_THRESHOLDS.bitrixConfigFaults, {
       description: "Bitrix24 rejected the configuration (CODE_ERROR, NOT_FOUND, auth): act now.",
     });
@@ -373,13 +380,16 @@ export class HooklineMonitoring extends Construct {
       },
     );
     // An OAuth app's refresh token lapses after 180 days unused: a failed keep-alive must be seen.
-    for (const portal of props.oauthPortals ?? []) {
+    // One alarm on the total of the OAuth portals (the sweeper counts by portal and in total).
+    const oauthPortals = props.oauthPortals ?? [];
+    if (oauthPortals.length > 0) {
       this.alarm(
-        `OAuthRefreshFailures-${portal}`,
-        custom(MetricName.OAuthRefreshFailures, { Portal: portal }),
+        "OAuthRefreshFailures",
+        custom(MetricName.OAuthRefreshFailures),
         ALARM_THRESHOLDS.oauthRefreshFailures,
         {
-          description: `Refreshing the OAuth tokens of portal "${portal}" failed: re-authorize the app before its refresh token lapses.`,
+          description:
+            "Refreshing an OAuth portal's tokens failed (the sweep log names the portal): re-authorize the app before its refresh token lapses.",
         },
       );
     }

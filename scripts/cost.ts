@@ -17,6 +17,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
+import { WRITES_PER_MESSAGE } from "../bench/write-budget";
 import { stackPropsFromContext } from "../lib/app-props";
 import { HooklineStack, PROJECT_ROOT } from "../lib/hookline-stack";
 import {
@@ -26,10 +27,12 @@ import {
   DEFAULT_WORKLOAD,
   LEVERS,
   monthlyCost,
+  OPEN_LEVERS,
   PRICES,
   type StackFacts,
   stackFacts,
   type Workload,
+  type WritesPerMessage,
 } from "./cost-model";
 
 /** Synthesizes the stack in process, as `cdk synth` would with cdk.json and `context`. */
@@ -102,6 +105,25 @@ export function formatLevers(facts: StackFacts, workload: Workload): string {
   ].join("\n");
 }
 
+/**
+ * What each lever not pulled yet would save: the total with it, and with it and every lever above
+ * it (`OPEN_LEVERS`, in order).
+ */
+export function formatOpenLevers(facts: StackFacts, workload: Workload): string {
+  const total = monthlyCost(facts, workload).total;
+  let state: [StackFacts, WritesPerMessage] = [facts, WRITES_PER_MESSAGE];
+  return [
+    `  ${"not pulled yet".padEnd(62)} ${"with it".padStart(8)} ${"saves".padStart(6)} ${"with all so far".padStart(16)}`,
+    ...OPEN_LEVERS.map(({ lever, apply }) => {
+      const [leverFacts, leverWrites] = apply(facts, WRITES_PER_MESSAGE);
+      const alone = monthlyCost(leverFacts, workload, leverWrites).total;
+      state = apply(...state);
+      const sofar = monthlyCost(state[0], workload, state[1]).total;
+      return `  ${lever.padEnd(62)} ${alone.toFixed(2).padStart(8)} ${(total - alone).toFixed(2).padStart(6)} ${sofar.toFixed(2).padStart(16)}`;
+    }),
+  ].join("\n");
+}
+
 const pct = (share: number) => `${Math.round(share * 100)} %`;
 
 function main() {
@@ -158,7 +180,11 @@ function main() {
   const facts = stackFacts(template);
   const bill = monthlyCost(facts, workload);
   process.stdout.write(`${formatBill(bill, workload)}\n`);
-  if (values.levers) process.stdout.write(`\n${formatLevers(facts, workload)}\n`);
+  if (values.levers) {
+    process.stdout.write(
+      `\n${formatLevers(facts, workload)}\n\n${formatOpenLevers(facts, workload)}\n`,
+    );
+  }
   if (values.assumptions) {
     process.stdout.write(
       `\nprices: ${JSON.stringify(PRICES, null, 2)}\nassumptions: ${JSON.stringify(ASSUMPTIONS, null, 2)}\n`,

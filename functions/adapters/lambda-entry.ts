@@ -1,26 +1,27 @@
 import type { MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
 import { onceUntilFailure } from "../core/once";
-import { lambdaLogContext, makeEmfMetrics, makePowertoolsLog, withMetricsFlush } from "./telemetry";
+import { lambdaLogContext, makeLambdaLog } from "./lambda-log";
+import { makeEmfMetrics, withMetricsFlush } from "./telemetry";
 import { type Tracing, tracingFromEnvironment, withTraceFlush } from "./tracing";
 
 type Handler<E, R> = (event: E, context: Context) => Promise<R>;
 
 /** What a Lambda entry builds once per cold start and hands its handler. */
 export interface LambdaTelemetry {
-  log: ReturnType<typeof makePowertoolsLog>;
+  log: ReturnType<typeof makeLambdaLog>;
   metrics: ReturnType<typeof makeEmfMetrics>;
   /** The outermost middleware: the Lambda context on every log line. */
   logContext: MiddlewareObj;
 }
 
 function makeLambdaTelemetry(): LambdaTelemetry {
-  const log = makePowertoolsLog();
+  const log = makeLambdaLog();
   return { log, metrics: makeEmfMetrics(), logContext: lambdaLogContext(log) };
 }
 
 /**
- * A Lambda entry with the house telemetry: Powertools logs with the Lambda context, and the EMF
+ * A Lambda entry with the house telemetry: JSON log lines (Powertools' shape) with the Lambda context, and the EMF
  * metrics an invocation counted written when it ends, whether it answered or threw.
  *
  * @example export const handler = lambdaEntry(({ log, metrics, logContext }) => createSweepHandler({ log, logContext, deps }));

@@ -1,46 +1,10 @@
-import { Logger } from "@aws-lambda-powertools/logger";
-import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import type { MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
-import { atLeast, LOG_LEVEL_VARIABLE, type Log } from "../core/log";
 import {
   METRICS_NAMESPACE,
   METRICS_SERVICE,
   type Metrics,
-  PORTAL_DIMENSION,
+  TOTALLED_DIMENSIONS,
 } from "../core/metrics";
-
-/**
- * Structured JSON logs through Powertools (service name and Lambda context on every line), without
- * the lines below `level` (`HOOKLINE_LOG_LEVEL` on Lambda). Powertools itself follows Lambda's
- * filter level (AWS_LAMBDA_LOG_LEVEL), which stays at INFO for the metric lines' sake.
- */
-export function makePowertoolsLog(
-  logger = new Logger({ serviceName: METRICS_SERVICE }),
-  level = process.env[LOG_LEVEL_VARIABLE],
-): Log & { logger: Logger } {
-  const write =
-    (name: "debug" | "info" | "warn" | "error") =>
-    (message: string, attributes?: Record<string, unknown>) =>
-      attributes ? logger[name](message, attributes) : logger[name](message);
-  const log = atLeast(
-    { debug: write("debug"), info: write("info"), warn: write("warn"), error: write("error") },
-    level,
-  );
-  return { logger, ...log };
-}
-
-/**
- * Middy middleware that adds the Lambda context to every log line of an invocation: the request
- * id (`function_request_id`), `cold_start`, the function's name, ARN and memory. Handlers take it
- * as their outermost middleware (`logContext`), so the lines of every other middleware carry it.
- *
- * @example
- * const log = makePowertoolsLog();
- * export const handler = createDeliverHandler({ log, logContext: lambdaLogContext(log), deps });
- */
-export const lambdaLogContext = (log: { logger: Logger }): MiddlewareObj =>
-  injectLambdaContext(log.logger, { resetKeys: true });
 
 /** One data point, as the core counts it. */
 interface Point {
@@ -56,9 +20,14 @@ interface EmfLine {
   root: Record<string, string | number[]>;
 }
 
-/** The dimension sets a point is written under: with `Portal`, also without it (the total). */
-const dimensionSets = (keys: string[]): string[][] =>
-  keys.includes(PORTAL_DIMENSION) ? [keys, keys.filter((key) => key !== PORTAL_DIMENSION)] : [keys];
+/**
+ * The dimension sets a point is written under: with `Portal` or `Source`, also without them (the
+ * total, which the alarms read).
+ */
+const dimensionSets = (keys: string[]): string[][] => {
+  const total = keys.filter((key) => !TOTALLED_DIMENSIONS.includes(key));
+  return total.length < keys.length ? [keys, total] : [keys];
+};
 
 /** EMF allows at most 100 values per metric in one line. */
 const MAX_VALUES = 100;

@@ -1,6 +1,7 @@
 /**
- * The logging seam: Powertools Logger on Lambda and locally (structured JSON), a silent or
- * recording logger in tests. Attributes must never carry secrets or whole payloads.
+ * The logging seam: JSON lines in Powertools Logger's shape on Lambda (`makeLambdaLog`), terminal
+ * lines locally, a silent or recording logger in tests. Attributes must never carry secrets or
+ * whole payloads.
  */
 export interface Log {
   debug(message: string, attributes?: Record<string, unknown>): void;

@@ -6,7 +6,7 @@ export const METRICS_NAMESPACE = "Hookline";
 export const METRICS_SERVICE = "hookline";
 
 export const Metric = {
-  /** Count; dimension Source. Missing, wrong or stale signatures. */
+  /** Count; dimension Source, and in total. Missing, wrong or stale signatures. */
   SignatureFailures: "SignatureFailures",
   /** Count; dimension Outcome (sent, deferred, suppressed, failed, unknown). */
   Messages: "Messages",
@@ -14,7 +14,7 @@ export const Metric = {
   BitrixErrors: "BitrixErrors",
   /** Count; no dimension beyond service. CODE_ERROR, NOT_FOUND, auth errors: a person must act. */
   BitrixConfigFaults: "BitrixConfigFaults",
-  /** Count; dimension Portal. A keep-alive refresh of an OAuth portal's tokens failed. */
+  /** Count; dimension Portal, and in total. A keep-alive refresh of an OAuth portal's tokens failed. */
   OAuthRefreshFailures: "OAuthRefreshFailures",
   /** Count; no dimension. Deferred events whose digest is due, seen by one sweep. */
   DigestBacklog: "DigestBacklog",
@@ -42,6 +42,15 @@ export const noMetrics: Metrics = { count() {}, milliseconds() {} };
  * EMF adapter writes both dimension sets), so totals and their alarms see every portal.
  */
 export const PORTAL_DIMENSION = "Portal";
+
+/** The dimension of per-source figures; like `Portal`, a point with it is counted in total too. */
+export const SOURCE_DIMENSION = "Source";
+
+/**
+ * Dimensions a point is also counted without: one alarm reads the total of all portals or all
+ * sources ($0.10 a month per metric it reads), the dashboard the figures of each.
+ */
+export const TOTALLED_DIMENSIONS: readonly string[] = [PORTAL_DIMENSION, SOURCE_DIMENSION];
 
 /** The metrics counted per portal as well (docs/alarms.md, "Per-portal health"). */
 export const PER_PORTAL_METRICS: readonly MetricName[] = [

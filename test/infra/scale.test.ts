@@ -62,6 +62,13 @@ describe("1,000 portals in one stack", () => {
     expect(JSON.stringify(template).length).toBeLessThanOrEqual(1_000_000);
   });
 
+  it("makes as many alarms for 100 senders and 1,000 portals as for one: each reads a total", () => {
+    // One SignatureFailures alarm, not one per source (was 112 alarms here; docs/scale.md).
+    const alarms = ofType("AWS::CloudWatch::Alarm").map(([id]) => id);
+    expect(alarms.filter((id) => id.includes("SignatureFailures"))).toHaveLength(1);
+    expect(alarms.length).toBeLessThanOrEqual(20);
+  });
+
   // https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html: 4 KB of
   // environment variables per function, all of them together.
   it("keeps every function's environment under Lambda's 4 KB, however many secrets", () => {

@@ -1,30 +1,45 @@
 import { describe, expect, it } from "vitest";
 import { measureLedgerWrites } from "../../bench/ledger-writes";
+import { WRITES_PER_MESSAGE } from "../../bench/write-budget";
 
 /**
  * The ledger's DynamoDB write budget (docs/ledger.md), counted, not timed: a counting client through
  * the real ingest, deliver and sweep use cases on dynalite.
  */
 describe("DynamoDB writes per message", () => {
-  it("stay within the ledger's budget", async () => {
+  it("are the counts the cost model prices (bench/write-budget.ts), within the ledger's budget", async () => {
     const writes = await measureLedgerWrites([1, 5, 20]);
-    // At most 5 for a message sent on its own: claim, rate limiter, intent (docs/ledger.md, "What
-    // counts as evidence"), confirm, outcome.
+    // Exactly the stated counts: fewer writes must lower the bill (`npm run cost`), so a change
+    // either way fails here until bench/write-budget.ts says it.
+    const counted = {
+      receipt: writes.ingestPerWebhook,
+      sentAlone: writes.sentAlone,
+      deferred: writes.deferred,
+      duplicateWebhook: writes.duplicateWebhook,
+    };
+    expect(counted).toEqual({
+      receipt: WRITES_PER_MESSAGE.receipt,
+      sentAlone: WRITES_PER_MESSAGE.sentAlone,
+      deferred: WRITES_PER_MESSAGE.deferred,
+      duplicateWebhook: WRITES_PER_MESSAGE.duplicateWebhook,
+    });
+    // The ledger's budget (docs/ledger.md): at most 5 for a message sent on its own (claim, rate
+    // limiter, intent, confirm, outcome), at most 3 for a deferred event (the failed claim, the
+    // slot's pending-digest marker, the deferral), 1 for a duplicate webhook.
     expect(writes.sentAlone).toBeLessThanOrEqual(5);
     // Sent together in one batch request, each message still has its own claim, intent, confirm
     // and outcome; the request's one rate-limiter write is shared (docs/ledger.md).
     const { sentInBatch } = writes;
     expect(sentInBatch.messages).toBe(10);
     expect(sentInBatch.writes).toBeLessThanOrEqual(4 * sentInBatch.messages + 1);
-    // At most 3 for a deferred event (the failed claim, the slot's pending-digest marker, the
-    // deferral), 1 for a duplicate webhook.
     expect(writes.deferred).toBeLessThanOrEqual(3);
     expect(writes.duplicateWebhook).toBe(1);
-    // A digest for k events: a constant plus at most one write per event.
-    const constant = (entry: (typeof writes.digest)[number]) =>
-      entry.sweep + entry.flush - entry.events;
-    for (const entry of writes.digest) expect(constant(entry)).toBeLessThanOrEqual(5);
-    const [small, , large] = writes.digest;
-    expect(small && large && constant(large) === constant(small)).toBe(true);
+    // A digest for k events: a constant plus one write per event.
+    for (const entry of writes.digest) {
+      expect(entry.sweep + entry.flush).toBe(
+        WRITES_PER_MESSAGE.digestFixed + WRITES_PER_MESSAGE.digestPerEvent * entry.events,
+      );
+    }
+    expect(WRITES_PER_MESSAGE.digestFixed).toBeLessThanOrEqual(5);
   });
 });

@@ -1,12 +1,8 @@
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import {
-  lambdaLogContext,
-  makeEmfMetrics,
-  makePowertoolsLog,
-  withMetricsFlush,
-} from "../../functions/adapters/telemetry";
+import { lambdaLogContext, makeLambdaLog } from "../../functions/adapters/lambda-log";
+import { makeEmfMetrics, withMetricsFlush } from "../../functions/adapters/telemetry";
 import { Metric, type Metrics, portalMetrics } from "../../functions/core/metrics";
 
 // What Lambda passes an on-demand instance: its context and AWS_LAMBDA_INITIALIZATION_TYPE.
@@ -27,7 +23,7 @@ beforeEach(() => {
   vi.stubEnv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand");
   vi.stubEnv("POWERTOOLS_DEV", "");
   lines = [];
-  // Powertools writes its JSON lines itself (its own Console), as on Lambda: errors to stderr.
+  // JSON lines written to the process's streams, as on Lambda: warnings and errors to stderr.
   const capture = (chunk: unknown) => {
     lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
     return true;
@@ -43,7 +39,7 @@ afterEach(() => {
 
 describe("lambdaLogContext", () => {
   it("puts the request id and the cold-start flag on every line of an invocation", async () => {
-    const log = makePowertoolsLog();
+    const log = makeLambdaLog();
     const handler = middy()
       .use(lambdaLogContext(log))
       .handler(async () => {
@@ -67,7 +63,7 @@ describe("lambdaLogContext", () => {
   });
 
   it("keeps the context on lines written after the handler failed (the error responder's)", async () => {
-    const log = makePowertoolsLog();
+    const log = makeLambdaLog();
     const handler = middy()
       .use(lambdaLogContext(log))
       .use({ onError: async () => log.error("request failed") })
@@ -82,10 +78,96 @@ describe("lambdaLogContext", () => {
   });
 });
 
-describe("makePowertoolsLog", () => {
+describe("makeLambdaLog", () => {
+  it("writes Powertools Logger's line shape: context, trace id, attributes, an Error's fields", async () => {
+    vi.stubEnv(
+      "_X_AMZN_TRACE_ID",
+      "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+    );
+    const log = makeLambdaLog({ level: "INFO" });
+    const handler = middy()
+      .use(lambdaLogContext(log))
+      .handler(async () => {
+        log.warn("could not set retry delay", {
+          messageId: "m-1",
+          message: "a reserved key is dropped",
+          error: new Error("boom", { cause: "network" }),
+          missing: undefined,
+        });
+      });
+    const stderr = vi.mocked(process.stderr.write);
+    await handler({}, context("request-9"));
+    expect(stderr).toHaveBeenCalledTimes(1);
+    const [line] = lines;
+    expect(Object.keys(line ?? {})).toEqual([
+      "level",
+      "message",
+      "timestamp",
+      "service",
+      "cold_start",
+      "function_arn",
+      "function_memory_size",
+      "function_name",
+      "function_request_id",
+      "sampling_rate",
+      "xray_trace_id",
+      "messageId",
+      "error",
+    ]);
+    expect(line).toMatchObject({
+      level: "WARN",
+      message: "could not set retry delay",
+      service: "hookline",
+      cold_start: true,
+      function_memory_size: "192",
+      function_request_id: "request-9",
+      sampling_rate: 0,
+      xray_trace_id: "1-5759e988-bd862e3fe1be46a994272793",
+      messageId: "m-1",
+      error: {
+        name: "Error",
+        location: expect.stringMatching(/telemetry\.test\.ts:\d+$/),
+        message: "boom",
+        stack: expect.stringContaining("Error: boom"),
+        cause: "network",
+      },
+    });
+    expect(Date.parse(String(line?.timestamp))).not.toBeNaN();
+  });
+
+  it("writes DEBUG and INFO to stdout, below Lambda's own filter nothing", () => {
+    vi.stubEnv("AWS_LAMBDA_LOG_LEVEL", "DEBUG");
+    makeLambdaLog({ level: "DEBUG" }).info("info line");
+    expect(vi.mocked(process.stdout.write)).toHaveBeenCalledTimes(1);
+    vi.stubEnv("AWS_LAMBDA_LOG_LEVEL", "ERROR");
+    const filtered = makeLambdaLog({ level: "DEBUG" });
+    filtered.warn("dropped: Lambda filters at ERROR");
+    filtered.error("kept");
+    expect(lines.map((line) => line.message)).toEqual(["info line", "kept"]);
+  });
+
+  it("writes a line whose attributes are circular or BigInt instead of throwing", () => {
+    const loop: Record<string, unknown> = { name: "loop" };
+    loop.self = loop;
+    makeLambdaLog({ level: "INFO" }).error("odd attributes", { loop, big: 10n });
+    expect(lines).toEqual([
+      expect.objectContaining({ loop: { name: "loop", self: "[Circular]" }, big: "10" }),
+    ]);
+  });
+
+  it("counts no cold start on a provisioned instance", async () => {
+    vi.stubEnv("AWS_LAMBDA_INITIALIZATION_TYPE", "provisioned-concurrency");
+    const log = makeLambdaLog({ level: "INFO" });
+    const handler = middy()
+      .use(lambdaLogContext(log))
+      .handler(async () => log.info("line"));
+    await handler({}, context("request-1"));
+    expect(lines).toEqual([expect.objectContaining({ cold_start: false })]);
+  });
+
   it("drops hookline's lines below its own level, whatever level Lambda filters at", () => {
     vi.stubEnv("AWS_LAMBDA_LOG_LEVEL", "INFO");
-    const log = makePowertoolsLog(undefined, "WARN");
+    const log = makeLambdaLog({ level: "WARN" });
     log.debug("debug line");
     log.info("info line");
     log.warn("warn line");
@@ -185,6 +267,27 @@ describe("makeEmfMetrics", () => {
           Outcome: "sent",
           Messages: 1,
         }),
+      ],
+    },
+    {
+      name: "a signature failure: counted by source and in the total the one alarm reads",
+      record: (m: Metrics) => m.count(Metric.SignatureFailures, { Source: "github" }),
+      lines: [
+        {
+          _aws: {
+            Timestamp: 1_796_000_000_000,
+            CloudWatchMetrics: [
+              {
+                Namespace: "Hookline",
+                Dimensions: [["Source", "service"], ["service"]],
+                Metrics: [{ Name: "SignatureFailures", Unit: "Count" }],
+              },
+            ],
+          },
+          service: "hookline",
+          Source: "github",
+          SignatureFailures: 1,
+        },
       ],
     },
     { name: "nothing counted: no line", record: () => {}, lines: [] },
