@@ -67,11 +67,22 @@ const OTHER_HOST = json(403, {
  * name to 127.0.0.1 still sends its own name here, so it is refused (docs/security.md).
  */
 export function isLoopbackHost(host: string | undefined, port: number): boolean {
-  const value = host?.toLowerCase();
-  return (
-    value === `127.0.0.1:${port}` || value === `localhost:${port}` || value === `[::1]:${port}`
-  );
+  return host !== undefined && loopbackHosts(port).has(host.toLowerCase());
 }
+
+/** The `Host` values {@link isLoopbackHost} accepts, made once per port (it runs per request). */
+const loopbackHosts = (() => {
+  let cached: { port: number; hosts: ReadonlySet<string> } | undefined;
+  return (port: number) => {
+    if (cached?.port !== port) {
+      cached = {
+        port,
+        hosts: new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]),
+      };
+    }
+    return cached.hosts;
+  };
+})();
 
 /**
  * Serves the ingest handler locally: each HTTP request becomes an API Gateway v2 event with the
@@ -163,6 +174,10 @@ interface Target {
  * is no URL at all (`http://[`, `//[`) or its path's %-encoding is broken.
  */
 function parseTarget(request: IncomingMessage): Target | undefined {
+  // A webhook's plain path (no query, no %-escape, no dot segment) is its own canonical form:
+  // the URL parse below, which would change nothing, is skipped on the hot path.
+  const plain = request.method === "POST" ? PLAIN_WEBHOOK_PATH.exec(request.url ?? "") : null;
+  if (plain?.[1]) return { path: plain[0], query: "", sourceId: plain[1] };
   let url: URL;
   try {
     url = new URL(request.url ?? "/", "http://local");
@@ -204,21 +219,29 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer | und
 }
 
 function toEvent(request: IncomingMessage, target: Target, body: Buffer): APIGatewayProxyEventV2 {
+  // node:http lower-cases header names already: one copy, no second pass to lower-case them.
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(request.headers)) {
+  const given = request.headers;
+  for (const name in given) {
+    const value = given[name];
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(",") : value;
   }
-  return apiGatewayEvent({
-    method: request.method ?? "GET",
-    path: target.path,
-    query: target.query,
-    headers,
-    body,
-    sourceIp: request.socket.remoteAddress ?? "",
-  });
+  return eventOf(
+    {
+      method: request.method ?? "GET",
+      path: target.path,
+      query: target.query,
+      headers,
+      body,
+      sourceIp: request.socket.remoteAddress ?? "",
+    },
+    target.sourceId ?? webhookIdOf(target.path),
+  );
 }
 
 const WEBHOOK_PATH = /^\/webhooks\/([^/]+)\/?$/;
+/** A webhook path that needs no decoding or normalising: letters, digits, `_` and `-` only. */
+const PLAIN_WEBHOOK_PATH = /^\/webhooks\/([A-Za-z0-9_-]+)\/?$/;
 
 export interface HttpRequestParts {
   method: string;
@@ -235,17 +258,29 @@ export interface HttpRequestParts {
  * defines and the body base64-encoded, as the HTTP API hands it to the ingest Lambda.
  */
 export function apiGatewayEvent(request: HttpRequestParts): APIGatewayProxyEventV2 {
-  const { method, path } = request;
-  const webhook = WEBHOOK_PATH.exec(path);
+  const headers = Object.fromEntries(
+    Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), value]),
+  );
+  return eventOf({ ...request, headers }, webhookIdOf(request.path));
+}
+
+const webhookIdOf = (path: string): string | undefined => {
+  const id = WEBHOOK_PATH.exec(path)?.[1];
+  return id && decodeURIComponent(id);
+};
+
+/**
+ * {@link apiGatewayEvent} for header names already lower-cased; `sourceId` is the webhook path's
+ * source id, whatever the method (the route is the webhook route for a POST only).
+ */
+function eventOf(request: HttpRequestParts, sourceId: string | undefined): APIGatewayProxyEventV2 {
+  const { method, path, headers } = request;
   const routeKey =
-    method === "POST" && webhook
+    method === "POST" && sourceId !== undefined
       ? WEBHOOK_ROUTE
       : method === "GET" && path === "/health"
         ? HEALTH_ROUTE
         : "$default";
-  const headers = Object.fromEntries(
-    Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), value]),
-  );
   const now = new Date();
   return {
     version: "2.0",
@@ -253,7 +288,7 @@ export function apiGatewayEvent(request: HttpRequestParts): APIGatewayProxyEvent
     rawPath: path,
     rawQueryString: request.query ?? "",
     headers,
-    ...(webhook?.[1] ? { pathParameters: { sourceId: decodeURIComponent(webhook[1]) } } : {}),
+    ...(sourceId !== undefined && { pathParameters: { sourceId } }),
     requestContext: {
       accountId: "local",
       apiId: "local",

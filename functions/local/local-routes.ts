@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
-import { HEALTH_ROUTE } from "../ingest/app";
+import { HEALTH_ROUTE, WEBHOOK_ROUTE } from "../ingest/app";
 import type { HttpHandler } from "./http-server";
 
 /** A page of the local run (the inbox): an answer for its paths, undefined for the rest. */
@@ -22,7 +22,9 @@ export interface LocalRoutesOptions {
  */
 export function withLocalRoutes(handler: HttpHandler, options: LocalRoutesOptions): HttpHandler {
   return async (event, context) => {
-    for (const page of options.pages ?? []) {
+    // No page serves a webhook's route: a webhook goes straight to ingest.
+    const pages = event.routeKey === WEBHOOK_ROUTE ? [] : (options.pages ?? []);
+    for (const page of pages) {
       const answer = await page(event);
       if (answer) return answer;
     }

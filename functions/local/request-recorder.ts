@@ -4,7 +4,13 @@ import type { Config, SourceConfig } from "../core/config";
 import type { OutcomeStore } from "../core/ports";
 import type { Router } from "../core/routes";
 import { verifyEvent } from "../core/sources/index";
-import type { LoggedRequest, OutcomeLike, RawRequest, RequestLog } from "./request-log";
+import type {
+  KeptRequest,
+  LoggedRequest,
+  OutcomeLike,
+  RawRequest,
+  RequestLog,
+} from "./request-log";
 
 export interface RequestRecorderOptions {
   config: Config;
@@ -37,10 +43,11 @@ export function makeRequestRecorder(options: RequestRecorderOptions) {
     const body = parseAnswer(answer.body);
     const sourceId = event.pathParameters?.sourceId;
     const source = sourceId === undefined ? undefined : sources.get(sourceId);
-    const raw: RawRequest = {
-      headers: event.headers as Record<string, string>,
-      body: Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8"),
-    };
+    const headers = event.headers as Record<string, string>;
+    const raw: KeptRequest =
+      event.isBase64Encoded && event.body !== undefined
+        ? { headers, base64Body: event.body }
+        : { headers, body: Buffer.from(event.body ?? "", "utf8") };
     const answered = typeof body.eventId === "string" ? body.eventId : undefined;
     const routed =
       status < 300 && sourceId !== undefined && answered !== undefined
@@ -50,7 +57,10 @@ export function makeRequestRecorder(options: RequestRecorderOptions) {
       routed !== undefined
         ? { id: answered, name: routed }
         : status < 300 && source
-          ? await nameOf(source, raw)
+          ? await nameOf(source, {
+              headers,
+              body: Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8"),
+            })
           : undefined;
     const eventId = answered ?? verified?.id;
     return requestLog.addRequest(
