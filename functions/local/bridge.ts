@@ -271,22 +271,29 @@ const CLOSE_WAIT_MS = 30_000;
 
 /** Work under way (ingest requests, deliver batches, sweeps), so closing can wait for it. */
 class InFlight {
-  private readonly running = new Set<Promise<unknown>>();
+  /** A count, not a set of promises: tracking runs on every webhook. */
+  private running = 0;
+  private idle: (() => void)[] = [];
+  private readonly finished = () => {
+    this.running -= 1;
+    if (this.running > 0) return;
+    for (const resolve of this.idle.splice(0)) resolve();
+  };
 
   track<T>(work: Promise<T>): Promise<T> {
-    this.running.add(work);
-    const done = () => this.running.delete(work);
-    work.then(done, done);
+    this.running += 1;
+    work.then(this.finished, this.finished);
     return work;
   }
 
-  /** Resolves once everything running now has settled, or after `boundMs`. */
+  /** Resolves once nothing runs (intake has stopped when closing asks), or after `boundMs`. */
   async settled(boundMs: number): Promise<void> {
+    if (this.running === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, boundMs);
     });
-    await Promise.race([Promise.allSettled([...this.running]), bound]);
+    await Promise.race([new Promise<void>((resolve) => this.idle.push(resolve)), bound]);
     clearTimeout(timer);
   }
 }

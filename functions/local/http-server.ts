@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type {
   APIGatewayProxyEventV2,
@@ -57,6 +57,7 @@ const json = (statusCode: number, body: Record<string, unknown>) => ({
 });
 const TOO_LARGE = json(413, { error: "payload_too_large", message: "request entity too large" });
 const BAD_PATH = json(400, { error: "bad_request", message: "malformed path" });
+const INTERNAL_ERROR = json(500, { error: "internal_error", message: "internal error" });
 const OTHER_HOST = json(403, {
   error: "forbidden",
   message: "the local run answers only requests to 127.0.0.1, localhost or [::1] on its own port",
@@ -106,32 +107,23 @@ export async function startHttpServer(
       connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
     },
     async (request, response) => {
-      const send = (answer: APIGatewayProxyStructuredResultV2, close = false) => {
-        response.writeHead(answer.statusCode ?? 200, {
-          ...(answer.headers as Record<string, string> | undefined),
-          ...(close ? { connection: "close" } : {}),
-        });
-        response.end(answer.body ?? "");
-        // Whatever the client still sends is not read: the connection goes with the answer.
-        // The socket is gone already when the client hung up.
-        const socket: Socket | null = request.socket;
-        if (close) response.once("finish", () => socket?.destroy());
-      };
       try {
-        if (!isLoopbackHost(request.headers.host, listeningPort)) return send(OTHER_HOST, true);
+        if (!isLoopbackHost(request.headers.host, listeningPort))
+          return send(request, response, OTHER_HOST, true);
         const target = parseTarget(request);
-        if (!target) return send(BAD_PATH, !request.complete);
+        if (!target) return send(request, response, BAD_PATH, !request.complete);
         const unknownSource =
           target.sourceId !== undefined && options.sourceIds?.has(target.sourceId) === false;
         const declared = Number(request.headers["content-length"] ?? 0);
-        if (!unknownSource && declared > maxBodyBytes) return send(TOO_LARGE, true);
+        if (!unknownSource && declared > maxBodyBytes)
+          return send(request, response, TOO_LARGE, true);
 
         const body = unknownSource ? Buffer.alloc(0) : await readBody(request, maxBodyBytes);
-        if (body === undefined) return send(TOO_LARGE, true);
+        if (body === undefined) return send(request, response, TOO_LARGE, true);
         const answer = await handler(toEvent(request, target, body), fakeContext());
-        send(answer, !request.complete);
+        send(request, response, answer, !request.complete);
       } catch {
-        send(json(500, { error: "internal_error", message: "internal error" }), true);
+        send(request, response, INTERNAL_ERROR, true);
       }
     },
   );
@@ -161,6 +153,25 @@ export async function startHttpServer(
         server.closeAllConnections();
       }),
   };
+}
+
+/** Writes the answer; with `close`, the connection goes with it. */
+function send(
+  request: IncomingMessage,
+  response: ServerResponse,
+  answer: APIGatewayProxyStructuredResultV2,
+  close: boolean,
+): void {
+  const headers = answer.headers as Record<string, string> | undefined;
+  response.writeHead(
+    answer.statusCode ?? 200,
+    close ? { ...headers, connection: "close" } : headers,
+  );
+  response.end(answer.body ?? "");
+  // Whatever the client still sends is not read: the connection goes with the answer.
+  // The socket is gone already when the client hung up.
+  const socket: Socket | null = request.socket;
+  if (close) response.once("finish", () => socket?.destroy());
 }
 
 interface Target {
@@ -209,10 +220,11 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer | und
       request.pause();
       resolve(undefined);
     };
+    // `on`, not `once`: each fires at most once for a request, and `once` wraps every listener.
     request.on("data", onData);
-    request.once("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-    request.once("error", reject);
-    request.once("close", () => {
+    request.on("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    request.on("error", reject);
+    request.on("close", () => {
       if (!request.complete) reject(new Error("the request was cut off"));
     });
   });
@@ -315,19 +327,28 @@ function eventOf(request: HttpRequestParts, sourceId: string | undefined): APIGa
 
 /** A Lambda context for local invocations (only the remaining-time clock matters). */
 export function fakeContext(timeoutMs = LOCAL_TIMEOUT_MS): Context {
-  const start = Date.now();
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: "hookline-local",
-    functionVersion: "$LATEST",
-    invokedFunctionArn: "arn:aws:lambda:local:000000000000:function:hookline-local",
-    memoryLimitInMB: "512",
-    awsRequestId: randomUUID(),
-    logGroupName: "local",
-    logStreamName: "local",
-    getRemainingTimeInMillis: () => Math.max(0, timeoutMs - (Date.now() - start)),
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
+  return new LocalContext(timeoutMs);
+}
+
+/** One per request: a class, so a request costs one object and no closures. */
+class LocalContext implements Context {
+  callbackWaitsForEmptyEventLoop = false;
+  functionName = "hookline-local";
+  functionVersion = "$LATEST";
+  invokedFunctionArn = "arn:aws:lambda:local:000000000000:function:hookline-local";
+  memoryLimitInMB = "512";
+  awsRequestId = randomUUID();
+  logGroupName = "local";
+  logStreamName = "local";
+  private readonly start = Date.now();
+
+  constructor(private readonly timeoutMs: number) {}
+
+  getRemainingTimeInMillis(): number {
+    return Math.max(0, this.timeoutMs - (Date.now() - this.start));
+  }
+
+  done(): void {}
+  fail(): void {}
+  succeed(): void {}
 }

@@ -112,7 +112,8 @@ export class RequestLog {
         : undefined;
     const early = key === undefined ? undefined : this.waiting.get(key);
     if (key !== undefined) this.waiting.delete(key);
-    const request: LoggedRequest = { ...entry, seq: ++this.seq, outcomes: early ?? [] };
+    // The spread last: node 20 adds properties to a spread copy slowly (µs per request).
+    const request: LoggedRequest = { seq: ++this.seq, outcomes: early ?? [], ...entry };
     this.entries.push(request);
     if (this.entries.length > this.capacity) {
       const dropped = this.entries.shift();
