@@ -58,7 +58,7 @@ describe("MemoryQueue", () => {
     await expect(queue.enqueue([job(4)])).rejects.toThrow(/holds 3 messages/);
   });
 
-  it("yields to ingest: while busy, one batch now and then; the rest once the burst is over", async () => {
+  it("yields to ingest: while busy, one message now and then; the rest in full batches once the burst is over", async () => {
     let busy = true;
     // Each poll asks whether to yield: waiting for polls, not for time.
     let polls = 0;
@@ -66,7 +66,7 @@ describe("MemoryQueue", () => {
     let enoughPolls: () => void = () => {};
     const queue = new MemoryQueue({
       ...options,
-      batchSize: 1,
+      batchSize: 5,
       yieldWhile: () => {
         polls += 1;
         if (polls >= pollsWanted) enoughPolls();
@@ -76,11 +76,13 @@ describe("MemoryQueue", () => {
       yieldingBatchEveryMs: 3_600_000,
     });
     const handled: string[] = [];
+    const batchSizes: number[] = [];
     let firstDone: () => void = () => {};
     const first = new Promise<void>((resolve) => {
       firstDone = resolve;
     });
     queue.start(async (event) => {
+      batchSizes.push(event.Records.length);
       for (const record of event.Records)
         handled.push((JSON.parse(record.body) as { jobId: string }).jobId);
       firstDone();
@@ -100,5 +102,7 @@ describe("MemoryQueue", () => {
     await queue.idle();
     queue.stop();
     expect(handled).toEqual(["j-1", "j-2", "j-3"]);
+    // While busy a batch of one (a fifth of the work the burst pays for), then a full batch.
+    expect(batchSizes).toEqual([1, 2]);
   });
 });
