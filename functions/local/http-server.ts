@@ -8,9 +8,14 @@ import type {
 } from "aws-lambda";
 import { HEALTH_ROUTE, WEBHOOK_ROUTE } from "../ingest/app";
 
+/**
+ * The ingest handler's shape; the local server also hands over the body as read (`rawBody`), so
+ * local-only code (the request log) keeps those bytes instead of decoding the event's copy.
+ */
 export type HttpHandler = (
   event: APIGatewayProxyEventV2,
   context: Context,
+  rawBody?: Buffer,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
 /** API Gateway HTTP APIs refuse bodies over 10 MB; the local server does the same. */
@@ -120,7 +125,7 @@ export async function startHttpServer(
 
         const body = unknownSource ? Buffer.alloc(0) : await readBody(request, maxBodyBytes);
         if (body === undefined) return send(request, response, TOO_LARGE, true);
-        const answer = await handler(toEvent(request, target, body), fakeContext());
+        const answer = await handler(toEvent(request, target, body), fakeContext(), body);
         send(request, response, answer, !request.complete);
       } catch {
         send(request, response, INTERNAL_ERROR, true);

@@ -12,6 +12,7 @@ export interface LocalRoutesOptions {
   record?: (
     event: APIGatewayProxyEventV2,
     answer: APIGatewayProxyStructuredResultV2,
+    rawBody?: Buffer,
   ) => Promise<unknown>;
   pages?: readonly LocalPage[];
 }
@@ -21,7 +22,7 @@ export interface LocalRoutesOptions {
  * ingest handler, whose every answer is also handed to `record` for the terminal and the inbox.
  */
 export function withLocalRoutes(handler: HttpHandler, options: LocalRoutesOptions): HttpHandler {
-  return async (event, context) => {
+  return async (event, context, rawBody) => {
     // No page serves a webhook's route: a webhook goes straight to ingest.
     const pages = event.routeKey === WEBHOOK_ROUTE ? [] : (options.pages ?? []);
     for (const page of pages) {
@@ -30,7 +31,7 @@ export function withLocalRoutes(handler: HttpHandler, options: LocalRoutesOption
     }
     const answer = await handler(event, context);
     if (options.record && event.routeKey !== HEALTH_ROUTE) {
-      await options.record(event, answer).catch(() => {});
+      await options.record(event, answer, rawBody).catch(() => {});
     }
     return answer;
   };

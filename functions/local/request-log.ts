@@ -62,12 +62,6 @@ export interface RawRequest {
   body: Buffer;
 }
 
-/**
- * A raw request as the log keeps it: the body as bytes, or as the base64 text the request came
- * with, decoded only when the inbox opens it (no copy of every body on the request path).
- */
-export type KeptRequest = RawRequest | { headers: RawRequest["headers"]; base64Body: string };
-
 export type RequestLogChange =
   | { kind: "request"; request: LoggedRequest }
   | { kind: "outcome"; request: LoggedRequest | undefined; outcome: LoggedOutcome };
@@ -94,7 +88,7 @@ export class RequestLog {
    */
   private readonly waiting = new Map<string, LoggedOutcome[]>();
   /** Raw requests by seq, oldest first, within `rawBytes` together. */
-  private readonly raws = new Map<number, KeptRequest>();
+  private readonly raws = new Map<number, RawRequest>();
   private rawTotal = 0;
   private seq = 0;
   /** Changes so far (requests and outcomes): a cheap "anything new?" for pollers. */
@@ -105,7 +99,7 @@ export class RequestLog {
     private readonly rawBytes = DEFAULT_RAW_BYTES,
   ) {}
 
-  addRequest(entry: Omit<LoggedRequest, "seq" | "outcomes">, raw?: KeptRequest): LoggedRequest {
+  addRequest(entry: Omit<LoggedRequest, "seq" | "outcomes">, raw?: RawRequest): LoggedRequest {
     const key =
       entry.status < 300 && entry.sourceId !== undefined && entry.eventId !== undefined
         ? eventKey(entry.sourceId, entry.eventId)
@@ -126,12 +120,10 @@ export class RequestLog {
 
   /** The request as it came (headers, raw body), while it is still kept. */
   raw(seq: number): RawRequest | undefined {
-    const kept = this.raws.get(seq);
-    if (!kept || "body" in kept) return kept;
-    return { headers: kept.headers, body: Buffer.from(kept.base64Body, "base64") };
+    return this.raws.get(seq);
   }
 
-  private keepRaw(seq: number, raw: KeptRequest): void {
+  private keepRaw(seq: number, raw: RawRequest): void {
     const size = rawSize(raw);
     if (size > this.rawBytes) return;
     this.raws.set(seq, raw);
@@ -220,8 +212,8 @@ function upsert(outcomes: LoggedOutcome[], outcome: LoggedOutcome): void {
   else outcomes.push(outcome);
 }
 
-function rawSize(raw: KeptRequest): number {
-  let size = "body" in raw ? raw.body.length : raw.base64Body.length;
+function rawSize(raw: RawRequest): number {
+  let size = raw.body.length;
   for (const name in raw.headers) size += name.length + (raw.headers[name]?.length ?? 0);
   return size;
 }

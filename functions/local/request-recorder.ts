@@ -4,13 +4,7 @@ import type { Config, SourceConfig } from "../core/config";
 import type { OutcomeStore } from "../core/ports";
 import type { Router } from "../core/routes";
 import { verifyEvent } from "../core/sources/index";
-import type {
-  KeptRequest,
-  LoggedRequest,
-  OutcomeLike,
-  RawRequest,
-  RequestLog,
-} from "./request-log";
+import type { LoggedRequest, OutcomeLike, RawRequest, RequestLog } from "./request-log";
 
 export interface RequestRecorderOptions {
   config: Config;
@@ -38,16 +32,17 @@ export function makeRequestRecorder(options: RequestRecorderOptions) {
   return async function record(
     event: APIGatewayProxyEventV2,
     answer: APIGatewayProxyStructuredResultV2,
+    /** The body as read, when the caller has it: the event's base64 copy is not decoded again. */
+    rawBody?: Buffer,
   ): Promise<LoggedRequest> {
     const status = answer.statusCode ?? 200;
     const body = parseAnswer(answer.body);
     const sourceId = event.pathParameters?.sourceId;
     const source = sourceId === undefined ? undefined : sources.get(sourceId);
-    const headers = event.headers as Record<string, string>;
-    const raw: KeptRequest =
-      event.isBase64Encoded && event.body !== undefined
-        ? { headers, base64Body: event.body }
-        : { headers, body: Buffer.from(event.body ?? "", "utf8") };
+    const raw: RawRequest = {
+      headers: event.headers as Record<string, string>,
+      body: rawBody ?? Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8"),
+    };
     const answered = typeof body.eventId === "string" ? body.eventId : undefined;
     const routed =
       status < 300 && sourceId !== undefined && answered !== undefined
@@ -57,10 +52,7 @@ export function makeRequestRecorder(options: RequestRecorderOptions) {
       routed !== undefined
         ? { id: answered, name: routed }
         : status < 300 && source
-          ? await nameOf(source, {
-              headers,
-              body: Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8"),
-            })
+          ? await nameOf(source, raw)
           : undefined;
     const eventId = answered ?? verified?.id;
     return requestLog.addRequest(
