@@ -9,6 +9,7 @@ import { makeIngestDeps, makeSweepDeps, portalsDeliver, type Wiring } from "../a
 import { type Clock, systemClock } from "../core/clock";
 import type { Config } from "../core/config";
 import { deliveryTimings } from "../core/delivery-timings";
+import type { IngestDeps } from "../core/ingest";
 import type { Log } from "../core/log";
 import { type Metrics, noMetrics } from "../core/metrics";
 import { makeSweep } from "../core/sweep";
@@ -194,7 +195,12 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       ...(tracing && { tracing: async () => tracing }),
       deps: async () => {
         const deps = makeIngestDeps(wiring, queue);
-        return { ...deps, router: routedNames.noting(deps.router), ...(receipts && { receipts }) };
+        return {
+          ...deps,
+          secretsFor: envSecretsOnce(config, deps.secretsFor),
+          router: routedNames.noting(deps.router),
+          ...(receipts && { receipts }),
+        };
       },
     });
     const deliver = portalsDeliver(wiring);
@@ -264,6 +270,33 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
     await close();
     throw error;
   }
+}
+
+/**
+ * The local run reads its environment once, at start: a source whose secrets are all `env:`
+ * references is resolved once, not on every webhook. Others (`secretsmanager:`) are asked each
+ * time, as on AWS (where the resolver caches them for minutes). A failure is not kept.
+ */
+function envSecretsOnce(
+  config: Config,
+  secretsFor: IngestDeps["secretsFor"],
+): IngestDeps["secretsFor"] {
+  const fixed = new Set(
+    config.sources
+      .filter((source) => source.secret.every((ref) => ref.startsWith("env:")))
+      .map((source) => source.id),
+  );
+  const resolved = new Map<string, Promise<readonly string[]>>();
+  return (source) => {
+    if (!fixed.has(source.id)) return secretsFor(source);
+    let secrets = resolved.get(source.id);
+    if (!secrets) {
+      secrets = secretsFor(source);
+      resolved.set(source.id, secrets);
+      secrets.catch(() => resolved.delete(source.id));
+    }
+    return secrets;
+  };
 }
 
 /** How long closing waits for running work (a deliver batch is bounded by its own timeout). */

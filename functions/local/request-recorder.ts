@@ -148,7 +148,8 @@ function pick(body: Record<string, unknown>, keys: readonly ("status" | "error" 
  * may both show the later one's name.
  */
 export class RoutedNames {
-  private readonly names = new Map<string, string>();
+  /** By event id alone (no key built per webhook); the source is checked when taken. */
+  private readonly names = new Map<string, { sourceId: string; name: string }>();
 
   constructor(private readonly max = 1_000) {}
 
@@ -162,20 +163,22 @@ export class RoutedNames {
   }
 
   note(sourceId: string, eventId: string, name: string): void {
-    const key = `${sourceId}\u0000${eventId}`;
-    this.names.delete(key);
-    this.names.set(key, name);
+    this.names.delete(eventId);
+    this.names.set(eventId, { sourceId, name });
     if (this.names.size > this.max) {
       const oldest = this.names.keys().next();
       if (!oldest.done) this.names.delete(oldest.value);
     }
   }
 
-  /** The noted name, once: a later request with the same id is noted afresh by its routing. */
+  /**
+   * The noted name, once: a later request with the same id is noted afresh by its routing. Another
+   * source's event with the same id, noted since, answers undefined (the request is checked again).
+   */
   take(sourceId: string, eventId: string): string | undefined {
-    const key = `${sourceId}\u0000${eventId}`;
-    const name = this.names.get(key);
-    this.names.delete(key);
-    return name;
+    const noted = this.names.get(eventId);
+    if (noted?.sourceId !== sourceId) return undefined;
+    this.names.delete(eventId);
+    return noted.name;
   }
 }

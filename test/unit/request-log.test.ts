@@ -359,5 +359,10 @@ describe("observing outcomes", () => {
     expect(names.take("s", "a")).toBeUndefined();
     expect(names.take("s", "b")).toBe("n.b");
     expect(names.take("s", "c")).toBe("n.c");
+    // The same id from another source, noted since: never the other source's name.
+    names.note("s", "d", "n.d");
+    names.note("t", "d", "t.d");
+    expect(names.take("s", "d")).toBeUndefined();
+    expect(names.take("t", "d")).toBe("t.d");
   });
 });
