@@ -55,10 +55,10 @@ export interface MemoryQueueOptions {
   traceContext?: () => TraceCarrier;
   /**
    * Deliver's lower priority: while this answers true (the local run is taking webhooks in), at
-   * most one batch of one message runs at a time and a new one starts at most every
-   * {@link yieldingBatchEveryMs},
-   * so accepting webhooks comes first and delivering catches up after the burst; the messages wait
-   * in the queue meanwhile, visible, their visibility timeouts not running.
+   * most one batch of one message runs at a time, and a new one starts at most every
+   * {@link yieldingBatchEveryMs}, so accepting webhooks comes first and delivering catches up
+   * after the burst; the messages wait in the queue meanwhile, visible, their visibility timeouts
+   * not running.
    */
   yieldWhile?: () => boolean;
   /**
@@ -79,6 +79,12 @@ export class QueueFullError extends Error {
 export type BatchHandler = (event: SQSEvent) => Promise<SQSBatchResponse | undefined>;
 
 const DEFAULT_MAX_MESSAGES = 100_000;
+/**
+ * How long a newly queued message waits before deliver looks: long enough for the first webhooks
+ * of a burst (from 200 a second) to be recognised as one, so deliver does not start a full batch
+ * just as the burst begins; a single webhook is delivered as good as at once.
+ */
+const NEW_MESSAGE_WAIT_MS = 50;
 
 /**
  * An in-process stand-in for SQS with the same rules the deliver Lambda relies on: visibility
@@ -119,7 +125,7 @@ export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
     if (this.held + jobs.length > this.maxMessages) throw new QueueFullError(this.held);
     const traceContext = this.options.traceContext?.();
     for (const job of jobs) this.push(JSON.stringify(job), traceContext);
-    this.kick();
+    this.kick(NEW_MESSAGE_WAIT_MS);
   }
 
   /** Deliver moves a message here after recording its outcome (the retry window is over). */
@@ -184,12 +190,12 @@ export class MemoryQueue implements JobQueue, RetryScheduler, DeadLetters {
    * timer each time cost the request path (measured in the local-run bench). While deliver
    * yields, the poll already planned takes the new messages at its own pace.
    */
-  private kick(): void {
+  private kick(waitMs = 0): void {
     if (this.kicked) return;
     if (this.timer !== undefined && this.options.yieldWhile?.() === true) return;
     clearTimeout(this.timer);
     this.kicked = true;
-    this.timer = setTimeout(() => this.poll(), 0);
+    this.timer = setTimeout(() => this.poll(), waitMs);
   }
 
   /** A poll is planned for as soon as possible. */
