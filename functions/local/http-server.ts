@@ -77,18 +77,15 @@ export function isLoopbackHost(host: string | undefined, port: number): boolean 
 }
 
 /** The `Host` values {@link isLoopbackHost} accepts, made once per port (it runs per request). */
-const loopbackHosts = (() => {
-  let cached: { port: number; hosts: ReadonlySet<string> } | undefined;
-  return (port: number) => {
-    if (cached?.port !== port) {
-      cached = {
-        port,
-        hosts: new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]),
-      };
-    }
-    return cached.hosts;
-  };
-})();
+const loopbackHostsByPort = new Map<number, ReadonlySet<string>>();
+function loopbackHosts(port: number): ReadonlySet<string> {
+  let hosts = loopbackHostsByPort.get(port);
+  if (!hosts) {
+    hosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
+    loopbackHostsByPort.set(port, hosts);
+  }
+  return hosts;
+}
 
 /**
  * Serves the ingest handler locally: each HTTP request becomes an API Gateway v2 event with the
