@@ -219,10 +219,16 @@ export const clipForLog = (text: string): string => clip(text, LOG_ID_LENGTH);
  * there the id is recorded as well.
  */
 export function receiptFor(source: SourceConfig, event: VerifiedEvent): Receipt {
-  const receipt = { sourceId: source.id, eventId: event.id };
-  if (event.contentHash === undefined) return { ...receipt, byId: true };
+  // Literals, not `{ ...receipt, byId }`: node 20 adds properties to a spread copy slowly (µs).
+  if (event.contentHash === undefined)
+    return { sourceId: source.id, eventId: event.id, byId: true };
   const resigned = source.type === "hmac" && source.timestampHeader !== undefined;
-  return { ...receipt, contentHash: event.contentHash, byId: resigned };
+  return {
+    sourceId: source.id,
+    eventId: event.id,
+    contentHash: event.contentHash,
+    byId: resigned,
+  };
 }
 
 /** A store that cannot be reached is our fault: 503, so the sender retries. */

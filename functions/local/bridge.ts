@@ -7,6 +7,7 @@ import { makeIngestDeps, makeSweepDeps, portalsDeliver, type Wiring } from "../a
 import { type Clock, systemClock } from "../core/clock";
 import type { Config } from "../core/config";
 import { deliveryTimings } from "../core/delivery-timings";
+import type { IngestDeps } from "../core/ingest";
 import type { Log } from "../core/log";
 import { type Metrics, noMetrics } from "../core/metrics";
 import { makeSweep } from "../core/sweep";
@@ -194,7 +195,12 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       ...(tracing && { tracing: async () => tracing }),
       deps: async () => {
         const deps = makeIngestDeps(wiring, queue);
-        return { ...deps, router: routedNames.noting(deps.router), ...(receipts && { receipts }) };
+        return {
+          ...deps,
+          secretsFor: envSecretsOnce(config, deps.secretsFor),
+          router: routedNames.noting(deps.router),
+          ...(receipts && { receipts }),
+        };
       },
     });
     const deliver = portalsDeliver(wiring);
@@ -266,27 +272,61 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
   }
 }
 
+/**
+ * The local run reads its environment once, at start: a source whose secrets are all `env:`
+ * references is resolved once, not on every webhook. Others (`secretsmanager:`) are asked each
+ * time, as on AWS (where the resolver caches them for minutes). A failure is not kept.
+ */
+function envSecretsOnce(
+  config: Config,
+  secretsFor: IngestDeps["secretsFor"],
+): IngestDeps["secretsFor"] {
+  const fixed = new Set(
+    config.sources
+      .filter((source) => source.secret.every((ref) => ref.startsWith("env:")))
+      .map((source) => source.id),
+  );
+  const resolved = new Map<string, Promise<readonly string[]>>();
+  return (source) => {
+    if (!fixed.has(source.id)) return secretsFor(source);
+    let secrets = resolved.get(source.id);
+    if (!secrets) {
+      secrets = secretsFor(source);
+      resolved.set(source.id, secrets);
+      secrets.catch(() => resolved.delete(source.id));
+    }
+    return secrets;
+  };
+}
+
 /** How long closing waits for running work (a deliver batch is bounded by its own timeout). */
 const CLOSE_WAIT_MS = 30_000;
 
 /** Work under way (ingest requests, deliver batches, sweeps), so closing can wait for it. */
 class InFlight {
-  private readonly running = new Set<Promise<unknown>>();
+  /** A count, not a set of promises: tracking runs on every webhook. */
+  private running = 0;
+  private idle: (() => void)[] = [];
+  private readonly finished = () => {
+    this.running -= 1;
+    if (this.running > 0) return;
+    for (const resolve of this.idle.splice(0)) resolve();
+  };
 
   track<T>(work: Promise<T>): Promise<T> {
-    this.running.add(work);
-    const done = () => this.running.delete(work);
-    work.then(done, done);
+    this.running += 1;
+    work.then(this.finished, this.finished);
     return work;
   }
 
-  /** Resolves once everything running now has settled, or after `boundMs`. */
+  /** Resolves once nothing runs (intake has stopped when closing asks), or after `boundMs`. */
   async settled(boundMs: number): Promise<void> {
+    if (this.running === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, boundMs);
     });
-    await Promise.race([Promise.allSettled([...this.running]), bound]);
+    await Promise.race([new Promise<void>((resolve) => this.idle.push(resolve)), bound]);
     clearTimeout(timer);
   }
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type {
   APIGatewayProxyEventV2,
@@ -8,9 +8,14 @@ import type {
 } from "aws-lambda";
 import { HEALTH_ROUTE, WEBHOOK_ROUTE } from "../ingest/app";
 
+/**
+ * The ingest handler's shape; the local server also hands over the body as read (`rawBody`), so
+ * local-only code (the request log) keeps those bytes instead of decoding the event's copy.
+ */
 export type HttpHandler = (
   event: APIGatewayProxyEventV2,
   context: Context,
+  rawBody?: Buffer,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
 /** API Gateway HTTP APIs refuse bodies over 10 MB; the local server does the same. */
@@ -57,6 +62,7 @@ const json = (statusCode: number, body: Record<string, unknown>) => ({
 });
 const TOO_LARGE = json(413, { error: "payload_too_large", message: "request entity too large" });
 const BAD_PATH = json(400, { error: "bad_request", message: "malformed path" });
+const INTERNAL_ERROR = json(500, { error: "internal_error", message: "internal error" });
 const OTHER_HOST = json(403, {
   error: "forbidden",
   message: "the local run answers only requests to 127.0.0.1, localhost or [::1] on its own port",
@@ -67,10 +73,18 @@ const OTHER_HOST = json(403, {
  * name to 127.0.0.1 still sends its own name here, so it is refused (docs/security.md).
  */
 export function isLoopbackHost(host: string | undefined, port: number): boolean {
-  const value = host?.toLowerCase();
-  return (
-    value === `127.0.0.1:${port}` || value === `localhost:${port}` || value === `[::1]:${port}`
-  );
+  return host !== undefined && loopbackHosts(port).has(host.toLowerCase());
+}
+
+/** The `Host` values {@link isLoopbackHost} accepts, made once per port (it runs per request). */
+const loopbackHostsByPort = new Map<number, ReadonlySet<string>>();
+function loopbackHosts(port: number): ReadonlySet<string> {
+  let hosts = loopbackHostsByPort.get(port);
+  if (!hosts) {
+    hosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
+    loopbackHostsByPort.set(port, hosts);
+  }
+  return hosts;
 }
 
 /**
@@ -95,32 +109,23 @@ export async function startHttpServer(
       connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
     },
     async (request, response) => {
-      const send = (answer: APIGatewayProxyStructuredResultV2, close = false) => {
-        response.writeHead(answer.statusCode ?? 200, {
-          ...(answer.headers as Record<string, string> | undefined),
-          ...(close ? { connection: "close" } : {}),
-        });
-        response.end(answer.body ?? "");
-        // Whatever the client still sends is not read: the connection goes with the answer.
-        // The socket is gone already when the client hung up.
-        const socket: Socket | null = request.socket;
-        if (close) response.once("finish", () => socket?.destroy());
-      };
       try {
-        if (!isLoopbackHost(request.headers.host, listeningPort)) return send(OTHER_HOST, true);
+        if (!isLoopbackHost(request.headers.host, listeningPort))
+          return send(request, response, OTHER_HOST, true);
         const target = parseTarget(request);
-        if (!target) return send(BAD_PATH, !request.complete);
+        if (!target) return send(request, response, BAD_PATH, !request.complete);
         const unknownSource =
           target.sourceId !== undefined && options.sourceIds?.has(target.sourceId) === false;
         const declared = Number(request.headers["content-length"] ?? 0);
-        if (!unknownSource && declared > maxBodyBytes) return send(TOO_LARGE, true);
+        if (!unknownSource && declared > maxBodyBytes)
+          return send(request, response, TOO_LARGE, true);
 
         const body = unknownSource ? Buffer.alloc(0) : await readBody(request, maxBodyBytes);
-        if (body === undefined) return send(TOO_LARGE, true);
-        const answer = await handler(toEvent(request, target, body), fakeContext());
-        send(answer, !request.complete);
+        if (body === undefined) return send(request, response, TOO_LARGE, true);
+        const answer = await handler(toEvent(request, target, body), fakeContext(), body);
+        send(request, response, answer, !request.complete);
       } catch {
-        send(json(500, { error: "internal_error", message: "internal error" }), true);
+        send(request, response, INTERNAL_ERROR, true);
       }
     },
   );
@@ -152,6 +157,25 @@ export async function startHttpServer(
   };
 }
 
+/** Writes the answer; with `close`, the connection goes with it. */
+function send(
+  request: IncomingMessage,
+  response: ServerResponse,
+  answer: APIGatewayProxyStructuredResultV2,
+  close: boolean,
+): void {
+  const headers = answer.headers as Record<string, string> | undefined;
+  response.writeHead(
+    answer.statusCode ?? 200,
+    close ? { ...headers, connection: "close" } : headers,
+  );
+  response.end(answer.body ?? "");
+  // Whatever the client still sends is not read: the connection goes with the answer.
+  // The socket is gone already when the client hung up.
+  const socket: Socket | null = request.socket;
+  if (close) response.once("finish", () => socket?.destroy());
+}
+
 interface Target {
   path: string;
   query: string;
@@ -163,6 +187,10 @@ interface Target {
  * is no URL at all (`http://[`, `//[`) or its path's %-encoding is broken.
  */
 function parseTarget(request: IncomingMessage): Target | undefined {
+  // A webhook's plain path (no query, no %-escape, no dot segment) is its own canonical form:
+  // the URL parse below, which would change nothing, is skipped on the hot path.
+  const plain = request.method === "POST" ? PLAIN_WEBHOOK_PATH.exec(request.url ?? "") : null;
+  if (plain?.[1]) return { path: plain[0], query: "", sourceId: plain[1] };
   let url: URL;
   try {
     url = new URL(request.url ?? "/", "http://local");
@@ -194,31 +222,40 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer | und
       request.pause();
       resolve(undefined);
     };
+    // `on`, not `once`: each fires at most once for a request, and `once` wraps every listener.
     request.on("data", onData);
-    request.once("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-    request.once("error", reject);
-    request.once("close", () => {
+    request.on("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    request.on("error", reject);
+    request.on("close", () => {
       if (!request.complete) reject(new Error("the request was cut off"));
     });
   });
 }
 
 function toEvent(request: IncomingMessage, target: Target, body: Buffer): APIGatewayProxyEventV2 {
+  // node:http lower-cases header names already: one copy, no second pass to lower-case them.
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(request.headers)) {
+  const given = request.headers;
+  for (const name in given) {
+    const value = given[name];
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(",") : value;
   }
-  return apiGatewayEvent({
-    method: request.method ?? "GET",
-    path: target.path,
-    query: target.query,
-    headers,
-    body,
-    sourceIp: request.socket.remoteAddress ?? "",
-  });
+  return eventOf(
+    {
+      method: request.method ?? "GET",
+      path: target.path,
+      query: target.query,
+      headers,
+      body,
+      sourceIp: request.socket.remoteAddress ?? "",
+    },
+    target.sourceId ?? webhookIdOf(target.path),
+  );
 }
 
 const WEBHOOK_PATH = /^\/webhooks\/([^/]+)\/?$/;
+/** A webhook path that needs no decoding or normalising: letters, digits, `_` and `-` only. */
+const PLAIN_WEBHOOK_PATH = /^\/webhooks\/([A-Za-z0-9_-]+)\/?$/;
 
 export interface HttpRequestParts {
   method: string;
@@ -235,17 +272,29 @@ export interface HttpRequestParts {
  * defines and the body base64-encoded, as the HTTP API hands it to the ingest Lambda.
  */
 export function apiGatewayEvent(request: HttpRequestParts): APIGatewayProxyEventV2 {
-  const { method, path } = request;
-  const webhook = WEBHOOK_PATH.exec(path);
+  const headers = Object.fromEntries(
+    Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), value]),
+  );
+  return eventOf({ ...request, headers }, webhookIdOf(request.path));
+}
+
+const webhookIdOf = (path: string): string | undefined => {
+  const id = WEBHOOK_PATH.exec(path)?.[1];
+  return id && decodeURIComponent(id);
+};
+
+/**
+ * {@link apiGatewayEvent} for header names already lower-cased; `sourceId` is the webhook path's
+ * source id, whatever the method (the route is the webhook route for a POST only).
+ */
+function eventOf(request: HttpRequestParts, sourceId: string | undefined): APIGatewayProxyEventV2 {
+  const { method, path, headers } = request;
   const routeKey =
-    method === "POST" && webhook
+    method === "POST" && sourceId !== undefined
       ? WEBHOOK_ROUTE
       : method === "GET" && path === "/health"
         ? HEALTH_ROUTE
         : "$default";
-  const headers = Object.fromEntries(
-    Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), value]),
-  );
   const now = new Date();
   return {
     version: "2.0",
@@ -253,7 +302,7 @@ export function apiGatewayEvent(request: HttpRequestParts): APIGatewayProxyEvent
     rawPath: path,
     rawQueryString: request.query ?? "",
     headers,
-    ...(webhook?.[1] ? { pathParameters: { sourceId: decodeURIComponent(webhook[1]) } } : {}),
+    ...(sourceId !== undefined && { pathParameters: { sourceId } }),
     requestContext: {
       accountId: "local",
       apiId: "local",
@@ -280,19 +329,28 @@ export function apiGatewayEvent(request: HttpRequestParts): APIGatewayProxyEvent
 
 /** A Lambda context for local invocations (only the remaining-time clock matters). */
 export function fakeContext(timeoutMs = LOCAL_TIMEOUT_MS): Context {
-  const start = Date.now();
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: "hookline-local",
-    functionVersion: "$LATEST",
-    invokedFunctionArn: "arn:aws:lambda:local:000000000000:function:hookline-local",
-    memoryLimitInMB: "512",
-    awsRequestId: randomUUID(),
-    logGroupName: "local",
-    logStreamName: "local",
-    getRemainingTimeInMillis: () => Math.max(0, timeoutMs - (Date.now() - start)),
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
+  return new LocalContext(timeoutMs);
+}
+
+/** One per request: a class, so a request costs one object and no closures. */
+class LocalContext implements Context {
+  callbackWaitsForEmptyEventLoop = false;
+  functionName = "hookline-local";
+  functionVersion = "$LATEST";
+  invokedFunctionArn = "arn:aws:lambda:local:000000000000:function:hookline-local";
+  memoryLimitInMB = "512";
+  awsRequestId = randomUUID();
+  logGroupName = "local";
+  logStreamName = "local";
+  private readonly start = Date.now();
+
+  constructor(private readonly timeoutMs: number) {}
+
+  getRemainingTimeInMillis(): number {
+    return Math.max(0, this.timeoutMs - (Date.now() - this.start));
+  }
+
+  done(): void {}
+  fail(): void {}
+  succeed(): void {}
 }

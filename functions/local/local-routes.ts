@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
-import { HEALTH_ROUTE } from "../ingest/app";
+import { HEALTH_ROUTE, WEBHOOK_ROUTE } from "../ingest/app";
 import type { HttpHandler } from "./http-server";
 
 /** A page of the local run (the inbox): an answer for its paths, undefined for the rest. */
@@ -12,6 +12,7 @@ export interface LocalRoutesOptions {
   record?: (
     event: APIGatewayProxyEventV2,
     answer: APIGatewayProxyStructuredResultV2,
+    rawBody?: Buffer,
   ) => Promise<unknown>;
   pages?: readonly LocalPage[];
 }
@@ -21,14 +22,16 @@ export interface LocalRoutesOptions {
  * ingest handler, whose every answer is also handed to `record` for the terminal and the inbox.
  */
 export function withLocalRoutes(handler: HttpHandler, options: LocalRoutesOptions): HttpHandler {
-  return async (event, context) => {
-    for (const page of options.pages ?? []) {
+  return async (event, context, rawBody) => {
+    // No page serves a webhook's route: a webhook goes straight to ingest.
+    const pages = event.routeKey === WEBHOOK_ROUTE ? [] : (options.pages ?? []);
+    for (const page of pages) {
       const answer = await page(event);
       if (answer) return answer;
     }
     const answer = await handler(event, context);
     if (options.record && event.routeKey !== HEALTH_ROUTE) {
-      await options.record(event, answer).catch(() => {});
+      await options.record(event, answer, rawBody).catch(() => {});
     }
     return answer;
   };

@@ -97,7 +97,8 @@ export class RequestLog {
         : undefined;
     const early = key === undefined ? undefined : this.waiting.get(key);
     if (key !== undefined) this.waiting.delete(key);
-    const request: LoggedRequest = { ...entry, seq: ++this.seq, outcomes: early ?? [] };
+    // The spread last: node 20 adds properties to a spread copy slowly (µs per request).
+    const request: LoggedRequest = { seq: ++this.seq, outcomes: early ?? [], ...entry };
     this.entries.push(request);
     if (this.entries.length > this.capacity) {
       const dropped = this.entries.shift();
@@ -194,6 +195,6 @@ function upsert(outcomes: LoggedOutcome[], outcome: LoggedOutcome): void {
 
 function rawSize(raw: RawRequest): number {
   let size = raw.body.length;
-  for (const [name, value] of Object.entries(raw.headers)) size += name.length + value.length;
+  for (const name in raw.headers) size += name.length + (raw.headers[name]?.length ?? 0);
   return size;
 }

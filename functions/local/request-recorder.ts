@@ -32,6 +32,8 @@ export function makeRequestRecorder(options: RequestRecorderOptions) {
   return async function record(
     event: APIGatewayProxyEventV2,
     answer: APIGatewayProxyStructuredResultV2,
+    /** The body as read, when the caller has it: the event's base64 copy is not decoded again. */
+    rawBody?: Buffer,
   ): Promise<LoggedRequest> {
     const status = answer.statusCode ?? 200;
     const body = parseAnswer(answer.body);
@@ -39,7 +41,7 @@ export function makeRequestRecorder(options: RequestRecorderOptions) {
     const source = sourceId === undefined ? undefined : sources.get(sourceId);
     const raw: RawRequest = {
       headers: event.headers as Record<string, string>,
-      body: Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8"),
+      body: rawBody ?? Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8"),
     };
     const answered = typeof body.eventId === "string" ? body.eventId : undefined;
     const routed =
@@ -58,9 +60,9 @@ export function makeRequestRecorder(options: RequestRecorderOptions) {
         at: clock.now().toISOString(),
         method: event.requestContext.http.method,
         path: event.rawPath,
-        ...(sourceId === undefined ? {} : { sourceId }),
         status,
         answer: pick(body, ["status", "error", "message"]),
+        ...(sourceId === undefined ? {} : { sourceId }),
         ...(verified ? { eventName: verified.name } : {}),
         ...(eventId === undefined ? {} : { eventId }),
         ...(typeof body.messages === "number" ? { messages: body.messages } : {}),
@@ -146,7 +148,8 @@ function pick(body: Record<string, unknown>, keys: readonly ("status" | "error" 
  * may both show the later one's name.
  */
 export class RoutedNames {
-  private readonly names = new Map<string, string>();
+  /** By event id alone (no key built per webhook); the source is checked when taken. */
+  private readonly names = new Map<string, { sourceId: string; name: string }>();
 
   constructor(private readonly max = 1_000) {}
 
@@ -160,20 +163,22 @@ export class RoutedNames {
   }
 
   note(sourceId: string, eventId: string, name: string): void {
-    const key = `${sourceId}\u0000${eventId}`;
-    this.names.delete(key);
-    this.names.set(key, name);
+    this.names.delete(eventId);
+    this.names.set(eventId, { sourceId, name });
     if (this.names.size > this.max) {
       const oldest = this.names.keys().next();
       if (!oldest.done) this.names.delete(oldest.value);
     }
   }
 
-  /** The noted name, once: a later request with the same id is noted afresh by its routing. */
+  /**
+   * The noted name, once: a later request with the same id is noted afresh by its routing. Another
+   * source's event with the same id, noted since, answers undefined (the request is checked again).
+   */
   take(sourceId: string, eventId: string): string | undefined {
-    const key = `${sourceId}\u0000${eventId}`;
-    const name = this.names.get(key);
-    this.names.delete(key);
-    return name;
+    const noted = this.names.get(eventId);
+    if (noted?.sourceId !== sourceId) return undefined;
+    this.names.delete(eventId);
+    return noted.name;
   }
 }

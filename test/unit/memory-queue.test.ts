@@ -58,47 +58,66 @@ describe("MemoryQueue", () => {
     await expect(queue.enqueue([job(4)])).rejects.toThrow(/holds 3 messages/);
   });
 
-  it("yields to ingest: while busy, one batch now and then; the rest once the burst is over", async () => {
-    let busy = true;
-    // Each poll asks whether to yield: waiting for polls, not for time.
+  /** A queue whose deliver yields while `busy()`; resolves `polls(n)` after n more polls. */
+  function yieldingQueue(busy: () => boolean, yieldingBatchEveryMs: number) {
     let polls = 0;
     let pollsWanted = Number.POSITIVE_INFINITY;
     let enoughPolls: () => void = () => {};
     const queue = new MemoryQueue({
       ...options,
-      batchSize: 1,
+      batchSize: 5,
+      // Each poll asks whether to yield: waiting for polls, not for time.
       yieldWhile: () => {
         polls += 1;
         if (polls >= pollsWanted) enoughPolls();
-        return busy;
+        return busy();
       },
-      // Longer than the test: while busy, no second batch can start.
-      yieldingBatchEveryMs: 3_600_000,
+      yieldingBatchEveryMs,
     });
+    const morePolls = (count: number) =>
+      new Promise<void>((resolve) => {
+        enoughPolls = resolve;
+        pollsWanted = polls + count;
+      });
     const handled: string[] = [];
-    let firstDone: () => void = () => {};
-    const first = new Promise<void>((resolve) => {
-      firstDone = resolve;
-    });
+    const batchSizes: number[] = [];
     queue.start(async (event) => {
+      batchSizes.push(event.Records.length);
       for (const record of event.Records)
         handled.push((JSON.parse(record.body) as { jobId: string }).jobId);
-      firstDone();
       return { batchItemFailures: [] };
     });
+    return { queue, morePolls, handled, batchSizes };
+  }
+
+  it("yields to ingest: while busy, one message now and then; the rest in full batches once the burst is over", async () => {
+    let busy = true;
+    // Longer than the test: while busy, no second batch can start.
+    const { queue, morePolls, handled, batchSizes } = yieldingQueue(() => busy, 3_600_000);
     await queue.enqueue([job(1), job(2), job(3)]);
-    // The first batch starts at once: a single webhook is not held back.
-    await first;
-    // Five polls later, still only the first batch ran.
-    await new Promise<void>((resolve) => {
-      enoughPolls = resolve;
-      pollsWanted = polls + 5;
-    });
+    // The first batch starts at once, of one message.
+    while (handled.length < 1) await morePolls(1);
+    await morePolls(5);
     expect(handled).toEqual(["j-1"]);
     expect(queue.size).toBe(2);
     busy = false;
     await queue.idle();
     queue.stop();
     expect(handled).toEqual(["j-1", "j-2", "j-3"]);
+    // A batch of one while busy (a fifth of the work the burst pays for), then a full batch.
+    expect(batchSizes).toEqual([1, 2]);
+  });
+
+  it("yields to ingest: during a burst, deliver goes on one message at a time", async () => {
+    let busy = true;
+    const { queue, morePolls, handled, batchSizes } = yieldingQueue(() => busy, 0);
+    await queue.enqueue([job(1), job(2), job(3)]);
+    while (handled.length < 2) await morePolls(1);
+    busy = false;
+    await queue.idle();
+    queue.stop();
+    expect(handled).toEqual(["j-1", "j-2", "j-3"]);
+    // Batches of one while busy (a fifth of the work the burst pays for), then a full batch.
+    expect(batchSizes.slice(0, 2)).toEqual([1, 1]);
   });
 });

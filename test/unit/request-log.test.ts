@@ -188,6 +188,30 @@ describe("recording a request", () => {
     );
   });
 
+  it("keeps the raw request byte for byte, within its byte bound: the bytes the server read, or the event's", async () => {
+    const log = new RequestLog(10, 3_000);
+    // Not UTF-8: a copy through a string would change these bytes.
+    const body = Buffer.from([0xff, 0xfe, 0x00, 0x80, ...Buffer.from("x".repeat(1_000))]);
+    const record = recorder(log);
+    const event = apiGatewayEvent({
+      method: "POST",
+      path: "/webhooks/nowhere",
+      headers: { "content-type": "application/octet-stream" },
+      body,
+    });
+    await record(event, answer(404, { error: "unknown_source" }));
+    // The local server hands over the body it read: that very buffer is kept, not a decoded copy.
+    const read = Buffer.from(body);
+    await record(event, answer(404, { error: "unknown_source" }), read);
+    await record(event, answer(404, { error: "unknown_source" }), read);
+    const [third, second, first] = log.recent().map((entry) => log.raw(entry.seq));
+    expect(third?.body).toBe(read);
+    expect(third?.headers["content-type"]).toBe("application/octet-stream");
+    expect(second?.body.equals(body)).toBe(true);
+    // Three requests of 1,040 bytes (body and headers) are over 3,000: the oldest went.
+    expect(first).toBeUndefined();
+  });
+
   it("names the events the routes expect when a request is ignored", async () => {
     const log = new RequestLog();
     const event = await githubEvent("issues", { action: "closed", issue: {} }, "d-ignored");
@@ -318,5 +342,10 @@ describe("observing outcomes", () => {
     expect(names.take("s", "a")).toBeUndefined();
     expect(names.take("s", "b")).toBe("n.b");
     expect(names.take("s", "c")).toBe("n.c");
+    // The same id from another source, noted since: never the other source's name.
+    names.note("s", "d", "n.d");
+    names.note("t", "d", "t.d");
+    expect(names.take("s", "d")).toBeUndefined();
+    expect(names.take("t", "d")).toBe("t.d");
   });
 });
