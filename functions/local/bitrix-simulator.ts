@@ -5,6 +5,7 @@ import * as z from "zod";
 import { hasRunToken } from "../../devkit/run-state";
 import { isRecord, parseJsonOrUndefined } from "../core/values";
 import { isLoopbackHost } from "./http-server";
+import { positiveInt } from "./simulator-answers";
 import { BATCH_METHOD, batchMethods, runBatch } from "./simulator-batch";
 import { notifyMethod, type ReceivedNotification } from "./simulator-notify";
 import {
@@ -668,8 +669,23 @@ function parseParams(
   return params;
 }
 
-/** PHP-style form decoding, minimal: `ATTACH[0][MESSAGE]=x` becomes nested objects. */
+/**
+ * PHP-style form decoding, minimal: `ATTACH[0][MESSAGE]=x` becomes nested objects, and a level
+ * whose keys are 0..n-1 a list, as PHP reads it (a batch command's KEYBOARD and ATTACH travel so).
+ */
 function parseForm(raw: string): Record<string, unknown> {
+  return listsOf(parseFormObjects(raw)) as Record<string, unknown>;
+}
+
+function listsOf(value: unknown): unknown {
+  if (!isRecord(value)) return value;
+  const keys = Object.keys(value);
+  for (const key of keys) value[key] = listsOf(value[key]);
+  const isList = keys.length > 0 && keys.every((key, index) => key === String(index));
+  return isList ? keys.map((key) => value[key]) : value;
+}
+
+function parseFormObjects(raw: string): Record<string, unknown> {
   const out: Record<string, unknown> = Object.create(null);
   for (const [key, value] of new URLSearchParams(raw)) {
     const head = /^[^[]+/.exec(key)?.[0] ?? key;
@@ -715,16 +731,6 @@ function hasLinkButton(keyboard: unknown): boolean {
   return Object.values(root).some(
     (button) => isRecord(button) && typeof button.LINK === "string" && button.LINK.trim() !== "",
   );
-}
-
-function positiveInt(value: unknown): number | undefined {
-  const n =
-    typeof value === "number"
-      ? value
-      : typeof value === "string" && /^\s*\d+\s*$/.test(value)
-        ? Number(value)
-        : Number.NaN;
-  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
 const phpString = (value: unknown): string =>

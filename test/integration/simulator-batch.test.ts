@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { phpQuery } from "../../functions/core/bitrix-batch";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
 
 /**
@@ -59,6 +60,23 @@ describe("the simulator's batch method", () => {
     // Each command spent 50 ms of the method's operating time, failures too.
     expect(result.result_time.m1?.operating).toBeCloseTo(0.05);
     expect((answer.body as unknown as Batch).time.operating).toBeCloseTo(0.15);
+  });
+
+  it("reads a command's KEYBOARD and ATTACH as PHP does: indexed levels are lists", async () => {
+    now = T0;
+    await start();
+    const keyboard = [{ TEXT: "Open", LINK: "https://example.com/1" }];
+    const attach = [{ MESSAGE: "[b]paid[/b]" }, { LINK: { LINK: "https://example.com/2" } }];
+    const answer = await post("batch", {
+      halt: 0,
+      cmd: {
+        m0: `${METHOD}?${phpQuery({ CODE: LINE, USER_ID: 1, MESSAGE: "Hi", KEYBOARD: keyboard, ATTACH: attach })}`,
+      },
+    });
+    expect((answer.body as unknown as Batch).result.result).toEqual({ m0: true });
+    // Drawn as the inbox draws a single call's message (before: objects keyed "0", "1").
+    expect(sim.messages[0]?.keyboard).toEqual(keyboard);
+    expect(sim.messages[0]?.attach).toEqual(attach);
   });
 
   it("takes one token of the bucket for a request of 50 commands", async () => {
