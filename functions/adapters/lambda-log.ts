@@ -10,7 +10,8 @@ import { METRICS_SERVICE } from "../core/metrics";
 interface ContextFields {
   cold_start: boolean;
   function_arn: string;
-  function_memory_size: string;
+  /** As the runtime gives it (a string on Lambda's Node.js runtime), as Powertools writes it. */
+  function_memory_size: string | number;
   function_name: string;
   function_request_id: string;
 }
@@ -22,16 +23,24 @@ const RESERVED = new Set(["level", "message", "timestamp", "service", "sampling_
 
 /** An Error as Powertools writes one: name, where it was thrown, message, stack. */
 function errorFields(error: Error): Record<string, unknown> {
-  const frame = /\((.*:\d+):\d+\)|at (.*:\d+):\d+/.exec(error.stack ?? "");
   return {
     name: error.name,
-    location: frame?.[1] ?? frame?.[2] ?? "",
+    location: codeLocation(error.stack),
     message: error.message,
     stack: error.stack,
     ...(error.cause !== undefined && {
       cause: error.cause instanceof Error ? errorFields(error.cause) : error.cause,
     }),
   };
+}
+
+/** Where an error was thrown, as Powertools finds it: the first `(file:line:column)` frame. */
+function codeLocation(stack: string | undefined): string {
+  for (const frame of (stack ?? "").split("\n")) {
+    const match = /\(([^()]*?):(\d+?):(\d+?)\)\\?$/.exec(frame);
+    if (match) return `${match[1]}:${Number(match[2])}`;
+  }
+  return "";
 }
 
 /** The line as JSON; a circular or BigInt attribute never makes a log call throw. */
@@ -116,7 +125,7 @@ export function makeLambdaLog(
       fields = {
         cold_start: cold,
         function_arn: context.invokedFunctionArn,
-        function_memory_size: String(context.memoryLimitInMB),
+        function_memory_size: context.memoryLimitInMB,
         function_name: context.functionName,
         function_request_id: context.awsRequestId,
       };

@@ -57,7 +57,8 @@ describe("sendBatch against the simulator", () => {
     const landed = sim.messages.find((m) => m.userId === rich.userId);
     expect(landed).toMatchObject({ urlPreview: "N", message: rich.message });
     expect(JSON.stringify(landed?.attach)).toContain("Total: 10 €");
-    expect(landed?.keyboard).toEqual({ "0": { TEXT: "Open", LINK: "https://example.com/o/42" } });
+    // Read as PHP reads it: an indexed level is a list, as the message was built.
+    expect(landed?.keyboard).toEqual([{ TEXT: "Open", LINK: "https://example.com/o/42" }]);
     expect(client.operating?.()?.operatingSeconds).toBeCloseTo(0.2);
   });
 
