@@ -8,7 +8,7 @@ import {
 import type { Receipt, ReceiptState, ReceiptStore } from "../../core/ports";
 import {
   applied,
-  conditionFailed,
+  conditional,
   daysMs,
   type Item,
   itemThatFailed,
@@ -46,40 +46,36 @@ export function makeDynamoReceiptStore(client: DynamoDBClient, tableName: string
     const receivedMs = receivedAt.getTime();
     // Tells our own put, re-sent by the SDK after it had applied, from another attempt's.
     const attempt = randomUUID();
-    try {
-      await client.send(
-        new PutItemCommand({
-          TableName: tableName,
-          Item: {
-            ...key,
-            sourceId: str(receipt.sourceId),
-            eventId: str(receipt.eventId),
-            receivedAt: str(receivedAt.toISOString()),
-            expiresAt: ttlSeconds(receivedMs + daysMs(RECEIPT_DAYS)),
-            state: str("pending"),
-            pendingUntil: num(receivedMs + RECEIPT_PENDING_MS),
-            attempt: str(attempt),
-          },
-          ConditionExpression:
-            "attribute_not_exists(pk) OR expiresAt < :now OR " +
-            "(#state = :pending AND pendingUntil <= :nowMs)",
-          ExpressionAttributeNames: { "#state": "state" },
-          ExpressionAttributeValues: {
-            ":now": num(Math.floor(receivedMs / 1000)),
-            ":nowMs": num(receivedMs),
-            ":pending": str("pending"),
-          },
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-        }),
-      );
-      return "recorded";
-    } catch (error) {
-      const failed = conditionFailed(error);
-      if (!failed) throw error;
-      const item = await itemThatFailed(client, tableName, key, failed);
-      if (item?.attempt?.S === attempt) return "recorded";
-      return item?.state?.S === "pending" ? "pending" : "duplicate";
-    }
+    const write = await conditional(
+      client,
+      new PutItemCommand({
+        TableName: tableName,
+        Item: {
+          ...key,
+          sourceId: str(receipt.sourceId),
+          eventId: str(receipt.eventId),
+          receivedAt: str(receivedAt.toISOString()),
+          expiresAt: ttlSeconds(receivedMs + daysMs(RECEIPT_DAYS)),
+          state: str("pending"),
+          pendingUntil: num(receivedMs + RECEIPT_PENDING_MS),
+          attempt: str(attempt),
+        },
+        ConditionExpression:
+          "attribute_not_exists(pk) OR expiresAt < :now OR " +
+          "(#state = :pending AND pendingUntil <= :nowMs)",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: {
+          ":now": num(Math.floor(receivedMs / 1000)),
+          ":nowMs": num(receivedMs),
+          ":pending": str("pending"),
+        },
+        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+      }),
+    );
+    if (write.applied) return "recorded";
+    const item = await itemThatFailed(client, tableName, key, write.failed);
+    if (item?.attempt?.S === attempt) return "recorded";
+    return item?.state?.S === "pending" ? "pending" : "duplicate";
   };
   const remove = (key: Item) =>
     client.send(new DeleteItemCommand({ TableName: tableName, Key: key }));
