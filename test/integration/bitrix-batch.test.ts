@@ -31,7 +31,11 @@ describe("sendBatch against the simulator", () => {
       rateLimit: { burst: 1000, perSecond: 1000 },
       ...options,
     });
-    client = makeBitrixWebhookClient({ webhookUrl: sim.webhookUrl, timeoutMs: TIMEOUT_MS });
+    client = makeBitrixWebhookClient({
+      webhookUrl: sim.webhookUrl,
+      timeoutMs: TIMEOUT_MS,
+      ...(options.now && { now: options.now }),
+    });
   }
   const sendBatch = (messages: RenderedMessage[]) => {
     if (!client.sendBatch) throw new Error("the webhook client sends batches");
@@ -92,15 +96,21 @@ describe("sendBatch against the simulator", () => {
   });
 
   it("answers OPERATION_TIME_LIMIT per command, waiting for the reset the answer reported", async () => {
-    await start({ operating: { limitSeconds: 0.1, windowSeconds: 600, costMs: 100 } });
+    // One frozen clock for the simulator and the client: the wait is read off the answer alone.
+    const frozen = Date.parse("2030-01-07T09:00:00Z");
+    await start({
+      now: () => frozen,
+      operating: { limitSeconds: 0.1, windowSeconds: 600, costMs: 100 },
+    });
     const [, second] = await sendBatch([msg(), msg()]);
     expect(second).toMatchObject({ kind: "retry", code: "OPERATION_TIME_LIMIT" });
     const resetAtMs = client.operating?.()?.resetAtMs ?? 0;
-    expect(resetAtMs).toBeGreaterThan(Date.now());
-    // Clamped to Bitrix24's window (10 minutes) at most, and waits about until the reset.
+    expect(resetAtMs).toBeGreaterThan(frozen);
+    // Clamped to Bitrix24's window (10 minutes) at most, and waits until the reset (the answer
+    // gives it in whole seconds).
     const retryAfterMs = second?.kind === "retry" ? second.retryAfterMs : 0;
     expect(retryAfterMs).toBeLessThanOrEqual(600_000);
-    expect(retryAfterMs).toBeGreaterThan(resetAtMs - Date.now() - 5000);
+    expect(retryAfterMs).toBeGreaterThanOrEqual(resetAtMs - frozen - 1000);
     const whole = await sendBatch([msg()]);
     expect(whole).toMatchObject([{ kind: "retry", code: "OPERATION_TIME_LIMIT", status: 429 }]);
   });
