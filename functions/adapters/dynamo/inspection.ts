@@ -75,7 +75,22 @@ export function makeDynamoInspection(client: DynamoDBClient, tableName: string):
       const { Item } = await client.send(
         new GetItemCommand({ TableName: tableName, Key: slotKey(key), ConsistentRead: true }),
       );
-      return slotView(Item);
+      const view = slotView(Item);
+      // A lone send keeps its intent as the week's record (docs/ledger.md, "Writes per message"):
+      // its holder's outcome says whether it landed.
+      const intent = Item?.sendingAt?.N !== undefined && !Item.settled?.BOOL;
+      if (view.state !== "pending" || !intent || !view.holderJob) return view;
+      const holder = await client.send(
+        new GetItemCommand({
+          TableName: tableName,
+          Key: keys.outcome(view.holderJob),
+          ConsistentRead: true,
+        }),
+      );
+      const landed = holder.Item && fromItem(holder.Item);
+      if (landed?.outcome !== "sent") return view;
+      const { leaseUntil: _, ...rest } = view;
+      return { ...rest, state: "sent", sentAt: landed.at };
     },
     clearSlot: async (key) => {
       const { Attributes } = await client.send(
