@@ -13,6 +13,11 @@ export const WRITES_PER_MESSAGE = {
    * intent stays the slot's record of the week: no confirm). In a batch of n: 2 + 1/n.
    */
   sentAlone: 3,
+  /**
+   * Index entries a sent message's outcome makes on a stack: none (its `events` index lists what
+   * needs a look, docs/cost.md), so a sent message writes no index. Deferred outcomes are listed.
+   */
+  sentIndexEntries: 0,
   /** An event whose user's slot is taken: the failed claim, the pending-digest marker, the deferral. */
   deferred: 3,
   /** A webhook the sender sent again: the receipt's failed conditional put. */

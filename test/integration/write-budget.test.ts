@@ -14,12 +14,14 @@ describe("DynamoDB writes per message", () => {
     const counted = {
       receipt: writes.ingestPerWebhook,
       sentAlone: writes.sentAlone,
+      sentIndexEntries: writes.sentIndexEntries,
       deferred: writes.deferred,
       duplicateWebhook: writes.duplicateWebhook,
     };
     expect(counted).toEqual({
       receipt: WRITES_PER_MESSAGE.receipt,
       sentAlone: WRITES_PER_MESSAGE.sentAlone,
+      sentIndexEntries: WRITES_PER_MESSAGE.sentIndexEntries,
       deferred: WRITES_PER_MESSAGE.deferred,
       duplicateWebhook: WRITES_PER_MESSAGE.duplicateWebhook,
     });
