@@ -211,6 +211,26 @@ describe.each([
         expect(careful.pendingJobs).toEqual(["older"]);
       });
 
+      it("never takes a slot the quick way that an attempt carrying the same job let go: its outcome may be just written", async () => {
+        const key = freshSlot();
+        const first = await take(key, job("job"), T0);
+        await slots().release(first, at(SECOND));
+        expect(await slots().claimSending(key, job("job"), at(2 * SECOND), LEASE)).toBeUndefined();
+        // Another job may; and the careful way (which reads the outcome again) may too.
+        expect(await slots().claimSending(key, job("other"), at(2 * SECOND), LEASE)).toBeDefined();
+        const digest = freshSlot();
+        const flush = await take(
+          digest,
+          { jobId: DIGEST_HOLDER, digest: { id: "d1", jobIds: ["a", "b"] } },
+          T0,
+        );
+        await slots().release(flush, at(SECOND));
+        expect(await slots().claimSending(digest, job("b"), at(2 * SECOND), LEASE)).toBeUndefined();
+        expect((await slots().claim(digest, job("b"), at(2 * SECOND), LEASE)).status).toBe(
+          "claimed",
+        );
+      });
+
       it("owns a quick claim whose write the SDK re-sent after it applied, without taking its own item for a previous send", async () => {
         const key = freshSlot();
         const resending = makeDynamoSlotStore(

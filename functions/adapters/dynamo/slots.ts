@@ -101,7 +101,11 @@ export function makeDynamoSlotStore(
           // A digest's claim ends the sweeper's queued-flush mark: the next sweep may queue again.
           digest ? ", flushQueuedUntil" : ", digestId, digestJobs",
         ].join(" "),
-        ConditionExpression: sending ? `(${FRESH}) AND attribute_not_exists(pendingJobs)` : FRESH,
+        // The quick way also needs no digest waiting, and no attempt carrying this job to have
+        // let the slot go (it wrote its outcome just before: only the careful way reads it).
+        ConditionExpression: sending
+          ? `(${FRESH}) AND attribute_not_exists(pendingJobs) AND NOT contains(releasedJobs, :job)`
+          : FRESH,
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: {
           ":pending": PENDING,
@@ -289,7 +293,8 @@ export function makeDynamoSlotStore(
           ":expiresAt": ttlSeconds(freeAfter(sentMs) + weekMs),
           ...(clear && { ":settled": { SS: [...new Set(settled)] } }),
         },
-        "holder, leaseUntil, maybeSentAt, settled, sendingAt, answered, limitedTries, previousFreeAt" +
+        "holder, leaseUntil, maybeSentAt, settled, sendingAt, answered, limitedTries, previousFreeAt, " +
+          "releasedJobs" +
           (clear ? " DELETE pendingJobs :settled" : ""),
       );
     },
@@ -369,13 +374,19 @@ export function makeDynamoSlotStore(
       }
       // The counter of USER_MESSAGE_LIMIT answers, a queued-flush mark and our own last send's
       // free time (the next USER_MESSAGE_LIMIT waits the margin after it, not a day) outlive it.
+      // The jobs it carried are named: a copy of one of them never claims it the quick way (its
+      // outcome may have been written just before), only the careful way, which reads it again.
       const previous = attempt.previousFreeAt?.getTime();
+      const carried = [...new Set(attempt.holder.digest?.jobIds ?? [attempt.holder.jobId])];
       await asHolder(
         attempt,
-        previous === undefined
-          ? "SET freeAt = :zero"
-          : "SET freeAt = :zero, previousFreeAt = :prev",
-        { ":zero": num(0), ...(previous !== undefined && { ":prev": num(previous) }) },
+        `SET freeAt = :zero${previous === undefined ? "" : ", previousFreeAt = :prev"}` +
+          (carried.length > 0 ? " ADD releasedJobs :released" : ""),
+        {
+          ":zero": num(0),
+          ...(previous !== undefined && { ":prev": num(previous) }),
+          ...(carried.length > 0 && { ":released": { SS: carried } }),
+        },
         "#state, holder, holderJob, leaseUntil, sendingAt, answered, digestId, digestJobs",
       );
     },
@@ -404,7 +415,7 @@ export function makeDynamoSlotStore(
           ":expiresAt": ttlSeconds(untilMs + weekMs),
         },
         "holder, leaseUntil, maybeSentAt, settled, sendingAt, answered, sentAt, digestId, digestJobs, " +
-          "previousFreeAt",
+          "previousFreeAt, releasedJobs",
       );
     },
 

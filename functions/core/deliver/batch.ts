@@ -172,10 +172,25 @@ export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
       }
       return;
     }
-    // The claims with their intents: from these writes on each message may land.
+    // A copy may have read no outcome before another attempt settled its job: read it again now,
+    // right before the claim (a copy whose own attempt let the slot go cannot claim it this way).
+    const unsettled = await Promise.all(
+      entries.map(async (entry) => {
+        try {
+          if (!(await rt.settledEarlier(entry.job))) return entry;
+          entry.resolve({ kind: "settled" });
+        } catch (error) {
+          entry.resolve({ kind: "threw", error });
+        }
+        return undefined;
+      }),
+    );
+    // The claims with their intents: from these writes on each message may land, so nothing but
+    // the latest-start check stands between them and the request.
+    const claiming = unsettled.filter((entry): entry is Entry => entry !== undefined);
     const sentAt = clock.now().getTime();
     const claims = await Promise.allSettled(
-      entries.map((entry) =>
+      claiming.map((entry) =>
         slots.claimSending(
           entry.key,
           { jobId: entry.job.jobId },
@@ -186,21 +201,13 @@ export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
     );
     const held: Held[] = [];
     claims.forEach((claim, index) => {
-      const entry = entries[index] as Entry;
+      const entry = claiming[index] as Entry;
       if (claim.status === "rejected") entry.resolve({ kind: "threw", error: claim.reason });
       else if (!claim.value) entry.resolve({ kind: "claim-lost" });
       else held.push({ entry, attempt: claim.value });
     });
-    // A copy may have read no outcome just before another attempt settled it and let the slot go
-    // (settles write the outcome first): read it again while the slot is ours. No request starts
-    // after any carried message's latest safe start.
     const checked = await Promise.all(
       held.map(async (one) => {
-        try {
-          if (await rt.settledEarlier(one.entry.job)) return giveBack(one, { kind: "settled" });
-        } catch (error) {
-          return giveBack(one, { kind: "threw", error });
-        }
         if (rt.mayStartUntil(one.attempt.leaseUntil.getTime(), one.entry.ctx)()) return one;
         const reason = "too late to start the request";
         return giveBack(one, { kind: "not-sent", retryAfterMs: 0, reason });
