@@ -169,7 +169,14 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
     marginSeconds,
     ...scenario,
     users,
-    events: scenario.events.map((event) => ({ ...event, user: ((event.user - 1) % users) + 1 })),
+    // A batching world has one worker and its events in a few bunches, which the queue hands to
+    // it together (other worlds have two or three workers).
+    ...(scenario.batch !== undefined && { workers: 1 }),
+    events: scenario.events.map((event) => ({
+      ...event,
+      user: ((event.user - 1) % users) + 1,
+      ...(scenario.batch !== undefined && { at: event.at - (event.at % 30_000) }),
+    })),
     poisoned:
       scenario.poisoned === undefined ? undefined : scenario.poisoned % scenario.events.length,
     otherApp: scenario.otherApp.map((other) => ({

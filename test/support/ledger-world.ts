@@ -501,7 +501,7 @@ export class LedgerWorld {
         !tokens && {
           batching: {
             maxMessages: this.scenario.batch,
-            gatherMs: 200,
+            gatherMs: 1000,
             perSecond: this.scenario.rate.perSecond,
             budget: { operatingSeconds: 480, operatingWindowSeconds: 600 },
           },
@@ -1687,7 +1687,13 @@ export class LedgerWorld {
         await this.step(op);
       } else if (choice < ready.length + visible.length) {
         const entry = visible[choice - ready.length] as QueueEntry;
-        this.receive(entry, this.chooseWorker());
+        const worker = this.chooseWorker();
+        this.receive(entry, worker);
+        // Lambda's event source hands a batch of visible messages to one invocation at once.
+        const batch = this.scenario.batch ?? 1;
+        for (const more of visible.filter((other) => other !== entry).slice(0, batch - 1)) {
+          this.receive(more, worker);
+        }
         await settle();
         this.maybeDuplicate(entry);
       } else {
