@@ -12,7 +12,7 @@ import type { Log } from "../core/log";
 import { type Metrics, noMetrics } from "../core/metrics";
 import { makeSweep } from "../core/sweep";
 import { createDeliverHandler } from "../deliver/app";
-import { createIngestHandler } from "../ingest/app";
+import { createIngestHandler, makeWebhookIntake } from "../ingest/app";
 import {
   type BitrixSimulator,
   type SimulatorOptions,
@@ -27,7 +27,12 @@ import { type LocalPage, withLocalRoutes } from "./local-routes";
 import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
 import { makeMemoryReceiptStore } from "./memory-receipts";
 import { RequestLog } from "./request-log";
-import { makeRequestRecorder, observeOutcomes, RoutedNames } from "./request-recorder";
+import {
+  makeRequestRecorder,
+  observeOutcomes,
+  RoutedNames,
+  recordingEvents,
+} from "./request-recorder";
 
 export interface LocalBridgeOptions {
   config: Config;
@@ -190,7 +195,9 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
         ? makeMemoryReceiptStore()
         : undefined;
     const routedNames = new RoutedNames();
-    const ingestHandler = createIngestHandler({
+    // Webhooks reach the use case straight from the server (no API Gateway event); the Lambda
+    // handler, sharing the same intake, answers the rest (health, unknown routes) as on AWS.
+    const ingestOptions = {
       log,
       ...(tracing && { tracing: async () => tracing }),
       deps: async () => {
@@ -202,7 +209,9 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
           ...(receipts && { receipts }),
         };
       },
-    });
+    };
+    const intake = makeWebhookIntake(ingestOptions);
+    const ingestHandler = createIngestHandler({ ...ingestOptions, intake });
     const deliver = portalsDeliver(wiring);
     const deliverHandler = createDeliverHandler({
       log,
@@ -245,22 +254,26 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       token,
       requestLog,
     };
+    const recordEvent = recordingEvents(record);
     const server = await startHttpServer(
       withLocalRoutes(
         (event, context) => {
           burst.arrived();
           return inFlight.track(ingestHandler(event, context));
         },
-        {
-          record,
-          pages: options.pages?.(running) ?? [],
-        },
+        { record: recordEvent, pages: options.pages?.(running) ?? [] },
       ),
       options.port,
       options.host,
       {
         maxBodyBytes: config.limits.maxBodyBytes,
         sourceIds: new Set(config.sources.map((source) => source.id)),
+        webhook: async (request) => {
+          burst.arrived();
+          const answer = await inFlight.track(intake(request));
+          await record(request, answer).catch(() => {});
+          return answer;
+        },
       },
     );
     closers.push(server.close);

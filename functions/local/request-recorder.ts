@@ -4,6 +4,7 @@ import type { Config, SourceConfig } from "../core/config";
 import type { OutcomeStore } from "../core/ports";
 import type { Router } from "../core/routes";
 import { verifyEvent } from "../core/sources/index";
+import type { JsonAnswer } from "../ingest/http-errors";
 import type { LoggedRequest, OutcomeLike, RawRequest, RequestLog } from "./request-log";
 
 export interface RequestRecorderOptions {
@@ -19,30 +20,31 @@ export interface RequestRecorderOptions {
   routedName?: (sourceId: string, eventId: string) => string | undefined;
 }
 
+/** A request the local server answered, as it read it (header names lower-cased). */
+export interface SeenRequest {
+  method: string;
+  path: string;
+  /** The webhook path's source id. */
+  sourceId?: string;
+  headers: Readonly<Record<string, string>>;
+  body: Buffer;
+}
+
 /**
- * Turns a request and the handler's answer into a request-log entry. The answer tells the
- * status and the reason; for a verified event (2xx) the name is the one routing saw: noted as
- * ingest routed it ({@link RoutedNames}), else found by checking the same raw request again with
- * the same code as ingest.
+ * Turns a request and its answer into a request-log entry. The answer tells the status and the
+ * reason; for a verified event (2xx) the name is the one routing saw: noted as ingest routed it
+ * ({@link RoutedNames}), else found by checking the same raw request again with the same code as
+ * ingest.
  */
 export function makeRequestRecorder(options: RequestRecorderOptions) {
   const { config, requestLog, clock } = options;
   const sources = new Map(config.sources.map((source) => [source.id, source]));
 
-  return async function record(
-    event: APIGatewayProxyEventV2,
-    answer: APIGatewayProxyStructuredResultV2,
-    /** The body as read, when the caller has it: the event's base64 copy is not decoded again. */
-    rawBody?: Buffer,
-  ): Promise<LoggedRequest> {
-    const status = answer.statusCode ?? 200;
-    const body = parseAnswer(answer.body);
-    const sourceId = event.pathParameters?.sourceId;
+  return async function record(request: SeenRequest, answer: JsonAnswer): Promise<LoggedRequest> {
+    const { statusCode: status, body } = answer;
+    const { sourceId } = request;
     const source = sourceId === undefined ? undefined : sources.get(sourceId);
-    const raw: RawRequest = {
-      headers: event.headers as Record<string, string>,
-      body: rawBody ?? Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8"),
-    };
+    const raw: RawRequest = { headers: request.headers, body: request.body };
     const answered = typeof body.eventId === "string" ? body.eventId : undefined;
     const routed =
       status < 300 && sourceId !== undefined && answered !== undefined
@@ -58,8 +60,8 @@ export function makeRequestRecorder(options: RequestRecorderOptions) {
     return requestLog.addRequest(
       {
         at: clock.now().toISOString(),
-        method: event.requestContext.http.method,
-        path: event.rawPath,
+        method: request.method,
+        path: request.path,
         status,
         answer: pick(body, ["status", "error", "message"]),
         ...(sourceId === undefined ? {} : { sourceId }),
@@ -84,6 +86,33 @@ export function makeRequestRecorder(options: RequestRecorderOptions) {
     }
   }
 }
+
+export type RequestRecorder = ReturnType<typeof makeRequestRecorder>;
+
+/**
+ * A recorder for requests that reached the ingest handler as API Gateway events (all but the
+ * webhooks the local server hands to ingest directly): the answer's JSON is read back.
+ * `rawBody` is the body as read, when the caller has it: the event's base64 copy is not decoded.
+ */
+export const recordingEvents =
+  (record: RequestRecorder) =>
+  (
+    event: APIGatewayProxyEventV2,
+    answer: APIGatewayProxyStructuredResultV2,
+    rawBody?: Buffer,
+  ): Promise<LoggedRequest> =>
+    record(
+      {
+        method: event.requestContext.http.method,
+        path: event.rawPath,
+        ...(event.pathParameters?.sourceId === undefined
+          ? {}
+          : { sourceId: event.pathParameters.sourceId }),
+        headers: event.headers as Record<string, string>,
+        body: rawBody ?? Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8"),
+      },
+      { statusCode: answer.statusCode ?? 200, body: parseAnswer(answer.body) },
+    );
 
 /** The event names (or patterns) the routes of a source listen to, in config order. */
 export function expectedEvents(config: Config, sourceId: string): string[] {

@@ -9,6 +9,7 @@ import {
   makeRequestRecorder,
   observeOutcomes,
   RoutedNames,
+  recordingEvents,
 } from "../../functions/local/request-recorder";
 import { styleFor } from "../../functions/local/terminal-style";
 import { githubRequest } from "../support/signers";
@@ -30,8 +31,11 @@ const config: Config = parseConfig({
   ],
 });
 
+/** Records API Gateway events, as the local server's non-webhook path does. */
 function recorder(log: RequestLog) {
-  return makeRequestRecorder({ config, requestLog: log, secretsFor: async () => [SECRET], clock });
+  return recordingEvents(
+    makeRequestRecorder({ config, requestLog: log, secretsFor: async () => [SECRET], clock }),
+  );
 }
 
 async function githubEvent(event: string, payload: object, delivery: string, secret = SECRET) {
@@ -302,14 +306,16 @@ describe("observing outcomes", () => {
     const log = new RequestLog();
     const names = new RoutedNames();
     names.note("github", "d-routed", "issues.opened");
-    const record = makeRequestRecorder({
-      config,
-      requestLog: log,
-      // A checked request would fail: the name can only come from the routed names.
-      secretsFor: async () => ["another-secret"],
-      clock,
-      routedName: (sourceId, eventId) => names.take(sourceId, eventId),
-    });
+    const record = recordingEvents(
+      makeRequestRecorder({
+        config,
+        requestLog: log,
+        // A checked request would fail: the name can only come from the routed names.
+        secretsFor: async () => ["another-secret"],
+        clock,
+        routedName: (sourceId, eventId) => names.take(sourceId, eventId),
+      }),
+    );
     const event = await githubEvent("issues", { action: "opened" }, "d-routed");
     await record(event, answer(202, { status: "accepted", eventId: "d-routed", messages: 1 }));
     expect(newest(log).eventName).toBe("issues.opened");
