@@ -29,6 +29,8 @@ export interface SideRound {
   rssGrowth: number;
   /** The server process's CPU time (user + system, all its threads) per accepted webhook, µs. */
   cpuPerWebhookUs: number;
+  /** The part of it spent in the kernel (socket reads and writes, wake-ups), µs. */
+  systemPerWebhookUs: number;
 }
 
 export interface LocalRunResult {
@@ -111,13 +113,13 @@ function rssBytes(pid: number): number {
   return Number(kib ?? Number.NaN) * 1024;
 }
 
-/** CPU time of a process so far (user + system, all threads), µs, from `/proc/<pid>/stat`. */
-function cpuMicros(pid: number): number {
+/** CPU time of a process so far (all threads), µs, from `/proc/<pid>/stat`: user and system. */
+function cpuMicros(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   // Fields after the command name (which may hold spaces), 1-based: utime is 14, stime 15.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1e6) / CLOCK_TICKS_PER_SECOND;
+  const micros = (ticks: number) => (ticks * 1e6) / CLOCK_TICKS_PER_SECOND;
+  return { user: micros(Number(fields[11])), system: micros(Number(fields[12])) };
 }
 
 /** Linux's USER_HZ, the unit of `/proc/<pid>/stat`'s times. */
@@ -195,7 +197,10 @@ async function measureSide(
       accepted,
       other,
       rssGrowth: after - before,
-      cpuPerWebhookUs: (cpuAfter - cpuBefore) / Math.max(accepted, 1),
+      cpuPerWebhookUs:
+        (cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system) /
+        Math.max(accepted, 1),
+      systemPerWebhookUs: (cpuAfter.system - cpuBefore.system) / Math.max(accepted, 1),
     };
   } finally {
     const exited = new Promise((done) => child.once("exit", done));

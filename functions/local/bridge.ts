@@ -271,7 +271,12 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
         webhook: async (request) => {
           burst.arrived();
           const answer = await inFlight.track(intake(request));
-          await record(request, answer).catch(() => {});
+          try {
+            const recorded = record(request, answer);
+            if (recorded instanceof Promise) await recorded;
+          } catch {
+            // The log is for the terminal and the inbox: the answer stands without it.
+          }
           return answer;
         },
       },

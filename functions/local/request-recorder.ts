@@ -40,42 +40,54 @@ export function makeRequestRecorder(options: RequestRecorderOptions) {
   const { config, requestLog, clock } = options;
   const sources = new Map(config.sources.map((source) => [source.id, source]));
 
-  return async function record(request: SeenRequest, answer: JsonAnswer): Promise<LoggedRequest> {
-    const { statusCode: status, body } = answer;
+  /**
+   * Synchronous when the name is known without checking the request again (a routed event, or
+   * an answer that names none): a webhook in a burst costs no promise here.
+   */
+  return function record(
+    request: SeenRequest,
+    answer: JsonAnswer,
+  ): LoggedRequest | Promise<LoggedRequest> {
+    const status = answer.statusCode;
     const { sourceId } = request;
-    const source = sourceId === undefined ? undefined : sources.get(sourceId);
-    const raw: RawRequest = { headers: request.headers, body: request.body };
-    const answered = typeof body.eventId === "string" ? body.eventId : undefined;
+    const answered = typeof answer.body.eventId === "string" ? answer.body.eventId : undefined;
     const routed =
       status < 300 && sourceId !== undefined && answered !== undefined
         ? options.routedName?.(sourceId, answered)
         : undefined;
-    const verified =
-      routed !== undefined
-        ? { id: answered, name: routed }
-        : status < 300 && source
-          ? await nameOf(source, raw)
-          : undefined;
-    const eventId = answered ?? verified?.id;
-    return requestLog.addRequest(
-      {
-        at: clock.now().toISOString(),
-        method: request.method,
-        path: request.path,
-        status,
-        answer: pick(body, ["status", "error", "message"]),
-        ...(sourceId === undefined ? {} : { sourceId }),
-        ...(verified ? { eventName: verified.name } : {}),
-        ...(eventId === undefined ? {} : { eventId }),
-        ...(typeof body.messages === "number" ? { messages: body.messages } : {}),
-        ...(typeof body.failed === "number" ? { failed: body.failed } : {}),
-        ...(body.status === "ignored" && sourceId !== undefined
-          ? { expected: expectedEvents(config, sourceId) }
-          : {}),
-      },
-      raw,
+    const source = sourceId === undefined ? undefined : sources.get(sourceId);
+    if (routed !== undefined || status >= 300 || !source)
+      return log(request, answer, answered, routed);
+    return nameOf(source, request).then((verified) =>
+      log(request, answer, answered ?? verified?.id, verified?.name),
     );
   };
+
+  function log(
+    request: SeenRequest,
+    answer: JsonAnswer,
+    eventId: string | undefined,
+    eventName: string | undefined,
+  ): LoggedRequest {
+    const { body } = answer;
+    const { sourceId } = request;
+    // Built field by field, not with conditional spreads: this runs for every webhook.
+    const entry: Omit<LoggedRequest, "seq" | "outcomes"> = {
+      at: clock.now().toISOString(),
+      method: request.method,
+      path: request.path,
+      status: answer.statusCode,
+      answer: pick(body, ["status", "error", "message"]),
+    };
+    if (sourceId !== undefined) entry.sourceId = sourceId;
+    if (eventName !== undefined) entry.eventName = eventName;
+    if (eventId !== undefined) entry.eventId = eventId;
+    if (typeof body.messages === "number") entry.messages = body.messages;
+    if (typeof body.failed === "number") entry.failed = body.failed;
+    if (body.status === "ignored" && sourceId !== undefined)
+      entry.expected = expectedEvents(config, sourceId);
+    return requestLog.addRequest(entry, { headers: request.headers, body: request.body });
+  }
 
   async function nameOf(source: SourceConfig, raw: RawRequest) {
     try {
@@ -96,7 +108,7 @@ export type RequestRecorder = ReturnType<typeof makeRequestRecorder>;
  */
 export const recordingEvents =
   (record: RequestRecorder) =>
-  (
+  async (
     event: APIGatewayProxyEventV2,
     answer: APIGatewayProxyStructuredResultV2,
     rawBody?: Buffer,
