@@ -91,9 +91,10 @@ export interface LocalBridge {
 }
 
 /**
- * The whole pipeline on one machine: HTTP server -> ingest handler -> in-process queue ->
- * deliver handler -> Bitrix24 (or the simulator), over DynamoDB (or embedded dynalite). The
- * handlers are the very ones the Lambdas run; only the queue and the servers are local.
+ * The whole pipeline on one machine: HTTP server -> ingest -> in-process queue -> deliver
+ * handler -> Bitrix24 (or the simulator), over DynamoDB (or embedded dynalite). The handlers are
+ * the very ones the Lambdas run; a webhook goes straight to the ingest handler's own intake (no
+ * API Gateway event, docs/development.md); only the queue and the servers are local.
  */
 export async function startLocalBridge(options: LocalBridgeOptions): Promise<LocalBridge> {
   const { config, env, log } = options;
