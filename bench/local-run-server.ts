@@ -55,8 +55,15 @@ async function startLocal(): Promise<string> {
     pages: (running) => [makeInbox({ config, env, tableName: "hookline-bench", bridge: running })],
   });
   // The terminal as `npm start` writes it (bin/local.ts); the bench reads and drops it.
+  // BENCH_LINE_PER_REQUEST=1: a line per request and outcome even in a burst, as before the summary.
+  const burstLinesPerSecond = process.env.BENCH_LINE_PER_REQUEST
+    ? Number.POSITIVE_INFINITY
+    : undefined;
   bridge.requestLog.subscribe(
-    makeTerminalOutput({ write: (line) => process.stdout.write(`${line}\n`) }),
+    makeTerminalOutput({
+      write: (line) => process.stdout.write(`${line}\n`),
+      ...(burstLinesPerSecond !== undefined && { burstLinesPerSecond }),
+    }),
   );
   return bridge.url;
 }
