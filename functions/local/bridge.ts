@@ -28,10 +28,10 @@ import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
 import { makeMemoryReceiptStore } from "./memory-receipts";
 import { RequestLog } from "./request-log";
 import {
+  makeEventRecorder,
   makeRequestRecorder,
   observeOutcomes,
   RoutedNames,
-  recordingEvents,
 } from "./request-recorder";
 
 export interface LocalBridgeOptions {
@@ -255,7 +255,7 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       token,
       requestLog,
     };
-    const recordEvent = recordingEvents(record);
+    const recordEvent = makeEventRecorder(record);
     const server = await startHttpServer(
       withLocalRoutes(
         (event, context) => {

@@ -106,7 +106,7 @@ export type RequestRecorder = ReturnType<typeof makeRequestRecorder>;
  * webhooks the local server hands to ingest directly): the answer's JSON is read back.
  * `rawBody` is the body as read, when the caller has it: the event's base64 copy is not decoded.
  */
-export const recordingEvents =
+export const makeEventRecorder =
   (record: RequestRecorder) =>
   async (
     event: APIGatewayProxyEventV2,

@@ -6,10 +6,10 @@ import { apiGatewayEvent } from "../../functions/local/http-server";
 import { outcomeLine, requestLine, shown } from "../../functions/local/request-lines";
 import { RequestLog } from "../../functions/local/request-log";
 import {
+  makeEventRecorder,
   makeRequestRecorder,
   observeOutcomes,
   RoutedNames,
-  recordingEvents,
 } from "../../functions/local/request-recorder";
 import { styleFor } from "../../functions/local/terminal-style";
 import { githubRequest } from "../support/signers";
@@ -33,7 +33,7 @@ const config: Config = parseConfig({
 
 /** Records API Gateway events, as the local server's non-webhook path does. */
 function recorder(log: RequestLog) {
-  return recordingEvents(
+  return makeEventRecorder(
     makeRequestRecorder({ config, requestLog: log, secretsFor: async () => [SECRET], clock }),
   );
 }
@@ -306,7 +306,7 @@ describe("observing outcomes", () => {
     const log = new RequestLog();
     const names = new RoutedNames();
     names.note("github", "d-routed", "issues.opened");
-    const record = recordingEvents(
+    const record = makeEventRecorder(
       makeRequestRecorder({
         config,
         requestLog: log,
