@@ -28,7 +28,7 @@ type Tally = Map<string, number>;
  * @example
  * requestLog.subscribe(makeTerminalOutput({ write: (line) => process.stdout.write(`${line}\n`) }));
  * // 09:01:02 202 accepted  github issues.opened id 5f1c…  1 message queued
- * // 09:01:04 burst      1,988 requests: 1,950 accepted, 35 duplicate, 3 rejected; 4 sent, 1 deferred
+ * // 09:01:04 burst     1,988 requests: 1,950 accepted, 35 duplicate, 3 rejected; outcomes: 4 sent
  */
 export function makeTerminalOutput(
   options: TerminalOutputOptions,
