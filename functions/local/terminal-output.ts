@@ -23,7 +23,7 @@ type Tally = Map<string, number>;
  * The terminal of `npm start`: a line per request and per outcome while traffic is quiet; during
  * a burst (more than {@link BURST_LINES_PER_SECOND} lines within a second) one summary line a
  * second instead, with the counts by answer and by outcome. The burst ends with the first second
- * that is quiet again. Every request stays in the inbox (`/_inbox`) either way.
+ * that is quiet again. The inbox (`/_inbox`) shows the latest requests either way.
  *
  * @example
  * requestLog.subscribe(makeTerminalOutput({ write: (line) => process.stdout.write(`${line}\n`) }));
