@@ -1,9 +1,9 @@
 /**
  * One side of the local-run bench (bench/local-run.ts), in its own process:
  * `local` starts the local run as `npm start` does (embedded dynalite, the Bitrix24 simulator,
- * the inbox and the request log, no terminal lines); `bare` is the reference, a plain node:http
- * server that checks the HMAC and parses the JSON, nothing more. Prints `listening <url>`, then
- * serves until stdin closes. Loopback only.
+ * the inbox, the request log and its terminal lines, on stdout after `listening`); `bare` is the
+ * reference, a plain node:http server that checks the HMAC and parses the JSON, nothing more.
+ * Prints `listening <url>`, then serves until stdin closes. Loopback only.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
@@ -12,6 +12,7 @@ import { parseConfig } from "../functions/core/config";
 import { silentLog } from "../functions/core/log";
 import { startLocalBridge } from "../functions/local/bridge";
 import { makeInbox } from "../functions/local/inbox/index";
+import { makeTerminalOutput } from "../functions/local/terminal-output";
 
 export const BENCH_SECRET = "local-run-bench-secret";
 export const BENCH_SIGNATURE_HEADER = "x-shop-signature";
@@ -53,6 +54,17 @@ async function startLocal(): Promise<string> {
     ...(process.env.BENCH_NO_DELIVER ? { queue: { concurrency: 0 } } : {}),
     pages: (running) => [makeInbox({ config, env, tableName: "hookline-bench", bridge: running })],
   });
+  // The terminal as `npm start` writes it (bin/local.ts); the bench reads and drops it.
+  // BENCH_LINE_PER_REQUEST=1: a line per request and outcome even in a burst, as before the summary.
+  const burstLinesPerSecond = process.env.BENCH_LINE_PER_REQUEST
+    ? Number.POSITIVE_INFINITY
+    : undefined;
+  bridge.requestLog.subscribe(
+    makeTerminalOutput({
+      write: (line) => process.stdout.write(`${line}\n`),
+      ...(burstLinesPerSecond !== undefined && { burstLinesPerSecond }),
+    }),
+  );
   return bridge.url;
 }
 

@@ -2,7 +2,9 @@
  * The local run under load, side by side with a bare server (bench/local-run-server.ts): the
  * same signed webhooks posted by the same client at the same concurrency to `npm start`'s
  * pipeline and to a node:http server that only checks the HMAC and parses the JSON. Each round
- * starts both sides fresh, in their own processes, in alternating order; loopback only.
+ * starts each side fresh, in its own process, in an order that rotates; loopback only.
+ * `BENCH_BEFORE=<another checkout>` adds a third side: that checkout's local side, in the same
+ * rounds, for a before/after on the same machine at the same time.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
@@ -27,6 +29,8 @@ export interface SideRound {
   rssGrowth: number;
   /** The server process's CPU time (user + system, all its threads) per accepted webhook, µs. */
   cpuPerWebhookUs: number;
+  /** The part of it spent in the kernel (socket reads and writes, wake-ups), µs. */
+  systemPerWebhookUs: number;
 }
 
 export interface LocalRunResult {
@@ -35,7 +39,11 @@ export interface LocalRunResult {
   bare: SideRound[];
   /** Per round: local rate / bare rate. */
   ratios: number[];
+  /** With `before`: that checkout's local side, and its rate / the bare rate, per round. */
+  before?: { checkout: string; rounds: SideRound[]; ratios: number[] };
 }
+
+type Side = "local" | "bare" | "before";
 
 const SERVER = resolve(import.meta.dirname, "local-run-server.ts");
 const WARMUP = 200;
@@ -64,21 +72,36 @@ function signedWebhook(index: number, runId: string): { body: string; signature:
   return { body, signature };
 }
 
-async function startSide(side: "local" | "bare"): Promise<{ child: ChildProcess; url: string }> {
-  // BENCH_CPU_PROF=<dir> profiles both sides (`node --cpu-prof`, into <dir>/local and <dir>/bare).
+async function startSide(
+  side: Side,
+  before?: string,
+): Promise<{ child: ChildProcess; url: string }> {
+  // BENCH_CPU_PROF=<dir> profiles every side (`node --cpu-prof`, into <dir>/local, <dir>/bare…).
   const profile = process.env.BENCH_CPU_PROF;
   const flags = profile ? ["--cpu-prof", "--cpu-prof-dir", resolve(profile, side)] : [];
-  const child = spawn(process.execPath, [...flags, "--import", "tsx", SERVER, side], {
-    stdio: ["pipe", "pipe", "inherit"],
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
-  });
+  const server =
+    side === "before" && before ? resolve(before, "bench/local-run-server.ts") : SERVER;
+  const child = spawn(
+    process.execPath,
+    [...flags, "--import", "tsx", server, side === "bare" ? "bare" : "local"],
+    {
+      stdio: ["pipe", "pipe", "inherit"],
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+      ...(side === "before" && before ? { cwd: before } : {}),
+    },
+  );
   const url = await new Promise<string>((resolveUrl, reject) => {
     let output = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
+    const listening = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /listening (\S+)/.exec(output);
-      if (match?.[1]) resolveUrl(match[1]);
-    });
+      if (!match?.[1]) return;
+      // From here on the side's terminal lines are read and dropped, as a terminal takes them.
+      child.stdout?.off("data", listening);
+      child.stdout?.on("data", () => {});
+      resolveUrl(match[1]);
+    };
+    child.stdout?.on("data", listening);
     child.once("exit", (code) => reject(new Error(`${side} server exited (${code}): ${output}`)));
   });
   return { child, url };
@@ -90,13 +113,13 @@ function rssBytes(pid: number): number {
   return Number(kib ?? Number.NaN) * 1024;
 }
 
-/** CPU time of a process so far (user + system, all threads), µs, from `/proc/<pid>/stat`. */
-function cpuMicros(pid: number): number {
+/** CPU time of a process so far (all threads), µs, from `/proc/<pid>/stat`: user and system. */
+function cpuMicros(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   // Fields after the command name (which may hold spaces), 1-based: utime is 14, stime 15.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1e6) / CLOCK_TICKS_PER_SECOND;
+  const micros = (ticks: number) => (ticks * 1e6) / CLOCK_TICKS_PER_SECOND;
+  return { user: micros(Number(fields[11])), system: micros(Number(fields[12])) };
 }
 
 /** Linux's USER_HZ, the unit of `/proc/<pid>/stat`'s times. */
@@ -151,11 +174,16 @@ async function post(
   return { accepted, other, seconds };
 }
 
-async function measureSide(side: "local" | "bare", options: LocalRunOptions, round: number) {
+async function measureSide(
+  side: Side,
+  options: LocalRunOptions,
+  round: number,
+  before?: string,
+): Promise<SideRound> {
   const runId = `${side}-${round}-${Date.now()}`;
   const warmup = Array.from({ length: WARMUP }, (_, i) => signedWebhook(i, `${runId}-warm`));
   const webhooks = Array.from({ length: options.webhooks }, (_, i) => signedWebhook(i, runId));
-  const { child, url } = await startSide(side);
+  const { child, url } = await startSide(side, before);
   try {
     await post(url, warmup, options.concurrency);
     const pid = child.pid ?? 0;
@@ -169,7 +197,10 @@ async function measureSide(side: "local" | "bare", options: LocalRunOptions, rou
       accepted,
       other,
       rssGrowth: after - before,
-      cpuPerWebhookUs: (cpuAfter - cpuBefore) / Math.max(accepted, 1),
+      cpuPerWebhookUs:
+        (cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system) /
+        Math.max(accepted, 1),
+      systemPerWebhookUs: (cpuAfter.system - cpuBefore.system) / Math.max(accepted, 1),
     };
   } finally {
     const exited = new Promise((done) => child.once("exit", done));
@@ -180,23 +211,30 @@ async function measureSide(side: "local" | "bare", options: LocalRunOptions, rou
 }
 
 /**
- * @example const result = await measureLocalRun({ webhooks: 4000, concurrency: 16, rounds: 3 });
+ * @example const result = await measureLocalRun({ webhooks: 4000, concurrency: 16, rounds: 5 });
  */
-export async function measureLocalRun(options: LocalRunOptions): Promise<LocalRunResult> {
-  const local: SideRound[] = [];
-  const bare: SideRound[] = [];
-  const ratios: number[] = [];
+export async function measureLocalRun(
+  options: LocalRunOptions,
+  before: string | undefined = process.env.BENCH_BEFORE,
+): Promise<LocalRunResult> {
+  const sides: Side[] = before ? ["bare", "local", "before"] : ["bare", "local"];
+  const rounds: Record<Side, SideRound[]> = { local: [], bare: [], before: [] };
   for (let round = 0; round < options.rounds; round++) {
-    // Alternate which side goes first, so a machine that slows down over time hurts both alike.
-    const order: ("local" | "bare")[] = round % 2 === 0 ? ["bare", "local"] : ["local", "bare"];
-    const results: Partial<Record<"local" | "bare", SideRound>> = {};
-    for (const side of order) results[side] = await measureSide(side, options, round);
-    if (!results.local || !results.bare) throw new Error("a side did not run");
-    local.push(results.local);
-    bare.push(results.bare);
-    ratios.push(results.local.rate / results.bare.rate);
+    // Rotate which side goes first, so a machine that slows down over time hurts all alike.
+    const order = sides.map((_, index) => sides[(index + round) % sides.length] as Side);
+    for (const side of order) rounds[side].push(await measureSide(side, options, round, before));
   }
-  return { options, local, bare, ratios };
+  const ratiosOf = (side: SideRound[]) =>
+    side.map((result, index) => result.rate / (rounds.bare[index]?.rate ?? Number.NaN));
+  return {
+    options,
+    local: rounds.local,
+    bare: rounds.bare,
+    ratios: ratiosOf(rounds.local),
+    ...(before && {
+      before: { checkout: before, rounds: rounds.before, ratios: ratiosOf(rounds.before) },
+    }),
+  };
 }
 
 export const minMedian = (values: readonly number[]) => ({
@@ -209,7 +247,7 @@ if (process.argv[1]?.endsWith("local-run.ts")) {
   const result = await measureLocalRun({
     webhooks,
     concurrency: 16,
-    rounds: Number(process.argv[3] ?? 3),
+    rounds: Number(process.argv[3] ?? 5),
   });
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }

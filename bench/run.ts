@@ -336,6 +336,8 @@ async function main(): Promise<void> {
     const ratio = minMedian(load.ratios);
     const cpu = (rounds: readonly { cpuPerWebhookUs: number }[]) =>
       minMedian(rounds.map((round) => round.cpuPerWebhookUs));
+    const kernel = (rounds: readonly { systemPerWebhookUs: number }[]) =>
+      minMedian(rounds.map((round) => round.systemPerWebhookUs)).median;
     const perWebhook = (growth: number) => `${(growth / webhooks / 1024).toFixed(1)} KiB`;
     rows.push({
       measure: `local run, accepted webhooks/s (median of ${rounds})`,
@@ -347,10 +349,18 @@ async function main(): Promise<void> {
     });
     sections.push(
       `local run under load, ${webhooks} webhooks at ${concurrency} concurrent, per round (local / bare): ${load.local.map((round, index) => `${round.rate.toFixed(0)} / ${load.bare[index]?.rate.toFixed(0)} per s`).join(", ")}; rate min / median: local ${local.min.toFixed(0)} / ${local.median.toFixed(0)}, bare ${bare.min.toFixed(0)} / ${bare.median.toFixed(0)}; ratio min / median ${ratio.min.toFixed(2)} / ${ratio.median.toFixed(2)}`,
-      `server CPU per accepted webhook (user + system), min / median: local ${cpu(load.local).min.toFixed(0)} / ${cpu(load.local).median.toFixed(0)} µs, bare ${cpu(load.bare).min.toFixed(0)} / ${cpu(load.bare).median.toFixed(0)} µs; ratio of medians ${(cpu(load.local).median / cpu(load.bare).median).toFixed(2)}x`,
+      `server CPU per accepted webhook (user + system), min / median: local ${cpu(load.local).min.toFixed(0)} / ${cpu(load.local).median.toFixed(0)} µs, bare ${cpu(load.bare).min.toFixed(0)} / ${cpu(load.bare).median.toFixed(0)} µs; ratio of medians ${(cpu(load.local).median / cpu(load.bare).median).toFixed(2)}x; of it in the kernel, median: local ${kernel(load.local).toFixed(0)} µs, bare ${kernel(load.bare).toFixed(0)} µs`,
       `RSS growth per webhook, median: local ${perWebhook(minMedian(load.local.map((round) => round.rssGrowth)).median)}, bare ${perWebhook(minMedian(load.bare.map((round) => round.rssGrowth)).median)}; answers other than 2xx: local ${load.local.reduce((sum, round) => sum + round.other, 0)}, bare ${load.bare.reduce((sum, round) => sum + round.other, 0)}`,
-      "",
     );
+    if (load.before) {
+      const { checkout, rounds: before, ratios } = load.before;
+      const rate = minMedian(before.map((round) => round.rate));
+      const beforeRatio = minMedian(ratios);
+      sections.push(
+        `before (BENCH_BEFORE=${checkout}), the same rounds: local run ${before.map((round) => round.rate.toFixed(0)).join(", ")} per s, min / median ${rate.min.toFixed(0)} / ${rate.median.toFixed(0)}; ratio to the bare server min / median ${beforeRatio.min.toFixed(2)} / ${beforeRatio.median.toFixed(2)}; CPU per webhook min / median ${cpu(before).min.toFixed(0)} / ${cpu(before).median.toFixed(0)} µs; RSS growth per webhook, median ${perWebhook(minMedian(before.map((round) => round.rssGrowth)).median)}`,
+      );
+    }
+    sections.push("");
   }
 
   say("");

@@ -23,7 +23,7 @@ import { makeConsoleLog } from "../functions/local/console-log";
 import { ListenError } from "../functions/local/http-server";
 import { makeInbox } from "../functions/local/inbox/index";
 import { makeLocalAdmin } from "../functions/local/local-admin";
-import { outcomeLine, requestLine } from "../functions/local/request-lines";
+import { makeTerminalOutput } from "../functions/local/terminal-output";
 import { styleFor } from "../functions/local/terminal-style";
 
 async function main(): Promise<void> {
@@ -109,12 +109,9 @@ async function main(): Promise<void> {
   });
 
   if (!values["json-logs"]) {
-    bridge.requestLog.subscribe((change) =>
-      console.log(
-        change.kind === "request"
-          ? requestLine(change.request, style)
-          : outcomeLine(change.request, change.outcome, style),
-      ),
+    // A line per request and per outcome; during a burst, a summary line a second.
+    bridge.requestLog.subscribe(
+      makeTerminalOutput({ write: (line) => process.stdout.write(`${line}\n`), style }),
     );
   }
 

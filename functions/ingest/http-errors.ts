@@ -14,39 +14,45 @@ export const jsonAnswer = (
   body: JSON.stringify(body),
 });
 
+/** An answer before it is written: its status and JSON body ({@link jsonAnswer} writes it). */
+export interface JsonAnswer {
+  statusCode: number;
+  body: Record<string, unknown>;
+}
+
 /**
  * The one place errors become HTTP answers: a HooklineError answers its own status, with its
  * message only when `expose` is set; anything else is a bare 500. Details go to the log, never
  * to the sender (no stack, no payload, no secret).
  */
+export function errorAnswer(log: Log, error: Error | null | undefined): JsonAnswer {
+  if (error instanceof HooklineError && error.expose) {
+    return { statusCode: error.statusCode, body: { error: error.code, message: error.message } };
+  }
+  const known = error instanceof HooklineError;
+  log.error("request failed", {
+    errorName: error?.name,
+    errorMessage: error?.message,
+    cause: known && error.cause instanceof Error ? error.cause.message : undefined,
+    stack: sourceMappedStack(error?.stack),
+  });
+  // A 500 is always `internal_error`: which fault it was (a ConfigError, say) is for the log.
+  return known && error.statusCode !== 500
+    ? {
+        statusCode: error.statusCode,
+        body: { error: error.code, message: "temporarily unavailable, please retry" },
+      }
+    : { statusCode: 500, body: { error: "internal_error", message: "internal error" } };
+}
+
+/** {@link errorAnswer} as middy's error handler, registered last. */
 export function httpErrorResponder(
   log: Log,
 ): MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> {
   return {
     onError: async (request) => {
-      const error = request.error;
-      if (error instanceof HooklineError && error.expose) {
-        request.response = jsonAnswer(error.statusCode, {
-          error: error.code,
-          message: error.message,
-        });
-        return;
-      }
-      const known = error instanceof HooklineError;
-      log.error("request failed", {
-        errorName: error?.name,
-        errorMessage: error?.message,
-        cause: known && error.cause instanceof Error ? error.cause.message : undefined,
-        stack: sourceMappedStack(error?.stack),
-      });
-      // A 500 is always `internal_error`: which fault it was (a ConfigError, say) is for the log.
-      request.response =
-        known && error.statusCode !== 500
-          ? jsonAnswer(error.statusCode, {
-              error: error.code,
-              message: "temporarily unavailable, please retry",
-            })
-          : jsonAnswer(500, { error: "internal_error", message: "internal error" });
+      const answer = errorAnswer(log, request.error);
+      request.response = jsonAnswer(answer.statusCode, answer.body);
     },
   };
 }

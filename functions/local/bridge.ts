@@ -12,7 +12,7 @@ import type { Log } from "../core/log";
 import { type Metrics, noMetrics } from "../core/metrics";
 import { makeSweep } from "../core/sweep";
 import { createDeliverHandler } from "../deliver/app";
-import { createIngestHandler } from "../ingest/app";
+import { createIngestHandler, makeWebhookIntake } from "../ingest/app";
 import {
   type BitrixSimulator,
   type SimulatorOptions,
@@ -27,7 +27,12 @@ import { type LocalPage, withLocalRoutes } from "./local-routes";
 import { MemoryQueue, type MemoryQueueOptions } from "./memory-queue";
 import { makeMemoryReceiptStore } from "./memory-receipts";
 import { RequestLog } from "./request-log";
-import { makeRequestRecorder, observeOutcomes, RoutedNames } from "./request-recorder";
+import {
+  makeEventRecorder,
+  makeRequestRecorder,
+  observeOutcomes,
+  RoutedNames,
+} from "./request-recorder";
 
 export interface LocalBridgeOptions {
   config: Config;
@@ -86,9 +91,10 @@ export interface LocalBridge {
 }
 
 /**
- * The whole pipeline on one machine: HTTP server -> ingest handler -> in-process queue ->
- * deliver handler -> Bitrix24 (or the simulator), over DynamoDB (or embedded dynalite). The
- * handlers are the very ones the Lambdas run; only the queue and the servers are local.
+ * The whole pipeline on one machine: HTTP server -> ingest -> in-process queue -> deliver
+ * handler -> Bitrix24 (or the simulator), over DynamoDB (or embedded dynalite). The handlers are
+ * the very ones the Lambdas run; a webhook goes straight to the ingest handler's own intake (no
+ * API Gateway event, docs/development.md); only the queue and the servers are local.
  */
 export async function startLocalBridge(options: LocalBridgeOptions): Promise<LocalBridge> {
   const { config, env, log } = options;
@@ -192,7 +198,9 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
         ? makeMemoryReceiptStore()
         : undefined;
     const routedNames = new RoutedNames();
-    const ingestHandler = createIngestHandler({
+    // Webhooks reach the use case straight from the server (no API Gateway event); the Lambda
+    // handler, sharing the same intake, answers the rest (health, unknown routes) as on AWS.
+    const ingestOptions = {
       log,
       ...(tracing && { tracing: async () => tracing }),
       deps: async () => {
@@ -204,7 +212,9 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
           ...(receipts && { receipts }),
         };
       },
-    });
+    };
+    const intake = makeWebhookIntake(ingestOptions);
+    const ingestHandler = createIngestHandler({ ...ingestOptions, intake });
     const deliver = portalsDeliver(wiring);
     const deliverHandler = createDeliverHandler({
       log,
@@ -247,22 +257,31 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       token,
       requestLog,
     };
+    const recordEvent = makeEventRecorder(record);
     const server = await startHttpServer(
       withLocalRoutes(
         (event, context) => {
           burst.arrived();
           return inFlight.track(ingestHandler(event, context));
         },
-        {
-          record,
-          pages: options.pages?.(running) ?? [],
-        },
+        { record: recordEvent, pages: options.pages?.(running) ?? [] },
       ),
       options.port,
       options.host,
       {
         maxBodyBytes: config.limits.maxBodyBytes,
         sourceIds: new Set(config.sources.map((source) => source.id)),
+        webhook: async (request) => {
+          burst.arrived();
+          const answer = await inFlight.track(intake(request));
+          try {
+            const recorded = record(request, answer);
+            if (recorded instanceof Promise) await recorded;
+          } catch {
+            // The log is for the terminal and the inbox: the answer stands without it.
+          }
+          return answer;
+        },
       },
     );
     closers.push(server.close);

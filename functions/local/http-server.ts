@@ -7,6 +7,7 @@ import type {
   Context,
 } from "aws-lambda";
 import { HEALTH_ROUTE, WEBHOOK_ROUTE } from "../ingest/app";
+import { type JsonAnswer, jsonAnswer } from "../ingest/http-errors";
 
 /**
  * The ingest handler's shape; the local server also hands over the body as read (`rawBody`), so
@@ -34,6 +35,21 @@ export interface HttpServerOptions {
   requestTimeoutMs?: number;
   /** How long an idle keep-alive connection stays open. */
   keepAliveTimeoutMs?: number;
+  /**
+   * Where webhooks (a POST to `/webhooks/<id>`) go, as read, with no API Gateway event in between
+   * (the local run hands them to ingest's `makeWebhookIntake`). Without it they reach `handler` as
+   * events, as on AWS; everything else always does.
+   */
+  webhook?: (request: LocalWebhook) => Promise<JsonAnswer>;
+}
+
+/** A webhook as the local server read it: header names lower-cased, the body as sent. */
+export interface LocalWebhook {
+  method: string;
+  path: string;
+  sourceId: string;
+  headers: Record<string, string>;
+  body: Buffer;
 }
 
 /** Sane limits for a server that anyone on the network may reach. */
@@ -122,6 +138,13 @@ export async function startHttpServer(
 
         const body = unknownSource ? Buffer.alloc(0) : await readBody(request, maxBodyBytes);
         if (body === undefined) return send(request, response, TOO_LARGE, true);
+        if (target.sourceId !== undefined && options.webhook) {
+          const { sourceId, path } = target;
+          const headers = headersOf(request);
+          const answer = await options.webhook({ method: "POST", path, sourceId, headers, body });
+          send(request, response, jsonAnswer(answer.statusCode, answer.body), !request.complete);
+          return;
+        }
         const answer = await handler(toEvent(request, target, body), fakeContext(), body);
         send(request, response, answer, !request.complete);
       } catch {
@@ -232,7 +255,8 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer | und
   });
 }
 
-function toEvent(request: IncomingMessage, target: Target, body: Buffer): APIGatewayProxyEventV2 {
+/** The headers as API Gateway hands them over: repeated ones joined with commas. */
+function headersOf(request: IncomingMessage): Record<string, string> {
   // node:http lower-cases header names already: one copy, no second pass to lower-case them.
   const headers: Record<string, string> = {};
   const given = request.headers;
@@ -240,12 +264,16 @@ function toEvent(request: IncomingMessage, target: Target, body: Buffer): APIGat
     const value = given[name];
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(",") : value;
   }
+  return headers;
+}
+
+function toEvent(request: IncomingMessage, target: Target, body: Buffer): APIGatewayProxyEventV2 {
   return eventOf(
     {
       method: request.method ?? "GET",
       path: target.path,
       query: target.query,
-      headers,
+      headers: headersOf(request),
       body,
       sourceIp: request.socket.remoteAddress ?? "",
     },

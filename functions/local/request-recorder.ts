@@ -4,6 +4,7 @@ import type { Config, SourceConfig } from "../core/config";
 import type { OutcomeStore } from "../core/ports";
 import type { Router } from "../core/routes";
 import { verifyEvent } from "../core/sources/index";
+import type { JsonAnswer } from "../ingest/http-errors";
 import type { LoggedRequest, OutcomeLike, RawRequest, RequestLog } from "./request-log";
 
 export interface RequestRecorderOptions {
@@ -19,61 +20,74 @@ export interface RequestRecorderOptions {
   routedName?: (sourceId: string, eventId: string) => string | undefined;
 }
 
+/** A request the local server answered, as it read it (header names lower-cased). */
+export interface SeenRequest {
+  method: string;
+  path: string;
+  /** The webhook path's source id. */
+  sourceId?: string;
+  headers: Readonly<Record<string, string>>;
+  body: Buffer;
+}
+
 /**
- * Turns a request and the handler's answer into a request-log entry. The answer tells the
- * status and the reason; for a verified event (2xx) the name is the one routing saw: noted as
- * ingest routed it ({@link RoutedNames}), else found by checking the same raw request again with
- * the same code as ingest.
+ * Turns a request and its answer into a request-log entry. The answer tells the status and the
+ * reason; for a verified event (2xx) the name is the one routing saw: noted as ingest routed it
+ * ({@link RoutedNames}), else found by checking the same raw request again with the same code as
+ * ingest.
  */
 export function makeRequestRecorder(options: RequestRecorderOptions) {
   const { config, requestLog, clock } = options;
   const sources = new Map(config.sources.map((source) => [source.id, source]));
 
-  return async function record(
-    event: APIGatewayProxyEventV2,
-    answer: APIGatewayProxyStructuredResultV2,
-    /** The body as read, when the caller has it: the event's base64 copy is not decoded again. */
-    rawBody?: Buffer,
-  ): Promise<LoggedRequest> {
-    const status = answer.statusCode ?? 200;
-    const body = parseAnswer(answer.body);
-    const sourceId = event.pathParameters?.sourceId;
-    const source = sourceId === undefined ? undefined : sources.get(sourceId);
-    const raw: RawRequest = {
-      headers: event.headers as Record<string, string>,
-      body: rawBody ?? Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8"),
-    };
-    const answered = typeof body.eventId === "string" ? body.eventId : undefined;
+  /**
+   * Synchronous when the name is known without checking the request again (a routed event, or
+   * an answer that names none): a webhook in a burst costs no promise here.
+   */
+  return function record(
+    request: SeenRequest,
+    answer: JsonAnswer,
+  ): LoggedRequest | Promise<LoggedRequest> {
+    const status = answer.statusCode;
+    const { sourceId } = request;
+    const answered = typeof answer.body.eventId === "string" ? answer.body.eventId : undefined;
     const routed =
       status < 300 && sourceId !== undefined && answered !== undefined
         ? options.routedName?.(sourceId, answered)
         : undefined;
-    const verified =
-      routed !== undefined
-        ? { id: answered, name: routed }
-        : status < 300 && source
-          ? await nameOf(source, raw)
-          : undefined;
-    const eventId = answered ?? verified?.id;
-    return requestLog.addRequest(
-      {
-        at: clock.now().toISOString(),
-        method: event.requestContext.http.method,
-        path: event.rawPath,
-        status,
-        answer: pick(body, ["status", "error", "message"]),
-        ...(sourceId === undefined ? {} : { sourceId }),
-        ...(verified ? { eventName: verified.name } : {}),
-        ...(eventId === undefined ? {} : { eventId }),
-        ...(typeof body.messages === "number" ? { messages: body.messages } : {}),
-        ...(typeof body.failed === "number" ? { failed: body.failed } : {}),
-        ...(body.status === "ignored" && sourceId !== undefined
-          ? { expected: expectedEvents(config, sourceId) }
-          : {}),
-      },
-      raw,
+    const source = sourceId === undefined ? undefined : sources.get(sourceId);
+    if (routed !== undefined || status >= 300 || !source)
+      return log(request, answer, answered, routed);
+    return nameOf(source, request).then((verified) =>
+      log(request, answer, answered ?? verified?.id, verified?.name),
     );
   };
+
+  function log(
+    request: SeenRequest,
+    answer: JsonAnswer,
+    eventId: string | undefined,
+    eventName: string | undefined,
+  ): LoggedRequest {
+    const { body } = answer;
+    const { sourceId } = request;
+    // Built field by field, not with conditional spreads: this runs for every webhook.
+    const entry: Omit<LoggedRequest, "seq" | "outcomes"> = {
+      at: clock.now().toISOString(),
+      method: request.method,
+      path: request.path,
+      status: answer.statusCode,
+      answer: pick(body, ["status", "error", "message"]),
+    };
+    if (sourceId !== undefined) entry.sourceId = sourceId;
+    if (eventName !== undefined) entry.eventName = eventName;
+    if (eventId !== undefined) entry.eventId = eventId;
+    if (typeof body.messages === "number") entry.messages = body.messages;
+    if (typeof body.failed === "number") entry.failed = body.failed;
+    if (body.status === "ignored" && sourceId !== undefined)
+      entry.expected = expectedEvents(config, sourceId);
+    return requestLog.addRequest(entry, { headers: request.headers, body: request.body });
+  }
 
   async function nameOf(source: SourceConfig, raw: RawRequest) {
     try {
@@ -84,6 +98,33 @@ export function makeRequestRecorder(options: RequestRecorderOptions) {
     }
   }
 }
+
+export type RequestRecorder = ReturnType<typeof makeRequestRecorder>;
+
+/**
+ * A recorder for requests that reached the ingest handler as API Gateway events (all but the
+ * webhooks the local server hands to ingest directly): the answer's JSON is read back.
+ * `rawBody` is the body as read, when the caller has it: the event's base64 copy is not decoded.
+ */
+export const makeEventRecorder =
+  (record: RequestRecorder) =>
+  async (
+    event: APIGatewayProxyEventV2,
+    answer: APIGatewayProxyStructuredResultV2,
+    rawBody?: Buffer,
+  ): Promise<LoggedRequest> =>
+    record(
+      {
+        method: event.requestContext.http.method,
+        path: event.rawPath,
+        ...(event.pathParameters?.sourceId === undefined
+          ? {}
+          : { sourceId: event.pathParameters.sourceId }),
+        headers: event.headers as Record<string, string>,
+        body: rawBody ?? Buffer.from(event.body ?? "", event.isBase64Encoded ? "base64" : "utf8"),
+      },
+      { statusCode: answer.statusCode ?? 200, body: parseAnswer(answer.body) },
+    );
 
 /** The event names (or patterns) the routes of a source listen to, in config order. */
 export function expectedEvents(config: Config, sourceId: string): string[] {

@@ -3,11 +3,12 @@ import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes
 import { makeDynamoReceiptStore } from "../../functions/adapters/dynamo/receipts";
 import { systemClock } from "../../functions/core/clock";
 import { type Config, parseConfig } from "../../functions/core/config";
+import type { IngestDeps } from "../../functions/core/ingest";
 import type { QueueMessage } from "../../functions/core/job";
 import { silentLog } from "../../functions/core/log";
 import { noMetrics } from "../../functions/core/metrics";
 import { compileRoutes } from "../../functions/core/routes";
-import { createIngestHandler } from "../../functions/ingest/app";
+import { createIngestHandler, makeWebhookIntake } from "../../functions/ingest/app";
 import { ensureTable } from "../../functions/local/ensure-table";
 import { type HttpServerOptions, startHttpServer } from "../../functions/local/http-server";
 import { SENDER_SOURCES, shopSource, TEST_OPEN_LINE } from "./config-fixtures";
@@ -55,20 +56,22 @@ export type IngestServer = Awaited<ReturnType<typeof startIngestServer>>;
 /**
  * The ingest half of the local run, black-box: the local HTTP server in front of the real ingest
  * handler, receipts and outcomes on embedded dynalite, and a queue that only remembers what it
- * was given (what deliver would receive).
+ * was given (what deliver would receive). `webhooks`: `event` hands webhooks to the Lambda
+ * handler as API Gateway events; `direct` hands them to its intake as read, as the local run does.
  */
 export async function startIngestServer(
   config: Config = ingestTestConfig(),
   serverOptions: HttpServerOptions = {},
+  webhooks: "event" | "direct" = "event",
 ) {
   const dynamo = await startDynalite();
   const client = makeTestClient(dynamo.endpoint);
   const tableName = "hookline-ingest-http";
   await ensureTable(client, tableName);
   const queued: QueueMessage[] = [];
-  const handler = createIngestHandler({
+  const options = {
     log: silentLog,
-    deps: async () => ({
+    deps: async (): Promise<IngestDeps> => ({
       config,
       secretsFor: async (source) =>
         source.secret.map((ref) => INGEST_SECRETS[ref.slice(4) as keyof typeof INGEST_SECRETS]),
@@ -80,10 +83,13 @@ export async function startIngestServer(
       log: silentLog,
       metrics: noMetrics,
     }),
-  });
+  };
+  const intake = makeWebhookIntake(options);
+  const handler = createIngestHandler({ ...options, intake });
   const server = await startHttpServer(handler, 0, "127.0.0.1", {
     maxBodyBytes: config.limits.maxBodyBytes,
     sourceIds: new Set(config.sources.map((source) => source.id)),
+    ...(webhooks === "direct" && { webhook: intake }),
     ...serverOptions,
   });
   return {

@@ -6,6 +6,7 @@ import { apiGatewayEvent } from "../../functions/local/http-server";
 import { outcomeLine, requestLine, shown } from "../../functions/local/request-lines";
 import { RequestLog } from "../../functions/local/request-log";
 import {
+  makeEventRecorder,
   makeRequestRecorder,
   observeOutcomes,
   RoutedNames,
@@ -30,8 +31,11 @@ const config: Config = parseConfig({
   ],
 });
 
+/** Records API Gateway events, as the local server's non-webhook path does. */
 function recorder(log: RequestLog) {
-  return makeRequestRecorder({ config, requestLog: log, secretsFor: async () => [SECRET], clock });
+  return makeEventRecorder(
+    makeRequestRecorder({ config, requestLog: log, secretsFor: async () => [SECRET], clock }),
+  );
 }
 
 async function githubEvent(event: string, payload: object, delivery: string, secret = SECRET) {
@@ -302,14 +306,16 @@ describe("observing outcomes", () => {
     const log = new RequestLog();
     const names = new RoutedNames();
     names.note("github", "d-routed", "issues.opened");
-    const record = makeRequestRecorder({
-      config,
-      requestLog: log,
-      // A checked request would fail: the name can only come from the routed names.
-      secretsFor: async () => ["another-secret"],
-      clock,
-      routedName: (sourceId, eventId) => names.take(sourceId, eventId),
-    });
+    const record = makeEventRecorder(
+      makeRequestRecorder({
+        config,
+        requestLog: log,
+        // A checked request would fail: the name can only come from the routed names.
+        secretsFor: async () => ["another-secret"],
+        clock,
+        routedName: (sourceId, eventId) => names.take(sourceId, eventId),
+      }),
+    );
     const event = await githubEvent("issues", { action: "opened" }, "d-routed");
     await record(event, answer(202, { status: "accepted", eventId: "d-routed", messages: 1 }));
     expect(newest(log).eventName).toBe("issues.opened");
