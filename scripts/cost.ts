@@ -98,8 +98,8 @@ export function formatLevers(facts: StackFacts, workload: Workload): string {
   const total = monthlyCost(facts, workload).total;
   return [
     `  ${"lever".padEnd(62)} ${"without".padStart(8)} ${"saves".padStart(6)}`,
-    ...LEVERS.map(({ lever, undo }) => {
-      const without = monthlyCost(undo(facts), workload).total;
+    ...LEVERS.map(({ lever, undo, undoWrites }) => {
+      const without = monthlyCost(undo(facts), workload, undoWrites?.(WRITES_PER_MESSAGE)).total;
       return `  ${lever.padEnd(62)} ${without.toFixed(2).padStart(8)} ${(without - total).toFixed(2).padStart(6)}`;
     }),
   ].join("\n");

@@ -113,7 +113,7 @@ describe("npm run cost", () => {
     // Secrets: Parameter Store, no Secrets Manager secret; each read a KMS request.
     const secrets = bill.items.find((item) => item.item.startsWith("Parameter Store"));
     expect(secrets?.dollars).toBeCloseTo(((2 * 8640 * 4) / 10_000) * 0.03, 6);
-    // 2 M messages: a receipt (written pending, then marked queued) and the ledger's writes for
+    // 2 M messages: a receipt (written once) and the ledger's writes for
     // a message sent alone, as counted (bench/write-budget.ts), and each outcome in the events
     // index.
     expect(bill.figures.dynamoWrites).toBe(
