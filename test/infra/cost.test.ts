@@ -30,7 +30,7 @@ describe("npm run cost", () => {
         deliver: { memoryMb: MEMORY_MB.deliver, platformLines: false, infoLines: false },
         sweep: { memoryMb: MEMORY_MB.sweep, platformLines: false, infoLines: false },
       },
-      batchSize: 5,
+      batchSize: 50,
       batchingWindowSeconds: 20,
       sweepsPerMonth: 43_200,
       // Four sources' signing secrets and the Bitrix24 webhook URL a deployment needs: SecureString

@@ -14,7 +14,6 @@ import {
 } from "../../lib/capacity";
 import {
   DEFAULT_LOG_LEVEL,
-  DELIVER_BATCH_SIZE,
   DELIVER_BATCHING_WINDOW,
   HooklineStack,
   INGEST_TIMEOUT,
@@ -376,11 +375,11 @@ describe("queues", () => {
     }
   });
 
-  it("feeds deliver small gathered batches with partial failures and bounded concurrency", () => {
+  it("feeds deliver gathered batches with partial failures and bounded concurrency", () => {
     template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
       EventSourceArn: arn(stack.queue),
       FunctionName: ref(stack.deliver.fn),
-      BatchSize: DELIVER_BATCH_SIZE,
+      BatchSize: 50,
       MaximumBatchingWindowInSeconds: DELIVER_BATCHING_WINDOW.toSeconds(),
       FunctionResponseTypes: ["ReportBatchItemFailures"],
       ScalingConfig: { MaximumConcurrency: 2 },
