@@ -279,9 +279,9 @@ export class HooklineStack extends Stack {
       memorySize: MEMORY_MB.ingest,
       tracing: props.tracing,
     });
-    // Receipts (conditional put; deleted again when queueing fails), outcomes of failed renders
-    // (a conditional put).
-    this.ingest.fn.addToRolePolicy(onTable("PutItem", "DeleteItem"));
+    // Receipts (one conditional put each, never deleted), outcomes of failed renders (a
+    // conditional put); a duplicate reads its jobs' outcomes (docs/ingest-receipts.md).
+    this.ingest.fn.addToRolePolicy(onTable("PutItem", "GetItem"));
     this.queue.grant(this.ingest.fn, "sqs:SendMessage");
     this.secrets.grantTo(this.ingest.fn, ingestRefs);
 

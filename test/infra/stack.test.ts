@@ -510,15 +510,16 @@ describe("least privilege", () => {
   const table = () => arn(stack.table);
   const index = (name: string) => ({ "Fn::Join": ["", [table(), `/index/${name}`]] });
 
-  it("lets ingest write receipts and outcomes, send to the queue and read its own secrets", () => {
+  it("lets ingest write receipts and outcomes, read outcomes, send to the queue and read its own secrets", () => {
     expect(statementsOf(stack.ingest)).toEqual([
       {
         Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
         Resource: arn(stack.ingest.logGroup),
       },
       {
-        // No UpdateItem: receipts are put and deleted, outcomes put (functions/adapters/dynamo).
-        Action: ["dynamodb:DeleteItem", "dynamodb:PutItem"],
+        // No UpdateItem, no DeleteItem: receipts and outcomes are put, never changed or removed
+        // (functions/adapters/dynamo); a duplicate reads its jobs' outcomes.
+        Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
         Resource: table(),
       },
       { Action: "sqs:SendMessage", Resource: arn(stack.queue) },
