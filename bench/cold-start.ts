@@ -442,7 +442,7 @@ async function jobFor(configInput: object, sample: GithubPayload): Promise<Event
     config,
     secretsFor: (source) => Promise.all(source.secret.map(resolveSecret)),
     router: compileRoutes(config),
-    receipts: { record: async () => "recorded", queued: async () => {}, remove: async () => {} },
+    receipts: { record: async () => ({ state: "recorded" }) },
     queue: { enqueue: async (jobs) => void queued.push(...(jobs as EventJob[])) },
     outcomes: { finish: async (record: OutcomeRecord) => record } as unknown as OutcomeStore,
     clock: systemClock,

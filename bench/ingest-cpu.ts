@@ -46,11 +46,7 @@ function memoryPorts() {
   const receiptStore: ReceiptStore = {
     async record(receipt, receivedAt) {
       receipts.set(receipt.eventId, receivedAt);
-      return "recorded";
-    },
-    async queued() {},
-    async remove(receipt) {
-      receipts.delete(receipt.eventId);
+      return { state: "recorded" };
     },
   };
   const queue: JobQueue = {

@@ -6,8 +6,8 @@
  * it is written here, and then shows in the bill and the README.
  */
 export const WRITES_PER_MESSAGE = {
-  /** Ingest of a routed webhook: the receipt, written pending, then marked queued. */
-  receipt: 2,
+  /** Ingest of a routed webhook: the receipt, written once (docs/ingest-receipts.md). */
+  receipt: 1,
   /**
    * A message sent on its own: the rate limiter, the claim carrying the intent, the outcome (its
    * intent stays the slot's record of the week: no confirm). In a batch of n: 2 + 1/n.

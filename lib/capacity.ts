@@ -1,5 +1,8 @@
 import type { Config } from "../functions/core/config";
+import { ATTEMPT_OVERHEAD_MS } from "../functions/core/config-defaults";
 import { ConfigError } from "../functions/core/errors";
+import { DEFAULT_COMMAND_MS, turnCost } from "../functions/core/pacing";
+import type { PortalConfig } from "../functions/core/portals";
 
 /**
  * How much of the account's AWS capacity the stack may use, worked from the config
@@ -102,4 +105,70 @@ export function deliverConcurrency(
     EVENT_SOURCE_CONCURRENCY.min,
     Math.min(EVENT_SOURCE_CONCURRENCY.max, room, Math.ceil(portalRate(config))),
   );
+}
+
+/**
+ * Records per deliver invocation at most: Bitrix24 runs at most 50 commands in one `batch`, so an
+ * invocation's messages for one portal (distinct users) fit one request.
+ */
+export const DELIVER_BATCH_LIMIT = 50;
+/**
+ * The batch size before batch delivery, kept where no larger size fits the worst case (many
+ * portals, one of them hot): no size fits it there, 5 included, and the tail is put back unsent.
+ */
+export const DELIVER_BATCH_FLOOR = 5;
+
+/**
+ * Deliver's SQS batch size for `config` (docs/scale.md, "Deliver's batch size"): the largest, up to
+ * {@link DELIVER_BATCH_LIMIT}, for which every message still gets its portal's bucket turn before
+ * its latest safe start in the worst case, where all `concurrency` invocations hold nothing but
+ * one portal's messages ({@link worstTurnWait}); {@link DELIVER_BATCH_FLOOR} where none does.
+ * A message whose turn would come later is never sent late: deliver puts it back unsent.
+ *
+ * @example deliverBatchSize(config, deliverConcurrency(config)) // 50 for one standard portal
+ */
+export function deliverBatchSize(
+  config: Pick<Config, "portals" | "delivery">,
+  concurrency: number,
+): number {
+  const { leaseSeconds } = config.delivery;
+  const fits = (size: number) =>
+    config.portals.every((portal) => {
+      const { waitMs, maxWaitMs } = worstTurnWait(portal, leaseSeconds, concurrency, size);
+      return waitMs <= maxWaitMs;
+    });
+  for (let size = DELIVER_BATCH_LIMIT; size > DELIVER_BATCH_FLOOR; size--) {
+    if (fits(size)) return size;
+  }
+  return DELIVER_BATCH_FLOOR;
+}
+
+/**
+ * The longest a message waits for its turn in `portal`'s bucket when `concurrency` invocations of
+ * `size` records all hold that portal's messages, and the most it may wait: a turn is taken only
+ * if the request can still end (our timeout or Bitrix24's request limit, whichever is later, and
+ * the confirm) within the lease, which starts when the wait does (docs/ledger.md, "latest safe
+ * start"). The wait is the longer of two paths: a request per message (partner portals,
+ * notifications, a claim taken the careful way), the bucket's burst then `perSecond`; and batches
+ * of up to `batch.maxMessages` users, gathered for `batch.gatherMs`, each a turn as long as its
+ * commands' operating time at the default command cost (the pacing's own estimate).
+ */
+export function worstTurnWait(
+  portal: Pick<PortalConfig, "rateLimit" | "batch" | "timeoutMs" | "requestLimitSeconds">,
+  leaseSeconds: number,
+  concurrency: number,
+  size: number,
+): { waitMs: number; maxWaitMs: number } {
+  const { perSecond, burst } = portal.rateLimit;
+  const requestEndsMs =
+    Math.max(portal.timeoutMs, portal.requestLimitSeconds * 1000) + ATTEMPT_OVERHEAD_MS.confirm;
+  const alone = (Math.max(0, concurrency * size - burst) / perSecond) * 1000;
+  const perBatch = Math.min(size, portal.batch.maxMessages);
+  const batches = concurrency * Math.ceil(size / perBatch);
+  const turnMs =
+    (turnCost({ commands: perBatch, commandMs: DEFAULT_COMMAND_MS }, portal.rateLimit, perSecond) *
+      1000) /
+    perSecond;
+  const batched = portal.batch.gatherMs + (batches - 1) * turnMs;
+  return { waitMs: Math.max(alone, batched), maxWaitMs: leaseSeconds * 1000 - requestEndsMs };
 }

@@ -40,6 +40,7 @@ import {
   ACCOUNT_CONCURRENCY,
   type ApiThrottle,
   defaultApiThrottle,
+  deliverBatchSize,
   deliverConcurrency,
 } from "./capacity";
 import { HooklineFunction } from "./hookline-function";
@@ -80,13 +81,12 @@ export const MEMORY_MB = { ingest: 256, deliver: 192, sweep: 192 } as const;
  */
 export const DEFAULT_LOG_LEVEL = ApplicationLogLevel.WARN;
 
-/** Records per deliver invocation: small, so one slow Bitrix24 call delays few others. */
-export const DELIVER_BATCH_SIZE = 5;
-
 /**
  * How long the event source gathers records before it invokes deliver. At webhook rates (a few
  * messages a second at most) this turns one invocation and one delete per message into one per
  * batch, and a batch's messages go to Bitrix24 side by side; a message waits at most this long more.
+ * With a backlog the event source invokes as soon as a batch is full, so it does not slow a drain.
+ * A batch size over 10 needs at least 1 s (docs/scale.md, "Deliver's batch size").
  */
 export const DELIVER_BATCHING_WINDOW = Duration.seconds(20);
 
@@ -178,6 +178,8 @@ export class HooklineStack extends Stack {
   readonly stage: HttpStage;
   readonly ingest: HooklineFunction;
   readonly deliver: HooklineFunction;
+  /** Records per deliver invocation (`deliverBatchSize`, docs/scale.md). */
+  readonly deliverBatchSize: number;
   readonly sweep: HooklineFunction;
   readonly sweepSchedule: Schedule;
   readonly monitoring: HooklineMonitoring;
@@ -277,9 +279,9 @@ export class HooklineStack extends Stack {
       memorySize: MEMORY_MB.ingest,
       tracing: props.tracing,
     });
-    // Receipts (conditional put; deleted again when queueing fails), outcomes of failed renders
-    // (a conditional put).
-    this.ingest.fn.addToRolePolicy(onTable("PutItem", "DeleteItem"));
+    // Receipts (one conditional put each, never deleted), outcomes of failed renders (a
+    // conditional put); a duplicate reads its jobs' outcomes (docs/ingest-receipts.md).
+    this.ingest.fn.addToRolePolicy(onTable("PutItem", "GetItem"));
     this.queue.grant(this.ingest.fn, "sqs:SendMessage");
     this.secrets.grantTo(this.ingest.fn, ingestRefs);
 
@@ -300,16 +302,18 @@ export class HooklineStack extends Stack {
     this.queue.grant(this.deliver.fn, "sqs:ChangeMessageVisibility");
     // An exhausted retry window: the outcome is recorded, then deliver moves the message itself.
     this.deadLetterQueue.grant(this.deliver.fn, "sqs:SendMessage");
+    const concurrency = deliverConcurrency(
+      config,
+      this.apiThrottle,
+      props.accountConcurrency ?? ACCOUNT_CONCURRENCY,
+    );
+    this.deliverBatchSize = deliverBatchSize(config, concurrency);
     this.deliver.fn.addEventSource(
       new SqsEventSource(this.queue, {
-        batchSize: DELIVER_BATCH_SIZE,
+        batchSize: this.deliverBatchSize,
         maxBatchingWindow: DELIVER_BATCHING_WINDOW,
         reportBatchItemFailures: true,
-        maxConcurrency: deliverConcurrency(
-          config,
-          this.apiThrottle,
-          props.accountConcurrency ?? ACCOUNT_CONCURRENCY,
-        ),
+        maxConcurrency: concurrency,
       }),
     );
     this.secrets.grantTo(this.deliver.fn, deliverRefs);

@@ -98,8 +98,8 @@ export function formatLevers(facts: StackFacts, workload: Workload): string {
   const total = monthlyCost(facts, workload).total;
   return [
     `  ${"lever".padEnd(62)} ${"without".padStart(8)} ${"saves".padStart(6)}`,
-    ...LEVERS.map(({ lever, undo }) => {
-      const without = monthlyCost(undo(facts), workload).total;
+    ...LEVERS.map(({ lever, undo, undoWrites }) => {
+      const without = monthlyCost(undo(facts), workload, undoWrites?.(WRITES_PER_MESSAGE)).total;
       return `  ${lever.padEnd(62)} ${without.toFixed(2).padStart(8)} ${(without - total).toFixed(2).padStart(6)}`;
     }),
   ].join("\n");
@@ -112,6 +112,8 @@ export function formatLevers(facts: StackFacts, workload: Workload): string {
 export function formatOpenLevers(facts: StackFacts, workload: Workload): string {
   const total = monthlyCost(facts, workload).total;
   let state: [StackFacts, WritesPerMessage] = [facts, WRITES_PER_MESSAGE];
+  if (OPEN_LEVERS.length === 0)
+    return "  not pulled yet: none (every lever priced here is in the code)";
   return [
     `  ${"not pulled yet".padEnd(62)} ${"with it".padStart(8)} ${"saves".padStart(6)} ${"with all so far".padStart(16)}`,
     ...OPEN_LEVERS.map(({ lever, apply }) => {

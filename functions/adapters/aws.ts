@@ -17,10 +17,10 @@ export interface AwsRequestBudget {
 }
 
 /**
- * Ingest must answer within its 8 s: a receipt put, an enqueue, then the receipt marked queued
- * (or, when the enqueue failed, removed) each take at most 2 × 1 s, so ingest ends before the
- * Lambda's own timeout. Should it die anyway, its receipt stays pending, which is never answered
- * `duplicate` (docs/ingest-receipts.md).
+ * Ingest must answer within its 8 s: a receipt put, an outcome read per job (a retry only) and an
+ * enqueue each take at most 2 × 1 s, so ingest ends before the Lambda's own timeout. Should it die
+ * anyway, the sender's retry finds the receipt and queues every job that has no outcome
+ * (docs/ingest-receipts.md).
  */
 export const INGEST_AWS_BUDGET: AwsRequestBudget = { requestTimeoutMs: 1000, maxAttempts: 2 };
 /** Deliver and the sweeper have time: the SDK's usual three tries, each bounded. */

@@ -13,8 +13,8 @@ import type { Log } from "./log";
 import { jsonBytesAtMost } from "./message";
 import { Metric, type Metrics } from "./metrics";
 import { outcomeRecord } from "./outcome";
-import type { JobQueue, OutcomeStore, Receipt, ReceiptStore } from "./ports";
-import type { Router } from "./routes";
+import type { FirstReceipt, JobQueue, OutcomeStore, Receipt, ReceiptStore } from "./ports";
+import type { RouteResult, Router } from "./routes";
 import { type VerifiedEvent, verifyEvent } from "./sources/index";
 import type { RawRequest } from "./sources/request";
 import { clip } from "./values";
@@ -89,25 +89,74 @@ export function makeIngest(deps: IngestDeps) {
     }
 
     const receipt = receiptFor(source, event);
-    const recorded = await guardStore(() => receipts.record(receipt, receivedAt));
-    if (recorded === "duplicate")
+    const found = await guardStore(() => receipts.record(receipt, receivedAt));
+    if (found.state !== "recorded") {
+      if (found.state === "received") await queueUnproven(source.id, event.payload, found.first);
       return { statusCode: 200, body: { status: "duplicate", eventId: event.id } };
-    // Another attempt of this event is enqueuing right now: not a duplicate until it has queued.
-    if (recorded === "pending") throw new ServiceUnavailableError("event being received, retry");
+    }
 
+    const first = { eventId: event.id, eventName: event.name, receivedAt };
+    const { jobs, failures } = jobsOf(source.id, first, results);
+    // No second write: should this fail or never return, the receipt stays `received` and the
+    // sender's retry queues the jobs that have no outcome (docs/ingest-receipts.md).
+    await settle(source.id, first, jobs, failures);
+    log.info("webhook accepted", {
+      sourceId: source.id,
+      eventId: clipForLog(event.id),
+      eventName: clipForLog(event.name),
+      messages: jobs.length,
+      failed: failures.length,
+    });
+    return {
+      statusCode: 202,
+      body: {
+        status: "accepted",
+        eventId: event.id,
+        messages: jobs.length,
+        failed: failures.length,
+      },
+    };
+  };
+
+  /**
+   * A webhook whose receipt an earlier request wrote: only deliver's outcome of a job proves it
+   * was queued (ingest's own, for a render failure). The jobs without one are made again as the
+   * first request made them (its event id, name and time) and queued: where that request did
+   * queue them, these are copies, which deliver settles once (docs/ledger.md); where it died
+   * first, nothing is lost. A replay under a new delivery id never gets jobs of its own.
+   */
+  async function queueUnproven(sourceId: string, payload: unknown, first: FirstReceipt) {
+    const routed = router.route({ sourceId, ...first, payload });
+    const { jobs, failures } = jobsOf(sourceId, first, routed);
+    const jobIds = [...jobs, ...failures].map((job) => job.jobId);
+    const proofs = await guardStore(() => Promise.all(jobIds.map((jobId) => outcomes.get(jobId))));
+    const unproven = new Set(jobIds.filter((_, index) => proofs[index] === undefined));
+    if (unproven.size === 0) return;
+    log.info("receipt without proof of queuing: queued again", {
+      sourceId,
+      eventId: clipForLog(first.eventId),
+      jobs: unproven.size,
+    });
+    const open = <T extends { jobId: string }>(list: T[]) =>
+      list.filter((job) => unproven.has(job.jobId));
+    await settle(sourceId, first, open(jobs), open(failures));
+  }
+
+  /** The jobs of an event, and the routes that could not render one (or not small enough). */
+  function jobsOf(sourceId: string, first: FirstReceipt, results: RouteResult[]) {
     const jobs: EventJob[] = [];
     const failures: { jobId: string; reason: string }[] = [];
     for (const result of results) {
-      const jobId = jobIdFor(source.id, event.id, result.routeIndex);
+      const jobId = jobIdFor(sourceId, first.eventId, result.routeIndex);
       if (result.ok) {
         jobs.push({
           v: 3,
           kind: "event",
           jobId,
-          sourceId: source.id,
-          eventId: event.id,
-          eventName: event.name,
-          receivedAt: receivedAt.toISOString(),
+          sourceId,
+          eventId: first.eventId,
+          eventName: first.eventName,
+          receivedAt: first.receivedAt.toISOString(),
           ...result.message,
           whenLimited: result.whenLimited,
           ...(result.notify && { notify: result.notify }),
@@ -127,14 +176,23 @@ export function makeIngest(deps: IngestDeps) {
       const reason = `job is ${jobBytes(job)} bytes, over the queue's limit of ${MAX_JOB_BYTES}`;
       failures.push({ jobId: job.jobId, reason });
     }
+    return { jobs, failures };
+  }
 
+  /** Records the render failures (final: a retry could not fix them) and queues the jobs. */
+  async function settle(
+    sourceId: string,
+    first: FirstReceipt,
+    jobs: EventJob[],
+    failures: { jobId: string; reason: string }[],
+  ) {
+    const { eventId, eventName, receivedAt } = first;
     try {
-      // Render failures are final (a retry could not fix them): recorded, counted, answered 2xx.
       await Promise.all(
         failures.map(({ jobId, reason }) =>
           outcomes.finish(
             outcomeRecord(
-              { jobId, sourceId: source.id, eventId: event.id, eventName: event.name },
+              { jobId, sourceId, eventId, eventName },
               { outcome: "failed", reason, at: receivedAt },
             ),
           ),
@@ -142,52 +200,18 @@ export function makeIngest(deps: IngestDeps) {
       );
       if (jobs.length > 0) await queue.enqueue(jobs);
     } catch (error) {
-      // Nothing may be lost: forget the receipt so the sender's retry is processed afresh.
-      await receipts.remove(receipt).catch((removeError: unknown) => {
-        log.error("could not remove receipt after a failed enqueue", {
-          sourceId: source.id,
-          eventId: clipForLog(event.id),
-          error: String(removeError),
-        });
-      });
       throw new ServiceUnavailableError("could not enqueue messages", { cause: error });
     }
-    // Queued: only now is the sender's retry a duplicate. If this write fails the receipt stays
-    // pending and a retry after the pending window queues a copy, which deliver settles once.
-    await receipts.queued(receipt).catch((queuedError: unknown) => {
-      log.warn("could not mark receipt queued", {
-        sourceId: source.id,
-        eventId: clipForLog(event.id),
-        error: String(queuedError),
-      });
-    });
-
     for (const failure of failures) {
       log.warn("message not rendered", {
-        sourceId: source.id,
-        eventId: clipForLog(event.id),
+        sourceId,
+        eventId: clipForLog(eventId),
         ...failure,
         jobId: clipForLog(failure.jobId),
       });
       metrics.count(Metric.Messages, { Outcome: "failed" });
     }
-    log.info("webhook accepted", {
-      sourceId: source.id,
-      eventId: clipForLog(event.id),
-      eventName: clipForLog(event.name),
-      messages: jobs.length,
-      failed: failures.length,
-    });
-    return {
-      statusCode: 202,
-      body: {
-        status: "accepted",
-        eventId: event.id,
-        messages: jobs.length,
-        failed: failures.length,
-      },
-    };
-  };
+  }
 }
 
 /** Event ids and names become keys, job fields and log lines: longer ones are refused (400). */
@@ -221,11 +245,12 @@ export const clipForLog = (text: string): string => clip(text, LOG_ID_LENGTH);
 export function receiptFor(source: SourceConfig, event: VerifiedEvent): Receipt {
   // Literals, not `{ ...receipt, byId }`: node 20 adds properties to a spread copy slowly (µs).
   if (event.contentHash === undefined)
-    return { sourceId: source.id, eventId: event.id, byId: true };
+    return { sourceId: source.id, eventId: event.id, eventName: event.name, byId: true };
   const resigned = source.type === "hmac" && source.timestampHeader !== undefined;
   return {
     sourceId: source.id,
     eventId: event.id,
+    eventName: event.name,
     contentHash: event.contentHash,
     byId: resigned,
   };

@@ -15,31 +15,38 @@ import type { OutcomeRecord } from "./outcome";
 export interface Receipt {
   sourceId: string;
   eventId: string;
+  /** Kept on the receipt: a replay relabelled as another event still gets the first one's jobs. */
+  eventName: string;
   contentHash?: string;
   byId: boolean;
 }
 
+/** The request that recorded a receipt: the event's jobs are made from these, whoever retries. */
+export interface FirstReceipt {
+  eventId: string;
+  eventName: string;
+  receivedAt: Date;
+}
+
+/**
+ * What recording a receipt found (docs/ingest-receipts.md):
+ * - `recorded`: the receipt is ours, written now; this request queues the event's jobs.
+ * - `received`: an earlier request recorded it (`first`). Whether its jobs reached the queue is
+ *   not on the receipt: deliver's outcome of each job proves it, and the caller queues the jobs
+ *   without one again (a copy of a queued job is settled once, docs/ledger.md).
+ * - `queued`: a receipt of the two-write scheme, marked queued: a duplicate, nothing to check.
+ */
+export type ReceiptState =
+  | { state: "recorded" }
+  | { state: "received"; first: FirstReceipt }
+  | { state: "queued" };
+
 /**
  * Event receipts, kept at least 30 days: one conditional put per key (the content hash, then the
- * id); the first key that exists already makes the event a duplicate and nothing more is written.
+ * id), written once; the first key that exists already answers and nothing more is written.
  */
-/**
- * What recording a receipt found: `recorded` (ours now, pending until {@link ReceiptStore.queued}),
- * `duplicate` (its hash or id was queued before), `pending` (another attempt recorded it moments
- * ago and may still be enqueuing: the sender should retry later).
- */
-export type ReceiptState = "recorded" | "duplicate" | "pending";
-
 export interface ReceiptStore {
-  /**
-   * Records the receipt as pending. A receipt left pending by an attempt that died before its
-   * enqueue finished is taken over (`recorded`): only a queued receipt makes a duplicate.
-   */
   record(receipt: Receipt, receivedAt: Date): Promise<ReceiptState>;
-  /** The event's messages are queued: from now on the webhook is a duplicate. */
-  queued(receipt: Receipt): Promise<void>;
-  /** Removes a receipt written by this request, so the sender's retry is not a duplicate. */
-  remove(receipt: Receipt): Promise<void>;
 }
 
 /** The queue between ingest and deliver. */

@@ -27,7 +27,7 @@ export interface DeliverHandlerOptions {
 }
 
 /** Time kept back from the Lambda's remaining time, to settle the slot and answer the batch. */
-const DEADLINE_MARGIN_MS = 3000;
+export const DEADLINE_MARGIN_MS = 3000;
 
 /**
  * The deliver Lambda for SQS (partial batch failures). Each record is one queue message: an

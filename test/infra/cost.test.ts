@@ -30,7 +30,7 @@ describe("npm run cost", () => {
         deliver: { memoryMb: MEMORY_MB.deliver, platformLines: false, infoLines: false },
         sweep: { memoryMb: MEMORY_MB.sweep, platformLines: false, infoLines: false },
       },
-      batchSize: 5,
+      batchSize: 50,
       batchingWindowSeconds: 20,
       sweepsPerMonth: 43_200,
       // Four sources' signing secrets and the Bitrix24 webhook URL a deployment needs: SecureString
@@ -113,7 +113,7 @@ describe("npm run cost", () => {
     // Secrets: Parameter Store, no Secrets Manager secret; each read a KMS request.
     const secrets = bill.items.find((item) => item.item.startsWith("Parameter Store"));
     expect(secrets?.dollars).toBeCloseTo(((2 * 8640 * 4) / 10_000) * 0.03, 6);
-    // 2 M messages: a receipt and the ledger's writes for a message sent alone, as counted
+    // 2 M messages: a receipt (written once) and the ledger's writes for a message sent alone, as counted
     // (bench/write-budget.ts), and its outcome's entries in the events index (none on a stack).
     expect(bill.figures.dynamoWrites).toBe(
       2_000_000 *

@@ -188,7 +188,7 @@ describe("alarms", () => {
 
   it("watches every write the functions may send to an indexed table", () => {
     // The table's writes that maintain the indexes: outcomes (PutItem, UpdateItem), slots and
-    // the rate limiter (UpdateItem). DeleteItem removes receipts only (they are in no index).
+    // the rate limiter (UpdateItem). No function deletes items (only the CLI's slot reset does).
     const policies = Object.values(template.findResources("AWS::IAM::Policy")) as Array<{
       Properties: { PolicyDocument: { Statement: Array<{ Action: string | string[] }> } };
     }>;

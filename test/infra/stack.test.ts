@@ -14,7 +14,6 @@ import {
 } from "../../lib/capacity";
 import {
   DEFAULT_LOG_LEVEL,
-  DELIVER_BATCH_SIZE,
   DELIVER_BATCHING_WINDOW,
   HooklineStack,
   INGEST_TIMEOUT,
@@ -376,11 +375,11 @@ describe("queues", () => {
     }
   });
 
-  it("feeds deliver small gathered batches with partial failures and bounded concurrency", () => {
+  it("feeds deliver gathered batches with partial failures and bounded concurrency", () => {
     template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
       EventSourceArn: arn(stack.queue),
       FunctionName: ref(stack.deliver.fn),
-      BatchSize: DELIVER_BATCH_SIZE,
+      BatchSize: 50,
       MaximumBatchingWindowInSeconds: DELIVER_BATCHING_WINDOW.toSeconds(),
       FunctionResponseTypes: ["ReportBatchItemFailures"],
       ScalingConfig: { MaximumConcurrency: 2 },
@@ -511,15 +510,16 @@ describe("least privilege", () => {
   const table = () => arn(stack.table);
   const index = (name: string) => ({ "Fn::Join": ["", [table(), `/index/${name}`]] });
 
-  it("lets ingest write receipts and outcomes, send to the queue and read its own secrets", () => {
+  it("lets ingest write receipts and outcomes, read outcomes, send to the queue and read its own secrets", () => {
     expect(statementsOf(stack.ingest)).toEqual([
       {
         Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
         Resource: arn(stack.ingest.logGroup),
       },
       {
-        // No UpdateItem: receipts are put and deleted, outcomes put (functions/adapters/dynamo).
-        Action: ["dynamodb:DeleteItem", "dynamodb:PutItem"],
+        // No UpdateItem, no DeleteItem: receipts and outcomes are put, never changed or removed
+        // (functions/adapters/dynamo); a duplicate reads its jobs' outcomes.
+        Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
         Resource: table(),
       },
       { Action: "sqs:SendMessage", Resource: arn(stack.queue) },

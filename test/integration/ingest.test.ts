@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { awsClientOptions, INGEST_AWS_BUDGET } from "../../functions/adapters/aws";
@@ -6,17 +7,19 @@ import { makeDynamoReceiptStore } from "../../functions/adapters/dynamo/receipts
 import { makeSqsQueue } from "../../functions/adapters/sqs-queue";
 import { ServiceUnavailableError } from "../../functions/core/errors";
 import { makeIngest } from "../../functions/core/ingest";
-import type { QueueMessage } from "../../functions/core/job";
+import { jobIdFor, type QueueMessage } from "../../functions/core/job";
 import { silentLog } from "../../functions/core/log";
 import { noMetrics } from "../../functions/core/metrics";
+import { outcomeRecord } from "../../functions/core/outcome";
 import type { JobQueue } from "../../functions/core/ports";
 import { compileRoutes } from "../../functions/core/routes";
 import { ensureTable } from "../../functions/local/ensure-table";
-import { TEST_SECRETS, testConfig } from "../support/bridge";
+import { GITHUB_ROUTE, TEST_SECRETS, testConfig } from "../support/bridge";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
 import { startFakeSqs } from "../support/fake-sqs";
+import { issueOpened } from "../support/lambda-bundles";
 import { latch } from "../support/latch";
-import { standardWebhookRequest } from "../support/signers";
+import { githubRequest, standardWebhookRequest } from "../support/signers";
 
 describe("ingest when the queue fails", () => {
   let dynamo: LocalDynamo;
@@ -44,7 +47,7 @@ describe("ingest when the queue fails", () => {
     });
   }
 
-  it("answers 503 and forgets the receipt, so the sender's retry is accepted, not a duplicate", async () => {
+  it("answers 503 when the enqueue fails; the sender's retry queues the event under the receipt already written", async () => {
     const request = standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
       type: "order.paid",
       data: { bitrixUserId: 5 },
@@ -57,14 +60,12 @@ describe("ingest when the queue fails", () => {
     const queued: QueueMessage[] = [];
     const working: JobQueue = { enqueue: async (jobs) => void queued.push(...jobs) };
     const retried = await ingestWith(working)(webhook);
-    expect(retried).toMatchObject({ statusCode: 202, body: { status: "accepted", messages: 1 } });
+    // The event was received before: `duplicate`, answered only once its job is surely queued.
+    expect(retried).toMatchObject({ statusCode: 200, body: { status: "duplicate" } });
     expect(queued.map((job) => job.userId)).toEqual([5]);
-
-    const again = await ingestWith(working)(webhook);
-    expect(again).toMatchObject({ statusCode: 200, body: { status: "duplicate" } });
   });
 
-  it("an event whose enqueue never finished (the Lambda died while SQS hung) is queued by the sender's retry, not answered duplicate", async () => {
+  it("a retry while the first attempt's enqueue hangs queues the event at once and is answered duplicate, not 503", async () => {
     const request = standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
       type: "order.paid",
       data: { bitrixUserId: 6 },
@@ -87,23 +88,67 @@ describe("ingest when the queue fails", () => {
 
     const queued: QueueMessage[] = [];
     const working: JobQueue = { enqueue: async (jobs) => void queued.push(...jobs) };
-    // A retry while the first attempt may still be running: try again later, not `duplicate`.
     now += 1000;
-    await expect(ingestWith(working, clock)(webhook)).rejects.toBeInstanceOf(
-      ServiceUnavailableError,
-    );
-    expect(queued).toEqual([]);
-
-    // The sender's retry a minute later (the first attempt is long dead) queues the event.
-    now += 60_000;
     const retried = await ingestWith(working, clock)(webhook);
-    expect(retried).toMatchObject({ statusCode: 202, body: { status: "accepted", messages: 1 } });
+    expect(retried).toMatchObject({ statusCode: 200, body: { status: "duplicate" } });
     expect(queued.map((job) => job.userId)).toEqual([6]);
+  });
+
+  it("a duplicate whose every job has an outcome (deliver took them) queues nothing", async () => {
+    const request = standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
+      type: "order.paid",
+      data: { bitrixUserId: 8 },
+    });
+    const webhook = { sourceId: "app", headers: request.headers, body: Buffer.from(request.body) };
+    const queued: QueueMessage[] = [];
+    const working: JobQueue = { enqueue: async (jobs) => void queued.push(...jobs) };
+    expect(await ingestWith(working)(webhook)).toMatchObject({ statusCode: 202 });
+    const [job] = queued;
+    if (job?.kind !== "event") throw new Error("no event job queued");
+
+    // Deliver settles the job: its outcome item is the proof the event was queued.
+    const client = makeTestClient(dynamo.endpoint);
+    await makeDynamoOutcomeStore(client, table).finish(
+      outcomeRecord(job, { outcome: "sent", reason: "sent", at: new Date() }),
+    );
+    expect(await ingestWith(working)(webhook)).toMatchObject({ body: { status: "duplicate" } });
+    expect(queued).toHaveLength(1);
+  });
+
+  it("a captured body replayed under a new delivery id, after the first attempt died past its enqueue, queues the first attempt's job again, never a job of its own", async () => {
+    const payload = issueOpened(`replayed ${randomUUID()}`);
+    const first = await githubRequest(TEST_SECRETS.GITHUB_SECRET, "issues", payload, "delivery-a");
+    const replay = await githubRequest(TEST_SECRETS.GITHUB_SECRET, "issues", payload, "delivery-b");
+    expect(replay.body).toBe(first.body);
+    const webhook = (request: typeof first) => ({
+      sourceId: "github",
+      headers: request.headers,
+      body: Buffer.from(request.body),
+    });
+    let now = Date.now();
+    const clock = { now: () => new Date(now) };
+
+    // SQS stores the first attempt's job, then the Lambda dies before anything else runs.
+    const queued: QueueMessage[] = [];
+    const stored = latch();
+    const storesThenDies: JobQueue = {
+      enqueue: (jobs) => {
+        queued.push(...jobs);
+        stored.open();
+        return new Promise<void>(() => {});
+      },
+    };
+    void ingestWith(storesThenDies, clock)(webhook(first));
+    await stored.opened;
 
     now += 60_000;
-    const again = await ingestWith(working, clock)(webhook);
-    expect(again).toMatchObject({ statusCode: 200, body: { status: "duplicate" } });
-    expect(queued).toHaveLength(1);
+    const working: JobQueue = { enqueue: async (jobs) => void queued.push(...jobs) };
+    const answer = await ingestWith(working, clock)(webhook(replay));
+    // Copies of one job id, which deliver settles once; a second job id would be a second message.
+    expect(new Set(queued.map((job) => job.kind === "event" && job.jobId))).toEqual(
+      new Set([jobIdFor("github", "delivery-a", GITHUB_ROUTE)]),
+    );
+    expect(answer).toMatchObject({ statusCode: 200, body: { status: "duplicate" } });
   });
 
   it("with SQS hanging, ingest gives up by itself and answers 503; the sender's retry queues the event", async () => {
@@ -130,13 +175,13 @@ describe("ingest when the queue fails", () => {
       sqs.hang({ apply: true });
       await expect(ingestWith(queue)(webhook)).rejects.toBeInstanceOf(ServiceUnavailableError);
 
+      // The receipt stays: the retry finds no proof the job was queued and queues it again.
       const retried = await ingestWith(queue)(webhook);
-      expect(retried).toMatchObject({ statusCode: 202, body: { status: "accepted", messages: 1 } });
+      expect(retried).toMatchObject({ statusCode: 200, body: { status: "duplicate" } });
       // Two copies of one job: deliver settles a job id once.
       const jobIds = sqs.messages.map((m) => (JSON.parse(m.body) as { jobId: string }).jobId);
       expect(jobIds).toHaveLength(2);
       expect(new Set(jobIds).size).toBe(1);
-      expect(await ingestWith(queue)(webhook)).toMatchObject({ body: { status: "duplicate" } });
     } finally {
       client.destroy();
       await sqs.close();

@@ -1,6 +1,7 @@
 import {
   type DynamoDBClient,
   GetItemCommand,
+  PutItemCommand,
   ResourceNotFoundException,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
@@ -8,10 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDynamoInspection } from "../../functions/adapters/dynamo/inspection";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
-import {
-  makeDynamoReceiptStore,
-  RECEIPT_PENDING_MS,
-} from "../../functions/adapters/dynamo/receipts";
+import { makeDynamoReceiptStore } from "../../functions/adapters/dynamo/receipts";
 import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
 import { keys, shardOf, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
 import type { EventJob } from "../../functions/core/job";
@@ -413,7 +411,7 @@ describe.each([
     receiptContract(receipts, fresh);
 
     it("a put the SDK sends again after it had applied is still this attempt's", async () => {
-      const receipt = { sourceId: "github", eventId: fresh("evt"), byId: true };
+      const receipt = { sourceId: "github", eventId: fresh("evt"), eventName: "push", byId: true };
       // The first answer is lost after the put applied; the SDK sends the same put again.
       const resending = makeTestClient(endpoint);
       resending.middlewareStack.add(
@@ -423,8 +421,10 @@ describe.each([
         },
         { step: "build", name: "sendAppliedPutAgain" },
       );
-      expect(await makeDynamoReceiptStore(resending, TABLE).record(receipt, T0)).toBe("recorded");
-      expect(await receipts().record(receipt, at(SECOND))).toBe("pending");
+      expect(await makeDynamoReceiptStore(resending, TABLE).record(receipt, T0)).toEqual({
+        state: "recorded",
+      });
+      expect((await receipts().record(receipt, at(SECOND))).state).toBe("received");
     });
 
     it("with a content hash and no byId, writes the hash item only", async () => {
@@ -432,14 +432,42 @@ describe.each([
       const receipt: Receipt = {
         sourceId: "github",
         eventId,
+        eventName: "push",
         contentHash: fresh("sha"),
         byId: false,
       };
-      expect(await receipts().record(receipt, T0)).toBe("recorded");
+      expect((await receipts().record(receipt, T0)).state).toBe("recorded");
       const byIdItem = await client.send(
         new GetItemCommand({ TableName: TABLE, Key: keys.receipt("github", eventId) }),
       );
       expect(byIdItem.Item).toBeUndefined();
+    });
+
+    it("reads the receipts of the two-write scheme: queued (or older, with no state) is a duplicate, pending was received", async () => {
+      const legacy = async (extra: Record<string, { S: string }>) => {
+        const eventId = fresh("evt");
+        await client.send(
+          new PutItemCommand({
+            TableName: TABLE,
+            Item: {
+              ...keys.receipt("github", eventId),
+              eventId: { S: eventId },
+              receivedAt: { S: T0.toISOString() },
+              expiresAt: { N: String(T0.getTime() / 1000 + 86_400) },
+              ...extra,
+            },
+          }),
+        );
+        const receipt = { sourceId: "github", eventId, eventName: "push", byId: true };
+        return { eventId, found: await receipts().record(receipt, at(SECOND)) };
+      };
+      expect((await legacy({ state: { S: "queued" } })).found).toEqual({ state: "queued" });
+      expect((await legacy({})).found).toEqual({ state: "queued" });
+      const pending = await legacy({ state: { S: "pending" } });
+      expect(pending.found).toEqual({
+        state: "received",
+        first: { eventId: pending.eventId, eventName: "push", receivedAt: T0 },
+      });
     });
   });
 
@@ -1019,115 +1047,93 @@ describe("receipts in memory (the local run)", () => {
  * server and against the local run's in-memory store, so one test covers both.
  */
 function receiptContract(receipts: () => ReceiptStore, fresh: (prefix: string) => string): void {
-  /** One ingest attempt that gets to the end: recorded, then queued. */
-  const receive = async (receipt: Receipt, when: Date) => {
-    const state = await receipts().record(receipt, when);
-    if (state === "recorded") await receipts().queued(receipt);
-    return state;
-  };
+  /** What one webhook's receipt found: `recorded`, `received` or `queued`. */
+  const receive = async (receipt: Receipt, when: Date) =>
+    (await receipts().record(receipt, when)).state;
   const byId = (sourceId: string, eventId: string): Receipt => ({
     sourceId,
     eventId,
+    eventName: "push",
     byId: true,
   });
 
-  it("records an event once", async () => {
+  it("records an event once; a later webhook is told who recorded it", async () => {
     const eventId = fresh("evt");
     expect(await receive(byId("github", eventId), T0)).toBe("recorded");
-    expect(await receive(byId("github", eventId), at(SECOND))).toBe("duplicate");
+    expect(await receipts().record(byId("github", eventId), at(SECOND))).toEqual({
+      state: "received",
+      first: { eventId, eventName: "push", receivedAt: T0 },
+    });
     expect(await receive(byId("stripe", eventId), at(SECOND))).toBe("recorded");
   });
 
-  it("records exactly one of 20 concurrent puts; the others are told to come back later", async () => {
+  it("records exactly one of 20 concurrent puts; the others are told it was received", async () => {
     const eventId = fresh("evt");
     const results = await Promise.all(
-      Array.from({ length: 20 }, () => receipts().record(byId("github", eventId), T0)),
+      Array.from({ length: 20 }, () => receive(byId("github", eventId), T0)),
     );
     expect(results.filter((r) => r === "recorded")).toHaveLength(1);
-    expect(results.filter((r) => r === "pending")).toHaveLength(19);
+    expect(results.filter((r) => r === "received")).toHaveLength(19);
   });
 
-  it("a pending receipt is not a duplicate: a retry waits, then takes it over once its attempt must be dead", async () => {
+  it("is written once: never taken over, however long ago its request was", async () => {
     const receipt = byId("github", fresh("evt"));
-    expect(await receipts().record(receipt, T0)).toBe("recorded");
-    expect(await receipts().record(receipt, at(RECEIPT_PENDING_MS - SECOND))).toBe("pending");
-    expect(await receipts().record(receipt, at(RECEIPT_PENDING_MS))).toBe("recorded");
-    // Taken over: the pending window starts again for the new attempt.
-    expect(await receipts().record(receipt, at(RECEIPT_PENDING_MS + SECOND))).toBe("pending");
-    await receipts().queued(receipt);
-    expect(await receipts().record(receipt, at(10 * RECEIPT_PENDING_MS))).toBe("duplicate");
-  });
-
-  it("marking queued never brings back a removed receipt", async () => {
-    const receipt = byId("github", fresh("evt"));
-    await receipts().record(receipt, T0);
-    await receipts().remove(receipt);
-    await receipts().queued(receipt);
-    expect(await receipts().record(receipt, T0)).toBe("recorded");
-  });
-
-  it("records again after remove", async () => {
-    const eventId = fresh("evt");
-    await receive(byId("github", eventId), T0);
-    await receipts().remove(byId("github", eventId));
-    expect(await receive(byId("github", eventId), T0)).toBe("recorded");
+    expect(await receive(receipt, T0)).toBe("recorded");
+    for (const later of [SECOND, 60 * SECOND, DAY]) {
+      expect(await receipts().record(receipt, at(later))).toMatchObject({
+        state: "received",
+        first: { receivedAt: T0 },
+      });
+    }
   });
 
   it("treats a receipt past its 30 days as gone, even before TTL deletes it", async () => {
     const receipt = byId("github", fresh("evt"));
     await receive(receipt, T0);
-    expect(await receive(receipt, at(29 * DAY))).toBe("duplicate");
+    expect(await receive(receipt, at(29 * DAY))).toBe("received");
     expect(await receive(receipt, at(30 * DAY + 2 * SECOND))).toBe("recorded");
-    expect(await receive(receipt, at(31 * DAY))).toBe("duplicate");
+    expect(await receive(receipt, at(31 * DAY))).toBe("received");
   });
 
   it("keeps absurdly long event ids apart", async () => {
     const prefix = fresh("x").repeat(2000);
     expect(await receive(byId("hmac", `${prefix}a`), T0)).toBe("recorded");
     expect(await receive(byId("hmac", `${prefix}b`), T0)).toBe("recorded");
-    expect(await receive(byId("hmac", `${prefix}a`), T0)).toBe("duplicate");
+    expect(await receive(byId("hmac", `${prefix}a`), T0)).toBe("received");
   });
 
-  it("deduplicates on the content hash whatever the id, with one item per webhook", async () => {
+  it("deduplicates on the content hash whatever the id or name, naming the first request's", async () => {
     const contentHash = fresh("sha");
-    const replay = (eventId: string): Receipt => ({
+    const replay = (eventId: string, eventName = "push"): Receipt => ({
       sourceId: "github",
       eventId,
+      eventName,
       contentHash,
       byId: false,
     });
     const first = fresh("delivery");
     expect(await receive(replay(first), T0)).toBe("recorded");
-    expect(await receive(replay(fresh("delivery")), at(SECOND))).toBe("duplicate");
+    expect(await receipts().record(replay(fresh("delivery"), "issues.opened"), at(SECOND))).toEqual(
+      { state: "received", first: { eventId: first, eventName: "push", receivedAt: T0 } },
+    );
     // Only the hash counts: the (unsigned) id was not recorded, so it is free for another body.
     expect(await receive(byId("github", first), at(SECOND))).toBe("recorded");
     expect(await receive(replay("x"), at(30 * DAY + 2 * SECOND))).toBe("recorded");
   });
 
-  it("with byId, a re-signed retry (new hash, same id) is a duplicate too", async () => {
+  it("with byId, a re-signed retry (new hash, same id) is found too", async () => {
     const eventId = fresh("evt");
     const signed = (contentHash: string): Receipt => ({
       sourceId: "shop",
       eventId,
+      eventName: "push",
       contentHash,
       byId: true,
     });
     expect(await receive(signed(fresh("sha")), T0)).toBe("recorded");
-    expect(await receive(signed(fresh("sha")), at(SECOND))).toBe("duplicate");
+    expect(await receive(signed(fresh("sha")), at(SECOND))).toBe("received");
     const replayed = fresh("sha");
     expect(await receive({ ...signed(replayed), eventId: fresh("evt") }, T0)).toBe("recorded");
-    expect(await receive({ ...signed(replayed), eventId: fresh("evt") }, T0)).toBe("duplicate");
-  });
-
-  it("removes both keys, so the sender's retry is recorded afresh", async () => {
-    const receipt: Receipt = {
-      sourceId: "shop",
-      eventId: fresh("evt"),
-      contentHash: fresh("sha"),
-      byId: true,
-    };
-    await receive(receipt, T0);
-    await receipts().remove(receipt);
-    expect(await receive(receipt, T0)).toBe("recorded");
+    expect(await receive({ ...signed(replayed), eventId: fresh("evt") }, T0)).toBe("received");
   });
 }

@@ -55,10 +55,8 @@ function ingestWith(route: Router["route"]) {
     receipts: {
       record: async (receipt) => {
         receipts.push(receipt);
-        return "recorded";
+        return { state: "recorded" };
       },
-      queued: async () => {},
-      remove: async () => {},
     },
     queue: { enqueue: async (jobs) => void queued.push(...jobs) },
     outcomes,
@@ -144,6 +142,7 @@ describe("receiptFor", () => {
     expect(receiptFor(source("stripe"), event)).toEqual({
       sourceId: "stripe",
       eventId: "d-1",
+      eventName: "push",
       byId: true,
     });
   });
@@ -153,6 +152,7 @@ describe("receiptFor", () => {
       expect(receiptFor(source(id), { ...event, contentHash: "abc" })).toEqual({
         sourceId: id,
         eventId: "d-1",
+        eventName: "push",
         contentHash: "abc",
         byId: false,
       });

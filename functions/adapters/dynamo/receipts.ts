@@ -1,13 +1,7 @@
 import { randomUUID } from "node:crypto";
-import {
-  DeleteItemCommand,
-  type DynamoDBClient,
-  PutItemCommand,
-  UpdateItemCommand,
-} from "@aws-sdk/client-dynamodb";
+import { type DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import type { Receipt, ReceiptState, ReceiptStore } from "../../core/ports";
 import {
-  applied,
   conditional,
   daysMs,
   type Item,
@@ -20,26 +14,24 @@ import {
 
 /** How long a receipt keeps a redelivered or replayed event from being processed twice. */
 const RECEIPT_DAYS = 30;
-/**
- * How long a pending receipt belongs to the attempt that wrote it: longer than ingest runs (its
- * Lambda times out after 8 s). A receipt still pending after that lost its attempt before the
- * enqueue finished, and the sender's retry takes it over (docs/ingest-receipts.md).
- */
-export const RECEIPT_PENDING_MS = 30_000;
+
+const RECORDED: ReceiptState = { state: "recorded" };
+const QUEUED: ReceiptState = { state: "queued" };
 
 /**
  * Event receipts as `CONTENT#<sourceId>#<sha256>` and `RECEIPT#<sourceId>#<eventId>` items, each
- * written with one conditional put, `state` `pending` until the event's messages are queued, then
- * `queued`. Only a queued receipt makes a webhook a duplicate; a pending one either belongs to an
- * attempt still running (`pending`: retry later) or, past {@link RECEIPT_PENDING_MS}, is taken
- * over. Receipts written before states existed count as queued. A receipt past its 30 days counts
- * as absent even while TTL has not deleted it yet.
+ * written once with one conditional put (`state` `received`), before the event's jobs are queued,
+ * and never updated (docs/ingest-receipts.md). A webhook that finds one is told who recorded it
+ * (`received`); deliver's outcomes, not the receipt, say whether its jobs were queued. Receipts of
+ * the two-write scheme that were marked `queued`, or have no `state` (older still), are plain
+ * duplicates; one left `pending` counts as `received`. A receipt past its 30 days counts as
+ * absent even while TTL has not deleted it yet.
  *
- * Writes per webhook: two for a new event (pending, queued) and one for a duplicate, except for
- * an HMAC source with a signed timestamp (hash and id both count: four for a new event).
+ * Writes per webhook: one, for a new event and for a duplicate (whose put fails its condition),
+ * except for an HMAC source with a signed timestamp, whose hash and id are both receipts (two).
  *
  * @example const receipts = makeDynamoReceiptStore(client, "hookline");
- * if ((await receipts.record(receipt, now)) === "duplicate") return;
+ * if ((await receipts.record(receipt, now)).state === "recorded") await queue.enqueue(jobs);
  */
 export function makeDynamoReceiptStore(client: DynamoDBClient, tableName: string): ReceiptStore {
   const put = async (key: Item, receipt: Receipt, receivedAt: Date): Promise<ReceiptState> => {
@@ -54,44 +46,22 @@ export function makeDynamoReceiptStore(client: DynamoDBClient, tableName: string
           ...key,
           sourceId: str(receipt.sourceId),
           eventId: str(receipt.eventId),
+          eventName: str(receipt.eventName),
           receivedAt: str(receivedAt.toISOString()),
           expiresAt: ttlSeconds(receivedMs + daysMs(RECEIPT_DAYS)),
-          state: str("pending"),
-          pendingUntil: num(receivedMs + RECEIPT_PENDING_MS),
+          state: str("received"),
           attempt: str(attempt),
         },
-        ConditionExpression:
-          "attribute_not_exists(pk) OR expiresAt < :now OR " +
-          "(#state = :pending AND pendingUntil <= :nowMs)",
-        ExpressionAttributeNames: { "#state": "state" },
-        ExpressionAttributeValues: {
-          ":now": num(Math.floor(receivedMs / 1000)),
-          ":nowMs": num(receivedMs),
-          ":pending": str("pending"),
-        },
+        ConditionExpression: "attribute_not_exists(pk) OR expiresAt < :now",
+        ExpressionAttributeValues: { ":now": num(Math.floor(receivedMs / 1000)) },
         ReturnValuesOnConditionCheckFailure: "ALL_OLD",
       }),
     );
-    if (write.applied) return "recorded";
+    if (write.applied) return RECORDED;
     const item = await itemThatFailed(client, tableName, key, write.failed);
-    if (item?.attempt?.S === attempt) return "recorded";
-    return item?.state?.S === "pending" ? "pending" : "duplicate";
+    if (item?.attempt?.S === attempt) return RECORDED;
+    return found(item, receipt, receivedAt);
   };
-  const remove = (key: Item) =>
-    client.send(new DeleteItemCommand({ TableName: tableName, Key: key }));
-  // A receipt removed meanwhile (its enqueue failed) stays removed.
-  const markQueued = (key: Item) =>
-    applied(
-      client,
-      new UpdateItemCommand({
-        TableName: tableName,
-        Key: key,
-        UpdateExpression: "SET #state = :queued REMOVE pendingUntil, attempt",
-        ConditionExpression: "attribute_exists(pk)",
-        ExpressionAttributeNames: { "#state": "state" },
-        ExpressionAttributeValues: { ":queued": str("queued") },
-      }),
-    );
   const keysOf = (receipt: Receipt) => ({
     content:
       receipt.contentHash === undefined
@@ -102,34 +72,41 @@ export function makeDynamoReceiptStore(client: DynamoDBClient, tableName: string
         ? keys.receipt(receipt.sourceId, receipt.eventId)
         : undefined,
   });
-  const both = (receipt: Receipt) => {
-    const { content, id } = keysOf(receipt);
-    return [content, id].filter((key) => key !== undefined);
-  };
 
   return {
     async record(receipt, receivedAt) {
       const { content, id } = keysOf(receipt);
       if (content) {
         const state = await put(content, receipt, receivedAt);
-        if (state !== "recorded") return state;
+        if (state.state !== "recorded" || !id) return state;
       }
-      if (!id) return "recorded";
-      try {
-        return await put(id, receipt, receivedAt);
-      } catch (error) {
-        // The hash alone must not turn the sender's retry of this very request into a duplicate.
-        if (content) await remove(content).catch(() => {});
-        throw error;
-      }
+      // A hash recorded just before a store error stays: the sender's retry finds it `received`.
+      return id ? put(id, receipt, receivedAt) : RECORDED;
     },
+  };
+}
 
-    async queued(receipt) {
-      await Promise.all(both(receipt).map(markQueued));
-    },
-
-    async remove(receipt) {
-      await Promise.all(both(receipt).map(remove));
+/**
+ * What the receipt that failed the put says. One gone by now (TTL) is treated as received by this
+ * very request: the caller then queues what has no outcome, which is never wrong (copies settle).
+ */
+function found(item: Item | undefined, receipt: Receipt, receivedAt: Date): ReceiptState {
+  if (item === undefined) {
+    return {
+      state: "received",
+      first: { eventId: receipt.eventId, eventName: receipt.eventName, receivedAt },
+    };
+  }
+  const state = item.state?.S;
+  if (state === undefined || state === "queued") return QUEUED;
+  const first = item.receivedAt?.S;
+  return {
+    state: "received",
+    first: {
+      eventId: item.eventId?.S ?? receipt.eventId,
+      // A `pending` receipt of the two-write scheme has no name: this request's stands in.
+      eventName: item.eventName?.S ?? receipt.eventName,
+      receivedAt: first === undefined ? receivedAt : new Date(first),
     },
   };
 }
