@@ -156,7 +156,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
       { weight: 1, arbitrary: fc.nat({ max: 5 }) },
     ),
     batch: fc.oneof(
-      { weight: 2, arbitrary: fc.constant(undefined) },
+      { weight: 1, arbitrary: fc.constant(undefined) },
       { weight: 1, arbitrary: fc.integer({ min: 2, max: 4 }) },
     ),
     rate: fc.constantFrom(
@@ -175,7 +175,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
     events: scenario.events.map((event) => ({
       ...event,
       user: ((event.user - 1) % users) + 1,
-      ...(scenario.batch !== undefined && { at: event.at - (event.at % 30_000) }),
+      ...(scenario.batch !== undefined && { at: event.at < 45_000 ? 0 : 60_000 }),
     })),
     poisoned:
       scenario.poisoned === undefined ? undefined : scenario.poisoned % scenario.events.length,
