@@ -65,6 +65,12 @@ describe("decideGuarded: a guarded send's answer (weekly limit on)", () => {
       [["confirm-slot", "finish"], "done"],
     ],
     [
+      "sent in a short test week (a 120 s lease against a 60 s week): confirmed, the week counts from the send",
+      state({ timings: { ...timings, weekMs: 60 * SECOND } }),
+      sent,
+      [["confirm-slot", "finish"], "done"],
+    ],
+    [
       "sent, a digest: confirmed, so copies of the events it carried settle from the slot",
       state({ target: { alone: false } }),
       sent,

@@ -180,10 +180,18 @@ export function decideGuarded(state: GuardedState, result: SendResult): Decision
  * earlier unanswered attempt (`maybeSentAt`, whose inferred time the confirm records) and no
  * USER_MESSAGE_LIMIT counted since the user's last send (`limitedTries`, which the confirm
  * resets). Its intent already holds the slot until a week after its lease, and its outcome says
- * `sent`. A digest always confirms: copies of the events it carried settle from the slot.
+ * `sent`. A digest always confirms: copies of the events it carried settle from the slot. So does
+ * a send whose lease is long against the week (a short test week, `weekSeconds`): there the
+ * week counted from the lease's end would hold the user's next message back noticeably.
  */
 const keepsIntent = (state: GuardedState): boolean =>
-  state.target.alone && !state.attempt.maybeSentAt && state.attempt.limitedTries === 0;
+  state.target.alone &&
+  !state.attempt.maybeSentAt &&
+  state.attempt.limitedTries === 0 &&
+  (state.attempt.leaseUntil.getTime() - state.sentAt) * LEASE_SHARE_OF_WEEK <= state.timings.weekMs;
+
+/** A lone send keeps its intent as its record while its lease is at most 1/100 of the week. */
+const LEASE_SHARE_OF_WEEK = 100;
 
 /** What a batch knew when its answer came (docs/ledger.md, "Batch delivery"). */
 export interface BatchState {
