@@ -21,6 +21,7 @@ import {
   attribute,
   CLIENT,
   CONSUMER,
+  deliverySpans,
   type OtlpCollector,
   SERVER,
   startOtlpCollector,
@@ -106,9 +107,7 @@ describe("tracing in the bundled Lambda handlers", () => {
 
     // Each invocation exported its spans before it returned.
     const spans = collector.spans;
-    const [server] = spans.filter((span) => span.kind === SERVER);
-    const [consumer] = spans.filter((span) => span.kind === CONSUMER);
-    const [client] = spans.filter((span) => span.kind === CLIENT);
+    const { server, consumer, client } = deliverySpans(spans);
     expect(spans.map((span) => span.kind).sort()).toEqual([SERVER, CLIENT, CONSUMER].sort());
     expect(new Set(spans.map((span) => span.traceId)).size).toBe(1);
     expect(queued[0]?.attributes?.traceparent).toContain(server?.spanId);
