@@ -11,6 +11,7 @@ import { makeDynamoTokenStore } from "../../functions/adapters/dynamo/tokens";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
 import { ensureTable } from "../../functions/local/ensure-table";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
+import { useStarted } from "../support/use-started";
 
 /**
  * `hookline doctor` against simulated portals over HTTP: a webhook portal (scopes, lines joined
@@ -26,19 +27,16 @@ const OAUTH = { clientId: "local.app.7", clientSecret: "app-secret", refreshToke
 const TABLE = "hookline-doctor";
 
 describe("hookline doctor", () => {
-  let portal: BitrixSimulator;
-  let cwd: string;
-
-  beforeAll(async () => {
-    portal = await startBitrixSimulator({
+  const portal = useStarted("the simulated portal", () =>
+    startBitrixSimulator({
       openLineCodes: [JOINED],
       networkLines: [{ code: NOT_JOINED }, { code: INACTIVE, active: false }],
       scopes: ["imopenlines", "crm"],
-    });
+    }),
+  );
+  let cwd: string;
+  beforeAll(() => {
     cwd = mkdtempSync(join(tmpdir(), "hookline-doctor-"));
-  });
-  afterAll(async () => {
-    await portal?.close();
   });
 
   function writeConfig(lines: Record<string, string>, extra: Record<string, unknown> = {}) {

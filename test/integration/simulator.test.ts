@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { describe, expect, it } from "vitest";
+import { startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { useStarted } from "../support/use-started";
 
 /**
  * The simulator answers imopenlines.network.message.add as Bitrix24 does in 2026
@@ -23,16 +24,13 @@ let nextUser = 5000;
 const fresh = () => nextUser++;
 
 describe("the simulator as Bitrix24 answers in 2026", () => {
-  let sim: BitrixSimulator;
-
-  beforeAll(async () => {
-    sim = await startBitrixSimulator({
+  const sim = useStarted("the simulator", () =>
+    startBitrixSimulator({
       openLineCodes: [LINE],
       rateLimit: { burst: 1000, perSecond: 1000 },
       oauth: { clientId: "app", clientSecret: "secret", refreshToken: "rt" },
-    });
-  });
-  afterAll(() => sim.close());
+    }),
+  );
 
   async function call(params: Record<string, unknown>, path = `${sim.webhookUrl}${METHOD}`) {
     const res = await fetch(path, {

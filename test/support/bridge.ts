@@ -3,7 +3,6 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ScanCommand } from "@aws-sdk/client-dynamodb";
-import { afterAll, beforeAll } from "vitest";
 import { type LocalRunState, runStatePath } from "../../devkit/run-state";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { sleep } from "../../functions/core/clock";
@@ -19,6 +18,7 @@ import {
 } from "../../functions/local/bridge";
 import { SENDER_SOURCES, shopSource, TEST_OPEN_LINE } from "./config-fixtures";
 import { type SignedRequest, standardWebhookRequest } from "./signers";
+import { useStarted } from "./use-started";
 
 export const OPEN_LINE_CODE = TEST_OPEN_LINE;
 
@@ -213,17 +213,7 @@ export function useTestBridge(
   config: Config,
   options: Partial<LocalBridgeOptions> = {},
 ): TestBridge {
-  let started: TestBridge | undefined;
-  beforeAll(async () => {
-    started = await startTestBridge(config, options);
-  });
-  afterAll(() => started?.close());
-  return new Proxy({} as TestBridge, {
-    get: (_, name) => {
-      if (!started) throw new Error("the test bridge is not running yet (read it in a test)");
-      return Reflect.get(started, name);
-    },
-  });
+  return useStarted("the test bridge", () => startTestBridge(config, options));
 }
 
 /**
