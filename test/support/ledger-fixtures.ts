@@ -32,6 +32,7 @@ import type {
 } from "../../functions/core/ports";
 import { makeSweep } from "../../functions/core/sweep";
 import { makeTemplateEngine } from "../../functions/core/template";
+import { FakeClock } from "./fake-clock";
 
 /**
  * Shared pieces for the ledger's tests (deliver, regressions, the property test): a config with
@@ -99,17 +100,7 @@ export function ledgerConfig(options: LedgerConfigOptions = {}): Config {
   });
 }
 
-/** A clock the test moves by hand. */
-export class FakeClock {
-  constructor(public ms: number) {}
-  now = (): Date => new Date(this.ms);
-  advance(ms: number): void {
-    this.ms += Math.max(0, ms);
-  }
-  set(ms: number): void {
-    this.ms = ms;
-  }
-}
+export { FakeClock } from "./fake-clock";
 
 export function eventJob(
   fields: Partial<EventJob> & { userId: number; jobId: string; receivedAt: string },
