@@ -897,6 +897,13 @@ function receiptContract(receipts: () => ReceiptStore, fresh: (prefix: string) =
     eventId,
     byId: true,
   });
+  /** A receipt that also carries the body's hash; `byId` says which of the two deduplicates. */
+  const hashed = (sourceId: string, eventId: string, contentHash: string, byId: boolean) => ({
+    sourceId,
+    eventId,
+    contentHash,
+    byId,
+  });
 
   it("records an event once", async () => {
     const eventId = fresh("evt");
@@ -957,12 +964,7 @@ function receiptContract(receipts: () => ReceiptStore, fresh: (prefix: string) =
 
   it("deduplicates on the content hash whatever the id, with one item per webhook", async () => {
     const contentHash = fresh("sha");
-    const replay = (eventId: string): Receipt => ({
-      sourceId: "github",
-      eventId,
-      contentHash,
-      byId: false,
-    });
+    const replay = (eventId: string): Receipt => hashed("github", eventId, contentHash, false);
     const first = fresh("delivery");
     expect(await receive(replay(first), T0)).toBe("recorded");
     expect(await receive(replay(fresh("delivery")), at(SECOND))).toBe("duplicate");
@@ -973,12 +975,7 @@ function receiptContract(receipts: () => ReceiptStore, fresh: (prefix: string) =
 
   it("with byId, a re-signed retry (new hash, same id) is a duplicate too", async () => {
     const eventId = fresh("evt");
-    const signed = (contentHash: string): Receipt => ({
-      sourceId: "shop",
-      eventId,
-      contentHash,
-      byId: true,
-    });
+    const signed = (contentHash: string): Receipt => hashed("shop", eventId, contentHash, true);
     expect(await receive(signed(fresh("sha")), T0)).toBe("recorded");
     expect(await receive(signed(fresh("sha")), at(SECOND))).toBe("duplicate");
     const replayed = fresh("sha");
@@ -987,12 +984,7 @@ function receiptContract(receipts: () => ReceiptStore, fresh: (prefix: string) =
   });
 
   it("removes both keys, so the sender's retry is recorded afresh", async () => {
-    const receipt: Receipt = {
-      sourceId: "shop",
-      eventId: fresh("evt"),
-      contentHash: fresh("sha"),
-      byId: true,
-    };
+    const receipt = hashed("shop", fresh("evt"), fresh("sha"), true);
     await receive(receipt, T0);
     await receipts().remove(receipt);
     expect(await receive(receipt, T0)).toBe("recorded");
