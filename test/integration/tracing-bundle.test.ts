@@ -1,6 +1,6 @@
 import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { fakeContext } from "../../functions/local/http-server";
 import { TEST_SECRETS, testConfig } from "../support/bridge";
 import { toSqsEvent } from "../support/fake-sqs";
@@ -22,11 +22,11 @@ import {
   CLIENT,
   CONSUMER,
   deliverySpans,
-  type OtlpCollector,
   SERVER,
   startOtlpCollector,
 } from "../support/otlp-collector";
 import { githubRequest } from "../support/signers";
+import { useStarted } from "../support/use-started";
 
 /**
  * Tracing in the bundled Lambdas (docs/tracing.md): without HOOKLINE_TRACING the OpenTelemetry
@@ -46,13 +46,7 @@ const OTEL_PACKAGE = /node_modules\/@opentelemetry\//;
 
 describe("tracing in the bundled Lambda handlers", () => {
   const lambdas = useBundledLambdas("tracing", TABLE, rawConfig);
-  let collector: OtlpCollector | undefined;
-
-  beforeAll(async () => {
-    collector = await startOtlpCollector();
-  });
-
-  afterAll(() => collector?.close());
+  const collector = useStarted("the OTLP collector", () => startOtlpCollector());
 
   it("keeps the OpenTelemetry SDK out of what every function loads at start", async () => {
     for (const name of Object.keys(LAMBDA_ENTRIES) as FunctionName[]) {
@@ -74,7 +68,6 @@ describe("tracing in the bundled Lambda handlers", () => {
   });
 
   it("exports one connected trace over OTLP with HOOKLINE_TRACING=true", async () => {
-    if (!collector) throw new Error("the OTLP collector is not running");
     const { workDir, bundles, dynamo, simulator, sqs } = lambdas;
     useLocalAws(
       workDir,
