@@ -1,5 +1,6 @@
 import { createHmac, randomUUID } from "node:crypto";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
+import { TABLE_INDEXES } from "../functions/adapters/dynamo/table";
 import { makeSecretResolver } from "../functions/adapters/secrets";
 import {
   makeDeliverDeps,
@@ -32,11 +33,13 @@ const WRITE_COMMANDS = new Set([
 export interface LedgerWrites {
   /** Ingest of a webhook whose route matches: the receipt. */
   ingestPerWebhook: number;
-  /** Deliver of a message sent on its own: claim, rate limiter, intent, confirm, outcome. */
+  /** Deliver of a message sent on its own: rate limiter, the claim with the intent, outcome. */
   sentAlone: number;
+  /** Index entries a sent message's outcome makes (`events`: none on a stack, docs/cost.md). */
+  sentIndexEntries: number;
   /**
-   * Deliver of messages sent together in one `batch` request, per message: each one's claim,
-   * intent, confirm and outcome, and a share of the request's one rate-limiter write.
+   * Deliver of messages sent together in one `batch` request, per message: each one's claim
+   * with its intent, and outcome, and a share of the request's one rate-limiter write.
    */
   sentInBatch: { messages: number; writes: number; perMessage: number };
   /** Deliver of an event whose user's slot is taken: the failed claim, the marker, the deferral. */
@@ -121,6 +124,7 @@ export async function measureLedgerWrites(digestSizes = [1, 5, 20]): Promise<Led
     const first = webhook(1);
     const ingestPerWebhook = await counted(() => ingest(first));
     const sentAlone = await counted(deliverAll);
+    const sentIndexEntries = await indexEntriesOfOutcomes(client, tableName);
     const duplicateWebhook = await counted(() => ingest(first));
     await ingest(webhook(1));
     const deferred = await counted(deliverAll);
@@ -157,9 +161,26 @@ export async function measureLedgerWrites(digestSizes = [1, 5, 20]): Promise<Led
       const flush = await counted(deliverAll);
       digest.push({ events, sweep: sweepWrites, flush });
     }
-    return { ingestPerWebhook, sentAlone, sentInBatch, deferred, duplicateWebhook, digest };
+    return {
+      ingestPerWebhook,
+      sentAlone,
+      sentIndexEntries,
+      sentInBatch,
+      deferred,
+      duplicateWebhook,
+      digest,
+    };
   } finally {
     client.destroy();
     await dynamo.close();
   }
+}
+
+/** How many index keys the table's outcome items carry, each: the `events` index's, or none. */
+async function indexEntriesOfOutcomes(client: DynamoDBClient, tableName: string): Promise<number> {
+  const { Items = [] } = await client.send(new ScanCommand({ TableName: tableName }));
+  const outcomes = Items.filter((item) => item.pk?.S?.startsWith("OUTCOME#"));
+  if (outcomes.length !== 1) throw new Error(`expected one outcome, found ${outcomes.length}`);
+  const [outcome] = outcomes;
+  return outcome?.[TABLE_INDEXES.events.partitionKey] === undefined ? 0 : 1;
 }

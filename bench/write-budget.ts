@@ -8,8 +8,16 @@
 export const WRITES_PER_MESSAGE = {
   /** Ingest of a routed webhook: the receipt, written pending, then marked queued. */
   receipt: 2,
-  /** A message sent on its own: claim, rate limiter, intent, confirm, outcome. */
-  sentAlone: 5,
+  /**
+   * A message sent on its own: the rate limiter, the claim carrying the intent, the outcome (its
+   * intent stays the slot's record of the week: no confirm). In a batch of n: 2 + 1/n.
+   */
+  sentAlone: 3,
+  /**
+   * Index entries a sent message's outcome makes on a stack: none (its `events` index lists what
+   * needs a look, docs/cost.md), so a sent message writes no index. Deferred outcomes are listed.
+   */
+  sentIndexEntries: 0,
   /** An event whose user's slot is taken: the failed claim, the pending-digest marker, the deferral. */
   deferred: 3,
   /** A webhook the sender sent again: the receipt's failed conditional put. */

@@ -1,11 +1,13 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { Command } from "commander";
 import {
+  type LedgerInspection,
   makeDynamoInspection,
   type OutcomeQuery,
 } from "../../functions/adapters/dynamo/inspection";
 import type { Config } from "../../functions/core/config";
 import { ConfigError } from "../../functions/core/errors";
+import { jobIdFor } from "../../functions/core/job";
 import {
   OUTCOMES,
   type OutcomeRecord,
@@ -39,9 +41,10 @@ export interface EventListing {
 }
 
 /**
- * `hookline events`: the latest outcomes (every outcome by the time of its latest state, read
- * from the table's `events` index through {@link makeDynamoInspection}), newest first, grouped by
- * event. Filters apply to the outcomes; an event is listed when one of its messages passes.
+ * `hookline events`: the latest outcomes (by the time of their latest state, read from the
+ * table's `events` index through {@link makeDynamoInspection}), newest first, grouped by event.
+ * Filters apply to the outcomes; an event is listed when one of its messages passes. A deployed
+ * stack's index lists no `sent` outcomes (docs/cost.md): {@link lookUpEvent} finds those.
  */
 export async function listEvents(
   dynamo: DynamoDBClient,
@@ -49,13 +52,38 @@ export async function listEvents(
   filter: EventFilter,
 ): Promise<EventListing[]> {
   const inspection = makeDynamoInspection(dynamo, tableName);
-  const newestFirst = await inspection.recentOutcomes(filter);
+  return listing(inspection, await inspection.recentOutcomes(filter), filter.limit);
+}
+
+/**
+ * `hookline events --event <source>:<id>`: every message of one event, read by key whether the
+ * index lists it or not. Its jobs are `<source>:<id>:<route>`, one per route index below
+ * `routes`.
+ */
+export async function lookUpEvent(
+  dynamo: DynamoDBClient,
+  tableName: string,
+  event: { sourceId: string; eventId: string; routes: number },
+): Promise<EventListing[]> {
+  const inspection = makeDynamoInspection(dynamo, tableName);
+  const jobIds = Array.from({ length: event.routes }, (_, route) =>
+    jobIdFor(event.sourceId, event.eventId, route),
+  );
+  return listing(inspection, await inspection.outcomesOf(jobIds), 1);
+}
+
+/** Outcomes (newest first) grouped by event, at most `limit` events, with their notifications. */
+async function listing(
+  inspection: LedgerInspection,
+  newestFirst: readonly OutcomeRecord[],
+  limit: number,
+): Promise<EventListing[]> {
   const events = new Map<string, EventListing>();
   for (const record of newestFirst) {
     const key = `${record.sourceId}\u0000${record.eventId}`;
     let event = events.get(key);
     if (!event) {
-      if (events.size >= filter.limit) continue;
+      if (events.size >= limit) continue;
       event = {
         sourceId: record.sourceId,
         eventId: record.eventId,
@@ -139,6 +167,7 @@ export function registerEvents(program: Command, ctx: CliContext): void {
     .option("--outcome <outcome>", `only this outcome (${OUTCOMES.join(", ")})`)
     .option("--since <age>", "how far back, e.g. 15m, 1h, 2d", "24h")
     .option("--limit <n>", "at most this many events", positiveInteger, 50)
+    .option("--event <source:id>", "one event, by its source and id, whatever its outcome")
     .action(
       async (
         flags: TargetFlags & {
@@ -147,8 +176,10 @@ export function registerEvents(program: Command, ctx: CliContext): void {
           outcome?: string;
           since: string;
           limit: number;
+          event?: string;
         },
       ) => {
+        if (flags.event !== undefined) return showEvent(ctx, flags, flags.event);
         const sinceMs = parseSince(flags.since);
         if (sinceMs === undefined)
           throw new CliError(`--since ${flags.since}: use a number and s, m, h or d, e.g. 1h`);
@@ -165,10 +196,49 @@ export function registerEvents(program: Command, ctx: CliContext): void {
           });
           output.document({ target: where.label, events });
           printEvents(events, output, where.label);
+          // A deployed stack's index holds what needs a look (docs/cost.md).
+          if (flags.stack !== undefined && flags.outcome !== "deferred")
+            output.line(output.style.dim(UNLISTED_SENT));
         });
       },
     );
 }
+
+/** Said under a stack's listing: where its sent messages are. */
+export const UNLISTED_SENT =
+  "sent messages are not listed on a deployed stack (its events index keeps what needs a look); --event <source>:<id> shows any event";
+
+/** `--event <source>:<id>`: one event's messages, read by key. */
+async function showEvent(ctx: CliContext, flags: TargetFlags, text: string): Promise<void> {
+  const colon = text.indexOf(":");
+  const sourceId = text.slice(0, colon);
+  const eventId = text.slice(colon + 1);
+  if (colon <= 0 || eventId === "")
+    throw new CliError(`--event ${text}: use <source>:<id>, e.g. stripe:evt_1NG8Du2eZvKYlo2C`);
+  checkSourceId(ctx, flags, sourceId);
+  const routes = routeCount(ctx, flags);
+  await onTarget(ctx, flags, async (output, where) => {
+    const events = await lookUpEvent(where.dynamo, where.tableName, { sourceId, eventId, routes });
+    output.document({ target: where.label, events });
+    if (events.length === 0) output.line(`no outcome for ${sourceId}:${eventId} in ${where.label}`);
+    else printEvents(events, output, where.label);
+  });
+}
+
+/**
+ * Route indexes to look under: at least the first 100 (one BatchGetItem; the config read here
+ * may not be the one that ran), more when the config has more routes.
+ */
+function routeCount(ctx: CliContext, flags: TargetFlags): number {
+  try {
+    return Math.max(ROUTES_LOOKED_UP, configFor(ctx, flags).config.routes.length);
+  } catch (error) {
+    if (flags.config === undefined && error instanceof ConfigError) return ROUTES_LOOKED_UP;
+    throw error;
+  }
+}
+
+const ROUTES_LOOKED_UP = 100;
 
 /**
  * An unknown `--source` is an error with a "did you mean", not an empty listing. Checked against

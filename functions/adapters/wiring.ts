@@ -54,6 +54,11 @@ export interface Wiring {
   simulated?: ReadonlyMap<string, { origin: string; webhookUrl: string }>;
   /** Wraps every outcome store deliver uses (the local run shows outcomes as they happen). */
   observeOutcomes?: <T extends OutcomeStore>(outcomes: T) => T;
+  /**
+   * The `events` index lists `sent` outcomes too (the local run). Unset (a deployed stack), it
+   * holds what needs a look: every outcome but `sent` (docs/cost.md).
+   */
+  listSentOutcomes?: boolean;
   /** A client span per Bitrix24 call (docs/tracing.md); none when unset. */
   tracing?: Tracing;
 }
@@ -74,7 +79,7 @@ export function makeIngestDeps(wiring: Wiring, queue: JobQueue): IngestDeps {
     router: compileRoutes(config, { checked: wiring.checked ?? false }),
     receipts: makeDynamoReceiptStore(dynamo, tableName),
     queue,
-    outcomes: observed(wiring, makeDynamoOutcomeStore(dynamo, tableName)),
+    outcomes: outcomeStore(wiring),
     clock,
     log,
     metrics,
@@ -141,7 +146,7 @@ export async function makeDeliverDeps(
         operatingWindowSeconds: portal.rateLimit.operatingWindowSeconds,
       },
     },
-    outcomes: observed(wiring, makeDynamoOutcomeStore(dynamo, tableName)),
+    outcomes: outcomeStore(wiring),
     clock,
     log,
     metrics: portalMetrics(metrics, portal.id, config.portals.length),
@@ -163,7 +168,7 @@ export function portalsDeliver(wiring: Wiring): Deliver {
   );
   return routeToPortals({
     portals: deliverers,
-    outcomes: observed(wiring, makeDynamoOutcomeStore(wiring.dynamo, wiring.tableName)),
+    outcomes: outcomeStore(wiring),
     clock: wiring.clock,
   });
 }
@@ -180,8 +185,13 @@ const liquidForDigests = (wiring: Wiring, deliver: Deliver): Deliver =>
       }
     : deliver;
 
-const observed = (wiring: Wiring, outcomes: OutcomeStore): OutcomeStore =>
-  wiring.observeOutcomes ? wiring.observeOutcomes(outcomes) : outcomes;
+/** The outcome store every use case writes through, as the wiring says to list and observe it. */
+function outcomeStore(wiring: Wiring): OutcomeStore {
+  const outcomes = makeDynamoOutcomeStore(wiring.dynamo, wiring.tableName, {
+    listSent: wiring.listSentOutcomes ?? false,
+  });
+  return wiring.observeOutcomes ? wiring.observeOutcomes(outcomes) : outcomes;
+}
 
 /** The sweeper's dependencies: the due index, the slots' queued-flush marks, the queue. */
 export function makeSweepDeps(wiring: Wiring, queue: JobQueue): SweepDeps {
@@ -189,7 +199,7 @@ export function makeSweepDeps(wiring: Wiring, queue: JobQueue): SweepDeps {
   const timings = deliveryTimings(config);
   const longestWeek = Math.max(...config.portals.map((portal) => portalWindow(portal).weekMs));
   return {
-    outcomes: makeDynamoOutcomeStore(dynamo, tableName),
+    outcomes: outcomeStore(wiring),
     slots: makeDynamoSlotStore(dynamo, tableName, {
       weekMs: longestWeek,
       weekMarginMs: 0,

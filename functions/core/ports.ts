@@ -113,7 +113,13 @@ export interface SlotVerdict {
 export type ClaimResult =
   | { status: "claimed"; attempt: SlotAttempt }
   /** A live lease of another attempt (maybe another copy of this same job) blocks the send. */
-  | { status: "busy"; heldBy: string; leaseUntil: Date }
+  | {
+      status: "busy";
+      heldBy: string;
+      leaseUntil: Date;
+      /** Its intent is recorded: if its request landed, the slot is used until then. */
+      usedUntil?: Date;
+    }
   /**
    * Used this week, or possibly used by an attempt that never confirmed: free from `freeAt` on.
    * `digest` names the events of the digest that used it, when a digest did.
@@ -136,6 +142,23 @@ export interface SlotStore {
    * counts as ambiguous (`maybeSentAt`). A live lease blocks everyone, another copy of us too.
    */
   claim(key: SlotKey, holder: SlotHolder, now: Date, leaseMs: number): Promise<ClaimResult>;
+  /**
+   * Whether a fresh claim would take the slot now and no digest waits on its marker (one
+   * consistent read): then `claimSending` may go first. A hint; the claim's condition decides.
+   */
+  freeToSend(key: SlotKey, jobId: string, now: Date): Promise<boolean>;
+  /**
+   * A fresh claim and the intent in one conditional write (docs/ledger.md, "Writes per
+   * message"), made right before the request, after the bucket turn and the token: the slot is
+   * used from `now` until a week after the lease. Only where no digest waits on the marker.
+   * `undefined` when the slot is not free that way: take the careful path (`claim`).
+   */
+  claimSending(
+    key: SlotKey,
+    holder: SlotHolder,
+    now: Date,
+    leaseMs: number,
+  ): Promise<SlotAttempt | undefined>;
   /**
    * The attempt's intent, written right before its request goes on the wire: from now on it may
    * land, and only this record makes an interrupted attempt count as evidence. `false` when the

@@ -166,6 +166,8 @@ export async function startLocalBridge(options: LocalBridgeOptions): Promise<Loc
       metrics: options.metrics ?? noMetrics,
       simulated: simulators,
       observeOutcomes: (outcomes) => observeOutcomes(outcomes, showOutcome),
+      // The local table is free: `hookline events` lists sent messages too.
+      listSentOutcomes: true,
       ...(options.tracing && { tracing: options.tracing }),
     };
     const { tracing } = options;

@@ -94,6 +94,27 @@ describe("hookline events, digests, slot and replay on the local run", () => {
     expect(text.text).toMatch(/order\.paid\tmsg_second\t2\tdeferred\t31\tdigest due \d{4}-/);
   });
 
+  it("events --event: one event by its source and id, read by key whatever the index lists", async () => {
+    const found = await cli("events", "--event", "app:msg_first", "--json");
+    expect(found.code).toBe(0);
+    expect(found.json.events).toEqual([
+      expect.objectContaining({
+        sourceId: "app",
+        eventId: "msg_first",
+        messages: [expect.objectContaining({ jobId: "app:msg_first:2", outcome: "sent" })],
+      }),
+    ]);
+    const none = await cli("events", "--event", "app:msg_nowhere");
+    expect(none.code).toBe(0);
+    expect(none.text).toContain("no outcome for app:msg_nowhere");
+    const malformed = await cli("events", "--event", "msg_first");
+    expect(malformed.code).toBe(1);
+    expect(malformed.text).toContain("--event msg_first: use <source>:<id>");
+    const typo = await cli("events", "--event", "apq:msg_first");
+    expect(typo.code).toBe(1);
+    expect(typo.text).toContain('no source "apq" in the config');
+  });
+
   it("events: an unknown --source is an error that names the sources and suggests the nearest", async () => {
     const typo = await cli("events", "--source", "apq");
     expect(typo.code).toBe(1);

@@ -9,6 +9,7 @@ import {
   StartMessageMoveTaskCommand,
 } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UNLISTED_SENT } from "../../cli/commands/events";
 import type { SqsSender } from "../../cli/context";
 import { runCli } from "../../cli/program";
 import type { StackOutputsReader } from "../../cli/target";
@@ -94,6 +95,20 @@ describe("hookline against a deployed stack (--stack)", () => {
     expect(JSON.parse(events.text)).toMatchObject({
       target: "stack hookline-prod",
       events: [{ eventId: "msg_stack", messages: [{ outcome: "sent", userId: 51 }] }],
+    });
+    // A stack's index lists no sent message (docs/cost.md): its listing says where they are.
+    const text = await cli(["events", "--stack", "hookline-prod"]);
+    expect(text.text).toContain(UNLISTED_SENT);
+    const one = await cli([
+      "events",
+      "--stack",
+      "hookline-prod",
+      "--event",
+      "app:msg_stack",
+      "--json",
+    ]);
+    expect(JSON.parse(one.text)).toMatchObject({
+      events: [{ eventId: "msg_stack", messages: [{ jobId: "app:msg_stack:2", outcome: "sent" }] }],
     });
     // The config's only portal (id `default`), as the deployed stack's slots name it.
     const slot = await cli(["slot", "51", "--stack", "hookline-prod", "--json"]);

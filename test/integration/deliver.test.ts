@@ -54,20 +54,22 @@ describe("deliver, against real stores", () => {
     };
   }
 
-  it("sends, confirms the slot, and defers the user's next event to when the week frees", async () => {
+  it("sends, holds the slot for the week, and defers the user's next event to when the week frees", async () => {
     const t = setup([answers.sent]);
     const first = t.job("first");
-    expect(await t.attempt(first)).toEqual(done);
     const sentAt = t.clock.ms;
+    expect(await t.attempt(first)).toEqual(done);
     expect((await t.outcome(first))?.outcome).toBe("sent");
 
     t.clock.advance(SECOND);
     const second = t.job("second");
     expect(await t.attempt(second)).toEqual(done);
     expect(t.bitrix.calls).toEqual(["[b]first[/b] for user 1"]);
+    // A lone send keeps its intent as the week's record (docs/ledger.md, "Writes per message"):
+    // used until a week and the margin after the lease the intent was written in.
     expect(await t.outcome(second)).toMatchObject({
       outcome: "deferred",
-      dueAt: new Date(sentAt + t.timings.weekMs + t.timings.weekMarginMs),
+      dueAt: new Date(sentAt + t.timings.leaseMs + t.timings.weekMs + t.timings.weekMarginMs),
     });
     expect(t.counted).toEqual(["Messages:sent", "Messages:deferred"]);
   });

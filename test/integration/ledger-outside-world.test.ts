@@ -336,8 +336,24 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
     it("the access token is fetched before the latest-safe-start check: a token wait never pushes a request past it", async () => {
       const w = world();
       const { client, started } = slowTokenClient(w);
-      const leaseFrom = w.clock.ms;
-      const deliver = makeDeliver({ ...w.deps, client });
+      // When each lease began: the claim's time (a free slot is claimed after the token).
+      const claimedAt: number[] = [];
+      const { slots } = w.deps;
+      const deliver = makeDeliver({
+        ...w.deps,
+        client,
+        slots: {
+          ...slots,
+          claim: (key, holder, now, leaseMs) => {
+            claimedAt.push(now.getTime());
+            return slots.claim(key, holder, now, leaseMs);
+          },
+          claimSending: (key, holder, now, leaseMs) => {
+            claimedAt.push(now.getTime());
+            return slots.claimSending(key, holder, now, leaseMs);
+          },
+        },
+      });
       const job = w.job("oauth-late");
       const first = await deliver({
         message: job,
@@ -345,6 +361,7 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
         queuedAt: w.clock.ms,
         deadline: w.clock.ms + 50_000,
       });
+      const leaseFrom = claimedAt[0] ?? Number.NaN;
       for (const start of started) {
         expect(start + w.timings.requestLandsWithinMs).toBeLessThanOrEqual(
           leaseFrom + w.timings.leaseMs,
@@ -477,7 +494,8 @@ describe("the week boundary (dynalite, fake clock)", () => {
     });
     const first = w.job("order-first");
     expect(await w.attempt(first)).toEqual(done);
-    const freeAt = w.clock.ms + w.timings.weekMs + w.timings.weekMarginMs;
+    // A lone send's intent holds the slot until a week and the margin after its lease.
+    const freeAt = w.clock.ms + w.timings.leaseMs + w.timings.weekMs + w.timings.weekMarginMs;
     w.clock.advance(SECOND);
     const older = w.job("order-older");
     expect(await w.attempt(older)).toEqual(done);
@@ -533,8 +551,9 @@ describe("the week boundary (dynalite, fake clock)", () => {
   it("an event that joins a pending digest keeps our own send's free time: the next USER_MESSAGE_LIMIT waits the margin, not a day", async () => {
     const w = makeLedgerWorld(table.db, TABLE, `boundary-${++unique}.example`, T0);
     const { weekMs, weekMarginMs } = w.timings;
-    // The worker that sent first ran more behind than the margin allows for.
-    const skewMs = weekMarginMs + 2 * SECOND;
+    // The worker that sent first ran more behind than the margin allows for (its record counts
+    // the week from the end of the lease its intent was written in).
+    const skewMs = weekMarginMs + w.timings.leaseMs + 2 * SECOND;
     let lastRow: number | undefined;
     const portal = (): SendResult => {
       if (lastRow !== undefined && lastRow > w.clock.ms - weekMs) return answers.limited;
@@ -549,7 +568,7 @@ describe("the week boundary (dynalite, fake clock)", () => {
 
     const first = w.job("boundary-first");
     expect(await run(first, behind)).toEqual(done);
-    const freeAt = w.clock.ms - skewMs + weekMs + weekMarginMs;
+    const freeAt = w.clock.ms - skewMs + w.timings.leaseMs + weekMs + weekMarginMs;
     w.clock.advance(SECOND);
     const older = w.job("boundary-older");
     expect(await run(older)).toEqual(done);
@@ -603,17 +622,17 @@ describe("every path is bounded (dynalite, fake clock)", () => {
   it("an exception that repeats until the retry window is over ends in an outcome and the dead-letter queue, not in SQS's retention", async () => {
     const w = makeLedgerWorld(table.db, TABLE, `throws-${++unique}.example`, T0, {
       // The slot store fails on every claim (a bad deploy, a permission lost).
-      slots: (slots) => failing(slots, { claim: 10_000 }),
+      slots: (slots) => failing(slots, { claim: 10_000, claimSending: 10_000 }),
     });
     const job = w.job("throws");
     const queuedAt = w.clock.ms;
-    await expect(w.attempt(job, 1, queuedAt)).rejects.toThrow(/claim failed/);
+    await expect(w.attempt(job, 1, queuedAt)).rejects.toThrow(/claim(Sending)? failed/);
     w.clock.set(queuedAt + w.timings.retryForMs + SECOND);
     const last = await w.attempt(job, 40, queuedAt);
     expect(last).toMatchObject({ status: "dead-letter" });
     const record = await w.outcome(job);
     expect(record?.outcome).toBe("unknown");
-    expect(record?.reason).toMatch(/claim failed/);
+    expect(record?.reason).toMatch(/claim(Sending)? failed/);
     expect(w.bitrix.calls).toHaveLength(0);
   });
 

@@ -56,8 +56,9 @@ describe("the weekly ledger through the local bridge", () => {
     expect(due).toBeGreaterThan(deferred[0]?.at.getTime() ?? 0);
     expect(bridge.sentTo(userId)).toHaveLength(1);
 
-    // The week (10 s) plus the margin (1 s) passes; the sweeper queues the flush.
-    const messages = await bridge.waitForMessages(userId, 2, 20_000);
+    // The week (10 s) plus the margin (1 s) after the first send's lease (10 s) passes: a lone
+    // send's intent is the slot's record (docs/ledger.md). The sweeper queues the flush.
+    const messages = await bridge.waitForMessages(userId, 2, 40_000);
     expect(messages).toHaveLength(2);
     const digest = messages[1]?.message ?? "";
     expect(digest).toContain("[b]2 updates[/b]");
@@ -70,7 +71,7 @@ describe("the weekly ledger through the local bridge", () => {
     expect(final[0]?.digestId).toBeDefined();
     expect(final[0]?.digestId).toBe(final[1]?.digestId);
     expect((await records(jobOf(first)))?.outcome).toBe("sent");
-  }, 40_000);
+  }, 70_000);
 
   it("defers an event when another app already messaged the user (USER_MESSAGE_LIMIT), then delivers it", async () => {
     const userId = freshUser();
@@ -90,7 +91,7 @@ describe("the weekly ledger through the local bridge", () => {
     ]);
     const final = await bridge.waitForRecord(jobOf(request), "sent", 10_000);
     expect(final?.outcome).toBe("sent");
-  }, 40_000);
+  }, 70_000);
 
   it("sends a digest of one event as that event's own message", async () => {
     const userId = freshUser();
@@ -101,11 +102,11 @@ describe("the weekly ledger through the local bridge", () => {
     await postAndSettle(bridge, second);
     expect((await records(jobOf(second)))?.outcome).toBe("deferred");
 
-    const messages = await bridge.waitForMessages(userId, 2, 20_000);
+    const messages = await bridge.waitForMessages(userId, 2, 40_000);
     expect(messages[1]?.message).toContain("beta");
     // A digest of one event is that event's own message.
     expect(messages[1]?.message).not.toContain("updates");
-  }, 40_000);
+  }, 70_000);
 });
 
 describe("an event for a user whose digest is due", () => {
@@ -119,7 +120,11 @@ describe("an event for a user whose digest is due", () => {
     await postAndSettle(bridge, beta);
     expect(await bridge.outcome(jobOf(beta))).toBe("deferred");
 
-    await sleep((WEEK_SECONDS + 1.5) * 1000);
+    // Past beta's due time: the week and the margin after alpha's lease (its intent is the
+    // slot's record, docs/ledger.md).
+    const due =
+      (await bridge.record(jobOf(beta)))?.dueAt?.getTime() ?? Date.now() + WEEK_SECONDS * 1000;
+    await sleep(Math.max(0, due - Date.now()) + 1500);
     const gamma = order(userId, "gamma");
     await postAndSettle(bridge, gamma);
 
@@ -128,7 +133,7 @@ describe("an event for a user whose digest is due", () => {
     expect(messages[1]?.message).toMatch(/2 updates[\s\S]*beta[\s\S]*gamma/);
     expect(await bridge.outcome(jobOf(beta))).toBe("sent");
     expect(await bridge.outcome(jobOf(gamma))).toBe("sent");
-  }, 40_000);
+  }, 70_000);
 });
 
 describe("a route with whenLimited: drop", () => {
@@ -168,7 +173,7 @@ describe("retries bounded by time", () => {
     await until(
       () => bridge.queue.deadLetters.length,
       (n) => n === 1,
-      20_000,
+      40_000,
     );
     await bridge.queue.idle();
 
@@ -183,5 +188,5 @@ describe("retries bounded by time", () => {
     await bridge.queue.idle();
     expect(await bridge.outcome(jobOf(request))).toBe("sent");
     expect(bridge.simulator?.messages.filter((m) => m.userId === userId)).toHaveLength(1);
-  }, 40_000);
+  }, 70_000);
 });

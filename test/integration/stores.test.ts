@@ -15,7 +15,7 @@ import {
 import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
 import { keys, shardOf, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
 import type { EventJob } from "../../functions/core/job";
-import type { OutcomeRecord } from "../../functions/core/outcome";
+import { type OutcomeRecord, outcomeRecord } from "../../functions/core/outcome";
 import {
   type ClaimResult,
   DIGEST_HOLDER,
@@ -178,6 +178,70 @@ describe.each([
       );
       const claim = await resending.claim(key, job("job"), T0, LEASE);
       expect(claim.status).toBe("claimed");
+    });
+
+    describe("the quick way: a claim that carries the intent (claimSending)", () => {
+      it("takes a free slot with its intent in one write: used until a week after the lease", async () => {
+        const key = freshSlot();
+        expect(await slots().freeToSend(key, "job", T0)).toBe(true);
+        const attempt = await slots().claimSending(key, job("job"), T0, LEASE);
+        expect(attempt).toMatchObject({ key, holder: job("job"), leaseUntil: at(LEASE) });
+        expect(await slots().freeToSend(key, "other", at(SECOND))).toBe(false);
+        // A live lease whose intent is recorded: busy, and used until then if it landed.
+        expect(await slots().claim(key, job("other"), at(SECOND), LEASE)).toEqual({
+          status: "busy",
+          heldBy: "job",
+          leaseUntil: at(LEASE),
+          usedUntil: freeAfter(at(LEASE)),
+        });
+        // Unconfirmed, it holds the week; the next claim after it knows our own free time.
+        expect(await slots().claimSending(key, job("other"), at(LEASE + SECOND), LEASE)).toBe(
+          undefined,
+        );
+        const next = await take(key, job("other"), freeAfter(at(LEASE)));
+        expect(next.previousFreeAt).toEqual(freeAfter(at(LEASE)));
+      });
+
+      it("never takes a slot a digest waits on (its pending-digest marker): the careful way joins it", async () => {
+        const key = freshSlot();
+        await slots().notePending(key, "older", at(WEEK));
+        expect(await slots().freeToSend(key, "newer", T0)).toBe(false);
+        expect(await slots().claimSending(key, job("newer"), T0, LEASE)).toBeUndefined();
+        const careful = await take(key, job("newer"), T0);
+        expect(careful.pendingJobs).toEqual(["older"]);
+      });
+
+      it("never takes a slot the quick way that an attempt carrying the same job let go: its outcome may be just written", async () => {
+        const key = freshSlot();
+        const first = await take(key, job("job"), T0);
+        await slots().release(first, at(SECOND));
+        expect(await slots().claimSending(key, job("job"), at(2 * SECOND), LEASE)).toBeUndefined();
+        // Another job may; and the careful way (which reads the outcome again) may too.
+        expect(await slots().claimSending(key, job("other"), at(2 * SECOND), LEASE)).toBeDefined();
+        const digest = freshSlot();
+        const flush = await take(
+          digest,
+          { jobId: DIGEST_HOLDER, digest: { id: "d1", jobIds: ["a", "b"] } },
+          T0,
+        );
+        await slots().release(flush, at(SECOND));
+        expect(await slots().claimSending(digest, job("b"), at(2 * SECOND), LEASE)).toBeUndefined();
+        expect((await slots().claim(digest, job("b"), at(2 * SECOND), LEASE)).status).toBe(
+          "claimed",
+        );
+      });
+
+      it("owns a quick claim whose write the SDK re-sent after it applied, without taking its own item for a previous send", async () => {
+        const key = freshSlot();
+        const resending = makeDynamoSlotStore(
+          resendingApplied(client, isSlotClaim),
+          TABLE,
+          SLOT_TIMES,
+        );
+        const attempt = await resending.claimSending(key, job("job"), T0, LEASE);
+        expect(attempt).toMatchObject({ holder: job("job"), limitedTries: 0 });
+        expect(attempt?.previousFreeAt).toBeUndefined();
+      });
     });
 
     it("keeps another holder out of a crashed attempt's slot until its week could be over", async () => {
@@ -640,6 +704,27 @@ describe.each([
       });
     });
 
+    it("reads a lone send kept as its intent as sent once its holder's outcome says so", async () => {
+      const key = freshSlot();
+      const jobId = fresh("job");
+      const attempt = await slots().claimSending(key, { jobId }, T0, LEASE);
+      if (!attempt) throw new Error("expected the quick claim");
+      expect(await inspection().slot(key)).toMatchObject({ state: "pending", holderJob: jobId });
+      const outcomes = makeDynamoOutcomeStore(client, TABLE);
+      const event = eventFor(jobId, { userId: key.userId });
+      await outcomes.finish(
+        outcomeRecord(event, { outcome: "sent", reason: "sent", at: at(SECOND) }),
+      );
+      const view = await inspection().slot(key);
+      expect(view).toMatchObject({
+        state: "sent",
+        sentAt: at(SECOND),
+        holderJob: jobId,
+        freeAt: at(LEASE + WEEK + MARGIN),
+      });
+      expect(view.leaseUntil).toBeUndefined();
+    });
+
     it("clears a slot: true when there was one, and it reads free afterwards", async () => {
       const key = freshSlot();
       expect(await inspection().clearSlot(key)).toBe(false);
@@ -685,6 +770,54 @@ describe.each([
         }),
       ).toEqual([first]);
       expect(await inspection().notifications([first.jobId])).toEqual(new Map());
+    });
+
+    it("on a deployed stack (listSent false) lists every outcome but sent; by key it finds all", async () => {
+      const source = fresh("source");
+      const outcomes = makeDynamoOutcomeStore(client, TABLE, { listSent: false });
+      const record = (n: number, over: Partial<OutcomeRecord> = {}): OutcomeRecord => ({
+        jobId: fresh("job"),
+        sourceId: source,
+        eventId: `delivery-${n}`,
+        eventName: "issues.opened",
+        outcome: "sent",
+        reason: "sent",
+        userId: 42,
+        at: at(n * SECOND),
+        ...over,
+      });
+      const sent = record(1);
+      const failed = record(2, { outcome: "failed", reason: "no" });
+      const unknown = record(3, { outcome: "unknown", reason: "no answer" });
+      for (const each of [sent, failed, unknown]) await outcomes.finish(each);
+      // A deferred event is listed, and leaves the index once its digest sent it.
+      const key = freshSlot();
+      const later = eventFor(fresh("job"), { userId: key.userId, sourceId: source });
+      await outcomes.defer(later, key, at(WEEK), "weekly slot used", at(4 * SECOND));
+      const since = T0;
+      const listed = async () =>
+        (await inspection().recentOutcomes({ source, since, limit: 10 })).map((r) => r.outcome);
+      expect(await listed()).toEqual(["deferred", "unknown", "failed"]);
+      await outcomes.finish({
+        ...unknown,
+        jobId: later.jobId,
+        outcome: "sent",
+        reason: "in digest",
+        at: at(WEEK),
+      });
+      expect(await listed()).toEqual(["unknown", "failed"]);
+      // Every outcome is still there by key (`hookline events --event`).
+      const byKey = await inspection().outcomesOf([
+        sent.jobId,
+        failed.jobId,
+        later.jobId,
+        fresh("none"),
+      ]);
+      expect(byKey.map((r) => [r.jobId, r.outcome])).toEqual([
+        [later.jobId, "sent"],
+        [failed.jobId, "failed"],
+        [sent.jobId, "sent"],
+      ]);
     });
 
     it("reads when a message reached its user as a notification, for those that did", async () => {

@@ -155,6 +155,10 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
       { weight: 5, arbitrary: fc.constant(undefined) },
       { weight: 1, arbitrary: fc.nat({ max: 5 }) },
     ),
+    batch: fc.oneof(
+      { weight: 2, arbitrary: fc.constant(undefined) },
+      { weight: 1, arbitrary: fc.integer({ min: 2, max: 4 }) },
+    ),
     rate: fc.constantFrom(
       { perSecond: 2, burst: 2 },
       { perSecond: 1, burst: 1 },

@@ -129,6 +129,12 @@ export interface Scenario {
   poisoned?: number | undefined;
   /** Late copies come once more three weeks on, after TTL may have deleted the slot items. */
   afterTtlCopies?: boolean | undefined;
+  /**
+   * Batch delivery (docs/ledger.md, "Batch delivery"), on a webhook portal: a worker's events
+   * under way together go out in one `batch` request of at most this many; each command has its
+   * own check and landing, a whole-request failure is every command's.
+   */
+  batch?: number | undefined;
 }
 
 export interface WorldOptions {
@@ -324,6 +330,8 @@ export class LedgerWorld {
     /** An exhausted `failed` replaced by a later copy (the design allows it, as for a redrive). */
     exhaustedReplaced: 0,
     sdkResends: 0,
+    /** `batch` requests (worlds with batch delivery), each of one or more commands. */
+    batches: 0,
     /** Notifications that landed, and those that replaced an earlier one with the same tag. */
     notificationsLanded: 0,
     notificationsReplaced: 0,
@@ -489,6 +497,15 @@ export class LedgerWorld {
         ...this.scenario.rate,
       }),
       client: this.poisonedClient(tokens ? this.oauthClient(tokens) : this.bitrixClient()),
+      ...(this.scenario.batch !== undefined &&
+        !tokens && {
+          batching: {
+            maxMessages: this.scenario.batch,
+            gatherMs: 200,
+            perSecond: this.scenario.rate.perSecond,
+            budget: { operatingSeconds: 480, operatingWindowSeconds: 600 },
+          },
+        }),
       outcomes: makeDynamoOutcomeStore(gated, this.table),
       composeDigest: (events) => {
         const composed = compose(events);
@@ -568,7 +585,12 @@ export class LedgerWorld {
           // The first answer was lost on the way back; the SDK sends the same write again.
           this.log(`  the SDK re-sends ${label} after it applied`);
           this.counts.sdkResends++;
-          await real.send(command as never).catch(() => {});
+          const appliedFirst = await real.send(command as never).then(
+            () => true,
+            () => false,
+          );
+          // A reclaim that applied took the evidence over, whatever the re-sent write answers.
+          if (appliedFirst) for (const jobId of reclaimed) this.reclaimEvidence.add(jobId);
         }
         result = await real.send(command as never);
         for (const jobId of reclaimed) this.reclaimEvidence.add(jobId);
@@ -645,7 +667,7 @@ export class LedgerWorld {
               return;
             }
             this.checkLatestStart(attempt);
-            const request = this.startRequest(message);
+            const [request] = this.startRequests([message]) as [BitrixRequest];
             const answerAt = this.answerTime(request);
             this.ops.push({
               id: this.nextId++,
@@ -654,6 +676,42 @@ export class LedgerWorld {
               label: `bitrix answer #${request.id}`,
               readyAt: answerAt,
               release: async () => resolve(this.answerOf(request)),
+            });
+          },
+        ),
+      // One HTTP request for them all: one script (a timeout or a 503 is every command's), each
+      // command its own check and landing, so its own answer.
+      sendBatch: (
+        _code: string,
+        messages: readonly RenderedMessage[],
+        _signal?: AbortSignal,
+        mayStart?: () => boolean,
+      ) =>
+        this.gate<SendResult[]>(
+          "bitrix",
+          `bitrix batch users ${messages.map((message) => message.userId)}`,
+          async (resolve, _, attempt) => {
+            if (mayStart && !mayStart()) {
+              this.log(`  too late to start: ABORTED`);
+              const aborted: SendResult = {
+                kind: "retry",
+                code: "ABORTED",
+                retryAfterMs: 0,
+                overloaded: false,
+              };
+              resolve(messages.map(() => aborted));
+              return;
+            }
+            this.checkLatestStart(attempt);
+            this.counts.batches++;
+            const requests = this.startRequests(messages);
+            this.ops.push({
+              id: this.nextId++,
+              attempt,
+              kind: "timer",
+              label: `bitrix batch answer #${requests.map((request) => request.id)}`,
+              readyAt: Math.max(...requests.map((request) => this.answerTime(request))),
+              release: async () => resolve(requests.map((request) => this.answerOf(request))),
             });
           },
         ),
@@ -792,7 +850,9 @@ export class LedgerWorld {
         }),
       );
     }
-    const request = this.startRequest({ userId: Number(body.USER_ID), message: body.MESSAGE });
+    const [request] = this.startRequests([
+      { userId: Number(body.USER_ID), message: body.MESSAGE },
+    ]) as [BitrixRequest];
     return this.answerLater(
       attempt,
       this.answerTime(request),
@@ -948,14 +1008,31 @@ export class LedgerWorld {
     return [...text.matchAll(/event #(\d+);/g)].map((match) => `app:ev${match[1]}:0`);
   }
 
-  private startRequest(message: RenderedMessage): BitrixRequest {
-    const { requestLandsWithinMs } = this.timings;
-    const timeoutMs = onlyPortal(this.options.config).timeoutMs;
+  /** One HTTP request to Bitrix24 for these messages (a batch's commands): one script, one timing. */
+  private startRequests(messages: readonly RenderedMessage[]): BitrixRequest[] {
     const script: BitrixScript = this.chaos
       ? (this.scenario.script[this.scriptPos++] ?? "ok")
       : "ok";
     const start = this.now;
     const quick = 20 + this.faultValue(600);
+    // Drawn only where it is used, as for a lone request (the fault stream stays as it was).
+    const timeoutMs = onlyPortal(this.options.config).timeoutMs;
+    const lateBy =
+      script === "timeout-lands-late"
+        ? this.faultValue(this.timings.requestLandsWithinMs - timeoutMs)
+        : 0;
+    return messages.map((message) => this.startRequest(message, script, start, quick, lateBy));
+  }
+
+  private startRequest(
+    message: RenderedMessage,
+    script: BitrixScript,
+    start: number,
+    quick: number,
+    lateBy: number,
+  ): BitrixRequest {
+    const { requestLandsWithinMs } = this.timings;
+    const timeoutMs = onlyPortal(this.options.config).timeoutMs;
     const request: BitrixRequest = {
       id: this.requests.length + 1,
       user: message.userId,
@@ -977,7 +1054,7 @@ export class LedgerWorld {
         request.landAt = start + quick;
         break;
       case "timeout-lands-late": {
-        const landAt = start + timeoutMs + this.faultValue(requestLandsWithinMs - timeoutMs);
+        const landAt = start + timeoutMs + lateBy;
         request.checkAt = landAt - 5;
         request.landAt = landAt;
         break;

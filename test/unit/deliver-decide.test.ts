@@ -56,12 +56,25 @@ const shape = (decision: Decision) => [decision.effects.map((e) => e.do), decisi
 
 describe("decideGuarded: a guarded send's answer (weekly limit on)", () => {
   it.each<[string, GuardedState, SendResult, ReturnType<typeof shape>]>([
-    ["sent", state(), sent, [["confirm-slot", "finish"], "done"]],
+    // A clean lone send: its intent holds the week, its outcome says sent; no confirm write.
+    ["sent", state(), sent, [["finish"], "done"]],
+    [
+      "sent after a USER_MESSAGE_LIMIT counted since the user's last send: the confirm resets it",
+      state({ attempt: attempt({ limitedTries: 1 }) }),
+      sent,
+      [["confirm-slot", "finish"], "done"],
+    ],
+    [
+      "sent, a digest: confirmed, so copies of the events it carried settle from the slot",
+      state({ target: { alone: false } }),
+      sent,
+      [["confirm-slot", "finish"], "done"],
+    ],
     [
       "sent after failed bucket turns",
       state({ failures: 2 }),
       sent,
-      [["confirm-slot", "finish", "portal-recovered"], "done"],
+      [["finish", "portal-recovered"], "done"],
     ],
     [
       "USER_MESSAGE_LIMIT, nothing of ours in flight: another sender's week; the event defers",
@@ -276,9 +289,9 @@ describe("decideBatch: a batch's answer, command by command", () => {
       [
         [],
         [
-          [["confirm-slot", "finish"], "done"],
+          [["finish"], "done"],
           [["count-error", "block-slot", "defer"], "done"],
-          [["confirm-slot", "finish"], "done"],
+          [["finish"], "done"],
         ],
       ],
     ],
@@ -313,8 +326,8 @@ describe("decideBatch: a batch's answer, command by command", () => {
       [
         [{ do: "portal-recovered" }],
         [
-          [["confirm-slot", "finish"], "done"],
-          [["confirm-slot", "finish"], "done"],
+          [["finish"], "done"],
+          [["finish"], "done"],
         ],
       ],
     ],
@@ -325,7 +338,7 @@ describe("decideBatch: a batch's answer, command by command", () => {
       [
         [],
         [
-          [["confirm-slot", "finish"], "done"],
+          [["finish"], "done"],
           [["count-error", "mark-ambiguous"], "retry"],
         ],
       ],
@@ -334,13 +347,13 @@ describe("decideBatch: a batch's answer, command by command", () => {
       "the operating window nearly spent: every worker waits until it resets (before a 429)",
       batch({ messages: [state()], operating: report(478) }),
       [sent],
-      [[{ do: "hold-portal", forMs: 42 * SECOND }], [[["confirm-slot", "finish"], "done"]]],
+      [[{ do: "hold-portal", forMs: 42 * SECOND }], [[["finish"], "done"]]],
     ],
     [
       "the operating window with room for one more full request: go on",
       batch({ messages: [state()], operating: report(477) }),
       [sent],
-      [[], [[["confirm-slot", "finish"], "done"]]],
+      [[], [[["finish"], "done"]]],
     ],
     [
       "an operating report whose window has reset already holds nothing",
@@ -349,7 +362,7 @@ describe("decideBatch: a batch's answer, command by command", () => {
         operating: { operatingSeconds: 479, resetAtMs: NOW.getTime(), at: NOW.getTime() - 1 },
       }),
       [sent],
-      [[], [[["confirm-slot", "finish"], "done"]]],
+      [[], [[["finish"], "done"]]],
     ],
   ])("%s", (_name, given, answers, expected) => {
     expect(portalAndEach(decideBatch(given, answers))).toEqual(expected);

@@ -7,7 +7,7 @@ import {
 import type { OutcomeRecord } from "../../core/outcome";
 import type { SlotKey } from "../../core/ports";
 import { fromItem, readNotifications } from "./outcomes";
-import { allShards, type Item, keys, queryPages, TABLE_INDEXES } from "./table";
+import { allShards, getAll, type Item, keys, queryPages, TABLE_INDEXES } from "./table";
 
 /** Which outcomes `recentOutcomes` reads: all pass when a filter is unset. */
 export interface OutcomeQuery {
@@ -43,6 +43,11 @@ export interface LedgerInspection {
    * alone names `limit` events, so a few pages of each shard at most, never a scan.
    */
   recentOutcomes(query: OutcomeQuery): Promise<OutcomeRecord[]>;
+  /**
+   * The outcomes of these jobs, listed in the `events` index or not (a deployed stack lists no
+   * `sent` ones, docs/cost.md): one BatchGetItem per 100, newest first.
+   */
+  outcomesOf(jobIds: readonly string[]): Promise<OutcomeRecord[]>;
   /** When each of these jobs reached its user as a system notification, for those that did. */
   notifications(
     jobIds: readonly string[],
@@ -70,12 +75,34 @@ export function makeDynamoInspection(client: DynamoDBClient, tableName: string):
       );
       return shards.flat().sort((a, b) => b.at.getTime() - a.at.getTime());
     },
+    outcomesOf: async (jobIds) => {
+      const items = await getAll(client, tableName, [...new Set(jobIds)].map(keys.outcome));
+      return items
+        .filter((item) => item.outcome?.S !== undefined)
+        .map(fromItem)
+        .sort((a, b) => b.at.getTime() - a.at.getTime());
+    },
     notifications: (jobIds) => readNotifications(client, tableName, jobIds),
     slot: async (key) => {
       const { Item } = await client.send(
         new GetItemCommand({ TableName: tableName, Key: slotKey(key), ConsistentRead: true }),
       );
-      return slotView(Item);
+      const view = slotView(Item);
+      // A lone send keeps its intent as the week's record (docs/ledger.md, "Writes per message"):
+      // its holder's outcome says whether it landed.
+      const intent = Item?.sendingAt?.N !== undefined && !Item.settled?.BOOL;
+      if (view.state !== "pending" || !intent || !view.holderJob) return view;
+      const holder = await client.send(
+        new GetItemCommand({
+          TableName: tableName,
+          Key: keys.outcome(view.holderJob),
+          ConsistentRead: true,
+        }),
+      );
+      const landed = holder.Item && fromItem(holder.Item);
+      if (landed?.outcome !== "sent") return view;
+      const { leaseUntil: _, ...rest } = view;
+      return { ...rest, state: "sent", sentAt: landed.at };
     },
     clearSlot: async (key) => {
       const { Attributes } = await client.send(

@@ -1,5 +1,4 @@
 import {
-  BatchGetItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -14,6 +13,7 @@ import {
   applied,
   conditional,
   daysMs,
+  getAll,
   type Item,
   itemThatFailed,
   keys,
@@ -25,8 +25,6 @@ import {
 } from "./table";
 
 const OUTCOME_DAYS = 30;
-/** DynamoDB's BatchGetItem takes at most 100 keys. */
-const BATCH_GET_KEYS = 100;
 /** One digest never reads more than this many pending events (far above `digest.maxEvents`). */
 const MAX_PENDING_READ = 500;
 
@@ -65,7 +63,14 @@ function slotKeyOf(digestKey: string): SlotKey | undefined {
  * @example const outcomes = makeDynamoOutcomeStore(client, "hookline");
  * await outcomes.defer(job, slotKey, freeAt, "weekly slot used", now);
  */
-export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string): OutcomeStore {
+export function makeDynamoOutcomeStore(
+  client: DynamoDBClient,
+  tableName: string,
+  options: OutcomeStoreOptions = {},
+): OutcomeStore {
+  const listSent = options.listSent ?? true;
+  const recordItem = (record: OutcomeRecord) =>
+    outcomeItem(record, listSent || record.outcome !== "sent");
   async function read(jobId: string): Promise<OutcomeRecord | undefined> {
     const { Item } = await client.send(
       new GetItemCommand({ TableName: tableName, Key: keys.outcome(jobId), ConsistentRead: true }),
@@ -137,19 +142,7 @@ export function makeDynamoOutcomeStore(client: DynamoDBClient, tableName: string
 
   /** The deferred ones of these outcome items, read consistently, oldest first. */
   async function readPending(itemKeys: readonly Item[]): Promise<PendingEvent[]> {
-    const items: Item[] = [];
-    for (let start = 0; start < itemKeys.length; start += BATCH_GET_KEYS) {
-      let request: Item[] = itemKeys.slice(start, start + BATCH_GET_KEYS);
-      while (request.length > 0) {
-        const answer = await client.send(
-          new BatchGetItemCommand({
-            RequestItems: { [tableName]: { Keys: request, ConsistentRead: true } },
-          }),
-        );
-        items.push(...(answer.Responses?.[tableName] ?? []));
-        request = answer.UnprocessedKeys?.[tableName]?.Keys ?? [];
-      }
-    }
+    const items = await getAll(client, tableName, itemKeys, { consistent: true });
     return items
       .filter((item) => item.outcome?.S === "deferred" || item.outcome?.S === "notified")
       .map(pendingEvent)
@@ -362,35 +355,32 @@ export async function readNotifications(
   jobIds: readonly string[],
 ): Promise<Map<string, { notifiedAt: Date; notifyTag?: string }>> {
   const found = new Map<string, { notifiedAt: Date; notifyTag?: string }>();
-  const unique = [...new Set(jobIds)];
-  for (let start = 0; start < unique.length; start += BATCH_GET_KEYS) {
-    let request: Item[] = unique.slice(start, start + BATCH_GET_KEYS).map(keys.outcome);
-    while (request.length > 0) {
-      const answer = await client.send(
-        new BatchGetItemCommand({
-          RequestItems: {
-            [tableName]: { Keys: request, ProjectionExpression: "jobId, notifiedAt, notifyTag" },
-          },
-        }),
-      );
-      for (const item of answer.Responses?.[tableName] ?? []) {
-        const jobId = item.jobId?.S;
-        const notifiedAt = item.notifiedAt?.S;
-        if (jobId === undefined || notifiedAt === undefined) continue;
-        found.set(jobId, {
-          notifiedAt: new Date(notifiedAt),
-          ...(item.notifyTag?.S !== undefined && { notifyTag: item.notifyTag.S }),
-        });
-      }
-      request = answer.UnprocessedKeys?.[tableName]?.Keys ?? [];
-    }
+  const itemKeys = [...new Set(jobIds)].map(keys.outcome);
+  const projection = "jobId, notifiedAt, notifyTag";
+  for (const item of await getAll(client, tableName, itemKeys, { projection })) {
+    const jobId = item.jobId?.S;
+    const notifiedAt = item.notifiedAt?.S;
+    if (jobId === undefined || notifiedAt === undefined) continue;
+    found.set(jobId, {
+      notifiedAt: new Date(notifiedAt),
+      ...(item.notifyTag?.S !== undefined && { notifyTag: item.notifyTag.S }),
+    });
   }
   return found;
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-function recordItem(record: OutcomeRecord): Item {
+export interface OutcomeStoreOptions {
+  /**
+   * `sent` outcomes get `events` index keys too (default). `false` on a deployed stack: the index
+   * holds what needs an operator's look (deferred, notified, failed, unknown, suppressed), one
+   * index write less per sent message (docs/cost.md); `hookline events --event` still finds any.
+   */
+  listSent?: boolean;
+}
+
+function outcomeItem(record: OutcomeRecord, listed: boolean): Item {
   const item: Item = {
     jobId: str(record.jobId),
     sourceId: str(record.sourceId),
@@ -399,9 +389,11 @@ function recordItem(record: OutcomeRecord): Item {
     outcome: str(record.outcome),
     reason: str(record.reason),
     at: str(record.at.toISOString()),
-    // The `events` index: every outcome by the time of its latest state (`hookline events`).
-    eventsShard: str(shardOf(TABLE_INDEXES.events, record.jobId)),
-    atMs: num(record.at.getTime()),
+    // The `events` index: outcomes by the time of their latest state (`hookline events`).
+    ...(listed && {
+      eventsShard: str(shardOf(TABLE_INDEXES.events, record.jobId)),
+      atMs: num(record.at.getTime()),
+    }),
     expiresAt: ttlSeconds(
       Math.max(record.at.getTime(), record.dueAt?.getTime() ?? 0) + daysMs(OUTCOME_DAYS),
     ),

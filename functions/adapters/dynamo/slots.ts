@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { type DynamoDBClient, GetItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import {
   type ClaimResult,
   DIGEST_HOLDER,
@@ -28,6 +28,10 @@ export interface SlotStoreOptions {
   /** How long ambiguity evidence must outlive its attempt: retry window + dead-letter retention. */
   evidenceMs: number;
 }
+
+/** A fresh claim's condition: free, week over, or another holder's abandoned attempt past its week. */
+const FRESH =
+  "attribute_not_exists(#state) OR (freeAt <= :now AND (#state = :sent OR holderJob <> :job))";
 
 /** Re-claims when the blocking item changed before we could read it. */
 const MAX_CLAIM_ATTEMPTS = 4;
@@ -77,6 +81,7 @@ export function makeDynamoSlotStore(
     token: string,
     now: number,
     leaseMs: number,
+    sending = false,
   ): Promise<ClaimResult | { status: "reclaim"; old: Item } | undefined> {
     const leaseUntil = now + leaseMs;
     const digest = holder.digest;
@@ -87,16 +92,20 @@ export function makeDynamoSlotStore(
         Key: slotKey(key),
         UpdateExpression: [
           "SET #state = :pending, holder = :token, holderJob = :job, leaseUntil = :leaseUntil,",
-          "freeAt = :leaseUntil, expiresAt = :expiresAt",
+          // With the intent (`claimSending`): used from now until a week after the lease.
+          sending
+            ? "sendingAt = :now, freeAt = :freeAt, expiresAt = :expiresAt"
+            : "freeAt = :leaseUntil, expiresAt = :expiresAt",
           digest ? ", digestId = :digestId, digestJobs = :digestJobs" : "",
-          " REMOVE sentAt, maybeSentAt, settled, sendingAt, answered",
+          ` REMOVE sentAt, maybeSentAt, settled, ${sending ? "" : "sendingAt, "}answered`,
           // A digest's claim ends the sweeper's queued-flush mark: the next sweep may queue again.
           digest ? ", flushQueuedUntil" : ", digestId, digestJobs",
         ].join(" "),
-        ConditionExpression: [
-          "attribute_not_exists(#state)",
-          "(freeAt <= :now AND (#state = :sent OR holderJob <> :job))",
-        ].join(" OR "),
+        // The quick way also needs no digest waiting, and no attempt carrying this job to have
+        // let the slot go (it wrote its outcome just before: only the careful way reads it).
+        ConditionExpression: sending
+          ? `(${FRESH}) AND attribute_not_exists(pendingJobs) AND NOT contains(releasedJobs, :job)`
+          : FRESH,
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: {
           ":pending": PENDING,
@@ -106,6 +115,7 @@ export function makeDynamoSlotStore(
           ":now": num(now),
           ":leaseUntil": num(leaseUntil),
           ":expiresAt": pendingTtl(leaseUntil),
+          ...(sending && { ":freeAt": num(freeAfter(leaseUntil)) }),
           ...(digest && {
             ":digestId": str(digest.id),
             ":digestJobs": { L: digest.jobIds.map(str) },
@@ -116,17 +126,24 @@ export function makeDynamoSlotStore(
       }),
     );
     let old = write.applied ? write.attributes : undefined;
+    let resent = false;
     if (!write.applied) {
       const item = await itemThatFailed(client, tableName, slotKey(key), write.failed);
       if (!item) return undefined;
-      if (item.holder?.S !== token) return blocking(item, holder.jobId, now);
+      // `claimSending` does not wait or look why: the careful path does.
+      if (item.holder?.S !== token) return sending ? undefined : blocking(item, holder.jobId, now);
       // Our own token: the SDK re-sent this write after it had applied. The claim is ours; the
-      // item it replaced is lost (a pending item: no previous free time below), its marks kept.
+      // item it replaced is lost (no previous free time below), its marks kept.
       old = item;
+      resent = true;
     }
-    // Our own last send (not a block after another app's message) frees at a time we know; a
-    // released claim (an event that joined the digest) kept that time for the next claim.
-    const ownSend = old?.state?.S === "sent" && old.holderJob?.S !== BITRIX24_RECORD;
+    // Our own last send (not a block after another app's message) frees at a time we know, and
+    // so does a lone send that landed with its intent as its only record (docs/ledger.md, "Writes
+    // per message"); a released claim (an event that joined the digest) kept that time.
+    const ownSend =
+      !resent &&
+      ((old?.state?.S === "sent" && old.holderJob?.S !== BITRIX24_RECORD) ||
+        (old?.state?.S === "pending" && old.sendingAt?.N !== undefined && !old.settled?.BOOL));
     const kept = old?.state ? undefined : old?.previousFreeAt?.N;
     const previousFreeAt = ownSend
       ? new Date(Number(old?.freeAt?.N))
@@ -247,6 +264,22 @@ export function makeDynamoSlotStore(
       throw new Error(`weekly slot claim kept racing after ${MAX_CLAIM_ATTEMPTS} attempts`);
     },
 
+    async claimSending(key, holder, now, leaseMs) {
+      const result = await claimFresh(key, holder, randomUUID(), now.getTime(), leaseMs, true);
+      return result?.status === "claimed" ? result.attempt : undefined;
+    },
+
+    async freeToSend(key, jobId, now) {
+      const { Item: item } = await client.send(
+        new GetItemCommand({ TableName: tableName, Key: slotKey(key), ConsistentRead: true }),
+      );
+      if (!item?.state) return item?.pendingJobs === undefined;
+      const freeAt = Number(item.freeAt?.N ?? 0);
+      const fresh =
+        freeAt <= now.getTime() && (item.state.S === "sent" || item.holderJob?.S !== jobId);
+      return fresh && item.pendingJobs === undefined;
+    },
+
     async confirm(attempt, sentAt, settled = []) {
       const sentMs = sentAt.getTime();
       const clear = settled.length > 0;
@@ -260,7 +293,8 @@ export function makeDynamoSlotStore(
           ":expiresAt": ttlSeconds(freeAfter(sentMs) + weekMs),
           ...(clear && { ":settled": { SS: [...new Set(settled)] } }),
         },
-        "holder, leaseUntil, maybeSentAt, settled, sendingAt, answered, limitedTries, previousFreeAt" +
+        "holder, leaseUntil, maybeSentAt, settled, sendingAt, answered, limitedTries, previousFreeAt, " +
+          "releasedJobs" +
           (clear ? " DELETE pendingJobs :settled" : ""),
       );
     },
@@ -340,13 +374,19 @@ export function makeDynamoSlotStore(
       }
       // The counter of USER_MESSAGE_LIMIT answers, a queued-flush mark and our own last send's
       // free time (the next USER_MESSAGE_LIMIT waits the margin after it, not a day) outlive it.
+      // The jobs it carried are named: a copy of one of them never claims it the quick way (its
+      // outcome may have been written just before), only the careful way, which reads it again.
       const previous = attempt.previousFreeAt?.getTime();
+      const carried = [...new Set(attempt.holder.digest?.jobIds ?? [attempt.holder.jobId])];
       await asHolder(
         attempt,
-        previous === undefined
-          ? "SET freeAt = :zero"
-          : "SET freeAt = :zero, previousFreeAt = :prev",
-        { ":zero": num(0), ...(previous !== undefined && { ":prev": num(previous) }) },
+        `SET freeAt = :zero${previous === undefined ? "" : ", previousFreeAt = :prev"}` +
+          (carried.length > 0 ? " ADD releasedJobs :released" : ""),
+        {
+          ":zero": num(0),
+          ...(previous !== undefined && { ":prev": num(previous) }),
+          ...(carried.length > 0 && { ":released": { SS: carried } }),
+        },
         "#state, holder, holderJob, leaseUntil, sendingAt, answered, digestId, digestJobs",
       );
     },
@@ -375,7 +415,7 @@ export function makeDynamoSlotStore(
           ":expiresAt": ttlSeconds(untilMs + weekMs),
         },
         "holder, leaseUntil, maybeSentAt, settled, sendingAt, answered, sentAt, digestId, digestJobs, " +
-          "previousFreeAt",
+          "previousFreeAt, releasedJobs",
       );
     },
 
@@ -426,7 +466,15 @@ function blocking(
   const freeAt = Number(item.freeAt?.N ?? 0);
   if (state === "pending") {
     const leaseUntil = Number(item.leaseUntil?.N);
-    if (leaseUntil > now) return { status: "busy", heldBy, leaseUntil: new Date(leaseUntil) };
+    if (leaseUntil > now) {
+      const intent = item.sendingAt?.N !== undefined && !item.settled?.BOOL;
+      return {
+        status: "busy",
+        heldBy,
+        leaseUntil: new Date(leaseUntil),
+        ...(intent && { usedUntil: new Date(freeAt) }),
+      };
+    }
     if (heldBy === jobId) return { status: "reclaim", old: item };
   } else if (state !== "sent") {
     return undefined;

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import {
   type AttributeValue,
+  BatchGetItemCommand,
   ConditionalCheckFailedException,
   type DeleteItemCommand,
   type DynamoDBClient,
@@ -212,4 +213,39 @@ export async function* queryPages(
     yield page.Items ?? [];
     startKey = page.LastEvaluatedKey;
   } while (startKey);
+}
+
+/** Keys per BatchGetItem: DynamoDB's own limit. */
+const BATCH_GET_KEYS = 100;
+
+/**
+ * Every item of these keys that exists, in no particular order: one BatchGetItem per 100 keys,
+ * unprocessed keys asked again. `consistent` reads, or only the `projection`'s attributes.
+ */
+export async function getAll(
+  client: DynamoDBClient,
+  tableName: string,
+  itemKeys: readonly Item[],
+  read: { consistent?: boolean; projection?: string } = {},
+): Promise<Item[]> {
+  const items: Item[] = [];
+  for (let start = 0; start < itemKeys.length; start += BATCH_GET_KEYS) {
+    let request: Item[] = itemKeys.slice(start, start + BATCH_GET_KEYS);
+    while (request.length > 0) {
+      const answer = await client.send(
+        new BatchGetItemCommand({
+          RequestItems: {
+            [tableName]: {
+              Keys: request,
+              ...(read.consistent && { ConsistentRead: true }),
+              ...(read.projection && { ProjectionExpression: read.projection }),
+            },
+          },
+        }),
+      );
+      items.push(...(answer.Responses?.[tableName] ?? []));
+      request = answer.UnprocessedKeys?.[tableName]?.Keys ?? [];
+    }
+  }
+  return items;
 }

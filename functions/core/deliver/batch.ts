@@ -1,29 +1,32 @@
-import type { RenderedMessage, WhenLimited } from "../job";
+import type { EventJob, RenderedMessage } from "../job";
 import { DEFAULT_COMMAND_MS, type OperatingBudget, turnCost } from "../pacing";
-import type { SendResult, SlotAttempt } from "../ports";
-import { type Decision, decideBatch, type GuardedState } from "./decide";
+import type { SendResult, SlotAttempt, SlotKey } from "../ports";
+import { type Decision, decideBatch, decideGuarded, type GuardedState } from "./decide";
 import { apply } from "./effects";
-import type { Runtime } from "./runtime";
+import { pendingOf, type Runtime } from "./runtime";
 import { type DeliveryAttempt, done } from "./types";
 
 /**
- * Batch delivery (docs/ledger.md, "Batch delivery"): while a portal has a backlog, event sends
- * that hold their users' slots gather (at most `gatherMs`, at most `maxMessages`, one per user) and
- * go out in one `batch` request, one turn of the portal's bucket. Each message keeps its own slot
- * claim, lease and intent record, and gets its own command's answer as its decision; a lone message
- * goes at once, on its own. Everything here is I/O around `decideBatch`, which decides.
+ * The quick way out for events whose users' slots are free (docs/ledger.md, "Writes per message"
+ * and "Batch delivery"): while a portal has a backlog, such events gather (at most `gatherMs`, at
+ * most `maxMessages`, one per user) and go out in one `batch` request, one turn of the portal's
+ * bucket; a lone message goes at once, on its own. After the turn, each slot is claimed with its
+ * intent in one write; each message keeps its own claim, lease and intent record, and gets its own
+ * command's answer as its decision. Everything here is I/O around `decideBatch`, which decides.
  */
 
-/** How a message's part in a batch ended, for its own path to settle. */
+/** How a message's part in a request ended, for its own path to settle. */
 export type BatchOutcome =
-  /** Nothing went out for it (no bucket turn, or too late to start): a clean retry. */
+  /** Nothing went out for it and nothing holds its slot (no bucket turn, too late): retry. */
   | { kind: "not-sent"; retryAfterMs: number; reason: string }
-  /** Its lease was gone when its intent was to be recorded: nothing was sent for it. */
-  | { kind: "lease-lost" }
-  /** The client threw before the request went out. */
+  /** Its slot was not free as it looked: the careful path (claim, then intent) takes it. */
+  | { kind: "claim-lost" }
+  /** Another attempt had settled its job by the time the slot was ours: nothing to send. */
+  | { kind: "settled" }
+  /** A store or the client threw before the request went out (its claim given back). */
   | { kind: "threw"; error: unknown }
-  /** Its command's answer, decided. */
-  | { kind: "decided"; decision: Decision };
+  /** Its command's answer, decided, for the attempt that holds its slot. */
+  | { kind: "decided"; decision: Decision; attempt: SlotAttempt };
 
 export interface BatchSettings {
   maxMessages: number;
@@ -33,10 +36,9 @@ export interface BatchSettings {
 }
 
 interface Entry {
-  attempt: SlotAttempt;
-  message: RenderedMessage;
+  key: SlotKey;
+  job: EventJob;
   ctx: DeliveryAttempt;
-  whenLimited: WhenLimited;
   resolve: (outcome: BatchOutcome) => void;
 }
 
@@ -54,7 +56,13 @@ export interface BatchSeat {
   leave: () => void;
 }
 
-export function makeBatcher(rt: Runtime, settings: BatchSettings) {
+/**
+ * `batching` absent: every request carries one message, booked as one turn (no batch support,
+ * or batching off), through the same claim-with-intent path.
+ */
+export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
+  const maxMessages = batching?.maxMessages ?? 1;
+  const gatherMs = batching?.gatherMs ?? 0;
   const open = new Map<string, Gathering>();
   /** Event attempts under way that may still join a batch: the backlog, by job id. */
   const underWay = new Map<string, number>();
@@ -86,12 +94,15 @@ export function makeBatcher(rt: Runtime, settings: BatchSettings) {
     changed();
   }
 
-  /** Sends `message` in the open batch of its line (or a new one); the caller holds the slot. */
+  /**
+   * Sends the job in the open batch of its line (or a new one). The caller saw its user's slot
+   * free and no digest waiting; the request's claims are made after its bucket turn.
+   */
   function send(entry: Omit<Entry, "resolve">, leaveBacklog: () => void): Promise<BatchOutcome> {
     return new Promise((resolve) => {
-      const line = entry.attempt.key.openLineCode;
+      const line = entry.key.openLineCode;
       let gathering = open.get(line);
-      if (gathering?.users.has(entry.message.userId)) gathering = undefined;
+      if (gathering?.users.has(entry.job.userId)) gathering = undefined;
       if (!gathering) {
         const openedAt = rt.clock.now().getTime();
         const fresh: Gathering = { entries: [], users: new Set(), openedAt };
@@ -101,8 +112,8 @@ export function makeBatcher(rt: Runtime, settings: BatchSettings) {
         void run(line, fresh);
       }
       gathering.entries.push({ ...entry, resolve });
-      gathering.users.add(entry.message.userId);
-      if (gathering.entries.length >= settings.maxMessages && open.get(line) === gathering) {
+      gathering.users.add(entry.job.userId);
+      if (gathering.entries.length >= maxMessages && open.get(line) === gathering) {
         open.delete(line);
       }
       leaveBacklog();
@@ -121,11 +132,11 @@ export function makeBatcher(rt: Runtime, settings: BatchSettings) {
   /** Waits while more messages of the backlog may join, at most `gatherMs` from the first. */
   async function gather(line: string, gathering: Gathering) {
     await new Promise((resolve) => setImmediate(resolve));
-    const until = gathering.openedAt + settings.gatherMs;
+    const until = gathering.openedAt + gatherMs;
     const now = () => rt.clock.now().getTime();
     while (
       open.get(line) === gathering &&
-      gathering.entries.length < settings.maxMessages &&
+      gathering.entries.length < maxMessages &&
       pending > 0 &&
       now() < until
     ) {
@@ -142,17 +153,18 @@ export function makeBatcher(rt: Runtime, settings: BatchSettings) {
     if (open.get(line) === gathering) open.delete(line);
   }
 
-  /** One request for the gathered messages: a bucket turn, each intent, the call, the answers. */
+  /**
+   * One request for the gathered messages: a bucket turn, then each slot claimed with its intent
+   * in one write, the call, the answers.
+   */
   async function go(line: string, entries: Entry[]) {
-    const { clock, timings, client } = rt;
-    // The tightest lease and deadline bound the wait for the turn.
-    const first = entries.reduce((a, b) => (latest(a) <= latest(b) ? a : b));
-    const cost = turnCost(
-      { commands: entries.length, commandMs },
-      settings.budget,
-      settings.perSecond,
-    );
-    const turn = await rt.reserveTurn(first.attempt.leaseUntil.getTime(), first.ctx, cost);
+    const { clock, timings, client, slots } = rt;
+    // The tightest deadline bounds the wait for the turn; the leases start after it.
+    const first = entries.reduce((a, b) => (a.ctx.deadline <= b.ctx.deadline ? a : b));
+    const cost = batching
+      ? turnCost({ commands: entries.length, commandMs }, batching.budget, batching.perSecond)
+      : 1;
+    const turn = await rt.reserveTurn(clock.now().getTime() + timings.leaseMs, first.ctx, cost);
     if ("retryAfterMs" in turn) {
       const reason = "rate limit: the portal's bucket is booked";
       for (const entry of entries) {
@@ -160,41 +172,71 @@ export function makeBatcher(rt: Runtime, settings: BatchSettings) {
       }
       return;
     }
-    // No request starts after any carried message's latest safe start.
-    const inTime = entries.filter((entry) => {
-      if (rt.mayStartUntil(entry.attempt.leaseUntil.getTime(), entry.ctx)()) return true;
-      entry.resolve({ kind: "not-sent", retryAfterMs: 0, reason: "too late to start the request" });
-      return false;
-    });
-    // The intents: from these writes on each message may land.
-    const sentAt = clock.now().getTime();
-    const marked = await Promise.all(
-      inTime.map((entry) => rt.slots.markSending(entry.attempt, new Date(sentAt))),
+    // A copy may have read no outcome before another attempt settled its job: read it again now,
+    // right before the claim (a copy whose own attempt let the slot go cannot claim it this way).
+    const unsettled = await Promise.all(
+      entries.map(async (entry) => {
+        try {
+          if (!(await rt.settledEarlier(entry.job))) return entry;
+          entry.resolve({ kind: "settled" });
+        } catch (error) {
+          entry.resolve({ kind: "threw", error });
+        }
+        return undefined;
+      }),
     );
-    const going = inTime.filter((entry, index) => {
-      if (marked[index]) return true;
-      entry.resolve({ kind: "lease-lost" });
-      return false;
+    // The claims with their intents: from these writes on each message may land, so nothing but
+    // the latest-start check stands between them and the request.
+    const claiming = unsettled.filter((entry): entry is Entry => entry !== undefined);
+    const sentAt = clock.now().getTime();
+    const claims = await Promise.allSettled(
+      claiming.map((entry) =>
+        slots.claimSending(
+          entry.key,
+          { jobId: entry.job.jobId },
+          new Date(sentAt),
+          timings.leaseMs,
+        ),
+      ),
+    );
+    const held: Held[] = [];
+    claims.forEach((claim, index) => {
+      const entry = claiming[index] as Entry;
+      if (claim.status === "rejected") entry.resolve({ kind: "threw", error: claim.reason });
+      else if (!claim.value) entry.resolve({ kind: "claim-lost" });
+      else held.push({ entry, attempt: claim.value });
     });
+    const checked = await Promise.all(
+      held.map(async (one) => {
+        if (rt.mayStartUntil(one.attempt.leaseUntil.getTime(), one.entry.ctx)()) return one;
+        const reason = "too late to start the request";
+        return giveBack(one, { kind: "not-sent", retryAfterMs: 0, reason });
+      }),
+    );
+    const going = checked.filter((one): one is Held => one !== undefined);
     if (going.length === 0) return;
     const signal = AbortSignal.any(
-      going.map((entry) => rt.untilLeaseEnds(entry.attempt.leaseUntil.getTime())),
+      going.map((one) => rt.untilLeaseEnds(one.attempt.leaseUntil.getTime())),
     );
     const mayStart = () =>
-      going.every((entry) => rt.mayStartUntil(entry.attempt.leaseUntil.getTime(), entry.ctx)());
+      going.every((one) => rt.mayStartUntil(one.attempt.leaseUntil.getTime(), one.entry.ctx)());
+    const messages = going.map((one) => pendingOf(one.entry.job).message);
     let results: SendResult[];
     try {
       results =
-        going.length === 1 || !client.sendBatch
-          ? [await client.sendNetworkMessage(line, (going[0] as Entry).message, signal, mayStart)]
-          : await client.sendBatch(
-              line,
-              going.map((entry) => entry.message),
-              signal,
-              mayStart,
-            );
+        messages.length === 1 || !client.sendBatch
+          ? [
+              await client.sendNetworkMessage(
+                line,
+                messages[0] as RenderedMessage,
+                signal,
+                mayStart,
+              ),
+            ]
+          : await client.sendBatch(line, messages, signal, mayStart);
     } catch (error) {
-      for (const entry of going) entry.resolve({ kind: "threw", error });
+      // The client throws only before a request goes out: not landed.
+      await Promise.all(going.map((one) => giveBack(one, { kind: "threw", error })));
       return;
     }
     const operating = client.operating?.();
@@ -203,25 +245,30 @@ export function makeBatcher(rt: Runtime, settings: BatchSettings) {
     }
     const now = clock.now();
     const states = going.map(
-      (entry): GuardedState => ({
-        attempt: entry.attempt,
-        target: { alone: true, whenLimited: entry.whenLimited },
+      (one): GuardedState => ({
+        attempt: one.attempt,
+        target: { alone: true, whenLimited: one.entry.job.whenLimited },
         sentAt,
         failures: turn.failures,
         now,
         timings,
       }),
     );
-    const decision = decideBatch(
-      {
-        messages: states,
-        operating,
-        budget: settings.budget,
-        headroomSeconds: (settings.maxMessages * commandMs) / 1000,
-        now,
-      },
-      results,
-    );
+    const decision = batching
+      ? decideBatch(
+          {
+            messages: states,
+            operating,
+            budget: batching.budget,
+            headroomSeconds: (batching.maxMessages * commandMs) / 1000,
+            now,
+          },
+          results,
+        )
+      : {
+          portal: [],
+          each: states.map((state, index) => decideGuarded(state, results[index] ?? NO_ANSWER)),
+        };
     if (decision.portal.length > 0) {
       const portalOnly = { effects: decision.portal, next: { to: "done" } } as const;
       const scope = { targets: { events: [] }, ctx: first.ctx, giveUp: async () => done };
@@ -229,18 +276,35 @@ export function makeBatcher(rt: Runtime, settings: BatchSettings) {
         rt.log.warn("could not hold the portal back", { error: String(error) });
       });
     }
-    going.forEach((entry, index) => {
+    going.forEach((one, index) => {
       const each = decision.each[index];
-      entry.resolve(
+      one.entry.resolve(
         each
-          ? { kind: "decided", decision: each }
+          ? { kind: "decided", decision: each, attempt: one.attempt }
           : { kind: "threw", error: new Error("no decision") },
       );
     });
   }
 
+  /** Nothing was sent for it: the slot goes back (its intent with it), then its path settles. */
+  async function giveBack(one: Held, outcome: BatchOutcome): Promise<undefined> {
+    try {
+      await rt.settleWrite(() => rt.slots.release(one.attempt, rt.clock.now()));
+      one.entry.resolve(outcome);
+    } catch (error) {
+      one.entry.resolve({ kind: "threw", error });
+    }
+    return undefined;
+  }
+
   return { expect, send };
 }
 
-/** The latest moment a message's request may still start: its lease and its Lambda's deadline. */
-const latest = (entry: Entry) => Math.min(entry.attempt.leaseUntil.getTime(), entry.ctx.deadline);
+/** A gathered message whose slot the request's claim took. */
+interface Held {
+  entry: Entry;
+  attempt: SlotAttempt;
+}
+
+/** A single request the client answered for no command (cannot happen; read as unanswered). */
+const NO_ANSWER: SendResult = { kind: "ambiguous", code: "NO_COMMAND_ANSWER" };

@@ -97,7 +97,9 @@ export function decideGuarded(state: GuardedState, result: SendResult): Decision
     case "confirm":
       return {
         effects: [
-          { do: "confirm-slot", sentAt: action.sentAt },
+          // A lone send with nothing on the slot to clear keeps its intent as the week's record:
+          // it holds the slot until a week after the lease (docs/ledger.md, "Writes per message").
+          ...(keepsIntent(state) ? [] : [{ do: "confirm-slot", sentAt: action.sentAt } as const]),
           { do: "finish", outcome: "sent", reason: action.reason },
           ...(state.failures > 0 ? [{ do: "portal-recovered" } as const] : []),
         ],
@@ -172,6 +174,16 @@ export function decideGuarded(state: GuardedState, result: SendResult): Decision
     }
   }
 }
+
+/**
+ * A send that landed needs no confirm write when it was an event alone on a clean attempt: no
+ * earlier unanswered attempt (`maybeSentAt`, whose inferred time the confirm records) and no
+ * USER_MESSAGE_LIMIT counted since the user's last send (`limitedTries`, which the confirm
+ * resets). Its intent already holds the slot until a week after its lease, and its outcome says
+ * `sent`. A digest always confirms: copies of the events it carried settle from the slot.
+ */
+const keepsIntent = (state: GuardedState): boolean =>
+  state.target.alone && !state.attempt.maybeSentAt && state.attempt.limitedTries === 0;
 
 /** What a batch knew when its answer came (docs/ledger.md, "Batch delivery"). */
 export interface BatchState {

@@ -1,4 +1,5 @@
 import type { EventJob } from "../job";
+import { type ClaimResult, DIGEST_HOLDER, type SlotAttempt } from "../ports";
 import type { BatchSeat } from "./batch";
 import { decideBlocked } from "./decide";
 import { apply } from "./effects";
@@ -10,7 +11,8 @@ import { type DeliveryAttempt, type DeliveryResult, done } from "./types";
 
 /**
  * One event on a portal with the weekly limit: it settles from a final outcome, takes its user's
- * weekly slot and goes out at once, or joins the user's digest (docs/ledger.md).
+ * weekly slot and goes out at once, or joins the user's digest (docs/ledger.md). `seat`: its
+ * portal's batcher, the quick way for a free slot.
  */
 export async function deliverEvent(
   rt: Runtime,
@@ -22,13 +24,48 @@ export async function deliverEvent(
   const key = rt.slotKey(job);
   const heldBack = rt.portalHeldBack(ctx);
   if (heldBack) return heldBack;
-  if (await rt.settledEarlier(job)) return done;
+  // The quick way (docs/ledger.md, "Writes per message"): a free slot with no digest waiting is
+  // claimed with the intent in one write, after the bucket turn, alone or in a batch. Its three
+  // reads go out together.
+  const [settled, free, waiting] = await Promise.all([
+    rt.settledEarlier(job),
+    seat ? slots.freeToSend(key, job.jobId, clock.now()) : false,
+    seat ? outcomes.pending(key).then((events) => events.length > 0) : true,
+  ]);
+  if (settled) return done;
 
-  const claim = await slots.claim(key, { jobId: job.jobId }, clock.now(), timings.leaseMs);
   const targets = { events: [pendingOf(job)], alone: job };
+  const notify = (alsoInDigest: boolean) => sendNotification(rt, job, ctx, alsoInDigest);
+  if (seat && free && !waiting) {
+    await rt.client.prepare?.();
+    const outcome = await seat.batcher.send({ key, job, ctx }, seat.leave);
+    switch (outcome.kind) {
+      case "not-sent":
+        return rt.retry(outcome.retryAfterMs, outcome.reason, ctx, () =>
+          rt.giveUpAlone(job, undefined),
+        );
+      case "settled":
+        return done;
+      case "threw":
+        throw outcome.error;
+      case "decided": {
+        const { attempt } = outcome;
+        const giveUp = (held: SlotAttempt | undefined, code?: string) =>
+          rt.giveUpGuarded(held ?? attempt, targets, code);
+        return apply(rt, outcome.decision, { targets, ctx, attempt, giveUp, notify });
+      }
+      case "claim-lost":
+        break; // the careful way, below
+    }
+  }
+
+  const claim = await landedAlready(
+    rt,
+    job,
+    await slots.claim(key, { jobId: job.jobId }, clock.now(), timings.leaseMs),
+  );
   if (claim.status !== "claimed") {
     const giveUp = () => rt.giveUpAlone(job, undefined);
-    const notify = (alsoInDigest: boolean) => sendNotification(rt, job, ctx, alsoInDigest);
     return apply(rt, decideBlocked(claim, job, clock.now()), { targets, ctx, giveUp, notify });
   }
 
@@ -57,5 +94,18 @@ export async function deliverEvent(
       return flush(rt, key, ctx, job, marked);
     }
   }
-  return sendGuarded(rt, claim.attempt, job, targets, ctx, seat);
+  return sendGuarded(rt, claim.attempt, job, targets, ctx);
+}
+
+/**
+ * A live lease of another event whose send already landed (its outcome says `sent`; a lone send
+ * keeps its intent as the week's record, docs/ledger.md "Writes per message"): the week is used,
+ * so the slot is taken until the intent's free time, not busy until the lease ends.
+ */
+async function landedAlready(rt: Runtime, job: EventJob, claim: ClaimResult): Promise<ClaimResult> {
+  if (claim.status !== "busy" || !claim.usedUntil || claim.heldBy === job.jobId) return claim;
+  if (claim.heldBy === DIGEST_HOLDER) return claim;
+  const holder = await rt.outcomes.get(claim.heldBy);
+  if (holder?.outcome !== "sent") return claim;
+  return { status: "taken", heldBy: claim.heldBy, freeAt: claim.usedUntil, sentAt: holder.at };
 }

@@ -1,16 +1,16 @@
-import type { EventJob, RenderedMessage } from "../job";
+import type { RenderedMessage } from "../job";
 import type { SendResult, SlotAttempt } from "../ports";
-import type { BatchSeat } from "./batch";
 import { decideGuarded } from "./decide";
 import { apply } from "./effects";
 import { sendNotification } from "./notify";
-import { pendingOf, type Runtime } from "./runtime";
+import type { Runtime } from "./runtime";
 import type { DeliveryAttempt, DeliveryResult, Targets } from "./types";
 
 /**
- * The guarded send (weekly limit on), for an event alone or a digest: the OAuth token, a turn in
- * the portal's bucket, the intent record, one Bitrix24 call, then the slot and the outcomes as
- * `decideGuarded` says. The caller holds `attempt`, the user's slot.
+ * The careful guarded send (weekly limit on), for a digest or an event that took its slot the
+ * careful way (`deliverEvent`): the OAuth token, a turn in the portal's bucket, the intent record,
+ * one Bitrix24 call, then the slot and the outcomes as `decideGuarded` says. The caller holds
+ * `attempt`, the user's slot.
  */
 export async function sendGuarded(
   rt: Runtime,
@@ -18,7 +18,6 @@ export async function sendGuarded(
   message: RenderedMessage,
   targets: Targets,
   ctx: DeliveryAttempt,
-  seat?: BatchSeat,
 ): Promise<DeliveryResult> {
   const { slots, client, clock, timings } = rt;
   const giveUp = (held: SlotAttempt | undefined, code?: string) =>
@@ -29,7 +28,6 @@ export async function sendGuarded(
     throw error;
   });
   const { alone } = targets;
-  if (seat && alone) return sendInBatch(rt, attempt, targets, alone, ctx, seat);
   const turn = await rt.reserveTurn(attempt.leaseUntil.getTime(), ctx);
   if ("retryAfterMs" in turn) {
     await rt.settleWrite(() => slots.release(attempt, clock.now()));
@@ -78,47 +76,4 @@ export async function sendGuarded(
       notify: (alsoInDigest: boolean) => sendNotification(rt, alone, ctx, alsoInDigest),
     }),
   });
-}
-
-/**
- * An event alone, sent in its portal's next batch (docs/ledger.md, "Batch delivery"): the batch
- * takes the bucket turn and writes this message's intent with the others'; its own command's
- * answer comes back decided, and is applied here as a lone send's would be.
- */
-async function sendInBatch(
-  rt: Runtime,
-  attempt: SlotAttempt,
-  targets: Targets,
-  job: EventJob,
-  ctx: DeliveryAttempt,
-  seat: BatchSeat,
-): Promise<DeliveryResult> {
-  const { slots, clock, timings } = rt;
-  const giveUp = (held: SlotAttempt | undefined, code?: string) =>
-    rt.giveUpGuarded(held ?? attempt, targets, code);
-  const outcome = await seat.batcher.send(
-    { attempt, message: pendingOf(job).message, ctx, whenLimited: job.whenLimited },
-    seat.leave,
-  );
-  switch (outcome.kind) {
-    case "not-sent":
-      await rt.settleWrite(() => slots.release(attempt, clock.now()));
-      return rt.retry(outcome.retryAfterMs, outcome.reason, ctx, () => giveUp(attempt));
-    case "lease-lost": {
-      const reason = "the lease ran out before the request could start";
-      return rt.retry(timings.leaseMs, reason, ctx, rt.afterLease(timings.leaseMs, reason));
-    }
-    case "threw":
-      // The client throws only before a request goes out: not landed.
-      await rt.settleWrite(() => slots.release(attempt, clock.now()));
-      throw outcome.error;
-    case "decided":
-      return apply(rt, outcome.decision, {
-        targets,
-        ctx,
-        attempt,
-        giveUp,
-        notify: (alsoInDigest: boolean) => sendNotification(rt, job, ctx, alsoInDigest),
-      });
-  }
 }

@@ -28,13 +28,16 @@ export type { Deliver, DeliverDeps, DeliveryAttempt, DeliveryResult } from "./ty
  */
 export function makeDeliver(deps: DeliverDeps): Deliver {
   const rt = makeRuntime(deps);
-  const batcher =
-    deps.batching &&
-    deps.batching.maxMessages > 1 &&
-    deps.client.sendBatch &&
-    deps.bitrix.weeklyLimit
-      ? makeBatcher(rt, deps.batching)
-      : undefined;
+  // Every event of a weekly-limit portal takes the quick way when its slot is free: in batches
+  // when the client can send them, else one message per request.
+  const batcher = deps.bitrix.weeklyLimit
+    ? makeBatcher(
+        rt,
+        deps.batching && deps.batching.maxMessages > 1 && deps.client.sendBatch
+          ? deps.batching
+          : undefined,
+      )
+    : undefined;
   return async function deliver(attempt: DeliveryAttempt): Promise<DeliveryResult> {
     const { message } = attempt;
     // An event under way is the portal's backlog: a batch gathering now waits for it.
