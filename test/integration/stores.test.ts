@@ -102,6 +102,9 @@ describe.each([
 
   describe("weekly slots", () => {
     const slots = () => makeDynamoSlotStore(client, TABLE, SLOT_TIMES);
+    /** The slot store over a client whose SDK re-sends a claim that had applied. */
+    const resendingSlots = () =>
+      makeDynamoSlotStore(resendingApplied(client, isSlotClaim), TABLE, SLOT_TIMES);
     const job = (jobId: string): SlotHolder => ({ jobId });
     /** Claims and expects the slot. */
     const take = async (key: SlotKey, holder: SlotHolder, now: Date): Promise<SlotAttempt> => {
@@ -171,11 +174,7 @@ describe.each([
 
     it("owns a claim whose write the SDK re-sent after it applied (its own token on the item)", async () => {
       const key = freshSlot();
-      const resending = makeDynamoSlotStore(
-        resendingApplied(client, isSlotClaim),
-        TABLE,
-        SLOT_TIMES,
-      );
+      const resending = resendingSlots();
       const claim = await resending.claim(key, job("job"), T0, LEASE);
       expect(claim.status).toBe("claimed");
     });
@@ -233,11 +232,7 @@ describe.each([
 
       it("owns a quick claim whose write the SDK re-sent after it applied, without taking its own item for a previous send", async () => {
         const key = freshSlot();
-        const resending = makeDynamoSlotStore(
-          resendingApplied(client, isSlotClaim),
-          TABLE,
-          SLOT_TIMES,
-        );
+        const resending = resendingSlots();
         const attempt = await resending.claimSending(key, job("job"), T0, LEASE);
         expect(attempt).toMatchObject({ holder: job("job"), limitedTries: 0 });
         expect(attempt?.previousFreeAt).toBeUndefined();
@@ -683,6 +678,22 @@ describe.each([
 
   describe("the operator's reads (hookline events, hookline slot)", () => {
     const inspection = () => makeDynamoInspection(client, TABLE);
+    /** A fresh job's `sent` outcome for user 42: delivery `n` of `source`, `n` seconds after T0. */
+    const sentOf = (
+      source: string,
+      n: number,
+      over: Partial<OutcomeRecord> = {},
+    ): OutcomeRecord => ({
+      jobId: fresh("job"),
+      sourceId: source,
+      eventId: `delivery-${n}`,
+      eventName: "issues.opened",
+      outcome: "sent",
+      reason: "sent",
+      userId: 42,
+      at: at(n * SECOND),
+      ...over,
+    });
     const slots = () => makeDynamoSlotStore(client, TABLE, SLOT_TIMES);
 
     it("reads a slot free, pending with its lease, then sent until its week is over", async () => {
@@ -736,17 +747,7 @@ describe.each([
     it("lists outcomes newest first since a time, filtered, with their notifications", async () => {
       const source = fresh("source");
       const outcomes = makeDynamoOutcomeStore(client, TABLE);
-      const record = (n: number, over: Partial<OutcomeRecord> = {}): OutcomeRecord => ({
-        jobId: fresh("job"),
-        sourceId: source,
-        eventId: `delivery-${n}`,
-        eventName: "issues.opened",
-        outcome: "sent",
-        reason: "sent",
-        userId: 42,
-        at: at(n * SECOND),
-        ...over,
-      });
+      const record = (n: number, over: Partial<OutcomeRecord> = {}) => sentOf(source, n, over);
       const [old, first, failed, second] = [
         record(1),
         record(3),
@@ -775,17 +776,7 @@ describe.each([
     it("on a deployed stack (listSent false) lists every outcome but sent; by key it finds all", async () => {
       const source = fresh("source");
       const outcomes = makeDynamoOutcomeStore(client, TABLE, { listSent: false });
-      const record = (n: number, over: Partial<OutcomeRecord> = {}): OutcomeRecord => ({
-        jobId: fresh("job"),
-        sourceId: source,
-        eventId: `delivery-${n}`,
-        eventName: "issues.opened",
-        outcome: "sent",
-        reason: "sent",
-        userId: 42,
-        at: at(n * SECOND),
-        ...over,
-      });
+      const record = (n: number, over: Partial<OutcomeRecord> = {}) => sentOf(source, n, over);
       const sent = record(1);
       const failed = record(2, { outcome: "failed", reason: "no" });
       const unknown = record(3, { outcome: "unknown", reason: "no answer" });
