@@ -19,7 +19,7 @@ import { compileRoutes } from "../functions/core/routes";
 import { startBitrixSimulator } from "../functions/local/bitrix-simulator";
 import { startDynalite } from "../functions/local/dynalite-server";
 import { ensureTable } from "../functions/local/ensure-table";
-import { bundleFunction, ESM_REQUIRE_BANNER, NODE_MAJOR } from "../lib/bundling";
+import { bundleFunction, esmBundleOptions } from "../lib/bundling";
 import { FUNCTION_ENVIRONMENT } from "../lib/hookline-function";
 import { makeTestClient } from "../test/support/dynamo-servers";
 import { startFakeSqs, toSqsEvent } from "../test/support/fake-sqs";
@@ -422,13 +422,7 @@ function bundleStandard(entry: string, outdir: string): void {
   buildSync({
     entryPoints: [entry],
     outfile: join(outdir, "index.mjs"),
-    bundle: true,
-    platform: "node",
-    target: `node${NODE_MAJOR}`,
-    format: "esm",
-    mainFields: ["module", "main"],
-    banner: { js: ESM_REQUIRE_BANNER },
-    minify: true,
+    ...esmBundleOptions,
     logLevel: "error",
   });
 }

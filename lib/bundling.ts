@@ -14,6 +14,20 @@ export const ESM_REQUIRE_BANNER =
   "import { createRequire as __hooklineCreateRequire } from 'node:module'; const require = __hooklineCreateRequire(import.meta.url);";
 
 /**
+ * One minified ESM file for node on the Lambda runtime, in esbuild's own terms: what every bundle
+ * here starts from, hookline's own (`hooklineEsbuildOptions`) and the bench's plain reference.
+ */
+export const esmBundleOptions = {
+  bundle: true,
+  platform: "node",
+  target: `node${NODE_MAJOR}`,
+  format: "esm",
+  mainFields: ["module", "main"],
+  banner: { js: ESM_REQUIRE_BANNER },
+  minify: true,
+} as const satisfies BuildOptions;
+
+/**
  * The esbuild settings every hookline function is bundled with, in esbuild's own terms, so a
  * test can bundle the real handlers exactly as `cdk synth` does (`bundleFunction`).
  *
@@ -29,13 +43,7 @@ export const ESM_REQUIRE_BANNER =
  *   (`sourceMappedStack`), not by node at every start (`--enable-source-maps` is not set).
  */
 export const hooklineEsbuildOptions = {
-  bundle: true,
-  platform: "node",
-  target: `node${NODE_MAJOR}`,
-  format: "esm",
-  mainFields: ["module", "main"],
-  banner: { js: ESM_REQUIRE_BANNER },
-  minify: true,
+  ...esmBundleOptions,
   sourcemap: true,
   sourcesContent: false,
   splitting: true,

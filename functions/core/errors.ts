@@ -13,35 +13,20 @@ export class HooklineError extends Error {
   }
 }
 
-export class BadRequestError extends HooklineError {
-  override readonly statusCode = 400;
-  override readonly code = "bad_request";
-  override readonly expose = true;
+/** A 4xx error family member: its status and code fixed, its message shown to the caller. */
+function callerError(statusCode: number, code: string) {
+  return class extends HooklineError {
+    override readonly statusCode = statusCode;
+    override readonly code = code;
+    override readonly expose = true;
+  };
 }
 
-export class InvalidSignatureError extends HooklineError {
-  override readonly statusCode = 401;
-  override readonly code = "invalid_signature";
-  override readonly expose = true;
-}
-
-export class UnknownSourceError extends HooklineError {
-  override readonly statusCode = 404;
-  override readonly code = "unknown_source";
-  override readonly expose = true;
-}
-
-export class PayloadTooLargeError extends HooklineError {
-  override readonly statusCode = 413;
-  override readonly code = "payload_too_large";
-  override readonly expose = true;
-}
-
-export class NotFoundError extends HooklineError {
-  override readonly statusCode = 404;
-  override readonly code = "not_found";
-  override readonly expose = true;
-}
+export class BadRequestError extends callerError(400, "bad_request") {}
+export class InvalidSignatureError extends callerError(401, "invalid_signature") {}
+export class UnknownSourceError extends callerError(404, "unknown_source") {}
+export class PayloadTooLargeError extends callerError(413, "payload_too_large") {}
+export class NotFoundError extends callerError(404, "not_found") {}
 
 /** Our own dependency (store, queue) failed: the sender should retry. */
 export class ServiceUnavailableError extends HooklineError {

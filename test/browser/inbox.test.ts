@@ -131,29 +131,15 @@ describe.skipIf(!found)("the inbox in Chromium", () => {
       (await postWebhook(bridge, "stripe", stripeRequest(TEST_SECRETS.STRIPE_SECRET, invoice)))
         .status,
     ).toBe(202);
-    const order = (orderId: string) => ({
-      type: "order.paid",
-      data: { orderId, status: "paid", bitrixUserId: 9 },
-    });
-    expect(
-      (
-        await postWebhook(
-          bridge,
-          "app",
-          standardWebhookRequest(TEST_SECRETS.APP_SECRET, order("A-1")),
-        )
-      ).status,
-    ).toBe(202);
+    /** Posts a signed `order.paid` for user 9 to the app source; its answer's status. */
+    const postOrder = async (orderId: string) => {
+      const order = { type: "order.paid", data: { orderId, status: "paid", bitrixUserId: 9 } };
+      const request = standardWebhookRequest(TEST_SECRETS.APP_SECRET, order);
+      return (await postWebhook(bridge, "app", request)).status;
+    };
+    expect(await postOrder("A-1")).toBe(202);
     await bridge.queue.idle();
-    expect(
-      (
-        await postWebhook(
-          bridge,
-          "app",
-          standardWebhookRequest(TEST_SECRETS.APP_SECRET, order("A-2")),
-        )
-      ).status,
-    ).toBe(202);
+    expect(await postOrder("A-2")).toBe(202);
     const forged = await githubRequest("not the secret", "issues", { action: "opened" });
     expect((await postWebhook(bridge, "github", forged)).status).toBe(401);
     await bridge.queue.idle();

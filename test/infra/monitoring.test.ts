@@ -40,6 +40,14 @@ beforeAll(() => {
 
 const service = { Name: "service", Value: "hookline" };
 
+/** What an alarm on hookline's own metric `name` reads: namespace Hookline, the service dimension. */
+const ownMetric = (name: string, more: Record<string, unknown>) => ({
+  Namespace: "Hookline",
+  MetricName: name,
+  Dimensions: [service],
+  ...more,
+});
+
 /** The metric stats of a metric-math alarm, by the id the expression uses. */
 const inputsOf = (alarm: AlarmProps | undefined) =>
   Object.fromEntries(
@@ -213,13 +221,12 @@ describe("alarms", () => {
     // Deliver puts each retried message back, so QueueAgeHigh misses an outage; hookline counts
     // the age of the oldest message it hands back instead (functions/adapters/undelivered-age.ts).
     const timings = deliveryTimings(stack.config);
-    expect(alarms.UndeliveredAgeHigh).toMatchObject({
-      Namespace: "Hookline",
-      MetricName: "OldestUndelivered",
-      Dimensions: [service],
-      Statistic: "Maximum",
-      Threshold: timings.queueAgeAlarmSeconds * 1000,
-    });
+    expect(alarms.UndeliveredAgeHigh).toMatchObject(
+      ownMetric("OldestUndelivered", {
+        Statistic: "Maximum",
+        Threshold: timings.queueAgeAlarmSeconds * 1000,
+      }),
+    );
     // A retried message is back at least every maxBackoff: each period sees it.
     expect(alarms.UndeliveredAgeHigh?.Period).toBeGreaterThanOrEqual(timings.maxBackoffMs / 1000);
   });
@@ -241,16 +248,15 @@ describe("alarms", () => {
   });
 
   it("fires when the sweeper stops running or succeeding (missing data is breaching)", () => {
-    expect(alarms.SweepHeartbeat).toMatchObject({
-      Namespace: "Hookline",
-      MetricName: "DigestBacklog",
-      Dimensions: [service],
-      Statistic: "SampleCount",
-      Period: SWEEP_HEARTBEAT_PERIOD.toSeconds(),
-      ComparisonOperator: "LessThanThreshold",
-      Threshold: ALARM_THRESHOLDS.sweepHeartbeat,
-      TreatMissingData: "breaching",
-    });
+    expect(alarms.SweepHeartbeat).toMatchObject(
+      ownMetric("DigestBacklog", {
+        Statistic: "SampleCount",
+        Period: SWEEP_HEARTBEAT_PERIOD.toSeconds(),
+        ComparisonOperator: "LessThanThreshold",
+        Threshold: ALARM_THRESHOLDS.sweepHeartbeat,
+        TreatMissingData: "breaching",
+      }),
+    );
     // Several runs fit in a period: one late run does not fire it.
     expect(SWEEP_HEARTBEAT_PERIOD.toSeconds()).toBeGreaterThanOrEqual(5 * SWEEP_RATE.toSeconds());
   });
@@ -267,37 +273,35 @@ describe("alarms", () => {
   it("fires on a spike of signature failures from any source: one alarm on their total", () => {
     // Ingest counts each failure by Source and in total (test/unit/telemetry.test.ts); the alarm
     // reads the total, one metric however many sources (docs/alarms.md, "What the alarms cost").
-    expect(alarms.SignatureFailures).toMatchObject({
-      Namespace: "Hookline",
-      MetricName: "SignatureFailures",
-      Dimensions: [service],
-      Statistic: "Sum",
-      Period: 300,
-      Threshold: ALARM_THRESHOLDS.signatureFailures,
-    });
+    expect(alarms.SignatureFailures).toMatchObject(
+      ownMetric("SignatureFailures", {
+        Statistic: "Sum",
+        Period: 300,
+        Threshold: ALARM_THRESHOLDS.signatureFailures,
+      }),
+    );
     expect(Object.keys(alarms).filter((id) => id.startsWith("SignatureFailures"))).toHaveLength(1);
   });
 
   it("fires on a Bitrix24 configuration fault", () => {
-    expect(alarms.BitrixConfigFaults).toMatchObject({
-      Namespace: "Hookline",
-      MetricName: "BitrixConfigFaults",
-      Dimensions: [service],
-      Statistic: "Sum",
-      Threshold: ALARM_THRESHOLDS.bitrixConfigFaults,
-    });
+    expect(alarms.BitrixConfigFaults).toMatchObject(
+      ownMetric("BitrixConfigFaults", {
+        Statistic: "Sum",
+        Threshold: ALARM_THRESHOLDS.bitrixConfigFaults,
+      }),
+    );
   });
 
   it("fires on an unknown outcome, with or without the weekly limit", () => {
     // With it, an unanswered send whose retry window runs out is `unknown` too.
-    expect(alarms.UnknownOutcomes).toMatchObject({
-      Namespace: "Hookline",
-      MetricName: "Messages",
-      Dimensions: [{ Name: "Outcome", Value: "unknown" }, service],
-      Statistic: "Sum",
-      Threshold: ALARM_THRESHOLDS.unknownOutcomes,
-      AlarmDescription: expect.stringContaining("retry window ran out"),
-    });
+    expect(alarms.UnknownOutcomes).toMatchObject(
+      ownMetric("Messages", {
+        Dimensions: [{ Name: "Outcome", Value: "unknown" }, service],
+        Statistic: "Sum",
+        Threshold: ALARM_THRESHOLDS.unknownOutcomes,
+        AlarmDescription: expect.stringContaining("retry window ran out"),
+      }),
+    );
     const raw = JSON.parse(readFileSync(FIXTURE_CONFIG, "utf8")) as { bitrix: object };
     const partner = buildStack({
       configPath: writeConfig({ ...raw, bitrix: { ...raw.bitrix, weeklyLimit: false } }),

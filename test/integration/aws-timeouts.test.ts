@@ -28,47 +28,41 @@ describe("AWS clients against a server that never answers", () => {
 
   // Deliver and the sweeper use the same options with a larger budget (WORKER_AWS_BUDGET).
   const budget = INGEST_AWS_BUDGET;
+  /** Ingest's client options, pointed at `endpoint`. */
+  const ingestOptions = (endpoint: string) => ({
+    ...awsClientOptions(budget),
+    endpoint,
+    region: "us-east-1",
+    credentials,
+  });
 
   it("the ingest SQS client gives up on a SendMessageBatch that hangs", async () => {
     sqs.hang({ count: budget.maxAttempts, apply: true });
-    const client = new SQSClient({
-      ...awsClientOptions(budget),
-      endpoint: sqs.endpoint,
-      region: "us-east-1",
-      credentials,
+    const client = new SQSClient(ingestOptions(sqs.endpoint));
+    const batch = new SendMessageBatchCommand({
+      QueueUrl: sqs.queueUrl("hookline"),
+      Entries: [{ Id: "0", MessageBody: "{}" }],
     });
-    try {
-      await expect(
-        client.send(
-          new SendMessageBatchCommand({
-            QueueUrl: sqs.queueUrl("hookline"),
-            Entries: [{ Id: "0", MessageBody: "{}" }],
-          }),
-        ),
-      ).rejects.toMatchObject({ name: "TimeoutError" });
-    } finally {
-      client.destroy();
-    }
+    await expectGivesUp(client, () => client.send(batch));
     // Every try reached SQS and stored the batch: the answer was lost, not the request.
     expect(sqs.messages).toHaveLength(budget.maxAttempts);
   }, 60_000);
 
   it("the ingest DynamoDB client gives up on a request that hangs", async () => {
-    const client = new DynamoDBClient({
-      ...awsClientOptions(budget),
-      endpoint: silent.endpoint,
-      region: "us-east-1",
-      credentials,
-    });
-    try {
-      await expect(
-        client.send(new GetItemCommand({ TableName: "t", Key: { pk: { S: "x" } } })),
-      ).rejects.toMatchObject({ name: "TimeoutError" });
-    } finally {
-      client.destroy();
-    }
+    const client = new DynamoDBClient(ingestOptions(silent.endpoint));
+    const get = new GetItemCommand({ TableName: "t", Key: { pk: { S: "x" } } });
+    await expectGivesUp(client, () => client.send(get));
   }, 60_000);
 });
+
+/** Expects `send` to fail with the client's TimeoutError; the client is destroyed either way. */
+async function expectGivesUp(client: { destroy(): void }, send: () => Promise<unknown>) {
+  try {
+    await expect(send()).rejects.toMatchObject({ name: "TimeoutError" });
+  } finally {
+    client.destroy();
+  }
+}
 
 /** An HTTP server that reads each request and never answers (until closed). */
 async function startSilentServer() {

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBitrixWebhookClient } from "../../functions/adapters/bitrix-client";
 import type { RenderedMessage } from "../../functions/core/job";
 import type { BitrixClient, SendResult } from "../../functions/core/ports";
-import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { useStarted } from "../support/use-started";
 
 const LINE = "ab515f5d85a8b844d484f6ea75a2e494";
 const NOT_CONNECTED = "0123456789abcdef0123456789abcdef";
@@ -51,17 +52,13 @@ const closeServer = (server: Server) =>
   });
 
 describe("Bitrix24 client against the simulator", () => {
-  let sim: BitrixSimulator;
+  const sim = useStarted("the simulator", () =>
+    startBitrixSimulator({ openLineCodes: [LINE], rateLimit: { burst: 1000, perSecond: 1000 } }),
+  );
   let bitrix: BitrixClient;
-
-  beforeAll(async () => {
-    sim = await startBitrixSimulator({
-      openLineCodes: [LINE],
-      rateLimit: { burst: 1000, perSecond: 1000 },
-    });
+  beforeAll(() => {
     bitrix = clientFor(sim);
   });
-  afterAll(() => sim.close());
 
   it("sends a message with its optional fields", async () => {
     const message = msg({
@@ -86,6 +83,18 @@ describe("Bitrix24 client against the simulator", () => {
     expect(sim.messages.at(-1)).not.toHaveProperty("attach");
   });
 
+  /** A message Bitrix24 refuses as such: a 400 with `code`, whatever the line. */
+  const refused = (
+    name: string,
+    message: RenderedMessage,
+    code: string,
+  ): [string, string, RenderedMessage, SendResult] => [
+    name,
+    LINE,
+    message,
+    { kind: "permanent", code, status: 400 },
+  ];
+
   it.each<[string, string, RenderedMessage, SendResult]>([
     [
       "line not connected",
@@ -94,36 +103,19 @@ describe("Bitrix24 client against the simulator", () => {
       { kind: "config", code: "NOT_FOUND", status: 400 },
     ],
     ["code not 32 chars", "abc", msg(), { kind: "config", code: "CODE", status: 400 }],
-    [
-      "user id 0",
-      LINE,
-      msg({ userId: 0 }),
-      { kind: "permanent", code: "USER_ID_EMPTY", status: 400 },
-    ],
-    [
-      "blank message",
-      LINE,
-      msg({ message: "  \n " }),
-      { kind: "permanent", code: "MESSAGE_EMPTY", status: 400 },
-    ],
-    [
-      "attach not a structure",
-      LINE,
-      msg({ attach: 42 }),
-      { kind: "permanent", code: "ATTACH_ERROR", status: 400 },
-    ],
-    [
+    refused("user id 0", msg({ userId: 0 }), "USER_ID_EMPTY"),
+    refused("blank message", msg({ message: "  \n " }), "MESSAGE_EMPTY"),
+    refused("attach not a structure", msg({ attach: 42 }), "ATTACH_ERROR"),
+    refused(
       "attach over 30 KB",
-      LINE,
       msg({ attach: [{ MESSAGE: "x".repeat(31 * 1024) }] }),
-      { kind: "permanent", code: "ATTACH_OVERSIZE", status: 400 },
-    ],
-    [
+      "ATTACH_OVERSIZE",
+    ),
+    refused(
       "keyboard without a link button",
-      LINE,
       msg({ keyboard: [{ TEXT: "Run", COMMAND: "run" }] }),
-      { kind: "permanent", code: "KEYBOARD_ERROR", status: 400 },
-    ],
+      "KEYBOARD_ERROR",
+    ),
   ])("rejects: %s", async (_name, code, message, expected) => {
     const before = sim.messages.length;
     await expect(bitrix.sendNetworkMessage(code, message)).resolves.toEqual(expected);
@@ -374,14 +366,13 @@ describe("Bitrix24 client against the simulator", () => {
 
 describe("weekly limit", () => {
   let clock = Date.UTC(2025, 0, 6);
-  let sim: BitrixSimulator;
+  const sim = useStarted("the simulator", () =>
+    startBitrixSimulator({ openLineCodes: [LINE], now: () => clock }),
+  );
   let bitrix: BitrixClient;
-
-  beforeAll(async () => {
-    sim = await startBitrixSimulator({ openLineCodes: [LINE], now: () => clock });
+  beforeAll(() => {
     bitrix = clientFor(sim);
   });
-  afterAll(() => sim.close());
 
   it("allows one message per user per rolling 7 days", async () => {
     await expect(bitrix.sendNetworkMessage(LINE, msg({ userId: 5 }))).resolves.toEqual({
@@ -433,19 +424,18 @@ describe("weekly limit", () => {
 describe("leaky bucket", () => {
   const burst = 10;
   let clock = Date.UTC(2025, 0, 6);
-  let sim: BitrixSimulator;
-  let bitrix: BitrixClient;
-
-  beforeAll(async () => {
-    sim = await startBitrixSimulator({
+  const sim = useStarted("the simulator", () =>
+    startBitrixSimulator({
       openLineCodes: [LINE],
       rateLimit: { burst, perSecond: 2 },
       weeklyLimit: false,
       now: () => clock,
-    });
+    }),
+  );
+  let bitrix: BitrixClient;
+  beforeAll(() => {
     bitrix = clientFor(sim, 5000);
   });
-  afterAll(() => sim.close());
 
   it("admits exactly burst requests from an idle bucket, then 503", async () => {
     const all = await Promise.all(

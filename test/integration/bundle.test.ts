@@ -1,25 +1,20 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import type { APIGatewayProxyEventV2, Context, SQSEvent } from "aws-lambda";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { jobIdFor } from "../../functions/core/job";
-import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
-import { ensureTable } from "../../functions/local/ensure-table";
 import { apiGatewayEvent, fakeContext } from "../../functions/local/http-server";
 import { OPEN_LINE_CODE, TEST_SECRETS, testConfig } from "../support/bridge";
-import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
-import { type FakeSqs, type FakeSqsMessage, startFakeSqs, toSqsEvent } from "../support/fake-sqs";
+import { makeTestClient } from "../support/dynamo-servers";
+import { type FakeSqsMessage, toSqsEvent } from "../support/fake-sqs";
 import {
-  bundleLambdas,
   type DeliverHandler,
   type FunctionName,
   type IngestHandler,
   issueOpened,
   localFunctionEnv,
   nativeImport,
-  restoreEnv,
+  useBundledLambdas,
   useLocalAws,
   webhookEvent,
 } from "../support/lambda-bundles";
@@ -46,27 +41,13 @@ const rawConfig = testConfig({
 });
 
 describe("the bundled Lambda handlers (production esbuild settings)", () => {
-  const savedEnv = { ...process.env };
-  let workDir: string;
-  let dynamo: LocalDynamo | undefined;
-  let simulator: BitrixSimulator | undefined;
-  let sqs: FakeSqs | undefined;
-  let bundles: Record<FunctionName, string>;
+  const lambdas = useBundledLambdas("bundle", TABLE, rawConfig);
   let ingest: IngestHandler;
   let deliver: DeliverHandler;
   let sweep: SweepHandler;
 
   beforeAll(async () => {
-    workDir = await mkdtemp(join(tmpdir(), "hookline-bundle-"));
-    bundles = bundleLambdas(workDir, rawConfig);
-
-    [dynamo, simulator, sqs] = await Promise.all([
-      startDynalite(),
-      startBitrixSimulator({ openLineCodes: [OPEN_LINE_CODE] }),
-      startFakeSqs(),
-    ]);
-    await ensureTable(makeTestClient(dynamo.endpoint), TABLE);
-
+    const { workDir, bundles, dynamo, simulator, sqs } = lambdas;
     useLocalAws(
       workDir,
       { dynamodb: dynamo.endpoint, sqs: sqs.endpoint },
@@ -84,15 +65,9 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
     sweep = handlerOf(await nativeImport(bundles.sweep)) as SweepHandler;
   }, 60_000);
 
-  afterAll(async () => {
-    restoreEnv(savedEnv);
-    await Promise.allSettled([dynamo?.close(), simulator?.close(), sqs?.close()]);
-    if (workDir) await rm(workDir, { recursive: true, force: true });
-  });
-
   /** Each function's config is the file bundled next to it, as in its Lambda task root. */
   const inTaskRoot = <T>(name: FunctionName, invoke: () => Promise<T>): Promise<T> => {
-    process.env.LAMBDA_TASK_ROOT = dirname(bundles[name]);
+    process.env.LAMBDA_TASK_ROOT = dirname(lambdas.bundles[name]);
     return invoke();
   };
   const callIngest = (event: APIGatewayProxyEventV2) =>
@@ -113,7 +88,7 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
     const answer = await callIngest(webhookEvent("github", request));
     expect(answer.statusCode).toBe(401);
     expect(JSON.parse(answer.body ?? "")).toMatchObject({ error: "invalid_signature" });
-    expect(sqs?.messages).toHaveLength(0);
+    expect(lambdas.sqs.messages).toHaveLength(0);
   });
 
   it("queues a signed GitHub webhook on SQS and delivers it to Bitrix24", async () => {
@@ -123,7 +98,7 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
     const answer = await callIngest(webhookEvent("github", request));
     expect(answer.statusCode).toBe(202);
     expect(JSON.parse(answer.body ?? "")).toMatchObject({ status: "accepted", messages: 1 });
-    const queued = sqs?.messages ?? [];
+    const queued = lambdas.sqs.messages;
     expect(queued).toHaveLength(1);
     const jobId = jobIdFor("github", delivery, 0);
     expect(JSON.parse(queued[0]?.body ?? "")).toMatchObject({
@@ -134,39 +109,39 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
 
     const event = toSqsEvent(queued, { receiveCount: 1 });
     expect(await callDeliver(event)).toEqual({ batchItemFailures: [] });
-    const sent = simulator?.messages.filter((message) => message.userId === GITHUB_USER) ?? [];
+    const sent = lambdas.simulator.messages.filter((message) => message.userId === GITHUB_USER);
     expect(sent).toHaveLength(1);
     expect(sent[0]?.message).toMatch(/^Issue \[b\].*\[\/b\] opened by Codertocat$/);
     expect(sent[0]?.code).toBe(OPEN_LINE_CODE);
-    const outcomes = makeDynamoOutcomeStore(makeTestClient(dynamo?.endpoint ?? ""), TABLE);
+    const outcomes = makeDynamoOutcomeStore(makeTestClient(lambdas.dynamo.endpoint), TABLE);
     expect((await outcomes.get(jobId))?.outcome).toBe("sent");
 
     // SQS delivers at least once: a redelivery is settled without a second message.
     expect(await callDeliver(toSqsEvent(queued, { receiveCount: 2 }))).toEqual({
       batchItemFailures: [],
     });
-    expect(simulator?.messages).toHaveLength(1);
-    expect(sqs?.visibilityChanges).toHaveLength(0);
+    expect(lambdas.simulator.messages).toHaveLength(1);
+    expect(lambdas.sqs.visibilityChanges).toHaveLength(0);
   });
 
   it("moves a malformed queue message to the dead-letter queue itself", async () => {
-    const before = sqs?.messages.length ?? 0;
+    const before = lambdas.sqs.messages.length;
     const malformed = toSqsEvent(
-      [{ ...(sqs?.messages[0] as FakeSqsMessage), messageId: "m-1", body: "{not json" }],
+      [{ ...(lambdas.sqs.messages[0] as FakeSqsMessage), messageId: "m-1", body: "{not json" }],
       { receiveCount: 1 },
     );
     expect(await callDeliver(malformed)).toEqual({ batchItemFailures: [] });
-    const moved = sqs?.messages.slice(before) ?? [];
+    const moved = lambdas.sqs.messages.slice(before);
     expect(moved.map((message) => [message.queueUrl, message.body])).toEqual([
-      [sqs?.queueUrl("hookline-dead-letters"), "{not json"],
+      [lambdas.sqs.queueUrl("hookline-dead-letters"), "{not json"],
     ]);
   });
 
   it("runs the sweeper: nothing due, nothing queued", async () => {
-    const before = sqs?.messages.length ?? 0;
+    const before = lambdas.sqs.messages.length;
     const result = await inTaskRoot("sweep", () => sweep({}, fakeContext()));
     expect(result).toEqual({ dueEvents: 0, flushes: 0 });
-    expect(sqs?.messages).toHaveLength(before);
+    expect(lambdas.sqs.messages).toHaveLength(before);
   });
 });
 

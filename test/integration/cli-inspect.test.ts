@@ -2,7 +2,6 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Io } from "../../cli/output";
 import { runCli } from "../../cli/program";
 import { makeLocalAdmin } from "../../functions/local/local-admin";
 import {
@@ -13,6 +12,7 @@ import {
   TEST_SECRETS,
   testConfig,
 } from "../support/bridge";
+import { transcriptIo } from "../support/cli-io";
 import { standardWebhookRequest } from "../support/signers";
 
 const TABLE = "hookline-cli-inspect";
@@ -63,17 +63,9 @@ describe("hookline events, digests, slot and replay on the local run", () => {
   afterAll(() => bridge?.close());
 
   async function cli(...argv: string[]): Promise<{ code: number; json: CliJson; text: string }> {
-    const out: string[] = [];
-    const io: Io = {
-      stdout: { write: (text: string) => out.push(text) },
-      stderr: { write: (text: string) => out.push(text) },
-      env: {},
-      cwd,
-      fetch,
-      now: () => new Date(),
-    };
-    const code = await runCli(argv, io);
-    const text = out.join("");
+    const run = transcriptIo({ env: {}, cwd });
+    const code = await runCli(argv, run.io);
+    const text = run.text();
     let json = {} as CliJson;
     try {
       json = JSON.parse(text) as CliJson;
@@ -197,16 +189,9 @@ describe("hookline events, digests, slot and replay on the local run", () => {
   });
 
   it("says what to do when no local run is found", async () => {
-    const out: string[] = [];
-    const code = await runCli(["events"], {
-      stdout: { write: (text: string) => out.push(text) },
-      stderr: { write: (text: string) => out.push(text) },
-      env: {},
-      cwd: mkdtempSync(join(tmpdir(), "hookline-nothing-")),
-      fetch,
-      now: () => new Date(),
-    });
+    const run = transcriptIo({ env: {}, cwd: mkdtempSync(join(tmpdir(), "hookline-nothing-")) });
+    const code = await runCli(["events"], run.io);
     expect(code).toBe(1);
-    expect(out.join("")).toContain("no local run found");
+    expect(run.text()).toContain("no local run found");
   });
 });

@@ -3,7 +3,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { sourceById } from "../../cli/config";
-import type { Io } from "../../cli/output";
 import { runCli } from "../../cli/program";
 import { signingSecret } from "../../devkit/dev-secrets";
 import { runStatePath } from "../../devkit/run-state";
@@ -12,6 +11,7 @@ import { sendEvent } from "../../devkit/send-event";
 import { makeLocalAdmin } from "../../functions/local/local-admin";
 import { requestLine } from "../../functions/local/request-lines";
 import { runDirFor, TEST_SECRETS, testConfig, useTestBridge } from "../support/bridge";
+import { transcriptIo } from "../support/cli-io";
 import { shopSource, TEST_OPEN_LINE } from "../support/config-fixtures";
 
 describe("hookline send against the local bridge", () => {
@@ -52,21 +52,16 @@ describe("hookline send against the local bridge", () => {
       bitrix: { openLineCode: TEST_OPEN_LINE },
       sources: [shopSource()],
     });
-    const out: string[] = [];
-    const io: Io = {
-      stdout: { write: (text: string) => out.push(text) },
-      stderr: { write: (text: string) => out.push(text) },
-      env: { SHOP_SECRET: TEST_SECRETS.SHOP_SECRET },
-      cwd,
-      fetch,
-      now: () => new Date(),
-    };
+    const run = transcriptIo({ env: { SHOP_SECRET: TEST_SECRETS.SHOP_SECRET }, cwd });
     const payload = join(cwd, "order.json");
     writeFileSync(payload, JSON.stringify({ userId: 41, text: "hello from the CLI" }));
     expect(
-      await runCli(["send", "shop", "--event", "order.paid", "--payload", payload, "--json"], io),
+      await runCli(
+        ["send", "shop", "--event", "order.paid", "--payload", payload, "--json"],
+        run.io,
+      ),
     ).toBe(0);
-    const report = JSON.parse(out.join(""));
+    const report = JSON.parse(run.text());
     expect(report).toMatchObject({
       url: `${bridge.url}/webhooks/shop`,
       event: { name: "order.paid" },
@@ -91,10 +86,7 @@ describe("hookline send against the local bridge", () => {
       mkdirSync(join(cwd, ".hookline"));
       writeFileSync(runStatePath(cwd), JSON.stringify(state));
       const fetched: { url: string; headers: Record<string, string> }[] = [];
-      const out: string[] = [];
-      const io: Io = {
-        stdout: { write: (text: string) => out.push(text) },
-        stderr: { write: (text: string) => out.push(text) },
+      const run = transcriptIo({
         env: { SHOP_SECRET: "the real shop secret" },
         cwd,
         fetch: async (input, init) => {
@@ -104,15 +96,14 @@ describe("hookline send against the local bridge", () => {
           });
           return fetch(input, init);
         },
-        now: () => new Date(),
-      };
+      });
       const payload = join(cwd, "order.json");
       writeFileSync(payload, JSON.stringify({ id: "o-1", userId: 41, text: "x" }));
       const code = await runCli(
         ["send", "shop", "--event", "order.paid", "--payload", payload],
-        io,
+        run.io,
       );
-      return { code, fetched, text: out.join("") };
+      return { code, fetched, text: run.text() };
     }
     const signed = (fetched: { headers: Record<string, string> }[]) =>
       fetched.filter((request) => request.headers["x-shop-signature"] !== undefined);

@@ -11,7 +11,6 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UNLISTED_SENT } from "../../cli/commands/events";
 import type { SqsSender } from "../../cli/context";
-import type { Io } from "../../cli/output";
 import { runCli } from "../../cli/program";
 import type { StackOutputsReader } from "../../cli/target";
 import {
@@ -21,6 +20,7 @@ import {
   TEST_SECRETS,
   testConfig,
 } from "../support/bridge";
+import { transcriptIo } from "../support/cli-io";
 import { standardWebhookRequest } from "../support/signers";
 
 const TABLE = "hookline-cli-stack";
@@ -77,21 +77,16 @@ describe("hookline against a deployed stack (--stack)", () => {
   });
 
   async function cli(argv: string[], sqs?: SqsSender) {
-    const out: string[] = [];
-    const io: Io = {
-      stdout: { write: (text: string) => out.push(text) },
-      stderr: { write: (text: string) => out.push(text) },
+    const run = transcriptIo({
       env: { AWS_REGION: "eu-west-1", APP_SECRET: TEST_SECRETS.APP_SECRET },
       cwd,
-      fetch,
-      now: () => new Date(),
-    };
-    const code = await runCli(argv, io, {
+    });
+    const code = await runCli(argv, run.io, {
       readOutputs,
       ...(sqs ? { sqs } : {}),
       sleep: async () => {},
     });
-    return { code, text: out.join("") };
+    return { code, text: run.text() };
   }
 
   it("events and slot read the stack's table, named by its outputs", async () => {

@@ -10,7 +10,9 @@ import type { StackOutputsReader } from "../../cli/target";
 import { makeDynamoTokenStore } from "../../functions/adapters/dynamo/tokens";
 import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
 import { ensureTable } from "../../functions/local/ensure-table";
+import { transcriptIo } from "../support/cli-io";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
+import { useStarted } from "../support/use-started";
 
 /**
  * `hookline doctor` against simulated portals over HTTP: a webhook portal (scopes, lines joined
@@ -26,19 +28,16 @@ const OAUTH = { clientId: "local.app.7", clientSecret: "app-secret", refreshToke
 const TABLE = "hookline-doctor";
 
 describe("hookline doctor", () => {
-  let portal: BitrixSimulator;
-  let cwd: string;
-
-  beforeAll(async () => {
-    portal = await startBitrixSimulator({
+  const portal = useStarted("the simulated portal", () =>
+    startBitrixSimulator({
       openLineCodes: [JOINED],
       networkLines: [{ code: NOT_JOINED }, { code: INACTIVE, active: false }],
       scopes: ["imopenlines", "crm"],
-    });
+    }),
+  );
+  let cwd: string;
+  beforeAll(() => {
     cwd = mkdtempSync(join(tmpdir(), "hookline-doctor-"));
-  });
-  afterAll(async () => {
-    await portal?.close();
   });
 
   function writeConfig(lines: Record<string, string>, extra: Record<string, unknown> = {}) {
@@ -53,17 +52,9 @@ describe("hookline doctor", () => {
   }
 
   async function doctor(argv: string[], io: Partial<Io> = {}) {
-    const out: string[] = [];
-    const code = await runCli(["doctor", ...argv], {
-      stdout: { write: (text: string) => out.push(text) },
-      stderr: { write: (text: string) => out.push(text) },
-      env: { BITRIX_WEBHOOK_URL: portal.webhookUrl },
-      cwd,
-      fetch,
-      now: () => new Date(),
-      ...io,
-    });
-    return { code, text: out.join("") };
+    const run = transcriptIo({ env: { BITRIX_WEBHOOK_URL: portal.webhookUrl }, cwd, ...io });
+    const code = await runCli(["doctor", ...argv], run.io);
+    return { code, text: run.text() };
   }
 
   it("passes every check of a healthy webhook portal, one ✓ line each, and exits 0", async () => {
@@ -254,21 +245,12 @@ describe("hookline doctor --stack", () => {
   });
 
   async function doctor(argv: string[], now = () => new Date()) {
-    const out: string[] = [];
-    const code = await runCli(
-      ["doctor", "--stack", "hookline-prod", ...argv],
-      {
-        stdout: { write: (text: string) => out.push(text) },
-        stderr: { write: (text: string) => out.push(text) },
-        // Nothing from the environment: every secret comes from the stack.
-        env: { AWS_REGION: "eu-west-1" },
-        cwd,
-        fetch,
-        now,
-      },
-      { readOutputs },
-    );
-    return { code, text: out.join("") };
+    // Nothing from the environment: every secret comes from the stack.
+    const run = transcriptIo({ env: { AWS_REGION: "eu-west-1" }, cwd, now });
+    const code = await runCli(["doctor", "--stack", "hookline-prod", ...argv], run.io, {
+      readOutputs,
+    });
+    return { code, text: run.text() };
   }
 
   it("reads the secrets from the stack's parameters, and checks an OAuth portal through a refresh", async () => {

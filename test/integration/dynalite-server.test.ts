@@ -1,7 +1,8 @@
 import { ListTablesCommand } from "@aws-sdk/client-dynamodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type LocalDynamo, startDynalite } from "../../functions/local/dynalite-server";
 import { makeTestClient } from "../support/dynamo-servers";
+import { useStarted } from "../support/use-started";
 
 /** A request as a web page's fetch would make it: JSON-RPC to DynamoDB, with its Origin. */
 const pageRequest = (dynamo: LocalDynamo, method: string, headers: Record<string, string>) =>
@@ -16,11 +17,7 @@ const pageRequest = (dynamo: LocalDynamo, method: string, headers: Record<string
   });
 
 describe("the embedded DynamoDB-compatible server of the local run", () => {
-  let dynamo: LocalDynamo;
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-  });
-  afterAll(() => dynamo?.close());
+  const dynamo = useStarted("dynalite", () => startDynalite());
 
   it("answers a client that signs with this run's credentials", async () => {
     const client = makeTestClient(dynamo.endpoint, dynamo.credentials);

@@ -124,6 +124,16 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
   });
 
   describe("invalid input answers as the contract says, writes nothing and sends nothing", () => {
+    /** A signed GitHub issues.opened with `header` taken out. */
+    const githubWithout = (header: string) => async () => {
+      const request = await githubRequest(
+        TEST_SECRETS.GITHUB_SECRET,
+        "issues",
+        githubExamples("issues", "opened")[0],
+      );
+      delete request.headers[header];
+      return { sourceId: "github", ...request };
+    };
     const cases: [
       string,
       () => Promise<{ sourceId: string; headers: Record<string, string>; body: string }>,
@@ -139,20 +149,7 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
         401,
         "invalid_signature",
       ],
-      [
-        "missing signature",
-        async () => {
-          const request = await githubRequest(
-            TEST_SECRETS.GITHUB_SECRET,
-            "issues",
-            githubExamples("issues", "opened")[0],
-          );
-          delete request.headers["x-hub-signature-256"];
-          return { sourceId: "github", ...request };
-        },
-        401,
-        "invalid_signature",
-      ],
+      ["missing signature", githubWithout("x-hub-signature-256"), 401, "invalid_signature"],
       [
         "stale Stripe timestamp",
         async () => ({
@@ -198,20 +195,7 @@ describe("the local bridge end to end (HTTP -> ingest -> queue -> deliver -> sim
         400,
         "bad_request",
       ],
-      [
-        "missing X-GitHub-Event",
-        async () => {
-          const request = await githubRequest(
-            TEST_SECRETS.GITHUB_SECRET,
-            "issues",
-            githubExamples("issues", "opened")[0],
-          );
-          delete request.headers["x-github-event"];
-          return { sourceId: "github", ...request };
-        },
-        400,
-        "bad_request",
-      ],
+      ["missing X-GitHub-Event", githubWithout("x-github-event"), 400, "bad_request"],
       [
         "unknown source",
         async () => ({ sourceId: "nope", ...shopRequest({ id: "1", event: "x" }) }),

@@ -1,15 +1,15 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { connect } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { startHttpServer } from "../../functions/local/http-server";
 import {
   INGEST_SECRETS,
-  type IngestServer,
   ingestTestConfig,
   post,
   startIngestServer,
 } from "../support/ingest-server";
 import { githubExamples, githubRequest, stripeRequest } from "../support/signers";
+import { useStarted } from "../support/use-started";
 
 const hmacHeaders = (body: string, headers: Record<string, string>, timestamp?: number) => {
   const signed = timestamp === undefined ? body : `${timestamp}.${body}`;
@@ -60,11 +60,7 @@ function rawExchange(
 }
 
 describe("ingest over HTTP: replays, sizes and malformed requests", () => {
-  let server: IngestServer;
-  beforeAll(async () => {
-    server = await startIngestServer();
-  });
-  afterAll(() => server?.close());
+  const server = useStarted("the ingest server", () => startIngestServer());
 
   describe("replays of a captured signed body (item 7)", () => {
     it("GitHub: the same body under a new delivery id, or relabelled, is a duplicate", async () => {

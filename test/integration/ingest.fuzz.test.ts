@@ -1,18 +1,14 @@
 import { createHmac, randomUUID } from "node:crypto";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  INGEST_SECRETS,
-  type IngestServer,
-  post,
-  startIngestServer,
-} from "../support/ingest-server";
+import { describe, expect, it } from "vitest";
+import { INGEST_SECRETS, post, startIngestServer } from "../support/ingest-server";
 import {
   githubRequest,
   type SignedRequest,
   standardWebhookRequest,
   stripeRequest,
 } from "../support/signers";
+import { useStarted } from "../support/use-started";
 
 /** A correctly signed request for one of the test config's sources, fresh each time. */
 async function signedRequest(source: string, userId: number): Promise<SignedRequest> {
@@ -165,11 +161,7 @@ function mutate(
 }
 
 describe("ingest under fuzzing (random and mutated paths, headers and bodies)", () => {
-  let server: IngestServer;
-  beforeAll(async () => {
-    server = await startIngestServer();
-  });
-  afterAll(() => server?.close());
+  const server = useStarted("the ingest server", () => startIngestServer());
 
   it("never answers 5xx, and writes or queues nothing for what it refuses or ignores", async () => {
     const seen = new Set<number>();

@@ -11,10 +11,12 @@ import {
   answers,
   delayOf,
   done,
+  expectDone,
   failing,
   type LedgerWorldFixture,
   ledgerConfig,
   ledgerWorlds,
+  makeFakeQueue,
   makeLedgerWorld,
   SECOND,
   scriptedBitrix,
@@ -67,8 +69,7 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
         const job = w.job("gateway");
         const first = await w.attempt(job);
         w.clock.advance(Math.max(delayOf(first), w.timings.leaseMs));
-        expect(await w.attempt(job, 2)).toEqual(done);
-        expect(w.bitrix.calls).toHaveLength(2);
+        await expectDone(w, w.attempt(job, 2), 2);
         const record = await w.outcome(job);
         expect(record?.outcome).toBe("sent");
         expect(record?.reason).toMatch(/earlier unanswered attempt landed/);
@@ -78,8 +79,7 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
     it("on a partner portal a gateway 502 ends unknown, never a blind resend", async () => {
       const w = world({ config: ledgerConfig({ weeklyLimit: false }), script: [gateway502] });
       const job = w.job("partner-502");
-      expect(await w.attempt(job)).toEqual(done);
-      expect(w.bitrix.calls).toHaveLength(1);
+      await expectDone(w, w.attempt(job), 1);
       expect((await w.outcome(job))?.outcome).toBe("unknown");
     });
 
@@ -142,8 +142,7 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
           at: w.clock.now(),
         });
         w.clock.advance(w.timings.weekMs + w.timings.weekMarginMs + SECOND);
-        expect(await w.attempt(job)).toEqual(done);
-        expect(w.bitrix.calls).toHaveLength(0);
+        await expectDone(w, w.attempt(job), 0);
         expect((await w.outcome(job))?.outcome).toBe(outcome);
       },
     );
@@ -168,8 +167,7 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       });
       await store.finish({ ...base, outcome: "sent", reason: "sent" });
       w.clock.advance(w.timings.weekMs + w.timings.weekMarginMs + SECOND);
-      expect(await w.attempt(job)).toEqual(done);
-      expect(w.bitrix.calls).toHaveLength(0);
+      await expectDone(w, w.attempt(job), 0);
     });
 
     it("an unknown is sent again only by the operator's explicit choice (replay --resend-unknown), never by a redrive", async () => {
@@ -180,15 +178,13 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       expect((await w.outcome(job))?.outcome).toBe("unknown");
       // The dead-letter redrive after the week: settles from the outcome, sends nothing.
       w.clock.advance(w.timings.weekMs + w.timings.weekMarginMs + SECOND);
-      expect(await w.attempt(job)).toEqual(done);
-      expect(w.bitrix.calls).toHaveLength(1);
+      await expectDone(w, w.attempt(job), 1);
 
       const store = makeDynamoOutcomeStore(table.db, TABLE);
       expect(await store.allowResend([job.jobId, `${job.jobId}-no-such-route`])).toEqual([
         job.jobId,
       ]);
-      expect(await w.attempt(job)).toEqual(done);
-      expect(w.bitrix.calls).toHaveLength(2);
+      await expectDone(w, w.attempt(job), 2);
       expect((await w.outcome(job))?.outcome).toBe("sent");
     });
 
@@ -208,8 +204,7 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       expect(await w.attempt(job)).toEqual(done);
       expect((await w.outcome(job))?.outcome).toBe("failed");
       staleReads = 1;
-      expect(await w.attempt(job, 2)).toEqual(done);
-      expect(w.bitrix.calls).toHaveLength(1);
+      await expectDone(w, w.attempt(job, 2), 1);
       expect((await w.outcome(job))?.outcome).toBe("failed");
     });
 
@@ -223,14 +218,12 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       await expect(w.attempt(job)).rejects.toThrow(/finish failed/);
       w.clock.advance(w.timings.leaseMs + SECOND);
       // Not sent again, and not read as a send that may have landed: failed, with its code.
-      expect(await w.attempt(job, 2)).toEqual(done);
-      expect(w.bitrix.calls).toHaveLength(1);
+      await expectDone(w, w.attempt(job, 2), 1);
       const record = await w.outcome(job);
       expect(record?.outcome).toBe("failed");
       expect(record?.bitrixCode).toBe("WRONG_REQUEST");
       // The slot is free again: a later event goes out at once.
-      expect(await w.attempt(w.job("after-rejection"))).toEqual(done);
-      expect(w.bitrix.calls).toHaveLength(2);
+      await expectDone(w, w.attempt(w.job("after-rejection")), 2);
     });
 
     it("a copy after the week of a job sent through the ledger sends nothing", async () => {
@@ -238,8 +231,7 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       const job = w.job("copy-after-week");
       expect(await w.attempt(job)).toEqual(done);
       w.clock.advance(w.timings.weekMs + w.timings.weekMarginMs + SECOND);
-      expect(await w.attempt(job)).toEqual(done);
-      expect(w.bitrix.calls).toHaveLength(1);
+      await expectDone(w, w.attempt(job), 1);
     });
   });
 
@@ -252,8 +244,7 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       const job = w.job("limiter-error");
       await expect(w.attempt(job)).rejects.toThrow(/reserve failed/);
       w.clock.advance(w.timings.leaseMs);
-      expect(await w.attempt(job, 2)).toEqual(done);
-      expect(w.bitrix.calls).toHaveLength(1);
+      await expectDone(w, w.attempt(job, 2), 1);
       expect((await w.outcome(job))?.outcome).toBe("deferred");
     });
 
@@ -265,8 +256,7 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       const job = w.job("release-error");
       const first = await w.attempt(job).catch(() => undefined);
       w.clock.advance(Math.max(first ? delayOf(first) : 0, w.timings.leaseMs));
-      expect(await w.attempt(job, 2)).toEqual(done);
-      expect(w.bitrix.calls).toHaveLength(2);
+      await expectDone(w, w.attempt(job, 2), 2);
       expect((await w.outcome(job))?.outcome).toBe("deferred");
     });
 
@@ -292,8 +282,7 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
         script: [answers.sent],
       });
       const job = w.job("sdk-resend");
-      expect(await w.attempt(job)).toEqual(done);
-      expect(w.bitrix.calls).toHaveLength(1);
+      await expectDone(w, w.attempt(job), 1);
       expect((await w.outcome(job))?.outcome).toBe("sent");
     });
 
@@ -446,8 +435,7 @@ describe("the weekly ledger against the outside world (dynalite, fake clock)", (
       const job = w.job("partner-limiter-error");
       await expect(w.attempt(job)).rejects.toThrow(/reserve failed/);
       w.clock.advance(w.timings.leaseMs + SECOND);
-      expect(await w.attempt(job, 2)).toEqual(done);
-      expect(w.bitrix.calls).toHaveLength(1);
+      await expectDone(w, w.attempt(job, 2), 1);
       expect((await w.outcome(job))?.outcome).toBe("sent");
     });
   });
@@ -555,8 +543,7 @@ describe("the week boundary (dynalite, fake clock)", () => {
     expect(waiting?.outcome).toBe("deferred");
     // It waits for the week of the digest that may have landed, then goes out on its own.
     w.clock.set(waiting?.dueAt?.getTime() ?? 0);
-    expect(await w.attempt(w.flush())).toEqual(done);
-    expect(w.bitrix.calls).toHaveLength(4);
+    await expectDone(w, w.attempt(w.flush()), 4);
     expect((await w.outcome(newer))?.outcome).toBe("deferred");
     expect((await w.outcome(newer))?.reason).toMatch(/USER_MESSAGE_LIMIT/);
   });
@@ -607,47 +594,27 @@ describe("every path is bounded (dynalite, fake clock)", () => {
    * (its first receive's time kept), for `forMs`. Returns the dead letters.
    */
   async function drive(w: LedgerWorldFixture, forMs: number): Promise<DeliveryResult[]> {
-    const queue: {
-      message: QueueMessage;
-      visibleAt: number;
-      queuedAt: number;
-      receives: number;
-    }[] = [];
+    const queue = makeFakeQueue(w);
     const deadLetters: DeliveryResult[] = [];
     const sweep = sweepOf(
       w,
       Math.min(w.timings.maxBackoffMs, 5 * 60_000) + w.timings.leaseMs,
       (jobs) => {
-        for (const message of jobs) {
-          queue.push({ message, visibleAt: w.clock.ms, queuedAt: w.clock.ms, receives: 0 });
-        }
+        for (const message of jobs) queue.add(message);
       },
     );
     const end = w.clock.ms + forMs;
     let nextSweep = w.clock.ms;
     while (w.clock.ms < end) {
-      queue.sort((a, b) => a.visibleAt - b.visibleAt);
-      const next = queue[0];
-      if (!next || next.visibleAt > nextSweep) {
+      const visibleAt = queue.nextVisibleAt();
+      if (visibleAt === undefined || visibleAt > nextSweep) {
         w.clock.set(Math.max(w.clock.ms, nextSweep));
         await sweep();
         nextSweep += 60 * SECOND;
         continue;
       }
-      w.clock.set(Math.max(w.clock.ms, next.visibleAt));
-      next.receives++;
-      const result = await w.deliver({
-        message: next.message,
-        receiveCount: next.receives,
-        queuedAt: next.queuedAt,
-        deadline: w.clock.ms + 50_000,
-      });
-      if (result.status === "retry") {
-        next.visibleAt = w.clock.ms + result.delayMs;
-        continue;
-      }
-      queue.shift();
-      if (result.status === "dead-letter") deadLetters.push(result);
+      const result = await queue.receive();
+      if (result?.status === "dead-letter") deadLetters.push(result);
     }
     return deadLetters;
   }

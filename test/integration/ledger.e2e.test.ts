@@ -4,6 +4,7 @@ import {
   appJobOf,
   appOrder,
   OPEN_LINE_CODE,
+  postAndSettle,
   postWebhook,
   testConfig,
   until,
@@ -37,22 +38,13 @@ describe("the weekly ledger through the local bridge", () => {
   afterEach(() => expect(bridge.simulator?.stats.overlapping).toBe(0));
 
   /** A job's first recorded outcome, read as soon as there is one. */
-  const firstRecord = (jobId: string) =>
-    until(
-      () => records(jobId),
-      (record) => record !== undefined,
-      10_000,
-    );
+  const firstRecord = (jobId: string) => bridge.waitForRecord(jobId, undefined, 10_000);
 
   it("sends the first event at once, defers the rest, and sends them as one digest when the week frees", async () => {
     const userId = freshUser();
     const first = order(userId, "first-order");
     expect((await postWebhook(bridge, "app", first)).status).toBe(202);
-    await until(
-      () => bridge.sentTo(userId).length,
-      (n) => n === 1,
-      5_000,
-    );
+    await bridge.waitForMessages(userId, 1, 5_000);
 
     const later = [order(userId, "second-order"), order(userId, "third-order")];
     for (const request of later)
@@ -66,11 +58,7 @@ describe("the weekly ledger through the local bridge", () => {
 
     // The week (10 s) plus the margin (1 s) after the first send's lease (10 s) passes: a lone
     // send's intent is the slot's record (docs/ledger.md). The sweeper queues the flush.
-    const messages = await until(
-      () => bridge.sentTo(userId),
-      (m) => m.length === 2,
-      40_000,
-    );
+    const messages = await bridge.waitForMessages(userId, 2, 40_000);
     expect(messages).toHaveLength(2);
     const digest = messages[1]?.message ?? "";
     expect(digest).toContain("[b]2 updates[/b]");
@@ -78,11 +66,7 @@ describe("the weekly ledger through the local bridge", () => {
     expect(messages[1]?.at ?? 0).toBeGreaterThanOrEqual(due);
 
     // The simulator has the message before deliver has written the outcomes.
-    const final = await until(
-      () => Promise.all(later.map((request) => records(jobOf(request)))),
-      (records) => records.every((record) => record?.outcome === "sent"),
-      10_000,
-    );
+    const final = await bridge.waitForRecords(later.map(jobOf), "sent", 10_000);
     expect(final.map((record) => record?.outcome)).toEqual(["sent", "sent"]);
     expect(final[0]?.digestId).toBeDefined();
     expect(final[0]?.digestId).toBe(final[1]?.digestId);
@@ -101,19 +85,11 @@ describe("the weekly ledger through the local bridge", () => {
     expect(bridge.sentTo(userId)).toHaveLength(0);
 
     // Tried again every weekSeconds / 7 until Bitrix24's week for the other app's message is over.
-    const messages = await until(
-      () => bridge.sentTo(userId),
-      (m) => m.length === 1,
-      25_000,
-    );
+    const messages = await bridge.waitForMessages(userId, 1, 25_000);
     expect(messages.map((message) => message.message)).toEqual([
       expect.stringContaining("after-another-app"),
     ]);
-    const final = await until(
-      () => records(jobOf(request)),
-      (record) => record?.outcome === "sent",
-      10_000,
-    );
+    const final = await bridge.waitForRecord(jobOf(request), "sent", 10_000);
     expect(final?.outcome).toBe("sent");
   }, 70_000);
 
@@ -121,21 +97,12 @@ describe("the weekly ledger through the local bridge", () => {
     const userId = freshUser();
     const first = order(userId, "alpha");
     await postWebhook(bridge, "app", first);
-    await until(
-      () => bridge.sentTo(userId).length,
-      (n) => n === 1,
-      5_000,
-    );
+    await bridge.waitForMessages(userId, 1, 5_000);
     const second = order(userId, "beta");
-    await postWebhook(bridge, "app", second);
-    await bridge.queue.idle();
+    await postAndSettle(bridge, second);
     expect((await records(jobOf(second)))?.outcome).toBe("deferred");
 
-    const messages = await until(
-      () => bridge.sentTo(userId),
-      (m) => m.length === 2,
-      40_000,
-    );
+    const messages = await bridge.waitForMessages(userId, 2, 40_000);
     expect(messages[1]?.message).toContain("beta");
     // A digest of one event is that event's own message.
     expect(messages[1]?.message).not.toContain("updates");
@@ -148,11 +115,9 @@ describe("an event for a user whose digest is due", () => {
 
   it("joins it, and the digest goes out at once with the older event first", async () => {
     const userId = freshUser();
-    await postWebhook(bridge, "app", order(userId, "alpha"));
-    await bridge.queue.idle();
+    await postAndSettle(bridge, order(userId, "alpha"));
     const beta = order(userId, "beta");
-    await postWebhook(bridge, "app", beta);
-    await bridge.queue.idle();
+    await postAndSettle(bridge, beta);
     expect(await bridge.outcome(jobOf(beta))).toBe("deferred");
 
     // Past beta's due time: the week and the margin after alpha's lease (its intent is the
@@ -161,8 +126,7 @@ describe("an event for a user whose digest is due", () => {
       (await bridge.record(jobOf(beta)))?.dueAt?.getTime() ?? Date.now() + WEEK_SECONDS * 1000;
     await sleep(Math.max(0, due - Date.now()) + 1500);
     const gamma = order(userId, "gamma");
-    await postWebhook(bridge, "app", gamma);
-    await bridge.queue.idle();
+    await postAndSettle(bridge, gamma);
 
     const messages = bridge.simulator?.messages.filter((m) => m.userId === userId) ?? [];
     expect(messages).toHaveLength(2);
@@ -186,11 +150,9 @@ describe("a route with whenLimited: drop", () => {
   it("records the second event of the week as suppressed, and never sends it", async () => {
     const userId = freshUser();
     const first = order(userId, "kept");
-    await postWebhook(bridge, "app", first);
-    await bridge.queue.idle();
+    await postAndSettle(bridge, first);
     const second = order(userId, "dropped");
-    await postWebhook(bridge, "app", second);
-    await bridge.queue.idle();
+    await postAndSettle(bridge, second);
     expect(await bridge.outcome(jobOf(first))).toBe("sent");
     expect(await bridge.outcome(jobOf(second))).toBe("suppressed");
     expect(bridge.simulator?.messages.filter((m) => m.userId === userId)).toHaveLength(1);

@@ -1,28 +1,23 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DeleteTableCommand } from "@aws-sdk/client-dynamodb";
 import { Template } from "aws-cdk-lib/assertions";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { OUTCOMES } from "../../functions/core/outcome";
-import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
-import { ensureTable } from "../../functions/local/ensure-table";
 import { fakeContext } from "../../functions/local/http-server";
 import type { HooklineStack } from "../../lib/hookline-stack";
 import { buildStack } from "../infra/synth";
-import { OPEN_LINE_CODE, TEST_SECRETS, testConfig } from "../support/bridge";
-import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
-import { type FakeSqs, startFakeSqs, toSqsEvent } from "../support/fake-sqs";
+import { TEST_SECRETS, testConfig } from "../support/bridge";
+import { makeTestClient } from "../support/dynamo-servers";
+import { toSqsEvent } from "../support/fake-sqs";
 import {
-  bundleLambdas,
   type DeliverHandler,
   type FunctionName,
   type IngestHandler,
   issueOpened,
   LAMBDA_ENTRIES,
   nativeImport,
-  restoreEnv,
   type SweepHandler,
+  useBundledLambdas,
   useLocalAws,
   webhookEvent,
 } from "../support/lambda-bundles";
@@ -135,15 +130,15 @@ function functionSettings(stack: HooklineStack, template: Template) {
 const TABLE = "hookline-log-filter";
 
 describe("what each bundle prints, through Lambda's log-level filter", () => {
-  const savedEnv = { ...process.env };
   const stack = buildStack();
   const template = Template.fromStack(stack);
   const settings = functionSettings(stack, template);
   const printed = { ingest: [], deliver: [], sweep: [] } as Record<FunctionName, PrintedLine[]>;
-  let workDir: string;
-  let dynamo: LocalDynamo | undefined;
-  let simulator: BitrixSimulator | undefined;
-  let sqs: FakeSqs | undefined;
+  const lambdas = useBundledLambdas(
+    "log-filter",
+    TABLE,
+    testConfig({ bitrix: { webhookUrl: "env:BITRIX_WEBHOOK_URL" } }),
+  );
 
   /** Runs `invoke` in the function's Lambda environment, recording every line it prints. */
   const asLambda = async <T>(name: FunctionName, invoke: () => Promise<T>): Promise<T> => {
@@ -151,7 +146,7 @@ describe("what each bundle prints, through Lambda's log-level filter", () => {
     Object.assign(process.env, variables, {
       AWS_LAMBDA_LOG_FORMAT: logging.LogFormat,
       AWS_LAMBDA_LOG_LEVEL: logging.ApplicationLogLevel,
-      LAMBDA_TASK_ROOT: join(workDir, name),
+      LAMBDA_TASK_ROOT: join(lambdas.workDir, name),
     });
     const record = (chunk: unknown) => {
       for (const text of String(chunk).split("\n").filter(Boolean)) {
@@ -176,7 +171,7 @@ describe("what each bundle prints, through Lambda's log-level filter", () => {
   };
   const load = (name: FunctionName) =>
     asLambda(name, async () => {
-      const module = await nativeImport(join(workDir, name, "index.mjs"));
+      const module = await nativeImport(lambdas.bundles[name]);
       expect(typeof module.handler).toBe("function");
       return module.handler;
     });
@@ -192,15 +187,7 @@ describe("what each bundle prints, through Lambda's log-level filter", () => {
     );
 
   beforeAll(async () => {
-    workDir = await mkdtemp(join(tmpdir(), "hookline-log-filter-"));
-    const config = testConfig({ bitrix: { webhookUrl: "env:BITRIX_WEBHOOK_URL" } });
-    bundleLambdas(workDir, config);
-    [dynamo, simulator, sqs] = await Promise.all([
-      startDynalite(),
-      startBitrixSimulator({ openLineCodes: [OPEN_LINE_CODE] }),
-      startFakeSqs(),
-    ]);
-    await ensureTable(makeTestClient(dynamo.endpoint), TABLE);
+    const { workDir, dynamo, simulator, sqs } = lambdas;
     for (const name of [
       "POWERTOOLS_DEV",
       "POWERTOOLS_LOG_LEVEL",
@@ -234,7 +221,7 @@ describe("what each bundle prints, through Lambda's log-level filter", () => {
     const callIngest = (request: SignedRequest, sourceId: string) =>
       asLambda("ingest", () => ingest(webhookEvent(sourceId, request), fakeContext()));
     const deliverNext = async () => {
-      const message = sqs?.messages.at(-1);
+      const message = sqs.messages.at(-1);
       if (!message) throw new Error("nothing queued");
       return asLambda("deliver", () =>
         deliver(toSqsEvent([message], { receiveCount: 1 }), fakeContext(30_000)),
@@ -269,12 +256,6 @@ describe("what each bundle prints, through Lambda's log-level filter", () => {
     const answer = await asLambda("deliver", () => deliver(retried, fakeContext(30_000)));
     expect(answer.batchItemFailures).toEqual([{ itemIdentifier: "m-unexpected" }]);
   }, 90_000);
-
-  afterAll(async () => {
-    restoreEnv(savedEnv);
-    await Promise.allSettled([dynamo?.close(), simulator?.close(), sqs?.close()]);
-    if (workDir) await rm(workDir, { recursive: true, force: true });
-  });
 
   it.each(Object.keys(LAMBDA_ENTRIES) as FunctionName[])(
     "%s: every metric line it prints reaches CloudWatch",

@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { makeBitrixWebhookClient } from "../../functions/adapters/bitrix-client";
 import { makeBitrixOAuthClient, refreshWithBitrix } from "../../functions/adapters/bitrix-oauth";
 import type { TokenProvider } from "../../functions/core/oauth";
-import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { useStarted } from "../support/use-started";
 
 /**
  * The second channel between the Bitrix24 clients and the simulator over HTTP:
@@ -13,14 +14,9 @@ const LINE = "ab515f5d85a8b844d484f6ea75a2e494";
 const TIMEOUT_MS = 5000;
 
 describe("im.notify.system.add through the webhook client", () => {
-  let sim: BitrixSimulator;
-  beforeAll(async () => {
-    sim = await startBitrixSimulator({
-      openLineCodes: [LINE],
-      rateLimit: { burst: 1000, perSecond: 1000 },
-    });
-  });
-  afterAll(() => sim.close());
+  const sim = useStarted("the simulator", () =>
+    startBitrixSimulator({ openLineCodes: [LINE], rateLimit: { burst: 1000, perSecond: 1000 } }),
+  );
   const client = () =>
     makeBitrixWebhookClient({ webhookUrl: sim.webhookUrl, timeoutMs: TIMEOUT_MS });
 
@@ -106,11 +102,9 @@ describe("im.notify.system.add through the webhook client", () => {
 });
 
 describe("a portal whose webhook lacks the im scope", () => {
-  let sim: BitrixSimulator;
-  beforeAll(async () => {
-    sim = await startBitrixSimulator({ openLineCodes: [LINE], scopes: ["imopenlines"] });
-  });
-  afterAll(() => sim.close());
+  const sim = useStarted("the simulator", () =>
+    startBitrixSimulator({ openLineCodes: [LINE], scopes: ["imopenlines"] }),
+  );
 
   it("answers insufficient_scope: a configuration fault, nothing delivered", async () => {
     const bitrix = makeBitrixWebhookClient({ webhookUrl: sim.webhookUrl, timeoutMs: TIMEOUT_MS });
@@ -127,11 +121,9 @@ describe("a portal whose webhook lacks the im scope", () => {
 
 describe("im.notify.system.add through the OAuth client", () => {
   const credentials = { clientId: "app.notify", clientSecret: "secret", refreshToken: "r0" };
-  let sim: BitrixSimulator;
-  beforeAll(async () => {
-    sim = await startBitrixSimulator({ openLineCodes: [LINE], oauth: credentials });
-  });
-  afterAll(() => sim.close());
+  const sim = useStarted("the simulator", () =>
+    startBitrixSimulator({ openLineCodes: [LINE], oauth: credentials }),
+  );
 
   it("sends no CLIENT_ID (the app's own id scopes its tags) and replaces by tag", async () => {
     let access: string | undefined;

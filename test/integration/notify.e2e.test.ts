@@ -4,9 +4,9 @@ import { sleep } from "../../functions/core/clock";
 import {
   appJobOf,
   appOrder,
+  postAndSettle,
   postWebhook,
   testConfig,
-  until,
   userIds,
   useTestBridge,
 } from "../support/bridge";
@@ -48,7 +48,6 @@ function notifyingConfig(whenLimited: "notify" | "notify-only") {
 
 describe("whenLimited: notify through the local bridge", () => {
   const bridge = useTestBridge(notifyingConfig("notify"), { sweepEveryMs: 250 });
-  const record = (jobId: string) => bridge.record(jobId);
   afterEach(() => expect(bridge.simulator?.stats.overlapping).toBe(0));
 
   const notificationsOf = (userId: number) =>
@@ -58,20 +57,12 @@ describe("whenLimited: notify through the local bridge", () => {
     const userId = freshUser();
     const first = order(userId, "first");
     expect((await postWebhook(bridge, "app", first)).status).toBe(202);
-    await until(
-      () => bridge.sentTo(userId).length,
-      (n) => n === 1,
-      10_000,
-    );
+    await bridge.waitForMessages(userId, 1, 10_000);
 
     // Sender text that tries BB-code: escaped in the notification as in the message.
     const second = order(userId, "card declined [url=https://evil.example]pay here[/url]");
     expect((await postWebhook(bridge, "app", second)).status).toBe(202);
-    const notified = await until(
-      () => record(jobOf(second)),
-      (r) => r?.outcome === "notified",
-      10_000,
-    );
+    const notified = await bridge.waitForRecord(jobOf(second), "notified", 10_000);
     expect(notified).toMatchObject({ outcome: "notified", notifyTag: "orders:payment_failed" });
     expect(notified?.dueAt?.getTime()).toBeGreaterThan(Date.now());
     const [notification] = notificationsOf(userId);
@@ -83,18 +74,10 @@ describe("whenLimited: notify through the local bridge", () => {
     expect(bridge.sentTo(userId)).toHaveLength(1);
 
     // The week (10 s) and its margin pass: the digest carries it, marked as notified.
-    const messages = await until(
-      () => bridge.sentTo(userId),
-      (m) => m.length === 2,
-      25_000,
-    );
+    const messages = await bridge.waitForMessages(userId, 2, 25_000);
     expect(messages).toHaveLength(2);
     expect(messages[1]?.message).toContain("card declined");
-    const final = await until(
-      () => record(jobOf(second)),
-      (r) => r?.outcome === "sent",
-      10_000,
-    );
+    const final = await bridge.waitForRecord(jobOf(second), "sent", 10_000);
     expect(final).toMatchObject({
       outcome: "sent",
       notifiedAt: notified?.notifiedAt,
@@ -127,11 +110,7 @@ describe("whenLimited: notify through the local bridge", () => {
     const userId = freshUser();
     const first = order(userId, "first");
     await postWebhook(bridge, "app", first);
-    await until(
-      () => bridge.sentTo(userId).length,
-      (n) => n === 1,
-      10_000,
-    );
+    await bridge.waitForMessages(userId, 1, 10_000);
 
     const attempts = ["dunning one", "dunning two", "dunning three"].map((note) =>
       order(userId, note),
@@ -139,11 +118,7 @@ describe("whenLimited: notify through the local bridge", () => {
     for (const request of attempts) {
       expect((await postWebhook(bridge, "app", request)).status).toBe(202);
       // One at a time, so the newest notification is the last one sent.
-      await until(
-        () => record(jobOf(request)),
-        (r) => r?.outcome === "notified",
-        10_000,
-      );
+      await bridge.waitForRecord(jobOf(request), "notified", 10_000);
     }
     const visible = notificationsOf(userId);
     expect(visible).toHaveLength(1);
@@ -151,19 +126,11 @@ describe("whenLimited: notify through the local bridge", () => {
     expect(visible[0]?.message).toContain("dunning three");
     expect(bridge.simulator?.stats.notified).toBeGreaterThanOrEqual(3);
 
-    const messages = await until(
-      () => bridge.sentTo(userId),
-      (m) => m.length === 2,
-      25_000,
-    );
+    const messages = await bridge.waitForMessages(userId, 2, 25_000);
     const digest = messages[1]?.message ?? "";
     expect(digest).toContain("[b]3 updates[/b]");
     expect(digest).toMatch(/dunning one.*\(notified\)[\s\S]*dunning two[\s\S]*dunning three/);
-    const finals = await until(
-      () => Promise.all(attempts.map((request) => record(jobOf(request)))),
-      (records) => records.every((r) => r?.outcome === "sent"),
-      10_000,
-    );
+    const finals = await bridge.waitForRecords(attempts.map(jobOf), "sent", 10_000);
     expect(finals.map((r) => [r?.outcome, r?.notifiedAt !== undefined])).toEqual([
       ["sent", true],
       ["sent", true],
@@ -178,11 +145,9 @@ describe("whenLimited: notify-only through the local bridge", () => {
 
   it("sends the notification alone: sent, and no digest", async () => {
     const userId = freshUser();
-    await postWebhook(bridge, "app", order(userId, "first"));
-    await bridge.queue.idle();
+    await postAndSettle(bridge, order(userId, "first"));
     const second = order(userId, "only notified");
-    await postWebhook(bridge, "app", second);
-    await bridge.queue.idle();
+    await postAndSettle(bridge, second);
     expect(await bridge.outcome(jobOf(second))).toBe("sent");
     expect(bridge.simulator?.notifications.filter((n) => n.userId === userId)).toHaveLength(1);
     // Past the week: no digest follows.

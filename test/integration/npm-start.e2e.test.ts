@@ -9,10 +9,8 @@ import { sleep } from "../../functions/core/clock";
 import { EU_OAUTH } from "../support/config-fixtures";
 import {
   attribute,
-  CLIENT,
-  CONSUMER,
+  deliverySpans,
   type OtlpCollector,
-  SERVER,
   startOtlpCollector,
 } from "../support/otlp-collector";
 import { standardWebhookRequest } from "../support/signers";
@@ -230,9 +228,7 @@ describe("npm start -- --trace: one trace per event, exported over OTLP", () => 
     expect(await run.waitFor("main", 1)).toHaveLength(1);
     // Spans leave in batches; stopping flushes what is left.
     await run.stop();
-    const [server] = collector.spans.filter((span) => span.kind === SERVER);
-    const [consumer] = collector.spans.filter((span) => span.kind === CONSUMER);
-    const [client] = collector.spans.filter((span) => span.kind === CLIENT);
+    const { server, consumer, client } = deliverySpans(collector.spans);
     expect(consumer?.traceId).toBe(server?.traceId);
     expect(consumer?.parentSpanId).toBe(server?.spanId);
     expect(client?.traceId).toBe(server?.traceId);

@@ -20,6 +20,7 @@ import { type BitrixSimulator, startBitrixSimulator } from "../../functions/loca
 import { ensureTable } from "../../functions/local/ensure-table";
 import { EU_OAUTH } from "../support/config-fixtures";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
+import { FakeClock } from "../support/fake-clock";
 import { latch } from "../support/latch";
 
 /**
@@ -91,6 +92,20 @@ describe("an OAuth portal", () => {
     return makeBitrixOAuthClient({ portalUrl: portal.origin, tokens, timeoutMs: 5000 });
   };
   const message = (userId: number) => ({ userId, message: `hello ${userId}` });
+  /** The shared store, except that while `failing` is set its commitRefresh throws `error()`. */
+  const failingCommits = (error: () => Error) => {
+    const commits: { failing: boolean; store: TokenStore } = {
+      failing: false,
+      store: {
+        ...store,
+        commitRefresh: async (...args) => {
+          if (commits.failing) throw error();
+          return store.commitRefresh(...args);
+        },
+      },
+    };
+    return commits;
+  };
   /** Our own record still thinks the access token is good; Bitrix24 refuses it. */
   async function revokeAccessToken(portalId: string) {
     const stored = await store.read(portalId);
@@ -160,22 +175,14 @@ describe("an OAuth portal", () => {
 
   it("after a refresh that crashed once Bitrix24 had rotated the token: a configuration fault that keeps the message queued, then recovery with a new authorization", async () => {
     const portalId = `portal-${++unique}`;
-    let now = shifted();
-    const clock: Clock = { now: () => new Date(now) };
-    let crash = false;
+    const clock = new FakeClock(shifted());
     // The store write after the OAuth server's answer never happens: the process died there.
-    const crashing: TokenStore = {
-      ...store,
-      commitRefresh: async (...args) => {
-        if (crash) throw new Error("process crashed before the store write");
-        return store.commitRefresh(...args);
-      },
-    };
-    const dying = worker(portalId, { store: crashing, clock });
+    const crashing = failingCommits(() => new Error("process crashed before the store write"));
+    const dying = worker(portalId, { store: crashing.store, clock });
     expect(await dying.sendNetworkMessage(LINE, message(7000 + unique))).toEqual({ kind: "sent" });
 
-    now += 2 * TTL_MS; // past the lifetime the token answer stated (whole seconds)
-    crash = true;
+    clock.advance(2 * TTL_MS); // past the lifetime the token answer stated (whole seconds)
+    crashing.failing = true;
     expect(await dying.sendNetworkMessage(LINE, message(7001 + unique))).toMatchObject({
       kind: "retry",
       code: "TOKEN_STORE_UNAVAILABLE",
@@ -183,7 +190,7 @@ describe("an OAuth portal", () => {
 
     // Another worker, once the crashed refresh's lease ran out (longer than any worker lives),
     // spends the old refresh token.
-    now += REFRESH_LEASE_MS + 1000;
+    clock.advance(REFRESH_LEASE_MS + 1000);
     const next = worker(portalId, { clock });
     const refused = await next.sendNetworkMessage(LINE, message(7002 + unique));
     expect(refused).toMatchObject({ kind: "retry", code: "invalid_grant", configFault: true });
@@ -203,7 +210,7 @@ describe("an OAuth portal", () => {
       {
         accessToken: fresh.accessToken,
         refreshToken: fresh.refreshToken,
-        accessExpiresAt: now + fresh.expiresInSeconds * 1000,
+        accessExpiresAt: clock.ms + fresh.expiresInSeconds * 1000,
       },
       clock.now(),
     );
@@ -213,8 +220,11 @@ describe("an OAuth portal", () => {
   /**
    * A worker whose refresh is held up after the OAuth server answered (its process paused, a slow
    * network): the server has already rotated the refresh token, the worker has not stored it yet.
+   * It works on a portal of its own, on a clock the test moves.
    */
-  const slowHolder = (portalId: string, clock: Clock) => {
+  const slowHolder = () => {
+    const portalId = `portal-${++unique}`;
+    const clock = new FakeClock(shifted());
     let slow = false;
     const released = latch();
     const rotated = latch();
@@ -230,6 +240,8 @@ describe("an OAuth portal", () => {
       },
     });
     return {
+      portalId,
+      clock,
       client,
       /** From now on a refresh stops after the server's answer until `release`. */
       slowDown: () => {
@@ -241,19 +253,17 @@ describe("an OAuth portal", () => {
   };
 
   it("a refresh slower than 30 s is not taken over: the other worker never spends the rotated refresh token, and uses the holder's tokens once stored", async () => {
-    const portalId = `portal-${++unique}`;
-    let now = shifted();
-    const clock: Clock = { now: () => new Date(now) };
-    const holder = slowHolder(portalId, clock);
+    const holder = slowHolder();
+    const { portalId, clock } = holder;
     expect(await holder.client.sendNetworkMessage(LINE, message(11_000 + unique))).toEqual({
       kind: "sent",
     });
 
-    now += 2 * TTL_MS; // the access token runs out
+    clock.advance(2 * TTL_MS); // the access token runs out
     holder.slowDown();
     const holding = holder.client.sendNetworkMessage(LINE, message(11_100 + unique));
     await holder.rotated;
-    now += 31_000; // the holder is slower than the old 30 s lease
+    clock.advance(31_000); // the holder is slower than the old 30 s lease
     const refusedBefore = portal.oauth?.stats.refused ?? 0;
     const refreshesBefore = portal.oauth?.stats.refreshes ?? 0;
     const sentBefore = portal.messages.length;
@@ -277,12 +287,10 @@ describe("an OAuth portal", () => {
   });
 
   it("a worker that finds a refresh under way waits for it and uses its tokens", async () => {
-    const portalId = `portal-${++unique}`;
-    let now = shifted();
-    const clock: Clock = { now: () => new Date(now) };
-    const holder = slowHolder(portalId, clock);
+    const holder = slowHolder();
+    const { portalId, clock } = holder;
     await holder.client.sendNetworkMessage(LINE, message(11_500 + unique));
-    now += 2 * TTL_MS;
+    clock.advance(2 * TTL_MS);
     holder.slowDown();
     const holding = holder.client.sendNetworkMessage(LINE, message(11_600 + unique));
     await holder.rotated;
@@ -291,7 +299,7 @@ describe("an OAuth portal", () => {
       clock,
       // While the other worker waits, time passes and the holder stores its tokens.
       sleep: async (ms) => {
-        now += ms;
+        clock.advance(ms);
         holder.release();
         await holding;
       },
@@ -304,19 +312,17 @@ describe("an OAuth portal", () => {
   });
 
   it("a holder's rotated tokens are stored even after its lease ran out and a taker was refused with invalid_grant", async () => {
-    const portalId = `portal-${++unique}`;
-    let now = shifted();
-    const clock: Clock = { now: () => new Date(now) };
-    const holder = slowHolder(portalId, clock);
+    const holder = slowHolder();
+    const { portalId, clock } = holder;
     expect(await holder.client.sendNetworkMessage(LINE, message(12_000 + unique))).toEqual({
       kind: "sent",
     });
 
-    now += 2 * TTL_MS;
+    clock.advance(2 * TTL_MS);
     holder.slowDown();
     const holding = holder.client.sendNetworkMessage(LINE, message(12_100 + unique));
     await holder.rotated;
-    now += 3_600_000; // paused for an hour: past any lease, the holder counts as gone
+    clock.advance(3_600_000); // paused for an hour: past any lease, the holder counts as gone
     const taker = worker(portalId, { clock });
     // The taker may spend the old refresh token only now, and the server refuses it.
     expect(await taker.sendNetworkMessage(LINE, message(12_200 + unique))).toMatchObject({
@@ -337,24 +343,17 @@ describe("an OAuth portal", () => {
 
   it("rotated tokens whose store write failed are kept by their worker and stored before its next call", async () => {
     const portalId = `portal-${++unique}`;
-    let now = shifted();
-    const clock: Clock = { now: () => new Date(now) };
-    let failWrites = false;
-    const flaky: TokenStore = {
-      ...store,
-      commitRefresh: async (...args) => {
-        if (failWrites)
-          throw Object.assign(new Error("throttled"), { name: "ThrottlingException" });
-        return store.commitRefresh(...args);
-      },
-    };
-    const client = worker(portalId, { store: flaky, clock });
+    const clock = new FakeClock(shifted());
+    const flaky = failingCommits(() =>
+      Object.assign(new Error("throttled"), { name: "ThrottlingException" }),
+    );
+    const client = worker(portalId, { store: flaky.store, clock });
     expect(await client.sendNetworkMessage(LINE, message(14_000 + unique))).toEqual({
       kind: "sent",
     });
 
-    now += 2 * TTL_MS;
-    failWrites = true;
+    clock.advance(2 * TTL_MS);
+    flaky.failing = true;
     const sentBefore = portal.messages.length;
     expect(await client.sendNetworkMessage(LINE, message(14_100 + unique))).toMatchObject({
       kind: "retry",
@@ -367,7 +366,7 @@ describe("an OAuth portal", () => {
     const other = worker(portalId, {
       clock,
       sleep: async (ms) => {
-        now += ms;
+        clock.advance(ms);
       },
     });
     expect(await other.sendNetworkMessage(LINE, message(14_200 + unique))).toMatchObject({
@@ -375,7 +374,7 @@ describe("an OAuth portal", () => {
       code: "REFRESH_WAIT",
     });
 
-    failWrites = false;
+    flaky.failing = false;
     const refreshes = portal.oauth?.stats.refreshes ?? 0;
     expect(await client.sendNetworkMessage(LINE, message(14_300 + unique))).toEqual({
       kind: "sent",

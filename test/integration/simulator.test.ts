@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { describe, expect, it } from "vitest";
+import { startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { useStarted } from "../support/use-started";
 
 /**
  * The simulator answers imopenlines.network.message.add as Bitrix24 does in 2026
@@ -23,16 +24,13 @@ let nextUser = 5000;
 const fresh = () => nextUser++;
 
 describe("the simulator as Bitrix24 answers in 2026", () => {
-  let sim: BitrixSimulator;
-
-  beforeAll(async () => {
-    sim = await startBitrixSimulator({
+  const sim = useStarted("the simulator", () =>
+    startBitrixSimulator({
       openLineCodes: [LINE],
       rateLimit: { burst: 1000, perSecond: 1000 },
       oauth: { clientId: "app", clientSecret: "secret", refreshToken: "rt" },
-    });
-  });
-  afterAll(() => sim.close());
+    }),
+  );
 
   async function call(params: Record<string, unknown>, path = `${sim.webhookUrl}${METHOD}`) {
     const res = await fetch(path, {
@@ -57,6 +55,22 @@ describe("the simulator as Bitrix24 answers in 2026", () => {
   const control = (path: string, body: unknown) =>
     fetch(`${sim.origin}/_simulator/${path}`, { method: "POST", body: JSON.stringify(body) });
   const errorOf = (answer: Call) => (answer.body as { error?: string } | undefined)?.error;
+  /**
+   * Calls the method once with `params` on a portal changed to `traits` (`changed`: the control
+   * endpoint's answer), then changes it back to `restore`.
+   */
+  async function callOnPortal(
+    traits: Record<string, unknown>,
+    restore: Record<string, unknown>,
+    params: Record<string, unknown>,
+  ): Promise<{ changed: Response; answer: Call }> {
+    const changed = await control("portal", traits);
+    try {
+      return { changed, answer: await call(params) };
+    } finally {
+      await control("portal", restore);
+    }
+  }
 
   describe("order of checks", () => {
     it("session (browser) auth is WRONG_AUTH_TYPE (403), before the code is looked at", async () => {
@@ -69,23 +83,22 @@ describe("the simulator as Bitrix24 answers in 2026", () => {
     });
 
     it("a code that is not 32 characters is CODE, before the imbot module", async () => {
-      expect(await control("portal", { imbot: false })).toHaveProperty("status", 200);
-      try {
-        const answer = await call({ CODE: "short", USER_ID: fresh(), MESSAGE: "hi" });
-        expect([answer.status, errorOf(answer)]).toEqual([400, "CODE"]);
-      } finally {
-        await control("portal", { imbot: true });
-      }
+      const { changed, answer } = await callOnPortal(
+        { imbot: false },
+        { imbot: true },
+        { CODE: "short", USER_ID: fresh(), MESSAGE: "hi" },
+      );
+      expect(changed).toHaveProperty("status", 200);
+      expect([answer.status, errorOf(answer)]).toEqual([400, "CODE"]);
     });
 
     it("without the imbot module: IMBOT_ERROR, before the line is looked up", async () => {
-      await control("portal", { imbot: false });
-      try {
-        const answer = await call({ CODE: NEVER_JOINED, USER_ID: fresh(), MESSAGE: "hi" });
-        expect([answer.status, errorOf(answer)]).toEqual([400, "IMBOT_ERROR"]);
-      } finally {
-        await control("portal", { imbot: true });
-      }
+      const { answer } = await callOnPortal(
+        { imbot: false },
+        { imbot: true },
+        { CODE: NEVER_JOINED, USER_ID: fresh(), MESSAGE: "hi" },
+      );
+      expect([answer.status, errorOf(answer)]).toEqual([400, "IMBOT_ERROR"]);
     });
 
     it("a line never joined is NOT_FOUND (Line not found), before USER_ID", async () => {
@@ -136,13 +149,12 @@ describe("the simulator as Bitrix24 answers in 2026", () => {
 
   describe("2026 error codes", () => {
     it("an older portal answers a wrong code with CODE_ERROR", async () => {
-      await control("portal", { olderErrorCodes: true });
-      try {
-        const answer = await call({ CODE: "short", USER_ID: fresh(), MESSAGE: "hi" });
-        expect([answer.status, errorOf(answer)]).toEqual([400, "CODE_ERROR"]);
-      } finally {
-        await control("portal", { olderErrorCodes: false });
-      }
+      const { answer } = await callOnPortal(
+        { olderErrorCodes: true },
+        { olderErrorCodes: false },
+        { CODE: "short", USER_ID: fresh(), MESSAGE: "hi" },
+      );
+      expect([answer.status, errorOf(answer)]).toEqual([400, "CODE_ERROR"]);
     });
 
     it("a large keyboard is not KEYBOARD_OVERSIZE: that code is the imbot methods'", async () => {

@@ -100,6 +100,9 @@ describe.each([
 
   describe("weekly slots", () => {
     const slots = () => makeDynamoSlotStore(client, TABLE, SLOT_TIMES);
+    /** The slot store over a client whose SDK re-sends a claim that had applied. */
+    const resendingSlots = () =>
+      makeDynamoSlotStore(resendingApplied(client, isSlotClaim), TABLE, SLOT_TIMES);
     const job = (jobId: string): SlotHolder => ({ jobId });
     /** Claims and expects the slot. */
     const take = async (key: SlotKey, holder: SlotHolder, now: Date): Promise<SlotAttempt> => {
@@ -169,11 +172,7 @@ describe.each([
 
     it("owns a claim whose write the SDK re-sent after it applied (its own token on the item)", async () => {
       const key = freshSlot();
-      const resending = makeDynamoSlotStore(
-        resendingApplied(client, isSlotClaim),
-        TABLE,
-        SLOT_TIMES,
-      );
+      const resending = resendingSlots();
       const claim = await resending.claim(key, job("job"), T0, LEASE);
       expect(claim.status).toBe("claimed");
     });
@@ -231,11 +230,7 @@ describe.each([
 
       it("owns a quick claim whose write the SDK re-sent after it applied, without taking its own item for a previous send", async () => {
         const key = freshSlot();
-        const resending = makeDynamoSlotStore(
-          resendingApplied(client, isSlotClaim),
-          TABLE,
-          SLOT_TIMES,
-        );
+        const resending = resendingSlots();
         const attempt = await resending.claimSending(key, job("job"), T0, LEASE);
         expect(attempt).toMatchObject({ holder: job("job"), limitedTries: 0 });
         expect(attempt?.previousFreeAt).toBeUndefined();
@@ -711,6 +706,22 @@ describe.each([
 
   describe("the operator's reads (hookline events, hookline slot)", () => {
     const inspection = () => makeDynamoInspection(client, TABLE);
+    /** A fresh job's `sent` outcome for user 42: delivery `n` of `source`, `n` seconds after T0. */
+    const sentOf = (
+      source: string,
+      n: number,
+      over: Partial<OutcomeRecord> = {},
+    ): OutcomeRecord => ({
+      jobId: fresh("job"),
+      sourceId: source,
+      eventId: `delivery-${n}`,
+      eventName: "issues.opened",
+      outcome: "sent",
+      reason: "sent",
+      userId: 42,
+      at: at(n * SECOND),
+      ...over,
+    });
     const slots = () => makeDynamoSlotStore(client, TABLE, SLOT_TIMES);
 
     it("reads a slot free, pending with its lease, then sent until its week is over", async () => {
@@ -764,17 +775,7 @@ describe.each([
     it("lists outcomes newest first since a time, filtered, with their notifications", async () => {
       const source = fresh("source");
       const outcomes = makeDynamoOutcomeStore(client, TABLE);
-      const record = (n: number, over: Partial<OutcomeRecord> = {}): OutcomeRecord => ({
-        jobId: fresh("job"),
-        sourceId: source,
-        eventId: `delivery-${n}`,
-        eventName: "issues.opened",
-        outcome: "sent",
-        reason: "sent",
-        userId: 42,
-        at: at(n * SECOND),
-        ...over,
-      });
+      const record = (n: number, over: Partial<OutcomeRecord> = {}) => sentOf(source, n, over);
       const [old, first, failed, second] = [
         record(1),
         record(3),
@@ -803,17 +804,7 @@ describe.each([
     it("on a deployed stack (listSent false) lists every outcome but sent; by key it finds all", async () => {
       const source = fresh("source");
       const outcomes = makeDynamoOutcomeStore(client, TABLE, { listSent: false });
-      const record = (n: number, over: Partial<OutcomeRecord> = {}): OutcomeRecord => ({
-        jobId: fresh("job"),
-        sourceId: source,
-        eventId: `delivery-${n}`,
-        eventName: "issues.opened",
-        outcome: "sent",
-        reason: "sent",
-        userId: 42,
-        at: at(n * SECOND),
-        ...over,
-      });
+      const record = (n: number, over: Partial<OutcomeRecord> = {}) => sentOf(source, n, over);
       const sent = record(1);
       const failed = record(2, { outcome: "failed", reason: "no" });
       const unknown = record(3, { outcome: "unknown", reason: "no answer" });
@@ -1056,6 +1047,14 @@ function receiptContract(receipts: () => ReceiptStore, fresh: (prefix: string) =
     eventName: "push",
     byId: true,
   });
+  /** A receipt that also carries the body's hash; `byId` says which of the two deduplicates. */
+  const hashed = (
+    sourceId: string,
+    eventId: string,
+    contentHash: string,
+    byId: boolean,
+    eventName = "push",
+  ): Receipt => ({ sourceId, eventId, eventName, contentHash, byId });
 
   it("records an event once; a later webhook is told who recorded it", async () => {
     const eventId = fresh("evt");
@@ -1104,13 +1103,8 @@ function receiptContract(receipts: () => ReceiptStore, fresh: (prefix: string) =
 
   it("deduplicates on the content hash whatever the id or name, naming the first request's", async () => {
     const contentHash = fresh("sha");
-    const replay = (eventId: string, eventName = "push"): Receipt => ({
-      sourceId: "github",
-      eventId,
-      eventName,
-      contentHash,
-      byId: false,
-    });
+    const replay = (eventId: string, eventName = "push"): Receipt =>
+      hashed("github", eventId, contentHash, false, eventName);
     const first = fresh("delivery");
     expect(await receive(replay(first), T0)).toBe("recorded");
     expect(await receipts().record(replay(fresh("delivery"), "issues.opened"), at(SECOND))).toEqual(
@@ -1123,17 +1117,18 @@ function receiptContract(receipts: () => ReceiptStore, fresh: (prefix: string) =
 
   it("with byId, a re-signed retry (new hash, same id) is found too", async () => {
     const eventId = fresh("evt");
-    const signed = (contentHash: string): Receipt => ({
-      sourceId: "shop",
-      eventId,
-      eventName: "push",
-      contentHash,
-      byId: true,
-    });
+    const signed = (contentHash: string): Receipt => hashed("shop", eventId, contentHash, true);
     expect(await receive(signed(fresh("sha")), T0)).toBe("recorded");
     expect(await receive(signed(fresh("sha")), at(SECOND))).toBe("received");
     const replayed = fresh("sha");
     expect(await receive({ ...signed(replayed), eventId: fresh("evt") }, T0)).toBe("recorded");
-    expect(await receive({ ...signed(replayed), eventId: fresh("evt") }, T0)).toBe("received");
+    expect(await receive({ ...signed(replayed), eventId: fresh("evt") }, T0)).toBe("duplicate");
+  });
+
+  it("removes both keys, so the sender's retry is recorded afresh", async () => {
+    const receipt = hashed("shop", fresh("evt"), fresh("sha"), true);
+    await receive(receipt, T0);
+    await receipts().remove(receipt);
+    expect(await receive(receipt, T0)).toBe("recorded");
   });
 }

@@ -1,15 +1,10 @@
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
-import { ensureTable } from "../../functions/local/ensure-table";
+import { describe, expect, it } from "vitest";
 import { fakeContext } from "../../functions/local/http-server";
-import { OPEN_LINE_CODE, TEST_SECRETS, testConfig } from "../support/bridge";
-import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
-import { type FakeSqs, startFakeSqs, toSqsEvent } from "../support/fake-sqs";
+import { TEST_SECRETS, testConfig } from "../support/bridge";
+import { toSqsEvent } from "../support/fake-sqs";
 import {
-  bundleLambdas,
   type DeliverHandler,
   type FunctionName,
   type IngestHandler,
@@ -17,8 +12,8 @@ import {
   LAMBDA_ENTRIES,
   localFunctionEnv,
   nativeImport,
-  restoreEnv,
   staticClosure,
+  useBundledLambdas,
   useLocalAws,
   webhookEvent,
 } from "../support/lambda-bundles";
@@ -26,11 +21,12 @@ import {
   attribute,
   CLIENT,
   CONSUMER,
-  type OtlpCollector,
+  deliverySpans,
   SERVER,
   startOtlpCollector,
 } from "../support/otlp-collector";
 import { githubRequest } from "../support/signers";
+import { useStarted } from "../support/use-started";
 
 /**
  * Tracing in the bundled Lambdas (docs/tracing.md): without HOOKLINE_TRACING the OpenTelemetry
@@ -49,47 +45,19 @@ const sourcesOf = async (file: string): Promise<string[]> =>
 const OTEL_PACKAGE = /node_modules\/@opentelemetry\//;
 
 describe("tracing in the bundled Lambda handlers", () => {
-  const savedEnv = { ...process.env };
-  let workDir: string;
-  let dynamo: LocalDynamo | undefined;
-  let simulator: BitrixSimulator | undefined;
-  let sqs: FakeSqs | undefined;
-  let collector: OtlpCollector | undefined;
-  let bundles: Record<FunctionName, string>;
-
-  beforeAll(async () => {
-    workDir = await mkdtemp(join(tmpdir(), "hookline-tracing-"));
-    bundles = bundleLambdas(workDir, rawConfig);
-    [dynamo, simulator, sqs, collector] = await Promise.all([
-      startDynalite(),
-      startBitrixSimulator({ openLineCodes: [OPEN_LINE_CODE] }),
-      startFakeSqs(),
-      startOtlpCollector(),
-    ]);
-    await ensureTable(makeTestClient(dynamo.endpoint), TABLE);
-  }, 60_000);
-
-  afterAll(async () => {
-    restoreEnv(savedEnv);
-    await Promise.allSettled([
-      dynamo?.close(),
-      simulator?.close(),
-      sqs?.close(),
-      collector?.close(),
-    ]);
-    if (workDir) await rm(workDir, { recursive: true, force: true });
-  });
+  const lambdas = useBundledLambdas("tracing", TABLE, rawConfig);
+  const collector = useStarted("the OTLP collector", () => startOtlpCollector());
 
   it("keeps the OpenTelemetry SDK out of what every function loads at start", async () => {
     for (const name of Object.keys(LAMBDA_ENTRIES) as FunctionName[]) {
-      const eager = await staticClosure(bundles[name]);
+      const eager = await staticClosure(lambdas.bundles[name]);
       expect(eager.length).toBeGreaterThan(1);
       for (const file of eager) {
         expect((await sourcesOf(file)).filter((source) => OTEL_PACKAGE.test(source))).toEqual([]);
       }
       // ...while the bundle carries it, in chunks only `import()` reaches (the sweeper's never
       // loads them: it starts no trace).
-      const chunks = join(dirname(bundles[name]), "chunks");
+      const chunks = join(dirname(lambdas.bundles[name]), "chunks");
       const lazy = (await readdir(chunks))
         .filter((file) => file.endsWith(".mjs"))
         .map((file) => join(chunks, file))
@@ -100,7 +68,7 @@ describe("tracing in the bundled Lambda handlers", () => {
   });
 
   it("exports one connected trace over OTLP with HOOKLINE_TRACING=true", async () => {
-    if (!dynamo || !sqs || !simulator || !collector) throw new Error("servers not started");
+    const { workDir, bundles, dynamo, simulator, sqs } = lambdas;
     useLocalAws(
       workDir,
       { dynamodb: dynamo.endpoint, sqs: sqs.endpoint },
@@ -132,9 +100,7 @@ describe("tracing in the bundled Lambda handlers", () => {
 
     // Each invocation exported its spans before it returned.
     const spans = collector.spans;
-    const [server] = spans.filter((span) => span.kind === SERVER);
-    const [consumer] = spans.filter((span) => span.kind === CONSUMER);
-    const [client] = spans.filter((span) => span.kind === CLIENT);
+    const { server, consumer, client } = deliverySpans(spans);
     expect(spans.map((span) => span.kind).sort()).toEqual([SERVER, CLIENT, CONSUMER].sort());
     expect(new Set(spans.map((span) => span.traceId)).size).toBe(1);
     expect(queued[0]?.attributes?.traceparent).toContain(server?.spanId);

@@ -3,7 +3,6 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ScanCommand } from "@aws-sdk/client-dynamodb";
-import { afterAll, beforeAll } from "vitest";
 import { type LocalRunState, runStatePath } from "../../devkit/run-state";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { sleep } from "../../functions/core/clock";
@@ -19,6 +18,7 @@ import {
 } from "../../functions/local/bridge";
 import { SENDER_SOURCES, shopSource, TEST_OPEN_LINE } from "./config-fixtures";
 import { type SignedRequest, standardWebhookRequest } from "./signers";
+import { useStarted } from "./use-started";
 
 export const OPEN_LINE_CODE = TEST_OPEN_LINE;
 
@@ -138,6 +138,23 @@ export async function startTestBridge(
     record: (jobId: string) => Promise<OutcomeRecord | undefined>;
     /** The messages the simulated portal has received for this user, oldest first. */
     sentTo: (userId: number) => ReceivedMessage[];
+    /** Polls (at most `ms`) until the portal holds `count` messages for the user; returns them. */
+    waitForMessages: (userId: number, count: number, ms: number) => Promise<ReceivedMessage[]>;
+    /**
+     * Polls (at most `ms`) until every job has a record, with `outcome` when it is given; returns
+     * the records in the order of `jobIds`.
+     */
+    waitForRecords: (
+      jobIds: string[],
+      outcome: string | undefined,
+      ms: number,
+    ) => Promise<(OutcomeRecord | undefined)[]>;
+    /** `waitForRecords` for one job. */
+    waitForRecord: (
+      jobId: string,
+      outcome: string | undefined,
+      ms: number,
+    ) => Promise<OutcomeRecord | undefined>;
     itemCount: () => Promise<number>;
   }
 > {
@@ -152,12 +169,33 @@ export async function startTestBridge(
     ...options,
   });
   const outcomes = makeDynamoOutcomeStore(bridge.dynamo, tableName);
+  const sentTo = (userId: number) =>
+    bridge.simulator?.messages.filter((message) => message.userId === userId) ?? [];
+  const waitForRecords = (jobIds: string[], outcome: string | undefined, ms: number) =>
+    until(
+      () => Promise.all(jobIds.map((jobId) => outcomes.get(jobId))),
+      (records) =>
+        records.every(
+          (record) => record !== undefined && (outcome === undefined || record.outcome === outcome),
+        ),
+      ms,
+    );
   return {
     ...bridge,
     outcome: async (jobId) => (await outcomes.get(jobId))?.outcome,
     record: (jobId) => outcomes.get(jobId),
-    sentTo: (userId) =>
-      bridge.simulator?.messages.filter((message) => message.userId === userId) ?? [],
+    sentTo,
+    waitForMessages: (userId, count, ms) =>
+      until(
+        () => sentTo(userId),
+        (messages) => messages.length === count,
+        ms,
+      ),
+    waitForRecords,
+    waitForRecord: async (jobId, outcome, ms) => {
+      const [record] = await waitForRecords([jobId], outcome, ms);
+      return record;
+    },
     itemCount: async () =>
       (await bridge.dynamo.send(new ScanCommand({ TableName: tableName, Select: "COUNT" })))
         .Count ?? 0,
@@ -175,17 +213,7 @@ export function useTestBridge(
   config: Config,
   options: Partial<LocalBridgeOptions> = {},
 ): TestBridge {
-  let started: TestBridge | undefined;
-  beforeAll(async () => {
-    started = await startTestBridge(config, options);
-  });
-  afterAll(() => started?.close());
-  return new Proxy({} as TestBridge, {
-    get: (_, name) => {
-      if (!started) throw new Error("the test bridge is not running yet (read it in a test)");
-      return Reflect.get(started, name);
-    },
-  });
+  return useStarted("the test bridge", () => startTestBridge(config, options));
 }
 
 /**
@@ -225,4 +253,17 @@ export async function postWebhook(
     body: request.body,
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/**
+ * POSTs a signed request to the `app` source, then waits until the in-process queue is idle: the
+ * event has been delivered, deferred or recorded otherwise.
+ */
+export async function postAndSettle(
+  bridge: TestBridge,
+  request: SignedRequest,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const answer = await postWebhook(bridge, "app", request);
+  await bridge.queue.idle();
+  return answer;
 }

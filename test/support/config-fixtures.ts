@@ -11,19 +11,24 @@ export const SENDER_SOURCES = [
 ];
 
 /**
- * The generic HMAC source `shop`: a hex SHA-256 after `sha256=` in `x-shop-signature`; the event's
- * id and name from the body (`id`, `event`) unless `over` says otherwise.
+ * A generic HMAC source: its signature in `header` (hex SHA-256 unless `over` says otherwise), its
+ * secret in `<ID>_SECRET`, the event's id and name from the body (`id`, `event`).
+ *
+ * @example hmacSource("timed", "x-signature", { timestampHeader: "x-timestamp" })
  */
-export const shopSource = (over: Record<string, unknown> = {}) => ({
-  id: "shop",
+export const hmacSource = (id: string, header: string, over: Record<string, unknown> = {}) => ({
+  id,
   type: "hmac",
-  secret: "env:SHOP_SECRET",
-  header: "x-shop-signature",
-  prefix: "sha256=",
+  secret: `env:${id.toUpperCase()}_SECRET`,
+  header,
   eventId: { path: "id" },
   eventName: { path: "event" },
   ...over,
 });
+
+/** The generic HMAC source `shop`: `sha256=` and a hex SHA-256 in `x-shop-signature`. */
+export const shopSource = (over: Record<string, unknown> = {}) =>
+  hmacSource("shop", "x-shop-signature", { prefix: "sha256=", ...over });
 
 /** The open line every single-portal test config names. */
 export const TEST_OPEN_LINE = "ab515f5d85a8b844d484f6ea75a2e494";

@@ -1,10 +1,17 @@
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { APIGatewayProxyEventV2, Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { afterAll, beforeAll } from "vitest";
 import type { Config } from "../../functions/core/config";
+import { type BitrixSimulator, startBitrixSimulator } from "../../functions/local/bitrix-simulator";
+import { ensureTable } from "../../functions/local/ensure-table";
 import { apiGatewayEvent, type HttpHandler } from "../../functions/local/http-server";
 import { bundleFunction } from "../../lib/bundling";
+import { TEST_OPEN_LINE } from "./config-fixtures";
+import { type LocalDynamo, makeTestClient, startDynalite } from "./dynamo-servers";
+import { type FakeSqs, startFakeSqs } from "./fake-sqs";
 import { githubExamples, type SignedRequest } from "./signers";
 
 export type IngestHandler = HttpHandler;
@@ -37,6 +44,49 @@ export function bundleLambdas(
     bundles[name] = join(workDir, name, "index.mjs");
   }
   return bundles;
+}
+
+/** The bundles `useBundledLambdas` made and the local servers they call. */
+export interface BundledLambdas {
+  workDir: string;
+  bundles: Record<FunctionName, string>;
+  dynamo: LocalDynamo;
+  simulator: BitrixSimulator;
+  sqs: FakeSqs;
+}
+
+/**
+ * Bundled functions and the servers they call, for the enclosing `describe`: before its tests,
+ * bundles every function with `config` into a fresh `hookline-<name>-` directory and starts
+ * dynalite (with `table`), the Bitrix24 simulator and the fake SQS; after them, closes the
+ * servers, removes the directory and puts back the process environment. What it returns is
+ * filled in before the tests (and the describe's own `beforeAll`) run.
+ *
+ * @example const lambdas = useBundledLambdas("bundle", "hookline-bundle", testConfig());
+ */
+export function useBundledLambdas(name: string, table: string, config: Config): BundledLambdas {
+  const savedEnv = { ...process.env };
+  const lambdas = {} as Partial<BundledLambdas>;
+  beforeAll(async () => {
+    lambdas.workDir = await mkdtemp(join(tmpdir(), `hookline-${name}-`));
+    lambdas.bundles = bundleLambdas(lambdas.workDir, config);
+    [lambdas.dynamo, lambdas.simulator, lambdas.sqs] = await Promise.all([
+      startDynalite(),
+      startBitrixSimulator({ openLineCodes: [TEST_OPEN_LINE] }),
+      startFakeSqs(),
+    ]);
+    await ensureTable(makeTestClient(lambdas.dynamo.endpoint), table);
+  }, 60_000);
+  afterAll(async () => {
+    restoreEnv(savedEnv);
+    await Promise.allSettled([
+      lambdas.dynamo?.close(),
+      lambdas.simulator?.close(),
+      lambdas.sqs?.close(),
+    ]);
+    if (lambdas.workDir) await rm(lambdas.workDir, { recursive: true, force: true });
+  });
+  return lambdas as BundledLambdas;
 }
 
 /** The files a bundled module loads before any `import()`: itself and its static imports, transitively. */

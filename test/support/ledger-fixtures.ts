@@ -1,9 +1,15 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { expect } from "vitest";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
 import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
 import { type Config, parseConfig } from "../../functions/core/config";
-import { type DeliverDeps, type DeliveryResult, makeDeliver } from "../../functions/core/deliver";
+import {
+  type Deliver,
+  type DeliverDeps,
+  type DeliveryResult,
+  makeDeliver,
+} from "../../functions/core/deliver";
 import {
   type DeliveryTimings,
   deliveryTimings,
@@ -26,6 +32,7 @@ import type {
 } from "../../functions/core/ports";
 import { makeSweep } from "../../functions/core/sweep";
 import { makeTemplateEngine } from "../../functions/core/template";
+import { FakeClock } from "./fake-clock";
 
 /**
  * Shared pieces for the ledger's tests (deliver, regressions, the property test): a config with
@@ -44,6 +51,20 @@ export const done: DeliveryResult = { status: "done" };
 export function delayOf(result: DeliveryResult): number {
   if (result.status !== "retry") throw new Error(`expected a retry, got ${JSON.stringify(result)}`);
   return result.delayMs;
+}
+
+/**
+ * Expects an attempt of a world to end `done`, with `calls` Bitrix24 calls made in all by then.
+ *
+ * @example await expectDone(w, w.attempt(job, 2), 1);
+ */
+export async function expectDone(
+  w: { bitrix: { calls: readonly unknown[] } },
+  attempt: Promise<DeliveryResult>,
+  calls: number,
+): Promise<void> {
+  expect(await attempt).toEqual(done);
+  expect(w.bitrix.calls).toHaveLength(calls);
 }
 
 export interface LedgerConfigOptions {
@@ -79,17 +100,7 @@ export function ledgerConfig(options: LedgerConfigOptions = {}): Config {
   });
 }
 
-/** A clock the test moves by hand. */
-export class FakeClock {
-  constructor(public ms: number) {}
-  now = (): Date => new Date(this.ms);
-  advance(ms: number): void {
-    this.ms += Math.max(0, ms);
-  }
-  set(ms: number): void {
-    this.ms = ms;
-  }
-}
+export { FakeClock } from "./fake-clock";
 
 export function eventJob(
   fields: Partial<EventJob> & { userId: number; jobId: string; receivedAt: string },
@@ -335,4 +346,47 @@ export function sweepOf(
     metrics: noMetrics,
     flushQueuedMs,
   });
+}
+
+/**
+ * SQS on a world's fake clock: a message received is delivered with `deliver`, and one that asks
+ * for a retry is handed back after its delay, its first receive's time (`queuedAt`) kept.
+ *
+ * @example const queue = makeFakeQueue(w); queue.add(job); await queue.receive();
+ */
+export function makeFakeQueue(w: LedgerWorldFixture, deliver: Deliver = w.deliver) {
+  const waiting: {
+    message: QueueMessage;
+    visibleAt: number;
+    queuedAt: number;
+    receives: number;
+  }[] = [];
+  const byVisibleAt = () => waiting.sort((a, b) => a.visibleAt - b.visibleAt);
+  return {
+    add: (message: QueueMessage) => {
+      waiting.push({ message, visibleAt: w.clock.ms, queuedAt: w.clock.ms, receives: 0 });
+    },
+    size: () => waiting.length,
+    /** When the next message becomes visible; undefined when the queue is empty. */
+    nextVisibleAt: () => byVisibleAt()[0]?.visibleAt,
+    /**
+     * Receives the next message once it is visible (the clock moves on to then) and delivers it;
+     * the result, or undefined when the queue is empty.
+     */
+    receive: async (): Promise<DeliveryResult | undefined> => {
+      const next = byVisibleAt()[0];
+      if (!next) return undefined;
+      w.clock.set(Math.max(w.clock.ms, next.visibleAt));
+      next.receives++;
+      const result = await deliver({
+        message: next.message,
+        receiveCount: next.receives,
+        queuedAt: next.queuedAt,
+        deadline: w.clock.ms + 50_000,
+      });
+      if (result.status === "retry") next.visibleAt = w.clock.ms + result.delayMs;
+      else waiting.shift();
+      return result;
+    },
+  };
 }

@@ -67,3 +67,13 @@ export const attribute = (span: OtlpSpan | undefined, key: string): unknown => {
   const value = span?.attributes.find((entry) => entry.key === key)?.value;
   return value && Object.values(value)[0];
 };
+
+/**
+ * The first span of each kind one delivery exports: ingest's (`server`), deliver's (`consumer`)
+ * and the Bitrix24 call's (`client`).
+ */
+export const deliverySpans = (spans: readonly OtlpSpan[]) => ({
+  server: spans.find((span) => span.kind === SERVER),
+  consumer: spans.find((span) => span.kind === CONSUMER),
+  client: spans.find((span) => span.kind === CLIENT),
+});

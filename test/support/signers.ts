@@ -23,24 +23,17 @@ export function githubRequest(
   return signGithub(secret, event, JSON.stringify(payload), delivery);
 }
 
-/** Signed with the `stripe` package's test header helper. */
-export function stripeRequest(
-  secret: string,
-  payload: unknown,
-  timestamp = Math.floor(Date.now() / 1000),
-): SignedRequest {
-  return signStripe(secret, JSON.stringify(payload), timestamp);
-}
+/** A devkit signer over a payload instead of a body: the payload goes out as its JSON. */
+const overJson =
+  <Rest extends unknown[]>(sign: (secret: string, body: string, ...rest: Rest) => SignedRequest) =>
+  (secret: string, payload: unknown, ...rest: Rest): SignedRequest =>
+    sign(secret, JSON.stringify(payload), ...rest);
 
-/** Signed with the `standardwebhooks` package. */
-export function standardWebhookRequest(
-  secret: string,
-  payload: unknown,
-  id: string = `msg_${randomUUID()}`,
-  at: Date = new Date(),
-): SignedRequest {
-  return signStandardWebhook(secret, JSON.stringify(payload), id, at);
-}
+/** Signed with the `stripe` package's test header helper; `timestamp` in seconds (default now). */
+export const stripeRequest = overJson(signStripe);
+
+/** Signed with the `standardwebhooks` package; `id` and `at` default to a fresh id and now. */
+export const standardWebhookRequest = overJson(signStandardWebhook);
 
 /** A Stripe invoice.payment_failed event, trimmed to what routes read. */
 export function stripeInvoiceFailed(customer: string, amountDue: number, currency = "usd") {

@@ -40,37 +40,37 @@ async function loadedAtStart(handler: string): Promise<string[]> {
   );
 }
 
+/** The secret readers: loaded when a secret is first read, not at start. */
+const SECRETS_CLIENTS = ["@aws-sdk/client-secrets-manager", "@aws-lambda-powertools/parameters"];
+/** zod: no function loads it at start. */
+const ZOD = "node_modules/zod/";
+
 describe("what a function loads before its first event", () => {
-  it("ingest: no Bitrix24 client, no Secrets Manager client, no zod", async () => {
-    const inputs = await loadedAtStart("functions/ingest/handler.ts");
-    expect(inputs.some((input) => input.includes("functions/core/ingest.ts"))).toBe(true);
-    for (const unwanted of [
-      "functions/adapters/bitrix-client.ts",
-      "functions/adapters/bitrix-oauth.ts",
+  it.each([
+    [
+      "ingest: no Bitrix24 client, no Secrets Manager client, no zod",
+      "functions/ingest/handler.ts",
+      "functions/core/ingest.ts",
+      [
+        "functions/adapters/bitrix-client.ts",
+        "functions/adapters/bitrix-oauth.ts",
+        "functions/core/deliver/",
+        ...SECRETS_CLIENTS,
+        ZOD,
+      ],
+    ],
+    [
+      "deliver: no Secrets Manager client until a secret is read, no zod",
+      "functions/deliver/handler.ts",
       "functions/core/deliver/",
-      "@aws-sdk/client-secrets-manager",
-      "@aws-lambda-powertools/parameters",
-      "node_modules/zod/",
-    ]) {
-      expect(inputs.filter((input) => input.includes(unwanted))).toEqual([]);
+      [...SECRETS_CLIENTS, ZOD],
+    ],
+    ["sweep: no zod", "functions/sweep/handler.ts", "functions/core/sweep.ts", [ZOD]],
+  ])("%s", async (_name, handler, itsOwn, unwanted) => {
+    const inputs = await loadedAtStart(handler);
+    expect(inputs.some((input) => input.includes(itsOwn))).toBe(true);
+    for (const name of unwanted) {
+      expect(inputs.filter((input) => input.includes(name))).toEqual([]);
     }
-  });
-
-  it("deliver: no Secrets Manager client until a secret is read, no zod", async () => {
-    const inputs = await loadedAtStart("functions/deliver/handler.ts");
-    expect(inputs.some((input) => input.includes("functions/core/deliver/"))).toBe(true);
-    for (const unwanted of [
-      "@aws-sdk/client-secrets-manager",
-      "@aws-lambda-powertools/parameters",
-      "node_modules/zod/",
-    ]) {
-      expect(inputs.filter((input) => input.includes(unwanted))).toEqual([]);
-    }
-  });
-
-  it("sweep: no zod", async () => {
-    const inputs = await loadedAtStart("functions/sweep/handler.ts");
-    expect(inputs.some((input) => input.includes("functions/core/sweep.ts"))).toBe(true);
-    expect(inputs.filter((input) => input.includes("node_modules/zod/"))).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@ import { buildSample, placeholderPayload } from "../../devkit/samples";
 import { signEvent } from "../../devkit/signing";
 import { type Config, parseConfig, type SourceConfig } from "../../functions/core/config";
 import { verifyEvent } from "../../functions/core/sources";
-import { SENDER_SOURCES, shopSource, TEST_OPEN_LINE } from "../support/config-fixtures";
+import { hmacSource, SENDER_SOURCES, shopSource, TEST_OPEN_LINE } from "../support/config-fixtures";
 
 const NOW = new Date("2026-11-25T09:00:00Z");
 const SECRETS: Record<string, string> = {
@@ -22,17 +22,13 @@ const config: Config = parseConfig({
   sources: [
     ...SENDER_SOURCES,
     shopSource({ eventId: { path: "delivery.id" } }),
-    {
-      id: "timed",
-      type: "hmac",
-      secret: "env:TIMED",
-      header: "x-signature",
+    hmacSource("timed", "x-signature", {
       algorithm: "sha1",
       encoding: "base64",
       timestampHeader: "x-timestamp",
       eventId: { header: "x-delivery" },
       eventName: { header: "x-event" },
-    },
+    }),
   ],
   routes: [
     {

@@ -274,36 +274,26 @@ describe("hookline render", () => {
     expect(run.out()).toContain('failed: userId rendered as "" (no user id found)');
   });
 
-  it("lists nearby examples when there is none for the name", async () => {
-    const run = capture(workspace(baseConfig));
-    expect(
-      await runCli(
-        ["render", "stripe", "--event", "invoice.paid", "--example", "invoice.voided"],
-        run.io,
-      ),
-    ).toBe(1);
-    expect(run.err()).toContain(
+  it.each([
+    [
+      "lists nearby examples when there is none for the name",
+      ["render", "stripe", "--event", "invoice.paid", "--example", "invoice.voided"],
       "no example for invoice.voided; examples near it: invoice.payment_failed, invoice.paid",
-    );
-  });
-
-  it("suggests the example a typo meant", async () => {
-    const run = capture(workspace(baseConfig));
-    expect(
-      await runCli(
-        ["render", "stripe", "--event", "x", "--example", "invoice.payment_faild"],
-        run.io,
-      ),
-    ).toBe(1);
-    expect(run.err()).toContain(
+    ],
+    [
+      "suggests the example a typo meant",
+      ["render", "stripe", "--event", "x", "--example", "invoice.payment_faild"],
       "no example for invoice.payment_faild; did you mean invoice.payment_failed?",
-    );
-  });
-
-  it("names the sources there are for an unknown one", async () => {
+    ],
+    [
+      "names the sources there are for an unknown one",
+      ["render", "gitlab", "--event", "push"],
+      'no source "gitlab" in the config (sources: github, stripe)',
+    ],
+  ])("%s", async (_name, argv, error) => {
     const run = capture(workspace(baseConfig));
-    expect(await runCli(["render", "gitlab", "--event", "push"], run.io)).toBe(1);
-    expect(run.err()).toContain('no source "gitlab" in the config (sources: github, stripe)');
+    expect(await runCli(argv, run.io)).toBe(1);
+    expect(run.err()).toContain(error);
   });
 });
 

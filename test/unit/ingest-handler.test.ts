@@ -24,16 +24,24 @@ function recorder() {
   return { log, logged };
 }
 
+/** A webhook to a handler whose dependencies fail to build with `error`: its answer and log. */
+async function webhookWhenDepsThrow(error: Error) {
+  const { log, logged } = recorder();
+  const handler = createIngestHandler({
+    log,
+    deps: async () => {
+      throw error;
+    },
+  });
+  const answer = await handler(event(WEBHOOK_ROUTE, "github"), fakeContext());
+  return { answer, logged };
+}
+
 describe("the ingest handler", () => {
   it("answers an unexpected failure with a bare 500 and keeps the detail in the log", async () => {
-    const { log, logged } = recorder();
-    const handler = createIngestHandler({
-      log,
-      deps: async () => {
-        throw new TypeError("secret value sk_live_abc leaked into an error");
-      },
-    });
-    const answer = await handler(event(WEBHOOK_ROUTE, "github"), fakeContext());
+    const { answer, logged } = await webhookWhenDepsThrow(
+      new TypeError("secret value sk_live_abc leaked into an error"),
+    );
     expect(answer.statusCode).toBe(500);
     expect(JSON.parse(answer.body ?? "")).toEqual({
       error: "internal_error",
@@ -43,14 +51,9 @@ describe("the ingest handler", () => {
   });
 
   it("answers a configuration fault found at request time as internal_error, not config_error", async () => {
-    const { log } = recorder();
-    const handler = createIngestHandler({
-      log,
-      deps: async () => {
-        throw new ConfigError("environment: HOOKLINE_QUEUE_URL is not set");
-      },
-    });
-    const answer = await handler(event(WEBHOOK_ROUTE, "github"), fakeContext());
+    const { answer } = await webhookWhenDepsThrow(
+      new ConfigError("environment: HOOKLINE_QUEUE_URL is not set"),
+    );
     expect(answer.statusCode).toBe(500);
     expect(JSON.parse(answer.body ?? "")).toEqual({
       error: "internal_error",

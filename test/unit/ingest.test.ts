@@ -7,19 +7,13 @@ import { noMetrics } from "../../functions/core/metrics";
 import type { OutcomeRecord } from "../../functions/core/outcome";
 import type { OutcomeStore, Receipt } from "../../functions/core/ports";
 import type { Router } from "../../functions/core/routes";
+import { hmacSource } from "../support/config-fixtures";
 import { stripeRequest } from "../support/signers";
 
 const NOW = new Date("2026-03-01T10:00:00Z");
 const SECRET = "whsec_unit";
 
-const SHOP = {
-  id: "shop",
-  type: "hmac",
-  secret: "env:H",
-  header: "x-sig",
-  eventId: { header: "x-id" },
-  eventName: { path: "event" },
-};
+const SHOP = hmacSource("shop", "x-sig", { eventId: { header: "x-id" } });
 
 const config = parseConfig({
   bitrix: { openLineCode: "ab515f5d85a8b844d484f6ea75a2e494" },

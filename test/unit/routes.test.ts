@@ -58,6 +58,15 @@ describe("patternToRegExp", () => {
 /** The single bitrix block's portal and line. */
 const DEFAULT_TARGET = expect.objectContaining({ portal: "default", openLine: "default" });
 
+/** The result of the first route rendered, as a digest-when-limited message to the default line. */
+const renderedFirst = (message: object) => ({
+  routeIndex: 0,
+  ok: true,
+  whenLimited: "digest",
+  target: DEFAULT_TARGET,
+  message,
+});
+
 describe("compileRoutes", () => {
   it("renders a matching route with escaped payload text", () => {
     const router = compileRoutes(configWith([issueRoute]));
@@ -65,17 +74,13 @@ describe("compileRoutes", () => {
       payload: { issue: { title: "[url=https://evil.example]x[/url]", user: { id: 583231 } } },
     });
     const [result] = router.route(hostile);
-    expect(result).toEqual({
-      routeIndex: 0,
-      ok: true,
-      whenLimited: "digest",
-      target: DEFAULT_TARGET,
-      message: {
+    expect(result).toEqual(
+      renderedFirst({
         userId: 2,
         message:
           "Your issue [b]\uFF3Burl=https://evil.example\uFF3Dx\uFF3B/url\uFF3D[/b] was closed.",
-      },
-    });
+      }),
+    );
   });
 
   it("returns nothing for other sources or event names", () => {
@@ -137,13 +142,9 @@ describe("compileRoutes", () => {
         },
       }),
     );
-    expect(result).toEqual({
-      routeIndex: 0,
-      ok: true,
-      whenLimited: "digest",
-      target: DEFAULT_TARGET,
-      message: { userId: 15, message: "Payment of $12.34 failed on 2023-11-14" },
-    });
+    expect(result).toEqual(
+      renderedFirst({ userId: 15, message: "Payment of $12.34 failed on 2023-11-14" }),
+    );
   });
 
   it.each([
@@ -212,19 +213,21 @@ describe("compileRoutes", () => {
   });
 
   it("renders attach and keyboard leaf by leaf and validates them", () => {
+    // The attach as written with `title` and `login`: templates in the route, values once rendered.
+    const issueAttach = (title: string, login: string) => ({
+      COLOR_TOKEN: "primary",
+      BLOCKS: [
+        { MESSAGE: `[b]${title}[/b]` },
+        { DELIMITER: { SIZE: 200, COLOR: "#c6c6c6" } },
+        { GRID: [{ NAME: "By", VALUE: login, DISPLAY: "ROW" }] },
+      ],
+    });
     const router = compileRoutes(
       configWith([
         {
           ...issueRoute,
           urlPreview: false,
-          attach: {
-            COLOR_TOKEN: "primary",
-            BLOCKS: [
-              { MESSAGE: "[b]{{ payload.issue.title }}[/b]" },
-              { DELIMITER: { SIZE: 200, COLOR: "#c6c6c6" } },
-              { GRID: [{ NAME: "By", VALUE: "{{ payload.issue.user.login }}", DISPLAY: "ROW" }] },
-            ],
-          },
+          attach: issueAttach("{{ payload.issue.title }}", "{{ payload.issue.user.login }}"),
           keyboard: [{ TEXT: "Open", LINK: "{{ payload.issue.html_url }}" }],
         },
       ]),
@@ -237,26 +240,13 @@ describe("compileRoutes", () => {
       },
     };
     expect(router.route(event({ payload }))).toEqual([
-      {
-        routeIndex: 0,
-        ok: true,
-        whenLimited: "digest",
-        target: DEFAULT_TARGET,
-        message: {
-          userId: 2,
-          message: "Your issue [b]\uFF3Bi\uFF3Dt[/b] was closed.",
-          urlPreview: false,
-          attach: {
-            COLOR_TOKEN: "primary",
-            BLOCKS: [
-              { MESSAGE: "[b]\uFF3Bi\uFF3Dt[/b]" },
-              { DELIMITER: { SIZE: 200, COLOR: "#c6c6c6" } },
-              { GRID: [{ NAME: "By", VALUE: "octocat", DISPLAY: "ROW" }] },
-            ],
-          },
-          keyboard: [{ TEXT: "Open", LINK: "https://github.com/o/r/issues/1" }],
-        },
-      },
+      renderedFirst({
+        userId: 2,
+        message: "Your issue [b]\uFF3Bi\uFF3Dt[/b] was closed.",
+        urlPreview: false,
+        attach: issueAttach("\uFF3Bi\uFF3Dt", "octocat"),
+        keyboard: [{ TEXT: "Open", LINK: "https://github.com/o/r/issues/1" }],
+      }),
     ]);
 
     const query = { issue: { ...payload.issue, html_url: "https://x.example/a?b=1&c=d-" } };

@@ -7,6 +7,7 @@ import { buildSample } from "../../../devkit/samples";
 import { answerOf, sendEvent } from "../../../devkit/send-event";
 import { makeDynamoOutcomeStore } from "../../adapters/dynamo/outcomes";
 import type { Config } from "../../core/config";
+import type { BitrixSimulator } from "../bitrix-simulator";
 import type { LocalBridge } from "../bridge";
 import type { LocalPage } from "../local-routes";
 import { showRequest } from "./mask";
@@ -143,32 +144,29 @@ export function makeInbox(options: InboxOptions): LocalPage {
   }
 }
 
-/** Every simulated portal's messages, newest first; undefined when no portal is simulated. */
-function simulatedMessages(bridge: InboxOptions["bridge"]): PortalMessage[] | undefined {
+/**
+ * What every simulated portal holds of one kind (`pick`: its latest items, newest first where
+ * their times tie), each marked with its portal, newest first; undefined when no portal is
+ * simulated.
+ */
+function fromSimulators<T extends { at: number }>(
+  bridge: InboxOptions["bridge"],
+  pick: (simulator: BitrixSimulator) => readonly T[],
+): (T & { portal: string })[] | undefined {
   if (bridge.simulators.size === 0) return undefined;
   return [...bridge.simulators]
-    .flatMap(([portal, simulator]) =>
-      simulator.messages
-        .slice(-MAX_SHOWN_MESSAGES)
-        .reverse()
-        .map((message) => ({ ...message, portal })),
-    )
+    .flatMap(([portal, simulator]) => pick(simulator).map((item) => ({ ...item, portal })))
     .sort((a, b) => b.at - a.at)
     .slice(0, MAX_SHOWN_MESSAGES);
 }
 
+/** Every simulated portal's messages, newest first; undefined when no portal is simulated. */
+const simulatedMessages = (bridge: InboxOptions["bridge"]): PortalMessage[] | undefined =>
+  fromSimulators(bridge, (simulator) => simulator.messages.slice(-MAX_SHOWN_MESSAGES).reverse());
+
 /** Every simulated portal's visible system notifications, newest first. */
-function simulatedNotifications(bridge: InboxOptions["bridge"]): PortalNotification[] | undefined {
-  if (bridge.simulators.size === 0) return undefined;
-  return [...bridge.simulators]
-    .flatMap(([portal, simulator]) =>
-      simulator.notifications
-        .slice(-MAX_SHOWN_MESSAGES)
-        .map((notification) => ({ ...notification, portal })),
-    )
-    .sort((a, b) => b.at - a.at)
-    .slice(0, MAX_SHOWN_MESSAGES);
-}
+const simulatedNotifications = (bridge: InboxOptions["bridge"]): PortalNotification[] | undefined =>
+  fromSimulators(bridge, (simulator) => simulator.notifications.slice(-MAX_SHOWN_MESSAGES));
 
 /** The inbox draws the newest messages only: a page, however long the run. */
 const MAX_SHOWN_MESSAGES = 200;

@@ -29,7 +29,7 @@ export function renderSections(state: InboxState): string {
       "messages",
       state.messages?.length ?? 0,
       state.messages === undefined
-        ? '<p class="empty">Real Bitrix24 portals are configured: their messages are in the portals.</p>'
+        ? emptyNote("Real Bitrix24 portals are configured: their messages are in the portals.")
         : renderMessages(state.messages),
     ),
     // Apart from the open line's messages: another channel, drawn as Bitrix24's bell draws it.
@@ -52,7 +52,9 @@ function section(title: string, id: string, count: number, body: string): string
 
 function renderRequests(requests: readonly LoggedRequest[]): string {
   if (requests.length === 0)
-    return '<p class="empty">No webhooks yet. Press a "send sample" button, or run <code>npx hookline send &lt;source&gt;</code>.</p>';
+    return emptyNote(
+      'No webhooks yet. Press a "send sample" button, or run <code>npx hookline send &lt;source&gt;</code>.',
+    );
   const rows = requests.map((request) => {
     const answer = request.answer.status ?? request.answer.error ?? "";
     return `<tr class="request status-${Math.floor(request.status / 100)}xx" data-seq="${request.seq}">
@@ -100,19 +102,18 @@ function renderOutcome(outcome: LoggedOutcome): string {
 }
 
 function renderDigests(digests: readonly PendingDigest[]): string {
-  if (digests.length === 0) return '<p class="empty">No pending digests.</p>';
-  return digests
-    .map(
-      (digest) => `<div class="digest" data-user="${digest.userId}">
+  return listOr(
+    digests,
+    "No pending digests.",
+    (digest) => `<div class="digest" data-user="${digest.userId}">
 <div class="digest-head"><strong>user ${digest.userId}</strong> · ${digest.events.length} event${digest.events.length === 1 ? "" : "s"} · <span class="due">due ${escapeHtml(digest.dueAt ? timeText(digest.dueAt) : "unknown")}</span></div>
 <ul>${digest.events
-        .map(
-          (event) =>
-            `<li>${escapeHtml(timeText(event.receivedAt))} <strong>${escapeHtml(event.sourceId)}</strong> ${escapeHtml(event.eventName)} <span class="id">${escapeHtml(event.eventId)}</span>${event.notifiedAt === undefined ? "" : ` <span class="notified">notified ${escapeHtml(timeText(event.notifiedAt))}</span>`}</li>`,
-        )
-        .join("")}</ul></div>`,
-    )
-    .join("");
+      .map(
+        (event) =>
+          `<li>${escapeHtml(timeText(event.receivedAt))} <strong>${escapeHtml(event.sourceId)}</strong> ${escapeHtml(event.eventName)} <span class="id">${escapeHtml(event.eventId)}</span>${event.notifiedAt === undefined ? "" : ` <span class="notified">notified ${escapeHtml(timeText(event.notifiedAt))}</span>`}</li>`,
+      )
+      .join("")}</ul></div>`,
+  );
 }
 
 /** A system notification a simulated portal shows, and which portal (by config id). */
@@ -121,19 +122,16 @@ export interface PortalNotification extends ReceivedNotification {
 }
 
 function renderNotifications(notifications: readonly PortalNotification[]): string {
-  if (notifications.length === 0)
-    return '<p class="empty">No system notifications: routes with <code>whenLimited: "notify"</code> send them when a week is taken.</p>';
-  return notifications
-    .map(
-      (
+  return listOr(
+    notifications,
+    'No system notifications: routes with <code>whenLimited: "notify"</code> send them when a week is taken.',
+    (notification) =>
+      portalArticle(
+        `<article class="notification" data-user="${notification.userId}"${notification.tag === undefined ? "" : ` data-tag="${escapeHtml(notification.tag)}"`}>`,
+        `🔔 ${escapeHtml(notification.portal)} → <strong>user ${notification.userId}</strong> <span class="time">${escapeHtml(timeText(new Date(notification.at).toISOString()))}</span>${notification.tag === undefined ? "" : ` <span class="tag">tag ${escapeHtml(notification.tag)}</span>`}${notification.replaced > 0 ? ` <span class="replaced">replaced ${notification.replaced} earlier</span>` : ""}`,
         notification,
-      ) => `<article class="notification" data-user="${notification.userId}"${notification.tag === undefined ? "" : ` data-tag="${escapeHtml(notification.tag)}"`}>
-<header>🔔 ${escapeHtml(notification.portal)} → <strong>user ${notification.userId}</strong> <span class="time">${escapeHtml(timeText(new Date(notification.at).toISOString()))}</span>${notification.tag === undefined ? "" : ` <span class="tag">tag ${escapeHtml(notification.tag)}</span>`}${notification.replaced > 0 ? ` <span class="replaced">replaced ${notification.replaced} earlier</span>` : ""}</header>
-<div class="bx-message">${renderBbCode(notification.message)}</div>
-${notification.attach === undefined ? "" : renderAttach(notification.attach)}
-</article>`,
-    )
-    .join("");
+      ),
+  );
 }
 
 /** A message a simulated portal received, and which portal (by config id). */
@@ -142,18 +140,40 @@ export interface PortalMessage extends ReceivedMessage {
 }
 
 function renderMessages(messages: readonly PortalMessage[]): string {
-  if (messages.length === 0)
-    return '<p class="empty">The simulator has received no message yet.</p>';
-  return messages
-    .map(
-      (message) => `<article class="message" data-user="${message.userId}">
-<header>${escapeHtml(message.portal)}, open line ${escapeHtml(message.code.slice(0, 8))}… → <strong>user ${message.userId}</strong> <span class="time">${escapeHtml(timeText(new Date(message.at).toISOString()))}</span></header>
-<div class="bx-message">${renderBbCode(message.message)}</div>
-${message.attach === undefined ? "" : renderAttach(message.attach)}
-${message.keyboard === undefined ? "" : renderKeyboard(message.keyboard)}
-</article>`,
-    )
-    .join("");
+  return listOr(messages, "The simulator has received no message yet.", (message) =>
+    portalArticle(
+      `<article class="message" data-user="${message.userId}">`,
+      `${escapeHtml(message.portal)}, open line ${escapeHtml(message.code.slice(0, 8))}… → <strong>user ${message.userId}</strong> <span class="time">${escapeHtml(timeText(new Date(message.at).toISOString()))}</span>`,
+      message,
+    ),
+  );
+}
+
+/** The note a section shows when it has nothing to list (`html` is markup, not text). */
+function emptyNote(html: string): string {
+  return `<p class="empty">${html}</p>`;
+}
+
+/** `items` rendered one after another, or the `empty` note when there is none. */
+function listOr<T>(items: readonly T[], empty: string, render: (item: T) => string): string {
+  return items.length === 0 ? emptyNote(empty) : items.map(render).join("");
+}
+
+/**
+ * An item as a Bitrix24 portal shows it: the `open` tag of its article, a header line, then the
+ * BB-code text, its attachment and its keyboard.
+ */
+function portalArticle(
+  open: string,
+  header: string,
+  item: { message: string; attach?: unknown; keyboard?: unknown },
+): string {
+  return `${open}
+<header>${header}</header>
+<div class="bx-message">${renderBbCode(item.message)}</div>
+${item.attach === undefined ? "" : renderAttach(item.attach)}
+${item.keyboard === undefined ? "" : renderKeyboard(item.keyboard)}
+</article>`;
 }
 
 /** The whole page: the sections above, "send sample" buttons, and a small polling script. */

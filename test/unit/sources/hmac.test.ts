@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { sourceSchema } from "../../../functions/core/config";
 import { BadRequestError, InvalidSignatureError } from "../../../functions/core/errors";
 import { verifyEvent } from "../../../functions/core/sources";
+import { hmacSource, shopSource } from "../../support/config-fixtures";
 
 const SECRET = "generic-hmac-secret";
 const now = new Date("2024-05-01T12:00:00Z");
@@ -30,28 +31,25 @@ function hmacOf(
   return mac.update(text).digest(options.encoding ?? "hex");
 }
 
-const hexSource = sourceSchema.parse({
-  id: "shop",
-  type: "hmac",
-  secret: "env:SHOP_SECRET",
-  header: "X-Shop-Signature",
-  prefix: "sha256=",
-  eventId: { path: "items.0.id" },
-  eventName: { path: "event.kind" },
-});
+// Header names in mixed case: a request's headers match them case-insensitively.
+const hexSource = sourceSchema.parse(
+  shopSource({
+    header: "X-Shop-Signature",
+    eventId: { path: "items.0.id" },
+    eventName: { path: "event.kind" },
+  }),
+);
 
-const timedSource = sourceSchema.parse({
-  id: "timed",
-  type: "hmac",
-  secret: "env:TIMED_SECRET",
-  header: "x-signature",
-  algorithm: "sha1",
-  encoding: "base64",
-  timestampHeader: "X-Timestamp",
-  toleranceSeconds: 120,
-  eventId: { header: "X-Delivery-Id" },
-  eventName: { path: "event.kind" },
-});
+const timedSource = sourceSchema.parse(
+  hmacSource("timed", "x-signature", {
+    algorithm: "sha1",
+    encoding: "base64",
+    timestampHeader: "X-Timestamp",
+    toleranceSeconds: 120,
+    eventId: { header: "X-Delivery-Id" },
+    eventName: { path: "event.kind" },
+  }),
+);
 
 const shopRequest = (signature: string | undefined, text = body) => ({
   headers: { "x-shop-signature": signature },

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { type SourceConfig, sourceSchema } from "../../../functions/core/config";
 import { HooklineError } from "../../../functions/core/errors";
 import { type RawRequest, verifyEvent } from "../../../functions/core/sources";
+import { hmacSource } from "../../support/config-fixtures";
 
 const now = new Date("2024-05-01T12:00:00Z");
 const nowSeconds = now.getTime() / 1000;
@@ -74,14 +75,7 @@ async function cases(): Promise<Case[]> {
       expected: { id: "msg_1", name: "thing.happened" },
     },
     {
-      source: sourceSchema.parse({
-        id: "hm",
-        type: "hmac",
-        secret: "env:D",
-        header: "x-sig",
-        eventId: { path: "id" },
-        eventName: { path: "type" },
-      }),
+      source: sourceSchema.parse(hmacSource("hm", "x-sig", { eventName: { path: "type" } })),
       request: {
         headers: { "x-sig": createHmac("sha256", secrets.hmac).update(body).digest("hex") },
         body: Buffer.from(body),

@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import { sourceSchema } from "../../../functions/core/config";
 import { BadRequestError, InvalidSignatureError } from "../../../functions/core/errors";
 import { verifyEvent } from "../../../functions/core/sources";
+import { expectTimestampWindow } from "../../support/signature-checks";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const OTHER_SECRET = "whsec_dGhlIHByZXZpb3VzIHNpZ25pbmcga2V5IQ==";
@@ -126,12 +127,10 @@ describe("standard webhooks", () => {
   });
 
   it("rejects stale and future timestamps, in both directions", async () => {
-    await expect(
-      verifyStandard(signedRequest(body, { timestamp: nowSeconds - 301 })),
-    ).rejects.toThrow(/too old/);
-    await expect(
-      verifyStandard(signedRequest(body, { timestamp: nowSeconds + 301 })),
-    ).rejects.toThrow(/future/);
+    await expectTimestampWindow(
+      (timestamp) => verifyStandard(signedRequest(body, { timestamp })),
+      nowSeconds,
+    );
     const strict = sourceSchema.parse({ ...source, secret: "env:S", toleranceSeconds: 10 });
     const request = signedRequest(body, { timestamp: nowSeconds - 11 });
     await expect(verifyEvent(strict, [SECRET], request, now)).rejects.toThrow(

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { sourceSchema } from "../../../functions/core/config";
 import { BadRequestError, InvalidSignatureError } from "../../../functions/core/errors";
 import { verifyEvent } from "../../../functions/core/sources";
+import { expectTimestampWindow } from "../../support/signature-checks";
 
 const SECRET = "whsec_test_8a7f6e5d4c3b2a1908f7e6d5c4b3a291";
 const OLD_SECRET = "whsec_test_previous_0000000000000000000000";
@@ -116,13 +117,11 @@ describe("stripe", () => {
   });
 
   it("rejects stale and future timestamps outside the configured tolerance", async () => {
-    await expect(
-      verifyStripe(stripeRequest(body, { timestamp: nowSeconds - 301 })),
-    ).rejects.toThrow(/too old/);
     // Stripe's SDK only rejects old ones; a timestamp far ahead is as suspicious.
-    await expect(
-      verifyStripe(stripeRequest(body, { timestamp: nowSeconds + 301 })),
-    ).rejects.toThrow(/future/);
+    await expectTimestampWindow(
+      (timestamp) => verifyStripe(stripeRequest(body, { timestamp })),
+      nowSeconds,
+    );
     await expect(
       verifyStripe(stripeRequest(body, { timestamp: nowSeconds + 300 })),
     ).resolves.toMatchObject({ id: event.id });
