@@ -164,30 +164,24 @@ export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
     const cost = batching
       ? turnCost({ commands: entries.length, commandMs }, batching.budget, batching.perSecond)
       : 1;
-    const turn = await rt.reserveTurn(clock.now().getTime() + timings.leaseMs, first.ctx, cost);
+    // A copy may have read no outcome before another attempt settled its job: its outcome is read
+    // again beside the bucket turn, and once more after a wait for the turn, right before the
+    // claim (a copy whose own attempt let the slot go cannot claim it this way at all).
+    const askedAt = clock.now().getTime();
+    const [turn, read] = await Promise.all([
+      rt.reserveTurn(askedAt + timings.leaseMs, first.ctx, cost),
+      readOutcomes(entries),
+    ]);
     if ("retryAfterMs" in turn) {
       const reason = "rate limit: the portal's bucket is booked";
-      for (const entry of entries) {
+      for (const entry of read) {
         entry.resolve({ kind: "not-sent", retryAfterMs: turn.retryAfterMs, reason });
       }
       return;
     }
-    // A copy may have read no outcome before another attempt settled its job: read it again now,
-    // right before the claim (a copy whose own attempt let the slot go cannot claim it this way).
-    const unsettled = await Promise.all(
-      entries.map(async (entry) => {
-        try {
-          if (!(await rt.settledEarlier(entry.job))) return entry;
-          entry.resolve({ kind: "settled" });
-        } catch (error) {
-          entry.resolve({ kind: "threw", error });
-        }
-        return undefined;
-      }),
-    );
+    const claiming = turn.sendAt.getTime() > askedAt ? await readOutcomes(read) : read;
     // The claims with their intents: from these writes on each message may land, so nothing but
     // the latest-start check stands between them and the request.
-    const claiming = unsettled.filter((entry): entry is Entry => entry !== undefined);
     const sentAt = clock.now().getTime();
     const claims = await Promise.allSettled(
       claiming.map((entry) =>
@@ -284,6 +278,22 @@ export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
           : { kind: "threw", error: new Error("no decision") },
       );
     });
+  }
+
+  /** The entries whose job no outcome settles yet; the others are told (settled, or threw). */
+  async function readOutcomes(entries: readonly Entry[]): Promise<Entry[]> {
+    const open = await Promise.all(
+      entries.map(async (entry) => {
+        try {
+          if (!(await rt.settledEarlier(entry.job))) return entry;
+          entry.resolve({ kind: "settled" });
+        } catch (error) {
+          entry.resolve({ kind: "threw", error });
+        }
+        return undefined;
+      }),
+    );
+    return open.filter((entry): entry is Entry => entry !== undefined);
   }
 
   /** Nothing was sent for it: the slot goes back (its intent with it), then its path settles. */
