@@ -71,6 +71,7 @@ function memoryPorts() {
     allowResend: unused,
     due: unused,
     get: unused,
+    getMany: unused,
     begin: unused,
     abandon: unused,
   };

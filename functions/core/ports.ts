@@ -287,6 +287,8 @@ export interface OutcomeStore {
   /** Users whose digest is due, with how many of their events are due. */
   due(now: Date, limit: number): Promise<{ key: SlotKey; events: number }[]>;
   get(jobId: string): Promise<OutcomeRecord | undefined>;
+  /** The outcomes of these jobs that exist, read consistently in one request per 100. */
+  getMany(jobIds: readonly string[]): Promise<Map<string, OutcomeRecord>>;
   /**
    * The operator's explicit choice (`hookline replay --resend-unknown`): these jobs' `unknown`
    * outcomes may be replaced by a redrive, which sends them again. Returns the jobs marked.

@@ -489,6 +489,17 @@ describe.each([
       expect(await outcomes().get(jobId)).toEqual(sent);
     });
 
+    it("reads several jobs' outcomes in one request, those that exist (a batch's second read)", async () => {
+      const [a, b] = [fresh("job"), fresh("job")];
+      const failed = finalFor(b, { outcome: "failed", reason: "no" });
+      await outcomes().finish(finalFor(a));
+      await outcomes().finish(failed);
+      const found = await outcomes().getMany([a, b, fresh("none"), a]);
+      expect([...found.keys()].sort()).toEqual([a, b].sort());
+      expect(found.get(a)).toEqual(finalFor(a));
+      expect(found.get(b)).toEqual(failed);
+    });
+
     describe("the second channel's notified state", () => {
       it("notified keeps the event in its user's digest; the digest's sent replaces it", async () => {
         const key = freshSlot();

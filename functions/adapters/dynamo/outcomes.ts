@@ -296,6 +296,18 @@ export function makeDynamoOutcomeStore(
 
     get: read,
 
+    async getMany(jobIds) {
+      const itemKeys = [...new Set(jobIds)].map(keys.outcome);
+      const items = await getAll(client, tableName, itemKeys, { consistent: true });
+      const found = new Map<string, OutcomeRecord>();
+      for (const item of items) {
+        if (item.outcome?.S === undefined) continue;
+        const record = fromItem(item);
+        found.set(record.jobId, record);
+      }
+      return found;
+    },
+
     async allowResend(jobIds) {
       const marked: string[] = [];
       for (const jobId of jobIds) {

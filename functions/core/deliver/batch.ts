@@ -280,20 +280,23 @@ export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
     });
   }
 
-  /** The entries whose job no outcome settles yet; the others are told (settled, or threw). */
+  /**
+   * The entries whose job no outcome settles yet, in one read for them all; the others are told
+   * (settled). A failed read fails them all (nothing is held yet).
+   */
   async function readOutcomes(entries: readonly Entry[]): Promise<Entry[]> {
-    const open = await Promise.all(
-      entries.map(async (entry) => {
-        try {
-          if (!(await rt.settledEarlier(entry.job))) return entry;
-          entry.resolve({ kind: "settled" });
-        } catch (error) {
-          entry.resolve({ kind: "threw", error });
-        }
-        return undefined;
-      }),
-    );
-    return open.filter((entry): entry is Entry => entry !== undefined);
+    let settled: Set<string>;
+    try {
+      settled = await rt.settledAmong(entries.map((entry) => entry.job));
+    } catch (error) {
+      for (const entry of entries) entry.resolve({ kind: "threw", error });
+      return [];
+    }
+    return entries.filter((entry) => {
+      if (!settled.has(entry.job.jobId)) return true;
+      entry.resolve({ kind: "settled" });
+      return false;
+    });
   }
 
   /** Nothing was sent for it: the slot goes back (its intent with it), then its path settles. */

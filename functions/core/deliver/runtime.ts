@@ -143,10 +143,19 @@ export function makeRuntime(deps: DeliverDeps) {
    * too: the notification went out, and the digest carries the event from here on.
    */
   async function settledEarlier(job: EventJob): Promise<boolean> {
-    const standing = await outcomes.get(job.jobId);
+    return settles(await outcomes.get(job.jobId));
+  }
+
+  /** The same for several jobs at once (a batch), in one read: the ids of those settled. */
+  async function settledAmong(jobs: readonly EventJob[]): Promise<Set<string>> {
+    const standing = await outcomes.getMany(jobs.map((job) => job.jobId));
+    return new Set(jobs.flatMap((job) => (settles(standing.get(job.jobId)) ? [job.jobId] : [])));
+  }
+
+  function settles(standing: OutcomeRecord | undefined): boolean {
     // `exhausted`: a failed window, or an `unknown` the operator chose to resend.
     if (!standing || standing.outcome === "deferred" || standing.exhausted) return false;
-    log.info("already settled", { jobId: job.jobId, outcome: standing.outcome });
+    log.info("already settled", { jobId: standing.jobId, outcome: standing.outcome });
     return true;
   }
 
@@ -285,6 +294,7 @@ export function makeRuntime(deps: DeliverDeps) {
     recordNotified,
     defer,
     settledEarlier,
+    settledAmong,
     retry,
     afterLease,
     portalHeldBack,
