@@ -157,8 +157,9 @@ export interface SlotStore {
   /**
    * A fresh claim and the intent in one conditional write (docs/ledger.md, "Writes per
    * message"), made right before the request, after the bucket turn and the token: the slot is
-   * used from `now` until a week after the lease. Only where no digest waits on the marker.
-   * `undefined` when the slot is not free that way: take the careful path (`claim`).
+   * used from `now` until a week after the lease. Only where no digest waits on the marker and no
+   * attempt carrying this job let the slot go (its outcome may be just written: the careful path
+   * reads it). `undefined` when the slot is not free that way: take the careful path (`claim`).
    */
   claimSending(
     key: SlotKey,

@@ -21,7 +21,7 @@ export type BatchOutcome =
   | { kind: "not-sent"; retryAfterMs: number; reason: string }
   /** Its slot was not free as it looked: the careful path (claim, then intent) takes it. */
   | { kind: "claim-lost" }
-  /** Another attempt had settled its job by the time the slot was ours: nothing to send. */
+  /** Another attempt had settled its job by its last read before the claim: nothing to send. */
   | { kind: "settled" }
   /** A store or the client threw before the request went out (its claim given back). */
   | { kind: "threw"; error: unknown }
