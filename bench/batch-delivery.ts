@@ -21,6 +21,11 @@ export interface BatchDeliveryOptions {
   queueBatch: number;
   /** Deliver invocations at once. */
   concurrency: number;
+  /**
+   * How long the consumer waits for a full `queueBatch` once a record is visible, as the stack's
+   * event source does (`maxBatchingWindow`); 0 hands over whatever is visible at once.
+   */
+  batchingWindowMs?: number;
   /** The portal (Bitrix24's standard plan by default: 2/s, burst 50, 480 s per 600 s). */
   perSecond?: number;
   burst?: number;
@@ -118,6 +123,12 @@ export async function measureBatchDelivery(
     let inFlight = 0;
     const worker = async () => {
       while (queue.length > 0 || inFlight > 0) {
+        // Lambda's SQS event source invokes once the batch is full or its window has passed
+        // (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html#sqs-polling-behavior).
+        const windowEnds = Date.now() + (options.batchingWindowMs ?? 0);
+        while (queue.length > 0 && queue.length < options.queueBatch && Date.now() < windowEnds) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
         const records = queue.splice(0, options.queueBatch);
         if (records.length === 0) {
           await new Promise((resolve) => setTimeout(resolve, 20));

@@ -10,6 +10,7 @@ import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { bundleFunction } from "../lib/bundling";
+import { DELIVER_BATCHING_WINDOW } from "../lib/hookline-stack";
 import { measureBatchDelivery } from "./batch-delivery";
 import { measureColdStart, type PairedResult, type SideFigures, type Spread } from "./cold-start";
 import { measureDelivery } from "./delivery";
@@ -222,6 +223,9 @@ async function main(): Promise<void> {
     // The standard plan's portal (2/s, burst 50, 480 s per 600 s, 50 ms a command), a backlog
     // queued up front, SQS-like batches of 50 records, two at once. Batches run long enough that
     // the second half is past the bucket's burst credit; one message per request needs fewer.
+    // The batches are handed over as the stack's event source does (its batching window); the
+    // reference gets each record at once, its best case (a window only delays its last retries:
+    // 1.23/s with it, 2.0/s without).
     const single = await measureBatchDelivery({
       messages: 110,
       maxMessages: 1,
@@ -233,6 +237,7 @@ async function main(): Promise<void> {
       maxMessages: 50,
       queueBatch: 50,
       concurrency: 2,
+      batchingWindowMs: DELIVER_BATCHING_WINDOW.toMilliseconds(),
     });
     const clean = (r: typeof single) =>
       r.delivered === r.messages &&
