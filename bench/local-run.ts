@@ -6,7 +6,7 @@
  * `BENCH_BEFORE=<another checkout>` adds a third side: that checkout's local side, in the same
  * rounds, for a before/after on the same machine at the same time.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -81,15 +81,14 @@ async function startSide(
   const flags = profile ? ["--cpu-prof", "--cpu-prof-dir", resolve(profile, side)] : [];
   const server =
     side === "before" && before ? resolve(before, "bench/local-run-server.ts") : SERVER;
-  const child = spawn(
-    process.execPath,
-    [...flags, "--import", "tsx", server, side === "bare" ? "bare" : "local"],
-    {
-      stdio: ["pipe", "pipe", "inherit"],
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
-      ...(side === "before" && before ? { cwd: before } : {}),
-    },
-  );
+  const args = [...flags, "--import", "tsx", server, side === "bare" ? "bare" : "local"];
+  // BENCH_PIN=1: the server (all its threads) on the second CPU, the client on the first.
+  const pinned = process.env.BENCH_PIN ? ["-c", SERVER_CPU, process.execPath] : [];
+  const child = spawn(pinned.length > 0 ? "taskset" : process.execPath, [...pinned, ...args], {
+    stdio: ["pipe", "pipe", "inherit"],
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+    ...(side === "before" && before ? { cwd: before } : {}),
+  });
   const url = await new Promise<string>((resolveUrl, reject) => {
     let output = "";
     const listening = (chunk: Buffer) => {
@@ -120,6 +119,20 @@ function cpuMicros(pid: number): { user: number; system: number } {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const micros = (ticks: number) => (ticks * 1e6) / CLOCK_TICKS_PER_SECOND;
   return { user: micros(Number(fields[11])), system: micros(Number(fields[12])) };
+}
+
+/** With BENCH_PIN, the CPU each server runs on; the client runs on CPU 0. */
+const SERVER_CPU = "1";
+
+/**
+ * BENCH_PIN=1 (Linux, `taskset`): the client's threads on CPU 0, each server's on CPU 1, so a
+ * round no longer depends on where the scheduler put the two processes (sharing one CPU halves a
+ * server's rate, measured: the rounds flip between two rates otherwise).
+ */
+function pinClient(): void {
+  const result = spawnSync("taskset", ["-a", "-p", "-c", "0", String(process.pid)]);
+  if (result.status !== 0)
+    throw new Error(`BENCH_PIN needs taskset: ${result.stderr ?? result.error}`);
 }
 
 /** Linux's USER_HZ, the unit of `/proc/<pid>/stat`'s times. */
@@ -218,6 +231,7 @@ export async function measureLocalRun(
   before: string | undefined = process.env.BENCH_BEFORE,
 ): Promise<LocalRunResult> {
   const sides: Side[] = before ? ["bare", "local", "before"] : ["bare", "local"];
+  if (process.env.BENCH_PIN) pinClient();
   const rounds: Record<Side, SideRound[]> = { local: [], bare: [], before: [] };
   for (let round = 0; round < options.rounds; round++) {
     // Rotate which side goes first, so a machine that slows down over time hurts all alike.
