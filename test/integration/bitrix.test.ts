@@ -1,7 +1,8 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBitrixWebhookClient } from "../../functions/adapters/bitrix-client";
+import { MAX_ANSWER_BYTES } from "../../functions/adapters/http-exchange";
 import type { RenderedMessage } from "../../functions/core/job";
 import type { BitrixClient, SendResult } from "../../functions/core/ports";
 import { startBitrixSimulator } from "../../functions/local/bitrix-simulator";
@@ -361,6 +362,44 @@ describe("Bitrix24 client against the simulator", () => {
       retryAfterMs: 1000,
       overloaded: false,
     });
+  });
+
+  // node:http ends an answer that stops halfway or never stops with an error of its own; the
+  // request went out, so the client may not retry it as unsent (functions/adapters/http-exchange.ts).
+  it.each([
+    [
+      "cut off halfway",
+      (res: ServerResponse) => {
+        res.writeHead(200, { "content-type": "application/json", "content-length": "100" });
+        res.write('{"result":');
+        setTimeout(() => res.destroy(), 20);
+      },
+    ],
+    [
+      `longer than ${MAX_ANSWER_BYTES / 1024 / 1024} MiB`,
+      (res: ServerResponse) => {
+        res.writeHead(200, { "content-type": "application/json" });
+        const chunk = Buffer.alloc(1024 * 1024, 0x20);
+        const more = () => {
+          while (!res.destroyed && res.write(chunk)) {}
+          if (!res.destroyed) res.once("drain", more);
+        };
+        res.on("error", () => {});
+        more();
+      },
+    ],
+  ])("an answer %s is ambiguous", async (_name, answer) => {
+    const [server, url] = await listen((_req, res) => answer(res));
+    try {
+      const client = clientFor({ webhookUrl: `${url}/rest/1/cutcode/` });
+      await expect(client.sendNetworkMessage(LINE, msg())).resolves.toEqual({
+        kind: "ambiguous",
+        code: "CONNECTION_LOST",
+      });
+    } finally {
+      server.closeAllConnections();
+      await closeServer(server);
+    }
   });
 });
 

@@ -74,3 +74,32 @@ describe("what a function loads before its first event", () => {
     }
   });
 });
+
+/**
+ * Every file a function's build writes (its start, its chunks behind `import()`), as code.
+ */
+async function allCode(handler: string): Promise<string> {
+  const result = await build({
+    ...hooklineEsbuildOptions,
+    entryPoints: { index: join(ROOT, handler) },
+    outdir: join(ROOT, "cdk.out", "bundle-contents-test"),
+    write: false,
+    sourcemap: false,
+    logLevel: "silent",
+  });
+  return result.outputFiles
+    .filter((file) => file.path.endsWith(".mjs"))
+    .map((file) => file.text)
+    .join("\n");
+}
+
+describe("how a function speaks HTTP", () => {
+  // Node loads `fetch`'s undici on its first call: about 20 ms of a deliver cold start on top of
+  // the AWS SDK's node:https (bench/README.md, P2). Bitrix24 and the OAuth server are reached over
+  // node:http(s) (functions/adapters/http-exchange.ts).
+  it.each(["ingest", "deliver", "sweep"])("%s never calls the global fetch", async (name) => {
+    const code = await allCode(`functions/${name}/handler.ts`);
+    expect(code).toContain("node:http");
+    expect(code.match(/(?<![\w$.])fetch\s*\(|globalThis\.fetch\b/g) ?? []).toEqual([]);
+  });
+});
