@@ -60,10 +60,10 @@ describe("what a function loads before its first event", () => {
       ],
     ],
     [
-      "deliver: no Secrets Manager client until a secret is read, no zod",
+      "deliver: no Secrets Manager client until a secret is read, no SQS client until a retry, no zod",
       "functions/deliver/handler.ts",
       "functions/core/deliver/",
-      [...SECRETS_CLIENTS, ZOD],
+      [...SECRETS_CLIENTS, "@aws-sdk/client-sqs", ZOD],
     ],
     ["sweep: no zod", "functions/sweep/handler.ts", "functions/core/sweep.ts", [ZOD]],
   ])("%s", async (_name, handler, itsOwn, unwanted) => {
