@@ -72,5 +72,11 @@ export const nodeHttpExchange: HttpExchange = (url, request, signal) =>
       });
     });
     outgoing.on("error", reject);
+    // A 101 answer: without this listener node:http drops the socket with no error, and nothing
+    // (not even the signal) would settle the promise. The request went out.
+    outgoing.on("upgrade", (_incoming, socket) => {
+      socket.destroy();
+      reject(Object.assign(new Error("unexpected upgrade"), { code: "ERR_UNEXPECTED_UPGRADE" }));
+    });
     outgoing.end(body);
   });

@@ -388,6 +388,16 @@ describe("Bitrix24 client against the simulator", () => {
         more();
       },
     ],
+    [
+      // node:http hands a 101 to an "upgrade" listener or drops the socket without an error: no
+      // listener was a promise that never settled, not even at the timeout.
+      "switching protocols (101) nobody asked for",
+      (res: ServerResponse) => {
+        res.socket?.write(
+          "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: x\r\n\r\n",
+        );
+      },
+    ],
   ])("an answer %s is ambiguous", async (_name, answer) => {
     const [server, url] = await listen((_req, res) => answer(res));
     try {
