@@ -67,7 +67,8 @@ export const nodeHttpExchange: HttpExchange = (url, request, signal) =>
         resolve({
           status: incoming.statusCode ?? 0,
           location,
-          text: Buffer.concat(chunks).toString("utf8"),
+          // UTF-8 without a leading byte order mark, as fetch's `text()` decodes.
+          text: new TextDecoder().decode(Buffer.concat(chunks)),
         });
       });
     });

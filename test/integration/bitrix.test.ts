@@ -364,6 +364,20 @@ describe("Bitrix24 client against the simulator", () => {
     });
   });
 
+  // fetch decoded text as UTF-8 without a leading byte order mark (a PHP file saved with one
+  // prints it before the JSON): the answer is read the same over node:http.
+  it("reads an answer that starts with a UTF-8 byte order mark", async () => {
+    const [server, url] = await listen((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" }).end('\uFEFF{"result":true}');
+    });
+    try {
+      const client = clientFor({ webhookUrl: `${url}/rest/1/bomcode/` });
+      await expect(client.sendNetworkMessage(LINE, msg())).resolves.toEqual({ kind: "sent" });
+    } finally {
+      await closeServer(server);
+    }
+  });
+
   // node:http ends an answer that stops halfway or never stops with an error of its own; the
   // request went out, so the client may not retry it as unsent (functions/adapters/http-exchange.ts).
   it.each([
