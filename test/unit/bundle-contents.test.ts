@@ -73,6 +73,16 @@ describe("what a function loads before its first event", () => {
       expect(inputs.filter((input) => input.includes(name))).toEqual([]);
     }
   });
+
+  // Ingest enqueues every webhook: its bare `import "@aws-sdk/client-sqs"` must survive the
+  // bundling (the package says it has no side effects, which lets a bundler drop a bare import),
+  // or the first webhook waits for the client to load.
+  it("ingest: the SQS client", async () => {
+    const inputs = await loadedAtStart("functions/ingest/handler.ts");
+    const sqsClient = (input: string) =>
+      input.includes("@aws-sdk/client-sqs/") && input.endsWith("/SQSClient.js");
+    expect(inputs.some(sqsClient)).toBe(true);
+  });
 });
 
 /**
