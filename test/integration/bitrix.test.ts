@@ -2,7 +2,7 @@ import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBitrixWebhookClient } from "../../functions/adapters/bitrix-client";
-import { MAX_ANSWER_BYTES } from "../../functions/adapters/http-exchange";
+import { MAX_ANSWER_BYTES, nodeHttpExchange } from "../../functions/adapters/http-exchange";
 import type { RenderedMessage } from "../../functions/core/job";
 import type { BitrixClient, SendResult } from "../../functions/core/ports";
 import { startBitrixSimulator } from "../../functions/local/bitrix-simulator";
@@ -339,6 +339,29 @@ describe("Bitrix24 client against the simulator", () => {
         userId: message.userId,
         message: message.message,
       });
+    });
+
+    // The path carries the webhook's secret: never repeated in the clear. The https portal is
+    // played by an injected exchange (no trusted certificate here); the http one is real.
+    it("refuses to follow an https portal down to http", async () => {
+      const before = hits;
+      const asked: string[] = [];
+      const client = makeBitrixWebhookClient({
+        webhookUrl: "https://portal.example/rest/1/tlscode/",
+        timeoutMs: TIMEOUT_MS,
+        exchange: async (url, request, signal) => {
+          asked.push(url.protocol);
+          if (url.protocol === "http:") return nodeHttpExchange(url, request, signal);
+          return { status: 301, location: `${movedUrl}/rest/1/tlscode/${METHOD}`, text: "" };
+        },
+      });
+      await expect(client.sendNetworkMessage(LINE, msg())).resolves.toEqual({
+        kind: "config",
+        code: "BAD_REDIRECT",
+        status: 301,
+      });
+      expect(asked).toEqual(["https:"]);
+      expect(hits).toBe(before);
     });
 
     it("does not follow a second redirect", async () => {
