@@ -59,6 +59,10 @@ export function exchangeAuthorizationCode(app: OAuthApp, code: string): Promise<
   return tokenRequest(app, { grant_type: "authorization_code", code });
 }
 
+/**
+ * One GET of the token endpoint. A redirect is not followed (it ends as `OAUTH_HTTP_3xx`): the URL
+ * carries the client secret and the refresh token, which must reach only the configured server.
+ */
 async function tokenRequest(
   app: OAuthApp,
   grant: Record<string, string>,

@@ -26,6 +26,12 @@ export type HttpExchange = (
   signal: AbortSignal,
 ) => Promise<HttpAnswer>;
 
+/**
+ * Every request names its client, as `fetch` did (`node`): a proxy or firewall in front of a
+ * portal may refuse a request without one.
+ */
+export const USER_AGENT = "hookline";
+
 /** A Bitrix24 answer is a few KiB (a `batch` of 50 well under 100): more is not an answer. */
 export const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 
@@ -38,10 +44,11 @@ export const nodeHttpExchange: HttpExchange = (url, request, signal) =>
   new Promise((resolve, reject) => {
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
     const body = request.body;
-    const headers =
-      body === undefined
-        ? request.headers
-        : { ...request.headers, "content-length": String(Buffer.byteLength(body)) };
+    const headers = {
+      "user-agent": USER_AGENT,
+      ...request.headers,
+      ...(body !== undefined && { "content-length": String(Buffer.byteLength(body)) }),
+    };
     const outgoing = send(url, { method: request.method, headers, signal }, (incoming) => {
       const chunks: Buffer[] = [];
       let bytes = 0;

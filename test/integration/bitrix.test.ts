@@ -401,6 +401,26 @@ describe("Bitrix24 client against the simulator", () => {
     }
   });
 
+  it("names itself and sends JSON", async () => {
+    let seen: Record<string, string | string[] | undefined> = {};
+    const [server, url] = await listen((req, res) => {
+      seen = req.headers;
+      req.resume();
+      res.writeHead(200, { "content-type": "application/json" }).end('{"result":true}');
+    });
+    try {
+      const client = clientFor({ webhookUrl: `${url}/rest/1/uacode/` });
+      await expect(client.sendNetworkMessage(LINE, msg())).resolves.toEqual({ kind: "sent" });
+      expect(seen).toMatchObject({
+        "user-agent": "hookline",
+        "content-type": "application/json",
+        accept: "application/json",
+      });
+    } finally {
+      await closeServer(server);
+    }
+  });
+
   // node:http ends an answer that stops halfway or never stops with an error of its own; the
   // request went out, so the client may not retry it as unsent (functions/adapters/http-exchange.ts).
   it.each([

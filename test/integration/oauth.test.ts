@@ -487,6 +487,12 @@ describe("the token request", () => {
       (res: ServerResponse) => res.end(`\uFEFF${tokens}`),
       { ok: true, accessToken: "at-1", refreshToken: "rt-2", expiresInSeconds: 3600 },
     ],
+    [
+      // The URL carries the client secret and the refresh token: they go nowhere else.
+      "a redirect is not followed",
+      (res: ServerResponse) => res.writeHead(302, { location: "http://192.0.2.1/steal" }).end(),
+      { ok: false, fatal: false, error: "OAUTH_HTTP_302" },
+    ],
   ])("%s", async (_name, answer, expected) => {
     const server = createServer((_req, res) => answer?.(res));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
