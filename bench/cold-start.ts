@@ -69,6 +69,11 @@ export interface PairedResult {
   /** The same reference built and run with hookline's own settings (splitting, source maps). */
   house: Comparison;
   /**
+   * Deliver only: the issue's reference with its POST over node:http instead of `fetch`, as
+   * hookline's client now makes it (no undici to load): hookline's own work, nothing else.
+   */
+  lean?: Comparison;
+  /**
    * The same function built from another checkout (`BENCH_BEFORE`), run in the same rounds:
    * its figures and its ratio to the issue's reference, for a before/after side by side.
    */
@@ -113,6 +118,8 @@ const cpuMs = (cpu.user + cpu.system) / 1000;
 process.stdout.write("\\n${MARK}" + JSON.stringify({ end, cpuMs, answer: JSON.stringify(result) }) + "\\n");
 process.exit(0);
 `;
+
+const BOTH = ["standard", "house"] as const;
 
 const spread = (values: readonly number[]): Spread => ({
   min: Math.min(...values),
@@ -171,6 +178,7 @@ export async function measureColdStart(
     const standard = {
       putOnly: "bench/baselines/dynamodb-put.ts",
       putAndPost: "bench/baselines/dynamodb-put-post.ts",
+      putAndPostHttp: "bench/baselines/dynamodb-put-post-http.ts",
     };
     const before = {
       ingestBefore: "functions/ingest/handler.ts",
@@ -295,6 +303,7 @@ export async function measureColdStart(
       putOnlyHouse: async () => ({ runId: randomUUID() }),
       putAndPost: async () => postEvent(),
       putAndPostHouse: async () => postEvent(),
+      putAndPostHttp: async () => postEvent(),
     };
     const ok = (answer: string) => answer.includes('"statusCode":200');
     const checks: Record<Name, (answer: string) => boolean> = {
@@ -306,23 +315,26 @@ export async function measureColdStart(
       putOnlyHouse: ok,
       putAndPost: ok,
       putAndPostHouse: ok,
+      putAndPostHttp: ok,
     };
 
     const compare = async (
       hookline: "ingest" | "deliver",
-      references: { standard: Name; house: Name },
+      references: { standard: Name; house: Name; lean?: Name },
       verify: (runsPerRound: number) => void,
     ): Promise<PairedResult> => {
       const previous: Name | undefined = beforeRoot ? `${hookline}Before` : undefined;
-      const names: Name[] = [hookline, references.standard, references.house];
+      const kinds = references.lean ? (["standard", "house", "lean"] as const) : BOTH;
+      const names: Name[] = kinds.map((kind) => references[kind] as Name);
+      names.unshift(hookline);
       if (previous) names.push(previous);
       const beforeRatios: number[] = [];
       const beforeCpuRatios: number[] = [];
       const versus = { ratio: [] as number[], cpuRatio: [] as number[] };
       const time = new Map<Name, number[]>(names.map((name) => [name, []]));
       const cpu = new Map<Name, number[]>(names.map((name) => [name, []]));
-      const ratios = { standard: [] as number[], house: [] as number[] };
-      const cpuRatios = { standard: [] as number[], house: [] as number[] };
+      const ratios = { standard: [] as number[], house: [] as number[], lean: [] as number[] };
+      const cpuRatios = { standard: [] as number[], house: [] as number[], lean: [] as number[] };
       let answer = "";
       const once = async (name: Name) => {
         const result = await invoke(name, await events[name]());
@@ -342,8 +354,8 @@ export async function measureColdStart(
           results.set(name, await once(name));
         }
         const h = results.get(hookline) as { end: number; cpuMs: number };
-        for (const kind of ["standard", "house"] as const) {
-          const r = results.get(references[kind]) as { end: number; cpuMs: number };
+        for (const kind of kinds) {
+          const r = results.get(references[kind] as Name) as { end: number; cpuMs: number };
           ratios[kind].push(h.end / r.end);
           cpuRatios[kind].push(h.cpuMs / r.cpuMs);
         }
@@ -366,8 +378,8 @@ export async function measureColdStart(
         cpu: spread(cpu.get(name) ?? []),
         ...(await directoryBytes(roots[name])),
       });
-      const comparison = async (kind: "standard" | "house"): Promise<Comparison> => ({
-        reference: await figures(references[kind]),
+      const comparison = async (kind: (typeof kinds)[number]): Promise<Comparison> => ({
+        reference: await figures(references[kind] as Name),
         ratio: spread(ratios[kind]),
         cpuRatio: spread(cpuRatios[kind]),
       });
@@ -375,6 +387,7 @@ export async function measureColdStart(
         hookline: await figures(hookline),
         standard: await comparison("standard"),
         house: await comparison("house"),
+        ...(references.lean && { lean: await comparison("lean") }),
         ...(previous && {
           before: {
             figures: await figures(previous),
@@ -398,10 +411,10 @@ export async function measureColdStart(
     const sentBefore = portal.messages.length;
     const deliver = await compare(
       "deliver",
-      { standard: "putAndPost", house: "putAndPostHouse" },
+      { standard: "putAndPost", house: "putAndPostHouse", lean: "putAndPostHttp" },
       (n) => {
         // Each deliver and each reference run posted one message to the simulator.
-        if (portal.messages.length - sentBefore !== (n + 2) * (rounds + 1)) {
+        if (portal.messages.length - sentBefore !== (n + 3) * (rounds + 1)) {
           throw new Error(`cold start: ${portal.messages.length - sentBefore} messages sent`);
         }
       },

@@ -139,6 +139,12 @@ function p2Rows(name: string, reference: string, result: PairedResult, rows: Row
     `| ${name} | time | ${spreadText(hookline.time, millis)} | ${spreadText(standard.reference.time, millis)} | ${spreadText(standard.ratio, ratioText)} | ${spreadText(house.reference.time, millis)} | ${spreadText(house.ratio, ratioText)} |`,
     `| | CPU | ${spreadText(hookline.cpu, millis)} | ${spreadText(standard.reference.cpu, millis)} | ${spreadText(standard.cpuRatio, ratioText)} | ${spreadText(house.reference.cpu, millis)} | ${spreadText(house.cpuRatio, ratioText)} |`,
     `| | size | ${size(hookline)} | ${size(standard.reference)} | | ${size(house.reference)} | |`,
+    ...(result.lean
+      ? [
+          `| reference with its POST over node:http, same rounds | time | | ${spreadText(result.lean.reference.time, millis)} | ${spreadText(result.lean.ratio, ratioText)} | | |`,
+          `| | CPU | | ${spreadText(result.lean.reference.cpu, millis)} | ${spreadText(result.lean.cpuRatio, ratioText)} | | |`,
+        ]
+      : []),
     ...(result.before
       ? [
           `| before (BENCH_BEFORE), same rounds | time | ${spreadText(result.before.figures.time, millis)} | | ${spreadText(result.before.ratio, ratioText)} | | |`,

@@ -1,7 +1,8 @@
 /**
  * P2's reference for deliver: the ingest reference plus one HTTP POST of a message to the
- * Bitrix24 simulator (`imopenlines.network.message.add` on BITRIX_WEBHOOK_URL), with `fetch` as
- * hookline's Bitrix24 client uses it.
+ * Bitrix24 simulator (`imopenlines.network.message.add` on BITRIX_WEBHOOK_URL), with `fetch`, as
+ * an ordinary function makes it (hookline's client used it too until it moved to node:http; the
+ * bench runs `dynamodb-put-post-http.ts` beside this one).
  */
 import { DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
 

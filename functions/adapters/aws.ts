@@ -1,8 +1,8 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { SQSClient } from "@aws-sdk/client-sqs";
 import { systemClock } from "../core/clock";
 import type { Log } from "../core/log";
 import type { Metrics } from "../core/metrics";
+import { onceUntilFailure } from "../core/once";
 import { bundledConfig } from "./bundled-config";
 import { readEnvironment, required } from "./environment";
 import { makeSecretResolver } from "./secrets";
@@ -46,7 +46,8 @@ export function awsClientOptions(budget: AwsRequestBudget) {
 /**
  * Builds what a Lambda needs from its environment: the bundled config, the DynamoDB table,
  * the SQS queues and the secrets under HOOKLINE_SECRET_PREFIX. Call once per cold start. With
- * `tracing`, queued messages carry the trace context and Bitrix24 calls get client spans.
+ * `tracing`, queued messages carry the trace context and Bitrix24 calls get client spans. The SQS
+ * client is built on first use: deliver's first message needs none.
  */
 export async function awsWiring(
   log: Log,
@@ -74,7 +75,9 @@ export async function awsWiring(
     metrics,
     ...(tracing !== noTracing && { tracing }),
   };
-  const sqs = new SQSClient(clientOptions);
+  const sqs = onceUntilFailure(
+    async () => new (await import("@aws-sdk/client-sqs")).SQSClient(clientOptions),
+  );
   const queue = makeSqsQueue(sqs, required(env.HOOKLINE_QUEUE_URL, "HOOKLINE_QUEUE_URL"), tracing);
   const deadLetters = () =>
     makeSqsDeadLetters(

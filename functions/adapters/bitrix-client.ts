@@ -8,6 +8,7 @@ import { classifyBitrixAnswer, isNotificationId } from "../core/bitrix-errors";
 import { ConfigError } from "../core/errors";
 import type { RenderedMessage } from "../core/job";
 import type { BitrixClient, OperatingReport, SendResult, SystemNotification } from "../core/ports";
+import { type HttpExchange, nodeHttpExchange } from "./http-exchange";
 import { noTracing, type SpanAttributes, type SpanNotes, type Tracing } from "./tracing";
 
 export interface BitrixWebhookClientOptions {
@@ -19,6 +20,8 @@ export interface BitrixWebhookClientOptions {
   now?: () => number;
   /** A client span per call (docs/tracing.md), named after `portal`. Default: none. */
   trace?: CallTracing;
+  /** How a request goes out; `node:http(s)` unless a test plays the server. */
+  exchange?: HttpExchange;
 }
 
 /** Where a call's client span goes, and the portal it names. */
@@ -30,9 +33,8 @@ export interface CallTracing {
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 /**
- * undici `error.cause.code`s raised before a byte of the request could reach the server:
- * a retry cannot send twice. Anything else after connecting (ECONNRESET, "other side closed")
- * may have landed.
+ * Error `code`s raised before a byte of the request could reach the server: a retry cannot send
+ * twice. Anything else after connecting (ECONNRESET, "socket hang up") may have landed.
  */
 const NOT_SENT_CODES = new Set([
   "ECONNREFUSED",
@@ -74,6 +76,7 @@ export function makeBitrixWebhookClient(options: BitrixWebhookClientOptions): Bi
     ...(signal && { signal }),
     ...(mayStart && { mayStart }),
     ...(options.trace && { trace: options.trace }),
+    ...(options.exchange && { exchange: options.exchange }),
   });
 
   return {
@@ -97,6 +100,7 @@ export function makeBitrixWebhookClient(options: BitrixWebhookClientOptions): Bi
           ...(signal && { signal }),
           ...(mayStart && { mayStart }),
           ...(options.trace && { trace: options.trace }),
+          ...(options.exchange && { exchange: options.exchange }),
         },
       );
     },
@@ -160,6 +164,8 @@ export interface CallOptions {
   /** Sees every parsed answer (the operating figures). */
   onAnswer?: (answer: unknown) => void;
   trace?: CallTracing;
+  /** How the request goes out; {@link nodeHttpExchange} by default. */
+  exchange?: HttpExchange;
 }
 
 /**
@@ -227,7 +233,7 @@ async function exchange<T extends SendResult | SendResult[]>(
     const combined = signal ? AbortSignal.any([timeout, signal]) : timeout;
     let reply: Reply;
     try {
-      reply = await post(endpoint, body, combined, span);
+      reply = await post(options.exchange ?? nodeHttpExchange, endpoint, body, combined, span);
       if (!("kind" in reply)) options.onAnswer?.(reply.answer);
     } catch (error) {
       reply = failure(error, timeout, signal);
@@ -254,31 +260,35 @@ export function requestBody(openLineCode: string, message: RenderedMessage) {
   };
 }
 
-async function post(url: URL, body: string, signal: AbortSignal, span: SpanNotes): Promise<Reply> {
+async function post(
+  exchange: HttpExchange,
+  url: URL,
+  body: string,
+  signal: AbortSignal,
+  span: SpanNotes,
+): Promise<Reply> {
   let target = url;
   for (let hop = 0; ; hop++) {
-    const response = await fetch(target, {
-      method: "POST",
-      headers: { "content-type": "application/json", accept: "application/json" },
-      body,
+    const response = await exchange(
+      target,
+      { method: "POST", headers: JSON_HEADERS, body },
       signal,
-      // A moved portal answers 3xx; we repeat the POST ourselves (fetch would turn it into a GET).
-      redirect: "manual",
-    });
+    );
     span.set({ "http.response.status_code": response.status });
-    const location = response.headers.get("location");
-    if (hop === 0 && REDIRECT_STATUSES.has(response.status) && location) {
-      await response.body?.cancel();
-      const next = safeRedirect(target, location);
+    // A moved portal answers 3xx: the POST is repeated once, to http(s) only.
+    if (hop === 0 && REDIRECT_STATUSES.has(response.status) && response.location) {
+      const next = safeRedirect(target, response.location);
       if (!next) return { kind: "config", code: "BAD_REDIRECT", status: response.status } as const;
       target = next;
       continue;
     }
-    const answer = parseJson(await response.text());
+    const answer = parseJson(response.text);
     span.set(answerAttributes(answer));
     return { status: response.status, answer };
   }
 }
+
+const JSON_HEADERS = { "content-type": "application/json", accept: "application/json" };
 
 /**
  * What a client span records of an answer: the Bitrix24 error code, and from the `time` block the
@@ -328,7 +338,7 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** A thrown fetch: timeout or reset after sending is ambiguous; failing to connect is a retry. */
+/** A thrown request: timeout or reset after sending is ambiguous; failing to connect is a retry. */
 function failure(error: unknown, timeout: AbortSignal, caller?: AbortSignal): SendResult {
   if (timeout.aborted) return { kind: "ambiguous", code: "TIMEOUT" };
   // The caller gave up (e.g. the Lambda is out of time) while the request may be in flight.
@@ -340,8 +350,13 @@ function failure(error: unknown, timeout: AbortSignal, caller?: AbortSignal): Se
   return { kind: "ambiguous", code: "CONNECTION_LOST" };
 }
 
-/** `error.cause.code`, also inside an AggregateError (happy eyeballs tries several addresses). */
+/**
+ * The error's `code` (node:http puts it on the error itself), else `error.cause.code`, also inside
+ * an AggregateError (happy eyeballs tries several addresses).
+ */
 function causeCode(error: unknown): string | undefined {
+  if (error instanceof Error && "code" in error && typeof error.code === "string")
+    return error.code;
   const cause = error instanceof Error ? error.cause : undefined;
   if (!cause || typeof cause !== "object") return undefined;
   if ("code" in cause && typeof cause.code === "string") return cause.code;

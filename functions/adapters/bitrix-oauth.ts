@@ -21,6 +21,7 @@ import {
   requestBody,
   watchOperating,
 } from "./bitrix-client";
+import { type HttpAnswer, type HttpExchange, nodeHttpExchange } from "./http-exchange";
 
 /** Bitrix24's own OAuth server, unless a portal's config names another. */
 export const DEFAULT_OAUTH_SERVER = "https://oauth.bitrix.info";
@@ -58,7 +59,15 @@ export function exchangeAuthorizationCode(app: OAuthApp, code: string): Promise<
   return tokenRequest(app, { grant_type: "authorization_code", code });
 }
 
-async function tokenRequest(app: OAuthApp, grant: Record<string, string>): Promise<RefreshAnswer> {
+/**
+ * One GET of the token endpoint. A redirect is not followed (it ends as `OAUTH_HTTP_3xx`): the URL
+ * carries the client secret and the refresh token, which must reach only the configured server.
+ */
+async function tokenRequest(
+  app: OAuthApp,
+  grant: Record<string, string>,
+  exchange: HttpExchange = nodeHttpExchange,
+): Promise<RefreshAnswer> {
   const url = new URL("/oauth/token/", app.server);
   for (const [name, value] of Object.entries({
     ...grant,
@@ -67,26 +76,38 @@ async function tokenRequest(app: OAuthApp, grant: Record<string, string>): Promi
   })) {
     url.searchParams.set(name, value);
   }
-  let response: Response;
+  let response: HttpAnswer;
   try {
-    response = await fetch(url, {
-      headers: { accept: "application/json" },
-      signal: AbortSignal.timeout(OAUTH_TIMEOUT_MS),
-    });
+    response = await exchange(
+      url,
+      { method: "GET", headers: { accept: "application/json" } },
+      AbortSignal.timeout(OAUTH_TIMEOUT_MS),
+    );
   } catch {
     return { ok: false, fatal: false, error: "OAUTH_UNREACHABLE" };
   }
-  const body = (await response.json().catch(() => undefined)) as
-    | Record<string, unknown>
-    | undefined;
+  const body = parseObject(response.text);
   const error = typeof body?.error === "string" ? body.error : undefined;
   if (error) return { ok: false, fatal: FATAL_GRANT_ERRORS.has(error), error };
   const accessToken = body?.access_token;
   const refreshToken = body?.refresh_token;
-  if (!response.ok || typeof accessToken !== "string" || typeof refreshToken !== "string") {
+  const ok = response.status >= 200 && response.status < 300;
+  if (!ok || typeof accessToken !== "string" || typeof refreshToken !== "string") {
     return { ok: false, fatal: false, error: `OAUTH_HTTP_${response.status}` };
   }
   return { ok: true, accessToken, refreshToken, expiresInSeconds: expiresIn(body) };
+}
+
+/** The token answer's JSON object; anything else reads as no answer. */
+function parseObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `expires_in` (seconds), else `expires` (unix seconds), else an hour. */
@@ -106,6 +127,8 @@ export interface BitrixOAuthClientOptions {
   now?: () => number;
   /** A client span per call (docs/tracing.md). Default: none. */
   trace?: CallTracing;
+  /** How a request goes out; `node:http(s)` unless a test plays the server. */
+  exchange?: HttpExchange;
 }
 
 /**
@@ -200,6 +223,7 @@ export function makeBitrixOAuthClient(options: BitrixOAuthClientOptions): Bitrix
       ...(extra.mayStart && { mayStart: extra.mayStart }),
       ...(extra.accepts && { accepts: extra.accepts }),
       ...(options.trace && { trace: options.trace }),
+      ...(options.exchange && { exchange: options.exchange }),
     };
     try {
       const token = await options.tokens.accessToken();

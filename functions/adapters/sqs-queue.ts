@@ -1,9 +1,4 @@
-import {
-  ChangeMessageVisibilityCommand,
-  SendMessageBatchCommand,
-  SendMessageCommand,
-  type SQSClient,
-} from "@aws-sdk/client-sqs";
+import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { QueueMessage } from "../core/job";
 import type { DeadLetters, JobQueue, RetryScheduler } from "../core/ports";
 import { noTracing, type TraceCarrier, type Tracing } from "./tracing";
@@ -15,12 +10,21 @@ const SQS_BATCH_BYTES = 256 * 1024;
 const MAX_VISIBILITY_SECONDS = 12 * 60 * 60;
 
 /**
+ * The SQS client, built on first use. Deliver's first message needs no queue (only a retry or a
+ * dead letter does), so its cold start never loads `@aws-sdk/client-sqs`.
+ */
+export type SqsClientSource = () => Promise<SQSClient>;
+
+/** The SDK's SQS commands: a chunk of its own, loaded with the client. */
+const sqsCommands = () => import("@aws-sdk/client-sqs");
+
+/**
  * The delivery queue on SQS: batched sends that fail loudly if any entry failed. With tracing,
  * each message carries the active span's W3C trace context as message attributes
  * (`traceparent`, `tracestate`), which deliver continues (docs/tracing.md).
  */
 export function makeSqsQueue(
-  client: SQSClient,
+  sqs: SqsClientSource,
   queueUrl: string,
   tracing: Tracing = noTracing,
 ): JobQueue & RetryScheduler {
@@ -28,6 +32,7 @@ export function makeSqsQueue(
     async enqueue(jobs: readonly QueueMessage[]) {
       const attributes = messageAttributes(tracing.carrier());
       const bodies = jobs.map((job) => JSON.stringify(job));
+      const [client, { SendMessageBatchCommand }] = await Promise.all([sqs(), sqsCommands()]);
       for (const batch of batches(bodies, attributes.bytes)) {
         const answer = await client.send(
           new SendMessageBatchCommand({
@@ -48,6 +53,10 @@ export function makeSqsQueue(
       }
     },
     async retryLater(receiptHandle, delayMs) {
+      const [client, { ChangeMessageVisibilityCommand }] = await Promise.all([
+        sqs(),
+        sqsCommands(),
+      ]);
       await client.send(
         new ChangeMessageVisibilityCommand({
           QueueUrl: queueUrl,
@@ -63,9 +72,10 @@ export function makeSqsQueue(
  * The dead-letter queue as deliver uses it: a message whose retry window is over goes there
  * after its outcome was recorded, with the reason as a message attribute.
  */
-export function makeSqsDeadLetters(client: SQSClient, queueUrl: string): DeadLetters {
+export function makeSqsDeadLetters(sqs: SqsClientSource, queueUrl: string): DeadLetters {
   return {
     async send(body, reason) {
+      const [client, { SendMessageCommand }] = await Promise.all([sqs(), sqsCommands()]);
       await client.send(
         new SendMessageCommand({
           QueueUrl: queueUrl,

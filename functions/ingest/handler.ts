@@ -1,3 +1,6 @@
+// Ingest enqueues every webhook: the SQS client loads with the function, not behind the first
+// receipt write (the wiring's `import()` of it then finds it loaded).
+import "@aws-sdk/client-sqs";
 import { awsWiring, INGEST_AWS_BUDGET } from "../adapters/aws";
 import { tracedLambdaEntry } from "../adapters/lambda-entry";
 import { makeIngestDeps } from "../adapters/wiring";

@@ -1,7 +1,8 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBitrixWebhookClient } from "../../functions/adapters/bitrix-client";
+import { MAX_ANSWER_BYTES, nodeHttpExchange } from "../../functions/adapters/http-exchange";
 import type { RenderedMessage } from "../../functions/core/job";
 import type { BitrixClient, SendResult } from "../../functions/core/ports";
 import { startBitrixSimulator } from "../../functions/local/bitrix-simulator";
@@ -340,6 +341,29 @@ describe("Bitrix24 client against the simulator", () => {
       });
     });
 
+    // The path carries the webhook's secret: never repeated in the clear. The https portal is
+    // played by an injected exchange (no trusted certificate here); the http one is real.
+    it("refuses to follow an https portal down to http", async () => {
+      const before = hits;
+      const asked: string[] = [];
+      const client = makeBitrixWebhookClient({
+        webhookUrl: "https://portal.example/rest/1/tlscode/",
+        timeoutMs: TIMEOUT_MS,
+        exchange: async (url, request, signal) => {
+          asked.push(url.protocol);
+          if (url.protocol === "http:") return nodeHttpExchange(url, request, signal);
+          return { status: 301, location: `${movedUrl}/rest/1/tlscode/${METHOD}`, text: "" };
+        },
+      });
+      await expect(client.sendNetworkMessage(LINE, msg())).resolves.toEqual({
+        kind: "config",
+        code: "BAD_REDIRECT",
+        status: 301,
+      });
+      expect(asked).toEqual(["https:"]);
+      expect(hits).toBe(before);
+    });
+
     it("does not follow a second redirect", async () => {
       const client = clientFor({ webhookUrl: `${loopUrl}/rest/1/loopcode/` });
       await expect(client.sendNetworkMessage(LINE, msg())).resolves.toEqual({
@@ -361,6 +385,88 @@ describe("Bitrix24 client against the simulator", () => {
       retryAfterMs: 1000,
       overloaded: false,
     });
+  });
+
+  // fetch decoded text as UTF-8 without a leading byte order mark (a PHP file saved with one
+  // prints it before the JSON): the answer is read the same over node:http.
+  it("reads an answer that starts with a UTF-8 byte order mark", async () => {
+    const [server, url] = await listen((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" }).end('\uFEFF{"result":true}');
+    });
+    try {
+      const client = clientFor({ webhookUrl: `${url}/rest/1/bomcode/` });
+      await expect(client.sendNetworkMessage(LINE, msg())).resolves.toEqual({ kind: "sent" });
+    } finally {
+      await closeServer(server);
+    }
+  });
+
+  it("names itself and sends JSON", async () => {
+    let seen: Record<string, string | string[] | undefined> = {};
+    const [server, url] = await listen((req, res) => {
+      seen = req.headers;
+      req.resume();
+      res.writeHead(200, { "content-type": "application/json" }).end('{"result":true}');
+    });
+    try {
+      const client = clientFor({ webhookUrl: `${url}/rest/1/uacode/` });
+      await expect(client.sendNetworkMessage(LINE, msg())).resolves.toEqual({ kind: "sent" });
+      expect(seen).toMatchObject({
+        "user-agent": "hookline",
+        "content-type": "application/json",
+        accept: "application/json",
+      });
+    } finally {
+      await closeServer(server);
+    }
+  });
+
+  // node:http ends an answer that stops halfway or never stops with an error of its own; the
+  // request went out, so the client may not retry it as unsent (functions/adapters/http-exchange.ts).
+  it.each([
+    [
+      "cut off halfway",
+      (res: ServerResponse) => {
+        res.writeHead(200, { "content-type": "application/json", "content-length": "100" });
+        res.write('{"result":');
+        setTimeout(() => res.destroy(), 20);
+      },
+    ],
+    [
+      `longer than ${MAX_ANSWER_BYTES / 1024 / 1024} MiB`,
+      (res: ServerResponse) => {
+        res.writeHead(200, { "content-type": "application/json" });
+        const chunk = Buffer.alloc(1024 * 1024, 0x20);
+        const more = () => {
+          while (!res.destroyed && res.write(chunk)) {}
+          if (!res.destroyed) res.once("drain", more);
+        };
+        res.on("error", () => {});
+        more();
+      },
+    ],
+    [
+      // node:http hands a 101 to an "upgrade" listener or drops the socket without an error: no
+      // listener was a promise that never settled, not even at the timeout.
+      "switching protocols (101) nobody asked for",
+      (res: ServerResponse) => {
+        res.socket?.write(
+          "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: x\r\n\r\n",
+        );
+      },
+    ],
+  ])("an answer %s is ambiguous", async (_name, answer) => {
+    const [server, url] = await listen((_req, res) => answer(res));
+    try {
+      const client = clientFor({ webhookUrl: `${url}/rest/1/cutcode/` });
+      await expect(client.sendNetworkMessage(LINE, msg())).resolves.toEqual({
+        kind: "ambiguous",
+        code: "CONNECTION_LOST",
+      });
+    } finally {
+      server.closeAllConnections();
+      await closeServer(server);
+    }
   });
 });
 

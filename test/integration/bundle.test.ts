@@ -36,8 +36,16 @@ const CONFIG_FILE = "hookline.config.json";
 /** The user `lookups.githubUsers` maps the example's sender (Codertocat, 21031067) to. */
 const GITHUB_USER = 7;
 
+/** Another sender and its user: one message per user a week, so a second test needs its own. */
+const OTHER_SENDER = 583231;
+const OTHER_USER = 9;
+
 const rawConfig = testConfig({
   bitrix: { webhookUrl: "env:BITRIX_WEBHOOK_URL" },
+  lookups: {
+    githubUsers: { "21031067": GITHUB_USER, [OTHER_SENDER]: OTHER_USER },
+    stripeCustomers: { cus_e2e: 8 },
+  },
 });
 
 describe("the bundled Lambda handlers (production esbuild settings)", () => {
@@ -134,6 +142,31 @@ describe("the bundled Lambda handlers (production esbuild settings)", () => {
     const moved = lambdas.sqs.messages.slice(before);
     expect(moved.map((message) => [message.queueUrl, message.body])).toEqual([
       [lambdas.sqs.queueUrl("hookline-dead-letters"), "{not json"],
+    ]);
+  });
+
+  // Deliver loads its SQS client on first use: a retry's ChangeMessageVisibility goes out from
+  // the bundle too (a failure there is only logged, so the call itself is what shows it).
+  it("schedules a retry through SQS when Bitrix24 fails", async () => {
+    const payload = issueOpened();
+    const sender = { ...(payload.sender as object), id: OTHER_SENDER };
+    const request = await githubRequest(TEST_SECRETS.GITHUB_SECRET, "issues", {
+      ...payload,
+      sender,
+    });
+    const before = lambdas.sqs.messages.length;
+    expect((await callIngest(webhookEvent("github", request))).statusCode).toBe(202);
+    const queued = lambdas.sqs.messages.slice(before);
+    expect(queued).toHaveLength(1);
+    const sent = lambdas.simulator.messages.length;
+    lambdas.simulator.inject({ status: 500 });
+    const event = toSqsEvent(queued, { receiveCount: 1 });
+    expect(await callDeliver(event)).toEqual({
+      batchItemFailures: [{ itemIdentifier: event.Records[0]?.messageId }],
+    });
+    expect(lambdas.simulator.messages).toHaveLength(sent);
+    expect(lambdas.sqs.visibilityChanges.map((change) => change.receiptHandle)).toEqual([
+      event.Records[0]?.receiptHandle,
     ]);
   });
 

@@ -160,7 +160,7 @@ describe("ingest when the queue fails", () => {
       credentials: { accessKeyId: "local", secretAccessKey: "local" },
     });
     try {
-      const queue = makeSqsQueue(client, sqs.queueUrl("hookline"));
+      const queue = makeSqsQueue(async () => client, sqs.queueUrl("hookline"));
       const request = standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
         type: "order.paid",
         data: { bitrixUserId: 7 },

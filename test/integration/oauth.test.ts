@@ -1,3 +1,5 @@
+import { createServer, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authorizePortal } from "../../cli/commands/oauth";
 import type { Target } from "../../cli/target";
@@ -445,5 +447,66 @@ describe("an OAuth portal", () => {
     await expect(
       authorizePortal(where, config, "us", { code: "x" }, env, new Date(shifted())),
     ).rejects.toThrow(/no OAuth portal "us" in the config \(OAuth portals: eu\)/);
+  });
+});
+
+// The token request over node:http (functions/adapters/http-exchange.ts): no whole answer is
+// OAUTH_UNREACHABLE, never fatal, and never a promise that outlives the refresh lease.
+describe("the token request", () => {
+  const tokens = '{"access_token":"at-1","refresh_token":"rt-2","expires_in":3600}';
+  it.each([
+    [
+      "a closed port is unreachable",
+      undefined,
+      { ok: false, fatal: false, error: "OAUTH_UNREACHABLE" },
+    ],
+    [
+      "an answer cut off halfway is unreachable",
+      (res: ServerResponse) => {
+        res.writeHead(200, { "content-length": "100" }).write('{"access_token":');
+        setTimeout(() => res.destroy(), 20);
+      },
+      { ok: false, fatal: false, error: "OAUTH_UNREACHABLE" },
+    ],
+    [
+      "a 101 nobody asked for is unreachable",
+      (res: ServerResponse) => {
+        res.socket?.write(
+          "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: x\r\n\r\n",
+        );
+      },
+      { ok: false, fatal: false, error: "OAUTH_UNREACHABLE" },
+    ],
+    [
+      "a 200 that is not JSON is an HTTP fault",
+      (res: ServerResponse) => res.end("<html>maintenance</html>"),
+      { ok: false, fatal: false, error: "OAUTH_HTTP_200" },
+    ],
+    [
+      "tokens after a UTF-8 byte order mark are read",
+      (res: ServerResponse) => res.end(`\uFEFF${tokens}`),
+      { ok: true, accessToken: "at-1", refreshToken: "rt-2", expiresInSeconds: 3600 },
+    ],
+    [
+      // The URL carries the client secret and the refresh token: they go nowhere else.
+      "a redirect is not followed",
+      (res: ServerResponse) => res.writeHead(302, { location: "http://192.0.2.1/steal" }).end(),
+      { ok: false, fatal: false, error: "OAUTH_HTTP_302" },
+    ],
+  ])("%s", async (_name, answer, expected) => {
+    const server = createServer((_req, res) => answer?.(res));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const app: OAuthApp = {
+      server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      clientId: "local.app.1",
+      clientSecret: "app-secret",
+    };
+    if (!answer) await new Promise((resolve) => server.close(resolve));
+    try {
+      await expect(refreshWithBitrix(app, "rt-1")).resolves.toEqual(expected);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

@@ -16,6 +16,7 @@ import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limi
 import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
 import { allShards, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
 import { makeDynamoTokenStore } from "../../functions/adapters/dynamo/tokens";
+import type { HttpAnswer, HttpRequest } from "../../functions/adapters/http-exchange";
 import { classifyBitrixAnswer } from "../../functions/core/bitrix-errors";
 import type { Config } from "../../functions/core/config";
 import { ATTEMPT_OVERHEAD_MS } from "../../functions/core/config-defaults";
@@ -44,8 +45,8 @@ import { LINE, ledgerTimings, onlyPortal, portalSettings } from "./ledger-fixtur
  * a gate, and so is every DynamoDB request of a sweeper invocation; a seeded scheduler (a list
  * of choices from fast-check) picks which gate opens next, crashes attempts between any two
  * steps, makes DynamoDB requests slow or fail, and moves the shared fake clock. Runs are
- * sequential: one gate at a time, so a run replays exactly (an OAuth world's `fetch` is the fake
- * Bitrix24 while it runs).
+ * sequential: one gate at a time, so a run replays exactly (an OAuth world's HTTP exchange is the
+ * fake Bitrix24).
  */
 
 export type BitrixScript =
@@ -745,15 +746,16 @@ export class LedgerWorld {
     });
   }
 
-  /** The real OAuth client; its requests reach the fake Bitrix24 through {@link fakeFetch}. */
+  /** The real OAuth client; its requests reach the fake Bitrix24 through {@link fakeExchange}. */
   private oauthClient(tokens: TokenProvider): BitrixClient {
     const client = makeBitrixOAuthClient({
       portalUrl: `https://${this.portal}`,
       tokens,
       timeoutMs: onlyPortal(this.options.config).timeoutMs,
       now: () => this.bitrixNow(),
+      exchange: (url, request) => this.fakeExchange(url, request),
     });
-    // The fake `fetch` speaks imopenlines.network.message.add only: the second channel's
+    // The fake exchange speaks imopenlines.network.message.add only: the second channel's
     // notifications go to the fake portal's notification side, as in webhook worlds.
     return { ...client, sendSystemNotification: this.bitrixClient().sendSystemNotification };
   }
@@ -819,14 +821,14 @@ export class LedgerWorld {
   }
 
   /**
-   * `fetch` while an OAuth world runs: the real client's POST reaches the fake Bitrix24 at once
+   * The OAuth client's HTTP exchange: the real client's POST reaches the fake Bitrix24 at once
    * (the client asked `mayStart` right before), its answer comes as the scripts say. An access
    * token Bitrix24 does not (or no longer) accept answers 401 `expired_token`, processing nothing.
    */
-  private async fakeFetch(_url: unknown, init?: { body?: unknown }): Promise<Response> {
+  private async fakeExchange(_url: URL, sent: HttpRequest): Promise<HttpAnswer> {
     const attempt = this.als.getStore();
-    if (!attempt) throw new Error("fetch outside an attempt");
-    const body = JSON.parse(String(init?.body)) as {
+    if (!attempt) throw new Error("a request outside an attempt");
+    const body = JSON.parse(String(sent.body)) as {
       USER_ID: number;
       MESSAGE: string;
       auth?: string;
@@ -860,11 +862,11 @@ export class LedgerWorld {
       () => {
         const answer = this.httpAnswerOf(request);
         if (answer === "timeout" || answer === "reset") {
-          // Thrown by fetch after the request went out: the client reads it as unanswered.
-          throw new TypeError("fetch failed", { cause: { code: "ECONNRESET" } });
+          // Thrown by node:http after the request went out: the client reads it as unanswered.
+          throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
         }
         return answer.body === undefined
-          ? new Response("<html>Bad Gateway</html>", { status: answer.status })
+          ? { status: answer.status, location: undefined, text: "<html>Bad Gateway</html>" }
           : jsonResponse(answer.status, answer.body);
       },
     );
@@ -874,9 +876,9 @@ export class LedgerWorld {
     attempt: Attempt,
     at: number,
     label: string,
-    answer: () => Response,
-  ): Promise<Response> {
-    return new Promise<Response>((resolve, reject) => {
+    answer: () => HttpAnswer,
+  ): Promise<HttpAnswer> {
+    return new Promise<HttpAnswer>((resolve, reject) => {
       this.ops.push({
         id: this.nextId++,
         attempt,
@@ -1617,24 +1619,12 @@ export class LedgerWorld {
 
   // ---------------------------------------------------------------- the run
 
-  async run(): Promise<void> {
-    if (!this.scenario.oauth) return this.runWorld();
-    const realFetch = globalThis.fetch;
-    globalThis.fetch = ((url: unknown, init?: { body?: unknown }) =>
-      this.fakeFetch(url, init)) as typeof fetch;
-    try {
-      await this.runWorld();
-    } finally {
-      globalThis.fetch = realFetch;
-    }
-  }
-
   /** Ends the run at its next step (the test's time limit abandoned this world). */
   stop(): void {
     this.stopped = true;
   }
 
-  private async runWorld(): Promise<void> {
+  async run(): Promise<void> {
     const horizon = this.t0 + 12 * this.timings.weekMs;
     for (;;) {
       if (this.stopped) return;
@@ -1911,11 +1901,8 @@ function isReclaim(command: unknown): boolean {
   );
 }
 
-function jsonResponse(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json" },
-  });
+function jsonResponse(status: number, body: unknown): HttpAnswer {
+  return { status, location: undefined, text: JSON.stringify(body) };
 }
 
 function describeMessage(message: QueueMessage): string {

@@ -60,10 +60,10 @@ describe("what a function loads before its first event", () => {
       ],
     ],
     [
-      "deliver: no Secrets Manager client until a secret is read, no zod",
+      "deliver: no Secrets Manager client until a secret is read, no SQS client until a retry, no zod",
       "functions/deliver/handler.ts",
       "functions/core/deliver/",
-      [...SECRETS_CLIENTS, ZOD],
+      [...SECRETS_CLIENTS, "@aws-sdk/client-sqs", ZOD],
     ],
     ["sweep: no zod", "functions/sweep/handler.ts", "functions/core/sweep.ts", [ZOD]],
   ])("%s", async (_name, handler, itsOwn, unwanted) => {
@@ -72,5 +72,44 @@ describe("what a function loads before its first event", () => {
     for (const name of unwanted) {
       expect(inputs.filter((input) => input.includes(name))).toEqual([]);
     }
+  });
+
+  // Ingest enqueues every webhook: its bare `import "@aws-sdk/client-sqs"` must survive the
+  // bundling (the package says it has no side effects, which lets a bundler drop a bare import),
+  // or the first webhook waits for the client to load.
+  it("ingest: the SQS client", async () => {
+    const inputs = await loadedAtStart("functions/ingest/handler.ts");
+    const sqsClient = (input: string) =>
+      input.includes("@aws-sdk/client-sqs/") && input.endsWith("/SQSClient.js");
+    expect(inputs.some(sqsClient)).toBe(true);
+  });
+});
+
+/**
+ * Every file a function's build writes (its start, its chunks behind `import()`), as code.
+ */
+async function allCode(handler: string): Promise<string> {
+  const result = await build({
+    ...hooklineEsbuildOptions,
+    entryPoints: { index: join(ROOT, handler) },
+    outdir: join(ROOT, "cdk.out", "bundle-contents-test"),
+    write: false,
+    sourcemap: false,
+    logLevel: "silent",
+  });
+  return result.outputFiles
+    .filter((file) => file.path.endsWith(".mjs"))
+    .map((file) => file.text)
+    .join("\n");
+}
+
+describe("how a function speaks HTTP", () => {
+  // Node loads `fetch`'s undici on its first call: about 20 ms of a deliver cold start on top of
+  // the AWS SDK's node:https (bench/README.md, P2). Bitrix24 and the OAuth server are reached over
+  // node:http(s) (functions/adapters/http-exchange.ts).
+  it.each(["ingest", "deliver", "sweep"])("%s never calls the global fetch", async (name) => {
+    const code = await allCode(`functions/${name}/handler.ts`);
+    expect(code).toContain("node:http");
+    expect(code.match(/(?<![\w$.])fetch\s*\(|globalThis\.fetch\b/g) ?? []).toEqual([]);
   });
 });
