@@ -178,7 +178,7 @@ export async function measureColdStart(
     const standard = {
       putOnly: "bench/baselines/dynamodb-put.ts",
       putAndPost: "bench/baselines/dynamodb-put-post.ts",
-      putAndPostHttp: "bench/baselines/dynamodb-put-post-http.ts",
+      putAndPostHttp: "bench/baselines/dynamodb-put-post.ts",
     };
     const before = {
       ingestBefore: "functions/ingest/handler.ts",
@@ -303,7 +303,7 @@ export async function measureColdStart(
       putOnlyHouse: async () => ({ runId: randomUUID() }),
       putAndPost: async () => postEvent(),
       putAndPostHouse: async () => postEvent(),
-      putAndPostHttp: async () => postEvent(),
+      putAndPostHttp: async () => ({ ...postEvent(), via: "http" }),
     };
     const ok = (answer: string) => answer.includes('"statusCode":200');
     const checks: Record<Name, (answer: string) => boolean> = {

@@ -5,12 +5,9 @@ import { hooklineEsbuildOptions } from "../../lib/bundling";
 
 const ROOT = join(import.meta.dirname, "../..");
 
-/**
- * The source files a function loads before its first event: those of `index.mjs` and of every
- * chunk it imports statically. Chunks behind an `import()` load only when that code runs.
- */
-async function loadedAtStart(handler: string): Promise<string[]> {
-  const result = await build({
+/** A function built as the stack builds it, in memory, with its metafile, unminified. */
+const buildInMemory = (handler: string) =>
+  build({
     ...hooklineEsbuildOptions,
     entryPoints: { index: join(ROOT, handler) },
     outdir: join(ROOT, "cdk.out", "bundle-contents-test"),
@@ -20,6 +17,13 @@ async function loadedAtStart(handler: string): Promise<string[]> {
     sourcemap: false,
     logLevel: "silent",
   });
+
+/**
+ * The source files a function loads before its first event: those of `index.mjs` and of every
+ * chunk it imports statically. Chunks behind an `import()` load only when that code runs.
+ */
+async function loadedAtStart(handler: string): Promise<string[]> {
+  const result = await buildInMemory(handler);
   const outputs: Metafile["outputs"] = result.metafile.outputs;
   // Every `import()` target is an entry point of its own: find the handler's.
   const entry = Object.keys(outputs).find((file) => outputs[file]?.entryPoint === handler);
@@ -89,14 +93,7 @@ describe("what a function loads before its first event", () => {
  * Every file a function's build writes (its start, its chunks behind `import()`), as code.
  */
 async function allCode(handler: string): Promise<string> {
-  const result = await build({
-    ...hooklineEsbuildOptions,
-    entryPoints: { index: join(ROOT, handler) },
-    outdir: join(ROOT, "cdk.out", "bundle-contents-test"),
-    write: false,
-    sourcemap: false,
-    logLevel: "silent",
-  });
+  const result = await buildInMemory(handler);
   return result.outputFiles
     .filter((file) => file.path.endsWith(".mjs"))
     .map((file) => file.text)
