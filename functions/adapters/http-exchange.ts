@@ -38,7 +38,8 @@ export const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 /**
  * {@link HttpExchange} over `node:http`/`node:https` (keep-alive through the global agents). Not
  * `fetch`: Node loads its undici on the first call, some 20 ms of a deliver cold start that the
- * AWS SDK, already on `node:https`, does not need (docs/development.md, "Dependencies and why each is there").
+ * AWS SDK, already on `node:https`, does not need (docs/development.md, "Dependencies and why
+ * each is there").
  */
 export const nodeHttpExchange: HttpExchange = (url, request, signal) =>
   new Promise((resolve, reject) => {
