@@ -292,7 +292,13 @@ async function main(): Promise<void> {
         `<= 4 + 1/${writes.sentInBatch.messages} (issue 18 target: <= 3)`,
         writes.sentInBatch.writes <= 4 * writes.sentInBatch.messages + 1,
       ],
-      ["writes: deferred event (deliver)", writes.deferred, "<= 2", writes.deferred <= 2],
+      [
+        "writes: deferred event (deliver)",
+        writes.deferred,
+        // 2 before the ledger's pending-digest marker on the slot (docs/ledger.md).
+        "<= 3 (2 before the pending-digest marker)",
+        writes.deferred <= 3,
+      ],
       [
         "writes: duplicate webhook (ingest)",
         writes.duplicateWebhook,
