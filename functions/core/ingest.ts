@@ -13,14 +13,7 @@ import type { Log } from "./log";
 import { jsonBytesAtMost } from "./message";
 import { Metric, type Metrics } from "./metrics";
 import { outcomeRecord } from "./outcome";
-import type {
-  FirstReceipt,
-  JobQueue,
-  OutcomeStore,
-  Receipt,
-  ReceiptState,
-  ReceiptStore,
-} from "./ports";
+import type { FirstReceipt, JobQueue, OutcomeStore, Receipt, ReceiptStore } from "./ports";
 import type { RouteResult, Router } from "./routes";
 import { type VerifiedEvent, verifyEventNow } from "./sources/index";
 import type { RawRequest } from "./sources/request";
@@ -96,13 +89,7 @@ export function makeIngest(deps: IngestDeps) {
     }
 
     const receipt = receiptFor(source, event);
-    let found: ReceiptState;
-    try {
-      // `guardStore` written out: no closure and no promise more on every webhook.
-      found = await receipts.record(receipt, receivedAt);
-    } catch (error) {
-      throw storeUnavailable(error);
-    }
+    const found = await guardStore(() => receipts.record(receipt, receivedAt));
     if (found.state !== "recorded") {
       if (found.state === "received") await queueUnproven(source.id, event.payload, found.first);
       return { statusCode: 200, body: { status: "duplicate", eventId: event.id } };
@@ -276,9 +263,6 @@ async function guardStore<T>(operation: () => Promise<T>): Promise<T> {
   try {
     return await operation();
   } catch (error) {
-    throw storeUnavailable(error);
+    throw new ServiceUnavailableError("event store unavailable", { cause: error });
   }
 }
-
-const storeUnavailable = (cause: unknown) =>
-  new ServiceUnavailableError("event store unavailable", { cause });
