@@ -50,6 +50,9 @@ export interface Spread {
 export interface SideFigures {
   time: Spread;
   cpu: Spread;
+  /** The time split: process start to the function's module loaded, then its first call. */
+  load: Spread;
+  call: Spread;
   /** Bytes of the function's files (code and maps) and how many code files there are. */
   bytes: number;
   files: number;
@@ -98,7 +101,8 @@ export interface ColdStartResult {
 
 /**
  * A child process that imports one function's `index.mjs` and hands it one event, as Lambda's
- * runtime does; it prints the time since process start (`performance.now()`) at the answer.
+ * runtime does; it prints the time since process start (`performance.now()`) at the answer, and
+ * when the module had loaded (so the answer's time splits into loading and the first call).
  */
 const RUNNER = `import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
@@ -111,11 +115,12 @@ const context = {
   done() {}, fail() {}, succeed() {},
 };
 const mod = await import(pathToFileURL(process.argv[2]).href);
+const loaded = performance.now();
 const result = await mod.handler(event, context);
 const end = performance.now();
 const cpu = process.cpuUsage();
 const cpuMs = (cpu.user + cpu.system) / 1000;
-process.stdout.write("\\n${MARK}" + JSON.stringify({ end, cpuMs, answer: JSON.stringify(result) }) + "\\n");
+process.stdout.write("\\n${MARK}" + JSON.stringify({ end, loaded, cpuMs, answer: JSON.stringify(result) }) + "\\n");
 process.exit(0);
 `;
 
@@ -264,7 +269,12 @@ export async function measureColdStart(
       );
       const line = stdout.split("\n").find((text) => text.startsWith(MARK));
       if (!line) throw new Error(`cold start: no timing from ${name}:\n${stdout}`);
-      return JSON.parse(line.slice(MARK.length)) as { end: number; cpuMs: number; answer: string };
+      return JSON.parse(line.slice(MARK.length)) as {
+        end: number;
+        loaded: number;
+        cpuMs: number;
+        answer: string;
+      };
     };
 
     // A job exactly as ingest makes it (this code, this config), for deliver's events.
@@ -333,6 +343,7 @@ export async function measureColdStart(
       const versus = { ratio: [] as number[], cpuRatio: [] as number[] };
       const time = new Map<Name, number[]>(names.map((name) => [name, []]));
       const cpu = new Map<Name, number[]>(names.map((name) => [name, []]));
+      const load = new Map<Name, number[]>(names.map((name) => [name, []]));
       const ratios = { standard: [] as number[], house: [] as number[], lean: [] as number[] };
       const cpuRatios = { standard: [] as number[], house: [] as number[], lean: [] as number[] };
       let answer = "";
@@ -348,7 +359,7 @@ export async function measureColdStart(
       for (const name of names) await once(name);
       for (let round = 0; round < rounds; round++) {
         // The order rotates from round to round, so no side always follows another.
-        const results = new Map<Name, { end: number; cpuMs: number }>();
+        const results = new Map<Name, { end: number; loaded: number; cpuMs: number }>();
         for (let k = 0; k < names.length; k++) {
           const name = names[(round + k) % names.length] as Name;
           results.set(name, await once(name));
@@ -370,12 +381,15 @@ export async function measureColdStart(
         for (const [name, result] of results) {
           time.get(name)?.push(result.end);
           cpu.get(name)?.push(result.cpuMs);
+          load.get(name)?.push(result.loaded);
         }
       }
       verify(previous ? 2 : 1);
       const figures = async (name: Name): Promise<SideFigures> => ({
         time: spread(time.get(name) ?? []),
         cpu: spread(cpu.get(name) ?? []),
+        load: spread(load.get(name) ?? []),
+        call: spread((time.get(name) ?? []).map((end, k) => end - (load.get(name)?.[k] ?? 0))),
         ...(await directoryBytes(roots[name])),
       });
       const comparison = async (kind: (typeof kinds)[number]): Promise<Comparison> => ({

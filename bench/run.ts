@@ -133,16 +133,19 @@ function p2Rows(name: string, reference: string, result: PairedResult, rows: Row
     budget: `<= ${COLD_START_BUDGET.toFixed(2)}x`,
     within: standard.ratio.median <= COLD_START_BUDGET,
   });
+  const split = (side: SideFigures) => `${millis(side.load.median)}, then ${millis(side.call.median)}`;
   const size = (side: SideFigures) =>
     `${kib(side.bytes)}, ${side.files} file${side.files === 1 ? "" : "s"} of code`;
   return [
     `| ${name} | time | ${spreadText(hookline.time, millis)} | ${spreadText(standard.reference.time, millis)} | ${spreadText(standard.ratio, ratioText)} | ${spreadText(house.reference.time, millis)} | ${spreadText(house.ratio, ratioText)} |`,
     `| | CPU | ${spreadText(hookline.cpu, millis)} | ${spreadText(standard.reference.cpu, millis)} | ${spreadText(standard.cpuRatio, ratioText)} | ${spreadText(house.reference.cpu, millis)} | ${spreadText(house.cpuRatio, ratioText)} |`,
     `| | size | ${size(hookline)} | ${size(standard.reference)} | | ${size(house.reference)} | |`,
+    `| | load, then first call (medians) | ${split(hookline)} | ${split(standard.reference)} | | ${split(house.reference)} | |`,
     ...(result.lean
       ? [
           `| reference with its POST over node:http, same rounds | time | | ${spreadText(result.lean.reference.time, millis)} | ${spreadText(result.lean.ratio, ratioText)} | | |`,
           `| | CPU | | ${spreadText(result.lean.reference.cpu, millis)} | ${spreadText(result.lean.cpuRatio, ratioText)} | | |`,
+          `| | load, then first call (medians) | | ${split(result.lean.reference)} | | | |`,
         ]
       : []),
     ...(result.before
