@@ -133,7 +133,8 @@ function p2Rows(name: string, reference: string, result: PairedResult, rows: Row
     budget: `<= ${COLD_START_BUDGET.toFixed(2)}x`,
     within: standard.ratio.median <= COLD_START_BUDGET,
   });
-  const split = (side: SideFigures) => `${millis(side.load.median)}, then ${millis(side.call.median)}`;
+  const split = (side: SideFigures) =>
+    `${millis(side.load.median)}, then ${millis(side.call.median)}`;
   const size = (side: SideFigures) =>
     `${kib(side.bytes)}, ${side.files} file${side.files === 1 ? "" : "s"} of code`;
   return [
