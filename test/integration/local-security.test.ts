@@ -7,7 +7,14 @@ import { TEST_SECRETS, testConfig, useTestBridge } from "../support/bridge";
 /** One request with any Host header (fetch would set its own). */
 function call(
   url: string,
-  options: { method?: string; host?: string; headers?: Record<string, string> } = {},
+  options: {
+    method?: string;
+    host?: string;
+    headers?: Record<string, string>;
+    /** The request target as sent, when it is no URL's path (`http://[`). */
+    target?: string;
+    body?: string;
+  } = {},
 ): Promise<{ status: number; body: string }> {
   const target = new URL(url);
   return new Promise((resolve, reject) => {
@@ -15,7 +22,7 @@ function call(
       {
         host: target.hostname,
         port: target.port,
-        path: `${target.pathname}${target.search}`,
+        path: options.target ?? `${target.pathname}${target.search}`,
         method: options.method ?? "GET",
         headers: { host: options.host ?? target.host, ...options.headers },
       },
@@ -28,7 +35,7 @@ function call(
       },
     );
     request.on("error", reject);
-    request.end();
+    request.end(options.body);
   });
 }
 
@@ -92,6 +99,15 @@ describe("the local run refuses other sites and rebinding pages", () => {
     const { port } = new URL(origin);
     const rebound = await call(`${origin}/_simulator/messages`, { host: `evil.example:${port}` });
     expect(rebound.status).toBe(403);
+    expect((await call(`${origin}/_simulator/messages`)).status).toBe(200);
+  });
+
+  it("the simulator answers a request target that is no URL with a 400, and keeps running", async () => {
+    // It runs in the local run's process: an uncaught throw here ends `npm start`.
+    const origin = bridge.simulator?.origin ?? "";
+    for (const target of ["http://[", "//["]) {
+      expect((await call(`${origin}/`, { target })).status).toBe(400);
+    }
     expect((await call(`${origin}/_simulator/messages`)).status).toBe(200);
   });
 });
