@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { makeInbox } from "../../functions/local/inbox/index";
 import { makeLocalAdmin } from "../../functions/local/local-admin";
 import { TEST_SECRETS, testConfig, useTestBridge } from "../support/bridge";
+import { shopRequest } from "../support/signers";
 
 /** One request with any Host header (fetch would set its own). */
 function call(
@@ -110,4 +111,35 @@ describe("the local run refuses other sites and rebinding pages", () => {
     }
     expect((await call(`${origin}/_simulator/messages`)).status).toBe(200);
   });
+
+  it.each([
+    ["expect", "100-continue"],
+    ["upgrade", "websocket"],
+  ])(
+    "replays a stored webhook that came with %s: %s (a header of its connection)",
+    async (name, value) => {
+      // curl sends `Expect: 100-continue` with a large body; fetch refuses to send either header.
+      const request = shopRequest(TEST_SECRETS.SHOP_SECRET, {
+        id: `replay-${name}`,
+        event: "note",
+        userId: 9_101,
+        text: "once",
+      });
+      const posted = await call(`${bridge.url}/webhooks/shop`, {
+        method: "POST",
+        headers: { ...request.headers, [name]: value },
+        body: request.body,
+      });
+      expect(posted.status).toBe(202);
+      const seq = bridge.requestLog.recent()[0]?.seq;
+      const replay = await call(`${bridge.url}/_inbox/replay/${seq}`, {
+        method: "POST",
+        headers: { "x-hookline-inbox": "1", "x-hookline-token": bridge.token },
+      });
+      expect(JSON.parse(replay.body)).toMatchObject({
+        status: 200,
+        answer: { status: "duplicate" },
+      });
+    },
+  );
 });
