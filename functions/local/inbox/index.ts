@@ -33,13 +33,18 @@ const PAGE_HEADER = "x-hookline-inbox";
 const SEND_PATH = /^\/_inbox\/send\/([^/]+)$/;
 const REQUEST_PATH = /^\/_inbox\/requests\/(\d+)$/;
 const REPLAY_PATH = /^\/_inbox\/replay\/(\d+)$/;
-/** Headers that belong to one connection, not to the request: a replay sets its own. */
+/**
+ * Headers that belong to one connection, not to the request: a replay sets its own. fetch
+ * refuses to send `expect` (curl sends `Expect: 100-continue` with a large body) and `upgrade`.
+ */
 const HOP_BY_HOP = new Set([
   "host",
   "connection",
   "content-length",
   "transfer-encoding",
   "keep-alive",
+  "expect",
+  "upgrade",
 ]);
 
 /**
