@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { makeInbox } from "../../functions/local/inbox/index";
 import { makeLocalAdmin } from "../../functions/local/local-admin";
 import { TEST_SECRETS, testConfig, useTestBridge } from "../support/bridge";
+import { hmacSource, SENDER_SOURCES, shopSource } from "../support/config-fixtures";
 import { shopRequest } from "../support/signers";
 
 /** One request with any Host header (fetch would set its own). */
@@ -41,8 +42,12 @@ function call(
 }
 
 describe("the local run refuses other sites and rebinding pages", () => {
-  const config = testConfig();
+  // `plain` signs in a header whose name says nothing of a signature.
+  const config = testConfig({
+    sources: [...SENDER_SOURCES, shopSource(), hmacSource("plain", "x-plain-hmac")],
+  });
   const bridge = useTestBridge(config, {
+    env: { ...TEST_SECRETS, PLAIN_SECRET: "plain-e2e-secret" },
     pages: (running) => [
       makeInbox({ config, env: TEST_SECRETS, tableName: "hookline-e2e", bridge: running }),
       makeLocalAdmin({ config, bridge: running }),
@@ -142,4 +147,21 @@ describe("the local run refuses other sites and rebinding pages", () => {
       });
     },
   );
+
+  it("masks a source's signature header in the request view, whatever its name", async () => {
+    const signature = `sha256=${"5e".repeat(32)}`;
+    const posted = await call(`${bridge.url}/webhooks/plain`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-plain-hmac": signature },
+      body: JSON.stringify({ id: "masked-1", event: "note" }),
+    });
+    expect(posted.status).toBe(401);
+    const seq = bridge.requestLog.recent()[0]?.seq;
+    const shown = await call(`${bridge.url}/_inbox/requests/${seq}`);
+    expect(shown.body).not.toContain(signature.slice(7));
+    expect(JSON.parse(shown.body).headers).toContainEqual([
+      "x-plain-hmac",
+      "sha2… (masked, 71 characters)",
+    ]);
+  });
 });
