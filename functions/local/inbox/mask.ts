@@ -28,12 +28,19 @@ export function maskValue(value: string): string {
 export const isSecretName = (name: string): boolean => SECRET_NAME.test(name);
 
 /**
+ * `signatureHeaders`: header names (lower case) that carry a signature under a name that does
+ * not say so (a generic HMAC source's `header`).
+ *
  * @example showRequest({ headers: { "stripe-signature": "t=1,v1=ab…" }, body }).headers
  * // [["stripe-signature", "t=1,… (masked, 72 characters)"]]
  */
-export function showRequest(raw: RawRequest): ShownRequest {
+export function showRequest(
+  raw: RawRequest,
+  signatureHeaders: ReadonlySet<string> = new Set(),
+): ShownRequest {
+  const masked = (name: string) => isSecretName(name) || signatureHeaders.has(name);
   const headers = Object.entries(raw.headers)
-    .map(([name, value]): [string, string] => [name, isSecretName(name) ? maskValue(value) : value])
+    .map(([name, value]): [string, string] => [name, masked(name) ? maskValue(value) : value])
     .sort(([a], [b]) => a.localeCompare(b));
   const text = raw.body.toString("utf8");
   const body = showBody(text);
@@ -50,10 +57,21 @@ function showBody(text: string): string {
   }
   if (/^[^=&\s]+=[^&]*(&[^=&\s]+=[^&]*)*$/.test(text)) {
     return [...new URLSearchParams(text)]
-      .map(([name, value]) => `${name}=${isSecretName(name) ? maskValue(value) : value}`)
+      .map(([name, value]) => `${name}=${isSecretName(name) ? maskValue(value) : showField(value)}`)
       .join("\n");
   }
   return text;
+}
+
+/** A form field; JSON in it (GitHub's `payload=`) is masked as a JSON body is, kept compact. */
+function showField(value: string): string {
+  try {
+    const parsed: unknown = JSON.parse(value);
+    if (typeof parsed === "object" && parsed !== null) return JSON.stringify(maskJson(parsed));
+  } catch {
+    // Not JSON.
+  }
+  return value;
 }
 
 function maskJson(value: unknown, name = ""): unknown {
