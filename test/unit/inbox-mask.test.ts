@@ -58,6 +58,12 @@ describe("showRequest", () => {
     expect(show({}, "count=1.0&flag=true").body).toBe("count=1.0\nflag=true");
   });
 
+  it("shows a payload's bidi overrides instead of obeying them", () => {
+    expect(show({}, JSON.stringify({ text: "a\u202Eb" })).body).toBe(
+      '{\n  "text": "a<U+202E>b"\n}',
+    );
+  });
+
   it("cuts a very large body", () => {
     const shown = show({}, "x".repeat(100_000));
     expect(shown.body).toHaveLength(65_536);

@@ -131,4 +131,30 @@ describe("the inbox sections", () => {
     expect(html).toContain("&lt;id&gt;");
     expect(html).not.toContain("<b>x</b>");
   });
+
+  it("shows a sender's bidi overrides and isolates instead of obeying them", () => {
+    // The event name and id come from the signed body, which Bitrix24 never sees unescaped.
+    const html = renderSections({
+      sources: [],
+      requests: [
+        {
+          seq: 1,
+          at: "2026-11-25T09:00:00.000Z",
+          method: "POST",
+          path: "/webhooks/shop",
+          sourceId: "shop",
+          status: 202,
+          answer: { status: "accepted" },
+          eventName: "invoice\u202Efdp.exe",
+          eventId: "\u2066evt\u2069",
+          outcomes: [],
+        },
+      ],
+      digests: [],
+      messages: [],
+    });
+    expect(html).not.toMatch(/[\u202A-\u202E\u2066-\u2069]/);
+    expect(html).toContain("invoice&lt;U+202E&gt;fdp.exe");
+    expect(html).toContain("&lt;U+2066&gt;evt&lt;U+2069&gt;");
+  });
 });
