@@ -1,4 +1,5 @@
 import type { RawRequest } from "../request-log";
+import { showBidi } from "./html";
 
 /**
  * A stored request as the inbox shows it when opened: headers and payload, with what could let
@@ -43,7 +44,7 @@ export function showRequest(
     .map(([name, value]): [string, string] => [name, masked(name) ? maskValue(value) : value])
     .sort(([a], [b]) => a.localeCompare(b));
   const text = raw.body.toString("utf8");
-  const body = showBody(text);
+  const body = showBidi(showBody(text));
   return body.length > MAX_BODY_CHARACTERS
     ? { headers, body: body.slice(0, MAX_BODY_CHARACTERS), truncated: MAX_BODY_CHARACTERS }
     : { headers, body };
