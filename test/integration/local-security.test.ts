@@ -66,6 +66,23 @@ describe("the local run refuses other sites and rebinding pages", () => {
     }
   });
 
+  it("refuses a web page of another site, or of none (Origin: null), before reading or recording", async () => {
+    // A page anywhere can post a "simple" request (a form, text/plain) with no preflight.
+    const before = bridge.requestLog.version;
+    for (const origin of ["https://evil.example", "null", "http://127.0.0.1:1"]) {
+      const fromPage = await call(`${bridge.url}/webhooks/github`, {
+        method: "POST",
+        headers: { origin, "content-type": "text/plain" },
+        body: '{"zen":"junk"}',
+      });
+      expect(fromPage.status).toBe(403);
+    }
+    expect(bridge.requestLog.version).toBe(before);
+    const { origin } = new URL(bridge.url);
+    const ownPage = await call(`${bridge.url}/_inbox/state.json`, { headers: { origin } });
+    expect(ownPage.status).toBe(200);
+  });
+
   it("gives the inbox page the run's token; sending a sample needs it", async () => {
     const page = await call(`${bridge.url}/_inbox`);
     const token = /<meta name="hookline-token" content="([^"]+)">/.exec(page.body)?.[1];
