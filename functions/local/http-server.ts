@@ -84,6 +84,22 @@ const OTHER_HOST = json(403, {
   message: "the local run answers only requests to 127.0.0.1, localhost or [::1] on its own port",
 });
 
+const OTHER_ORIGIN = json(403, {
+  error: "forbidden",
+  message: "the local run answers no web page but its own (the Origin header names another site)",
+});
+
+/**
+ * Whether an `Origin` header, if any, is this server's own page. Senders and the CLI send none; a
+ * browser sends one with every POST, so another site's page (or a sandboxed one, `null`) cannot
+ * post even the "simple" requests it needs no preflight for (docs/security.md).
+ */
+export function isOwnOrigin(origin: string | undefined, port: number): boolean {
+  return (
+    origin === undefined || (origin.startsWith("http://") && isLoopbackHost(origin.slice(7), port))
+  );
+}
+
 /**
  * Whether a `Host` header names this machine's loopback on `port`. A page that rebinds its own
  * name to 127.0.0.1 still sends its own name here, so it is refused (docs/security.md).
@@ -128,6 +144,8 @@ export async function startHttpServer(
       try {
         if (!isLoopbackHost(request.headers.host, listeningPort))
           return send(request, response, OTHER_HOST, true);
+        if (!isOwnOrigin(request.headers.origin, listeningPort))
+          return send(request, response, OTHER_ORIGIN, true);
         const target = parseTarget(request);
         if (!target) return send(request, response, BAD_PATH, !request.complete);
         const unknownSource =
