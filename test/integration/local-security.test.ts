@@ -83,6 +83,23 @@ describe("the local run refuses other sites and rebinding pages", () => {
     expect(ownPage.status).toBe(200);
   });
 
+  it("refuses another site's image or script load (no Origin, but Sec-Fetch-Site), not a link the developer follows", async () => {
+    const before = bridge.requestLog.version;
+    for (const site of ["cross-site", "same-site"]) {
+      const load = await call(`${bridge.url}/from-a-page.png`, {
+        headers: { "sec-fetch-site": site, "sec-fetch-mode": "no-cors" },
+      });
+      expect(load.status).toBe(403);
+    }
+    expect(bridge.requestLog.version).toBe(before);
+    const followed = await call(`${bridge.url}/_inbox`, {
+      headers: { "sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate" },
+    });
+    expect(followed.status).toBe(200);
+    const ownFetch = { "sec-fetch-site": "same-origin", "sec-fetch-mode": "cors" };
+    expect((await call(`${bridge.url}/_inbox/sections`, { headers: ownFetch })).status).toBe(200);
+  });
+
   it("gives the inbox page the run's token; sending a sample needs it", async () => {
     const page = await call(`${bridge.url}/_inbox`);
     const token = /<meta name="hookline-token" content="([^"]+)">/.exec(page.body)?.[1];
