@@ -1,5 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type {
   APIGatewayProxyEventV2,
@@ -84,19 +90,30 @@ const OTHER_HOST = json(403, {
   message: "the local run answers only requests to 127.0.0.1, localhost or [::1] on its own port",
 });
 
-const OTHER_ORIGIN = json(403, {
+const OTHER_SITE = json(403, {
   error: "forbidden",
-  message: "the local run answers no web page but its own (the Origin header names another site)",
+  message:
+    "the local run answers no web page but its own (Origin or Sec-Fetch-Site names another site)",
 });
 
 /**
- * Whether an `Origin` header, if any, is this server's own page. Senders and the CLI send none; a
- * browser sends one with every POST, so another site's page (or a sandboxed one, `null`) cannot
- * post even the "simple" requests it needs no preflight for (docs/security.md).
+ * Whether a request comes from another site's web page: an `Origin` other than this server's
+ * (browsers send one with every POST; a sandboxed page sends `null`), or a `Sec-Fetch-Site` other
+ * than `same-origin` or `none` (browsers send one with every request, image and script loads
+ * included) outside a navigation, which the developer sees. Senders and the CLI send neither
+ * (docs/security.md).
  */
-export function isOwnOrigin(origin: string | undefined, port: number): boolean {
+export function isFromOtherSite(headers: IncomingHttpHeaders, port: number): boolean {
+  const { origin } = headers;
+  const ownOrigin =
+    origin === undefined || (origin.startsWith("http://") && isLoopbackHost(origin.slice(7), port));
+  if (!ownOrigin) return true;
+  const site = headers["sec-fetch-site"];
   return (
-    origin === undefined || (origin.startsWith("http://") && isLoopbackHost(origin.slice(7), port))
+    site !== undefined &&
+    site !== "same-origin" &&
+    site !== "none" &&
+    headers["sec-fetch-mode"] !== "navigate"
   );
 }
 
@@ -144,8 +161,8 @@ export async function startHttpServer(
       try {
         if (!isLoopbackHost(request.headers.host, listeningPort))
           return send(request, response, OTHER_HOST, true);
-        if (!isOwnOrigin(request.headers.origin, listeningPort))
-          return send(request, response, OTHER_ORIGIN, true);
+        if (isFromOtherSite(request.headers, listeningPort))
+          return send(request, response, OTHER_SITE, true);
         const target = parseTarget(request);
         if (!target) return send(request, response, BAD_PATH, !request.complete);
         const unknownSource =
