@@ -526,11 +526,18 @@ export async function startBitrixSimulator(options: SimulatorOptions): Promise<B
 
   let listeningPort = -1;
   const server = createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://127.0.0.1");
     // As the local server: a page that rebinds its name to 127.0.0.1 is refused (docs/security.md).
     if (!isLoopbackHost(req.headers.host, listeningPort)) {
       res.setHeader("connection", "close");
       return send(res, error(403, "FORBIDDEN", "Only 127.0.0.1, localhost or [::1] on this port"));
+    }
+    // A target that is no URL (`http://[`) is a 400: a throw here would end the local run.
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "http://127.0.0.1");
+    } catch {
+      res.setHeader("connection", "close");
+      return send(res, error(400, "WRONG_REQUEST", "Malformed request target"));
     }
     readBody(req)
       .then((raw) => {

@@ -1,5 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type {
   APIGatewayProxyEventV2,
@@ -84,6 +90,33 @@ const OTHER_HOST = json(403, {
   message: "the local run answers only requests to 127.0.0.1, localhost or [::1] on its own port",
 });
 
+const OTHER_SITE = json(403, {
+  error: "forbidden",
+  message:
+    "the local run answers no web page but its own (Origin or Sec-Fetch-Site names another site)",
+});
+
+/**
+ * Whether a request comes from another site's web page: an `Origin` other than this server's
+ * (browsers send one with every POST; a sandboxed page sends `null`), or a `Sec-Fetch-Site` other
+ * than `same-origin` or `none` (browsers send one with every request, image and script loads
+ * included) outside a navigation, which the developer sees. Senders and the CLI send neither
+ * (docs/security.md).
+ */
+export function isFromOtherSite(headers: IncomingHttpHeaders, port: number): boolean {
+  const { origin } = headers;
+  const ownOrigin =
+    origin === undefined || (origin.startsWith("http://") && isLoopbackHost(origin.slice(7), port));
+  if (!ownOrigin) return true;
+  const site = headers["sec-fetch-site"];
+  return (
+    site !== undefined &&
+    site !== "same-origin" &&
+    site !== "none" &&
+    headers["sec-fetch-mode"] !== "navigate"
+  );
+}
+
 /**
  * Whether a `Host` header names this machine's loopback on `port`. A page that rebinds its own
  * name to 127.0.0.1 still sends its own name here, so it is refused (docs/security.md).
@@ -128,6 +161,8 @@ export async function startHttpServer(
       try {
         if (!isLoopbackHost(request.headers.host, listeningPort))
           return send(request, response, OTHER_HOST, true);
+        if (isFromOtherSite(request.headers, listeningPort))
+          return send(request, response, OTHER_SITE, true);
         const target = parseTarget(request);
         if (!target) return send(request, response, BAD_PATH, !request.complete);
         const unknownSource =

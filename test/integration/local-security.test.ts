@@ -3,11 +3,20 @@ import { describe, expect, it } from "vitest";
 import { makeInbox } from "../../functions/local/inbox/index";
 import { makeLocalAdmin } from "../../functions/local/local-admin";
 import { TEST_SECRETS, testConfig, useTestBridge } from "../support/bridge";
+import { hmacSource, SENDER_SOURCES, shopSource } from "../support/config-fixtures";
+import { shopRequest } from "../support/signers";
 
 /** One request with any Host header (fetch would set its own). */
 function call(
   url: string,
-  options: { method?: string; host?: string; headers?: Record<string, string> } = {},
+  options: {
+    method?: string;
+    host?: string;
+    headers?: Record<string, string>;
+    /** The request target as sent, when it is no URL's path (`http://[`). */
+    target?: string;
+    body?: string;
+  } = {},
 ): Promise<{ status: number; body: string }> {
   const target = new URL(url);
   return new Promise((resolve, reject) => {
@@ -15,7 +24,7 @@ function call(
       {
         host: target.hostname,
         port: target.port,
-        path: `${target.pathname}${target.search}`,
+        path: options.target ?? `${target.pathname}${target.search}`,
         method: options.method ?? "GET",
         headers: { host: options.host ?? target.host, ...options.headers },
       },
@@ -28,13 +37,17 @@ function call(
       },
     );
     request.on("error", reject);
-    request.end();
+    request.end(options.body);
   });
 }
 
 describe("the local run refuses other sites and rebinding pages", () => {
-  const config = testConfig();
+  // `plain` signs in a header whose name says nothing of a signature.
+  const config = testConfig({
+    sources: [...SENDER_SOURCES, shopSource(), hmacSource("plain", "x-plain-hmac")],
+  });
   const bridge = useTestBridge(config, {
+    env: { ...TEST_SECRETS, PLAIN_SECRET: "plain-e2e-secret" },
     pages: (running) => [
       makeInbox({ config, env: TEST_SECRETS, tableName: "hookline-e2e", bridge: running }),
       makeLocalAdmin({ config, bridge: running }),
@@ -51,6 +64,40 @@ describe("the local run refuses other sites and rebinding pages", () => {
       expect(answer.status).toBe(403);
       expect(answer.body).not.toContain('"requests"');
     }
+  });
+
+  it("refuses a web page of another site, or of none (Origin: null), before reading or recording", async () => {
+    // A page anywhere can post a "simple" request (a form, text/plain) with no preflight.
+    const before = bridge.requestLog.version;
+    for (const origin of ["https://evil.example", "null", "http://127.0.0.1:1"]) {
+      const fromPage = await call(`${bridge.url}/webhooks/github`, {
+        method: "POST",
+        headers: { origin, "content-type": "text/plain" },
+        body: '{"zen":"junk"}',
+      });
+      expect(fromPage.status).toBe(403);
+    }
+    expect(bridge.requestLog.version).toBe(before);
+    const { origin } = new URL(bridge.url);
+    const ownPage = await call(`${bridge.url}/_inbox/state.json`, { headers: { origin } });
+    expect(ownPage.status).toBe(200);
+  });
+
+  it("refuses another site's image or script load (no Origin, but Sec-Fetch-Site), not a link the developer follows", async () => {
+    const before = bridge.requestLog.version;
+    for (const site of ["cross-site", "same-site"]) {
+      const load = await call(`${bridge.url}/from-a-page.png`, {
+        headers: { "sec-fetch-site": site, "sec-fetch-mode": "no-cors" },
+      });
+      expect(load.status).toBe(403);
+    }
+    expect(bridge.requestLog.version).toBe(before);
+    const followed = await call(`${bridge.url}/_inbox`, {
+      headers: { "sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate" },
+    });
+    expect(followed.status).toBe(200);
+    const ownFetch = { "sec-fetch-site": "same-origin", "sec-fetch-mode": "cors" };
+    expect((await call(`${bridge.url}/_inbox/sections`, { headers: ownFetch })).status).toBe(200);
   });
 
   it("gives the inbox page the run's token; sending a sample needs it", async () => {
@@ -93,5 +140,62 @@ describe("the local run refuses other sites and rebinding pages", () => {
     const rebound = await call(`${origin}/_simulator/messages`, { host: `evil.example:${port}` });
     expect(rebound.status).toBe(403);
     expect((await call(`${origin}/_simulator/messages`)).status).toBe(200);
+  });
+
+  it("the simulator answers a request target that is no URL with a 400, and keeps running", async () => {
+    // It runs in the local run's process: an uncaught throw here ends `npm start`.
+    const origin = bridge.simulator?.origin ?? "";
+    for (const target of ["http://[", "//["]) {
+      expect((await call(`${origin}/`, { target })).status).toBe(400);
+    }
+    expect((await call(`${origin}/_simulator/messages`)).status).toBe(200);
+  });
+
+  it.each([
+    ["expect", "100-continue"],
+    ["upgrade", "websocket"],
+  ])(
+    "replays a stored webhook that came with %s: %s (a header of its connection)",
+    async (name, value) => {
+      // curl sends `Expect: 100-continue` with a large body; fetch refuses to send either header.
+      const request = shopRequest(TEST_SECRETS.SHOP_SECRET, {
+        id: `replay-${name}`,
+        event: "note",
+        userId: 9_101,
+        text: "once",
+      });
+      const posted = await call(`${bridge.url}/webhooks/shop`, {
+        method: "POST",
+        headers: { ...request.headers, [name]: value },
+        body: request.body,
+      });
+      expect(posted.status).toBe(202);
+      const seq = bridge.requestLog.recent()[0]?.seq;
+      const replay = await call(`${bridge.url}/_inbox/replay/${seq}`, {
+        method: "POST",
+        headers: { "x-hookline-inbox": "1", "x-hookline-token": bridge.token },
+      });
+      expect(JSON.parse(replay.body)).toMatchObject({
+        status: 200,
+        answer: { status: "duplicate" },
+      });
+    },
+  );
+
+  it("masks a source's signature header in the request view, whatever its name", async () => {
+    const signature = `sha256=${"5e".repeat(32)}`;
+    const posted = await call(`${bridge.url}/webhooks/plain`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-plain-hmac": signature },
+      body: JSON.stringify({ id: "masked-1", event: "note" }),
+    });
+    expect(posted.status).toBe(401);
+    const seq = bridge.requestLog.recent()[0]?.seq;
+    const shown = await call(`${bridge.url}/_inbox/requests/${seq}`);
+    expect(shown.body).not.toContain(signature.slice(7));
+    expect(JSON.parse(shown.body).headers).toContainEqual([
+      "x-plain-hmac",
+      "sha2… (masked, 71 characters)",
+    ]);
   });
 });

@@ -49,6 +49,21 @@ describe("showRequest", () => {
     expect(show({}, "plain text <b>").body).toBe("plain text <b>");
   });
 
+  it("masks secret-named fields of the JSON inside a form field, as in a JSON body", () => {
+    // GitHub's form encoding: the JSON payload is one url-encoded field.
+    const payload = JSON.stringify({ id: 1, hook: { config: { secret: "hook-secret-1" } } });
+    expect(show({}, `payload=${encodeURIComponent(payload)}`).body).toBe(
+      'payload={"id":1,"hook":{"config":{"secret":"hook… (masked, 13 characters)"}}}',
+    );
+    expect(show({}, "count=1.0&flag=true").body).toBe("count=1.0\nflag=true");
+  });
+
+  it("shows a payload's bidi overrides instead of obeying them", () => {
+    expect(show({}, JSON.stringify({ text: "a\u202Eb" })).body).toBe(
+      '{\n  "text": "a<U+202E>b"\n}',
+    );
+  });
+
   it("cuts a very large body", () => {
     const shown = show({}, "x".repeat(100_000));
     expect(shown.body).toHaveLength(65_536);

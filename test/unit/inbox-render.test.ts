@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { renderAttach, renderKeyboard } from "../../functions/local/inbox/attachments";
 import { renderBbCode, renderInline } from "../../functions/local/inbox/bbcode";
-import { renderSections } from "../../functions/local/inbox/page";
+import { type InboxState, renderSections } from "../../functions/local/inbox/page";
+import type { LoggedRequest } from "../../functions/local/request-log";
 
 describe("BB-codes drawn as Bitrix24 draws them", () => {
   it("draws b, i, u, s, links, mentions and line breaks", () => {
@@ -90,8 +91,9 @@ describe("ATTACH and KEYBOARD", () => {
 });
 
 describe("the inbox sections", () => {
-  it("escape what senders control in requests and digests", () => {
-    const html = renderSections({
+  /** The sections with one request (`request` over a plain one), `digests` and nothing else. */
+  const sectionsWith = (request: Partial<LoggedRequest>, digests: InboxState["digests"] = []) =>
+    renderSections({
       sources: [],
       requests: [
         {
@@ -99,13 +101,23 @@ describe("the inbox sections", () => {
           at: "2026-11-25T09:00:00.000Z",
           method: "POST",
           path: "/webhooks/x",
-          sourceId: "<b>x</b>",
           status: 400,
-          answer: { error: "bad_request", message: "missing <header>" },
+          answer: {},
           outcomes: [],
+          ...request,
         },
       ],
-      digests: [
+      digests,
+      messages: [],
+    });
+
+  it("escape what senders control in requests and digests", () => {
+    const html = sectionsWith(
+      {
+        sourceId: "<b>x</b>",
+        answer: { error: "bad_request", message: "missing <header>" },
+      },
+      [
         {
           portal: "p",
           openLineCode: "c",
@@ -123,12 +135,26 @@ describe("the inbox sections", () => {
           ],
         },
       ],
-      messages: [],
-    });
+    );
     expect(html).toContain("&lt;b&gt;x&lt;/b&gt;");
     expect(html).toContain("missing &lt;header&gt;");
     expect(html).toContain('<span class="due">due 2026-12-02 09:05:00 UTC</span>');
     expect(html).toContain("&lt;id&gt;");
     expect(html).not.toContain("<b>x</b>");
+  });
+
+  it("shows a sender's bidi overrides and isolates instead of obeying them", () => {
+    // The event name and id come from the signed body, which Bitrix24 never sees unescaped.
+    const html = sectionsWith({
+      path: "/webhooks/shop",
+      sourceId: "shop",
+      status: 202,
+      answer: { status: "accepted" },
+      eventName: "invoice\u202Efdp.exe",
+      eventId: "\u2066evt\u2069",
+    });
+    expect(html).not.toMatch(/[\u202A-\u202E\u2066-\u2069]/);
+    expect(html).toContain("invoice&lt;U+202E&gt;fdp.exe");
+    expect(html).toContain("&lt;U+2066&gt;evt&lt;U+2069&gt;");
   });
 });

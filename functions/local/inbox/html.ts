@@ -11,9 +11,19 @@ const HTML_ESCAPES: Record<string, string> = {
   "'": "&#39;",
 };
 
-/** Text as HTML text or a quoted attribute value. */
+/** Bidi overrides and isolates: sender text could draw itself reversed (`evt\u202Efdp.exe`). */
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
+
+/** Text with its bidi controls shown (`<U+202E>`) instead of obeyed. */
+export const showBidi = (text: string): string =>
+  text.replace(
+    BIDI_CONTROLS,
+    (character) => `<U+${character.charCodeAt(0).toString(16).toUpperCase()}>`,
+  );
+
+/** Text as HTML text or a quoted attribute value; bidi controls shown, not obeyed. */
 export const escapeHtml = (text: string): string =>
-  text.replace(/[&<>"']/g, (character) => HTML_ESCAPES[character] ?? character);
+  showBidi(text).replace(/[&<>"']/g, (character) => HTML_ESCAPES[character] ?? character);
 
 /** An http(s) URL, normalised, for an href or src; undefined for anything else (javascript:, data:). */
 export function safeHref(value: unknown): string | undefined {

@@ -33,13 +33,18 @@ const PAGE_HEADER = "x-hookline-inbox";
 const SEND_PATH = /^\/_inbox\/send\/([^/]+)$/;
 const REQUEST_PATH = /^\/_inbox\/requests\/(\d+)$/;
 const REPLAY_PATH = /^\/_inbox\/replay\/(\d+)$/;
-/** Headers that belong to one connection, not to the request: a replay sets its own. */
+/**
+ * Headers that belong to one connection, not to the request: a replay sets its own. fetch
+ * refuses to send `expect` (curl sends `Expect: 100-continue` with a large body) and `upgrade`.
+ */
 const HOP_BY_HOP = new Set([
   "host",
   "connection",
   "content-length",
   "transfer-encoding",
   "keep-alive",
+  "expect",
+  "upgrade",
 ]);
 
 /**
@@ -53,6 +58,10 @@ export function makeInbox(options: InboxOptions): LocalPage {
   const { config, bridge } = options;
   const now = options.now ?? (() => new Date());
   const outcomes = makeDynamoOutcomeStore(bridge.dynamo, options.tableName);
+  // A generic HMAC source's signature header may be named anything: masked by name too.
+  const signatureHeaders = new Set(
+    config.sources.flatMap((source) => (source.type === "hmac" ? [source.header] : [])),
+  );
 
   async function state(): Promise<InboxState> {
     let digests: InboxState["digests"] = [];
@@ -101,7 +110,12 @@ export function makeInbox(options: InboxOptions): LocalPage {
     const entry = bridge.requestLog.recent().find((request) => request.seq === seq);
     const raw = bridge.requestLog.raw(seq);
     if (!entry || !raw) return json(404, { error: `request ${seq} is no longer kept` });
-    return json(200, { seq, method: entry.method, path: entry.path, ...showRequest(raw) });
+    return json(200, {
+      seq,
+      method: entry.method,
+      path: entry.path,
+      ...showRequest(raw, signatureHeaders),
+    });
   }
 
   /** The stored raw request, posted again to the server: ingest and its receipt decide. */

@@ -1,4 +1,5 @@
 import type { RawRequest } from "../request-log";
+import { showBidi } from "./html";
 
 /**
  * A stored request as the inbox shows it when opened: headers and payload, with what could let
@@ -28,15 +29,22 @@ export function maskValue(value: string): string {
 export const isSecretName = (name: string): boolean => SECRET_NAME.test(name);
 
 /**
+ * `signatureHeaders`: header names (lower case) that carry a signature under a name that does
+ * not say so (a generic HMAC source's `header`).
+ *
  * @example showRequest({ headers: { "stripe-signature": "t=1,v1=ab…" }, body }).headers
  * // [["stripe-signature", "t=1,… (masked, 72 characters)"]]
  */
-export function showRequest(raw: RawRequest): ShownRequest {
+export function showRequest(
+  raw: RawRequest,
+  signatureHeaders: ReadonlySet<string> = new Set(),
+): ShownRequest {
+  const masked = (name: string) => isSecretName(name) || signatureHeaders.has(name);
   const headers = Object.entries(raw.headers)
-    .map(([name, value]): [string, string] => [name, isSecretName(name) ? maskValue(value) : value])
+    .map(([name, value]): [string, string] => [name, masked(name) ? maskValue(value) : value])
     .sort(([a], [b]) => a.localeCompare(b));
   const text = raw.body.toString("utf8");
-  const body = showBody(text);
+  const body = showBidi(showBody(text));
   return body.length > MAX_BODY_CHARACTERS
     ? { headers, body: body.slice(0, MAX_BODY_CHARACTERS), truncated: MAX_BODY_CHARACTERS }
     : { headers, body };
@@ -50,10 +58,21 @@ function showBody(text: string): string {
   }
   if (/^[^=&\s]+=[^&]*(&[^=&\s]+=[^&]*)*$/.test(text)) {
     return [...new URLSearchParams(text)]
-      .map(([name, value]) => `${name}=${isSecretName(name) ? maskValue(value) : value}`)
+      .map(([name, value]) => `${name}=${isSecretName(name) ? maskValue(value) : showField(value)}`)
       .join("\n");
   }
   return text;
+}
+
+/** A form field; JSON in it (GitHub's `payload=`) is masked as a JSON body is, kept compact. */
+function showField(value: string): string {
+  try {
+    const parsed: unknown = JSON.parse(value);
+    if (typeof parsed === "object" && parsed !== null) return JSON.stringify(maskJson(parsed));
+  } catch {
+    // Not JSON.
+  }
+  return value;
 }
 
 function maskJson(value: unknown, name = ""): unknown {
