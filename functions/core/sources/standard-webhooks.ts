@@ -60,7 +60,9 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
  * stop at the first `=`, keying the HMAC with a few guessable bytes (docs/security.md).
  */
 function signingKey(source: StandardWebhooksSourceConfig, secret: string): Buffer {
-  const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
+  // A newline after it (a secret stored from a file) was always skipped: it still is.
+  const text = secret.trim();
+  const encoded = text.startsWith(SECRET_PREFIX) ? text.slice(SECRET_PREFIX.length) : text;
   if (!BASE64.test(encoded)) {
     throw new ConfigError(
       `source "${source.id}": a secret is not base64 after "${SECRET_PREFIX}"; use the secret as the sender issued it`,

@@ -161,6 +161,10 @@ describe("standard webhooks", () => {
       expect(error?.message).toContain('"svix"');
       expect(error?.message).not.toContain(malformed.slice(6, 10));
     }
+    // A newline after a well-formed secret (stored from a file) is not a malformed one.
+    await expect(verifyStandard(signedRequest(body), [`${SECRET}\n`])).resolves.toMatchObject({
+      name: "invoice.paid",
+    });
   });
 
   it("ignores signature versions other than v1", async () => {
