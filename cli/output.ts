@@ -11,6 +11,12 @@ export interface Io {
   now: () => Date;
 }
 
+/**
+ * A job or digest id on one line: it holds the sender's event id (up to 256 characters), so its
+ * control characters are replaced, as in a table cell, but it is not clipped.
+ */
+export const shownId = (id: string): string => shown(id, 300);
+
 export const processIo = (): Io => ({
   stdout: process.stdout,
   stderr: process.stderr,

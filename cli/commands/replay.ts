@@ -16,7 +16,7 @@ import {
   withTargetFlags,
 } from "../context";
 import { CliError } from "../errors";
-import type { Output } from "../output";
+import { type Output, shownId } from "../output";
 import { callLocal, type Target } from "../target";
 
 export interface ReplayReport {
@@ -188,7 +188,7 @@ export function printReplay(report: ReplayReport, output: Output): void {
   );
   if (report.resendable)
     output.line(
-      `  unknown outcomes to send again: ${report.resendable.length ? report.resendable.join(", ") : "none"}`,
+      `  unknown outcomes to send again: ${report.resendable.length ? report.resendable.map(shownId).join(", ") : "none"}`,
     );
   if (report.moved === 0 && report.scope !== "dead-letters")
     output.line(

@@ -13,7 +13,7 @@ import {
   withTargetFlags,
 } from "../context";
 import { CliError } from "../errors";
-import type { Output } from "../output";
+import { type Output, shownId } from "../output";
 import { callLocal, type Target } from "../target";
 
 /** A user's weekly slot as the ledger keeps it (functions/adapters/dynamo/inspection.ts). */
@@ -98,8 +98,9 @@ export function printSlot(report: SlotReport, output: Output, now: Date): void {
   );
   if (report.freeAt && !free)
     output.line(`  next message possible from ${timeText(report.freeAt)}`);
-  if (report.holderJob) output.line(`  by ${report.holderJob}`);
-  if (report.digestId) output.line(`  digest ${report.digestId}`);
+  // Job and digest ids hold the sender's event id: no control character reaches the terminal.
+  if (report.holderJob) output.line(`  by ${shownId(report.holderJob)}`);
+  if (report.digestId) output.line(`  digest ${shownId(report.digestId)}`);
   if (report.maybeSentAt)
     output.line(`  an unanswered attempt may have landed at ${timeText(report.maybeSentAt)}`);
   if (report.limitedTries)

@@ -158,7 +158,20 @@ export async function localTracing(
   return {
     tracing: makeOtelTracing({ exporter, batch: otlp, serviceName }),
     where: otlp
-      ? `OTLP to ${endpoint ?? "http://localhost:4318"}`
+      ? `OTLP to ${endpointShown(endpoint ?? "http://localhost:4318")}`
       : "spans printed here as they end",
   };
+}
+
+/**
+ * The endpoint for the terminal: its origin and path. Node's http sends a URL's user info as
+ * basic auth, and a query may carry a key too: neither is printed.
+ */
+function endpointShown(endpoint: string): string {
+  try {
+    const url = new URL(endpoint);
+    return `${url.origin}${url.pathname}`;
+  } catch {
+    return "an endpoint that is not a URL";
+  }
 }

@@ -22,7 +22,8 @@ export function signedByAny(
   candidates: readonly string[],
 ): boolean {
   if (candidates.length === 0) return false;
-  const received = candidates.map((candidate) => Buffer.from(candidate, "latin1"));
+  // UTF-8, not Latin-1: that would cut U+0163 to "c", giving one signature many spellings.
+  const received = candidates.map((candidate) => Buffer.from(candidate, "utf8"));
   for (const key of keys) {
     if (key.length === 0) continue;
     const mac = createHmac(content.algorithm, key);

@@ -1,5 +1,5 @@
 import type { SourceConfig } from "../config";
-import { InvalidSignatureError } from "../errors";
+import { ConfigError, InvalidSignatureError } from "../errors";
 import {
   header,
   parseJsonObject,
@@ -40,7 +40,8 @@ export function verifyStandardWebhook(
     encoding: "base64",
     parts: [`${id}.${timestamp}.`, request.body],
   } as const;
-  if (!signedByAny(secrets.map(signingKey), content, v1Signatures(signatureHeader))) {
+  const keys = secrets.map((secret) => signingKey(source, secret));
+  if (!signedByAny(keys, content, v1Signatures(signatureHeader))) {
     throw new InvalidSignatureError(
       "webhook-signature has no v1 signature matching a configured secret",
     );
@@ -50,9 +51,23 @@ export function verifyStandardWebhook(
   return { id, name: requireStringField(payload, "type"), payload };
 }
 
-/** The HMAC key: base64 after the optional `whsec_` prefix, as the reference libraries read it. */
-function signingKey(secret: string): Buffer {
-  const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
+/** Padded standard base64, all of it: what the reference libraries accept as a secret. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * The HMAC key: base64 after the optional `whsec_` prefix, as the reference libraries read it.
+ * Anything else is refused, as they refuse it: `Buffer.from` would skip what is not base64 and
+ * stop at the first `=`, keying the HMAC with a few guessable bytes (docs/security.md).
+ */
+function signingKey(source: StandardWebhooksSourceConfig, secret: string): Buffer {
+  // A newline after it (a secret stored from a file) was always skipped: it still is.
+  const text = secret.trim();
+  const encoded = text.startsWith(SECRET_PREFIX) ? text.slice(SECRET_PREFIX.length) : text;
+  if (!BASE64.test(encoded)) {
+    throw new ConfigError(
+      `source "${source.id}": a secret is not base64 after "${SECRET_PREFIX}"; use the secret as the sender issued it`,
+    );
+  }
   return Buffer.from(encoded, "base64");
 }
 

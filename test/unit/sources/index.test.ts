@@ -102,8 +102,9 @@ describe("verifyEvent", () => {
   it("rejects each scheme's request under another scheme's secret", async () => {
     for (const { source, request } of await cases()) {
       const foreign = Object.values(secrets).filter((secret) => secret !== secretOf(source));
+      // None of the others is base64 after whsec_: a Standard Webhooks source refuses it as ours.
       await expect(verifyEvent(source, foreign, request, now)).rejects.toMatchObject({
-        statusCode: 401,
+        statusCode: source.type === "standard-webhooks" ? 500 : 401,
       });
     }
   });

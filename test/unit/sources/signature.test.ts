@@ -37,6 +37,13 @@ describe("signedByAny", () => {
     expect(signedByAny(key, hello, [GITHUB_VECTOR.slice(0, 32)])).toBe(false);
     expect(signedByAny(key, hello, [`${GITHUB_VECTOR}00`])).toBe(false);
   });
+
+  it("compares the text as sent: a character outside Latin-1 is not its low byte", () => {
+    // Headers arrive as strings; U+0163 cut to a Latin-1 byte is 0x63, "c": the same signature.
+    const aliased = GITHUB_VECTOR.replaceAll("c", "\u0163");
+    expect(aliased).not.toBe(GITHUB_VECTOR);
+    expect(signedByAny(["It's a Secret to Everybody"], hello, [aliased])).toBe(false);
+  });
 });
 
 describe("equalInConstantTime", () => {

@@ -1,7 +1,11 @@
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it, vi } from "vitest";
 import { sourceSchema } from "../../../functions/core/config";
-import { BadRequestError, InvalidSignatureError } from "../../../functions/core/errors";
+import {
+  BadRequestError,
+  ConfigError,
+  InvalidSignatureError,
+} from "../../../functions/core/errors";
 import { verifyEvent } from "../../../functions/core/sources";
 import { expectTimestampWindow } from "../../support/signature-checks";
 
@@ -136,6 +140,31 @@ describe("standard webhooks", () => {
     await expect(verifyEvent(strict, [SECRET], request, now)).rejects.toThrow(
       InvalidSignatureError,
     );
+  });
+
+  it("refuses a secret that is not base64 after whsec_, as the standardwebhooks package does, instead of keying with what decodes of it", async () => {
+    // Node's base64 decoding stops at the first "=": this secret would key the HMAC with one byte.
+    const malformed = "whsec_ab=cdefghijklmnopqrstuvwxyz0123456789";
+    expect(() => new Webhook(malformed)).toThrow();
+    // So a forger who signs with each of the 256 one-byte keys would get one request through.
+    const forged = Array.from({ length: 256 }, (_, byte) =>
+      signedRequest(body, { secret: `whsec_${Buffer.of(byte).toString("base64")}` }),
+    );
+    const outcomes = await Promise.allSettled(
+      forged.map((request) => verifyStandard(request, [malformed])),
+    );
+    expect(outcomes.filter((outcome) => outcome.status === "fulfilled")).toHaveLength(0);
+    for (const outcome of outcomes) {
+      const error = outcome.status === "rejected" ? (outcome.reason as Error) : undefined;
+      // Our configuration's fault (a bare 500 to the sender), named without the secret.
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error?.message).toContain('"svix"');
+      expect(error?.message).not.toContain(malformed.slice(6, 10));
+    }
+    // A newline after a well-formed secret (stored from a file) is not a malformed one.
+    await expect(verifyStandard(signedRequest(body), [`${SECRET}\n`])).resolves.toMatchObject({
+      name: "invoice.paid",
+    });
   });
 
   it("ignores signature versions other than v1", async () => {

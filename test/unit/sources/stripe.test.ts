@@ -131,6 +131,17 @@ describe("stripe", () => {
     await expect(verifyStripe(request, [SECRET], strict)).rejects.toThrow(InvalidSignatureError);
   });
 
+  it("refuses a stale capture with a fresh t= added before or after: the time checked is the time signed", async () => {
+    const stale = stripeRequest(body, { timestamp: nowSeconds - 3600 });
+    const header = stale.headers["stripe-signature"] ?? "";
+    const fresh = `t=${nowSeconds}`;
+    for (const replayed of [`${fresh},${header}`, `${header},${fresh}`, `${fresh} , ${header}`]) {
+      const request = { ...stale, headers: { "stripe-signature": replayed } };
+      expect({ replayed, sdk: sdkAccepts(request) }).toEqual({ replayed, sdk: false });
+      await expect(verifyStripe(request)).rejects.toThrow(InvalidSignatureError);
+    }
+  });
+
   it.each([
     ["missing header", undefined],
     ["no timestamp", "v1=abcdef"],

@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { printReplay } from "../../cli/commands/replay";
+import { printSlot } from "../../cli/commands/slot";
+import { Output } from "../../cli/output";
+
+/**
+ * A job id holds the sender's event id: a Stripe `id` or a JSON path's value in the signed body,
+ * any string up to 256 characters, control characters included. Printed as it is, an ESC in it
+ * drives the operator's terminal (OSC 52 writes the clipboard, CSI moves the cursor over lines).
+ */
+const hostileEventId = "evt_1\u001b]52;c;Y3VybCBldmlsLmV4YW1wbGV8c2g=\u0007\u001b[2K\u001b[1A";
+const jobId = `stripe:${hostileEventId}:0`;
+
+function transcript() {
+  const out: string[] = [];
+  const output = new Output(
+    {
+      stdout: { write: (text: string) => out.push(text), isTTY: true },
+      stderr: { write: (text: string) => out.push(text), isTTY: true },
+      env: { NO_COLOR: "1" },
+      cwd: "/",
+      fetch: async () => new Response(),
+      now: () => new Date("2026-12-04T10:00:00Z"),
+    },
+    false,
+  );
+  return { output, text: () => out.join("") };
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: they are what must not be written
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+
+describe("the CLI never writes a sender's control characters to the terminal", () => {
+  it("hookline slot: the job holding the slot and its digest", () => {
+    const { output, text } = transcript();
+    printSlot(
+      {
+        portal: "main",
+        openLineCode: "line",
+        userId: 7,
+        state: "pending",
+        leaseUntil: "2026-12-04T10:05:00.000Z",
+        holderJob: jobId,
+        digestId: `digest:${hostileEventId}`,
+      },
+      output,
+      new Date("2026-12-04T10:00:00Z"),
+    );
+    expect(text()).toContain("by stripe:evt_1");
+    expect(text()).not.toMatch(CONTROL);
+  });
+
+  it("hookline replay --resend-unknown: the jobs to send again", () => {
+    const { output, text } = transcript();
+    printReplay(
+      {
+        target: "the local run",
+        scope: { event: "stripe:evt_1" },
+        moved: 0,
+        resendable: [jobId],
+      },
+      output,
+    );
+    expect(text()).toContain("send again: stripe:evt_1");
+    expect(text()).not.toMatch(CONTROL);
+  });
+});
