@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { printDoctor } from "../../cli/commands/doctor";
 import { printReplay } from "../../cli/commands/replay";
+import { printSend } from "../../cli/commands/send";
 import { printSlot } from "../../cli/commands/slot";
 import { Output } from "../../cli/output";
 
@@ -62,6 +64,46 @@ describe("the CLI never writes a sender's control characters to the terminal", (
       output,
     );
     expect(text()).toContain("send again: stripe:evt_1");
+    expect(text()).not.toMatch(CONTROL);
+  });
+
+  it("hookline doctor: a portal's own error text in a check's detail", () => {
+    const { output, text } = transcript();
+    // What a portal (or whatever answers at its URL) sends back ends up in the detail line.
+    printDoctor(
+      {
+        ok: false,
+        checks: [
+          {
+            portal: "main",
+            check: "scope",
+            ok: false,
+            detail: `portal answered: ${hostileEventId}`,
+            fix: `see ${hostileEventId}`,
+          },
+        ],
+      },
+      output,
+    );
+    expect(text()).toContain("portal answered: evt_1");
+    expect(text()).not.toMatch(CONTROL);
+  });
+
+  it("hookline send: an answer that is not JSON, from the URL it posted to", () => {
+    const { output, text } = transcript();
+    printSend(
+      {
+        url: "http://127.0.0.1:3000/webhooks/stripe",
+        source: "stripe",
+        event: { name: "invoice.paid", id: "evt_1" },
+        payload: "example",
+        status: 502,
+        answer: `bad gateway ${hostileEventId}\nsecond line`,
+      },
+      output,
+    );
+    expect(text()).toContain("502 bad gateway evt_1");
+    expect(text()).toContain("\nsecond line");
     expect(text()).not.toMatch(CONTROL);
   });
 });
