@@ -6,6 +6,7 @@ import type { Config, PortalConfig } from "../../functions/core/config";
 import { NOTIFYING } from "../../functions/core/job";
 import { makeTokenProvider, OAuthUnavailableError } from "../../functions/core/oauth";
 import { resolveTarget as routeTarget } from "../../functions/core/portals";
+import { printable } from "../../functions/local/request-lines";
 import {
   type CliContext,
   configFor,
@@ -318,8 +319,9 @@ export function printDoctor(report: DoctorReport, output: Output): void {
   const { style } = output;
   for (const check of report.checks) {
     const mark = check.ok ? style.green("✓") : style.red("✗");
-    output.line(`${mark} ${check.portal} ${check.check}: ${check.detail}`);
-    if (check.fix) output.line(`    fix: ${check.fix}`);
+    // A detail may quote what the portal's URL answered: no control character reaches the terminal.
+    output.line(`${mark} ${check.portal} ${check.check}: ${printable(check.detail)}`);
+    if (check.fix) output.line(`    fix: ${printable(check.fix)}`);
   }
 }
 

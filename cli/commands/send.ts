@@ -4,6 +4,7 @@ import { buildSample } from "../../devkit/samples";
 import { type SendReport, sendEvent } from "../../devkit/send-event";
 import type { Config, SourceConfig } from "../../functions/core/config";
 import { HooklineError } from "../../functions/core/errors";
+import { printable } from "../../functions/local/request-lines";
 import { sourceById } from "../config";
 import {
   type CliContext,
@@ -26,7 +27,7 @@ export function printSend(report: SendReport, output: Output): void {
     `${style.bold(report.source)} ${report.event.name} ${style.dim(`id ${report.event.id}`)} (${report.payload} payload) -> POST ${report.url}`,
   );
   output.line(
-    `${colour(String(report.status))} ${typeof report.answer === "string" ? report.answer : JSON.stringify(report.answer)}`,
+    `${colour(String(report.status))} ${typeof report.answer === "string" ? printable(report.answer) : JSON.stringify(report.answer)}`,
   );
 }
 
