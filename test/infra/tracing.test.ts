@@ -85,5 +85,9 @@ describe("tracing (context tracing=true, docs/tracing.md)", () => {
       props({ tracing: "true", otlpEndpoint: "https://user:key@otel.example.com" }),
     ).toThrow(/-c otlpEndpoint: no credentials/);
     expect(() => props({ tracing: "true", otlpEndpoint: "otel" })).toThrow(/not a URL/);
+    // A value that is no URL may still hold a key (here a bad port): the error never shows it.
+    expect(() =>
+      props({ tracing: "true", otlpEndpoint: "https://user:s3cr3t@otel:99999" }),
+    ).toThrow(expect.objectContaining({ message: expect.not.stringContaining("s3cr3t") }));
   });
 });
