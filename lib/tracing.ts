@@ -53,7 +53,8 @@ export function checkOtlpEndpoint(value: string): string {
   try {
     url = new URL(value);
   } catch {
-    throw new ConfigError(`-c otlpEndpoint: "${value}" is not a URL`);
+    // Not quoted: a value that is no URL may still hold a key.
+    throw new ConfigError("-c otlpEndpoint: is not a URL (an http(s) URL of the collector)");
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     throw new ConfigError("-c otlpEndpoint: must be an http(s) URL");
