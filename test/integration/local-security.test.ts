@@ -83,7 +83,7 @@ describe("the local run refuses other sites and rebinding pages", () => {
     expect(ownPage.status).toBe(200);
   });
 
-  it("refuses another site's image or script load (no Origin, but Sec-Fetch-Site), not a link the developer follows", async () => {
+  it("refuses another site's image, script or frame load (no Origin, but Sec-Fetch-Site), not a link the developer follows", async () => {
     const before = bridge.requestLog.version;
     for (const site of ["cross-site", "same-site"]) {
       const load = await call(`${bridge.url}/from-a-page.png`, {
@@ -91,9 +91,22 @@ describe("the local run refuses other sites and rebinding pages", () => {
       });
       expect(load.status).toBe(403);
     }
+    // A frame is a navigation too, but one the developer need not see or choose.
+    const framed = await call(`${bridge.url}/in-a-frame`, {
+      headers: {
+        "sec-fetch-site": "cross-site",
+        "sec-fetch-mode": "navigate",
+        "sec-fetch-dest": "iframe",
+      },
+    });
+    expect(framed.status).toBe(403);
     expect(bridge.requestLog.version).toBe(before);
     const followed = await call(`${bridge.url}/_inbox`, {
-      headers: { "sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate" },
+      headers: {
+        "sec-fetch-site": "cross-site",
+        "sec-fetch-mode": "navigate",
+        "sec-fetch-dest": "document",
+      },
     });
     expect(followed.status).toBe(200);
     const ownFetch = { "sec-fetch-site": "same-origin", "sec-fetch-mode": "cors" };
