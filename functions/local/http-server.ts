@@ -99,9 +99,10 @@ const OTHER_SITE = json(403, {
 /**
  * Whether a request comes from another site's web page: an `Origin` other than this server's
  * (browsers send one with every POST; a sandboxed page sends `null`), or a `Sec-Fetch-Site` other
- * than `same-origin` or `none` (browsers send one with every request, image and script loads
- * included) outside a navigation, which the developer sees. Senders and the CLI send neither
- * (docs/security.md).
+ * than `same-origin` or `none` (current browsers send one with every request, image, script and
+ * frame loads included; Safari only since 16.4) unless it opens a page at the top, which the
+ * developer sees: a frame is a navigation too, but not one the developer chose. Senders and the
+ * CLI send neither (docs/security.md).
  */
 export function isFromOtherSite(headers: IncomingHttpHeaders, port: number): boolean {
   const { origin } = headers;
@@ -113,7 +114,7 @@ export function isFromOtherSite(headers: IncomingHttpHeaders, port: number): boo
     site !== undefined &&
     site !== "same-origin" &&
     site !== "none" &&
-    headers["sec-fetch-mode"] !== "navigate"
+    !(headers["sec-fetch-mode"] === "navigate" && headers["sec-fetch-dest"] === "document")
   );
 }
 
