@@ -106,4 +106,22 @@ describe("the CLI never writes a sender's control characters to the terminal", (
     expect(text()).toContain("\nsecond line");
     expect(text()).not.toMatch(CONTROL);
   });
+
+  it("hookline send: a JSON answer, whose C1 controls JSON.stringify leaves as they are", () => {
+    const { output, text } = transcript();
+    printSend(
+      {
+        url: "http://127.0.0.1:3000/webhooks/stripe",
+        source: "stripe",
+        event: { name: "invoice.paid", id: "evt_1" },
+        payload: "example",
+        status: 200,
+        // U+009B is CSI on a terminal that reads C1 controls.
+        answer: { status: "ignored", message: "no route \u009b2J matches" },
+      },
+      output,
+    );
+    expect(text()).toContain('"status":"ignored"');
+    expect(text()).not.toMatch(CONTROL);
+  });
 });
