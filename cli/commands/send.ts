@@ -27,7 +27,7 @@ export function printSend(report: SendReport, output: Output): void {
     `${style.bold(report.source)} ${report.event.name} ${style.dim(`id ${report.event.id}`)} (${report.payload} payload) -> POST ${report.url}`,
   );
   output.line(
-    `${colour(String(report.status))} ${typeof report.answer === "string" ? printable(report.answer) : JSON.stringify(report.answer)}`,
+    `${colour(String(report.status))} ${printable(typeof report.answer === "string" ? report.answer : JSON.stringify(report.answer))}`,
   );
 }
 
