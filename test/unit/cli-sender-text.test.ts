@@ -67,6 +67,17 @@ describe("the CLI never writes a sender's control characters to the terminal", (
     expect(text()).not.toMatch(CONTROL);
   });
 
+  it("hookline replay --resend-unknown: a job id of the longest event id, whole", () => {
+    const { output, text } = transcript();
+    // A source id of 64, an event id of 256 and a route index: an id to copy, never clipped.
+    const longest = `${"s".repeat(64)}:${"e".repeat(256)}:12`;
+    printReplay(
+      { target: "the local run", scope: { event: "x" }, moved: 0, resendable: [longest] },
+      output,
+    );
+    expect(text()).toContain(longest);
+  });
+
   it("hookline doctor: a portal's own error text in a check's detail", () => {
     const { output, text } = transcript();
     // What a portal (or whatever answers at its URL) sends back ends up in the detail line.
