@@ -13,9 +13,10 @@ export interface Io {
 
 /**
  * A job or digest id on one line: it holds the sender's event id (up to 256 characters), so its
- * control characters are replaced, as in a table cell, but it is not clipped.
+ * control characters are replaced, as in a table cell; it is never clipped, since it may be
+ * copied into the next command.
  */
-export const shownId = (id: string): string => shown(id, 300);
+export const shownId = (id: string): string => shown(id, Number.POSITIVE_INFINITY);
 
 export const processIo = (): Io => ({
   stdout: process.stdout,
