@@ -22,13 +22,14 @@ export function signedByAny(
   candidates: readonly string[],
 ): boolean {
   if (candidates.length === 0) return false;
-  // UTF-8, not Latin-1: that would cut U+0163 to "c", giving one signature many spellings.
+  // As UTF-8 bytes, both sides: Latin-1 would cut U+0163 to "c", giving one signature many
+  // spellings (the digest is ASCII either way).
   const received = candidates.map((candidate) => Buffer.from(candidate, "utf8"));
   for (const key of keys) {
     if (key.length === 0) continue;
     const mac = createHmac(content.algorithm, key);
     for (const part of content.parts) mac.update(part);
-    const expected = Buffer.from(mac.digest(content.encoding), "latin1");
+    const expected = Buffer.from(mac.digest(content.encoding), "utf8");
     if (received.some((signature) => equalInConstantTime(expected, signature))) return true;
   }
   return false;

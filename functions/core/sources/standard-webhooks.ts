@@ -65,7 +65,7 @@ function signingKey(source: StandardWebhooksSourceConfig, secret: string): Buffe
   const encoded = text.startsWith(SECRET_PREFIX) ? text.slice(SECRET_PREFIX.length) : text;
   if (!BASE64.test(encoded)) {
     throw new ConfigError(
-      `source "${source.id}": a secret is not base64 after "${SECRET_PREFIX}"; use the secret as the sender issued it`,
+      `source "${source.id}": a secret is not padded base64 (after an optional "${SECRET_PREFIX}"), as a Standard Webhooks secret is; check the value stored for it`,
     );
   }
   return Buffer.from(encoded, "base64");

@@ -106,6 +106,11 @@ describe("verifyEvent", () => {
       await expect(verifyEvent(source, foreign, request, now)).rejects.toMatchObject({
         statusCode: source.type === "standard-webhooks" ? 500 : 401,
       });
+      // A well-formed secret of its own kind that is not the signer's: a signature failure.
+      const another = `whsec_${Buffer.from("another sender's key").toString("base64")}`;
+      await expect(verifyEvent(source, [another], request, now)).rejects.toMatchObject({
+        statusCode: 401,
+      });
     }
   });
 
