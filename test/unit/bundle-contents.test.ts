@@ -110,3 +110,14 @@ describe("how a function speaks HTTP", () => {
     expect(code.match(/(?<![\w$.])fetch\s*\(|globalThis\.fetch\b/g) ?? []).toEqual([]);
   });
 });
+
+describe("what only the local run needs", () => {
+  // A function's tracing chunk (loaded with HOOKLINE_TRACING=true) keeps every export of the
+  // module it comes from: the local run's `--trace` set-up lives outside it (functions/local).
+  it.each(["ingest", "deliver", "sweep"])("%s carries no local tracing set-up", async (name) => {
+    const code = await allCode(`functions/${name}/handler.ts`);
+    // Booleans: a failure would otherwise print the whole bundle.
+    expect(code.includes("OTEL_TRACES_EXPORTER")).toBe(true);
+    expect(code.includes("spans printed here as they end")).toBe(false);
+  });
+});
