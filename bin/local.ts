@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   const log = values["json-logs"] ? makeLambdaLog() : makeConsoleLog(undefined, style);
   // The OpenTelemetry SDK is loaded only with --trace.
   const tracing = values.trace
-    ? await (await import("../functions/adapters/otel-tracing")).localTracing(env, METRICS_SERVICE)
+    ? await (await import("../functions/local/local-tracing")).localTracing(env, METRICS_SERVICE)
     : undefined;
   if (values.trace && !tracing) throw new ConfigError("--trace: OTEL_TRACES_EXPORTER is none");
   const bridge = await startLocalBridge({

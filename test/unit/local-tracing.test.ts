@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { localTracing } from "../../functions/adapters/otel-tracing";
+import { localTracing } from "../../functions/local/local-tracing";
 
 describe("npm start -- --trace", () => {
   it("names the OTLP endpoint on the terminal without the credentials in its URL", async () => {
