@@ -4,6 +4,7 @@ import { printReplay } from "../../cli/commands/replay";
 import { printSend } from "../../cli/commands/send";
 import { printSlot } from "../../cli/commands/slot";
 import { Output } from "../../cli/output";
+import type { SendReport } from "../../devkit/send-event";
 
 /**
  * A job id holds the sender's event id: a Stripe `id` or a JSON path's value in the signed body,
@@ -28,6 +29,16 @@ function transcript() {
   );
   return { output, text: () => out.join("") };
 }
+
+/** What `hookline send` reports of a sample it posted, with the answer it got. */
+const sent = (status: number, answer: unknown): SendReport => ({
+  url: "http://127.0.0.1:3000/webhooks/stripe",
+  source: "stripe",
+  event: { name: "invoice.paid", id: "evt_1" },
+  payload: "example",
+  status,
+  answer,
+});
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: they are what must not be written
 const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
@@ -102,17 +113,7 @@ describe("the CLI never writes a sender's control characters to the terminal", (
 
   it("hookline send: an answer that is not JSON, from the URL it posted to", () => {
     const { output, text } = transcript();
-    printSend(
-      {
-        url: "http://127.0.0.1:3000/webhooks/stripe",
-        source: "stripe",
-        event: { name: "invoice.paid", id: "evt_1" },
-        payload: "example",
-        status: 502,
-        answer: `bad gateway ${hostileEventId}\nsecond line`,
-      },
-      output,
-    );
+    printSend(sent(502, `bad gateway ${hostileEventId}\nsecond line`), output);
     expect(text()).toContain("502 bad gateway evt_1");
     expect(text()).toContain("\nsecond line");
     expect(text()).not.toMatch(CONTROL);
@@ -120,18 +121,8 @@ describe("the CLI never writes a sender's control characters to the terminal", (
 
   it("hookline send: a JSON answer, whose C1 controls JSON.stringify leaves as they are", () => {
     const { output, text } = transcript();
-    printSend(
-      {
-        url: "http://127.0.0.1:3000/webhooks/stripe",
-        source: "stripe",
-        event: { name: "invoice.paid", id: "evt_1" },
-        payload: "example",
-        status: 200,
-        // U+009B is CSI on a terminal that reads C1 controls.
-        answer: { status: "ignored", message: "no route \u009b2J matches" },
-      },
-      output,
-    );
+    // U+009B is CSI on a terminal that reads C1 controls.
+    printSend(sent(200, { status: "ignored", message: "no route \u009b2J matches" }), output);
     expect(text()).toContain('"status":"ignored"');
     expect(text()).not.toMatch(CONTROL);
   });
