@@ -53,7 +53,12 @@ export function verifyHmac(
   };
 }
 
-/** Reads a locator's value; numbers are accepted and stringified (`123` -> `"123"`). */
+/**
+ * Reads a locator's value; integers are accepted and stringified (`123` -> `"123"`). A number
+ * JSON parsing may have rounded (beyond 2^53, or not an integer) is refused: `2^53 + 1` parses
+ * as `2^53`, so two events of a sender with 64-bit ids would share one id, and the second would
+ * be settled as a copy of the first and never sent (docs/security.md).
+ */
 function locate(
   locator: Locator,
   what: string,
@@ -67,7 +72,12 @@ function locate(
   }
   const value = valueAtPath(payload, locator.path);
   if (typeof value === "string" && value !== "") return value;
-  if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  if (typeof value === "number" && Number.isSafeInteger(value)) return String(value);
+  if (typeof value === "number") {
+    throw new BadRequestError(
+      `body's ${what} at "${locator.path}" is a number JSON cannot carry exactly (an integer beyond 2^53, or a fraction): send it as a string`,
+    );
+  }
   throw new BadRequestError(`body has no string or number ${what} at "${locator.path}"`);
 }
 

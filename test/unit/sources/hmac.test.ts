@@ -160,6 +160,23 @@ describe("generic hmac", () => {
     }
   });
 
+  it("refuses a numeric id beyond 2^53, which JSON parsing rounds onto another event's id", async () => {
+    // 2^53 + 1 parses as 2^53: two events of a sender with 64-bit ids would share one id (and
+    // one job id), so the second would be settled as a copy of the first and never sent.
+    const ids = ["9007199254740993", "9007199254740992", "1e21", "0.1"];
+    for (const id of ids) {
+      const text = `{"event":{"kind":"order.shipped"},"items":[{"id":${id}}]}`;
+      const request = shopRequest(`sha256=${hmacOf(text)}`, text);
+      await expect(verifyEvent(hexSource, [SECRET], request, now)).rejects.toThrow(
+        /event id at "items.0.id" is a number JSON cannot carry exactly/,
+      );
+    }
+    const safe = `{"event":{"kind":"order.shipped"},"items":[{"id":9007199254740991}]}`;
+    await expect(
+      verifyEvent(hexSource, [SECRET], shopRequest(`sha256=${hmacOf(safe)}`, safe), now),
+    ).resolves.toMatchObject({ id: "9007199254740991" });
+  });
+
   it("rejects a validly signed request without the configured id header as a bad request", async () => {
     const request = timedRequest(nowSeconds);
     const headers = { ...request.headers, "x-delivery-id": undefined };
