@@ -31,7 +31,7 @@ export function makeSqsQueue(
   return {
     async enqueue(jobs: readonly QueueMessage[]) {
       const attributes = messageAttributes(tracing.carrier());
-      const bodies = jobs.map((job) => JSON.stringify(job));
+      const bodies = jobs.map(queueBody);
       const [client, { SendMessageBatchCommand }] = await Promise.all([sqs(), sqsCommands()]);
       for (const batch of batches(bodies, attributes.bytes)) {
         const answer = await client.send(
@@ -81,13 +81,30 @@ export function makeSqsDeadLetters(sqs: SqsClientSource, queueUrl: string): Dead
           QueueUrl: queueUrl,
           MessageBody: body,
           MessageAttributes: {
-            reason: { DataType: "String", StringValue: reason.slice(0, 1000) || "unknown" },
+            reason: {
+              DataType: "String",
+              StringValue: sqsText(reason.slice(0, 1000)) || "unknown",
+            },
           },
         }),
       );
     },
   };
 }
+
+/**
+ * A job as an SQS message body: its JSON, with U+FFFE and U+FFFF written as `\uFFFE` and
+ * `\uFFFF`. SQS refuses a message holding either (it takes #x9, #xA, #xD, #x20-#xD7FF,
+ * #xE000-#xFFFD and #x10000-#x10FFFF), and `JSON.stringify` escapes control characters and lone
+ * surrogates but not these two: a sender's text holding one made every try of the event a 503
+ * (docs/security.md). Deliver's `JSON.parse` reads the same job back.
+ */
+const queueBody = (job: QueueMessage): string =>
+  JSON.stringify(job).replace(/[\uFFFE\uFFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+
+/** Text SQS refuses in a String attribute (see {@link queueBody}) replaced with U+FFFD. */
+const sqsText = (text: string): string =>
+  text.replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, "\uFFFD");
 
 /**
  * A trace context as SQS message attributes, and the bytes they add to a message: SQS counts

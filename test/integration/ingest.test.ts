@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { awsClientOptions, INGEST_AWS_BUDGET } from "../../functions/adapters/aws";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoReceiptStore } from "../../functions/adapters/dynamo/receipts";
-import { makeSqsQueue } from "../../functions/adapters/sqs-queue";
+import { makeSqsDeadLetters, makeSqsQueue } from "../../functions/adapters/sqs-queue";
 import { ServiceUnavailableError } from "../../functions/core/errors";
 import { makeIngest } from "../../functions/core/ingest";
 import { jobIdFor, type QueueMessage } from "../../functions/core/job";
@@ -187,6 +187,59 @@ describe("ingest when the queue fails", () => {
       await sqs.close();
     }
   }, 60_000);
+
+  it("queues a sender's text that SQS refuses raw (U+FFFF, U+FFFE): not a 503 that every retry gets again", async () => {
+    const sqs = await startFakeSqs();
+    const client = new SQSClient({
+      ...awsClientOptions(INGEST_AWS_BUDGET),
+      endpoint: sqs.endpoint,
+      region: "us-east-1",
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
+    try {
+      const queue = makeSqsQueue(async () => client, sqs.queueUrl("hookline"));
+      // A customer's note, written by whoever filled the sender's form: the sender signs it as is.
+      const note = "gift \uFFFF wrap \uFFFE";
+      const request = standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
+        type: "order.paid\uFFFF",
+        data: { bitrixUserId: 7, orderId: 12, note },
+      });
+      const webhook = {
+        sourceId: "app",
+        headers: request.headers,
+        body: Buffer.from(request.body),
+      };
+      const answer = await ingestWith(queue)(webhook);
+      expect(answer).toMatchObject({ statusCode: 202, body: { status: "accepted", messages: 1 } });
+      const [job] = sqs.messages.map((m) => JSON.parse(m.body) as QueueMessage);
+      expect(job).toMatchObject({ eventName: "order.paid\uFFFF", message: `Order 12: ${note}` });
+    } finally {
+      client.destroy();
+      await sqs.close();
+    }
+  });
+
+  it("a dead letter's reason keeps to the text SQS takes: a U+FFFF, or an emoji cut in half at 1,000 characters", async () => {
+    const sqs = await startFakeSqs();
+    const client = new SQSClient({
+      ...awsClientOptions(INGEST_AWS_BUDGET),
+      endpoint: sqs.endpoint,
+      region: "us-east-1",
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
+    try {
+      const deadLetters = makeSqsDeadLetters(async () => client, sqs.queueUrl("hookline-dlq"));
+      await deadLetters.send('{"v":3}', "Bitrix24 said \uFFFF");
+      await deadLetters.send('{"v":3}', `${"x".repeat(999)}\u{1F600}`);
+      expect(sqs.messages.map((m) => m.attributes?.reason)).toEqual([
+        "Bitrix24 said \uFFFD",
+        `${"x".repeat(999)}\uFFFD`,
+      ]);
+    } finally {
+      client.destroy();
+      await sqs.close();
+    }
+  });
 
   it("answers 503 when the receipt store cannot be reached", async () => {
     const config = testConfig();

@@ -8,7 +8,8 @@ import type { SQSEvent, SQSRecord } from "aws-lambda";
  * protocol of SDK v3 (`X-Amz-Target: AmazonSQS.<Operation>`): SendMessageBatch (stored, answered
  * with the body MD5 the SDK verifies, String message attributes kept) and ChangeMessageVisibility
  * (recorded). Anything else is a
- * 400 `UnsupportedOperation`. For tests that run the real Lambda handlers without AWS.
+ * 400 `UnsupportedOperation`; text SQS refuses (a U+FFFF, a lone surrogate) is a 400
+ * `InvalidMessageContents`, as SQS answers it. For tests that run the real Lambda handlers without AWS.
  */
 
 export interface FakeSqsMessage {
@@ -77,6 +78,23 @@ class SqsFault extends Error {
   }
 }
 
+/**
+ * The characters SQS accepts in a message body and a String attribute, as its documentation lists
+ * them (#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF); anything else
+ * is refused with `InvalidMessageContents`.
+ */
+const SQS_TEXT = /^[\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]*$/u;
+
+function requireAllowed(text: string): string {
+  if (SQS_TEXT.test(text)) return text;
+  throw new SqsFault(
+    400,
+    "InvalidMessageContents",
+    "InvalidMessageContents",
+    "Invalid characters found in the message (the allowed set is #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF)",
+  );
+}
+
 /** Starts the fake SQS on an ephemeral port of 127.0.0.1. */
 export async function startFakeSqs(): Promise<FakeSqs> {
   const messages: FakeSqsMessage[] = [];
@@ -97,8 +115,9 @@ export async function startFakeSqs(): Promise<FakeSqs> {
       }
       const successful = (entries as BatchEntry[]).map((entry) => {
         const id = requireString(entry.Id, "Entries.Id");
-        const body = requireString(entry.MessageBody, "Entries.MessageBody");
+        const body = requireAllowed(requireString(entry.MessageBody, "Entries.MessageBody"));
         const attributes = stringAttributes(entry.MessageAttributes);
+        for (const value of Object.values(attributes ?? {})) requireAllowed(value);
         const message: FakeSqsMessage = {
           queueUrl,
           messageId: randomUUID(),
@@ -114,7 +133,9 @@ export async function startFakeSqs(): Promise<FakeSqs> {
       return { Successful: successful, Failed: [] };
     },
     SendMessage(input) {
-      const body = requireString(input.MessageBody, "MessageBody");
+      const body = requireAllowed(requireString(input.MessageBody, "MessageBody"));
+      const attributes = stringAttributes(input.MessageAttributes);
+      for (const value of Object.values(attributes ?? {})) requireAllowed(value);
       const message: FakeSqsMessage = {
         queueUrl: requireString(input.QueueUrl, "QueueUrl"),
         messageId: randomUUID(),
@@ -122,6 +143,7 @@ export async function startFakeSqs(): Promise<FakeSqs> {
         body,
         md5OfBody: md5(body),
         sentAt: Date.now(),
+        ...(attributes && { attributes }),
       };
       messages.push(message);
       return { MessageId: message.messageId, MD5OfMessageBody: message.md5OfBody };
