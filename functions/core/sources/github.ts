@@ -10,6 +10,7 @@ import {
 import { contentHash, signedByAny } from "./signature";
 
 const SIGNATURE_PREFIX = "sha256=";
+const EVENT_NAME = /^[a-z0-9_]{1,64}$/;
 
 /**
  * GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>`. The id is
@@ -35,6 +36,11 @@ export function verifyGithub(secrets: readonly string[], request: RawRequest): V
 
   const id = requireHeader(request, "x-github-delivery");
   const event = requireHeader(request, "x-github-event");
+  // GitHub's event names are lower-case words joined by `_`. A dot would name no event of the
+  // check below, so any body passed it, and `issues.x` made `issues.x.<action>` (docs/security.md).
+  if (!EVENT_NAME.test(event)) {
+    throw new BadRequestError("X-GitHub-Event is not a GitHub event name (such as issues or push)");
+  }
   const payload = parseJsonObject(jsonText(request));
   // The event header is unsigned: the signed body must be what it names (docs/security.md).
   if (!payloadFitsEvent(event, payload)) {

@@ -178,6 +178,31 @@ describe("github events", () => {
     await expect(verify256(replayed)).rejects.toThrow(BadRequestError);
   });
 
+  it("refuses an X-GitHub-Event that is no event name: a dot in it slipped past the event check", async () => {
+    // The header is unsigned. `issues.closed` is no key of the event table, so any captured body
+    // passed under it and was named `issues.closed` (a push has no action); with an action, it
+    // was `issues.x.<action>`, which a route on `issues.*` takes.
+    const [push] = examplesOf("push");
+    const [comment] = examplesOf("issue_comment");
+    const relabelled = [
+      await githubRequest("issues.closed", JSON.stringify(push)),
+      await githubRequest("issues.x", JSON.stringify(comment)),
+      await githubRequest("issues ", JSON.stringify(comment)),
+      await githubRequest("Issues", JSON.stringify(comment)),
+    ];
+    for (const request of relabelled) {
+      await expect(verify256(request)).rejects.toThrow(/X-GitHub-Event is not a GitHub event name/);
+    }
+    // Every event name GitHub sends, as its examples name them, still passes the check.
+    for (const { name, examples } of definitions) {
+      const [example] = examples;
+      if (example === undefined) continue;
+      await expect(
+        verify256(await githubRequest(name, JSON.stringify(example))),
+      ).resolves.toBeDefined();
+    }
+  });
+
   it("refuses a form body sent as JSON, and JSON sent under another media type", async () => {
     const [example] = examplesOf("push");
     const form = `payload=${encodeURIComponent(JSON.stringify(example))}`;
