@@ -223,6 +223,9 @@ export const MAX_EVENT_NAME_LENGTH = 256;
 export const MAX_JOB_BYTES = 250 * 1024;
 const LOG_ID_LENGTH = 80;
 
+/** A lone surrogate: with the `u` flag, a pair is one code point and never matches. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 function assertBounded(event: VerifiedEvent): void {
   if (event.id.length > MAX_EVENT_ID_LENGTH) {
     throw new BadRequestError(`event id longer than ${MAX_EVENT_ID_LENGTH} characters`);
@@ -230,7 +233,13 @@ function assertBounded(event: VerifiedEvent): void {
   if (event.name.length > MAX_EVENT_NAME_LENGTH) {
     throw new BadRequestError(`event name longer than ${MAX_EVENT_NAME_LENGTH} characters`);
   }
+  // As UTF-8 (a long id's key is its hash) every lone surrogate is U+FFFD: two ids were one.
+  if (LONE_SURROGATE.test(event.id)) throw notWellFormed("id");
+  if (LONE_SURROGATE.test(event.name)) throw notWellFormed("name");
 }
+
+const notWellFormed = (what: string) =>
+  new BadRequestError(`event ${what} is not well-formed Unicode (a lone surrogate)`);
 
 const jobBytes = (job: EventJob): number => Buffer.byteLength(JSON.stringify(job), "utf8");
 

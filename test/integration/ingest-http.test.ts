@@ -62,6 +62,25 @@ function rawExchange(
 describe("ingest over HTTP: replays, sizes and malformed requests", () => {
   const server = useStarted("the ingest server", () => startIngestServer());
 
+  it("refuses an event id or name that is no well-formed Unicode: two such ids were stored as one", async () => {
+    // Over 512 bytes an id is hashed for its key, as UTF-8, where every lone surrogate is U+FFFD:
+    // these two ids had one receipt, and the second event was answered `duplicate`, never sent.
+    const long = `evt_${"€".repeat(170)}`;
+    const events = [`${long}\uD800`, `${long}\uDBFF`].map((id) => ({
+      id,
+      type: "invoice.paid",
+      userId: 5,
+      text: "paid",
+    }));
+    events.push({ id: `evt_${randomUUID()}`, type: "invoice.paid\uDC00", userId: 5, text: "paid" });
+    for (const event of events) {
+      const request = stripeRequest(INGEST_SECRETS.STRIPE_SECRET, event);
+      const answer = await post(server, "/webhooks/stripe", request.headers, request.body);
+      expect(answer).toMatchObject({ status: 400, body: { error: "bad_request" } });
+      expect(answer.body.message).toMatch(/^event (id|name) is not well-formed Unicode/);
+    }
+  });
+
   describe("replays of a captured signed body (item 7)", () => {
     it("GitHub: the same body under a new delivery id, or relabelled, is a duplicate", async () => {
       const payload = {
