@@ -42,6 +42,19 @@ describe("showRequest", () => {
     });
   });
 
+  it("shows no secret of a body nested too deep to mask: it fails closed", () => {
+    // Masking recurses; a body nested deeper than the stack overflowed it, and the body was shown
+    // as it came, secrets and all.
+    const deep = `${"[".repeat(20_000)}1${"]".repeat(20_000)}`;
+    const body = `{"api_key":"key_live_1","client_secret":"pi_123_secret_456","deep":${deep}}`;
+    for (const sent of [body, `payload=${encodeURIComponent(body)}`]) {
+      const shown = show({}, sent).body;
+      expect(shown).not.toContain("key_live_1");
+      expect(shown).not.toContain("pi_123_secret_456");
+      expect(shown).toMatch(/nested too deep to mask/);
+    }
+  });
+
   it("masks form fields, and shows other text as it came", () => {
     expect(show({}, "payload=%7B%7D&token=abcdefgh").body).toBe(
       "payload={}\ntoken=abcd… (masked, 8 characters)",

@@ -50,11 +50,23 @@ export function showRequest(
     : { headers, body };
 }
 
+/** What a JSON body too deep for the masking's recursion shows: never the body, unmasked. */
+const TOO_DEEP = "(a JSON body nested too deep to mask: not shown)";
+
 function showBody(text: string): string {
+  let parsed: unknown;
   try {
-    return JSON.stringify(maskJson(JSON.parse(text)), null, 2);
+    parsed = JSON.parse(text);
   } catch {
-    // Not JSON.
+    parsed = NOT_JSON;
+  }
+  if (parsed !== NOT_JSON) {
+    try {
+      return JSON.stringify(maskJson(parsed), null, 2);
+    } catch {
+      // The stack ran out (JSON.parse is not recursive, maskJson is): fail closed.
+      return TOO_DEEP;
+    }
   }
   if (/^[^=&\s]+=[^&]*(&[^=&\s]+=[^&]*)*$/.test(text)) {
     return [...new URLSearchParams(text)]
@@ -64,15 +76,22 @@ function showBody(text: string): string {
   return text;
 }
 
+const NOT_JSON = Symbol("not JSON");
+
 /** A form field; JSON in it (GitHub's `payload=`) is masked as a JSON body is, kept compact. */
 function showField(value: string): string {
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(value);
-    if (typeof parsed === "object" && parsed !== null) return JSON.stringify(maskJson(parsed));
+    parsed = JSON.parse(value);
   } catch {
-    // Not JSON.
+    return value;
   }
-  return value;
+  if (typeof parsed !== "object" || parsed === null) return value;
+  try {
+    return JSON.stringify(maskJson(parsed));
+  } catch {
+    return TOO_DEEP;
+  }
 }
 
 function maskJson(value: unknown, name = ""): unknown {
