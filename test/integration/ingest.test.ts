@@ -16,10 +16,27 @@ import { compileRoutes } from "../../functions/core/routes";
 import { ensureTable } from "../../functions/local/ensure-table";
 import { GITHUB_ROUTE, TEST_SECRETS, testConfig } from "../support/bridge";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
-import { startFakeSqs } from "../support/fake-sqs";
+import { type FakeSqs, startFakeSqs } from "../support/fake-sqs";
 import { issueOpened } from "../support/lambda-bundles";
 import { latch } from "../support/latch";
 import { githubRequest, standardWebhookRequest } from "../support/signers";
+
+/** Runs `use` with the fake SQS and an SDK client for it, both closed afterwards. */
+async function withFakeSqs(use: (sqs: FakeSqs, client: SQSClient) => Promise<void>) {
+  const sqs = await startFakeSqs();
+  const client = new SQSClient({
+    ...awsClientOptions(INGEST_AWS_BUDGET),
+    endpoint: sqs.endpoint,
+    region: "us-east-1",
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+  });
+  try {
+    await use(sqs, client);
+  } finally {
+    client.destroy();
+    await sqs.close();
+  }
+}
 
 describe("ingest when the queue fails", () => {
   let dynamo: LocalDynamo;
@@ -152,14 +169,7 @@ describe("ingest when the queue fails", () => {
   });
 
   it("with SQS hanging, ingest gives up by itself and answers 503; the sender's retry queues the event", async () => {
-    const sqs = await startFakeSqs();
-    const client = new SQSClient({
-      ...awsClientOptions(INGEST_AWS_BUDGET),
-      endpoint: sqs.endpoint,
-      region: "us-east-1",
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    });
-    try {
+    await withFakeSqs(async (sqs, client) => {
       const queue = makeSqsQueue(async () => client, sqs.queueUrl("hookline"));
       const request = standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
         type: "order.paid",
@@ -182,21 +192,11 @@ describe("ingest when the queue fails", () => {
       const jobIds = sqs.messages.map((m) => (JSON.parse(m.body) as { jobId: string }).jobId);
       expect(jobIds).toHaveLength(2);
       expect(new Set(jobIds).size).toBe(1);
-    } finally {
-      client.destroy();
-      await sqs.close();
-    }
+    });
   }, 60_000);
 
   it("queues a sender's text that SQS refuses raw (U+FFFF, U+FFFE): not a 503 that every retry gets again", async () => {
-    const sqs = await startFakeSqs();
-    const client = new SQSClient({
-      ...awsClientOptions(INGEST_AWS_BUDGET),
-      endpoint: sqs.endpoint,
-      region: "us-east-1",
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    });
-    try {
+    await withFakeSqs(async (sqs, client) => {
       const queue = makeSqsQueue(async () => client, sqs.queueUrl("hookline"));
       // A customer's note, written by whoever filled the sender's form: the sender signs it as is.
       const note = "gift \uFFFF wrap \uFFFE";
@@ -213,21 +213,11 @@ describe("ingest when the queue fails", () => {
       expect(answer).toMatchObject({ statusCode: 202, body: { status: "accepted", messages: 1 } });
       const [job] = sqs.messages.map((m) => JSON.parse(m.body) as QueueMessage);
       expect(job).toMatchObject({ eventName: "order.paid\uFFFF", message: `Order 12: ${note}` });
-    } finally {
-      client.destroy();
-      await sqs.close();
-    }
+    });
   });
 
   it("a dead letter's reason keeps to the text SQS takes: a U+FFFF, or an emoji cut in half at 1,000 characters", async () => {
-    const sqs = await startFakeSqs();
-    const client = new SQSClient({
-      ...awsClientOptions(INGEST_AWS_BUDGET),
-      endpoint: sqs.endpoint,
-      region: "us-east-1",
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    });
-    try {
+    await withFakeSqs(async (sqs, client) => {
       const deadLetters = makeSqsDeadLetters(async () => client, sqs.queueUrl("hookline-dlq"));
       await deadLetters.send('{"v":3}', "Bitrix24 said \uFFFF");
       await deadLetters.send('{"v":3}', `${"x".repeat(999)}\u{1F600}`);
@@ -235,10 +225,7 @@ describe("ingest when the queue fails", () => {
         "Bitrix24 said \uFFFD",
         `${"x".repeat(999)}\uFFFD`,
       ]);
-    } finally {
-      client.destroy();
-      await sqs.close();
-    }
+    });
   });
 
   it("answers 503 when the receipt store cannot be reached", async () => {
