@@ -25,6 +25,14 @@ export { WEEK_SECONDS } from "./portals";
  * real portal it would send a second message in Bitrix24's week). `npm start` and `hookline check`
  * warn about it; `cdk synth` refuses it unless `-c allowTestWeek=true`.
  */
+/**
+ * The largest `limits.maxBodyBytes`. Lambda takes at most 6 MB of event for a synchronous
+ * invocation (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html), and API
+ * Gateway may hand the body over base64-encoded (4/3 its size) beside the headers: a larger limit
+ * would let API Gateway answer such a body itself, not with hookline's 413.
+ */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
 export function testWeeks(config: Pick<Config, "portals">): { key: string; message: string }[] {
   return config.portals.flatMap((portal, index) =>
     portal.weekSeconds === WEEK_SECONDS
@@ -189,7 +197,9 @@ export const configSchema = z
           .number()
           .int()
           .positive()
-          .max(10 * 1024 * 1024)
+          .max(MAX_BODY_BYTES, {
+            message: `must be at most ${MAX_BODY_BYTES} (4 MiB): a larger body never reaches ingest on AWS, whose event Lambda caps at 6 MB with the body base64-encoded`,
+          })
           .default(1024 * 1024),
       })
       .prefault({}),

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { readEnvironment } from "../../functions/adapters/environment";
 import { makeSecretResolver } from "../../functions/adapters/secrets";
 import { loadConfigFile, parseConfig } from "../../functions/core/config";
+import { MAX_BODY_BYTES } from "../../functions/core/config-schema";
 import { ConfigError } from "../../functions/core/errors";
 import { compileRoutes } from "../../functions/core/routes";
 import { problemsOf } from "../support/config-problems";
@@ -97,6 +98,16 @@ describe("config", () => {
     });
     expect(message).toContain('sources[1].id: duplicate source id "github"');
     expect(message).toContain('routes[0].source: no source with id "gitlab"');
+  });
+
+  it("caps the body limit where Lambda still takes the event (6 MB, the body maybe base64)", () => {
+    const at = (maxBodyBytes: number) => ({ ...minimal(), limits: { maxBodyBytes } });
+    expect(parseConfig(at(MAX_BODY_BYTES), "test").limits.maxBodyBytes).toBe(4 * 1024 * 1024);
+    expect(problemsOf(at(MAX_BODY_BYTES + 1))).toContain(
+      "limits.maxBodyBytes: must be at most 4194304 (4 MiB): a larger body never reaches ingest on AWS",
+    );
+    // What the schema used to take: 10 MiB bodies that AWS answers itself, not with hookline's 413.
+    expect(problemsOf(at(10 * 1024 * 1024))).toContain("limits.maxBodyBytes: must be at most");
   });
 
   it("says which key is missing and what it looks like", () => {
