@@ -303,18 +303,19 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer | und
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const onData = (chunk: Buffer) => {
+    // Listeners written in place: `npm start` runs under tsx, which names every function held
+    // in a variable with a property write as it is made, once per request here.
+    request.on("data", (chunk: Buffer) => {
+      if (size > limit) return;
       size += chunk.length;
       if (size <= limit) {
         chunks.push(chunk);
         return;
       }
-      request.off("data", onData);
       request.pause();
       resolve(undefined);
-    };
+    });
     // `on`, not `once`: each fires at most once for a request, and `once` wraps every listener.
-    request.on("data", onData);
     request.on("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
     request.on("error", reject);
     request.on("close", () => {

@@ -216,6 +216,24 @@ describe("recording a request", () => {
     expect(first).toBeUndefined();
   });
 
+  it("gives the bytes of a raw request dropped with its entry back to the byte bound", async () => {
+    // Room for two entries and for two raw requests of 1,040 bytes, not three.
+    const log = new RequestLog(2, 2_500);
+    const body = Buffer.from("x".repeat(1_000));
+    const record = recorder(log);
+    const event = apiGatewayEvent({
+      method: "POST",
+      path: "/webhooks/nowhere",
+      headers: { "content-type": "application/octet-stream" },
+      body,
+    });
+    for (let index = 0; index < 50; index++) {
+      await record(event, answer(404, { error: "unknown_source" }), Buffer.from(body));
+    }
+    const kept = log.recent().map((entry) => log.raw(entry.seq)?.body.toString());
+    expect(kept).toEqual([body.toString(), body.toString()]);
+  });
+
   it("names the events the routes expect when a request is ignored", async () => {
     const log = new RequestLog();
     const event = await githubEvent("issues", { action: "closed", issue: {} }, "d-ignored");
