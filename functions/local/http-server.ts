@@ -244,13 +244,20 @@ function send(
 }
 
 function writeReady(): void {
-  for (const ready of readyAnswers.splice(0)) {
-    try {
-      write(ready);
-    } catch {
-      // A connection gone meanwhile takes its answer with it; the others are still written.
-      ready.request.socket?.destroy();
+  for (const ready of readyAnswers.splice(0)) writeOrFail(ready);
+}
+
+/** An answer that cannot be written (a header node refuses) becomes a bare 500, as any fault. */
+function writeOrFail(ready: ReadyAnswer): void {
+  try {
+    write(ready);
+  } catch {
+    if (ready.answer !== INTERNAL_ERROR && !ready.response.headersSent) {
+      writeOrFail({ ...ready, answer: INTERNAL_ERROR, close: true });
+      return;
     }
+    // The others of this turn are still written.
+    ready.request.socket?.destroy();
   }
 }
 

@@ -269,6 +269,25 @@ describe("the local HTTP server's answers, written together at the end of a turn
       await server.close();
     }
   });
+  it("answers 500 when an answer cannot be written, and still writes the others of its turn", async () => {
+    const server = await startHttpServer(
+      async (event) =>
+        event.rawPath === "/bad"
+          ? { statusCode: 200, headers: { "x-bad": "line\nbreak" }, body: "{}" }
+          : { statusCode: 200, body: '{"status":"ok"}' },
+      0,
+    );
+    try {
+      const [bad, good] = await Promise.all(
+        ["/bad", "/good"].map((path) => fetch(`${server.url}${path}`)),
+      );
+      expect(bad?.status).toBe(500);
+      expect(await bad?.json()).toEqual({ error: "internal_error", message: "internal error" });
+      expect(good?.status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe("the local HTTP server's timeouts (item 10)", () => {
