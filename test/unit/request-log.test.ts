@@ -56,6 +56,15 @@ function newest(log: RequestLog) {
 
 const answer = (statusCode: number, body: object) => ({ statusCode, body: JSON.stringify(body) });
 
+/** A webhook for a source the config does not have, with this raw body. */
+const unknownSourceEvent = (body: Buffer) =>
+  apiGatewayEvent({
+    method: "POST",
+    path: "/webhooks/nowhere",
+    headers: { "content-type": "application/octet-stream" },
+    body,
+  });
+
 /** The log entry of a GitHub webhook that ingest accepted. */
 const acceptedGithub = (more: Record<string, unknown> = {}) => ({
   at: NOW.toISOString(),
@@ -197,12 +206,7 @@ describe("recording a request", () => {
     // Not UTF-8: a copy through a string would change these bytes.
     const body = Buffer.from([0xff, 0xfe, 0x00, 0x80, ...Buffer.from("x".repeat(1_000))]);
     const record = recorder(log);
-    const event = apiGatewayEvent({
-      method: "POST",
-      path: "/webhooks/nowhere",
-      headers: { "content-type": "application/octet-stream" },
-      body,
-    });
+    const event = unknownSourceEvent(body);
     await record(event, answer(404, { error: "unknown_source" }));
     // The local server hands over the body it read: that very buffer is kept, not a decoded copy.
     const read = Buffer.from(body);
@@ -221,12 +225,7 @@ describe("recording a request", () => {
     const log = new RequestLog(2, 2_500);
     const body = Buffer.from("x".repeat(1_000));
     const record = recorder(log);
-    const event = apiGatewayEvent({
-      method: "POST",
-      path: "/webhooks/nowhere",
-      headers: { "content-type": "application/octet-stream" },
-      body,
-    });
+    const event = unknownSourceEvent(body);
     for (let index = 0; index < 50; index++) {
       await record(event, answer(404, { error: "unknown_source" }), Buffer.from(body));
     }
