@@ -168,10 +168,7 @@ export function makeIngest(deps: IngestDeps) {
       }
     }
     // A job over the queue's size limit could never be sent: it fails like a message over a limit.
-    // The exact size is only computed when a cheap upper bound is over the limit.
-    const tooBig = (job: EventJob) =>
-      jsonBytesAtMost(job) > MAX_JOB_BYTES && jobBytes(job) > MAX_JOB_BYTES;
-    for (const job of jobs.filter(tooBig)) {
+    for (const job of jobs.filter(isTooBig)) {
       jobs.splice(jobs.indexOf(job), 1);
       const reason = `job is ${jobBytes(job)} bytes, over the queue's limit of ${MAX_JOB_BYTES}`;
       failures.push({ jobId: job.jobId, reason });
@@ -242,6 +239,10 @@ const notWellFormed = (what: string) =>
   new BadRequestError(`event ${what} is not well-formed Unicode (a lone surrogate)`);
 
 const jobBytes = (job: EventJob): number => Buffer.byteLength(JSON.stringify(job), "utf8");
+
+/** Over the queue's limit; the exact size only when a cheap upper bound is over it. */
+const isTooBig = (job: EventJob): boolean =>
+  jsonBytesAtMost(job) > MAX_JOB_BYTES && jobBytes(job) > MAX_JOB_BYTES;
 
 /** Sender-controlled text in a log line: short enough to read, never the whole value. */
 export const clipForLog = (text: string): string => clip(text, LOG_ID_LENGTH);

@@ -274,10 +274,13 @@ function compileJson(value: unknown, key: string, engine: TemplateEngine): JsonT
 }
 
 /** One result for a route whose pattern matched; nothing when its condition is false. */
+/** A route that could not render its message, and why (clipped). */
+const failedRoute = (route: CompiledRoute, reason: string): RouteResult[] => [
+  { routeIndex: route.index, ok: false, reason: clip(reason, MAX_REASON_LENGTH) },
+];
+
+/** Renders one matching route; no closure made per render (this runs for every webhook). */
 function renderRoute(route: CompiledRoute, context: TemplateContext): RouteResult[] {
-  const failed = (reason: string): RouteResult[] => [
-    { routeIndex: route.index, ok: false, reason: clip(reason, MAX_REASON_LENGTH) },
-  ];
   let field = "condition";
   try {
     if (route.condition && !route.condition.test(context)) return [];
@@ -288,7 +291,8 @@ function renderRoute(route: CompiledRoute, context: TemplateContext): RouteResul
     const userId = /^\d+$/.test(userIdText) ? Number(userIdText) : Number.NaN;
     if (!Number.isSafeInteger(userId) || userId <= 0) {
       const why = userIdText === "" ? "no user id found" : "not a positive integer";
-      return failed(
+      return failedRoute(
+        route,
         `userId rendered as ${JSON.stringify(clip(userIdText, MAX_SHOWN_USER_ID))} (${why})`,
       );
     }
@@ -302,19 +306,22 @@ function renderRoute(route: CompiledRoute, context: TemplateContext): RouteResul
     if (route.urlPreview !== undefined) rendered.urlPreview = route.urlPreview;
 
     const valid = validateMessage(rendered);
-    if (!valid.ok) return failed(valid.reason);
+    if (!valid.ok) return failedRoute(route, valid.reason);
     let notify: RenderedNotification | undefined;
     if (route.notify) {
       field = "notify";
       const text = route.notify.message.render(context);
       const checked = validateMessage({ userId, message: text, attach: rendered.attach });
-      if (!checked.ok) return failed(`notify: ${checked.reason}`);
+      if (!checked.ok) return failedRoute(route, `notify: ${checked.reason}`);
       field = "notifyTag";
       // The escape's zero-width fences are not part of a tag: equal tags must stay equal.
       const tag = route.notify.tag.render(context).replaceAll("\u200B", "").trim();
-      if (tag === "") return failed("notifyTag rendered empty");
+      if (tag === "") return failedRoute(route, "notifyTag rendered empty");
       if (tag.length > MAX_NOTIFY_TAG_LENGTH) {
-        return failed(`notifyTag is ${tag.length} characters, over ${MAX_NOTIFY_TAG_LENGTH}`);
+        return failedRoute(
+          route,
+          `notifyTag is ${tag.length} characters, over ${MAX_NOTIFY_TAG_LENGTH}`,
+        );
       }
       notify = {
         message: checked.message.message,
@@ -333,6 +340,9 @@ function renderRoute(route: CompiledRoute, context: TemplateContext): RouteResul
       },
     ];
   } catch (error) {
-    return failed(`${field}: ${error instanceof Error ? error.message : String(error)}`);
+    return failedRoute(
+      route,
+      `${field}: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 }

@@ -78,8 +78,8 @@ export class RequestLog {
    * answers, and the request is logged after the answer. Oldest dropped beyond the capacity.
    */
   private readonly waiting = new Map<string, LoggedOutcome[]>();
-  /** Raw requests by seq, oldest first, within `rawBytes` together. */
-  private readonly raws = new Map<number, RawRequest>();
+  /** Raw requests by seq with their sizes, oldest first, within `rawBytes` together. */
+  private readonly raws = new Map<number, KeptRaw>();
   private rawTotal = 0;
   private seq = 0;
   /** Changes so far (requests and outcomes): a cheap "anything new?" for pollers. */
@@ -111,25 +111,27 @@ export class RequestLog {
 
   /** The request as it came (headers, raw body), while it is still kept. */
   raw(seq: number): RawRequest | undefined {
-    return this.raws.get(seq);
+    return this.raws.get(seq)?.raw;
   }
 
   private keepRaw(seq: number, raw: RawRequest): void {
     const size = rawSize(raw);
     if (size > this.rawBytes) return;
-    this.raws.set(seq, raw);
+    this.raws.set(seq, { raw, size });
     this.rawTotal += size;
+    if (this.rawTotal <= this.rawBytes) return;
     for (const oldest of this.raws.keys()) {
       if (this.rawTotal <= this.rawBytes) break;
       this.forgetRaw(oldest);
     }
   }
 
+  /** Its size as kept: counted once, not again on every request that pushes it out. */
   private forgetRaw(seq: number): void {
-    const raw = this.raws.get(seq);
-    if (!raw) return;
+    const kept = this.raws.get(seq);
+    if (!kept) return;
     this.raws.delete(seq);
-    this.rawTotal -= rawSize(raw);
+    this.rawTotal -= kept.size;
   }
 
   addOutcome(record: OutcomeLike): LoggedOutcome {
@@ -191,6 +193,11 @@ function upsert(outcomes: LoggedOutcome[], outcome: LoggedOutcome): void {
   const index = outcomes.findIndex((known) => known.jobId === outcome.jobId);
   if (index >= 0) outcomes[index] = outcome;
   else outcomes.push(outcome);
+}
+
+interface KeptRaw {
+  raw: RawRequest;
+  size: number;
 }
 
 function rawSize(raw: RawRequest): number {

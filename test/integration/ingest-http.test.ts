@@ -242,6 +242,73 @@ describe("ingest over HTTP: replays, sizes and malformed requests", () => {
   });
 });
 
+describe("the local HTTP server's answers, written together at the end of a turn", () => {
+  it("answers each of many requests made in one turn with its own answer, in order on one connection", async () => {
+    // Every request answers at once, so several are answered in the same turn of the event loop.
+    const server = await startHttpServer(async () => ({ statusCode: 404 }), 0, "127.0.0.1", {
+      sourceIds: new Set(["shop"]),
+      webhook: async (request) => ({
+        statusCode: 202,
+        body: { status: "accepted", eventId: request.body.toString() },
+      }),
+    });
+    try {
+      const url = `${server.url}/webhooks/shop`;
+      const ids = Array.from({ length: 40 }, (_, index) => `event-${index}`);
+      const answers = await Promise.all(
+        ids.map(async (id) => {
+          const response = await fetch(url, { method: "POST", body: id });
+          return { status: response.status, body: await response.json() };
+        }),
+      );
+      expect(answers).toEqual(
+        ids.map((eventId) => ({ status: 202, body: { status: "accepted", eventId } })),
+      );
+      // Two requests in one write on one connection: two answers, in the order asked.
+      const { port, hostname } = new URL(server.url);
+      const request = (id: string) =>
+        `POST /webhooks/shop HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Length: ${id.length}\r\n\r\n${id}`;
+      const received = await new Promise<string>((resolve) => {
+        const socket = connect(Number(port), hostname);
+        let text = "";
+        socket.on("data", (chunk) => {
+          text += chunk.toString("latin1");
+          if (text.split('"eventId"').length === 3) {
+            socket.destroy();
+            resolve(text);
+          }
+        });
+        socket.write(request("first") + request("second"));
+      });
+      expect(received.match(/"eventId":"(\w+)"/g)).toEqual([
+        '"eventId":"first"',
+        '"eventId":"second"',
+      ]);
+    } finally {
+      await server.close();
+    }
+  });
+  it("answers 500 when an answer cannot be written, and still writes the others of its turn", async () => {
+    const server = await startHttpServer(
+      async (event) =>
+        event.rawPath === "/bad"
+          ? { statusCode: 200, headers: { "x-bad": "line\nbreak" }, body: "{}" }
+          : { statusCode: 200, body: '{"status":"ok"}' },
+      0,
+    );
+    try {
+      const [bad, good] = await Promise.all(
+        ["/bad", "/good"].map((path) => fetch(`${server.url}${path}`)),
+      );
+      expect(bad?.status).toBe(500);
+      expect(await bad?.json()).toEqual({ error: "internal_error", message: "internal error" });
+      expect(good?.status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("the local HTTP server's timeouts (item 10)", () => {
   it("closes a silent connection after the headers timeout", async () => {
     const server = await startHttpServer(

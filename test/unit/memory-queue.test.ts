@@ -90,22 +90,29 @@ describe("MemoryQueue", () => {
     return { queue, morePolls, handled, batchSizes };
   }
 
-  it("yields to ingest: while busy, one message now and then; the rest in full batches once the burst is over", async () => {
+  it("yields to ingest: a burst's first batch waits an interval too; the rest go in full batches once the burst is over", async () => {
     let busy = true;
-    // Longer than the test: while busy, no second batch can start.
+    // Longer than the test: while busy, no batch can start.
     const { queue, morePolls, handled, batchSizes } = yieldingQueue(() => busy, 3_600_000);
     await queue.enqueue([job(1), job(2), job(3)]);
-    // The first batch starts at once, of one message.
-    while (handled.length < 1) await morePolls(1);
+    // A burst shorter than the interval pays for no delivery (a cold first message is costly).
     await morePolls(5);
-    expect(handled).toEqual(["j-1"]);
-    expect(queue.size).toBe(2);
+    expect(handled).toEqual([]);
+    expect(queue.size).toBe(3);
+    busy = false;
+    await queue.idle();
+    expect(handled).toEqual(["j-1", "j-2", "j-3"]);
+    expect(batchSizes).toEqual([3]);
+    // The next burst waits its own interval, counted from its first poll.
+    busy = true;
+    await queue.enqueue([job(4), job(5)]);
+    await morePolls(5);
+    expect(handled).toEqual(["j-1", "j-2", "j-3"]);
     busy = false;
     await queue.idle();
     queue.stop();
-    expect(handled).toEqual(["j-1", "j-2", "j-3"]);
-    // A batch of one while busy (a fifth of the work the burst pays for), then a full batch.
-    expect(batchSizes).toEqual([1, 2]);
+    expect(handled).toEqual(["j-1", "j-2", "j-3", "j-4", "j-5"]);
+    expect(batchSizes).toEqual([3, 2]);
   });
 
   it("yields to ingest: during a burst, deliver goes on one message at a time", async () => {

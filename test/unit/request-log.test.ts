@@ -56,6 +56,15 @@ function newest(log: RequestLog) {
 
 const answer = (statusCode: number, body: object) => ({ statusCode, body: JSON.stringify(body) });
 
+/** A webhook for a source the config does not have, with this raw body. */
+const unknownSourceEvent = (body: Buffer) =>
+  apiGatewayEvent({
+    method: "POST",
+    path: "/webhooks/nowhere",
+    headers: { "content-type": "application/octet-stream" },
+    body,
+  });
+
 /** The log entry of a GitHub webhook that ingest accepted. */
 const acceptedGithub = (more: Record<string, unknown> = {}) => ({
   at: NOW.toISOString(),
@@ -197,12 +206,7 @@ describe("recording a request", () => {
     // Not UTF-8: a copy through a string would change these bytes.
     const body = Buffer.from([0xff, 0xfe, 0x00, 0x80, ...Buffer.from("x".repeat(1_000))]);
     const record = recorder(log);
-    const event = apiGatewayEvent({
-      method: "POST",
-      path: "/webhooks/nowhere",
-      headers: { "content-type": "application/octet-stream" },
-      body,
-    });
+    const event = unknownSourceEvent(body);
     await record(event, answer(404, { error: "unknown_source" }));
     // The local server hands over the body it read: that very buffer is kept, not a decoded copy.
     const read = Buffer.from(body);
@@ -214,6 +218,19 @@ describe("recording a request", () => {
     expect(second?.body.equals(body)).toBe(true);
     // Three requests of 1,040 bytes (body and headers) are over 3,000: the oldest went.
     expect(first).toBeUndefined();
+  });
+
+  it("gives the bytes of a raw request dropped with its entry back to the byte bound", async () => {
+    // Room for two entries and for two raw requests of 1,040 bytes, not three.
+    const log = new RequestLog(2, 2_500);
+    const body = Buffer.from("x".repeat(1_000));
+    const record = recorder(log);
+    const event = unknownSourceEvent(body);
+    for (let index = 0; index < 50; index++) {
+      await record(event, answer(404, { error: "unknown_source" }), Buffer.from(body));
+    }
+    const kept = log.recent().map((entry) => log.raw(entry.seq)?.body.toString());
+    expect(kept).toEqual([body.toString(), body.toString()]);
   });
 
   it("names the events the routes expect when a request is ignored", async () => {
