@@ -266,23 +266,15 @@ export function receiptFor(source: SourceConfig, event: VerifiedEvent): Receipt 
   if (event.contentHash === undefined)
     return { sourceId: source.id, eventId: event.id, eventName: event.name, byId: true };
   const resigned = source.type === "hmac" && source.timestampHeader !== undefined;
-  if (event.bodyHash !== undefined) {
-    return {
-      sourceId: source.id,
-      eventId: event.id,
-      eventName: event.name,
-      contentHash: event.contentHash,
-      byId: resigned,
-      bodyHash: event.bodyHash,
-    };
-  }
-  return {
+  const receipt: Receipt = {
     sourceId: source.id,
     eventId: event.id,
     eventName: event.name,
     contentHash: event.contentHash,
     byId: resigned,
   };
+  if (event.bodyHash !== undefined) receipt.bodyHash = event.bodyHash;
+  return receipt;
 }
 
 /**
