@@ -91,7 +91,15 @@ export function makeIngest(deps: IngestDeps) {
     const receipt = receiptFor(source, event);
     const found = await guardStore(() => receipts.record(receipt, receivedAt));
     if (found.state !== "recorded") {
-      if (found.state === "received") await queueUnproven(source.id, event.payload, found.first);
+      if (found.state === "received" && sameBody(found.bodyHash, receipt.bodyHash)) {
+        await queueUnproven(source.id, event.payload, found.first);
+      } else if (found.state === "received") {
+        // Its own signed body under another event's unsigned id: nothing of it is queued.
+        log.warn("event id received before with another body: nothing queued", {
+          sourceId: source.id,
+          eventId: clipForLog(event.id),
+        });
+      }
       return { statusCode: 200, body: { status: "duplicate", eventId: event.id } };
     }
 
@@ -252,21 +260,31 @@ export const clipForLog = (text: string): string => clip(text, LOG_ID_LENGTH);
  * enough. GitHub's and generic HMAC ids and names come in unsigned headers, so the hash of the
  * signed bytes is recorded instead: a captured body replayed under a new delivery id, or
  * relabelled as another event, is a duplicate. A timestamped HMAC sender re-signs each retry, so
- * there the id is recorded as well.
+ * there the id is recorded as well, with the body's hash when the id is an unsigned header.
  */
 export function receiptFor(source: SourceConfig, event: VerifiedEvent): Receipt {
   // Literals, not `{ ...receipt, byId }`: node 20 adds properties to a spread copy slowly (µs).
   if (event.contentHash === undefined)
     return { sourceId: source.id, eventId: event.id, eventName: event.name, byId: true };
   const resigned = source.type === "hmac" && source.timestampHeader !== undefined;
-  return {
+  const receipt: Receipt = {
     sourceId: source.id,
     eventId: event.id,
     eventName: event.name,
     contentHash: event.contentHash,
     byId: resigned,
   };
+  if (event.bodyHash !== undefined) receipt.bodyHash = event.bodyHash;
+  return receipt;
 }
+
+/**
+ * Whether a request may queue the jobs of the receipt it found: its body is the first request's,
+ * or either hash is unknown (a signed id, or a receipt written before body hashes were kept: as
+ * before, docs/ingest-receipts.md).
+ */
+const sameBody = (first: string | undefined, own: string | undefined): boolean =>
+  first === undefined || own === undefined || first === own;
 
 /** A store that cannot be reached is our fault: 503, so the sender retries. */
 async function guardStore<T>(operation: () => Promise<T>): Promise<T> {

@@ -19,6 +19,12 @@ export interface Receipt {
   eventName: string;
   contentHash?: string;
   byId: boolean;
+  /**
+   * SHA-256 (hex) of the body alone, where the id is unsigned and each retry is signed anew: what
+   * a legit retry under the same id repeats. A request that finds the id's receipt with another
+   * body queues nothing (docs/ingest-receipts.md, "An id taken from another body").
+   */
+  bodyHash?: string;
 }
 
 /** The request that recorded a receipt: the event's jobs are made from these, whoever retries. */
@@ -33,17 +39,22 @@ export interface FirstReceipt {
  * - `recorded`: the receipt is ours, written now; this request queues the event's jobs.
  * - `received`: an earlier request recorded it (`first`). Whether its jobs reached the queue is
  *   not on the receipt: deliver's outcome of each job proves it, and the caller queues the jobs
- *   without one again (a copy of a queued job is settled once, docs/ledger.md).
+ *   without one again (a copy of a queued job is settled once, docs/ledger.md). `bodyHash`: the
+ *   body hash on the receipt of `first.eventId`, where there is one: the caller queues nothing
+ *   when its own body hash differs.
  * - `queued`: a receipt of the two-write scheme, marked queued: a duplicate, nothing to check.
  */
 export type ReceiptState =
   | { state: "recorded" }
-  | { state: "received"; first: FirstReceipt }
+  | { state: "received"; first: FirstReceipt; bodyHash?: string }
   | { state: "queued" };
 
 /**
  * Event receipts, kept at least 30 days: one conditional put per key (the content hash, then the
- * id), written once; the first key that exists already answers and nothing more is written.
+ * id), written once; the first key that exists already answers and nothing more is written. A
+ * receipt with a `bodyHash` whose content hash is found answers with the body hash on the receipt
+ * of the id the content receipt names (one read): a content receipt written under a forged id
+ * header is then refused too.
  */
 export interface ReceiptStore {
   record(receipt: Receipt, receivedAt: Date): Promise<ReceiptState>;

@@ -16,7 +16,15 @@ class Held {
     readonly receivedMs: number,
     /** Epoch seconds, rounded up, as the DynamoDB store's `expiresAt`. */
     readonly expiresAt: number,
+    /** `Receipt.bodyHash`: only where the id is an unsigned header of a re-signing sender. */
+    readonly bodyHash: string | undefined,
   ) {}
+
+  /** What a webhook that finds this receipt is told. */
+  get found(): ReceiptState {
+    const { bodyHash } = this;
+    return { state: "received", first: this.first, ...(bodyHash !== undefined && { bodyHash }) };
+  }
 
   get first(): FirstReceipt {
     return {
@@ -73,12 +81,11 @@ export function makeMemoryReceiptStore(): ReceiptStore & { readonly size: number
     const receivedMs = receivedAt.getTime();
     const nowSeconds = Math.floor(receivedMs / 1000);
     const old = keys.get(key);
-    if (old !== undefined && old.expiresAt >= nowSeconds) {
-      return { state: "received", first: old.first };
-    }
+    if (old !== undefined && old.expiresAt >= nowSeconds) return old.found;
     keys.delete(key);
     const expiresAt = Math.ceil((receivedMs + RECEIPT_DAYS * DAY_MS) / 1000);
-    keys.set(key, new Held(receipt.eventId, receipt.eventName, receivedMs, expiresAt));
+    const { eventId, eventName, bodyHash } = receipt;
+    keys.set(key, new Held(eventId, eventName, receivedMs, expiresAt, bodyHash));
     dropExpired(keys, nowSeconds);
     return RECORDED;
   };
@@ -98,6 +105,11 @@ export function makeMemoryReceiptStore(): ReceiptStore & { readonly size: number
       if (receipt.contentHash !== undefined) {
         const keys = keysOf(byContent, receipt.sourceId);
         const state = put(keys, receipt.contentHash, receipt, receivedAt);
+        // As the DynamoDB store: the body hash on the receipt of the id the content names.
+        if (state.state === "received" && receipt.bodyHash !== undefined) {
+          const named = byId.get(receipt.sourceId)?.get(state.first.eventId)?.bodyHash;
+          return named === undefined ? state : { ...state, bodyHash: named };
+        }
         if (state.state !== "recorded" || !receipt.byId) return state;
       }
       return put(keysOf(byId, receipt.sourceId), receipt.eventId, receipt, receivedAt);

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHmac, randomUUID } from "node:crypto";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { awsClientOptions, INGEST_AWS_BUDGET } from "../../functions/adapters/aws";
@@ -14,7 +14,9 @@ import { outcomeRecord } from "../../functions/core/outcome";
 import type { JobQueue } from "../../functions/core/ports";
 import { compileRoutes } from "../../functions/core/routes";
 import { ensureTable } from "../../functions/local/ensure-table";
+import { makeMemoryReceiptStore } from "../../functions/local/memory-receipts";
 import { GITHUB_ROUTE, TEST_SECRETS, testConfig } from "../support/bridge";
+import { shopSource } from "../support/config-fixtures";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
 import { type FakeSqs, startFakeSqs } from "../support/fake-sqs";
 import { issueOpened } from "../support/lambda-bundles";
@@ -225,6 +227,108 @@ describe("ingest when the queue fails", () => {
         "Bitrix24 said \uFFFD",
         `${"x".repeat(999)}\uFFFD`,
       ]);
+    });
+  });
+
+  describe.each([
+    ["DynamoDB (dynalite)", () => makeDynamoReceiptStore(makeTestClient(dynamo.endpoint), table)],
+    ["memory (the local run)", () => makeMemoryReceiptStore()],
+  ])("a re-signing HMAC sender's unsigned id header, receipts in %s", (_, makeReceipts) => {
+    // Id from an unsigned header, a signed timestamp: each retry is signed anew (receiptFor).
+    const config = testConfig({
+      sources: [
+        shopSource({
+          id: "timed",
+          secret: "env:SHOP_SECRET",
+          prefix: undefined,
+          timestampHeader: "x-shop-timestamp",
+          eventId: { header: "x-shop-event-id" },
+          eventName: { header: "x-shop-event" },
+        }),
+      ],
+      routes: [
+        {
+          source: "timed",
+          events: ["order.paid"],
+          userId: "{{ payload.userId }}",
+          message: "{{ payload.text }}",
+        },
+      ],
+    });
+    /** Signed as the sender signs: HMAC-SHA256 of `<timestamp>.<body>`, hex; id and name unsigned. */
+    const timed = (payload: Record<string, unknown>, id: string, name: string, ts: number) => {
+      const body = JSON.stringify(payload);
+      const signature = createHmac("sha256", TEST_SECRETS.SHOP_SECRET)
+        .update(`${ts}.${body}`)
+        .digest("hex");
+      const headers = {
+        "content-type": "application/json",
+        "x-shop-signature": signature,
+        "x-shop-timestamp": String(ts),
+        "x-shop-event-id": id,
+        "x-shop-event": name,
+      };
+      return { sourceId: "timed", headers, body: Buffer.from(body) };
+    };
+
+    /** Ingest at one instant over one receipt store; `queued` is what reached the queue. */
+    function timedIngest() {
+      const queued: QueueMessage[] = [];
+      const now = new Date();
+      const receipts = makeReceipts();
+      const ingest = makeIngest({
+        config,
+        secretsFor: async () => [TEST_SECRETS.SHOP_SECRET],
+        router: compileRoutes(config),
+        receipts,
+        queue: { enqueue: async (jobs) => void queued.push(...jobs) },
+        outcomes: makeDynamoOutcomeStore(makeTestClient(dynamo.endpoint), table),
+        clock: { now: () => now },
+        log: silentLog,
+        metrics: noMetrics,
+      });
+      const event = { userId: 7, text: `paid ${randomUUID()}` };
+      const eventId = `e-${randomUUID()}`;
+      const seconds = Math.floor(now.getTime() / 1000);
+      return { ingest, receipts, queued, now, seconds, event, eventId };
+    }
+
+    it("a captured signed request under the id of an event in flight queues nothing of its own; the sender's re-signed retry still queues the event", async () => {
+      const { ingest, queued, seconds, event, eventId } = timedIngest();
+      // The event is queued; deliver has not settled it yet, so its receipt has no proof.
+      expect(await ingest(timed(event, eventId, "order.paid", seconds))).toMatchObject({
+        statusCode: 202,
+      });
+      const captured = { userId: 666, text: "forged" };
+      const ignored = await ingest(timed(captured, `b-${randomUUID()}`, "order.viewed", seconds));
+      expect(ignored).toMatchObject({ body: { status: "ignored" } });
+
+      // The attacker resends the ignored request, signature untouched, under the event's id and name.
+      // Sent twice: the second finds the content receipt the first wrote, which names the event.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const forged = await ingest(timed(captured, eventId, "order.paid", seconds));
+        expect(forged).toMatchObject({ statusCode: 200, body: { status: "duplicate" } });
+      }
+      expect(queued.map((job) => job.kind === "event" && job.message)).toEqual([event.text]);
+
+      // The sender's own retry, signed anew, still queues what has no outcome: a copy.
+      const retried = await ingest(timed(event, eventId, "order.paid", seconds + 1));
+      expect(retried).toMatchObject({ statusCode: 200, body: { status: "duplicate" } });
+      expect(queued.map((job) => job.kind === "event" && job.message)).toEqual([
+        event.text,
+        event.text,
+      ]);
+      expect(new Set(queued.map((job) => job.kind === "event" && job.jobId)).size).toBe(1);
+    });
+    it("a receipt written before body hashes were kept lets the sender's re-signed retry queue the event, as before", async () => {
+      const { ingest, receipts, queued, now, seconds, event, eventId } = timedIngest();
+      const old = { sourceId: "timed", eventId, eventName: "order.paid", byId: true };
+      expect(await receipts.record({ ...old, contentHash: randomUUID() }, now)).toEqual({
+        state: "recorded",
+      });
+      const retried = await ingest(timed(event, eventId, "order.paid", seconds + 1));
+      expect(retried).toMatchObject({ statusCode: 200, body: { status: "duplicate" } });
+      expect(queued.map((job) => job.kind === "event" && job.message)).toEqual([event.text]);
     });
   });
 

@@ -1126,6 +1126,37 @@ function receiptContract(receipts: () => ReceiptStore, fresh: (prefix: string) =
     expect(await receive(replay("x"), at(30 * DAY + 2 * SECOND))).toBe("recorded");
   });
 
+  it("answers with the body hash on the id's receipt, to a re-signed retry and to a forged id alike", async () => {
+    const eventId = fresh("evt");
+    const signed = (contentHash: string, bodyHash: string): Receipt => ({
+      ...hashed("shop", eventId, contentHash, true),
+      bodyHash,
+    });
+    expect(await receive(signed(fresh("sha"), "body-a"), T0)).toBe("recorded");
+    const retry = await receipts().record(signed(fresh("sha"), "body-a"), at(SECOND));
+    expect(retry).toMatchObject({ state: "received", first: { eventId }, bodyHash: "body-a" });
+    // Another body's signed bytes under this id: its content is new, the id's receipt answers;
+    // sent again, its own content receipt (which names this id) defers to the id's body hash.
+    const forged = signed(fresh("sha"), "body-b");
+    for (const later of [SECOND, 2 * SECOND]) {
+      expect(await receipts().record(forged, at(later))).toMatchObject({
+        state: "received",
+        first: { eventId, receivedAt: later === SECOND ? T0 : at(SECOND) },
+        bodyHash: "body-a",
+      });
+    }
+  });
+
+  it("a receipt written before body hashes were kept answers without one", async () => {
+    const eventId = fresh("evt");
+    expect(await receive(hashed("shop", eventId, fresh("sha"), true), T0)).toBe("recorded");
+    const retry = { ...hashed("shop", eventId, fresh("sha"), true), bodyHash: "body-a" };
+    expect(await receipts().record(retry, at(SECOND))).toEqual({
+      state: "received",
+      first: { eventId, eventName: "push", receivedAt: T0 },
+    });
+  });
+
   it("with byId, a re-signed retry (new hash, same id) is found too", async () => {
     const eventId = fresh("evt");
     const signed = (contentHash: string): Receipt => hashed("shop", eventId, contentHash, true);

@@ -159,4 +159,12 @@ describe("receiptFor", () => {
       byId: true,
     });
   });
+
+  it("keeps the body's hash where the event has one (an unsigned id on a re-signed retry)", () => {
+    const unsignedId = { ...event, contentHash: "abc", bodyHash: "def" };
+    expect(receiptFor(source("timed"), unsignedId)).toMatchObject({ byId: true, bodyHash: "def" });
+    expect(receiptFor(source("timed"), { ...event, contentHash: "abc" })).not.toHaveProperty(
+      "bodyHash",
+    );
+  });
 });

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { type DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import type { Receipt, ReceiptState, ReceiptStore } from "../../core/ports";
 import {
   conditional,
@@ -29,6 +29,8 @@ const QUEUED: ReceiptState = { state: "queued" };
  *
  * Writes per webhook: one, for a new event and for a duplicate (whose put fails its condition),
  * except for an HMAC source with a signed timestamp, whose hash and id are both receipts (two).
+ * A receipt with a body hash (the id an unsigned header) carries it on both items; a duplicate of
+ * its content also reads the item of the id the content item names (a read, not a write).
  *
  * @example const receipts = makeDynamoReceiptStore(client, "hookline");
  * if ((await receipts.record(receipt, now)).state === "recorded") await queue.enqueue(jobs);
@@ -51,6 +53,7 @@ export function makeDynamoReceiptStore(client: DynamoDBClient, tableName: string
           expiresAt: ttlSeconds(receivedMs + daysMs(RECEIPT_DAYS)),
           state: str("received"),
           attempt: str(attempt),
+          ...(receipt.bodyHash !== undefined && { bodyHash: str(receipt.bodyHash) }),
         },
         ConditionExpression: "attribute_not_exists(pk) OR expiresAt < :now",
         ExpressionAttributeValues: { ":now": num(Math.floor(receivedMs / 1000)) },
@@ -73,11 +76,32 @@ export function makeDynamoReceiptStore(client: DynamoDBClient, tableName: string
         : undefined,
   });
 
+  /**
+   * The content item names the id it was first received under, which is unsigned: the body hash
+   * on that id's item says whether this body is that event's. None there (no item, or an old
+   * one): the content item's own stands.
+   */
+  const withIdsBody = async (state: Received, sourceId: string): Promise<ReceiptState> => {
+    const { Item } = await client.send(
+      new GetItemCommand({
+        TableName: tableName,
+        Key: keys.receipt(sourceId, state.first.eventId),
+        ConsistentRead: true,
+        ProjectionExpression: "bodyHash",
+      }),
+    );
+    const bodyHash = Item?.bodyHash?.S;
+    return bodyHash === undefined ? state : { ...state, bodyHash };
+  };
+
   return {
     async record(receipt, receivedAt) {
       const { content, id } = keysOf(receipt);
       if (content) {
         const state = await put(content, receipt, receivedAt);
+        if (state.state === "received" && receipt.bodyHash !== undefined) {
+          return withIdsBody(state, receipt.sourceId);
+        }
         if (state.state !== "recorded" || !id) return state;
       }
       // A hash recorded just before a store error stays: the sender's retry finds it `received`.
@@ -100,6 +124,7 @@ function found(item: Item | undefined, receipt: Receipt, receivedAt: Date): Rece
   const state = item.state?.S;
   if (state === undefined || state === "queued") return QUEUED;
   const first = item.receivedAt?.S;
+  const bodyHash = item.bodyHash?.S;
   return {
     state: "received",
     first: {
@@ -108,5 +133,9 @@ function found(item: Item | undefined, receipt: Receipt, receivedAt: Date): Rece
       eventName: item.eventName?.S ?? receipt.eventName,
       receivedAt: first === undefined ? receivedAt : new Date(first),
     },
+    // None on a receipt written before body hashes were kept: treated as this request's.
+    ...(bodyHash !== undefined && { bodyHash }),
   };
 }
+
+type Received = Extract<ReceiptState, { state: "received" }>;

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { SourceConfig } from "../config";
 import { BadRequestError, InvalidSignatureError } from "../errors";
 import {
@@ -44,13 +45,18 @@ export function verifyHmac(
   }
 
   const payload = parseJsonObject(request.body.toString("utf8"));
-  return {
+  const event: VerifiedEvent = {
     id: locate(source.eventId, "event id", request, payload),
     name: locate(source.eventName, "event name", request, payload),
     payload,
     // Id and name may come from unsigned headers: the signed bytes identify the event too.
     contentHash: contentHash(content),
   };
+  // A re-signed retry is known by its id, which here anyone may change: its body must match too.
+  if (source.timestampHeader !== undefined && "header" in source.eventId) {
+    event.bodyHash = createHash("sha256").update(request.body).digest("hex");
+  }
+  return event;
 }
 
 /**

@@ -72,4 +72,9 @@ export interface VerifiedEvent {
    * headers say, so ingest deduplicates on this too.
    */
   contentHash?: string;
+  /**
+   * SHA-256 (hex) of the body alone, for a sender that re-signs each retry and whose id is
+   * unsigned (generic HMAC, a timestamp, the id in a header): see `Receipt.bodyHash`.
+   */
+  bodyHash?: string;
 }

@@ -88,7 +88,22 @@ describe("generic hmac", () => {
       contentHash: createHash("sha256")
         .update(`${nowSeconds - 30}.${body}`)
         .digest("hex"),
+      // The id header is not signed: a re-signed retry must also repeat the body.
+      bodyHash: createHash("sha256").update(body).digest("hex"),
     });
+  });
+
+  it("keeps no body hash where the id is signed (a JSON path) or no timestamp re-signs retries", async () => {
+    const pathId = sourceSchema.parse({ ...timedSource, eventId: { path: "delivery" } });
+    const timed = await verifyEvent(pathId, [SECRET], timedRequest(nowSeconds), now);
+    expect(timed).toMatchObject({ id: "dlv_7" });
+    const plain = await verifyEvent(
+      hexSource,
+      [SECRET],
+      shopRequest(`sha256=${hmacOf(body)}`),
+      now,
+    );
+    for (const event of [timed, plain]) expect(event).not.toHaveProperty("bodyHash");
   });
 
   it("rejects a signature made without the timestamp when one is configured", async () => {
