@@ -1,5 +1,5 @@
 import type { SQSClient } from "@aws-sdk/client-sqs";
-import type { QueueMessage } from "../core/job";
+import { type QueueMessage, queueMessageText } from "../core/job";
 import type { DeadLetters, JobQueue, RetryScheduler } from "../core/ports";
 import { noTracing, type TraceCarrier, type Tracing } from "./tracing";
 
@@ -31,7 +31,7 @@ export function makeSqsQueue(
   return {
     async enqueue(jobs: readonly QueueMessage[]) {
       const attributes = messageAttributes(tracing.carrier());
-      const bodies = jobs.map(queueBody);
+      const bodies = jobs.map(queueMessageText);
       const [client, { SendMessageBatchCommand }] = await Promise.all([sqs(), sqsCommands()]);
       for (const batch of batches(bodies, attributes.bytes)) {
         const answer = await client.send(
@@ -92,17 +92,7 @@ export function makeSqsDeadLetters(sqs: SqsClientSource, queueUrl: string): Dead
   };
 }
 
-/**
- * A job as an SQS message body: its JSON, with U+FFFE and U+FFFF written as `\uFFFE` and
- * `\uFFFF`. SQS refuses a message holding either (it takes #x9, #xA, #xD, #x20-#xD7FF,
- * #xE000-#xFFFD and #x10000-#x10FFFF), and `JSON.stringify` escapes control characters and lone
- * surrogates but not these two: a sender's text holding one made every try of the event a 503
- * (docs/security.md). Deliver's `JSON.parse` reads the same job back.
- */
-const queueBody = (job: QueueMessage): string =>
-  JSON.stringify(job).replace(/[\uFFFE\uFFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
-
-/** Text SQS refuses in a String attribute (see {@link queueBody}) replaced with U+FFFD. */
+/** Text SQS refuses in a String attribute (see `queueMessageText`) replaced with U+FFFD. */
 const sqsText = (text: string): string =>
   text.replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, "\uFFFD");
 

@@ -8,7 +8,7 @@ import {
   UnknownSourceError,
 } from "./errors";
 import { ignoredReason } from "./ignored";
-import { type EventJob, jobIdFor } from "./job";
+import { type EventJob, jobIdFor, queueMessageText } from "./job";
 import type { Log } from "./log";
 import { jsonBytesAtMost } from "./message";
 import { Metric, type Metrics } from "./metrics";
@@ -246,7 +246,8 @@ function assertBounded(event: VerifiedEvent): void {
 const notWellFormed = (what: string) =>
   new BadRequestError(`event ${what} is not well-formed Unicode (a lone surrogate)`);
 
-const jobBytes = (job: EventJob): number => Buffer.byteLength(JSON.stringify(job), "utf8");
+/** The job's size as the queue takes it (the text the queue adapter sends). */
+const jobBytes = (job: EventJob): number => Buffer.byteLength(queueMessageText(job), "utf8");
 
 /** Over the queue's limit; the exact size only when a cheap upper bound is over it. */
 const isTooBig = (job: EventJob): boolean =>

@@ -108,6 +108,30 @@ describe("ingest limits", () => {
     ]);
   });
 
+  it("measures a job as the queue gets it: U+FFFF is sent as a 6-byte escape, not 3 bytes", async () => {
+    // 60,000 of them: 180 KB as UTF-8, under the limit; 360 KB as the queue's text, over it.
+    const text = "\uFFFF".repeat(60_000);
+    const { stripe, queued, finished } = ingestWith(() => [
+      {
+        routeIndex: 0,
+        ok: true,
+        whenLimited: "digest",
+        target: TARGET,
+        message: { userId: 7, message: "hi", attach: [{ MESSAGE: text }] },
+      },
+    ]);
+    const answer = await stripe("evt_escaped");
+    expect(answer).toMatchObject({ statusCode: 202, body: { messages: 0, failed: 1 } });
+    expect(queued).toEqual([]);
+    expect(finished).toMatchObject([
+      {
+        jobId: "stripe:evt_escaped:0",
+        outcome: "failed",
+        reason: expect.stringMatching(/^job is 36\d{4} bytes/),
+      },
+    ]);
+  });
+
   it("logs sender ids clipped", async () => {
     const { stripe, logged } = ingestWith(() => [
       { routeIndex: 0, ok: false, reason: "no user id found" },
