@@ -21,11 +21,6 @@ import {
 export { WEEK_SECONDS } from "./portals";
 
 /**
- * Portals whose week is not Bitrix24's 604800 s: a test week, for simulators and tests only (on a
- * real portal it would send a second message in Bitrix24's week). `npm start` and `hookline check`
- * warn about it; `cdk synth` refuses it unless `-c allowTestWeek=true`.
- */
-/**
  * The largest `limits.maxBodyBytes`. Lambda takes at most 6 MB of event for a synchronous
  * invocation (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html), and API
  * Gateway may hand the body over base64-encoded (4/3 its size) beside the headers: a larger limit
@@ -33,6 +28,11 @@ export { WEEK_SECONDS } from "./portals";
  */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Portals whose week is not Bitrix24's 604800 s: a test week, for simulators and tests only (on a
+ * real portal it would send a second message in Bitrix24's week). `npm start` and `hookline check`
+ * warn about it; `cdk synth` refuses it unless `-c allowTestWeek=true`.
+ */
 export function testWeeks(config: Pick<Config, "portals">): { key: string; message: string }[] {
   return config.portals.flatMap((portal, index) =>
     portal.weekSeconds === WEEK_SECONDS

@@ -273,13 +273,15 @@ function compileJson(value: unknown, key: string, engine: TemplateEngine): JsonT
   return () => value;
 }
 
-/** One result for a route whose pattern matched; nothing when its condition is false. */
 /** A route that could not render its message, and why (clipped). */
 const failedRoute = (route: CompiledRoute, reason: string): RouteResult[] => [
   { routeIndex: route.index, ok: false, reason: clip(reason, MAX_REASON_LENGTH) },
 ];
 
-/** Renders one matching route; no closure made per render (this runs for every webhook). */
+/**
+ * One result for a route whose pattern matched; nothing when its condition is false. No closure
+ * is made per render (this runs for every webhook).
+ */
 function renderRoute(route: CompiledRoute, context: TemplateContext): RouteResult[] {
   let field = "condition";
   try {

@@ -150,6 +150,7 @@ export async function startHttpServer(
 ) {
   const limits = { ...DEFAULTS, ...options };
   const maxBodyBytes = Math.min(options.maxBodyBytes ?? Infinity, API_GATEWAY_MAX_BODY_BYTES);
+  const send = makeSend();
   const server: Server = createServer(
     {
       headersTimeout: limits.headersTimeoutMs,
@@ -224,31 +225,31 @@ interface ReadyAnswer {
   close: boolean;
 }
 
-/** Answers made during this turn of the event loop, written together at its end. */
-const readyAnswers: ReadyAnswer[] = [];
-
 /**
- * Writes the answer at the end of this turn of the event loop, together with the others made in
- * it; with `close`, the connection goes with it. A write wakes a waiting client: when the server
+ * A server's `send`: writes an answer at the end of this turn of the event loop, together with
+ * the others it made in it; with `close`, the connection goes with it. A write wakes a waiting client: when the server
  * is the slower side, answering one request at a time woke it once per answer, a third of the
  * write's kernel time (9 of 26 µs per webhook, against 1.3 of 13 for a faster bare server whose
  * client is busy; `perf` in the local-run bench, bench/README.md). The answers of one turn wake it
  * once (the write fell to 9 µs).
  */
-function send(
-  request: IncomingMessage,
-  response: ServerResponse,
-  answer: APIGatewayProxyStructuredResultV2,
-  close: boolean,
-): void {
-  if (readyAnswers.push({ request, response, answer, close }) === 1) setImmediate(writeReady);
+function makeSend() {
+  /** This server's answers made during this turn of the event loop, written at its end. */
+  const ready: ReadyAnswer[] = [];
+  const writeReady = () => {
+    for (const one of ready.splice(0)) writeOrFail(one);
+  };
+  return (
+    request: IncomingMessage,
+    response: ServerResponse,
+    answer: APIGatewayProxyStructuredResultV2,
+    close: boolean,
+  ): void => {
+    if (ready.push({ request, response, answer, close }) === 1) setImmediate(writeReady);
+  };
 }
 
-function writeReady(): void {
-  for (const ready of readyAnswers.splice(0)) writeOrFail(ready);
-}
-
-/** An answer that cannot be written (a header node refuses) becomes a bare 500, as any fault. */
+/** An answer that cannot be written (Node refuses a header) becomes a bare 500, as any fault. */
 function writeOrFail(ready: ReadyAnswer): void {
   try {
     write(ready);

@@ -56,9 +56,9 @@ export interface MemoryQueueOptions {
   /**
    * Deliver's lower priority: while this answers true (the local run is taking webhooks in), at
    * most one batch of one message runs at a time, and a new one starts at most every
-   * {@link yieldingBatchEveryMs} (the first one that long after the yielding began), so accepting webhooks comes first and delivering catches up
-   * after the burst; the messages wait in the queue meanwhile, visible, their visibility timeouts
-   * not running.
+   * {@link yieldingBatchEveryMs} (the first one that long after the yielding began), so accepting
+   * webhooks comes first and delivering catches up after the burst; the messages wait in the
+   * queue meanwhile, visible, their visibility timeouts not running.
    */
   yieldWhile?: () => boolean;
   /**

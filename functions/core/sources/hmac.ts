@@ -61,7 +61,7 @@ export function verifyHmac(
 
 /**
  * Reads a locator's value; integers are accepted and stringified (`123` -> `"123"`). A number
- * JSON parsing may have rounded (beyond 2^53, or not an integer) is refused: `2^53 + 1` parses
+ * JSON parsing may have rounded (past 2^53 − 1, or not an integer) is refused: `2^53 + 1` parses
  * as `2^53`, so two events of a sender with 64-bit ids would share one id, and the second would
  * be settled as a copy of the first and never sent (docs/security.md).
  */
@@ -81,7 +81,7 @@ function locate(
   if (typeof value === "number" && Number.isSafeInteger(value)) return String(value);
   if (typeof value === "number") {
     throw new BadRequestError(
-      `body's ${what} at "${locator.path}" is a number JSON cannot carry exactly (an integer beyond 2^53, or a fraction): send it as a string`,
+      `body's ${what} at "${locator.path}" is a number JSON cannot carry exactly (an integer past 2^53 - 1, or a fraction): send it as a string`,
     );
   }
   throw new BadRequestError(`body has no string or number ${what} at "${locator.path}"`);
