@@ -242,15 +242,33 @@ describe("ingest over HTTP: replays, sizes and malformed requests", () => {
   });
 });
 
+/** Holds each caller until `count` have arrived, then lets them all go at once (later ones pass). */
+function latch(count: number) {
+  let arrived = 0;
+  let open = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return {
+    arrive(): Promise<void> {
+      arrived += 1;
+      if (arrived >= count) open();
+      return opened;
+    },
+  };
+}
+
 describe("the local HTTP server's answers, written together at the end of a turn", () => {
   it("answers each of many requests made in one turn with its own answer, in order on one connection", async () => {
-    // Every request answers at once, so several are answered in the same turn of the event loop.
+    // The first 8 requests finish together, once all 8 are in: their answers share one turn (the
+    // others go as they come).
+    const all = latch(8);
     const server = await startHttpServer(async () => ({ statusCode: 404 }), 0, "127.0.0.1", {
       sourceIds: new Set(["shop"]),
-      webhook: async (request) => ({
-        statusCode: 202,
-        body: { status: "accepted", eventId: request.body.toString() },
-      }),
+      webhook: async (request) => {
+        await all.arrive();
+        return { statusCode: 202, body: { status: "accepted", eventId: request.body.toString() } };
+      },
     });
     try {
       const url = `${server.url}/webhooks/shop`;
@@ -289,13 +307,14 @@ describe("the local HTTP server's answers, written together at the end of a turn
     }
   });
   it("answers 500 when an answer cannot be written, and still writes the others of its turn", async () => {
-    const server = await startHttpServer(
-      async (event) =>
-        event.rawPath === "/bad"
-          ? { statusCode: 200, headers: { "x-bad": "line\nbreak" }, body: "{}" }
-          : { statusCode: 200, body: '{"status":"ok"}' },
-      0,
-    );
+    // Both handlers finish together, once both requests are in: their answers share one turn.
+    const both = latch(2);
+    const server = await startHttpServer(async (event) => {
+      await both.arrive();
+      return event.rawPath === "/bad"
+        ? { statusCode: 200, headers: { "x-bad": "line\nbreak" }, body: "{}" }
+        : { statusCode: 200, body: '{"status":"ok"}' };
+    }, 0);
     try {
       const [bad, good] = await Promise.all(
         ["/bad", "/good"].map((path) => fetch(`${server.url}${path}`)),
