@@ -227,11 +227,11 @@ interface ReadyAnswer {
 
 /**
  * A server's `send`: writes an answer at the end of this turn of the event loop, together with
- * the others it made in it; with `close`, the connection goes with it. A write wakes a waiting client: when the server
- * is the slower side, answering one request at a time woke it once per answer, a third of the
- * write's kernel time (9 of 26 µs per webhook, against 1.3 of 13 for a faster bare server whose
- * client is busy; `perf` in the local-run bench, bench/README.md). The answers of one turn wake it
- * once (the write fell to 9 µs).
+ * the others it made in it; with `close`, the connection goes with it. A write wakes a waiting
+ * client: when the server is the slower side, answering one request at a time woke it once per
+ * answer, a third of the write's kernel time (9 of 26 µs per webhook, against 1.3 of 13 for a
+ * faster bare server whose client is busy; `perf` in the local-run bench, bench/README.md). The
+ * answers of one turn wake it once (the write fell to 9 µs).
  */
 function makeSend() {
   /** This server's answers made during this turn of the event loop, written at its end. */
