@@ -437,7 +437,8 @@ export async function measureColdStart(
     return { ingest, deliver, environment };
   } finally {
     await Promise.allSettled([dynamo.close(), sqs.close(), portal.close()]);
-    await rm(dir, { recursive: true, force: true });
+    if (process.env.BENCH_KEEP_DIR) console.error(`kept ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -26,6 +26,8 @@ describe("deliver in batches, against real stores and the simulator", () => {
   async function setup(
     batching = { maxMessages: 50, gatherMs: 1000 },
     budget = { operatingSeconds: 480, operatingWindowSeconds: 600, costMs: 50 },
+    /** Milliseconds hookline's clock moves on at each reading (a slow or busy process). */
+    tickMs = 0,
   ) {
     sim = await startBitrixSimulator({
       openLineCodes: [LINE],
@@ -39,7 +41,12 @@ describe("deliver in batches, against real stores and the simulator", () => {
     const portal = `portal-${++unique}.example`;
     // hookline's clock: the wall clock, moved on by `later` (the simulator keeps the wall clock).
     let offsetMs = 0;
-    const clock = { now: () => new Date(Date.now() + offsetMs) };
+    const clock = {
+      now: () => {
+        offsetMs += tickMs;
+        return new Date(Date.now() + offsetMs);
+      },
+    };
     const client = makeBitrixWebhookClient({ webhookUrl: sim.webhookUrl, timeoutMs: 1500 });
     const deps = storeDeps({
       config: ledgerConfig({ maxEvents: 2 }),
@@ -51,8 +58,18 @@ describe("deliver in batches, against real stores and the simulator", () => {
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))),
       rate: { perSecond: 2, burst: 48 },
     });
+    // Every outcome read the batcher makes (one request each), in order.
+    const outcomeReads: string[][] = [];
+    const getMany = deps.outcomes.getMany.bind(deps.outcomes);
     const deliver = makeDeliver({
       ...deps,
+      outcomes: {
+        ...deps.outcomes,
+        getMany: (jobIds) => {
+          outcomeReads.push([...jobIds]);
+          return getMany(jobIds);
+        },
+      },
       batching: {
         ...batching,
         perSecond: 2,
@@ -83,7 +100,15 @@ describe("deliver in batches, against real stores and the simulator", () => {
     const later = (ms: number) => {
       offsetMs += ms;
     };
-    return { job, attempt, outcome, later, leaseMs: deps.timings.leaseMs, limiter: deps.limiter };
+    return {
+      job,
+      attempt,
+      outcome,
+      later,
+      outcomeReads,
+      leaseMs: deps.timings.leaseMs,
+      limiter: deps.limiter,
+    };
   }
 
   it("sends events under way together in one request, each settled on its own", async () => {
@@ -111,6 +136,28 @@ describe("deliver in batches, against real stores and the simulator", () => {
     expect(await t.attempt(lone)).toEqual(done);
     expect(sim.stats.batches).toBe(0);
     expect(sim.stats.accepted).toBe(1);
+    expect(await t.outcome(lone)).toBe("sent");
+  });
+
+  it("reads a lone message's outcome once beside a free turn, even when the clock moves on", async () => {
+    // A cold process can take a millisecond between asking for the turn and the limiter's own
+    // reading of the clock; a turn free at once is still no wait, so no second read before the
+    // claim (it cost a sequential request on the cold path).
+    const t = await setup(undefined, undefined, 1);
+    const lone = t.job("lone", 41);
+    expect(await t.attempt(lone)).toEqual(done);
+    expect(t.outcomeReads).toEqual([[lone.jobId]]);
+    expect(await t.outcome(lone)).toBe("sent");
+  });
+
+  it("reads the outcomes again after a wait for the turn, right before the claims", async () => {
+    const t = await setup();
+    // The bucket booked one interval (500 ms) past its burst, and more: the next turn waits ~1 s.
+    const now = new Date();
+    await t.limiter.reserve(now, 60_000, 48 + 1);
+    const lone = t.job("waits", 42);
+    expect(await t.attempt(lone)).toEqual(done);
+    expect(t.outcomeReads).toEqual([[lone.jobId], [lone.jobId]]);
     expect(await t.outcome(lone)).toBe("sent");
   });
 

@@ -166,10 +166,10 @@ export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
       : 1;
     // A copy may have read no outcome before another attempt settled its job: its outcome is read
     // again beside the bucket turn, and once more after a wait for the turn, right before the
-    // claim (a copy whose own attempt let the slot go cannot claim it this way at all).
-    const askedAt = clock.now().getTime();
+    // claim (a copy whose own attempt let the slot go cannot claim it this way at all). A turn
+    // that was free at once is no wait, even if the clock moved on meanwhile.
     const [turn, read] = await Promise.all([
-      rt.reserveTurn(askedAt + timings.leaseMs, first.ctx, cost),
+      rt.reserveTurn(clock.now().getTime() + timings.leaseMs, first.ctx, cost),
       readOutcomes(entries),
     ]);
     if ("retryAfterMs" in turn) {
@@ -179,7 +179,7 @@ export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
       }
       return;
     }
-    const claiming = turn.sendAt.getTime() > askedAt ? await readOutcomes(read) : read;
+    const claiming = turn.waited ? await readOutcomes(read) : read;
     // The claims with their intents: from these writes on each message may land, so nothing but
     // the latest-start check stands between them and the request.
     const sentAt = clock.now().getTime();

@@ -218,12 +218,15 @@ export function makeRuntime(deps: DeliverDeps) {
     if (maxWaitMs < 0) return Promise.resolve({ retryAfterMs: 0 });
     return limiter.reserve(now, maxWaitMs, cost).then(async (turn) => {
       if (!("sendAt" in turn)) return turn;
+      // Whether the bucket made this turn wait: a turn due at the very time it was asked for is
+      // no wait, even when the clock has moved on by the time the answer is in.
+      const waited = turn.sendAt.getTime() > now.getTime();
       await sleep(turn.sendAt.getTime() - clock.now().getTime());
       // The same bound again after the wait: a reservation the store answered late (its SDK
       // retries) can leave too little of the lease, and a request still running when the lease
       // ends could overlap the next attempt's. Not now, then; the reservation is lost.
       const latestStart = Math.min(ctx.deadline, leaseUntil) - callEnds;
-      return clock.now().getTime() > latestStart ? { retryAfterMs: 0 } : turn;
+      return clock.now().getTime() > latestStart ? { retryAfterMs: 0 } : { ...turn, waited };
     });
   }
 
