@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from "vitest";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { makeBitrixWebhookClient } from "../../functions/adapters/bitrix-client";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { type DeliveryResult, makeDeliver } from "../../functions/core/deliver";
@@ -28,6 +29,8 @@ describe("deliver in batches, against real stores and the simulator", () => {
     budget = { operatingSeconds: 480, operatingWindowSeconds: 600, costMs: 50 },
     /** Milliseconds hookline's clock moves on at each reading (a slow or busy process). */
     tickMs = 0,
+    /** Reads of the table wait for this (the first turn's test holds them). */
+    readsHeld: Promise<void> = Promise.resolve(),
   ) {
     sim = await startBitrixSimulator({
       openLineCodes: [LINE],
@@ -48,9 +51,22 @@ describe("deliver in batches, against real stores and the simulator", () => {
       },
     };
     const client = makeBitrixWebhookClient({ webhookUrl: sim.webhookUrl, timeoutMs: 1500 });
+    // In front of the table: each command deliver sends, named (the bucket's own writes marked).
+    const sent: string[] = [];
+    const db = {
+      send(command: { constructor: { name: string }; input: { Key?: { pk?: { S?: string } } } }) {
+        const name = command.constructor.name.replace(/Command$/, "");
+        const bucket = command.input.Key?.pk?.S?.startsWith("RATE#") ? " bucket" : "";
+        sent.push(`${name}${bucket}`);
+        const read = name === "GetItem" || name === "Query";
+        return read
+          ? readsHeld.then(() => table.db.send(command as never))
+          : table.db.send(command as never);
+      },
+    } as unknown as DynamoDBClient;
     const deps = storeDeps({
       config: ledgerConfig({ maxEvents: 2 }),
-      db: table.db,
+      db,
       table: TABLE,
       portal,
       client,
@@ -61,24 +77,30 @@ describe("deliver in batches, against real stores and the simulator", () => {
     // Every outcome read the batcher makes (one request each), in order.
     const outcomeReads: string[][] = [];
     const getMany = deps.outcomes.getMany.bind(deps.outcomes);
-    const deliver = makeDeliver({
-      ...deps,
-      outcomes: {
-        ...deps.outcomes,
-        getMany: (jobIds) => {
-          outcomeReads.push([...jobIds]);
-          return getMany(jobIds);
+    // A process of its own: `restart` starts the next, as a new Lambda instance would.
+    const start = () =>
+      makeDeliver({
+        ...deps,
+        outcomes: {
+          ...deps.outcomes,
+          getMany: (jobIds) => {
+            outcomeReads.push([...jobIds]);
+            return getMany(jobIds);
+          },
         },
-      },
-      batching: {
-        ...batching,
-        perSecond: 2,
-        budget: {
-          operatingSeconds: budget.operatingSeconds,
-          operatingWindowSeconds: budget.operatingWindowSeconds,
+        batching: {
+          ...batching,
+          perSecond: 2,
+          budget: {
+            operatingSeconds: budget.operatingSeconds,
+            operatingWindowSeconds: budget.operatingWindowSeconds,
+          },
         },
-      },
-    });
+      });
+    let deliver = start();
+    const restart = () => {
+      deliver = start();
+    };
     const outcomes = makeDynamoOutcomeStore(table.db, TABLE);
     const job = (name: string, userId: number): EventJob =>
       eventJob({
@@ -106,6 +128,8 @@ describe("deliver in batches, against real stores and the simulator", () => {
       outcome,
       later,
       outcomeReads,
+      sent,
+      restart,
       leaseMs: deps.timings.leaseMs,
       limiter: deps.limiter,
     };
@@ -144,6 +168,8 @@ describe("deliver in batches, against real stores and the simulator", () => {
     // reading of the clock; a turn free at once is still no wait, so no second read before the
     // claim (it cost a sequential request on the cold path).
     const t = await setup(undefined, undefined, 1);
+    expect(await t.attempt(t.job("first", 40))).toEqual(done);
+    t.outcomeReads.length = 0;
     const lone = t.job("lone", 41);
     expect(await t.attempt(lone)).toEqual(done);
     expect(t.outcomeReads).toEqual([[lone.jobId]]);
@@ -152,13 +178,80 @@ describe("deliver in batches, against real stores and the simulator", () => {
 
   it("reads the outcomes again after a wait for the turn, right before the claims", async () => {
     const t = await setup();
-    // The bucket booked one interval (500 ms) past its burst, and more: the next turn waits ~1 s.
-    const now = new Date();
-    await t.limiter.reserve(now, 60_000, 48 + 1);
+    expect(await t.attempt(t.job("first", 39))).toEqual(done);
+    t.outcomeReads.length = 0;
+    // The bucket booked past its burst: the next turn waits about a second.
+    await t.limiter.reserve(new Date(), 60_000, 48);
     const lone = t.job("waits", 42);
     expect(await t.attempt(lone)).toEqual(done);
     expect(t.outcomeReads).toEqual([[lone.jobId], [lone.jobId]]);
     expect(await t.outcome(lone)).toBe("sent");
+  });
+
+  it("books a cold process's first message's turn beside its reads, and reads nothing more", async () => {
+    // The reads are held until the bucket's turn has gone out: booked after the reads, as every
+    // later message books it, the turn would never come and the attempt would hang.
+    let releaseReads = () => {};
+    const readsHeld = new Promise<void>((resolve) => {
+      releaseReads = resolve;
+    });
+    const t = await setup(undefined, undefined, 0, readsHeld);
+    const first = t.job("first", 44);
+    const attempt = t.attempt(first);
+    await vi.waitFor(() => expect(t.sent).toContain("UpdateItem bucket"));
+    releaseReads();
+    expect(await attempt).toEqual(done);
+    expect(await t.outcome(first)).toBe("sent");
+    expect(sim.stats.accepted).toBe(1);
+    // The outcome, slot and digest reads, the turn beside them, the claim with its intent, the
+    // outcome: its outcome is not read again.
+    expect(t.sent).toEqual([
+      "GetItem",
+      "GetItem",
+      "Query",
+      "UpdateItem bucket",
+      "UpdateItem",
+      "PutItem",
+    ]);
+    expect(t.outcomeReads).toEqual([]);
+    // The next message books its turn after its reads, with its outcome read beside it.
+    const next = t.job("next", 45);
+    t.sent.length = 0;
+    expect(await t.attempt(next)).toEqual(done);
+    expect(t.sent.slice(0, 5)).toEqual([
+      "GetItem",
+      "GetItem",
+      "Query",
+      "UpdateItem bucket",
+      "BatchGetItem",
+    ]);
+    expect(t.outcomeReads).toEqual([[next.jobId]]);
+  });
+
+  it("leaves a cold first message's turn unused when its user's week is taken: one such turn", async () => {
+    const t = await setup();
+    expect(await t.attempt(t.job("sent", 46))).toEqual(done);
+    // A new process: its first message finds the week used and joins the digest. The turn it
+    // booked beside its reads goes unused; the process's later messages book none that way.
+    t.restart();
+    const books = () => t.sent.filter((name) => name === "UpdateItem bucket").length;
+    for (const name of ["first", "second", "third"]) {
+      const before = books();
+      const message = t.job(name, 46);
+      expect(await t.attempt(message)).toEqual(done);
+      expect(await t.outcome(message)).toBe("deferred");
+      expect(books() - before).toBe(name === "first" ? 1 : 0);
+    }
+    expect(sim.stats.accepted).toBe(1);
+  });
+
+  it("sends a cold process's first messages together when they came together", async () => {
+    const t = await setup();
+    const jobs = [51, 52, 53].map((user) => t.job("together", user));
+    expect(await Promise.all(jobs.map(t.attempt))).toEqual(jobs.map(() => done));
+    // One request and one turn: none of them went ahead alone on a turn of its own.
+    expect(sim.stats.requests).toBe(1);
+    expect(t.sent.filter((name) => name === "UpdateItem bucket")).toHaveLength(1);
   });
 
   it("keeps each message's evidence when the batch got no answer, and settles each retry", async () => {

@@ -50,6 +50,9 @@ interface Gathering {
 
 export type Batcher = ReturnType<typeof makeBatcher>;
 
+/** A bucket turn as the runtime books it: when to send, or how long to come back after. */
+export type Turn = Awaited<ReturnType<Runtime["reserveTurn"]>>;
+
 /** An event's place in its portal's batches: the batcher, and how it leaves the backlog. */
 export interface BatchSeat {
   batcher: Batcher;
@@ -73,6 +76,31 @@ export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
   };
   /** What one command costs, as the latest answer showed. */
   let commandMs = DEFAULT_COMMAND_MS;
+  /** Whether this process has booked its portal's first turn yet (`bookFirstTurn`). */
+  let bookedFirst = false;
+
+  /** The bucket turns a request of `commands` messages books. */
+  const turnCostOf = (commands: number) =>
+    batching ? turnCost({ commands, commandMs }, batching.budget, batching.perSecond) : 1;
+
+  /**
+   * The first message this process sends to its portal books its bucket turn beside its own
+   * reads, one round trip sooner (docs/ledger.md, "A cold process's first message"), if it is
+   * alone: asked once the messages that came with it are under way too (after this turn of the
+   * event loop), and only when none is. Should the reads send it another way (settled, its slot
+   * in use, a digest waiting), the turn goes unused: at most one per process and portal.
+   * `undefined` for every other message.
+   */
+  async function bookFirstTurn(ctx: DeliveryAttempt): Promise<{ turn: Promise<Turn> } | undefined> {
+    if (bookedFirst) return undefined;
+    bookedFirst = true;
+    await new Promise((resolve) => setImmediate(resolve));
+    if (pending !== 1) return undefined;
+    const turn = rt.reserveTurn(rt.clock.now().getTime() + rt.timings.leaseMs, ctx, turnCostOf(1));
+    // An unused turn's failure is nobody's; a used one's reaches its message through `go`.
+    turn.catch(() => {});
+    return { turn };
+  }
 
   /** An event attempt starts: until it joins a batch or ends, gathering waits for it. */
   function expect(jobId: string): () => void {
@@ -98,9 +126,23 @@ export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
    * Sends the job in the open batch of its line (or a new one). The caller saw its user's slot
    * free and no digest waiting; the request's claims are made after its bucket turn.
    */
-  function send(entry: Omit<Entry, "resolve">, leaveBacklog: () => void): Promise<BatchOutcome> {
+  function send(
+    entry: Omit<Entry, "resolve">,
+    leaveBacklog: () => void,
+    /** The turn `bookFirstTurn` booked beside the caller's reads: the message goes alone on it. */
+    firstTurn?: Promise<Turn>,
+  ): Promise<BatchOutcome> {
     return new Promise((resolve) => {
       const line = entry.key.openLineCode;
+      if (firstTurn) {
+        leaveBacklog();
+        void run(
+          line,
+          { entries: [{ ...entry, resolve }], users: new Set(), openedAt: 0 },
+          firstTurn,
+        );
+        return;
+      }
       let gathering = open.get(line);
       if (gathering?.users.has(entry.job.userId)) gathering = undefined;
       if (!gathering) {
@@ -120,10 +162,10 @@ export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
     });
   }
 
-  async function run(line: string, gathering: Gathering) {
+  async function run(line: string, gathering: Gathering, firstTurn?: Promise<Turn>) {
     try {
-      await gather(line, gathering);
-      await go(line, gathering.entries);
+      if (!firstTurn) await gather(line, gathering);
+      await go(line, gathering.entries, firstTurn);
     } catch (error) {
       for (const entry of gathering.entries) entry.resolve({ kind: "threw", error });
     }
@@ -157,21 +199,26 @@ export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
    * One request for the gathered messages: a bucket turn, then each slot claimed with its intent
    * in one write, the call, the answers.
    */
-  async function go(line: string, entries: Entry[]) {
+  async function go(line: string, entries: Entry[], firstTurn?: Promise<Turn>) {
     const { clock, timings, client, slots } = rt;
     // The tightest deadline bounds the wait for the turn; the leases start after it.
     const first = entries.reduce((a, b) => (a.ctx.deadline <= b.ctx.deadline ? a : b));
-    const cost = batching
-      ? turnCost({ commands: entries.length, commandMs }, batching.budget, batching.perSecond)
-      : 1;
     // A copy may have read no outcome before another attempt settled its job: its outcome is read
     // again beside the bucket turn, and once more after a wait for the turn, right before the
     // claim (a copy whose own attempt let the slot go cannot claim it this way at all). A turn
-    // that was free at once is no wait, even if the clock moved on meanwhile.
-    const [turn, read] = await Promise.all([
-      rt.reserveTurn(clock.now().getTime() + timings.leaseMs, first.ctx, cost),
-      readOutcomes(entries),
-    ]);
+    // that was free at once is no wait, even if the clock moved on meanwhile. A first turn was
+    // booked beside the caller's own reads: they are the read beside it, unless an OAuth token
+    // was fetched between them and now.
+    const [turn, read] = firstTurn
+      ? [await firstTurn, entries]
+      : await Promise.all([
+          rt.reserveTurn(
+            clock.now().getTime() + timings.leaseMs,
+            first.ctx,
+            turnCostOf(entries.length),
+          ),
+          readOutcomes(entries),
+        ]);
     if ("retryAfterMs" in turn) {
       const reason = "rate limit: the portal's bucket is booked";
       for (const entry of read) {
@@ -179,7 +226,8 @@ export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
       }
       return;
     }
-    const claiming = turn.waited ? await readOutcomes(read) : read;
+    const stale = turn.waited || (firstTurn !== undefined && client.prepare !== undefined);
+    const claiming = stale ? await readOutcomes(read) : read;
     // The claims with their intents: from these writes on each message may land, so nothing but
     // the latest-start check stands between them and the request.
     const sentAt = clock.now().getTime();
@@ -310,7 +358,7 @@ export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
     return undefined;
   }
 
-  return { expect, send };
+  return { expect, send, bookFirstTurn };
 }
 
 /** A gathered message whose slot the request's claim took. */

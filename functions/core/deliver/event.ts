@@ -26,19 +26,22 @@ export async function deliverEvent(
   if (heldBack) return heldBack;
   // The quick way (docs/ledger.md, "Writes per message"): a free slot with no digest waiting is
   // claimed with the intent in one write, after the bucket turn, alone or in a batch. Its three
-  // reads go out together.
-  const [settled, free, waiting] = await Promise.all([
+  // reads go out together; a cold process's first message books its turn beside them.
+  const reads = Promise.all([
     rt.settledEarlier(job),
     seat ? slots.freeToSend(key, job.jobId, clock.now()) : false,
     seat ? outcomes.pending(key).then((events) => events.length > 0) : true,
   ]);
+  reads.catch(() => {}); // awaited below, once the first turn is asked for
+  const firstTurn = seat && (await seat.batcher.bookFirstTurn(ctx));
+  const [settled, free, waiting] = await reads;
   if (settled) return done;
 
   const targets = { events: [pendingOf(job)], alone: job };
   const notify = (alsoInDigest: boolean) => sendNotification(rt, job, ctx, alsoInDigest);
   if (seat && free && !waiting) {
     await rt.client.prepare?.();
-    const outcome = await seat.batcher.send({ key, job, ctx }, seat.leave);
+    const outcome = await seat.batcher.send({ key, job, ctx }, seat.leave, firstTurn?.turn);
     switch (outcome.kind) {
       case "not-sent":
         return rt.retry(outcome.retryAfterMs, outcome.reason, ctx, () =>
