@@ -59,6 +59,16 @@ const eventFor = (jobId: string, over: Partial<EventJob> = {}): EventJob => ({
   whenLimited: "digest",
   ...over,
 });
+const finalForJob = (jobId: string): OutcomeRecord => ({
+  jobId,
+  sourceId: "github",
+  eventId: `delivery-${jobId}`,
+  eventName: "issues.opened",
+  outcome: "sent",
+  reason: "sent",
+  userId: 42,
+  at: at(SECOND),
+});
 const sendTimes = (answers: ({ sendAt: Date } | { retryAfterMs: number })[]): number[] =>
   answers.map((answer) => {
     if (!("sendAt" in answer))
@@ -463,6 +473,47 @@ describe.each([
         state: "received",
         first: { eventId: pending.eventId, eventName: "push", receivedAt: T0 },
       });
+    });
+  });
+
+  describe("reads side by side (readItem)", () => {
+    /** The client, with the name of each command sent through it. */
+    const counted = () => {
+      const sent: string[] = [];
+      const db = {
+        send: (command: { constructor: { name: string } }) => {
+          sent.push(command.constructor.name);
+          return client.send(command as never);
+        },
+      } as unknown as DynamoDBClient;
+      return { db, sent };
+    };
+
+    it("reads an outcome and a slot asked for together in one request, each its own item", async () => {
+      const { db, sent } = counted();
+      const jobId = fresh("job");
+      const slot = freshSlot();
+      await makeDynamoOutcomeStore(client, TABLE).finish(finalForJob(jobId));
+      const [outcome, free, missing] = await Promise.all([
+        makeDynamoOutcomeStore(db, TABLE).get(jobId),
+        makeDynamoSlotStore(db, TABLE, SLOT_TIMES).freeToSend(slot, jobId, T0),
+        makeDynamoOutcomeStore(db, TABLE).get(fresh("none")),
+      ]);
+      expect(outcome).toEqual(finalForJob(jobId));
+      expect(free).toBe(true);
+      expect(missing).toBeUndefined();
+      expect(sent).toEqual(["BatchGetItemCommand"]);
+    });
+
+    it("asks for one key once, however often it is read in a turn, and reads alone with GetItem", async () => {
+      const { db, sent } = counted();
+      const jobId = fresh("job");
+      await makeDynamoOutcomeStore(client, TABLE).finish(finalForJob(jobId));
+      const store = makeDynamoOutcomeStore(db, TABLE);
+      const twice = await Promise.all([store.get(jobId), store.get(jobId)]);
+      expect(twice).toEqual([finalForJob(jobId), finalForJob(jobId)]);
+      expect(await store.get(jobId)).toEqual(finalForJob(jobId));
+      expect(sent).toEqual(["GetItemCommand", "GetItemCommand"]);
     });
   });
 

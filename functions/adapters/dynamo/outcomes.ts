@@ -18,6 +18,7 @@ import {
   itemThatFailed,
   keys,
   num,
+  readItem,
   shardOf,
   str,
   TABLE_INDEXES,
@@ -72,10 +73,8 @@ export function makeDynamoOutcomeStore(
   const recordItem = (record: OutcomeRecord) =>
     outcomeItem(record, listSent || record.outcome !== "sent");
   async function read(jobId: string): Promise<OutcomeRecord | undefined> {
-    const { Item } = await client.send(
-      new GetItemCommand({ TableName: tableName, Key: keys.outcome(jobId), ConsistentRead: true }),
-    );
-    return Item?.outcome ? fromItem(Item) : undefined;
+    const item = await readItem(client, tableName, keys.outcome(jobId));
+    return item?.outcome ? fromItem(item) : undefined;
   }
 
   /** A conditional put of a state; on a failed condition, the record that stands instead. */

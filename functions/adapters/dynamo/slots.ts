@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type DynamoDBClient, GetItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { type DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import {
   type ClaimResult,
   DIGEST_HOLDER,
@@ -17,6 +17,7 @@ import {
   itemThatFailed,
   keys,
   num,
+  readItem,
   str,
   ttlSeconds,
 } from "./table";
@@ -270,9 +271,7 @@ export function makeDynamoSlotStore(
     },
 
     async freeToSend(key, jobId, now) {
-      const { Item: item } = await client.send(
-        new GetItemCommand({ TableName: tableName, Key: slotKey(key), ConsistentRead: true }),
-      );
+      const item = await readItem(client, tableName, slotKey(key));
       if (!item?.state) return item?.pendingJobs === undefined;
       const freeAt = Number(item.freeAt?.N ?? 0);
       const fresh =

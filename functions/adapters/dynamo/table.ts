@@ -215,6 +215,87 @@ export async function* queryPages(
   } while (startKey);
 }
 
+/** Reads asked for in this turn of the event loop, per client and table: key → who waits. */
+type Waiting = { resolve: (item: Item | undefined) => void; reject: (error: unknown) => void };
+const readsThisTurn = new WeakMap<DynamoDBClient, Map<string, Map<string, Waiting[]>>>();
+
+/**
+ * One item by its key, read consistently. Reads asked for in the same turn of the event loop go
+ * out together as one BatchGetItem: deliver's outcome and slot reads, side by side, are one
+ * request on its cold path, not two. A read asked for alone is a GetItem, and so is each key a
+ * batch leaves unprocessed (with the SDK's own retries).
+ *
+ * @example const [outcome, slot] = await Promise.all([readItem(client, t, a), readItem(client, t, b)]);
+ */
+export function readItem(
+  client: DynamoDBClient,
+  tableName: string,
+  key: Item,
+): Promise<Item | undefined> {
+  const tables = readsThisTurn.get(client) ?? new Map<string, Map<string, Waiting[]>>();
+  readsThisTurn.set(client, tables);
+  let asked = tables.get(tableName);
+  if (!asked) {
+    const batch = new Map<string, Waiting[]>();
+    tables.set(tableName, batch);
+    queueMicrotask(() => {
+      tables.delete(tableName);
+      void readTogether(client, tableName, batch);
+    });
+    asked = batch;
+  }
+  const id = keyId(key);
+  return new Promise((resolve, reject) => {
+    const waiting = asked.get(id);
+    if (waiting) waiting.push({ resolve, reject });
+    else asked.set(id, [{ resolve, reject }]);
+  });
+}
+
+const keyId = (key: Item): string => key[TABLE_PARTITION_KEY]?.S ?? "";
+
+async function readTogether(
+  client: DynamoDBClient,
+  tableName: string,
+  asked: Map<string, Waiting[]>,
+): Promise<void> {
+  const settle = (id: string, item: Item | undefined) => {
+    for (const waiting of asked.get(id) ?? []) waiting.resolve(item);
+    asked.delete(id);
+  };
+  const alone = (id: string) =>
+    client
+      .send(new GetItemCommand({ TableName: tableName, Key: pk(id), ConsistentRead: true }))
+      .then(({ Item }) => settle(id, Item));
+  try {
+    const ids = [...asked.keys()];
+    if (ids.length === 1) return await alone(ids[0] as string);
+    const found = new Map<string, Item>();
+    for (let start = 0; start < ids.length; start += BATCH_GET_KEYS) {
+      const answer = await client.send(
+        new BatchGetItemCommand({
+          RequestItems: {
+            [tableName]: {
+              Keys: ids.slice(start, start + BATCH_GET_KEYS).map(pk),
+              ConsistentRead: true,
+            },
+          },
+        }),
+      );
+      for (const item of answer.Responses?.[tableName] ?? []) found.set(keyId(item), item);
+      const unprocessed = new Set(
+        (answer.UnprocessedKeys?.[tableName]?.Keys ?? []).map((key) => keyId(key)),
+      );
+      for (const id of ids.slice(start, start + BATCH_GET_KEYS)) {
+        if (!unprocessed.has(id)) settle(id, found.get(id));
+      }
+      await Promise.all([...unprocessed].map(alone));
+    }
+  } catch (error) {
+    for (const waiting of [...asked.values()].flat()) waiting.reject(error);
+  }
+}
+
 /** Keys per BatchGetItem: DynamoDB's own limit. */
 const BATCH_GET_KEYS = 100;
 

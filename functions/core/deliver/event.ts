@@ -26,7 +26,8 @@ export async function deliverEvent(
   if (heldBack) return heldBack;
   // The quick way (docs/ledger.md, "Writes per message"): a free slot with no digest waiting is
   // claimed with the intent in one write, after the bucket turn, alone or in a batch. Its three
-  // reads go out together; a cold process's first message books its turn beside them.
+  // reads go out together (the outcome and the slot as one request, the digest query beside it); a
+  // cold process's first message books its turn beside them.
   const reads = Promise.all([
     rt.settledEarlier(job),
     seat ? slots.freeToSend(key, job.jobId, clock.now()) : false,
