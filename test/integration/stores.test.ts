@@ -59,7 +59,8 @@ const eventFor = (jobId: string, over: Partial<EventJob> = {}): EventJob => ({
   whenLimited: "digest",
   ...over,
 });
-const finalForJob = (jobId: string): OutcomeRecord => ({
+/** A final outcome of `jobId`: sent, unless `over` says otherwise. */
+const finalFor = (jobId: string, over: Partial<OutcomeRecord> = {}): OutcomeRecord => ({
   jobId,
   sourceId: "github",
   eventId: `delivery-${jobId}`,
@@ -68,6 +69,7 @@ const finalForJob = (jobId: string): OutcomeRecord => ({
   reason: "sent",
   userId: 42,
   at: at(SECOND),
+  ...over,
 });
 const sendTimes = (answers: ({ sendAt: Date } | { retryAfterMs: number })[]): number[] =>
   answers.map((answer) => {
@@ -493,13 +495,13 @@ describe.each([
       const { db, sent } = counted();
       const jobId = fresh("job");
       const slot = freshSlot();
-      await makeDynamoOutcomeStore(client, TABLE).finish(finalForJob(jobId));
+      await makeDynamoOutcomeStore(client, TABLE).finish(finalFor(jobId));
       const [outcome, free, missing] = await Promise.all([
         makeDynamoOutcomeStore(db, TABLE).get(jobId),
         makeDynamoSlotStore(db, TABLE, SLOT_TIMES).freeToSend(slot, jobId, T0),
         makeDynamoOutcomeStore(db, TABLE).get(fresh("none")),
       ]);
-      expect(outcome).toEqual(finalForJob(jobId));
+      expect(outcome).toEqual(finalFor(jobId));
       expect(free).toBe(true);
       expect(missing).toBeUndefined();
       expect(sent).toEqual(["BatchGetItemCommand"]);
@@ -508,28 +510,17 @@ describe.each([
     it("asks for one key once, however often it is read in a turn, and reads alone with GetItem", async () => {
       const { db, sent } = counted();
       const jobId = fresh("job");
-      await makeDynamoOutcomeStore(client, TABLE).finish(finalForJob(jobId));
+      await makeDynamoOutcomeStore(client, TABLE).finish(finalFor(jobId));
       const store = makeDynamoOutcomeStore(db, TABLE);
       const twice = await Promise.all([store.get(jobId), store.get(jobId)]);
-      expect(twice).toEqual([finalForJob(jobId), finalForJob(jobId)]);
-      expect(await store.get(jobId)).toEqual(finalForJob(jobId));
+      expect(twice).toEqual([finalFor(jobId), finalFor(jobId)]);
+      expect(await store.get(jobId)).toEqual(finalFor(jobId));
       expect(sent).toEqual(["GetItemCommand", "GetItemCommand"]);
     });
   });
 
   describe("outcomes", () => {
     const outcomes = () => makeDynamoOutcomeStore(client, TABLE);
-    const finalFor = (jobId: string, over: Partial<OutcomeRecord> = {}): OutcomeRecord => ({
-      jobId,
-      sourceId: "github",
-      eventId: `delivery-${jobId}`,
-      eventName: "issues.opened",
-      outcome: "sent",
-      reason: "sent",
-      userId: 42,
-      at: at(SECOND),
-      ...over,
-    });
 
     it("writes a final outcome once: a later, different one does not replace it", async () => {
       const jobId = fresh("job");
