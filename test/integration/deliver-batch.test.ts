@@ -31,6 +31,8 @@ describe("deliver in batches, against real stores and the simulator", () => {
     tickMs = 0,
     /** Reads of the table wait for this (the first turn's test holds them). */
     readsHeld: Promise<void> = Promise.resolve(),
+    /** An OAuth client's token fetch before each request (named "token" in `sent` once in). */
+    withToken = false,
   ) {
     sim = await startBitrixSimulator({
       openLineCodes: [LINE],
@@ -50,9 +52,18 @@ describe("deliver in batches, against real stores and the simulator", () => {
         return new Date(Date.now() + offsetMs);
       },
     };
-    const client = makeBitrixWebhookClient({ webhookUrl: sim.webhookUrl, timeoutMs: 1500 });
     // In front of the table: each command deliver sends, named (the bucket's own writes marked).
     const sent: string[] = [];
+    const webhook = makeBitrixWebhookClient({ webhookUrl: sim.webhookUrl, timeoutMs: 1500 });
+    const client = withToken
+      ? {
+          ...webhook,
+          prepare: async () => {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            sent.push("token");
+          },
+        }
+      : webhook;
     const db = {
       send(command: { constructor: { name: string }; input: { Key?: { pk?: { S?: string } } } }) {
         const name = command.constructor.name.replace(/Command$/, "");
@@ -218,6 +229,18 @@ describe("deliver in batches, against real stores and the simulator", () => {
       "BatchGetItem",
     ]);
     expect(t.outcomeReads).toEqual([[next.jobId]]);
+  });
+
+  it("books a cold OAuth process's first turn only once its token is in", async () => {
+    // A token can mean waiting for another worker's refresh (seconds): a turn booked before it
+    // would be used that much later than the bucket counted it. The token first, then the turn.
+    const t = await setup(undefined, undefined, 0, Promise.resolve(), true);
+    const first = t.job("first", 47);
+    expect(await t.attempt(first)).toEqual(done);
+    expect(await t.outcome(first)).toBe("sent");
+    expect(t.sent.filter((name) => name === "UpdateItem bucket")).toHaveLength(1);
+    expect(t.sent.indexOf("token")).toBeGreaterThanOrEqual(0);
+    expect(t.sent.indexOf("token")).toBeLessThan(t.sent.indexOf("UpdateItem bucket"));
   });
 
   it("leaves a cold first message's turn unused when its user's week is taken: one such turn", async () => {

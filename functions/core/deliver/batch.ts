@@ -89,13 +89,14 @@ export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
    * alone: asked once the messages that came with it are under way too (after this turn of the
    * event loop), and only when none is. Should the reads send it another way (settled, its slot
    * in use, a digest waiting), the turn goes unused: at most one per process and portal.
-   * `undefined` for every other message.
+   * `undefined` for every other message, and for a client that fetches a token first (OAuth): the
+   * token comes before the turn, so the bucket counts the request when it goes.
    */
   async function bookFirstTurn(ctx: DeliveryAttempt): Promise<{ turn: Promise<Turn> } | undefined> {
     if (bookedFirst) return undefined;
     bookedFirst = true;
     await new Promise((resolve) => setImmediate(resolve));
-    if (pending !== 1) return undefined;
+    if (pending !== 1 || rt.client.prepare) return undefined;
     const turn = rt.reserveTurn(rt.clock.now().getTime() + rt.timings.leaseMs, ctx, turnCostOf(1));
     // An unused turn's failure is nobody's; a used one's reaches its message through `go`.
     turn.catch(() => {});
@@ -207,8 +208,7 @@ export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
     // again beside the bucket turn, and once more after a wait for the turn, right before the
     // claim (a copy whose own attempt let the slot go cannot claim it this way at all). A turn
     // that was free at once is no wait, even if the clock moved on meanwhile. A first turn was
-    // booked beside the caller's own reads: they are the read beside it, unless an OAuth token
-    // was fetched between them and now.
+    // booked beside the caller's own reads: they are the read beside it.
     const [turn, read] = firstTurn
       ? [await firstTurn, entries]
       : await Promise.all([
@@ -226,8 +226,7 @@ export function makeBatcher(rt: Runtime, batching?: BatchSettings) {
       }
       return;
     }
-    const stale = turn.waited || (firstTurn !== undefined && client.prepare !== undefined);
-    const claiming = stale ? await readOutcomes(read) : read;
+    const claiming = turn.waited ? await readOutcomes(read) : read;
     // The claims with their intents: from these writes on each message may land, so nothing but
     // the latest-start check stands between them and the request.
     const sentAt = clock.now().getTime();
