@@ -46,6 +46,7 @@ import {
 import { HooklineFunction } from "./hookline-function";
 import { HooklineMonitoring } from "./monitoring";
 import { deliverSecretRefs, HooklineSecrets, ingestSecretRefs, oauthSecretRefs } from "./secrets";
+import { INGEST_TABLE_ACTIONS } from "./table-grants";
 import { DEFAULT_OTLP_ENDPOINT, type TracingSettings } from "./tracing";
 
 /** The repository root: package-lock.json and the handler entries live there. */
@@ -280,8 +281,9 @@ export class HooklineStack extends Stack {
       tracing: props.tracing,
     });
     // Receipts (one conditional put each, never deleted), outcomes of failed renders (a
-    // conditional put); a duplicate reads its jobs' outcomes (docs/ingest-receipts.md).
-    this.ingest.fn.addToRolePolicy(onTable("PutItem", "GetItem"));
+    // conditional put); a duplicate reads its jobs' outcomes (docs/ingest-receipts.md), several
+    // in one BatchGetItem.
+    this.ingest.fn.addToRolePolicy(onTable(...INGEST_TABLE_ACTIONS));
     this.queue.grant(this.ingest.fn, "sqs:SendMessage");
     this.secrets.grantTo(this.ingest.fn, ingestRefs);
 

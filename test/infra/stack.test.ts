@@ -518,8 +518,8 @@ describe("least privilege", () => {
       },
       {
         // No UpdateItem, no DeleteItem: receipts and outcomes are put, never changed or removed
-        // (functions/adapters/dynamo); a duplicate reads its jobs' outcomes.
-        Action: ["dynamodb:GetItem", "dynamodb:PutItem"],
+        // (functions/adapters/dynamo); a duplicate reads its jobs' outcomes, several together.
+        Action: ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem"],
         Resource: table(),
       },
       { Action: "sqs:SendMessage", Resource: arn(stack.queue) },

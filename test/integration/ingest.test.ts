@@ -1,4 +1,5 @@
 import { createHmac, randomUUID } from "node:crypto";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { awsClientOptions, INGEST_AWS_BUDGET } from "../../functions/adapters/aws";
@@ -15,6 +16,7 @@ import type { JobQueue } from "../../functions/core/ports";
 import { compileRoutes } from "../../functions/core/routes";
 import { ensureTable } from "../../functions/local/ensure-table";
 import { makeMemoryReceiptStore } from "../../functions/local/memory-receipts";
+import { INGEST_TABLE_ACTIONS } from "../../lib/table-grants";
 import { GITHUB_ROUTE, TEST_SECRETS, testConfig } from "../support/bridge";
 import { shopSource } from "../support/config-fixtures";
 import { type LocalDynamo, makeTestClient, startDynalite } from "../support/dynamo-servers";
@@ -132,6 +134,56 @@ describe("ingest when the queue fails", () => {
     );
     expect(await ingestWith(working)(webhook)).toMatchObject({ body: { status: "duplicate" } });
     expect(queued).toHaveLength(1);
+  });
+
+  it("a duplicate of an event with two routes reads their outcomes with only what the ingest role may do", async () => {
+    // The ingest Lambda's role on the table (lib/table-grants.ts): anything else is refused, as
+    // AWS refuses it. Its jobs' outcome reads go out together (readItem).
+    const allowed: readonly string[] = INGEST_TABLE_ACTIONS;
+    const real = makeTestClient(dynamo.endpoint);
+    const client = {
+      send(command: { constructor: { name: string } }) {
+        const action = command.constructor.name.replace(/Command$/, "");
+        if (allowed.includes(action)) return real.send(command as never);
+        const refusal = new Error(`not authorized to perform: dynamodb:${action}`);
+        refusal.name = "AccessDeniedException";
+        return Promise.reject(refusal);
+      },
+    } as unknown as DynamoDBClient;
+    const config = testConfig({
+      routes: [1, 2].map((userId) => ({
+        source: "app",
+        events: ["order.*"],
+        userId: String(userId),
+        message: "Order {{ payload.data.orderId }}",
+      })),
+    });
+    const ingest = makeIngest({
+      config,
+      secretsFor: async (source) =>
+        source.secret.map((ref) => TEST_SECRETS[ref.slice(4) as keyof typeof TEST_SECRETS]),
+      router: compileRoutes(config),
+      receipts: makeDynamoReceiptStore(client, table),
+      queue: { enqueue: async (jobs) => void queued.push(...jobs) },
+      outcomes: makeDynamoOutcomeStore(client, table),
+      clock: { now: () => new Date() },
+      log: silentLog,
+      metrics: noMetrics,
+    });
+    const queued: QueueMessage[] = [];
+    const request = standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
+      type: "order.paid",
+      data: { orderId: randomUUID().slice(0, 8) },
+    });
+    const webhook = { sourceId: "app", headers: request.headers, body: Buffer.from(request.body) };
+    expect(await ingest(webhook)).toMatchObject({ statusCode: 202, body: { messages: 2 } });
+    // The sender retries (its answer was lost): no outcome proves the jobs were queued yet, so
+    // both are queued again, and the sender hears `duplicate`, not a 503 it would get forever.
+    expect(await ingest(webhook)).toMatchObject({ statusCode: 200, body: { status: "duplicate" } });
+    const ids = queued.map((job) => (job.kind === "event" ? job.jobId : job.kind));
+    expect(ids).toHaveLength(4);
+    expect(new Set(ids.slice(0, 2)).size).toBe(2);
+    expect(ids.slice(2)).toEqual(ids.slice(0, 2));
   });
 
   it("a captured body replayed under a new delivery id, after the first attempt died past its enqueue, queues the first attempt's job again, never a job of its own", async () => {
