@@ -51,9 +51,12 @@ describe("ingest when the queue fails", () => {
   });
   afterAll(() => dynamo?.close());
 
-  function ingestWith(queue: JobQueue, clock = { now: () => new Date() }) {
-    const client = makeTestClient(dynamo.endpoint);
-    const config = testConfig();
+  function ingestWith(
+    queue: JobQueue,
+    clock = { now: () => new Date() },
+    client = makeTestClient(dynamo.endpoint),
+    config = testConfig(),
+  ) {
     return makeIngest({
       config,
       secretsFor: async (source) =>
@@ -158,19 +161,9 @@ describe("ingest when the queue fails", () => {
         message: "Order {{ payload.data.orderId }}",
       })),
     });
-    const ingest = makeIngest({
-      config,
-      secretsFor: async (source) =>
-        source.secret.map((ref) => TEST_SECRETS[ref.slice(4) as keyof typeof TEST_SECRETS]),
-      router: compileRoutes(config),
-      receipts: makeDynamoReceiptStore(client, table),
-      queue: { enqueue: async (jobs) => void queued.push(...jobs) },
-      outcomes: makeDynamoOutcomeStore(client, table),
-      clock: { now: () => new Date() },
-      log: silentLog,
-      metrics: noMetrics,
-    });
     const queued: QueueMessage[] = [];
+    const queue: JobQueue = { enqueue: async (jobs) => void queued.push(...jobs) };
+    const ingest = ingestWith(queue, undefined, client, config);
     const request = standardWebhookRequest(TEST_SECRETS.APP_SECRET, {
       type: "order.paid",
       data: { orderId: randomUUID().slice(0, 8) },
