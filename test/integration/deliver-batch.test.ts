@@ -214,20 +214,16 @@ describe("deliver in batches, against real stores and the simulator", () => {
     expect(await attempt).toEqual(done);
     expect(await t.outcome(first)).toBe("sent");
     expect(sim.stats.accepted).toBe(1);
-    // The digest read, the outcome and slot reads (one request), the turn beside them, the claim
-    // with its intent, the outcome: its outcome is not read again.
-    expect(t.sent).toEqual(["Query", "BatchGetItem", "UpdateItem bucket", "UpdateItem", "PutItem"]);
+    // The outcome and slot reads (one request; no digest index query: the slot's marker says
+    // whether a digest waits), the turn beside them, the claim with its intent, the outcome: its
+    // outcome is not read again.
+    expect(t.sent).toEqual(["BatchGetItem", "UpdateItem bucket", "UpdateItem", "PutItem"]);
     expect(t.outcomeReads).toEqual([]);
     // The next message books its turn after its reads, with its outcome read beside it.
     const next = t.job("next", 45);
     t.sent.length = 0;
     expect(await t.attempt(next)).toEqual(done);
-    expect(t.sent.slice(0, 4)).toEqual([
-      "Query",
-      "BatchGetItem",
-      "UpdateItem bucket",
-      "BatchGetItem",
-    ]);
+    expect(t.sent.slice(0, 3)).toEqual(["BatchGetItem", "UpdateItem bucket", "BatchGetItem"]);
     expect(t.outcomeReads).toEqual([[next.jobId]]);
   });
 

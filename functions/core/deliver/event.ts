@@ -25,22 +25,23 @@ export async function deliverEvent(
   const heldBack = rt.portalHeldBack(ctx);
   if (heldBack) return heldBack;
   // The quick way (docs/ledger.md, "Writes per message"): a free slot with no digest waiting is
-  // claimed with the intent in one write, after the bucket turn, alone or in a batch. Its three
-  // reads go out together (the outcome and the slot as one request, the digest query beside it); a
-  // cold process's first message books its turn beside them.
+  // claimed with the intent in one write, after the bucket turn, alone or in a batch. Its reads
+  // are one request (the outcome and the slot). Whether a digest waits is the slot's
+  // pending-digest marker, which the claim checks again; the digest index is not queried
+  // (docs/ledger.md, "The pending-digest marker"). A cold process's first message books its turn
+  // beside the reads.
   const reads = Promise.all([
     rt.settledEarlier(job),
     seat ? slots.freeToSend(key, job.jobId, clock.now()) : false,
-    seat ? outcomes.pending(key).then((events) => events.length > 0) : true,
   ]);
   reads.catch(() => {}); // awaited below, once the first turn is asked for
   const firstTurn = seat && (await seat.batcher.bookFirstTurn(ctx));
-  const [settled, free, waiting] = await reads;
+  const [settled, free] = await reads;
   if (settled) return done;
 
   const targets = { events: [pendingOf(job)], alone: job };
   const notify = (alsoInDigest: boolean) => sendNotification(rt, job, ctx, alsoInDigest);
-  if (seat && free && !waiting) {
+  if (seat && free) {
     await rt.client.prepare?.();
     const outcome = await seat.batcher.send({ key, job, ctx }, seat.leave, firstTurn?.turn);
     switch (outcome.kind) {
