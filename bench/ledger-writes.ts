@@ -220,32 +220,29 @@ export async function measureLedgerWrites(digestSizes = [1, 5, 20]): Promise<Led
       const flush = await counted(deliverAll);
       digest.push({ events, deferrals, sweep: sweepCounted, flush });
     }
+    // The kinds counted the same way for writes and for read units.
+    const byKind = (of: keyof Counted) => ({
+      ingestPerWebhook: ingestPerWebhook[of],
+      sentAlone: sentAlone[of],
+      deferred: deferred[of],
+      duplicateWebhook: duplicateWebhook[of],
+    });
+    const batchOf = (of: keyof Counted) => ({
+      messages: together.length,
+      perMessage: inBatch[of] / together.length,
+    });
     return {
-      ingestPerWebhook: ingestPerWebhook.writes,
-      sentAlone: sentAlone.writes,
+      ...byKind("writes"),
       sentIndexEntries,
-      sentInBatch: {
-        messages: together.length,
-        writes: inBatch.writes,
-        perMessage: inBatch.writes / together.length,
-      },
-      deferred: deferred.writes,
-      duplicateWebhook: duplicateWebhook.writes,
+      sentInBatch: { ...batchOf("writes"), writes: inBatch.writes },
       digest: digest.map((d) => ({
         events: d.events,
         sweep: d.sweep.writes,
         flush: d.flush.writes,
       })),
       reads: {
-        ingestPerWebhook: ingestPerWebhook.readUnits,
-        sentAlone: sentAlone.readUnits,
-        sentInBatch: {
-          messages: together.length,
-          readUnits: inBatch.readUnits,
-          perMessage: inBatch.readUnits / together.length,
-        },
-        deferred: deferred.readUnits,
-        duplicateWebhook: duplicateWebhook.readUnits,
+        ...byKind("readUnits"),
+        sentInBatch: { ...batchOf("readUnits"), readUnits: inBatch.readUnits },
         digest: digest.map((d) => ({
           events: d.events,
           deferrals: d.deferrals.readUnits,
