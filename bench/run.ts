@@ -20,6 +20,7 @@ import { measureLedgerWrites } from "./ledger-writes";
 import { measureLocalRun, minMedian } from "./local-run";
 import { measureRouting } from "./routing";
 import { formatTable, kib, micros, millis, type Row, ratioText } from "./stats";
+import { READ_UNITS_PER_MESSAGE } from "./write-budget";
 
 /** P1: ingest CPU per webhook over the floor, at the median payload and the smallest. */
 const P1_MEDIAN_BUDGET = 2;
@@ -316,6 +317,28 @@ async function main(): Promise<void> {
         writes.digest.every((d) => d.sweep + d.flush - d.events === digestConstant),
       ],
     ];
+    // Read request units of the same work (DynamoDB's ConsumedCapacity), as `npm run cost` prices them.
+    const { reads } = writes;
+    const r = READ_UNITS_PER_MESSAGE;
+    const readRows: [string, number, number][] = [
+      ["read units: routed webhook (ingest)", reads.ingestPerWebhook, r.receipt],
+      ["read units: message sent on its own (deliver)", reads.sentAlone, r.sentAlone],
+      [
+        `read units: per message sent in a batch of ${reads.sentInBatch.messages} (deliver)`,
+        reads.sentInBatch.perMessage,
+        r.sentInBatch,
+      ],
+      ["read units: deferred event, none waiting (deliver)", reads.deferred, r.deferred],
+      ["read units: duplicate webhook (ingest)", reads.duplicateWebhook, r.duplicateWebhook],
+      [
+        `read units: sweep run (${reads.idleSweep.queries} due-index queries)`,
+        reads.idleSweep.readUnits,
+        r.sweep,
+      ],
+    ];
+    for (const [measure, units, stated] of readRows) {
+      writeRows.push([measure, units, `= ${stated} (bench/write-budget.ts)`, units === stated]);
+    }
     for (const [measure, count, budget, within] of writeRows) {
       rows.push({
         measure,

@@ -27,3 +27,46 @@ export const WRITES_PER_MESSAGE = {
   /** Each event a digest carries. */
   digestPerEvent: 1,
 } as const;
+
+/**
+ * DynamoDB read request units (on-demand RRU) per message, measured by the same counting client
+ * (`measureLedgerWrites`, bench/ledger-writes.ts: each read's `ConsumedCapacity`, by DynamoDB's
+ * rules where dynalite's differ) and held exactly to the code by the same test. A consistent read
+ * of an item up to 4 KB is 1 unit, found or not; a Query of an index 0.5 (eventually consistent),
+ * even when it finds nothing.
+ */
+export const READ_UNITS_PER_MESSAGE = {
+  /** Ingest of a routed webhook: none (the receipt is one conditional put). */
+  receipt: 0,
+  /**
+   * A message sent on its own: the event's outcome and the user's slot in one consistent
+   * BatchGetItem (2), and a Query of the user's `digest` index for pending events (0.5).
+   */
+  sentAlone: 2.5,
+  /** Per message sent in a batch request: as alone, and its outcome read again beside the bucket turn. */
+  sentInBatch: 3.5,
+  /**
+   * An event whose user's slot is taken: as a message sent alone, and the slot holder's outcome
+   * (1). Its failed claim returns the slot item, no read units.
+   */
+  deferred: 3.5,
+  /**
+   * And each event already waiting in the user's digest: the deferral's Query of the index finds
+   * it, and it is read from the table (1 each), so a digest of k events costs k(k - 1)/2 more.
+   */
+  deferredPerWaiting: 1,
+  /** A webhook the sender sent again: a consistent read of its job's outcome. */
+  duplicateWebhook: 1,
+  /** A digest's flush, besides its events: the Query of the user's `digest` index. */
+  digestFixed: 0.5,
+  /**
+   * Each event a digest carries, read by key (consistent) twice: found through the index, and
+   * again once the flush holds the slot.
+   */
+  digestPerEvent: 2,
+  /**
+   * A sweep run: one Query of the `due` index per shard and one of its unsharded partition (the
+   * tables written before the sharding), 0.5 each even when nothing is due.
+   */
+  sweep: 2.5,
+} as const;

@@ -9,7 +9,7 @@
  * console.log(bill.total);
  */
 
-import { WRITES_PER_MESSAGE } from "../bench/write-budget";
+import { READ_UNITS_PER_MESSAGE, WRITES_PER_MESSAGE } from "../bench/write-budget";
 import { PORTALS_COUNTED_METADATA } from "../lib/monitoring";
 
 /** List prices, us-east-1, on-demand, arm64, standard classes; no free tier of any kind. */
@@ -84,6 +84,11 @@ export const ASSUMPTIONS = {
    * bench/write-budget.ts and held to by test/integration/write-budget.test.ts.
    */
   writes: WRITES_PER_MESSAGE,
+  /**
+   * DynamoDB read request units per message kind, and per sweep run: measured the same way (each
+   * read's consumed capacity, by DynamoDB's rules), stated once in bench/write-budget.ts.
+   */
+  reads: READ_UNITS_PER_MESSAGE,
   /** Bytes a log event is billed: the line, plus CloudWatch's 26 bytes per event. */
   logEventOverhead: 26,
   emfLineBytes: 250,
@@ -111,6 +116,11 @@ export const ASSUMPTIONS = {
 
 /** DynamoDB writes per message kind (bench/write-budget.ts). */
 export type WritesPerMessage = { readonly [K in keyof typeof WRITES_PER_MESSAGE]: number };
+
+/** DynamoDB read request units per message kind and sweep run (bench/write-budget.ts). */
+export type ReadUnitsPerMessage = {
+  readonly [K in keyof typeof READ_UNITS_PER_MESSAGE]: number;
+};
 
 /** Indexes only deferred events enter; any other index is taken to hold every outcome. */
 const DIGEST_INDEXES: readonly string[] = ["due", "digest"];
@@ -290,6 +300,8 @@ export interface Bill {
     deliverBatches: number;
     batchFill: number;
     dynamoWrites: number;
+    /** Read request units. */
+    dynamoReads: number;
     logGb: number;
     metricSeries: number;
   };
@@ -300,6 +312,7 @@ export function monthlyCost(
   facts: StackFacts,
   workload: Workload,
   writes: WritesPerMessage = WRITES_PER_MESSAGE,
+  reads: ReadUnitsPerMessage = READ_UNITS_PER_MESSAGE,
 ): Bill {
   const a = ASSUMPTIONS;
   const p = PRICES;
@@ -388,8 +401,20 @@ export function monthlyCost(
     deferred * (w.deferred + w.digestPerEvent) +
     digests * w.digestFixed +
     indexWrites;
-  // A flush reads its events by key (eventually consistent: half a unit each).
-  const dynamoReads = deferred * 0.5 + facts.sweepsPerMonth * 0.5;
+  // Read request units, as measured (bench/write-budget.ts): deliver reads each message's
+  // outcome and its user's slot (consistent) and queries the user's `digest` index; a deferred
+  // event also reads the holder's outcome and each event already waiting in its digest (on
+  // average (k - 1) / 2 of a digest of k); a flush reads its events twice; every sweep run
+  // queries each partition of the `due` index. A message is priced as sent alone (a batch
+  // request's messages read 1 more each, and write 0.9 fewer).
+  const r = reads;
+  const waitingPerDeferral = Math.max(0, workload.eventsPerDigest - 1) / 2;
+  const dynamoReads =
+    routed * r.receipt +
+    sentAlone * r.sentAlone +
+    deferred * (r.deferred + r.deferredPerWaiting * waitingPerDeferral + r.digestPerEvent) +
+    digests * r.digestFixed +
+    facts.sweepsPerMonth * r.sweep;
   // Receipts and outcomes are kept `keptDays`; an index that holds every outcome stores its
   // projection too (point-in-time recovery covers the table, not its global indexes).
   const kept = Math.min(1, a.keptDays / 30);
@@ -400,7 +425,7 @@ export function monthlyCost(
   const storedGb = tableGb + indexGb;
   add(
     "DynamoDB",
-    `${millions(dynamoWrites)} writes (${millions(indexWrites)} to indexes), ${storedGb.toFixed(1)} GB${facts.pointInTimeRecovery ? " + PITR" : ""}`,
+    `${millions(dynamoWrites)} writes (${millions(indexWrites)} to indexes), ${millions(dynamoReads)} read units, ${storedGb.toFixed(1)} GB${facts.pointInTimeRecovery ? " + PITR" : ""}`,
     perMillion(dynamoWrites, p.dynamoWritePerMillion) +
       perMillion(dynamoReads, p.dynamoReadPerMillion) +
       storedGb * p.dynamoStoragePerGbMonth +
@@ -524,7 +549,15 @@ export function monthlyCost(
     items,
     total,
     alwaysFreeCredit,
-    figures: { messages, deliverBatches: batches, batchFill, dynamoWrites, logGb, metricSeries },
+    figures: {
+      messages,
+      deliverBatches: batches,
+      batchFill,
+      dynamoWrites,
+      dynamoReads,
+      logGb,
+      metricSeries,
+    },
   };
 }
 

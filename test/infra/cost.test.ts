@@ -2,13 +2,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { WRITES_PER_MESSAGE } from "../../bench/write-budget";
+import { READ_UNITS_PER_MESSAGE, WRITES_PER_MESSAGE } from "../../bench/write-budget";
 import { MEMORY_MB, PROJECT_ROOT } from "../../lib/hookline-stack";
 import { formatBill, formatLevers, formatOpenLevers, synthesizeTemplate } from "../../scripts/cost";
 import {
   type CfnTemplate,
   DEFAULT_WORKLOAD,
   monthlyCost,
+  type ReadUnitsPerMessage,
   type StackFacts,
   stackFacts,
 } from "../../scripts/cost-model";
@@ -120,6 +121,37 @@ describe("npm run cost", () => {
         (WRITES_PER_MESSAGE.receipt +
           WRITES_PER_MESSAGE.sentAlone +
           WRITES_PER_MESSAGE.sentIndexEntries),
+    );
+    // Read request units, as measured (bench/write-budget.ts): deliver's reads for each of the
+    // 2 M messages sent alone (ingest of a routed webhook reads none), and each of the 43,200
+    // sweep runs' queries of the `due` index.
+    const r = READ_UNITS_PER_MESSAGE;
+    expect(bill.figures.dynamoReads).toBe(2_000_000 * (r.receipt + r.sentAlone) + 43_200 * r.sweep);
+    // Priced in the DynamoDB line at $0.125 a million.
+    const noReads = Object.fromEntries(
+      Object.keys(r).map((kind) => [kind, 0]),
+    ) as unknown as ReadUnitsPerMessage;
+    const dynamo = (b: typeof bill) => b.items.find((item) => item.item === "DynamoDB");
+    expect(dynamo(bill)?.basis).toContain(
+      `${(bill.figures.dynamoReads / 1e6).toFixed(2)} M read units`,
+    );
+    expect(
+      (dynamo(bill)?.dollars ?? 0) -
+        (dynamo(monthlyCost(facts, DEFAULT_WORKLOAD, WRITES_PER_MESSAGE, noReads))?.dollars ?? 0),
+    ).toBeCloseTo((bill.figures.dynamoReads / 1e6) * 0.125, 9);
+  });
+
+  it("prices a deferred event's reads: its deferral, the events waiting before it, its flush", () => {
+    const r = READ_UNITS_PER_MESSAGE;
+    const bill = monthlyCost(facts, { ...DEFAULT_WORKLOAD, deferred: 0.5, eventsPerDigest: 5 });
+    // 1 M sent alone, 1 M deferred in 200 k digests of 5: the i-th deferral of a digest rereads
+    // the i - 1 events before it (2 on average), and the flush reads each event twice.
+    expect(bill.figures.dynamoReads).toBe(
+      2_000_000 * r.receipt +
+        1_000_000 * r.sentAlone +
+        1_000_000 * (r.deferred + 2 * r.deferredPerWaiting + r.digestPerEvent) +
+        200_000 * r.digestFixed +
+        43_200 * r.sweep,
     );
   });
 
