@@ -527,7 +527,8 @@ describe("the week boundary (dynalite, fake clock)", () => {
     expect(await w.attempt(older)).toEqual(done);
     const waiting = await w.outcome(older);
     expect(waiting?.outcome).toBe("deferred");
-    const slotKey = keys.slot(w.portal, older.openLineCode, older.userId);
+    const user = w.key(older.userId);
+    const slotKey = keys.slot(user.portal, user.openLineCode, user.userId);
     const slot = await table.db.send(
       new GetItemCommand({ TableName: TABLE, Key: slotKey, ConsistentRead: true }),
     );
