@@ -40,21 +40,22 @@ export const READ_UNITS_PER_MESSAGE = {
   receipt: 0,
   /**
    * A message sent on its own: the event's outcome and the user's slot in one consistent
-   * BatchGetItem (2), and a Query of the user's `digest` index for pending events (0.5).
+   * BatchGetItem (2). The slot's pending-digest marker says whether a digest waits: no Query of
+   * the `digest` index (docs/ledger.md, "The pending-digest marker").
    */
-  sentAlone: 2.5,
+  sentAlone: 2,
   /** Per message sent in a batch request: as alone, and its outcome read again beside the bucket turn. */
-  sentInBatch: 3.5,
+  sentInBatch: 3,
   /**
    * An event whose user's slot is taken: as a message sent alone, and the slot holder's outcome
    * (1). Its failed claim returns the slot item, no read units.
    */
-  deferred: 3.5,
+  deferred: 3,
   /**
-   * And each event already waiting in the user's digest: the deferral's Query of the index finds
-   * it, and it is read from the table (1 each), so a digest of k events costs k(k - 1)/2 more.
+   * And each event already waiting in the user's digest: none (the deferral reads the marker
+   * with the slot, not the index; it read each waiting event once, k(k - 1)/2 per digest of k).
    */
-  deferredPerWaiting: 1,
+  deferredPerWaiting: 0,
   /** A webhook the sender sent again: a consistent read of its job's outcome. */
   duplicateWebhook: 1,
   /** A digest's flush, besides its events: the Query of the user's `digest` index. */

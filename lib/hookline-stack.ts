@@ -32,6 +32,7 @@ import {
   TABLE_PARTITION_KEY,
   TABLE_TTL_ATTRIBUTE,
 } from "../functions/adapters/dynamo/table";
+import { DASHBOARD_SERIES_VARIABLE } from "../functions/adapters/telemetry";
 import { type Config, loadConfigFile, testWeeks } from "../functions/core/config";
 import { type DeliveryTimings, deliveryTimings } from "../functions/core/delivery-timings";
 import { ConfigError } from "../functions/core/errors";
@@ -297,6 +298,9 @@ export class HooklineStack extends Stack {
       tracing: props.tracing,
     });
     this.deliver.fn.addEnvironment("HOOKLINE_DEAD_LETTER_QUEUE_URL", this.deadLetterQueue.queueUrl);
+    // The series only the dashboard reads (messages sent, deferred, notified; delivery latency)
+    // are written only where there is one: each costs $0.30 a month (docs/alarms.md).
+    if (props.dashboard) this.deliver.fn.addEnvironment(DASHBOARD_SERIES_VARIABLE, "true");
     // Slots, the shared rate limiter, outcomes and digests (a flush reads its events by key).
     this.deliver.fn.addToRolePolicy(onTable("GetItem", "BatchGetItem", "PutItem", "UpdateItem"));
     this.deliver.fn.addToRolePolicy(queryIndex(digest.indexName));

@@ -10,6 +10,7 @@
  */
 
 import { READ_UNITS_PER_MESSAGE, WRITES_PER_MESSAGE } from "../bench/write-budget";
+import { DASHBOARD_SERIES_VARIABLE } from "../functions/adapters/telemetry";
 import { PORTALS_COUNTED_METADATA } from "../lib/monitoring";
 
 /** List prices, us-east-1, on-demand, arm64, standard classes; no free tier of any kind. */
@@ -181,6 +182,11 @@ export interface StackFacts {
   /** Portals whose health figures are counted per portal too (0 with a single portal). */
   portalsCounted: number;
   /**
+   * Deliver writes the series only the dashboard reads (messages sent, deferred and notified;
+   * delivery latency): on a stack with the dashboard (`HOOKLINE_DASHBOARD_SERIES`).
+   */
+  dashboardSeries: boolean;
+  /**
    * Steady metric series beyond hookline's own dimensions (0 for the code as it is); the levers
    * use it to price the metrics the code no longer writes.
    */
@@ -257,6 +263,11 @@ export function stackFacts(template: CfnTemplate): StackFacts {
       0,
     ),
     dashboards: ofType("AWS::CloudWatch::Dashboard").length,
+    dashboardSeries:
+      (
+        ofType("AWS::Lambda::Function").find(([id]) => id.startsWith("Deliver"))?.[1].Properties
+          ?.Environment as { Variables?: Record<string, unknown> } | undefined
+      )?.Variables?.[DASHBOARD_SERIES_VARIABLE] === "true",
     portalsCounted: Number(
       ofType("AWS::SNS::Topic")[0]?.[1].Metadata?.[PORTALS_COUNTED_METADATA] ?? 0,
     ),
@@ -482,14 +493,18 @@ export function monthlyCost(
   );
 
   // 9. Custom metrics: one per dimension combination, prorated by the hour.
+  // Messages sent and deferred, and DeliveryLatency, only the dashboard reads: written only on a
+  // stack with one (docs/alarms.md, "What the alarms and metrics cost").
+  const outcomeSeries = (sentAlone > 0 ? 1 : 0) + (deferred > 0 ? 1 : 0);
   const steadySeries =
     (facts.extraSteadySeries ?? 0) +
-    (sentAlone > 0 ? 1 : 0) + // Messages sent
-    (deferred > 0 ? 1 : 0) + // Messages deferred
-    1 + // DeliveryLatency
     (facts.sweepsPerMonth > 0 ? 1 : 0) + // DigestBacklog
-    // Messages sent and deferred of each portal counted on its own (docs/alarms.md).
-    facts.portalsCounted * ((sentAlone > 0 ? 1 : 0) + (deferred > 0 ? 1 : 0));
+    (facts.dashboardSeries
+      ? outcomeSeries +
+        1 + // DeliveryLatency
+        // Messages sent and deferred of each portal counted on its own (docs/alarms.md).
+        facts.portalsCounted * outcomeSeries
+      : 0);
   // Signature failures by source and in total, failed/suppressed/unknown outcomes, Bitrix24
   // errors (about 4 codes), configuration faults, the oldest undelivered message's age and
   // deliver's unexpected per-message errors: there only in the hours they happen.
@@ -631,6 +646,10 @@ export const LEVERS: ReadonlyArray<{
   {
     lever: "dashboard optional (context dashboard=true)",
     undo: (facts) => ({ ...facts, dashboards: Math.max(1, facts.dashboards) }),
+  },
+  {
+    lever: "sent, deferred, latency series only with the dashboard",
+    undo: (facts) => ({ ...facts, dashboardSeries: true }),
   },
   {
     lever: "API access logs optional (context accessLogs=true)",

@@ -2,7 +2,7 @@ import type { MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
 import { onceUntilFailure } from "../core/once";
 import { lambdaLogContext, makeLambdaLog } from "./lambda-log";
-import { makeEmfMetrics, withMetricsFlush } from "./telemetry";
+import { makeEmfMetrics, pointsWritten, withMetricsFlush } from "./telemetry";
 import { type Tracing, tracingFromEnvironment, withTraceFlush } from "./tracing";
 
 type Handler<E, R> = (event: E, context: Context) => Promise<R>;
@@ -17,7 +17,8 @@ export interface LambdaTelemetry {
 
 function makeLambdaTelemetry(): LambdaTelemetry {
   const log = makeLambdaLog();
-  return { log, metrics: makeEmfMetrics(), logContext: lambdaLogContext(log) };
+  const metrics = makeEmfMetrics(undefined, undefined, pointsWritten());
+  return { log, metrics, logContext: lambdaLogContext(log) };
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Context } from "aws-lambda";
 import {
+  isDashboardOnly,
   METRICS_NAMESPACE,
   METRICS_SERVICE,
   type Metrics,
@@ -29,6 +30,12 @@ const dimensionSets = (keys: string[]): string[][] => {
   return total.length < keys.length ? [keys, total] : [keys];
 };
 
+/**
+ * `true` on a function of a stack with the dashboard: it also writes the series only the
+ * dashboard reads (`isDashboardOnly` in functions/core/metrics.ts); without it they are left out.
+ */
+export const DASHBOARD_SERIES_VARIABLE = "HOOKLINE_DASHBOARD_SERIES";
+
 /** EMF allows at most 100 values per metric in one line. */
 const MAX_VALUES = 100;
 
@@ -37,11 +44,13 @@ const MAX_VALUES = 100;
  * written by `flush()` as few lines as the points allow: every point whose dimension values do
  * not clash with a line's joins it (a metric seen again adds a value to its array). A deliver
  * batch's outcomes and latencies, otherwise a line each, become one or two lines: each line is
- * billed as log ingestion (docs/alarms.md, "What the metrics cost"). Every metric carries the
+ * billed as log ingestion (docs/alarms.md, "What the alarms and metrics cost"). Every metric carries the
  * `service` dimension, as Powertools' did. Disabled by `POWERTOOLS_METRICS_DISABLED=true`.
  *
  * Lambda gives these lines (no `level` key) the level INFO: the function's application log
  * level must keep INFO (lib/hookline-function.ts, test/integration/log-filter.test.ts).
+ * `written` decides which points are written at all (a stack without the dashboard leaves out
+ * the series only the dashboard reads: `DASHBOARD_SERIES_VARIABLE`).
  *
  * @example
  * const metrics = makeEmfMetrics();
@@ -50,11 +59,12 @@ const MAX_VALUES = 100;
 export function makeEmfMetrics(
   write: (line: string) => void = (line) => process.stdout.write(line),
   now: () => number = Date.now,
+  written: (point: Point) => boolean = () => true,
 ): Metrics & { flush(): void } {
   const disabled = process.env.POWERTOOLS_METRICS_DISABLED === "true";
   let points: Point[] = [];
   const add = (point: Point) => {
-    if (!disabled) points.push(point);
+    if (!disabled && written(point)) points.push(point);
   };
   return {
     count: (name, dimensions = {}, value = 1) => add({ name, unit: "Count", value, dimensions }),
@@ -86,6 +96,17 @@ export function makeEmfMetrics(
       points = [];
     },
   };
+}
+
+/**
+ * Which points a Lambda writes: all of them on a stack with the dashboard
+ * (`DASHBOARD_SERIES_VARIABLE`), else all but the series only the dashboard reads.
+ */
+export function pointsWritten(
+  env: Record<string, string | undefined> = process.env,
+): (point: Point) => boolean {
+  if (env[DASHBOARD_SERIES_VARIABLE] === "true") return () => true;
+  return (point) => !isDashboardOnly(point.name, point.dimensions);
 }
 
 /** Groups points into EMF lines: a point joins the first line its dimension values agree with. */

@@ -37,6 +37,21 @@ export interface Metrics {
 
 export const noMetrics: Metrics = { count() {}, milliseconds() {} };
 
+/** `Messages` outcomes counted for messages in normal operation, read by no alarm. */
+const DASHBOARD_ONLY_OUTCOMES: readonly string[] = ["sent", "deferred", "notified"];
+
+/**
+ * A point only the dashboard reads, counted for messages in normal operation: `Messages` sent,
+ * deferred and notified, and `DeliveryLatency`. Each is a metric series with data every hour
+ * ($0.30 a month, and as much again for each portal counted on its own), so a stack without the
+ * dashboard does not write them (docs/alarms.md, "What the alarms and metrics cost"). No alarm reads one
+ * (test/infra/monitoring.test.ts checks the synthesized alarms against this).
+ */
+export function isDashboardOnly(name: string, dimensions: Record<string, string> = {}): boolean {
+  if (name === Metric.DeliveryLatency) return true;
+  return name === Metric.Messages && DASHBOARD_ONLY_OUTCOMES.includes(dimensions.Outcome ?? "");
+}
+
 /**
  * The dimension of per-portal figures. A point counted with it is also counted without it (the
  * EMF adapter writes both dimension sets), so totals and their alarms see every portal.

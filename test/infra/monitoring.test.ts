@@ -2,7 +2,9 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
+import { DASHBOARD_SERIES_VARIABLE } from "../../functions/adapters/telemetry";
 import { deliveryTimings } from "../../functions/core/delivery-timings";
+import { isDashboardOnly } from "../../functions/core/metrics";
 import { OUTCOMES } from "../../functions/core/outcome";
 import { API_MIN_THROTTLE } from "../../lib/capacity";
 import { type HooklineStack, PROJECT_ROOT, SWEEP_RATE } from "../../lib/hookline-stack";
@@ -413,6 +415,66 @@ describe("dashboard", () => {
     dashboardTemplate.hasOutput("DashboardUrl", {
       Value: { "Fn::Join": ["", Match.arrayWith([Match.stringLikeRegexp("#dashboards:name=")])] },
     });
+  });
+});
+
+describe("the series only the dashboard reads", () => {
+  /** Every hookline metric an alarm of `stack` reads: its name and dimensions. */
+  const alarmedSeries = (built: Template) =>
+    Object.values(built.findResources("AWS::CloudWatch::Alarm")).flatMap((alarm) => {
+      const props = alarm.Properties as AlarmProps & {
+        Namespace?: string;
+        MetricName?: string;
+        Dimensions?: Array<{ Name: string; Value: string }>;
+      };
+      const stats = (props.Metrics ?? []).flatMap((m) => (m.MetricStat ? [m.MetricStat] : []));
+      const metrics = stats.map(
+        (stat) =>
+          (stat as { Metric: { Namespace: string; MetricName: string; Dimensions?: [] } }).Metric,
+      );
+      if (props.MetricName) metrics.push(props as never);
+      return metrics
+        .filter((metric) => metric.Namespace === "Hookline")
+        .map((metric) => ({
+          name: metric.MetricName,
+          dimensions: Object.fromEntries(
+            ((metric.Dimensions ?? []) as Array<{ Name: string; Value: string }>).map((d) => [
+              d.Name,
+              d.Value,
+            ]),
+          ),
+        }));
+    });
+
+  it("are read by no alarm, so a stack without the dashboard leaves them out", () => {
+    const series = alarmedSeries(template);
+    // The alarms on hookline's own metrics: unknown outcomes, signatures, configuration faults,
+    // the sweeper's heartbeat, the oldest undelivered message (and OAuth refreshes with OAuth).
+    expect(series.map((one) => one.name)).toEqual(
+      expect.arrayContaining([
+        "Messages",
+        "SignatureFailures",
+        "DigestBacklog",
+        "OldestUndelivered",
+      ]),
+    );
+    for (const one of series) expect(isDashboardOnly(one.name, one.dimensions)).toBe(false);
+    // What is left out is what the dashboard draws of every message.
+    expect(isDashboardOnly("Messages", { Outcome: "sent" })).toBe(true);
+    expect(isDashboardOnly("DeliveryLatency")).toBe(true);
+  });
+
+  it("are written by deliver only on a stack with the dashboard", () => {
+    const deliverVariables = (built: Template) =>
+      Object.entries(built.findResources("AWS::Lambda::Function"))
+        .filter(([id]) => id.startsWith("Deliver"))
+        .map(
+          ([, fn]) =>
+            (fn.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment
+              .Variables[DASHBOARD_SERIES_VARIABLE],
+        );
+    expect(deliverVariables(template)).toEqual([undefined]);
+    expect(deliverVariables(Template.fromStack(buildStack({ dashboard: true })))).toEqual(["true"]);
   });
 });
 

@@ -2,7 +2,12 @@ import middy from "@middy/core";
 import type { Context } from "aws-lambda";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { lambdaLogContext, makeLambdaLog } from "../../functions/adapters/lambda-log";
-import { makeEmfMetrics, withMetricsFlush } from "../../functions/adapters/telemetry";
+import {
+  DASHBOARD_SERIES_VARIABLE,
+  makeEmfMetrics,
+  pointsWritten,
+  withMetricsFlush,
+} from "../../functions/adapters/telemetry";
 import { Metric, type Metrics, portalMetrics } from "../../functions/core/metrics";
 
 // What Lambda passes an on-demand instance: its context and AWS_LAMBDA_INITIALIZATION_TYPE.
@@ -294,6 +299,46 @@ describe("makeEmfMetrics", () => {
     { name: "nothing counted: no line", record: () => {}, lines: [] },
   ])("$name", ({ record, lines }) => {
     expect(flushed(record)).toEqual(lines);
+  });
+
+  it("leaves out the series only the dashboard reads, unless the stack has the dashboard", () => {
+    const names = (env: Record<string, string>) => {
+      const written: string[] = [];
+      const metrics = makeEmfMetrics(
+        (line) => written.push(line),
+        () => 0,
+        pointsWritten(env),
+      );
+      metrics.count(Metric.Messages, { Outcome: "sent", Portal: "eu" });
+      metrics.count(Metric.Messages, { Outcome: "deferred" });
+      metrics.count(Metric.Messages, { Outcome: "notified" });
+      metrics.milliseconds(Metric.DeliveryLatency, 1200);
+      metrics.count(Metric.Messages, { Outcome: "unknown" });
+      metrics.count(Metric.Messages, { Outcome: "failed" });
+      metrics.count(Metric.SignatureFailures, { Source: "github" });
+      metrics.flush();
+      // Each metric a line declares, `Messages` with its outcome.
+      return written.flatMap((line) => {
+        const emf = JSON.parse(line) as {
+          _aws: { CloudWatchMetrics: Array<{ Metrics: Array<{ Name: string }> }> };
+          Outcome?: string;
+        };
+        const declared = emf._aws.CloudWatchMetrics.flatMap((d) => d.Metrics.map((m) => m.Name));
+        return [...new Set(declared)].map((name) =>
+          name === "Messages" ? `Messages ${emf.Outcome}` : name,
+        );
+      });
+    };
+    expect(names({}).sort()).toEqual(["Messages failed", "Messages unknown", "SignatureFailures"]);
+    expect(names({ [DASHBOARD_SERIES_VARIABLE]: "true" }).sort()).toEqual([
+      "DeliveryLatency",
+      "Messages deferred",
+      "Messages failed",
+      "Messages notified",
+      "Messages sent",
+      "Messages unknown",
+      "SignatureFailures",
+    ]);
   });
 
   it("writes nothing when metrics are disabled (POWERTOOLS_METRICS_DISABLED)", () => {
