@@ -222,7 +222,7 @@ export class HooklineMonitoring extends Construct {
     // metrics and dimensions"; "CloudWatch throttling metrics"). So: the writes that maintain the
     // indexes (PutItem, UpdateItem: outcomes, slots, the rate limiter) by ThrottledRequests, and
     // the table's reads (GetItem, BatchGetItem) by ReadThrottleEvents. Each metric an alarm reads
-    // costs $0.10 a month (docs/alarms.md, "What the alarms cost").
+    // costs $0.10 a month (docs/alarms.md, "What the alarms and metrics cost").
     const throttles: Array<[string, Metric]> = [
       ["reads", props.table.metric("ReadThrottleEvents", sum)],
       ...THROTTLE_WATCHED_WRITES.map((operation): [string, Metric] => [

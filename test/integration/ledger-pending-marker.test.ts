@@ -14,11 +14,11 @@ import {
 } from "../support/ledger-fixtures";
 
 /**
- * Holes in the pending-digest marker (docs/ledger.md, "The pending-digest marker"): paths on which
- * an event waits in its user's digest while the slot item lives but does not name it, so that the
- * quick way (which reads the marker alone since 81327e7) lets a newer event overtake it. Marked
- * `it.fails` while the hole is open: each assertion states the documented promise, and fails on
- * main today. Timings (ledgerConfig): a week of 3600 s, margin 5 s, lease 12 s.
+ * The pending-digest marker names every waiting event while the slot item lives (docs/ledger.md,
+ * "The pending-digest marker"): the quick way reads the marker alone, so a path on which an event
+ * waits unnamed lets a newer event overtake it. Found by a review of 81327e7: the first failed on
+ * 00af170 too (a digest's confirm took an event whose deferral had not landed yet off the marker),
+ * the other two only after 81327e7. Timings (ledgerConfig): a week of 3600 s, margin 5 s, lease 12 s.
  */
 
 const TABLE = "hookline-ledger-pending-marker";
@@ -95,14 +95,14 @@ describe("the pending-digest marker names every waiting event (dynalite, fake cl
     return { w, older, joining };
   }
 
-  it.fails("HOLE (main and 00af170): a marked event whose deferral lands after a joining digest read it stays on the marker", async () => {
+  it("a marked event whose deferral lands after a joining digest read it stays on the marker", async () => {
     const { w, older, joining } = await staleMarkedWorld();
     expect((await w.outcome(joining))?.outcome).toBe("sent");
     // The documented invariant: the marker names every waiting event while the slot item lives.
     expect(await markerOf(table, w)).toContain(older.jobId);
   });
 
-  it.fails("HOLE (main only; passed on 00af170): after that digest's week a newer event does not go out alone ahead of the unmarked older one", async () => {
+  it("after that digest's week a newer event does not go out alone ahead of the unmarked older one", async () => {
     const { w, older } = await staleMarkedWorld();
     // The sweeper flushes `older`: the slot is used by the joining digest, so it waits that week.
     expect(await w.attempt(w.flush())).toEqual(done);
@@ -120,7 +120,7 @@ describe("the pending-digest marker names every waiting event (dynalite, fake cl
     expect((await w.outcome(older))?.outcome).toBe("sent");
   });
 
-  it.fails("HOLE (main only; passed on 00af170): after `hookline slot --reset` on the local run, a newer event before the sweep joins the pending digest instead of overtaking it", async () => {
+  it("after `hookline slot --reset` on the local run, a newer event before the sweep joins the pending digest instead of overtaking it", async () => {
     const w = makeLedgerWorld(table.db, TABLE, `reset-${++unique}.example`, T0);
     expect(await w.attempt(w.job("reset-first"))).toEqual(done);
     w.clock.advance(SECOND);

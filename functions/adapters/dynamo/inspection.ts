@@ -3,6 +3,7 @@ import {
   DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
+  UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import type { OutcomeRecord } from "../../core/outcome";
 import type { SlotKey } from "../../core/ports";
@@ -54,7 +55,11 @@ export interface LedgerInspection {
   ): Promise<Map<string, { notifiedAt: Date; notifyTag?: string }>>;
   /** The slot, read consistently. */
   slot(key: SlotKey): Promise<SlotView>;
-  /** Deletes the slot item; `true` when there was one. */
+  /**
+   * Forgets the slot's week: deletes the slot item but keeps its pending-digest marker (written
+   * straight back), so a newer event still joins the waiting digest (docs/ledger.md, "The
+   * pending-digest marker"); `true` when there was an item.
+   */
   clearSlot(key: SlotKey): Promise<boolean>;
 }
 
@@ -108,6 +113,20 @@ export function makeDynamoInspection(client: DynamoDBClient, tableName: string):
       const { Attributes } = await client.send(
         new DeleteItemCommand({ TableName: tableName, Key: slotKey(key), ReturnValues: "ALL_OLD" }),
       );
+      const marker = Attributes?.pendingJobs;
+      const expiresAt = Attributes?.expiresAt;
+      if (marker?.SS && marker.SS.length > 0) {
+        // ADD: a union with anything written since the delete. (A claim between the two writes
+        // could still go ahead of the digest; this is the local run's operator tool.)
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: slotKey(key),
+            UpdateExpression: `ADD pendingJobs :jobs${expiresAt ? " SET expiresAt = if_not_exists(expiresAt, :at)" : ""}`,
+            ExpressionAttributeValues: { ":jobs": marker, ...(expiresAt && { ":at": expiresAt }) },
+          }),
+        );
+      }
       return Attributes !== undefined;
     },
   };

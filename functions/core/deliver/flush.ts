@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { EventJob } from "../job";
+import { isPending } from "../outcome";
 import { DIGEST_HOLDER, type PendingEvent, type SlotAttempt, type SlotKey } from "../ports";
 import { sendGuarded } from "./guarded";
 import { pendingOf, type Runtime } from "./runtime";
@@ -31,8 +32,16 @@ export async function flush(
   }
   events.sort(oldestFirst);
   if (events.length === 0) return done;
-  // Marked events already final leave the marker with this digest's confirm.
-  const stale = marked.filter((id) => !events.some((event) => event.jobId === id));
+  // Marked events already final leave the marker with this digest's confirm. One with no outcome
+  // yet stays: its deferral (the marker is written first) may still land, and it must then still
+  // be named (docs/ledger.md, "The pending-digest marker").
+  const notWaiting = marked.filter((id) => !events.some((event) => event.jobId === id));
+  const stale =
+    notWaiting.length === 0
+      ? []
+      : [...(await outcomes.getMany(notWaiting)).values()]
+          .filter((record) => !isPending(record.outcome))
+          .map((record) => record.jobId);
 
   const digest = { id: `digest-${randomUUID()}`, jobIds: events.map((event) => event.jobId) };
   const claim = await slots.claim(
