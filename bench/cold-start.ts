@@ -85,6 +85,11 @@ export interface PairedResult {
    */
   lean?: Comparison;
   /**
+   * Deliver only: the issue's words read literally, "a bundled client doing one PutItem" (no POST,
+   * which deliver cannot do without): ingest's reference, run in deliver's rounds.
+   */
+  putOnly?: Comparison;
+  /**
    * The same function built from another checkout (`BENCH_BEFORE`), run in the same rounds:
    * its figures and its ratio to the issue's reference, for a before/after side by side.
    */
@@ -338,11 +343,15 @@ export async function measureColdStart(
 
     const compare = async (
       hookline: "ingest" | "deliver",
-      references: { standard: Name; house: Name; lean?: Name },
+      references: { standard: Name; house: Name; lean?: Name; putOnly?: Name },
       verify: (runsPerRound: number) => void,
     ): Promise<PairedResult> => {
       const previous: Name | undefined = beforeRoot ? `${hookline}Before` : undefined;
-      const kinds = references.lean ? (["standard", "house", "lean"] as const) : BOTH;
+      const kinds = [
+        ...BOTH,
+        ...(references.lean ? (["lean"] as const) : []),
+        ...(references.putOnly ? (["putOnly"] as const) : []),
+      ];
       const names: Name[] = kinds.map((kind) => references[kind] as Name);
       names.unshift(hookline);
       if (previous) names.push(previous);
@@ -352,8 +361,14 @@ export async function measureColdStart(
       const time = new Map<Name, number[]>(names.map((name) => [name, []]));
       const cpu = new Map<Name, number[]>(names.map((name) => [name, []]));
       const load = new Map<Name, number[]>(names.map((name) => [name, []]));
-      const ratios = { standard: [] as number[], house: [] as number[], lean: [] as number[] };
-      const cpuRatios = { standard: [] as number[], house: [] as number[], lean: [] as number[] };
+      const perKind = () => ({
+        standard: [] as number[],
+        house: [] as number[],
+        lean: [] as number[],
+        putOnly: [] as number[],
+      });
+      const ratios = perKind();
+      const cpuRatios = perKind();
       let answer = "";
       const once = async (name: Name) => {
         const result = await invoke(name, await events[name]());
@@ -411,6 +426,7 @@ export async function measureColdStart(
         standard: await comparison("standard"),
         house: await comparison("house"),
         ...(references.lean && { lean: await comparison("lean") }),
+        ...(references.putOnly && { putOnly: await comparison("putOnly") }),
         ...(previous && {
           before: {
             figures: await figures(previous),
@@ -434,7 +450,12 @@ export async function measureColdStart(
     const sentBefore = portal.messages.length;
     const deliver = await compare(
       "deliver",
-      { standard: "putAndPost", house: "putAndPostHouse", lean: "putAndPostHttp" },
+      {
+        standard: "putAndPost",
+        house: "putAndPostHouse",
+        lean: "putAndPostHttp",
+        putOnly: "putOnly",
+      },
       (n) => {
         // Each deliver and each reference run posted one message to the simulator.
         if (portal.messages.length - sentBefore !== (n + 3) * (rounds + WARMUP_ROUNDS)) {

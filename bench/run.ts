@@ -150,6 +150,12 @@ function p2Rows(name: string, reference: string, result: PairedResult, rows: Row
           `| | load, then first call (medians) | | ${split(result.lean.reference)} | | | |`,
         ]
       : []),
+    ...(result.putOnly
+      ? [
+          `| the issue's words read literally: a client doing one PutItem, no POST, same rounds | time | | ${spreadText(result.putOnly.reference.time, millis)} | ${spreadText(result.putOnly.ratio, ratioText)} | | |`,
+          `| | CPU | | ${spreadText(result.putOnly.reference.cpu, millis)} | ${spreadText(result.putOnly.cpuRatio, ratioText)} | | |`,
+        ]
+      : []),
     ...(result.before
       ? [
           `| before (BENCH_BEFORE), same rounds | time | ${spreadText(result.before.figures.time, millis)} | | ${spreadText(result.before.ratio, ratioText)} | | |`,
