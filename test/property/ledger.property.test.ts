@@ -44,8 +44,13 @@ import {
  *   - two sweepers at once: each sweeper's DynamoDB calls are steps like an attempt's, and
  *     EventBridge's overlapping invocation starts a second one for the same minute (sweepOverlap);
  *   - TTL expiry: items past their `expiresAt` are deleted at random steps, and at every idle wait
- *     once the world settles; an outcome deleted before it is final breaks (c) (ttl); in 1 world
- *     in 3 late copies come once more three weeks on, after TTL deleted the slot items;
+ *     once the world settles; an outcome deleted before it is final breaks (c) (ttl). In 1 world
+ *     in 3 (afterTtlCopies), once the world is quiet, the clock moves to the latest TTL among its
+ *     slot items that expire within 8 weeks (confirmed and blocked slots: a week after their free
+ *     time), TTL deletes them, and every event of their users comes once more, with a redrive of
+ *     the dead letters not yet redriven (counts: ttlDeleted by kind, afterTtlCopies). A quick
+ *     send's slot item (kept the retry window and SQS's 14-day retention past its week) and
+ *     outcome items (30 days) outlive any copy the queue can deliver, so no world reaches them;
  *   - OAuth portals (1 world in 4): the real OAuth client and token provider, access tokens that
  *     Bitrix24 refuses as `expired_token` (401, refresh, repeat: expiredToken), a rotating refresh
  *     token, refresh holders answered 20–35 s late (slowRefresh), the sweeper's keep-alive refresh;

@@ -128,7 +128,14 @@ export interface Scenario {
    * message that carries it, every time (docs/ledger.md, "Exceptions").
    */
   poisoned?: number | undefined;
-  /** Late copies come once more three weeks on, after TTL may have deleted the slot items. */
+  /**
+   * Once the world is quiet, DynamoDB's TTL deletes the slot items that expire within reach
+   * (confirmed and blocked slots: a week after their free time), and then every event of their
+   * users comes once more (a late copy) and the dead letters not yet redriven are redriven: both
+   * within SQS's limits (weeks of the world's week, against 14 days of retention). Not waited for:
+   * a quick send's slot item, which keeps its evidence for the retry window and SQS's retention,
+   * and outcome items (30 days): no copy the queue delivers can come after those by design.
+   */
   afterTtlCopies?: boolean | undefined;
   /**
    * Batch delivery (docs/ledger.md, "Batch delivery"), on a webhook portal: a worker's events
@@ -199,6 +206,8 @@ interface QueueEntry {
   deleted: boolean;
   inFlight: Set<Attempt>;
   deadLettered?: string;
+  /** The operator moved this dead letter back to the queue. */
+  redriven?: boolean;
 }
 
 interface Attempt {
@@ -293,7 +302,9 @@ export class LedgerWorld {
   private nextId = 1;
   private ops: Op[] = [];
   private queue: QueueEntry[] = [];
-  private arrivals: { at: number; run: () => void }[] = [];
+  private arrivals: { at: number; run: () => void | Promise<void> }[] = [];
+  /** `afterTtlCopies`: scheduled (or found nothing within reach) once the world was quiet. */
+  private afterTtlScheduled = false;
   private attempts: Attempt[] = [];
   private workers: Worker[] = [];
   private nextSweepAt: number;
@@ -340,8 +351,17 @@ export class LedgerWorld {
     notifiedMarkLost: 0,
     /** A second sweeper started while the first ran (EventBridge's overlapping invocations). */
     sweepOverlaps: 0,
-    /** Items DynamoDB's TTL deleted (outcome, slot or other items past `expiresAt`). */
+    /** Items DynamoDB's TTL deleted (outcome, slot or other items past `expiresAt`)... */
     ttlDeleted: 0,
+    /** ...of them: slots we confirmed, slots Bitrix24 blocked, slots still pending, free slots. */
+    ttlDeletedSent: 0,
+    ttlDeletedBlocked: 0,
+    ttlDeletedPending: 0,
+    ttlDeletedFree: 0,
+    ttlDeletedOutcomes: 0,
+    ttlDeletedOther: 0,
+    /** Late copies of events whose users' slot items TTL had deleted (`afterTtlCopies`). */
+    afterTtlCopies: 0,
     /** OAuth worlds: refreshes the OAuth server answered, and 401 `expired_token` answers. */
     oauthRefreshes: 0,
     expiredTokens: 0,
@@ -438,13 +458,6 @@ export class LedgerWorld {
           at: this.t0 + event.at + weekMs + weekMarginMs + 1000,
           run: () => this.enqueue(job),
         });
-        // Once TTL has had time to delete the user's slot item (a week past its free time).
-        if (this.scenario.afterTtlCopies) {
-          this.arrivals.push({
-            at: this.t0 + event.at + 3 * weekMs + weekMarginMs,
-            run: () => this.enqueue(job),
-          });
-        }
       }
     });
     const { redriveAt } = this.scenario;
@@ -452,9 +465,7 @@ export class LedgerWorld {
       this.arrivals.push({
         at: this.t0 + redriveAt,
         run: () => {
-          const dead = this.queue.filter((entry) => entry.deadLettered !== undefined);
-          this.log(`the operator redrives ${dead.length} dead letter(s)`);
-          for (const entry of dead) this.enqueue(entry.body);
+          this.redrive();
         },
       });
     }
@@ -1260,6 +1271,16 @@ export class LedgerWorld {
 
   // ---------------------------------------------------------------- queue
 
+  /** The operator moves the dead letters back to the queue, each once. */
+  private redrive(): void {
+    const dead = this.queue.filter((entry) => entry.deadLettered !== undefined && !entry.redriven);
+    this.log(`the operator redrives ${dead.length} dead letter(s)`);
+    for (const entry of dead) {
+      entry.redriven = true;
+      this.enqueue(entry.body);
+    }
+  }
+
   private enqueue(body: QueueMessage): void {
     const entry: QueueEntry = {
       id: this.nextId++,
@@ -1384,9 +1405,9 @@ export class LedgerWorld {
     this.settleBitrix(this.now);
   }
 
-  private fireArrivals(): void {
+  private async fireArrivals(): Promise<void> {
     while (this.arrivals[0] && this.arrivals[0].at <= this.now) {
-      this.arrivals.shift()?.run();
+      await this.arrivals.shift()?.run();
     }
   }
 
@@ -1604,8 +1625,12 @@ export class LedgerWorld {
       return;
     }
     this.counts.ttlDeleted++;
-    this.log(`TTL deletes ${pk} (expiresAt ${Number(item.expiresAt?.N) * 1000 - this.t0})`);
-    if (!pk.startsWith("OUTCOME#")) return;
+    const kind = itemKind(item);
+    this.counts[TTL_COUNTS[kind]]++;
+    this.log(
+      `TTL deletes ${pk}, ${kind} (expiresAt ${Number(item.expiresAt?.N) * 1000 - this.t0})`,
+    );
+    if (kind !== "outcome") return;
     const jobId = pk.slice("OUTCOME#".length);
     const outcome = item.outcome?.S;
     if (!outcome || outcome === "deferred") {
@@ -1615,6 +1640,47 @@ export class LedgerWorld {
       );
     }
     this.expired.set(jobId, outcome ?? "none");
+  }
+
+  /**
+   * `afterTtlCopies`, once the world is quiet: waits for the latest TTL among the slot items that
+   * expire within reach, lets TTL delete them, then brings a late copy of every event of their
+   * users and redrives the dead letters (docs/ledger.md: copies settle from their outcomes; an
+   * exhausted `failed` may be sent by a redrive). Read from the items, not from the writes: a
+   * pending-digest or queued-flush mark sets `expiresAt` only on an item that has none.
+   * `false`: nothing to wait for (done already, or no slot item expires within reach).
+   */
+  private async scheduleAfterTtl(): Promise<boolean> {
+    if (!this.scenario.afterTtlCopies || this.afterTtlScheduled) return false;
+    this.afterTtlScheduled = true;
+    const within = this.t0 + AFTER_TTL_WITHIN_WEEKS * this.timings.weekMs;
+    const { Items } = await this.options.client.send(
+      new ScanCommand({ TableName: this.table, ProjectionExpression: "pk, expiresAt" }),
+    );
+    const expiring = (Items ?? []).flatMap((item) => {
+      const pk = item.pk?.S ?? "";
+      const at = Number(item.expiresAt?.N ?? Number.POSITIVE_INFINITY) * 1000;
+      return pk.startsWith("SLOT#") && at <= within ? [{ pk, at }] : [];
+    });
+    if (expiring.length === 0) {
+      this.log("no slot item expires within reach: no copies after TTL");
+      return false;
+    }
+    const at = Math.max(...expiring.map((item) => item.at)) + 1000;
+    const users = new Set(expiring.map((item) => Number(item.pk.split("#").at(-1))));
+    this.log(`after TTL (${at - this.t0}): copies for user(s) ${[...users].join(", ")}`);
+    this.arrivals.push({
+      at,
+      run: async () => {
+        await this.expireItems();
+        for (const job of this.jobs.filter((job) => users.has(job.userId))) {
+          this.counts.afterTtlCopies++;
+          this.enqueue(job);
+        }
+        this.redrive();
+      },
+    });
+    return true;
   }
 
   // ---------------------------------------------------------------- the run
@@ -1637,7 +1703,7 @@ export class LedgerWorld {
         this.chaos = false;
         this.log("--- no more faults: the world settles");
       }
-      this.fireArrivals();
+      await this.fireArrivals();
       this.killOverdue();
       this.dropExpired();
       if (this.fault(this.chances.ttl)) await this.expireItems();
@@ -1660,7 +1726,10 @@ export class LedgerWorld {
           wake ?? Number.POSITIVE_INFINITY,
           sweepAt ?? Number.POSITIVE_INFINITY,
         );
-        if (!Number.isFinite(target)) return; // quiescent
+        if (!Number.isFinite(target)) {
+          if (await this.scheduleAfterTtl()) continue;
+          return; // quiescent
+        }
         if (target > horizon) {
           this.violate("c: no quiescence", `still waiting at ${target - this.t0} ms`);
           return;
@@ -1877,6 +1946,31 @@ export class LedgerWorld {
 }
 
 /** Lets an attempt run on until it waits at its next gate (or ends). */
+/** The after-TTL copies wait only for the slot items that expire by this week of the world. */
+const AFTER_TTL_WITHIN_WEEKS = 8;
+
+type ItemKind = "sent" | "blocked" | "pending" | "free" | "outcome" | "other";
+
+const TTL_COUNTS = {
+  sent: "ttlDeletedSent",
+  blocked: "ttlDeletedBlocked",
+  pending: "ttlDeletedPending",
+  free: "ttlDeletedFree",
+  outcome: "ttlDeletedOutcomes",
+  other: "ttlDeletedOther",
+} as const satisfies Record<ItemKind, string>;
+
+/** What an item is, for the TTL counts: a slot by its state (docs/ledger.md), an outcome, other. */
+function itemKind(item: Record<string, AttributeValue>): ItemKind {
+  const pk = item.pk?.S ?? "";
+  if (pk.startsWith("OUTCOME#")) return "outcome";
+  if (!pk.startsWith("SLOT#")) return "other";
+  const state = item.state?.S;
+  if (state === "pending") return "pending";
+  if (state === "sent") return item.holderJob?.S === "bitrix24" ? "blocked" : "sent";
+  return "free";
+}
+
 async function settle(): Promise<void> {
   for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
