@@ -48,7 +48,8 @@ import {
  *     in 3 (afterTtlCopies), once the world is quiet, the clock moves to the latest TTL among its
  *     slot items that expire within 8 weeks (confirmed and blocked slots: a week after their free
  *     time), TTL deletes them, and every event of their users comes once more, with a redrive of
- *     the dead letters not yet redriven (counts: ttlDeleted by kind, afterTtlCopies). A quick
+ *     the dead letters not yet redriven, and each of those users has a new event, which claims
+ *     the deleted slot (counts: ttlDeleted by kind, afterTtlCopies, afterTtlEvents). A quick
  *     send's slot item (kept the retry window and SQS's 14-day retention past its week) and
  *     outcome items (30 days) outlive any copy the queue can deliver, so no world reaches them;
  *   - OAuth portals (1 world in 4): the real OAuth client and token provider, access tokens that

@@ -131,8 +131,9 @@ export interface Scenario {
   /**
    * Once the world is quiet, DynamoDB's TTL deletes the slot items that expire within reach
    * (confirmed and blocked slots: a week after their free time), and then every event of their
-   * users comes once more (a late copy) and the dead letters not yet redriven are redriven: both
-   * within SQS's limits (weeks of the world's week, against 14 days of retention). Not waited for:
+   * users comes once more (a late copy), the dead letters not yet redriven are redriven (both
+   * within SQS's limits: weeks of the world's week, against 14 days of retention), and each of
+   * those users has a new event, which claims the deleted slot. Not waited for:
    * a quick send's slot item, which keeps its evidence for the retry window and SQS's retention,
    * and outcome items (30 days): no copy the queue delivers can come after those by design.
    */
@@ -360,8 +361,12 @@ export class LedgerWorld {
     ttlDeletedFree: 0,
     ttlDeletedOutcomes: 0,
     ttlDeletedOther: 0,
-    /** Late copies of events whose users' slot items TTL had deleted (`afterTtlCopies`). */
+    /**
+     * Late copies of events whose users' slot items TTL had deleted (`afterTtlCopies`), and the
+     * users' next events after it.
+     */
     afterTtlCopies: 0,
+    afterTtlEvents: 0,
     /** OAuth worlds: refreshes the OAuth server answered, and 401 `expired_token` answers. */
     oauthRefreshes: 0,
     expiredTokens: 0,
@@ -1678,9 +1683,36 @@ export class LedgerWorld {
           this.enqueue(job);
         }
         this.redrive();
+        // Copies settle from their outcomes and never read the slot; the user's next event
+        // claims it, finds it gone, and must still keep the week (a) behind the deleted record.
+        for (const user of users) {
+          const job = this.nextEvent(user);
+          this.jobs.push(job);
+          this.counts.afterTtlEvents++;
+          this.enqueue(job);
+        }
       },
     });
     return true;
+  }
+
+  /** A new event of `user`, received now, numbered after the scenario's events. */
+  private nextEvent(user: number): EventJob {
+    const index = this.jobs.length;
+    return {
+      v: 3,
+      kind: "event",
+      portal: this.portal,
+      openLineCode: LINE,
+      jobId: `app:ev${index}:0`,
+      sourceId: "app",
+      eventId: `ev${index}`,
+      eventName: "order.paid",
+      receivedAt: new Date(this.now).toISOString(),
+      userId: user,
+      message: `event #${index};`,
+      whenLimited: "digest",
+    };
   }
 
   // ---------------------------------------------------------------- the run
@@ -1908,10 +1940,8 @@ export class LedgerWorld {
    */
   checkOrder(): void {
     if (!this.scenario.weeklyLimit) return;
-    const arrival = (jobId: string) => {
-      const index = this.jobs.findIndex((job) => job.jobId === jobId);
-      return this.t0 + (this.scenario.events[index]?.at ?? 0);
-    };
+    const arrival = (jobId: string) =>
+      Date.parse(this.jobs.find((job) => job.jobId === jobId)?.receivedAt ?? "") || this.t0;
     const stateAt = (jobId: string, at: number) =>
       (this.history.get(jobId) ?? []).filter((entry) => entry.at <= at).at(-1)?.outcome;
     for (const request of this.requests) {
