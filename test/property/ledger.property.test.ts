@@ -36,7 +36,9 @@ import {
  *   (j) OAuth worlds: never two refreshes spending one refresh token (`invalid_grant` caused by
  *       us), but for the documented limit of a holder that died before storing its answer;
  *   (k) a job on which deliver throws every time ends with an outcome and, if given up, a dead
- *       letter (never deleted by the queue's retention: also checked).
+ *       letter (never deleted by the queue's retention: also checked);
+ *   (l) TTL deletes a slot item only once its week is over and its evidence (an unsettled intent,
+ *       `maybeSentAt`) has lived the retry window plus the dead-letter retention.
  * The world also generates the outside world's faults (docs/ledger.md): 5xx answers without an
  * envelope whose request landed, OVERLOAD_LIMIT, permanent and configuration rejections, copies
  * after the week, dead-letter redrives, the SDK re-sending an applied conditional write, and events

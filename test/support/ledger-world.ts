@@ -1614,18 +1614,21 @@ export class LedgerWorld {
     if (at !== undefined) this.nextExpiryAt = Math.min(this.nextExpiryAt, Number(at) * 1000);
   }
 
-  private async expireItem(item: Record<string, AttributeValue>, nowS: number): Promise<void> {
-    const pk = item.pk?.S ?? "";
+  private async expireItem(found: Record<string, AttributeValue>, nowS: number): Promise<void> {
+    const pk = found.pk?.S ?? "";
+    let item: Record<string, AttributeValue>;
     try {
       // TTL deletes an item only while it is still expired (an update may have moved expiresAt).
-      await this.options.client.send(
+      const { Attributes } = await this.options.client.send(
         new DeleteItemCommand({
           TableName: this.table,
           Key: { pk: { S: pk } },
           ConditionExpression: "expiresAt <= :now",
           ExpressionAttributeValues: { ":now": { N: String(nowS) } },
+          ReturnValues: "ALL_OLD",
         }),
       );
+      item = Attributes ?? found;
     } catch {
       return;
     }
@@ -1635,6 +1638,7 @@ export class LedgerWorld {
     this.log(
       `TTL deletes ${pk}, ${kind} (expiresAt ${Number(item.expiresAt?.N) * 1000 - this.t0})`,
     );
+    if (pk.startsWith("SLOT#")) this.checkSlotExpiry(pk, item);
     if (kind !== "outcome") return;
     const jobId = pk.slice("OUTCOME#".length);
     const outcome = item.outcome?.S;
@@ -1645,6 +1649,35 @@ export class LedgerWorld {
       );
     }
     this.expired.set(jobId, outcome ?? "none");
+  }
+
+  /**
+   * Invariant (l): TTL deletes a slot item only once it no longer guards anything: its week is
+   * over (`freeAt`: "taken until freeAt"), and its evidence, an unsettled intent (landed by the
+   * lease end at the latest) or `maybeSentAt`, has lived the retry window plus the dead-letter
+   * retention (docs/ledger.md, "What counts as evidence"). Times on the workers' clocks, so
+   * their largest skew is allowed.
+   */
+  private checkSlotExpiry(pk: string, item: Record<string, AttributeValue>): void {
+    const skew = Math.max(...this.scenario.workerSkewMs.map(Math.abs), 0);
+    const freeAt = Number(item.freeAt?.N ?? 0);
+    if (item.state?.S !== undefined && freeAt - skew > this.now) {
+      this.violate(
+        "l: a slot deleted by TTL before its week was over",
+        `${pk} (${item.state.S}, free at ${freeAt - this.t0})`,
+      );
+    }
+    const intent = item.sendingAt?.N !== undefined && !item.settled?.BOOL;
+    const evidenceAt = Math.max(
+      Number(item.maybeSentAt?.N ?? 0),
+      intent ? Number(item.leaseUntil?.N ?? 0) : 0,
+    );
+    if (evidenceAt > 0 && evidenceAt + this.timings.evidenceMs - skew > this.now) {
+      this.violate(
+        "l: evidence deleted by TTL before the retry window and the dead-letter retention",
+        `${pk} (evidence at ${evidenceAt - this.t0})`,
+      );
+    }
   }
 
   /**
