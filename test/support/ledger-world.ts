@@ -435,17 +435,7 @@ export class LedgerWorld {
     for (let i = 0; i < this.scenario.workers; i++) this.workers.push(this.makeWorker(i, 0));
     this.scenario.events.forEach((event, index) => {
       const job: EventJob = {
-        v: 3,
-        kind: "event",
-        portal: this.portal,
-        openLineCode: LINE,
-        jobId: `app:ev${index}:0`,
-        sourceId: "app",
-        eventId: `ev${index}`,
-        eventName: "order.paid",
-        receivedAt: new Date(this.t0 + event.at).toISOString(),
-        userId: event.user,
-        message: `event #${index};`,
+        ...this.eventJob(index, event.user, this.t0 + event.at),
         whenLimited: event.drop ? "drop" : (event.notify ?? "digest"),
         ...(!event.drop &&
           event.notify && { notify: { message: `notice #${index};`, tag: "hookline:0" } }),
@@ -1731,7 +1721,11 @@ export class LedgerWorld {
 
   /** A new event of `user`, received now, numbered after the scenario's events. */
   private nextEvent(user: number): EventJob {
-    const index = this.jobs.length;
+    return this.eventJob(this.jobs.length, user, this.now);
+  }
+
+  /** Event `index` of `user`: its text `event #<index>;` names it in what Bitrix24 receives. */
+  private eventJob(index: number, user: number, receivedAt: number): EventJob {
     return {
       v: 3,
       kind: "event",
@@ -1741,7 +1735,7 @@ export class LedgerWorld {
       sourceId: "app",
       eventId: `ev${index}`,
       eventName: "order.paid",
-      receivedAt: new Date(this.now).toISOString(),
+      receivedAt: new Date(receivedAt).toISOString(),
       userId: user,
       message: `event #${index};`,
       whenLimited: "digest",
