@@ -38,7 +38,8 @@ import {
  *   (k) a job on which deliver throws every time ends with an outcome and, if given up, a dead
  *       letter (never deleted by the queue's retention: also checked);
  *   (l) TTL deletes a slot item only once its week is over and its evidence (an unsettled intent,
- *       `maybeSentAt`) has lived the retry window plus the dead-letter retention.
+ *       `maybeSentAt`) has lived the retry window plus the dead-letter retention (checked at each
+ *       deletion).
  * The world also generates the outside world's faults (docs/ledger.md): 5xx answers without an
  * envelope whose request landed, OVERLOAD_LIMIT, permanent and configuration rejections, copies
  * after the week, dead-letter redrives, the SDK re-sending an applied conditional write, and events
@@ -46,7 +47,8 @@ import {
  *   - two sweepers at once: each sweeper's DynamoDB calls are steps like an attempt's, and
  *     EventBridge's overlapping invocation starts a second one for the same minute (sweepOverlap);
  *   - TTL expiry: items past their `expiresAt` are deleted at random steps, and at every idle wait
- *     once the world settles; an outcome deleted before it is final breaks (c) (ttl). In 1 world
+ *     once the world settles; an outcome deleted before it is final breaks (c) (ttl). Nothing
+ *     expires within a world's first week, so these find little on their own. In 1 world
  *     in 3 (afterTtlCopies), once the world is quiet, the clock moves to the latest TTL among its
  *     slot items that expire within 8 weeks (confirmed and blocked slots: a week after their free
  *     time), TTL deletes them, and every event of their users comes once more, with a redrive of
