@@ -36,7 +36,10 @@ import {
  *   (j) OAuth worlds: never two refreshes spending one refresh token (`invalid_grant` caused by
  *       us), but for the documented limit of a holder that died before storing its answer;
  *   (k) a job on which deliver throws every time ends with an outcome and, if given up, a dead
- *       letter (never deleted by the queue's retention: also checked).
+ *       letter (never deleted by the queue's retention: also checked);
+ *   (l) TTL deletes a slot item only once its week is over and its evidence (an unsettled intent,
+ *       `maybeSentAt`) has lived the retry window plus the dead-letter retention (checked at each
+ *       deletion).
  * The world also generates the outside world's faults (docs/ledger.md): 5xx answers without an
  * envelope whose request landed, OVERLOAD_LIMIT, permanent and configuration rejections, copies
  * after the week, dead-letter redrives, the SDK re-sending an applied conditional write, and events
@@ -44,8 +47,15 @@ import {
  *   - two sweepers at once: each sweeper's DynamoDB calls are steps like an attempt's, and
  *     EventBridge's overlapping invocation starts a second one for the same minute (sweepOverlap);
  *   - TTL expiry: items past their `expiresAt` are deleted at random steps, and at every idle wait
- *     once the world settles; an outcome deleted before it is final breaks (c) (ttl); in 1 world
- *     in 3 late copies come once more three weeks on, after TTL deleted the slot items;
+ *     once the world settles; an outcome deleted before it is final breaks (c) (ttl). Nothing
+ *     expires within a world's first week, so these find little on their own. In 1 world
+ *     in 3 (afterTtlCopies), once the world is quiet, the clock moves to the latest TTL among its
+ *     slot items that expire within 8 weeks (confirmed and blocked slots: a week after their free
+ *     time), TTL deletes them, and every event of their users comes once more, with a redrive of
+ *     the dead letters not yet redriven, and each of those users has a new event, which claims
+ *     the deleted slot (counts: ttlDeleted by kind, afterTtlCopies, afterTtlEvents). A quick
+ *     send's slot item (kept the retry window and SQS's 14-day retention past its week) and
+ *     outcome items (30 days) outlive any copy the queue can deliver, so no world reaches them;
  *   - OAuth portals (1 world in 4): the real OAuth client and token provider, access tokens that
  *     Bitrix24 refuses as `expired_token` (401, refresh, repeat: expiredToken), a rotating refresh
  *     token, refresh holders answered 20–35 s late (slowRefresh), the sweeper's keep-alive refresh;

@@ -128,7 +128,15 @@ export interface Scenario {
    * message that carries it, every time (docs/ledger.md, "Exceptions").
    */
   poisoned?: number | undefined;
-  /** Late copies come once more three weeks on, after TTL may have deleted the slot items. */
+  /**
+   * Once the world is quiet, DynamoDB's TTL deletes the slot items that expire within reach
+   * (confirmed and blocked slots: a week after their free time), and then every event of their
+   * users comes once more (a late copy), the dead letters not yet redriven are redriven (both
+   * within SQS's limits: weeks of the world's week, against 14 days of retention), and each of
+   * those users has a new event, which claims the deleted slot. Not waited for:
+   * a quick send's slot item, which keeps its evidence for the retry window and SQS's retention,
+   * and outcome items (30 days): no copy the queue delivers can come after those by design.
+   */
   afterTtlCopies?: boolean | undefined;
   /**
    * Batch delivery (docs/ledger.md, "Batch delivery"), on a webhook portal: a worker's events
@@ -199,6 +207,8 @@ interface QueueEntry {
   deleted: boolean;
   inFlight: Set<Attempt>;
   deadLettered?: string;
+  /** The operator moved this dead letter back to the queue. */
+  redriven?: boolean;
 }
 
 interface Attempt {
@@ -293,7 +303,9 @@ export class LedgerWorld {
   private nextId = 1;
   private ops: Op[] = [];
   private queue: QueueEntry[] = [];
-  private arrivals: { at: number; run: () => void }[] = [];
+  private arrivals: { at: number; run: () => void | Promise<void> }[] = [];
+  /** `afterTtlCopies`: scheduled (or found nothing within reach) once the world was quiet. */
+  private afterTtlScheduled = false;
   private attempts: Attempt[] = [];
   private workers: Worker[] = [];
   private nextSweepAt: number;
@@ -340,8 +352,21 @@ export class LedgerWorld {
     notifiedMarkLost: 0,
     /** A second sweeper started while the first ran (EventBridge's overlapping invocations). */
     sweepOverlaps: 0,
-    /** Items DynamoDB's TTL deleted (outcome, slot or other items past `expiresAt`). */
+    /** Items DynamoDB's TTL deleted (outcome, slot or other items past `expiresAt`)... */
     ttlDeleted: 0,
+    /** ...of them: slots we confirmed, slots Bitrix24 blocked, slots still pending, free slots. */
+    ttlDeletedSent: 0,
+    ttlDeletedBlocked: 0,
+    ttlDeletedPending: 0,
+    ttlDeletedFree: 0,
+    ttlDeletedOutcomes: 0,
+    ttlDeletedOther: 0,
+    /**
+     * Late copies of events whose users' slot items TTL had deleted (`afterTtlCopies`), and the
+     * users' next events after it.
+     */
+    afterTtlCopies: 0,
+    afterTtlEvents: 0,
     /** OAuth worlds: refreshes the OAuth server answered, and 401 `expired_token` answers. */
     oauthRefreshes: 0,
     expiredTokens: 0,
@@ -410,17 +435,7 @@ export class LedgerWorld {
     for (let i = 0; i < this.scenario.workers; i++) this.workers.push(this.makeWorker(i, 0));
     this.scenario.events.forEach((event, index) => {
       const job: EventJob = {
-        v: 3,
-        kind: "event",
-        portal: this.portal,
-        openLineCode: LINE,
-        jobId: `app:ev${index}:0`,
-        sourceId: "app",
-        eventId: `ev${index}`,
-        eventName: "order.paid",
-        receivedAt: new Date(this.t0 + event.at).toISOString(),
-        userId: event.user,
-        message: `event #${index};`,
+        ...this.eventJob(index, event.user, this.t0 + event.at),
         whenLimited: event.drop ? "drop" : (event.notify ?? "digest"),
         ...(!event.drop &&
           event.notify && { notify: { message: `notice #${index};`, tag: "hookline:0" } }),
@@ -438,13 +453,6 @@ export class LedgerWorld {
           at: this.t0 + event.at + weekMs + weekMarginMs + 1000,
           run: () => this.enqueue(job),
         });
-        // Once TTL has had time to delete the user's slot item (a week past its free time).
-        if (this.scenario.afterTtlCopies) {
-          this.arrivals.push({
-            at: this.t0 + event.at + 3 * weekMs + weekMarginMs,
-            run: () => this.enqueue(job),
-          });
-        }
       }
     });
     const { redriveAt } = this.scenario;
@@ -452,9 +460,7 @@ export class LedgerWorld {
       this.arrivals.push({
         at: this.t0 + redriveAt,
         run: () => {
-          const dead = this.queue.filter((entry) => entry.deadLettered !== undefined);
-          this.log(`the operator redrives ${dead.length} dead letter(s)`);
-          for (const entry of dead) this.enqueue(entry.body);
+          this.redrive();
         },
       });
     }
@@ -1260,6 +1266,16 @@ export class LedgerWorld {
 
   // ---------------------------------------------------------------- queue
 
+  /** The operator moves the dead letters back to the queue, each once. */
+  private redrive(): void {
+    const dead = this.queue.filter((entry) => entry.deadLettered !== undefined && !entry.redriven);
+    this.log(`the operator redrives ${dead.length} dead letter(s)`);
+    for (const entry of dead) {
+      entry.redriven = true;
+      this.enqueue(entry.body);
+    }
+  }
+
   private enqueue(body: QueueMessage): void {
     const entry: QueueEntry = {
       id: this.nextId++,
@@ -1384,9 +1400,9 @@ export class LedgerWorld {
     this.settleBitrix(this.now);
   }
 
-  private fireArrivals(): void {
+  private async fireArrivals(): Promise<void> {
     while (this.arrivals[0] && this.arrivals[0].at <= this.now) {
-      this.arrivals.shift()?.run();
+      await this.arrivals.shift()?.run();
     }
   }
 
@@ -1588,24 +1604,32 @@ export class LedgerWorld {
     if (at !== undefined) this.nextExpiryAt = Math.min(this.nextExpiryAt, Number(at) * 1000);
   }
 
-  private async expireItem(item: Record<string, AttributeValue>, nowS: number): Promise<void> {
-    const pk = item.pk?.S ?? "";
+  private async expireItem(found: Record<string, AttributeValue>, nowS: number): Promise<void> {
+    const pk = found.pk?.S ?? "";
+    let item: Record<string, AttributeValue>;
     try {
       // TTL deletes an item only while it is still expired (an update may have moved expiresAt).
-      await this.options.client.send(
+      const { Attributes } = await this.options.client.send(
         new DeleteItemCommand({
           TableName: this.table,
           Key: { pk: { S: pk } },
           ConditionExpression: "expiresAt <= :now",
           ExpressionAttributeValues: { ":now": { N: String(nowS) } },
+          ReturnValues: "ALL_OLD",
         }),
       );
+      item = Attributes ?? found;
     } catch {
       return;
     }
     this.counts.ttlDeleted++;
-    this.log(`TTL deletes ${pk} (expiresAt ${Number(item.expiresAt?.N) * 1000 - this.t0})`);
-    if (!pk.startsWith("OUTCOME#")) return;
+    const kind = itemKind(item);
+    this.counts[TTL_COUNTS[kind]]++;
+    this.log(
+      `TTL deletes ${pk}, ${kind} (expiresAt ${Number(item.expiresAt?.N) * 1000 - this.t0})`,
+    );
+    if (pk.startsWith("SLOT#")) this.checkSlotExpiry(pk, item);
+    if (kind !== "outcome") return;
     const jobId = pk.slice("OUTCOME#".length);
     const outcome = item.outcome?.S;
     if (!outcome || outcome === "deferred") {
@@ -1615,6 +1639,107 @@ export class LedgerWorld {
       );
     }
     this.expired.set(jobId, outcome ?? "none");
+  }
+
+  /**
+   * Invariant (l): TTL deletes a slot item only once it no longer guards anything: its week is
+   * over (`freeAt`: "taken until freeAt"), and its evidence, an unsettled intent (landed by the
+   * lease end at the latest) or `maybeSentAt`, has lived the retry window plus the dead-letter
+   * retention (docs/ledger.md, "What counts as evidence"). Times on the workers' clocks, so
+   * their largest skew is allowed.
+   */
+  private checkSlotExpiry(pk: string, item: Record<string, AttributeValue>): void {
+    const skew = Math.max(...this.scenario.workerSkewMs.map(Math.abs), 0);
+    const freeAt = Number(item.freeAt?.N ?? 0);
+    if (item.state?.S !== undefined && freeAt - skew > this.now) {
+      this.violate(
+        "l: a slot deleted by TTL before its week was over",
+        `${pk} (${item.state.S}, free at ${freeAt - this.t0})`,
+      );
+    }
+    const intent = item.sendingAt?.N !== undefined && !item.settled?.BOOL;
+    const evidenceAt = Math.max(
+      Number(item.maybeSentAt?.N ?? 0),
+      intent ? Number(item.leaseUntil?.N ?? 0) : 0,
+    );
+    if (evidenceAt > 0 && evidenceAt + this.timings.evidenceMs - skew > this.now) {
+      this.violate(
+        "l: evidence deleted by TTL before the retry window and the dead-letter retention",
+        `${pk} (evidence at ${evidenceAt - this.t0})`,
+      );
+    }
+  }
+
+  /**
+   * `afterTtlCopies`, once the world is quiet: waits for the latest TTL among the slot items that
+   * expire within reach, lets TTL delete them, then brings a late copy of every event of their
+   * users and redrives the dead letters (docs/ledger.md: copies settle from their outcomes; an
+   * exhausted `failed` may be sent by a redrive). Read from the items, not from the writes: a
+   * pending-digest or queued-flush mark sets `expiresAt` only on an item that has none.
+   * `false`: nothing to wait for (done already, or no slot item expires within reach).
+   */
+  private async scheduleAfterTtl(): Promise<boolean> {
+    if (!this.scenario.afterTtlCopies || this.afterTtlScheduled) return false;
+    this.afterTtlScheduled = true;
+    const within = this.t0 + AFTER_TTL_WITHIN_WEEKS * this.timings.weekMs;
+    const { Items } = await this.options.client.send(
+      new ScanCommand({ TableName: this.table, ProjectionExpression: "pk, expiresAt" }),
+    );
+    const expiring = (Items ?? []).flatMap((item) => {
+      const pk = item.pk?.S ?? "";
+      const at = Number(item.expiresAt?.N ?? Number.POSITIVE_INFINITY) * 1000;
+      return pk.startsWith("SLOT#") && at <= within ? [{ pk, at }] : [];
+    });
+    if (expiring.length === 0) {
+      this.log("no slot item expires within reach: no copies after TTL");
+      return false;
+    }
+    const at = Math.max(...expiring.map((item) => item.at)) + 1000;
+    const users = new Set(expiring.map((item) => Number(item.pk.split("#").at(-1))));
+    this.log(`after TTL (${at - this.t0}): copies for user(s) ${[...users].join(", ")}`);
+    this.arrivals.push({
+      at,
+      run: async () => {
+        await this.expireItems();
+        for (const job of this.jobs.filter((job) => users.has(job.userId))) {
+          this.counts.afterTtlCopies++;
+          this.enqueue(job);
+        }
+        this.redrive();
+        // Copies settle from their outcomes and never read the slot; the user's next event
+        // claims it, finds it gone, and must still keep the week (a) behind the deleted record.
+        for (const user of users) {
+          const job = this.nextEvent(user);
+          this.jobs.push(job);
+          this.counts.afterTtlEvents++;
+          this.enqueue(job);
+        }
+      },
+    });
+    return true;
+  }
+
+  /** A new event of `user`, received now, numbered after the scenario's events. */
+  private nextEvent(user: number): EventJob {
+    return this.eventJob(this.jobs.length, user, this.now);
+  }
+
+  /** Event `index` of `user`: its text `event #<index>;` names it in what Bitrix24 receives. */
+  private eventJob(index: number, user: number, receivedAt: number): EventJob {
+    return {
+      v: 3,
+      kind: "event",
+      portal: this.portal,
+      openLineCode: LINE,
+      jobId: `app:ev${index}:0`,
+      sourceId: "app",
+      eventId: `ev${index}`,
+      eventName: "order.paid",
+      receivedAt: new Date(receivedAt).toISOString(),
+      userId: user,
+      message: `event #${index};`,
+      whenLimited: "digest",
+    };
   }
 
   // ---------------------------------------------------------------- the run
@@ -1637,7 +1762,7 @@ export class LedgerWorld {
         this.chaos = false;
         this.log("--- no more faults: the world settles");
       }
-      this.fireArrivals();
+      await this.fireArrivals();
       this.killOverdue();
       this.dropExpired();
       if (this.fault(this.chances.ttl)) await this.expireItems();
@@ -1660,7 +1785,10 @@ export class LedgerWorld {
           wake ?? Number.POSITIVE_INFINITY,
           sweepAt ?? Number.POSITIVE_INFINITY,
         );
-        if (!Number.isFinite(target)) return; // quiescent
+        if (!Number.isFinite(target)) {
+          if (await this.scheduleAfterTtl()) continue;
+          return; // quiescent
+        }
         if (target > horizon) {
           this.violate("c: no quiescence", `still waiting at ${target - this.t0} ms`);
           return;
@@ -1839,10 +1967,8 @@ export class LedgerWorld {
    */
   checkOrder(): void {
     if (!this.scenario.weeklyLimit) return;
-    const arrival = (jobId: string) => {
-      const index = this.jobs.findIndex((job) => job.jobId === jobId);
-      return this.t0 + (this.scenario.events[index]?.at ?? 0);
-    };
+    const arrival = (jobId: string) =>
+      Date.parse(this.jobs.find((job) => job.jobId === jobId)?.receivedAt ?? "") || this.t0;
     const stateAt = (jobId: string, at: number) =>
       (this.history.get(jobId) ?? []).filter((entry) => entry.at <= at).at(-1)?.outcome;
     for (const request of this.requests) {
@@ -1877,6 +2003,31 @@ export class LedgerWorld {
 }
 
 /** Lets an attempt run on until it waits at its next gate (or ends). */
+/** The after-TTL copies wait only for the slot items that expire by this week of the world. */
+const AFTER_TTL_WITHIN_WEEKS = 8;
+
+type ItemKind = "sent" | "blocked" | "pending" | "free" | "outcome" | "other";
+
+const TTL_COUNTS = {
+  sent: "ttlDeletedSent",
+  blocked: "ttlDeletedBlocked",
+  pending: "ttlDeletedPending",
+  free: "ttlDeletedFree",
+  outcome: "ttlDeletedOutcomes",
+  other: "ttlDeletedOther",
+} as const satisfies Record<ItemKind, string>;
+
+/** What an item is, for the TTL counts: a slot by its state (docs/ledger.md), an outcome, other. */
+function itemKind(item: Record<string, AttributeValue>): ItemKind {
+  const pk = item.pk?.S ?? "";
+  if (pk.startsWith("OUTCOME#")) return "outcome";
+  if (!pk.startsWith("SLOT#")) return "other";
+  const state = item.state?.S;
+  if (state === "pending") return "pending";
+  if (state === "sent") return item.holderJob?.S === "bitrix24" ? "blocked" : "sent";
+  return "free";
+}
+
 async function settle(): Promise<void> {
   for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
