@@ -413,10 +413,10 @@ export function monthlyCost(
     digests * w.digestFixed +
     indexWrites;
   // Read request units, as measured (bench/write-budget.ts): deliver reads each message's
-  // outcome and its user's slot (consistent) and queries the user's `digest` index; a deferred
-  // event also reads the holder's outcome and each event already waiting in its digest (on
-  // average (k - 1) / 2 of a digest of k); a flush reads its events twice; every sweep run
-  // queries each partition of the `due` index. A message is priced as sent alone (a batch
+  // outcome and its user's slot (consistent; the slot's marker says whether a digest waits); a
+  // deferred event also reads the holder's outcome (and, per `deferredPerWaiting`, each event
+  // already waiting in its digest: on average (k - 1) / 2 of a digest of k); a flush reads its
+  // events twice; every sweep run queries each partition of the `due` index. A message is priced as sent alone (a batch
   // request's messages read 1 more each, and write 0.9 fewer).
   const r = reads;
   const waitingPerDeferral = Math.max(0, workload.eventsPerDigest - 1) / 2;

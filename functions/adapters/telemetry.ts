@@ -44,8 +44,9 @@ const MAX_VALUES = 100;
  * written by `flush()` as few lines as the points allow: every point whose dimension values do
  * not clash with a line's joins it (a metric seen again adds a value to its array). A deliver
  * batch's outcomes and latencies, otherwise a line each, become one or two lines: each line is
- * billed as log ingestion (docs/alarms.md, "What the alarms and metrics cost"). Every metric carries the
- * `service` dimension, as Powertools' did. Disabled by `POWERTOOLS_METRICS_DISABLED=true`.
+ * billed as log ingestion (docs/alarms.md, "What the alarms and metrics cost"). Every metric
+ * carries the `service` dimension, as Powertools' did. Disabled by
+ * `POWERTOOLS_METRICS_DISABLED=true`.
  *
  * Lambda gives these lines (no `level` key) the level INFO: the function's application log
  * level must keep INFO (lib/hookline-function.ts, test/integration/log-filter.test.ts).

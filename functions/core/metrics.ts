@@ -44,8 +44,8 @@ const DASHBOARD_ONLY_OUTCOMES: readonly string[] = ["sent", "deferred", "notifie
  * A point only the dashboard reads, counted for messages in normal operation: `Messages` sent,
  * deferred and notified, and `DeliveryLatency`. Each is a metric series with data every hour
  * ($0.30 a month, and as much again for each portal counted on its own), so a stack without the
- * dashboard does not write them (docs/alarms.md, "What the alarms and metrics cost"). No alarm reads one
- * (test/infra/monitoring.test.ts checks the synthesized alarms against this).
+ * dashboard does not write them (docs/alarms.md, "What the alarms and metrics cost"). No alarm
+ * reads one (test/infra/monitoring.test.ts checks the synthesized alarms against this).
  */
 export function isDashboardOnly(name: string, dimensions: Record<string, string> = {}): boolean {
   if (name === Metric.DeliveryLatency) return true;
