@@ -9,6 +9,7 @@ import {
   done,
   type LedgerWorldFixture,
   makeLedgerWorld,
+  olderWaiting,
   SECOND,
   T0,
 } from "../support/ledger-fixtures";
@@ -122,11 +123,7 @@ describe("the pending-digest marker names every waiting event (dynalite, fake cl
 
   it("after `hookline slot --reset` on the local run, a newer event before the sweep joins the pending digest instead of overtaking it", async () => {
     const w = makeLedgerWorld(table.db, TABLE, `reset-${++unique}.example`, T0);
-    expect(await w.attempt(w.job("reset-first"))).toEqual(done);
-    w.clock.advance(SECOND);
-    const older = w.job("reset-older");
-    expect(await w.attempt(older)).toEqual(done);
-    expect((await w.outcome(older))?.outcome).toBe("deferred");
+    const older = await olderWaiting(w, "reset");
     expect(await markerOf(table, w)).toEqual([older.jobId]);
 
     // docs/cli.md: the reset clears the slot and makes the pending digest due now; "within a

@@ -67,6 +67,21 @@ export async function expectDone(
   expect(w.bitrix.calls).toHaveLength(calls);
 }
 
+/**
+ * User 1's week used by `<prefix>-first`, then `<prefix>-older` a second later, deferred to the
+ * user's digest: the older event, waiting.
+ *
+ * @example const older = await olderWaiting(w, "reset");
+ */
+export async function olderWaiting(w: LedgerWorldFixture, prefix: string): Promise<EventJob> {
+  expect(await w.attempt(w.job(`${prefix}-first`))).toEqual(done);
+  w.clock.advance(SECOND);
+  const older = w.job(`${prefix}-older`);
+  expect(await w.attempt(older)).toEqual(done);
+  expect((await w.outcome(older))?.outcome).toBe("deferred");
+  return older;
+}
+
 export interface LedgerConfigOptions {
   weeklyLimit?: boolean;
   weekSeconds?: number;
