@@ -74,8 +74,8 @@ export interface LedgerReadUnits {
   /** Ingest of a webhook the sender sent again. */
   duplicateWebhook: number;
   /**
-   * A digest of k events, by k: the deferral of its events (each one rereads the events already
-   * waiting in the user's digest), the sweep that finds it due, and its flush.
+   * A digest of k events, by k: the deferral of its events, the sweep that finds it due, and its
+   * flush.
    */
   digest: { events: number; deferrals: number; sweep: number; flush: number }[];
   /** A sweep run with nothing due: one Query per partition of the `due` index. */

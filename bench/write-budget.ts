@@ -51,11 +51,6 @@ export const READ_UNITS_PER_MESSAGE = {
    * (1). Its failed claim returns the slot item, no read units.
    */
   deferred: 3,
-  /**
-   * And each event already waiting in the user's digest: none (the deferral reads the marker
-   * with the slot, not the index; it read each waiting event once, k(k - 1)/2 per digest of k).
-   */
-  deferredPerWaiting: 0,
   /** A webhook the sender sent again: a consistent read of its job's outcome. */
   duplicateWebhook: 1,
   /** A digest's flush, besides its events: the Query of the user's `digest` index. */

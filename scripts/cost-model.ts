@@ -414,16 +414,14 @@ export function monthlyCost(
     indexWrites;
   // Read request units, as measured (bench/write-budget.ts): deliver reads each message's
   // outcome and its user's slot (consistent; the slot's marker says whether a digest waits); a
-  // deferred event also reads the holder's outcome (and, per `deferredPerWaiting`, each event
-  // already waiting in its digest: on average (k - 1) / 2 of a digest of k); a flush reads its
-  // events twice; every sweep run queries each partition of the `due` index. A message is priced as sent alone (a batch
+  // deferred event also reads the holder's outcome; a flush reads its events twice; every sweep
+  // run queries each partition of the `due` index. A message is priced as sent alone (a batch
   // request's messages read 1 more each, and write 0.9 fewer).
   const r = reads;
-  const waitingPerDeferral = Math.max(0, workload.eventsPerDigest - 1) / 2;
   const dynamoReads =
     routed * r.receipt +
     sentAlone * r.sentAlone +
-    deferred * (r.deferred + r.deferredPerWaiting * waitingPerDeferral + r.digestPerEvent) +
+    deferred * (r.deferred + r.digestPerEvent) +
     digests * r.digestFixed +
     facts.sweepsPerMonth * r.sweep;
   // Receipts and outcomes are kept `keptDays`; an index that holds every outcome stores its

@@ -148,15 +148,15 @@ describe("npm run cost", () => {
     ).toBeCloseTo((bill.figures.dynamoReads / 1e6) * 0.125, 9);
   });
 
-  it("prices a deferred event's reads: its deferral, the events waiting before it, its flush", () => {
+  it("prices a deferred event's reads: its deferral and its flush", () => {
     const r = READ_UNITS_PER_MESSAGE;
     const bill = monthlyCost(facts, { ...DEFAULT_WORKLOAD, deferred: 0.5, eventsPerDigest: 5 });
-    // 1 M sent alone, 1 M deferred in 200 k digests of 5: the i-th deferral of a digest rereads
-    // the i - 1 events before it (2 on average), and the flush reads each event twice.
+    // 1 M sent alone, 1 M deferred in 200 k digests of 5: each deferral reads its outcome, its
+    // user's slot and the holder's outcome; the flush reads each event twice.
     expect(bill.figures.dynamoReads).toBe(
       2_000_000 * r.receipt +
         1_000_000 * r.sentAlone +
-        1_000_000 * (r.deferred + 2 * r.deferredPerWaiting + r.digestPerEvent) +
+        1_000_000 * (r.deferred + r.digestPerEvent) +
         200_000 * r.digestFixed +
         43_200 * r.sweep,
     );

@@ -13,7 +13,7 @@ import {
 import { makeBitrixOAuthClient } from "../../functions/adapters/bitrix-oauth";
 import { makeDynamoOutcomeStore } from "../../functions/adapters/dynamo/outcomes";
 import { makeDynamoRateLimiter } from "../../functions/adapters/dynamo/rate-limiter";
-import { makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
+import { BITRIX24_RECORD, makeDynamoSlotStore } from "../../functions/adapters/dynamo/slots";
 import { allShards, TABLE_INDEXES } from "../../functions/adapters/dynamo/table";
 import { makeDynamoTokenStore } from "../../functions/adapters/dynamo/tokens";
 import type { HttpAnswer, HttpRequest } from "../../functions/adapters/http-exchange";
@@ -2002,7 +2002,6 @@ export class LedgerWorld {
   }
 }
 
-/** Lets an attempt run on until it waits at its next gate (or ends). */
 /** The after-TTL copies wait only for the slot items that expire by this week of the world. */
 const AFTER_TTL_WITHIN_WEEKS = 8;
 
@@ -2024,10 +2023,11 @@ function itemKind(item: Record<string, AttributeValue>): ItemKind {
   if (!pk.startsWith("SLOT#")) return "other";
   const state = item.state?.S;
   if (state === "pending") return "pending";
-  if (state === "sent") return item.holderJob?.S === "bitrix24" ? "blocked" : "sent";
+  if (state === "sent") return item.holderJob?.S === BITRIX24_RECORD ? "blocked" : "sent";
   return "free";
 }
 
+/** Lets an attempt run on until it waits at its next gate (or ends). */
 async function settle(): Promise<void> {
   for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }

@@ -42,7 +42,7 @@ const names = { "#state": "state" };
 const PENDING = str("pending");
 const SENT = str("sent");
 /** The holder of a slot that Bitrix24 reported as used (USER_MESSAGE_LIMIT) by someone else. */
-const BITRIX24_RECORD = "bitrix24";
+export const BITRIX24_RECORD = "bitrix24";
 
 /**
  * Weekly slots as `SLOT#<portal>#<openLineCode>#<userId>` items, the ledger's guard.
